@@ -1,0 +1,164 @@
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { NAMESPACE_RE } from './keys.js';
+import { QUEUE_NAME_RE, parsePlanText } from './plan.js';
+
+const providerRef = z
+  .object({
+    /** Registry alias of the provider class (e.g. "process", "docker", "fargate", "local", "s3"). */
+    provider: z.string().min(1),
+    options: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+
+export const taskSchema = z
+  .object({
+    /** argv of the worker (process provider) or the container command. */
+    command: z.array(z.string()).min(1).optional(),
+    /** Container image (docker, fargate). */
+    image: z.string().min(1).optional(),
+    env: z.record(z.string(), z.string()).default({}),
+    /** Env var name -> secret reference; resolved by the provider, never logged. */
+    secretRefs: z.record(z.string(), z.string()).default({}),
+    /** Default target of this task. */
+    target: z.string().min(1).optional(),
+    resources: z
+      .object({ cpu: z.number().positive().optional(), memoryMb: z.number().int().positive().optional() })
+      .strict()
+      .optional(),
+    /** Wall-clock limit of one attempt. @default 600000 */
+    timeoutMs: z.number().int().positive().max(7 * 24 * 3600 * 1000).default(600_000),
+  })
+  .strict()
+  .refine((t) => t.command !== undefined || t.image !== undefined, { message: 'a task needs a command or an image' });
+
+export type TaskDefinition = z.infer<typeof taskSchema>;
+
+export const configSchema = z
+  .object({
+    /** Prefix of every Redis key and BullMQ queue of this deployment. @default "agora" */
+    namespace: z.string().regex(NAMESPACE_RE, 'namespace: use 1-32 of [a-z0-9_-]').default('agora'),
+    /** @default process.env.REDIS_URL */
+    redisUrl: z.string().optional(),
+    /** Where artifacts, signing keys and local state live. @default process.env.AGORA_DATA_DIR or "./.agora" */
+    dataDir: z.string().optional(),
+    /** Plan queues and their global concurrency (across all runners). @default { default: { concurrency: 2 } } */
+    queues: z
+      .record(
+        z.string().regex(QUEUE_NAME_RE, 'queue names: 1-64 of [a-z0-9_-]'),
+        z.object({ concurrency: z.number().int().positive().optional() }).strict(),
+      )
+      .default({ default: { concurrency: 2 } }),
+    runner: z
+      .object({
+        /** Items one runner runs at once, capped at the CPU count (seed 002). @default 4 */
+        concurrency: z.number().int().positive().default(4),
+        /** Attempts per item for infrastructure failures. @default 3 */
+        attempts: z.number().int().positive().max(100).default(3),
+        /** First retry back-off (exponential). @default 1000 */
+        backoffMs: z.number().int().nonnegative().default(1000),
+        /** Lease of a resource lock; extended while the item runs. @default 30000 */
+        lockTtlMs: z.number().int().min(1000).default(30_000),
+        /** BullMQ job lock duration; a runner silent this long loses the job to another. @default 30000 */
+        jobLockMs: z.number().int().min(1000).default(30_000),
+        /** How often stalled jobs are looked for. @default 30000 */
+        stalledIntervalMs: z.number().int().min(500).default(30_000),
+        /** Completed item jobs kept for the dashboard. @default 10000 */
+        keepCompleted: z.number().int().nonnegative().default(10_000),
+        /** Failed item jobs kept for the dashboard. @default 10000 */
+        keepFailed: z.number().int().nonnegative().default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    compute: z.record(z.string(), providerRef).default({ local: { provider: 'process', options: {} } }),
+    credentials: z.record(z.string(), providerRef).default({ none: { provider: 'noop', options: {} } }),
+    storage: providerRef.default({ provider: 'local', options: {} }),
+    targets: z
+      .record(z.string(), z.object({ compute: z.string(), credentials: z.string().optional() }).strict())
+      .default({ local: { compute: 'local' } }),
+    /** Target used when neither the item, the plan nor the task names one. @default "local" */
+    defaultTarget: z.string().default('local'),
+    tasks: z.record(z.string(), taskSchema).default({}),
+    dashboard: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(3000),
+        /** Required on /api; falls back to AGORA_API_KEY. */
+        apiKey: z.string().min(16).optional(),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type AgoraConfigInput = z.input<typeof configSchema>;
+export type AgoraConfig = z.infer<typeof configSchema> & {
+  /** Directory relative paths in the config (task cwd, dataDir) are resolved against. */
+  readonly configDir: string;
+  readonly redisUrl: string;
+  readonly dataDir: string;
+};
+
+export const CONFIG_FILE_NAMES = ['agora.config.json', 'agora.config.mjs'] as const;
+
+function crossCheck(cfg: z.infer<typeof configSchema>): string[] {
+  const problems: string[] = [];
+  for (const [name, t] of Object.entries(cfg.targets)) {
+    if (!(t.compute in cfg.compute)) problems.push(`targets.${name}.compute: unknown compute provider "${t.compute}"`);
+    if (t.credentials !== undefined && !(t.credentials in cfg.credentials)) {
+      problems.push(`targets.${name}.credentials: unknown credentials "${t.credentials}"`);
+    }
+  }
+  if (!(cfg.defaultTarget in cfg.targets)) problems.push(`defaultTarget: unknown target "${cfg.defaultTarget}"`);
+  for (const [name, t] of Object.entries(cfg.tasks)) {
+    if (t.target !== undefined && !(t.target in cfg.targets)) problems.push(`tasks.${name}.target: unknown target "${t.target}"`);
+  }
+  return problems;
+}
+
+/** Applies defaults and environment overrides to a raw config object. */
+export function compileConfig(raw: unknown, source: string, configDir: string, env: NodeJS.ProcessEnv = process.env): AgoraConfig {
+  const parsed = configSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    throw new ConfigError(
+      source,
+      parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`),
+    );
+  }
+  const problems = crossCheck(parsed.data);
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  const cfg = parsed.data;
+  const ns = env['AGORA_NAMESPACE'];
+  if (ns !== undefined && !NAMESPACE_RE.test(ns)) throw new ConfigError('AGORA_NAMESPACE', [`invalid namespace "${ns}"`]);
+  return {
+    ...cfg,
+    namespace: ns ?? cfg.namespace,
+    configDir,
+    redisUrl: env['REDIS_URL'] ?? cfg.redisUrl ?? 'redis://127.0.0.1:6379',
+    dataDir: path.resolve(configDir, env['AGORA_DATA_DIR'] ?? cfg.dataDir ?? '.agora'),
+  };
+}
+
+/**
+ * Loads the config: an explicit path, else `AGORA_CONFIG`, else `agora.config.json` or
+ * `agora.config.mjs` in `cwd`, else defaults. A `.mjs` config's default export is the config.
+ */
+export async function loadConfig(explicitPath?: string, cwd: string = process.cwd()): Promise<AgoraConfig> {
+  const chosen =
+    explicitPath ?? process.env['AGORA_CONFIG'] ?? CONFIG_FILE_NAMES.map((n) => path.join(cwd, n)).find((p) => existsSync(p));
+  if (chosen === undefined) return compileConfig({}, '(defaults)', cwd);
+  const file = path.resolve(cwd, chosen);
+  if (!existsSync(file)) throw new ConfigError(file, ['file does not exist']);
+  let raw: unknown;
+  if (file.endsWith('.mjs') || file.endsWith('.js')) {
+    const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    raw = mod.default;
+  } else {
+    raw = parsePlanText(await readFile(file, 'utf8'), file);
+  }
+  return compileConfig(raw, file, path.dirname(file));
+}

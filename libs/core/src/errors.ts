@@ -1,0 +1,139 @@
+/**
+ * Error taxonomy. Two generic errors (`ValueError` for bad input, `IllegalStateError` for
+ * misuse) plus domain errors that carry readonly context. Whether a failure should be retried
+ * is data on the error (`retryable`), never an `instanceof` chain.
+ */
+export type ErrorCode =
+  | 'VALUE'
+  | 'ILLEGAL_STATE'
+  | 'PLAN_INVALID'
+  | 'CONFIG_INVALID'
+  | 'NOT_FOUND'
+  | 'PROVIDER'
+  | 'APPLICATION'
+  | 'LOCK'
+  | 'FENCED'
+  | 'STORAGE'
+  | 'CANCELLED'
+  | 'TIMEOUT'
+  | 'UNAVAILABLE'
+  | 'AUDIT';
+
+export interface AgoraErrorOptions {
+  readonly cause?: unknown;
+  /** Whether the operation may succeed if tried again. @default false */
+  readonly retryable?: boolean;
+}
+
+export class AgoraError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: AgoraErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** Bad input from a caller: a value that can never be accepted as it is. */
+export class ValueError extends AgoraError {
+  constructor(message: string, options: AgoraErrorOptions = {}) {
+    super('VALUE', message, options);
+  }
+}
+
+/** The API was used in a state that does not allow the call. */
+export class IllegalStateError extends AgoraError {
+  constructor(message: string, options: AgoraErrorOptions = {}) {
+    super('ILLEGAL_STATE', message, options);
+  }
+}
+
+export class NotFoundError extends AgoraError {
+  constructor(message: string, options: AgoraErrorOptions = {}) {
+    super('NOT_FOUND', message, options);
+  }
+}
+
+/** A plan failed validation. `problems` lists every problem, each naming its item. */
+export class PlanValidationError extends AgoraError {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super('PLAN_INVALID', `plan is invalid:\n  ${problems.join('\n  ')}`);
+    this.problems = problems;
+  }
+}
+
+export class ConfigError extends AgoraError {
+  readonly problems: readonly string[];
+  constructor(source: string, problems: readonly string[], options: AgoraErrorOptions = {}) {
+    super('CONFIG_INVALID', `config ${source} is invalid:\n  ${problems.join('\n  ')}`, options);
+    this.problems = problems;
+  }
+}
+
+/**
+ * Infrastructure failure of a provider (image missing, scheduling, quota, command not found).
+ * Retryable by default: the routing rule of seed 000 is that infra failures retry with back-off.
+ */
+export class ProviderError extends AgoraError {
+  readonly provider: string;
+  constructor(provider: string, message: string, options: AgoraErrorOptions = {}) {
+    super('PROVIDER', message, { retryable: true, ...options });
+    this.provider = provider;
+  }
+}
+
+/** The worker ran and failed (non-zero exit). Not retried: the same input fails the same way. */
+export class ApplicationError extends AgoraError {
+  readonly exitCode: number | null;
+  constructor(message: string, exitCode: number | null, options: AgoraErrorOptions = {}) {
+    super('APPLICATION', message, options);
+    this.exitCode = exitCode;
+  }
+}
+
+export class CancelledError extends AgoraError {
+  constructor(message = 'cancelled', options: AgoraErrorOptions = {}) {
+    super('CANCELLED', message, options);
+  }
+}
+
+export class StorageError extends AgoraError {
+  constructor(message: string, options: AgoraErrorOptions = {}) {
+    super('STORAGE', message, options);
+  }
+}
+
+/** A lock holder tried to act with a fencing token that is no longer the newest. */
+export class FencedError extends AgoraError {
+  readonly lock: string;
+  readonly token: number;
+  readonly newestToken: number;
+  constructor(lock: string, token: number, newestToken: number) {
+    super(
+      'FENCED',
+      `fencing token ${token} for lock "${lock}" is stale (newest is ${newestToken}); result rejected`,
+    );
+    this.lock = lock;
+    this.token = token;
+    this.newestToken = newestToken;
+  }
+}
+
+/** Turn anything thrown into an Error, keeping the original as `cause`. */
+export function coerceError(err: unknown): Error {
+  if (err instanceof Error) return err;
+  if (typeof err === 'string') return new Error(err);
+  try {
+    return new Error(`non-error thrown: ${JSON.stringify(err)}`, { cause: err });
+  } catch {
+    return new Error('non-error thrown', { cause: err });
+  }
+}
+
+export function isRetryable(err: unknown): boolean {
+  return err instanceof AgoraError ? err.retryable : false;
+}

@@ -1,0 +1,74 @@
+/**
+ * Every Redis key and channel name is built here; nothing concatenates key strings elsewhere.
+ *
+ * Keys of one run share the hash tag `{<runId>}` so every per-run Lua script touches one slot on
+ * Redis Cluster. BullMQ keys use the prefix `{<namespace>}` so flows that span our queues
+ * (items, gates) live in one slot too.
+ */
+export interface Keys {
+  readonly namespace: string;
+  /** BullMQ `prefix` option. */
+  readonly bullPrefix: string;
+  run(runId: string): RunKeys;
+  /** Sorted set of run ids by submission time. */
+  readonly runs: string;
+  /** Set of queue names that have been used, for the dashboard. */
+  readonly queues: string;
+  /** Pub/sub channel: cancellation requests (message = run id). */
+  readonly cancelChannel: string;
+  /** Pub/sub channel: run reached a terminal state (message = run id). */
+  readonly finishedChannel: string;
+  /** Prefix of resource-lock keys (libs/locks builds the rest). */
+  readonly lockPrefix: string;
+}
+
+export interface RunKeys {
+  /** Hash: the run record (state, counts, seq). */
+  readonly meta: string;
+  /** Hash: item id -> state. */
+  readonly items: string;
+  /** Hash: item id -> resultRef or error summary. */
+  readonly results: string;
+  /** Hash: item id -> number of dependencies not yet terminal. */
+  readonly pending: string;
+  /** Hash: item id -> comma-separated dependent item ids. */
+  readonly dependents: string;
+  /** Stream: the run's audit events, entry id `0-<seq+1>`. */
+  readonly events: string;
+  /** Hash: audit checkpoints and anchors. */
+  readonly audit: string;
+}
+
+export const NAMESPACE_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+export function keys(namespace: string): Keys {
+  if (!NAMESPACE_RE.test(namespace)) {
+    throw new Error(`invalid namespace "${namespace}": use 1-32 of [a-z0-9_-], starting with a letter or digit`);
+  }
+  const ns = namespace;
+  return {
+    namespace: ns,
+    bullPrefix: `{${ns}}`,
+    run(runId: string): RunKeys {
+      const base = `${ns}:run:{${runId}}`;
+      return {
+        meta: base,
+        items: `${base}:items`,
+        results: `${base}:results`,
+        pending: `${base}:pending`,
+        dependents: `${base}:dependents`,
+        events: `${base}:events`,
+        audit: `${base}:audit`,
+      };
+    },
+    runs: `${ns}:runs`,
+    queues: `${ns}:queues`,
+    cancelChannel: `${ns}:cancel`,
+    finishedChannel: `${ns}:finished`,
+    lockPrefix: `${ns}:lock`,
+  };
+}
+
+/** Internal BullMQ queue names. Plan queues may not start with '_'. */
+export const INBOX_QUEUE = '_inbox';
+export const GATES_QUEUE = '_gates';

@@ -1,0 +1,229 @@
+import { z } from 'zod';
+import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import { PlanValidationError, ValueError } from './errors.js';
+
+/** Limits that keep one plan from exhausting Redis or a runner. */
+export const PLAN_LIMITS = {
+  maxItems: 200_000,
+  maxInputBytes: 64 * 1024,
+  maxLocksPerItem: 32,
+  maxLockNameLength: 200,
+  maxDependencies: 1_000,
+  maxPlanBytes: 256 * 1024 * 1024,
+} as const;
+
+export const ITEM_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const QUEUE_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+/** Lock names: path-like, no hash-tag braces, no whitespace, no `..` segment. */
+export const LOCK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._/@+=-]*$/;
+
+export const DEFAULT_EXECUTORS = ['dispatch', 'noop'] as const;
+
+const itemSchema = z
+  .object({
+    id: z.string(),
+    executor: z.string().min(1, 'executor must not be empty'),
+    inputs: z.record(z.string(), z.unknown()).default({}),
+    depends_on: z.array(z.string()).default([]),
+    resourceLocks: z.array(z.string()).default([]),
+    /** Compute target for `dispatch`; overrides the plan's and the task's. */
+    target: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const planSchema = z
+  .object({
+    id: z.string().min(1, 'plan id must not be empty').max(128),
+    queue: z.string().default('default'),
+    /** Default compute target for `dispatch` items. */
+    target: z.string().min(1).optional(),
+    items: z.array(itemSchema),
+  })
+  .strict();
+
+export type Plan = z.infer<typeof planSchema>;
+export type PlanItem = Plan['items'][number];
+export type PlanInput = z.input<typeof planSchema>;
+
+export interface ValidateOptions {
+  /** Executor names the runners know. @default ["dispatch", "noop"] */
+  readonly executors?: readonly string[];
+  /** Queue names the deployment serves; when set, `plan.queue` must be one of them. */
+  readonly queues?: readonly string[];
+  /** Target names the config declares; when set, item/plan targets must be one of them. */
+  readonly targets?: readonly string[];
+}
+
+export type ValidationResult =
+  | { readonly ok: true; readonly plan: Plan; readonly problems: readonly [] }
+  | { readonly ok: false; readonly problems: readonly string[] };
+
+function zodPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
+  return out === '' ? 'plan' : out;
+}
+
+function lockNameProblem(name: string): string | null {
+  if (name.length === 0) return 'must not be empty';
+  if (name.length > PLAN_LIMITS.maxLockNameLength) return `longer than ${PLAN_LIMITS.maxLockNameLength} characters`;
+  if (!LOCK_NAME_RE.test(name)) return 'use letters, digits and . _ / @ + = -, starting with a letter or digit';
+  if (name.split('/').some((seg) => seg === '..' || seg === '.' || seg === '')) return 'has an empty, "." or ".." path segment';
+  return null;
+}
+
+/**
+ * Validates a plan and reports every problem, each naming the offending item:
+ * `items[2] (verify): depends_on[0]: unknown item "x"`.
+ */
+export function validatePlan(input: unknown, options: ValidateOptions = {}): ValidationResult {
+  const parsed = planSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((iss) => {
+      const path = zodPath(iss.path);
+      const idx = iss.path[0] === 'items' && typeof iss.path[1] === 'number' ? iss.path[1] : undefined;
+      const raw = idx === undefined ? undefined : (input as { items?: Array<{ id?: unknown }> }).items?.[idx]?.id;
+      const named = typeof raw === 'string' ? ` (item "${raw}")` : '';
+      return `${path}${named}: ${iss.message}`;
+    });
+    return { ok: false, problems };
+  }
+  const plan = parsed.data;
+  const problems: string[] = [];
+  const executors = new Set(options.executors ?? DEFAULT_EXECUTORS);
+  const where = (i: number): string => `items[${i}] (${JSON.stringify(plan.items[i]?.id)})`;
+
+  if (!QUEUE_NAME_RE.test(plan.queue)) {
+    problems.push(`queue: invalid queue name "${plan.queue}": use 1-64 of [a-z0-9_-], starting with a letter or digit`);
+  } else if (options.queues && !options.queues.includes(plan.queue)) {
+    problems.push(`queue: unknown queue "${plan.queue}" (configured: ${options.queues.join(', ')})`);
+  }
+  if (plan.target !== undefined && options.targets && !options.targets.includes(plan.target)) {
+    problems.push(`target: unknown target "${plan.target}" (configured: ${options.targets.join(', ') || 'none'})`);
+  }
+  if (plan.items.length === 0) problems.push('items: plan is empty: it has no items');
+  if (plan.items.length > PLAN_LIMITS.maxItems) {
+    problems.push(`items: plan has ${plan.items.length} items, over the limit of ${PLAN_LIMITS.maxItems}`);
+  }
+
+  const index = new Map<string, number>();
+  plan.items.forEach((item, i) => {
+    if (!ITEM_ID_RE.test(item.id)) {
+      problems.push(`${where(i)}: invalid item id: use 1-128 of [A-Za-z0-9._-], starting with a letter or digit`);
+    }
+    const first = index.get(item.id);
+    if (first !== undefined) problems.push(`${where(i)}: duplicate item id (first used by items[${first}])`);
+    else index.set(item.id, i);
+  });
+
+  plan.items.forEach((item, i) => {
+    if (!executors.has(item.executor)) {
+      problems.push(`${where(i)}: unknown executor "${item.executor}" (known: ${[...executors].sort().join(', ')})`);
+    }
+    if (item.target !== undefined && options.targets && !options.targets.includes(item.target)) {
+      problems.push(`${where(i)}: unknown target "${item.target}" (configured: ${options.targets.join(', ') || 'none'})`);
+    }
+    const inputBytes = Buffer.byteLength(JSON.stringify(item.inputs));
+    if (inputBytes > PLAN_LIMITS.maxInputBytes) {
+      problems.push(`${where(i)}: inputs are ${inputBytes} bytes, over the limit of ${PLAN_LIMITS.maxInputBytes} bytes`);
+    }
+    if (item.depends_on.length > PLAN_LIMITS.maxDependencies) {
+      problems.push(`${where(i)}: ${item.depends_on.length} dependencies, over the limit of ${PLAN_LIMITS.maxDependencies}`);
+    }
+    const seenDeps = new Set<string>();
+    item.depends_on.forEach((dep, j) => {
+      if (dep === item.id) problems.push(`${where(i)}: depends_on[${j}]: item depends on itself`);
+      else if (!index.has(dep)) problems.push(`${where(i)}: depends_on[${j}]: unknown item "${dep}"`);
+      if (seenDeps.has(dep)) problems.push(`${where(i)}: depends_on[${j}]: "${dep}" is listed twice`);
+      seenDeps.add(dep);
+    });
+    if (item.resourceLocks.length > PLAN_LIMITS.maxLocksPerItem) {
+      problems.push(`${where(i)}: ${item.resourceLocks.length} resource locks, over the limit of ${PLAN_LIMITS.maxLocksPerItem}`);
+    }
+    const seenLocks = new Set<string>();
+    item.resourceLocks.forEach((lock, j) => {
+      const why = lockNameProblem(lock);
+      if (why) problems.push(`${where(i)}: resourceLocks[${j}]: invalid lock name ${JSON.stringify(lock)}: ${why}`);
+      if (seenLocks.has(lock)) problems.push(`${where(i)}: resourceLocks[${j}]: "${lock}" is listed twice`);
+      seenLocks.add(lock);
+    });
+  });
+
+  // Cycles only make sense once every edge points at a known, distinct item.
+  if (problems.length === 0) {
+    const cycle = findCycle(plan);
+    if (cycle) problems.push(`cycle: ${cycle.join(' -> ')}`);
+  }
+  return problems.length === 0 ? { ok: true, plan, problems: [] } : { ok: false, problems };
+}
+
+/** Validates or throws `PlanValidationError` carrying every problem. */
+export function assertValidPlan(input: unknown, options: ValidateOptions = {}): Plan {
+  const r = validatePlan(input, options);
+  if (!r.ok) throw new PlanValidationError(r.problems);
+  return r.plan;
+}
+
+/**
+ * Returns one cycle as a closed path (`[a, b, c, a]`), following `depends_on` edges, or null.
+ * Iterative DFS: plans can be deep chains, and recursion would overflow the stack.
+ */
+export function findCycle(plan: Pick<Plan, 'items'>): string[] | null {
+  const deps = new Map(plan.items.map((it) => [it.id, it.depends_on] as const));
+  const color = new Map<string, 1 | 2>(); // 1 = on the stack, 2 = finished
+  for (const root of deps.keys()) {
+    if (color.has(root)) continue;
+    const stack: Array<{ id: string; next: number }> = [{ id: root, next: 0 }];
+    color.set(root, 1);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const edges = deps.get(top.id) ?? [];
+      if (top.next >= edges.length) {
+        color.set(top.id, 2);
+        stack.pop();
+        continue;
+      }
+      const dep = edges[top.next++]!;
+      const c = color.get(dep);
+      if (c === 1) {
+        const from = stack.findIndex((f) => f.id === dep);
+        return [...stack.slice(from).map((f) => f.id), dep];
+      }
+      if (c === undefined && deps.has(dep)) {
+        color.set(dep, 1);
+        stack.push({ id: dep, next: 0 });
+      }
+    }
+  }
+  return null;
+}
+
+function lineCol(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let last = -1;
+  for (let i = 0; i < offset && i < text.length; i++) {
+    if (text.charCodeAt(i) === 10) {
+      line++;
+      last = i;
+    }
+  }
+  return { line, column: offset - last };
+}
+
+/**
+ * Parses plan JSON text strictly (no comments, no trailing commas). Malformed JSON raises a
+ * `ValueError` naming the line and column of the first error.
+ */
+export function parsePlanText(text: string, source = 'plan'): unknown {
+  if (Buffer.byteLength(text) > PLAN_LIMITS.maxPlanBytes) {
+    throw new ValueError(`${source}: larger than ${PLAN_LIMITS.maxPlanBytes} bytes`);
+  }
+  const errors: ParseError[] = [];
+  const value: unknown = parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  const first = errors[0];
+  if (first) {
+    const { line, column } = lineCol(text, first.offset);
+    throw new ValueError(`${source}:${line}:${column}: invalid JSON: ${printParseErrorCode(first.error)}`);
+  }
+  return value;
+}

@@ -1,0 +1,147 @@
+/**
+ * Provider seams (seed 000). Glossary of the words used across the code:
+ *
+ * - plan: a DAG of items submitted as one unit; becomes a run.
+ * - run: one execution of a plan, identified by a run id.
+ * - item: one node of a plan: an executor, its inputs, `depends_on`, `resourceLocks`.
+ * - attempt: one try at running an item (infra failures are retried).
+ * - lock: a named resource an item holds exclusively while it runs.
+ * - fencing token: a number, strictly increasing per lock, given to each acquisition.
+ * - provider: a pluggable backend (compute, storage, credentials, sink, notification, channel).
+ * - target: a named route `{ compute, credentials }` that dispatch sends a task to.
+ * - task: a definition of what a worker runs (command or image, env, resources).
+ * - artifact: content-addressed bytes in storage, named by an `agora://` URI.
+ * - anchor: where a sealed audit root is kept (local Redis, S3 Object Lock).
+ *
+ * Provider packages depend on this package only.
+ */
+
+/** What a compute provider is asked to run. */
+export interface TaskSpec {
+  /** Container image; digest-pinned (`@sha256:`) unless the provider allows unpinned images. */
+  readonly image?: string;
+  /** argv of the worker; for the process provider, `command[0]` is the executable. */
+  readonly command?: readonly string[];
+  /** Plain (non-secret) environment variables. */
+  readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Secret references by env var name (e.g. `{ API_KEY: "arn:aws:secretsmanager:..." }`).
+   * Resolved by the provider through `ctx.credentials`; values are never logged.
+   */
+  readonly secretRefs?: Readonly<Record<string, string>>;
+  readonly resources?: { readonly cpu?: number; readonly memoryMb?: number };
+  /** Wall-clock limit; the provider cancels the worker when it is exceeded. */
+  readonly timeoutMs?: number;
+  /** Working directory (process provider). */
+  readonly cwd?: string;
+  /** Bytes written to the worker's stdin, if any. */
+  readonly stdin?: string;
+  /** Labels for the backend (container labels, ECS tags): run id, item id. */
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** Opaque handle returned by `run`. */
+export interface TaskHandle {
+  readonly providerTaskId: string;
+  readonly [extra: string]: unknown;
+}
+
+export interface TaskExit {
+  /** Application exit (0 = success); null when the worker never ran or was killed by a signal. */
+  readonly exitCode: number | null;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Set ONLY for infrastructure failures (image pull, quota, scheduling), never for exit != 0. */
+  readonly providerFailureReason?: string;
+  /** True when the worker was stopped by `cancel` or by the timeout. */
+  readonly cancelled?: boolean;
+}
+
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface ProviderContext {
+  readonly credentials?: ResolvedCredentials;
+  readonly signal?: AbortSignal;
+  readonly logger?: Logger;
+}
+
+export interface ComputeProvider {
+  readonly name: string;
+  /** Non-blocking: submits the worker and returns a handle. */
+  run(spec: TaskSpec, ctx: ProviderContext): Promise<TaskHandle>;
+  /** Blocks until the worker terminates. */
+  awaitExit(handle: TaskHandle, ctx: ProviderContext): Promise<TaskExit>;
+  /** Best-effort cancel; providers that cannot abort omit it. */
+  cancel?(handle: TaskHandle, ctx: ProviderContext): Promise<void>;
+  health?(): Promise<ProviderHealth>;
+}
+
+export interface StorageEntry {
+  readonly uri: string;
+  readonly contentHash: string;
+  readonly registeredAt: string;
+}
+
+export interface StorageProvider {
+  readonly name: string;
+  /** Stores bytes at `agora://<ns>/<type>/<name>` (the hash segment is computed). */
+  put(uri: string, contents: Uint8Array): Promise<{ contentHash: string; uri: string }>;
+  get(uri: string): Promise<Uint8Array>;
+  resolveLatest(uri: string): Promise<StorageEntry | null>;
+  list(uri: string): Promise<StorageEntry[]>;
+  resolveByHash(query: {
+    namespace: string;
+    type: string;
+    contentHash: string;
+  }): Promise<(StorageEntry & { name: string }) | null>;
+  /** Names of one type whose name starts with `prefix`. */
+  listNames?(query: { namespace: string; type: string; prefix?: string }): Promise<string[]>;
+  health?(): Promise<ProviderHealth>;
+}
+
+export interface ResolvedCredentials {
+  readonly kind: string;
+  readonly [field: string]: unknown;
+}
+
+export interface CredentialProvider {
+  readonly name: string;
+  resolve(): Promise<ResolvedCredentials>;
+  health?(): Promise<ProviderHealth>;
+}
+
+export interface DispatchResult {
+  readonly runId: string;
+  readonly itemId: string;
+  readonly state: 'done' | 'failed' | 'cancelled' | 'skipped';
+  readonly resultRef?: string;
+  readonly error?: string;
+}
+
+export interface ResultSink {
+  collect(result: DispatchResult): Promise<void>;
+}
+
+export interface NotificationProvider {
+  readonly name: string;
+  notify(event: { runId: string; state: string; at: string }): Promise<void>;
+}
+
+export interface ChannelProvider {
+  readonly name: string;
+  subscribe(runId: string, itemId: string, onMessage: (msg: Uint8Array) => void): Promise<() => Promise<void>>;
+}
+
+export interface ProviderHealth {
+  readonly ok: boolean;
+  /** What was checked, and on failure what is missing ("AWS_REGION is not set"). */
+  readonly message: string;
+  readonly details?: Readonly<Record<string, unknown>>;
+}

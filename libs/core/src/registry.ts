@@ -1,0 +1,47 @@
+import { ValueError } from './errors.js';
+import type { ComputeProvider, CredentialProvider, StorageProvider } from './providers.js';
+
+export type ProviderKind = 'compute' | 'storage' | 'credentials';
+
+export interface ProviderFactoryContext {
+  /** Directory relative paths in options resolve against. */
+  readonly configDir: string;
+  readonly dataDir: string;
+  readonly namespace: string;
+}
+
+type Instance<K extends ProviderKind> = K extends 'compute'
+  ? ComputeProvider
+  : K extends 'storage'
+    ? StorageProvider
+    : CredentialProvider;
+
+export type ProviderFactory<K extends ProviderKind> = (
+  options: Record<string, unknown>,
+  ctx: ProviderFactoryContext,
+) => Instance<K> | Promise<Instance<K>>;
+
+/**
+ * Maps aliases (as written in the config's `provider` fields) to provider factories (seed 001).
+ * Optional providers register lazily so a deployment without the AWS SDK still starts.
+ */
+export class ProviderRegistry {
+  private readonly factories = new Map<string, ProviderFactory<ProviderKind>>();
+
+  register<K extends ProviderKind>(kind: K, alias: string, factory: ProviderFactory<K>, opts: { replace?: boolean } = {}): this {
+    const key = `${kind}:${alias}`;
+    if (this.factories.has(key) && !opts.replace) throw new ValueError(`${kind} provider "${alias}" is already registered`);
+    this.factories.set(key, factory as ProviderFactory<ProviderKind>);
+    return this;
+  }
+
+  aliases(kind: ProviderKind): string[] {
+    return [...this.factories.keys()].filter((k) => k.startsWith(`${kind}:`)).map((k) => k.slice(kind.length + 1)).sort();
+  }
+
+  async create<K extends ProviderKind>(kind: K, alias: string, options: Record<string, unknown>, ctx: ProviderFactoryContext): Promise<Instance<K>> {
+    const f = this.factories.get(`${kind}:${alias}`);
+    if (!f) throw new ValueError(`unknown ${kind} provider "${alias}" (registered: ${this.aliases(kind).join(', ') || 'none'})`);
+    return (await f(options, ctx)) as Instance<K>;
+  }
+}

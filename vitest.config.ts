@@ -1,0 +1,20 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  resolve: {
+    // Packages export their TypeScript sources under the "source" condition, so tests run
+    // against src/ without a build. Tests that spawn the CLI use dist/ (npm test builds first).
+    conditions: ['source'],
+  },
+  test: {
+    include: ['{libs,apps,providers,examples}/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+    // Two cores: files run two at a time; each file uses its own namespace on the shared Redis.
+    maxWorkers: 2,
+    fileParallelism: true,
+    reporters: ['default'],
+  },
+});
