@@ -29,7 +29,7 @@ export interface TaskSpec {
    * Resolved by the provider through `ctx.credentials`; values are never logged.
    */
   readonly secretRefs?: Readonly<Record<string, string>>;
-  readonly resources?: { readonly cpu?: number; readonly memoryMb?: number };
+  readonly resources?: { readonly cpu?: number | undefined; readonly memoryMb?: number | undefined };
   /** Wall-clock limit; the provider cancels the worker when it is exceeded. */
   readonly timeoutMs?: number;
   /** Working directory (process provider). */

@@ -1,0 +1,5 @@
+export * from './runner.js';
+export * from './executor.js';
+export * from './noop-executor.js';
+export * from './dispatch-executor.js';
+export * from './providers.js';

@@ -1,0 +1,105 @@
+import path from 'node:path';
+import {
+  ProviderRegistry,
+  ValueError,
+  type AgoraConfig,
+  type ComputeProvider,
+  type CredentialProvider,
+  type ProviderFactoryContext,
+  type StorageProvider,
+} from '@agora/core';
+import { ProcessComputeProvider } from '@agora/compute-process';
+import { LocalStorageProvider } from '@agora/storage-local';
+
+/** Credentials for targets that need none. */
+export class NoopCredentialProvider implements CredentialProvider {
+  readonly name = 'noop';
+  async resolve() {
+    return { kind: 'none' };
+  }
+  async health() {
+    return { ok: true, message: 'no credentials needed' };
+  }
+}
+
+/**
+ * Resolves secret references of the form `env:NAME` from this process's environment. The values
+ * reach workers through `secretRefs` only; they are never logged or written to events.
+ */
+export class EnvCredentialProvider implements CredentialProvider {
+  readonly name = 'env';
+  constructor(private readonly required: readonly string[] = []) {}
+  async resolve() {
+    const secrets: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) secrets[`env:${k}`] = v;
+    return { kind: 'static-secrets', secrets };
+  }
+  async health() {
+    const missing = this.required.filter((n) => process.env[n] === undefined);
+    return missing.length === 0
+      ? { ok: true, message: `environment provides ${this.required.length} required secret(s)` }
+      : { ok: false, message: `missing environment variable(s): ${missing.join(', ')}` };
+  }
+}
+
+/** The registry of built-in providers; optional ones load their SDKs only when used. */
+export function defaultRegistry(): ProviderRegistry {
+  const r = new ProviderRegistry();
+  r.register('compute', 'process', (o) => new ProcessComputeProvider(o as ConstructorParameters<typeof ProcessComputeProvider>[0]));
+  r.register('compute', 'docker', async (o) => {
+    const mod = (await import('@agora/compute-docker' as string)) as { DockerComputeProvider: new (o: unknown) => ComputeProvider };
+    return new mod.DockerComputeProvider(o);
+  });
+  r.register('compute', 'fargate', async (o) => {
+    const mod = (await import('@agora/compute-fargate' as string)) as { FargateComputeProvider: new (o: unknown) => ComputeProvider };
+    return new mod.FargateComputeProvider(o);
+  });
+  r.register('storage', 'local', (o, ctx) => new LocalStorageProvider({ root: path.resolve(ctx.dataDir, String(o['root'] ?? 'storage')) }));
+  r.register('storage', 's3', async (o) => {
+    const mod = (await import('@agora/storage-s3' as string)) as { S3StorageProvider: new (o: unknown) => StorageProvider };
+    return new mod.S3StorageProvider(o);
+  });
+  r.register('credentials', 'noop', () => new NoopCredentialProvider());
+  r.register('credentials', 'env', (o) => new EnvCredentialProvider(Array.isArray(o['required']) ? (o['required'] as string[]) : []));
+  return r;
+}
+
+/** Instantiates the providers a config names, once each, on first use. */
+export class ProviderSet {
+  private readonly cache = new Map<string, Promise<unknown>>();
+  readonly ctx: ProviderFactoryContext;
+
+  constructor(
+    readonly config: AgoraConfig,
+    readonly registry: ProviderRegistry = defaultRegistry(),
+  ) {
+    this.ctx = { configDir: config.configDir, dataDir: config.dataDir, namespace: config.namespace };
+  }
+
+  private once<T>(key: string, make: () => Promise<T>): Promise<T> {
+    let p = this.cache.get(key) as Promise<T> | undefined;
+    if (!p) {
+      p = make();
+      this.cache.set(key, p);
+      p.catch(() => this.cache.delete(key));
+    }
+    return p;
+  }
+
+  compute(name: string): Promise<ComputeProvider> {
+    const ref = this.config.compute[name];
+    if (!ref) return Promise.reject(new ValueError(`unknown compute provider "${name}"`));
+    return this.once(`compute:${name}`, () => this.registry.create('compute', ref.provider, ref.options, this.ctx));
+  }
+
+  credentials(name: string): Promise<CredentialProvider> {
+    const ref = this.config.credentials[name];
+    if (!ref) return Promise.reject(new ValueError(`unknown credentials "${name}"`));
+    return this.once(`credentials:${name}`, () => this.registry.create('credentials', ref.provider, ref.options, this.ctx));
+  }
+
+  storage(): Promise<StorageProvider> {
+    const ref = this.config.storage;
+    return this.once('storage', () => this.registry.create('storage', ref.provider, ref.options, this.ctx));
+  }
+}

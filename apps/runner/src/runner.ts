@@ -1,0 +1,205 @@
+import os from 'node:os';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  AgoraError,
+  ApplicationError,
+  CancelledError,
+  GATES_QUEUE,
+  coerceError,
+  createLogger,
+  isRetryable,
+  isTerminalItemState,
+  type AgoraConfig,
+  type Logger,
+} from '@agora/core';
+import { GATE_PARK_MS, RunStore, createRedis, releaseGates, type GateJobData, type ItemJobData } from '@agora/state';
+import { createDispatchExecutor } from './dispatch-executor.js';
+import type { Executor } from './executor.js';
+import { noopExecutor } from './noop-executor.js';
+import { ProviderSet } from './providers.js';
+
+export interface RunnerOptions {
+  readonly config: AgoraConfig;
+  /** Items this runner runs at once, capped at the CPU count (seed 002). @default config.runner.concurrency */
+  readonly concurrency?: number;
+  /** Plan queues to serve. @default every queue in the config */
+  readonly queues?: readonly string[];
+  /** Extra executors by name (tests, plugins). */
+  readonly executors?: readonly Executor[];
+  readonly providers?: ProviderSet;
+  readonly logger?: Logger;
+  /** Shown in events (`runner` field). @default hostname:pid */
+  readonly runnerId?: string;
+  /** CPU count used by the cap. @default os.availableParallelism() */
+  readonly cpus?: number;
+}
+
+export interface Runner {
+  readonly id: string;
+  readonly concurrency: number;
+  /** Stops taking jobs, lets running items finish (or cancels them after `timeoutMs`), closes. */
+  close(opts?: { timeoutMs?: number }): Promise<void>;
+}
+
+/** seed 002: effective = max(1, min(cpus, configured)). */
+export function effectiveConcurrency(configured: number, cpus: number): number {
+  return Math.max(1, Math.min(cpus, configured));
+}
+
+interface RunningItem {
+  readonly runId: string;
+  readonly abort: AbortController;
+}
+
+export async function createRunner(opts: RunnerOptions): Promise<Runner> {
+  const { config } = opts;
+  const id = (opts.runnerId ?? `${os.hostname()}:${process.pid}`).replace(/[^A-Za-z0-9._:-]/g, '_');
+  const logger = opts.logger ?? createLogger({ component: 'runner', runner: id });
+  const cpus = opts.cpus ?? (Number(process.env['AGORA_CPUS']) || os.availableParallelism());
+  const concurrency = effectiveConcurrency(opts.concurrency ?? config.runner.concurrency, cpus);
+  const redis: Redis = createRedis(config.redisUrl);
+  const store = new RunStore(redis, config.namespace);
+  const prefix = store.keys.bullPrefix;
+  const providers = opts.providers ?? new ProviderSet(config);
+  const storage = await providers.storage();
+  const executors = new Map<string, Executor>();
+  for (const e of [noopExecutor, createDispatchExecutor({ config, compute: (n) => providers.compute(n), credentials: (n) => providers.credentials(n) }), ...(opts.executors ?? [])]) {
+    executors.set(e.name, e);
+  }
+  const gatesQueue = new Queue(GATES_QUEUE, { connection: redis, prefix });
+  const running = new Map<string, RunningItem>();
+
+  // Cancellation reaches every runner through pub/sub; items of the run are aborted here.
+  const sub = createRedis(config.redisUrl);
+  await sub.subscribe(store.keys.cancelChannel);
+  sub.on('message', (_channel: string, runId: string) => {
+    for (const r of running.values()) if (r.runId === runId) r.abort.abort('run cancelled');
+  });
+
+  async function finishAndRelease(
+    d: ItemJobData,
+    state: 'done' | 'failed' | 'skipped' | 'cancelled',
+    extra: { resultRef?: string; fields?: Record<string, unknown> },
+  ): Promise<void> {
+    await store.finishItem(d.runId, d.itemId, state, extra);
+    // Invariant: gates are released only after the state is written, so a dependent never sees
+    // its dependency non-terminal. A crash in between is repaired when the job is retried:
+    // beginItem then reports the item terminal and we release again (idempotent).
+    if (d.gates.length > 0) await releaseGates(gatesQueue, d.gates);
+  }
+
+  async function processItem(job: Job<ItemJobData>): Promise<{ state: string; resultRef?: string }> {
+    const d = job.data;
+    const attempt = job.attemptsMade + 1;
+    const begin = await store.beginItem(d.runId, d.itemId, d.deps, attempt, id);
+    if (begin.kind === 'terminal') {
+      if (d.gates.length > 0) await releaseGates(gatesQueue, d.gates);
+      return begin.resultRef ? { state: begin.state, resultRef: begin.resultRef } : { state: begin.state };
+    }
+    const executor = executors.get(d.executor);
+    const abort = new AbortController();
+    const key = `${d.runId}/${d.itemId}`;
+    running.set(key, { runId: d.runId, abort });
+    const startedMs = Date.now();
+    try {
+      if (!executor) throw new ApplicationError(`no executor "${d.executor}" on runner ${id}`, null);
+      const result = await executor.execute({
+        namespace: config.namespace,
+        runId: d.runId,
+        itemId: d.itemId,
+        inputs: d.inputs,
+        deps: begin.deps,
+        lockTokens: {},
+        attempt,
+        ...(d.target !== undefined ? { target: d.target } : {}),
+        signal: abort.signal,
+        storage,
+        logger,
+      });
+      const bytes = typeof result.output === 'string' ? Buffer.from(result.output) : result.output;
+      const put = await storage.put(`agora://${config.namespace}/result/${d.runId}.${d.itemId}`, bytes);
+      await finishAndRelease(d, 'done', { resultRef: put.uri, fields: { attempt, durationMs: Date.now() - startedMs, ...result.fields } });
+      return { state: 'done', resultRef: put.uri };
+    } catch (caught) {
+      const err = coerceError(caught);
+      if (abort.signal.aborted || err instanceof CancelledError) {
+        await finishAndRelease(d, 'cancelled', { fields: { attempt, reason: String(abort.signal.reason ?? err.message) } });
+        return { state: 'cancelled' };
+      }
+      const maxAttempts = job.opts.attempts ?? 1;
+      if (isRetryable(err) && attempt < maxAttempts) {
+        await store.appendEvents(d.runId, [{ type: 'retry', itemId: d.itemId, attempt, error: err.message }]);
+        logger.warn({ runId: d.runId, itemId: d.itemId, attempt, err: err.message }, 'item will be retried');
+        throw err;
+      }
+      const code = err instanceof AgoraError ? err.code : 'INTERNAL';
+      const exitCode = err instanceof ApplicationError ? err.exitCode : undefined;
+      await finishAndRelease(d, 'failed', {
+        fields: { attempt, error: err.message.slice(0, 4000), errorCode: code, ...(exitCode != null ? { exitCode } : {}) },
+      });
+      return { state: 'failed' };
+    } finally {
+      running.delete(key);
+    }
+  }
+
+  const workerOpts = {
+    prefix,
+    concurrency,
+    lockDuration: config.runner.jobLockMs,
+    stalledInterval: config.runner.stalledIntervalMs,
+    maxStalledCount: 2,
+  };
+  const queueNames = opts.queues ?? Object.keys(config.queues);
+  const workers: Worker[] = [];
+  for (const q of queueNames) {
+    const w = new Worker<ItemJobData>(q, processItem, { ...workerOpts, connection: createRedis(config.redisUrl) });
+    // A job BullMQ failed outside our processor (stalled too often, or a Redis error on the
+    // last attempt) must still end its item, or its dependents would wait forever.
+    w.on('failed', (job, err) => {
+      if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
+      const d = job.data;
+      void store
+        .itemStates(d.runId, [d.itemId])
+        .then(([s]) =>
+          isTerminalItemState(s) ? undefined : finishAndRelease(d, 'failed', { fields: { error: `job failed in queue: ${err.message}`, errorCode: 'QUEUE' } }),
+        )
+        .catch((e: unknown) => logger.error({ runId: d.runId, itemId: d.itemId, err: coerceError(e).message }, 'could not record failed job'));
+    });
+    w.on('error', (err) => logger.error({ queue: q, err: err.message }, 'worker error'));
+    workers.push(w);
+  }
+
+  const gateWorker = new Worker<GateJobData>(
+    GATES_QUEUE,
+    async (job: Job<GateJobData>, token?: string) => {
+      const [state] = await store.itemStates(job.data.runId, [job.data.dep]);
+      if (isTerminalItemState(state)) return { dep: job.data.dep, state };
+      // Woken before its dependency ended (park expired, or a stray promote): park again.
+      await job.moveToDelayed(Date.now() + GATE_PARK_MS, token);
+      throw new DelayedError();
+    },
+    { prefix, concurrency: 50, connection: createRedis(config.redisUrl) },
+  );
+  gateWorker.on('error', (err) => logger.error({ queue: GATES_QUEUE, err: err.message }, 'gate worker error'));
+
+  logger.info({ queues: queueNames, concurrency, cpus }, 'runner started');
+
+  return {
+    id,
+    concurrency,
+    async close({ timeoutMs = 10_000 } = {}) {
+      const timer = setTimeout(() => {
+        for (const r of running.values()) r.abort.abort('runner shutting down');
+      }, timeoutMs);
+      await Promise.all(workers.map((w) => w.close()));
+      clearTimeout(timer);
+      await gateWorker.close();
+      for (const w of [...workers, gateWorker]) await (w.opts.connection as Redis).quit?.().catch(() => undefined);
+      await gatesQueue.close();
+      await sub.quit().catch(() => undefined);
+      await redis.quit().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,3 @@
+export * from './scheduler.js';
+export * from './flows.js';
+export type { ItemJobData } from '@agora/state';

@@ -1,0 +1,160 @@
+import { FlowProducer, Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  DEFAULT_EXECUTORS,
+  GATES_QUEUE,
+  INBOX_QUEUE,
+  coerceError,
+  createLogger,
+  validatePlan,
+  type AgoraConfig,
+  type Logger,
+  type Plan,
+} from '@agora/core';
+import { RunStore, createRedis, releaseGates, type RegisteredItem } from '@agora/state';
+import { buildFlows } from './flows.js';
+
+/** What `AgoraClient.submit` puts on the inbox queue. */
+export interface SubmissionData {
+  readonly runId: string;
+  readonly plan: unknown;
+  readonly submittedAt: string;
+}
+
+export interface SchedulerOptions {
+  readonly config: AgoraConfig;
+  /** Global concurrency per plan queue, overriding the config (`--concurrency default=2`). */
+  readonly concurrency?: Readonly<Record<string, number>>;
+  /** Executor names the runners know. @default ["dispatch", "noop"] */
+  readonly executors?: readonly string[];
+  /** Plans accepted in parallel. @default 2 */
+  readonly inboxConcurrency?: number;
+  readonly logger?: Logger;
+  /** Items registered per Redis call. @default 1000 */
+  readonly registerChunk?: number;
+}
+
+export interface Scheduler {
+  readonly store: RunStore;
+  /** Accepts one submission directly (what the inbox worker does per job). */
+  accept(data: SubmissionData): Promise<{ state: string; problems?: readonly string[] }>;
+  close(): Promise<void>;
+}
+
+/**
+ * The scheduler takes plans from the inbox queue, validates them, records the run, and adds the
+ * DAG as BullMQ flows. Every step is idempotent and records its progress in the run hash, so a
+ * scheduler killed half-way through a plan resumes it when the inbox job is retried.
+ */
+export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler> {
+  const { config } = opts;
+  const logger = opts.logger ?? createLogger({ component: 'scheduler' });
+  const redis: Redis = createRedis(config.redisUrl);
+  const store = new RunStore(redis, config.namespace);
+  const prefix = store.keys.bullPrefix;
+  const connection = redis;
+  const producer = new FlowProducer({ connection, prefix });
+  const gatesQueue = new Queue(GATES_QUEUE, { connection, prefix });
+  const queues = new Map<string, Queue>();
+  const queueNames = Object.keys(config.queues);
+  const registerChunk = opts.registerChunk ?? 1000;
+
+  for (const name of queueNames) {
+    const q = new Queue(name, { connection, prefix });
+    queues.set(name, q);
+    const n = opts.concurrency?.[name] ?? config.queues[name]?.concurrency;
+    // Global concurrency is stored on the queue in Redis, so it holds across every runner.
+    if (n !== undefined) await q.setGlobalConcurrency(n);
+    else await q.removeGlobalConcurrency();
+  }
+  await redis.sadd(store.keys.queues, INBOX_QUEUE, GATES_QUEUE, ...queueNames);
+
+  const itemJobOptions = {
+    attempts: config.runner.attempts,
+    backoff: { type: 'exponential', delay: config.runner.backoffMs },
+    removeOnComplete: { count: config.runner.keepCompleted },
+    removeOnFail: { count: config.runner.keepFailed },
+  } as const;
+
+  async function accept(data: SubmissionData): Promise<{ state: string; problems?: readonly string[] }> {
+    const { runId } = data;
+    const v = validatePlan(data.plan, {
+      executors: opts.executors ?? DEFAULT_EXECUTORS,
+      queues: queueNames,
+      targets: Object.keys(config.targets),
+    });
+    if (!v.ok) {
+      const planId = typeof (data.plan as { id?: unknown })?.id === 'string' ? (data.plan as { id: string }).id : '';
+      await store.rejectRun(runId, planId, v.problems);
+      logger.warn({ runId, problems: v.problems.length }, 'plan rejected');
+      return { state: 'rejected', problems: v.problems };
+    }
+    const plan: Plan = v.plan;
+    const started = Date.now();
+    const init = await store.initRun(runId, {
+      total: plan.items.length,
+      queue: plan.queue,
+      planId: plan.id,
+      fields: { submittedAt: data.submittedAt },
+    });
+    if (init.state !== 'accepted' && init.state !== 'running') return { state: init.state };
+
+    // Dependents lists and counters for the run-state cascade.
+    const dependents = new Map<string, string[]>();
+    for (const it of plan.items) for (const d of it.depends_on) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(it.id);
+    for (let c = init.registered; c * registerChunk < plan.items.length; c++) {
+      const slice = plan.items.slice(c * registerChunk, (c + 1) * registerChunk);
+      const reg: RegisteredItem[] = slice.map((it) => ({
+        id: it.id,
+        depCount: it.depends_on.length,
+        dependents: dependents.get(it.id) ?? [],
+        fields: {
+          executor: it.executor,
+          ...(it.depends_on.length > 0 ? { depends_on: it.depends_on } : {}),
+          ...(it.resourceLocks.length > 0 ? { resourceLocks: it.resourceLocks } : {}),
+        },
+      }));
+      await store.registerItems(runId, c, reg);
+    }
+
+    const flows = buildFlows(plan, runId, { itemJobOptions });
+    await store.markRunning(runId);
+    for (let c = init.flowChunks; c < flows.chunks.length; c++) {
+      const chunk = flows.chunks[c]!;
+      await producer.addBulk(chunk.flows);
+      // A gate added after its dependency already ended would never be released by the runner
+      // that ended it: release those here. (Runner: write state, then release; we: add, then read.)
+      if (chunk.gates.length > 0) {
+        const states = await store.itemStates(runId, chunk.gates.map((g) => g.dep));
+        const ready = chunk.gates.filter((_, i) => ['done', 'failed', 'skipped', 'cancelled'].includes(states[i] ?? ''));
+        if (ready.length > 0) await releaseGates(gatesQueue, ready.map((g) => g.id));
+      }
+      await store.markRunning(runId, c + 1);
+    }
+    logger.info(
+      { runId, planId: plan.id, items: plan.items.length, gates: flows.gateCount, chunks: flows.chunks.length, ms: Date.now() - started },
+      'run accepted',
+    );
+    return { state: 'running' };
+  }
+
+  const inbox = new Worker<SubmissionData>(
+    INBOX_QUEUE,
+    async (job: Job<SubmissionData>) => accept(job.data),
+    { connection: createRedis(config.redisUrl), prefix, concurrency: opts.inboxConcurrency ?? 2, lockDuration: 60_000 },
+  );
+  inbox.on('failed', (job, err) => logger.error({ runId: job?.data.runId, err: coerceError(err).message }, 'accepting plan failed'));
+  inbox.on('error', (err) => logger.error({ err: coerceError(err).message }, 'inbox worker error'));
+
+  return {
+    store,
+    accept,
+    async close() {
+      await inbox.close();
+      await producer.close();
+      await gatesQueue.close();
+      for (const q of queues.values()) await q.close();
+      await redis.quit().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,60 @@
+-- Shared helpers. Included (textually) by the scripts that need them.
+-- Every event of a run goes through emit(): it takes the next seq from the run hash and appends
+-- the event to the run's stream with entry id 0-<seq+1>, so a reader can resume from any seq.
+local function emit(metaKey, eventsKey, runId, at, fragment)
+  local seq = redis.call('HINCRBY', metaKey, 'seq', 1) - 1
+  local json = '{"seq":' .. seq .. ',"runId":"' .. runId .. '","at":"' .. at .. '",' .. fragment .. '}'
+  redis.call('XADD', eventsKey, '0-' .. (seq + 1), 'e', json)
+  return seq
+end
+
+local function isTerminal(s)
+  return s == 'done' or s == 'failed' or s == 'skipped' or s == 'cancelled'
+end
+
+-- Ends the run once every item is terminal. Called with the run's key table K.
+local function maybeFinishRun(K, runId, at, finishedChannel)
+  local meta = redis.call('HMGET', K.meta, 'terminal', 'total', 'cancelRequested', 'n_failed', 'n_skipped', 'n_cancelled', 'n_done', 'state')
+  local terminal, total = tonumber(meta[1] or '0'), tonumber(meta[2] or '-1')
+  if terminal < total then return nil end
+  if meta[8] == 'succeeded' or meta[8] == 'failed' or meta[8] == 'cancelled' then return nil end
+  local failed, skipped, cancelled, done = tonumber(meta[4] or '0'), tonumber(meta[5] or '0'), tonumber(meta[6] or '0'), tonumber(meta[7] or '0')
+  local st = 'succeeded'
+  if meta[3] == '1' then st = 'cancelled'
+  elseif failed + skipped + cancelled > 0 then st = 'failed' end
+  redis.call('HSET', K.meta, 'state', st, 'finishedAt', at)
+  emit(K.meta, K.events, runId, at, '"type":"run","state":"' .. st .. '","done":' .. done .. ',"failed":' .. failed ..
+    ',"skipped":' .. skipped .. ',"cancelled":' .. cancelled)
+  redis.call('PUBLISH', finishedChannel, runId)
+  return st
+end
+
+-- Moves an item to a terminal state (once), records its result, counts it, releases its
+-- dependents' pending counters (a dependent whose last dependency ended becomes "queued") and
+-- ends the run when it was the last item. Returns 1 if it moved, 0 if already terminal, -1 if unknown.
+local function setTerminal(K, runId, at, itemId, state, fragment, result, finishedChannel)
+  local cur = redis.call('HGET', K.items, itemId)
+  if not cur then return -1 end
+  if isTerminal(cur) then return 0 end
+  redis.call('HSET', K.items, itemId, state)
+  if result and result ~= '' then redis.call('HSET', K.results, itemId, result) end
+  emit(K.meta, K.events, runId, at, fragment)
+  redis.call('HINCRBY', K.meta, 'n_' .. state, 1)
+  redis.call('HINCRBY', K.meta, 'terminal', 1)
+  local deps = redis.call('HGET', K.dependents, itemId)
+  if deps then
+    for d in string.gmatch(deps, '[^,]+') do
+      local left = redis.call('HINCRBY', K.pending, d, -1)
+      if left <= 0 and redis.call('HGET', K.items, d) == 'waiting' then
+        redis.call('HSET', K.items, d, 'queued')
+        emit(K.meta, K.events, runId, at, '"type":"item","itemId":"' .. d .. '","state":"queued"')
+      end
+    end
+  end
+  maybeFinishRun(K, runId, at, finishedChannel)
+  return 1
+end
+
+local function runKeys()
+  return { meta = KEYS[1], items = KEYS[2], results = KEYS[3], pending = KEYS[4], dependents = KEYS[5], events = KEYS[6] }
+end

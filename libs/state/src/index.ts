@@ -1,0 +1,5 @@
+export * from './run-store.js';
+export * from './scripts.js';
+export * from './redis.js';
+export * from './redis-server.js';
+export * from './gates.js';

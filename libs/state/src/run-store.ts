@@ -1,0 +1,220 @@
+import type { Redis } from 'ioredis';
+import { ITEM_STATES, keys as buildKeys, type AgoraEvent, type ItemState, type Keys } from '@agora/core';
+import { callScript } from './scripts.js';
+
+/** Extra event fields as the body of a JSON object without braces: `"a":1,"b":"x"`. */
+function fragment(fields: Record<string, unknown>): string {
+  const s = JSON.stringify(fields);
+  return s.length > 2 ? s.slice(1, -1) : '';
+}
+
+function withComma(fields: Record<string, unknown> | undefined): string {
+  const f = fields ? fragment(fields) : '';
+  return f === '' ? '' : `,${f}`;
+}
+
+export interface RunStatus {
+  readonly runId: string;
+  readonly planId: string;
+  readonly queue: string;
+  readonly state: string;
+  readonly createdAt: string;
+  readonly finishedAt?: string;
+  readonly cancelRequested: boolean;
+  readonly total: number;
+  readonly counts: Record<ItemState, number>;
+  readonly items: Array<{ id: string; state: string; resultRef?: string }>;
+  readonly events: number;
+}
+
+export type BeginResult =
+  | { readonly kind: 'terminal'; readonly state: string; readonly resultRef: string }
+  | { readonly kind: 'run'; readonly deps: Record<string, string> };
+
+export interface RegisteredItem {
+  readonly id: string;
+  readonly depCount: number;
+  readonly dependents: readonly string[];
+  /** Extra fields for the item's first event (executor, locks, dependencies). */
+  readonly fields: Record<string, unknown>;
+}
+
+/**
+ * The run state in Redis: run hash, item-state hash, results, dependency counters and the event
+ * stream. Every write that changes a state also appends its event, in the same Lua script, so the
+ * stream and the state can never disagree.
+ */
+export class RunStore {
+  readonly keys: Keys;
+
+  constructor(
+    readonly redis: Redis,
+    namespace: string,
+  ) {
+    this.keys = buildKeys(namespace);
+  }
+
+  private runKeys(runId: string): string[] {
+    const k = this.keys.run(runId);
+    return [k.meta, k.items, k.results, k.pending, k.dependents, k.events];
+  }
+
+  async initRun(
+    runId: string,
+    init: { total: number; queue: string; planId: string; fields: Record<string, unknown> },
+  ): Promise<{ registered: number; flowChunks: number; state: string }> {
+    const at = new Date().toISOString();
+    const frag = `"type":"run","state":"accepted"${withComma({ planId: init.planId, queue: init.queue, items: init.total, ...init.fields })}`;
+    const r = (await callScript(this.redis, 'initRun', this.runKeys(runId), [runId, at, init.total, init.queue, init.planId, frag])) as [number, number, string];
+    await this.redis.zadd(this.keys.runs, Date.now(), runId);
+    return { registered: r[0], flowChunks: r[1], state: r[2] };
+  }
+
+  registerItems(runId: string, chunkIndex: number, items: readonly RegisteredItem[]): Promise<number> {
+    const args: (string | number)[] = [runId, new Date().toISOString(), chunkIndex];
+    for (const it of items) args.push(it.id, it.depCount, it.dependents.join(','), fragment(it.fields));
+    return callScript(this.redis, 'registerItems', this.runKeys(runId), args) as Promise<number>;
+  }
+
+  async markRunning(runId: string, flowChunks = -1): Promise<boolean> {
+    return (await callScript(this.redis, 'markRunning', this.runKeys(runId), [runId, new Date().toISOString(), flowChunks])) === 1;
+  }
+
+  async beginItem(runId: string, itemId: string, deps: readonly string[], attempt: number, runner: string): Promise<BeginResult> {
+    const r = (await callScript(this.redis, 'beginItem', this.runKeys(runId), [
+      runId,
+      new Date().toISOString(),
+      itemId,
+      deps.join(','),
+      attempt,
+      runner.replace(/[^A-Za-z0-9._:-]/g, '_'),
+      this.keys.finishedChannel,
+    ])) as string[];
+    if (r[0] === 'terminal') return { kind: 'terminal', state: r[1] ?? 'unknown', resultRef: r[2] ?? '' };
+    const refs: Record<string, string> = {};
+    for (let i = 1; i + 1 < r.length; i += 2) refs[r[i]!] = r[i + 1]!;
+    return { kind: 'run', deps: refs };
+  }
+
+  /** Ends an item. Returns 1 if it moved, 0 if it was already terminal, -1 if unknown. */
+  finishItem(
+    runId: string,
+    itemId: string,
+    state: 'done' | 'failed' | 'skipped' | 'cancelled',
+    opts: { resultRef?: string; fields?: Record<string, unknown> } = {},
+  ): Promise<number> {
+    const frag = `"type":"item","itemId":"${itemId}","state":"${state}"${withComma({
+      ...(opts.resultRef ? { resultRef: opts.resultRef } : {}),
+      ...opts.fields,
+    })}`;
+    return callScript(this.redis, 'finishItem', this.runKeys(runId), [
+      runId,
+      new Date().toISOString(),
+      itemId,
+      state,
+      opts.resultRef ?? '',
+      frag,
+      this.keys.finishedChannel,
+    ]) as Promise<number>;
+  }
+
+  /** Appends events (each `{ type, ...fields }`); returns the seq of the last one. */
+  appendEvents(runId: string, events: ReadonlyArray<{ type: string } & Record<string, unknown>>): Promise<number> {
+    return callScript(this.redis, 'appendEvent', this.runKeys(runId), [runId, new Date().toISOString(), ...events.map((e) => fragment(e))]) as Promise<number>;
+  }
+
+  /** -1 no such run, 0 already terminal, otherwise 1 + items still running. */
+  cancelRun(runId: string, reason?: string): Promise<number> {
+    return callScript(this.redis, 'cancelRun', this.runKeys(runId), [
+      runId,
+      new Date().toISOString(),
+      this.keys.finishedChannel,
+      this.keys.cancelChannel,
+      withComma(reason ? { reason } : undefined),
+    ]) as Promise<number>;
+  }
+
+  async rejectRun(runId: string, planId: string, problems: readonly string[]): Promise<boolean> {
+    const frag = `"type":"run","state":"rejected"${withComma({ planId, problems })}`;
+    const r = await callScript(this.redis, 'rejectRun', this.runKeys(runId), [runId, new Date().toISOString(), planId, frag]);
+    await this.redis.zadd(this.keys.runs, Date.now(), runId);
+    return r === 1;
+  }
+
+  async getRun(runId: string, opts: { items?: boolean } = {}): Promise<RunStatus | null> {
+    const k = this.keys.run(runId);
+    const pipe = this.redis.pipeline().hgetall(k.meta);
+    if (opts.items !== false) pipe.hgetall(k.items).hgetall(k.results);
+    const res = (await pipe.exec()) ?? [];
+    const meta = (res[0]?.[1] ?? {}) as Record<string, string>;
+    if (!meta['state']) return null;
+    const items = (res[1]?.[1] ?? {}) as Record<string, string>;
+    const results = (res[2]?.[1] ?? {}) as Record<string, string>;
+    const counts = Object.fromEntries(ITEM_STATES.map((s) => [s, 0])) as Record<ItemState, number>;
+    const list: RunStatus['items'] = [];
+    for (const [id, state] of Object.entries(items)) {
+      if (state in counts) counts[state as ItemState]++;
+      const ref = results[id];
+      list.push(ref ? { id, state, resultRef: ref } : { id, state });
+    }
+    return {
+      runId,
+      planId: meta['planId'] ?? '',
+      queue: meta['queue'] ?? '',
+      state: meta['state'],
+      createdAt: meta['createdAt'] ?? '',
+      ...(meta['finishedAt'] ? { finishedAt: meta['finishedAt'] } : {}),
+      cancelRequested: meta['cancelRequested'] === '1',
+      total: Number(meta['total'] ?? 0),
+      counts,
+      items: list,
+      events: Number(meta['seq'] ?? 0),
+    };
+  }
+
+  async runState(runId: string): Promise<string | null> {
+    return this.redis.hget(this.keys.run(runId).meta, 'state');
+  }
+
+  async itemStates(runId: string, ids: readonly string[]): Promise<Array<string | null>> {
+    if (ids.length === 0) return [];
+    return this.redis.hmget(this.keys.run(runId).items, ...ids);
+  }
+
+  /**
+   * Events with seq >= fromSeq, oldest first. With `blockMs`, waits up to that long for new
+   * events when there are none (use a dedicated connection: XREAD BLOCK holds it).
+   */
+  async readEvents(runId: string, fromSeq: number, opts: { blockMs?: number; count?: number; client?: Redis } = {}): Promise<AgoraEvent[]> {
+    const client = opts.client ?? this.redis;
+    const key = this.keys.run(runId).events;
+    const count = opts.count ?? 1000;
+    const res =
+      opts.blockMs !== undefined
+        ? await client.xread('COUNT', count, 'BLOCK', opts.blockMs, 'STREAMS', key, `0-${fromSeq}`)
+        : await client.xread('COUNT', count, 'STREAMS', key, `0-${fromSeq}`);
+    if (!res) return [];
+    const out: AgoraEvent[] = [];
+    for (const [, entries] of res) {
+      for (const [, fields] of entries) {
+        const i = fields.indexOf('e');
+        if (i >= 0) out.push(JSON.parse(fields[i + 1]!) as AgoraEvent);
+      }
+    }
+    return out;
+  }
+
+  /** All events of a run, in seq order. */
+  async allEvents(runId: string): Promise<AgoraEvent[]> {
+    const out: AgoraEvent[] = [];
+    for (;;) {
+      const batch = await this.readEvents(runId, out.length, { count: 10_000 });
+      if (batch.length === 0) return out;
+      out.push(...batch);
+    }
+  }
+
+  async listRuns(limit = 50): Promise<string[]> {
+    return this.redis.zrevrange(this.keys.runs, 0, limit - 1);
+  }
+}

@@ -1,0 +1,174 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import {
+  CappedBuffer,
+  OUTPUT_CAP_BYTES,
+  ValueError,
+  type ComputeProvider,
+  type ProviderContext,
+  type ProviderHealth,
+  type TaskExit,
+  type TaskHandle,
+  type TaskSpec,
+} from '@agora/core';
+
+export interface ProcessComputeOptions {
+  /** Per-stream capture cap. @default 10 MiB */
+  readonly outputCapBytes?: number;
+  /** Grace between SIGTERM and SIGKILL on cancel. @default 2000 */
+  readonly killGraceMs?: number;
+  /** Environment the worker inherits besides spec.env. @default only PATH, HOME, LANG, TZ, NODE_* */
+  readonly inheritEnv?: readonly string[];
+}
+
+interface Running {
+  readonly child: ChildProcess;
+  readonly exit: Promise<TaskExit>;
+  cancelled: boolean;
+  kill(): void;
+}
+
+const DEFAULT_INHERIT = ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'NODE_OPTIONS', 'NODE_PATH'];
+
+/**
+ * Runs a worker as a local child process (seed 000's run/awaitExit/cancel). The worker leads its
+ * own process group, so cancel kills the whole tree it spawned. A command that cannot start is an
+ * infrastructure failure (`providerFailureReason`), a non-zero exit an application failure.
+ */
+export class ProcessComputeProvider implements ComputeProvider {
+  readonly name = 'process';
+  private readonly running = new Map<string, Running>();
+  private readonly capBytes: number;
+  private readonly graceMs: number;
+  private readonly inherit: readonly string[];
+
+  constructor(opts: ProcessComputeOptions = {}) {
+    this.capBytes = opts.outputCapBytes ?? OUTPUT_CAP_BYTES;
+    this.graceMs = opts.killGraceMs ?? 2000;
+    this.inherit = opts.inheritEnv ?? DEFAULT_INHERIT;
+  }
+
+  async run(spec: TaskSpec, ctx: ProviderContext): Promise<TaskHandle> {
+    const argv = spec.command;
+    if (!argv || argv.length === 0 || !argv[0]) throw new ValueError('process provider needs spec.command (argv)');
+    const env: Record<string, string> = {};
+    for (const k of this.inherit) {
+      const v = process.env[k];
+      if (v !== undefined) env[k] = v;
+    }
+    Object.assign(env, spec.env ?? {});
+    const secrets = ctx.credentials?.['secrets'] as Record<string, string> | undefined;
+    for (const [name, ref] of Object.entries(spec.secretRefs ?? {})) {
+      const value = secrets?.[ref];
+      if (value === undefined) throw new ValueError(`secret reference for ${name} could not be resolved by the credential provider`);
+      env[name] = value;
+    }
+    const startedAt = new Date().toISOString();
+    const stdout = new CappedBuffer(this.capBytes);
+    const stderr = new CappedBuffer(this.capBytes);
+    const child = spawn(argv[0], argv.slice(1), {
+      cwd: spec.cwd,
+      env,
+      detached: true, // own process group: cancel reaches grandchildren
+      stdio: [spec.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    const id = `${process.pid}-${child.pid ?? 'x'}-${Math.random().toString(36).slice(2, 8)}`;
+    child.stdout?.on('data', (d: Buffer) => stdout.push(d));
+    child.stderr?.on('data', (d: Buffer) => stderr.push(d));
+    if (spec.stdin !== undefined && child.stdin) {
+      child.stdin.on('error', () => undefined); // the worker may exit without reading
+      child.stdin.end(spec.stdin);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const entry: Running = {
+      child,
+      cancelled: false,
+      exit: undefined as unknown as Promise<TaskExit>,
+      kill: () => {
+        if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+        const signal = (sig: NodeJS.Signals): void => {
+          try {
+            process.kill(-child.pid!, sig);
+          } catch {
+            // already gone
+          }
+        };
+        signal('SIGTERM');
+        setTimeout(() => signal('SIGKILL'), this.graceMs).unref();
+      },
+    };
+    (entry as { exit: Promise<TaskExit> }).exit = new Promise<TaskExit>((resolve) => {
+      let spawnError: Error | undefined;
+      child.once('error', (err) => {
+        spawnError = err;
+        // 'close' may not follow a spawn failure
+        if (child.pid === undefined) finish(null, null);
+      });
+      const finish = (code: number | null, sig: NodeJS.Signals | null): void => {
+        if (timer) clearTimeout(timer);
+        const finishedAt = new Date().toISOString();
+        if (spawnError && child.pid === undefined) {
+          const code = (spawnError as NodeJS.ErrnoException).code;
+          resolve({
+            exitCode: null,
+            startedAt,
+            finishedAt,
+            stdout: '',
+            stderr: '',
+            providerFailureReason:
+              code === 'ENOENT' ? `command not found: ${argv[0]}` : code === 'EACCES' ? `command not executable: ${argv[0]}` : `could not start ${argv[0]}: ${spawnError.message}`,
+          });
+          return;
+        }
+        resolve({
+          exitCode: code,
+          startedAt,
+          finishedAt,
+          stdout: stdout.toString(),
+          stderr: stderr.toString() + (sig && !entry.cancelled ? `\n[agora: worker killed by ${sig}]\n` : ''),
+          ...(entry.cancelled ? { cancelled: true } : {}),
+        });
+      };
+      child.once('close', (code, sig) => finish(code, sig));
+    });
+    this.running.set(id, entry);
+    if (spec.timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        entry.cancelled = true;
+        entry.kill();
+      }, spec.timeoutMs);
+      timer.unref();
+    }
+    if (ctx.signal) {
+      const onAbort = (): void => {
+        entry.cancelled = true;
+        entry.kill();
+      };
+      if (ctx.signal.aborted) onAbort();
+      else ctx.signal.addEventListener('abort', onAbort, { once: true });
+    }
+    return { providerTaskId: id, pid: child.pid ?? null };
+  }
+
+  async awaitExit(handle: TaskHandle): Promise<TaskExit> {
+    const r = this.running.get(handle.providerTaskId);
+    if (!r) throw new ValueError(`unknown or already collected task ${handle.providerTaskId}`);
+    try {
+      return await r.exit;
+    } finally {
+      // Kept until collected, so a worker that exits before awaitExit is called is not lost.
+      this.running.delete(handle.providerTaskId);
+    }
+  }
+
+  async cancel(handle: TaskHandle): Promise<void> {
+    const r = this.running.get(handle.providerTaskId);
+    if (!r) return;
+    r.cancelled = true;
+    r.kill();
+    await r.exit;
+  }
+
+  async health(): Promise<ProviderHealth> {
+    return { ok: true, message: `local processes (node ${process.version}, pid ${process.pid})` };
+  }
+}

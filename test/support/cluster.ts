@@ -1,0 +1,60 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { compileConfig, type AgoraConfig, type AgoraConfigInput } from '@agora/core';
+import { createScheduler, type Scheduler } from '@agora/scheduler';
+import { createRunner, type Executor, type Runner } from '@agora/runner';
+import { AgoraClient } from '@agora/sdk';
+import { testRedisUrl, uniqueNamespace } from './index.js';
+
+export interface TestCluster {
+  readonly config: AgoraConfig;
+  readonly client: AgoraClient;
+  readonly scheduler: Scheduler;
+  readonly runners: Runner[];
+  readonly dataDir: string;
+  close(): Promise<void>;
+}
+
+/** A scheduler and N in-process runners on a fresh namespace of the test Redis. */
+export async function startCluster(
+  opts: { config?: Partial<AgoraConfigInput>; runners?: number; concurrency?: number; executors?: Executor[]; cpus?: number } = {},
+): Promise<TestCluster> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'agora-test-'));
+  const config = compileConfig(
+    { namespace: uniqueNamespace(), ...opts.config, dataDir },
+    'test',
+    dataDir,
+    { REDIS_URL: testRedisUrl() },
+  );
+  const scheduler = await createScheduler({ config, logger: silent, executors: ['noop', 'dispatch', ...(opts.executors ?? []).map((e) => e.name)] });
+  const runners: Runner[] = [];
+  for (let i = 0; i < (opts.runners ?? 2); i++) {
+    runners.push(
+      await createRunner({
+        config,
+        logger: silent,
+        runnerId: `runner-${i}`,
+        cpus: opts.cpus ?? 64,
+        ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+        ...(opts.executors ? { executors: opts.executors } : {}),
+      }),
+    );
+  }
+  const client = new AgoraClient({ redisUrl: config.redisUrl, namespace: config.namespace, validate: { executors: ['noop', 'dispatch', ...(opts.executors ?? []).map((e) => e.name)] } });
+  return {
+    config,
+    client,
+    scheduler,
+    runners,
+    dataDir,
+    async close() {
+      await client.close();
+      await Promise.all(runners.map((r) => r.close({ timeoutMs: 2000 })));
+      await scheduler.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const silent = { debug() {}, info() {}, warn() {}, error() {} };
