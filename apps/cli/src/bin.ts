@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { PlanValidationError } from '@agora/core';
+import { EXIT, exitCodeFor, type GlobalOpts } from './context.js';
+import { cancelCmd, statusCmd, submitCmd, validateCmd, watchCmd } from './commands/runs.js';
+import { dashboardCmd, devCmd, runnerCmd, serveCmd } from './commands/services.js';
+import { registerExtraCommands } from './commands/extra.js';
+
+const program = new Command();
+program
+  .name('agora')
+  .description('Agora: plans of items run as BullMQ flows on a fleet of runners')
+  .option('-c, --config <file>', 'config file (default: $AGORA_CONFIG, ./agora.config.json or ./agora.config.mjs)')
+  .showHelpAfterError()
+  .exitOverride();
+
+const g = (): GlobalOpts => program.opts<GlobalOpts>();
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+let exitCode: number = EXIT.ok;
+const run = (fn: (...a: never[]) => Promise<number>) =>
+  async (...args: unknown[]): Promise<void> => {
+    exitCode = await (fn as (...a: unknown[]) => Promise<number>)(...args);
+  };
+
+program.command('validate').argument('<plan>', 'plan JSON file, or - for stdin').description('check a plan; prints every problem, exit 1 if invalid').action(run((f: string) => validateCmd(f, g())));
+program.command('submit').argument('<plan>', 'plan JSON file, or - for stdin').description('submit a plan; prints the run id and returns at once').action(run((f: string) => submitCmd(f, g())));
+program
+  .command('watch')
+  .argument('<run>', 'run id')
+  .option('--from <seq>', 'resume from this event seq')
+  .description('print the run\'s events as JSON lines until it ends; exit 0 only if it succeeded')
+  .action(run((r: string, o: { from?: string }) => watchCmd(r, o, g())));
+program.command('status').argument('<run>', 'run id').description('print the run\'s state and items as JSON').action(run((r: string) => statusCmd(r, g())));
+program.command('cancel').argument('<run>', 'run id').description('cancel a run: pending items are dropped, running ones stopped').action(run((r: string) => cancelCmd(r, g())));
+program
+  .command('serve')
+  .description('run the scheduler: take plans from the inbox and add them as flows')
+  .addOption(new Option('--concurrency <queue=N...>', 'global concurrency of a plan queue (repeatable, or comma-separated)').argParser(collect))
+  .action(run((o: { concurrency?: string[] }) => serveCmd(o, g())));
+program
+  .command('runner')
+  .description('run items from the plan queues')
+  .option('--concurrency <n>', 'items at once (capped at the CPU count)')
+  .option('--queues <names>', 'comma-separated plan queues to serve (default: all configured)')
+  .action(run((o: { concurrency?: string; queues?: string }) => runnerCmd(o, g())));
+program
+  .command('dashboard')
+  .description('serve Bull Board at /queues')
+  .option('--port <port>', 'port (default: config dashboard.port, 3000)')
+  .option('--host <host>', 'bind address (default 127.0.0.1)')
+  .action(run((o: { port?: string; host?: string }) => dashboardCmd(o, g())));
+program
+  .command('dev')
+  .description('embedded default: private Redis, scheduler, runners and dashboard in one process tree')
+  .option('--runners <n>', 'runner processes', '2')
+  .option('--port <port>', 'dashboard port')
+  .addOption(new Option('--concurrency <queue=N...>', 'global concurrency of a plan queue').argParser(collect))
+  .action(run((o: { runners?: string; port?: string; concurrency?: string[] }) => devCmd(o, g())));
+registerExtraCommands(program, g, run);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const e = err as { code?: string; exitCode?: number; message?: string };
+  if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+    exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT.ok : EXIT.usage;
+  } else {
+    if (err instanceof PlanValidationError) {
+      process.stderr.write(`agora: ${err.message}\n`);
+    } else {
+      process.stderr.write(`agora: ${e.message ?? String(err)}\n`);
+    }
+    exitCode = exitCodeFor(err);
+  }
+}
+process.exit(exitCode);

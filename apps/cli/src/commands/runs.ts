@@ -1,0 +1,108 @@
+import { DEFAULT_EXECUTORS, NotFoundError, isTerminalRunState, validatePlan } from '@agora/core';
+import { AgoraClient } from '@agora/sdk';
+import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
+import { readPlanFile } from '../plan-file.js';
+import { assertRedisReachable } from '../redis-check.js';
+
+async function client(g: GlobalOpts): Promise<{ client: AgoraClient; queues: string[]; targets: string[] }> {
+  const config = await resolveConfig(g);
+  await assertRedisReachable(config.redisUrl);
+  return {
+    client: new AgoraClient({ redisUrl: config.redisUrl, namespace: config.namespace, validate: { queues: Object.keys(config.queues), targets: Object.keys(config.targets) } }),
+    queues: Object.keys(config.queues),
+    targets: Object.keys(config.targets),
+  };
+}
+
+/** `agora validate <plan>`: prints every problem; exit 1 when invalid. */
+export async function validateCmd(file: string, g: GlobalOpts): Promise<number> {
+  const config = await resolveConfig(g);
+  const plan = await readPlanFile(file);
+  const r = validatePlan(plan, { executors: DEFAULT_EXECUTORS, queues: Object.keys(config.queues), targets: Object.keys(config.targets) });
+  if (!r.ok) {
+    process.stderr.write(`${file}: plan is invalid (${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}):\n`);
+    for (const p of r.problems) process.stderr.write(`  ${p}\n`);
+    return EXIT.failed;
+  }
+  process.stdout.write(`${file}: plan "${r.plan.id}" is valid: ${r.plan.items.length} items on queue "${r.plan.queue}"\n`);
+  return EXIT.ok;
+}
+
+/** `agora submit <plan>`: validates, enqueues, prints the run id and returns at once. */
+export async function submitCmd(file: string, g: GlobalOpts): Promise<number> {
+  const plan = await readPlanFile(file);
+  const { client: c, queues, targets } = await client(g);
+  try {
+    const r = validatePlan(plan, { queues, targets });
+    if (!r.ok) {
+      process.stderr.write(`${file}: plan is invalid, nothing was submitted:\n${r.problems.map((p) => `  ${p}\n`).join('')}`);
+      return EXIT.failed;
+    }
+    const runId = await c.submit(plan);
+    process.stdout.write(`${runId}\n`);
+    return EXIT.ok;
+  } finally {
+    await c.close();
+  }
+}
+
+/** `agora watch <run>`: one JSON event per line until the run ends; exit 0 only if it succeeded. */
+export async function watchCmd(runId: string, opts: { from?: string }, g: GlobalOpts): Promise<number> {
+  const { client: c } = await client(g);
+  const ac = new AbortController();
+  const stop = (): void => ac.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await c.status(runId).catch((err: unknown) => {
+      if (err instanceof NotFoundError) throw new CliError(`no run "${runId}"`);
+      throw err;
+    });
+    const fromSeq = opts.from === undefined ? 0 : Number(opts.from);
+    if (!Number.isInteger(fromSeq) || fromSeq < 0) throw new CliError(`--from must be a non-negative integer, got "${opts.from}"`);
+    let final: string | undefined;
+    for await (const e of c.watch(runId, { fromSeq, signal: ac.signal })) {
+      process.stdout.write(JSON.stringify(e) + '\n');
+      if (e.type === 'run' && isTerminalRunState(e.state)) final = e.state;
+    }
+    if (final === undefined) {
+      const s = await c.status(runId);
+      final = isTerminalRunState(s.state) ? s.state : undefined;
+    }
+    return final === 'succeeded' ? EXIT.ok : EXIT.failed;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await c.close();
+  }
+}
+
+/** `agora status <run>`: the run's state, counts and items as JSON. */
+export async function statusCmd(runId: string, g: GlobalOpts): Promise<number> {
+  const { client: c } = await client(g);
+  try {
+    const s = await c.status(runId);
+    process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof NotFoundError) throw new CliError(`no run "${runId}"`);
+    throw err;
+  } finally {
+    await c.close();
+  }
+}
+
+/** `agora cancel <run>`. */
+export async function cancelCmd(runId: string, g: GlobalOpts): Promise<number> {
+  const { client: c } = await client(g);
+  try {
+    const r = await c.cancel(runId);
+    process.stdout.write(JSON.stringify(r) + '\n');
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof NotFoundError) throw new CliError(`no run "${runId}"`);
+    throw err;
+  } finally {
+    await c.close();
+  }
+}
