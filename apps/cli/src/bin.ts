@@ -2,8 +2,9 @@
 import { Command, Option } from 'commander';
 import { PlanValidationError } from '@agora/core';
 import { EXIT, exitCodeFor, type GlobalOpts } from './context.js';
-import { cancelCmd, statusCmd, submitCmd, validateCmd, watchCmd } from './commands/runs.js';
-import { dashboardCmd, devCmd, runnerCmd, serveCmd } from './commands/services.js';
+// Verb modules load on use: `agora validate` should not pay for BullMQ, Express and Bull Board.
+const runs = () => import('./commands/runs.js');
+const services = () => import('./commands/services.js');
 import { registerExtraCommands } from './commands/extra.js';
 
 const program = new Command();
@@ -22,40 +23,40 @@ const run = (fn: (...a: never[]) => Promise<number>) =>
     exitCode = await (fn as (...a: unknown[]) => Promise<number>)(...args);
   };
 
-program.command('validate').argument('<plan>', 'plan JSON file, or - for stdin').description('check a plan; prints every problem, exit 1 if invalid').action(run((f: string) => validateCmd(f, g())));
-program.command('submit').argument('<plan>', 'plan JSON file, or - for stdin').description('submit a plan; prints the run id and returns at once').action(run((f: string) => submitCmd(f, g())));
+program.command('validate').argument('<plan>', 'plan JSON file, or - for stdin').description('check a plan; prints every problem, exit 1 if invalid').action(run(async (f: string) => (await runs()).validateCmd(f, g())));
+program.command('submit').argument('<plan>', 'plan JSON file, or - for stdin').description('submit a plan; prints the run id and returns at once').action(run(async (f: string) => (await runs()).submitCmd(f, g())));
 program
   .command('watch')
   .argument('<run>', 'run id')
   .option('--from <seq>', 'resume from this event seq')
   .description('print the run\'s events as JSON lines until it ends; exit 0 only if it succeeded')
-  .action(run((r: string, o: { from?: string }) => watchCmd(r, o, g())));
-program.command('status').argument('<run>', 'run id').description('print the run\'s state and items as JSON').action(run((r: string) => statusCmd(r, g())));
-program.command('cancel').argument('<run>', 'run id').description('cancel a run: pending items are dropped, running ones stopped').action(run((r: string) => cancelCmd(r, g())));
+  .action(run(async (r: string, o: { from?: string }) => (await runs()).watchCmd(r, o, g())));
+program.command('status').argument('<run>', 'run id').description('print the run\'s state and items as JSON').action(run(async (r: string) => (await runs()).statusCmd(r, g())));
+program.command('cancel').argument('<run>', 'run id').description('cancel a run: pending items are dropped, running ones stopped').action(run(async (r: string) => (await runs()).cancelCmd(r, g())));
 program
   .command('serve')
   .description('run the scheduler: take plans from the inbox and add them as flows')
   .addOption(new Option('--concurrency <queue=N...>', 'global concurrency of a plan queue (repeatable, or comma-separated)').argParser(collect))
-  .action(run((o: { concurrency?: string[] }) => serveCmd(o, g())));
+  .action(run(async (o: { concurrency?: string[] }) => (await services()).serveCmd(o, g())));
 program
   .command('runner')
   .description('run items from the plan queues')
   .option('--concurrency <n>', 'items at once (capped at the CPU count)')
   .option('--queues <names>', 'comma-separated plan queues to serve (default: all configured)')
-  .action(run((o: { concurrency?: string; queues?: string }) => runnerCmd(o, g())));
+  .action(run(async (o: { concurrency?: string; queues?: string }) => (await services()).runnerCmd(o, g())));
 program
   .command('dashboard')
   .description('serve Bull Board at /queues')
   .option('--port <port>', 'port (default: config dashboard.port, 3000)')
   .option('--host <host>', 'bind address (default 127.0.0.1)')
-  .action(run((o: { port?: string; host?: string }) => dashboardCmd(o, g())));
+  .action(run(async (o: { port?: string; host?: string }) => (await services()).dashboardCmd(o, g())));
 program
   .command('dev')
   .description('embedded default: private Redis, scheduler, runners and dashboard in one process tree')
   .option('--runners <n>', 'runner processes', '2')
   .option('--port <port>', 'dashboard port')
   .addOption(new Option('--concurrency <queue=N...>', 'global concurrency of a plan queue').argParser(collect))
-  .action(run((o: { runners?: string; port?: string; concurrency?: string[] }) => devCmd(o, g())));
+  .action(run(async (o: { runners?: string; port?: string; concurrency?: string[] }) => (await services()).devCmd(o, g())));
 registerExtraCommands(program, g, run);
 
 try {
@@ -73,4 +74,6 @@ try {
     exitCode = exitCodeFor(err);
   }
 }
-process.exit(exitCode);
+// Exit only after stdout is flushed: on a pipe, writes are asynchronous and a bare
+// process.exit() would cut off the tail of `watch` output.
+process.stdout.write('', () => process.exit(exitCode));

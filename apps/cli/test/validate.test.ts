@@ -1,0 +1,83 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { cliEnv } from '../../../test/support/cli.js';
+
+const env = cliEnv({ queues: { default: { concurrency: 2 } } });
+afterAll(() => env.close());
+
+const item = (id: string, extra: Record<string, unknown> = {}) => ({ id, executor: 'noop', inputs: {}, depends_on: [], resourceLocks: [], ...extra });
+
+describe('agora validate', () => {
+  it('prints the cycle path and exits 1', () => {
+    const f = env.writeJson('cycle.json', { id: 'p', queue: 'default', items: [item('a', { depends_on: ['b'] }), item('b', { depends_on: ['c'] }), item('c', { depends_on: ['a'] })] });
+    const r = env.agora(['validate', f]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('cycle: a -> b -> c -> a');
+  });
+
+  it.each([
+    ['duplicate id', [item('a'), item('a')], 'items[1] ("a"): duplicate item id (first used by items[0])'],
+    ['unknown dependency', [item('a', { depends_on: ['ghost'] })], 'items[0] ("a"): depends_on[0]: unknown item "ghost"'],
+    ['self-dependency', [item('a', { depends_on: ['a'] })], 'items[0] ("a"): depends_on[0]: item depends on itself'],
+    ['unknown executor', [item('a', { executor: 'warp' })], 'items[0] ("a"): unknown executor "warp" (known: dispatch, noop)'],
+    ['bad lock name', [item('a', { resourceLocks: ['a//b'] })], 'items[0] ("a"): resourceLocks[0]: invalid lock name "a//b": has an empty, "." or ".." path segment'],
+    ['empty plan', [], 'items: plan is empty: it has no items'],
+    ['oversized inputs', [item('a', { inputs: { x: 'y'.repeat(70_000) } })], 'items[0] ("a"): inputs are 70008 bytes, over the limit of 65536 bytes'],
+  ])('rejects %s with a message naming the item', (_name, items, message) => {
+    const f = env.writeJson('bad.json', { id: 'p', queue: 'default', items });
+    const r = env.agora(['validate', f]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(message);
+  });
+
+  it('rejects an unknown queue', () => {
+    const f = env.writeJson('q.json', { id: 'p', queue: 'nope', items: [item('a')] });
+    const r = env.agora(['validate', f]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('queue: unknown queue "nope" (configured: default)');
+  });
+
+  it('lists all problems at once', () => {
+    const f = env.writeJson('many.json', { id: 'p', queue: 'default', items: [item('a', { executor: 'x' }), item('b', { depends_on: ['zz'] })] });
+    const r = env.agora(['validate', f]);
+    expect(r.stderr).toContain('2 problems');
+  });
+
+  it('gives malformed JSON a parse error with line and column, exit 2', () => {
+    const f = env.writeJson('broken.json', '{\n  "id": "p",\n  "items": [\n    { "id": "a" "executor": "noop" }\n  ]\n}');
+    const r = env.agora(['validate', f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('broken.json:4:17: invalid JSON: CommaExpected');
+  });
+
+  it('accepts a valid plan and says so', () => {
+    const f = env.writeJson('ok.json', { id: 'p', queue: 'default', items: [item('a'), item('b', { depends_on: ['a'] })] });
+    const r = env.agora(['validate', f]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('plan "p" is valid: 2 items on queue "default"');
+  });
+
+  it('submit refuses an invalid plan and enqueues nothing', () => {
+    const f = env.writeJson('bad-submit.json', { id: 'p', queue: 'default', items: [item('a', { depends_on: ['a'] })] });
+    const r = env.agora(['submit', f]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('nothing was submitted');
+  });
+
+  it('exits 3 with a clear message when Redis is unreachable', () => {
+    const f = env.writeJson('ok2.json', { id: 'p', queue: 'default', items: [item('a')] });
+    const r = env.agora(['submit', f], {});
+    expect(r.code).toBe(0);
+    const bad = { ...env.env, REDIS_URL: 'redis://127.0.0.1:1' };
+    const res = spawnAgora(['status', 'r1'], bad, env.dir);
+    expect(res.code).toBe(3);
+    expect(res.stderr).toContain('cannot reach Redis at redis://127.0.0.1:1');
+  });
+});
+
+import { spawnSync } from 'node:child_process';
+import { BIN } from '../../../test/support/cli.js';
+function spawnAgora(args: string[], e: NodeJS.ProcessEnv, cwd: string) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env: e, encoding: 'utf8' });
+  return { code: r.status, stderr: r.stderr };
+}
