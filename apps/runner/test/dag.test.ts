@@ -39,6 +39,11 @@ beforeAll(async () => {
 });
 afterAll(async () => cluster?.close());
 
+async function readArtifact(uri: string): Promise<Uint8Array> {
+  const { LocalStorageProvider } = await import('@agora/storage-local');
+  return new LocalStorageProvider({ root: `${cluster.dataDir}/storage` }).get(uri);
+}
+
 function item(id: string, deps: string[] = [], inputs: Record<string, unknown> = {}) {
   return { id, executor: 'rec', inputs, depends_on: deps, resourceLocks: [] };
 }
@@ -74,6 +79,10 @@ describe('DAG execution', () => {
     for (const e of done) expect(e.resultRef).toMatch(/^agora:\/\/[^/]+\/result\/[^/]+\/[0-9a-f]{64}$/);
     const last = events[events.length - 1]!;
     expect(last).toMatchObject({ type: 'run', state: 'succeeded', done: 4 });
+    // d received the resultRefs of both its dependencies
+    const ref = (id: string) => done.find((e) => e.itemId === id)!.resultRef;
+    const dOut = JSON.parse(Buffer.from(await readArtifact(ref('d')!)).toString()) as { deps: Record<string, string> };
+    expect(dOut.deps).toEqual({ b: ref('b'), c: ref('c') });
   });
 
   it('shares dependencies across dependents and across trees', async () => {
