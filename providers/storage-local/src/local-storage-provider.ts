@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, writeFile, appendFile, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import {
   NotFoundError,
@@ -17,55 +17,85 @@ export interface LocalStorageOptions {
   readonly root: string;
 }
 
-interface IndexLine {
-  readonly hash: string;
+interface RegistryLine {
+  readonly n: string;
+  readonly h: string;
   readonly at: string;
 }
+
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 /**
  * Content-addressed blob storage on the local filesystem (sha256).
  *
- * Layout: `<root>/<ns>/<type>/<name>/<hash>` holds the bytes, `<root>/<ns>/<type>/<name>/.index`
- * one JSON line per registration (latest last), and `<root>/<ns>/<type>/.by-hash/<hash>` the name
- * of the latest blob with that hash, so `resolveByHash` is O(1) rather than a walk.
- * Writes go to a temp file and are renamed into place, so a crash never leaves a torn blob.
+ * Layout per `<ns>/<type>`: `blobs/<hash>` holds the bytes once however many names point at them,
+ * and `registry.jsonl` one line per registration `{ n: name, h: hash, at }`, appended with
+ * O_APPEND so runner processes can share it. Names resolve by scanning the registry (seed 000:
+ * an O(N) walk is acceptable), so a put costs one blob write and one append, nothing more: this
+ * is on every item's hot path.
+ *
+ * A blob is created with O_EXCL and verified against its hash when read, so a write torn by a
+ * crash is detected (and repaired by the next put of the same content), never served.
  */
 export class LocalStorageProvider implements StorageProvider {
   readonly name = 'local';
   private readonly root: string;
+  private readonly dirs = new Set<string>();
+  private readonly registries = new Map<string, Promise<FileHandle>>();
 
   constructor(opts: LocalStorageOptions) {
     this.root = path.resolve(opts.root);
   }
 
   /** Maps URI segments to a path and proves it stays inside the root. */
-  private dirOf(namespace: string, type: string, name?: string): string {
-    const p = path.resolve(this.root, namespace, type, ...(name === undefined ? [] : [name]));
-    if (p !== this.root && !p.startsWith(this.root + path.sep)) throw new ValueError(`storage path escapes the root: ${p}`);
+  private typeDir(namespace: string, type: string): string {
+    const p = path.resolve(this.root, namespace, type);
+    if (!p.startsWith(this.root + path.sep)) throw new ValueError(`storage path escapes the root: ${p}`);
     return p;
   }
 
-  async put(uri: string, contents: Uint8Array): Promise<{ contentHash: string; uri: string }> {
-    const u = parseAgoraUri(uri);
-    const contentHash = createHash('sha256').update(contents).digest('hex');
-    if (u.contentHash !== undefined && u.contentHash !== contentHash) {
-      throw new ValueError(`content hash mismatch for ${uri}: bytes hash to ${contentHash}`);
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.dirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.dirs.add(dir);
+  }
+
+  private registry(typeDir: string): Promise<FileHandle> {
+    let fh = this.registries.get(typeDir);
+    if (!fh) {
+      fh = this.ensureDir(typeDir).then(() => open(path.join(typeDir, 'registry.jsonl'), 'a'));
+      this.registries.set(typeDir, fh);
+      fh.catch(() => this.registries.delete(typeDir));
     }
-    const dir = this.dirOf(u.namespace, u.type, u.name);
-    const file = path.join(dir, contentHash);
+    return fh;
+  }
+
+  private async writeBlob(file: string, contents: Uint8Array, hash: string): Promise<void> {
     try {
-      await mkdir(dir, { recursive: true });
-      const exists = await stat(file).then(() => true, () => false);
-      if (!exists) {
+      await writeFile(file, contents, { flag: 'wx' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // Already stored; repair it if an earlier write was torn.
+      if (sha256(await readFile(file)) !== hash) {
         const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
         await writeFile(tmp, contents);
         await rename(tmp, file);
       }
-      const at = new Date().toISOString();
-      await appendFile(path.join(dir, '.index'), JSON.stringify({ hash: contentHash, at } satisfies IndexLine) + '\n');
-      const byHash = this.dirOf(u.namespace, u.type, '.by-hash');
-      await mkdir(byHash, { recursive: true });
-      await writeFile(path.join(byHash, contentHash), JSON.stringify({ name: u.name, at }));
+    }
+  }
+
+  async put(uri: string, contents: Uint8Array): Promise<{ contentHash: string; uri: string }> {
+    const u = parseAgoraUri(uri);
+    const contentHash = sha256(contents);
+    if (u.contentHash !== undefined && u.contentHash !== contentHash) {
+      throw new ValueError(`content hash mismatch for ${uri}: bytes hash to ${contentHash}`);
+    }
+    const dir = this.typeDir(u.namespace, u.type);
+    try {
+      await this.ensureDir(path.join(dir, 'blobs'));
+      await this.writeBlob(path.join(dir, 'blobs', contentHash), contents, contentHash);
+      const line: RegistryLine = { n: u.name, h: contentHash, at: new Date().toISOString() };
+      await (await this.registry(dir)).write(JSON.stringify(line) + '\n');
     } catch (err) {
       throw new StorageError(`could not store ${uri}: ${(err as Error).message}`, { cause: err, retryable: true });
     }
@@ -80,58 +110,64 @@ export class LocalStorageProvider implements StorageProvider {
       if (!latest) throw new NotFoundError(`no artifact at ${uri}`);
       hash = latest.contentHash;
     }
+    let bytes: Buffer;
     try {
-      return await readFile(path.join(this.dirOf(u.namespace, u.type, u.name), hash));
+      bytes = await readFile(path.join(this.typeDir(u.namespace, u.type), 'blobs', hash));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`no artifact at ${uri}`);
       throw new StorageError(`could not read ${uri}: ${(err as Error).message}`, { cause: err, retryable: true });
     }
+    if (sha256(bytes) !== hash) throw new StorageError(`artifact ${uri} is corrupt: its bytes do not hash to ${hash}`);
+    return bytes;
   }
 
-  private async readIndex(namespace: string, type: string, name: string): Promise<IndexLine[]> {
+  private async readRegistry(namespace: string, type: string): Promise<RegistryLine[]> {
     try {
-      const text = await readFile(path.join(this.dirOf(namespace, type, name), '.index'), 'utf8');
-      return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as IndexLine);
+      const text = await readFile(path.join(this.typeDir(namespace, type), 'registry.jsonl'), 'utf8');
+      const out: RegistryLine[] = [];
+      for (const l of text.split('\n')) {
+        if (!l) continue;
+        try {
+          out.push(JSON.parse(l) as RegistryLine);
+        } catch {
+          // a line torn by a crash mid-append; the blob it named is simply not registered
+        }
+      }
+      return out;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
   }
 
+  private entry(namespace: string, type: string, l: RegistryLine): StorageEntry {
+    return { uri: formatAgoraUri({ namespace, type, name: l.n, contentHash: l.h }), contentHash: l.h, registeredAt: l.at };
+  }
+
   async resolveLatest(uri: string): Promise<StorageEntry | null> {
-    const u = parseAgoraUri(uri);
-    const lines = await this.readIndex(u.namespace, u.type, u.name);
-    const last = lines[lines.length - 1];
-    return last ? { uri: formatAgoraUri({ ...u, contentHash: last.hash }), contentHash: last.hash, registeredAt: last.at } : null;
+    const list = await this.list(uri);
+    return list[list.length - 1] ?? null;
   }
 
   async list(uri: string): Promise<StorageEntry[]> {
     const u = parseAgoraUri(uri);
-    const lines = await this.readIndex(u.namespace, u.type, u.name);
-    return lines.map((l) => ({ uri: formatAgoraUri({ ...u, contentHash: l.hash }), contentHash: l.hash, registeredAt: l.at }));
+    return (await this.readRegistry(u.namespace, u.type)).filter((l) => l.n === u.name).map((l) => this.entry(u.namespace, u.type, l));
   }
 
   async resolveByHash(q: { namespace: string; type: string; contentHash: string }): Promise<(StorageEntry & { name: string }) | null> {
     parseAgoraUri(`agora://${q.namespace}/${q.type}/x/${q.contentHash}`);
-    try {
-      const rec = JSON.parse(await readFile(path.join(this.dirOf(q.namespace, q.type, '.by-hash'), q.contentHash), 'utf8')) as { name: string; at: string };
-      const uri = formatAgoraUri({ namespace: q.namespace, type: q.type, name: rec.name, contentHash: q.contentHash });
-      return { uri, name: rec.name, contentHash: q.contentHash, registeredAt: rec.at };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
+    const lines = await this.readRegistry(q.namespace, q.type);
+    for (let i = lines.length - 1; i >= 0; i--) {
+      const l = lines[i]!;
+      if (l.h === q.contentHash) return { ...this.entry(q.namespace, q.type, l), name: l.n };
     }
+    return null;
   }
 
   async listNames(q: { namespace: string; type: string; prefix?: string }): Promise<string[]> {
     parseAgoraUri(`agora://${q.namespace}/${q.type}/x`);
-    try {
-      const names = await readdir(this.dirOf(q.namespace, q.type));
-      return names.filter((n) => !n.startsWith('.') && (q.prefix === undefined || n.startsWith(q.prefix))).sort();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
+    const names = new Set((await this.readRegistry(q.namespace, q.type)).map((l) => l.n));
+    return [...names].filter((n) => q.prefix === undefined || n.startsWith(q.prefix)).sort();
   }
 
   async health(): Promise<ProviderHealth> {
@@ -141,5 +177,11 @@ export class LocalStorageProvider implements StorageProvider {
     } catch (err) {
       return { ok: false, message: `local storage root ${this.root} is not writable: ${(err as Error).message}` };
     }
+  }
+
+  /** Closes the registry files it keeps open. */
+  async close(): Promise<void> {
+    for (const fh of this.registries.values()) await (await fh.catch(() => null))?.close();
+    this.registries.clear();
   }
 }

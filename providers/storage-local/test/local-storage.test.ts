@@ -40,7 +40,7 @@ describe('LocalStorageProvider', () => {
   });
 
   it('rejects path traversal and malformed URIs', async () => {
-    for (const bad of ['agora://ns/../etc/passwd', 'agora://ns/result/..', 'agora://../x/y', 'file:///etc/passwd', 'agora://ns/result/a/b/c/d', 'agora://ns/.hidden/x']) {
+    for (const bad of ['agora://ns/../etc/passwd', 'agora://ns/result/..', 'agora://../x/y', 'file:///etc/passwd', 'agora://ns/result/a/b/c/d', 'agora://ns/.hidden/x', 'agora://ns/result/a b']) {
       await expect(s.put(bad, Buffer.from('x')), bad).rejects.toThrow(ValueError);
       await expect(s.get(bad), bad).rejects.toThrow(ValueError);
     }
@@ -49,4 +49,16 @@ describe('LocalStorageProvider', () => {
   it('reports a missing artifact as NotFoundError', async () => {
     await expect(s.get(`agora://ns/result/missing/${sha('x')}`)).rejects.toThrow(NotFoundError);
   });
+});
+
+describe('LocalStorageProvider integrity', () => {
+  it('detects a corrupted blob instead of serving it, and a later put repairs it', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const put = await s.put('agora://ns/result/corrupt', Buffer.from('good bytes'));
+    writeFileSync(path.join(root, 'ns', 'result', 'blobs', put.contentHash), 'torn');
+    await expect(s.get(put.uri)).rejects.toThrow(/is corrupt/);
+    await s.put('agora://ns/result/corrupt', Buffer.from('good bytes'));
+    expect(Buffer.from(await s.get(put.uri)).toString()).toBe('good bytes');
+  });
+
 });
