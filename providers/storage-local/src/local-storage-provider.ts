@@ -41,6 +41,8 @@ export class LocalStorageProvider implements StorageProvider {
   readonly name = 'local';
   private readonly root: string;
   private readonly dirs = new Set<string>();
+  /** Blobs this process wrote or verified: identical outputs (common) skip the re-check. */
+  private readonly known = new Set<string>();
   private readonly registries = new Map<string, Promise<FileHandle>>();
 
   constructor(opts: LocalStorageOptions) {
@@ -71,6 +73,7 @@ export class LocalStorageProvider implements StorageProvider {
   }
 
   private async writeBlob(file: string, contents: Uint8Array, hash: string): Promise<void> {
+    if (this.known.has(file)) return;
     try {
       await writeFile(file, contents, { flag: 'wx' });
     } catch (err) {
@@ -82,6 +85,8 @@ export class LocalStorageProvider implements StorageProvider {
         await rename(tmp, file);
       }
     }
+    if (this.known.size > 50_000) this.known.clear();
+    this.known.add(file);
   }
 
   async put(uri: string, contents: Uint8Array): Promise<{ contentHash: string; uri: string }> {
@@ -117,7 +122,10 @@ export class LocalStorageProvider implements StorageProvider {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`no artifact at ${uri}`);
       throw new StorageError(`could not read ${uri}: ${(err as Error).message}`, { cause: err, retryable: true });
     }
-    if (sha256(bytes) !== hash) throw new StorageError(`artifact ${uri} is corrupt: its bytes do not hash to ${hash}`);
+    if (sha256(bytes) !== hash) {
+      this.known.delete(path.join(this.typeDir(u.namespace, u.type), 'blobs', hash));
+      throw new StorageError(`artifact ${uri} is corrupt: its bytes do not hash to ${hash}`);
+    }
     return bytes;
   }
 
