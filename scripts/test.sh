@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_node_modules
 apt_install redis-server redis-server
+apt_install chromium chromium
 if [ -f scripts/podman-setup.sh ]; then
   eval "$(bash scripts/podman-setup.sh --env)"
 fi

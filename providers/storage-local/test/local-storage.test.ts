@@ -2,12 +2,14 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
 import { NotFoundError, ValueError } from '@agora/core';
 import { LocalStorageProvider } from '@agora/storage-local';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'agora-storage-'));
 const s = new LocalStorageProvider({ root });
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 const sha = (b: string) => createHash('sha256').update(b).digest('hex');
 
 describe('LocalStorageProvider', () => {
