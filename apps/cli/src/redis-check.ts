@@ -12,7 +12,7 @@ export async function assertRedisReachable(url: string, timeoutMs = 5000): Promi
     const shown = url.replace(/\/\/([^@/]*)@/, '//***@');
     throw new AgoraError(
       'UNAVAILABLE',
-      `cannot reach Redis at ${shown}: ${(err as Error).message}. Start one (e.g. "agora dev") or set REDIS_URL.`,
+      `cannot reach Redis at ${shown}: ${(err as Error).message.replace(/\.$/, '')}. Start one (e.g. "agora dev") or set REDIS_URL.`,
       { cause: err },
     );
   } finally {

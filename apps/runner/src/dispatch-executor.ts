@@ -95,7 +95,7 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
         }
         return {
           output: exit.stdout,
-          fields: { exitCode: 0, task: taskName, target: targetName, startedAt: exit.startedAt, finishedAt: exit.finishedAt },
+          fields: { exitCode: 0, task: taskName, ...(ctx.taskRef ? { taskRef: ctx.taskRef } : {}), target: targetName, startedAt: exit.startedAt, finishedAt: exit.finishedAt },
         };
       } finally {
         await rm(workDir, { recursive: true, force: true }).catch(() => undefined);

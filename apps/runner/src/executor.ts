@@ -10,6 +10,8 @@ export interface ExecutorContext {
   /** Fencing token per held lock. */
   readonly lockTokens: Readonly<Record<string, number>>;
   readonly attempt: number;
+  /** Pinned task definition URI for `dispatch`, when the task was registered in storage. */
+  readonly taskRef?: string;
   /** Target chosen by the plan or item, if any. */
   readonly target?: string;
   /** Aborted on cancel and on lock loss: the executor must stop its worker. */

@@ -17,7 +17,7 @@ import { GATE_PARK_MS, RunStore, createRedis, releaseGates, type GateJobData, ty
 import { createDispatchExecutor } from './dispatch-executor.js';
 import type { Executor } from './executor.js';
 import { noopExecutor } from './noop-executor.js';
-import { ProviderSet } from './providers.js';
+import { ProviderSet, loadTask } from '@agora/registry';
 
 export interface RunnerOptions {
   readonly config: AgoraConfig;
@@ -64,7 +64,12 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const providers = opts.providers ?? new ProviderSet(config);
   const storage = await providers.storage();
   const executors = new Map<string, Executor>();
-  for (const e of [noopExecutor, createDispatchExecutor({ config, compute: (n) => providers.compute(n), credentials: (n) => providers.credentials(n) }), ...(opts.executors ?? [])]) {
+  for (const e of [noopExecutor, createDispatchExecutor({
+    config,
+    compute: (n) => providers.compute(n),
+    credentials: (n) => providers.credentials(n),
+    resolveTask: async (_name, ctx) => (ctx.taskRef ? loadTask(storage, ctx.taskRef) : null),
+  }), ...(opts.executors ?? [])]) {
     executors.set(e.name, e);
   }
   const gatesQueue = new Queue(GATES_QUEUE, { connection: redis, prefix });
@@ -113,6 +118,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         lockTokens: {},
         attempt,
         ...(d.target !== undefined ? { target: d.target } : {}),
+        ...(d.taskRef !== undefined ? { taskRef: d.taskRef } : {}),
         signal: abort.signal,
         storage,
         logger,

@@ -10,6 +10,8 @@ export interface FlowBuildOptions {
   readonly maxTreeHeight?: number;
   /** Jobs per `addBulk` call. @default 1000 */
   readonly chunkJobs?: number;
+  /** Pinned task URIs by task name, for dispatch items. */
+  readonly taskRefs?: ReadonlyMap<string, string>;
 }
 
 export interface FlowChunk {
@@ -80,6 +82,11 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
     }
   }
 
+  const taskRefOf = (it: Plan['items'][number]): string | undefined => {
+    if (it.executor !== 'dispatch' || !opts.taskRefs) return undefined;
+    const n = it.inputs['task'] ?? it.inputs['subagent'];
+    return typeof n === 'string' ? opts.taskRefs.get(n) : undefined;
+  };
   const data: ItemJobData[] = items.map((it) => ({
     runId,
     itemId: it.id,
@@ -89,6 +96,7 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
     deps: it.depends_on,
     gates: [],
     ...(it.target !== undefined ? { target: it.target } : plan.target !== undefined ? { target: plan.target } : {}),
+    ...(taskRefOf(it) !== undefined ? { taskRef: taskRefOf(it)! } : {}),
   }));
   const jobs = new Array<FlowJob | undefined>(n);
   const gatesOf: Array<Array<{ id: string; dep: string }>> = Array.from({ length: n }, () => []);

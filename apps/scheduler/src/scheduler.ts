@@ -12,6 +12,7 @@ import {
   type Plan,
 } from '@agora/core';
 import { RunStore, createRedis, releaseGates, type RegisteredItem } from '@agora/state';
+import { ProviderSet, resolveTaskRef } from '@agora/registry';
 import { buildFlows } from './flows.js';
 
 /** What `AgoraClient.submit` puts on the inbox queue. */
@@ -76,6 +77,30 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     removeOnFail: { count: config.runner.keepFailed },
   } as const;
 
+  const providers = new ProviderSet(config);
+
+  /**
+   * Pins each dispatch item's task to the hash registered in storage now, so retries and
+   * recoveries of this run use exactly the definition it was accepted with (seed 000's
+   * resolveByHash). Tasks only in the config file are not pinned.
+   */
+  async function pinTasks(plan: Plan): Promise<Map<string, string>> {
+    const names = new Set<string>();
+    for (const it of plan.items) {
+      if (it.executor !== 'dispatch') continue;
+      const n = it.inputs['task'] ?? it.inputs['subagent'];
+      if (typeof n === 'string') names.add(n);
+    }
+    const refs = new Map<string, string>();
+    if (names.size === 0) return refs;
+    const storage = await providers.storage();
+    for (const n of names) {
+      const ref = await resolveTaskRef(storage, config.namespace, n);
+      if (ref) refs.set(n, ref);
+    }
+    return refs;
+  }
+
   async function accept(data: SubmissionData): Promise<{ state: string; problems?: readonly string[] }> {
     const { runId } = data;
     const v = validatePlan(data.plan, {
@@ -99,7 +124,17 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     });
     if (init.state !== 'accepted' && init.state !== 'running') return { state: init.state };
 
+    // Pins are stored with the run once, so an acceptance resumed after a crash uses the same ones.
+    const metaKey = store.keys.run(runId).meta;
+    await redis.hsetnx(metaKey, 'taskRefs', JSON.stringify([...(await pinTasks(plan))]));
+    const taskRefs = new Map<string, string>(JSON.parse((await redis.hget(metaKey, 'taskRefs')) ?? '[]') as Array<[string, string]>);
+
     // Dependents lists and counters for the run-state cascade.
+    const taskField = (it: Plan['items'][number]): { taskRef?: string } => {
+      const n = it.executor === 'dispatch' ? (it.inputs['task'] ?? it.inputs['subagent']) : undefined;
+      const ref = typeof n === 'string' ? taskRefs.get(n) : undefined;
+      return ref ? { taskRef: ref } : {};
+    };
     const dependents = new Map<string, string[]>();
     for (const it of plan.items) for (const d of it.depends_on) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(it.id);
     for (let c = init.registered; c * registerChunk < plan.items.length; c++) {
@@ -112,12 +147,13 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
           executor: it.executor,
           ...(it.depends_on.length > 0 ? { depends_on: it.depends_on } : {}),
           ...(it.resourceLocks.length > 0 ? { resourceLocks: it.resourceLocks } : {}),
+          ...taskField(it),
         },
       }));
       await store.registerItems(runId, c, reg);
     }
 
-    const flows = buildFlows(plan, runId, { itemJobOptions });
+    const flows = buildFlows(plan, runId, { itemJobOptions, taskRefs });
     await store.markRunning(runId);
     for (let c = init.flowChunks; c < flows.chunks.length; c++) {
       const chunk = flows.chunks[c]!;

@@ -38,5 +38,7 @@ export interface ItemJobData {
   /** Gate job ids this item releases when it ends. */
   readonly gates: string[];
   readonly target?: string;
+  /** Pinned task definition (`agora://<ns>/task/<name>/<sha256>`) resolved at acceptance. */
+  readonly taskRef?: string;
 }
 

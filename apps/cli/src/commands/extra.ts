@@ -3,5 +3,24 @@ import type { GlobalOpts } from '../context.js';
 
 type Run = (fn: (...a: never[]) => Promise<number>) => (...args: unknown[]) => Promise<void>;
 
-/** Verbs added by later capabilities (audit, locks, doctor, dlq, tasks). */
-export function registerExtraCommands(_program: Command, _g: () => GlobalOpts, _run: Run): void {}
+/** Operational verbs: doctor, tasks (and audit, locks, dlq as they land). */
+export function registerExtraCommands(program: Command, g: () => GlobalOpts, run: Run): void {
+  program
+    .command('doctor')
+    .description('check Redis and the health of every configured provider; exit 1 if any is unhealthy')
+    .option('--json', 'print the checks as JSON')
+    .action(run(async (o: { json?: boolean }) => (await import('./doctor.js')).doctorCmd(o, g())));
+  const tasks = program.command('tasks').description('task definitions registered in storage (content-addressed)');
+  tasks
+    .command('register')
+    .argument('<name>', 'task name')
+    .argument('<file>', 'task definition JSON (command or image, env, secretRefs, target, resources, timeoutMs)')
+    .description('store a task definition; prints its pinned URI agora://<ns>/task/<name>/<sha256>')
+    .action(run(async (n: string, f: string) => (await import('./tasks.js')).tasksRegisterCmd(n, f, g())));
+  tasks.command('list').description('registered tasks and their latest pinned URI').action(run(async () => (await import('./tasks.js')).tasksListCmd(g())));
+  tasks
+    .command('show')
+    .argument('<task>', 'task name or pinned URI')
+    .description('print the definition a name or URI resolves to')
+    .action(run(async (t: string) => (await import('./tasks.js')).tasksShowCmd(t, g())));
+}

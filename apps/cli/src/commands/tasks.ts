@@ -1,0 +1,55 @@
+import { readFile } from 'node:fs/promises';
+import { parsePlanText } from '@agora/core';
+import { ProviderSet, loadTask, registerTask, resolveTaskRef } from '@agora/registry';
+import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
+
+/** `agora tasks register <name> <file>`: stores a task definition, content-addressed; prints its pinned URI. */
+export async function tasksRegisterCmd(name: string, file: string, g: GlobalOpts): Promise<number> {
+  const config = await resolveConfig(g);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const def = (() => {
+    try {
+      return parsePlanText(text, file);
+    } catch (err) {
+      throw new CliError((err as Error).message);
+    }
+  })();
+  const storage = await new ProviderSet(config).storage();
+  try {
+    const r = await registerTask(storage, config.namespace, name, def);
+    process.stdout.write(`${r.uri}\n`);
+    return EXIT.ok;
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+}
+
+/** `agora tasks list`: registered task names with their latest pinned URI. */
+export async function tasksListCmd(g: GlobalOpts): Promise<number> {
+  const config = await resolveConfig(g);
+  const storage = await new ProviderSet(config).storage();
+  const names = (await storage.listNames?.({ namespace: config.namespace, type: 'task' })) ?? [];
+  for (const n of names) process.stdout.write(`${n}\t${(await resolveTaskRef(storage, config.namespace, n)) ?? ''}\n`);
+  for (const n of Object.keys(config.tasks)) if (!names.includes(n)) process.stdout.write(`${n}\t(config file only)\n`);
+  return EXIT.ok;
+}
+
+/** `agora tasks show <name|uri>`: the definition a name (latest) or pinned URI resolves to. */
+export async function tasksShowCmd(ref: string, g: GlobalOpts): Promise<number> {
+  const config = await resolveConfig(g);
+  const storage = await new ProviderSet(config).storage();
+  const uri = ref.startsWith('agora://') ? ref : await resolveTaskRef(storage, config.namespace, ref);
+  if (!uri) {
+    const local = config.tasks[ref];
+    if (!local) throw new CliError(`no task "${ref}" registered or in the config`);
+    process.stdout.write(JSON.stringify({ source: 'config', definition: local }, null, 2) + '\n');
+    return EXIT.ok;
+  }
+  process.stdout.write(JSON.stringify({ source: uri, definition: await loadTask(storage, uri) }, null, 2) + '\n');
+  return EXIT.ok;
+}

@@ -1,0 +1,3 @@
+export * from './providers.js';
+export * from './tasks.js';
+export * from './health.js';

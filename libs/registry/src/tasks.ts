@@ -1,0 +1,46 @@
+import { ValueError, parseAgoraUri, taskSchema, type StorageProvider, type TaskDefinition } from '@agora/core';
+
+const TASK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Stable bytes for a definition: keys sorted, so the same definition always hashes the same. */
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.keys(v as object)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export function taskUri(namespace: string, name: string): string {
+  if (!TASK_NAME_RE.test(name)) throw new ValueError(`invalid task name "${name}": use 1-128 of [A-Za-z0-9._-]`);
+  return `agora://${namespace}/task/${name}`;
+}
+
+/**
+ * Registers a task definition in storage, content-addressed. Returns its pinned URI
+ * (`agora://<ns>/task/<name>/<sha256>`): a run that resolved this hash re-runs exactly it.
+ */
+export async function registerTask(storage: StorageProvider, namespace: string, name: string, raw: unknown): Promise<{ uri: string; contentHash: string }> {
+  const parsed = taskSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ValueError(`task "${name}" is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+  return storage.put(taskUri(namespace, name), Buffer.from(stableJson(parsed.data)));
+}
+
+/** The pinned URI of the latest registration of a task, or null when it was never registered. */
+export async function resolveTaskRef(storage: StorageProvider, namespace: string, name: string): Promise<string | null> {
+  if (!TASK_NAME_RE.test(name)) return null;
+  return (await storage.resolveLatest(taskUri(namespace, name)))?.uri ?? null;
+}
+
+/** Reads a pinned task definition back (its bytes are verified against the hash by storage). */
+export async function loadTask(storage: StorageProvider, uri: string): Promise<TaskDefinition> {
+  const u = parseAgoraUri(uri);
+  if (u.type !== 'task' || u.contentHash === undefined) throw new ValueError(`not a pinned task URI: ${uri}`);
+  return taskSchema.parse(JSON.parse(Buffer.from(await storage.get(uri)).toString('utf8')));
+}
