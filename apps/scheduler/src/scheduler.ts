@@ -167,6 +167,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       }
       await store.markRunning(runId, c + 1);
     }
+    await redis.hset(metaKey, 'enqueuedAt', new Date().toISOString(), 'flowChunksTotal', flows.chunks.length);
     logger.info(
       { runId, planId: plan.id, items: plan.items.length, gates: flows.gateCount, chunks: flows.chunks.length, ms: Date.now() - started },
       'run accepted',

@@ -20,6 +20,8 @@ export interface RunStatus {
   readonly state: string;
   readonly createdAt: string;
   readonly finishedAt?: string;
+  /** When the scheduler finished adding every item job. */
+  readonly enqueuedAt?: string;
   readonly cancelRequested: boolean;
   readonly total: number;
   readonly counts: Record<ItemState, number>;
@@ -164,6 +166,7 @@ export class RunStore {
       state: meta['state'],
       createdAt: meta['createdAt'] ?? '',
       ...(meta['finishedAt'] ? { finishedAt: meta['finishedAt'] } : {}),
+      ...(meta['enqueuedAt'] ? { enqueuedAt: meta['enqueuedAt'] } : {}),
       cancelRequested: meta['cancelRequested'] === '1',
       total: Number(meta['total'] ?? 0),
       counts,

@@ -1,0 +1,90 @@
+/**
+ * `npm run bench`: our system and raw BullMQ side by side, on one private Redis, in one run, so
+ * the ratios hold on a noisy machine. Prints a table, or with --json one JSON document:
+ * { "scenarios": [ { name, unit, ours, raw, ratio, target, met } ], "peakRssMb": {...}, "params": {...} }
+ */
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { startRedisServer } from '@agora/state';
+import { Ours, Raw, type SystemOptions } from './systems.js';
+import { scenarios, type Params, type ScenarioResult } from './scenarios.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    runners: { type: 'string', default: '2' },
+    concurrency: { type: 'string', default: '8' },
+    independent: { type: 'string' },
+    chain: { type: 'string' },
+    dag: { type: 'string' },
+    'hot-lock': { type: 'string' },
+    'big-plan': { type: 'string' },
+    audit: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (values.help) {
+  process.stdout.write(`usage: npm run bench -- [--quick] [--json] [--only a,b] [--runners N] [--concurrency N]
+         [--independent N] [--chain N] [--dag N] [--hot-lock N] [--big-plan N] [--audit N]
+scenarios: ${scenarios.map((s) => s.name).join(', ')}
+`);
+  process.exit(0);
+}
+
+const quick = values.quick;
+const num = (v: string | undefined, full: number, small: number): number => {
+  const n = v === undefined ? (quick ? small : full) : Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`bad number "${v}"`);
+  return n;
+};
+const params: Params = {
+  runners: num(values.runners, 2, 2),
+  concurrency: num(values.concurrency, 8, 8),
+  independent: num(values.independent, 20_000, 2_000),
+  chain: num(values.chain, 500, 100),
+  dag: num(values.dag, 10_000, 1_000),
+  hotLock: num(values['hot-lock'], 1_000, 200),
+  bigPlan: num(values['big-plan'], 100_000, 10_000),
+  audit: num(values.audit, 1_000_000, 100_000),
+};
+const only = values.only?.split(',').map((s) => s.trim());
+const log = (msg: string): void => {
+  process.stderr.write(`[bench] ${msg}\n`);
+};
+
+const redisServer = await startRedisServer();
+const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+const results: ScenarioResult[] = [];
+const peakRssMb: Record<string, Record<string, number>> = {};
+try {
+  for (const s of scenarios) {
+    if (only && !only.includes(s.name)) continue;
+    log(`${s.name} ...`);
+    const base = { redisUrl: redisServer.url, redis, runners: params.runners, concurrency: params.concurrency };
+    const sys = (suffix: string): SystemOptions => ({ ...base, namespace: `b${randomBytes(4).toString('hex')}${suffix}` });
+    const out = await s.run({ params, sys, Ours, Raw, redis, log });
+    results.push(...out.results);
+    if (out.rss) peakRssMb[s.name] = out.rss;
+    await redis.flushdb();
+  }
+} finally {
+  redis.disconnect();
+  await redisServer.stop();
+}
+
+if (values.json) {
+  process.stdout.write(JSON.stringify({ scenarios: results, peakRssMb, params: { ...params, quick } }, null, 2) + '\n');
+} else {
+  const fmt = (v: number | null): string => (v === null ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(2));
+  const rows = results.map((r) => [r.name, r.unit, fmt(r.ours), fmt(r.raw), r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`, r.target, r.met ? 'met' : 'MISSED']);
+  const head = ['scenario', 'unit', 'ours', 'raw BullMQ', 'ratio', 'target', ''];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  process.stdout.write(`${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}\n`);
+  process.stdout.write(`\npeak RSS (MB): ${Object.entries(peakRssMb).map(([k, v]) => `${k} ${Object.entries(v).map(([a, b]) => `${a}=${b}`).join(' ')}`).join('; ')}\n`);
+}
+process.exit(results.every((r) => r.met) ? 0 : 0);
