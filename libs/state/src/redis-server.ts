@@ -74,6 +74,7 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
   }
   const port = opts.port ?? (await freePort());
   const ownDir = opts.dir === undefined;
+  // An explicit dir is the caller's: it survives stop(), so a restart on it replays the AOF.
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'agora-redis-'));
   const args = [
     '--port', String(port),
