@@ -7,7 +7,11 @@ import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createLogger, type AgoraConfig, type Logger } from '@agora/core';
+import { IllegalStateError } from '@agora/core';
 import { RunStore, createRedis } from '@agora/state';
+import { AgoraClient } from '@agora/sdk';
+import { createApiRouter } from './api.js';
+import { requireApiKey } from './auth.js';
 
 export interface DashboardOptions {
   readonly config: AgoraConfig;
@@ -18,6 +22,10 @@ export interface DashboardOptions {
   readonly logger?: Logger;
   /** How often newly used queues are added to Bull Board. @default 5000 */
   readonly refreshMs?: number;
+  /** Required on /queues and /api. @default config.dashboard.apiKey or $AGORA_API_KEY */
+  readonly apiKey?: string;
+  /** Evidence bundle for `GET /api/runs/:id/audit`. */
+  readonly audit?: (runId: string) => Promise<unknown>;
 }
 
 export interface Dashboard {
@@ -54,9 +62,21 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   const timer = setInterval(() => void refreshQueues().catch((err: Error) => logger.warn({ err: err.message }, 'queue refresh failed')), opts.refreshMs ?? 5000);
   timer.unref();
 
+  const host = opts.host ?? config.dashboard.host;
+  const apiKey = opts.apiKey ?? config.dashboard.apiKey ?? process.env['AGORA_API_KEY'];
+  const loopback = host === '127.0.0.1' || host === '::1' || host === 'localhost';
+  if (!apiKey && !loopback) {
+    throw new IllegalStateError(`refusing to serve the dashboard and API on ${host} without an API key: set dashboard.apiKey or AGORA_API_KEY (16+ characters)`);
+  }
+  if (apiKey !== undefined && apiKey.length < 16) throw new IllegalStateError('the API key must be at least 16 characters');
+  if (!apiKey) logger.warn({ host }, 'no API key set: the dashboard and API are open to anyone who can reach this loopback address');
+  const client = new AgoraClient({ redis, namespace: config.namespace, validate: { queues: Object.keys(config.queues), targets: Object.keys(config.targets) } });
+
   const app = express();
   app.disable('x-powered-by');
-  app.use('/queues', serverAdapter.getRouter());
+  const guard = apiKey ? requireApiKey(apiKey) : (_req: express.Request, _res: express.Response, next: express.NextFunction) => next();
+  app.use('/queues', guard, serverAdapter.getRouter());
+  app.use('/api', guard, createApiRouter({ client, ...(opts.audit ? { audit: opts.audit } : {}) }));
   app.get('/healthz', (_req, res) => {
     redis.ping().then(
       () => res.json({ ok: true }),
@@ -66,7 +86,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   app.get('/', (_req, res) => res.redirect('/queues'));
 
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(opts.port ?? config.dashboard.port, opts.host ?? config.dashboard.host, () => resolve(s));
+    const s = app.listen(opts.port ?? config.dashboard.port, host, () => resolve(s));
     s.once('error', reject);
   });
   const addr = server.address() as AddressInfo;
@@ -79,6 +99,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
       clearInterval(timer);
       await new Promise<void>((r) => server.close(() => r()));
       for (const q of queues.values()) await q.close();
+      await client.close();
       await redis.quit().catch(() => undefined);
     },
   };
