@@ -68,6 +68,12 @@ try {
     const sys = (suffix: string): SystemOptions => ({ ...base, namespace: `b${randomBytes(4).toString('hex')}${suffix}` });
     const out = await s.run({ params, sys, Ours, Raw, redis, log });
     results.push(...out.results);
+    if (process.env['BENCH_COMMANDSTATS']) {
+      const stats = (await redis.info('commandstats')).split('\n').filter((l) => l.startsWith('cmdstat_'));
+      const rows = stats.map((l) => { const m = /cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(l)!; return [m[1], Number(m[2]), Number(m[3])] as const; }).sort((a, b) => b[2] - a[2]).slice(0, 12);
+      log(`commandstats after ${s.name}: ${rows.map(([c, n, u]) => `${c} calls=${n} usec=${u}`).join('; ')}`);
+      await redis.config('RESETSTAT');
+    }
     if (out.rss) peakRssMb[s.name] = out.rss;
     await redis.flushdb();
   }

@@ -57,7 +57,7 @@ export class Ours {
     const runners: Proc[] = [];
     if (opts.startRunners !== false) {
       for (let i = 0; i < opts.runners; i++) {
-        runners.push(await startNode(`runner-${i}`, [CLI, 'runner', '--concurrency', String(opts.concurrency)], { ...env, AGORA_LOG_LEVEL: 'info' }, /runner started/));
+        runners.push(await startNode(`runner-${i}`, [...(process.env['BENCH_PROF_DIR'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROF_DIR']}`] : []), CLI, 'runner', '--concurrency', String(opts.concurrency)], { ...env, AGORA_LOG_LEVEL: 'info' }, /runner started/));
       }
     }
     const client = new AgoraClient({ redis: opts.redis, namespace: opts.namespace });

@@ -44,6 +44,8 @@ export class LocalStorageProvider implements StorageProvider {
   /** Blobs this process wrote or verified: identical outputs (common) skip the re-check. */
   private readonly known = new Set<string>();
   private readonly registries = new Map<string, Promise<FileHandle>>();
+  /** Registry lines waiting for the next group write, per registry file. */
+  private readonly pending = new Map<string, { lines: string[]; done: Promise<void> }>();
 
   constructor(opts: LocalStorageOptions) {
     this.root = path.resolve(opts.root);
@@ -70,6 +72,29 @@ export class LocalStorageProvider implements StorageProvider {
       fh.catch(() => this.registries.delete(typeDir));
     }
     return fh;
+  }
+
+  /**
+   * Group commit: lines registered in the same tick go out in one write (one syscall for many
+   * concurrent items); every caller still waits until its own line is written.
+   */
+  private appendRegistry(dir: string, line: string): Promise<void> {
+    let batch = this.pending.get(dir);
+    if (!batch) {
+      const lines: string[] = [];
+      const done = new Promise<void>((resolve, reject) => {
+        setImmediate(() => {
+          this.pending.delete(dir);
+          this.registry(dir)
+            .then((fh) => fh.write(lines.join('')))
+            .then(() => resolve(), reject);
+        });
+      });
+      batch = { lines, done };
+      this.pending.set(dir, batch);
+    }
+    batch.lines.push(line);
+    return batch.done;
   }
 
   private async writeBlob(file: string, contents: Uint8Array, hash: string): Promise<void> {
@@ -100,7 +125,7 @@ export class LocalStorageProvider implements StorageProvider {
       await this.ensureDir(path.join(dir, 'blobs'));
       await this.writeBlob(path.join(dir, 'blobs', contentHash), contents, contentHash);
       const line: RegistryLine = { n: u.name, h: contentHash, at: new Date().toISOString() };
-      await (await this.registry(dir)).write(JSON.stringify(line) + '\n');
+      await this.appendRegistry(dir, JSON.stringify(line) + '\n');
     } catch (err) {
       throw new StorageError(`could not store ${uri}: ${(err as Error).message}`, { cause: err, retryable: true });
     }
