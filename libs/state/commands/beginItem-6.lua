@@ -6,7 +6,9 @@
   - otherwise the item becomes "running" (an event records the attempt and runner) and the
     dependencies' resultRefs are returned.
   KEYS: 1 meta, 2 items, 3 results, 4 pending, 5 dependents, 6 events
-  ARGV: 1 runId, 2 at, 3 itemId, 4 depsCsv, 5 attempt, 6 runner, 7 finishedChannel
+  ARGV: 1 runId, 2 at, 3 itemId, 4 depsCsv, 5 attempt, 6 runner, 7 finishedChannel,
+        8 extra fields of the running event ('' for none), 9.. events emitted just before it
+        (lock acquisitions), only when the item does run
   Output: { 'terminal', state, resultRef } or { 'run', dep1, ref1, dep2, ref2, ... }
 ]]
 --@include emit
@@ -31,6 +33,7 @@ for dep in string.gmatch(ARGV[4], '[^,]+') do
   out[#out + 1] = dep
   out[#out + 1] = redis.call('HGET', K.results, dep) or ''
 end
+for i = 9, #ARGV do emit(K.meta, K.events, runId, at, ARGV[i]) end
 redis.call('HSET', K.items, itemId, 'running')
-emit(K.meta, K.events, runId, at, item .. '"state":"running","attempt":' .. tonumber(ARGV[5]) .. ',"runner":"' .. ARGV[6] .. '"')
+emit(K.meta, K.events, runId, at, item .. '"state":"running","attempt":' .. tonumber(ARGV[5]) .. ',"runner":"' .. ARGV[6] .. '"' .. ARGV[8])
 return out

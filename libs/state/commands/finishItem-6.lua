@@ -1,9 +1,14 @@
 --[[
   Ends an item: done (with its resultRef), failed, skipped or cancelled. See setTerminal.
   KEYS: 1 meta, 2 items, 3 results, 4 pending, 5 dependents, 6 events
-  ARGV: 1 runId, 2 at, 3 itemId, 4 state, 5 resultRef ('' for none), 6 event fragment, 7 finishedChannel
+  ARGV: 1 runId, 2 at, 3 itemId, 4 state, 5 resultRef ('' for none), 6 event fragment, 7 finishedChannel,
+        8.. events appended right after the item's own (lock releases), before any cascade
   Output: 1 moved, 0 already terminal, -1 unknown item
 ]]
 --@include emit
 local K = runKeys()
-return setTerminal(K, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[5], ARGV[7])
+local extra = {}
+for i = 8, #ARGV do extra[#extra + 1] = ARGV[i] end
+-- When the item was already terminal nothing is appended: the run may have ended, and its
+-- terminal event must stay the last of the stream.
+return setTerminal(K, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[5], ARGV[7], extra)

@@ -82,7 +82,19 @@ export class RunStore {
     return (await callScript(this.redis, 'markRunning', this.runKeys(runId), [runId, new Date().toISOString(), flowChunks])) === 1;
   }
 
-  async beginItem(runId: string, itemId: string, deps: readonly string[], attempt: number, runner: string): Promise<BeginResult> {
+  /**
+   * Takes an item job: ends it at once when terminal, cancelled or a dependency failed; otherwise
+   * marks it running. `opts.before` are events appended just before `running` (lock
+   * acquisitions), `opts.fields` extra fields of the running event.
+   */
+  async beginItem(
+    runId: string,
+    itemId: string,
+    deps: readonly string[],
+    attempt: number,
+    runner: string,
+    opts: { before?: ReadonlyArray<{ type: string } & Record<string, unknown>>; fields?: Record<string, unknown> } = {},
+  ): Promise<BeginResult> {
     const r = (await callScript(this.redis, 'beginItem', this.runKeys(runId), [
       runId,
       new Date().toISOString(),
@@ -91,6 +103,8 @@ export class RunStore {
       attempt,
       runner.replace(/[^A-Za-z0-9._:-]/g, '_'),
       this.keys.finishedChannel,
+      withComma(opts.fields),
+      ...(opts.before ?? []).map((e) => fragment(e)),
     ])) as string[];
     if (r[0] === 'terminal') return { kind: 'terminal', state: r[1] ?? 'unknown', resultRef: r[2] ?? '' };
     const refs: Record<string, string> = {};
@@ -103,7 +117,7 @@ export class RunStore {
     runId: string,
     itemId: string,
     state: 'done' | 'failed' | 'skipped' | 'cancelled',
-    opts: { resultRef?: string; fields?: Record<string, unknown> } = {},
+    opts: { resultRef?: string; fields?: Record<string, unknown>; after?: ReadonlyArray<{ type: string } & Record<string, unknown>> } = {},
   ): Promise<number> {
     const frag = `"type":"item","itemId":"${itemId}","state":"${state}"${withComma({
       ...(opts.resultRef ? { resultRef: opts.resultRef } : {}),
@@ -117,6 +131,7 @@ export class RunStore {
       opts.resultRef ?? '',
       frag,
       this.keys.finishedChannel,
+      ...(opts.after ?? []).map((e) => fragment(e)),
     ]) as Promise<number>;
   }
 

@@ -31,14 +31,18 @@ end
 
 -- Moves an item to a terminal state (once), records its result, counts it, releases its
 -- dependents' pending counters (a dependent whose last dependency ended becomes "queued") and
--- ends the run when it was the last item. Returns 1 if it moved, 0 if already terminal, -1 if unknown.
-local function setTerminal(K, runId, at, itemId, state, fragment, result, finishedChannel)
+-- ends the run when it was the last item. `extra` (optional) are events emitted right after the
+-- item's own. Returns 1 if it moved, 0 if already terminal, -1 if unknown.
+local function setTerminal(K, runId, at, itemId, state, fragment, result, finishedChannel, extra)
   local cur = redis.call('HGET', K.items, itemId)
   if not cur then return -1 end
   if isTerminal(cur) then return 0 end
   redis.call('HSET', K.items, itemId, state)
   if result and result ~= '' then redis.call('HSET', K.results, itemId, result) end
   emit(K.meta, K.events, runId, at, fragment)
+  -- Events that belong with this item's end (lock releases) come before any cascade, so the
+  -- run's terminal event is always the last one of the stream.
+  if extra then for _, e in ipairs(extra) do emit(K.meta, K.events, runId, at, e) end end
   redis.call('HINCRBY', K.meta, 'n_' .. state, 1)
   redis.call('HINCRBY', K.meta, 'terminal', 1)
   local deps = redis.call('HGET', K.dependents, itemId)
