@@ -1,6 +1,5 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
-import importX from 'eslint-plugin-import-x';
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '**/*.d.ts', '**/.agora/**', 'coverage/**', 'examples/*/fixture/**'] },
@@ -11,12 +10,10 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: { project: ['./tsconfig.eslint.json'], tsconfigRootDir: import.meta.dirname },
     },
-    plugins: { 'import-x': importX },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'import-x/no-cycle': 'error',
       'no-restricted-imports': [
         'error',
         { patterns: [{ group: ['@agora/*/src/*', '@agora/*/dist/*'], message: 'import a package by its name, not its internals' }] },
