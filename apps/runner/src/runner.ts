@@ -1,10 +1,11 @@
 import os from 'node:os';
-import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+import { DelayedError, Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   AgoraError,
   ApplicationError,
   CancelledError,
+  FencedError,
   GATES_QUEUE,
   coerceError,
   createLogger,
@@ -16,6 +17,7 @@ import {
 import { GATE_PARK_MS, RunStore, createRedis, releaseGates, type GateJobData, type ItemJobData } from '@agora/state';
 import { createDispatchExecutor } from './dispatch-executor.js';
 import type { Executor } from './executor.js';
+import type { LockHolder, LockLeaseLike, LockServiceLike } from './locking.js';
 import { noopExecutor } from './noop-executor.js';
 import { ProviderSet, loadTask } from '@agora/registry';
 
@@ -33,6 +35,13 @@ export interface RunnerOptions {
   readonly runnerId?: string;
   /** CPU count used by the cap. @default os.availableParallelism() */
   readonly cpus?: number;
+  /** Resource locks; required to run items that name `resourceLocks`. */
+  readonly locks?: LockServiceLike;
+  /**
+   * A parked item (its lock busy) is woken when the lock is released; this is the fallback
+   * re-check, for a wake-up lost to a crash. @default 5000
+   */
+  readonly lockRecheckMs?: number;
 }
 
 export interface Runner {
@@ -85,28 +94,96 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   async function finishAndRelease(
     d: ItemJobData,
     state: 'done' | 'failed' | 'skipped' | 'cancelled',
-    extra: { resultRef?: string; fields?: Record<string, unknown> },
+    extra: { resultRef?: string; fields?: Record<string, unknown>; after?: ReadonlyArray<{ type: string } & Record<string, unknown>> },
+    afterWrite?: () => Promise<void>,
   ): Promise<void> {
     await store.finishItem(d.runId, d.itemId, state, extra);
+    await afterWrite?.();
     // Invariant: gates are released only after the state is written, so a dependent never sees
     // its dependency non-terminal. A crash in between is repaired when the job is retried:
     // beginItem then reports the item terminal and we release again (idempotent).
     if (d.gates.length > 0) await releaseGates(gatesQueue, d.gates);
   }
 
-  async function processItem(job: Job<ItemJobData>): Promise<{ state: string; resultRef?: string }> {
+  const queueHandles = new Map<string, Queue>();
+  const queueHandle = (name: string): Queue => {
+    let q = queueHandles.get(name);
+    if (!q) queueHandles.set(name, (q = new Queue(name, { connection: redis, prefix })));
+    return q;
+  };
+  /** Wakes parked items whose turn came: their delayed jobs are promoted. */
+  async function wake(targets: readonly LockHolder[]): Promise<void> {
+    await Promise.allSettled(targets.map((t) => new Job(queueHandle(t.queue), 'item', {}, {}, t.jobId).promote()));
+  }
+  const announcedWaits = new Set<string>();
+  const lockRecheckMs = opts.lockRecheckMs ?? 5000;
+
+  async function processItem(job: Job<ItemJobData>, token?: string): Promise<{ state: string; resultRef?: string }> {
     const d = job.data;
     const attempt = job.attemptsMade + 1;
-    const begin = await store.beginItem(d.runId, d.itemId, d.deps, attempt, id);
-    if (begin.kind === 'terminal') {
-      if (d.gates.length > 0) await releaseGates(gatesQueue, d.gates);
-      return begin.resultRef ? { state: begin.state, resultRef: begin.resultRef } : { state: begin.state };
+    let lease: LockLeaseLike | undefined;
+    // Invariant: once acquired, the locks MUST be released on every path out of this function.
+    if (d.locks.length > 0) {
+      if (!opts.locks) throw new ApplicationError(`item ${d.itemId} needs resource locks but runner ${id} has no lock service`, null);
+      const r = await opts.locks.acquire({ names: [...d.locks], holder: { runId: d.runId, itemId: d.itemId, jobId: job.id!, queue: job.queueName } });
+      if (!r.acquired) {
+        // A busy lock never holds a worker slot: park the job (not an attempt) until woken.
+        if (!announcedWaits.has(job.id!)) {
+          announcedWaits.add(job.id!);
+          await store.appendEvents(d.runId, [{ type: 'lock', action: 'waiting', itemId: d.itemId, lock: r.blockedBy, position: r.position }]);
+        }
+        await job.moveToDelayed(Date.now() + lockRecheckMs, token);
+        throw new DelayedError();
+      }
+      announcedWaits.delete(job.id!);
+      lease = r.lease;
     }
+    const held = lease;
+    const lockEvents = (action: string) =>
+      held ? held.names.map((lock) => ({ type: 'lock', action, itemId: d.itemId, lock, token: held.tokens[lock] })) : [];
+    let released = false;
+    const releaseLocks = async (): Promise<void> => {
+      if (!held || released) return;
+      released = true;
+      await wake(await held.release());
+    };
+    try {
+      const begin = await store.beginItem(d.runId, d.itemId, d.deps, attempt, id, {
+        before: lockEvents('acquired'),
+        ...(held ? { fields: { lockTokens: held.tokens } } : {}),
+      });
+      if (begin.kind === 'terminal') {
+        await releaseLocks();
+        if (d.gates.length > 0) await releaseGates(gatesQueue, d.gates);
+        return begin.resultRef ? { state: begin.state, resultRef: begin.resultRef } : { state: begin.state };
+      }
+      return await runItem(job, attempt, begin.deps, held, lockEvents, releaseLocks);
+    } finally {
+      await releaseLocks();
+    }
+  }
+
+  async function runItem(
+    job: Job<ItemJobData>,
+    attempt: number,
+    deps: Record<string, string>,
+    lease: LockLeaseLike | undefined,
+    lockEvents: (action: string) => Array<{ type: string } & Record<string, unknown>>,
+    releaseLocks: () => Promise<void>,
+  ): Promise<{ state: string; resultRef?: string }> {
+    const d = job.data;
     const executor = executors.get(d.executor);
     const abort = new AbortController();
+    const onLost = (): void => abort.abort('lock lost');
+    lease?.lost.addEventListener('abort', onLost, { once: true });
+    if (lease?.lost.aborted) onLost();
     const key = `${d.runId}/${d.itemId}`;
     running.set(key, { runId: d.runId, abort });
     const startedMs = Date.now();
+    const finish = async (
+      state: 'done' | 'failed' | 'cancelled',
+      extra: { resultRef?: string; fields?: Record<string, unknown> },
+    ): Promise<void> => finishAndRelease(d, state, { ...extra, after: lockEvents('released') }, releaseLocks);
     try {
       if (!executor) throw new ApplicationError(`no executor "${d.executor}" on runner ${id}`, null);
       const result = await executor.execute({
@@ -114,8 +191,8 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         runId: d.runId,
         itemId: d.itemId,
         inputs: d.inputs,
-        deps: begin.deps,
-        lockTokens: {},
+        deps,
+        lockTokens: lease?.tokens ?? {},
         attempt,
         ...(d.target !== undefined ? { target: d.target } : {}),
         ...(d.taskRef !== undefined ? { taskRef: d.taskRef } : {}),
@@ -123,14 +200,26 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         storage,
         logger,
       });
+      if (abort.signal.aborted) throw new CancelledError(String(abort.signal.reason));
+      // Fencing: a holder whose token is no longer the newest must not store its result.
+      await lease?.assertFresh();
       const bytes = typeof result.output === 'string' ? Buffer.from(result.output) : result.output;
       const put = await storage.put(`agora://${config.namespace}/result/${d.runId}.${d.itemId}`, bytes);
-      await finishAndRelease(d, 'done', { resultRef: put.uri, fields: { attempt, durationMs: Date.now() - startedMs, ...result.fields } });
+      await finish('done', { resultRef: put.uri, fields: { attempt, durationMs: Date.now() - startedMs, ...result.fields } });
       return { state: 'done', resultRef: put.uri };
     } catch (caught) {
       const err = coerceError(caught);
+      if (err instanceof FencedError) {
+        await store.appendEvents(d.runId, [{ type: 'lock', action: 'fenced', itemId: d.itemId, lock: err.lock, token: err.token, newestToken: err.newestToken }]);
+        logger.warn({ runId: d.runId, itemId: d.itemId, lock: err.lock }, 'result rejected: stale fencing token');
+        throw err;
+      }
+      if (abort.signal.reason === 'lock lost') {
+        await store.appendEvents(d.runId, [...lockEvents('lost'), { type: 'retry', itemId: d.itemId, attempt, error: 'resource lock lost' }]);
+        throw new AgoraError('LOCK', `item ${d.itemId}: resource lock lost while running; retrying under a fresh lock`, { retryable: true });
+      }
       if (abort.signal.aborted || err instanceof CancelledError) {
-        await finishAndRelease(d, 'cancelled', { fields: { attempt, reason: String(abort.signal.reason ?? err.message) } });
+        await finish('cancelled', { fields: { attempt, reason: String(abort.signal.reason ?? err.message) } });
         return { state: 'cancelled' };
       }
       const maxAttempts = job.opts.attempts ?? 1;
@@ -141,11 +230,12 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       }
       const code = err instanceof AgoraError ? err.code : 'INTERNAL';
       const exitCode = err instanceof ApplicationError ? err.exitCode : undefined;
-      await finishAndRelease(d, 'failed', {
+      await finish('failed', {
         fields: { attempt, error: err.message.slice(0, 4000), errorCode: code, ...(exitCode != null ? { exitCode } : {}) },
       });
       return { state: 'failed' };
     } finally {
+      lease?.lost.removeEventListener('abort', onLost);
       running.delete(key);
     }
   }
@@ -204,6 +294,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       await gateWorker.close();
       for (const w of [...workers, gateWorker]) await (w.opts.connection as Redis).quit?.().catch(() => undefined);
       await gatesQueue.close();
+      for (const q of queueHandles.values()) await q.close();
       await sub.quit().catch(() => undefined);
       await redis.quit().catch(() => undefined);
     },

@@ -149,7 +149,7 @@ export class ProcessComputeProvider implements ComputeProvider {
     return { providerTaskId: id, pid: child.pid ?? null };
   }
 
-  async awaitExit(handle: TaskHandle): Promise<TaskExit> {
+  async awaitExit(handle: TaskHandle, _ctx?: ProviderContext): Promise<TaskExit> {
     const r = this.running.get(handle.providerTaskId);
     if (!r) throw new ValueError(`unknown or already collected task ${handle.providerTaskId}`);
     try {
@@ -160,7 +160,7 @@ export class ProcessComputeProvider implements ComputeProvider {
     }
   }
 
-  async cancel(handle: TaskHandle): Promise<void> {
+  async cancel(handle: TaskHandle, _ctx?: ProviderContext): Promise<void> {
     const r = this.running.get(handle.providerTaskId);
     if (!r) return;
     r.cancelled = true;
