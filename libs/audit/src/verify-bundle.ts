@@ -1,0 +1,188 @@
+import { coerceError } from '@agora/core';
+import { checkpointDigest, type Anchor, type AnchorRecord, type AnchorVerification, type AuditClaim, type AuditGuarantee } from './anchor.js';
+import { runIdOfOrigin } from './checkpoint.js';
+import { eventsMerkleRoot } from './event-hashing.js';
+import { describe, sequenceProblems, type AuditEvent } from './event-validation.js';
+import {
+  NOT_PINNED_WARNING,
+  check,
+  pinnedCheck,
+  readSignedCheckpoint,
+  signatureCheck,
+  type VerificationCheck,
+  type VerificationReport,
+} from './verification-report.js';
+
+export const BUNDLE_VERSION = 1;
+
+/** An evidence bundle: everything needed to verify one run's history offline. */
+export interface AuditBundle {
+  readonly version: 1;
+  readonly runId: string;
+  /** The run's events, exactly as sealed, in seq order. */
+  readonly events: readonly AuditEvent[];
+  /** The signed checkpoint (C2SP signed note over a tlog-checkpoint body). */
+  readonly checkpoint: string;
+  readonly signer: { readonly vkey: string };
+  readonly anchor: AnchorRecord | null;
+  /** The builder's own verification; informative only, a verifier recomputes it. */
+  readonly report: VerificationReport;
+}
+
+export interface VerifyBundleOptions {
+  /** The run the bundle must be for (a bundle of another run is then refused). */
+  readonly expectedRunId?: string;
+  /** Verifier key (`name+hash+key`) the checkpoint must be signed with. */
+  readonly key?: string;
+  /** Consult this anchor's store: required for `external-immutable`. */
+  readonly anchor?: Anchor;
+}
+
+/**
+ * Verifies a bundle from scratch: events, order, run, checkpoint, root, signature, pinned
+ * key, anchor. Takes `unknown` because bundles arrive as parsed JSON from anywhere.
+ */
+export async function verifyBundle(bundle: unknown, options: VerifyBundleOptions = {}): Promise<VerificationReport> {
+  const offline = offlineChecks(bundle, options);
+  if (offline.schemaFailed) return finish(offline.checks, offline.warnings, undefined);
+  let anchorResult: AnchorVerification | undefined;
+  const b = bundle as AuditBundle;
+  if (options.anchor !== undefined) {
+    const anchor = options.anchor;
+    if (b.anchor === null || b.anchor === undefined) {
+      offline.checks.push(check('anchor', false, `no anchor record, but a ${anchor.kind} anchor was required`));
+    } else if (b.anchor.kind !== anchor.kind) {
+      offline.checks.push(check('anchor', false, `anchor record is of kind "${b.anchor.kind}", expected "${anchor.kind}"`));
+    } else if (b.anchor.checkpointSha256 !== checkpointDigest(b.checkpoint)) {
+      offline.checks.push(check('anchor', false, 'anchor record is for a different checkpoint'));
+    } else {
+      try {
+        anchorResult = await anchor.verify(b.anchor, b.checkpoint);
+      } catch (err) {
+        anchorResult = { ok: false, claim: 'none', guarantee: 'none', detail: `anchor verification failed: ${coerceError(err).message}` };
+      }
+      offline.checks.push(check('anchor', anchorResult.ok, anchorResult.detail));
+    }
+  } else {
+    offline.checks.push(offlineAnchorCheck(b));
+  }
+  return finish(offline.checks, offline.warnings, anchorResult);
+}
+
+/** {@link verifyBundle} without consulting an anchor store (synchronous). */
+export function verifyBundleOffline(bundle: unknown, options: Omit<VerifyBundleOptions, 'anchor'> = {}): VerificationReport {
+  const offline = offlineChecks(bundle, options);
+  if (!offline.schemaFailed) offline.checks.push(offlineAnchorCheck(bundle as AuditBundle));
+  return finish(offline.checks, offline.warnings, undefined);
+}
+
+function offlineChecks(
+  bundle: unknown,
+  options: VerifyBundleOptions,
+): { checks: VerificationCheck[]; warnings: string[]; schemaFailed: boolean } {
+  const checks: VerificationCheck[] = [];
+  const warnings: string[] = [];
+  const schema = bundleSchemaProblems(bundle);
+  checks.push(check('schema', schema.length === 0, schema.length === 0 ? 'bundle version 1' : schema.join('; ')));
+  if (schema.length > 0) return { checks, warnings, schemaFailed: true };
+  const b = bundle as AuditBundle;
+
+  if (options.expectedRunId !== undefined) {
+    const ok = b.runId === options.expectedRunId;
+    checks.push(check('run-id', ok, ok ? `bundle is for run ${b.runId}` : `bundle is for run ${JSON.stringify(b.runId)}, expected ${JSON.stringify(options.expectedRunId)}`));
+  }
+  const runId = options.expectedRunId ?? b.runId;
+
+  const seq = sequenceProblems(b.events, runId);
+  checks.push(summary('events.valid', seq.invalid, `${b.events.length} events are valid`));
+  checks.push(summary('events.seq-contiguous', seq.seq, `seq runs 0..${b.events.length - 1} without gaps`));
+  checks.push(summary('events.run-id', seq.runId, `every event is for run ${runId}`));
+
+  const read = readSignedCheckpoint(b.checkpoint);
+  if (!read.ok) {
+    checks.push(check('checkpoint.format', false, read.error));
+    for (const name of ['checkpoint.origin', 'checkpoint.size', 'checkpoint.root']) checks.push(check(name, false, 'checkpoint unreadable'));
+  } else {
+    const cp = read.checkpoint;
+    checks.push(check('checkpoint.format', true, 'C2SP signed note over a tlog-checkpoint body'));
+    const originRun = runIdOfOrigin(cp.origin);
+    checks.push(
+      check('checkpoint.origin', originRun === runId, originRun === runId ? `origin ${cp.origin} names run ${runId}` : `origin ${cp.origin} names run ${originRun}, expected ${runId}`),
+    );
+    checks.push(
+      check(
+        'checkpoint.size',
+        cp.size === b.events.length,
+        cp.size === b.events.length ? `tree size ${cp.size} = number of events` : `checkpoint tree size is ${cp.size}, bundle has ${b.events.length} events`,
+      ),
+    );
+    checks.push(rootCheck(b.events, cp.root));
+  }
+
+  checks.push(signatureCheck(b.checkpoint, b.signer.vkey));
+  if (options.key !== undefined) checks.push(pinnedCheck(b.checkpoint, b.signer.vkey, options.key));
+  else warnings.push(NOT_PINNED_WARNING);
+  if (options.anchor === undefined) {
+    if (b.anchor === null || b.anchor === undefined) warnings.push('no anchor: the checkpoint exists only in this bundle');
+    else warnings.push(`anchor not consulted: the ${b.anchor.kind} anchor record was only matched against the checkpoint; pass the anchor to verify it`);
+  }
+  return { checks, warnings, schemaFailed: false };
+}
+
+function rootCheck(events: readonly AuditEvent[], root: Buffer): VerificationCheck {
+  let computed: Buffer;
+  try {
+    computed = eventsMerkleRoot(events, { validate: false });
+  } catch (err) {
+    return check('checkpoint.root', false, `cannot recompute the root: ${coerceError(err).message}`);
+  }
+  return computed.equals(root)
+    ? check('checkpoint.root', true, `Merkle root ${root.toString('base64')} recomputed from the events`)
+    : check('checkpoint.root', false, `events hash to root ${computed.toString('base64')}, checkpoint says ${root.toString('base64')}`);
+}
+
+function offlineAnchorCheck(b: AuditBundle): VerificationCheck {
+  if (b.anchor === null || b.anchor === undefined) return check('anchor', true, 'no anchor record');
+  const ok = b.anchor.checkpointSha256 === checkpointDigest(b.checkpoint);
+  return check('anchor', ok, ok ? `${b.anchor.kind} anchor record matches the checkpoint (store not consulted)` : 'anchor record is for a different checkpoint');
+}
+
+function finish(checks: VerificationCheck[], warnings: string[], anchor: AnchorVerification | undefined): VerificationReport {
+  const intact = checks.every((c) => c.ok);
+  let claim: AuditClaim = 'none';
+  let guarantee: AuditGuarantee = 'none';
+  if (intact) {
+    const external = anchor?.ok === true && anchor.guarantee === 'external-immutable';
+    claim = external ? 'tamper-evident' : 'tamper-detecting';
+    guarantee = external ? 'external-immutable' : 'local';
+  }
+  return { intact, claim, guarantee, checks, warnings };
+}
+
+function summary(name: string, problems: readonly string[], okDetail: string): VerificationCheck {
+  if (problems.length === 0) return check(name, true, okDetail);
+  const shown = problems.slice(0, 5).join('; ');
+  return check(name, false, problems.length > 5 ? `${shown}; and ${problems.length - 5} more` : shown);
+}
+
+function bundleSchemaProblems(b: unknown): string[] {
+  if (typeof b !== 'object' || b === null || Array.isArray(b)) return [`bundle must be an object, got ${describe(b)}`];
+  const o = b as Record<string, unknown>;
+  const problems: string[] = [];
+  if (o['version'] !== BUNDLE_VERSION) problems.push(`version must be ${BUNDLE_VERSION}, got ${describe(o['version'])}`);
+  if (typeof o['runId'] !== 'string' || o['runId'] === '') problems.push('runId must be a non-empty string');
+  if (!Array.isArray(o['events'])) problems.push('events must be an array');
+  if (typeof o['checkpoint'] !== 'string') problems.push('checkpoint must be a string');
+  const signer = o['signer'];
+  if (typeof signer !== 'object' || signer === null || typeof (signer as Record<string, unknown>)['vkey'] !== 'string') {
+    problems.push('signer.vkey must be a string');
+  }
+  const anchor = o['anchor'];
+  if (anchor !== null && anchor !== undefined) {
+    const a = anchor as Record<string, unknown>;
+    if (typeof anchor !== 'object' || typeof a['kind'] !== 'string' || typeof a['checkpointSha256'] !== 'string') {
+      problems.push('anchor must be null or a record with kind and checkpointSha256');
+    }
+  }
+  return problems;
+}
