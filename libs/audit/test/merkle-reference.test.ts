@@ -28,13 +28,13 @@ function compare(n: number, seed: number): void {
   const root = refRoot(leaves);
   expect(tree.root().toString('hex'), `root, size ${n}, seed ${seed}`).toBe(root.toString('hex'));
   expect(merkleRoot(leaves.map((l) => hashLeaf(l))).equals(root)).toBe(true);
-  for (const i of sample(n, next, 32)) {
+  for (const i of sample(n, next, 16)) {
     const proof = tree.inclusionProof(i);
     expect(hex(proof), `inclusion ${i}/${n}, seed ${seed}`).toEqual(hex(refInclusionProof(i, leaves)));
     expect(proof).toHaveLength(inclusionProofLength(i, n));
     verifyInclusion(i, n, hashLeaf(leaves[i] as Buffer), proof, root);
   }
-  for (const m of sample(n + 1, next, 32)) {
+  for (const m of sample(n + 1, next, 16)) {
     const prefix = leaves.slice(0, m);
     const proof = tree.consistencyProof(m);
     expect(hex(proof), `consistency ${m}->${n}, seed ${seed}`).toEqual(hex(refConsistencyProof(m, leaves)));
@@ -52,8 +52,12 @@ function compare(n: number, seed: number): void {
 }
 
 describe('fast tree against the reference implementation', () => {
-  it('agrees on every size from 1 to 300', () => {
-    for (let n = 1; n <= 300; n++) compare(n, 1000 + n);
+  it.each([
+    [1, 100],
+    [101, 200],
+    [201, 300],
+  ])('agrees on every size from %i to %i', (from, to) => {
+    for (let n = from; n <= to; n++) compare(n, 1000 + n);
   });
 
   it.each([511, 512, 513, 1000, 1023, 1025, 4097])('agrees on size %i', (n) => {
