@@ -20,6 +20,7 @@ import type { Executor } from './executor.js';
 import type { LockHolder, LockLeaseLike, LockServiceLike } from './locking.js';
 import { noopExecutor } from './noop-executor.js';
 import { ProviderSet, loadTask } from '@agora/registry';
+import { createLockManager } from '@agora/locks';
 
 export interface RunnerOptions {
   readonly config: AgoraConfig;
@@ -115,6 +116,9 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   async function wake(targets: readonly LockHolder[]): Promise<void> {
     await Promise.allSettled(targets.map((t) => new Job(queueHandle(t.queue), 'item', {}, {}, t.jobId).promote()));
   }
+  const lockRedis = opts.locks ? undefined : createRedis(config.redisUrl);
+  const locks: LockServiceLike =
+    opts.locks ?? createLockManager({ redis: lockRedis!, namespace: config.namespace, lockTtlMs: config.runner.lockTtlMs, logger });
   const announcedWaits = new Set<string>();
   const lockRecheckMs = opts.lockRecheckMs ?? 5000;
 
@@ -124,8 +128,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     let lease: LockLeaseLike | undefined;
     // Invariant: once acquired, the locks MUST be released on every path out of this function.
     if (d.locks.length > 0) {
-      if (!opts.locks) throw new ApplicationError(`item ${d.itemId} needs resource locks but runner ${id} has no lock service`, null);
-      const r = await opts.locks.acquire({ names: [...d.locks], holder: { runId: d.runId, itemId: d.itemId, jobId: job.id!, queue: job.queueName } });
+      const r = await locks.acquire({ names: [...d.locks], holder: { runId: d.runId, itemId: d.itemId, jobId: job.id!, queue: job.queueName } });
       if (!r.acquired) {
         // A busy lock never holds a worker slot: park the job (not an attempt) until woken.
         if (!announcedWaits.has(job.id!)) {
@@ -295,6 +298,8 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       for (const w of [...workers, gateWorker]) await (w.opts.connection as Redis).quit?.().catch(() => undefined);
       await gatesQueue.close();
       for (const q of queueHandles.values()) await q.close();
+      await locks.close();
+      await lockRedis?.quit().catch(() => undefined);
       await sub.quit().catch(() => undefined);
       await redis.quit().catch(() => undefined);
     },

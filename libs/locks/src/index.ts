@@ -1,0 +1,2 @@
+export * from './lock-manager.js';
+export * from './keys.js';

@@ -1,0 +1,155 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { FencedError, ValueError } from '@agora/core';
+import { createLockManager, lockKeys, type LockHolder, type LockManager, type LockLease } from '@agora/locks';
+import { testRedisUrl, uniqueNamespace } from '../../../test/support/index.js';
+
+const clients: Redis[] = [];
+const managers: LockManager[] = [];
+afterAll(async () => {
+  for (const m of managers) await m.close();
+  for (const c of clients) c.disconnect();
+});
+
+function manager(namespace: string, opts: { lockTtlMs?: number; waiterTtlMs?: number } = {}): LockManager {
+  const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+  clients.push(redis);
+  const m = createLockManager({ redis, namespace, ...opts });
+  managers.push(m);
+  return m;
+}
+
+const holder = (i: number | string): LockHolder => ({ runId: 'r1', itemId: `i${i}`, jobId: `j${i}`, queue: 'q' });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Acquires like the runner does: retry while blocked (the runner parks; here we poll quickly). */
+async function acquireSpin(m: LockManager, names: string[], h: LockHolder, pollMs = 2): Promise<LockLease> {
+  for (;;) {
+    const r = await m.acquire({ names, holder: h });
+    if (r.acquired) return r.lease;
+    await sleep(pollMs);
+  }
+}
+
+describe('lock manager', () => {
+  it('50 holders on one lock across 3 managers never overlap; tokens increase in acquisition order', async () => {
+    const ns = uniqueNamespace();
+    const ms = [manager(ns), manager(ns), manager(ns)];
+    const log: Array<{ start: number; end: number; token: number }> = [];
+    let inside = 0;
+    let maxInside = 0;
+    await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        const lease = await acquireSpin(ms[i % 3]!, ['hot'], holder(i));
+        inside++;
+        maxInside = Math.max(maxInside, inside);
+        const start = performance.now();
+        await sleep(2);
+        inside--;
+        log.push({ start, end: performance.now(), token: lease.tokens['hot']! });
+        await lease.release();
+      }),
+    );
+    expect(maxInside).toBe(1);
+    log.sort((a, b) => a.start - b.start);
+    for (let i = 1; i < log.length; i++) {
+      expect(log[i]!.start).toBeGreaterThanOrEqual(log[i - 1]!.end);
+      expect(log[i]!.token).toBeGreaterThan(log[i - 1]!.token);
+    }
+  });
+
+  it('disjoint locks are held at the same time', async () => {
+    const m = manager(uniqueNamespace());
+    const a = await m.acquire({ names: ['a'], holder: holder('a') });
+    const b = await m.acquire({ names: ['b'], holder: holder('b') });
+    expect(a.acquired && b.acquired).toBe(true);
+  });
+
+  it('[x, y] against [y, x] many times: no deadlock', async () => {
+    const ns = uniqueNamespace();
+    const m1 = manager(ns);
+    const m2 = manager(ns);
+    await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const lease = await acquireSpin(i % 2 ? m1 : m2, i % 2 ? ['x', 'y'] : ['y', 'x'], holder(i));
+        expect(lease.names).toEqual(['x', 'y']);
+        await sleep(1);
+        await lease.release();
+      }),
+    );
+  });
+
+  it('serves waiters in arrival order: an early waiter beats a stream of newcomers', async () => {
+    const m = manager(uniqueNamespace());
+    const first = await acquireSpin(m, ['fair'], holder('first'));
+    const early = await m.acquire({ names: ['fair'], holder: holder('early') });
+    expect(early).toEqual({ acquired: false, blockedBy: 'fair', position: 1 });
+    const later = await m.acquire({ names: ['fair'], holder: holder('late0') });
+    expect(later).toMatchObject({ acquired: false, position: 2 });
+    const wake = await first.release();
+    expect(wake).toEqual([holder('early')]);
+    // Newcomers try first, but the lock is the early waiter's.
+    for (let i = 1; i < 5; i++) expect((await m.acquire({ names: ['fair'], holder: holder(`late${i}`) })).acquired).toBe(false);
+    expect((await m.acquire({ names: ['fair'], holder: holder('late0') })).acquired).toBe(false);
+    const got = await m.acquire({ names: ['fair'], holder: holder('early') });
+    expect(got.acquired).toBe(true);
+    if (got.acquired) expect(await got.lease.release()).toEqual([holder('late0')]);
+  });
+
+  it('detects a lost lease, and fences the old holder once a newer token exists', async () => {
+    const ns = uniqueNamespace();
+    const m = manager(ns, { lockTtlMs: 600 });
+    const redis = clients[clients.length - 1]!;
+    const old = await acquireSpin(m, ['f'], holder('old'));
+    await old.assertFresh();
+    await redis.del(lockKeys(ns).resource('f')); // failover / expiry under the holder
+    const next = await acquireSpin(m, ['f'], holder('new'));
+    expect(next.tokens['f']).toBeGreaterThan(old.tokens['f']!);
+    await expect(old.assertFresh()).rejects.toThrow(FencedError);
+    await expect(old.assertFresh()).rejects.toThrow(`fencing token ${old.tokens['f']} for lock "f" is stale (newest is ${next.tokens['f']}); result rejected`);
+    await new Promise<void>((resolve) => (old.lost.aborted ? resolve() : old.lost.addEventListener('abort', () => resolve())));
+    expect(String(old.lost.reason)).toMatch(/^lease lost/);
+    await next.release();
+  });
+
+  it('a holder that dies (no extension, no release) loses the lock when the lease expires', async () => {
+    const ns = uniqueNamespace();
+    const dying = manager(ns, { lockTtlMs: 800 });
+    const lease = await acquireSpin(dying, ['crash'], holder('dead'));
+    await dying.close(); // stops extending, like a SIGKILLed runner
+    const other = manager(ns, { lockTtlMs: 800 });
+    const t0 = Date.now();
+    const next = await acquireSpin(other, ['crash'], holder('next'), 50);
+    expect(Date.now() - t0).toBeGreaterThan(300);
+    expect(next.tokens['crash']).toBe(lease.tokens['crash']! + 1);
+    await expect(lease.assertFresh()).rejects.toThrow(FencedError);
+  });
+
+  it('drops a waiter that stopped checking in, so it cannot block the lock', async () => {
+    const m = manager(uniqueNamespace(), { waiterTtlMs: 300 });
+    const first = await acquireSpin(m, ['w'], holder('h'));
+    expect((await m.acquire({ names: ['w'], holder: holder('ghost') })).acquired).toBe(false);
+    await first.release();
+    await sleep(400);
+    const r = await m.acquire({ names: ['w'], holder: holder('alive') });
+    expect(r.acquired).toBe(true);
+  });
+
+  it('lists holders with token and lease, and waiters in order', async () => {
+    const m = manager(uniqueNamespace());
+    const lease = await acquireSpin(m, ['listed/a'], { runId: 'r9', itemId: 'holder', jobId: 'jh', queue: 'q' });
+    await m.acquire({ names: ['listed/a'], holder: { runId: 'r9', itemId: 'w1', jobId: 'j1', queue: 'q' } });
+    await sleep(5);
+    await m.acquire({ names: ['listed/a'], holder: { runId: 'r9', itemId: 'w2', jobId: 'j2', queue: 'q' } });
+    const [info] = await m.list();
+    expect(info).toMatchObject({ name: 'listed/a', holder: { runId: 'r9', itemId: 'holder', token: lease.tokens['listed/a'] } });
+    expect(info!.remainingMs).toBeGreaterThan(0);
+    expect(info!.waiters.map((w) => [w.itemId, w.position])).toEqual([['w1', 1], ['w2', 2]]);
+  });
+
+  it('rejects invalid lock names', async () => {
+    const m = manager(uniqueNamespace());
+    await expect(m.acquire({ names: ['../x'], holder: holder(1) })).rejects.toThrow(ValueError);
+    await expect(m.acquire({ names: ['a{b}'], holder: holder(1) })).rejects.toThrow(ValueError);
+  });
+});
