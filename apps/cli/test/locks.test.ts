@@ -113,3 +113,23 @@ describe('resource locks across two runner processes', () => {
     }
   });
 });
+
+describe('agora locks', () => {
+  it('shows the holder with its token and lease, and waiters in order', async () => {
+    const runId = await client.submit({ id: 'show', queue: 'default', items: [item('h', ['shown'], { sleepMs: 6000 }), item('w1', ['shown']), item('w2', ['shown'])] });
+    let info: { locks: Array<{ name: string; holder: { itemId: string; token: number } | null; remainingMs: number; waiters: Array<{ itemId: string; position: number }> }> } = { locks: [] };
+    for (let i = 0; i < 50; i++) {
+      info = JSON.parse(env.agora(['locks', '--json']).stdout) as typeof info;
+      const l = info.locks.find((x) => x.name === 'shown');
+      if (l?.holder && l.waiters.length === 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const l = info.locks.find((x) => x.name === 'shown')!;
+    expect(l.holder).toMatchObject({ token: expect.any(Number) });
+    expect(l.remainingMs).toBeGreaterThan(0);
+    expect(l.waiters.map((w) => w.position)).toEqual([1, 2]);
+    const text = env.agora(['locks']).stdout;
+    expect(text).toMatch(/^shown: held by r[0-9a-z]+\/\w+ token \d+ since .*, lease \d+ ms left$/m);
+    await client.wait(runId);
+  });
+});

@@ -10,6 +10,11 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
     .description('check Redis and the health of every configured provider; exit 1 if any is unhealthy')
     .option('--json', 'print the checks as JSON')
     .action(run(async (o: { json?: boolean }) => (await import('./doctor.js')).doctorCmd(o, g())));
+  program
+    .command('locks')
+    .description('list held resource locks (holder, fencing token, lease left) and their waiters in order')
+    .option('--json', 'print as JSON')
+    .action(run(async (o: { json?: boolean }) => (await import('./locks.js')).locksCmd(o, g())));
   const tasks = program.command('tasks').description('task definitions registered in storage (content-addressed)');
   tasks
     .command('register')
