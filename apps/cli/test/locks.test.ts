@@ -42,6 +42,10 @@ function intervals(events: readonly AgoraEvent[]): Array<{ id: string; start: nu
   return out.sort((a, b) => a.seqStart - b.seqStart);
 }
 
+async function runningOf(runId: string, itemId: string): Promise<void> {
+  for await (const e of client.watch(runId)) if (e.itemId === itemId && e.state === 'running') return;
+}
+
 async function run(plan: { id: string; queue: string; items: ReturnType<typeof item>[] }) {
   const runId = await client.submit(plan);
   const status = await client.wait(runId);
@@ -80,22 +84,27 @@ describe('resource locks across two runner processes', () => {
   });
 
   it('a waiting item does not take a worker slot: an unrelated ready item runs meanwhile', async () => {
-    // Queue "single" runs 4 at once; two items hold the lock in turn, a third waits, and
-    // unrelated items still run while it waits.
-    const items = [item('holder', ['busy'], { sleepMs: 1500 }), item('waiter', ['busy']), ...Array.from({ length: 6 }, (_, i) => item(`free${i}`, [], { sleepMs: 100 }))];
-    const { status, events } = await run({ id: 'slots', queue: 'single', items });
+    // Queue "single" runs 4 at once. The holder takes the lock first; then a waiter for the same
+    // lock and six unrelated items arrive: they run while the waiter waits.
+    const holderRun = await client.submit({ id: 'holder', queue: 'single', items: [item('holder', ['busy'], { sleepMs: 1500 })] });
+    await runningOf(holderRun, 'holder');
+    const { status, events } = await run({
+      id: 'slots',
+      queue: 'single',
+      items: [item('waiter', ['busy']), ...Array.from({ length: 6 }, (_, i) => item(`free${i}`, [], { sleepMs: 100 }))],
+    });
     expect(status.state).toBe('succeeded');
+    const holderEnd = Date.parse((await client.events(holderRun)).find((e) => e.itemId === 'holder' && e.state === 'done')!.at);
     const iv = new Map(intervals(events).map((x) => [x.id, x]));
-    const waiterWait = events.find((e) => e.type === 'lock' && e['action'] === 'waiting' && e.itemId === 'waiter');
-    expect(waiterWait).toBeDefined();
-    for (let i = 0; i < 6; i++) expect(iv.get(`free${i}`)!.end).toBeLessThan(iv.get('holder')!.end);
-    expect(iv.get('waiter')!.start).toBeGreaterThanOrEqual(iv.get('holder')!.end);
+    expect(events.find((e) => e.type === 'lock' && e['action'] === 'waiting' && e.itemId === 'waiter')).toBeDefined();
+    for (let i = 0; i < 6; i++) expect(iv.get(`free${i}`)!.end).toBeLessThan(holderEnd);
+    expect(iv.get('waiter')!.start).toBeGreaterThanOrEqual(holderEnd);
   });
 
   it('a hot lock serves an early waiter before items that arrived after it', async () => {
     // The first run holds the lock; the early waiter arrives next; then a stream of newcomers.
     const holder = await client.submit({ id: 'h', queue: 'default', items: [item('holder', ['fair'], { sleepMs: 800 })] });
-    await new Promise((r) => setTimeout(r, 300));
+    await runningOf(holder, 'holder');
     const early = await client.submit({ id: 'e', queue: 'default', items: [item('early', ['fair'])] });
     await new Promise((r) => setTimeout(r, 200));
     const late: string[] = [];
@@ -116,7 +125,9 @@ describe('resource locks across two runner processes', () => {
 
 describe('agora locks', () => {
   it('shows the holder with its token and lease, and waiters in order', async () => {
-    const runId = await client.submit({ id: 'show', queue: 'default', items: [item('h', ['shown'], { sleepMs: 6000 }), item('w1', ['shown']), item('w2', ['shown'])] });
+    const holderRun = await client.submit({ id: 'show-h', queue: 'default', items: [item('h', ['shown'], { sleepMs: 4000 })] });
+    await runningOf(holderRun, 'h');
+    const runId = await client.submit({ id: 'show', queue: 'default', items: [item('w1', ['shown']), item('w2', ['shown'])] });
     let info: { locks: Array<{ name: string; holder: { itemId: string; token: number } | null; remainingMs: number; waiters: Array<{ itemId: string; position: number }> }> } = { locks: [] };
     for (let i = 0; i < 50; i++) {
       info = JSON.parse(env.agora(['locks', '--json']).stdout) as typeof info;
