@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { ValueError } from '@agora/core';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson, checkedEventJson } from './canonical-json.js';
 import { EventValidationError, eventProblems, type AuditEvent } from './event-validation.js';
 import { HASH_SIZE } from './merkle-hasher.js';
 import { merkleRootInPlace } from './merkle-tree.js';
@@ -32,10 +32,8 @@ export function eventLeafHashes(events: readonly AuditEvent[], options: EventHas
   const validate = options.validate ?? true;
   const out = Buffer.allocUnsafe(events.length * HASH_SIZE);
   for (let i = 0; i < events.length; i++) {
-    const event = events[i] as AuditEvent;
-    if (validate) checkEvent(event, i);
     // '\u0000' is the RFC 9162 leaf prefix; hashing one string lets node encode UTF-8 once.
-    hash('sha256', `\u0000${canonicalJson(event)}`, 'buffer').copy(out, i * HASH_SIZE);
+    hash('sha256', `\u0000${leafText(events[i], i, validate)}`, 'buffer').copy(out, i * HASH_SIZE);
   }
   return out;
 }
@@ -57,9 +55,11 @@ export function eventsMerkleRoot(events: readonly AuditEvent[], options: EventHa
   return merkleRootInPlace(eventLeafHashes(events, options));
 }
 
-function checkEvent(event: AuditEvent, i: number): void {
-  const problems = eventProblems(event);
-  if (problems.length > 0) throw new EventValidationError(problems.map((p) => `events[${i}].${p}`));
+function leafText(event: unknown, i: number, validate: boolean): string {
+  if (!validate) return canonicalJson(event);
+  const text = checkedEventJson(event);
+  if (text === undefined) throw new EventValidationError(eventProblems(event).map((p) => `events[${i}].${p}`));
+  return text;
 }
 
 const SLOTS = 3;
@@ -87,11 +87,9 @@ function parallelRoot(events: readonly AuditEvent[], validate: boolean, chunkLea
     const ends = new Uint32Array(end - begin);
     let off = 0;
     for (let i = begin; i < end; i++) {
-      const event = events[i] as AuditEvent;
-      if (validate) checkEvent(event, i);
       // Written straight away: holding a chunk of strings until later costs more in GC
       // than the hashing saves.
-      const text = canonicalJson(event);
+      const text = leafText(events[i], i, validate);
       const need = off + 1 + 3 * text.length; // UTF-8 needs at most 3 bytes per UTF-16 unit
       if (need > slot.byteLength) {
         const grown = new SharedArrayBuffer(Math.max(need, 2 * slot.byteLength));

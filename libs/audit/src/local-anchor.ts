@@ -17,10 +17,13 @@ export interface LocalAnchorRedis {
 
 export interface LocalAnchorOptions {
   readonly redis: LocalAnchorRedis;
-  /** The hash that holds a run's checkpoints, e.g. `keys(namespace).run(ctx.runId).audit`. */
-  readonly key: (ctx: AnchorContext) => string;
+  /**
+   * The hash that holds a run's checkpoints, usually per run:
+   * `(ctx) => keys(namespace).run(ctx.runId).audit`.
+   */
+  readonly key: string | ((ctx: AnchorContext) => string);
   /** The field of one checkpoint. @default ctx => `checkpoint:${ctx.treeSize}` */
-  readonly field?: (ctx: AnchorContext) => string;
+  readonly field?: string | ((ctx: AnchorContext) => string);
 }
 
 export interface LocalAnchorRecord extends AnchorRecord {
@@ -43,8 +46,9 @@ export class LocalAnchor implements Anchor {
 
   constructor(options: LocalAnchorOptions) {
     this.redis = options.redis;
-    this.keyOf = options.key;
-    this.fieldOf = options.field ?? ((ctx) => `checkpoint:${ctx.treeSize}`);
+    const { key, field } = options;
+    this.keyOf = typeof key === 'string' ? () => key : key;
+    this.fieldOf = field === undefined ? (ctx) => `checkpoint:${ctx.treeSize}` : typeof field === 'string' ? () => field : field;
   }
 
   async put(checkpoint: string, ctx: AnchorContext): Promise<LocalAnchorRecord> {

@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, GetObjectRetentionCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  GetObjectRetentionCommand,
+  ListObjectVersionsCommand,
+  PutObjectCommand,
+  type ObjectVersion,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { ValueError, coerceError } from '@agora/core';
 import {
   anchorContextOf,
@@ -37,10 +44,16 @@ export interface S3AnchorRecord extends AnchorRecord {
 /**
  * Writes the signed checkpoint as an S3 object version under Object Lock COMPLIANCE retention:
  * until it expires nobody, the root account included, can delete or overwrite that version.
- * Verification reads that exact version back, compares the bytes, and reads its retention;
- * only a COMPLIANCE retention still in force earns `external-immutable` / `tamper-evident`.
- * Anything short of that (GOVERNANCE, no retention, retention unreadable, no version) keeps
- * the bytes check but reports `local` / `tamper-detecting`, saying why.
+ * Verification reads that exact version back, compares the bytes, reads its retention, and
+ * lists the key's versions: only a COMPLIANCE retention still in force, on the first checkpoint
+ * ever written under that key, earns `external-immutable` / `tamper-evident`.
+ *
+ * Why the listing: the record travels inside the bundle, and whoever can anchor (PutObject
+ * on the bucket, plus the signing key) can anchor a forged checkpoint as a *new version* of
+ * the same key, locked just as well, and point a forged bundle at it. What they cannot do is
+ * remove the original version; the listing shows it, so the forgery is evident.
+ * Anything short of proof (GOVERNANCE, no retention, retention or versions unreadable, no
+ * version id) keeps the bytes check but reports `local` / `tamper-detecting`, saying why.
  */
 export class S3ObjectLockAnchor implements Anchor {
   readonly kind = 's3-object-lock';
@@ -156,12 +169,51 @@ export class S3ObjectLockAnchor implements Anchor {
       return downgrade(`retention ends ${until.toISOString()}, before the recorded ${new Date(recorded).toISOString()}`);
     }
     const extended = until.getTime() > recorded ? ` (extended from ${new Date(recorded).toISOString()})` : '';
+
+    let versions: ObjectVersion[];
+    try {
+      versions = await this.listVersions(key);
+    } catch (err) {
+      const name = s3ErrorName(err);
+      const why = coerceError(err).name === 'AccessDenied' ? `${name}: the verifier lacks s3:ListBucketVersions` : name;
+      return downgrade(`the key's versions could not be listed (${why}), so an earlier checkpoint under it cannot be ruled out`);
+    }
+    const ours = versions.find((v) => v.VersionId === versionId);
+    if (ours === undefined) return downgrade(`version ${versionId} is missing from the listing of the key's versions`);
+    // Re-puts of the same bytes (retries) leave versions with the same ETag; only different
+    // content is a second history.
+    const others = versions.filter((v) => v.VersionId !== versionId && v.ETag !== ours.ETag);
+    const time = (v: ObjectVersion): number => v.LastModified?.getTime() ?? Number.NEGATIVE_INFINITY;
+    const earlier = others.filter((v) => time(v) <= time(ours));
+    if (earlier.length > 0) {
+      return failedAnchor(
+        `a different checkpoint was anchored at s3://${this.bucket}/${key} first (version ${String(earlier[0]?.VersionId)}): this bundle is not the original history`,
+      );
+    }
+    const later = others.length > 0 ? `; note: ${others.length} later, different version(s) exist under this key (a rewrite was attempted)` : '';
     return {
       ok: true,
       claim: 'tamper-evident',
       guarantee: 'external-immutable',
-      detail: `matches ${where}, under COMPLIANCE retention until ${until.toISOString()}${extended}`,
+      detail: `matches ${where}, the first checkpoint under this key, under COMPLIANCE retention until ${until.toISOString()}${extended}${later}`,
     };
+  }
+
+  private async listVersions(key: string): Promise<ObjectVersion[]> {
+    const out: ObjectVersion[] = [];
+    let keyMarker: string | undefined;
+    let versionIdMarker: string | undefined;
+    for (let page = 0; page < 20; page++) {
+      const res = await this.client.send(
+        new ListObjectVersionsCommand({ Bucket: this.bucket, Prefix: key, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
+      );
+      if (res === undefined) throw new ValueError('ListObjectVersions returned nothing');
+      out.push(...(res.Versions ?? []).filter((v) => v.Key === key));
+      if (res.IsTruncated !== true) return out;
+      keyMarker = res.NextKeyMarker;
+      versionIdMarker = res.NextVersionIdMarker;
+    }
+    throw new ValueError(`more than 20 pages of versions under ${key}`);
   }
 }
 

@@ -4,6 +4,7 @@ import {
   EventValidationError,
   canonicalEventBytes,
   canonicalJson,
+  checkedEventJson,
   eventLeafHash,
   eventProblems,
   hashLeaf,
@@ -82,6 +83,68 @@ describe('canonical JSON (RFC 8785)', () => {
   it('refuses what has no canonical form', () => {
     for (const v of [NaN, Infinity, -Infinity, '\ud800', { '\udc00': 1 }, undefined, () => 1, 1n, new Date(0), new Map(), Symbol('s')]) {
       expect(() => canonicalJson(v)).toThrow();
+    }
+  });
+});
+
+describe('checkedEventJson (the sealing path: canonical JSON and validation in one walk)', () => {
+  /** Events built from random values plus one of the mutations validation must catch. */
+  function randomEvent(next: () => number): unknown {
+    const e: Record<string, unknown> = { ...base, seq: randomInt(next, 1000) };
+    for (let i = randomInt(next, 4); i > 0; i--) e[['payload', 'inputs', 'x', '9', 'refs'][randomInt(next, 5)] as string] = randomValue(next, 1);
+    const mutations: (() => void)[] = [
+      () => undefined,
+      () => undefined,
+      () => (e['seq'] = [-1, 1.5, '1', 2 ** 53][randomInt(next, 4)]),
+      () => (e['runId'] = ['', 7, undefined][randomInt(next, 3)]),
+      () => delete e['type'],
+      () => (e['at'] = 5),
+      () => (e['token'] = ['abc', 'ref:x', '', 7, 'ref: x'][randomInt(next, 5)]),
+      () => (e['inputs'] = { headers: { Authorization: ['Bearer x', 'vault:kv/x'][randomInt(next, 2)] } }),
+      () => (e['n'] = [2 ** 53, -(2 ** 60), 1.5, NaN][randomInt(next, 4)]),
+      () => (e['s'] = ['\ud800', 'ok'][randomInt(next, 2)]),
+      () => {
+        let v: unknown = 1;
+        for (let d = 29 + randomInt(next, 5); d > 0; d--) v = [v];
+        e['deep'] = v;
+      },
+      () => (e['when'] = new Date(0)),
+      () => (e['u'] = undefined),
+      // eslint-disable-next-line no-sparse-arrays
+      () => (e['holes'] = [1, , 2]),
+      () => (e['apiKeys'] = ['env:A', 'sk-live']),
+      () => Object.defineProperty(e, '__proto__', { value: { password: 'p' }, enumerable: true }),
+      () => (e['10'] = { secret: 'ref:ok' }),
+    ];
+    (mutations[randomInt(next, mutations.length)] as () => void)();
+    return e;
+  }
+
+  it('accepts exactly what eventProblems accepts, and then equals canonicalize', () => {
+    const next = rng(2024);
+    let accepted = 0;
+    let refused = 0;
+    for (let i = 0; i < 4000; i++) {
+      const e = randomEvent(next);
+      const problems = eventProblems(e);
+      const text = checkedEventJson(e);
+      if (problems.length > 0) {
+        expect(text, `${JSON.stringify(problems)}`).toBeUndefined();
+        refused += 1;
+      } else {
+        expect(text).toBe(canonicalize(e));
+        accepted += 1;
+      }
+    }
+    expect(accepted).toBeGreaterThan(500);
+    expect(refused).toBeGreaterThan(500);
+  });
+
+  it('applies the depth limit at the same depth as eventProblems', () => {
+    const nest = (d: number): unknown => (d === 0 ? 1 : [nest(d - 1)]);
+    for (const d of [30, 31, 32, 33]) {
+      const e = { ...base, deep: nest(d) };
+      expect(checkedEventJson(e) === undefined, `depth ${d}`).toBe(eventProblems(e).length > 0);
     }
   });
 });

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   GetObjectCommand,
   GetObjectRetentionCommand,
+  ListObjectVersionsCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -24,7 +25,8 @@ import { syntheticRun } from './support/events.js';
 /**
  * The Object Lock part of the S3 anchor, which s3rver does not implement: the exact requests
  * (PutObject with COMPLIANCE retention, GetObject of the recorded VersionId,
- * GetObjectRetention of it) and every answer S3 can give, asserted against the SDK.
+ * GetObjectRetention of it, ListObjectVersions of the key) and the answers S3 can give,
+ * asserted against the SDK.
  */
 const RUN = 'r0mfz8k2a1s3mock';
 const origin = auditOrigin('prod', RUN);
@@ -41,12 +43,22 @@ const anchor = new S3ObjectLockAnchor({ client, bucket: 'audit-locked', retentio
 
 const body = (text: string): NonNullable<GetObjectCommandOutput['Body']> =>
   ({ transformToByteArray: () => Promise.resolve(new Uint8Array(Buffer.from(text, 'utf8'))) }) as unknown as NonNullable<GetObjectCommandOutput['Body']>;
+const VERSION = 'v-3HL4kqtJlcpXroDTDmJ';
+const ETAG = '"5d41402abc4b2a76b9719d911017c592"';
+const ownVersion = { Key: objectKey, VersionId: VERSION, ETag: ETAG, IsLatest: true, LastModified: new Date('2026-11-23T03:00:00Z') };
 const s3Error = (name: string, status: number): S3ServiceException =>
   new S3ServiceException({ name, $fault: 'client', $metadata: { httpStatusCode: status }, message: name });
 
 async function anchored(): Promise<S3AnchorRecord> {
-  s3.on(PutObjectCommand).resolves({ VersionId: 'v-3HL4kqtJlcpXroDTDmJ', ETag: '"x"' });
+  s3.on(PutObjectCommand).resolves({ VersionId: VERSION, ETag: ETAG });
   return anchor.put(sealed.checkpoint, { runId: RUN, origin, treeSize: events.length });
+}
+
+/** The answers of a bucket where the anchored version is locked and alone under its key. */
+function lockedBucket(): void {
+  s3.on(GetObjectCommand).resolves({ Body: body(sealed.checkpoint), VersionId: VERSION });
+  s3.on(GetObjectRetentionCommand).resolves({ Retention: { Mode: 'COMPLIANCE', RetainUntilDate: retainUntil } });
+  s3.on(ListObjectVersionsCommand).resolves({ Versions: [ownVersion], IsTruncated: false });
 }
 
 beforeEach(() => {
@@ -72,7 +84,7 @@ describe('S3ObjectLockAnchor requests (aws-sdk-client-mock)', () => {
       kind: 's3-object-lock',
       bucket: 'audit-locked',
       key: objectKey,
-      versionId: 'v-3HL4kqtJlcpXroDTDmJ',
+      versionId: VERSION,
       mode: 'COMPLIANCE',
       retainUntil: retainUntil.toISOString(),
       checkpointSha256: createHash('sha256').update(sealed.checkpoint).digest('hex'),
@@ -82,12 +94,12 @@ describe('S3ObjectLockAnchor requests (aws-sdk-client-mock)', () => {
 
   it('a COMPLIANCE version still under retention is external-immutable', async () => {
     const record = await anchored();
-    s3.on(GetObjectCommand).resolves({ Body: body(sealed.checkpoint), VersionId: record.versionId ?? '' });
-    s3.on(GetObjectRetentionCommand).resolves({ Retention: { Mode: 'COMPLIANCE', RetainUntilDate: retainUntil } });
+    lockedBucket();
     const v = await anchor.verify(record, sealed.checkpoint);
     expect(v).toMatchObject({ ok: true, claim: 'tamper-evident', guarantee: 'external-immutable' });
-    expect(s3.commandCalls(GetObjectCommand)[0]?.args[0].input).toEqual({ Bucket: 'audit-locked', Key: objectKey, VersionId: 'v-3HL4kqtJlcpXroDTDmJ' });
-    expect(s3.commandCalls(GetObjectRetentionCommand)[0]?.args[0].input).toEqual({ Bucket: 'audit-locked', Key: objectKey, VersionId: 'v-3HL4kqtJlcpXroDTDmJ' });
+    expect(s3.commandCalls(GetObjectCommand)[0]?.args[0].input).toEqual({ Bucket: 'audit-locked', Key: objectKey, VersionId: VERSION });
+    expect(s3.commandCalls(GetObjectRetentionCommand)[0]?.args[0].input).toEqual({ Bucket: 'audit-locked', Key: objectKey, VersionId: VERSION });
+    expect(s3.commandCalls(ListObjectVersionsCommand)[0]?.args[0].input).toEqual({ Bucket: 'audit-locked', Prefix: objectKey, KeyMarker: undefined, VersionIdMarker: undefined });
 
     const bundle = buildBundle({ runId: RUN, origin, events, signer, anchorRecord: record, checkpoint: sealed.checkpoint });
     // Offline, the S3 record alone proves nothing about the lock.
@@ -99,7 +111,7 @@ describe('S3ObjectLockAnchor requests (aws-sdk-client-mock)', () => {
 
   it('a retention extended beyond the record is still external-immutable', async () => {
     const record = await anchored();
-    s3.on(GetObjectCommand).resolves({ Body: body(sealed.checkpoint) });
+    lockedBucket();
     s3.on(GetObjectRetentionCommand).resolves({ Retention: { Mode: 'COMPLIANCE', RetainUntilDate: new Date('2030-01-01T00:00:00Z') } });
     const v = await anchor.verify(record, sealed.checkpoint);
     expect(v).toMatchObject({ ok: true, guarantee: 'external-immutable' });
@@ -112,13 +124,14 @@ describe('S3ObjectLockAnchor requests (aws-sdk-client-mock)', () => {
     ['no retention configured', () => s3.on(GetObjectRetentionCommand).rejects(s3Error('NoSuchObjectLockConfiguration', 404)), /no Object Lock retention could be read .*NoSuchObjectLockConfiguration/],
     ['an empty retention', () => s3.on(GetObjectRetentionCommand).resolves({}), /has no retention/],
     ['retention expired', () => s3.on(GetObjectRetentionCommand).resolves({ Retention: { Mode: 'COMPLIANCE', RetainUntilDate: new Date('2026-11-23T03:00:00Z') } }), /retention ended/],
+    ['versions unlistable', () => s3.on(ListObjectVersionsCommand).rejects(s3Error('AccessDenied', 403)), /versions could not be listed \(AccessDenied, HTTP 403: the verifier lacks s3:ListBucketVersions\)/],
     ['retention shorter than recorded', () => s3.on(GetObjectRetentionCommand).resolves({ Retention: { Mode: 'COMPLIANCE', RetainUntilDate: new Date('2027-01-01T00:00:00Z') } }), /before the recorded/],
   ];
 
   for (const [name, arrange, why] of downgrades) {
     it(`${name}: the bytes are checked, the guarantee is not external-immutable, and the report says why`, async () => {
       const record = await anchored();
-      s3.on(GetObjectCommand).resolves({ Body: body(sealed.checkpoint) });
+      lockedBucket();
       arrange();
       const v = await anchor.verify(record, sealed.checkpoint);
       expect(v).toMatchObject({ ok: true, claim: 'tamper-detecting', guarantee: 'local' });
@@ -129,6 +142,34 @@ describe('S3ObjectLockAnchor requests (aws-sdk-client-mock)', () => {
       expect(report.checks.find((c) => c.name === 'anchor')?.detail).toMatch(why);
     });
   }
+
+  it('a different checkpoint anchored earlier under the same key: this bundle is a re-anchored forgery', async () => {
+    const record = await anchored();
+    lockedBucket();
+    const original = { Key: objectKey, VersionId: 'v-original', ETag: '"0cc175b9c0f1b6a831c399e269772661"', IsLatest: false, LastModified: new Date('2026-11-23T02:00:00Z') };
+    s3.on(ListObjectVersionsCommand).resolves({ Versions: [{ ...ownVersion, IsLatest: true }, original], IsTruncated: false });
+    const v = await anchor.verify(record, sealed.checkpoint);
+    expect(v).toMatchObject({ ok: false, claim: 'none', guarantee: 'none' });
+    expect(v.detail).toMatch(/a different checkpoint was anchored .* first \(version v-original\)/);
+    const bundle = buildBundle({ runId: RUN, origin, events, signer, anchorRecord: record, checkpoint: sealed.checkpoint });
+    const report = await verifyBundle(bundle, { key: signer.vkey, anchor });
+    expect(report.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['anchor']);
+  });
+
+  it('a later different version leaves the original verifiable and is reported; identical re-puts are ignored', async () => {
+    const record = await anchored();
+    lockedBucket();
+    const later = { Key: objectKey, VersionId: 'v-later', ETag: '"0cc175b9c0f1b6a831c399e269772661"', LastModified: new Date('2026-11-24T00:00:00Z') };
+    const retry = { ...ownVersion, VersionId: 'v-retry', LastModified: new Date('2026-11-23T03:00:02Z') };
+    const neighbour = { ...later, Key: `${objectKey}0`, VersionId: 'v-neighbour', LastModified: new Date('2026-01-01T00:00:00Z') };
+    s3.on(ListObjectVersionsCommand)
+      .resolvesOnce({ Versions: [later, retry], IsTruncated: true, NextKeyMarker: objectKey, NextVersionIdMarker: 'v-retry' })
+      .resolvesOnce({ Versions: [ownVersion, neighbour], IsTruncated: false });
+    const v = await anchor.verify(record, sealed.checkpoint);
+    expect(v).toMatchObject({ ok: true, claim: 'tamper-evident', guarantee: 'external-immutable' });
+    expect(v.detail).toMatch(/1 later, different version/);
+    expect(s3.commandCalls(ListObjectVersionsCommand)[1]?.args[0].input).toMatchObject({ KeyMarker: objectKey, VersionIdMarker: 'v-retry' });
+  });
 
   it('no version id recorded (unversioned bucket) skips the retention call and stays local', async () => {
     const record = { ...(await anchored()), versionId: null };

@@ -1,4 +1,4 @@
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, GetObjectRetentionCommand, ListObjectVersionsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   S3ObjectLockAnchor,
@@ -16,10 +16,11 @@ import { syntheticRun } from './support/events.js';
 
 /**
  * Against a real S3-protocol server. s3rver implements PutObject, GetObject (it ignores
- * versionId and has no versioning) and SigV4; it answers NotImplemented to
- * GetObjectRetention and ignores the Object Lock headers. So this file covers the write, the
- * byte comparison and the honest downgrade when the store cannot prove a lock; the lock
- * itself is covered request-by-request in s3-anchor-mock.test.ts.
+ * versionId and has no versioning), DeleteObject and SigV4; it ignores the Object Lock
+ * headers, answers NotImplemented to GetObjectRetention and MethodNotAllowed to
+ * ListObjectVersions (the last test pins that down). So this file covers the write, the byte
+ * comparison and the honest downgrade when the store cannot prove a lock; the lock itself is
+ * covered request-by-request in s3-anchor-mock.test.ts.
  */
 const RUN = 'r0mfz8k2a1s3rver';
 const origin = auditOrigin('prod', RUN);
@@ -104,5 +105,10 @@ describe('S3ObjectLockAnchor against s3rver', () => {
     expect(v.ok).toBe(false);
     expect(v.detail).toMatch(/points at s3:\/\/elsewhere\/.*expected s3:\/\/audit\//);
     expect((await anchor.verify({ ...record, key: 'other' }, sealed.checkpoint)).ok).toBe(false);
+  });
+
+  it('s3rver does not implement the Object Lock and versioning reads (why the mock tests exist)', async () => {
+    await expect(s3.client.send(new GetObjectRetentionCommand({ Bucket: 'audit', Key: objectKey }))).rejects.toMatchObject({ name: 'NotImplemented' });
+    await expect(s3.client.send(new ListObjectVersionsCommand({ Bucket: 'audit', Prefix: objectKey }))).rejects.toMatchObject({ name: 'MethodNotAllowed' });
   });
 });
