@@ -2,7 +2,7 @@ import { ValueError, coerceError } from '@agora/core';
 import { runIdOfOrigin } from './checkpoint.js';
 import { eventLeafHash } from './canonical-json.js';
 import { eventLeafHashes } from './event-hashing.js';
-import { describe, eventProblems, type AuditEvent } from './event-validation.js';
+import { describeValue, eventProblems, type AuditEvent } from './event-validation.js';
 import { MerkleTree } from './merkle-tree.js';
 import { verifyInclusion } from './merkle-proof.js';
 import { MerkleVerificationError } from './merkle-verification-error.js';
@@ -44,7 +44,7 @@ export function proveEvent(source: ProofSource, seq: number): EventProof {
   const { events } = source;
   const event = events[seq];
   if (!Number.isSafeInteger(seq) || event === undefined) throw new ValueError(`no event with seq ${seq} (run has ${events.length})`);
-  if (event.seq !== seq) throw new ValueError(`events[${seq}] has seq ${describe(event.seq)}; events must be in seq order`);
+  if (event.seq !== seq) throw new ValueError(`events[${seq}] has seq ${describeValue(event.seq)}; events must be in seq order`);
   const read = readSignedCheckpoint(source.checkpoint);
   if (!read.ok) throw new ValueError(`checkpoint unreadable: ${read.error}`);
   const tree = MerkleTree.fromLeafHashes(eventLeafHashes(events));
@@ -85,7 +85,7 @@ export function verifyEventProof(doc: unknown, options: { key?: string; expected
   const problems = eventProblems(p.event);
   checks.push(check('event.valid', problems.length === 0, problems.length === 0 ? 'event is valid' : problems.join('; ')));
   checks.push(check('event.run-id', p.event.runId === runId, `event runId ${JSON.stringify(p.event.runId)}, run ${JSON.stringify(runId)}`));
-  checks.push(check('event.seq', p.event.seq === p.leafIndex, `event seq ${describe(p.event.seq)}, leaf index ${p.leafIndex}`));
+  checks.push(check('event.seq', p.event.seq === p.leafIndex, `event seq ${describeValue(p.event.seq)}, leaf index ${p.leafIndex}`));
 
   const read = readSignedCheckpoint(p.checkpoint);
   if (!read.ok) {
@@ -113,7 +113,7 @@ export function verifyEventProof(doc: unknown, options: { key?: string; expected
 }
 
 function proofSchemaProblems(d: unknown): string[] {
-  if (typeof d !== 'object' || d === null || Array.isArray(d)) return [`proof must be an object, got ${describe(d)}`];
+  if (typeof d !== 'object' || d === null || Array.isArray(d)) return [`proof must be an object, got ${describeValue(d)}`];
   const o = d as Record<string, unknown>;
   const problems: string[] = [];
   if (typeof o['runId'] !== 'string') problems.push('runId must be a string');

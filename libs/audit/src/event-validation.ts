@@ -63,16 +63,16 @@ export function isSecretReference(value: string): boolean {
 export function eventProblems(event: unknown): string[] {
   const problems: string[] = [];
   if (!isPlainObject(event)) {
-    problems.push(`event must be a plain object, got ${describe(event)}`);
+    problems.push(`event must be a plain object, got ${describeValue(event)}`);
     return problems;
   }
   const { seq, runId, type, at } = event as Record<string, unknown>;
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) {
-    problems.push(`seq: must be a non-negative integer, got ${describe(seq)}`);
+    problems.push(`seq: must be a non-negative integer, got ${describeValue(seq)}`);
   }
-  if (typeof runId !== 'string' || runId === '') problems.push(`runId: must be a non-empty string, got ${describe(runId)}`);
-  if (typeof type !== 'string' || type === '') problems.push(`type: must be a non-empty string, got ${describe(type)}`);
-  if (at !== undefined && typeof at !== 'string') problems.push(`at: must be a string, got ${describe(at)}`);
+  if (typeof runId !== 'string' || runId === '') problems.push(`runId: must be a non-empty string, got ${describeValue(runId)}`);
+  if (typeof type !== 'string' || type === '') problems.push(`type: must be a non-empty string, got ${describeValue(type)}`);
+  if (at !== undefined && typeof at !== 'string') problems.push(`at: must be a string, got ${describeValue(at)}`);
   walk(event, '', false, 0, [], problems);
   return problems;
 }
@@ -99,7 +99,7 @@ export function sequenceProblems(events: readonly unknown[], runId: string): Seq
     for (const p of eventProblems(event)) out.invalid.push(`events[${i}].${p}`);
     if (!isPlainObject(event)) return;
     const e = event as Record<string, unknown>;
-    if (e['seq'] !== i) out.seq.push(`events[${i}].seq is ${describe(e['seq'])}, expected ${i}`);
+    if (e['seq'] !== i) out.seq.push(`events[${i}].seq is ${describeValue(e['seq'])}, expected ${i}`);
     if (e['runId'] !== runId) out.runId.push(`events[${i}].runId is ${quote(e['runId'])}, expected ${quote(runId)}`);
   });
   return out;
@@ -110,7 +110,7 @@ export function sequenceProblems(events: readonly unknown[], runId: string): Seq
  * without gaps in array order, and every event belongs to `runId`.
  */
 export function validateEventSequence(events: readonly unknown[], runId: string): asserts events is AuditEvent[] {
-  if (!Array.isArray(events)) throw new EventValidationError([`events must be an array, got ${describe(events)}`]);
+  if (!Array.isArray(events)) throw new EventValidationError([`events must be an array, got ${describeValue(events)}`]);
   const p = sequenceProblems(events, runId);
   const all = [...p.invalid, ...p.seq, ...p.runId];
   if (all.length > 0) throw new EventValidationError(all);
@@ -149,7 +149,7 @@ function walk(
       }
       if (Array.isArray(value)) {
         if (Object.getPrototypeOf(value) !== Array.prototype) {
-          problems.push(`${formatPath(path)}: ${describe(value)} is not a plain array`);
+          problems.push(`${formatPath(path)}: ${describeValue(value)} is not a plain array`);
           return;
         }
         for (let i = 0; i < value.length; i++) {
@@ -161,7 +161,7 @@ function walk(
         return;
       }
       if (!isPlainObject(value)) {
-        problems.push(`${formatPath(path)}: ${describe(value)} is not a plain object`);
+        problems.push(`${formatPath(path)}: ${describeValue(value)} is not a plain object`);
         return;
       }
       const obj = value as Record<string, unknown>;
@@ -174,13 +174,13 @@ function walk(
       return;
     }
     default:
-      problems.push(`${formatPath(path)}: ${describe(value)} is not a JSON value`);
+      problems.push(`${formatPath(path)}: ${describeValue(value)} is not a JSON value`);
   }
 }
 
 /** Run ids and similar identifiers are not secret; show them, but bounded. */
 function quote(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}...` : v) : describe(v);
+  return typeof v === 'string' ? JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}...` : v) : describeValue(v);
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -200,7 +200,7 @@ function formatPath(path: readonly (string | number)[]): string {
 }
 
 /** A short, secret-free description of a value for error messages. */
-export function describe(v: unknown): string {
+export function describeValue(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   switch (typeof v) {

@@ -2,7 +2,7 @@ import { coerceError } from '@agora/core';
 import { checkpointDigest, type Anchor, type AnchorRecord, type AnchorVerification, type AuditClaim, type AuditGuarantee } from './anchor.js';
 import { runIdOfOrigin } from './checkpoint.js';
 import { eventsMerkleRoot } from './event-hashing.js';
-import { describe, sequenceProblems, type AuditEvent } from './event-validation.js';
+import { describeValue, sequenceProblems, type AuditEvent } from './event-validation.js';
 import {
   NOT_PINNED_WARNING,
   check,
@@ -166,10 +166,10 @@ function summary(name: string, problems: readonly string[], okDetail: string): V
 }
 
 function bundleSchemaProblems(b: unknown): string[] {
-  if (typeof b !== 'object' || b === null || Array.isArray(b)) return [`bundle must be an object, got ${describe(b)}`];
+  if (typeof b !== 'object' || b === null || Array.isArray(b)) return [`bundle must be an object, got ${describeValue(b)}`];
   const o = b as Record<string, unknown>;
   const problems: string[] = [];
-  if (o['version'] !== BUNDLE_VERSION) problems.push(`version must be ${BUNDLE_VERSION}, got ${describe(o['version'])}`);
+  if (o['version'] !== BUNDLE_VERSION) problems.push(`version must be ${BUNDLE_VERSION}, got ${describeValue(o['version'])}`);
   if (typeof o['runId'] !== 'string' || o['runId'] === '') problems.push('runId must be a non-empty string');
   if (!Array.isArray(o['events'])) problems.push('events must be an array');
   if (typeof o['checkpoint'] !== 'string') problems.push('checkpoint must be a string');
