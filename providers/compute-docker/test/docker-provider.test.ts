@@ -109,6 +109,13 @@ describe('DockerComputeProvider against Podman', () => {
     expect(exit.providerFailureReason).toContain('does not pull');
   });
 
+  it('reports an engine that does not answer as an infrastructure failure', async () => {
+    const dead = new DockerComputeProvider({ socketPath: '/tmp/agora-no-such-dir/docker.sock' });
+    const exit = await runToExit(spec({ command: ['true'] }), {}, dead);
+    expect(exit.exitCode).toBeNull();
+    expect(exit.providerFailureReason).toMatch(/^container could not be created from image .* on unix:\/\/\/tmp\/agora-no-such-dir\/docker.sock: .*ENOENT/);
+  });
+
   it('reports a container that cannot start as an infrastructure failure and removes it', async () => {
     const handle = await provider.run(spec({ command: ['/no/such/worker'] }), {});
     const exit = await provider.awaitExit(handle, {});
