@@ -13,6 +13,8 @@ import {
 } from '@agora/core';
 import { RunStore, createRedis, releaseGates, type RegisteredItem } from '@agora/state';
 import { ProviderSet, resolveTaskRef } from '@agora/registry';
+import { createEvidence } from '@agora/evidence';
+import { isTerminalRunState } from '@agora/core';
 import { buildFlows } from './flows.js';
 
 /** What `AgoraClient.submit` puts on the inbox queue. */
@@ -33,6 +35,8 @@ export interface SchedulerOptions {
   readonly logger?: Logger;
   /** Items registered per Redis call. @default 1000 */
   readonly registerChunk?: number;
+  /** Seal finished runs and checkpoint long ones. @default true */
+  readonly sealing?: boolean;
 }
 
 export interface Scheduler {
@@ -175,11 +179,47 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     return { state: 'running' };
   }
 
+  const inboxConn = createRedis(config.redisUrl);
   const inbox = new Worker<SubmissionData>(
     INBOX_QUEUE,
     async (job: Job<SubmissionData>) => accept(job.data),
-    { connection: createRedis(config.redisUrl), prefix, concurrency: opts.inboxConcurrency ?? 2, lockDuration: 60_000 },
+    { connection: inboxConn, prefix, concurrency: opts.inboxConcurrency ?? 2, lockDuration: 60_000 },
   );
+  // Sealing: a run is sealed as soon as it ends (pub/sub), and a sweep catches any message
+  // missed while the scheduler was down, and checkpoints long-running runs.
+  const evidence = createEvidence({ config, redis, logger });
+  let sealSub: Redis | undefined;
+  let sweepTimer: NodeJS.Timeout | undefined;
+  const sealing = new Set<string>();
+  const seal = (runId: string): void => {
+    if (sealing.has(runId)) return;
+    sealing.add(runId);
+    evidence
+      .sealRun(runId)
+      .catch((err: unknown) => logger.error({ runId, err: coerceError(err).message }, 'sealing failed'))
+      .finally(() => sealing.delete(runId));
+  };
+  async function sweep(): Promise<void> {
+    const ids = await redis.zrevrange(store.keys.runs, 0, 999);
+    if (ids.length === 0) return;
+    const pipe = redis.pipeline();
+    for (const id of ids) pipe.hget(store.keys.run(id).meta, 'state').hexists(store.keys.run(id).audit, 'sealed');
+    const res = (await pipe.exec()) ?? [];
+    for (let i = 0; i < ids.length; i++) {
+      const state = res[2 * i]?.[1] as string | null;
+      const sealed = res[2 * i + 1]?.[1] === 1;
+      if (state && isTerminalRunState(state) && !sealed) seal(ids[i]!);
+      else if (state === 'running') await evidence.checkpointRun(ids[i]!).catch((err: unknown) => logger.warn({ runId: ids[i], err: coerceError(err).message }, 'checkpoint failed'));
+    }
+  }
+  if (opts.sealing !== false) {
+    sealSub = createRedis(config.redisUrl);
+    await sealSub.subscribe(store.keys.finishedChannel);
+    sealSub.on('message', (_c: string, runId: string) => seal(runId));
+    sweepTimer = setInterval(() => void sweep().catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'seal sweep failed')), Math.min(5000, Math.floor(config.audit.checkpointEveryMs / 2)));
+    sweepTimer.unref();
+  }
+
   inbox.on('failed', (job, err) => logger.error({ runId: job?.data.runId, err: coerceError(err).message }, 'accepting plan failed'));
   inbox.on('error', (err) => logger.error({ err: coerceError(err).message }, 'inbox worker error'));
 
@@ -187,7 +227,10 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     store,
     accept,
     async close() {
+      if (sweepTimer) clearInterval(sweepTimer);
+      await sealSub?.quit().catch(() => undefined);
       await inbox.close();
+      await inboxConn.quit().catch(() => undefined);
       await producer.close();
       await gatesQueue.close();
       for (const q of queues.values()) await q.close();

@@ -83,6 +83,19 @@ export const configSchema = z
     /** Target used when neither the item, the plan nor the task names one. @default "local" */
     defaultTarget: z.string().default('local'),
     tasks: z.record(z.string(), taskSchema).default({}),
+    audit: z
+      .object({
+        /** Where sealed checkpoints are anchored: `local` (Redis) or `s3` (Object Lock, COMPLIANCE). @default { provider: "local" } */
+        anchor: providerRef.default({ provider: 'local', options: {} }),
+        /** Name of the signing key (created in `<dataDir>/keys/` on first use). @default "agora-<namespace>" */
+        keyName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/).optional(),
+        /** A running run is checkpointed after this many new events. @default 10000 */
+        checkpointEveryEvents: z.number().int().positive().default(10_000),
+        /** ... or after this long with new events. @default 60000 */
+        checkpointEveryMs: z.number().int().min(1000).default(60_000),
+      })
+      .strict()
+      .prefault({}),
     dashboard: z
       .object({
         host: z.string().default('127.0.0.1'),

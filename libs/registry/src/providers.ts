@@ -46,13 +46,14 @@ export class EnvCredentialProvider implements CredentialProvider {
 export function defaultRegistry(): ProviderRegistry {
   const r = new ProviderRegistry();
   r.register('compute', 'process', (o) => new ProcessComputeProvider(o as ConstructorParameters<typeof ProcessComputeProvider>[0]));
+  // The cloud SDKs load only when a config names these providers.
   r.register('compute', 'docker', async (o) => {
-    const mod = (await import('@agora/compute-docker' as string)) as { DockerComputeProvider: new (o: unknown) => ComputeProvider };
-    return new mod.DockerComputeProvider(o);
+    const { DockerComputeProvider } = await import('@agora/compute-docker');
+    return new DockerComputeProvider(o as ConstructorParameters<typeof DockerComputeProvider>[0]);
   });
   r.register('compute', 'fargate', async (o) => {
-    const mod = (await import('@agora/compute-fargate' as string)) as { FargateComputeProvider: new (o: unknown) => ComputeProvider };
-    return new mod.FargateComputeProvider(o);
+    const { FargateComputeProvider } = await import('@agora/compute-fargate');
+    return new FargateComputeProvider(o as unknown as ConstructorParameters<typeof FargateComputeProvider>[0]);
   });
   r.register('storage', 'local', (o, ctx) => new LocalStorageProvider({ root: path.resolve(ctx.dataDir, String(o['root'] ?? 'storage')) }));
   r.register('storage', 's3', async (o) => {

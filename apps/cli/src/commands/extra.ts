@@ -11,6 +11,13 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
     .option('--json', 'print the checks as JSON')
     .action(run(async (o: { json?: boolean }) => (await import('./doctor.js')).doctorCmd(o, g())));
   program
+    .command('audit')
+    .argument('<args...>', '<run> | verify <bundle.json> | prove <run> <seq> | verify-proof <proof.json> | pubkey')
+    .option('--out <file>', 'write the bundle to a file (the report is printed)')
+    .option('--key <vkey>', 'verify: the signer must be this verifier key')
+    .description('evidence bundle of a run (exit 1 if it does not verify), offline verification, inclusion proofs, the verifier key')
+    .action(run(async (a: string[], o: { out?: string; key?: string }) => (await import('./audit.js')).auditCmd(a, o, g())));
+  program
     .command('locks')
     .description('list held resource locks (holder, fencing token, lease left) and their waiters in order')
     .option('--json', 'print as JSON')

@@ -1,0 +1,88 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { NotFoundError, IllegalStateError } from '@agora/core';
+import { verifyEventProof } from '@agora/audit';
+import { createEvidence, verifyEvidence } from '@agora/evidence';
+import { createRedis } from '@agora/state';
+import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
+import { assertRedisReachable } from '../redis-check.js';
+
+const SUBCOMMANDS = new Set(['verify', 'prove', 'verify-proof', 'pubkey']);
+
+export interface AuditOpts {
+  readonly out?: string;
+  readonly key?: string;
+}
+
+async function withEvidence<T>(g: GlobalOpts, fn: (e: ReturnType<typeof createEvidence>) => Promise<T>, needRedis = true): Promise<T> {
+  const config = await resolveConfig(g);
+  if (needRedis) await assertRedisReachable(config.redisUrl);
+  const redis = createRedis(config.redisUrl, needRedis ? {} : { lazyConnect: true });
+  try {
+    return await fn(createEvidence({ config, redis }));
+  } catch (err) {
+    if (err instanceof NotFoundError || err instanceof IllegalStateError) throw new CliError(err.message);
+    throw err;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function readJson(file: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as unknown;
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+function print(v: unknown): void {
+  process.stdout.write(JSON.stringify(v, null, 2) + '\n');
+}
+
+/**
+ * `agora audit <run> [--out file]`: the run's evidence bundle (sealed now if the scheduler has
+ * not yet), verified against the anchor store. Without --out the bundle is printed; with it the
+ * bundle goes to the file and the report is printed. Exit 1 when it does not verify.
+ * `agora audit verify <bundle.json> [--key vkey]`, `agora audit prove <run> <seq>`,
+ * `agora audit verify-proof <proof.json> [--key vkey]`, `agora audit pubkey`.
+ */
+export async function auditCmd(args: readonly string[], opts: AuditOpts, g: GlobalOpts): Promise<number> {
+  const [first, ...rest] = args;
+  if (first === undefined) throw new CliError('usage: agora audit <run> [--out file] | verify <bundle> [--key vkey] | prove <run> <seq> | verify-proof <proof> [--key vkey] | pubkey');
+  if (!SUBCOMMANDS.has(first)) {
+    if (rest.length > 0) throw new CliError(`unexpected arguments: ${rest.join(' ')}`);
+    const bundle = await withEvidence(g, (e) => e.bundle(first));
+    if (opts.out) {
+      await writeFile(opts.out, JSON.stringify(bundle, null, 2) + '\n');
+      print(bundle.report);
+    } else {
+      print(bundle);
+    }
+    return bundle.report.intact ? EXIT.ok : EXIT.failed;
+  }
+  if (first === 'pubkey') {
+    const s = await withEvidence(g, (e) => e.signer(), false);
+    process.stdout.write(`${s.vkey}\n`);
+    return EXIT.ok;
+  }
+  if (first === 'verify') {
+    if (rest.length !== 1) throw new CliError('usage: agora audit verify <bundle.json> [--key vkey]');
+    const bundle = await readJson(rest[0]!);
+    // Offline: nothing the bundle says about itself is trusted; without --key a warning says
+    // the signer was not pinned.
+    const report = await verifyEvidence(bundle, opts.key ? { key: opts.key } : {});
+    print(report);
+    return report.intact ? EXIT.ok : EXIT.failed;
+  }
+  if (first === 'prove') {
+    const seq = Number(rest[1]);
+    if (rest.length !== 2 || !Number.isInteger(seq) || seq < 0) throw new CliError('usage: agora audit prove <run> <seq>');
+    print(await withEvidence(g, (e) => e.prove(rest[0]!, seq).catch((err: unknown) => { throw new CliError((err as Error).message); })));
+    return EXIT.ok;
+  }
+  // verify-proof
+  if (rest.length !== 1) throw new CliError('usage: agora audit verify-proof <proof.json> [--key vkey]');
+  const result = verifyEventProof(await readJson(rest[0]!), opts.key ? { key: opts.key } : {});
+  print(result);
+  return result.ok ? EXIT.ok : EXIT.failed;
+}

@@ -1,0 +1,169 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateNoteKey, signerFromPrivateKey, sealEvents, auditOrigin, type VerificationReport } from '@agora/audit';
+import { verifyEvidence, type EvidenceBundle } from '@agora/evidence';
+import { cliEnv } from '../../../test/support/cli.js';
+
+/** Audit bundles of real runs (serve + runner processes), verified and tampered with through the CLI. */
+const env = cliEnv({ queues: { default: { concurrency: 4 } }, audit: { checkpointEveryEvents: 8, checkpointEveryMs: 1000 } });
+let runId: string;
+let otherRunId: string;
+let bundleFile: string;
+let bundle: EvidenceBundle;
+let vkey: string;
+
+const plan = (id: string) => ({
+  id,
+  queue: 'default',
+  items: [
+    { id: 'a', executor: 'noop', inputs: { sleepMs: 400 }, depends_on: [], resourceLocks: ['res/a'] },
+    { id: 'b', executor: 'noop', inputs: { sleepMs: 400 }, depends_on: ['a'], resourceLocks: ['res/b'] },
+    { id: 'c', executor: 'noop', inputs: { sleepMs: 1200 }, depends_on: ['a'], resourceLocks: [] },
+    { id: 'd', executor: 'noop', inputs: {}, depends_on: ['b', 'c'], resourceLocks: [] },
+  ],
+});
+
+beforeAll(async () => {
+  await env.start(['serve'], /scheduler serving/);
+  await env.start(['runner', '--concurrency', '2'], /runner started/);
+  runId = env.agora(['submit', env.writeJson('p1.json', plan('audited'))]).stdout.trim();
+  otherRunId = env.agora(['submit', env.writeJson('p2.json', plan('other'))]).stdout.trim();
+  expect(env.agora(['watch', runId]).code).toBe(0);
+  expect(env.agora(['watch', otherRunId]).code).toBe(0);
+  bundleFile = path.join(env.dir, 'bundle.json');
+  const r = env.agora(['audit', runId, '--out', bundleFile]);
+  expect(r.code, r.stderr).toBe(0);
+  bundle = JSON.parse(readFileSync(bundleFile, 'utf8')) as EvidenceBundle;
+  vkey = env.agora(['audit', 'pubkey']).stdout.trim();
+}, 120_000);
+afterAll(() => env.close());
+
+const failing = (r: VerificationReport): string[] => r.checks.filter((c) => !c.ok).map((c) => c.name);
+const clone = (): EvidenceBundle => JSON.parse(JSON.stringify(bundle)) as EvidenceBundle;
+type Mutable = { events: Array<Record<string, unknown>>; checkpoint: string; runId: string; signer: { vkey: string } };
+const m = (b: EvidenceBundle): Mutable => b as unknown as Mutable;
+
+/** Replaces one line of the signed checkpoint (2: tree size, 3: root) keeping the signature. */
+function editCheckpointLine(b: EvidenceBundle, line: number, value: string): void {
+  const lines = b.checkpoint.split('\n');
+  lines[line - 1] = value;
+  m(b).checkpoint = lines.join('\n');
+}
+
+describe('agora audit on a real run', () => {
+  it('prints an intact, tamper-detecting report, and the bundle holds the exact events', () => {
+    expect(bundle.report).toMatchObject({ intact: true, claim: 'tamper-detecting', guarantee: 'local' });
+    expect(bundle.runId).toBe(runId);
+    expect(bundle.events.map((e) => e.seq)).toEqual(bundle.events.map((_, i) => i));
+    expect(bundle.events.some((e) => e.type === 'lock' && e['action'] === 'acquired' && typeof e['token'] === 'number')).toBe(true);
+    expect(bundle.signer.vkey).toBe(vkey);
+    expect(bundle.anchor).toMatchObject({ kind: 'local' });
+    // A run of ~30 events checkpointed every 8: periodic checkpoints, each proven a prefix.
+    expect(bundle.checkpoints.length).toBeGreaterThan(0);
+    expect(bundle.report.checks.find((c) => c.name === 'checkpoints.consistent')).toMatchObject({ ok: true });
+  });
+
+  it('agora audit verify accepts the bundle offline, pinned to our key, and refuses another key', () => {
+    expect(env.agora(['audit', 'verify', bundleFile]).code).toBe(0);
+    expect(env.agora(['audit', 'verify', bundleFile, '--key', vkey]).code).toBe(0);
+    const other = generateNoteKey('agora-someone-else').vkey;
+    const r = env.agora(['audit', 'verify', bundleFile, '--key', other]);
+    expect(r.code).toBe(1);
+    expect(failing(JSON.parse(r.stdout) as VerificationReport)).toContain('signer.pinned');
+  });
+
+  it('fails after a one-byte edit of any event, with a non-zero exit', () => {
+    const text = readFileSync(bundleFile, 'utf8');
+    for (const seq of [0, Math.floor(bundle.events.length / 2), bundle.events.length - 1]) {
+      const ev = JSON.stringify(bundle.events[seq]);
+      const b = clone();
+      const e = m(b).events[seq]!;
+      e['at'] = String(e['at']).replace(/\d(?=Z$)/, (d) => String((Number(d) + 1) % 10));
+      const f = path.join(env.dir, `edited-${seq}.json`);
+      writeFileSync(f, JSON.stringify(b));
+      const r = env.agora(['audit', 'verify', f, '--key', vkey]);
+      expect(r.code, `edit of event ${seq} (${ev}) verified`).toBe(1);
+      expect(failing(JSON.parse(r.stdout) as VerificationReport)).toContain('checkpoint.root');
+    }
+    expect(readFileSync(bundleFile, 'utf8')).toBe(text);
+  });
+
+  it('proves one event offline: agora audit prove, then verify-proof', () => {
+    const r = env.agora(['audit', 'prove', runId, '5']);
+    expect(r.code, r.stderr).toBe(0);
+    const f = env.writeJson('proof.json', r.stdout);
+    expect(env.agora(['audit', 'verify-proof', f, '--key', vkey]).code).toBe(0);
+    const proof = JSON.parse(r.stdout) as { event: Record<string, unknown>; proof: string[] };
+    proof.event['state'] = 'forged';
+    expect(env.agora(['audit', 'verify-proof', env.writeJson('proof-bad.json', proof), '--key', vkey]).code).toBe(1);
+    // An interior node of the tree presented as a leaf does not verify either.
+    const interior = JSON.parse(r.stdout) as { leafIndex: number; treeSize: number; proof: string[]; event: unknown };
+    interior.proof = interior.proof.slice(1);
+    interior.leafIndex = Math.floor(interior.leafIndex / 2);
+    expect(env.agora(['audit', 'verify-proof', env.writeJson('proof-interior.json', interior), '--key', vkey]).code).toBe(1);
+  });
+
+  const cases: Array<[string, (b: EvidenceBundle) => void, string]> = [
+    ['a byte changed in one event', (b) => (m(b).events[3]!['itemId'] = 'x'), 'checkpoint.root'],
+    ['an event deleted (middle)', (b) => m(b).events.splice(5, 1), 'events.seq-contiguous'],
+    ['an event deleted (last)', (b) => m(b).events.pop(), 'checkpoint.size'],
+    ['two events swapped', (b) => { const e = m(b).events; [e[2], e[3]] = [e[3]!, e[2]!]; }, 'events.seq-contiguous'],
+    ['an event duplicated', (b) => m(b).events.splice(4, 0, { ...m(b).events[4]! }), 'events.seq-contiguous'],
+    ['a forged event appended', (b) => m(b).events.push({ ...m(b).events[1]!, seq: m(b).events.length }), 'checkpoint.size'],
+    ['tree size changed', (b) => editCheckpointLine(b, 2, String(bundle.events.length + 1)), 'signature'],
+    ['root swapped', (b) => editCheckpointLine(b, 3, Buffer.alloc(32, 7).toString('base64')), 'signature'],
+    ['a signature bit flipped', (b) => {
+      const lines = m(b).checkpoint.split('\n');
+      const i = lines.findIndex((l) => l.startsWith('\u2014 '));
+      const parts = lines[i]!.split(' ');
+      const sig = Buffer.from(parts[2]!, 'base64');
+      sig[sig.length - 1]! ^= 1;
+      parts[2] = sig.toString('base64');
+      lines[i] = parts.join(' ');
+      m(b).checkpoint = lines.join('\n');
+    }, 'signature'],
+  ];
+  it.each(cases)('detects %s', async (_name, tamper, check) => {
+    const b = clone();
+    tamper(b);
+    const report = await verifyEvidence(b, { expectedRunId: runId, key: vkey });
+    expect(report.intact).toBe(false);
+    expect(failing(report)).toContain(check);
+  });
+
+  it('detects a forged event appended and re-signed by another key', async () => {
+    const b = clone();
+    m(b).events.push({ ...m(b).events[1]!, seq: m(b).events.length });
+    const mallory = signerFromPrivateKey(generateNoteKey('agora-mallory').skey);
+    m(b).checkpoint = sealEvents(b.events, mallory, auditOrigin(env.namespace, runId)).checkpoint;
+    m(b).signer.vkey = mallory.vkey;
+    const report = await verifyEvidence(b, { expectedRunId: runId, key: vkey });
+    expect(report.intact).toBe(false);
+    expect(failing(report)).toContain('signer.pinned');
+  });
+
+  it('refuses a bundle of another run presented for this run', async () => {
+    const other = JSON.parse(env.agora(['audit', otherRunId]).stdout) as EvidenceBundle;
+    const report = await verifyEvidence(other, { expectedRunId: runId, key: vkey });
+    expect(report.intact).toBe(false);
+    expect(failing(report)).toContain('run-id');
+  });
+
+  it('still verifies when the keys of one event are reordered (canonical JSON)', async () => {
+    const b = clone();
+    const e = m(b).events[2]!;
+    m(b).events[2] = Object.fromEntries(Object.entries(e).reverse());
+    const report = await verifyEvidence(b, { expectedRunId: runId, key: vkey });
+    expect(report.intact).toBe(true);
+  });
+
+  it('detects a rewritten history behind an earlier periodic checkpoint', async () => {
+    const b = clone();
+    const first = b.checkpoints[0]!;
+    (first as { consistency: string[] }).consistency = first.consistency.map(() => Buffer.alloc(32, 1).toString('base64'));
+    const report = await verifyEvidence(b, { expectedRunId: runId, key: vkey });
+    expect(report.intact).toBe(false);
+    expect(failing(report)).toContain('checkpoints.consistent');
+  });
+});
