@@ -1,5 +1,5 @@
 import express, { type Request, type Response, type Router } from 'express';
-import { NotFoundError, PlanValidationError, isRunId, isTerminalRunState, type AgoraEvent } from '@agora/core';
+import { IllegalStateError, NotFoundError, PlanValidationError, isRunId, isTerminalRunState, type AgoraEvent } from '@agora/core';
 import type { AgoraClient } from '@agora/sdk';
 
 export interface ApiOptions {
@@ -20,7 +20,9 @@ function runIdParam(req: Request, res: Response): string | null {
 }
 
 function fail(res: Response, err: unknown): void {
-  if (err instanceof PlanValidationError) {
+  if (err instanceof IllegalStateError) {
+    res.status(409).json({ error: 'conflict', message: err.message });
+  } else if (err instanceof PlanValidationError) {
     res.status(422).json({ error: 'plan_invalid', problems: err.problems });
   } else if (err instanceof NotFoundError) {
     res.status(404).json({ error: 'not_found', message: err.message });

@@ -10,6 +10,7 @@ import { createLogger, type AgoraConfig, type Logger } from '@agora/core';
 import { IllegalStateError } from '@agora/core';
 import { RunStore, createRedis } from '@agora/state';
 import { AgoraClient } from '@agora/sdk';
+import { createEvidence } from '@agora/evidence';
 import { createApiRouter } from './api.js';
 import { requireApiKey } from './auth.js';
 
@@ -76,7 +77,8 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   app.disable('x-powered-by');
   const guard = apiKey ? requireApiKey(apiKey) : (_req: express.Request, _res: express.Response, next: express.NextFunction) => next();
   app.use('/queues', guard, serverAdapter.getRouter());
-  app.use('/api', guard, createApiRouter({ client, ...(opts.audit ? { audit: opts.audit } : {}) }));
+  const evidence = createEvidence({ config, redis, logger });
+  app.use('/api', guard, createApiRouter({ client, audit: opts.audit ?? ((runId) => evidence.bundle(runId)) }));
   app.get('/healthz', (_req, res) => {
     redis.ping().then(
       () => res.json({ ok: true }),

@@ -91,3 +91,25 @@ describe('HTTP API', () => {
     );
   });
 });
+
+describe('HTTP API audit', () => {
+  it('returns the sealed, verified bundle of a finished run, and 409 for a running one', async () => {
+    const res = await fetch(`${dash.url}/api/runs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(plan) });
+    const { runId } = (await res.json()) as { runId: string };
+    await cluster.client.wait(runId);
+    const a = await fetch(`${dash.url}/api/runs/${runId}/audit`, { headers: auth });
+    expect(a.status).toBe(200);
+    const bundle = (await a.json()) as { runId: string; events: unknown[]; report: { intact: boolean; claim: string } };
+    expect(bundle.runId).toBe(runId);
+    expect(bundle.report).toMatchObject({ intact: true, claim: 'tamper-detecting' });
+    const slow = await fetch(`${dash.url}/api/runs`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 's', queue: 'default', items: [{ id: 'z', executor: 'noop', inputs: { sleepMs: 2000 }, depends_on: [], resourceLocks: [] }] }),
+    });
+    const slowId = ((await slow.json()) as { runId: string }).runId;
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await fetch(`${dash.url}/api/runs/${slowId}/audit`, { headers: auth })).status).toBe(409);
+    await cluster.client.wait(slowId);
+  });
+});
