@@ -14,6 +14,8 @@ import {
 import { RunStore, createRedis, releaseGates, type RegisteredItem } from '@agora/state';
 import { ProviderSet, resolveTaskRef } from '@agora/registry';
 import { createEvidence } from '@agora/evidence';
+import { canonicalJson } from '@agora/audit';
+import { createHash } from 'node:crypto';
 import { isTerminalRunState } from '@agora/core';
 import { buildFlows } from './flows.js';
 
@@ -120,6 +122,19 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     }
     const plan: Plan = v.plan;
     const started = Date.now();
+    const inputsHashes = new Map<string, string>();
+    const unhashable: string[] = [];
+    plan.items.forEach((it, i) => {
+      try {
+        inputsHashes.set(it.id, createHash('sha256').update(canonicalJson(it.inputs)).digest('hex'));
+      } catch (err) {
+        unhashable.push(`items[${i}] (${JSON.stringify(it.id)}): inputs cannot be canonicalised (RFC 8785): ${coerceError(err).message}`);
+      }
+    });
+    if (unhashable.length > 0) {
+      await store.rejectRun(runId, plan.id, unhashable);
+      return { state: 'rejected', problems: unhashable };
+    }
     const init = await store.initRun(runId, {
       total: plan.items.length,
       queue: plan.queue,
@@ -149,6 +164,9 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
         dependents: dependents.get(it.id) ?? [],
         fields: {
           executor: it.executor,
+          // The inputs themselves stay out of the stream (size, and secrets must never be
+          // copied there); their RFC 8785 hash proves which inputs ran, given the plan.
+          inputsHash: inputsHashes.get(it.id)!,
           ...(it.depends_on.length > 0 ? { depends_on: it.depends_on } : {}),
           ...(it.resourceLocks.length > 0 ? { resourceLocks: it.resourceLocks } : {}),
           ...taskField(it),
