@@ -18,15 +18,21 @@ export interface TestCluster {
 
 /** A scheduler and N in-process runners on a fresh namespace of the test Redis. */
 export async function startCluster(
-  opts: { config?: Partial<AgoraConfigInput>; runners?: number; concurrency?: number; executors?: Executor[]; cpus?: number } = {},
+  opts: {
+    config?: Partial<AgoraConfigInput>;
+    /** A compiled config (e.g. an example's); namespace, Redis and data dir are replaced. */
+    compiled?: AgoraConfig;
+    dataDir?: string;
+    runners?: number;
+    concurrency?: number;
+    executors?: Executor[];
+    cpus?: number;
+  } = {},
 ): Promise<TestCluster> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'agora-test-'));
-  const config = compileConfig(
-    { namespace: uniqueNamespace(), ...opts.config, dataDir },
-    'test',
-    dataDir,
-    { REDIS_URL: testRedisUrl() },
-  );
+  const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'agora-test-'));
+  const config: AgoraConfig = opts.compiled
+    ? { ...opts.compiled, namespace: uniqueNamespace(), redisUrl: testRedisUrl(), dataDir }
+    : compileConfig({ namespace: uniqueNamespace(), ...opts.config, dataDir }, 'test', dataDir, { REDIS_URL: testRedisUrl() });
   const scheduler = await createScheduler({ config, logger: silent, executors: ['noop', 'dispatch', ...(opts.executors ?? []).map((e) => e.name)] });
   const runners: Runner[] = [];
   for (let i = 0; i < (opts.runners ?? 2); i++) {

@@ -168,7 +168,8 @@ export async function loadConfig(explicitPath?: string, cwd: string = process.cw
   if (!existsSync(file)) throw new ConfigError(file, ['file does not exist']);
   let raw: unknown;
   if (file.endsWith('.mjs') || file.endsWith('.js')) {
-    const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    // A fresh evaluation per load: the config may read the environment (ESM caches by URL).
+    const mod = (await import(`${pathToFileURL(file).href}?load=${Date.now()}`)) as { default?: unknown };
     raw = mod.default;
   } else {
     raw = parsePlanText(await readFile(file, 'utf8'), file);

@@ -42,6 +42,12 @@ export interface DockerComputeOptions {
    * @default [{ Name: 'nofile', Soft: 1024, Hard: 1024 }, { Name: 'nproc', Soft: 4096, Hard: 4096 }]
    */
   readonly ulimits?: readonly DockerUlimit[];
+  /**
+   * `HostConfig.Binds` (`host:container[:ro]`). Workers that read files of the deployment (task
+   * scripts, staged dependency artifacts) get them mounted at the same paths, so `spec.cwd` and
+   * the paths in AGORA_DEPS_DIR mean the same inside. @default none
+   */
+  readonly binds?: readonly string[];
   /** `HostConfig.NetworkMode` (e.g. `none`, `bridge`, a network name). @default the engine's default */
   readonly network?: string;
   /** Used when the call's `ctx.logger` is absent. @default no logging */
@@ -114,6 +120,7 @@ export class DockerComputeProvider implements ComputeProvider {
   private readonly allowUnpinned: boolean;
   private readonly ulimits: readonly DockerUlimit[];
   private readonly network: string | undefined;
+  private readonly binds: readonly string[];
   private readonly logger: Logger | undefined;
   private readonly stopGraceSec: number;
   private readonly capBytes: number;
@@ -139,6 +146,7 @@ export class DockerComputeProvider implements ComputeProvider {
     this.allowUnpinned = opts.allowUnpinnedImage ?? false;
     this.ulimits = opts.ulimits ?? DEFAULT_ULIMITS;
     this.network = opts.network;
+    this.binds = opts.binds ?? [];
     this.logger = opts.logger;
     this.stopGraceSec = Math.max(0, Math.ceil((opts.stopGraceMs ?? 2000) / 1000));
     this.capBytes = opts.outputCapBytes ?? OUTPUT_CAP_BYTES;
@@ -166,6 +174,8 @@ export class DockerComputeProvider implements ComputeProvider {
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
         Labels: labels,
         HostConfig: hostConfig,
+        // The worker's cwd only means something inside when a bind brings that path in.
+        ...(spec.cwd !== undefined && this.binds.some((b) => spec.cwd!.startsWith(b.split(':')[1] ?? '\0')) ? { WorkingDir: spec.cwd } : {}),
         ...(spec.stdin !== undefined ? { OpenStdin: true, StdinOnce: true, AttachStdin: true } : {}),
       });
     } catch (err) {
@@ -268,6 +278,7 @@ export class DockerComputeProvider implements ComputeProvider {
     const hc: Docker.HostConfig = {};
     if (this.ulimits.length > 0) hc.Ulimits = this.ulimits.map((u) => ({ ...u }));
     if (this.network !== undefined) hc.NetworkMode = this.network;
+    if (this.binds.length > 0) hc.Binds = [...this.binds];
     const cpu = spec.resources?.cpu;
     if (cpu !== undefined) {
       if (!Number.isFinite(cpu) || cpu <= 0) throw new ValueError(`docker provider: resources.cpu must be a positive number of CPUs, got ${cpu}`);
