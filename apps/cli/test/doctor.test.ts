@@ -1,0 +1,51 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { cliEnv } from '../../../test/support/cli.js';
+import { ensurePodman } from '../../../test/support/podman.js';
+
+const envs: Array<ReturnType<typeof cliEnv>> = [];
+afterAll(async () => {
+  for (const e of envs) await e.close();
+});
+
+describe('agora doctor', () => {
+  it('reports every configured provider and names the missing credential', async () => {
+    const podman = await ensurePodman();
+    const env = cliEnv({
+      compute: {
+        local: { provider: 'process' },
+        containers: { provider: 'docker', options: { socketPath: podman.socketPath } },
+        aws: { provider: 'fargate', options: { cluster: 'agora', taskDefinition: 'w:1', containerName: 'worker', subnets: ['subnet-1'] } },
+      },
+      credentials: { none: { provider: 'noop' }, apikeys: { provider: 'env', options: { required: ['AGORA_TEST_NOT_SET_KEY'] } } },
+      targets: { local: { compute: 'local' } },
+    });
+    envs.push(env);
+    for (const k of ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_PROFILE']) delete env.env[k];
+    const r = env.agora(['doctor', '--json']);
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout) as { ok: boolean; checks: Array<{ kind: string; name: string; provider: string; ok: boolean; message: string }> };
+    const by = (name: string) => out.checks.find((c) => c.name === name)!;
+    expect(by('redis').ok).toBe(true);
+    expect(by('local')).toMatchObject({ kind: 'compute', provider: 'process', ok: true });
+    expect(by('containers')).toMatchObject({ kind: 'compute', provider: 'docker', ok: true });
+    expect(by('aws')).toMatchObject({ kind: 'compute', provider: 'fargate', ok: false });
+    expect(by('aws').message).toMatch(/AWS_REGION/);
+    expect(by('apikeys')).toMatchObject({ kind: 'credentials', ok: false, message: 'missing environment variable(s): AGORA_TEST_NOT_SET_KEY' });
+    expect(by('storage')).toMatchObject({ kind: 'storage', provider: 'local', ok: true });
+    const text = env.agora(['doctor']).stdout;
+    expect(text).toMatch(/^FAIL compute\/aws +\(fargate\) +.*AWS_REGION/m);
+  }, 60_000);
+
+  it('exits 0 when everything is healthy, and names an unreachable Docker engine', async () => {
+    const env = cliEnv({ compute: { local: { provider: 'process' } } });
+    envs.push(env);
+    expect(env.agora(['doctor']).code).toBe(0);
+    const bad = cliEnv({ compute: { local: { provider: 'process' }, d: { provider: 'docker', options: { socketPath: '/nonexistent/docker.sock' } } } });
+    envs.push(bad);
+    const r = bad.agora(['doctor', '--json']);
+    expect(r.code).toBe(1);
+    const d = (JSON.parse(r.stdout) as { checks: Array<{ name: string; ok: boolean; message: string }> }).checks.find((c) => c.name === 'd')!;
+    expect(d.ok).toBe(false);
+    expect(d.message).toContain('/nonexistent/docker.sock');
+  }, 60_000);
+});
