@@ -161,7 +161,7 @@ describe('agora audit on a real run', () => {
   it('detects a rewritten history behind an earlier periodic checkpoint', async () => {
     const b = clone();
     const first = b.checkpoints[0]!;
-    (first as { consistency: string[] }).consistency = first.consistency.map(() => Buffer.alloc(32, 1).toString('base64'));
+    (first as unknown as { consistency: string[] }).consistency = first.consistency.map(() => Buffer.alloc(32, 1).toString('base64'));
     const report = await verifyEvidence(b, { expectedRunId: runId, key: vkey });
     expect(report.intact).toBe(false);
     expect(failing(report)).toContain('checkpoints.consistent');

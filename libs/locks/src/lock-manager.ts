@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import Redlock, { type Lock } from 'redlock';
-import { FencedError, ValueError, coerceError, type Logger } from '@agora/core';
+import { FencedError, coerceError, type Logger } from '@agora/core';
 import { assertLockName, lockKeys, type LockKeys } from './keys.js';
 
 export interface LockHolder {
