@@ -4,13 +4,15 @@
   holder's locks, so all queues agree on who came first, and no two holders can each be first on
   one lock and second on the other (no deadlock). Waiters whose deadline passed (their runner
   vanished) are dropped first.
-  KEYS: per lock, 2 keys: waiters zset (member -> arrival), deadlines zset (member -> deadline)
-  ARGV: 1 member, 2 arrival ms, 3 now ms, 4 deadline ms
+  KEYS: 1 the set of lock names in use; then per lock, 2 keys: waiters zset (member -> arrival),
+        deadlines zset (member -> deadline)
+  ARGV: 1 member, 2 arrival ms, 3 now ms, 4 deadline ms, 5.. the lock names (for KEYS[1])
   Output: { 0 } when at every head, else { index of the first lock where it waits (1-based), position (1-based) }
 ]]
 local member, arrival, now, deadline = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local blockedAt, position = 0, 0
-for i = 1, #KEYS, 2 do
+redis.call('SADD', KEYS[1], unpack(ARGV, 5))
+for i = 2, #KEYS, 2 do
   local waiters, deadlines = KEYS[i], KEYS[i + 1]
   local dead = redis.call('ZRANGEBYSCORE', deadlines, '-inf', '(' .. now)
   for _, m in ipairs(dead) do
@@ -23,7 +25,7 @@ for i = 1, #KEYS, 2 do
   redis.call('ZADD', deadlines, deadline, member)
   local rank = redis.call('ZRANK', waiters, member)
   if rank > 0 and blockedAt == 0 then
-    blockedAt = (i + 1) / 2
+    blockedAt = i / 2
     position = rank + 1
   end
 end

@@ -110,9 +110,8 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     const now = Date.now();
     // `now` is this holder's arrival only the first time: the queues keep the first score (NX),
     // so a parked holder keeps its place whichever runner retries it.
-    const turnKeys = names.flatMap((n) => [k.waiters(n), k.deadlines(n)]);
-    const turn = await r.agoraLockCheckTurn(turnKeys.length, ...turnKeys, member, now, now, now + waiterTtl);
-    await redis.sadd(k.names, ...names);
+    const turnKeys = [k.names, ...names.flatMap((n) => [k.waiters(n), k.deadlines(n)])];
+    const turn = await r.agoraLockCheckTurn(turnKeys.length, ...turnKeys, member, now, now, now + waiterTtl, ...names);
     if (turn[0] !== 0) {
       return { acquired: false, blockedBy: names[turn[0]! - 1]!, position: turn[1]! };
     }
@@ -175,10 +174,13 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
         released = true;
         clearInterval(entry.timer);
         leases.delete(entry);
-        // A lease already lost is not released (the key may be someone else's now): redlock
-        // compares the value, so this is safe either way.
-        await lock.release().catch(() => undefined);
-        const heads = await r.agoraLockReleased(grantKeys.length, ...grantKeys, member, Date.now(), ...names.map((n) => tokens[n]!));
+        // Both go out back to back on one connection (one round trip), in this order: the
+        // release, then the look-up of who is now first. A lease already lost is safe to
+        // release: redlock only deletes keys that still hold this lease's value.
+        const [, heads] = await Promise.all([
+          lock.release().catch(() => undefined),
+          r.agoraLockReleased(grantKeys.length, ...grantKeys, member, Date.now(), ...names.map((n) => tokens[n]!)),
+        ]);
         const seen = new Set<string>();
         const wake: WakeTarget[] = [];
         for (const h of heads) {
