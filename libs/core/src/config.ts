@@ -89,8 +89,8 @@ export const configSchema = z
         anchor: providerRef.default({ provider: 'local', options: {} }),
         /** Name of the signing key (created in `<dataDir>/keys/` on first use). @default "agora-<namespace>" */
         keyName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/).optional(),
-        /** A running run is checkpointed after this many new events. @default 10000 */
-        checkpointEveryEvents: z.number().int().positive().default(10_000),
+        /** A running run is checkpointed after this many new events. @default 50000 */
+        checkpointEveryEvents: z.number().int().positive().default(50_000),
         /** ... or after this long with new events. @default 60000 */
         checkpointEveryMs: z.number().int().min(1000).default(60_000),
       })

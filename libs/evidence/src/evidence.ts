@@ -17,7 +17,11 @@ import {
   auditOrigin,
   buildBundle,
   checkConsistency,
+  eventLeafHashes,
+  formatCheckpoint,
   loadOrCreateSigner,
+  merkleRoot,
+  signNote,
   proveConsistency,
   proveEvent,
   sealEvents,
@@ -106,6 +110,29 @@ export function createEvidence(opts: EvidenceOptions): Evidence {
     return { size: events.length, vkey: s.vkey, checkpoint: sealed.checkpoint, anchor: anchorRecord, at: new Date().toISOString() };
   }
 
+  /**
+   * Leaf hashes of running runs, kept between periodic checkpoints so each one only hashes the
+   * events since the last (a long run must not be re-read from the start every time).
+   */
+  const leafCache = new Map<string, { count: number; leaves: Buffer }>();
+
+  async function incrementalRecord(runId: string, size: number): Promise<CheckpointRecord> {
+    let c = leafCache.get(runId) ?? { count: 0, leaves: Buffer.alloc(0) };
+    while (c.count < size) {
+      const batch = await store.readEvents(runId, c.count, { count: Math.min(10_000, size - c.count) });
+      if (batch.length === 0) break;
+      c = { count: c.count + batch.length, leaves: Buffer.concat([c.leaves, eventLeafHashes(batch)]) };
+    }
+    if (c.count < size) throw new IllegalStateError(`run ${runId}: stream has ${c.count} events, expected ${size}`);
+    leafCache.set(runId, c);
+    if (leafCache.size > 200) leafCache.delete(leafCache.keys().next().value!);
+    const s = await signer();
+    const origin = auditOrigin(config.namespace, runId);
+    const checkpoint = signNote(formatCheckpoint({ origin, size, root: merkleRoot(c.leaves.subarray(0, size * 32)) }), s);
+    const anchorRecord = await anchor.put(checkpoint, anchorContextOf(checkpoint));
+    return { size, vkey: s.vkey, checkpoint, anchor: anchorRecord, at: new Date().toISOString() };
+  }
+
   async function readSeal(runId: string): Promise<CheckpointRecord | null> {
     const raw = await redis.hget(auditKey(runId), 'sealed');
     return raw ? (JSON.parse(raw) as CheckpointRecord) : null;
@@ -128,6 +155,7 @@ export function createEvidence(opts: EvidenceOptions): Evidence {
       // The stream of a finished run is closed (appendEvent refuses), so this is all of it.
       const events = await store.allEvents(runId);
       const rec = await record(runId, events);
+      leafCache.delete(runId);
       // Write-once: concurrent sealers (scheduler, CLI) produce the same checkpoint (Ed25519 is
       // deterministic) and the first one stays.
       await redis.hsetnx(auditKey(runId), 'sealed', JSON.stringify(rec));
@@ -145,8 +173,7 @@ export function createEvidence(opts: EvidenceOptions): Evidence {
         size > lastSize &&
         (o.force || size - lastSize >= config.audit.checkpointEveryEvents || Date.now() - Date.parse(last?.at ?? '1970-01-01') >= config.audit.checkpointEveryMs);
       if (!due) return null;
-      const events = (await store.allEvents(runId)).slice(0, size);
-      const rec = await record(runId, events);
+      const rec = await incrementalRecord(runId, size);
       await redis.hset(auditKey(runId), 'periodic', JSON.stringify([...history, rec]));
       return rec;
     },
