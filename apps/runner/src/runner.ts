@@ -68,7 +68,9 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const logger = opts.logger ?? createLogger({ component: 'runner', runner: id });
   const cpus = opts.cpus ?? (Number(process.env['AGORA_CPUS']) || os.availableParallelism());
   const concurrency = effectiveConcurrency(opts.concurrency ?? config.runner.concurrency, cpus);
-  const redis: Redis = createRedis(config.redisUrl);
+  // Auto-pipelining batches the commands concurrent items issue in the same tick into one write;
+  // only for our own clients (the workers' BullMQ connections block on BZPOPMIN).
+  const redis: Redis = createRedis(config.redisUrl, { enableAutoPipelining: true });
   const store = new RunStore(redis, config.namespace);
   const prefix = store.keys.bullPrefix;
   const providers = opts.providers ?? new ProviderSet(config);
@@ -116,7 +118,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   async function wake(targets: readonly LockHolder[]): Promise<void> {
     await Promise.allSettled(targets.map((t) => new Job(queueHandle(t.queue), 'item', {}, {}, t.jobId).promote()));
   }
-  const lockRedis = opts.locks ? undefined : createRedis(config.redisUrl);
+  const lockRedis = opts.locks ? undefined : createRedis(config.redisUrl, { enableAutoPipelining: true });
   const locks: LockServiceLike =
     opts.locks ?? createLockManager({ redis: lockRedis!, namespace: config.namespace, lockTtlMs: config.runner.lockTtlMs, logger });
   const announcedWaits = new Set<string>();
@@ -207,7 +209,8 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       // Fencing: a holder whose token is no longer the newest must not store its result.
       await lease?.assertFresh();
       const bytes = typeof result.output === 'string' ? Buffer.from(result.output) : result.output;
-      const put = await storage.put(`agora://${config.namespace}/result/${d.runId}.${d.itemId}`, bytes);
+      // The done event records the pinned URI, so the name index may trail (deferIndex).
+      const put = await storage.put(`agora://${config.namespace}/result/${d.runId}.${d.itemId}`, bytes, { deferIndex: true });
       await finish('done', { resultRef: put.uri, fields: { attempt, durationMs: Date.now() - startedMs, ...result.fields } });
       return { state: 'done', resultRef: put.uri };
     } catch (caught) {

@@ -91,8 +91,12 @@ export interface StorageEntry {
 
 export interface StorageProvider {
   readonly name: string;
-  /** Stores bytes at `agora://<ns>/<type>/<name>` (the hash segment is computed). */
-  put(uri: string, contents: Uint8Array): Promise<{ contentHash: string; uri: string }>;
+  /**
+   * Stores bytes at `agora://<ns>/<type>/<name>` (the hash segment is computed). Resolves once
+   * the bytes are durable. With `deferIndex`, the name index (`resolveLatest`/`list`) may be
+   * updated after it resolves: for results, whose pinned URI the run state already records.
+   */
+  put(uri: string, contents: Uint8Array, opts?: { deferIndex?: boolean }): Promise<{ contentHash: string; uri: string }>;
   get(uri: string): Promise<Uint8Array>;
   resolveLatest(uri: string): Promise<StorageEntry | null>;
   list(uri: string): Promise<StorageEntry[]>;

@@ -114,7 +114,7 @@ export class LocalStorageProvider implements StorageProvider {
     this.known.add(file);
   }
 
-  async put(uri: string, contents: Uint8Array): Promise<{ contentHash: string; uri: string }> {
+  async put(uri: string, contents: Uint8Array, opts: { deferIndex?: boolean } = {}): Promise<{ contentHash: string; uri: string }> {
     const u = parseAgoraUri(uri);
     const contentHash = sha256(contents);
     if (u.contentHash !== undefined && u.contentHash !== contentHash) {
@@ -125,7 +125,9 @@ export class LocalStorageProvider implements StorageProvider {
       await this.ensureDir(path.join(dir, 'blobs'));
       await this.writeBlob(path.join(dir, 'blobs', contentHash), contents, contentHash);
       const line: RegistryLine = { n: u.name, h: contentHash, at: new Date().toISOString() };
-      await this.appendRegistry(dir, JSON.stringify(line) + '\n');
+      const indexed = this.appendRegistry(dir, JSON.stringify(line) + '\n');
+      if (opts.deferIndex) indexed.catch(() => undefined);
+      else await indexed;
     } catch (err) {
       throw new StorageError(`could not store ${uri}: ${(err as Error).message}`, { cause: err, retryable: true });
     }
