@@ -58,6 +58,11 @@ const log = (msg: string): void => {
 
 const redisServer = await startRedisServer();
 const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+if (process.env['BENCH_SLOWLOG']) {
+  await redis.config('SET', 'slowlog-log-slower-than', process.env['BENCH_SLOWLOG']);
+  await redis.config('SET', 'slowlog-max-len', '100000');
+  log(`slowlog on: ${redisServer.url}`);
+}
 const results: ScenarioResult[] = [];
 const peakRssMb: Record<string, Record<string, number>> = {};
 try {
@@ -75,6 +80,7 @@ try {
       await redis.config('RESETSTAT');
     }
     if (out.rss) peakRssMb[s.name] = out.rss;
+    if (process.env['BENCH_SLOWLOG']) await new Promise((r) => setTimeout(r, Number(process.env['BENCH_SLOWLOG_PAUSE_MS'] ?? 0)));
     await redis.flushdb();
   }
 } finally {
