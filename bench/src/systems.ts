@@ -53,11 +53,12 @@ export class Ours {
       // the limit, and raw BullMQ gets the same per-process concurrency, so lift the cap alike.
       AGORA_CPUS: String(opts.concurrency),
     };
-    const scheduler = await startNode('scheduler', [CLI, 'serve'], { ...env, AGORA_LOG_LEVEL: 'info' }, /scheduler serving/);
+    const prof = process.env['BENCH_PROF_DIR'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROF_DIR']}`] : [];
+    const scheduler = await startNode('scheduler', [...prof, CLI, 'serve'], { ...env, AGORA_LOG_LEVEL: 'info' }, /scheduler serving/);
     const runners: Proc[] = [];
     if (opts.startRunners !== false) {
       for (let i = 0; i < opts.runners; i++) {
-        runners.push(await startNode(`runner-${i}`, [...(process.env['BENCH_PROF_DIR'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROF_DIR']}`] : []), CLI, 'runner', '--concurrency', String(opts.concurrency)], { ...env, AGORA_LOG_LEVEL: 'info' }, /runner started/));
+        runners.push(await startNode(`runner-${i}`, [...prof, CLI, 'runner', '--concurrency', String(opts.concurrency)], { ...env, AGORA_LOG_LEVEL: 'info' }, /runner started/));
       }
     }
     const client = new AgoraClient({ redis: opts.redis, namespace: opts.namespace });

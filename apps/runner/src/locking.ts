@@ -23,9 +23,11 @@ export interface LockLeaseLike {
 
 export type AcquireResult =
   | { readonly acquired: true; readonly lease: LockLeaseLike }
-  | { readonly acquired: false; readonly blockedBy: string; readonly position: number };
+  | { readonly acquired: false; readonly blockedBy: string; readonly position: number; readonly wake?: LockHolder[] };
 
 export interface LockServiceLike {
   acquire(req: { names: string[]; holder: LockHolder }): Promise<AcquireResult>;
+  /** True when the locks are free and the holder is first in line: re-checked after parking. */
+  isFirstAndFree(req: { names: string[]; holder: LockHolder }): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -84,7 +84,10 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   }), ...(opts.executors ?? [])]) {
     executors.set(e.name, e);
   }
-  const gatesQueue = new Queue(GATES_QUEUE, { connection: redis, prefix });
+  // BullMQ loads its ~60 scripts onto the client it is given, and an auto-pipelined client builds a
+  // pipeline object carrying every script per batch: keep BullMQ's handles on their own client.
+  const queueRedis: Redis = createRedis(config.redisUrl);
+  const gatesQueue = new Queue(GATES_QUEUE, { connection: queueRedis, prefix });
   const running = new Map<string, RunningItem>();
 
   // Cancellation reaches every runner through pub/sub; items of the run are aborted here.
@@ -111,7 +114,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const queueHandles = new Map<string, Queue>();
   const queueHandle = (name: string): Queue => {
     let q = queueHandles.get(name);
-    if (!q) queueHandles.set(name, (q = new Queue(name, { connection: redis, prefix })));
+    if (!q) queueHandles.set(name, (q = new Queue(name, { connection: queueRedis, prefix })));
     return q;
   };
   /** Wakes parked items whose turn came: their delayed jobs are promoted. */
@@ -130,14 +133,18 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     let lease: LockLeaseLike | undefined;
     // Invariant: once acquired, the locks MUST be released on every path out of this function.
     if (d.locks.length > 0) {
-      const r = await locks.acquire({ names: [...d.locks], holder: { runId: d.runId, itemId: d.itemId, jobId: job.id!, queue: job.queueName } });
+      const req = { names: [...d.locks], holder: { runId: d.runId, itemId: d.itemId, jobId: job.id!, queue: job.queueName } };
+      const r = await locks.acquire(req);
       if (!r.acquired) {
+        if (r.wake?.length) await wake(r.wake);
         // A busy lock never holds a worker slot: park the job (not an attempt) until woken.
         if (!announcedWaits.has(job.id!)) {
           announcedWaits.add(job.id!);
           await store.appendEvents(d.runId, [{ type: 'lock', action: 'waiting', itemId: d.itemId, lock: r.blockedBy, position: r.position }]);
         }
         await job.moveToDelayed(Date.now() + lockRecheckMs, token);
+        // A release between our try and the park found nothing to wake: look again now.
+        if (await locks.isFirstAndFree(req).catch(() => false)) await wake([req.holder]);
         throw new DelayedError();
       }
       announcedWaits.delete(job.id!);
@@ -304,6 +311,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       await locks.close();
       await lockRedis?.quit().catch(() => undefined);
       await sub.quit().catch(() => undefined);
+      await queueRedis.quit().catch(() => undefined);
       await redis.quit().catch(() => undefined);
     },
   };

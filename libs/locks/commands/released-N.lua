@@ -1,22 +1,25 @@
 --[[
-  After a holder released its locks: forgets it as holder (only if it still is: a lease lost to
-  someone else must not erase the new holder) and returns the waiter now at the head of each
-  lock's queue, to be woken.
-  KEYS: per lock, 4 keys: waiters, deadlines, token counter, holder hash
-  ARGV: 1 member, 2 now ms, then one token per lock
+  Releases a holder's locks and returns whom to wake, in one step: deletes each redlock key that
+  still holds this lease's value (a lease lost to someone else is left alone, as redlock's own
+  release does), forgets the holder (only if its token is still the one recorded), and returns
+  the waiter now at the head of each lock's queue.
+  KEYS: per lock, 5 keys: redlock resource, waiters, deadlines, token counter, holder hash
+  ARGV: 1 lease value ('' when the redlock keys are not ours, e.g. a refused claim never
+        recorded a holder), 2 now ms, then one token per lock ('' when none)
   Output: head waiter member per lock ('' when none)
 ]]
 local heads = {}
 local n = 0
-for i = 1, #KEYS, 4 do
+for i = 1, #KEYS, 5 do
   n = n + 1
-  if redis.call('HGET', KEYS[i + 3], 'token') == ARGV[2 + n] then redis.call('DEL', KEYS[i + 3]) end
-  local dead = redis.call('ZRANGEBYSCORE', KEYS[i + 1], '-inf', '(' .. ARGV[2])
+  if ARGV[1] ~= '' and redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
+  if ARGV[2 + n] ~= '' and redis.call('HGET', KEYS[i + 4], 'token') == ARGV[2 + n] then redis.call('DEL', KEYS[i + 4]) end
+  local dead = redis.call('ZRANGEBYSCORE', KEYS[i + 2], '-inf', '(' .. ARGV[2])
   for _, m in ipairs(dead) do
-    redis.call('ZREM', KEYS[i], m)
     redis.call('ZREM', KEYS[i + 1], m)
+    redis.call('ZREM', KEYS[i + 2], m)
   end
-  local head = redis.call('ZRANGE', KEYS[i], 0, 0)
+  local head = redis.call('ZRANGE', KEYS[i + 1], 0, 0)
   heads[#heads + 1] = head[1] or ''
 end
 return heads

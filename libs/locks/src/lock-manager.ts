@@ -30,7 +30,13 @@ export interface LockLease {
 
 export type AcquireResult =
   | { readonly acquired: true; readonly lease: LockLease }
-  | { readonly acquired: false; readonly blockedBy: string; readonly position: number };
+  | {
+      readonly acquired: false;
+      readonly blockedBy: string;
+      readonly position: number;
+      /** Waiters to wake: a refused claim held the keys for a moment and may have turned them away. */
+      readonly wake?: WakeTarget[];
+    };
 
 export interface LockInfo {
   readonly name: string;
@@ -51,16 +57,24 @@ export interface LockManagerOptions {
 
 export interface LockManager {
   acquire(req: { names: readonly string[]; holder: LockHolder }): Promise<AcquireResult>;
+  /**
+   * True when every lock is free and the holder is first in line (or not queued): a parked
+   * holder asks this after parking, so a release that came while it was parking is not missed.
+   */
+  isFirstAndFree(req: { names: readonly string[]; holder: LockHolder }): Promise<boolean>;
   list(): Promise<LockInfo[]>;
   close(): Promise<void>;
 }
+
+/** How long a lock seen busy keeps newcomers on the queue-first path. */
+const CONTENDED_HINT_MS = 5_000;
 
 const COMMANDS = new URL('../commands/', import.meta.url);
 const script = (name: string): string => readFileSync(new URL(name, COMMANDS), 'utf8');
 
 interface Scripts {
   agoraLockCheckTurn(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
-  agoraLockGranted(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
+  agoraLockClaim(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
   agoraLockReleased(numKeys: number, ...args: Array<string | number>): Promise<string[]>;
 }
 
@@ -80,11 +94,14 @@ function holderOf(member: string): LockHolder | null {
 /**
  * Resource locks over redlock, with fencing tokens and fair (FIFO) waiting.
  *
- * An item takes all its locks at once, in sorted order, in one redlock acquisition. Before it
- * may try, it must be at the head of the wait queue of every lock it names (one arrival time for
- * all of them): newcomers cannot overtake a waiter, and holders cannot deadlock. A holder that
- * cannot go now is told which lock blocks it and its place in line; the caller parks it and
- * wakes it when the holder ahead releases (`release()` returns whom to wake).
+ * An item takes all its locks at once, in sorted order, in one redlock acquisition. It keeps
+ * them only if it is at the head of the wait queue of every lock it names, or the queues are
+ * empty (checked in the same script that issues the fencing tokens, so the uncontended path costs
+ * two scripts; on a lock seen busy lately a holder first checks its place in the queues, so only
+ * the head touches the keys): newcomers cannot overtake a waiter, and, with one arrival time for all of a
+ * holder's queues, holders cannot deadlock. A holder that cannot go now is queued and told which
+ * lock blocks it and its place in line; the caller parks it and wakes it when the holder ahead
+ * releases (`release()` returns whom to wake).
  */
 export function createLockManager(opts: LockManagerOptions): LockManager {
   const { redis } = opts;
@@ -97,10 +114,19 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
   const r = redis as unknown as Redis & Scripts;
   if (!('agoraLockCheckTurn' in redis)) {
     redis.defineCommand('agoraLockCheckTurn', { lua: script('checkTurn-N.lua') });
-    redis.defineCommand('agoraLockGranted', { lua: script('granted-N.lua') });
+    redis.defineCommand('agoraLockClaim', { lua: script('claim-N.lua') });
     redis.defineCommand('agoraLockReleased', { lua: script('released-N.lua') });
   }
   const leases = new Set<{ timer: NodeJS.Timeout }>();
+
+  /** Lock names this process saw busy lately (a hint for the acquisition path, never for safety). */
+  const contendedUntil = new Map<string, number>();
+  const isContended = (n: string): boolean => (contendedUntil.get(n) ?? 0) > Date.now();
+  const markContended = (names: readonly string[]): void => {
+    if (contendedUntil.size > 10_000) contendedUntil.clear();
+    const until = Date.now() + CONTENDED_HINT_MS;
+    for (const n of names) contendedUntil.set(n, until);
+  };
 
   async function acquire(req: { names: readonly string[]; holder: LockHolder }): Promise<AcquireResult> {
     const names = [...new Set(req.names)].sort();
@@ -108,34 +134,75 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     if (names.length === 0) return { acquired: true, lease: emptyLease() };
     const member = memberOf(req.holder);
     const now = Date.now();
-    // `now` is this holder's arrival only the first time: the queues keep the first score (NX),
-    // so a parked holder keeps its place whichever runner retries it.
-    const turnKeys = [k.names, ...names.flatMap((n) => [k.waiters(n), k.deadlines(n)])];
-    const turn = await r.agoraLockCheckTurn(turnKeys.length, ...turnKeys, member, now, now, now + waiterTtl, ...names);
-    if (turn[0] !== 0) {
-      return { acquired: false, blockedBy: names[turn[0]! - 1]!, position: turn[1]! };
+    // Join the queues (the first arrival is kept, NX, so a parked holder keeps its place
+    // whichever runner retries it) and learn where we stand.
+    const checkTurn = async (): Promise<AcquireResult | null> => {
+      const turnKeys = [k.names, ...names.flatMap((n) => [k.waiters(n), k.deadlines(n)])];
+      const turn = await r.agoraLockCheckTurn(turnKeys.length, ...turnKeys, member, now, now, now + waiterTtl, ...names);
+      return turn[0] === 0 ? null : { acquired: false, blockedBy: names[turn[0]! - 1]!, position: turn[1]! };
+    };
+    // On a lock seen contended lately, only the head of the queue touches the redlock keys: a
+    // crowd of newcomers taking them for a moment (to be refused by the claim) would starve it.
+    if (names.some(isContended)) {
+      const blocked = await checkTurn();
+      if (blocked) return blocked;
     }
     let lock: Lock;
     try {
       lock = await redlock.acquire(names.map((n) => k.resource(n)), ttl);
     } catch {
-      // First in line, but the previous holder has not released (or its lease not expired) yet.
-      return { acquired: false, blockedBy: names[0]!, position: 1 };
+      markContended(names);
+      return (await checkTurn()) ?? { acquired: false, blockedBy: names[0]!, position: 1 };
     }
-    const grantKeys = names.flatMap((n) => [k.waiters(n), k.deadlines(n), k.token(n), k.holder(n)]);
-    let tokenList: number[];
+    // The keys are ours; we may keep them only if no earlier waiter is queued for any of them.
+    const claimKeys = [k.names, ...names.flatMap((n) => [k.waiters(n), k.deadlines(n), k.token(n), k.holder(n)])];
+    let claim: number[];
     try {
-      tokenList = await r.agoraLockGranted(grantKeys.length, ...grantKeys, member, req.holder.runId, req.holder.itemId, new Date().toISOString(), ttl);
+      claim = await r.agoraLockClaim(claimKeys.length, ...claimKeys, member, now, now, now + waiterTtl, req.holder.runId, req.holder.itemId, new Date(now).toISOString(), ttl, ...names);
     } catch (err) {
-      await lock.release().catch(() => undefined);
+      await releaseKeys(names, lock.value, names.map(() => '')).catch(() => undefined);
       throw coerceError(err);
     }
+    if (claim[0] !== 0) {
+      markContended(names);
+      // Not our turn: give the keys back, and wake the heads (their own try may have met our
+      // short hold, and nobody else would wake them).
+      const wake = await releaseKeys(names, lock.value, names.map(() => ''));
+      return { acquired: false, blockedBy: names[claim[0]! - 1]!, position: claim[1]!, wake };
+    }
     const tokens: Record<string, number> = {};
-    names.forEach((n, i) => (tokens[n] = Number(tokenList[i])));
-    return { acquired: true, lease: makeLease(names, tokens, lock, member, grantKeys) };
+    names.forEach((n, i) => (tokens[n] = Number(claim[i + 1])));
+    return { acquired: true, lease: makeLease(names, tokens, lock) };
   }
 
-  function makeLease(names: string[], tokens: Record<string, number>, first: Lock, member: string, grantKeys: string[]): LockLease {
+  /** Deletes the redlock keys still holding `value`, forgets the holder, returns whom to wake. */
+  async function releaseKeys(names: readonly string[], value: string, tokens: readonly (number | string)[]): Promise<WakeTarget[]> {
+    const keys = names.flatMap((n) => [k.resource(n), k.waiters(n), k.deadlines(n), k.token(n), k.holder(n)]);
+    const heads = await r.agoraLockReleased(keys.length, ...keys, value, Date.now(), ...tokens.map(String));
+    const seen = new Set<string>();
+    const wake: WakeTarget[] = [];
+    for (const h of heads) {
+      if (!h || seen.has(h)) continue;
+      seen.add(h);
+      const holder = holderOf(h);
+      if (holder) wake.push(holder);
+    }
+    return wake;
+  }
+
+  async function isFirstAndFree(req: { names: readonly string[]; holder: LockHolder }): Promise<boolean> {
+    const names = [...new Set(req.names)].sort();
+    if (names.length === 0) return true;
+    const member = memberOf(req.holder);
+    const p = redis.pipeline().exists(...names.map((n) => k.resource(n)));
+    for (const n of names) p.zrank(k.waiters(n), member);
+    const res = (await p.exec()) ?? [];
+    if (res.some(([err]) => err)) return false;
+    const [held, ...ranks] = res.map(([, v]) => v as number | null);
+    return held === 0 && ranks.every((rank) => rank === null || rank === 0);
+  }
+
+  function makeLease(names: string[], tokens: Record<string, number>, first: Lock): LockLease {
     let lock = first;
     let released = false;
     const ac = new AbortController();
@@ -174,22 +241,9 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
         released = true;
         clearInterval(entry.timer);
         leases.delete(entry);
-        // Both go out back to back on one connection (one round trip), in this order: the
-        // release, then the look-up of who is now first. A lease already lost is safe to
-        // release: redlock only deletes keys that still hold this lease's value.
-        const [, heads] = await Promise.all([
-          lock.release().catch(() => undefined),
-          r.agoraLockReleased(grantKeys.length, ...grantKeys, member, Date.now(), ...names.map((n) => tokens[n]!)),
-        ]);
-        const seen = new Set<string>();
-        const wake: WakeTarget[] = [];
-        for (const h of heads) {
-          if (!h || seen.has(h)) continue;
-          seen.add(h);
-          const holder = holderOf(h);
-          if (holder) wake.push(holder);
-        }
-        return wake;
+        // One script: delete the keys if they still hold this lease's value (a lost lease is
+        // safe to release, like redlock's own release), then look up who is now first.
+        return releaseKeys(names, lock.value, names.map((n) => tokens[n]!));
       },
     };
   }
@@ -230,6 +284,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
 
   return {
     acquire,
+    isFirstAndFree,
     list,
     async close() {
       for (const l of leases) clearInterval(l.timer);

@@ -96,6 +96,28 @@ describe('lock manager', () => {
     if (got.acquired) expect(await got.lease.release()).toEqual([holder('late0')]);
   });
 
+  it('a newcomer that takes the free keys ahead of a queued waiter gives them back and wakes it', async () => {
+    const ns = uniqueNamespace();
+    const m = manager(ns);
+    const first = await acquireSpin(m, ['gap'], holder('first'));
+    expect((await m.acquire({ names: ['gap'], holder: holder('early') })).acquired).toBe(false);
+    expect(await m.isFirstAndFree({ names: ['gap'], holder: holder('early') })).toBe(false);
+    await first.release();
+    expect(await m.isFirstAndFree({ names: ['gap'], holder: holder('early') })).toBe(true);
+    // A manager in another process has no hint that the lock is busy: it takes the keys, the
+    // claim refuses them, and the waiter it may have turned away is named to be woken.
+    const other = manager(ns);
+    const refused = await other.acquire({ names: ['gap'], holder: holder('newcomer') });
+    expect(refused).toEqual({ acquired: false, blockedBy: 'gap', position: 2, wake: [holder('early')] });
+    expect(await m.isFirstAndFree({ names: ['gap'], holder: holder('newcomer') })).toBe(false);
+    const got = await m.acquire({ names: ['gap'], holder: holder('early') });
+    expect(got.acquired).toBe(true);
+    if (got.acquired) {
+      expect(got.lease.tokens['gap']).toBe(first.tokens['gap']! + 1);
+      expect(await got.lease.release()).toEqual([holder('newcomer')]);
+    }
+  });
+
   it('detects a lost lease, and fences the old holder once a newer token exists', async () => {
     const ns = uniqueNamespace();
     const m = manager(ns, { lockTtlMs: 600 });
