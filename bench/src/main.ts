@@ -60,7 +60,7 @@ const redisServer = await startRedisServer();
 const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
 if (process.env['BENCH_SLOWLOG']) {
   await redis.config('SET', 'slowlog-log-slower-than', process.env['BENCH_SLOWLOG']);
-  await redis.config('SET', 'slowlog-max-len', '100000');
+  await redis.config('SET', 'slowlog-max-len', '2000000');
   log(`slowlog on: ${redisServer.url}`);
 }
 const results: ScenarioResult[] = [];
@@ -80,7 +80,23 @@ try {
       await redis.config('RESETSTAT');
     }
     if (out.rss) peakRssMb[s.name] = out.rss;
-    if (process.env['BENCH_SLOWLOG']) await new Promise((r) => setTimeout(r, Number(process.env['BENCH_SLOWLOG_PAUSE_MS'] ?? 0)));
+    if (process.env['BENCH_SLOWLOG']) {
+      // Time per command kind: EVALSHA told apart by key count and the shape of its first key.
+      const entries = (await redis.slowlog('GET', 2_000_000)) as Array<[number, number, number, string[]]>;
+      const agg = new Map<string, { n: number; us: number }>();
+      for (const [, , us, args] of entries) {
+        const cmd = String(args[0]).toLowerCase();
+        const k = cmd === 'evalsha' ? `evalsha/${args[2]} ${String(args[3] ?? '').replace(/[0-9a-f]{8,}|\d+/g, '#')}` : cmd;
+        const a = agg.get(k) ?? { n: 0, us: 0 };
+        a.n++;
+        a.us += us;
+        agg.set(k, a);
+      }
+      const top = [...agg].sort((x, y) => y[1].us - x[1].us).slice(0, 20);
+      log(`slowlog after ${s.name} (${entries.length} entries):\n${top.map(([k, a]) => `  ${String(a.us).padStart(9)} us ${String(a.n).padStart(7)}x  ${k}`).join('\n')}`);
+      await redis.slowlog('RESET');
+      await new Promise((r) => setTimeout(r, Number(process.env['BENCH_SLOWLOG_PAUSE_MS'] ?? 0)));
+    }
     await redis.flushdb();
   }
 } finally {

@@ -121,9 +121,8 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   async function wake(targets: readonly LockHolder[]): Promise<void> {
     await Promise.allSettled(targets.map((t) => new Job(queueHandle(t.queue), 'item', {}, {}, t.jobId).promote()));
   }
-  const lockRedis = opts.locks ? undefined : createRedis(config.redisUrl, { enableAutoPipelining: true });
-  const locks: LockServiceLike =
-    opts.locks ?? createLockManager({ redis: lockRedis!, namespace: config.namespace, lockTtlMs: config.runner.lockTtlMs, logger });
+  // Locks share the state client: one auto-pipelined connection batches both kinds of call.
+  const locks: LockServiceLike = opts.locks ?? createLockManager({ redis, namespace: config.namespace, lockTtlMs: config.runner.lockTtlMs, logger });
   const announcedWaits = new Set<string>();
   const lockRecheckMs = opts.lockRecheckMs ?? 5000;
 
@@ -309,7 +308,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       await gatesQueue.close();
       for (const q of queueHandles.values()) await q.close();
       await locks.close();
-      await lockRedis?.quit().catch(() => undefined);
+      await storage.flush?.().catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'could not write the result index'));
       await sub.quit().catch(() => undefined);
       await queueRedis.quit().catch(() => undefined);
       await redis.quit().catch(() => undefined);

@@ -108,6 +108,8 @@ export interface StorageProvider {
   /** Names of one type whose name starts with `prefix`. */
   listNames?(query: { namespace: string; type: string; prefix?: string }): Promise<string[]>;
   health?(): Promise<ProviderHealth>;
+  /** Writes anything held back (deferred index entries); called before the process exits. */
+  flush?(): Promise<void>;
 }
 
 export interface ResolvedCredentials {

@@ -23,6 +23,9 @@ interface RegistryLine {
   readonly at: string;
 }
 
+/** How long index lines nobody waits for are gathered into one write. */
+const DEFERRED_INDEX_WINDOW_MS = 20;
+
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 /**
@@ -45,7 +48,7 @@ export class LocalStorageProvider implements StorageProvider {
   private readonly known = new Set<string>();
   private readonly registries = new Map<string, Promise<FileHandle>>();
   /** Registry lines waiting for the next group write, per registry file. */
-  private readonly pending = new Map<string, { lines: string[]; done: Promise<void> }>();
+  private readonly pending = new Map<string, { lines: string[]; done: Promise<void>; flush: () => void; timer: NodeJS.Timeout | undefined }>();
 
   constructor(opts: LocalStorageOptions) {
     this.root = path.resolve(opts.root);
@@ -76,25 +79,43 @@ export class LocalStorageProvider implements StorageProvider {
 
   /**
    * Group commit: lines registered in the same tick go out in one write (one syscall for many
-   * concurrent items); every caller still waits until its own line is written.
+   * concurrent items); every caller still waits until its own line is written. Lines whose
+   * callers do not wait (`deferIndex`) are gathered for up to `DEFERRED_INDEX_WINDOW_MS` first;
+   * a waiting caller joining such a batch flushes it at once.
    */
-  private appendRegistry(dir: string, line: string): Promise<void> {
+  private appendRegistry(dir: string, line: string, deferred = false): Promise<void> {
     let batch = this.pending.get(dir);
     if (!batch) {
       const lines: string[] = [];
+      let flush!: () => void;
       const done = new Promise<void>((resolve, reject) => {
-        setImmediate(() => {
+        flush = () => {
+          if (this.pending.get(dir) !== batch) return;
           this.pending.delete(dir);
+          clearTimeout(batch!.timer);
           this.registry(dir)
             .then((fh) => fh.write(lines.join('')))
             .then(() => resolve(), reject);
-        });
+        };
       });
-      batch = { lines, done };
+      batch = { lines, done, flush, timer: undefined };
       this.pending.set(dir, batch);
+      if (deferred) batch.timer = setTimeout(flush, DEFERRED_INDEX_WINDOW_MS);
+      else setImmediate(flush);
+    } else if (!deferred && batch.timer) {
+      clearTimeout(batch.timer);
+      batch.timer = undefined;
+      setImmediate(batch.flush);
     }
     batch.lines.push(line);
     return batch.done;
+  }
+
+  /** Writes every pending registry line now (call before the process exits). */
+  async flush(): Promise<void> {
+    const batches = [...this.pending.values()];
+    for (const b of batches) b.flush();
+    await Promise.allSettled(batches.map((b) => b.done));
   }
 
   private async writeBlob(file: string, contents: Uint8Array, hash: string): Promise<void> {
@@ -125,7 +146,7 @@ export class LocalStorageProvider implements StorageProvider {
       await this.ensureDir(path.join(dir, 'blobs'));
       await this.writeBlob(path.join(dir, 'blobs', contentHash), contents, contentHash);
       const line: RegistryLine = { n: u.name, h: contentHash, at: new Date().toISOString() };
-      const indexed = this.appendRegistry(dir, JSON.stringify(line) + '\n');
+      const indexed = this.appendRegistry(dir, JSON.stringify(line) + '\n', opts.deferIndex === true);
       if (opts.deferIndex) indexed.catch(() => undefined);
       else await indexed;
     } catch (err) {

@@ -29,6 +29,28 @@ describe('LocalStorageProvider', () => {
     expect((await s.list('agora://ns/task/edit')).map((e) => e.contentHash)).toEqual([sha('v1'), sha('v2')]);
   });
 
+  it('deferred index entries are readable by hash at once, indexed after a window or a flush', async () => {
+    const root2 = mkdtempSync(path.join(os.tmpdir(), 'agora-storage-'));
+    try {
+      const d = new LocalStorageProvider({ root: root2 });
+      const reader = new LocalStorageProvider({ root: root2 });
+      const a = await d.put('agora://ns/result/r.a', Buffer.from('A'), { deferIndex: true });
+      expect(Buffer.from(await reader.get(a.uri)).toString()).toBe('A');
+      expect(await reader.resolveLatest('agora://ns/result/r.a')).toBeNull();
+      await d.flush();
+      expect((await reader.resolveLatest('agora://ns/result/r.a'))?.contentHash).toBe(sha('A'));
+      // A caller that waits for its index entry takes pending deferred lines along at once.
+      await d.put('agora://ns/result/r.b', Buffer.from('B'), { deferIndex: true });
+      await d.put('agora://ns/result/r.c', Buffer.from('C'));
+      expect((await reader.resolveLatest('agora://ns/result/r.b'))?.contentHash).toBe(sha('B'));
+      await d.put('agora://ns/result/r.d', Buffer.from('D'), { deferIndex: true });
+      await new Promise((r) => setTimeout(r, 100));
+      expect((await reader.resolveLatest('agora://ns/result/r.d'))?.contentHash).toBe(sha('D'));
+    } finally {
+      rmSync(root2, { recursive: true, force: true });
+    }
+  });
+
   it('resolves by hash and lists names by prefix', async () => {
     await s.put('agora://ns/task/verify', Buffer.from('vv'));
     expect(await s.resolveByHash({ namespace: 'ns', type: 'task', contentHash: sha('vv') })).toMatchObject({ name: 'verify' });
