@@ -36,8 +36,8 @@ export interface Dashboard {
 }
 
 /**
- * Bull Board at /queues, showing every queue the deployment uses (the inbox, the gates and every
- * plan queue), so flow trees are complete. Listens on loopback unless told otherwise.
+ * Bull Board at /queues, showing every queue the deployment uses (the inbox and every plan
+ * queue), so flow trees are complete. Listens on loopback unless told otherwise.
  */
 export async function createDashboard(opts: DashboardOptions): Promise<Dashboard> {
   const { config } = opts;

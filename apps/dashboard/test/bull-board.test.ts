@@ -38,7 +38,7 @@ describe('dashboard', () => {
     await cluster.client.wait(runId);
     const page = await browser.newPage();
     await page.goto(`${dashboard.url}/queues`);
-    for (const q of ['_inbox', '_gates', 'default', 'reports']) {
+    for (const q of ['_inbox', 'default', 'reports']) {
       await expect.poll(() => page.getByText(q, { exact: true }).count(), { timeout: 10_000 }).toBeGreaterThan(0);
     }
     await page.goto(`${dashboard.url}/queues/queue/default?status=completed`);

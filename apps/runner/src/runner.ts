@@ -6,7 +6,6 @@ import {
   ApplicationError,
   CancelledError,
   FencedError,
-  GATES_QUEUE,
   coerceError,
   createLogger,
   isRetryable,
@@ -14,7 +13,7 @@ import {
   type AgoraConfig,
   type Logger,
 } from '@agora/core';
-import { GATE_PARK_MS, RunStore, createRedis, releaseGates, type GateJobData, type ItemJobData } from '@agora/state';
+import { DEP_PARK_MS, RunStore, createRedis, wakeJobs, type ItemJobData } from '@agora/state';
 import { createDispatchExecutor } from './dispatch-executor.js';
 import type { Executor } from './executor.js';
 import type { LockHolder, LockLeaseLike, LockServiceLike } from './locking.js';
@@ -87,7 +86,6 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   // BullMQ loads its ~60 scripts onto the client it is given, and an auto-pipelined client builds a
   // pipeline object carrying every script per batch: keep BullMQ's handles on their own client.
   const queueRedis: Redis = createRedis(config.redisUrl);
-  const gatesQueue = new Queue(GATES_QUEUE, { connection: queueRedis, prefix });
   const running = new Map<string, RunningItem>();
 
   // Cancellation reaches every runner through pub/sub; items of the run are aborted here.
@@ -98,17 +96,18 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   });
 
   async function finishAndRelease(
+    queue: string,
     d: ItemJobData,
     state: 'done' | 'failed' | 'skipped' | 'cancelled',
     extra: { resultRef?: string; fields?: Record<string, unknown>; after?: ReadonlyArray<{ type: string } & Record<string, unknown>> },
     afterWrite?: () => Promise<void>,
   ): Promise<void> {
-    await store.finishItem(d.runId, d.itemId, state, extra);
+    const { wake } = await store.finishItem(d.runId, d.itemId, state, extra);
     await afterWrite?.();
-    // Invariant: gates are released only after the state is written, so a dependent never sees
-    // its dependency non-terminal. A crash in between is repaired when the job is retried:
-    // beginItem then reports the item terminal and we release again (idempotent).
-    if (d.gates.length > 0) await releaseGates(gatesQueue, d.gates);
+    // Invariant: parked dependents are woken only after the state is written, so a dependent
+    // never sees its dependency non-terminal. A crash in between is repaired when the job is
+    // retried: beginItem then reports the item terminal and names them again (idempotent).
+    if (wake.length > 0) await wakeJobs(queueHandle(queue), wake);
   }
 
   const queueHandles = new Map<string, Queue>();
@@ -160,13 +159,24 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     };
     try {
       const begin = await store.beginItem(d.runId, d.itemId, d.deps, attempt, id, {
+        jobId: job.id!,
         before: lockEvents('acquired'),
         ...(held ? { fields: { lockTokens: held.tokens } } : {}),
       });
       if (begin.kind === 'terminal') {
         await releaseLocks();
-        if (d.gates.length > 0) await releaseGates(gatesQueue, d.gates);
+        if (begin.wake.length > 0) await wakeJobs(queueHandle(job.queueName), begin.wake);
         return begin.resultRef ? { state: begin.state, resultRef: begin.resultRef } : { state: begin.state };
+      }
+      if (begin.kind === 'wait') {
+        // Its flow-tree children ended before its other dependencies: park until the runner
+        // that ends the last one wakes it. A wake that came while we were parking found nothing
+        // to promote, so look again once parked.
+        await releaseLocks();
+        await job.moveToDelayed(Date.now() + DEP_PARK_MS, token);
+        const [left] = await store.dependenciesLeft(d.runId, [d.itemId]);
+        if (left! <= 0) await wakeJobs(queueHandle(job.queueName), [job.id!]);
+        throw new DelayedError();
       }
       return await runItem(job, attempt, begin.deps, held, lockEvents, releaseLocks);
     } finally {
@@ -194,7 +204,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     const finish = async (
       state: 'done' | 'failed' | 'cancelled',
       extra: { resultRef?: string; fields?: Record<string, unknown> },
-    ): Promise<void> => finishAndRelease(d, state, { ...extra, after: lockEvents('released') }, releaseLocks);
+    ): Promise<void> => finishAndRelease(job.queueName, d, state, { ...extra, after: lockEvents('released') }, releaseLocks);
     try {
       if (!executor) throw new ApplicationError(`no executor "${d.executor}" on runner ${id}`, null);
       const result = await executor.execute({
@@ -271,26 +281,13 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       void store
         .itemStates(d.runId, [d.itemId])
         .then(([s]) =>
-          isTerminalItemState(s) ? undefined : finishAndRelease(d, 'failed', { fields: { error: `job failed in queue: ${err.message}`, errorCode: 'QUEUE' } }),
+          isTerminalItemState(s) ? undefined : finishAndRelease(q, d, 'failed', { fields: { error: `job failed in queue: ${err.message}`, errorCode: 'QUEUE' } }),
         )
         .catch((e: unknown) => logger.error({ runId: d.runId, itemId: d.itemId, err: coerceError(e).message }, 'could not record failed job'));
     });
     w.on('error', (err) => logger.error({ queue: q, err: err.message }, 'worker error'));
     workers.push(w);
   }
-
-  const gateWorker = new Worker<GateJobData>(
-    GATES_QUEUE,
-    async (job: Job<GateJobData>, token?: string) => {
-      const [state] = await store.itemStates(job.data.runId, [job.data.dep]);
-      if (isTerminalItemState(state)) return { dep: job.data.dep, state };
-      // Woken before its dependency ended (park expired, or a stray promote): park again.
-      await job.moveToDelayed(Date.now() + GATE_PARK_MS, token);
-      throw new DelayedError();
-    },
-    { prefix, concurrency: 50, connection: createRedis(config.redisUrl) },
-  );
-  gateWorker.on('error', (err) => logger.error({ queue: GATES_QUEUE, err: err.message }, 'gate worker error'));
 
   logger.info({ queues: queueNames, concurrency, cpus }, 'runner started');
 
@@ -303,9 +300,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       }, timeoutMs);
       await Promise.all(workers.map((w) => w.close()));
       clearTimeout(timer);
-      await gateWorker.close();
-      for (const w of [...workers, gateWorker]) await (w.opts.connection as Redis).quit?.().catch(() => undefined);
-      await gatesQueue.close();
+      for (const w of workers) await (w.opts.connection as Redis).quit?.().catch(() => undefined);
       for (const q of queueHandles.values()) await q.close();
       await locks.close();
       await storage.flush?.().catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'could not write the result index'));

@@ -67,6 +67,30 @@ function assertOrder(plan: PlanInput, execs: Array<{ itemId: string; start: numb
 }
 
 describe('DAG execution', () => {
+  it('an item whose flow-tree child ends first parks and is woken by its last dependency; an item with no tree child is added parked and woken', async () => {
+    // BullMQ flows are trees: `slow`'s job hangs under `other` (its first dependent), so for
+    // `join` the slow edge is a wake edge while `fast` is its tree child; `late` has no tree
+    // child at all. Both must run right after `slow` ends (the fallback re-check is minutes away).
+    const plan = {
+      id: 'wake-edges',
+      queue: 'wide',
+      items: [
+        item('slow', [], { ms: 800 }),
+        item('other', ['slow']),
+        item('fast'),
+        item('join', ['slow', 'fast']),
+        item('late', ['slow']),
+      ],
+    };
+    const t0 = performance.now();
+    const { status, execs } = await runPlan(plan);
+    expect(status.state).toBe('succeeded');
+    assertOrder(plan, execs);
+    const byId = new Map(execs.map((e) => [e.itemId, e]));
+    expect(byId.get('fast')!.end).toBeLessThan(byId.get('slow')!.end);
+    for (const id of ['join', 'late']) expect(byId.get(id)!.start - t0).toBeLessThan(30_000);
+  });
+
   it('runs a diamond once each, in dependency order, handing resultRefs down', async () => {
     const plan = { id: 'diamond', queue: 'wide', items: [item('a'), item('b', ['a']), item('c', ['a']), item('d', ['b', 'c'])] };
     const { status, events, execs } = await runPlan(plan);

@@ -1,10 +1,10 @@
 import type { FlowJob, JobsOptions } from 'bullmq';
-import { GATES_QUEUE, gateJobId, itemJobId, type Plan } from '@agora/core';
-import { GATE_PARK_MS, type GateJobData, type ItemJobData } from '@agora/state';
+import { itemJobId, type Plan } from '@agora/core';
+import { DEP_PARK_MS, type ItemJobData } from '@agora/state';
 
 export interface FlowBuildOptions {
   readonly itemJobOptions: JobsOptions;
-  /** Largest flow tree added in one MULTI; bigger trees are split at an edge, which becomes a gate. @default 1000 */
+  /** Largest flow tree added in one MULTI; bigger trees are split at an edge, which becomes a wake edge. @default 1000 */
   readonly maxTreeJobs?: number;
   /** Deepest flow tree (BullMQ adds a tree recursively). @default 600 */
   readonly maxTreeHeight?: number;
@@ -17,14 +17,20 @@ export interface FlowBuildOptions {
 export interface FlowChunk {
   readonly flows: FlowJob[];
   readonly jobs: number;
-  /** Gates in this chunk and the item each waits for: released at once if that item already ended. */
-  readonly gates: Array<{ readonly id: string; readonly dep: string }>;
+  /**
+   * Item jobs of this chunk added parked (no flow-tree child holds them back, but they have
+   * dependencies): woken at once after the add if their dependencies already ended.
+   */
+  readonly parked: Array<{ readonly itemId: string; readonly jobId: string }>;
 }
 
 export interface FlowPlan {
   readonly chunks: FlowChunk[];
-  readonly gateCount: number;
+  /** Dependency edges outside the flow trees: the dependent is woken when its last one ends. */
+  readonly wakeEdges: number;
   readonly treeEdges: number;
+  /** Job id per item whose job is added parked (it has dependencies but no flow-tree child). */
+  readonly wakeJobs: ReadonlyMap<string, string>;
 }
 
 /** Deps-first topological order (the plan is validated acyclic). */
@@ -41,10 +47,13 @@ function topoOrder(depIdx: readonly number[][], n: number): number[] {
 /**
  * Maps a DAG onto BullMQ flow trees. BullMQ flows are trees: a job has one parent, and a shared
  * child under two parents is refused (bullmq #1021). So each item's first dependent takes the
- * item's job as a direct child (a tree edge, free), and every other dependent gets a gate child
- * that is released when the item ends. Trees are bounded in size and height so that no single
- * MULTI is giant and BullMQ's recursive add cannot overflow the stack; an edge cut to keep a tree
- * within bounds becomes a gate too.
+ * item's job as a direct child (a tree edge: BullMQ holds the dependent back until it is done),
+ * and every other dependency edge is a wake edge: the dependent's job is woken (promoted) by the
+ * runner that ends its last dependency, and a job that starts early anyway (its tree children
+ * ended first) finds dependencies left in `beginItem` and parks. An item with dependencies but no
+ * tree child is added parked. Trees are bounded in size and height so that no single MULTI is
+ * giant and BullMQ's recursive add cannot overflow the stack; an edge cut to keep a tree within
+ * bounds becomes a wake edge too.
  */
 export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): FlowPlan {
   const maxJobs = opts.maxTreeJobs ?? 1000;
@@ -62,9 +71,8 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
   const height = new Array<number>(n).fill(1);
   for (const p of order) {
     const kids = depIdx[p]!.filter((d) => treeParent[d] === p);
-    let gates = depIdx[p]!.length - kids.length;
     const fits = (): boolean => {
-      let s = 1 + gates;
+      let s = 1;
       let h = 1;
       for (const c of kids) { s += size[c]!; h = Math.max(h, height[c]! + 1); }
       size[p] = s;
@@ -76,7 +84,6 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
       while (kids.length > 0 && !fits()) {
         const cut = kids.shift()!;
         treeParent[cut] = -1;
-        gates++;
       }
       fits();
     }
@@ -94,13 +101,13 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
     inputs: it.inputs,
     locks: [...it.resourceLocks].sort(),
     deps: it.depends_on,
-    gates: [],
     ...(it.target !== undefined ? { target: it.target } : plan.target !== undefined ? { target: plan.target } : {}),
     ...(taskRefOf(it) !== undefined ? { taskRef: taskRefOf(it)! } : {}),
   }));
   const jobs = new Array<FlowJob | undefined>(n);
-  const gatesOf: Array<Array<{ id: string; dep: string }>> = Array.from({ length: n }, () => []);
-  let gateCount = 0;
+  const wakeJobs = new Map<string, string>();
+  const parked = new Array<boolean>(n).fill(false);
+  let wakeEdges = 0;
   let treeEdges = 0;
   for (const p of order) {
     const children: FlowJob[] = [];
@@ -109,55 +116,52 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
         children.push(jobs[d]!);
         treeEdges++;
       } else {
-        const id = gateJobId(runId, d, p);
-        data[d]!.gates.push(id);
-        gatesOf[p]!.push({ id, dep: items[d]!.id });
-        gateCount++;
-        const gate: GateJobData = { runId, dep: items[d]!.id, dependent: items[p]!.id };
-        children.push({
-          name: `gate ${items[d]!.id} -> ${items[p]!.id}`,
-          queueName: GATES_QUEUE,
-          data: gate,
-          opts: { jobId: id, delay: GATE_PARK_MS, removeOnComplete: true, removeOnFail: 1000, ignoreDependencyOnFailure: true },
-        });
+        wakeEdges++;
       }
     }
+    parked[p] = children.length === 0 && depIdx[p]!.length > 0;
+    if (parked[p]) wakeJobs.set(items[p]!.id, itemJobId(runId, p));
     jobs[p] = {
       name: items[p]!.id,
       queueName: plan.queue,
       data: data[p],
-      opts: { ...opts.itemJobOptions, jobId: itemJobId(runId, p), ignoreDependencyOnFailure: true },
+      opts: {
+        ...opts.itemJobOptions,
+        jobId: itemJobId(runId, p),
+        ignoreDependencyOnFailure: true,
+        ...(parked[p] ? { delay: DEP_PARK_MS } : {}),
+      },
       ...(children.length > 0 ? { children } : {}),
     };
   }
 
-  // Group whole trees into chunks; gates travel with the tree of their dependent.
+  // Group whole trees into chunks.
   const rootOf = new Array<number>(n).fill(-1);
   for (let k = order.length - 1; k >= 0; k--) {
     const i = order[k]!;
     rootOf[i] = treeParent[i] === -1 ? i : rootOf[treeParent[i]!]!;
   }
-  const treeGates = new Map<number, Array<{ id: string; dep: string }>>();
+  const treeParked = new Map<number, Array<{ itemId: string; jobId: string }>>();
   for (let p = 0; p < n; p++) {
-    if (gatesOf[p]!.length === 0) continue;
+    if (!parked[p]) continue;
     const r = rootOf[p]!;
-    let list = treeGates.get(r);
-    if (!list) treeGates.set(r, (list = []));
-    list.push(...gatesOf[p]!);
+    let list = treeParked.get(r);
+    if (!list) treeParked.set(r, (list = []));
+    list.push({ itemId: items[p]!.id, jobId: itemJobId(runId, p) });
   }
   const chunks: FlowChunk[] = [];
-  let cur: { flows: FlowJob[]; jobs: number; gates: Array<{ id: string; dep: string }> } = { flows: [], jobs: 0, gates: [] };
+  let cur: { flows: FlowJob[]; jobs: number; parked: Array<{ itemId: string; jobId: string }> } = { flows: [], jobs: 0, parked: [] };
   for (const r of order) {
     if (treeParent[r] !== -1) continue;
     if (cur.jobs > 0 && cur.jobs + size[r]! > chunkJobs) {
       chunks.push(cur);
-      cur = { flows: [], jobs: 0, gates: [] };
+      cur = { flows: [], jobs: 0, parked: [] };
     }
     cur.flows.push(jobs[r]!);
     cur.jobs += size[r]!;
-    const g = treeGates.get(r);
-    if (g) cur.gates.push(...g);
+    const g = treeParked.get(r);
+    if (g) cur.parked.push(...g);
   }
   if (cur.jobs > 0) chunks.push(cur);
-  return { chunks, gateCount, treeEdges };
+  return { chunks, wakeEdges, treeEdges, wakeJobs };
 }

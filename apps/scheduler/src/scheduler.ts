@@ -2,7 +2,6 @@ import { FlowProducer, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   DEFAULT_EXECUTORS,
-  GATES_QUEUE,
   INBOX_QUEUE,
   coerceError,
   createLogger,
@@ -11,7 +10,7 @@ import {
   type Logger,
   type Plan,
 } from '@agora/core';
-import { RunStore, createRedis, releaseGates, type RegisteredItem } from '@agora/state';
+import { RunStore, createRedis, wakeJobs, type RegisteredItem } from '@agora/state';
 import { ProviderSet, resolveTaskRef } from '@agora/registry';
 import { createEvidence } from '@agora/evidence';
 import { canonicalJson } from '@agora/audit';
@@ -61,7 +60,6 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const prefix = store.keys.bullPrefix;
   const connection = redis;
   const producer = new FlowProducer({ connection, prefix });
-  const gatesQueue = new Queue(GATES_QUEUE, { connection, prefix });
   const queues = new Map<string, Queue>();
   const queueNames = Object.keys(config.queues);
   const registerChunk = opts.registerChunk ?? 1000;
@@ -74,7 +72,12 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     if (n !== undefined) await q.setGlobalConcurrency(n);
     else await q.removeGlobalConcurrency();
   }
-  await redis.sadd(store.keys.queues, INBOX_QUEUE, GATES_QUEUE, ...queueNames);
+  await redis.sadd(store.keys.queues, INBOX_QUEUE, ...queueNames);
+  const queueFor = (name: string): Queue => {
+    let q = queues.get(name);
+    if (!q) queues.set(name, (q = new Queue(name, { connection, prefix })));
+    return q;
+  };
 
   const itemJobOptions = {
     attempts: config.runner.attempts,
@@ -154,6 +157,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       const ref = typeof n === 'string' ? taskRefs.get(n) : undefined;
       return ref ? { taskRef: ref } : {};
     };
+    const flows = buildFlows(plan, runId, { itemJobOptions, taskRefs });
     const dependents = new Map<string, string[]>();
     for (const it of plan.items) for (const d of it.depends_on) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(it.id);
     for (let c = init.registered; c * registerChunk < plan.items.length; c++) {
@@ -162,6 +166,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
         id: it.id,
         depCount: it.depends_on.length,
         dependents: dependents.get(it.id) ?? [],
+        ...(flows.wakeJobs.has(it.id) ? { wakeJob: flows.wakeJobs.get(it.id)! } : {}),
         fields: {
           executor: it.executor,
           // The inputs themselves stay out of the stream (size, and secrets must never be
@@ -175,23 +180,22 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       await store.registerItems(runId, c, reg);
     }
 
-    const flows = buildFlows(plan, runId, { itemJobOptions, taskRefs });
     await store.markRunning(runId);
     for (let c = init.flowChunks; c < flows.chunks.length; c++) {
       const chunk = flows.chunks[c]!;
       await producer.addBulk(chunk.flows);
-      // A gate added after its dependency already ended would never be released by the runner
-      // that ended it: release those here. (Runner: write state, then release; we: add, then read.)
-      if (chunk.gates.length > 0) {
-        const states = await store.itemStates(runId, chunk.gates.map((g) => g.dep));
-        const ready = chunk.gates.filter((_, i) => ['done', 'failed', 'skipped', 'cancelled'].includes(states[i] ?? ''));
-        if (ready.length > 0) await releaseGates(gatesQueue, ready.map((g) => g.id));
+      // A parked job added after its last dependency ended was not there to be woken by the
+      // runner that ended it: wake those here. (Runner: write state, then wake; we: add, then read.)
+      if (chunk.parked.length > 0) {
+        const left = await store.dependenciesLeft(runId, chunk.parked.map((p) => p.itemId));
+        const ready = chunk.parked.filter((_, i) => left[i]! <= 0);
+        if (ready.length > 0) await wakeJobs(queueFor(plan.queue), ready.map((p) => p.jobId));
       }
       await store.markRunning(runId, c + 1);
     }
     await redis.hset(metaKey, 'enqueuedAt', new Date().toISOString(), 'flowChunksTotal', flows.chunks.length);
     logger.info(
-      { runId, planId: plan.id, items: plan.items.length, gates: flows.gateCount, chunks: flows.chunks.length, ms: Date.now() - started },
+      { runId, planId: plan.id, items: plan.items.length, wakeEdges: flows.wakeEdges, chunks: flows.chunks.length, ms: Date.now() - started },
       'run accepted',
     );
     return { state: 'running' };
@@ -250,7 +254,6 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       await inbox.close();
       await inboxConn.quit().catch(() => undefined);
       await producer.close();
-      await gatesQueue.close();
       for (const q of queues.values()) await q.close();
       await redis.quit().catch(() => undefined);
     },

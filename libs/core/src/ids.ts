@@ -18,8 +18,3 @@ export function isRunId(s: string): boolean {
 export function itemJobId(runId: string, index: number): string {
   return `${runId}-i${index}`;
 }
-
-/** BullMQ job id of the gate that holds `dependent` back until `dependency` is terminal. */
-export function gateJobId(runId: string, dependencyIndex: number, dependentIndex: number): string {
-  return `${runId}-g${dependencyIndex}-${dependentIndex}`;
-}

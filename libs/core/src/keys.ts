@@ -71,4 +71,3 @@ export function keys(namespace: string): Keys {
 
 /** Internal BullMQ queue names. Plan queues may not start with '_'. */
 export const INBOX_QUEUE = '_inbox';
-export const GATES_QUEUE = '_gates';

@@ -1,39 +1,59 @@
 --[[
   Decides, atomically, what a runner does with an item job it just took:
-  - the item is already terminal (a retried or recovered job): do nothing but release its gates;
+  - the item is already terminal (a retried or recovered job): do nothing but name its parked
+    dependents that are ready, to be woken again;
   - the run was cancelled: the item ends "cancelled";
+  - a dependency outside the item's flow tree has not ended yet: the job must park ('wait');
   - a dependency did not end "done": the item ends "skipped";
   - otherwise the item becomes "running" (an event records the attempt and runner) and the
     dependencies' resultRefs are returned.
   KEYS: 1 meta, 2 items, 3 results, 4 pending, 5 dependents, 6 events
   ARGV: 1 runId, 2 at, 3 itemId, 4 depsCsv, 5 attempt, 6 runner, 7 finishedChannel,
-        8 extra fields of the running event ('' for none), 9.. events emitted just before it
-        (lock acquisitions), only when the item does run
-  Output: { 'terminal', state, resultRef } or { 'run', dep1, ref1, dep2, ref2, ... }
+        8 extra fields of the running event ('' for none), 9 the item's job id (recorded to be
+        woken when it must wait), 10.. events emitted just before it (lock acquisitions), only
+        when the item does run
+  Output: { 'terminal', state, resultRef, job ids to wake... }, { 'wait', dependencies left }
+          or { 'run', dep1, ref1, dep2, ref2, ... }
 ]]
 --@include emit
 local K = runKeys()
 local runId, at, itemId = ARGV[1], ARGV[2], ARGV[3]
 local cur = redis.call('HGET', K.items, itemId)
 if not cur then return { 'terminal', 'unknown', '' } end
-if isTerminal(cur) then return { 'terminal', cur, redis.call('HGET', K.results, itemId) or '' } end
+local function terminal(state, result, wakes)
+  local out = { 'terminal', state, result }
+  for _, j in ipairs(wakes) do out[#out + 1] = j end
+  return out
+end
+local wakes = {}
+if isTerminal(cur) then
+  readyDependents(K, itemId, wakes)
+  return terminal(cur, redis.call('HGET', K.results, itemId) or '', wakes)
+end
 local item = '"type":"item","itemId":"' .. itemId .. '",'
 if redis.call('HGET', K.meta, 'cancelRequested') == '1' then
-  setTerminal(K, runId, at, itemId, 'cancelled', item .. '"state":"cancelled","reason":"run cancelled"', '', ARGV[7])
-  return { 'terminal', 'cancelled', '' }
+  setTerminal(K, runId, at, itemId, 'cancelled', item .. '"state":"cancelled","reason":"run cancelled"', '', ARGV[7], nil, wakes)
+  return terminal('cancelled', '', wakes)
 end
+local left = tonumber(redis.call('HGET', K.pending, itemId) or '0')
+if left > 0 then
+  -- Parked until the runner ending its last dependency wakes this job (see setTerminal).
+  redis.call('HSET', K.pending, 'wake:' .. itemId, ARGV[9])
+  return { 'wait', left }
+end
+redis.call('HDEL', K.pending, 'wake:' .. itemId)
 local out = { 'run' }
 for dep in string.gmatch(ARGV[4], '[^,]+') do
   local s = redis.call('HGET', K.items, dep)
   if s ~= 'done' then
     setTerminal(K, runId, at, itemId, 'skipped',
-      item .. '"state":"skipped","reason":"dependency ' .. dep .. ' ended ' .. (s or 'unknown') .. '","dependency":"' .. dep .. '"', '', ARGV[7])
-    return { 'terminal', 'skipped', '' }
+      item .. '"state":"skipped","reason":"dependency ' .. dep .. ' ended ' .. (s or 'unknown') .. '","dependency":"' .. dep .. '"', '', ARGV[7], nil, wakes)
+    return terminal('skipped', '', wakes)
   end
   out[#out + 1] = dep
   out[#out + 1] = redis.call('HGET', K.results, dep) or ''
 end
-for i = 9, #ARGV do emit(K.meta, K.events, runId, at, ARGV[i]) end
+for i = 10, #ARGV do emit(K.meta, K.events, runId, at, ARGV[i]) end
 redis.call('HSET', K.items, itemId, 'running')
 emit(K.meta, K.events, runId, at, item .. '"state":"running","attempt":' .. tonumber(ARGV[5]) .. ',"runner":"' .. ARGV[6] .. '"' .. ARGV[8])
 return out

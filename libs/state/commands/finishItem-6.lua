@@ -3,12 +3,18 @@
   KEYS: 1 meta, 2 items, 3 results, 4 pending, 5 dependents, 6 events
   ARGV: 1 runId, 2 at, 3 itemId, 4 state, 5 resultRef ('' for none), 6 event fragment, 7 finishedChannel,
         8.. events appended right after the item's own (lock releases), before any cascade
-  Output: 1 moved, 0 already terminal, -1 unknown item
+  Output: { 1 moved | 0 already terminal | -1 unknown item, job ids of parked dependents to wake... }
 ]]
 --@include emit
 local K = runKeys()
 local extra = {}
 for i = 8, #ARGV do extra[#extra + 1] = ARGV[i] end
 -- When the item was already terminal nothing is appended: the run may have ended, and its
--- terminal event must stay the last of the stream.
-return setTerminal(K, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[5], ARGV[7], extra)
+-- terminal event must stay the last of the stream. Its ready dependents are named again (a
+-- retried job repeats wakes a crash may have lost).
+local wakes = {}
+local moved = setTerminal(K, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[5], ARGV[7], extra, wakes)
+if moved == 0 then readyDependents(K, ARGV[3], wakes) end
+local out = { moved }
+for _, j in ipairs(wakes) do out[#out + 1] = j end
+return out

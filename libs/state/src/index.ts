@@ -2,4 +2,4 @@ export * from './run-store.js';
 export * from './scripts.js';
 export * from './redis.js';
 export * from './redis-server.js';
-export * from './gates.js';
+export * from './item-jobs.js';

@@ -30,13 +30,18 @@ export interface RunStatus {
 }
 
 export type BeginResult =
-  | { readonly kind: 'terminal'; readonly state: string; readonly resultRef: string }
+  /** Already ended (or ended now: cancelled, skipped); `wake` are parked dependents' job ids. */
+  | { readonly kind: 'terminal'; readonly state: string; readonly resultRef: string; readonly wake: string[] }
+  /** Dependencies outside the item's flow tree have not all ended: park the job until woken. */
+  | { readonly kind: 'wait'; readonly left: number }
   | { readonly kind: 'run'; readonly deps: Record<string, string> };
 
 export interface RegisteredItem {
   readonly id: string;
   readonly depCount: number;
   readonly dependents: readonly string[];
+  /** The item's job id when it is added parked (no flow-tree child holds it back, but it has dependencies). */
+  readonly wakeJob?: string;
   /** Extra fields for the item's first event (executor, locks, dependencies). */
   readonly fields: Record<string, unknown>;
 }
@@ -74,7 +79,7 @@ export class RunStore {
 
   registerItems(runId: string, chunkIndex: number, items: readonly RegisteredItem[]): Promise<number> {
     const args: (string | number)[] = [runId, new Date().toISOString(), chunkIndex];
-    for (const it of items) args.push(it.id, it.depCount, it.dependents.join(','), fragment(it.fields));
+    for (const it of items) args.push(it.id, it.depCount, it.dependents.join(','), it.wakeJob ?? '', fragment(it.fields));
     return callScript(this.redis, 'registerItems', this.runKeys(runId), args) as Promise<number>;
   }
 
@@ -93,7 +98,7 @@ export class RunStore {
     deps: readonly string[],
     attempt: number,
     runner: string,
-    opts: { before?: ReadonlyArray<{ type: string } & Record<string, unknown>>; fields?: Record<string, unknown> } = {},
+    opts: { before?: ReadonlyArray<{ type: string } & Record<string, unknown>>; fields?: Record<string, unknown>; jobId?: string } = {},
   ): Promise<BeginResult> {
     const r = (await callScript(this.redis, 'beginItem', this.runKeys(runId), [
       runId,
@@ -104,26 +109,31 @@ export class RunStore {
       runner.replace(/[^A-Za-z0-9._:-]/g, '_'),
       this.keys.finishedChannel,
       withComma(opts.fields),
+      opts.jobId ?? '',
       ...(opts.before ?? []).map((e) => fragment(e)),
     ])) as string[];
-    if (r[0] === 'terminal') return { kind: 'terminal', state: r[1] ?? 'unknown', resultRef: r[2] ?? '' };
+    if (r[0] === 'terminal') return { kind: 'terminal', state: r[1] ?? 'unknown', resultRef: r[2] ?? '', wake: r.slice(3) };
+    if (r[0] === 'wait') return { kind: 'wait', left: Number(r[1]) };
     const refs: Record<string, string> = {};
     for (let i = 1; i + 1 < r.length; i += 2) refs[r[i]!] = r[i + 1]!;
     return { kind: 'run', deps: refs };
   }
 
-  /** Ends an item. Returns 1 if it moved, 0 if it was already terminal, -1 if unknown. */
-  finishItem(
+  /**
+   * Ends an item. `moved` is 1 if it moved, 0 if it was already terminal, -1 if unknown; `wake`
+   * are the job ids of parked dependents whose last dependency this was (named again on a repeat).
+   */
+  async finishItem(
     runId: string,
     itemId: string,
     state: 'done' | 'failed' | 'skipped' | 'cancelled',
     opts: { resultRef?: string; fields?: Record<string, unknown>; after?: ReadonlyArray<{ type: string } & Record<string, unknown>> } = {},
-  ): Promise<number> {
+  ): Promise<{ moved: number; wake: string[] }> {
     const frag = `"type":"item","itemId":"${itemId}","state":"${state}"${withComma({
       ...(opts.resultRef ? { resultRef: opts.resultRef } : {}),
       ...opts.fields,
     })}`;
-    return callScript(this.redis, 'finishItem', this.runKeys(runId), [
+    const r = (await callScript(this.redis, 'finishItem', this.runKeys(runId), [
       runId,
       new Date().toISOString(),
       itemId,
@@ -132,7 +142,8 @@ export class RunStore {
       frag,
       this.keys.finishedChannel,
       ...(opts.after ?? []).map((e) => fragment(e)),
-    ]) as Promise<number>;
+    ])) as [number, ...string[]];
+    return { moved: Number(r[0]), wake: r.slice(1) as string[] };
   }
 
   /** Appends events (each `{ type, ...fields }`); returns the seq of the last one. */
@@ -192,6 +203,12 @@ export class RunStore {
 
   async runState(runId: string): Promise<string | null> {
     return this.redis.hget(this.keys.run(runId).meta, 'state');
+  }
+
+  /** Per item, how many of its dependencies have not ended yet (0 for an item without any). */
+  async dependenciesLeft(runId: string, ids: readonly string[]): Promise<number[]> {
+    if (ids.length === 0) return [];
+    return (await this.redis.hmget(this.keys.run(runId).pending, ...ids)).map((v) => Number(v ?? 0));
   }
 
   async itemStates(runId: string, ids: readonly string[]): Promise<Array<string | null>> {

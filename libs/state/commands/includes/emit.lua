@@ -29,11 +29,27 @@ local function maybeFinishRun(K, runId, at, finishedChannel)
   return st
 end
 
+-- The parked jobs to wake among an item's dependents: those whose every dependency has ended
+-- and whose job is parked (`wake:<item>` holds its job id from the moment it is parked, at
+-- registration or by beginItem, until it begins). Added to `wakes`. Read again whenever asked,
+-- so a wake lost to a crash is repeated when the item's job is retried.
+local function readyDependents(K, itemId, wakes)
+  local deps = redis.call('HGET', K.dependents, itemId)
+  if not deps then return end
+  for d in string.gmatch(deps, '[^,]+') do
+    if tonumber(redis.call('HGET', K.pending, d) or '0') <= 0 then
+      local job = redis.call('HGET', K.pending, 'wake:' .. d)
+      if job then wakes[#wakes + 1] = job end
+    end
+  end
+end
+
 -- Moves an item to a terminal state (once), records its result, counts it, releases its
--- dependents' pending counters (a dependent whose last dependency ended becomes "queued") and
--- ends the run when it was the last item. `extra` (optional) are events emitted right after the
--- item's own. Returns 1 if it moved, 0 if already terminal, -1 if unknown.
-local function setTerminal(K, runId, at, itemId, state, fragment, result, finishedChannel, extra)
+-- dependents' pending counters (a dependent whose last dependency ended becomes "queued", and
+-- its parked job, if it has one, is added to `wakes`) and ends the run when it was the last
+-- item. `extra` (optional) are events emitted right after the item's own. Returns 1 if it
+-- moved, 0 if already terminal, -1 if unknown.
+local function setTerminal(K, runId, at, itemId, state, fragment, result, finishedChannel, extra, wakes)
   local cur = redis.call('HGET', K.items, itemId)
   if not cur then return -1 end
   if isTerminal(cur) then return 0 end
@@ -49,9 +65,15 @@ local function setTerminal(K, runId, at, itemId, state, fragment, result, finish
   if deps then
     for d in string.gmatch(deps, '[^,]+') do
       local left = redis.call('HINCRBY', K.pending, d, -1)
-      if left <= 0 and redis.call('HGET', K.items, d) == 'waiting' then
-        redis.call('HSET', K.items, d, 'queued')
-        emit(K.meta, K.events, runId, at, '"type":"item","itemId":"' .. d .. '","state":"queued"')
+      if left <= 0 then
+        if redis.call('HGET', K.items, d) == 'waiting' then
+          redis.call('HSET', K.items, d, 'queued')
+          emit(K.meta, K.events, runId, at, '"type":"item","itemId":"' .. d .. '","state":"queued"')
+        end
+        if wakes then
+          local job = redis.call('HGET', K.pending, 'wake:' .. d)
+          if job then wakes[#wakes + 1] = job end
+        end
       end
     end
   end
