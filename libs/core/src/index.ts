@@ -9,3 +9,4 @@ export * from './plan.js';
 export * from './config.js';
 export * from './logger.js';
 export * from './registry.js';
+export * from './image-ref.js';

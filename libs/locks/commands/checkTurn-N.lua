@@ -9,18 +9,13 @@
   ARGV: 1 member, 2 arrival ms, 3 now ms, 4 deadline ms, 5.. the lock names (for KEYS[1])
   Output: { 0 } when at every head, else { index of the first lock where it waits (1-based), position (1-based) }
 ]]
+--@include waiters
 local member, arrival, now, deadline = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local blockedAt, position = 0, 0
 redis.call('SADD', KEYS[1], unpack(ARGV, 5))
 for i = 2, #KEYS, 2 do
   local waiters, deadlines = KEYS[i], KEYS[i + 1]
-  local dead = redis.call('ZRANGEBYSCORE', deadlines, '-inf', '(' .. now)
-  for _, m in ipairs(dead) do
-    if m ~= member then
-      redis.call('ZREM', waiters, m)
-      redis.call('ZREM', deadlines, m)
-    end
-  end
+  dropDeparted(waiters, deadlines, now, member)
   redis.call('ZADD', waiters, 'NX', arrival, member)
   redis.call('ZADD', deadlines, deadline, member)
   local rank = redis.call('ZRANK', waiters, member)

@@ -13,18 +13,13 @@
   Output: { 0, token per lock... } when granted, else
           { index of the first lock where it waits (1-based), position (1-based) }
 ]]
+--@include waiters
 local member, arrival, now, deadline = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 redis.call('SADD', KEYS[1], unpack(ARGV, 9))
 local blockedAt = 0
 for i = 2, #KEYS, 4 do
   local waiters, deadlines = KEYS[i], KEYS[i + 1]
-  local dead = redis.call('ZRANGEBYSCORE', deadlines, '-inf', '(' .. now)
-  for _, m in ipairs(dead) do
-    if m ~= member then
-      redis.call('ZREM', waiters, m)
-      redis.call('ZREM', deadlines, m)
-    end
-  end
+  dropDeparted(waiters, deadlines, now, member)
   local head = redis.call('ZRANGE', waiters, 0, 0)[1]
   if blockedAt == 0 and head and head ~= member then blockedAt = (i + 2) / 4 end
 end

@@ -8,17 +8,14 @@
         recorded a holder), 2 now ms, then one token per lock ('' when none)
   Output: head waiter member per lock ('' when none)
 ]]
+--@include waiters
 local heads = {}
 local n = 0
 for i = 1, #KEYS, 5 do
   n = n + 1
   if ARGV[1] ~= '' and redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
   if ARGV[2 + n] ~= '' and redis.call('HGET', KEYS[i + 4], 'token') == ARGV[2 + n] then redis.call('DEL', KEYS[i + 4]) end
-  local dead = redis.call('ZRANGEBYSCORE', KEYS[i + 2], '-inf', '(' .. ARGV[2])
-  for _, m in ipairs(dead) do
-    redis.call('ZREM', KEYS[i + 1], m)
-    redis.call('ZREM', KEYS[i + 2], m)
-  end
+  dropDeparted(KEYS[i + 1], KEYS[i + 2], ARGV[2], nil)
   local head = redis.call('ZRANGE', KEYS[i + 1], 0, 0)
   heads[#heads + 1] = head[1] or ''
 end

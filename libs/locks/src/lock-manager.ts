@@ -70,7 +70,9 @@ export interface LockManager {
 const CONTENDED_HINT_MS = 5_000;
 
 const COMMANDS = new URL('../commands/', import.meta.url);
-const script = (name: string): string => readFileSync(new URL(name, COMMANDS), 'utf8');
+/** Reads a script, replacing `--@include x` lines with `includes/x.lua`. */
+const script = (name: string): string =>
+  readFileSync(new URL(name, COMMANDS), 'utf8').replace(/^--@include (\w+)$/m, (_, inc: string) => readFileSync(new URL(`includes/${inc}.lua`, COMMANDS), 'utf8'));
 
 interface Scripts {
   agoraLockCheckTurn(numKeys: number, ...args: Array<string | number>): Promise<number[]>;

@@ -16,7 +16,7 @@ import {
   type TaskHandle,
   type TaskSpec,
 } from '@agora/core';
-import { assertDigestPinned } from './image-ref.js';
+import { assertDigestPinned } from '@agora/core';
 import { DockerLogDemuxer } from './log-demux.js';
 import { resolveSecretRefs, scrubSecrets } from './secret-refs.js';
 

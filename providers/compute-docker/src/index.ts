@@ -1,4 +1,4 @@
 export * from './docker-compute-provider.js';
-export * from './image-ref.js';
+export { assertDigestPinned, isDigestPinned } from '@agora/core';
 export * from './secret-refs.js';
 export * from './log-demux.js';

@@ -30,7 +30,7 @@ import {
   type TaskHandle,
   type TaskSpec,
 } from '@agora/core';
-import { assertDigestPinned, isDigestPinned } from './image-ref.js';
+import { assertDigestPinned, isDigestPinned } from '@agora/core';
 import { stoppedOutcome, taskIdOf } from './task-exit.js';
 
 export interface FargateComputeOptions {

@@ -1,3 +1,3 @@
 export * from './fargate-compute-provider.js';
 export * from './task-exit.js';
-export { isDigestPinned } from './image-ref.js';
+export { isDigestPinned } from '@agora/core';

@@ -1,4 +1,4 @@
-import { ValueError } from '@agora/core';
+import { ValueError } from './errors.js';
 
 /** `name[:tag]@sha256:<64 hex>`: the only form an engine cannot resolve to different bytes later. */
 const DIGEST_PINNED_RE = /^[^\s@]+@sha256:[0-9a-f]{64}$/;
