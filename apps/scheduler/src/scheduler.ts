@@ -183,7 +183,12 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     await store.markRunning(runId);
     for (let c = init.flowChunks; c < flows.chunks.length; c++) {
       const chunk = flows.chunks[c]!;
-      await producer.addBulk(chunk.flows);
+      // Lone jobs (no children) go through Queue.addBulk, which skips the flow machinery; trees
+      // through the flow producer. Each is one MULTI, and job ids make a repeat after a crash a no-op.
+      const lone = chunk.flows.filter((f) => !f.children?.length);
+      const trees = chunk.flows.filter((f) => f.children?.length);
+      if (lone.length > 0) await queueFor(plan.queue).addBulk(lone.map((f) => ({ name: f.name, data: f.data as unknown, opts: f.opts ?? {} })));
+      if (trees.length > 0) await producer.addBulk(trees);
       // A parked job added after its last dependency ended was not there to be woken by the
       // runner that ended it: wake those here. (Runner: write state, then wake; we: add, then read.)
       if (chunk.parked.length > 0) {
