@@ -11,7 +11,7 @@ import {
   type AuditBundle,
   type S3AnchorRecord,
 } from '@agora/audit';
-import { startS3rver, type S3rverHandle } from './support/s3rver-server.js';
+import { startS3rver, type S3rverHandle } from '../../../test/support/s3rver.js';
 import { syntheticRun } from './support/events.js';
 
 /**

@@ -57,8 +57,8 @@ export function defaultRegistry(): ProviderRegistry {
   });
   r.register('storage', 'local', (o, ctx) => new LocalStorageProvider({ root: path.resolve(ctx.dataDir, String(o['root'] ?? 'storage')) }));
   r.register('storage', 's3', async (o) => {
-    const mod = (await import('@agora/storage-s3' as string)) as { S3StorageProvider: new (o: unknown) => StorageProvider };
-    return new mod.S3StorageProvider(o);
+    const { S3StorageProvider } = await import('@agora/storage-s3');
+    return new S3StorageProvider(o as unknown as ConstructorParameters<typeof S3StorageProvider>[0]);
   });
   r.register('credentials', 'noop', () => new NoopCredentialProvider());
   r.register('credentials', 'env', (o) => new EnvCredentialProvider(Array.isArray(o['required']) ? (o['required'] as string[]) : []));

@@ -12,7 +12,7 @@ export interface S3rverHandle {
 
 /** A real S3-protocol server (s3rver) on a free port, data in a fresh temp dir. */
 export async function startS3rver(buckets: string[]): Promise<S3rverHandle> {
-  const directory = await mkdtemp(join(tmpdir(), 'audit-s3rver-'));
+  const directory = await mkdtemp(join(tmpdir(), 'agora-s3rver-'));
   const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true, configureBuckets: buckets.map((name) => ({ name })) });
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
