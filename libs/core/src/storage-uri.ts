@@ -1,4 +1,6 @@
-import { ValueError } from './errors.js';
+import { createHash } from 'node:crypto';
+import { NotFoundError, ValueError } from './errors.js';
+import type { StorageProvider } from './providers.js';
 
 /** A parsed `agora://<namespace>/<type>/<name>[/<hash>]` URI. */
 export interface AgoraUri {
@@ -38,4 +40,34 @@ export function parseAgoraUri(uri: string): AgoraUri {
 export function formatAgoraUri(u: AgoraUri): string {
   const base = `agora://${u.namespace}/${u.type}/${u.name}`;
   return u.contentHash === undefined ? base : `${base}/${u.contentHash}`;
+}
+
+/** The sha256 of bytes, lowercase hex: the content address every storage provider uses. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Parses the target of a `put` and computes the content hash; throws a `ValueError` when the URI
+ * pins a hash the bytes do not have.
+ */
+export function contentAddress(uri: string, contents: Uint8Array): { readonly target: AgoraUri; readonly contentHash: string } {
+  const target = parseAgoraUri(uri);
+  const contentHash = sha256Hex(contents);
+  if (target.contentHash !== undefined && target.contentHash !== contentHash) {
+    throw new ValueError(`content hash mismatch for ${uri}: bytes hash to ${contentHash}`);
+  }
+  return { target, contentHash };
+}
+
+/**
+ * The hash a URI stands for: the one it pins, else the latest registration of its name
+ * (`NotFoundError` when there is none).
+ */
+export async function resolveContentHash(store: Pick<StorageProvider, 'resolveLatest'>, uri: string): Promise<{ readonly target: AgoraUri; readonly contentHash: string }> {
+  const target = parseAgoraUri(uri);
+  if (target.contentHash !== undefined) return { target, contentHash: target.contentHash };
+  const latest = await store.resolveLatest(uri);
+  if (!latest) throw new NotFoundError(`no artifact at ${uri}`);
+  return { target, contentHash: latest.contentHash };
 }

@@ -1,12 +1,14 @@
-import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import {
   NotFoundError,
   StorageError,
   ValueError,
+  contentAddress,
   formatAgoraUri,
   parseAgoraUri,
+  resolveContentHash,
+  sha256Hex,
   type ProviderHealth,
   type StorageEntry,
   type StorageProvider,
@@ -26,7 +28,7 @@ interface RegistryLine {
 /** How long index lines nobody waits for are gathered into one write. */
 const DEFERRED_INDEX_WINDOW_MS = 20;
 
-const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const sha256 = sha256Hex;
 
 /**
  * Content-addressed blob storage on the local filesystem (sha256).
@@ -136,11 +138,7 @@ export class LocalStorageProvider implements StorageProvider {
   }
 
   async put(uri: string, contents: Uint8Array, opts: { deferIndex?: boolean } = {}): Promise<{ contentHash: string; uri: string }> {
-    const u = parseAgoraUri(uri);
-    const contentHash = sha256(contents);
-    if (u.contentHash !== undefined && u.contentHash !== contentHash) {
-      throw new ValueError(`content hash mismatch for ${uri}: bytes hash to ${contentHash}`);
-    }
+    const { target: u, contentHash } = contentAddress(uri, contents);
     const dir = this.typeDir(u.namespace, u.type);
     try {
       await this.ensureDir(path.join(dir, 'blobs'));
@@ -156,13 +154,7 @@ export class LocalStorageProvider implements StorageProvider {
   }
 
   async get(uri: string): Promise<Uint8Array> {
-    const u = parseAgoraUri(uri);
-    let hash = u.contentHash;
-    if (hash === undefined) {
-      const latest = await this.resolveLatest(uri);
-      if (!latest) throw new NotFoundError(`no artifact at ${uri}`);
-      hash = latest.contentHash;
-    }
+    const { target: u, contentHash: hash } = await resolveContentHash(this, uri);
     let bytes: Buffer;
     try {
       bytes = await readFile(path.join(this.typeDir(u.namespace, u.type), 'blobs', hash));

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   GetObjectCommand,
   HeadBucketCommand,
@@ -11,8 +11,11 @@ import {
   NotFoundError,
   StorageError,
   ValueError,
+  contentAddress,
   formatAgoraUri,
   parseAgoraUri,
+  resolveContentHash,
+  sha256Hex,
   type Logger,
   type ProviderHealth,
   type StorageEntry,
@@ -34,7 +37,7 @@ export interface S3StorageOptions {
   readonly logger?: Logger;
 }
 
-const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const sha256 = sha256Hex;
 const PREFIX_RE = /^(?:[A-Za-z0-9._-]+\/)*$/;
 /** Index keys sort by registration time: 15-digit milliseconds, then a tie-breaker. */
 const INDEX_KEY_RE = /^(\d{15})-([0-9a-f]{12})-([0-9a-f]{64})$/;
@@ -82,11 +85,7 @@ export class S3StorageProvider implements StorageProvider {
   }
 
   async put(uri: string, contents: Uint8Array, opts: { deferIndex?: boolean } = {}): Promise<{ contentHash: string; uri: string }> {
-    const u = parseAgoraUri(uri);
-    const contentHash = sha256(contents);
-    if (u.contentHash !== undefined && u.contentHash !== contentHash) {
-      throw new ValueError(`content hash mismatch for ${uri}: bytes hash to ${contentHash}`);
-    }
+    const { target: u, contentHash } = contentAddress(uri, contents);
     const base = this.base(u.namespace, u.type);
     await this.send(`store ${uri}`, () =>
       this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${base}blobs/${contentHash}`, Body: contents, ContentType: 'application/octet-stream' })),
@@ -105,13 +104,7 @@ export class S3StorageProvider implements StorageProvider {
   }
 
   async get(uri: string): Promise<Uint8Array> {
-    const u = parseAgoraUri(uri);
-    let hash = u.contentHash;
-    if (hash === undefined) {
-      const latest = await this.resolveLatest(uri);
-      if (!latest) throw new NotFoundError(`no artifact at ${uri}`);
-      hash = latest.contentHash;
-    }
+    const { target: u, contentHash: hash } = await resolveContentHash(this, uri);
     const key = `${this.base(u.namespace, u.type)}blobs/${hash}`;
     const bytes = await this.send(`read ${uri}`, async () => {
       try {
