@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import Redlock, { type Lock } from 'redlock';
@@ -66,6 +67,14 @@ export interface LockManager {
   close(): Promise<void>;
 }
 
+/** Redlock whose next lease value can be chosen by the caller (so a script sent with it can recognise the keys). */
+class ValueRedlock extends Redlock {
+  nextValue: string | undefined;
+  protected override _random(): string {
+    return this.nextValue ?? super._random();
+  }
+}
+
 /** How long a lock seen busy keeps newcomers on the queue-first path. */
 const CONTENDED_HINT_MS = 5_000;
 
@@ -111,7 +120,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
   const waiterTtl = opts.waiterTtlMs ?? 30_000;
   const k: LockKeys = lockKeys(opts.namespace);
   // retryCount 0: a busy lock is answered at once; the caller parks instead of spinning here.
-  const redlock = new Redlock([redis], { retryCount: 0, driftFactor: 0.01 });
+  const redlock = new ValueRedlock([redis], { retryCount: 0, driftFactor: 0.01 });
   redlock.on('error', () => undefined); // a lost vote is reported through acquire/extend
   const r = redis as unknown as Redis & Scripts;
   if (!('agoraLockCheckTurn' in redis)) {
@@ -149,27 +158,39 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
       const blocked = await checkTurn();
       if (blocked) return blocked;
     }
-    let lock: Lock;
-    try {
-      lock = await redlock.acquire(names.map((n) => k.resource(n)), ttl);
-    } catch {
-      markContended(names);
-      return (await checkTurn()) ?? { acquired: false, blockedBy: names[0]!, position: 1 };
+    // redlock sends its acquisition before its first await, so the claim queued right after it
+    // on this (auto-pipelined) client runs right after it in Redis: one round trip for both. The
+    // claim recognises the keys by the lease value, which we choose. Should the order ever not
+    // hold, the claim sees keys that are not ours and is simply sent again.
+    const value = randomBytes(16).toString('hex');
+    const claimKeys = [k.names, ...names.flatMap((n) => [k.resource(n), k.waiters(n), k.deadlines(n), k.token(n), k.holder(n)])];
+    const sendClaim = (): Promise<number[]> =>
+      r.agoraLockClaim(claimKeys.length, ...claimKeys, member, now, now, now + waiterTtl, req.holder.runId, req.holder.itemId, new Date(now).toISOString(), ttl, value, ...names);
+    redlock.nextValue = value;
+    const locking = redlock.acquire(names.map((n) => k.resource(n)), ttl).catch(() => null);
+    redlock.nextValue = undefined;
+    const [lock, first] = await Promise.all([locking, sendClaim().catch((err: unknown) => coerceError(err))]);
+    let claim = first;
+    if (lock && Array.isArray(claim) && claim[0] === -1) claim = await sendClaim().catch((err: unknown) => coerceError(err));
+    if (!Array.isArray(claim)) {
+      if (lock) await releaseKeys(names, value, names.map(() => '')).catch(() => undefined);
+      throw claim;
     }
-    // The keys are ours; we may keep them only if no earlier waiter is queued for any of them.
-    const claimKeys = [k.names, ...names.flatMap((n) => [k.waiters(n), k.deadlines(n), k.token(n), k.holder(n)])];
-    let claim: number[];
-    try {
-      claim = await r.agoraLockClaim(claimKeys.length, ...claimKeys, member, now, now, now + waiterTtl, req.holder.runId, req.holder.itemId, new Date(now).toISOString(), ttl, ...names);
-    } catch (err) {
-      await releaseKeys(names, lock.value, names.map(() => '')).catch(() => undefined);
-      throw coerceError(err);
+    if (!lock) {
+      markContended(names);
+      // Held by someone else. (A claim that saw our keys although redlock reported failure
+      // cannot happen on one Redis; give anything it granted straight back.)
+      if (claim[0] !== -1) {
+        await releaseKeys(names, value, claim[0] === 0 ? claim.slice(1) : names.map(() => '')).catch(() => undefined);
+        return { acquired: false, blockedBy: names[0]!, position: 1 };
+      }
+      return { acquired: false, blockedBy: names[Math.max(1, claim[1]!) - 1]!, position: claim[2]! };
     }
     if (claim[0] !== 0) {
       markContended(names);
       // Not our turn: give the keys back, and wake the heads (their own try may have met our
       // short hold, and nobody else would wake them).
-      const wake = await releaseKeys(names, lock.value, names.map(() => ''));
+      const wake = await releaseKeys(names, value, names.map(() => ''));
       return { acquired: false, blockedBy: names[claim[0]! - 1]!, position: claim[1]!, wake };
     }
     const tokens: Record<string, number> = {};

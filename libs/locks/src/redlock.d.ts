@@ -25,5 +25,7 @@ declare module 'redlock' {
     acquire(resources: string[], duration: number, settings?: Partial<Settings>): Promise<Lock>;
     release(lock: Lock, settings?: Partial<Settings>): Promise<unknown>;
     extend(existing: Lock, duration: number, settings?: Partial<Settings>): Promise<Lock>;
+    /** The lease value of the next acquisition (a random 16 bytes, hex). */
+    protected _random(): string;
   }
 }
