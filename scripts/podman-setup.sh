@@ -108,16 +108,28 @@ ping_socket() {
   ' "$SOCK"
 }
 
-if ! ping_socket; then
+# A service whose working directory was deleted (started from a checkout since removed) still
+# answers /_ping, but conmon then fails every container with "Failed to get working directory".
+stale_cwd() {
+  [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null || return 1
+  case "$(readlink "/proc/$(cat "$PIDFILE")/cwd" 2>/dev/null)" in
+    *" (deleted)") return 0 ;;
+  esac
+  return 1
+}
+
+if stale_cwd || ! ping_socket; then
   if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-    say "podman service pid $(cat "$PIDFILE") does not answer; restarting it"
+    say "podman service pid $(cat "$PIDFILE") does not answer or lost its working directory; restarting it"
     kill "$(cat "$PIDFILE")" 2>/dev/null || true
     sleep 1
   fi
   rm -f "$SOCK"
   say "starting podman system service on unix://$SOCK (log: $LOG)"
   # Detached from this script: its own session, no inherited stdout (a caller reading our
-  # output would otherwise wait forever) and not holding the setup lock (fd 9).
+  # output would otherwise wait forever) and not holding the setup lock (fd 9). It runs from
+  # the state directory, not the caller's, which may be a checkout deleted later.
+  cd "$STATE_DIR"
   setsid nohup podman --runtime "$RUNC" system service --time=0 "unix://$SOCK" \
     >"$LOG" 2>&1 </dev/null 9>&- &
   echo $! >"$PIDFILE"
