@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import Redlock, { type Lock } from 'redlock';
@@ -162,7 +162,8 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     // on this (auto-pipelined) client runs right after it in Redis: one round trip for both. The
     // claim recognises the keys by the lease value, which we choose. Should the order ever not
     // hold, the claim sees keys that are not ours and is simply sent again.
-    const value = randomBytes(16).toString('hex');
+    // 122 random bits from node's buffered CSPRNG pool (randomBytes would enter the kernel per call).
+    const value = randomUUID();
     const claimKeys = [k.names, ...names.flatMap((n) => [k.resource(n), k.waiters(n), k.deadlines(n), k.token(n), k.holder(n)])];
     const sendClaim = (): Promise<number[]> =>
       r.agoraLockClaim(claimKeys.length, ...claimKeys, member, now, now, now + waiterTtl, req.holder.runId, req.holder.itemId, new Date(now).toISOString(), ttl, value, ...names);
