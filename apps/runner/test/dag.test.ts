@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Executor } from '@agora/runner';
-import type { PlanInput } from '@agora/core';
+import { Queue } from 'bullmq';
+import { itemJobId, keys, type PlanInput } from '@agora/core';
+import { createRedis } from '@agora/state';
 import { startCluster, type TestCluster } from '../../../test/support/cluster.js';
 
 /** Records start/end of every execution, to check ordering and exactly-once. */
@@ -177,21 +179,42 @@ describe('DAG execution', () => {
     expect(events.find((e) => e.itemId === 'bad' && e.state === 'failed')).toMatchObject({ error: 'boom' });
   });
 
-  it('cancels a run: pending items end cancelled, running ones are stopped', async () => {
+  it('cancels a run: pending items end cancelled, running ones are stopped, parked jobs drain as no-ops', async () => {
     const runId = await cluster.client.submit({
       id: 'cancel',
       queue: 'wide',
       items: [
         { id: 'long', executor: 'noop', inputs: { sleepMs: 60_000 }, depends_on: [], resourceLocks: [] },
         { id: 'later', executor: 'noop', inputs: {}, depends_on: ['long'], resourceLocks: [] },
+        { id: 'q', executor: 'noop', inputs: {}, depends_on: ['later'], resourceLocks: [] },
+        // 'q' holds later's job as its flow child, so this one is added parked (10 minutes). The
+        // cancel ends 'later' in Redis without a runner; its job still runs, as a no-op, when
+        // long's ends, and names this one to wake.
+        { id: 'parked', executor: 'noop', inputs: {}, depends_on: ['later'], resourceLocks: [] },
       ],
     });
     for await (const e of cluster.client.watch(runId)) if (e.itemId === 'long' && e.state === 'running') break;
-    const t0 = Date.now();
-    await cluster.client.cancel(runId);
-    const status = await cluster.client.wait(runId);
-    expect(Date.now() - t0).toBeLessThan(10_000);
-    expect(status.state).toBe('cancelled');
-    expect(Object.fromEntries(status.items.map((i) => [i.id, i.state]))).toEqual({ long: 'cancelled', later: 'cancelled' });
+    const connection = createRedis(cluster.config.redisUrl);
+    const queue = new Queue('wide', { connection, prefix: keys(cluster.config.namespace).bullPrefix });
+    try {
+      const parkedJob = itemJobId(runId, 3);
+      expect(await queue.getJobState(parkedJob)).toBe('delayed');
+      const t0 = Date.now();
+      await cluster.client.cancel(runId);
+      const status = await cluster.client.wait(runId);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(status.state).toBe('cancelled');
+      expect(Object.fromEntries(status.items.map((i) => [i.id, i.state]))).toEqual({ long: 'cancelled', later: 'cancelled', q: 'cancelled', parked: 'cancelled' });
+      // The parked job does not wait out its park: woken through later's no-op job, it completes too.
+      let state = await queue.getJobState(parkedJob);
+      for (let i = 0; i < 100 && state !== 'completed'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        state = await queue.getJobState(parkedJob);
+      }
+      expect(state).toBe('completed');
+    } finally {
+      await queue.close();
+      await connection.quit();
+    }
   });
 });
