@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { DelayedError, Job, Queue, Worker } from 'bullmq';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   AgoraError,
@@ -116,9 +116,9 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     if (!q) queueHandles.set(name, (q = new Queue(name, { connection: queueRedis, prefix })));
     return q;
   };
-  /** Wakes parked items whose turn came: their delayed jobs are promoted. */
+  /** Wakes parked items whose lock turn came: their delayed jobs are promoted. */
   async function wake(targets: readonly LockHolder[]): Promise<void> {
-    await Promise.allSettled(targets.map((t) => new Job(queueHandle(t.queue), 'item', {}, {}, t.jobId).promote()));
+    await Promise.all(targets.map((t) => wakeJobs(queueHandle(t.queue), [t.jobId])));
   }
   // Locks share the state client: one auto-pipelined connection batches both kinds of call.
   const locks: LockServiceLike = opts.locks ?? createLockManager({ redis, namespace: config.namespace, lockTtlMs: config.runner.lockTtlMs, logger });

@@ -10,3 +10,4 @@ export * from './config.js';
 export * from './logger.js';
 export * from './registry.js';
 export * from './image-ref.js';
+export * from './lua.js';

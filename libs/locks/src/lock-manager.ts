@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import Redlock, { type Lock } from 'redlock';
-import { FencedError, coerceError, type Logger } from '@agora/core';
+import { FencedError, coerceError, readLuaScript, type Logger } from '@agora/core';
 import { assertLockName, lockKeys, type LockKeys } from './keys.js';
 
 export interface LockHolder {
@@ -79,9 +78,7 @@ class ValueRedlock extends Redlock {
 const CONTENDED_HINT_MS = 5_000;
 
 const COMMANDS = new URL('../commands/', import.meta.url);
-/** Reads a script, replacing `--@include x` lines with `includes/x.lua`. */
-const script = (name: string): string =>
-  readFileSync(new URL(name, COMMANDS), 'utf8').replace(/^--@include (\w+)$/m, (_, inc: string) => readFileSync(new URL(`includes/${inc}.lua`, COMMANDS), 'utf8'));
+const script = (name: string): string => readLuaScript(COMMANDS, name);
 
 interface Scripts {
   agoraLockCheckTurn(numKeys: number, ...args: Array<string | number>): Promise<number[]>;

@@ -3,8 +3,8 @@ import { Job, type Queue } from 'bullmq';
 /**
  * How long an item job that waits for dependencies outside its flow tree stays parked (delayed)
  * before it looks again on its own. It is normally woken long before: the runner that ends its
- * last dependency promotes it (and a retried job repeats that wake), so this is only the safety
- * net, and the bound on how long a cancelled run's parked jobs linger.
+ * last dependency promotes it (and a retried job repeats that wake; a cancelled run's remaining
+ * jobs run as no-ops and wake theirs the same way), so this is only the safety net.
  */
 export const DEP_PARK_MS = 10 * 60 * 1000;
 

@@ -1,13 +1,9 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { readLuaScript } from '@agora/core';
 import type { Redis } from 'ioredis';
 
 const COMMANDS_DIR = new URL('../commands/', import.meta.url);
 
-/** Reads `<name>-<numKeys>.lua`, replacing `--@include x` lines with `includes/x.lua`. */
-function loadScript(file: string): string {
-  const text = readFileSync(new URL(file, COMMANDS_DIR), 'utf8');
-  return text.replace(/^--@include (\w+)$/m, (_, inc: string) => readFileSync(new URL(`includes/${inc}.lua`, COMMANDS_DIR), 'utf8'));
-}
 
 export interface ScriptDef {
   readonly name: string;
@@ -23,7 +19,7 @@ export function allScripts(): ScriptDef[] {
     .map((f) => {
       const m = /^(\w+)-(\d+)\.lua$/.exec(f);
       if (!m) throw new Error(`bad script file name ${f}: expected <camelName>-<numKeys>.lua`);
-      return { name: `agora_${m[1]!}`, numberOfKeys: Number(m[2]), lua: loadScript(f) };
+      return { name: `agora_${m[1]!}`, numberOfKeys: Number(m[2]), lua: readLuaScript(COMMANDS_DIR, f) };
     });
   return cache;
 }

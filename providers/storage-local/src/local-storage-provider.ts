@@ -28,8 +28,6 @@ interface RegistryLine {
 /** How long index lines nobody waits for are gathered into one write. */
 const DEFERRED_INDEX_WINDOW_MS = 20;
 
-const sha256 = sha256Hex;
-
 /**
  * Content-addressed blob storage on the local filesystem (sha256).
  *
@@ -127,7 +125,7 @@ export class LocalStorageProvider implements StorageProvider {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       // Already stored; repair it if an earlier write was torn.
-      if (sha256(await readFile(file)) !== hash) {
+      if (sha256Hex(await readFile(file)) !== hash) {
         const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
         await writeFile(tmp, contents);
         await rename(tmp, file);
@@ -162,7 +160,7 @@ export class LocalStorageProvider implements StorageProvider {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`no artifact at ${uri}`);
       throw new StorageError(`could not read ${uri}: ${(err as Error).message}`, { cause: err, retryable: true });
     }
-    if (sha256(bytes) !== hash) {
+    if (sha256Hex(bytes) !== hash) {
       this.known.delete(path.join(this.typeDir(u.namespace, u.type), 'blobs', hash));
       throw new StorageError(`artifact ${uri} is corrupt: its bytes do not hash to ${hash}`);
     }
