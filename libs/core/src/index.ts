@@ -1,5 +1,6 @@
 export * from './errors.js';
 export * from './ids.js';
+export * from './paths.js';
 export * from './keys.js';
 export * from './providers.js';
 export * from './output.js';

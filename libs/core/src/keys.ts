@@ -20,6 +20,11 @@ export interface Keys {
   readonly finishedChannel: string;
   /** Prefix of resource-lock keys (libs/locks builds the rest). */
   readonly lockPrefix: string;
+  /**
+   * Hash the active scheduler publishes: `queues`, `targets`, `executors`, `tasks` (JSON arrays of
+   * names), so clients can refuse a plan the scheduler would reject before enqueueing it.
+   */
+  readonly deployment: string;
 }
 
 export interface RunKeys {
@@ -66,6 +71,7 @@ export function keys(namespace: string): Keys {
     cancelChannel: `${ns}:cancel`,
     finishedChannel: `${ns}:finished`,
     lockPrefix: `${ns}:lock`,
+    deployment: `${ns}:deployment`,
   };
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { PlanValidationError, ValueError } from './errors.js';
+import { ITEM_ID_MAX, isItemId } from './ids.js';
 
 /** Limits that keep one plan from exhausting Redis or a runner. */
 export const PLAN_LIMITS = {
@@ -12,7 +13,6 @@ export const PLAN_LIMITS = {
   maxPlanBytes: 256 * 1024 * 1024,
 } as const;
 
-export const ITEM_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const QUEUE_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 /** Lock names: path-like, no hash-tag braces, no whitespace, no `..` segment. */
 export const LOCK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._/@+=-]*$/;
@@ -108,8 +108,8 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
 
   const index = new Map<string, number>();
   plan.items.forEach((item, i) => {
-    if (!ITEM_ID_RE.test(item.id)) {
-      problems.push(`${where(i)}: invalid item id: use 1-128 of [A-Za-z0-9._-], starting with a letter or digit`);
+    if (!isItemId(item.id)) {
+      problems.push(`${where(i)}: invalid item id: use 1-${ITEM_ID_MAX} of [A-Za-z0-9._-], starting with a letter or digit, with no ".."`);
     }
     const first = index.get(item.id);
     if (first !== undefined) problems.push(`${where(i)}: duplicate item id (first used by items[${first}])`);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { NotFoundError, ValueError } from './errors.js';
+import { URI_SEGMENT_MAX, isSafeName } from './ids.js';
 import type { StorageProvider } from './providers.js';
 
 /** A parsed `agora://<namespace>/<type>/<name>[/<hash>]` URI. */
@@ -10,7 +11,6 @@ export interface AgoraUri {
   readonly contentHash?: string;
 }
 
-const SEGMENT_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 const HASH_RE = /^[0-9a-f]{64}$/;
 
 /**
@@ -27,7 +27,7 @@ export function parseAgoraUri(uri: string): AgoraUri {
   }
   const [namespace, type, name, contentHash] = parts as [string, string, string, string | undefined];
   for (const [label, seg] of [['namespace', namespace], ['type', type], ['name', name]] as const) {
-    if (!SEGMENT_RE.test(seg) || seg.includes('..')) {
+    if (!isSafeName(seg, URI_SEGMENT_MAX)) {
       throw new ValueError(`invalid storage URI "${uri}": bad ${label} segment "${seg}"`);
     }
   }
