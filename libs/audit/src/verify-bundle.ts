@@ -3,6 +3,8 @@ import { checkpointDigest, type Anchor, type AnchorRecord, type AnchorVerificati
 import { runIdOfOrigin } from './checkpoint.js';
 import { eventsMerkleRoot } from './event-hashing.js';
 import { describeValue, sequenceProblems, type AuditEvent } from './event-validation.js';
+import { parseVerifierKey, type NoteVerifier } from './note-keys.js';
+import { openNote } from './signed-note.js';
 import {
   NOT_PINNED_WARNING,
   check,
@@ -27,6 +29,20 @@ export interface AuditBundle {
   readonly anchor: AnchorRecord | null;
   /** The builder's own verification; informative only, a verifier recomputes it. */
   readonly report: VerificationReport;
+  /**
+   * Earlier signed checkpoints of the same run (`@agora/evidence` adds them), each with its
+   * consistency proof to the seal. Absent from bundles built by {@link buildBundle}.
+   */
+  readonly checkpoints?: readonly PeriodicCheckpoint[];
+}
+
+/** A periodic checkpoint: a signed state of the run's log before it was sealed. */
+export interface PeriodicCheckpoint {
+  readonly size: number;
+  /** A signed note, like the seal, over an earlier tree of the same log. */
+  readonly checkpoint: string;
+  /** RFC 9162 consistency proof (base64) from this checkpoint's tree to the seal's. */
+  readonly consistency: readonly string[];
 }
 
 export interface VerifyBundleOptions {
@@ -122,6 +138,10 @@ function offlineChecks(
   checks.push(signatureCheck(b.checkpoint, b.signer.vkey));
   if (options.key !== undefined) checks.push(pinnedCheck(b.checkpoint, b.signer.vkey, options.key));
   else warnings.push(NOT_PINNED_WARNING);
+  // Every signature is checked, not only the seal's: a periodic checkpoint is evidence of its
+  // own (what the log held at that time), so one whose signature fails is a forgery or damage,
+  // whether or not a key was pinned. Without a pinned key the bundle's own key is all there is.
+  if (b.checkpoints !== undefined) checks.push(periodicSignatureCheck(b.checkpoints, options.key ?? b.signer.vkey));
   if (options.anchor === undefined) {
     if (b.anchor === null || b.anchor === undefined) warnings.push('no anchor: the checkpoint exists only in this bundle');
     else warnings.push(`anchor not consulted: the ${b.anchor.kind} anchor record was only matched against the checkpoint; pass the anchor to verify it`);
@@ -139,6 +159,25 @@ function rootCheck(events: readonly AuditEvent[], root: Buffer): VerificationChe
   return computed.equals(root)
     ? check('checkpoint.root', true, `Merkle root ${root.toString('base64')} recomputed from the events`)
     : check('checkpoint.root', false, `events hash to root ${computed.toString('base64')}, checkpoint says ${root.toString('base64')}`);
+}
+
+/** `checkpoints.signature`: every periodic checkpoint carries a valid signature by `vkey`. */
+function periodicSignatureCheck(history: readonly PeriodicCheckpoint[], vkey: string): VerificationCheck {
+  let verifier: NoteVerifier;
+  try {
+    verifier = parseVerifierKey(vkey);
+  } catch (err) {
+    return check('checkpoints.signature', false, `key unusable: ${coerceError(err).message}`);
+  }
+  const problems: string[] = [];
+  history.forEach((c, i) => {
+    try {
+      openNote(c.checkpoint, [verifier]);
+    } catch (err) {
+      problems.push(`checkpoints[${i}] (size ${c.size}): ${coerceError(err).message}`);
+    }
+  });
+  return summary('checkpoints.signature', problems, `${history.length} periodic checkpoint(s) signed by ${verifier.name}`);
 }
 
 function offlineAnchorCheck(b: AuditBundle): VerificationCheck {
@@ -184,5 +223,22 @@ function bundleSchemaProblems(b: unknown): string[] {
       problems.push('anchor must be null or a record with kind and checkpointSha256');
     }
   }
+  problems.push(...periodicSchemaProblems(o['checkpoints']));
+  return problems;
+}
+
+/** `checkpoints` is optional, but when present every entry is checked: none is skipped. */
+function periodicSchemaProblems(history: unknown): string[] {
+  if (history === undefined) return [];
+  if (!Array.isArray(history)) return [`checkpoints must be an array, got ${describeValue(history)}`];
+  const problems: string[] = [];
+  history.forEach((c: unknown, i) => {
+    const e = (typeof c === 'object' && c !== null && !Array.isArray(c) ? c : {}) as Record<string, unknown>;
+    const size = e['size'];
+    const proof = e['consistency'];
+    if (!Number.isSafeInteger(size) || (size as number) < 0) problems.push(`checkpoints[${i}].size must be a non-negative integer`);
+    if (typeof e['checkpoint'] !== 'string') problems.push(`checkpoints[${i}].checkpoint must be a string`);
+    if (!Array.isArray(proof) || !proof.every((h) => typeof h === 'string')) problems.push(`checkpoints[${i}].consistency must be an array of base64 strings`);
+  });
   return problems;
 }
