@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   AgoraError,
@@ -8,12 +8,14 @@ import {
   FencedError,
   coerceError,
   createLogger,
+  isItemId,
   isRetryable,
+  isRunId,
   isTerminalItemState,
   type AgoraConfig,
   type Logger,
 } from '@agora/core';
-import { DEP_PARK_MS, RunStore, createRedis, wakeJobs, type ItemJobData } from '@agora/state';
+import { DEP_PARK_MS, RunStore, createRedis, itemDefinitionHash, parseItemJobData, wakeJobs, type ItemJobData } from '@agora/state';
 import { createDispatchExecutor } from './dispatch-executor.js';
 import type { Executor } from './executor.js';
 import type { LockHolder, LockLeaseLike, LockServiceLike } from './locking.js';
@@ -125,8 +127,27 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const announcedWaits = new Set<string>();
   const lockRecheckMs = opts.lockRecheckMs ?? 5000;
 
+  /**
+   * Job data is input from outside: parsed, then hashed. `beginItem` compares the hash with the
+   * one registered at acceptance, so data edited since (Redis HSET, Bull Board) runs nothing and
+   * the item fails with an INTEGRITY error in the record. Data that does not even parse but names
+   * a valid run and item is recorded the same way (no hash can match 'unparsable'); data that
+   * names no valid run cannot be recorded anywhere and is failed for good.
+   */
+  function readJob(job: Job): { d: ItemJobData; definitionHash: string } {
+    try {
+      const d = parseItemJobData(job.data);
+      return { d, definitionHash: itemDefinitionHash(d) };
+    } catch (err) {
+      const raw = (job.data ?? {}) as { runId?: unknown; itemId?: unknown };
+      if (!isRunId(raw.runId) || !isItemId(raw.itemId)) throw new UnrecoverableError(`item job ${String(job.id)} refused: ${coerceError(err).message}`);
+      logger.error({ runId: raw.runId, itemId: raw.itemId, err: coerceError(err).message }, 'item job data is invalid');
+      return { d: { runId: raw.runId, itemId: raw.itemId, executor: '', inputs: {}, locks: [], deps: [] }, definitionHash: 'unparsable' };
+    }
+  }
+
   async function processItem(job: Job<ItemJobData>, token?: string): Promise<{ state: string; resultRef?: string }> {
-    const d = job.data;
+    const { d, definitionHash } = readJob(job);
     const attempt = job.attemptsMade + 1;
     let lease: LockLeaseLike | undefined;
     // Invariant: once acquired, the locks MUST be released on every path out of this function.
@@ -159,6 +180,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     };
     try {
       const begin = await store.beginItem(d.runId, d.itemId, d.deps, attempt, id, {
+        definitionHash,
         jobId: job.id!,
         before: lockEvents('acquired'),
         ...(held ? { fields: { lockTokens: held.tokens } } : {}),
@@ -178,7 +200,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         if (left! <= 0) await wakeJobs(queueHandle(job.queueName), [job.id!]);
         throw new DelayedError();
       }
-      return await runItem(job, attempt, begin.deps, held, lockEvents, releaseLocks);
+      return await runItem(job, d, attempt, begin.deps, held, lockEvents, releaseLocks);
     } finally {
       await releaseLocks();
     }
@@ -186,13 +208,13 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
 
   async function runItem(
     job: Job<ItemJobData>,
+    d: ItemJobData,
     attempt: number,
     deps: Record<string, string>,
     lease: LockLeaseLike | undefined,
     lockEvents: (action: string) => Array<{ type: string } & Record<string, unknown>>,
     releaseLocks: () => Promise<void>,
   ): Promise<{ state: string; resultRef?: string }> {
-    const d = job.data;
     const executor = executors.get(d.executor);
     const abort = new AbortController();
     const onLost = (): void => abort.abort('lock lost');
@@ -277,11 +299,12 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     // last attempt) must still end its item, or its dependents would wait forever.
     w.on('failed', (job, err) => {
       if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
-      const d = job.data;
+      const d = job.data as Partial<ItemJobData>;
+      if (!isRunId(d.runId) || !isItemId(d.itemId)) return;
       void store
         .itemStates(d.runId, [d.itemId])
         .then(([s]) =>
-          isTerminalItemState(s) ? undefined : finishAndRelease(q, d, 'failed', { fields: { error: `job failed in queue: ${err.message}`, errorCode: 'QUEUE' } }),
+          isTerminalItemState(s) ? undefined : finishAndRelease(q, d as ItemJobData, 'failed', { fields: { error: `job failed in queue: ${err.message}`, errorCode: 'QUEUE' } }),
         )
         .catch((e: unknown) => logger.error({ runId: d.runId, itemId: d.itemId, err: coerceError(e).message }, 'could not record failed job'));
     });

@@ -1,6 +1,6 @@
 import type { FlowJob, JobsOptions } from 'bullmq';
 import { itemJobId, type Plan } from '@agora/core';
-import { DEP_PARK_MS, type ItemJobData } from '@agora/state';
+import { DEP_PARK_MS, itemDefinitionHash, type ItemJobData } from '@agora/state';
 
 export interface FlowBuildOptions {
   readonly itemJobOptions: JobsOptions;
@@ -31,6 +31,8 @@ export interface FlowPlan {
   readonly treeEdges: number;
   /** Job id per item whose job is added parked (it has dependencies but no flow-tree child). */
   readonly wakeJobs: ReadonlyMap<string, string>;
+  /** `itemDefinitionHash` of each item's job data, registered with the run for the runner to check. */
+  readonly definitionHashes: ReadonlyMap<string, string>;
 }
 
 /** Deps-first topological order (the plan is validated acyclic). */
@@ -163,5 +165,6 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
     if (g) cur.parked.push(...g);
   }
   if (cur.jobs > 0) chunks.push(cur);
-  return { chunks, wakeEdges, treeEdges, wakeJobs };
+  const definitionHashes = new Map(data.map((d) => [d.itemId, itemDefinitionHash(d)] as const));
+  return { chunks, wakeEdges, treeEdges, wakeJobs, definitionHashes };
 }

@@ -1,4 +1,4 @@
-import { FlowProducer, Queue, Worker, type Job } from 'bullmq';
+import { FlowProducer, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   DEFAULT_EXECUTORS,
@@ -10,7 +10,7 @@ import {
   type Logger,
   type Plan,
 } from '@agora/core';
-import { RunStore, createRedis, wakeJobs, type RegisteredItem } from '@agora/state';
+import { RunStore, createRedis, submissionProblems, wakeJobs, type RegisteredItem, type SubmissionData } from '@agora/state';
 import { ProviderSet, resolveTaskRef } from '@agora/registry';
 import { createEvidence } from '@agora/evidence';
 import { canonicalJson } from '@agora/audit';
@@ -18,12 +18,7 @@ import { createHash } from 'node:crypto';
 import { isTerminalRunState } from '@agora/core';
 import { buildFlows } from './flows.js';
 
-/** What `AgoraClient.submit` puts on the inbox queue. */
-export interface SubmissionData {
-  readonly runId: string;
-  readonly plan: unknown;
-  readonly submittedAt: string;
-}
+export type { SubmissionData } from '@agora/state';
 
 export interface SchedulerOptions {
   readonly config: AgoraConfig;
@@ -42,8 +37,11 @@ export interface SchedulerOptions {
 
 export interface Scheduler {
   readonly store: RunStore;
-  /** Accepts one submission directly (what the inbox worker does per job). */
-  accept(data: SubmissionData): Promise<{ state: string; problems?: readonly string[] }>;
+  /**
+   * Accepts one submission directly (what the inbox worker does per job). Data that is not a
+   * submission is `refused`: nothing is written under any run key.
+   */
+  accept(data: unknown): Promise<{ state: string; problems?: readonly string[] }>;
   close(): Promise<void>;
 }
 
@@ -73,6 +71,16 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     else await q.removeGlobalConcurrency();
   }
   await redis.sadd(store.keys.queues, INBOX_QUEUE, ...queueNames);
+  const executors = opts.executors ?? DEFAULT_EXECUTORS;
+  // What this deployment accepts, so clients refuse a plan the scheduler would reject before
+  // anything is enqueued (tasks registered in storage are checked here, at acceptance).
+  await redis.hset(store.keys.deployment, {
+    queues: JSON.stringify(queueNames),
+    targets: JSON.stringify(Object.keys(config.targets)),
+    executors: JSON.stringify(executors),
+    tasks: JSON.stringify(Object.keys(config.tasks)),
+    updatedAt: new Date().toISOString(),
+  });
   const queueFor = (name: string): Queue => {
     let q = queues.get(name);
     if (!q) queues.set(name, (q = new Queue(name, { connection, prefix })));
@@ -91,34 +99,53 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   /**
    * Pins each dispatch item's task to the hash registered in storage now, so retries and
    * recoveries of this run use exactly the definition it was accepted with (seed 000's
-   * resolveByHash). Tasks only in the config file are not pinned.
+   * resolveByHash). Tasks only in the config file are not pinned. An item whose task is neither
+   * registered nor configured, or is both (a registered task may not silently shadow a
+   * configured one), is a problem: the run is rejected here, before any lock is taken.
    */
-  async function pinTasks(plan: Plan): Promise<Map<string, string>> {
-    const names = new Set<string>();
-    for (const it of plan.items) {
-      if (it.executor !== 'dispatch') continue;
+  async function pinTasks(plan: Plan): Promise<{ refs: Map<string, string>; problems: string[] }> {
+    const names = new Map<string, number>();
+    const problems: string[] = [];
+    plan.items.forEach((it, i) => {
+      if (it.executor !== 'dispatch') return;
       const n = it.inputs['task'] ?? it.inputs['subagent'];
-      if (typeof n === 'string') names.add(n);
-    }
+      if (typeof n === 'string') {
+        if (!names.has(n)) names.set(n, i);
+      } else {
+        problems.push(`items[${i}] (${JSON.stringify(it.id)}): dispatch needs inputs.task naming a task`);
+      }
+    });
     const refs = new Map<string, string>();
-    if (names.size === 0) return refs;
+    if (names.size === 0) return { refs, problems };
     const storage = await providers.storage();
-    for (const n of names) {
+    for (const [n, i] of names) {
       const ref = await resolveTaskRef(storage, config.namespace, n);
-      if (ref) refs.set(n, ref);
+      const configured = Object.hasOwn(config.tasks, n);
+      const where = `items[${i}] (${JSON.stringify(plan.items[i]!.id)})`;
+      if (ref && configured) problems.push(`${where}: task "${n}" is both in the config and registered in storage; remove one of them`);
+      else if (ref) refs.set(n, ref);
+      else if (!configured) problems.push(`${where}: unknown task "${n}" (configured: ${Object.keys(config.tasks).join(', ') || 'none'}; none registered by that name)`);
     }
-    return refs;
+    return { refs, problems };
   }
 
-  async function accept(data: SubmissionData): Promise<{ state: string; problems?: readonly string[] }> {
-    const { runId } = data;
-    const v = validatePlan(data.plan, {
-      executors: opts.executors ?? DEFAULT_EXECUTORS,
+  async function accept(data: unknown): Promise<{ state: string; problems?: readonly string[] }> {
+    const envelope = submissionProblems(data);
+    if (envelope.length > 0) {
+      // Not a submission: its run id cannot be trusted as a key, so nothing is recorded under one.
+      logger.warn({ problems: envelope }, 'inbox job refused');
+      return { state: 'refused', problems: envelope };
+    }
+    const sub = data as SubmissionData;
+    const { runId } = sub;
+    const v = validatePlan(sub.plan, {
+      executors,
       queues: queueNames,
       targets: Object.keys(config.targets),
     });
     if (!v.ok) {
-      const planId = typeof (data.plan as { id?: unknown })?.id === 'string' ? (data.plan as { id: string }).id : '';
+      const rawId = (sub.plan as { id?: unknown } | null)?.id;
+      const planId = typeof rawId === 'string' ? rawId.slice(0, 128).toWellFormed() : '';
       await store.rejectRun(runId, planId, v.problems);
       logger.warn({ runId, problems: v.problems.length }, 'plan rejected');
       return { state: 'rejected', problems: v.problems };
@@ -134,21 +161,24 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
         unhashable.push(`items[${i}] (${JSON.stringify(it.id)}): inputs cannot be canonicalised (RFC 8785): ${coerceError(err).message}`);
       }
     });
-    if (unhashable.length > 0) {
-      await store.rejectRun(runId, plan.id, unhashable);
-      return { state: 'rejected', problems: unhashable };
+    const pins = await pinTasks(plan);
+    const refused = [...unhashable, ...pins.problems];
+    if (refused.length > 0) {
+      await store.rejectRun(runId, plan.id, refused);
+      logger.warn({ runId, problems: refused.length }, 'plan rejected');
+      return { state: 'rejected', problems: refused };
     }
     const init = await store.initRun(runId, {
       total: plan.items.length,
       queue: plan.queue,
       planId: plan.id,
-      fields: { submittedAt: data.submittedAt },
+      fields: { submittedAt: sub.submittedAt },
     });
     if (init.state !== 'accepted' && init.state !== 'running') return { state: init.state };
 
     // Pins are stored with the run once, so an acceptance resumed after a crash uses the same ones.
     const metaKey = store.keys.run(runId).meta;
-    await redis.hsetnx(metaKey, 'taskRefs', JSON.stringify([...(await pinTasks(plan))]));
+    await redis.hsetnx(metaKey, 'taskRefs', JSON.stringify([...pins.refs]));
     const taskRefs = new Map<string, string>(JSON.parse((await redis.hget(metaKey, 'taskRefs')) ?? '[]') as Array<[string, string]>);
 
     // Dependents lists and counters for the run-state cascade.
@@ -167,8 +197,11 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
         depCount: it.depends_on.length,
         dependents: dependents.get(it.id) ?? [],
         ...(flows.wakeJobs.has(it.id) ? { wakeJob: flows.wakeJobs.get(it.id)! } : {}),
+        definitionHash: flows.definitionHashes.get(it.id)!,
         fields: {
           executor: it.executor,
+          // What the runner is held to: the job's data must hash to this, or nothing runs.
+          definitionHash: flows.definitionHashes.get(it.id)!,
           // The inputs themselves stay out of the stream (size, and secrets must never be
           // copied there); their RFC 8785 hash proves which inputs ran, given the plan.
           inputsHash: inputsHashes.get(it.id)!,
@@ -207,9 +240,14 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   }
 
   const inboxConn = createRedis(config.redisUrl);
-  const inbox = new Worker<SubmissionData>(
+  const inbox = new Worker(
     INBOX_QUEUE,
-    async (job: Job<SubmissionData>) => accept(job.data),
+    async (job: Job) => {
+      const r = await accept(job.data);
+      // Shown as the failed job's reason in Bull Board; never retried.
+      if (r.state === 'refused') throw new UnrecoverableError(`inbox job refused: ${(r.problems ?? []).join('; ')}`);
+      return r;
+    },
     { connection: inboxConn, prefix, concurrency: opts.inboxConcurrency ?? 2, lockDuration: 60_000 },
   );
   // Sealing: a run is sealed as soon as it ends (pub/sub), and a sweep catches any message
@@ -247,7 +285,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     sweepTimer.unref();
   }
 
-  inbox.on('failed', (job, err) => logger.error({ runId: job?.data.runId, err: coerceError(err).message }, 'accepting plan failed'));
+  inbox.on('failed', (job, err) => logger.error({ jobId: job?.id, err: coerceError(err).message }, 'accepting plan failed'));
   inbox.on('error', (err) => logger.error({ err: coerceError(err).message }, 'inbox worker error'));
 
   return {

@@ -1,3 +1,6 @@
+import { ValueError } from './errors.js';
+import { isRunId } from './ids.js';
+
 /**
  * Every Redis key and channel name is built here; nothing concatenates key strings elsewhere.
  *
@@ -55,6 +58,9 @@ export function keys(namespace: string): Keys {
     namespace: ns,
     bullPrefix: `{${ns}}`,
     run(runId: string): RunKeys {
+      // A run id becomes a key (and, through BullMQ job ids, more keys): refuse anything outside
+      // the grammar here too, whatever the caller checked.
+      if (!isRunId(runId)) throw new ValueError(`invalid run id ${JSON.stringify(runId)}`);
       const base = `${ns}:run:{${runId}}`;
       return {
         meta: base,

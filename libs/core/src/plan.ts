@@ -11,6 +11,13 @@ export const PLAN_LIMITS = {
   maxLockNameLength: 200,
   maxDependencies: 1_000,
   maxPlanBytes: 256 * 1024 * 1024,
+  /**
+   * Deepest nesting of objects and arrays anywhere in a plan (the plan object is level 1, an
+   * item's `inputs` level 4). One limit for every surface (CLI, HTTP, SDK, scheduler), checked
+   * without recursion, so a deep plan is refused up front instead of overflowing a recursive
+   * step (JSON.stringify, canonicalisation) later.
+   */
+  maxDepth: 64,
 } as const;
 
 export const QUEUE_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -72,11 +79,59 @@ function lockNameProblem(name: string): string | null {
   return null;
 }
 
+/** JSON-path-like label of a place in a plan, for messages: `items[2].inputs.x`. */
+function placeLabel(path: readonly (string | number)[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
+  return out === '' ? 'plan' : out;
+}
+
+/**
+ * Problems of the raw JSON value of a plan that no schema sees, found in one iterative walk (a
+ * recursive one is what a deep plan would overflow):
+ * - nesting deeper than `PLAN_LIMITS.maxDepth`;
+ * - a string or key holding a lone surrogate: RFC 8785 cannot encode it, so a run of such a plan
+ *   could never be sealed;
+ * - a `"__proto__"` key: `JSON.parse` keeps it as data, but any copy by assignment (a schema's
+ *   output, a spread) turns it into a prototype, so what validates would not be what runs.
+ * Reports at most 20 problems.
+ */
+export function planValueProblems(input: unknown): string[] {
+  const problems: string[] = [];
+  const stack: Array<{ value: unknown; path: Array<string | number>; depth: number }> = [{ value: input, path: [], depth: 1 }];
+  let tooDeep = false;
+  while (stack.length > 0 && problems.length < 20) {
+    const { value, path, depth } = stack.pop()!;
+    if (typeof value === 'string') {
+      if (!value.isWellFormed()) problems.push(`${placeLabel(path)}: holds a lone surrogate (unpaired UTF-16 half), which cannot be sealed`);
+      continue;
+    }
+    if (value === null || typeof value !== 'object') continue;
+    if (depth > PLAN_LIMITS.maxDepth) {
+      if (!tooDeep) problems.push(`${placeLabel(path)}: nested deeper than ${PLAN_LIMITS.maxDepth} levels`);
+      tooDeep = true;
+      continue;
+    }
+    if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: [...path, i], depth: depth + 1 });
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      if (key === '__proto__') problems.push(`${placeLabel(path)}: the key "__proto__" is not allowed`);
+      else if (!key.isWellFormed()) problems.push(`${placeLabel(path)}: a key holds a lone surrogate, which cannot be sealed`);
+      stack.push({ value: (value as Record<string, unknown>)[key], path: [...path, key], depth: depth + 1 });
+    }
+  }
+  return problems;
+}
+
 /**
  * Validates a plan and reports every problem, each naming the offending item:
  * `items[2] (verify): depends_on[0]: unknown item "x"`.
  */
 export function validatePlan(input: unknown, options: ValidateOptions = {}): ValidationResult {
+  const raw = planValueProblems(input);
+  if (raw.length > 0) return { ok: false, problems: raw };
   const parsed = planSchema.safeParse(input);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((iss) => {
@@ -210,20 +265,48 @@ function lineCol(text: string, offset: number): { line: number; column: number }
   return { line, column: offset - last };
 }
 
+/** Deepest nesting of the JSON text, counted over brackets outside strings, without parsing. */
+function textDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) max = Math.max(max, ++depth);
+    else if (c === 125 || c === 93) depth--;
+  }
+  return max;
+}
+
 /**
- * Parses plan JSON text strictly (no comments, no trailing commas). Malformed JSON raises a
- * `ValueError` naming the line and column of the first error.
+ * Parses plan (and config) JSON text strictly, the one parser every surface uses (CLI, HTTP,
+ * SDK callers that hold text). `JSON.parse` does the parsing because it keeps a `"__proto__"`
+ * key as data (a parser that assigns keys turns it into a prototype, so the validator and the
+ * scheduler would see different plans); jsonc-parser is only asked where the first error is, for
+ * a message naming its line and column. Text nested deeper than `PLAN_LIMITS.maxDepth` is
+ * refused here, before parsing.
  */
 export function parsePlanText(text: string, source = 'plan'): unknown {
   if (Buffer.byteLength(text) > PLAN_LIMITS.maxPlanBytes) {
     throw new ValueError(`${source}: larger than ${PLAN_LIMITS.maxPlanBytes} bytes`);
   }
-  const errors: ParseError[] = [];
-  const value: unknown = parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
-  const first = errors[0];
-  if (first) {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    const errors: ParseError[] = [];
+    parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+    const first = errors[0];
+    if (!first) throw new ValueError(`${source}: invalid JSON: ${(err as Error).message}`);
     const { line, column } = lineCol(text, first.offset);
     throw new ValueError(`${source}:${line}:${column}: invalid JSON: ${printParseErrorCode(first.error)}`);
+  }
+  if (textDepth(text) > PLAN_LIMITS.maxDepth) {
+    throw new ValueError(`${source}: JSON nested deeper than ${PLAN_LIMITS.maxDepth} levels`);
   }
   return value;
 }

@@ -1,7 +1,7 @@
 --[[
   Appends one event to a run's stream (lock acquired/released, retry, ...), taking the next seq.
   KEYS: 1 meta, 2 items, 3 results, 4 pending, 5 dependents, 6 events
-  ARGV: 1 runId, 2 at, 3.. event fragments (one event each)
+  ARGV: 1 runId, 2 at, 3.. events (each an encoded JSON object)
   Output: seq of the last event, -1 when the run does not exist, -2 when it already ended
 ]]
 --@include emit

@@ -2,16 +2,19 @@
   Decides, atomically, what a runner does with an item job it just took:
   - the item is already terminal (a retried or recovered job): do nothing but name its parked
     dependents that are ready, to be woken again;
+  - the job's definition (executor, inputs, locks, dependencies, target, task) does not hash to
+    the one registered when the run was accepted (someone edited the job's data in Redis or in
+    Bull Board): the item ends "failed" with an INTEGRITY error, and nothing runs;
   - the run was cancelled: the item ends "cancelled";
   - a dependency outside the item's flow tree has not ended yet: the job must park ('wait');
   - a dependency did not end "done": the item ends "skipped";
-  - otherwise the item becomes "running" (an event records the attempt and runner) and the
+  - otherwise the item becomes "running" (its event records the attempt and runner) and the
     dependencies' resultRefs are returned.
   KEYS: 1 meta, 2 items, 3 results, 4 pending, 5 dependents, 6 events
-  ARGV: 1 runId, 2 at, 3 itemId, 4 depsCsv, 5 attempt, 6 runner, 7 finishedChannel,
-        8 extra fields of the running event ('' for none), 9 the item's job id (recorded to be
-        woken when it must wait), 10.. events emitted just before it (lock acquisitions), only
-        when the item does run
+  ARGV: 1 runId, 2 at, 3 itemId, 4 depsCsv, 5 definition hash of the job's data, 6 finishedChannel,
+        7 the running event (encoded), 8 the item's job id (recorded to be woken when it must
+        wait), 9.. events emitted just before it (lock acquisitions, encoded), only when the item
+        does run
   Output: { 'terminal', state, resultRef, job ids to wake... }, { 'wait', dependencies left }
           or { 'run', dep1, ref1, dep2, ref2, ... }
 ]]
@@ -30,15 +33,22 @@ if isTerminal(cur) then
   readyDependents(K, itemId, wakes)
   return terminal(cur, redis.call('HGET', K.results, itemId) or '', wakes)
 end
-local item = '"type":"item","itemId":"' .. itemId .. '",'
+-- Runs accepted before definitions were registered have no hash to compare with.
+local registered = redis.call('HGET', K.pending, 'def:' .. itemId)
+if registered and registered ~= ARGV[5] then
+  setTerminal(K, runId, at, itemId, 'failed', event({ type = 'item', itemId = itemId, state = 'failed', errorCode = 'INTEGRITY',
+    error = 'the job data does not match the definition registered when the run was accepted; nothing was run',
+    definitionHash = registered, jobDefinitionHash = ARGV[5] }), '', ARGV[6], nil, wakes)
+  return terminal('failed', '', wakes)
+end
 if redis.call('HGET', K.meta, 'cancelRequested') == '1' then
-  setTerminal(K, runId, at, itemId, 'cancelled', item .. '"state":"cancelled","reason":"run cancelled"', '', ARGV[7], nil, wakes)
+  setTerminal(K, runId, at, itemId, 'cancelled', event({ type = 'item', itemId = itemId, state = 'cancelled', reason = 'run cancelled' }), '', ARGV[6], nil, wakes)
   return terminal('cancelled', '', wakes)
 end
 local left = tonumber(redis.call('HGET', K.pending, itemId) or '0')
 if left > 0 then
   -- Parked until the runner ending its last dependency wakes this job (see setTerminal).
-  redis.call('HSET', K.pending, 'wake:' .. itemId, ARGV[9])
+  redis.call('HSET', K.pending, 'wake:' .. itemId, ARGV[8])
   return { 'wait', left }
 end
 redis.call('HDEL', K.pending, 'wake:' .. itemId)
@@ -46,14 +56,14 @@ local out = { 'run' }
 for dep in string.gmatch(ARGV[4], '[^,]+') do
   local s = redis.call('HGET', K.items, dep)
   if s ~= 'done' then
-    setTerminal(K, runId, at, itemId, 'skipped',
-      item .. '"state":"skipped","reason":"dependency ' .. dep .. ' ended ' .. (s or 'unknown') .. '","dependency":"' .. dep .. '"', '', ARGV[7], nil, wakes)
+    setTerminal(K, runId, at, itemId, 'skipped', event({ type = 'item', itemId = itemId, state = 'skipped',
+      reason = 'dependency ' .. dep .. ' ended ' .. (s or 'unknown'), dependency = dep }), '', ARGV[6], nil, wakes)
     return terminal('skipped', '', wakes)
   end
   out[#out + 1] = dep
   out[#out + 1] = redis.call('HGET', K.results, dep) or ''
 end
-for i = 10, #ARGV do emit(K.meta, K.events, runId, at, ARGV[i]) end
+for i = 9, #ARGV do emit(K.meta, K.events, runId, at, ARGV[i]) end
 redis.call('HSET', K.items, itemId, 'running')
-emit(K.meta, K.events, runId, at, item .. '"state":"running","attempt":' .. tonumber(ARGV[5]) .. ',"runner":"' .. ARGV[6] .. '"' .. ARGV[8])
+emit(K.meta, K.events, runId, at, ARGV[7])
 return out

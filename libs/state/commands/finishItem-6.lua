@@ -1,8 +1,9 @@
 --[[
   Ends an item: done (with its resultRef), failed, skipped or cancelled. See setTerminal.
   KEYS: 1 meta, 2 items, 3 results, 4 pending, 5 dependents, 6 events
-  ARGV: 1 runId, 2 at, 3 itemId, 4 state, 5 resultRef ('' for none), 6 event fragment, 7 finishedChannel,
-        8.. events appended right after the item's own (lock releases), before any cascade
+  ARGV: 1 runId, 2 at, 3 itemId, 4 state, 5 resultRef ('' for none), 6 the item's event (encoded),
+        7 finishedChannel, 8.. events appended right after the item's own (lock releases, encoded),
+        before any cascade
   Output: { 1 moved | 0 already terminal | -1 unknown item, job ids of parked dependents to wake... }
 ]]
 --@include emit

@@ -2,7 +2,7 @@
   Creates a run record, once. Re-running it for an existing run returns the registration progress,
   so a scheduler that crashed half-way resumes where it stopped.
   KEYS: 1 meta, 2 items, 3 results, 4 pending, 5 dependents, 6 events
-  ARGV: 1 runId, 2 at, 3 total, 4 queue, 5 planId, 6 event fragment (accepted)
+  ARGV: 1 runId, 2 at, 3 total, 4 queue, 5 planId, 6 the accepted event (encoded)
   Output: { registeredChunks, flowChunks, state }
 ]]
 --@include emit

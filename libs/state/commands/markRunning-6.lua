@@ -10,7 +10,7 @@ local fc = tonumber(ARGV[3])
 if fc >= 0 then redis.call('HSET', K.meta, 'flowChunks', fc) end
 if redis.call('HGET', K.meta, 'state') == 'accepted' then
   redis.call('HSET', K.meta, 'state', 'running')
-  emit(K.meta, K.events, ARGV[1], ARGV[2], '"type":"run","state":"running"')
+  emit(K.meta, K.events, ARGV[1], ARGV[2], event({ type = 'run', state = 'running' }))
   return 1
 end
 return 0

@@ -1,7 +1,7 @@
 --[[
   Records a plan the scheduler refused (it failed validation after it was queued).
   KEYS: 1 meta, 2 items, 3 results, 4 pending, 5 dependents, 6 events
-  ARGV: 1 runId, 2 at, 3 planId, 4 event fragment
+  ARGV: 1 runId, 2 at, 3 planId, 4 the rejected event (encoded)
   Output: 1 recorded, 0 the run already existed
 ]]
 --@include emit

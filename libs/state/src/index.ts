@@ -3,3 +3,4 @@ export * from './scripts.js';
 export * from './redis.js';
 export * from './redis-server.js';
 export * from './item-jobs.js';
+export * from './submission.js';

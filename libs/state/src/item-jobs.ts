@@ -1,4 +1,8 @@
+import { createHash } from 'node:crypto';
 import { Job, type Queue } from 'bullmq';
+import { z } from 'zod';
+import { ValueError, isItemId, isRunId } from '@agora/core';
+import { canonicalJson } from '@agora/audit';
 
 /**
  * How long an item job that waits for dependencies outside its flow tree stays parked (delayed)
@@ -17,15 +21,51 @@ export async function wakeJobs(queue: Queue, jobIds: readonly string[]): Promise
   return results.filter((r) => r.status === 'fulfilled').length;
 }
 
-/** What a runner needs to run one item; stored as the item job's data. */
-export interface ItemJobData {
-  readonly runId: string;
-  readonly itemId: string;
-  readonly executor: string;
-  readonly inputs: Record<string, unknown>;
-  readonly locks: readonly string[];
-  readonly deps: readonly string[];
-  readonly target?: string;
-  /** Pinned task definition (`agora://<ns>/task/<name>/<sha256>`) resolved at acceptance. */
-  readonly taskRef?: string;
+/**
+ * What a runner needs to run one item; stored as the item job's data. Job data is input from
+ * outside (anyone who reaches Redis or a writable Bull Board can edit it), so a runner parses it
+ * with this schema and then checks its definition hash against the one registered at acceptance.
+ */
+export const itemJobDataSchema = z
+  .object({
+    runId: z.string().refine(isRunId, 'invalid run id'),
+    itemId: z.string().refine(isItemId, 'invalid item id'),
+    executor: z.string().min(1).max(128),
+    inputs: z.record(z.string(), z.unknown()),
+    locks: z.array(z.string().min(1).max(200)).max(32),
+    deps: z.array(z.string().refine(isItemId, 'invalid dependency id')).max(1000),
+    target: z.string().min(1).max(128).optional(),
+    /** Pinned task definition (`agora://<ns>/task/<name>/<sha256>`) resolved at acceptance. */
+    taskRef: z.string().min(1).max(512).optional(),
+  })
+  .strict();
+
+export type ItemJobData = z.infer<typeof itemJobDataSchema>;
+
+/** Parses an item job's data; `ValueError` naming the first problems when it is not one. */
+export function parseItemJobData(data: unknown): ItemJobData {
+  const r = itemJobDataSchema.safeParse(data);
+  if (!r.success) {
+    throw new ValueError(`item job data is invalid: ${r.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+  return r.data;
+}
+
+/**
+ * The sha256 of an item's definition: everything that decides what runs (executor, inputs,
+ * locks, dependencies, target, pinned task), in RFC 8785 form so key order cannot matter. The
+ * scheduler registers it at acceptance; `beginItem` refuses a job whose data hashes otherwise.
+ */
+export function itemDefinitionHash(d: ItemJobData): string {
+  const def = {
+    runId: d.runId,
+    itemId: d.itemId,
+    executor: d.executor,
+    inputs: d.inputs,
+    locks: d.locks,
+    deps: d.deps,
+    target: d.target ?? null,
+    taskRef: d.taskRef ?? null,
+  };
+  return createHash('sha256').update(canonicalJson(def)).digest('hex');
 }

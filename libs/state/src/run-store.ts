@@ -1,17 +1,6 @@
 import type { Redis } from 'ioredis';
-import { ITEM_STATES, keys as buildKeys, type AgoraEvent, type ItemState, type Keys } from '@agora/core';
+import { ITEM_STATES, encodeEventBody, keys as buildKeys, type AgoraEvent, type EventBody, type ItemState, type Keys } from '@agora/core';
 import { callScript } from './scripts.js';
-
-/** Extra event fields as the body of a JSON object without braces: `"a":1,"b":"x"`. */
-function fragment(fields: Record<string, unknown>): string {
-  const s = JSON.stringify(fields);
-  return s.length > 2 ? s.slice(1, -1) : '';
-}
-
-function withComma(fields: Record<string, unknown> | undefined): string {
-  const f = fields ? fragment(fields) : '';
-  return f === '' ? '' : `,${f}`;
-}
 
 export interface RunStatus {
   readonly runId: string;
@@ -42,6 +31,8 @@ export interface RegisteredItem {
   readonly dependents: readonly string[];
   /** The item's job id when it is added parked (no flow-tree child holds it back, but it has dependencies). */
   readonly wakeJob?: string;
+  /** `itemDefinitionHash` of the item's job data: what `beginItem` checks a job against. */
+  readonly definitionHash: string;
   /** Extra fields for the item's first event (executor, locks, dependencies). */
   readonly fields: Record<string, unknown>;
 }
@@ -71,15 +62,19 @@ export class RunStore {
     init: { total: number; queue: string; planId: string; fields: Record<string, unknown> },
   ): Promise<{ registered: number; flowChunks: number; state: string }> {
     const at = new Date().toISOString();
-    const frag = `"type":"run","state":"accepted"${withComma({ planId: init.planId, queue: init.queue, items: init.total, ...init.fields })}`;
-    const r = (await callScript(this.redis, 'initRun', this.runKeys(runId), [runId, at, init.total, init.queue, init.planId, frag])) as [number, number, string];
+    const body = encodeEventBody({ type: 'run', state: 'accepted', planId: init.planId, queue: init.queue, items: init.total, ...init.fields });
+    const r = (await callScript(this.redis, 'initRun', this.runKeys(runId), [runId, at, init.total, init.queue, init.planId, body])) as [number, number, string];
     await this.redis.zadd(this.keys.runs, Date.now(), runId);
     return { registered: r[0], flowChunks: r[1], state: r[2] };
   }
 
-  registerItems(runId: string, chunkIndex: number, items: readonly RegisteredItem[]): Promise<number> {
+  async registerItems(runId: string, chunkIndex: number, items: readonly RegisteredItem[]): Promise<number> {
     const args: (string | number)[] = [runId, new Date().toISOString(), chunkIndex];
-    for (const it of items) args.push(it.id, it.depCount, it.dependents.join(','), it.wakeJob ?? '', fragment(it.fields));
+    for (const it of items) {
+      // The same rule as the script's: an item with dependencies starts "waiting".
+      const body = encodeEventBody({ type: 'item', itemId: it.id, state: it.depCount > 0 ? 'waiting' : 'queued', ...it.fields });
+      args.push(it.id, it.depCount, it.dependents.join(','), it.wakeJob ?? '', it.definitionHash, body);
+    }
     return callScript(this.redis, 'registerItems', this.runKeys(runId), args) as Promise<number>;
   }
 
@@ -88,9 +83,11 @@ export class RunStore {
   }
 
   /**
-   * Takes an item job: ends it at once when terminal, cancelled or a dependency failed; otherwise
-   * marks it running. `opts.before` are events appended just before `running` (lock
-   * acquisitions), `opts.fields` extra fields of the running event.
+   * Takes an item job: ends it at once when terminal, cancelled, a dependency failed, or its
+   * definition is not the one registered at acceptance (`definitionHash`, from
+   * `itemDefinitionHash` of the job's data); otherwise marks it running. `opts.before` are events
+   * appended just before `running` (lock acquisitions), `opts.fields` extra fields of the running
+   * event.
    */
   async beginItem(
     runId: string,
@@ -98,19 +95,19 @@ export class RunStore {
     deps: readonly string[],
     attempt: number,
     runner: string,
-    opts: { before?: ReadonlyArray<{ type: string } & Record<string, unknown>>; fields?: Record<string, unknown>; jobId?: string } = {},
+    opts: { definitionHash: string; before?: readonly EventBody[]; fields?: Record<string, unknown>; jobId?: string },
   ): Promise<BeginResult> {
+    const running = encodeEventBody({ type: 'item', itemId, state: 'running', attempt, runner, ...opts.fields });
     const r = (await callScript(this.redis, 'beginItem', this.runKeys(runId), [
       runId,
       new Date().toISOString(),
       itemId,
       deps.join(','),
-      attempt,
-      runner.replace(/[^A-Za-z0-9._:-]/g, '_'),
+      opts.definitionHash,
       this.keys.finishedChannel,
-      withComma(opts.fields),
+      running,
       opts.jobId ?? '',
-      ...(opts.before ?? []).map((e) => fragment(e)),
+      ...(opts.before ?? []).map(encodeEventBody),
     ])) as string[];
     if (r[0] === 'terminal') return { kind: 'terminal', state: r[1] ?? 'unknown', resultRef: r[2] ?? '', wake: r.slice(3) };
     if (r[0] === 'wait') return { kind: 'wait', left: Number(r[1]) };
@@ -127,44 +124,41 @@ export class RunStore {
     runId: string,
     itemId: string,
     state: 'done' | 'failed' | 'skipped' | 'cancelled',
-    opts: { resultRef?: string; fields?: Record<string, unknown>; after?: ReadonlyArray<{ type: string } & Record<string, unknown>> } = {},
+    opts: { resultRef?: string; fields?: Record<string, unknown>; after?: readonly EventBody[] } = {},
   ): Promise<{ moved: number; wake: string[] }> {
-    const frag = `"type":"item","itemId":"${itemId}","state":"${state}"${withComma({
-      ...(opts.resultRef ? { resultRef: opts.resultRef } : {}),
-      ...opts.fields,
-    })}`;
+    const body = encodeEventBody({ type: 'item', itemId, state, ...(opts.resultRef ? { resultRef: opts.resultRef } : {}), ...opts.fields });
     const r = (await callScript(this.redis, 'finishItem', this.runKeys(runId), [
       runId,
       new Date().toISOString(),
       itemId,
       state,
       opts.resultRef ?? '',
-      frag,
+      body,
       this.keys.finishedChannel,
-      ...(opts.after ?? []).map((e) => fragment(e)),
+      ...(opts.after ?? []).map(encodeEventBody),
     ])) as [number, ...string[]];
     return { moved: Number(r[0]), wake: r.slice(1) as string[] };
   }
 
   /** Appends events (each `{ type, ...fields }`); returns the seq of the last one. */
-  appendEvents(runId: string, events: ReadonlyArray<{ type: string } & Record<string, unknown>>): Promise<number> {
-    return callScript(this.redis, 'appendEvent', this.runKeys(runId), [runId, new Date().toISOString(), ...events.map((e) => fragment(e))]) as Promise<number>;
+  async appendEvents(runId: string, events: readonly EventBody[]): Promise<number> {
+    return callScript(this.redis, 'appendEvent', this.runKeys(runId), [runId, new Date().toISOString(), ...events.map(encodeEventBody)]) as Promise<number>;
   }
 
   /** -1 no such run, 0 already terminal, otherwise 1 + items still running. */
-  cancelRun(runId: string, reason?: string): Promise<number> {
+  async cancelRun(runId: string, reason?: string): Promise<number> {
     return callScript(this.redis, 'cancelRun', this.runKeys(runId), [
       runId,
       new Date().toISOString(),
       this.keys.finishedChannel,
       this.keys.cancelChannel,
-      withComma(reason ? { reason } : undefined),
+      encodeEventBody({ type: 'run', state: 'cancelling', ...(reason ? { reason } : {}) }),
     ]) as Promise<number>;
   }
 
   async rejectRun(runId: string, planId: string, problems: readonly string[]): Promise<boolean> {
-    const frag = `"type":"run","state":"rejected"${withComma({ planId, problems })}`;
-    const r = await callScript(this.redis, 'rejectRun', this.runKeys(runId), [runId, new Date().toISOString(), planId, frag]);
+    const body = encodeEventBody({ type: 'run', state: 'rejected', planId, problems });
+    const r = await callScript(this.redis, 'rejectRun', this.runKeys(runId), [runId, new Date().toISOString(), planId, body]);
     await this.redis.zadd(this.keys.runs, Date.now(), runId);
     return r === 1;
   }

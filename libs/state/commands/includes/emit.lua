@@ -1,10 +1,21 @@
 -- Shared helpers. Included (textually) by the scripts that need them.
 -- Every event of a run goes through emit(): it takes the next seq from the run hash and appends
 -- the event to the run's stream with entry id 0-<seq+1>, so a reader can resume from any seq.
-local function emit(metaKey, eventsKey, runId, at, fragment)
+-- Events are encoded, never spliced from raw text: `body` is a JSON object made by an encoder
+-- (event() below, or the TypeScript encoder `encodeEventBody`, which validates first), and the
+-- stream's own fields are encoded by cjson and joined in front of it as one more object member
+-- list. An id holding quotes or control characters therefore cannot add or forge a field.
+local function event(fields)
+  return cjson.encode(fields)
+end
+
+local function emit(metaKey, eventsKey, runId, at, body)
+  if string.sub(body, 1, 2) ~= '{"' or string.sub(body, -1) ~= '}' then
+    error('event body is not an encoded JSON object')
+  end
   local seq = redis.call('HINCRBY', metaKey, 'seq', 1) - 1
-  local json = '{"seq":' .. seq .. ',"runId":"' .. runId .. '","at":"' .. at .. '",' .. fragment .. '}'
-  redis.call('XADD', eventsKey, '0-' .. (seq + 1), 'e', json)
+  local head = cjson.encode({ seq = seq, runId = runId, at = at })
+  redis.call('XADD', eventsKey, '0-' .. (seq + 1), 'e', string.sub(head, 1, -2) .. ',' .. string.sub(body, 2))
   return seq
 end
 
@@ -23,8 +34,7 @@ local function maybeFinishRun(K, runId, at, finishedChannel)
   if meta[3] == '1' then st = 'cancelled'
   elseif failed + skipped + cancelled > 0 then st = 'failed' end
   redis.call('HSET', K.meta, 'state', st, 'finishedAt', at)
-  emit(K.meta, K.events, runId, at, '"type":"run","state":"' .. st .. '","done":' .. done .. ',"failed":' .. failed ..
-    ',"skipped":' .. skipped .. ',"cancelled":' .. cancelled)
+  emit(K.meta, K.events, runId, at, event({ type = 'run', state = st, done = done, failed = failed, skipped = skipped, cancelled = cancelled }))
   redis.call('PUBLISH', finishedChannel, runId)
   return st
 end
@@ -47,15 +57,16 @@ end
 -- Moves an item to a terminal state (once), records its result, counts it, releases its
 -- dependents' pending counters (a dependent whose last dependency ended becomes "queued", and
 -- its parked job, if it has one, is added to `wakes`) and ends the run when it was the last
--- item. `extra` (optional) are events emitted right after the item's own. Returns 1 if it
+-- item. `body` is the item's own event (encoded); `extra` (optional) are events emitted right
+-- after it. Returns 1 if it
 -- moved, 0 if already terminal, -1 if unknown.
-local function setTerminal(K, runId, at, itemId, state, fragment, result, finishedChannel, extra, wakes)
+local function setTerminal(K, runId, at, itemId, state, body, result, finishedChannel, extra, wakes)
   local cur = redis.call('HGET', K.items, itemId)
   if not cur then return -1 end
   if isTerminal(cur) then return 0 end
   redis.call('HSET', K.items, itemId, state)
   if result and result ~= '' then redis.call('HSET', K.results, itemId, result) end
-  emit(K.meta, K.events, runId, at, fragment)
+  emit(K.meta, K.events, runId, at, body)
   -- Events that belong with this item's end (lock releases) come before any cascade, so the
   -- run's terminal event is always the last one of the stream.
   if extra then for _, e in ipairs(extra) do emit(K.meta, K.events, runId, at, e) end end
@@ -68,7 +79,7 @@ local function setTerminal(K, runId, at, itemId, state, fragment, result, finish
       if left <= 0 then
         if redis.call('HGET', K.items, d) == 'waiting' then
           redis.call('HSET', K.items, d, 'queued')
-          emit(K.meta, K.events, runId, at, '"type":"item","itemId":"' .. d .. '","state":"queued"')
+          emit(K.meta, K.events, runId, at, event({ type = 'item', itemId = d, state = 'queued' }))
         end
         if wakes then
           local job = redis.call('HGET', K.pending, 'wake:' .. d)

@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { ValueError, isRunId } from '@agora/core';
+
+/**
+ * What `AgoraClient.submit` puts on the inbox queue. The inbox is a trust boundary: anyone who
+ * can add a job to it (through Redis, or a writable Bull Board) chooses this data, and the run id
+ * becomes Redis keys, BullMQ job ids and file paths. The scheduler parses every inbox job with
+ * this schema before it writes anything; the plan itself is then checked by `validatePlan`.
+ */
+export const submissionSchema = z
+  .object({
+    runId: z.string().refine(isRunId, 'must be 1-64 of [A-Za-z0-9_-], starting with a letter or digit'),
+    plan: z.unknown(),
+    submittedAt: z.iso.datetime({ offset: true }),
+  })
+  .strict();
+
+export type SubmissionData = z.infer<typeof submissionSchema>;
+
+/** Problems of an inbox job's data, each naming its field; empty when it is a submission. */
+export function submissionProblems(data: unknown): string[] {
+  const r = submissionSchema.safeParse(data);
+  return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`);
+}
+
+export function parseSubmission(data: unknown): SubmissionData {
+  const r = submissionSchema.safeParse(data);
+  if (!r.success) throw new ValueError(`inbox job refused: ${submissionProblems(data).join('; ')}`);
+  return r.data;
+}
