@@ -1,6 +1,9 @@
-import express, { type Request, type Response, type Router } from 'express';
-import { IllegalStateError, NotFoundError, PlanValidationError, isRunId, isTerminalRunState, type AgoraEvent } from '@agora/core';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
+import { z } from 'zod';
+import { IllegalStateError, NotFoundError, PlanValidationError, isRunId, type AgoraEvent, type DashboardScope } from '@agora/core';
 import type { AgoraClient } from '@agora/sdk';
+import { requireJsonBody } from './request-guards.js';
+import type { RunEventHub } from './run-event-hub.js';
 
 export interface ApiOptions {
   readonly client: AgoraClient;
@@ -8,6 +11,32 @@ export interface ApiOptions {
   readonly bodyLimit?: string;
   /** Optional audit hook: returns the run's evidence bundle. */
   readonly audit?: (runId: string) => Promise<unknown>;
+  /** The middleware that lets a request through only with `scope` (see auth.ts `requireScope`). */
+  readonly authorize: (scope: DashboardScope) => RequestHandler;
+  /** The process's shared run event reader, for SSE. */
+  readonly events: RunEventHub;
+  /** Open SSE streams; more get 503. @default 1000 */
+  readonly maxSseClients?: number;
+}
+
+/**
+ * An event seq as text: plain decimal digits, at most 15 of them so that it, and the seq after
+ * it, is an exact integer. `Number()` would take "-5", "1e300", "0x10" and " 3", and Redis
+ * answered the ids they made with a raw error inside a 200 stream.
+ */
+const seqText = z.string().regex(/^\d{1,15}$/).transform(Number);
+
+/** Where an SSE stream starts: after `Last-Event-ID` (a browser reconnecting), else at `?from=`, else 0. */
+function fromSeqOf(req: Request, res: Response): number | null {
+  const last = req.get('last-event-id');
+  const from = req.query['from'];
+  const [name, text, offset] = last !== undefined ? ['Last-Event-ID', last, 1] : ['from', from, 0];
+  if (text === undefined) return 0;
+  const parsed = seqText.safeParse(text);
+  if (parsed.success) return parsed.data + offset;
+  const shown = typeof text === 'string' ? JSON.stringify(text.slice(0, 40)) : 'a list';
+  res.status(400).json({ error: 'bad_request', message: `${name} must be an event seq (a non-negative integer), got ${shown}` });
+  return null;
 }
 
 function runIdParam(req: Request, res: Response): string | null {
@@ -37,28 +66,31 @@ function fail(res: Response, err: unknown): void {
  * `POST /api/runs/:id/cancel`, `GET /api/runs/:id/audit`.
  */
 export function createApiRouter(opts: ApiOptions): Router {
-  const { client } = opts;
+  const { client, authorize } = opts;
+  const maxSseClients = opts.maxSseClients ?? 1000;
+  let sseClients = 0;
   const r = express.Router();
+  r.use(requireJsonBody());
   r.use(express.json({ limit: opts.bodyLimit ?? '32mb' }));
 
-  r.post('/runs', (req, res) => {
+  r.post('/runs', authorize('submit'), (req, res) => {
     client.submit(req.body).then(
       (runId) => res.status(202).location(`/api/runs/${runId}`).json({ runId }),
       (err: unknown) => fail(res, err),
     );
   });
 
-  r.get('/runs/:id', (req, res) => {
+  r.get('/runs/:id', authorize('read'), (req, res) => {
     const id = runIdParam(req, res);
     if (id) client.status(id).then((s) => res.json(s), (err: unknown) => fail(res, err));
   });
 
-  r.post('/runs/:id/cancel', (req, res) => {
+  r.post('/runs/:id/cancel', authorize('submit'), (req, res) => {
     const id = runIdParam(req, res);
     if (id) client.cancel(id).then((s) => res.json(s), (err: unknown) => fail(res, err));
   });
 
-  r.get('/runs/:id/audit', (req, res) => {
+  r.get('/runs/:id/audit', authorize('read'), (req, res) => {
     const id = runIdParam(req, res);
     if (!id) return;
     if (!opts.audit) {
@@ -68,32 +100,37 @@ export function createApiRouter(opts: ApiOptions): Router {
     opts.audit(id).then((b) => res.json(b), (err: unknown) => fail(res, err));
   });
 
-  r.get('/runs/:id/events', (req, res) => {
+  r.get('/runs/:id/events', authorize('read'), (req, res) => {
     const id = runIdParam(req, res);
     if (!id) return;
-    const lastId = req.get('last-event-id') ?? (typeof req.query['from'] === 'string' ? String(Number(req.query['from']) - 1) : undefined);
-    const fromSeq = lastId === undefined || !Number.isInteger(Number(lastId)) ? 0 : Number(lastId) + 1;
+    const fromSeq = fromSeqOf(req, res);
+    if (fromSeq === null) return;
+    if (sseClients >= maxSseClients) {
+      res.status(503).set('Retry-After', '5').json({ error: 'unavailable', message: `this server already streams to ${maxSseClients} clients (dashboard.maxSseClients)` });
+      return;
+    }
+    sseClients++;
     const ac = new AbortController();
-    req.on('close', () => ac.abort());
-    client.status(id).then(
-      async () => {
-        res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-        res.flushHeaders();
-        const send = (e: AgoraEvent): void => {
-          res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
-        };
-        try {
-          for await (const e of client.watch(id, { fromSeq, signal: ac.signal, pollMs: 500 })) {
-            send(e);
-            if (e.type === 'run' && isTerminalRunState(e.state)) break;
+    res.on('close', () => ac.abort());
+    void client
+      .status(id)
+      .then(
+        async () => {
+          res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+          res.flushHeaders();
+          const send = (e: AgoraEvent): void => {
+            res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+          };
+          try {
+            for await (const e of opts.events.watch(id, fromSeq, ac.signal)) send(e);
+          } catch (err) {
+            res.write(`event: error\ndata: ${JSON.stringify({ message: (err as Error).message })}\n\n`);
           }
-        } catch (err) {
-          res.write(`event: error\ndata: ${JSON.stringify({ message: (err as Error).message })}\n\n`);
-        }
-        res.end();
-      },
-      (err: unknown) => fail(res, err),
-    );
+          res.end();
+        },
+        (err: unknown) => fail(res, err),
+      )
+      .finally(() => sseClients--);
   });
 
   r.use((req, res) => res.status(404).json({ error: 'not_found', message: `no route ${req.method} ${req.path}` }));

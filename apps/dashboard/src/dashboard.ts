@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express, { type Express } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
@@ -12,7 +13,9 @@ import { RunStore, createRedis } from '@agora/state';
 import { AgoraClient } from '@agora/sdk';
 import { createEvidence } from '@agora/evidence';
 import { createApiRouter } from './api.js';
-import { requireApiKey } from './auth.js';
+import { authenticate, buildKeyRing, principalOf, requireScope, type ClearKey } from './auth.js';
+import { checkHost, isLoopbackHost, refuseCrossSite } from './request-guards.js';
+import { createRunEventHub } from './run-event-hub.js';
 
 export interface DashboardOptions {
   readonly config: AgoraConfig;
@@ -23,8 +26,10 @@ export interface DashboardOptions {
   readonly logger?: Logger;
   /** How often newly used queues are added to Bull Board. @default 5000 */
   readonly refreshMs?: number;
-  /** Required on /queues and /api. @default config.dashboard.apiKey or $AGORA_API_KEY */
+  /** A key with scopes `read` + `submit`. @default config.dashboard.apiKey or $AGORA_API_KEY */
   readonly apiKey?: string;
+  /** A key with scopes `read` + `submit` + `admin`. @default config.dashboard.adminKey or $AGORA_ADMIN_KEY */
+  readonly adminKey?: string;
   /** Evidence bundle for `GET /api/runs/:id/audit`. */
   readonly audit?: (runId: string) => Promise<unknown>;
 }
@@ -35,19 +40,50 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
+/** The first key given: the option, the config, then the environment (an empty variable counts as unset). */
+function clearKey(candidates: ReadonlyArray<readonly [string, string | undefined]>): ClearKey | undefined {
+  for (const [source, key] of candidates) if (key !== undefined && key !== '') return { source, key };
+  return undefined;
+}
+
 /**
  * Bull Board at /queues, showing every queue the deployment uses (the inbox and every plan
- * queue), so flow trees are complete. Listens on loopback unless told otherwise.
+ * queue), so flow trees are complete, and the HTTP API at /api. Listens on loopback unless told
+ * otherwise.
+ *
+ * Bull Board is mounted twice on the same path: a read-only board for everyone, and a writable
+ * one (built only when some key has the `admin` scope) chosen per request for an admin
+ * principal. Mutating Bull Board routes also require `admin` before either board sees them, so
+ * the read-only flag is a second wall, not the only one; two boards rather than one guarded
+ * writable board so that viewers get a UI without buttons that can only fail.
  */
 export async function createDashboard(opts: DashboardOptions): Promise<Dashboard> {
   const { config } = opts;
   const logger = opts.logger ?? createLogger({ component: 'dashboard' });
+  const host = opts.host ?? config.dashboard.host;
+  const env = process.env;
+  const ring = buildKeyRing({
+    apiKey: clearKey([['the apiKey option', opts.apiKey], ['dashboard.apiKey', config.dashboard.apiKey], ['AGORA_API_KEY', env['AGORA_API_KEY']]]),
+    adminKey: clearKey([['the adminKey option', opts.adminKey], ['dashboard.adminKey', config.dashboard.adminKey], ['AGORA_ADMIN_KEY', env['AGORA_ADMIN_KEY']]]),
+    apiKeys: config.dashboard.apiKeys,
+  });
+  const loopback = isLoopbackHost(host);
+  if (ring.length === 0 && !loopback) {
+    throw new IllegalStateError(`refusing to serve the dashboard and API on ${host} without an API key: set dashboard.apiKey or AGORA_API_KEY (16+ characters, no whitespace)`);
+  }
+  if (ring.length === 0) logger.warn({ host }, 'no API key set: the API is open to anyone who can reach this loopback address; Bull Board is read-only');
+
+  // Connect only once the settings are known to be good: a refused start leaves nothing open.
   const redis: Redis = createRedis(config.redisUrl);
   const store = new RunStore(redis, config.namespace);
   const prefix = store.keys.bullPrefix;
-  const serverAdapter = new ExpressAdapter();
-  serverAdapter.setBasePath('/queues');
-  const board = createBullBoard({ queues: [], serverAdapter, options: { uiConfig: { boardTitle: `Agora · ${config.namespace}` } } });
+
+  const title = { uiConfig: { boardTitle: `Agora · ${config.namespace}` } };
+  const readOnlyAdapter = new ExpressAdapter().setBasePath('/queues');
+  const readOnlyBoard = createBullBoard({ queues: [], serverAdapter: readOnlyAdapter, options: title });
+  const writable = ring.some((k) => k.scopes.has('admin'));
+  const writableAdapter = writable ? new ExpressAdapter().setBasePath('/queues') : undefined;
+  const writableBoard = writableAdapter ? createBullBoard({ queues: [], serverAdapter: writableAdapter, options: title }) : undefined;
   const queues = new Map<string, Queue>();
 
   async function refreshQueues(): Promise<void> {
@@ -56,29 +92,72 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
       if (queues.has(name)) continue;
       const q = new Queue(name, { connection: redis, prefix });
       queues.set(name, q);
-      board.addQueue(new BullMQAdapter(q, { readOnlyMode: false }));
+      readOnlyBoard.addQueue(new BullMQAdapter(q, { readOnlyMode: true }));
+      writableBoard?.addQueue(new BullMQAdapter(q, { readOnlyMode: false }));
     }
   }
   await refreshQueues();
   const timer = setInterval(() => void refreshQueues().catch((err: Error) => logger.warn({ err: err.message }, 'queue refresh failed')), opts.refreshMs ?? 5000);
   timer.unref();
 
-  const host = opts.host ?? config.dashboard.host;
-  const apiKey = opts.apiKey ?? config.dashboard.apiKey ?? process.env['AGORA_API_KEY'];
-  const loopback = host === '127.0.0.1' || host === '::1' || host === 'localhost';
-  if (!apiKey && !loopback) {
-    throw new IllegalStateError(`refusing to serve the dashboard and API on ${host} without an API key: set dashboard.apiKey or AGORA_API_KEY (16+ characters)`);
-  }
-  if (apiKey !== undefined && apiKey.length < 16) throw new IllegalStateError('the API key must be at least 16 characters');
-  if (!apiKey) logger.warn({ host }, 'no API key set: the dashboard and API are open to anyone who can reach this loopback address');
   const client = new AgoraClient({ redis, namespace: config.namespace, validate: { queues: Object.keys(config.queues), targets: Object.keys(config.targets) } });
+
+  const events = createRunEventHub({ redis, store, logger });
 
   const app = express();
   app.disable('x-powered-by');
-  const guard = apiKey ? requireApiKey(apiKey) : (_req: express.Request, _res: express.Response, next: express.NextFunction) => next();
-  app.use('/queues', guard, serverAdapter.getRouter());
+  let listeningPort = 0;
+  app.use(checkHost({ loopback, port: () => listeningPort, allowedHosts: config.dashboard.allowedHosts }));
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          // Bull Board's page has inline style attributes and a <style> element, and links Google Fonts.
+          styleSrc: ["'self'", "'unsafe-inline'", 'https://fonts.googleapis.com'],
+          fontSrc: ["'self'", 'data:', 'https://fonts.gstatic.com'],
+          imgSrc: ["'self'", 'data:'],
+          connectSrc: ["'self'"],
+          objectSrc: ["'none'"],
+          baseUri: ["'self'"],
+          formAction: ["'self'"],
+          frameAncestors: ["'none'"],
+          // Served over plain HTTP on loopback: upgrading the page's own requests would break it.
+          upgradeInsecureRequests: null,
+        },
+      },
+      xFrameOptions: { action: 'deny' },
+      // TLS, and so HSTS, belongs to whatever terminates it in front of this server.
+      strictTransportSecurity: false,
+    }),
+  );
+  app.use(refuseCrossSite());
+  const signIn = authenticate(ring);
+  const readOnlyRouter = readOnlyAdapter.getRouter() as express.Router;
+  const writableRouter = writableAdapter?.getRouter() as express.Router | undefined;
+  app.use(
+    '/queues',
+    signIn,
+    requireScope('read'),
+    (req: Request, res: Response, next: NextFunction) => (req.method === 'GET' || req.method === 'HEAD' ? next() : requireScope('admin')(req, res, next)),
+    (req: Request, res: Response, next: NextFunction) => {
+      const router = writableRouter && principalOf(res).scopes.has('admin') ? writableRouter : readOnlyRouter;
+      router(req, res, next);
+    },
+  );
   const evidence = createEvidence({ config, redis, logger });
-  app.use('/api', guard, createApiRouter({ client, audit: opts.audit ?? ((runId) => evidence.bundle(runId)) }));
+  app.use(
+    '/api',
+    signIn,
+    createApiRouter({
+      client,
+      audit: opts.audit ?? ((runId) => evidence.bundle(runId)),
+      authorize: requireScope,
+      events,
+      maxSseClients: config.dashboard.maxSseClients,
+    }),
+  );
   app.get('/healthz', (_req, res) => {
     redis.ping().then(
       () => res.json({ ok: true }),
@@ -92,14 +171,19 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     s.once('error', reject);
   });
   const addr = server.address() as AddressInfo;
-  const url = `http://${addr.address}:${addr.port}`;
+  listeningPort = addr.port;
+  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   logger.info({ url: `${url}/queues` }, 'dashboard listening');
   return {
     url,
     app,
     async close() {
       clearInterval(timer);
-      await new Promise<void>((r) => server.close(() => r()));
+      await events.close();
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      // Open SSE responses would hold server.close() until their runs end.
+      server.closeAllConnections();
+      await closed;
       for (const q of queues.values()) await q.close();
       await client.close();
       await redis.quit().catch(() => undefined);

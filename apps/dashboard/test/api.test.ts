@@ -79,7 +79,9 @@ describe('HTTP API', () => {
     });
     const { runId } = (await res.json()) as { runId: string };
     await new Promise((r) => setTimeout(r, 300));
-    const c = await fetch(`${dash.url}/api/runs/${runId}/cancel`, { method: 'POST', headers: auth });
+    // A POST without a JSON content type is refused (415): see test/security/dashboard-csrf.test.ts.
+    expect((await fetch(`${dash.url}/api/runs/${runId}/cancel`, { method: 'POST', headers: auth })).status).toBe(415);
+    const c = await fetch(`${dash.url}/api/runs/${runId}/cancel`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' } });
     expect(c.status).toBe(200);
     const final = await cluster.client.wait(runId);
     expect(final.state).toBe('cancelled');

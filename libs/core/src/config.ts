@@ -38,6 +38,31 @@ export const taskSchema = z
 
 export type TaskDefinition = z.infer<typeof taskSchema>;
 
+/**
+ * A dashboard key as given in clear (`dashboard.apiKey`, `dashboard.adminKey`, AGORA_API_KEY,
+ * AGORA_ADMIN_KEY): 16+ characters and no whitespace, so a key of spaces or a pasted line with a
+ * stray blank is refused instead of accepted.
+ */
+export const dashboardKeySchema = z
+  .string()
+  .regex(/^\S{16,}$/, 'an API key must be 16 or more characters with no whitespace');
+
+/** What a dashboard key may do: `read` (GET routes, Bull Board viewing), `submit` (submit, cancel), `admin` (Bull Board writes). */
+export const dashboardScopeSchema = z.enum(['read', 'submit', 'admin']);
+export type DashboardScope = z.infer<typeof dashboardScopeSchema>;
+
+/** One entry of `dashboard.apiKeys`: the key is kept only as the hex sha256 of its UTF-8 bytes. */
+export const dashboardApiKeySchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, 'the hex sha256 of the key (64 hex digits)')
+      .transform((h) => h.toLowerCase()),
+    scopes: z.array(dashboardScopeSchema).min(1),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     /** Prefix of every Redis key and BullMQ queue of this deployment. @default "agora" */
@@ -100,8 +125,16 @@ export const configSchema = z
       .object({
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(3000),
-        /** Required on /api; falls back to AGORA_API_KEY. */
-        apiKey: z.string().min(16).optional(),
+        /** One key with scopes `read` + `submit`; falls back to AGORA_API_KEY. */
+        apiKey: dashboardKeySchema.optional(),
+        /** One key with every scope (`read`, `submit`, `admin`); falls back to AGORA_ADMIN_KEY. */
+        adminKey: dashboardKeySchema.optional(),
+        /** More keys, each stored as its sha256 with its scopes. @default [] */
+        apiKeys: z.array(dashboardApiKeySchema).default([]),
+        /** Host names (optionally `name:port`) accepted besides localhost/127.0.0.1/[::1] with the port. @default [] */
+        allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/)).default([]),
+        /** Open SSE streams per dashboard process; more get 503. @default 1000 */
+        maxSseClients: z.number().int().positive().default(1000),
       })
       .strict()
       .prefault({}),
