@@ -63,8 +63,8 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   const host = opts.host ?? config.dashboard.host;
   const env = process.env;
   const ring = buildKeyRing({
-    apiKey: clearKey([['the apiKey option', opts.apiKey], ['dashboard.apiKey', config.dashboard.apiKey], ['AGORA_API_KEY', env['AGORA_API_KEY']]]),
-    adminKey: clearKey([['the adminKey option', opts.adminKey], ['dashboard.adminKey', config.dashboard.adminKey], ['AGORA_ADMIN_KEY', env['AGORA_ADMIN_KEY']]]),
+    apiKey: clearKey([['option apiKey', opts.apiKey], ['dashboard.apiKey', config.dashboard.apiKey], ['AGORA_API_KEY', env['AGORA_API_KEY']]]),
+    adminKey: clearKey([['option adminKey', opts.adminKey], ['dashboard.adminKey', config.dashboard.adminKey], ['AGORA_ADMIN_KEY', env['AGORA_ADMIN_KEY']]]),
     apiKeys: config.dashboard.apiKeys,
   });
   const loopback = isLoopbackHost(host);
@@ -100,7 +100,8 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   const timer = setInterval(() => void refreshQueues().catch((err: Error) => logger.warn({ err: err.message }, 'queue refresh failed')), opts.refreshMs ?? 5000);
   timer.unref();
 
-  const client = new AgoraClient({ redis, namespace: config.namespace, validate: { queues: Object.keys(config.queues), targets: Object.keys(config.targets) } });
+  // API calls answer 503 within 5 s when Redis is down: the SDK gives up after timeoutMs.
+  const client = new AgoraClient({ redis, namespace: config.namespace, timeoutMs: 4000, validate: { queues: Object.keys(config.queues), targets: Object.keys(config.targets) } });
 
   const events = createRunEventHub({ redis, store, logger });
 
@@ -159,10 +160,18 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     }),
   );
   app.get('/healthz', (_req, res) => {
-    redis.ping().then(
+    // Answers within 2 s: a client that is not connected is unhealthy at once, and a ping that
+    // gets no answer (a hung Redis) is given up after 2 s.
+    if (redis.status !== 'ready') {
+      res.status(503).json({ ok: false, error: `Redis is not connected (${redis.status})` });
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('Redis did not answer a ping within 2000 ms')), 2000)));
+    Promise.race([redis.ping(), late]).then(
       () => res.json({ ok: true }),
       (err: Error) => res.status(503).json({ ok: false, error: err.message }),
-    );
+    ).finally(() => clearTimeout(timer)).catch(() => undefined);
   });
   app.get('/', (_req, res) => res.redirect('/queues'));
 
