@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { ITEM_STATES, encodeEventBody, keys as buildKeys, type AgoraEvent, type EventBody, type ItemState, type Keys } from '@agora/core';
-import { callScript } from './scripts.js';
+import { callScript, defineScripts } from './scripts.js';
 
 export interface RunStatus {
   readonly runId: string;
@@ -50,6 +50,11 @@ export class RunStore {
     namespace: string,
   ) {
     this.keys = buildKeys(namespace);
+    // Defined now, before any command: on an auto-pipelined client, a script defined lazily in
+    // the same event-loop turn as a pipeline that was already built (a lock call, say) is missing
+    // from that pipeline; ioredis then queues one callback more than it gets results and throws
+    // `results[i] is not iterable` as an uncaught exception, killing the runner.
+    defineScripts(redis);
   }
 
   private runKeys(runId: string): string[] {
