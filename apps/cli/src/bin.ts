@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { PlanValidationError } from '@agora/core';
 import { EXIT, exitCodeFor, type GlobalOpts } from './context.js';
+import { parsePort } from './options.js';
 // Verb modules load on use: `agora validate` should not pay for BullMQ, Express and Bull Board.
 const runs = () => import('./commands/runs.js');
 const services = () => import('./commands/services.js');
@@ -54,7 +55,8 @@ program
   .command('dev')
   .description('embedded default: private Redis, scheduler, runners and dashboard in one process tree')
   .option('--runners <n>', 'runner processes', '2')
-  .option('--port <port>', 'dashboard port')
+  // Checked as the flags are parsed: a bad port must fail before dev starts Redis and runners.
+  .addOption(new Option('--port <port>', 'dashboard port').argParser((v: string) => String(parsePort(v))))
   .addOption(new Option('--concurrency <queue=N...>', 'global concurrency of a plan queue').argParser(collect))
   .action(run(async (o: { runners?: string; port?: string; concurrency?: string[] }) => (await services()).devCmd(o, g())));
 registerExtraCommands(program, g, run);

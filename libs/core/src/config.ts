@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
@@ -199,6 +199,8 @@ export async function loadConfig(explicitPath?: string, cwd: string = process.cw
   if (chosen === undefined) return compileConfig({}, '(defaults)', cwd);
   const file = path.resolve(cwd, chosen);
   if (!existsSync(file)) throw new ConfigError(file, ['file does not exist']);
+  // A directory would fail below as a bare EISDIR (exit 1); it is a bad config path (exit 2).
+  if (statSync(file).isDirectory()) throw new ConfigError(file, ['is a directory, not a config file']);
   let raw: unknown;
   if (file.endsWith('.mjs') || file.endsWith('.js')) {
     // A fresh evaluation per load: the config may read the environment (ESM caches by URL).

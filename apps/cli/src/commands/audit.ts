@@ -1,9 +1,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { NotFoundError, IllegalStateError } from '@agora/core';
-import { verifyEventProof } from '@agora/audit';
+import { NotFoundError, IllegalStateError, coerceError } from '@agora/core';
+import { parseVerifierKey, verifyEventProof } from '@agora/audit';
 import { createEvidence, verifyEvidence } from '@agora/evidence';
 import { createRedis } from '@agora/state';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
+import { checkOutputFile, parseSeq } from '../options.js';
 import { assertRedisReachable } from '../redis-check.js';
 
 const SUBCOMMANDS = new Set(['verify', 'prove', 'verify-proof', 'pubkey']);
@@ -35,6 +36,17 @@ async function readJson(file: string): Promise<unknown> {
   }
 }
 
+/** An unusable `--key` is a bad flag (exit 2), not a bundle that failed to verify (exit 1). */
+function pinnedKey(opts: AuditOpts): { key?: string } {
+  if (opts.key === undefined) return {};
+  try {
+    parseVerifierKey(opts.key);
+    return { key: opts.key };
+  } catch (err) {
+    throw new CliError(`--key is not a verifier key (name+hash+key, as "agora audit pubkey" prints): ${coerceError(err).message}`);
+  }
+}
+
 function print(v: unknown): void {
   process.stdout.write(JSON.stringify(v, null, 2) + '\n');
 }
@@ -51,9 +63,14 @@ export async function auditCmd(args: readonly string[], opts: AuditOpts, g: Glob
   if (first === undefined) throw new CliError('usage: agora audit <run> [--out file] | verify <bundle> [--key vkey] | prove <run> <seq> | verify-proof <proof> [--key vkey] | pubkey');
   if (!SUBCOMMANDS.has(first)) {
     if (rest.length > 0) throw new CliError(`unexpected arguments: ${rest.join(' ')}`);
+    if (opts.out !== undefined) await checkOutputFile(opts.out);
     const bundle = await withEvidence(g, (e) => e.bundle(first));
-    if (opts.out) {
-      await writeFile(opts.out, JSON.stringify(bundle, null, 2) + '\n');
+    if (opts.out !== undefined) {
+      const out = opts.out;
+      await writeFile(out, JSON.stringify(bundle, null, 2) + '\n').catch((err: unknown) => {
+        // Checked above, but the directory can change under us: still a bad --out, not a crash.
+        throw new CliError(`cannot write --out ${out}: ${(err as NodeJS.ErrnoException).code ?? coerceError(err).message}`);
+      });
       print(bundle.report);
     } else {
       print(bundle);
@@ -67,22 +84,24 @@ export async function auditCmd(args: readonly string[], opts: AuditOpts, g: Glob
   }
   if (first === 'verify') {
     if (rest.length !== 1) throw new CliError('usage: agora audit verify <bundle.json> [--key vkey]');
+    const key = pinnedKey(opts);
     const bundle = await readJson(rest[0]!);
     // Offline: nothing the bundle says about itself is trusted; without --key a warning says
     // the signer was not pinned.
-    const report = await verifyEvidence(bundle, opts.key ? { key: opts.key } : {});
+    const report = await verifyEvidence(bundle, key);
     print(report);
     return report.intact ? EXIT.ok : EXIT.failed;
   }
   if (first === 'prove') {
-    const seq = Number(rest[1]);
-    if (rest.length !== 2 || !Number.isInteger(seq) || seq < 0) throw new CliError('usage: agora audit prove <run> <seq>');
+    if (rest.length !== 2) throw new CliError('usage: agora audit prove <run> <seq>');
+    const seq = parseSeq(rest[1]!, '<seq>');
     print(await withEvidence(g, (e) => e.prove(rest[0]!, seq).catch((err: unknown) => { throw new CliError((err as Error).message); })));
     return EXIT.ok;
   }
   // verify-proof
   if (rest.length !== 1) throw new CliError('usage: agora audit verify-proof <proof.json> [--key vkey]');
-  const result = verifyEventProof(await readJson(rest[0]!), opts.key ? { key: opts.key } : {});
+  const key = pinnedKey(opts);
+  const result = verifyEventProof(await readJson(rest[0]!), key);
   print(result);
   return result.ok ? EXIT.ok : EXIT.failed;
 }

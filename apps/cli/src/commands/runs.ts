@@ -1,6 +1,7 @@
 import { DEFAULT_EXECUTORS, NotFoundError, isTerminalRunState, validatePlan } from '@agora/core';
 import { AgoraClient } from '@agora/sdk';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
+import { parseSeq } from '../options.js';
 import { readPlanFile } from '../plan-file.js';
 import { assertRedisReachable } from '../redis-check.js';
 
@@ -48,6 +49,7 @@ export async function submitCmd(file: string, g: GlobalOpts): Promise<number> {
 
 /** `agora watch <run>`: one JSON event per line until the run ends; exit 0 only if it succeeded. */
 export async function watchCmd(runId: string, opts: { from?: string }, g: GlobalOpts): Promise<number> {
+  const fromSeq = opts.from === undefined ? 0 : parseSeq(opts.from);
   const { client: c } = await client(g);
   const ac = new AbortController();
   const stop = (): void => ac.abort();
@@ -58,8 +60,6 @@ export async function watchCmd(runId: string, opts: { from?: string }, g: Global
       if (err instanceof NotFoundError) throw new CliError(`no run "${runId}"`);
       throw err;
     });
-    const fromSeq = opts.from === undefined ? 0 : Number(opts.from);
-    if (!Number.isInteger(fromSeq) || fromSeq < 0) throw new CliError(`--from must be a non-negative integer, got "${opts.from}"`);
     let final: string | undefined;
     for await (const e of c.watch(runId, { fromSeq, signal: ac.signal })) {
       process.stdout.write(JSON.stringify(e) + '\n');

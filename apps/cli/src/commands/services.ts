@@ -8,6 +8,7 @@ import { createScheduler } from '@agora/scheduler';
 import { createRunner } from '@agora/runner';
 import { createDashboard } from '@agora/dashboard';
 import { CliError, EXIT, devStatePath, resolveConfig, type GlobalOpts } from '../context.js';
+import { parsePort } from '../options.js';
 import { assertRedisReachable } from '../redis-check.js';
 
 /** Parses `--concurrency default=2,gpu=1` (repeatable). */
@@ -69,9 +70,10 @@ export async function runnerCmd(opts: { concurrency?: string; queues?: string },
 
 /** `agora dashboard`: Bull Board (and the run pages/API). */
 export async function dashboardCmd(opts: { port?: string; host?: string }, g: GlobalOpts): Promise<number> {
+  const port = opts.port === undefined ? undefined : parsePort(opts.port);
   const config = await resolveConfig(g);
   await assertRedisReachable(config.redisUrl);
-  const d = await createDashboard({ config, ...(opts.port ? { port: Number(opts.port) } : {}), ...(opts.host ? { host: opts.host } : {}) });
+  const d = await createDashboard({ config, ...(port !== undefined ? { port } : {}), ...(opts.host ? { host: opts.host } : {}) });
   process.stdout.write(`${d.url}/queues\n`);
   await untilSignal();
   await d.close();
