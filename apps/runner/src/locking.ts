@@ -17,8 +17,11 @@ export interface LockLeaseLike {
   readonly lost: AbortSignal;
   /** Throws `FencedError` when a newer token was issued for any of the locks. */
   assertFresh(): Promise<void>;
-  /** Releases every lock (idempotent); returns the waiters to wake. */
-  release(): Promise<LockHolder[]>;
+  /**
+   * Releases every lock (idempotent); returns the waiters to wake. `keepPlace`: the item goes back
+   * to the queue (hand-back) and rejoins the lock queues where it stood.
+   */
+  release(opts?: { keepPlace?: boolean }): Promise<LockHolder[]>;
 }
 
 export type AcquireResult =

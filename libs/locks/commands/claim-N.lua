@@ -8,10 +8,13 @@
     is noted for `agora locks`.
   - They do, but an earlier waiter is queued: it joins the queues; the caller gives the keys back.
   Joining keeps the first arrival (NX): one arrival time serves all of a holder's locks, so all
-  queues agree on who came first and no two holders can deadlock. Waiters whose deadline passed
-  (their runner vanished) are dropped first.
-  KEYS: 1 the set of lock names in use; then per lock, 5 keys: redlock resource, waiters zset
-        (member -> arrival), deadlines zset (member -> deadline), token counter, holder hash
+  queues agree on who came first and no two holders can deadlock. A holder granted the locks
+  leaves the queues, but its arrival is remembered until it releases for good: if its runner dies
+  while holding, the retried job rejoins at its old place instead of at the back. Waiters whose
+  deadline passed (their runner vanished) are dropped first.
+  KEYS: 1 the set of lock names in use, 2 remembered arrivals zset (member -> arrival); then per
+        lock, 5 keys: redlock resource, waiters zset (member -> arrival), deadlines zset
+        (member -> deadline), token counter, holder hash
   ARGV: 1 member, 2 arrival ms, 3 now ms, 4 waiter deadline ms, 5 runId, 6 itemId,
         7 since (ISO), 8 lease ms, 9 lease value, 10.. the lock names (for KEYS[1])
   Output: { 0, token per lock... } when granted;
@@ -20,29 +23,34 @@
           { index of the first lock where it waits (1-based), position (1-based) } when refused
 ]]
 --@include waiters
-local member, arrival, now, deadline = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local member, now, deadline = ARGV[1], tonumber(ARGV[3]), ARGV[4]
+local arrival = rememberedArrival(KEYS[2], member, tonumber(ARGV[2]), now)
 redis.call('SADD', KEYS[1], unpack(ARGV, 10))
 local held = true
 local blockedAt = 0
-for i = 2, #KEYS, 5 do
+for i = 3, #KEYS, 5 do
   if redis.call('GET', KEYS[i]) ~= ARGV[9] then held = false end
   local waiters, deadlines = KEYS[i + 1], KEYS[i + 2]
   dropDeparted(waiters, deadlines, now, member)
   local head = redis.call('ZRANGE', waiters, 0, 0)[1]
-  if blockedAt == 0 and head and head ~= member then blockedAt = (i + 3) / 5 end
+  if blockedAt == 0 and head and head ~= member then blockedAt = (i + 2) / 5 end
 end
 if not held or blockedAt > 0 then
   local position = 1
-  for i = 2, #KEYS, 5 do
+  for i = 3, #KEYS, 5 do
     redis.call('ZADD', KEYS[i + 1], 'NX', arrival, member)
     redis.call('ZADD', KEYS[i + 2], deadline, member)
-    if (i + 3) / 5 == blockedAt then position = redis.call('ZRANK', KEYS[i + 1], member) + 1 end
+    if (i + 2) / 5 == blockedAt then position = redis.call('ZRANK', KEYS[i + 1], member) + 1 end
   end
   if not held then return { -1, blockedAt, position } end
   return { blockedAt, position }
 end
+-- Granted: remember the arrival (the earliest the queues knew) until the final release.
+local first = redis.call('ZSCORE', KEYS[4], member)
+if first and tonumber(first) < arrival then arrival = tonumber(first) end
+redis.call('ZADD', KEYS[2], arrival, member)
 local out = { 0 }
-for i = 2, #KEYS, 5 do
+for i = 3, #KEYS, 5 do
   redis.call('ZREM', KEYS[i + 1], member)
   redis.call('ZREM', KEYS[i + 2], member)
   local token = redis.call('INCR', KEYS[i + 3])

@@ -18,6 +18,8 @@ export interface LockKeys {
   deadlines(name: string): string;
   /** Set of lock names with a holder or waiters, for listing. */
   readonly names: string;
+  /** Sorted set: holder member -> its first arrival, kept while it holds (or handed back) its locks. */
+  readonly arrivals: string;
 }
 
 export function assertLockName(name: string): void {
@@ -36,5 +38,6 @@ export function lockKeys(namespace: string): LockKeys {
     waiters: (n) => `${base}:w:${n}`,
     deadlines: (n) => `${base}:d:${n}`,
     names: `${base}:names`,
+    arrivals: `${base}:arrivals`,
   };
 }

@@ -24,8 +24,12 @@ export interface LockLease {
   extend(): Promise<void>;
   /** Throws `FencedError` if a newer token was issued for any of the locks. */
   assertFresh(): Promise<void>;
-  /** Releases every lock; idempotent. Returns the waiters now first in line, to wake. */
-  release(): Promise<WakeTarget[]>;
+  /**
+   * Releases every lock; idempotent. Returns the waiters now first in line, to wake. With
+   * `keepPlace` (an item handed back to the queue, to run again) the holder's arrival is kept,
+   * so it rejoins the queues where it stood.
+   */
+  release(opts?: { keepPlace?: boolean }): Promise<WakeTarget[]>;
 }
 
 export type AcquireResult =
@@ -145,7 +149,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     // Join the queues (the first arrival is kept, NX, so a parked holder keeps its place
     // whichever runner retries it) and learn where we stand.
     const checkTurn = async (): Promise<AcquireResult | null> => {
-      const turnKeys = [k.names, ...names.flatMap((n) => [k.waiters(n), k.deadlines(n)])];
+      const turnKeys = [k.names, k.arrivals, ...names.flatMap((n) => [k.waiters(n), k.deadlines(n)])];
       const turn = await r.agoraLockCheckTurn(turnKeys.length, ...turnKeys, member, now, now, now + waiterTtl, ...names);
       return turn[0] === 0 ? null : { acquired: false, blockedBy: names[turn[0]! - 1]!, position: turn[1]! };
     };
@@ -161,7 +165,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     // hold, the claim sees keys that are not ours and is simply sent again.
     // 122 random bits from node's buffered CSPRNG pool (randomBytes would enter the kernel per call).
     const value = randomUUID();
-    const claimKeys = [k.names, ...names.flatMap((n) => [k.resource(n), k.waiters(n), k.deadlines(n), k.token(n), k.holder(n)])];
+    const claimKeys = [k.names, k.arrivals, ...names.flatMap((n) => [k.resource(n), k.waiters(n), k.deadlines(n), k.token(n), k.holder(n)])];
     const sendClaim = (): Promise<number[]> =>
       r.agoraLockClaim(claimKeys.length, ...claimKeys, member, now, now, now + waiterTtl, req.holder.runId, req.holder.itemId, new Date(now).toISOString(), ttl, value, ...names);
     redlock.nextValue = value;
@@ -193,13 +197,16 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     }
     const tokens: Record<string, number> = {};
     names.forEach((n, i) => (tokens[n] = Number(claim[i + 1])));
-    return { acquired: true, lease: makeLease(names, tokens, lock) };
+    return { acquired: true, lease: makeLease(names, tokens, lock, member) };
   }
 
-  /** Deletes the redlock keys still holding `value`, forgets the holder, returns whom to wake. */
-  async function releaseKeys(names: readonly string[], value: string, tokens: readonly (number | string)[]): Promise<WakeTarget[]> {
-    const keys = names.flatMap((n) => [k.resource(n), k.waiters(n), k.deadlines(n), k.token(n), k.holder(n)]);
-    const heads = await r.agoraLockReleased(keys.length, ...keys, value, Date.now(), ...tokens.map(String));
+  /**
+   * Deletes the redlock keys still holding `value`, forgets the holder (and, given `forget`, the
+   * arrival it would rejoin with), returns whom to wake.
+   */
+  async function releaseKeys(names: readonly string[], value: string, tokens: readonly (number | string)[], forget = ''): Promise<WakeTarget[]> {
+    const keys = [k.arrivals, ...names.flatMap((n) => [k.resource(n), k.waiters(n), k.deadlines(n), k.token(n), k.holder(n)])];
+    const heads = await r.agoraLockReleased(keys.length, ...keys, value, Date.now(), forget, ...tokens.map(String));
     const seen = new Set<string>();
     const wake: WakeTarget[] = [];
     for (const h of heads) {
@@ -223,7 +230,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     return held === 0 && ranks.every((rank) => rank === null || rank === 0);
   }
 
-  function makeLease(names: string[], tokens: Record<string, number>, first: Lock): LockLease {
+  function makeLease(names: string[], tokens: Record<string, number>, first: Lock, member: string): LockLease {
     let lock = first;
     let released = false;
     const ac = new AbortController();
@@ -257,14 +264,14 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
           if (latest !== tokens[n]) throw new FencedError(n, tokens[n]!, latest);
         });
       },
-      async release() {
+      async release({ keepPlace = false } = {}) {
         if (released) return [];
         released = true;
         clearInterval(entry.timer);
         leases.delete(entry);
         // One script: delete the keys if they still hold this lease's value (a lost lease is
         // safe to release, like redlock's own release), then look up who is now first.
-        return releaseKeys(names, lock.value, names.map((n) => tokens[n]!));
+        return releaseKeys(names, lock.value, names.map((n) => tokens[n]!), keepPlace ? '' : member);
       },
     };
   }

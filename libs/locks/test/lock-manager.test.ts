@@ -174,4 +174,39 @@ describe('lock manager', () => {
     await expect(m.acquire({ names: ['../x'], holder: holder(1) })).rejects.toThrow(ValueError);
     await expect(m.acquire({ names: ['a{b}'], holder: holder(1) })).rejects.toThrow(ValueError);
   });
+
+  it('a holder whose runner died rejoins the queues at its old place, not at the back; a final release forgets it', async () => {
+    const ns = uniqueNamespace();
+    const dying = manager(ns, { lockTtlMs: 1000 });
+    const other = manager(ns, { lockTtlMs: 1000 });
+    const a = await dying.acquire({ names: ['keep'], holder: holder('a') });
+    expect(a.acquired).toBe(true);
+    await sleep(5);
+    expect(await other.acquire({ names: ['keep'], holder: holder('b') })).toMatchObject({ acquired: false, position: 1 });
+    await sleep(5);
+    expect(await other.acquire({ names: ['keep'], holder: holder('c') })).toMatchObject({ acquired: false, position: 2 });
+    // The holder's runner dies: nothing extends or releases its lease, which runs out.
+    await dying.close();
+    await sleep(1200);
+    // Its job is retried (another runner): it arrived before b and c, so it goes first.
+    const retried = await other.acquire({ names: ['keep'], holder: holder('a') });
+    expect(retried.acquired).toBe(true);
+    expect(await other.acquire({ names: ['keep'], holder: holder('b') })).toMatchObject({ acquired: false, position: 1 });
+    // A final release forgets the arrival: a later run of the same job would queue anew.
+    if (retried.acquired) await retried.lease.release();
+    const k = lockKeys(ns);
+    const r = clients.at(-1)!;
+    expect(await r.zscore(k.arrivals, JSON.stringify(['q', 'ja', 'r1', 'ia']))).toBeNull();
+  });
+
+  it('a hand-back keeps the place: release({ keepPlace: true }) rejoins ahead of later arrivals', async () => {
+    const ns = uniqueNamespace();
+    const m = manager(ns);
+    const a = await m.acquire({ names: ['hb'], holder: holder('a') });
+    await sleep(5);
+    expect(await m.acquire({ names: ['hb'], holder: holder('b') })).toMatchObject({ acquired: false, position: 1 });
+    if (a.acquired) await a.lease.release({ keepPlace: true });
+    // b is woken first in line, but a's remembered arrival puts it back at the head when it rejoins.
+    expect(await m.acquire({ names: ['hb'], holder: holder('a') })).toMatchObject({ acquired: true });
+  });
 });

@@ -8,3 +8,17 @@ local function dropDeparted(waiters, deadlines, now, keep)
     end
   end
 end
+
+-- How long a remembered arrival outlives a holder that never came back (its job removed, its run
+-- cancelled while it was held by a dead runner): one day.
+local ARRIVAL_MEMORY_MS = 86400000
+
+-- The arrival a holder joins the queues with: the one remembered from when it last held these
+-- locks (its runner died holding them, or it handed the job back), else `arrival`. Prunes
+-- memories older than a day.
+local function rememberedArrival(arrivals, member, arrival, now)
+  redis.call('ZREMRANGEBYSCORE', arrivals, '-inf', '(' .. (now - ARRIVAL_MEMORY_MS))
+  local kept = redis.call('ZSCORE', arrivals, member)
+  if kept and tonumber(kept) < arrival then return tonumber(kept) end
+  return arrival
+end
