@@ -1,4 +1,4 @@
-import { FlowProducer, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { FlowProducer, Queue, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   DEFAULT_EXECUTORS,
@@ -14,9 +14,13 @@ import { RunStore, createRedis, submissionProblems, wakeJobs, type RegisteredIte
 import { ProviderSet, resolveTaskRef } from '@agora/registry';
 import { createEvidence } from '@agora/evidence';
 import { canonicalJson } from '@agora/audit';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { isTerminalRunState } from '@agora/core';
 import { buildFlows } from './flows.js';
+import { LeaderLease, LeaseLostError } from './leader-lease.js';
+
+export { LeaseLostError } from './leader-lease.js';
 
 export type { SubmissionData } from '@agora/state';
 
@@ -37,11 +41,17 @@ export interface SchedulerOptions {
 
 export interface Scheduler {
   readonly store: RunStore;
+  /** This scheduler's lease holder id (`host:pid:random`), as stored in the leader key. */
+  readonly holder: string;
+  /** Our fencing epoch while this scheduler holds the lease and acts; undefined on standby. */
+  readonly epoch: number | undefined;
   /**
    * Accepts one submission directly (what the inbox worker does per job). Data that is not a
-   * submission is `refused`: nothing is written under any run key.
+   * submission is `refused`: nothing is written under any run key. Throws `LeaseLostError`,
+   * writing nothing more, when this scheduler does not hold the newest lease.
    */
   accept(data: unknown): Promise<{ state: string; problems?: readonly string[] }>;
+  /** Stops acting and gives the lease up, so a standby takes over at once. */
   close(): Promise<void>;
 }
 
@@ -49,6 +59,13 @@ export interface Scheduler {
  * The scheduler takes plans from the inbox queue, validates them, records the run, and adds the
  * DAG as BullMQ flows. Every step is idempotent and records its progress in the run hash, so a
  * scheduler killed half-way through a plan resumes it when the inbox job is retried.
+ *
+ * Several schedulers may run; one acts, under a lease in Redis (`scheduler.leaseMs`). The others
+ * stand by and take the lease when it expires. Only the active one runs the inbox worker and
+ * seals; on losing the lease it stops both at once, and every write of an acceptance is preceded
+ * by a check of the fencing epoch, so a scheduler paused past its lease writes nothing after it
+ * wakes. The resolution: a scheduler resumed between its check and its write may finish that one
+ * write, which the chunked, idempotent registration and the job ids make harmless.
  */
 export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler> {
   const { config } = opts;
@@ -61,26 +78,52 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const queues = new Map<string, Queue>();
   const queueNames = Object.keys(config.queues);
   const registerChunk = opts.registerChunk ?? 1000;
-
-  for (const name of queueNames) {
-    const q = new Queue(name, { connection, prefix });
-    queues.set(name, q);
-    const n = opts.concurrency?.[name] ?? config.queues[name]?.concurrency;
-    // Global concurrency is stored on the queue in Redis, so it holds across every runner.
-    if (n !== undefined) await q.setGlobalConcurrency(n);
-    else await q.removeGlobalConcurrency();
-  }
-  await redis.sadd(store.keys.queues, INBOX_QUEUE, ...queueNames);
   const executors = opts.executors ?? DEFAULT_EXECUTORS;
-  // What this deployment accepts, so clients refuse a plan the scheduler would reject before
-  // anything is enqueued (tasks registered in storage are checked here, at acceptance).
-  await redis.hset(store.keys.deployment, {
-    queues: JSON.stringify(queueNames),
-    targets: JSON.stringify(Object.keys(config.targets)),
-    executors: JSON.stringify(executors),
-    tasks: JSON.stringify(Object.keys(config.tasks)),
-    updatedAt: new Date().toISOString(),
-  });
+  for (const name of queueNames) queues.set(name, new Queue(name, { connection, prefix }));
+
+  // The lease has a connection of its own, so its renewals never wait behind a large acceptance.
+  const leaseConn = createRedis(config.redisUrl);
+  const lease = new LeaderLease(leaseConn, store.keys, `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`, config.scheduler.leaseMs);
+
+  /**
+   * Refuses to go on unless we hold the newest lease: called before every write of an acceptance.
+   * One GET per chunk of a thousand items. A lease past its local deadline (the process was
+   * paused, say) is renewed first, which fails if another scheduler took it meanwhile.
+   */
+  async function fence(): Promise<void> {
+    const epoch = lease.epoch;
+    if (epoch === undefined || closing) throw new LeaseLostError('this scheduler is not the active one (standby or stopping)');
+    if (lease.expiredLocally && !(await lease.renew().catch(() => false))) {
+      loseLease('lease expired and could not be renewed');
+      throw new LeaseLostError(`scheduler lease of epoch ${epoch} expired and was taken over`, epoch);
+    }
+    const newest = await lease.newestEpoch();
+    if (newest !== String(epoch) || lease.epoch !== epoch) {
+      loseLease(`epoch moved to ${newest ?? 'none'}`);
+      throw new LeaseLostError(`scheduler epoch ${epoch} is stale (newest is ${newest ?? 'none'}); stopped`, epoch, newest);
+    }
+  }
+
+  /** What the active scheduler writes on taking the lease: queue settings and the deployment. */
+  async function publishDeployment(): Promise<void> {
+    for (const name of queueNames) {
+      const q = queues.get(name)!;
+      const n = opts.concurrency?.[name] ?? config.queues[name]?.concurrency;
+      // Global concurrency is stored on the queue in Redis, so it holds across every runner.
+      if (n !== undefined) await q.setGlobalConcurrency(n);
+      else await q.removeGlobalConcurrency();
+    }
+    await redis.sadd(store.keys.queues, INBOX_QUEUE, ...queueNames);
+    // What this deployment accepts, so clients refuse a plan the scheduler would reject before
+    // anything is enqueued (tasks registered in storage are checked here, at acceptance).
+    await redis.hset(store.keys.deployment, {
+      queues: JSON.stringify(queueNames),
+      targets: JSON.stringify(Object.keys(config.targets)),
+      executors: JSON.stringify(executors),
+      tasks: JSON.stringify(Object.keys(config.tasks)),
+      updatedAt: new Date().toISOString(),
+    });
+  }
   const queueFor = (name: string): Queue => {
     let q = queues.get(name);
     if (!q) queues.set(name, (q = new Queue(name, { connection, prefix })));
@@ -130,6 +173,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   }
 
   async function accept(data: unknown): Promise<{ state: string; problems?: readonly string[] }> {
+    await fence();
     const envelope = submissionProblems(data);
     if (envelope.length > 0) {
       // Not a submission: its run id cannot be trusted as a key, so nothing is recorded under one.
@@ -146,6 +190,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     if (!v.ok) {
       const rawId = (sub.plan as { id?: unknown } | null)?.id;
       const planId = typeof rawId === 'string' ? rawId.slice(0, 128).toWellFormed() : '';
+      await fence();
       await store.rejectRun(runId, planId, v.problems);
       logger.warn({ runId, problems: v.problems.length }, 'plan rejected');
       return { state: 'rejected', problems: v.problems };
@@ -164,10 +209,12 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     const pins = await pinTasks(plan);
     const refused = [...unhashable, ...pins.problems];
     if (refused.length > 0) {
+      await fence();
       await store.rejectRun(runId, plan.id, refused);
       logger.warn({ runId, problems: refused.length }, 'plan rejected');
       return { state: 'rejected', problems: refused };
     }
+    await fence();
     const init = await store.initRun(runId, {
       total: plan.items.length,
       queue: plan.queue,
@@ -177,8 +224,11 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     if (init.state !== 'accepted' && init.state !== 'running') return { state: init.state };
 
     // Pins are stored with the run once, so an acceptance resumed after a crash uses the same ones.
+    // `schedulerEpoch`: the epoch of the scheduler that last worked on the acceptance.
     const metaKey = store.keys.run(runId).meta;
+    await fence();
     await redis.hsetnx(metaKey, 'taskRefs', JSON.stringify([...pins.refs]));
+    await redis.hset(metaKey, 'schedulerEpoch', String(lease.epoch));
     const taskRefs = new Map<string, string>(JSON.parse((await redis.hget(metaKey, 'taskRefs')) ?? '[]') as Array<[string, string]>);
 
     // Dependents lists and counters for the run-state cascade.
@@ -210,9 +260,11 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
           ...taskField(it),
         },
       }));
+      await fence();
       await store.registerItems(runId, c, reg);
     }
 
+    await fence();
     await store.markRunning(runId);
     for (let c = init.flowChunks; c < flows.chunks.length; c++) {
       const chunk = flows.chunks[c]!;
@@ -220,6 +272,9 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       // through the flow producer. Each is one MULTI, and job ids make a repeat after a crash a no-op.
       const lone = chunk.flows.filter((f) => !f.children?.length);
       const trees = chunk.flows.filter((f) => f.children?.length);
+      // Checked before each chunk: an old scheduler must not re-add jobs that ran and were
+      // removed since (a job id only makes a repeat a no-op while the job is kept).
+      await fence();
       if (lone.length > 0) await queueFor(plan.queue).addBulk(lone.map((f) => ({ name: f.name, data: f.data as unknown, opts: f.opts ?? {} })));
       if (trees.length > 0) await producer.addBulk(trees);
       // A parked job added after its last dependency ended was not there to be woken by the
@@ -231,6 +286,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       }
       await store.markRunning(runId, c + 1);
     }
+    await fence();
     await redis.hset(metaKey, 'enqueuedAt', new Date().toISOString(), 'flowChunksTotal', flows.chunks.length);
     logger.info(
       { runId, planId: plan.id, items: plan.items.length, wakeEdges: flows.wakeEdges, chunks: flows.chunks.length, ms: Date.now() - started },
@@ -239,29 +295,18 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     return { state: 'running' };
   }
 
-  const inboxConn = createRedis(config.redisUrl);
-  const inbox = new Worker(
-    INBOX_QUEUE,
-    async (job: Job) => {
-      const r = await accept(job.data);
-      // Shown as the failed job's reason in Bull Board; never retried.
-      if (r.state === 'refused') throw new UnrecoverableError(`inbox job refused: ${(r.problems ?? []).join('; ')}`);
-      return r;
-    },
-    { connection: inboxConn, prefix, concurrency: opts.inboxConcurrency ?? 2, lockDuration: 60_000 },
-  );
   // Sealing: a run is sealed as soon as it ends (pub/sub), and a sweep catches any message
-  // missed while the scheduler was down, and checkpoints long-running runs.
+  // missed while no scheduler was active, and checkpoints long-running runs.
   const evidence = createEvidence({ config, redis, logger });
-  let sealSub: Redis | undefined;
-  let sweepTimer: NodeJS.Timeout | undefined;
   const sealing = new Set<string>();
   const seal = (runId: string): void => {
-    if (sealing.has(runId)) return;
+    if (sealing.has(runId) || lease.epoch === undefined) return;
     sealing.add(runId);
-    evidence
-      .sealRun(runId)
-      .catch((err: unknown) => logger.error({ runId, err: coerceError(err).message }, 'sealing failed'))
+    fence()
+      .then(() => evidence.sealRun(runId))
+      .catch((err: unknown) => {
+        if (!(err instanceof LeaseLostError)) logger.error({ runId, err: coerceError(err).message }, 'sealing failed');
+      })
       .finally(() => sealing.delete(runId));
   };
   async function sweep(): Promise<void> {
@@ -274,28 +319,167 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       const state = res[2 * i]?.[1] as string | null;
       const sealed = res[2 * i + 1]?.[1] === 1;
       if (state && isTerminalRunState(state) && !sealed) seal(ids[i]!);
-      else if (state === 'running') await evidence.checkpointRun(ids[i]!).catch((err: unknown) => logger.warn({ runId: ids[i], err: coerceError(err).message }, 'checkpoint failed'));
+      else if (state === 'running') {
+        await fence();
+        await evidence.checkpointRun(ids[i]!).catch((err: unknown) => logger.warn({ runId: ids[i], err: coerceError(err).message }, 'checkpoint failed'));
+      }
     }
   }
-  if (opts.sealing !== false) {
-    sealSub = createRedis(config.redisUrl);
-    await sealSub.subscribe(store.keys.finishedChannel);
-    sealSub.on('message', (_c: string, runId: string) => seal(runId));
-    sweepTimer = setInterval(() => void sweep().catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'seal sweep failed')), Math.min(5000, Math.floor(config.audit.checkpointEveryMs / 2)));
-    sweepTimer.unref();
+
+  const inboxLockMs = config.scheduler.inboxLockMs ?? config.scheduler.leaseMs;
+  const inboxStalledMs = config.scheduler.inboxStalledIntervalMs ?? Math.max(500, Math.floor(inboxLockMs / 2));
+
+  /** What runs only while this scheduler holds the lease. */
+  interface Acting {
+    readonly epoch: number;
+    readonly inbox: Worker;
+    readonly inboxConn: Redis;
+    sealSub?: Redis;
+    sweepTimer?: NodeJS.Timeout;
+  }
+  let acting: Acting | undefined;
+  let stopped: Promise<void> = Promise.resolve();
+  let closing = false;
+
+  async function startActing(epoch: number): Promise<void> {
+    await publishDeployment();
+    const inboxConn = createRedis(config.redisUrl);
+    const inbox = new Worker(
+      INBOX_QUEUE,
+      async (job: Job, token?: string) => {
+        let r: Awaited<ReturnType<typeof accept>>;
+        try {
+          r = await accept(job.data);
+        } catch (err) {
+          if (!(err instanceof LeaseLostError)) throw err;
+          // Not a failed attempt: the plan goes back to the inbox for the scheduler that holds the
+          // lease now, which resumes it from the progress in the run hash. If that one already
+          // took the job (its lock expired), the move is refused and nothing changes.
+          if (token !== undefined) await job.moveToWait(token).catch(() => undefined);
+          throw new WaitingError();
+        }
+        // Shown as the failed job's reason in Bull Board; never retried.
+        if (r.state === 'refused') throw new UnrecoverableError(`inbox job refused: ${(r.problems ?? []).join('; ')}`);
+        return r;
+      },
+      {
+        connection: inboxConn,
+        prefix,
+        concurrency: opts.inboxConcurrency ?? 2,
+        // A plan whose scheduler died is found stalled within about inboxLockMs + 2 stalled intervals,
+        // and taken up by the next active one; acceptance resumes, so a few stalls are harmless.
+        lockDuration: inboxLockMs,
+        stalledInterval: inboxStalledMs,
+        maxStalledCount: 5,
+      },
+    );
+    inbox.on('failed', (job, err) => logger.error({ jobId: job?.id, err: coerceError(err).message }, 'accepting plan failed'));
+    inbox.on('error', (err) => logger.error({ err: coerceError(err).message }, 'inbox worker error'));
+    // Recorded at once, so a failure below (or a loss of the lease meanwhile) stops what started.
+    const a: Acting = (acting = { epoch, inbox, inboxConn });
+    if (opts.sealing !== false) {
+      const sealSub = (a.sealSub = createRedis(config.redisUrl));
+      await sealSub.subscribe(store.keys.finishedChannel);
+      sealSub.on('message', (_c: string, runId: string) => seal(runId));
+      const every = Math.min(5000, Math.floor(config.audit.checkpointEveryMs / 2));
+      const sweepTimer = (a.sweepTimer = setInterval(
+        () =>
+          void sweep().catch((err: unknown) => {
+            if (!(err instanceof LeaseLostError)) logger.warn({ err: coerceError(err).message }, 'seal sweep failed');
+          }),
+        every,
+      ));
+      sweepTimer.unref();
+      // At once too: runs that ended while no scheduler was active are sealed without waiting.
+      void sweep().catch(() => undefined);
+    }
+    if (acting !== a || lease.epoch !== epoch) throw new LeaseLostError(`scheduler lease of epoch ${epoch} was lost while starting`, epoch);
   }
 
-  inbox.on('failed', (job, err) => logger.error({ jobId: job?.id, err: coerceError(err).message }, 'accepting plan failed'));
-  inbox.on('error', (err) => logger.error({ err: coerceError(err).message }, 'inbox worker error'));
+  /**
+   * Stops the inbox worker and sealing. Not awaited where it is found (inside an acceptance the
+   * worker's close waits for): `stopped` settles once everything is down.
+   */
+  function stopActing(): void {
+    const a = acting;
+    acting = undefined;
+    if (!a) return;
+    if (a.sweepTimer) clearInterval(a.sweepTimer);
+    stopped = stopped.then(async () => {
+      await a.sealSub?.quit().catch(() => undefined);
+      // Not forced: an acceptance in flight stops at its next fence check and returns its job.
+      await a.inbox.close().catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'closing the inbox worker failed'));
+      await a.inboxConn.quit().catch(() => undefined);
+    });
+  }
+
+  function loseLease(reason: string): void {
+    const epoch = lease.epoch ?? acting?.epoch;
+    lease.drop();
+    if (epoch === undefined && !acting) return;
+    logger.warn({ epoch, reason, holder: lease.holder }, 'scheduler lost its lease');
+    stopActing();
+    if (!closing) logger.info({ holder: lease.holder }, 'scheduler standby');
+  }
+
+  let ticking = false;
+  /** One lease step: renew while active, else try to take over. Never overlaps itself. */
+  async function tick(): Promise<void> {
+    if (ticking || closing) return;
+    ticking = true;
+    try {
+      if (lease.epoch !== undefined) {
+        let held: boolean;
+        try {
+          held = await lease.renew();
+        } catch (err) {
+          // Redis unreachable: keep acting while the lease can still be ours, not beyond.
+          held = !lease.expiredLocally;
+          if (!held) logger.warn({ err: coerceError(err).message }, 'scheduler lease renewal failed');
+        }
+        if (!held) loseLease('renewal found the lease gone or taken');
+        return;
+      }
+      // A previous term must be fully down before a new one starts its worker.
+      await stopped;
+      const epoch = await lease.tryAcquire();
+      if (epoch === undefined || closing) return;
+      try {
+        await startActing(epoch);
+      } catch (err) {
+        logger.error({ epoch, err: coerceError(err).message }, 'scheduler could not start acting; giving the lease up');
+        stopActing();
+        await lease.release().catch(() => undefined);
+        return;
+      }
+      logger.info({ epoch, holder: lease.holder, leaseMs: lease.ttlMs }, `scheduler active (epoch ${epoch})`);
+    } finally {
+      ticking = false;
+    }
+  }
+
+  await tick();
+  if (lease.epoch === undefined) logger.info({ holder: lease.holder, leader: await lease.currentHolder() }, 'scheduler standby');
+  // Renewal every third of the lease: two renewals may fail before it lapses. A standby polls as
+  // often, so it takes over at most a third of a lease after the old one expires.
+  const leaseTimer = setInterval(() => void tick().catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'scheduler lease step failed')), Math.max(100, Math.floor(config.scheduler.leaseMs / 3)));
+  leaseTimer.unref();
 
   return {
     store,
+    holder: lease.holder,
+    get epoch() {
+      return lease.epoch;
+    },
     accept,
     async close() {
-      if (sweepTimer) clearInterval(sweepTimer);
-      await sealSub?.quit().catch(() => undefined);
-      await inbox.close();
-      await inboxConn.quit().catch(() => undefined);
+      closing = true;
+      clearInterval(leaseTimer);
+      if (lease.epoch !== undefined) logger.info({ epoch: lease.epoch, holder: lease.holder }, 'scheduler stepping down');
+      stopActing();
+      await stopped;
+      if (lease.epoch !== undefined) await lease.release().catch(() => undefined);
+      await leaseConn.quit().catch(() => undefined);
       await producer.close();
       for (const q of queues.values()) await q.close();
       await redis.quit().catch(() => undefined);

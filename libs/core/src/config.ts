@@ -99,6 +99,21 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    scheduler: z
+      .object({
+        /**
+         * Lease of the active scheduler in Redis (`agora serve` may run several; one acts). It is
+         * renewed every third of this; a standby takes over within this long after the active one dies.
+         * @default 10000
+         */
+        leaseMs: z.number().int().min(1000).default(10_000),
+        /** Lock duration of a plan being accepted (an inbox job); lost this long after its scheduler dies. @default leaseMs */
+        inboxLockMs: z.number().int().min(1000).optional(),
+        /** How often stalled inbox jobs are looked for. @default half of inboxLockMs */
+        inboxStalledIntervalMs: z.number().int().min(500).optional(),
+      })
+      .strict()
+      .prefault({}),
     compute: z.record(z.string(), providerRef).default({ local: { provider: 'process', options: {} } }),
     credentials: z.record(z.string(), providerRef).default({ none: { provider: 'noop', options: {} } }),
     storage: providerRef.default({ provider: 'local', options: {} }),

@@ -28,6 +28,13 @@ export interface Keys {
    * names), so clients can refuse a plan the scheduler would reject before enqueueing it.
    */
   readonly deployment: string;
+  /**
+   * String: the id of the active scheduler, set with a TTL (its lease). One `{scheduler}` hash
+   * tag with `leaderEpoch`, so the acquiring script touches one slot on Redis Cluster.
+   */
+  readonly leader: string;
+  /** Counter: the scheduler fencing epoch, incremented on every lease acquisition. */
+  readonly leaderEpoch: string;
 }
 
 export interface RunKeys {
@@ -78,6 +85,8 @@ export function keys(namespace: string): Keys {
     finishedChannel: `${ns}:finished`,
     lockPrefix: `${ns}:lock`,
     deployment: `${ns}:deployment`,
+    leader: `${ns}:{scheduler}:leader`,
+    leaderEpoch: `${ns}:{scheduler}:epoch`,
   };
 }
 
