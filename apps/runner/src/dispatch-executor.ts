@@ -1,13 +1,17 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import {
   ApplicationError,
   CancelledError,
   ProviderError,
+  coerceError,
+  createScrubber,
   parseAgoraUri,
+  resolveInside,
+  staticSecretValues,
   type AgoraConfig,
   type ComputeProvider,
   type CredentialProvider,
+  type ResolvedCredentials,
   type TaskDefinition,
 } from '@agora/core';
 import type { Executor, ExecutorContext, ExecutorResult } from './executor.js';
@@ -16,16 +20,25 @@ export interface DispatchDeps {
   readonly config: AgoraConfig;
   compute(name: string): Promise<ComputeProvider>;
   credentials(name: string): Promise<CredentialProvider>;
-  /** Task definitions registered in storage, by name (resolved before the config's). */
+  /** The task definition pinned for this item in storage (`ctx.taskRef`), if any. */
   resolveTask?(name: string, ctx: ExecutorContext): Promise<TaskDefinition | null>;
 }
 
 const STDERR_TAIL = 2000;
 
 /**
+ * Values up to this many bytes are also passed inline (AGORA_DEPENDENCIES, AGORA_WORKER_INPUT).
+ * Linux refuses one environment string over 128 KiB (MAX_ARG_STRLEN: `spawn E2BIG`) and all of
+ * argv + env over ~2 MiB; 1,000 dependencies take ~150 KiB. So every value is written to a file
+ * (AGORA_DEPENDENCIES_FILE, AGORA_WORKER_INPUT_FILE) and only small ones are inlined as well.
+ */
+export const INLINE_ENV_MAX_BYTES = 32 * 1024;
+
+/**
  * Runs a task definition through a compute provider (seed 000). `inputs.task` names the task
  * (`inputs.subagent` is accepted as its alias) and `inputs.workerInput` is handed to the worker as
- * JSON in AGORA_WORKER_INPUT. The worker's stdout becomes the item's artifact.
+ * JSON in a file (AGORA_WORKER_INPUT_FILE; inline in AGORA_WORKER_INPUT too when small). The
+ * worker's stdout bytes become the item's artifact unchanged.
  */
 export function createDispatchExecutor(deps: DispatchDeps): Executor {
   const { config } = deps;
@@ -35,62 +48,54 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
       const inputs = ctx.inputs as { task?: unknown; subagent?: unknown; workerInput?: unknown };
       const taskName = typeof inputs.task === 'string' ? inputs.task : typeof inputs.subagent === 'string' ? inputs.subagent : undefined;
       if (!taskName) throw new ApplicationError(`item ${ctx.itemId}: dispatch needs inputs.task (or inputs.subagent) naming a task`, null);
-      const task = (await deps.resolveTask?.(taskName, ctx)) ?? config.tasks[taskName];
-      if (!task) {
-        throw new ApplicationError(`item ${ctx.itemId}: unknown task "${taskName}" (configured: ${Object.keys(config.tasks).join(', ') || 'none'})`, null);
-      }
+      const task = await resolveDefinition(deps, taskName, ctx);
       const targetName = ctx.target ?? task.target ?? config.defaultTarget;
       const target = config.targets[targetName];
       if (!target) throw new ApplicationError(`item ${ctx.itemId}: unknown target "${targetName}"`, null);
       const compute = await deps.compute(target.compute);
-      const credentials = target.credentials ? await (await deps.credentials(target.credentials)).resolve() : undefined;
+      const credentials = target.credentials ? await resolveCredentials(deps, target.credentials, task, ctx) : undefined;
+      // The provider scrubs its own output; this covers the messages built here from its errors.
+      const scrub = createScrubber(staticSecretValues(task.secretRefs, credentials));
 
-      // Dependencies' artifacts are staged as files for local workers: deps/<itemId>.
-      const workDir = path.join(config.dataDir, 'work', ctx.runId, ctx.itemId);
-      const depsDir = path.join(workDir, 'deps');
-      await mkdir(depsDir, { recursive: true });
-      for (const [depId, ref] of Object.entries(ctx.deps)) {
-        if (!ref) continue;
-        parseAgoraUri(ref);
-        await writeFile(path.join(depsDir, depId), await ctx.storage.get(ref));
-      }
-      const spec = {
-        ...(task.command ? { command: task.command } : {}),
-        ...(task.image ? { image: task.image } : {}),
-        env: {
-          ...task.env,
-          AGORA_RUN_ID: ctx.runId,
-          AGORA_ITEM_ID: ctx.itemId,
-          AGORA_ATTEMPT: String(ctx.attempt),
-          AGORA_WORKER_INPUT: JSON.stringify(inputs.workerInput ?? {}),
-          AGORA_DEPENDENCIES: JSON.stringify(ctx.deps),
-          AGORA_DEPS_DIR: depsDir,
-          AGORA_LOCK_TOKENS: JSON.stringify(ctx.lockTokens),
-        },
-        secretRefs: task.secretRefs,
-        ...(task.resources ? { resources: task.resources } : {}),
-        timeoutMs: task.timeoutMs,
-        cwd: config.configDir,
-        labels: { 'agora.run': ctx.runId, 'agora.item': ctx.itemId, 'agora.namespace': ctx.namespace },
-      };
-      const pctx = { ...(credentials ? { credentials } : {}), signal: ctx.signal, logger: ctx.logger };
+      const workDir = resolveInside(config.dataDir, 'work', ctx.runId, ctx.itemId);
       try {
+        const files = await stageWorkDir(workDir, ctx, inputs.workerInput ?? {});
+        const spec = {
+          ...(task.command ? { command: task.command } : {}),
+          ...(task.image ? { image: task.image } : {}),
+          env: {
+            ...task.env,
+            AGORA_RUN_ID: ctx.runId,
+            AGORA_ITEM_ID: ctx.itemId,
+            AGORA_ATTEMPT: String(ctx.attempt),
+            ...files.env,
+            AGORA_LOCK_TOKENS: JSON.stringify(ctx.lockTokens),
+          },
+          secretRefs: task.secretRefs,
+          ...(task.resources ? { resources: task.resources } : {}),
+          timeoutMs: task.timeoutMs,
+          cwd: config.configDir,
+          labels: { 'agora.run': ctx.runId, 'agora.item': ctx.itemId, 'agora.namespace': ctx.namespace },
+        };
+        const pctx = { ...(credentials ? { credentials } : {}), signal: ctx.signal, logger: ctx.logger };
         let handle;
         try {
           handle = await compute.run(spec, pctx);
         } catch (err) {
-          if (err instanceof ProviderError || (err as { retryable?: boolean }).retryable) throw err;
-          throw new ApplicationError(`item ${ctx.itemId}: ${compute.name} refused the task: ${(err as Error).message}`, null, { cause: err });
+          if (err instanceof ProviderError || (err as { retryable?: boolean }).retryable) throw scrub.error(err);
+          throw new ApplicationError(scrub.text(`item ${ctx.itemId}: ${compute.name} refused the task: ${coerceError(err).message}`), null, { cause: scrub.error(err) });
         }
-        const exit = await compute.awaitExit(handle, pctx);
+        const exit = await compute.awaitExit(handle, pctx).catch((err: unknown) => {
+          throw scrub.error(err);
+        });
         if (exit.providerFailureReason !== undefined) {
-          throw new ProviderError(compute.name, `item ${ctx.itemId}: ${exit.providerFailureReason}`);
+          throw new ProviderError(compute.name, scrub.text(`item ${ctx.itemId}: ${exit.providerFailureReason}`));
         }
         if (exit.cancelled || ctx.signal.aborted) {
           throw new CancelledError(`item ${ctx.itemId}: worker stopped (${String(ctx.signal.reason ?? 'timeout')})`);
         }
         if (exit.exitCode !== 0) {
-          const tail = exit.stderr.slice(-STDERR_TAIL).trim();
+          const tail = scrub.text(exit.stderr).slice(-STDERR_TAIL).trim();
           throw new ApplicationError(`item ${ctx.itemId}: worker exited with code ${exit.exitCode}${tail ? `: ${tail}` : ''}`, exit.exitCode);
         }
         return {
@@ -100,6 +105,71 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
       } finally {
         await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
       }
+    },
+  };
+}
+
+/**
+ * The task definition: the one pinned in storage for this item, or the config's. A name that is
+ * both registered and configured is refused rather than resolved to one of them silently (the
+ * scheduler refuses such plans at acceptance; this catches runs accepted before it did).
+ */
+async function resolveDefinition(deps: DispatchDeps, taskName: string, ctx: ExecutorContext): Promise<TaskDefinition> {
+  const { config } = deps;
+  const configured = Object.hasOwn(config.tasks, taskName) ? config.tasks[taskName] : undefined;
+  const registered = (await deps.resolveTask?.(taskName, ctx)) ?? null;
+  if (registered && configured) {
+    throw new ApplicationError(
+      `item ${ctx.itemId}: task "${taskName}" is both defined in the config file and registered in storage (${ctx.taskRef ?? 'storage'}); ` +
+        'refusing to pick one: remove it from the config or register the stored one under another name',
+      null,
+    );
+  }
+  const task = registered ?? configured;
+  if (!task) {
+    throw new ApplicationError(`item ${ctx.itemId}: unknown task "${taskName}" (configured: ${Object.keys(config.tasks).join(', ') || 'none'})`, null);
+  }
+  return task;
+}
+
+/** Resolves the target's credentials for exactly the refs the task names. */
+async function resolveCredentials(deps: DispatchDeps, name: string, task: TaskDefinition, ctx: ExecutorContext): Promise<ResolvedCredentials> {
+  const provider = await deps.credentials(name);
+  try {
+    return await provider.resolve({ refs: Object.values(task.secretRefs ?? {}) });
+  } catch (err) {
+    const e = coerceError(err);
+    if ((e as { retryable?: boolean }).retryable) throw e;
+    throw new ApplicationError(`item ${ctx.itemId}: credentials "${name}" refused: ${e.message}`, null, { cause: err });
+  }
+}
+
+/**
+ * Writes what the worker reads into its work dir: the dependencies' artifacts (deps/<itemId>),
+ * and the dependency map and worker input as JSON files. Returns the env that names them.
+ */
+async function stageWorkDir(workDir: string, ctx: ExecutorContext, workerInput: unknown): Promise<{ env: Record<string, string> }> {
+  const depsDir = resolveInside(workDir, 'deps');
+  await mkdir(depsDir, { recursive: true });
+  for (const [depId, ref] of Object.entries(ctx.deps)) {
+    if (!ref) continue;
+    parseAgoraUri(ref);
+    await writeFile(resolveInside(depsDir, depId), await ctx.storage.get(ref));
+  }
+  const dependencies = JSON.stringify(ctx.deps);
+  const input = JSON.stringify(workerInput);
+  const dependenciesFile = resolveInside(workDir, 'dependencies.json');
+  const inputFile = resolveInside(workDir, 'worker-input.json');
+  await writeFile(dependenciesFile, dependencies);
+  await writeFile(inputFile, input);
+  const small = (s: string): boolean => Buffer.byteLength(s) <= INLINE_ENV_MAX_BYTES;
+  return {
+    env: {
+      ...(small(input) ? { AGORA_WORKER_INPUT: input } : {}),
+      AGORA_WORKER_INPUT_FILE: inputFile,
+      ...(small(dependencies) ? { AGORA_DEPENDENCIES: dependencies } : {}),
+      AGORA_DEPENDENCIES_FILE: dependenciesFile,
+      AGORA_DEPS_DIR: depsDir,
     },
   };
 }

@@ -4,6 +4,7 @@ export * from './paths.js';
 export * from './keys.js';
 export * from './providers.js';
 export * from './output.js';
+export * from './scrub.js';
 export * from './storage-uri.js';
 export * from './events.js';
 export * from './plan.js';

@@ -1,3 +1,5 @@
+import type { Scrubber } from './scrub.js';
+
 /** ADR-0014: worker stdout/stderr are capped; the cap is visible in the captured text. */
 export const OUTPUT_CAP_BYTES = 10 * 1024 * 1024;
 
@@ -39,8 +41,22 @@ export class CappedBuffer {
     return this.dropped;
   }
 
+  /**
+   * The kept bytes exactly as the worker wrote them (scrubbed of secrets when a scrubber is
+   * given), then the truncation marker if anything was dropped.
+   */
+  contents(scrubber?: Scrubber): Buffer {
+    const kept = Buffer.concat(this.chunks);
+    const bytes = scrubber ? scrubber.bytes(kept, { cut: this.dropped > 0 }) : kept;
+    return this.dropped > 0 ? Buffer.concat([bytes, Buffer.from(truncationMarker(this.dropped, this.capBytes))]) : bytes;
+  }
+
+  /** `contents` decoded as UTF-8: for text shown in messages (stderr), never for artifacts. */
+  text(scrubber?: Scrubber): string {
+    return this.contents(scrubber).toString('utf8');
+  }
+
   toString(): string {
-    const text = Buffer.concat(this.chunks).toString('utf8');
-    return this.dropped > 0 ? text + truncationMarker(this.dropped, this.capBytes) : text;
+    return this.text();
   }
 }

@@ -51,7 +51,9 @@ export interface TaskExit {
   readonly exitCode: number | null;
   readonly startedAt: string;
   readonly finishedAt: string;
-  readonly stdout: string;
+  /** The worker's stdout bytes exactly (scrubbed of secret values); stored as the artifact as-is. */
+  readonly stdout: Uint8Array;
+  /** Text for messages (decoded as UTF-8, scrubbed of secret values). */
   readonly stderr: string;
   /** Set ONLY for infrastructure failures (image pull, quota, scheduling), never for exit != 0. */
   readonly providerFailureReason?: string;
@@ -117,9 +119,18 @@ export interface ResolvedCredentials {
   readonly [field: string]: unknown;
 }
 
+/** What a caller needs resolved: the secret references of the task about to run. */
+export interface CredentialRequest {
+  /**
+   * The refs the task names (`secretRefs` values). A provider refuses refs it may not hand out
+   * (`ValueError` naming what it allows) and may resolve only these.
+   */
+  readonly refs?: readonly string[];
+}
+
 export interface CredentialProvider {
   readonly name: string;
-  resolve(): Promise<ResolvedCredentials>;
+  resolve(request?: CredentialRequest): Promise<ResolvedCredentials>;
   health?(): Promise<ProviderHealth>;
 }
 

@@ -1,11 +1,15 @@
 import path from 'node:path';
+import { z } from 'zod';
 import {
   ProviderRegistry,
   ValueError,
   type AgoraConfig,
   type ComputeProvider,
   type CredentialProvider,
+  type CredentialRequest,
   type ProviderFactoryContext,
+  type ProviderHealth,
+  type ResolvedCredentials,
   type StorageProvider,
 } from '@agora/core';
 import { ProcessComputeProvider } from '@agora/compute-process';
@@ -22,22 +26,67 @@ export class NoopCredentialProvider implements CredentialProvider {
   }
 }
 
+const ENV_NAME = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not an environment variable name');
+
+/** Options of the `env` credential provider. */
+export const envCredentialOptionsSchema = z
+  .object({
+    /**
+     * The only variables a task may read (`secretRefs: { X: "env:NAME" }`). The runner's own
+     * environment holds far more (cloud keys, REDIS_URL): nothing outside this list resolves.
+     * @default []
+     */
+    allow: z.array(ENV_NAME).default([]),
+    /** Variables `agora doctor` reports missing; allowed too. @default [] */
+    required: z.array(ENV_NAME).default([]),
+  })
+  .strict();
+
+export type EnvCredentialOptions = z.input<typeof envCredentialOptionsSchema>;
+
 /**
- * Resolves secret references of the form `env:NAME` from this process's environment. The values
- * reach workers through `secretRefs` only; they are never logged or written to events.
+ * Resolves secret references of the form `env:NAME` from this process's environment, for names
+ * in `options.allow` only. The values reach workers through `secretRefs` only; they are never
+ * logged or written to events.
  */
 export class EnvCredentialProvider implements CredentialProvider {
   readonly name = 'env';
-  constructor(private readonly required: readonly string[] = []) {}
-  async resolve() {
+  private readonly allow: ReadonlySet<string>;
+  private readonly required: readonly string[];
+
+  /** `options` is the config's `credentials.<name>.options`, parsed here. */
+  constructor(options: EnvCredentialOptions | Readonly<Record<string, unknown>> = {}) {
+    const parsed = envCredentialOptionsSchema.safeParse(options);
+    if (!parsed.success) {
+      throw new ValueError(`env credentials: ${parsed.error.issues.map((i) => `options${i.path.map((p) => `.${String(p)}`).join('')}: ${i.message}`).join('; ')}`);
+    }
+    this.allow = new Set([...parsed.data.allow, ...parsed.data.required]);
+    this.required = parsed.data.required;
+  }
+
+  private allowed(): string {
+    return this.allow.size > 0 ? [...this.allow].join(', ') : 'none; list the variables a task may read in options.allow';
+  }
+
+  async resolve(request: CredentialRequest = {}): Promise<ResolvedCredentials> {
+    for (const ref of request.refs ?? []) {
+      const name = ref.startsWith('env:') ? ref.slice('env:'.length) : undefined;
+      if (name === undefined) throw new ValueError(`env credentials: "${ref}" is not an env:NAME reference`);
+      if (!this.allow.has(name)) throw new ValueError(`env credentials: "${ref}" is not in options.allow (allowed: ${this.allowed()})`);
+    }
+    const wanted = request.refs ? request.refs.map((r) => r.slice('env:'.length)) : [...this.allow];
     const secrets: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) secrets[`env:${k}`] = v;
+    for (const name of wanted) {
+      const v = process.env[name];
+      if (v !== undefined) secrets[`env:${name}`] = v;
+    }
     return { kind: 'static-secrets', secrets };
   }
-  async health() {
+
+  async health(): Promise<ProviderHealth> {
     const missing = this.required.filter((n) => process.env[n] === undefined);
     return missing.length === 0
-      ? { ok: true, message: `environment provides ${this.required.length} required secret(s)` }
+      ? { ok: true, message: `environment provides ${this.required.length} required secret(s); ${this.allow.size} variable(s) allowed` }
       : { ok: false, message: `missing environment variable(s): ${missing.join(', ')}` };
   }
 }
@@ -61,7 +110,7 @@ export function defaultRegistry(): ProviderRegistry {
     return new S3StorageProvider(o as unknown as ConstructorParameters<typeof S3StorageProvider>[0]);
   });
   r.register('credentials', 'noop', () => new NoopCredentialProvider());
-  r.register('credentials', 'env', (o) => new EnvCredentialProvider(Array.isArray(o['required']) ? (o['required'] as string[]) : []));
+  r.register('credentials', 'env', (o) => new EnvCredentialProvider(o));
   return r;
 }
 

@@ -20,11 +20,31 @@ export function taskUri(namespace: string, name: string): string {
   return `agora://${namespace}/task/${name}`;
 }
 
+export interface RegisterTaskOptions {
+  /**
+   * The config file's tasks. A name defined there is refused: a registered task of that name
+   * would shadow the config's definition for every run (the scheduler refuses plans naming such
+   * a task, and the runner refuses to pick one of the two).
+   */
+  readonly configTasks?: Readonly<Record<string, unknown>>;
+}
+
 /**
  * Registers a task definition in storage, content-addressed. Returns its pinned URI
  * (`agora://<ns>/task/<name>/<sha256>`): a run that resolved this hash re-runs exactly it.
  */
-export async function registerTask(storage: StorageProvider, namespace: string, name: string, raw: unknown): Promise<{ uri: string; contentHash: string }> {
+export async function registerTask(
+  storage: StorageProvider,
+  namespace: string,
+  name: string,
+  raw: unknown,
+  opts: RegisterTaskOptions = {},
+): Promise<{ uri: string; contentHash: string }> {
+  if (opts.configTasks && Object.hasOwn(opts.configTasks, name)) {
+    throw new ValueError(
+      `task "${name}" is defined in the config file; a registered task of the same name would shadow it. Register it under another name, or remove it from the config`,
+    );
+  }
   const parsed = taskSchema.safeParse(raw);
   if (!parsed.success) {
     throw new ValueError(`task "${name}" is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);

@@ -8,17 +8,20 @@ import {
   CappedBuffer,
   OUTPUT_CAP_BYTES,
   ValueError,
+  createScrubber,
+  staticSecretValues,
   type ComputeProvider,
   type Logger,
   type ProviderContext,
   type ProviderHealth,
+  type Scrubber,
   type TaskExit,
   type TaskHandle,
   type TaskSpec,
 } from '@agora/core';
 import { assertDigestPinned } from '@agora/core';
 import { DockerLogDemuxer } from './log-demux.js';
-import { resolveSecretRefs, scrubSecrets } from './secret-refs.js';
+import { resolveSecretRefs } from './secret-refs.js';
 
 export interface DockerUlimit {
   readonly Name: string;
@@ -75,7 +78,11 @@ interface DockerHandle extends TaskHandle {
   readonly failure?: string;
   /** The signal was aborted before anything was created. */
   readonly cancelledBeforeStart?: boolean;
+  /** The task's secret refs (never values): another process collecting the handle re-resolves them to scrub. */
+  readonly secretRefs?: Readonly<Record<string, string>>;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 interface InFlight {
   readonly done: Promise<TaskExit>;
@@ -127,6 +134,8 @@ export class DockerComputeProvider implements ComputeProvider {
   private readonly inflight = new Map<string, InFlight>();
   /** Hijacked stdin sockets, closed once their container is collected. */
   private readonly stdinSockets = new Map<string, Duplex>();
+  /** Scrubbers of started containers (their secret values), until collected. */
+  private readonly scrubbers = new Map<string, Scrubber>();
 
   constructor(opts: DockerComputeOptions = {}) {
     const dockerHost = process.env['DOCKER_HOST'];
@@ -158,7 +167,7 @@ export class DockerComputeProvider implements ComputeProvider {
     if (!image) throw new ValueError('docker provider needs spec.image');
     if (!this.allowUnpinned) assertDigestPinned(image, this.name);
     const secrets = resolveSecretRefs(this.name, spec.secretRefs, spec.env, ctx.credentials);
-    const secretValues = Object.values(secrets);
+    const scrub = createScrubber(Object.values(secrets));
     const hostConfig = this.hostConfig(spec);
     const labels = { ...spec.labels, [MANAGED_LABEL]: 'true' };
     const env = { ...spec.env, ...secrets };
@@ -179,7 +188,7 @@ export class DockerComputeProvider implements ComputeProvider {
         ...(spec.stdin !== undefined ? { OpenStdin: true, StdinOnce: true, AttachStdin: true } : {}),
       });
     } catch (err) {
-      const failure = scrubSecrets(this.describeCreateFailure(image, err), secretValues);
+      const failure = scrub.text(this.describeCreateFailure(image, err));
       logger?.warn({ provider: this.name, image, labels, failure }, 'docker: container could not be created');
       return { providerTaskId: `not-created-${randomUUID()}`, failure } satisfies DockerHandle;
     }
@@ -198,12 +207,14 @@ export class DockerComputeProvider implements ComputeProvider {
         { provider: this.name, containerId: id, image, labels, envNames: Object.keys(spec.env ?? {}), envFromRefs: Object.keys(secrets) },
         'docker: container started',
       );
-      return { providerTaskId: id, startedAtMs, ...timeout } satisfies DockerHandle;
+      if (scrub.active) this.scrubbers.set(id, scrub);
+      const refs = spec.secretRefs && Object.keys(spec.secretRefs).length > 0 ? { secretRefs: { ...spec.secretRefs } } : {};
+      return { providerTaskId: id, startedAtMs, ...timeout, ...refs } satisfies DockerHandle;
     } catch (err) {
       this.closeStdin(id);
       // INVARIANT: a container that did not start is removed here; nothing else will see it.
       await this.removeQuietly(container, logger);
-      const failure = scrubSecrets(`container could not be started from image ${image}: ${engineMessage(err)}`, secretValues);
+      const failure = scrub.text(`container could not be started from image ${image}: ${engineMessage(err)}`);
       logger?.warn({ provider: this.name, containerId: id, image, labels, failure }, 'docker: container could not be started');
       return { providerTaskId: id, failure } satisfies DockerHandle;
     }
@@ -213,9 +224,9 @@ export class DockerComputeProvider implements ComputeProvider {
     const h = handle as DockerHandle;
     const now = new Date().toISOString();
     if (h.failure !== undefined) {
-      return { exitCode: null, startedAt: now, finishedAt: now, stdout: '', stderr: '', providerFailureReason: h.failure };
+      return { exitCode: null, startedAt: now, finishedAt: now, stdout: EMPTY, stderr: '', providerFailureReason: h.failure };
     }
-    if (h.cancelledBeforeStart) return { exitCode: null, startedAt: now, finishedAt: now, stdout: '', stderr: '', cancelled: true };
+    if (h.cancelledBeforeStart) return { exitCode: null, startedAt: now, finishedAt: now, stdout: EMPTY, stderr: '', cancelled: true };
     const existing = this.inflight.get(h.providerTaskId);
     if (existing) return existing.done;
 
@@ -225,10 +236,15 @@ export class DockerComputeProvider implements ComputeProvider {
       stop: (reason) => (stopRequest ? stopRequest(reason) : pending.push(reason)),
       done: undefined as unknown as Promise<TaskExit>,
     };
-    (entry as { done: Promise<TaskExit> }).done = this.collect(h, ctx, (fn) => {
+    // A handle started by another process: its secrets are resolved again from the refs.
+    const scrub = this.scrubbers.get(h.providerTaskId) ?? createScrubber(staticSecretValues(h.secretRefs, ctx.credentials));
+    (entry as { done: Promise<TaskExit> }).done = this.collect(h, ctx, scrub, (fn) => {
       stopRequest = fn;
       for (const r of pending.splice(0)) fn(r);
-    }).finally(() => this.inflight.delete(h.providerTaskId));
+    }).finally(() => {
+      this.inflight.delete(h.providerTaskId);
+      this.scrubbers.delete(h.providerTaskId);
+    });
     this.inflight.set(h.providerTaskId, entry);
     return entry.done;
   }
@@ -250,6 +266,7 @@ export class DockerComputeProvider implements ComputeProvider {
     await this.stopQuietly(container, ctx.logger ?? this.logger);
     await this.removeQuietly(container, ctx.logger ?? this.logger);
     this.closeStdin(h.providerTaskId);
+    this.scrubbers.delete(h.providerTaskId);
   }
 
   async health(): Promise<ProviderHealth> {
@@ -340,7 +357,7 @@ export class DockerComputeProvider implements ComputeProvider {
    * Waits for the container, gathers its state and output, and removes it.
    * INVARIANT: the container is removed before this returns, whatever happened.
    */
-  private async collect(h: DockerHandle, ctx: ProviderContext, onStopReady: (stop: (reason: string) => void) => void): Promise<TaskExit> {
+  private async collect(h: DockerHandle, ctx: ProviderContext, scrub: Scrubber, onStopReady: (stop: (reason: string) => void) => void): Promise<TaskExit> {
     const logger = ctx.logger ?? this.logger;
     const id = h.providerTaskId;
     const container = this.docker.getContainer(id);
@@ -374,15 +391,15 @@ export class DockerComputeProvider implements ComputeProvider {
       } catch (err) {
         const finishedAt = new Date().toISOString();
         if (stopReason !== undefined) {
-          return { exitCode: null, startedAt: fallbackStart, finishedAt, stdout: '', stderr: `[agora: worker stopped: ${stopReason}]\n`, cancelled: true };
+          return { exitCode: null, startedAt: fallbackStart, finishedAt, stdout: EMPTY, stderr: `[agora: worker stopped: ${stopReason}]\n`, cancelled: true };
         }
         return {
           exitCode: null,
           startedAt: fallbackStart,
           finishedAt,
-          stdout: '',
+          stdout: EMPTY,
           stderr: '',
-          providerFailureReason: `container ${id} was lost while running: ${engineMessage(waitError ?? err)}`,
+          providerFailureReason: scrub.text(`container ${id} was lost while running: ${engineMessage(waitError ?? err)}`),
         };
       }
       const stdout = new CappedBuffer(this.capBytes);
@@ -391,7 +408,7 @@ export class DockerComputeProvider implements ComputeProvider {
       try {
         await this.readLogs(id, stdout, stderr);
       } catch (err) {
-        logsNote = `[agora: output could not be read from the engine: ${engineMessage(err)}]\n`;
+        logsNote = scrub.text(`[agora: output could not be read from the engine: ${engineMessage(err)}]\n`);
       }
       const state = info.State;
       const startedAt = engineTime(state.StartedAt) ?? fallbackStart;
@@ -408,8 +425,8 @@ export class DockerComputeProvider implements ComputeProvider {
         exitCode: cancelled ? null : state.ExitCode,
         startedAt,
         finishedAt,
-        stdout: stdout.toString(),
-        stderr: stderr.toString() + note,
+        stdout: stdout.contents(scrub),
+        stderr: stderr.text(scrub) + note,
         ...(cancelled ? { cancelled: true } : {}),
       };
       logger?.info(

@@ -56,10 +56,3 @@ export function resolveSecretRefs(
   }
   return out;
 }
-
-/** Replaces every occurrence of a secret value in text that is about to leave the provider. */
-export function scrubSecrets(text: string, values: Iterable<string>): string {
-  let out = text;
-  for (const v of values) if (v.length > 0) out = out.split(v).join('[redacted]');
-  return out;
-}

@@ -36,9 +36,11 @@ function spec(extra: Partial<TaskSpec> & { command: string[] }): TaskSpec {
   return { image: env.images.busybox, ...extra, labels: { ...extra.labels, 'agora.test': testLabel } };
 }
 
+/** The exit with stdout decoded (stdout is bytes; these workers print text). */
 async function runToExit(s: TaskSpec, ctx: ProviderContext = {}, p: DockerComputeProvider = provider) {
   const handle = await p.run(s, ctx);
-  return p.awaitExit(handle, ctx);
+  const exit = await p.awaitExit(handle, ctx);
+  return { ...exit, stdout: Buffer.from(exit.stdout).toString('utf8') };
 }
 
 /** Polls until the engine reports the container running (no fixed sleeps). */

@@ -17,15 +17,21 @@ import {
   type Task,
   type TaskDefinition,
 } from '@aws-sdk/client-ecs';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import {
   CappedBuffer,
+  NO_SCRUBBER,
   OUTPUT_CAP_BYTES,
   ProviderError,
   ValueError,
+  coerceError,
+  createScrubber,
   type ComputeProvider,
   type Logger,
   type ProviderContext,
   type ProviderHealth,
+  type Scrubber,
   type TaskExit,
   type TaskHandle,
   type TaskSpec,
@@ -70,9 +76,19 @@ export interface FargateComputeOptions {
   readonly outputCapBytes?: number;
   /** Used when the call's `ctx.logger` is absent. @default no logging */
   readonly logger?: Logger;
-  /** Injected clients (tests, custom credentials). @default new clients for `region` */
+  /**
+   * Read the values of the task's `secretRefs` (Secrets Manager GetSecretValue, SSM GetParameter
+   * with decryption) so that whatever the worker prints of them is redacted from its output.
+   * The runner's AWS identity then needs read access to those secrets; without it a task with
+   * secretRefs is refused before it starts. `false` skips this: output is then NOT scrubbed.
+   * @default true
+   */
+  readonly scrubSecrets?: boolean;
+  /** Injected clients (tests, custom credentials). @default new clients for `region` (secrets: the secret ARN's region) */
   readonly ecsClient?: ECSClient;
   readonly logsClient?: CloudWatchLogsClient;
+  readonly secretsClient?: SecretsManagerClient;
+  readonly ssmClient?: SSMClient;
 }
 
 /** The JSON-safe handle: everything `awaitExit`/`cancel` need. */
@@ -85,7 +101,11 @@ interface FargateHandle extends TaskHandle {
   /** Set when no task was started: the infrastructure reason. */
   readonly failure?: string;
   readonly cancelledBeforeStart?: boolean;
+  /** The task's secret refs (never values): another process collecting the handle reads them again to scrub. */
+  readonly secretRefs?: Readonly<Record<string, string>>;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 interface AwsError {
   readonly name?: string;
@@ -120,6 +140,10 @@ export class FargateComputeProvider implements ComputeProvider {
   /** Task definitions named with a revision never change: described once. */
   private readonly describedRevisions = new Map<string, Promise<TaskDefinition>>();
   private readonly inflight = new Map<string, { stop(reason: string): void; done: Promise<TaskExit> }>();
+  /** Scrubbers of started tasks (their secret values), until collected. */
+  private readonly scrubbers = new Map<string, Scrubber>();
+  private readonly secretsClients = new Map<string, SecretsManagerClient>();
+  private readonly ssmClients = new Map<string, SSMClient>();
 
   constructor(opts: FargateComputeOptions) {
     if (!opts.cluster) throw new ValueError('fargate provider: option "cluster" is required');
@@ -146,6 +170,8 @@ export class FargateComputeProvider implements ComputeProvider {
     const taskDef = await this.describeTaskDefinition();
     const container = this.checkTaskDefinition(taskDef, spec);
     const log = this.logLocation(container);
+    // Before anything starts: a task whose output cannot be scrubbed does not run.
+    const scrub = await this.scrubberFor(spec.secretRefs);
 
     if (ctx.signal?.aborted) return { providerTaskId: `not-started-${taskDef.family ?? 'task'}`, cancelledBeforeStart: true } satisfies FargateHandle;
 
@@ -174,16 +200,16 @@ export class FargateComputeProvider implements ComputeProvider {
       const e = err as AwsError;
       // A request ECS rejects as malformed or forbidden fails the same way every time.
       if (e.$fault === 'client' && !e.$retryable && e.name !== 'ThrottlingException') {
-        throw new ProviderError(this.name, `RunTask was refused: ${e.name ?? 'Error'}: ${e.message ?? String(err)}`, { retryable: false, cause: err });
+        throw scrub.error(new ProviderError(this.name, `RunTask was refused: ${e.name ?? 'Error'}: ${e.message ?? String(err)}`, { retryable: false, cause: err }));
       }
-      const failure = `RunTask failed: ${e.name ?? 'Error'}: ${e.message ?? String(err)}`;
+      const failure = scrub.text(`RunTask failed: ${e.name ?? 'Error'}: ${e.message ?? String(err)}`);
       logger?.warn({ provider: this.name, cluster: this.opts.cluster, failure }, 'fargate: task could not be started');
       return { providerTaskId: `not-started-${randomUUID()}`, failure } satisfies FargateHandle;
     }
     const task = tasks?.[0];
     if (!task?.taskArn || (failures && failures.length > 0)) {
       const why = (failures ?? []).map((f) => [f.reason, f.detail, f.arn].filter(Boolean).join(' ')).join('; ') || 'RunTask returned no task';
-      const failure = `RunTask placed no task: ${why}`;
+      const failure = scrub.text(`RunTask placed no task: ${why}`);
       logger?.warn({ provider: this.name, cluster: this.opts.cluster, failure }, 'fargate: task could not be started');
       return { providerTaskId: task?.taskArn ?? `not-started-${randomUUID()}`, failure } satisfies FargateHandle;
     }
@@ -192,8 +218,10 @@ export class FargateComputeProvider implements ComputeProvider {
       'fargate: task started',
     );
     const taskId = taskIdOf(task.taskArn);
+    if (scrub.active) this.scrubbers.set(task.taskArn, scrub);
     return {
       providerTaskId: task.taskArn,
+      ...(spec.secretRefs && Object.keys(spec.secretRefs).length > 0 ? { secretRefs: { ...spec.secretRefs } } : {}),
       cluster: this.opts.cluster,
       startedAtMs: Date.now(),
       ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
@@ -204,8 +232,8 @@ export class FargateComputeProvider implements ComputeProvider {
   async awaitExit(handle: TaskHandle, ctx: ProviderContext): Promise<TaskExit> {
     const h = handle as FargateHandle;
     const now = new Date().toISOString();
-    if (h.failure !== undefined) return { exitCode: null, startedAt: now, finishedAt: now, stdout: '', stderr: '', providerFailureReason: h.failure };
-    if (h.cancelledBeforeStart) return { exitCode: null, startedAt: now, finishedAt: now, stdout: '', stderr: '', cancelled: true };
+    if (h.failure !== undefined) return { exitCode: null, startedAt: now, finishedAt: now, stdout: EMPTY, stderr: '', providerFailureReason: h.failure };
+    if (h.cancelledBeforeStart) return { exitCode: null, startedAt: now, finishedAt: now, stdout: EMPTY, stderr: '', cancelled: true };
     const existing = this.inflight.get(h.providerTaskId);
     if (existing) return existing.done;
     let requestStop: (reason: string) => void = () => undefined;
@@ -213,7 +241,10 @@ export class FargateComputeProvider implements ComputeProvider {
       stop: (reason: string) => requestStop(reason),
       done: undefined as unknown as Promise<TaskExit>,
     };
-    entry.done = this.follow(h, ctx, (fn) => (requestStop = fn)).finally(() => this.inflight.delete(h.providerTaskId));
+    entry.done = this.follow(h, ctx, (fn) => (requestStop = fn)).finally(() => {
+      this.inflight.delete(h.providerTaskId);
+      this.scrubbers.delete(h.providerTaskId);
+    });
     this.inflight.set(h.providerTaskId, entry);
     return entry.done;
   }
@@ -392,6 +423,16 @@ export class FargateComputeProvider implements ComputeProvider {
   /** Polls until STOPPED (stopping the task on cancel/timeout), then reads the logs. */
   private async follow(h: FargateHandle, ctx: ProviderContext, onStopReady: (stop: (reason: string) => void) => void): Promise<TaskExit> {
     const logger = ctx.logger ?? this.opts.logger;
+    let scrub = this.scrubbers.get(h.providerTaskId);
+    let unscrubbable: string | undefined;
+    if (!scrub) {
+      // A handle started by another process: read its secrets again; output that cannot be
+      // scrubbed is withheld rather than let through.
+      scrub = await this.scrubberFor(h.secretRefs).catch((err: unknown) => {
+        unscrubbable = coerceError(err).message;
+        return NO_SCRUBBER;
+      });
+    }
     const cluster = h.cluster ?? this.opts.cluster;
     let stopReason: string | undefined;
     let stopSent = false;
@@ -429,14 +470,14 @@ export class FargateComputeProvider implements ComputeProvider {
           task = out.tasks?.[0];
           if (!task) {
             const why = out.failures?.map((f) => f.reason).join('; ') || 'not returned';
-            return this.lost(h, `task ${h.providerTaskId} could not be described: ${why}`);
+            return this.lost(h, scrub.text(`task ${h.providerTaskId} could not be described: ${why}`));
           }
         } catch (err) {
           const e = err as AwsError;
-          if (++errorsInRow >= maxErrors) return this.lost(h, `DescribeTasks failed ${errorsInRow} times in a row: ${e.name ?? 'Error'}: ${e.message ?? String(err)}`);
+          if (++errorsInRow >= maxErrors) return this.lost(h, scrub.text(`DescribeTasks failed ${errorsInRow} times in a row: ${e.name ?? 'Error'}: ${e.message ?? String(err)}`));
           logger?.warn({ provider: this.name, taskArn: h.providerTaskId, error: `${e.name}: ${e.message}` }, 'fargate: DescribeTasks failed; will retry');
         }
-        if (task?.lastStatus === 'STOPPED') return await this.exitOf(h, task, stopReason);
+        if (task?.lastStatus === 'STOPPED') return await this.exitOf(h, task, stopReason, scrub, unscrubbable);
         if (stopReason !== undefined && !stopSent) continue;
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, delay);
@@ -456,25 +497,96 @@ export class FargateComputeProvider implements ComputeProvider {
 
   private lost(h: FargateHandle, reason: string): TaskExit {
     const now = new Date().toISOString();
-    return { exitCode: null, startedAt: new Date(h.startedAtMs ?? Date.now()).toISOString(), finishedAt: now, stdout: '', stderr: '', providerFailureReason: reason };
+    return { exitCode: null, startedAt: new Date(h.startedAtMs ?? Date.now()).toISOString(), finishedAt: now, stdout: EMPTY, stderr: '', providerFailureReason: reason };
   }
 
-  private async exitOf(h: FargateHandle, task: Task, stopReason: string | undefined): Promise<TaskExit> {
+  private async exitOf(h: FargateHandle, task: Task, stopReason: string | undefined, scrub: Scrubber, unscrubbable: string | undefined): Promise<TaskExit> {
     const outcome = stoppedOutcome(task, this.opts.containerName);
     const startedAt = (task.startedAt ?? task.createdAt ?? new Date(h.startedAtMs ?? Date.now())).toISOString();
     const finishedAt = (task.stoppedAt ?? task.executionStoppedAt ?? new Date()).toISOString();
     if (outcome.kind === 'infrastructure') {
-      return { exitCode: null, startedAt, finishedAt, stdout: '', stderr: '', providerFailureReason: outcome.reason };
+      return { exitCode: null, startedAt, finishedAt, stdout: EMPTY, stderr: '', providerFailureReason: scrub.text(outcome.reason) };
     }
     const stdout = new CappedBuffer(this.capBytes);
     let note = '';
+    if (unscrubbable !== undefined) note += `[agora: output withheld: it could not be scrubbed of secrets (${unscrubbable})]\n`;
     // Nothing ran before the container started: there is no stream to read.
-    if (task.startedAt) note += await this.readLogs(h, stdout);
+    else if (task.startedAt) note += await this.readLogs(h, stdout);
     if (outcome.kind === 'cancelled') {
       note += `[agora: worker stopped: ${stopReason ?? `by someone else (${outcome.detail})`}]\n`;
-      return { exitCode: null, startedAt, finishedAt, stdout: stdout.toString(), stderr: note, cancelled: true };
+      return { exitCode: null, startedAt, finishedAt, stdout: stdout.contents(scrub), stderr: scrub.text(note), cancelled: true };
     }
-    return { exitCode: outcome.exitCode, startedAt, finishedAt, stdout: stdout.toString(), stderr: note };
+    return { exitCode: outcome.exitCode, startedAt, finishedAt, stdout: stdout.contents(scrub), stderr: scrub.text(note) };
+  }
+
+  /**
+   * The scrubber for a task's secret refs: each ref's value read the way ECS reads it (Secrets
+   * Manager `arn:...:secret:name[:json-key[:version-stage[:version-id]]]`, else an SSM parameter
+   * name or ARN). Refused (not retryable unless AWS says so) when a value cannot be read.
+   */
+  private async scrubberFor(secretRefs: Readonly<Record<string, string>> | undefined): Promise<Scrubber> {
+    const refs = [...new Set(Object.values(secretRefs ?? {}))];
+    if (refs.length === 0 || this.opts.scrubSecrets === false) return NO_SCRUBBER;
+    const values: string[] = [];
+    for (const ref of refs) {
+      try {
+        values.push(...(await this.secretValues(ref)));
+      } catch (err) {
+        const e = err as AwsError;
+        const retryable = !(e.$fault === 'client' && !e.$retryable && e.name !== 'ThrottlingException');
+        throw new ProviderError(
+          this.name,
+          `cannot read secret ${ref} to scrub the worker's output (${e.name ?? 'Error'}: ${e.message ?? String(err)}); ` +
+            'grant the runner secretsmanager:GetSecretValue / ssm:GetParameter on it, or set the provider option scrubSecrets: false (output is then not scrubbed)',
+          { retryable, cause: err },
+        );
+      }
+    }
+    return createScrubber(values);
+  }
+
+  private async secretValues(ref: string): Promise<string[]> {
+    const region = ref.startsWith('arn:') ? ref.split(':')[3] : undefined;
+    if (/^arn:aws[a-z-]*:secretsmanager:/.test(ref)) {
+      const parts = ref.split(':');
+      const [jsonKey, versionStage, versionId] = parts.slice(7);
+      const out = await this.secretsClientFor(region).send(
+        new GetSecretValueCommand({ SecretId: parts.slice(0, 7).join(':'), ...(versionStage ? { VersionStage: versionStage } : {}), ...(versionId ? { VersionId: versionId } : {}) }),
+      );
+      const whole = out.SecretString ?? (out.SecretBinary ? Buffer.from(out.SecretBinary).toString('utf8') : '');
+      // A JSON secret: each field may reach the worker on its own (json-key), or the whole.
+      const fields: string[] = [];
+      try {
+        const parsed = JSON.parse(whole) as unknown;
+        if (parsed !== null && typeof parsed === 'object') {
+          for (const [k, v] of Object.entries(parsed)) {
+            if (jsonKey !== undefined && jsonKey !== '' && k !== jsonKey) continue;
+            fields.push(typeof v === 'string' ? v : JSON.stringify(v));
+          }
+        }
+      } catch {
+        // not JSON: the whole string is the value
+      }
+      return [whole, ...fields];
+    }
+    const out = await this.ssmClientFor(region).send(new GetParameterCommand({ Name: ref, WithDecryption: true }));
+    return [out.Parameter?.Value ?? ''];
+  }
+
+  private secretsClientFor(region: string | undefined): SecretsManagerClient {
+    if (this.opts.secretsClient) return this.opts.secretsClient;
+    const key = region ?? this.opts.region ?? '';
+    let c = this.secretsClients.get(key);
+    if (!c) this.secretsClients.set(key, (c = new SecretsManagerClient(key ? { region: key } : {})));
+    return c;
+  }
+
+  private ssmClientFor(region: string | undefined): SSMClient {
+    if (this.opts.ssmClient) return this.opts.ssmClient;
+    const key = region ?? this.opts.region ?? '';
+    let c = this.ssmClients.get(key);
+    if (!c) this.ssmClients.set(key, (c = new SSMClient(key ? { region: key } : {})));
+    return c;
   }
 
   /**

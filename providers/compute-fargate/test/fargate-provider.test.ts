@@ -9,6 +9,7 @@ import {
   type Task,
   type TaskDefinition,
 } from '@aws-sdk/client-ecs';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { OUTPUT_CAP_BYTES, ProviderError, ValueError, truncationMarker, type TaskSpec } from '@agora/core';
@@ -120,7 +121,7 @@ describe('FargateComputeProvider (contract against the AWS SDK, mocked)', () => 
     expect(handle.providerTaskId).toBe(TASK_ARN);
     const exit = await p.awaitExit(handle, {});
 
-    expect(exit).toEqual({ exitCode: 0, startedAt: T0.toISOString(), finishedAt: T1.toISOString(), stdout: 'hello\nworld\n{"result":42}\n', stderr: '' });
+    expect(exit).toEqual({ exitCode: 0, startedAt: T0.toISOString(), finishedAt: T1.toISOString(), stdout: Buffer.from('hello\nworld\n{"result":42}\n'), stderr: '' });
     expect(inputs(ecs.commandCalls(DescribeTaskDefinitionCommand))).toEqual([{ taskDefinition: 'agora-worker:7' }]);
     expect(inputs(ecs.commandCalls(RunTaskCommand))).toEqual([
       {
@@ -190,7 +191,7 @@ describe('FargateComputeProvider (contract against the AWS SDK, mocked)', () => 
     logs.on(GetLogEventsCommand).resolvesOnce({ events: [{ message: 'boom', timestamp: 1 }], nextForwardToken: 'f/1' }).resolves({ events: [], nextForwardToken: 'f/1' });
     const p = provider();
     const exit = await p.awaitExit(await p.run(spec, {}), {});
-    expect(exit).toMatchObject({ exitCode: 3, stdout: 'boom\n' });
+    expect(exit).toMatchObject({ exitCode: 3, stdout: Buffer.from('boom\n') });
     expect(exit.providerFailureReason).toBeUndefined();
     expect(exit.cancelled).toBeUndefined();
   });
@@ -255,7 +256,7 @@ describe('FargateComputeProvider (contract against the AWS SDK, mocked)', () => 
     await waitFor(() => ecs.commandCalls(DescribeTasksCommand).length >= 2);
     await p.cancel(handle, {});
     const exit = await exiting;
-    expect(exit).toMatchObject({ exitCode: null, cancelled: true, stdout: 'working\n' });
+    expect(exit).toMatchObject({ exitCode: null, cancelled: true, stdout: Buffer.from('working\n') });
     expect(exit.providerFailureReason).toBeUndefined();
     expect(exit.stderr).toBe('[agora: worker stopped: cancelled]\n');
     expect(inputs(ecs.commandCalls(StopTaskCommand))).toEqual([{ cluster: 'agora', task: TASK_ARN, reason: 'agora: cancelled' }]);
@@ -330,8 +331,13 @@ describe('FargateComputeProvider (contract against the AWS SDK, mocked)', () => 
 
   it('secretRefs must be declared in the task definition; they never travel in overrides', async () => {
     ecs.on(DescribeTasksCommand).resolves({ tasks: [stopped()] });
-    const p = provider();
+    const secretsClient = new SecretsManagerClient({ region: REGION, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'example' } });
+    const sm = mockClient(secretsClient);
+    sm.on(GetSecretValueCommand).resolves({ SecretString: 'the-api-key-value' });
+    const p = provider({ secretsClient });
     await p.run({ ...spec, secretRefs: { API_KEY: SECRET_ARN } }, {});
+    // Read only to scrub the worker's output; it never travels anywhere.
+    expect(inputs(sm.commandCalls(GetSecretValueCommand))).toEqual([{ SecretId: SECRET_ARN }]);
     const sent = JSON.stringify(inputs(ecs.commandCalls(RunTaskCommand)));
     expect(sent).not.toContain('API_KEY');
     expect(sent).not.toContain(SECRET_ARN);
@@ -340,6 +346,25 @@ describe('FargateComputeProvider (contract against the AWS SDK, mocked)', () => 
     expect(undeclared).toBeInstanceOf(ValueError);
     expect((undeclared as Error).message).toContain('add { name: "DB_PASSWORD", valueFrom: "arn:aws:ssm:eu-west-1:123456789012:parameter/db" } to its "secrets"');
     expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(1);
+    sm.restore();
+  });
+
+  it('a secret that cannot be read to scrub the output refuses the task before RunTask; scrubSecrets: false skips reading', async () => {
+    ecs.on(DescribeTasksCommand).resolves({ tasks: [stopped()] });
+    const secretsClient = new SecretsManagerClient({ region: REGION, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'example' } });
+    const sm = mockClient(secretsClient);
+    sm.on(GetSecretValueCommand).rejects(Object.assign(new Error('User is not authorized to perform: secretsmanager:GetSecretValue'), { name: 'AccessDeniedException', $fault: 'client' }));
+    const err = await provider({ secretsClient }).run({ ...spec, secretRefs: { API_KEY: SECRET_ARN } }, {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect((err as ProviderError).retryable).toBe(false);
+    expect((err as Error).message).toContain(`cannot read secret ${SECRET_ARN} to scrub the worker's output (AccessDeniedException: User is not authorized`);
+    expect((err as Error).message).toContain('scrubSecrets: false');
+    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
+
+    await provider({ secretsClient, scrubSecrets: false }).run({ ...spec, secretRefs: { API_KEY: SECRET_ARN } }, {});
+    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(1);
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+    sm.restore();
   });
 
   it('caps the log output at 10 MiB with the marker', async () => {
@@ -350,7 +375,7 @@ describe('FargateComputeProvider (contract against the AWS SDK, mocked)', () => 
     const p = provider();
     const exit = await p.awaitExit(await p.run(spec, {}), {});
     expect(exit.stdout.length).toBe(OUTPUT_CAP_BYTES + truncationMarker(2 * 1024 * 1024).length);
-    expect(exit.stdout.endsWith(truncationMarker(2 * 1024 * 1024))).toBe(true);
+    expect(Buffer.from(exit.stdout).toString('latin1').endsWith(truncationMarker(2 * 1024 * 1024))).toBe(true);
   });
 
   it('a log stream that never appears is noted in stderr; the exit code still stands', async () => {

@@ -3,6 +3,7 @@ import {
   CappedBuffer,
   OUTPUT_CAP_BYTES,
   ValueError,
+  createScrubber,
   type ComputeProvider,
   type ProviderContext,
   type ProviderHealth,
@@ -62,15 +63,23 @@ export class ProcessComputeProvider implements ComputeProvider {
       if (value === undefined) throw new ValueError(`secret reference for ${name} could not be resolved by the credential provider`);
       env[name] = value;
     }
+    // Whatever the worker prints of its secrets is redacted before the output leaves here.
+    const scrub = createScrubber(Object.keys(spec.secretRefs ?? {}).map((name) => env[name]!));
     const startedAt = new Date().toISOString();
     const stdout = new CappedBuffer(this.capBytes);
     const stderr = new CappedBuffer(this.capBytes);
-    const child = spawn(argv[0], argv.slice(1), {
-      cwd: spec.cwd,
-      env,
-      detached: true, // own process group: cancel reaches grandchildren
-      stdio: [spec.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
+    let child: ChildProcess;
+    try {
+      child = spawn(argv[0], argv.slice(1), {
+        cwd: spec.cwd,
+        env,
+        detached: true, // own process group: cancel reaches grandchildren
+        stdio: [spec.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      });
+    } catch (err) {
+      // Synchronous spawn failures (E2BIG, EINVAL) may quote the environment.
+      throw scrub.error(err);
+    }
     const id = `${process.pid}-${child.pid ?? 'x'}-${Math.random().toString(36).slice(2, 8)}`;
     child.stdout?.on('data', (d: Buffer) => stdout.push(d));
     child.stderr?.on('data', (d: Buffer) => stderr.push(d));
@@ -112,10 +121,11 @@ export class ProcessComputeProvider implements ComputeProvider {
             exitCode: null,
             startedAt,
             finishedAt,
-            stdout: '',
+            stdout: Buffer.alloc(0),
             stderr: '',
-            providerFailureReason:
+            providerFailureReason: scrub.text(
               code === 'ENOENT' ? `command not found: ${argv[0]}` : code === 'EACCES' ? `command not executable: ${argv[0]}` : `could not start ${argv[0]}: ${spawnError.message}`,
+            ),
           });
           return;
         }
@@ -123,8 +133,8 @@ export class ProcessComputeProvider implements ComputeProvider {
           exitCode: code,
           startedAt,
           finishedAt,
-          stdout: stdout.toString(),
-          stderr: stderr.toString() + (sig && !entry.cancelled ? `\n[agora: worker killed by ${sig}]\n` : ''),
+          stdout: stdout.contents(scrub),
+          stderr: stderr.text(scrub) + (sig && !entry.cancelled ? `\n[agora: worker killed by ${sig}]\n` : ''),
           ...(entry.cancelled ? { cancelled: true } : {}),
         });
       };

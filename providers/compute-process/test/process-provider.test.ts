@@ -6,9 +6,12 @@ import { ProcessComputeProvider } from '@agora/compute-process';
 const node = process.execPath;
 const p = new ProcessComputeProvider({ killGraceMs: 500 });
 
+/** The exit with stdout decoded (stdout is bytes; these workers print text). */
 async function run(command: string[], extra: Record<string, unknown> = {}, ctx = {}) {
   const h = await p.run({ command, ...extra }, ctx);
-  return p.awaitExit(h, ctx);
+  const exit = await p.awaitExit(h, ctx);
+  expect(Buffer.isBuffer(exit.stdout)).toBe(true);
+  return { ...exit, stdout: Buffer.from(exit.stdout).toString('utf8') };
 }
 
 /** Alive and not a zombie (an orphan's zombie lingers until PID 1 reaps it). */
@@ -68,7 +71,7 @@ describe('ProcessComputeProvider', () => {
     const exit = await p.awaitExit(h);
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(exit.cancelled).toBe(true);
-    const grandchild = Number(exit.stdout.trim());
+    const grandchild = Number(Buffer.from(exit.stdout).toString().trim());
     expect(grandchild).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 200));
     expect(alive(grandchild)).toBe(false);

@@ -1,13 +1,14 @@
-import { mkdir, open, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, realpath, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import {
   NotFoundError,
   StorageError,
-  ValueError,
   contentAddress,
   formatAgoraUri,
   parseAgoraUri,
   resolveContentHash,
+  resolveInside,
   sha256Hex,
   type ProviderHealth,
   type StorageEntry,
@@ -29,6 +30,30 @@ interface RegistryLine {
 const DEFERRED_INDEX_WINDOW_MS = 20;
 
 /**
+ * Files are opened without following a symlink in their last component (ELOOP instead): this
+ * provider never creates one, so one found there was planted, and following it would read or
+ * append a file anywhere the runner may (e.g. a registry.jsonl pointing at ~/.bashrc).
+ */
+const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+const APPEND_NOFOLLOW = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+
+function isCode(err: unknown, code: string): boolean {
+  return (err as NodeJS.ErrnoException).code === code;
+}
+
+async function readNoFollow(file: string): Promise<Buffer> {
+  const fh = await open(file, READ_NOFOLLOW);
+  try {
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+}
+
+function symlinkRefused(file: string, err: unknown): StorageError {
+  return new StorageError(`${file} is a symlink; local storage never creates one, so it is refused`, { cause: err });
+}
+/**
  * Content-addressed blob storage on the local filesystem (sha256).
  *
  * Layout per `<ns>/<type>`: `blobs/<hash>` holds the bytes once however many names point at them,
@@ -43,6 +68,9 @@ const DEFERRED_INDEX_WINDOW_MS = 20;
 export class LocalStorageProvider implements StorageProvider {
   readonly name = 'local';
   private readonly root: string;
+  /** The root with symlinks resolved: every directory used must resolve inside it. */
+  private realRoot: Promise<string> | undefined;
+  /** Directories proven to exist inside the real root (checked once per process). */
   private readonly dirs = new Set<string>();
   /** Blobs this process wrote or verified: identical outputs (common) skip the re-check. */
   private readonly known = new Set<string>();
@@ -54,23 +82,67 @@ export class LocalStorageProvider implements StorageProvider {
     this.root = path.resolve(opts.root);
   }
 
-  /** Maps URI segments to a path and proves it stays inside the root. */
+  /** Maps URI segments to a path and proves it stays inside the root (lexically). */
   private typeDir(namespace: string, type: string): string {
-    const p = path.resolve(this.root, namespace, type);
-    if (!p.startsWith(this.root + path.sep)) throw new ValueError(`storage path escapes the root: ${p}`);
-    return p;
+    return resolveInside(this.root, namespace, type);
+  }
+
+  private resolvedRoot(): Promise<string> {
+    this.realRoot ??= mkdir(this.root, { recursive: true })
+      .then(() => realpath(this.root))
+      .catch((err: unknown) => {
+        this.realRoot = undefined;
+        throw err;
+      });
+    return this.realRoot;
+  }
+
+  /**
+   * Walks from the root to `dir` one component at a time, creating missing ones when `create`,
+   * and refuses a component that is a symlink resolving outside the real root, before anything
+   * is created through it. Returns false when `dir` does not exist (and `create` is off).
+   */
+  private async checkedDir(dir: string, create: boolean): Promise<boolean> {
+    if (this.dirs.has(dir)) return true;
+    const root = await this.resolvedRoot();
+    let cur = this.root;
+    for (const segment of path.relative(this.root, dir).split(path.sep).filter(Boolean)) {
+      cur = resolveInside(cur, segment);
+      let st;
+      try {
+        st = await lstat(cur);
+      } catch (err) {
+        if (!isCode(err, 'ENOENT')) throw err;
+        if (!create) return false;
+        await mkdir(cur).catch((e: unknown) => {
+          if (!isCode(e, 'EEXIST')) throw e;
+        });
+        st = await lstat(cur);
+      }
+      if (st.isSymbolicLink()) {
+        const real = await realpath(cur);
+        if (real !== root && !real.startsWith(root + path.sep)) {
+          throw new StorageError(`${cur} is a symlink leading outside the storage root ${root} (to ${real}); refused`);
+        }
+      }
+    }
+    this.dirs.add(dir);
+    return true;
   }
 
   private async ensureDir(dir: string): Promise<void> {
-    if (this.dirs.has(dir)) return;
-    await mkdir(dir, { recursive: true });
-    this.dirs.add(dir);
+    await this.checkedDir(dir, true);
   }
 
   private registry(typeDir: string): Promise<FileHandle> {
     let fh = this.registries.get(typeDir);
     if (!fh) {
-      fh = this.ensureDir(typeDir).then(() => open(path.join(typeDir, 'registry.jsonl'), 'a'));
+      const file = path.join(typeDir, 'registry.jsonl');
+      fh = this.ensureDir(typeDir).then(() =>
+        open(file, APPEND_NOFOLLOW, 0o666).catch((err: unknown) => {
+          throw isCode(err, 'ELOOP') ? symlinkRefused(file, err) : err;
+        }),
+      );
       this.registries.set(typeDir, fh);
       fh.catch(() => this.registries.delete(typeDir));
     }
@@ -121,11 +193,15 @@ export class LocalStorageProvider implements StorageProvider {
   private async writeBlob(file: string, contents: Uint8Array, hash: string): Promise<void> {
     if (this.known.has(file)) return;
     try {
+      // O_EXCL: a symlink planted at this path is never followed (EEXIST, then ELOOP below).
       await writeFile(file, contents, { flag: 'wx' });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const existing = await readNoFollow(file).catch((e: unknown) => {
+        throw isCode(e, 'ELOOP') ? symlinkRefused(file, e) : e;
+      });
       // Already stored; repair it if an earlier write was torn.
-      if (sha256Hex(await readFile(file)) !== hash) {
+      if (sha256Hex(existing) !== hash) {
         const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
         await writeFile(tmp, contents);
         await rename(tmp, file);
@@ -146,6 +222,7 @@ export class LocalStorageProvider implements StorageProvider {
       if (opts.deferIndex) indexed.catch(() => undefined);
       else await indexed;
     } catch (err) {
+      if (err instanceof StorageError) throw err;
       throw new StorageError(`could not store ${uri}: ${(err as Error).message}`, { cause: err, retryable: true });
     }
     return { contentHash, uri: formatAgoraUri({ ...u, contentHash }) };
@@ -154,10 +231,15 @@ export class LocalStorageProvider implements StorageProvider {
   async get(uri: string): Promise<Uint8Array> {
     const { target: u, contentHash: hash } = await resolveContentHash(this, uri);
     let bytes: Buffer;
+    const blobs = path.join(this.typeDir(u.namespace, u.type), 'blobs');
+    const file = path.join(blobs, hash);
     try {
-      bytes = await readFile(path.join(this.typeDir(u.namespace, u.type), 'blobs', hash));
+      if (!(await this.checkedDir(blobs, false))) throw Object.assign(new Error('no blobs directory'), { code: 'ENOENT' });
+      bytes = await readNoFollow(file);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`no artifact at ${uri}`);
+      if (err instanceof StorageError) throw err;
+      if (isCode(err, 'ENOENT')) throw new NotFoundError(`no artifact at ${uri}`);
+      if (isCode(err, 'ELOOP')) throw symlinkRefused(file, err);
       throw new StorageError(`could not read ${uri}: ${(err as Error).message}`, { cause: err, retryable: true });
     }
     if (sha256Hex(bytes) !== hash) {
@@ -168,8 +250,11 @@ export class LocalStorageProvider implements StorageProvider {
   }
 
   private async readRegistry(namespace: string, type: string): Promise<RegistryLine[]> {
+    const dir = this.typeDir(namespace, type);
+    const file = path.join(dir, 'registry.jsonl');
     try {
-      const text = await readFile(path.join(this.typeDir(namespace, type), 'registry.jsonl'), 'utf8');
+      if (!(await this.checkedDir(dir, false))) return [];
+      const text = (await readNoFollow(file)).toString('utf8');
       const out: RegistryLine[] = [];
       for (const l of text.split('\n')) {
         if (!l) continue;
@@ -181,7 +266,8 @@ export class LocalStorageProvider implements StorageProvider {
       }
       return out;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if (isCode(err, 'ENOENT')) return [];
+      if (isCode(err, 'ELOOP')) throw symlinkRefused(file, err);
       throw err;
     }
   }

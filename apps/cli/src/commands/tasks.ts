@@ -21,7 +21,7 @@ export async function tasksRegisterCmd(name: string, file: string, g: GlobalOpts
   })();
   const storage = await new ProviderSet(config).storage();
   try {
-    const r = await registerTask(storage, config.namespace, name, def);
+    const r = await registerTask(storage, config.namespace, name, def, { configTasks: config.tasks });
     process.stdout.write(`${r.uri}\n`);
     return EXIT.ok;
   } catch (err) {
