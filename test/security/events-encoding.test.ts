@@ -47,10 +47,10 @@ describe('events are encoded, never spliced', () => {
       const dependent = `${id}-dependent`;
       const { store, runId } = await newRun([id, dependent]);
       const lockEvent = { type: 'lock', action: 'acquired', itemId: id, lock: nasty, token: 7 };
-      const begin = await store.beginItem(runId, id, [], 1, 'runner-1', { definitionHash: 'd0', before: [lockEvent], fields: { note: nasty } });
+      const begin = await store.beginItem(runId, id, [], 'runner-1', { definitionHash: 'd0', before: [lockEvent], fields: { note: nasty } });
       expect(begin.kind).toBe('run');
       await store.finishItem(runId, id, 'failed', { fields: { error: nasty, errorCode: 'APPLICATION' }, after: [{ ...lockEvent, action: 'released' }] });
-      expect(await store.beginItem(runId, dependent, [id], 1, 'runner-1', { definitionHash: 'd1' }), JSON.stringify(nasty)).toMatchObject({ kind: 'terminal', state: 'skipped' });
+      expect(await store.beginItem(runId, dependent, [id], 'runner-1', { definitionHash: 'd1' }), JSON.stringify(nasty)).toMatchObject({ kind: 'terminal', state: 'skipped' });
 
       const events = await store.allEvents(runId);
       for (const e of events) {

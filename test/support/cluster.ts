@@ -56,7 +56,7 @@ export async function startCluster(
     dataDir,
     async close() {
       await client.close();
-      await Promise.all(runners.map((r) => r.close({ timeoutMs: 2000 })));
+      await Promise.all(runners.map((r) => r.close({ graceMs: 2000 })));
       await scheduler.close();
       rmSync(dataDir, { recursive: true, force: true });
     },

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   AgoraError,
@@ -49,8 +49,13 @@ export interface RunnerOptions {
 export interface Runner {
   readonly id: string;
   readonly concurrency: number;
-  /** Stops taking jobs, lets running items finish (or cancels them after `timeoutMs`), closes. */
-  close(opts?: { timeoutMs?: number }): Promise<void>;
+  /**
+   * Stops taking jobs at once and lets running items finish for `graceMs`; items still running
+   * then have their workers stopped and are handed back to the queue (a `handedBack` event; the
+   * start does not count against the item; its locks are released keeping its place in their
+   * queues) for another runner. Never cancels an item. @default config.runner.shutdownGraceMs
+   */
+  close(opts?: { graceMs?: number }): Promise<void>;
 }
 
 /** seed 002: effective = max(1, min(cpus, configured)). */
@@ -62,6 +67,9 @@ interface RunningItem {
   readonly runId: string;
   readonly abort: AbortController;
 }
+
+/** The abort reason of an item whose runner shuts down: it goes back to the queue, not to an end. */
+const HAND_BACK = 'runner shutting down: handed back';
 
 export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const { config } = opts;
@@ -89,6 +97,8 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   // pipeline object carrying every script per batch: keep BullMQ's handles on their own client.
   const queueRedis: Redis = createRedis(config.redisUrl);
   const running = new Map<string, RunningItem>();
+  let closing = false;
+  let graceOver = false;
 
   // Cancellation reaches every runner through pub/sub; items of the run are aborted here.
   const sub = createRedis(config.redisUrl);
@@ -146,9 +156,10 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     }
   }
 
+  const maxStarts = config.runner.attempts + config.runner.maxStalls;
+
   async function processItem(job: Job<ItemJobData>, token?: string): Promise<{ state: string; resultRef?: string }> {
     const { d, definitionHash } = readJob(job);
-    const attempt = job.attemptsMade + 1;
     let lease: LockLeaseLike | undefined;
     // Invariant: once acquired, the locks MUST be released on every path out of this function.
     if (d.locks.length > 0) {
@@ -173,14 +184,15 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     const lockEvents = (action: string) =>
       held ? held.names.map((lock) => ({ type: 'lock', action, itemId: d.itemId, lock, token: held.tokens[lock] })) : [];
     let released = false;
-    const releaseLocks = async (): Promise<void> => {
+    const releaseLocks = async (opts?: { keepPlace?: boolean }): Promise<void> => {
       if (!held || released) return;
       released = true;
-      await wake(await held.release());
+      await wake(await held.release(opts));
     };
     try {
-      const begin = await store.beginItem(d.runId, d.itemId, d.deps, attempt, id, {
+      const begin = await store.beginItem(d.runId, d.itemId, d.deps, id, {
         definitionHash,
+        maxStarts,
         jobId: job.id!,
         before: lockEvents('acquired'),
         ...(held ? { fields: { lockTokens: held.tokens } } : {}),
@@ -200,7 +212,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         if (left! <= 0) await wakeJobs(queueHandle(job.queueName), [job.id!]);
         throw new DelayedError();
       }
-      return await runItem(job, d, attempt, begin.deps, held, lockEvents, releaseLocks);
+      return await runItem(job, token, d, begin.attempt, begin.deps, held, lockEvents, releaseLocks);
     } finally {
       await releaseLocks();
     }
@@ -208,12 +220,13 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
 
   async function runItem(
     job: Job<ItemJobData>,
+    token: string | undefined,
     d: ItemJobData,
     attempt: number,
     deps: Record<string, string>,
     lease: LockLeaseLike | undefined,
     lockEvents: (action: string) => Array<{ type: string } & Record<string, unknown>>,
-    releaseLocks: () => Promise<void>,
+    releaseLocks: (opts?: { keepPlace?: boolean }) => Promise<void>,
   ): Promise<{ state: string; resultRef?: string }> {
     const executor = executors.get(d.executor);
     const abort = new AbortController();
@@ -222,6 +235,8 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     if (lease?.lost.aborted) onLost();
     const key = `${d.runId}/${d.itemId}`;
     running.set(key, { runId: d.runId, abort });
+    // A runner that began shutting down while this item was starting hands it back at once.
+    if (closing && graceOver) abort.abort(HAND_BACK);
     const startedMs = Date.now();
     const finish = async (
       state: 'done' | 'failed' | 'cancelled',
@@ -258,6 +273,16 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         logger.warn({ runId: d.runId, itemId: d.itemId, lock: err.lock }, 'result rejected: stale fencing token');
         throw err;
       }
+      if (abort.signal.reason === HAND_BACK) {
+        // Hand back: the worker was stopped (the executor saw the abort); the item is queued
+        // again and its job returns to wait without counting as an attempt. Locks are released
+        // keeping the item's place in their queues.
+        await store.handBackItem(d.runId, d.itemId, { attempt, runner: id, reason: HAND_BACK }, lockEvents('released'));
+        await releaseLocks({ keepPlace: true });
+        await job.moveToWait(token);
+        logger.info({ runId: d.runId, itemId: d.itemId, attempt }, 'item handed back');
+        throw new WaitingError();
+      }
       if (abort.signal.reason === 'lock lost') {
         await store.appendEvents(d.runId, [...lockEvents('lost'), { type: 'retry', itemId: d.itemId, attempt, error: 'resource lock lost' }]);
         throw new AgoraError('LOCK', `item ${d.itemId}: resource lock lost while running; retrying under a fresh lock`, { retryable: true });
@@ -289,7 +314,10 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     concurrency,
     lockDuration: config.runner.jobLockMs,
     stalledInterval: config.runner.stalledIntervalMs,
-    maxStalledCount: 2,
+    // A stalled job always goes back to wait: BullMQ's stall limit fails a job outside any
+    // processor, which nothing records, and its item would stay "running" forever. The stall
+    // budget is ours instead (runner.maxStalls, counted in beginItem, ending the item STALLED).
+    maxStalledCount: 1_000_000,
   };
   const queueNames = opts.queues ?? Object.keys(config.queues);
   const workers: Worker[] = [];
@@ -298,13 +326,15 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     // A job BullMQ failed outside our processor (stalled too often, or a Redis error on the
     // last attempt) must still end its item, or its dependents would wait forever.
     w.on('failed', (job, err) => {
-      if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
+      if (!job) return;
       const d = job.data as Partial<ItemJobData>;
       if (!isRunId(d.runId) || !isItemId(d.itemId)) return;
-      void store
-        .itemStates(d.runId, [d.itemId])
-        .then(([s]) =>
-          isTerminalItemState(s) ? undefined : finishAndRelease(q, d as ItemJobData, 'failed', { fields: { error: `job failed in queue: ${err.message}`, errorCode: 'QUEUE' } }),
+      // Only a job that failed for good (not one that will be retried) ends its item here.
+      void job
+        .isFailed()
+        .then(async (final) => (final ? (await store.itemStates(d.runId!, [d.itemId!]))[0] : 'retrying'))
+        .then((s) =>
+          s === 'retrying' || isTerminalItemState(s) ? undefined : finishAndRelease(q, d as ItemJobData, 'failed', { fields: { error: `job failed in queue: ${err.message}`, errorCode: 'QUEUE' } }),
         )
         .catch((e: unknown) => logger.error({ runId: d.runId, itemId: d.itemId, err: coerceError(e).message }, 'could not record failed job'));
     });
@@ -317,11 +347,16 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   return {
     id,
     concurrency,
-    async close({ timeoutMs = 10_000 } = {}) {
+    async close({ graceMs = config.runner.shutdownGraceMs } = {}) {
+      // Stop fetching now (close() waits for active jobs); after the grace, hand back the rest.
+      closing = true;
+      const closed = Promise.all(workers.map((w) => w.close()));
       const timer = setTimeout(() => {
-        for (const r of running.values()) r.abort.abort('runner shutting down');
-      }, timeoutMs);
-      await Promise.all(workers.map((w) => w.close()));
+        graceOver = true;
+        if (running.size > 0) logger.info({ items: running.size, graceMs }, 'grace over: handing running items back');
+        for (const r of running.values()) r.abort.abort(HAND_BACK);
+      }, graceMs);
+      await closed;
       clearTimeout(timer);
       for (const w of workers) await (w.opts.connection as Redis).quit?.().catch(() => undefined);
       for (const q of queueHandles.values()) await q.close();

@@ -96,6 +96,17 @@ export const configSchema = z
         keepCompleted: z.number().int().nonnegative().default(10_000),
         /** Failed item jobs kept for the dashboard. @default 10000 */
         keepFailed: z.number().int().nonnegative().default(10_000),
+        /**
+         * On SIGTERM a runner stops taking items and lets running ones finish for this long, then
+         * stops their workers and hands the items back to the queue for another runner. @default 30000
+         */
+        shutdownGraceMs: z.number().int().nonnegative().max(24 * 3600 * 1000).default(30_000),
+        /**
+         * Times an item may start and never finish because its runner died (beyond its attempts)
+         * before it fails with `errorCode: "STALLED"`: a worker that kills every runner it lands
+         * on cannot loop forever. @default 2
+         */
+        maxStalls: z.number().int().nonnegative().max(100).default(2),
       })
       .strict()
       .prefault({}),

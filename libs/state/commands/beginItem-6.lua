@@ -8,15 +8,18 @@
   - the run was cancelled: the item ends "cancelled";
   - a dependency outside the item's flow tree has not ended yet: the job must park ('wait');
   - a dependency did not end "done": the item ends "skipped";
-  - otherwise the item becomes "running" (its event records the attempt and runner) and the
-    dependencies' resultRefs are returned.
+  - it already started more often than its budget allows without ever finishing (its runners
+    died each time; hand-backs do not count): the item ends "failed" with errorCode STALLED;
+  - otherwise the item becomes "running" and the dependencies' resultRefs are returned. Its
+    event records the runner and the attempt: the number of times the item has started, counted
+    here, so a retry, a stalled job run again and a hand-back each show the right number.
   KEYS: 1 meta, 2 items, 3 results, 4 pending, 5 dependents, 6 events
   ARGV: 1 runId, 2 at, 3 itemId, 4 depsCsv, 5 definition hash of the job's data, 6 finishedChannel,
-        7 the running event (encoded), 8 the item's job id (recorded to be woken when it must
-        wait), 9.. events emitted just before it (lock acquisitions, encoded), only when the item
-        does run
+        7 the running event (encoded, without `attempt`), 8 the item's job id (recorded to be
+        woken when it must wait), 9 the most starts allowed (attempts + stalls), 10.. events
+        emitted just before it (lock acquisitions, encoded), only when the item does run
   Output: { 'terminal', state, resultRef, job ids to wake... }, { 'wait', dependencies left }
-          or { 'run', dep1, ref1, dep2, ref2, ... }
+          or { 'run', attempt, dep1, ref1, dep2, ref2, ... }
 ]]
 --@include emit
 local K = runKeys()
@@ -52,7 +55,14 @@ if left > 0 then
   return { 'wait', left }
 end
 redis.call('HDEL', K.pending, 'wake:' .. itemId)
-local out = { 'run' }
+local started = tonumber(redis.call('HGET', K.pending, 'runs:' .. itemId) or '0')
+local handedBack = tonumber(redis.call('HGET', K.pending, 'handbacks:' .. itemId) or '0')
+if started - handedBack >= tonumber(ARGV[9]) then
+  setTerminal(K, runId, at, itemId, 'failed', event({ type = 'item', itemId = itemId, state = 'failed', errorCode = 'STALLED',
+    error = 'started ' .. (started - handedBack) .. ' times without finishing: its runner died each time', attempt = started }), '', ARGV[6], nil, wakes)
+  return terminal('failed', '', wakes)
+end
+local out = { 'run', 0 }
 for dep in string.gmatch(ARGV[4], '[^,]+') do
   local s = redis.call('HGET', K.items, dep)
   if s ~= 'done' then
@@ -63,7 +73,11 @@ for dep in string.gmatch(ARGV[4], '[^,]+') do
   out[#out + 1] = dep
   out[#out + 1] = redis.call('HGET', K.results, dep) or ''
 end
-for i = 9, #ARGV do emit(K.meta, K.events, runId, at, ARGV[i]) end
+for i = 10, #ARGV do emit(K.meta, K.events, runId, at, ARGV[i]) end
 redis.call('HSET', K.items, itemId, 'running')
-emit(K.meta, K.events, runId, at, ARGV[7])
+local attempt = redis.call('HINCRBY', K.pending, 'runs:' .. itemId, 1)
+out[2] = attempt
+local running = cjson.decode(ARGV[7])
+running.attempt = attempt
+emit(K.meta, K.events, runId, at, event(running))
 return out

@@ -23,7 +23,8 @@ export type BeginResult =
   | { readonly kind: 'terminal'; readonly state: string; readonly resultRef: string; readonly wake: string[] }
   /** Dependencies outside the item's flow tree have not all ended: park the job until woken. */
   | { readonly kind: 'wait'; readonly left: number }
-  | { readonly kind: 'run'; readonly deps: Record<string, string> };
+  /** Run it: `attempt` is how many times the item has started, this time included. */
+  | { readonly kind: 'run'; readonly attempt: number; readonly deps: Record<string, string> };
 
 export interface RegisteredItem {
   readonly id: string;
@@ -98,11 +99,17 @@ export class RunStore {
     runId: string,
     itemId: string,
     deps: readonly string[],
-    attempt: number,
     runner: string,
-    opts: { definitionHash: string; before?: readonly EventBody[]; fields?: Record<string, unknown>; jobId?: string },
+    opts: {
+      definitionHash: string;
+      /** Most starts allowed before the item fails STALLED (attempts + stalls). @default 5 */
+      maxStarts?: number;
+      before?: readonly EventBody[];
+      fields?: Record<string, unknown>;
+      jobId?: string;
+    },
   ): Promise<BeginResult> {
-    const running = encodeEventBody({ type: 'item', itemId, state: 'running', attempt, runner, ...opts.fields });
+    const running = encodeEventBody({ type: 'item', itemId, state: 'running', runner, ...opts.fields });
     const r = (await callScript(this.redis, 'beginItem', this.runKeys(runId), [
       runId,
       new Date().toISOString(),
@@ -112,13 +119,14 @@ export class RunStore {
       this.keys.finishedChannel,
       running,
       opts.jobId ?? '',
+      opts.maxStarts ?? 5,
       ...(opts.before ?? []).map(encodeEventBody),
     ])) as string[];
     if (r[0] === 'terminal') return { kind: 'terminal', state: r[1] ?? 'unknown', resultRef: r[2] ?? '', wake: r.slice(3) };
     if (r[0] === 'wait') return { kind: 'wait', left: Number(r[1]) };
     const refs: Record<string, string> = {};
-    for (let i = 1; i + 1 < r.length; i += 2) refs[r[i]!] = r[i + 1]!;
-    return { kind: 'run', deps: refs };
+    for (let i = 2; i + 1 < r.length; i += 2) refs[r[i]!] = r[i + 1]!;
+    return { kind: 'run', attempt: Number(r[1]), deps: refs };
   }
 
   /**
@@ -143,6 +151,15 @@ export class RunStore {
       ...(opts.after ?? []).map(encodeEventBody),
     ])) as [number, ...string[]];
     return { moved: Number(r[0]), wake: r.slice(1) as string[] };
+  }
+
+  /**
+   * Puts a running item back to `queued` with a `handedBack` event (its runner is shutting down
+   * and returns the job to the queue). True when it was running.
+   */
+  async handBackItem(runId: string, itemId: string, fields: { attempt: number; runner: string; reason: string }, after: readonly EventBody[] = []): Promise<boolean> {
+    const body = encodeEventBody({ type: 'handedBack', itemId, state: 'queued', ...fields });
+    return (await callScript(this.redis, 'handBackItem', this.runKeys(runId), [runId, new Date().toISOString(), itemId, body, ...after.map(encodeEventBody)])) === 1;
   }
 
   /** Appends events (each `{ type, ...fields }`); returns the seq of the last one. */

@@ -28,32 +28,32 @@ async function run(): Promise<{ store: RunStore; runId: string }> {
 describe('wake edges in the run state', () => {
   it('an item with dependencies left is told to wait, and its job is named when the last one ends', async () => {
     const { store, runId } = await run();
-    expect(await store.beginItem(runId, 'join', ['a', 'b'], 1, 'r', { definitionHash: 'def-join', jobId: 'j-join' })).toEqual({ kind: 'wait', left: 2 });
-    expect(await store.beginItem(runId, 'a', [], 1, 'r', { definitionHash: 'def-a', jobId: 'j-a' })).toMatchObject({ kind: 'run' });
+    expect(await store.beginItem(runId, 'join', ['a', 'b'], 'r', { definitionHash: 'def-join', jobId: 'j-join' })).toEqual({ kind: 'wait', left: 2 });
+    expect(await store.beginItem(runId, 'a', [], 'r', { definitionHash: 'def-a', jobId: 'j-a' })).toMatchObject({ kind: 'run' });
     // a ends: lone (parked at registration) is ready; join still waits for b.
     expect(await store.finishItem(runId, 'a', 'done', { resultRef: 'agora://ns/result/a/' + '0'.repeat(64) })).toEqual({ moved: 1, wake: ['j-lone'] });
     expect(await store.dependenciesLeft(runId, ['join', 'lone'])).toEqual([1, 0]);
-    await store.beginItem(runId, 'b', [], 1, 'r', { definitionHash: 'def-b', jobId: 'j-b' });
+    await store.beginItem(runId, 'b', [], 'r', { definitionHash: 'def-b', jobId: 'j-b' });
     expect(await store.finishItem(runId, 'b', 'done')).toEqual({ moved: 1, wake: ['j-join'] });
     // Woken, join runs with both results; once begun it is no longer named.
-    expect(await store.beginItem(runId, 'join', ['a', 'b'], 1, 'r', { definitionHash: 'def-join', jobId: 'j-join' })).toMatchObject({ kind: 'run' });
+    expect(await store.beginItem(runId, 'join', ['a', 'b'], 'r', { definitionHash: 'def-join', jobId: 'j-join' })).toMatchObject({ kind: 'run' });
     expect(await store.finishItem(runId, 'b', 'done')).toEqual({ moved: 0, wake: [] });
   });
 
   it('a repeated end, or a retried job of an ended item, names the parked dependents again', async () => {
     const { store, runId } = await run();
-    await store.beginItem(runId, 'a', [], 1, 'r', { definitionHash: 'def-a', jobId: 'j-a' });
+    await store.beginItem(runId, 'a', [], 'r', { definitionHash: 'def-a', jobId: 'j-a' });
     expect((await store.finishItem(runId, 'a', 'done')).wake).toEqual(['j-lone']);
     // The runner died before promoting: the retried job finds a terminal and repeats the wake.
-    expect(await store.beginItem(runId, 'a', [], 2, 'r2', { definitionHash: 'def-a', jobId: 'j-a' })).toMatchObject({ kind: 'terminal', state: 'done', wake: ['j-lone'] });
+    expect(await store.beginItem(runId, 'a', [], 'r2', { definitionHash: 'def-a', jobId: 'j-a' })).toMatchObject({ kind: 'terminal', state: 'done', wake: ['j-lone'] });
     expect(await store.finishItem(runId, 'a', 'done')).toEqual({ moved: 0, wake: ['j-lone'] });
   });
 
   it('a failed dependency still wakes the parked dependent, which then ends skipped', async () => {
     const { store, runId } = await run();
-    await store.beginItem(runId, 'a', [], 1, 'r', { definitionHash: 'def-a', jobId: 'j-a' });
+    await store.beginItem(runId, 'a', [], 'r', { definitionHash: 'def-a', jobId: 'j-a' });
     expect((await store.finishItem(runId, 'a', 'failed')).wake).toEqual(['j-lone']);
-    expect(await store.beginItem(runId, 'lone', ['a'], 1, 'r', { definitionHash: 'def-lone', jobId: 'j-lone' })).toMatchObject({ kind: 'terminal', state: 'skipped' });
+    expect(await store.beginItem(runId, 'lone', ['a'], 'r', { definitionHash: 'def-lone', jobId: 'j-lone' })).toMatchObject({ kind: 'terminal', state: 'skipped' });
     expect(await store.itemStates(runId, ['lone'])).toEqual(['skipped']);
   });
 });
