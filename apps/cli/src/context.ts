@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { AgoraError, loadConfig, type AgoraConfig } from '@agora/core';
+import { AgoraError, loadConfig, redactRedisUrl, type AgoraConfig } from '@agora/core';
 
 /** Exit codes shared by every verb (documented in the README). */
 export const EXIT = {
@@ -26,9 +26,40 @@ export interface GlobalOpts {
   readonly config?: string;
 }
 
-/** The file `agora dev` writes so other verbs find its private Redis when REDIS_URL is unset. */
+/**
+ * The file `agora dev` writes so other verbs find its Redis when REDIS_URL is unset: its pid, the
+ * Redis URL with credentials masked (for people), and the dashboard. Mode 0600.
+ */
 export function devStatePath(config: AgoraConfig): string {
   return path.join(config.dataDir, 'dev.json');
+}
+
+/** The full Redis URL of `agora dev` (password included), apart from dev.json. Mode 0600. */
+export function devRedisUrlPath(config: AgoraConfig): string {
+  return path.join(config.dataDir, 'dev.redis-url');
+}
+
+/**
+ * Writes `file` readable by its owner only. A new file is created with mode 0600 and renamed into
+ * place, so no reader ever sees it torn, and no earlier, looser mode of `file` carries over.
+ */
+export function writePrivateFile(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  rmSync(tmp, { force: true });
+  writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
+  renameSync(tmp, file);
+}
+
+/** Records a running `agora dev` for the other verbs. */
+export function writeDevState(config: AgoraConfig, redisUrl: string, dashboard: string): void {
+  mkdirSync(config.dataDir, { recursive: true });
+  writePrivateFile(devRedisUrlPath(config), `${redisUrl}\n`);
+  writePrivateFile(devStatePath(config), JSON.stringify({ pid: process.pid, redis: redactRedisUrl(redisUrl), dashboard }));
+}
+
+export function removeDevState(config: AgoraConfig): void {
+  rmSync(devStatePath(config), { force: true });
+  rmSync(devRedisUrlPath(config), { force: true });
 }
 
 export async function resolveConfig(opts: GlobalOpts): Promise<AgoraConfig> {
@@ -37,10 +68,11 @@ export async function resolveConfig(opts: GlobalOpts): Promise<AgoraConfig> {
     const devFile = devStatePath(config);
     if (existsSync(devFile)) {
       try {
-        const dev = JSON.parse(readFileSync(devFile, 'utf8')) as { redisUrl?: string; pid?: number };
-        if (dev.redisUrl && dev.pid && isAlive(dev.pid)) return { ...config, redisUrl: dev.redisUrl };
+        const dev = JSON.parse(readFileSync(devFile, 'utf8')) as { pid?: unknown };
+        const redisUrl = readFileSync(devRedisUrlPath(config), 'utf8').trim();
+        if (redisUrl !== '' && Number.isSafeInteger(dev.pid) && (dev.pid as number) > 0 && isAlive(dev.pid as number)) return { ...config, redisUrl };
       } catch {
-        // stale or torn file: ignore
+        // stale, torn or foreign files: ignore
       }
     }
   }

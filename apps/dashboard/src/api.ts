@@ -1,6 +1,6 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
-import { IllegalStateError, NotFoundError, PlanValidationError, isRunId, type AgoraEvent, type DashboardScope } from '@agora/core';
+import { AgoraError, IllegalStateError, NotFoundError, PlanValidationError, isRunId, type AgoraEvent, type DashboardScope } from '@agora/core';
 import type { AgoraClient } from '@agora/sdk';
 import { requireJsonBody } from './request-guards.js';
 import type { RunEventHub } from './run-event-hub.js';
@@ -55,6 +55,9 @@ function fail(res: Response, err: unknown): void {
     res.status(422).json({ error: 'plan_invalid', problems: err.problems });
   } else if (err instanceof NotFoundError) {
     res.status(404).json({ error: 'not_found', message: err.message });
+  } else if (err instanceof AgoraError && err.code === 'UNAVAILABLE') {
+    // Redis down or refusing our password (the SDK's UnavailableError): the caller may retry.
+    res.status(503).json({ error: 'unavailable', message: err.message });
   } else {
     res.status(500).json({ error: 'internal', message: (err as Error).message });
   }

@@ -107,6 +107,17 @@ export class StorageError extends AgoraError {
   }
 }
 
+/**
+ * A service the call needs (Redis) did not answer in time or refused our credentials. Retryable
+ * by default: the same call may succeed once it is back (a refused password is not, and says so).
+ * The CLI exits 3 on it; the HTTP API answers 503.
+ */
+export class UnavailableError extends AgoraError {
+  constructor(message: string, options: AgoraErrorOptions = {}) {
+    super('UNAVAILABLE', message, { retryable: true, ...options });
+  }
+}
+
 /** A lock holder tried to act with a fencing token that is no longer the newest. */
 export class FencedError extends AgoraError {
   readonly lock: string;

@@ -13,3 +13,4 @@ export * from './logger.js';
 export * from './registry.js';
 export * from './image-ref.js';
 export * from './lua.js';
+export * from './redis-url.js';

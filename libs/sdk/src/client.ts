@@ -12,7 +12,8 @@ import {
   type AgoraEvent,
   type ValidateOptions,
 } from '@agora/core';
-import { RunStore, createRedis, type RunStatus } from '@agora/state';
+import { RunStore, createRedis, reportRedisErrors, unavailableError, whenReady, type RunStatus } from '@agora/state';
+import { deploymentValidation, parseDeployment } from './deployment.js';
 
 export interface AgoraClientOptions {
   /** @default process.env.REDIS_URL or redis://127.0.0.1:6379 */
@@ -21,8 +22,20 @@ export interface AgoraClientOptions {
   readonly redis?: Redis;
   /** @default "agora" */
   readonly namespace?: string;
-  /** Client-side validation; the scheduler validates again against the deployment's config. */
+  /**
+   * Client-side validation. When the active scheduler has published its deployment (queues,
+   * targets, executors), plans are also checked against that, so nothing is enqueued that the
+   * scheduler would reject; it validates again at acceptance (tasks included).
+   */
   readonly validate?: ValidateOptions;
+  /**
+   * How long a call waits for Redis before it rejects with `UnavailableError` (code
+   * `UNAVAILABLE`). Without a bound, a call made while Redis is down or refusing our password
+   * would never settle: clients keep commands queued through a restart. `watch` allows each of
+   * its blocking reads `pollMs` more.
+   * @default 10000
+   */
+  readonly timeoutMs?: number;
 }
 
 export interface WatchOptions {
@@ -35,69 +48,138 @@ export interface WatchOptions {
 
 export type ClientRunStatus = RunStatus | { readonly runId: string; readonly state: 'submitted' };
 
+const DEFAULT_TIMEOUT_MS = 10_000;
+
 /**
  * The service-side SDK: submit a plan, watch its events, read its status, cancel it. Talks to
- * Redis directly; the scheduler and runners need not be reachable over HTTP.
+ * Redis directly; the scheduler and runners need not be reachable over HTTP. Every call settles
+ * within `timeoutMs` when Redis does not answer: it rejects with `UnavailableError`.
  */
 export class AgoraClient {
   private readonly redis: Redis;
   private readonly ownsRedis: boolean;
   private readonly store: RunStore;
   private readonly inbox: Queue;
-  private readonly redisUrl: string;
   private readonly validate: ValidateOptions;
+  private readonly timeoutMs: number;
 
   constructor(opts: AgoraClientOptions = {}) {
-    this.redisUrl = opts.redisUrl ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-    this.redis = opts.redis ?? createRedis(this.redisUrl);
+    const redisUrl = opts.redisUrl ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+    this.redis = opts.redis ? reportRedisErrors(opts.redis) : createRedis(redisUrl);
     this.ownsRedis = opts.redis === undefined;
     this.store = new RunStore(this.redis, opts.namespace ?? 'agora');
     this.inbox = new Queue(INBOX_QUEUE, { connection: this.redis, prefix: this.store.keys.bullPrefix });
+    // BullMQ re-emits connection trouble here; the client has reported it already (createRedis).
+    this.inbox.on('error', () => undefined);
     this.validate = opts.validate ?? {};
+    const t = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!Number.isFinite(t) || t <= 0) throw new ValueError(`timeoutMs must be a positive number of milliseconds, got ${t}`);
+    this.timeoutMs = t;
+  }
+
+  /**
+   * Runs `fn` once `client` is ready, and settles within `ms`: with `fn`'s outcome, or with an
+   * `UnavailableError`. `fn` receives `live()`, which throws once the call has given up: call it
+   * before each write, so a call that timed out while Redis was away does not write when it
+   * comes back (a caller told "unavailable" may submit again).
+   */
+  private async bounded<T>(what: string, fn: (live: () => void) => Promise<T>, opts: { client?: Redis; ms?: number } = {}): Promise<T> {
+    const client = opts.client ?? this.redis;
+    const ms = opts.ms ?? this.timeoutMs;
+    const ac = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = unavailableError(client, ms, what);
+        ac.abort(err);
+        reject(err);
+      }, ms);
+    });
+    const work = (async () => {
+      await whenReady(client, ac.signal);
+      return fn(() => ac.signal.throwIfAborted());
+    })();
+    // The loser of the race must not surface later as an unhandled rejection.
+    work.catch(() => undefined);
+    try {
+      return await Promise.race([work, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
    * Validates the plan and puts it on the scheduler's inbox. Returns the run id at once; the run
-   * is accepted asynchronously. Throws `PlanValidationError` (nothing enqueued) for a bad plan.
+   * is accepted asynchronously. Throws `PlanValidationError` (nothing enqueued) for a bad plan,
+   * also one the deployment does not serve (unknown queue, target or executor);
+   * `IllegalStateError` when `runId` is already taken; `UnavailableError` when Redis does not
+   * answer within `timeoutMs` (then check `status(runId)` before submitting again).
    */
   async submit(plan: unknown, opts: { runId?: string } = {}): Promise<string> {
     assertValidPlan(plan, this.validate);
     const runId = opts.runId ?? newRunId();
     if (!isRunId(runId)) throw new ValueError(`invalid run id "${runId}"`);
-    await this.inbox.add(
-      'plan',
-      { runId, plan, submittedAt: new Date().toISOString() },
-      { jobId: runId, attempts: 10, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
-    );
-    return runId;
+    return this.bounded(`submit of run "${runId}"`, async (live) => {
+      const res = (await this.redis.pipeline().hgetall(this.store.keys.deployment).exists(this.store.keys.run(runId).meta).exec()) ?? [];
+      const deployment = parseDeployment((res[0]?.[1] ?? {}) as Record<string, string>);
+      assertValidPlan(plan, deploymentValidation(this.validate, deployment));
+      if (res[1]?.[1] === 1 || (await this.inbox.getJob(runId))) throw new IllegalStateError(`run "${runId}" already exists; submit under a new run id`);
+      live();
+      const submittedAt = new Date().toISOString();
+      await this.inbox.add(
+        'plan',
+        { runId, plan, submittedAt },
+        { jobId: runId, attempts: 10, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+      );
+      // BullMQ answers an add under a taken job id with success, keeping the first job: read it
+      // back so a submission that raced ours under the same id is not reported as ours.
+      const stored = await this.inbox.getJob(runId);
+      if (stored) {
+        const data = stored.data as { submittedAt?: unknown; plan?: unknown };
+        if (data.submittedAt !== submittedAt || JSON.stringify(data.plan) !== JSON.stringify(plan)) {
+          throw new IllegalStateError(`run "${runId}" already exists; submit under a new run id`);
+        }
+      }
+      return runId;
+    });
   }
 
   async status(runId: string): Promise<ClientRunStatus> {
-    const s = await this.store.getRun(runId);
-    if (s) return s;
-    const job = await this.inbox.getJob(runId);
-    if (job) return { runId, state: 'submitted' };
-    throw new NotFoundError(`no run "${runId}"`);
+    return this.bounded(`status of run "${runId}"`, async () => {
+      const s = await this.store.getRun(runId);
+      if (s) return s;
+      const job = await this.inbox.getJob(runId);
+      if (job) return { runId, state: 'submitted' as const };
+      throw new NotFoundError(`no run "${runId}"`);
+    });
   }
 
   /**
    * Yields the run's events in seq order, from `fromSeq`, and ends after the run's terminal
-   * event. Resumable: pass the last seen seq + 1.
+   * event. Resumable: pass the last seen seq + 1. Throws `UnavailableError` when a read gets no
+   * answer within `pollMs` + `timeoutMs`.
    */
   async *watch(runId: string, opts: WatchOptions = {}): AsyncGenerator<AgoraEvent> {
     let next = opts.fromSeq ?? 0;
-    const conn = this.redis.duplicate();
+    const pollMs = opts.pollMs ?? 1000;
+    const conn = reportRedisErrors(this.redis.duplicate());
     try {
       for (;;) {
         if (opts.signal?.aborted) return;
-        const batch = await this.store.readEvents(runId, next, { blockMs: opts.pollMs ?? 1000, client: conn, count: 500 });
+        const from = next;
+        const batch = await this.bounded(
+          `events of run "${runId}"`,
+          () => this.store.readEvents(runId, from, { blockMs: pollMs, client: conn, count: 500 }),
+          { client: conn, ms: pollMs + this.timeoutMs },
+        );
         if (batch.length === 0) {
           // A rejected or finished run whose terminal event we already passed (fromSeq beyond it).
-          const state = await this.store.runState(runId);
-          if (state !== null && isTerminalRunState(state)) {
-            const total = Number(await this.redis.hget(this.store.keys.run(runId).meta, 'seq'));
-            if (next >= total) return;
-          }
+          const done = await this.bounded(`state of run "${runId}"`, async () => {
+            const state = await this.store.runState(runId);
+            if (state === null || !isTerminalRunState(state)) return false;
+            return next >= Number(await this.redis.hget(this.store.keys.run(runId).meta, 'seq'));
+          });
+          if (done) return;
           continue;
         }
         for (const e of batch) {
@@ -116,9 +198,11 @@ export class AgoraClient {
     for await (const _ of this.watch(runId, opts.signal ? { signal: opts.signal } : {})) {
       // drain
     }
-    const s = await this.store.getRun(runId);
-    if (!s) throw new NotFoundError(`no run "${runId}"`);
-    return s;
+    return this.bounded(`status of run "${runId}"`, async () => {
+      const s = await this.store.getRun(runId);
+      if (!s) throw new NotFoundError(`no run "${runId}"`);
+      return s;
+    });
   }
 
   /**
@@ -126,29 +210,44 @@ export class AgoraClient {
    * compute provider. Returns the run state after the request.
    */
   async cancel(runId: string): Promise<{ runId: string; state: string; running: number }> {
-    const r = await this.store.cancelRun(runId, 'cancelled by client');
-    if (r === -1) {
-      // Not accepted yet: take it off the inbox so it never starts.
-      const job = await this.inbox.getJob(runId);
-      if (job && (await job.isWaiting())) {
-        await job.remove();
-        await this.store.rejectRun(runId, '', ['cancelled before it was accepted']);
-        return { runId, state: 'rejected', running: 0 };
+    return this.bounded(`cancel of run "${runId}"`, async (live) => {
+      const r = await this.store.cancelRun(runId, 'cancelled by client');
+      if (r === -1) {
+        // Not accepted yet: take it off the inbox so it never starts.
+        const job = await this.inbox.getJob(runId);
+        if (job && (await job.isWaiting())) {
+          live();
+          await job.remove();
+          await this.store.rejectRun(runId, '', ['cancelled before it was accepted']);
+          return { runId, state: 'rejected', running: 0 };
+        }
+        if (job) throw new IllegalStateError(`run "${runId}" is being accepted; cancel again in a moment`);
+        throw new NotFoundError(`no run "${runId}"`);
       }
-      if (job) throw new IllegalStateError(`run "${runId}" is being accepted; cancel again in a moment`);
-      throw new NotFoundError(`no run "${runId}"`);
-    }
-    const state = (await this.store.runState(runId)) ?? 'unknown';
-    return { runId, state, running: Math.max(0, r - 1) };
+      const state = (await this.store.runState(runId)) ?? 'unknown';
+      return { runId, state, running: Math.max(0, r - 1) };
+    });
   }
 
   /** The raw event list (for audit and debugging). */
   events(runId: string): Promise<AgoraEvent[]> {
-    return this.store.allEvents(runId);
+    return this.bounded(`events of run "${runId}"`, () => this.store.allEvents(runId));
   }
 
+  /** Closes what the client opened; settles within `timeoutMs` even when Redis is down. */
   async close(): Promise<void> {
-    await this.inbox.close();
-    if (this.ownsRedis) await this.redis.quit().catch(() => undefined);
+    const closing = this.inbox.close();
+    closing.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closing, new Promise<void>((r) => (timer = setTimeout(r, this.timeoutMs)))]);
+    clearTimeout(timer);
+    if (!this.ownsRedis) return;
+    if (this.redis.status === 'ready') {
+      const quitting = this.redis.quit().catch(() => undefined);
+      await Promise.race([quitting, new Promise<void>((r) => (timer = setTimeout(r, this.timeoutMs)))]);
+      clearTimeout(timer);
+    }
+    // QUIT waits in the offline queue while Redis is away; stop reconnecting instead.
+    this.redis.disconnect();
   }
 }

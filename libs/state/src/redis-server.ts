@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { IllegalStateError } from '@agora/core';
+import { IllegalStateError, ValueError } from '@agora/core';
 
 export interface RedisServerOptions {
   /** @default a free port */
@@ -14,9 +14,16 @@ export interface RedisServerOptions {
   readonly dir?: string;
   /** @default "redis-server" from PATH */
   readonly binary?: string;
+  /**
+   * Require this password (`requirepass`). It is handed to redis-server on its stdin, never on
+   * its command line, which every local user can read. `url` then carries it.
+   * @default none: any local process may connect
+   */
+  readonly password?: string;
 }
 
 export interface RedisServerHandle {
+  /** `redis://127.0.0.1:<port>`, with `:<password>@` when one is required: keep it private. */
   readonly url: string;
   readonly port: number;
   readonly dir: string;
@@ -67,6 +74,9 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
  */
 export async function startRedisServer(opts: RedisServerOptions = {}): Promise<RedisServerHandle> {
   const binary = opts.binary ?? 'redis-server';
+  if (opts.password !== undefined && (!/^[\x21-\x7e]{16,}$/.test(opts.password) || /["\\]/.test(opts.password))) {
+    throw new ValueError('the private Redis password must be 16+ printable characters without quotes or backslashes');
+  }
   if (!findRedisServer(binary)) {
     throw new IllegalStateError(
       `redis-server was not found on PATH. Install it (Debian/Ubuntu: "apt-get install -y redis-server") or set REDIS_URL to a running Redis.`,
@@ -77,6 +87,8 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
   // An explicit dir is the caller's: it survives stop(), so a restart on it replays the AOF.
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'agora-redis-'));
   const args = [
+    // '-' reads the config from stdin first: the only place for the password.
+    ...(opts.password === undefined ? [] : ['-']),
     '--port', String(port),
     '--bind', '127.0.0.1',
     '--dir', dir,
@@ -87,7 +99,8 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
     '--daemonize', 'no',
     '--loglevel', 'warning',
   ];
-  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(binary, args, { stdio: [opts.password === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
+  if (opts.password !== undefined) child.stdin?.end(`requirepass "${opts.password}"\n`);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   try {
@@ -102,7 +115,7 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
     throw err;
   }
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: opts.password === undefined ? `redis://127.0.0.1:${port}` : `redis://:${encodeURIComponent(opts.password)}@127.0.0.1:${port}`,
     port,
     dir,
     process: child,

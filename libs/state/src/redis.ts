@@ -1,11 +1,230 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { UnavailableError, assertRedisUrl, createLogger, redactRedisUrl, type Logger } from '@agora/core';
 
 /**
- * A Redis client for our own commands. `maxRetriesPerRequest: null` is what BullMQ workers
- * require, and it keeps our commands waiting through a Redis restart instead of failing.
+ * Reconnect delay after the `attempt`-th failure in a row: 100 ms doubling to 5 s, ±20% jitter
+ * so a fleet that lost Redis together does not knock on it in step. (ioredis' default, 50 ms
+ * growing by 50 ms, retries ~60 times in the first 10 s of an outage.)
+ */
+export function reconnectDelayMs(attempt: number): number {
+  const base = Math.min(100 * 2 ** Math.min(Math.max(attempt, 1) - 1, 16), 5_000);
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+const AUTH_ERROR_RE = /^(WRONGPASS|NOAUTH)\b|invalid password|invalid username-password/i;
+
+/** Whether Redis refused our credentials (a wrong, missing or rotated password). */
+export function isRedisAuthError(err: unknown): boolean {
+  return err instanceof Error && AUTH_ERROR_RE.test(err.message);
+}
+
+/** What the log line and error messages show of a client: its URL, credentials replaced. */
+interface ClientInfo {
+  readonly shown: string;
+  readonly password: string | undefined;
+  lastError: Error | undefined;
+}
+
+const info = new WeakMap<Redis, ClientInfo>();
+
+/**
+ * Makes an error from a client safe to print, in place: ioredis attaches the failed command to
+ * the error, and for AUTH that is `{ name: 'auth', args: [<password>] }`, which `console.error`
+ * and `util.inspect` print whole. The same error object also rejects every queued command, so it
+ * must be cleaned before any handler sees it (the 'error' event is emitted synchronously, the
+ * rejections are seen a microtask later).
+ */
+export function sanitizeRedisError(err: unknown, password?: string): void {
+  if (!(err instanceof Error)) return;
+  const e = err as Error & { command?: { name?: unknown; args?: unknown } };
+  if (e.command !== undefined && e.command !== null && typeof e.command === 'object') {
+    e.command = { name: e.command.name, args: ['[redacted]'] };
+  }
+  if (password) {
+    e.message = e.message.split(password).join('***');
+    if (e.stack) e.stack = e.stack.split(password).join('***');
+  }
+}
+
+/**
+ * One line per outage rather than one per client per attempt: a process holds several clients
+ * (BullMQ duplicates one per blocking worker), and each fails on every reconnect attempt. Lines
+ * for one URL and kind of failure come with a doubling gap (1 s, 2 s, 4 s … 60 s) and count what
+ * they stand for; the first client back says so once.
+ */
+interface Outage {
+  readonly since: number;
+  lastAt: number;
+  gapMs: number;
+  suppressed: number;
+}
+const outages = new Map<string, Outage>();
+let logger: Logger | undefined;
+
+/** Where connection reports go. @default a JSON-lines logger on stderr, component "redis" */
+export function setRedisLogger(l: Logger): void {
+  logger = l;
+}
+
+function log(): Logger {
+  logger ??= createLogger({ component: 'redis' });
+  return logger;
+}
+
+function report(client: Redis, err: unknown): void {
+  const ci = info.get(client);
+  sanitizeRedisError(err, ci?.password);
+  const e = err instanceof Error ? err : new Error(String(err));
+  if (ci) ci.lastError = e;
+  const shown = ci?.shown ?? describeRedis(client);
+  const auth = isRedisAuthError(e);
+  const key = `${shown} ${auth ? 'auth' : 'connection'}`;
+  const now = Date.now();
+  const o = outages.get(key);
+  if (o && now - o.lastAt < o.gapMs) {
+    o.suppressed++;
+    return;
+  }
+  const fields = {
+    url: shown,
+    err: e.message,
+    ...((e as { code?: unknown }).code !== undefined ? { code: String((e as { code?: unknown }).code) } : {}),
+    ...(o ? { suppressed: o.suppressed, downForMs: now - o.since } : {}),
+  };
+  if (o) {
+    o.lastAt = now;
+    o.gapMs = Math.min(o.gapMs * 2, 60_000);
+    o.suppressed = 0;
+  } else {
+    outages.set(key, { since: now, lastAt: now, gapMs: 1_000, suppressed: 0 });
+  }
+  log().error(fields, auth ? 'Redis authentication failed (check the password in REDIS_URL)' : 'Redis connection failed; reconnecting');
+}
+
+function recovered(client: Redis): void {
+  const ci = info.get(client);
+  if (ci) ci.lastError = undefined;
+  const shown = ci?.shown ?? describeRedis(client);
+  for (const kind of ['auth', 'connection']) {
+    const o = outages.get(`${shown} ${kind}`);
+    if (!o) continue;
+    outages.delete(`${shown} ${kind}`);
+    log().info({ url: shown, downForMs: Date.now() - o.since }, 'Redis connection restored');
+  }
+}
+
+/**
+ * An ioredis client that reports its own connection errors: one redacted JSON line (see
+ * `report`), never the failed command's arguments. 'error' events stop here and reach no other
+ * listener: BullMQ re-emits a client's errors on every Queue, Worker and FlowProducer using it,
+ * and one without a listener of its own prints the whole error (stack and AUTH arguments) with
+ * console.error, once per client per reconnect attempt. Its duplicates (BullMQ makes one per
+ * blocking worker) are reporting clients too.
+ */
+class ReportingRedis extends Redis {
+  constructor(target: string | RedisOptions, options: RedisOptions = {}, shown?: string) {
+    if (typeof target === 'string') super(target, options);
+    else super(target);
+    info.set(this, { shown: shown ?? redactRedisUrl(typeof target === 'string' ? target : describeRedis(this)), password: this.options.password, lastError: undefined });
+    // ioredis prints an error event that has no listener; this one is never called (see emit).
+    this.on('error', () => undefined);
+  }
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'error') {
+      report(this, args[0]);
+      return true;
+    }
+    if (event === 'ready') recovered(this);
+    return super.emit(event, ...args);
+  }
+
+  override duplicate(override?: Partial<RedisOptions>): Redis {
+    return new ReportingRedis({ ...this.options, ...override }, {}, info.get(this)?.shown);
+  }
+}
+
+/**
+ * A Redis client for our own commands, the one place clients are made. `maxRetriesPerRequest:
+ * null` is what BullMQ workers require, and it keeps our commands waiting through a Redis restart
+ * instead of failing (callers that must not wait forever bound their calls: see `whenReady`).
+ * Reconnects back off (`reconnectDelayMs`); connection errors are reported by the client itself,
+ * one redacted line at a time. Throws `ValueError` for a URL ioredis cannot use.
  */
 export function createRedis(url: string, opts: RedisOptions = {}): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false, ...opts });
+  assertRedisUrl(url);
+  return new ReportingRedis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false, retryStrategy: reconnectDelayMs, ...opts });
+}
+
+/**
+ * Gives a client made elsewhere (an SDK caller's own) the same reporting: a listener that logs one
+ * redacted line per outage. Its other 'error' listeners still run; errors reaching them carry no
+ * command arguments. A client from `createRedis` is left as it is.
+ */
+export function reportRedisErrors(client: Redis): Redis {
+  if (client instanceof ReportingRedis || info.has(client)) return client;
+  info.set(client, { shown: describeRedis(client), password: client.options.password, lastError: undefined });
+  client.prependListener('error', (err: unknown) => report(client, err));
+  client.on('ready', () => recovered(client));
+  return client;
+}
+
+/** The client's address for messages: `redis://host:port/db`, credentials never included. */
+export function describeRedis(client: Redis): string {
+  const known = info.get(client);
+  if (known) return known.shown;
+  const o = client.options;
+  if (o.path) return o.path;
+  const auth = o.password ? (o.username ? `${o.username}:***@` : '***@') : '';
+  return `${o.tls ? 'rediss' : 'redis'}://${auth}${o.host ?? '127.0.0.1'}:${o.port ?? 6379}${o.db ? `/${o.db}` : ''}`;
+}
+
+/** The client's last connection error since it was last ready (sanitized), if any. */
+export function lastRedisError(client: Redis): Error | undefined {
+  return info.get(client)?.lastError;
+}
+
+/**
+ * The error for a call that waited `waitedMs` for `client` in vain: an authentication failure
+ * when that is what the client last saw (not retryable: the same password fails the same way),
+ * otherwise "did not answer".
+ */
+export function unavailableError(client: Redis, waitedMs: number, what: string): UnavailableError {
+  const last = lastRedisError(client);
+  const shown = describeRedis(client);
+  if (last && isRedisAuthError(last)) {
+    return new UnavailableError(`Redis authentication failed at ${shown}: ${last.message.replace(/\.$/, '')} (check the password in REDIS_URL)`, { retryable: false });
+  }
+  return new UnavailableError(`Redis at ${shown} did not answer within ${waitedMs} ms (${what})${last ? `: ${last.message}` : ''}`);
+}
+
+/**
+ * Resolves once `client` is connected and ready; rejects with `signal.reason` when the signal is
+ * aborted first. Waiting here, rather than letting a command sit in ioredis' offline queue, is what
+ * keeps a call that gave up from running later, when Redis comes back.
+ */
+export function whenReady(client: Redis, signal: AbortSignal): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  if (client.status === 'end') return Promise.reject(new UnavailableError(`Redis client for ${describeRedis(client)} is closed`));
+  return new Promise<void>((resolve, reject) => {
+    const onReady = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onAbort = (): void => {
+      cleanup();
+      reject(signal.reason as Error);
+    };
+    const cleanup = (): void => {
+      client.off('ready', onReady);
+      signal.removeEventListener('abort', onAbort);
+    };
+    client.once('ready', onReady);
+    signal.addEventListener('abort', onAbort, { once: true });
+    // A lazy client connects on its first command; here there is none yet.
+    if (client.status === 'wait') client.connect().catch(() => undefined);
+  });
 }
 
 /**

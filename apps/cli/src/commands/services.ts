@@ -1,13 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLogger, type AgoraConfig } from '@agora/core';
+import { createLogger, redactRedisUrl, type AgoraConfig } from '@agora/core';
 import { checkRedisSettings, createRedis, startRedisServer, type RedisServerHandle } from '@agora/state';
 import { createScheduler } from '@agora/scheduler';
 import { createRunner } from '@agora/runner';
 import { createDashboard } from '@agora/dashboard';
-import { CliError, EXIT, devStatePath, resolveConfig, type GlobalOpts } from '../context.js';
+import { CliError, EXIT, devStatePath, removeDevState, resolveConfig, writeDevState, type GlobalOpts } from '../context.js';
 import { parsePort } from '../options.js';
 import { assertRedisReachable } from '../redis-check.js';
 
@@ -64,7 +65,8 @@ export async function runnerCmd(opts: { concurrency?: string; queues?: string },
   await assertRedisReachable(config.redisUrl);
   const runner = await createRunner({ config, ...(n !== undefined ? { concurrency: n } : {}), ...(queues ? { queues } : {}) });
   await untilSignal();
-  await runner.close({ timeoutMs: 30_000 });
+  // Hand-back, never cancel: running items get runner.shutdownGraceMs to finish, then go back to the queue.
+  await runner.close();
   return EXIT.ok;
 }
 
@@ -85,6 +87,9 @@ const BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
 /**
  * `agora dev`: the embedded default. A private redis-server (when REDIS_URL is unset), the
  * scheduler, N runner processes and the dashboard, in one command; Ctrl-C stops them all.
+ * The private Redis listens on 127.0.0.1 only and requires a random password, so other local
+ * users cannot reach the queues; the password is written only to a 0600 file, and the Redis URL
+ * is printed and logged with its password masked.
  */
 export async function devCmd(opts: { runners?: string; port?: string; concurrency?: string[] }, g: GlobalOpts): Promise<number> {
   const log = createLogger({ component: 'dev' });
@@ -96,9 +101,9 @@ export async function devCmd(opts: { runners?: string; port?: string; concurrenc
   if (process.env['REDIS_URL'] === undefined) {
     const dir = path.join(config.dataDir, 'redis');
     mkdirSync(dir, { recursive: true });
-    redisServer = await startRedisServer({ appendOnly: true, dir });
+    redisServer = await startRedisServer({ appendOnly: true, dir, password: randomBytes(24).toString('base64url') });
     config = { ...config, redisUrl: redisServer.url };
-    log.info({ redisUrl: redisServer.url, dir }, 'private redis-server started');
+    log.info({ redis: redactRedisUrl(redisServer.url), dir }, 'private redis-server started');
   } else {
     await assertRedisReachable(config.redisUrl);
   }
@@ -121,15 +126,14 @@ export async function devCmd(opts: { runners?: string; port?: string; concurrenc
     const port = opts.port === undefined ? config.dashboard.port : Number(opts.port);
     const dashboard = await createDashboard({ config, port });
     cleanups.push(() => dashboard.close());
-    mkdirSync(config.dataDir, { recursive: true });
-    writeFileSync(devStatePath(config), JSON.stringify({ pid: process.pid, redisUrl: config.redisUrl, dashboard: `${dashboard.url}/queues` }));
+    writeDevState(config, config.redisUrl, `${dashboard.url}/queues`);
     process.stdout.write(
-      `agora dev is up: REDIS_URL=${config.redisUrl} dashboard=${dashboard.url}/queues runners=${runnersN} (Ctrl-C to stop)\n`,
+      `agora dev is up: redis=${redactRedisUrl(config.redisUrl)} dashboard=${dashboard.url}/queues runners=${runnersN} (Ctrl-C to stop; other agora verbs find this Redis through ${devStatePath(config)})\n`,
     );
     await untilSignal();
   } finally {
     stopping = true;
-    rmSync(devStatePath(config), { force: true });
+    removeDevState(config);
     await Promise.all(
       children.map(
         (c) =>
