@@ -261,6 +261,7 @@ export class FargateComputeProvider implements ComputeProvider {
       );
       return;
     }
+    this.scrubbers.delete(h.providerTaskId);
     await this.stopTask(h, 'agora: cancelled', ctx.logger ?? this.opts.logger);
   }
 
