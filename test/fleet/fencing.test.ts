@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Executor } from '@agora/runner';
+import { createLockManager, lockKeys } from '@agora/locks';
+import { createRedis } from '@agora/state';
+import { startCluster, type TestCluster } from '../support/cluster.js';
+
+/**
+ * The fencing check under a fault: the lease vanishes in Redis (a failover that lost the key, an
+ * expiry the holder's clock missed) while the holder notices nothing; another holder takes the
+ * lock with a newer token. The first holder's result must be refused on its token, not stored.
+ */
+const attempts: Array<{ runId: string; token: number }> = [];
+let release: () => void = () => undefined;
+const slow: Executor = {
+  name: 'slow',
+  async execute(ctx) {
+    attempts.push({ runId: ctx.runId, token: ctx.lockTokens['fence/lock']! });
+    if (attempts.filter((a) => a.runId === ctx.runId).length === 1) await new Promise<void>((r) => (release = r));
+    return { output: `token ${ctx.lockTokens['fence/lock']}` };
+  },
+};
+
+let cluster: TestCluster;
+const redis = createRedis(process.env['AGORA_TEST_REDIS_URL']!);
+beforeAll(async () => {
+  // A long lease: the holder's next extension (every ttl/3) comes long after the test is done.
+  cluster = await startCluster({ runners: 1, executors: [slow], config: { runner: { lockTtlMs: 60_000, backoffMs: 100 } } });
+});
+afterAll(async () => {
+  release();
+  await cluster?.close();
+  redis.disconnect();
+});
+
+describe('fencing under a fault', () => {
+  it("a holder whose lease vanished in Redis has its result refused on its token; the item runs again under a newer token", async () => {
+    const runId = await cluster.client.submit({ id: 'fence', items: [{ id: 'guarded', executor: 'slow', resourceLocks: ['fence/lock'] }] });
+    for (let i = 0; i < 200 && !attempts.some((a) => a.runId === runId); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(attempts.filter((a) => a.runId === runId)).toEqual([{ runId, token: 1 }]);
+    // The lease disappears under the holder, and an intruder takes the lock: token 2.
+    const k = lockKeys(cluster.config.namespace);
+    expect(await redis.del(k.resource('fence/lock'))).toBe(1);
+    const intruder = createLockManager({ redis: createRedis(cluster.config.redisUrl), namespace: cluster.config.namespace, lockTtlMs: 2000 });
+    const taken = await intruder.acquire({ names: ['fence/lock'], holder: { runId: 'rother', itemId: 'x', jobId: 'x', queue: 'default' } });
+    expect(taken).toMatchObject({ acquired: true, lease: { tokens: { 'fence/lock': 2 } } });
+    // The first holder finishes, unaware: its result must be fenced.
+    release();
+    for (let i = 0; i < 100; i++) {
+      if ((await cluster.client.events(runId)).some((e) => e.type === 'lock' && e['action'] === 'fenced')) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (taken.acquired) await taken.lease.release();
+    await intruder.close();
+    const status = await cluster.client.wait(runId);
+    const events = await cluster.client.events(runId);
+    expect(events.filter((e) => e.type === 'lock' && e['action'] === 'fenced')).toEqual([
+      expect.objectContaining({ itemId: 'guarded', lock: 'fence/lock', token: 1, newestToken: 2 }),
+    ]);
+    expect(status.state).toBe('succeeded');
+    const done = events.find((e) => e.itemId === 'guarded' && e.state === 'done')!;
+    expect(done['attempt']).toBe(2);
+    // What was stored is the newer holder's output, never the fenced one.
+    const { LocalStorageProvider } = await import('@agora/storage-local');
+    const bytes = await new LocalStorageProvider({ root: `${cluster.dataDir}/storage` }).get(String(done.resultRef));
+    expect(Buffer.from(bytes).toString()).toBe('token 3');
+    expect(events.filter((e) => e.itemId === 'guarded' && e.state === 'done')).toHaveLength(1);
+  });
+});
