@@ -198,6 +198,23 @@ export function unavailableError(client: Redis, waitedMs: number, what: string):
   return new UnavailableError(`Redis at ${shown} did not answer within ${waitedMs} ms (${what})${last ? `: ${last.message}` : ''}`);
 }
 
+/** One 'ready' listener per client, however many calls wait (more would trip Node's listener-leak warning). */
+const readyWaits = new WeakMap<Redis, Promise<void>>();
+
+function nextReady(client: Redis): Promise<void> {
+  let p = readyWaits.get(client);
+  if (!p) {
+    p = new Promise<void>((resolve) =>
+      client.once('ready', () => {
+        readyWaits.delete(client);
+        resolve();
+      }),
+    );
+    readyWaits.set(client, p);
+  }
+  return p;
+}
+
 /**
  * Resolves once `client` is connected and ready; rejects with `signal.reason` when the signal is
  * aborted first. Waiting here, rather than letting a command sit in ioredis' offline queue, is what
@@ -207,23 +224,16 @@ export function whenReady(client: Redis, signal: AbortSignal): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
   if (signal.aborted) return Promise.reject(signal.reason as Error);
   if (client.status === 'end') return Promise.reject(new UnavailableError(`Redis client for ${describeRedis(client)} is closed`));
+  const ready = nextReady(client);
+  // A lazy client connects on its first command; here there is none yet.
+  if (client.status === 'wait') client.connect().catch(() => undefined);
   return new Promise<void>((resolve, reject) => {
-    const onReady = (): void => {
-      cleanup();
-      resolve();
-    };
-    const onAbort = (): void => {
-      cleanup();
-      reject(signal.reason as Error);
-    };
-    const cleanup = (): void => {
-      client.off('ready', onReady);
-      signal.removeEventListener('abort', onAbort);
-    };
-    client.once('ready', onReady);
+    const onAbort = (): void => reject(signal.reason as Error);
     signal.addEventListener('abort', onAbort, { once: true });
-    // A lazy client connects on its first command; here there is none yet.
-    if (client.status === 'wait') client.connect().catch(() => undefined);
+    void ready.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
   });
 }
 
