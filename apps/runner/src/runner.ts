@@ -56,6 +56,11 @@ export interface Runner {
    * queues) for another runner. Never cancels an item. @default config.runner.shutdownGraceMs
    */
   close(opts?: { graceMs?: number }): Promise<void>;
+  /**
+   * Aborts every running item now (their providers stop the workers). For a runner about to die
+   * of an unexpected error: no worker process should outlive it.
+   */
+  stopWorkers(reason: string): void;
 }
 
 /** seed 002: effective = max(1, min(cpus, configured)). */
@@ -347,6 +352,9 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   return {
     id,
     concurrency,
+    stopWorkers(reason: string) {
+      for (const r of running.values()) r.abort.abort(reason);
+    },
     async close({ graceMs = config.runner.shutdownGraceMs } = {}) {
       // Stop fetching now (close() waits for active jobs); after the grace, hand back the rest.
       closing = true;

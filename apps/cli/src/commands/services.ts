@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLogger, redactRedisUrl, type AgoraConfig } from '@agora/core';
+import { coerceError, createLogger, redactRedisUrl, type AgoraConfig } from '@agora/core';
 import { checkRedisSettings, createRedis, startRedisServer, type RedisServerHandle } from '@agora/state';
 import { createScheduler } from '@agora/scheduler';
 import { createRunner } from '@agora/runner';
@@ -23,6 +23,31 @@ export function parseConcurrency(values: readonly string[] | undefined): Record<
     }
   }
   return out;
+}
+
+/**
+ * A service that hits an unexpected error logs it as one JSON line and exits 1, so its
+ * supervisor (compose, systemd, `agora dev`) restarts it while BullMQ's stalled-job check moves
+ * its jobs: limping on after an uncaught exception would hold jobs it can no longer finish.
+ * `beforeExit` stops what must not outlive the process (a runner's workers); the exit waits a
+ * moment so their SIGTERM-then-SIGKILL can land.
+ */
+function dieLoudlyOnUnexpectedErrors(component: string, beforeExit: () => void = () => undefined): void {
+  const log = createLogger({ component });
+  let dying = false;
+  const die = (err: unknown, kind: string): void => {
+    if (dying) return;
+    dying = true;
+    const e = coerceError(err);
+    log.error({ kind, err: e.message, stack: e.stack }, `${component} crashed: unexpected error, exiting`);
+    try {
+      beforeExit();
+    } finally {
+      setTimeout(() => process.exit(EXIT.failed), 2500);
+    }
+  };
+  process.on('uncaughtException', (err) => die(err, 'uncaughtException'));
+  process.on('unhandledRejection', (err) => die(err, 'unhandledRejection'));
 }
 
 function untilSignal(): Promise<NodeJS.Signals> {
@@ -48,6 +73,7 @@ export async function serveCmd(opts: { concurrency?: string[] }, g: GlobalOpts):
   for (const q of Object.keys(concurrency)) if (!(q in config.queues)) throw new CliError(`--concurrency names unknown queue "${q}" (configured: ${Object.keys(config.queues).join(', ')})`);
   await assertRedisReachable(config.redisUrl);
   await warnRedisSettings(config);
+  dieLoudlyOnUnexpectedErrors('serve');
   const scheduler = await createScheduler({ config, concurrency });
   createLogger({ component: 'serve' }).info({ namespace: config.namespace, queues: Object.keys(config.queues) }, 'scheduler serving');
   await untilSignal();
@@ -62,8 +88,10 @@ export async function runnerCmd(opts: { concurrency?: string; queues?: string },
   if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new CliError(`--concurrency expects a positive integer, got "${opts.concurrency}"`);
   const queues = opts.queues?.split(',').map((s) => s.trim()).filter(Boolean);
   for (const q of queues ?? []) if (!(q in config.queues)) throw new CliError(`--queues names unknown queue "${q}"`);
+  let runner: Awaited<ReturnType<typeof createRunner>> | undefined;
+  dieLoudlyOnUnexpectedErrors('runner', () => runner?.stopWorkers('runner crashed'));
   await assertRedisReachable(config.redisUrl);
-  const runner = await createRunner({ config, ...(n !== undefined ? { concurrency: n } : {}), ...(queues ? { queues } : {}) });
+  runner = await createRunner({ config, ...(n !== undefined ? { concurrency: n } : {}), ...(queues ? { queues } : {}) });
   await untilSignal();
   // Hand-back, never cancel: running items get runner.shutdownGraceMs to finish, then go back to the queue.
   await runner.close();
@@ -83,6 +111,72 @@ export async function dashboardCmd(opts: { port?: string; host?: string }, g: Gl
 }
 
 const BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
+
+/**
+ * Keeps N runner processes alive for `agora dev`: one that exits while not asked to is restarted
+ * with back-off (1 s, doubling to 30 s; back to 1 s once it has lived a minute), and each exit
+ * and restart is logged. `stop` sends SIGTERM (the runner hands its items back) and SIGKILLs only
+ * after `waitMs`.
+ */
+export class RunnerSupervisor {
+  private readonly current: Array<ChildProcess | undefined> = [];
+  private readonly backoffMs: number[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private stopping = false;
+
+  constructor(
+    private readonly count: number,
+    private readonly spawnRunner: () => ChildProcess,
+    private readonly log: ReturnType<typeof createLogger>,
+  ) {}
+
+  start(): void {
+    // Ctrl-C reaches the runners too (one process group): their exits are not crashes.
+    const stop = (): void => void (this.stopping = true);
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    for (let i = 0; i < this.count; i++) {
+      this.backoffMs[i] = 1000;
+      this.launch(i);
+    }
+  }
+
+  private launch(slot: number): void {
+    const child = this.spawnRunner();
+    const startedAt = Date.now();
+    this.current[slot] = child;
+    child.once('exit', (code, signal) => {
+      if (this.stopping) return;
+      if (Date.now() - startedAt > 60_000) this.backoffMs[slot] = 1000;
+      const restartInMs = this.backoffMs[slot]!;
+      this.backoffMs[slot] = Math.min(30_000, restartInMs * 2);
+      this.log.error({ runner: slot, pid: child.pid, code, signal, restartInMs }, 'runner exited unexpectedly; restarting it');
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        if (this.stopping) return;
+        this.launch(slot);
+        this.log.info({ runner: slot, pid: this.current[slot]?.pid }, 'runner restarted');
+      }, restartInMs);
+      this.timers.add(t);
+    });
+  }
+
+  async stop(waitMs: number): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearTimeout(t);
+    await Promise.all(
+      this.current.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (!c || c.exitCode !== null || c.signalCode !== null) return resolve();
+            c.once('exit', () => resolve());
+            c.kill('SIGTERM');
+            setTimeout(() => c.kill('SIGKILL'), waitMs).unref();
+          }),
+      ),
+    );
+  }
+}
 
 /**
  * `agora dev`: the embedded default. A private redis-server (when REDIS_URL is unset), the
@@ -107,22 +201,19 @@ export async function devCmd(opts: { runners?: string; port?: string; concurrenc
   } else {
     await assertRedisReachable(config.redisUrl);
   }
-  const children: ChildProcess[] = [];
   const cleanups: Array<() => Promise<void>> = [];
-  let stopping = false;
+  const runners = new RunnerSupervisor(
+    runnersN,
+    () => spawn(process.execPath, [BIN, 'runner', ...(g.config ? ['--config', g.config] : [])], {
+      env: { ...process.env, REDIS_URL: config.redisUrl },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    }),
+    log,
+  );
   try {
     const scheduler = await createScheduler({ config, concurrency });
     cleanups.push(() => scheduler.close());
-    for (let i = 0; i < runnersN; i++) {
-      const child = spawn(process.execPath, [BIN, 'runner', ...(g.config ? ['--config', g.config] : [])], {
-        env: { ...process.env, REDIS_URL: config.redisUrl },
-        stdio: ['ignore', 'inherit', 'inherit'],
-      });
-      child.on('exit', (code, sig) => {
-        if (!stopping) log.error({ runner: i, code, signal: sig }, 'runner process exited unexpectedly');
-      });
-      children.push(child);
-    }
+    runners.start();
     const port = opts.port === undefined ? config.dashboard.port : Number(opts.port);
     const dashboard = await createDashboard({ config, port });
     cleanups.push(() => dashboard.close());
@@ -131,20 +222,12 @@ export async function devCmd(opts: { runners?: string; port?: string; concurrenc
       `agora dev is up: redis=${redactRedisUrl(config.redisUrl)} dashboard=${dashboard.url}/queues runners=${runnersN} (Ctrl-C to stop; other agora verbs find this Redis through ${devStatePath(config)})\n`,
     );
     await untilSignal();
+    log.info({ graceMs: config.runner.shutdownGraceMs }, 'stopping: draining runners first');
   } finally {
-    stopping = true;
     removeDevState(config);
-    await Promise.all(
-      children.map(
-        (c) =>
-          new Promise<void>((resolve) => {
-            if (c.exitCode !== null || c.signalCode !== null) return resolve();
-            c.once('exit', () => resolve());
-            c.kill('SIGTERM');
-            setTimeout(() => c.kill('SIGKILL'), 15_000).unref();
-          }),
-      ),
-    );
+    // Runners first: they hand their items back within their own grace (plus slack for the
+    // hand-back itself), while the scheduler and Redis they need are still up.
+    await runners.stop(config.runner.shutdownGraceMs + 15_000);
     for (const f of cleanups.reverse()) await f().catch(() => undefined);
     await redisServer?.stop();
   }
