@@ -88,10 +88,11 @@ export async function runnerCmd(opts: { concurrency?: string; queues?: string },
   if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new CliError(`--concurrency expects a positive integer, got "${opts.concurrency}"`);
   const queues = opts.queues?.split(',').map((s) => s.trim()).filter(Boolean);
   for (const q of queues ?? []) if (!(q in config.queues)) throw new CliError(`--queues names unknown queue "${q}"`);
-  let runner: Awaited<ReturnType<typeof createRunner>> | undefined;
-  dieLoudlyOnUnexpectedErrors('runner', () => runner?.stopWorkers('runner crashed'));
+  // Armed before the runner exists: a fault during start-up is reported the same way.
+  const started: { runner?: Awaited<ReturnType<typeof createRunner>> } = {};
+  dieLoudlyOnUnexpectedErrors('runner', () => started.runner?.stopWorkers('runner crashed'));
   await assertRedisReachable(config.redisUrl);
-  runner = await createRunner({ config, ...(n !== undefined ? { concurrency: n } : {}), ...(queues ? { queues } : {}) });
+  const runner = (started.runner = await createRunner({ config, ...(n !== undefined ? { concurrency: n } : {}), ...(queues ? { queues } : {}) }));
   await untilSignal();
   // Hand-back, never cancel: running items get runner.shutdownGraceMs to finish, then go back to the queue.
   await runner.close();
