@@ -109,3 +109,30 @@ if (process.argv.includes('runner') && !existsSync(${JSON.stringify(crashMarker)
     }
   }, 90_000);
 });
+
+describe('no worker outlives its runner', () => {
+  it('a runner killed with SIGKILL takes its worker process with it', async () => {
+    const env = cliEnv();
+    envs.push(env);
+    const pidFile = path.join(env.dir, 'orphan.pid');
+    writeFileSync(
+      path.join(env.dir, 'agora.config.json'),
+      JSON.stringify({
+        namespace: env.namespace,
+        tasks: { long: { command: [process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setTimeout(() => {}, 120000)`] } },
+      }),
+    );
+    await env.start(['serve'], /scheduler (serving|active)/);
+    const runner = await env.start(['runner'], /runner started/);
+    const client = new AgoraClient({ redisUrl: String(env.env['REDIS_URL']), namespace: env.namespace });
+    try {
+      await client.submit({ id: 'orphan', items: [{ id: 'long', executor: 'dispatch', inputs: { task: 'long' } }] });
+      const workerPid = Number(await waitFor('the worker', () => existsSync(pidFile) && readFileSync(pidFile, 'utf8')));
+      expect(alive(workerPid)).toBe(true);
+      runner.kill('SIGKILL');
+      await waitFor('the worker to die with its runner', () => !alive(workerPid), 5000);
+    } finally {
+      await client.close();
+    }
+  }, 60_000);
+});

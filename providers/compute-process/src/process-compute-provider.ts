@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants, existsSync, statSync } from 'node:fs';
+import path from 'node:path';
 import {
   CappedBuffer,
   OUTPUT_CAP_BYTES,
@@ -17,6 +19,12 @@ export interface ProcessComputeOptions {
   readonly outputCapBytes?: number;
   /** Grace between SIGTERM and SIGKILL on cancel. @default 2000 */
   readonly killGraceMs?: number;
+  /**
+   * Start the worker with a parent-death signal (util-linux `setpriv --pdeathsig KILL`), so a
+   * runner that dies without stopping its workers takes them with it. Off when setpriv is missing.
+   * @default true
+   */
+  readonly dieWithRunner?: boolean;
   /** Environment the worker inherits besides spec.env. @default only PATH, HOME, LANG, TZ, NODE_* */
   readonly inheritEnv?: readonly string[];
 }
@@ -30,6 +38,28 @@ interface Running {
 
 const DEFAULT_INHERIT = ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'NODE_OPTIONS', 'NODE_PATH'];
 
+/** util-linux's setpriv: sets the parent-death signal of the process it then executes. */
+const SETPRIV = '/usr/bin/setpriv';
+
+/**
+ * The executable a command names, as `execvp` would find it (a path relative to `cwd`, else the
+ * first match on PATH), or null when there is none: then the plain spawn reports ENOENT/EACCES.
+ */
+function resolveCommand(command: string, pathVar: string | undefined, cwd: string | undefined): string | null {
+  const candidates = command.includes('/')
+    ? [path.resolve(cwd ?? process.cwd(), command)]
+    : (pathVar ?? '').split(':').filter(Boolean).map((dir) => path.join(dir, command));
+  for (const c of candidates) {
+    try {
+      accessSync(c, fsConstants.X_OK);
+      if (statSync(c).isFile()) return c;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
 /**
  * Runs a worker as a local child process (seed 000's run/awaitExit/cancel). The worker leads its
  * own process group, so cancel kills the whole tree it spawned. A command that cannot start is an
@@ -41,11 +71,13 @@ export class ProcessComputeProvider implements ComputeProvider {
   private readonly capBytes: number;
   private readonly graceMs: number;
   private readonly inherit: readonly string[];
+  private readonly dieWithRunner: boolean;
 
   constructor(opts: ProcessComputeOptions = {}) {
     this.capBytes = opts.outputCapBytes ?? OUTPUT_CAP_BYTES;
     this.graceMs = opts.killGraceMs ?? 2000;
     this.inherit = opts.inheritEnv ?? DEFAULT_INHERIT;
+    this.dieWithRunner = (opts.dieWithRunner ?? true) && existsSync(SETPRIV);
   }
 
   async run(spec: TaskSpec, ctx: ProviderContext): Promise<TaskHandle> {
@@ -68,9 +100,14 @@ export class ProcessComputeProvider implements ComputeProvider {
     const startedAt = new Date().toISOString();
     const stdout = new CappedBuffer(this.capBytes);
     const stderr = new CappedBuffer(this.capBytes);
+    // The worker dies with its runner: a runner SIGKILLed (or crashed past its handlers) cannot
+    // stop its workers, so the kernel does it (PR_SET_PDEATHSIG through setpriv). Only the worker
+    // itself is covered; what it spawned is in its process group, which cancel and hand-back kill.
+    const executable = this.dieWithRunner ? resolveCommand(argv[0], env['PATH'], spec.cwd) : null;
+    const [file, args] = executable ? [SETPRIV, ['--pdeathsig', 'KILL', '--', executable, ...argv.slice(1)]] : [argv[0], argv.slice(1)];
     let child: ChildProcess;
     try {
-      child = spawn(argv[0], argv.slice(1), {
+      child = spawn(file, args, {
         cwd: spec.cwd,
         env,
         detached: true, // own process group: cancel reaches grandchildren
