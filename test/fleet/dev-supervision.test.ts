@@ -43,13 +43,22 @@ describe('agora dev supervises its runners', () => {
     const pidFile = path.join(env.dir, 'worker.pid');
     const crashMarker = path.join(env.dir, 'crashed-once');
     // A fault injected from outside the product: the first runner process throws an uncaught
-    // error two seconds after it starts (preloaded through NODE_OPTIONS; later runners do not).
+    // error half a second after it says it started (preloaded through NODE_OPTIONS; it watches
+    // its own stderr for the line; later runners do not crash).
     const preload = env.writeJson(
       'crash-once.mjs',
       `import { existsSync, writeFileSync } from 'node:fs';
 if (process.argv.includes('runner') && !existsSync(${JSON.stringify(crashMarker)})) {
   writeFileSync(${JSON.stringify(crashMarker)}, String(process.pid));
-  setTimeout(() => { throw new Error('injected fault: boom'); }, 2000);
+  const write = process.stderr.write.bind(process.stderr);
+  let armed = false;
+  process.stderr.write = (chunk, ...rest) => {
+    if (!armed && String(chunk).includes('runner started')) {
+      armed = true;
+      setTimeout(() => { throw new Error('injected fault: boom'); }, 500);
+    }
+    return write(chunk, ...rest);
+  };
 }`,
     );
     writeFileSync(
