@@ -50,6 +50,19 @@ function dieLoudlyOnUnexpectedErrors(component: string, beforeExit: () => void =
   process.on('unhandledRejection', (err) => die(err, 'unhandledRejection'));
 }
 
+/**
+ * Runs a service's shutdown, but gives up after `ms`: with Redis down, closing waits on commands
+ * that never return, and a process asked to stop must stop (its supervisor is waiting; what it
+ * held is recovered like after a crash). Logged when it gives up.
+ */
+async function closeWithin(ms: number, component: string, close: () => Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms)));
+  const r = await Promise.race([close().then(() => 'closed' as const), gaveUp]);
+  clearTimeout(timer);
+  if (r === 'timeout') createLogger({ component }).warn({ waitedMs: ms }, 'could not shut down cleanly in time (Redis unreachable?); exiting anyway');
+}
+
 function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -77,7 +90,7 @@ export async function serveCmd(opts: { concurrency?: string[] }, g: GlobalOpts):
   const scheduler = await createScheduler({ config, concurrency });
   createLogger({ component: 'serve' }).info({ namespace: config.namespace, queues: Object.keys(config.queues) }, 'scheduler serving');
   await untilSignal();
-  await scheduler.close();
+  await closeWithin(10_000, 'serve', () => scheduler.close());
   return EXIT.ok;
 }
 
@@ -95,7 +108,7 @@ export async function runnerCmd(opts: { concurrency?: string; queues?: string },
   const runner = (started.runner = await createRunner({ config, ...(n !== undefined ? { concurrency: n } : {}), ...(queues ? { queues } : {}) }));
   await untilSignal();
   // Hand-back, never cancel: running items get runner.shutdownGraceMs to finish, then go back to the queue.
-  await runner.close();
+  await closeWithin(config.runner.shutdownGraceMs + 10_000, 'runner', () => runner.close());
   return EXIT.ok;
 }
 
@@ -107,7 +120,7 @@ export async function dashboardCmd(opts: { port?: string; host?: string }, g: Gl
   const d = await createDashboard({ config, ...(port !== undefined ? { port } : {}), ...(opts.host ? { host: opts.host } : {}) });
   process.stdout.write(`${d.url}/queues\n`);
   await untilSignal();
-  await d.close();
+  await closeWithin(10_000, 'dashboard', () => d.close());
   return EXIT.ok;
 }
 
