@@ -8,6 +8,8 @@ import type { JournalLine } from './worker.js';
 import type { FaultRecord } from './faults.js';
 
 const TERMINAL = new Set(['done', 'failed', 'skipped', 'cancelled']);
+/** Event times are taken a moment before their write; journal times by other processes. */
+const CLOCK_SLACK_MS = 5;
 
 /** One worker process, from its start line and (if it wrote one) its end line. */
 export interface Execution {
@@ -123,7 +125,11 @@ export function markStored(execs: readonly Execution[], results: ReadonlyMap<str
   for (const [item, r] of results) {
     const xs = byItem.get(item) ?? [];
     const locked = Object.keys(r.tokens).length > 0;
-    const match = locked ? xs.filter((x) => sameTokens(x.tokens, r.tokens)) : xs.filter((x) => x.endKind === 'finished');
+    // Without tokens: the last execution that finished before the result was recorded (every
+    // execution of an item writes the same output, so which one it was matters to no figure).
+    const match = locked
+      ? xs.filter((x) => sameTokens(x.tokens, r.tokens))
+      : xs.filter((x) => x.endKind === 'finished' && x.end <= r.at + CLOCK_SLACK_MS).slice(-1);
     if (match.length === 1) {
       match[0]!.stored = true;
       match[0]!.storedAt = r.at;

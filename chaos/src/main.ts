@@ -24,6 +24,7 @@ const { values } = parseArgs({
     'fault-window-s': { type: 'string', default: '60' },
     'deadline-s': { type: 'string', default: '360' },
     'kill-mode': { type: 'string', default: 'tree' },
+    'no-faults': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -31,7 +32,7 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(`usage: npm run chaos -- [--items N] [--seed S] [--runs K] [--json] [--keep]
        [--locks N] [--edges N] [--runners N] [--lease-ms MS] [--pause-ms MS]
-       [--fault-window-s S] [--deadline-s S] [--kill-mode tree|runner]
+       [--fault-window-s S] [--deadline-s S] [--kill-mode tree|runner] [--no-faults]
 Runs K chaos runs (seeds S, S+1, ...); exits 1 if any fails. See chaos/README.md.
 `);
   process.exit(0);
@@ -68,6 +69,12 @@ function human(r: ChaosReport): string {
   row('run', `${r.runId ?? '-'} ${r.runState ?? '-'} after ${fmtMs(r.durationMs)}${r.ended ? '' : ' (did not end)'}`);
   row('item states', Object.entries(r.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`).join(' ') || '-');
   row('lost items', r.lost + (r.lost > 0 ? `: ${r.lostItems.slice(0, 8).map((i) => `${i.id}(${i.state})`).join(' ')}${r.lost > 8 ? ' …' : ''}` : ''));
+  if (r.lostDiagnosis) {
+    const d = r.lostDiagnosis;
+    row('  their jobs in BullMQ', Object.entries(d.jobStates).map(([k, n]) => `${k}=${n}`).join(' ') || '-');
+    if (d.failedReasons.length > 0) row('  BullMQ failed them with', d.failedReasons.join(' | '));
+    row('  lock-queue deadlock', d.lockWaitCycle ? d.lockWaitCycle.join(' -> ') : `none found (${d.blockedFreeLocks} free locks whose first waiter waits elsewhere)`);
+  }
   row('worker executions', r.executions);
   row('lock overlaps', `${r.overlaps} (${Object.entries(r.overlapsByOutcome).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`).join(' ') || 'none'})`);
   row('unfenced overlaps', r.unfencedOverlaps);
@@ -95,6 +102,7 @@ function human(r: ChaosReport): string {
     out.push(`  crash ${c.name} (pid ${c.pid}) at ${fmtMs(c.atRunMs)}: code=${c.code} signal=${c.signal}`);
     out.push(...(c.stack ?? c.stderrTail.slice(-10).join('\n')).split('\n').map((l) => `      ${l}`));
   }
+  for (const n of r.skippedFaults) out.push(`  fault skipped: ${n}`);
   for (const n of r.harnessNotes) out.push(`  harness note: ${n}`);
   if (!r.pass) {
     out.push(`  FAILED: ${r.failures.join('; ')}`);
@@ -120,6 +128,7 @@ for (let k = 0; k < runs; k++) {
     faultWindowMs: int('fault-window-s', values['fault-window-s'], 0) * 1000,
     deadlineMs: int('deadline-s', values['deadline-s'], 10) * 1000,
     killMode,
+    noFaults: values['no-faults'],
     keep: values.keep,
     log,
   });

@@ -9,12 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { configSchema, isTerminalRunState, type AgoraEvent } from '@agora/core';
+import { TERMINAL_ITEM_STATES, configSchema, isTerminalRunState, type AgoraEvent } from '@agora/core';
 import { RunStore } from '@agora/state';
 import { CLI, Fleet, isAlive, type Crash, type ProcRecord } from './fleet.js';
 import { planFaults, type FaultRecord, type PlannedFault } from './faults.js';
 import { createRng } from './prng.js';
-import { generatePlan, longestChain } from './plan.js';
+import { generatePlan, longestChain, type ChaosPlan } from './plan.js';
+import { lockWaitCycle, lostJobStates, type LockTableEntry, type LostDiagnosis } from './diagnose.js';
 import {
   buildExecutions,
   lockFindings,
@@ -49,6 +50,8 @@ export interface ChaosOptions {
   readonly deadlineMs: number;
   /** `tree`: a killed runner's workers die with it (its host died); `runner`: only the runner. */
   readonly killMode: 'tree' | 'runner';
+  /** Run the same DAG with no fault at all: a baseline for the timings. */
+  readonly noFaults: boolean;
   readonly keep: boolean;
   readonly log: (msg: string) => void;
 }
@@ -78,6 +81,8 @@ export interface ChaosReport {
   readonly counts: Record<string, number>;
   readonly lost: number;
   readonly lostItems: Array<{ id: string; state: string }>;
+  /** Why they were lost, when some were (see diagnose.ts). */
+  readonly lostDiagnosis: LostDiagnosis | null;
   readonly failedItems: Array<{ id: string; error: string }>;
   readonly executions: number;
   readonly overlaps: number;
@@ -98,6 +103,8 @@ export interface ChaosReport {
   readonly unhandledRedisErrorLines: number;
   /** Processes that did not exit within the grace period after SIGTERM at the end. */
   readonly slowShutdown: string[];
+  /** Faults of the timeline that were not applied, and why; faults after the run ended are not listed. */
+  readonly skippedFaults: string[];
   /** Cross-checks of the harness's own reading; not failures of the system under test. */
   readonly harnessNotes: string[];
 }
@@ -162,6 +169,28 @@ export function chaosConfig(o: Pick<ChaosOptions, 'seed' | 'leaseMs' | 'runnerCo
   return config;
 }
 
+async function diagnoseLost(
+  redis: Redis,
+  prefix: string,
+  runId: string,
+  lost: ReadonlySet<string>,
+  plan: ChaosPlan,
+  dir: string,
+  env: NodeJS.ProcessEnv,
+): Promise<LostDiagnosis> {
+  const jobs = await lostJobStates(redis, prefix, plan.queue, runId, lost);
+  const locks = await runCli(['locks', '--json'], dir, env, 60_000);
+  writeFileSync(path.join(dir, 'locks.json'), locks.stdout);
+  let table: LockTableEntry[] = [];
+  try {
+    table = (JSON.parse(locks.stdout) as { locks: LockTableEntry[] }).locks;
+  } catch {
+    // reported as no cycle found; the raw output is in locks.json
+  }
+  const { cycle, blockedFreeLocks } = lockWaitCycle(table, new Map(plan.items.map((i) => [i.id, i.resourceLocks])));
+  return { ...jobs, lockWaitCycle: cycle, blockedFreeLocks };
+}
+
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'agora-chaos-'));
   const logDir = path.join(dir, 'logs');
@@ -177,7 +206,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const plan = generatePlan(rng, { items: o.items, locks: o.locks, edges: o.edges }, `chaos-${o.seed}`, TASK);
   const planFile = path.join(dir, 'plan.json');
   writeFileSync(planFile, JSON.stringify(plan));
-  const schedule = planFaults(rng, { faultWindowMs: o.faultWindowMs, pauseMs: o.pauseMs });
+  const schedule = o.noFaults ? [] : planFaults(rng, { faultWindowMs: o.faultWindowMs, pauseMs: o.pauseMs });
   writeFileSync(path.join(dir, 'schedule.json'), JSON.stringify(schedule, null, 1));
   writeFileSync(path.join(dir, 'agora.config.json'), JSON.stringify(chaosConfig(o, journalFile), null, 2));
 
@@ -234,6 +263,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const faults: FaultRecord[] = [];
   const killedWorkers = new Map<number, number>();
   const harnessNotes: string[] = [];
+  const skipped: string[] = [];
   let runId: string | null = null;
   let submittedAt = Date.now();
   let endedAt: number | undefined;
@@ -243,6 +273,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let events: AgoraEvent[] = [];
   let status: StatusJson | null = null;
   let audit: CliResult | null = null;
+  let diagnosis: LostDiagnosis | null = null;
 
   try {
     for (let i = 0; i < o.schedulers; i++) await startScheduler();
@@ -315,10 +346,27 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       return { rec: live[pick % live.length]!, note: 'active one not identifiable: seeded pick' };
     };
 
+    /**
+     * Runners that may take a fault now. A kill needs two ready runners besides a paused one, so
+     * the fleet is never emptied by us (a replacement takes seconds to start on a busy machine);
+     * a fault waits up to 10 s for that and is skipped (and reported) if it never comes.
+     */
+    const runnersFor = async (kind: 'kill-runner' | 'pause-runner'): Promise<ProcRecord[]> => {
+      const need = kind === 'kill-runner' ? 2 : 1;
+      const until = Date.now() + 10_000;
+      for (;;) {
+        const ready = fleet.alive('runner').filter((r) => r !== paused);
+        if (ready.length >= need || Date.now() > until || !watching) return ready.length >= need ? ready : [];
+        await sleep(200);
+      }
+    };
     const doFault = async (p: PlannedFault): Promise<void> => {
       if (p.kind === 'kill-runner') {
-        const candidates = fleet.alive('runner').filter((r) => r !== paused);
-        if (candidates.length === 0) return;
+        const candidates = await runnersFor(p.kind);
+        if (candidates.length === 0) {
+          skipped.push(`${p.kind} at ${(p.atMs / 1000).toFixed(1)} s: fewer than 2 ready runners for 10 s`);
+          return;
+        }
         const rec = candidates[p.pick % candidates.length]!;
         const f = record({ kind: p.kind, at: Date.now(), atRunMs: sinceSubmit(), target: rec.name, pid: rec.pid, runnerId: runnerIdOf(rec) });
         const k = o.killMode === 'tree' ? await fleet.killTree(rec, 'kill-runner') : await fleet.killOne(rec, 'kill-runner');
@@ -326,8 +374,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         (f as { workersKilled?: number }).workersKilled = o.killMode === 'tree' ? k.descendants.length : 0;
         background.push(startRunner());
       } else if (p.kind === 'pause-runner') {
-        const candidates = fleet.alive('runner');
-        if (candidates.length === 0) return;
+        const candidates = await runnersFor(p.kind);
+        if (candidates.length === 0) {
+          skipped.push(`${p.kind} at ${(p.atMs / 1000).toFixed(1)} s: no ready runner for 10 s`);
+          return;
+        }
         const rec = candidates[p.pick % candidates.length]!;
         paused = rec;
         const f = record({ kind: p.kind, at: Date.now(), atRunMs: sinceSubmit(), target: rec.name, pid: rec.pid, runnerId: runnerIdOf(rec), note: `SIGSTOP ${o.pauseMs} ms` });
@@ -342,7 +393,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         );
       } else if (p.kind === 'kill-scheduler') {
         const active = await activeScheduler(p.pick);
-        if (!active) return;
+        if (!active) {
+          skipped.push(`${p.kind} at ${(p.atMs / 1000).toFixed(1)} s: no ready scheduler`);
+          return;
+        }
         const originals = fleet.alive('scheduler').filter((r) => r !== active.rec);
         record({ kind: p.kind, at: Date.now(), atRunMs: sinceSubmit(), target: active.rec.name, pid: active.rec.pid, note: active.note });
         await fleet.killTree(active.rec, 'kill-scheduler');
@@ -395,6 +449,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     else harnessNotes.push(`agora status exited ${st.code}: ${st.stderr.trim().slice(-500)}`);
     audit = await runCli(['audit', runId, '--out', path.join(dir, 'audit.json')], dir, env, 180_000);
     events = await store.allEvents(runId);
+    const lostNow = new Set((status?.items ?? []).filter((i) => !TERMINAL_ITEM_STATES.has(i.state)).map((i) => i.id));
+    if (lostNow.size > 0) diagnosis = await diagnoseLost(redis, store.keys.bullPrefix, runId, lostNow, plan, dir, env);
   } finally {
     winding = true;
     process.off('SIGINT', onSignal);
@@ -418,7 +474,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
   // Items by the run's own status (the CLI), checked against the event stream.
   const items = status?.items ?? [];
-  const lostItems = status ? items.filter((i) => !['done', 'failed', 'skipped', 'cancelled'].includes(i.state)) : plan.items.map((i) => ({ id: i.id, state: 'unknown' }));
+  const lostItems = status ? items.filter((i) => !TERMINAL_ITEM_STATES.has(i.state)) : plan.items.map((i) => ({ id: i.id, state: 'unknown' }));
   if (status && items.length !== plan.items.length) harnessNotes.push(`status lists ${items.length} items, the plan has ${plan.items.length}`);
   const lastState = new Map<string, string>();
   for (const e of events) if (e.type === 'item' && e.itemId && e.state) lastState.set(e.itemId, e.state);
@@ -495,6 +551,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     counts: status?.counts ?? {},
     lost: lostItems.length,
     lostItems: lostItems.slice(0, 50),
+    lostDiagnosis: diagnosis,
     failedItems: failedItems.slice(0, 20),
     executions: execs.length,
     overlaps: locks.overlaps.length,
@@ -518,6 +575,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     orphanWorkers,
     unhandledRedisErrorLines: fleet.records.reduce((n, r) => n + r.unhandledRedisErrors, 0),
     slowShutdown,
+    skippedFaults: skipped,
     harnessNotes,
   };
   writeFileSync(path.join(dir, 'report.json'), JSON.stringify(report, null, 2));
