@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import {
   DEFAULT_EXECUTORS,
   INBOX_QUEUE,
+  itemJobId,
   coerceError,
   createLogger,
   validatePlan,
@@ -140,6 +141,13 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const providers = new ProviderSet(config);
 
   /**
+   * Lets timers run between the long synchronous steps of a large acceptance (validation,
+   * hashing, flow building: seconds for 100,000 items), so the lease is renewed meanwhile: a
+   * scheduler that blocked past its lease on every attempt would hand a large plan back and forth.
+   */
+  const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+  /**
    * Pins each dispatch item's task to the hash registered in storage now, so retries and
    * recoveries of this run use exactly the definition it was accepted with (seed 000's
    * resolveByHash). Tasks only in the config file are not pinned. An item whose task is neither
@@ -197,15 +205,18 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     }
     const plan: Plan = v.plan;
     const started = Date.now();
+    await breathe();
     const inputsHashes = new Map<string, string>();
     const unhashable: string[] = [];
-    plan.items.forEach((it, i) => {
+    for (let i = 0; i < plan.items.length; i++) {
+      const it = plan.items[i]!;
+      if (i % 2000 === 1999) await breathe();
       try {
         inputsHashes.set(it.id, createHash('sha256').update(canonicalJson(it.inputs)).digest('hex'));
       } catch (err) {
         unhashable.push(`items[${i}] (${JSON.stringify(it.id)}): inputs cannot be canonicalised (RFC 8785): ${coerceError(err).message}`);
       }
-    });
+    }
     const pins = await pinTasks(plan);
     const refused = [...unhashable, ...pins.problems];
     if (refused.length > 0) {
@@ -229,6 +240,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     await fence();
     await redis.hsetnx(metaKey, 'taskRefs', JSON.stringify([...pins.refs]));
     await redis.hset(metaKey, 'schedulerEpoch', String(lease.epoch));
+    if (init.registered > 0 || init.flowChunks > 0) logger.info({ runId, registeredChunks: init.registered, flowChunks: init.flowChunks, epoch: lease.epoch }, 'acceptance resumed');
     const taskRefs = new Map<string, string>(JSON.parse((await redis.hget(metaKey, 'taskRefs')) ?? '[]') as Array<[string, string]>);
 
     // Dependents lists and counters for the run-state cascade.
@@ -238,12 +250,14 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       return ref ? { taskRef: ref } : {};
     };
     const flows = buildFlows(plan, runId, { itemJobOptions, taskRefs });
+    await breathe();
     const dependents = new Map<string, string[]>();
     for (const it of plan.items) for (const d of it.depends_on) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(it.id);
     for (let c = init.registered; c * registerChunk < plan.items.length; c++) {
       const slice = plan.items.slice(c * registerChunk, (c + 1) * registerChunk);
-      const reg: RegisteredItem[] = slice.map((it) => ({
+      const reg: RegisteredItem[] = slice.map((it, j) => ({
         id: it.id,
+        jobId: itemJobId(runId, c * registerChunk + j),
         depCount: it.depends_on.length,
         dependents: dependents.get(it.id) ?? [],
         ...(flows.wakeJobs.has(it.id) ? { wakeJob: flows.wakeJobs.get(it.id)! } : {}),
