@@ -214,4 +214,39 @@ describe('scheduler failover', () => {
     await assertSealedAndVerified(f, runId);
     await f.close();
   }, 420_000);
+
+  it('the active scheduler SIGSTOPped mid-intake past its lease and resumed: it finds its lease lost, writes nothing more, and stands by', async () => {
+    const f = await fleet();
+    const activeOut = output(f.active);
+    const n = 20_000;
+    const runId = await f.client.submit(plan(n, 0));
+    const meta = f.store.keys.run(runId).meta;
+    await until('acceptance under way', 60_000, async () => Number((await f.store.redis.hget(meta, 'registered')) ?? 0) >= 2);
+    f.active.kill('SIGSTOP');
+    const stoppedAt = Date.now();
+    await f.standbyOut.waitFor(/scheduler active \(epoch 2\)/, LEASE_MS * 3);
+    // Let the new leader resume the acceptance, then wake the old one in the middle of it.
+    await f.standbyOut.waitFor(/acceptance resumed/, 30_000);
+    f.active.kill('SIGCONT');
+    await activeOut.waitFor(/scheduler lost its lease/, 10_000);
+    await activeOut.waitFor(/scheduler standby/, 10_000);
+    console.log(`paused ${Date.now() - stoppedAt} ms; the old leader stood down on waking:\n${activeOut.text().split('\n').filter((l) => /"level":"(warn|error)"/.test(l)).join('\n')}`);
+    expect(activeOut.text()).not.toMatch(/run accepted/);
+    await f.standbyOut.waitFor(/run accepted/, 120_000);
+
+    const status = await f.client.wait(runId);
+    expect(status.state).toBe('succeeded');
+    const events = await f.client.events(runId);
+    expect(events.filter((e) => e.type === 'run' && e.state === 'accepted')).toHaveLength(1);
+    expect(events.filter((e) => e.type === 'run' && e.state === 'running')).toHaveLength(1);
+    const firsts = events.filter((e) => e.type === 'item' && typeof e['inputsHash'] === 'string');
+    expect(firsts).toHaveLength(n);
+    expect(new Set(firsts.map((e) => e.itemId)).size).toBe(n);
+    const counts = await itemEventCounts(f.client, runId);
+    expect(counts.running.size).toBe(n);
+    expect([...counts.running].filter(([, c]) => c !== 1)).toEqual([]);
+    expect(await f.store.redis.get(f.store.keys.leaderEpoch)).toBe('2');
+    await assertSealedAndVerified(f, runId);
+    await f.close();
+  }, 420_000);
 });
