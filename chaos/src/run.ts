@@ -4,14 +4,14 @@
  * judged (see analyze.ts).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { TERMINAL_ITEM_STATES, configSchema, isTerminalRunState, type AgoraEvent } from '@agora/core';
 import { RunStore } from '@agora/state';
-import { CLI, Fleet, isAlive, type Crash, type ProcRecord } from './fleet.js';
+import { CLI, Fleet, descendants, isAlive, type Crash, type ProcRecord } from './fleet.js';
 import { planFaults, type FaultRecord, type PlannedFault } from './faults.js';
 import { createRng } from './prng.js';
 import { generatePlan, longestChain, type ChaosPlan } from './plan.js';
@@ -260,6 +260,30 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
+  // Worker pids with an open, locked execution in the journal, read incrementally.
+  const openLocked = new Map<string, number>();
+  let journalOffset = 0;
+  const openLockedWorkers = (): Set<number> => {
+    const fd = openSync(journalFile, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (size > journalOffset) {
+        const buf = Buffer.alloc(size - journalOffset);
+        readSync(fd, buf, 0, buf.length, journalOffset);
+        const text = buf.toString();
+        const upto = text.lastIndexOf('\n') + 1;
+        journalOffset += Buffer.byteLength(text.slice(0, upto));
+        for (const l of parseJournal(text.slice(0, upto)).lines) {
+          const key = `${l.pid}:${l.item}:${l.start}`;
+          if (l.ev === 'start' && Object.keys(l.tokens).length > 0) openLocked.set(key, l.pid);
+          else if (l.ev === 'end') openLocked.delete(key);
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return new Set(openLocked.values());
+  };
   const faults: FaultRecord[] = [];
   const killedWorkers = new Map<number, number>();
   const harnessNotes: string[] = [];
@@ -360,6 +384,23 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         await sleep(200);
       }
     };
+    /**
+     * The pause is meant to catch a worker holding a lock (so a newer holder overlaps it and its
+     * result must be refused): wait up to 10 s for a ready runner with such a worker running,
+     * read from the journal's open executions; else any ready runner.
+     */
+    const runnerHoldingLock = async (): Promise<ProcRecord | undefined> => {
+      const until = Date.now() + 10_000;
+      while (Date.now() < until && watching) {
+        const open = openLockedWorkers();
+        for (const rec of fleet.alive('runner')) {
+          if (rec === paused) continue;
+          if (descendants(rec.pid).some((pid) => open.has(pid))) return rec;
+        }
+        await sleep(20);
+      }
+      return undefined;
+    };
     const doFault = async (p: PlannedFault): Promise<void> => {
       if (p.kind === 'kill-runner') {
         const candidates = await runnersFor(p.kind);
@@ -374,14 +415,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         (f as { workersKilled?: number }).workersKilled = o.killMode === 'tree' ? k.descendants.length : 0;
         background.push(startRunner());
       } else if (p.kind === 'pause-runner') {
-        const candidates = await runnersFor(p.kind);
+        const holding = await runnerHoldingLock();
+        const candidates = holding ? [holding] : await runnersFor(p.kind);
         if (candidates.length === 0) {
           skipped.push(`${p.kind} at ${(p.atMs / 1000).toFixed(1)} s: no ready runner for 10 s`);
           return;
         }
         const rec = candidates[p.pick % candidates.length]!;
         paused = rec;
-        const f = record({ kind: p.kind, at: Date.now(), atRunMs: sinceSubmit(), target: rec.name, pid: rec.pid, runnerId: runnerIdOf(rec), note: `SIGSTOP ${o.pauseMs} ms` });
+        const why = holding ? 'a worker of it holding a lock' : 'no worker was holding a lock';
+        const f = record({ kind: p.kind, at: Date.now(), atRunMs: sinceSubmit(), target: rec.name, pid: rec.pid, runnerId: runnerIdOf(rec), note: `SIGSTOP ${o.pauseMs} ms, ${why}` });
         const stopped = fleet.stopTree(rec);
         background.push(
           sleep(o.pauseMs).then(() => {
@@ -484,8 +527,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const doneCount = status?.counts?.['done'] ?? 0;
   if (stored !== doneCount) harnessNotes.push(`${stored} executions matched to a recorded result, ${doneCount} items done (unmatched: results without a journal line, or several candidates)`);
   // Every journalled execution with locks should have a running event with the same tokens.
-  const runningTokens = new Set(events.filter((e) => e.type === 'item' && e.state === 'running' && e['lockTokens']).map((e) => `${e.itemId}|${JSON.stringify(e['lockTokens'])}`));
-  const unmatched = execs.filter((x) => Object.keys(x.tokens).length > 0 && !runningTokens.has(`${x.item}|${JSON.stringify(x.tokens)}`));
+  // Keyed on sorted entries: the event and the worker's env need not list the locks in one order.
+  const tokenKey = (item: string | undefined, tokens: unknown): string =>
+    `${item}|${JSON.stringify(Object.entries((tokens ?? {}) as Record<string, number>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))}`;
+  const runningTokens = new Set(events.filter((e) => e.type === 'item' && e.state === 'running' && e['lockTokens']).map((e) => tokenKey(e.itemId, e['lockTokens'])));
+  const unmatched = execs.filter((x) => Object.keys(x.tokens).length > 0 && !runningTokens.has(tokenKey(x.item, x.tokens)));
   if (unmatched.length > 0) harnessNotes.push(`${unmatched.length} journalled executions with no running event of the same tokens`);
 
   const failedItems = events
