@@ -28,7 +28,7 @@ async function newRun(ids: string[]): Promise<{ store: RunStore; runId: string }
   await store.registerItems(
     runId,
     0,
-    ids.map((id, i) => ({ id, definitionHash: `d${i}`, depCount: i === 0 ? 0 : 1, dependents: i === 0 ? ids.slice(1) : [], fields: { executor: NASTY[0]! } })),
+    ids.map((id, i) => ({ id, definitionHash: `d${i}`, jobId: `j${i}`, depCount: i === 0 ? 0 : 1, dependents: i === 0 ? ids.slice(1) : [], fields: { executor: NASTY[0]! } })),
   );
   await store.markRunning(runId);
   return { store, runId };

@@ -19,6 +19,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { isTerminalRunState } from '@agora/core';
 import { buildFlows } from './flows.js';
+import { repairStrandedItems } from './repair.js';
 import { LeaderLease, LeaseLostError } from './leader-lease.js';
 
 export { LeaseLostError } from './leader-lease.js';
@@ -323,21 +324,39 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       })
       .finally(() => sealing.delete(runId));
   };
+  /** Per running run: the last event count seen and since when, to tell a stalled run. */
+  const progress = new Map<string, { seq: string; since: number }>();
   async function sweep(): Promise<void> {
     const ids = await redis.zrevrange(store.keys.runs, 0, 999);
     if (ids.length === 0) return;
     const pipe = redis.pipeline();
-    for (const id of ids) pipe.hget(store.keys.run(id).meta, 'state').hexists(store.keys.run(id).audit, 'sealed');
+    for (const id of ids) pipe.hmget(store.keys.run(id).meta, 'state', 'seq', 'queue').hexists(store.keys.run(id).audit, 'sealed');
     const res = (await pipe.exec()) ?? [];
+    const seen = new Set<string>();
     for (let i = 0; i < ids.length; i++) {
-      const state = res[2 * i]?.[1] as string | null;
+      const runId = ids[i]!;
+      const [state, seq, queue] = (res[2 * i]?.[1] ?? []) as Array<string | null>;
       const sealed = res[2 * i + 1]?.[1] === 1;
-      if (state && isTerminalRunState(state) && !sealed) seal(ids[i]!);
+      if (state && isTerminalRunState(state) && !sealed) seal(runId);
       else if (state === 'running') {
+        seen.add(runId);
         await fence();
-        await evidence.checkpointRun(ids[i]!).catch((err: unknown) => logger.warn({ runId: ids[i], err: coerceError(err).message }, 'checkpoint failed'));
+        await evidence.checkpointRun(runId).catch((err: unknown) => logger.warn({ runId, err: coerceError(err).message }, 'checkpoint failed'));
+        // No item is ever stranded: a run whose stream stopped moving has its items' jobs checked.
+        const p = progress.get(runId);
+        if (!p || p.seq !== seq) progress.set(runId, { seq: seq ?? '', since: Date.now() });
+        else if (Date.now() - p.since >= config.scheduler.repairAfterMs && queue) {
+          p.since = Date.now();
+          await fence();
+          const ended = await repairStrandedItems(store, queueFor(queue), runId, logger).catch((err: unknown) => {
+            logger.warn({ runId, err: coerceError(err).message }, 'repair of stranded items failed');
+            return 0;
+          });
+          if (ended > 0) logger.warn({ runId, ended }, 'ended items whose jobs were lost');
+        }
       }
     }
+    for (const id of progress.keys()) if (!seen.has(id)) progress.delete(id);
   }
 
   const inboxLockMs = config.scheduler.inboxLockMs ?? config.scheduler.leaseMs;

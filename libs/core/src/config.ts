@@ -122,6 +122,12 @@ export const configSchema = z
         inboxLockMs: z.number().int().min(1000).optional(),
         /** How often stalled inbox jobs are looked for. @default half of inboxLockMs */
         inboxStalledIntervalMs: z.number().int().min(500).optional(),
+        /**
+         * A running run whose event stream has not moved for this long has its unfinished items'
+         * jobs looked at: an item whose job is gone from the queue (removed) or ended without
+         * ending it is failed `JOB_LOST`, so the run can end. @default 60000
+         */
+        repairAfterMs: z.number().int().min(1000).default(60_000),
       })
       .strict()
       .prefault({}),

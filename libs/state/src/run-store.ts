@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { ITEM_STATES, encodeEventBody, keys as buildKeys, type AgoraEvent, type EventBody, type ItemState, type Keys } from '@agora/core';
+import { ITEM_STATES, encodeEventBody, isTerminalItemState, keys as buildKeys, type AgoraEvent, type EventBody, type ItemState, type Keys } from '@agora/core';
 import { callScript, defineScripts } from './scripts.js';
 
 export interface RunStatus {
@@ -34,6 +34,8 @@ export interface RegisteredItem {
   readonly wakeJob?: string;
   /** `itemDefinitionHash` of the item's job data: what `beginItem` checks a job against. */
   readonly definitionHash: string;
+  /** The item's BullMQ job id (for `strandedItems`: an item whose job vanished). */
+  readonly jobId: string;
   /** Extra fields for the item's first event (executor, locks, dependencies). */
   readonly fields: Record<string, unknown>;
 }
@@ -79,7 +81,7 @@ export class RunStore {
     for (const it of items) {
       // The same rule as the script's: an item with dependencies starts "waiting".
       const body = encodeEventBody({ type: 'item', itemId: it.id, state: it.depCount > 0 ? 'waiting' : 'queued', ...it.fields });
-      args.push(it.id, it.depCount, it.dependents.join(','), it.wakeJob ?? '', it.definitionHash, body);
+      args.push(it.id, it.depCount, it.dependents.join(','), it.wakeJob ?? '', it.definitionHash, it.jobId, body);
     }
     return callScript(this.redis, 'registerItems', this.runKeys(runId), args) as Promise<number>;
   }
@@ -225,6 +227,16 @@ export class RunStore {
   async dependenciesLeft(runId: string, ids: readonly string[]): Promise<number[]> {
     if (ids.length === 0) return [];
     return (await this.redis.hmget(this.keys.run(runId).pending, ...ids)).map((v) => Number(v ?? 0));
+  }
+
+  /** The items not yet ended, each with its BullMQ job id (when it was registered with one). */
+  async unfinishedItems(runId: string): Promise<Array<{ itemId: string; state: string; jobId: string | null }>> {
+    const k = this.keys.run(runId);
+    const items = await this.redis.hgetall(k.items);
+    const open = Object.entries(items).filter(([, st]) => !isTerminalItemState(st));
+    if (open.length === 0) return [];
+    const jobs = await this.redis.hmget(k.pending, ...open.map(([id]) => `job:${id}`));
+    return open.map(([itemId, state], i) => ({ itemId, state, jobId: jobs[i] ?? null }));
   }
 
   async itemStates(runId: string, ids: readonly string[]): Promise<Array<string | null>> {

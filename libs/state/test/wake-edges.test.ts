@@ -16,10 +16,10 @@ async function run(): Promise<{ store: RunStore; runId: string }> {
   await store.initRun(runId, { total: 4, queue: 'q', planId: 'p', fields: {} });
   // a, b -> join (parks in beginItem: job j-join); a -> lone (added parked: job j-lone).
   await store.registerItems(runId, 0, [
-    { id: 'a', definitionHash: 'def-a', depCount: 0, dependents: ['join', 'lone'], fields: {} },
-    { id: 'b', definitionHash: 'def-b', depCount: 0, dependents: ['join'], fields: {} },
-    { id: 'join', definitionHash: 'def-join', depCount: 2, dependents: [], fields: {} },
-    { id: 'lone', definitionHash: 'def-lone', depCount: 1, dependents: [], wakeJob: 'j-lone', fields: {} },
+    { id: 'a', definitionHash: 'def-a', jobId: 'j-a', depCount: 0, dependents: ['join', 'lone'], fields: {} },
+    { id: 'b', definitionHash: 'def-b', jobId: 'j-b', depCount: 0, dependents: ['join'], fields: {} },
+    { id: 'join', definitionHash: 'def-join', jobId: 'j-join', depCount: 2, dependents: [], fields: {} },
+    { id: 'lone', definitionHash: 'def-lone', jobId: 'j-lone', depCount: 1, dependents: [], wakeJob: 'j-lone', fields: {} },
   ]);
   await store.markRunning(runId);
   return { store, runId };
