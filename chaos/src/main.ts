@@ -67,6 +67,7 @@ function human(r: ChaosReport): string {
   out.push(`chaos run, seed ${r.seed}: ${r.pass ? 'PASS' : 'FAIL'}`);
   row('plan', `${r.plan.items} items (${r.plan.lockedItems} locked), ${r.plan.locks} locks, ${r.plan.edges} edges, longest chain ${r.plan.longestChain}`);
   row('run', `${r.runId ?? '-'} ${r.runState ?? '-'} after ${fmtMs(r.durationMs)}${r.ended ? '' : ' (did not end)'}`);
+  if (r.stoppedEarly) row('stopped early', r.stoppedEarly);
   row('item states', Object.entries(r.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`).join(' ') || '-');
   row('lost items', r.lost + (r.lost > 0 ? `: ${r.lostItems.slice(0, 8).map((i) => `${i.id}(${i.state})`).join(' ')}${r.lost > 8 ? ' …' : ''}` : ''));
   if (r.lostDiagnosis) {

@@ -78,6 +78,8 @@ export interface ChaosReport {
   /** Submission to the run's end (or to the deadline). */
   readonly durationMs: number;
   readonly ended: boolean;
+  /** Why the harness stopped waiting before the deadline (a proven deadlock), if it did. */
+  readonly stoppedEarly: string | null;
   readonly counts: Record<string, number>;
   readonly lost: number;
   readonly lostItems: Array<{ id: string; state: string }>;
@@ -167,6 +169,19 @@ export function chaosConfig(o: Pick<ChaosOptions, 'seed' | 'leaseMs' | 'runnerCo
   const check = configSchema.safeParse(config);
   if (!check.success) throw new Error(`the chaos config does not parse: ${check.error.message}`);
   return config;
+}
+
+/** How long no item may end, after the faults, before the lock queues are checked for a deadlock. */
+const STALL_CHECK_MS = 45_000;
+
+async function lockCycleNow(dir: string, env: NodeJS.ProcessEnv, plan: ChaosPlan): Promise<string[] | null> {
+  const locks = await runCli(['locks', '--json'], dir, env, 60_000);
+  try {
+    const table = (JSON.parse(locks.stdout) as { locks: LockTableEntry[] }).locks;
+    return lockWaitCycle(table, new Map(plan.items.map((i) => [i.id, i.resourceLocks]))).cycle;
+  } catch {
+    return null;
+  }
 }
 
 async function diagnoseLost(
@@ -298,6 +313,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let status: StatusJson | null = null;
   let audit: CliResult | null = null;
   let diagnosis: LostDiagnosis | null = null;
+  let stoppedEarly: string | null = null;
 
   try {
     for (let i = 0; i < o.schedulers; i++) await startScheduler();
@@ -313,8 +329,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     // --- the run's progress, until it ends or the deadline passes ---
     let ended = false;
     let watching = true;
+    let faultsOver = false;
     const watch = (async () => {
       let lastProgress = 0;
+      let terminal = -1;
+      let terminalSince = Date.now();
       while (sinceSubmit() < o.deadlineMs) {
         const meta = await redis.hgetall(store.keys.run(runId!).meta);
         if (meta['enqueuedAt'] && enqueuedAt === undefined) enqueuedAt = Date.parse(meta['enqueuedAt']);
@@ -331,6 +350,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           const c: Record<string, number> = {};
           for (const s of states) c[s] = (c[s] ?? 0) + 1;
           log(`t=${Math.round(sinceSubmit() / 1000)}s ${meta['state'] ?? 'not accepted yet'} ${Object.entries(c).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+          const nowTerminal = states.filter((st) => TERMINAL_ITEM_STATES.has(st)).length;
+          if (nowTerminal !== terminal) {
+            terminal = nowTerminal;
+            terminalSince = Date.now();
+          } else if (faultsOver && Date.now() - terminalSince >= STALL_CHECK_MS) {
+            // No item ended for a while after the faults: if the lock queues are deadlocked,
+            // nothing will ever change, and waiting for the deadline only costs time.
+            const cycle = await lockCycleNow(dir, env, plan);
+            if (cycle) {
+              stoppedEarly = `no item ended for ${Math.round((Date.now() - terminalSince) / 1000)} s and the lock queues are deadlocked (${cycle.join(' -> ')})`;
+              log(`stopping early: ${stoppedEarly}`);
+              return;
+            }
+          }
         }
         await sleep(300);
       }
@@ -480,6 +513,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       if (!watching) break;
       await doFault(p);
     }
+    faultsOver = true;
     await watch;
     await Promise.allSettled(background);
     winding = true;
@@ -572,7 +606,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   }));
 
   const failures: string[] = [];
-  if (lostItems.length > 0) failures.push(`${lostItems.length} lost item(s)${finalState ? '' : ': the run never ended'}`);
+  if (lostItems.length > 0) failures.push(`${lostItems.length} lost item(s)${finalState ? '' : stoppedEarly ? ': the run deadlocked' : ': the run never ended'}`);
   if (unfenced > 0) failures.push(`${unfenced} unfenced overlap(s): a stale holder's result was recorded`);
   if (locks.tokenReuse.length > 0) failures.push(`${locks.tokenReuse.length} fencing token(s) handed to two executions`);
   if (crashes.length > 0) failures.push(`${crashes.length} process(es) crashed by themselves`);
@@ -594,6 +628,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     runState: finalState ?? status?.state ?? null,
     durationMs: (endedAt ?? now) - submittedAt,
     ended: finalState !== null,
+    stoppedEarly,
     counts: status?.counts ?? {},
     lost: lostItems.length,
     lostItems: lostItems.slice(0, 50),
