@@ -145,10 +145,11 @@ export interface Overlap {
   /**
    * What became of the stale holder's result. fenced: refused on its token (`lock fenced`
    * event). lock-lost: the runner saw its lease lost and dropped it (`lock lost` event).
-   * killed: the harness killed it with its runner. not-stored: none of these, and the result
-   * was not recorded either. UNFENCED: the stale holder's result is the item's recorded result.
+   * killed: the harness killed it with its runner. runner-died: it finished, but its runner
+   * exited before recording anything. not-stored: none of these, and the result was not
+   * recorded either. UNFENCED: the stale holder's result is the item's recorded result.
    */
-  readonly outcome: 'fenced' | 'lock-lost' | 'killed' | 'not-stored' | 'UNFENCED';
+  readonly outcome: 'fenced' | 'lock-lost' | 'killed' | 'runner-died' | 'not-stored' | 'UNFENCED';
 }
 
 export interface LockFindings {
@@ -163,7 +164,8 @@ export interface LockFindings {
  * recorded if that is later: a holder whose result is stored after a newer holder started has
  * written under a stale token, even if its worker had finished.
  */
-export function lockFindings(execs: readonly Execution[], events: readonly AgoraEvent[]): LockFindings {
+/** `runnerDeaths`: runner pid -> when it was killed or crashed (not its final shutdown). */
+export function lockFindings(execs: readonly Execution[], events: readonly AgoraEvent[], runnerDeaths: ReadonlyMap<number, number> = new Map()): LockFindings {
   const fenced = new Set<string>();
   const lost = new Set<string>();
   for (const e of events) {
@@ -198,7 +200,9 @@ export function lockFindings(execs: readonly Execution[], events: readonly Agora
               ? 'lock-lost'
               : stale.endKind === 'killed'
                 ? 'killed'
-                : 'not-stored';
+                : (runnerDeaths.get(stale.ppid) ?? -Infinity) >= stale.end
+                  ? 'runner-died'
+                  : 'not-stored';
         const side = (x: Execution) => ({ item: x.item, attempt: x.attempt, pid: x.pid, token: x.tokens[lock]!, start: x.start, end: holdEnd(x) });
         overlaps.push({ lock, stale: side(stale), fresh: side(fresh), overlapMs, outcome });
       }

@@ -463,9 +463,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           sleep(o.pauseMs).then(() => {
             stopped.resume();
             f.liftedAt = Date.now();
-            paused = undefined;
             log(`SIGCONT ${rec.name} and ${stopped.pids.length} worker(s)`);
-          }),
+          })
+            // Spared from kills for two leases after it resumes: what it does with its stale
+            // work (refuse the result on its token, or drop it as lost) is what the pause tests.
+            .then(() => sleep(2 * o.leaseMs))
+            .then(() => (paused = undefined)),
         );
       } else if (p.kind === 'kill-scheduler') {
         const active = await activeScheduler(p.pick);
@@ -545,7 +548,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const execs = buildExecutions(journal.lines, { killedWorkers, runnerExits, now });
   const results = recordedResults(events);
   markStored(execs, results);
-  const locks = lockFindings(execs, events);
+  const runnerDeaths = new Map<number, number>();
+  for (const r of fleet.records) if (r.role === 'runner' && r.exitedAt !== undefined && r.expectedBy !== 'shutdown') runnerDeaths.set(r.pid, r.exitedAt);
+  const locks = lockFindings(execs, events, runnerDeaths);
   const reexec = reExecutions(execs, results);
   const faultRec = recoveries(faults, events, enqueuedAt);
 
@@ -571,7 +576,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const failedItems = events
     .filter((e) => e.type === 'item' && e.state === 'failed')
     .map((e) => ({ id: e.itemId ?? '?', error: String(e['error'] ?? '').slice(0, 300) }));
-  const byOutcome: Record<Overlap['outcome'], number> = { fenced: 0, 'lock-lost': 0, killed: 0, 'not-stored': 0, UNFENCED: 0 };
+  const byOutcome: Record<Overlap['outcome'], number> = { fenced: 0, 'lock-lost': 0, killed: 0, 'runner-died': 0, 'not-stored': 0, UNFENCED: 0 };
   for (const ov of locks.overlaps) byOutcome[ov.outcome]++;
   const kills = faultRec.filter((f) => f.kind === 'kill-runner' && (f.heldItems ?? 0) > 0);
   const resumed = kills.map((f) => f.heldResumedMs).filter((v): v is number => typeof v === 'number');
