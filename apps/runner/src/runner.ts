@@ -15,7 +15,18 @@ import {
   type AgoraConfig,
   type Logger,
 } from '@agora/core';
-import { DEP_PARK_MS, RunStore, createRedis, itemDefinitionHash, parseItemJobData, wakeJobs, type ItemJobData } from '@agora/state';
+import {
+  DEP_PARK_MS,
+  RUNNER_HEARTBEAT_MS,
+  RunStore,
+  createRedis,
+  deregisterRunner,
+  itemDefinitionHash,
+  parseItemJobData,
+  registerRunner,
+  wakeJobs,
+  type ItemJobData,
+} from '@agora/state';
 import { createDispatchExecutor } from './dispatch-executor.js';
 import type { Executor } from './executor.js';
 import type { LockHolder, LockLeaseLike, LockServiceLike } from './locking.js';
@@ -37,6 +48,8 @@ export interface RunnerOptions {
   readonly runnerId?: string;
   /** CPU count used by the cap. @default os.availableParallelism() */
   readonly cpus?: number;
+  /** The host this runner reports in its registration. @default os.hostname() (or $AGORA_HOST) */
+  readonly host?: string;
   /** Resource locks; required to run items that name `resourceLocks`. */
   readonly locks?: LockServiceLike;
   /**
@@ -72,6 +85,9 @@ interface RunningItem {
   readonly runId: string;
   readonly abort: AbortController;
 }
+
+/** Reported in the runner's registration. */
+const RUNNER_VERSION = '0.1.0';
 
 /** The abort reason of an item whose runner shuts down: it goes back to the queue, not to an end. */
 const HAND_BACK = 'runner shutting down: handed back';
@@ -347,7 +363,24 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     workers.push(w);
   }
 
-  logger.info({ queues: queueNames, concurrency, cpus }, 'runner started');
+  // The fleet registry: who runs, where, with which storage (agora doctor, serve's warnings).
+  const registration = {
+    id,
+    host: opts.host ?? process.env['AGORA_HOST'] ?? os.hostname(),
+    pid: process.pid,
+    version: RUNNER_VERSION,
+    queues: [...queueNames],
+    slots: concurrency,
+    storage: config.storage.provider,
+    startedAt: new Date().toISOString(),
+  };
+  const heartbeat = (): Promise<void> =>
+    registerRunner(redis, config.namespace, registration).catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'runner heartbeat failed'));
+  await heartbeat();
+  const heartbeatTimer = setInterval(() => void heartbeat(), RUNNER_HEARTBEAT_MS);
+  heartbeatTimer.unref();
+
+  logger.info({ queues: queueNames, concurrency, cpus, host: registration.host, storage: registration.storage }, 'runner started');
 
   return {
     id,
@@ -366,6 +399,8 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       }, graceMs);
       await closed;
       clearTimeout(timer);
+      clearInterval(heartbeatTimer);
+      await deregisterRunner(redis, config.namespace, id).catch(() => undefined);
       for (const w of workers) await (w.opts.connection as Redis).quit?.().catch(() => undefined);
       for (const q of queueHandles.values()) await q.close();
       await locks.close();

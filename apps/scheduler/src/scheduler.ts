@@ -11,7 +11,7 @@ import {
   type Logger,
   type Plan,
 } from '@agora/core';
-import { RunStore, createRedis, submissionProblems, wakeJobs, type RegisteredItem, type SubmissionData } from '@agora/state';
+import { RunStore, createRedis, liveRunners, localStorageAcrossHosts, submissionProblems, wakeJobs, type RegisteredItem, type SubmissionData } from '@agora/state';
 import { ProviderSet, resolveTaskRef } from '@agora/registry';
 import { createEvidence } from '@agora/evidence';
 import { canonicalJson } from '@agora/audit';
@@ -327,6 +327,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   /** Per running run: the last event count seen and since when, to tell a stalled run. */
   const progress = new Map<string, { seq: string; since: number }>();
   async function sweep(): Promise<void> {
+    await warnAboutFleet();
     const ids = await redis.zrevrange(store.keys.runs, 0, 999);
     if (ids.length === 0) return;
     const pipe = redis.pipeline();
@@ -357,6 +358,19 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       }
     }
     for (const id of progress.keys()) if (!seen.has(id)) progress.delete(id);
+  }
+
+  /** Loudly, at once and every 5 minutes while it lasts: results stored where other hosts cannot read them. */
+  let fleetWarning: { message: string; at: number } | undefined;
+  async function warnAboutFleet(): Promise<void> {
+    const message = localStorageAcrossHosts(await liveRunners(redis, config.namespace));
+    if (!message) {
+      fleetWarning = undefined;
+      return;
+    }
+    if (fleetWarning?.message === message && Date.now() - fleetWarning.at < 300_000) return;
+    fleetWarning = { message, at: Date.now() };
+    logger.warn({ problem: 'local-storage-across-hosts' }, message);
   }
 
   const inboxLockMs = config.scheduler.inboxLockMs ?? config.scheduler.leaseMs;

@@ -28,6 +28,8 @@ export interface Keys {
    * names), so clients can refuse a plan the scheduler would reject before enqueueing it.
    */
   readonly deployment: string;
+  /** Hash: runner id -> its registration (JSON: host, queues, slots, storage, heartbeat). */
+  readonly runners: string;
   /**
    * String: the id of the active scheduler, set with a TTL (its lease). One `{scheduler}` hash
    * tag with `leaderEpoch`, so the acquiring script touches one slot on Redis Cluster.
@@ -85,6 +87,7 @@ export function keys(namespace: string): Keys {
     finishedChannel: `${ns}:finished`,
     lockPrefix: `${ns}:lock`,
     deployment: `${ns}:deployment`,
+    runners: `${ns}:runners`,
     leader: `${ns}:{scheduler}:leader`,
     leaderEpoch: `${ns}:{scheduler}:epoch`,
   };

@@ -4,3 +4,4 @@ export * from './redis.js';
 export * from './redis-server.js';
 export * from './item-jobs.js';
 export * from './submission.js';
+export * from './fleet.js';

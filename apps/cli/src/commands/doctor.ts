@@ -1,5 +1,5 @@
 import { checkProviders } from '@agora/registry';
-import { checkRedisSettings, createRedis } from '@agora/state';
+import { checkRedisSettings, createRedis, liveRunners, localStorageAcrossHosts } from '@agora/state';
 import { EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { assertRedisReachable } from '../redis-check.js';
 
@@ -17,6 +17,13 @@ export async function doctorCmd(opts: { json?: boolean }, g: GlobalOpts): Promis
       const warnings = await checkRedisSettings(r);
       rows.push({ kind: 'redis', name: 'redis', provider: 'redis', ok: true, message: 'reachable' });
       for (const w of warnings) rows.push({ kind: 'redis', name: 'settings', provider: 'redis', ok: true, warning: true, message: w });
+      // The fleet as it registered itself: a result stored on one host's disk is lost to the others.
+      const runners = await liveRunners(r, config.namespace);
+      for (const run of runners) {
+        rows.push({ kind: 'runner', name: run.id, provider: run.storage, ok: true, message: `host ${run.host}, queues ${run.queues.join(',')}, ${run.slots} slots, up since ${run.startedAt}` });
+      }
+      const split = localStorageAcrossHosts(runners);
+      if (split) rows.push({ kind: 'fleet', name: 'storage', provider: 'local', ok: false, message: split });
     } finally {
       r.disconnect();
     }
