@@ -7,11 +7,11 @@
     queues, each lock gets its next fencing token (strictly increasing per lock), and the holder
     is noted for `agora locks`.
   - They do, but an earlier waiter is queued: it joins the queues; the caller gives the keys back.
-  Joining keeps the first arrival (NX): one arrival time serves all of a holder's locks, so all
-  queues agree on who came first and no two holders can deadlock. A holder granted the locks
-  leaves the queues, but its arrival is remembered until it releases for good: if its runner dies
-  while holding, the retried job rejoins at its old place instead of at the back. Waiters whose
-  deadline passed (their runner vanished) are dropped first.
+  Joining keeps the first arrival: one arrival time, remembered per holder until its final
+  release, serves all of a holder's locks and every rejoin, so all queues agree on who came first
+  and no two holders can deadlock. A holder granted the locks leaves the queues, but if its runner
+  dies while holding, the retried job rejoins at its old place instead of at the back. Waiters
+  whose deadline passed (their runner vanished) are dropped first.
   KEYS: 1 the set of lock names in use, 2 remembered arrivals zset (member -> arrival); then per
         lock, 5 keys: redlock resource, waiters zset (member -> arrival), deadlines zset
         (member -> deadline), token counter, holder hash

@@ -209,4 +209,33 @@ describe('lock manager', () => {
     // b is woken first in line, but a's remembered arrival puts it back at the head when it rejoins.
     expect(await m.acquire({ names: ['hb'], holder: holder('a') })).toMatchObject({ acquired: true });
   });
+
+  it('a waiter dropped from one queue for a missed check-in rejoins it at its first arrival: its queues never disagree (no deadlock)', async () => {
+    const ns = uniqueNamespace();
+    const opts = { waiterTtlMs: 3000 };
+    const [mh, m1, m2, m3] = [manager(ns, opts), manager(ns, opts), manager(ns, opts), manager(ns, opts)];
+    const h = await mh.acquire({ names: ['da', 'db'], holder: holder('h') });
+    expect(h.acquired).toBe(true);
+    const t0 = Date.now();
+    const at = (ms: number) => sleep(Math.max(0, t0 + ms - Date.now()));
+    expect((await m1.acquire({ names: ['da', 'db'], holder: holder('w1') })).acquired).toBe(false);
+    await at(20);
+    expect((await m2.acquire({ names: ['da', 'db'], holder: holder('w2') })).acquired).toBe(false);
+    // w2 checks in again before w1's deadline: both still queued everywhere.
+    await at(1800);
+    expect((await m2.acquire({ names: ['da', 'db'], holder: holder('w2') })).acquired).toBe(false);
+    // w1 missed its check-in; a holder of 'db' alone touches that queue and drops w1 there only.
+    await at(3400);
+    expect((await m3.acquire({ names: ['db'], holder: holder('w3') })).acquired).toBe(false);
+    // w1 checks in: it must rejoin 'db' at its first arrival, ahead of w2 as in 'da'.
+    expect((await m1.acquire({ names: ['da', 'db'], holder: holder('w1') })).acquired).toBe(false);
+    const k = lockKeys(ns);
+    const r = clients.at(-1)!;
+    const order = async (n: string) => (await r.zrange(k.waiters(n), 0, -1)).map((m) => (JSON.parse(m) as string[])[3]);
+    expect(await order('da')).toEqual(['iw1', 'iw2']);
+    expect((await order('db')).slice(0, 2)).toEqual(['iw1', 'iw2']);
+    if (h.acquired) await h.lease.release();
+    // The head of both queues goes first; before, w1 waited for w2 on 'db' and w2 for w1 on 'da'.
+    expect((await m1.acquire({ names: ['da', 'db'], holder: holder('w1') })).acquired).toBe(true);
+  }, 30_000);
 });
