@@ -218,14 +218,19 @@ describe('security headers', () => {
     expect(refused).toEqual([]);
 
     await page.goto(`http://localhost:${attackerPort}/blank`);
+    // Runs in the page; the test project has no DOM lib, so the page's document is typed here.
+    type PageDocument = { createElement(t: 'iframe'): { src: string }; body: { appendChild(n: unknown): void; innerText?: string } };
     await page.evaluate((u) => {
-      const f = document.createElement('iframe');
+      const doc = (globalThis as unknown as { document: PageDocument }).document;
+      const f = doc.createElement('iframe');
       f.src = u;
-      document.body.appendChild(f);
+      doc.body.appendChild(f);
     }, `${open.url}/queues`);
     await page.waitForTimeout(1500);
     const frame = page.frames().find((f) => f !== page.mainFrame());
-    const framedText = frame ? await frame.evaluate(() => document.body?.innerText ?? '').catch(() => '') : '';
+    const framedText = frame
+      ? await frame.evaluate(() => (globalThis as unknown as { document: { body?: { innerText?: string } } }).document.body?.innerText ?? '').catch(() => '')
+      : '';
     expect(framedText).not.toContain('_inbox');
     await page.close();
   });

@@ -103,7 +103,7 @@ describe('secrets never leave the worker: process provider, through a real sched
     const scheduler = await createScheduler({ config, logger: silent });
     closers.push(() => scheduler.close());
     const runner = await createRunner({ config, logger, runnerId: 'secrets-runner', cpus: 4 });
-    closers.push(() => runner.close({ timeoutMs: 2000 }));
+    closers.push(() => runner.close({ graceMs: 2000 }));
     const client = new AgoraClient({ redisUrl: config.redisUrl, namespace: config.namespace });
     closers.push(() => client.close());
     const redis = createRedis(config.redisUrl);
