@@ -66,3 +66,43 @@ describe('fencing under a fault', () => {
     expect(events.filter((e) => e.itemId === 'guarded' && e.state === 'done')).toHaveLength(1);
   });
 });
+
+describe('fencing under a fault, with a runner process', () => {
+  it('the same, against an `agora runner` process running a real worker: the stale result is refused and the item runs again', async () => {
+    const { cliEnv } = await import('../support/cli.js');
+    const { AgoraClient } = await import('@agora/sdk');
+    const env = cliEnv({
+      runner: { lockTtlMs: 60_000, backoffMs: 100 },
+      tasks: { slow: { command: [process.execPath, '-e', 'setTimeout(() => process.stdout.write("tokens " + process.env.AGORA_LOCK_TOKENS), 2500)'] } },
+    });
+    const client = new AgoraClient({ redisUrl: String(env.env['REDIS_URL']), namespace: env.namespace });
+    const r = createRedis(String(env.env['REDIS_URL']));
+    try {
+      await env.start(['serve'], /scheduler (serving|active)/);
+      await env.start(['runner'], /runner started/);
+      const runId = await client.submit({ id: 'fence-proc', items: [{ id: 'guarded', executor: 'dispatch', inputs: { task: 'slow' }, resourceLocks: ['fence/proc'] }] });
+      for (let i = 0; i < 200 && !(await client.events(runId)).some((e) => e.itemId === 'guarded' && e.state === 'running'); i++) {
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      expect(await r.del(lockKeys(env.namespace).resource('fence/proc'))).toBe(1);
+      const intruder = createLockManager({ redis: r, namespace: env.namespace, lockTtlMs: 2000 });
+      const taken = await intruder.acquire({ names: ['fence/proc'], holder: { runId: 'rother', itemId: 'x', jobId: 'x', queue: 'default' } });
+      expect(taken.acquired).toBe(true);
+      for (let i = 0; i < 200 && !(await client.events(runId)).some((e) => e['action'] === 'fenced'); i++) await new Promise((res) => setTimeout(res, 50));
+      if (taken.acquired) await taken.lease.release();
+      await intruder.close();
+      const status = await client.wait(runId);
+      const events = await client.events(runId);
+      expect(status.state).toBe('succeeded');
+      expect(events.filter((e) => e['action'] === 'fenced')).toEqual([expect.objectContaining({ lock: 'fence/proc', token: 1, newestToken: 2 })]);
+      const done = events.find((e) => e.itemId === 'guarded' && e.state === 'done')!;
+      const { LocalStorageProvider } = await import('@agora/storage-local');
+      const bytes = await new LocalStorageProvider({ root: `${env.dir}/.agora/storage` }).get(String(done.resultRef));
+      expect(Buffer.from(bytes).toString()).toBe('tokens {"fence/proc":3}');
+    } finally {
+      await client.close();
+      r.disconnect();
+      await env.close();
+    }
+  }, 60_000);
+});
