@@ -1,23 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
-import type { Executor } from '@agora/runner';
 import { itemJobId, keys } from '@agora/core';
 import { createRedis } from '@agora/state';
 import { startCluster, type TestCluster } from '../support/cluster.js';
+import { gateExecutor } from '../support/gate.js';
 
 /**
  * No item is ever stranded: whatever happens to its job (here: removed from the queue, as Bull
  * Board's admin "clean" or a retention setting would), the item reaches a terminal state and the
  * run ends. The active scheduler looks at the jobs of a run whose stream stopped moving.
  */
-let release: () => void = () => undefined;
-const gate: Executor = {
-  name: 'gate',
-  async execute() {
-    await new Promise<void>((r) => (release = r));
-    return { output: 'gate' };
-  },
-};
+const { executor: gate, release } = gateExecutor();
 
 let cluster: TestCluster;
 const redis = createRedis(process.env['AGORA_TEST_REDIS_URL']!);

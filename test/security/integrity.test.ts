@@ -3,6 +3,7 @@ import type { Executor } from '@agora/runner';
 import { itemJobId, keys } from '@agora/core';
 import { createRedis } from '@agora/state';
 import { startCluster, type TestCluster } from '../support/cluster.js';
+import { gateExecutor } from '../support/gate.js';
 
 /**
  * Trust boundary 8: what runs is what was accepted. A waiting job's data is editable by anyone
@@ -10,14 +11,7 @@ import { startCluster, type TestCluster } from '../support/cluster.js';
  * registered, so the runner must run that or nothing.
  */
 const ran: Array<{ runId: string; itemId: string; inputs: unknown }> = [];
-let release: () => void = () => undefined;
-const gate: Executor = {
-  name: 'gate',
-  async execute() {
-    await new Promise<void>((r) => (release = r));
-    return { output: 'gate' };
-  },
-};
+const { executor: gate, release } = gateExecutor();
 const count: Executor = {
   name: 'count',
   execute(ctx) {
