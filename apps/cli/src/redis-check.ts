@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { UnavailableError, assertRedisUrl, redactRedisUrl } from '@agora/core';
-import { isRedisAuthError, sanitizeRedisError } from '@agora/state';
+import { isRedisAuthError, redisTlsOptions, sanitizeRedisError } from '@agora/state';
 
 /**
  * Fails fast when Redis cannot be used: `ValueError` (exit 2) for a URL that does not parse,
@@ -10,7 +10,7 @@ import { isRedisAuthError, sanitizeRedisError } from '@agora/state';
 export async function assertRedisReachable(url: string, timeoutMs = 5000): Promise<void> {
   assertRedisUrl(url);
   // A client of its own (no retries, no reporting): this check says what went wrong itself.
-  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null });
+  const r = new Redis(url, { ...redisTlsOptions(url), lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null });
   let lastError: Error | undefined;
   r.on('error', (err: Error) => {
     sanitizeRedisError(err, r.options.password);
@@ -28,8 +28,10 @@ export async function assertRedisReachable(url: string, timeoutMs = 5000): Promi
     if (auth) {
       throw new UnavailableError(`Redis authentication failed at ${shown}: ${auth.message.replace(/\.$/, '')} (check the password in REDIS_URL)`, { retryable: false, cause: auth });
     }
+    // A refused TLS handshake, too, shows only as "Connection is closed": name the reason.
+    const reason = lastError && /Connection is closed/.test((err as Error).message) ? lastError : (err as Error);
     throw new UnavailableError(
-      `cannot reach Redis at ${shown}: ${(err as Error).message.replace(/\.$/, '')}. Start one (e.g. "agora dev") or set REDIS_URL.`,
+      `cannot reach Redis at ${shown}: ${reason.message.replace(/\.$/, '')}. Start one (e.g. "agora dev") or set REDIS_URL.`,
       { cause: err },
     );
   } finally {

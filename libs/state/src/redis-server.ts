@@ -20,10 +20,20 @@ export interface RedisServerOptions {
    * @default none: any local process may connect
    */
   readonly password?: string;
+  /**
+   * Serve TLS only: `port` becomes the TLS port and there is no plain-text port. Clients are
+   * not asked for a certificate (`--tls-auth-clients no`); they authenticate with ACL users.
+   */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
+  /** Load users from this ACL file (`aclfile`). @default none */
+  readonly aclFile?: string;
 }
 
 export interface RedisServerHandle {
-  /** `redis://127.0.0.1:<port>`, with `:<password>@` when one is required: keep it private. */
+  /**
+   * `redis://127.0.0.1:<port>` (`rediss://` with `tls`), with `:<password>@` when one is
+   * required: keep it private.
+   */
   readonly url: string;
   readonly port: number;
   readonly dir: string;
@@ -89,7 +99,10 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
   const args = [
     // '-' reads the config from stdin first: the only place for the password.
     ...(opts.password === undefined ? [] : ['-']),
-    '--port', String(port),
+    ...(opts.tls
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', opts.tls.certFile, '--tls-key-file', opts.tls.keyFile, '--tls-ca-cert-file', opts.tls.caFile, '--tls-auth-clients', 'no']
+      : ['--port', String(port)]),
+    ...(opts.aclFile === undefined ? [] : ['--aclfile', opts.aclFile]),
     '--bind', '127.0.0.1',
     '--dir', dir,
     '--save', '',
@@ -115,7 +128,7 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
     throw err;
   }
   return {
-    url: opts.password === undefined ? `redis://127.0.0.1:${port}` : `redis://:${encodeURIComponent(opts.password)}@127.0.0.1:${port}`,
+    url: `${opts.tls ? 'rediss' : 'redis'}://${opts.password === undefined ? '' : `:${encodeURIComponent(opts.password)}@`}127.0.0.1:${port}`,
     port,
     dir,
     process: child,

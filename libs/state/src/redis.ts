@@ -1,5 +1,29 @@
+import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
-import { UnavailableError, assertRedisUrl, createLogger, redactRedisUrl, type Logger } from '@agora/core';
+import { UnavailableError, ValueError, assertRedisUrl, createLogger, redactRedisUrl, type Logger } from '@agora/core';
+
+/** Env var: path to a PEM file of the CA(s) that signed the Redis server's certificate. */
+export const REDIS_CA_FILE_ENV = 'AGORA_REDIS_CA_FILE';
+
+/**
+ * The TLS options for `url`: for a `rediss://` URL with `AGORA_REDIS_CA_FILE` set, the server
+ * certificate must chain to that CA (a private CA is the usual case for a fleet's own Redis);
+ * without it, Node's default CAs. Host-name checking stays on: Node checks the certificate
+ * against the URL's host. Nothing for `redis://` (the variable is ignored: the URL decides).
+ * Throws `ValueError` when the CA file cannot be read.
+ */
+export function redisTlsOptions(url: string, env: NodeJS.ProcessEnv = process.env): Pick<RedisOptions, 'tls'> {
+  if (!/^rediss:/i.test(url)) return {};
+  const caFile = env[REDIS_CA_FILE_ENV];
+  if (caFile === undefined || caFile === '') return { tls: {} };
+  let ca: Buffer;
+  try {
+    ca = readFileSync(caFile);
+  } catch (err) {
+    throw new ValueError(`${REDIS_CA_FILE_ENV}: cannot read the CA file ${JSON.stringify(caFile)}: ${(err as Error).message}`);
+  }
+  return { tls: { ca } };
+}
 
 /**
  * Reconnect delay after the `attempt`-th failure in a row: 100 ms doubling to 5 s, ±20% jitter
@@ -149,11 +173,13 @@ class ReportingRedis extends Redis {
  * null` is what BullMQ workers require, and it keeps our commands waiting through a Redis restart
  * instead of failing (callers that must not wait forever bound their calls: see `whenReady`).
  * Reconnects back off (`reconnectDelayMs`); connection errors are reported by the client itself,
- * one redacted line at a time. Throws `ValueError` for a URL ioredis cannot use.
+ * one redacted line at a time. A `rediss://` URL connects over TLS (see `redisTlsOptions` for the
+ * CA file). Throws `ValueError` for a URL ioredis cannot use or a CA file it cannot read.
  */
 export function createRedis(url: string, opts: RedisOptions = {}): Redis {
   assertRedisUrl(url);
-  return new ReportingRedis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false, retryStrategy: reconnectDelayMs, ...opts });
+  // TLS options are part of `options`, so duplicates (BullMQ's blocking connections) keep them.
+  return new ReportingRedis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false, retryStrategy: reconnectDelayMs, ...redisTlsOptions(url), ...opts });
 }
 
 /**
