@@ -7,6 +7,8 @@ source scripts/lib.sh
 ensure_node_modules
 apt_install redis-server redis-server
 apt_install chromium chromium
+apt_install openssl openssl
+apt_install setpriv util-linux
 if [ -f scripts/podman-setup.sh ]; then
   eval "$(bash scripts/podman-setup.sh --env)"
 fi
