@@ -37,9 +37,9 @@ async function addToInbox(jobId: string, data: unknown): Promise<{ state: string
   try {
     await inbox.add('plan', data, { jobId, attempts: 3 });
     for (let i = 0; i < 200; i++) {
-      const job = await inbox.getJob(jobId);
-      const state = (await job?.getState()) ?? 'missing';
-      if (state === 'failed' || state === 'completed') return { state, reason: job?.failedReason ?? '' };
+      const state = await inbox.getJobState(jobId);
+      // Read the reason after the state: a job fetched first may predate its failure.
+      if (state === 'failed' || state === 'completed') return { state, reason: (await inbox.getJob(jobId))?.failedReason ?? '' };
       await new Promise((r) => setTimeout(r, 50));
     }
     return { state: 'timeout', reason: '' };
