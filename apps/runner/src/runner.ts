@@ -118,7 +118,6 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   // pipeline object carrying every script per batch: keep BullMQ's handles on their own client.
   const queueRedis: Redis = createRedis(config.redisUrl);
   const running = new Map<string, RunningItem>();
-  let closing = false;
   let graceOver = false;
 
   // Cancellation reaches every runner through pub/sub; items of the run are aborted here.
@@ -257,7 +256,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     const key = `${d.runId}/${d.itemId}`;
     running.set(key, { runId: d.runId, abort });
     // A runner that began shutting down while this item was starting hands it back at once.
-    if (closing && graceOver) abort.abort(HAND_BACK);
+    if (graceOver) abort.abort(HAND_BACK);
     const startedMs = Date.now();
     const finish = async (
       state: 'done' | 'failed' | 'cancelled',
@@ -390,7 +389,6 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     },
     async close({ graceMs = config.runner.shutdownGraceMs } = {}) {
       // Stop fetching now (close() waits for active jobs); after the grace, hand back the rest.
-      closing = true;
       const closed = Promise.all(workers.map((w) => w.close()));
       const timer = setTimeout(() => {
         graceOver = true;

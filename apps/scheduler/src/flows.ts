@@ -12,6 +12,8 @@ export interface FlowBuildOptions {
   readonly chunkJobs?: number;
   /** Pinned task URIs by task name, for dispatch items. */
   readonly taskRefs?: ReadonlyMap<string, string>;
+  /** `itemInputsHash` per item id, when the caller has them already. */
+  readonly inputsHashes?: ReadonlyMap<string, string>;
 }
 
 export interface FlowChunk {
@@ -165,6 +167,6 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
     if (g) cur.parked.push(...g);
   }
   if (cur.jobs > 0) chunks.push(cur);
-  const definitionHashes = new Map(data.map((d) => [d.itemId, itemDefinitionHash(d)] as const));
+  const definitionHashes = new Map(data.map((d) => [d.itemId, itemDefinitionHash(d, opts.inputsHashes?.get(d.itemId))] as const));
   return { chunks, wakeEdges, treeEdges, wakeJobs, definitionHashes };
 }

@@ -11,11 +11,10 @@ import {
   type Logger,
   type Plan,
 } from '@agora/core';
-import { RunStore, createRedis, liveRunners, localStorageAcrossHosts, submissionProblems, wakeJobs, type RegisteredItem, type SubmissionData } from '@agora/state';
+import { RunStore, createRedis, itemInputsHash, liveRunners, localStorageAcrossHosts, submissionProblems, wakeJobs, type RegisteredItem, type SubmissionData } from '@agora/state';
 import { ProviderSet, resolveTaskRef } from '@agora/registry';
 import { createEvidence } from '@agora/evidence';
-import { canonicalJson } from '@agora/audit';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { isTerminalRunState } from '@agora/core';
 import { buildFlows } from './flows.js';
@@ -213,7 +212,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       const it = plan.items[i]!;
       if (i % 2000 === 1999) await breathe();
       try {
-        inputsHashes.set(it.id, createHash('sha256').update(canonicalJson(it.inputs)).digest('hex'));
+        inputsHashes.set(it.id, itemInputsHash(it.inputs));
       } catch (err) {
         unhashable.push(`items[${i}] (${JSON.stringify(it.id)}): inputs cannot be canonicalised (RFC 8785): ${coerceError(err).message}`);
       }
@@ -250,7 +249,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       const ref = typeof n === 'string' ? taskRefs.get(n) : undefined;
       return ref ? { taskRef: ref } : {};
     };
-    const flows = buildFlows(plan, runId, { itemJobOptions, taskRefs });
+    const flows = buildFlows(plan, runId, { itemJobOptions, taskRefs, inputsHashes });
     await breathe();
     const dependents = new Map<string, string[]>();
     for (const it of plan.items) for (const d of it.depends_on) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(it.id);

@@ -51,17 +51,24 @@ export function parseItemJobData(data: unknown): ItemJobData {
   return r.data;
 }
 
+/** The RFC 8785 SHA-256 of an item's inputs, as the audit records it (`inputsHash`). */
+export function itemInputsHash(inputs: Readonly<Record<string, unknown>>): string {
+  return createHash('sha256').update(canonicalJson(inputs)).digest('hex');
+}
+
 /**
  * The sha256 of an item's definition: everything that decides what runs (executor, inputs,
  * locks, dependencies, target, pinned task), in RFC 8785 form so key order cannot matter. The
- * scheduler registers it at acceptance; `beginItem` refuses a job whose data hashes otherwise.
+ * inputs enter as their `itemInputsHash`, which the scheduler has already computed for the
+ * record (pass it to avoid canonicalising them twice). The scheduler registers the result at
+ * acceptance; `beginItem` refuses a job whose data hashes otherwise.
  */
-export function itemDefinitionHash(d: ItemJobData): string {
+export function itemDefinitionHash(d: ItemJobData, inputsHash: string = itemInputsHash(d.inputs)): string {
   const def = {
     runId: d.runId,
     itemId: d.itemId,
     executor: d.executor,
-    inputs: d.inputs,
+    inputsHash,
     locks: d.locks,
     deps: d.deps,
     target: d.target ?? null,
