@@ -125,20 +125,18 @@ export class AgoraClient {
       assertValidPlan(plan, deploymentValidation(this.validate, deployment));
       if (res[1]?.[1] === 1 || (await this.inbox.getJob(runId))) throw new IllegalStateError(`run "${runId}" already exists; submit under a new run id`);
       live();
-      const submittedAt = new Date().toISOString();
+      const now = Date.now();
       await this.inbox.add(
         'plan',
-        { runId, plan, submittedAt },
-        { jobId: runId, attempts: 10, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+        { runId, plan, submittedAt: new Date(now).toISOString() },
+        { jobId: runId, timestamp: now, attempts: 10, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
       );
-      // BullMQ answers an add under a taken job id with success, keeping the first job: read it
-      // back so a submission that raced ours under the same id is not reported as ours.
-      const stored = await this.inbox.getJob(runId);
-      if (stored) {
-        const data = stored.data as { submittedAt?: unknown; plan?: unknown };
-        if (data.submittedAt !== submittedAt || JSON.stringify(data.plan) !== JSON.stringify(plan)) {
-          throw new IllegalStateError(`run "${runId}" already exists; submit under a new run id`);
-        }
+      // BullMQ answers an add under a taken job id with success, keeping the first job: read back
+      // its creation time (one field, not the plan) so a submission that raced ours under the same
+      // id is not reported as ours.
+      const storedAt = await this.redis.hget(this.inbox.toKey(runId), 'timestamp');
+      if (storedAt !== null && Number(storedAt) !== now) {
+        throw new IllegalStateError(`run "${runId}" already exists; submit under a new run id`);
       }
       return runId;
     });
