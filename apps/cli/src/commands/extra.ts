@@ -11,6 +11,13 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
     .option('--json', 'print the checks as JSON')
     .action(run(async (o: { json?: boolean }) => (await import('./doctor.js')).doctorCmd(o, g())));
   program
+    .command('health')
+    .description('container healthcheck: Redis answers (and, with --runner, a runner on this host has a fresh heartbeat; with --url, GET answers 200); exit 3 if not')
+    .option('--runner', 'also require a live runner registered from this host (AGORA_HOST or the host name)')
+    .option('--url <url>', 'also require GET <url> to answer 200, e.g. http://127.0.0.1:3000/healthz')
+    .option('--timeout <ms>', 'per check (default 4000)')
+    .action(run(async (o: { runner?: boolean; url?: string; timeout?: string }) => (await import('./health.js')).healthCmd(o, g())));
+  program
     .command('audit')
     .argument('<args...>', '<run> | verify <bundle.json> | prove <run> <seq> | verify-proof <proof.json> | pubkey')
     .option('--out <file>', 'write the bundle to a file (the report is printed)')

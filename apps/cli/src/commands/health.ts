@@ -1,0 +1,78 @@
+import os from 'node:os';
+import { request } from 'node:http';
+import { Redis } from 'ioredis';
+import { z } from 'zod';
+import { ValueError } from '@agora/core';
+import { liveRunners, redisTlsOptions } from '@agora/state';
+import { EXIT, resolveConfig, type GlobalOpts } from '../context.js';
+import { assertRedisReachable } from '../redis-check.js';
+
+/**
+ * `agora health`: a container healthcheck (the image's HEALTHCHECK and compose's) for a process
+ * that serves no HTTP of its own. It runs in the same container as the process it checks, so it
+ * shares its REDIS_URL, config and host name:
+ * - always: Redis answers with this process's URL and user (a scheduler that cannot reach Redis
+ *   is not serving, whatever its state);
+ * - `--runner`: also, a runner on this host (AGORA_HOST or the host name, as the runner
+ *   registers itself) has a heartbeat in Redis younger than 15 s, so a runner whose event loop
+ *   is stuck or whose Redis writes fail turns unhealthy;
+ * - `--url <url>`: also, GET <url> answers 200 (the dashboard's `/healthz`).
+ * Exit 0 healthy, 3 (unavailable) otherwise, with the reason on stderr.
+ */
+const optsSchema = z.object({
+  runner: z.boolean().optional(),
+  url: z
+    .string()
+    .url()
+    .refine((u) => /^http:\/\//.test(u), 'only http:// URLs (the check runs inside the container)')
+    .optional(),
+  timeoutMs: z.coerce.number().int().min(100).max(60_000).default(4000),
+});
+
+export async function healthCmd(raw: { runner?: boolean; url?: string; timeout?: string }, g: GlobalOpts): Promise<number> {
+  const parsed = optsSchema.safeParse({ runner: raw.runner, url: raw.url, ...(raw.timeout !== undefined ? { timeoutMs: raw.timeout } : {}) });
+  if (!parsed.success) throw new ValueError(`agora health: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'option'}: ${i.message}`).join('; ')}`);
+  const opts = parsed.data;
+  const config = await resolveConfig(g);
+  const problems: string[] = [];
+  try {
+    await assertRedisReachable(config.redisUrl, opts.timeoutMs);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  if (opts.runner && problems.length === 0) {
+    const host = process.env['AGORA_HOST'] ?? os.hostname();
+    const r = new Redis(config.redisUrl, { ...redisTlsOptions(config.redisUrl), maxRetriesPerRequest: 0, connectTimeout: opts.timeoutMs, retryStrategy: () => null });
+    r.on('error', () => undefined);
+    try {
+      const mine = (await liveRunners(r, config.namespace)).filter((x) => x.host === host);
+      if (mine.length === 0) problems.push(`no runner on host "${host}" has a heartbeat in namespace "${config.namespace}" within the last 15 s`);
+    } catch (err) {
+      problems.push(`cannot read the runner registry: ${(err as Error).message}`);
+    } finally {
+      r.disconnect();
+    }
+  }
+  if (opts.url !== undefined) {
+    const status = await httpStatus(opts.url, opts.timeoutMs);
+    if (status !== 200) problems.push(`GET ${opts.url} answered ${status}`);
+  }
+  if (problems.length > 0) {
+    process.stderr.write(`unhealthy: ${problems.join('; ')}\n`);
+    return EXIT.unavailable;
+  }
+  process.stdout.write('healthy\n');
+  return EXIT.ok;
+}
+
+function httpStatus(url: string, timeoutMs: number): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = request(url, { method: 'GET', timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 'no status');
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+    req.on('error', (err) => resolve(`an error (${err.message})`));
+    req.end();
+  });
+}
