@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   resolve: {
@@ -8,6 +8,8 @@ export default defineConfig({
   },
   test: {
     include: ['{libs,apps,providers,examples}/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    // test/cluster needs a Redis Cluster: `npm run test:cluster` (vitest.cluster.config.ts) runs it.
+    exclude: [...configDefaults.exclude, 'test/cluster/**'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,

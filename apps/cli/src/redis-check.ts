@@ -1,39 +1,81 @@
-import { Redis } from 'ioredis';
-import { UnavailableError, assertRedisUrl, redactRedisUrl } from '@agora/core';
-import { isRedisAuthError, redisTlsOptions, sanitizeRedisError } from '@agora/state';
+import { Cluster, Redis } from 'ioredis';
+import { UnavailableError, assertRedisUrl, isRedisClusterUrl, parseRedisClusterUrl, redactRedisUrl } from '@agora/core';
+import { isRedisAuthError, isRedisCluster, redisTlsOptions, sanitizeRedisError, type RedisClient } from '@agora/state';
+
+/**
+ * A client of its own for a one-off check (no retries, no reporting: the check says what went
+ * wrong itself), of one Redis or of a Redis Cluster (`redis+cluster://…`). Lazy: call `connect()`.
+ */
+export function probeRedis(url: string, timeoutMs: number): RedisClient {
+  assertRedisUrl(url);
+  if (!isRedisClusterUrl(url)) {
+    return new Redis(url, { ...redisTlsOptions(url), lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null });
+  }
+  const c = parseRedisClusterUrl(url);
+  return new Cluster(
+    c.nodes.map((n) => ({ host: n.host, port: n.port })),
+    {
+      lazyConnect: true,
+      clusterRetryStrategy: () => null,
+      slotsRefreshTimeout: timeoutMs,
+      redisOptions: {
+        ...redisTlsOptions(url),
+        ...(c.username !== undefined ? { username: c.username } : {}),
+        ...(c.password !== undefined ? { password: c.password } : {}),
+        connectTimeout: timeoutMs,
+        maxRetriesPerRequest: 0,
+      },
+    },
+  );
+}
+
+function passwordOf(r: RedisClient): string | undefined {
+  return isRedisCluster(r) ? r.options.redisOptions?.password : r.options.password;
+}
 
 /**
  * Fails fast when Redis cannot be used: `ValueError` (exit 2) for a URL that does not parse,
- * `UnavailableError` (exit 3) when Redis does not answer or refuses the password. Messages show
- * the URL with its credentials masked, and never the URL itself when it does not parse.
+ * `UnavailableError` (exit 3) when Redis does not answer or refuses the password, or (a
+ * cluster) when the cluster says it is not ok. Messages show the URL with its credentials
+ * masked, and never the URL itself when it does not parse.
  */
 export async function assertRedisReachable(url: string, timeoutMs = 5000): Promise<void> {
-  assertRedisUrl(url);
-  // A client of its own (no retries, no reporting): this check says what went wrong itself.
-  const r = new Redis(url, { ...redisTlsOptions(url), lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null });
-  let lastError: Error | undefined;
-  r.on('error', (err: Error) => {
-    sanitizeRedisError(err, r.options.password);
-    lastError = err;
-  });
+  const r = probeRedis(url, timeoutMs);
+  const seen: Error[] = [];
+  const onError = (err: Error): void => {
+    sanitizeRedisError(err, passwordOf(r));
+    seen.push(err);
+  };
+  r.on('error', onError);
+  // A cluster reports each seed node's failure here, and only "None of startup nodes is available" after them.
+  if (isRedisCluster(r)) r.on('node error', onError);
+  const shown = redactRedisUrl(url);
   try {
     await r.connect();
     await r.ping();
   } catch (err) {
-    sanitizeRedisError(err, r.options.password);
-    const shown = redactRedisUrl(url);
+    sanitizeRedisError(err, passwordOf(r));
+    const lastError = seen.at(-1);
     // A refused AUTH closes the connection: the command then fails with "Connection is closed",
     // and the reason is the error event before it.
-    const auth = [err, lastError].find(isRedisAuthError) as Error | undefined;
+    const auth = [err, ...seen].find(isRedisAuthError) as Error | undefined;
     if (auth) {
       throw new UnavailableError(`Redis authentication failed at ${shown}: ${auth.message.replace(/\.$/, '')} (check the password in REDIS_URL)`, { retryable: false, cause: auth });
     }
-    // A refused TLS handshake, too, shows only as "Connection is closed": name the reason.
-    const reason = lastError && /Connection is closed/.test((err as Error).message) ? lastError : (err as Error);
+    // A refused TLS handshake, too, shows only as "Connection is closed" (on a cluster, as "None
+    // of startup nodes is available"): name the reason.
+    const reason = lastError && /Connection is closed|None of startup nodes/.test((err as Error).message) ? lastError : (err as Error);
     throw new UnavailableError(
       `cannot reach Redis at ${shown}: ${reason.message.replace(/\.$/, '')}. Start one (e.g. "agora dev") or set REDIS_URL.`,
       { cause: err },
     );
+  }
+  try {
+    if (isRedisCluster(r)) {
+      // Reachable nodes whose cluster lost slots refuse every command on them (CLUSTERDOWN).
+      const state = /cluster_state:(\w+)/.exec(String(await r.cluster('INFO')))?.[1] ?? 'unknown';
+      if (state !== 'ok') throw new UnavailableError(`the Redis Cluster at ${shown} is not serving: cluster_state is "${state}"`);
+    }
   } finally {
     r.disconnect();
   }

@@ -6,10 +6,9 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { createLogger, type AgoraConfig, type Logger } from '@agora/core';
 import { IllegalStateError } from '@agora/core';
-import { RunStore, createRedis } from '@agora/state';
+import { RunStore, createRedis, type RedisClient } from '@agora/state';
 import { AgoraClient } from '@agora/sdk';
 import { createEvidence } from '@agora/evidence';
 import { createApiRouter } from './api.js';
@@ -74,7 +73,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   if (ring.length === 0) logger.warn({ host }, 'no API key set: the API is open to anyone who can reach this loopback address; Bull Board is read-only');
 
   // Connect only once the settings are known to be good: a refused start leaves nothing open.
-  const redis: Redis = createRedis(config.redisUrl);
+  const redis: RedisClient = createRedis(config.redisUrl);
   const store = new RunStore(redis, config.namespace);
   const prefix = store.keys.bullPrefix;
 

@@ -1,16 +1,17 @@
-import type { Redis } from 'ioredis';
 import { isTerminalRunState, type AgoraEvent, type Logger } from '@agora/core';
-import type { RunStore } from '@agora/state';
+import { isRedisCluster, type RedisClient, type RunStore } from '@agora/state';
 
 export interface RunEventHubOptions {
   /** The dashboard's command connection; the hub duplicates it once for its blocking reader. */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly store: RunStore;
   readonly logger: Logger;
   /** Longest one blocking read waits before the watched set is read again. @default 1000 */
   readonly blockMs?: number;
   /** Events read per run per round. @default 500 */
   readonly batch?: number;
+  /** On a Redis Cluster: how long the reader waits between rounds that found nothing. @default 200 */
+  readonly pollMs?: number;
 }
 
 /**
@@ -18,6 +19,11 @@ export interface RunEventHubOptions {
  * `XREAD BLOCK` on all watched runs' streams tells which runs have news, and each such run is
  * read once for all of its watchers. The SDK's `watch` duplicates a connection per watcher
  * (300 SSE clients were 300 Redis connections).
+ *
+ * On a Redis Cluster one XREAD may name only streams of one hash slot, and every run has a slot
+ * of its own (`{runId}`), so there the reader polls instead: each round reads every watched run
+ * without blocking (one command per run, sent together), and sleeps `pollMs` after a round that
+ * found nothing. A new watcher ends the sleep. Events reach SSE clients up to `pollMs` later.
  */
 export interface RunEventHub {
   /**
@@ -43,8 +49,11 @@ export function createRunEventHub(opts: RunEventHubOptions): RunEventHub {
   const { store, logger } = opts;
   const blockMs = opts.blockMs ?? 1000;
   const batch = opts.batch ?? 500;
+  const pollMs = opts.pollMs ?? 200;
+  const cluster = isRedisCluster(opts.redis);
   const watchers = new Map<string, Set<Watcher>>();
-  const reader = opts.redis.duplicate();
+  // On a cluster the reader never blocks: the command connection does (see above).
+  const reader = cluster ? opts.redis : opts.redis.duplicate();
   let readerId: number | undefined;
   // Redis gives a connection a new id on every reconnect; CLIENT UNBLOCK needs the current one.
   const learnId = (): void => {
@@ -53,10 +62,12 @@ export function createRunEventHub(opts: RunEventHubOptions): RunEventHub {
       () => (readerId = undefined),
     );
   };
-  reader.on('ready', learnId);
-  // duplicate() copies options, not listeners. Only the message: the error object of a failed
-  // AUTH carries the command and with it the password.
-  reader.on('error', (err: Error) => logger.warn({ err: err.message }, 'run event reader: Redis connection error'));
+  if (!cluster) {
+    reader.on('ready', learnId);
+    // duplicate() copies options, not listeners. Only the message: the error object of a failed
+    // AUTH carries the command and with it the password.
+    reader.on('error', (err: Error) => logger.warn({ err: err.message }, 'run event reader: Redis connection error'));
+  }
   let closed = false;
   /** Runs in the read that is blocking now; a watcher of any other run cuts that read short. */
   let blockingOn: ReadonlySet<string> = new Set();
@@ -68,7 +79,7 @@ export function createRunEventHub(opts: RunEventHubOptions): RunEventHub {
    */
   function rearm(runId: string): void {
     idle?.();
-    if (blockingOn.has(runId) || readerId === undefined) return;
+    if (cluster || blockingOn.has(runId) || readerId === undefined) return;
     opts.redis.client('UNBLOCK', readerId).catch(() => undefined);
   }
 
@@ -89,12 +100,46 @@ export function createRunEventHub(opts: RunEventHubOptions): RunEventHub {
     }
   }
 
+  /** One round on a cluster: which watched runs have news (one XREAD per run's slot), each delivered; else a sleep. */
+  async function pollRound(): Promise<void> {
+    const runs = [...watchers.keys()];
+    const news = await Promise.all(
+      runs.map(async (r) => {
+        const from = Math.min(...[...(watchers.get(r) ?? [])].map((w) => w.next));
+        if (!Number.isFinite(from)) return false;
+        const res = await reader.xread('COUNT', 1, 'STREAMS', store.keys.run(r).events, `0-${from}`);
+        return res !== null && res.length > 0;
+      }),
+    );
+    for (let i = 0; i < runs.length; i++) if (news[i]) await deliver(runs[i]!);
+    if (news.some(Boolean) || closed) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((r) => {
+      idle = r;
+      timer = setTimeout(r, pollMs);
+    });
+    clearTimeout(timer);
+    idle = undefined;
+  }
+
   async function loop(): Promise<void> {
     let backoffMs = 100;
     while (!closed) {
       if (watchers.size === 0) {
         await new Promise<void>((r) => (idle = r));
         idle = undefined;
+        continue;
+      }
+      if (cluster) {
+        try {
+          await pollRound();
+          backoffMs = 100;
+        } catch (err) {
+          if (closed) return;
+          logger.warn({ err: (err as Error).message, retryInMs: backoffMs }, 'run event reader failed');
+          await new Promise((r) => setTimeout(r, backoffMs));
+          backoffMs = Math.min(backoffMs * 2, 5000);
+        }
         continue;
       }
       const runs = [...watchers.keys()];
@@ -178,7 +223,7 @@ export function createRunEventHub(opts: RunEventHubOptions): RunEventHub {
       closed = true;
       idle?.();
       for (const s of watchers.values()) for (const w of s) w.wake();
-      reader.disconnect();
+      if (!cluster) reader.disconnect();
       await running;
     },
   };

@@ -1,6 +1,5 @@
 import os from 'node:os';
 import { DelayedError, Queue, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
   AgoraError,
   ApplicationError,
@@ -26,6 +25,7 @@ import {
   registerRunner,
   wakeJobs,
   type ItemJobData,
+  type RedisClient,
 } from '@agora/state';
 import { createDispatchExecutor } from './dispatch-executor.js';
 import type { Executor } from './executor.js';
@@ -100,7 +100,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const concurrency = effectiveConcurrency(opts.concurrency ?? config.runner.concurrency, cpus);
   // Auto-pipelining batches the commands concurrent items issue in the same tick into one write;
   // only for our own clients (the workers' BullMQ connections block on BZPOPMIN).
-  const redis: Redis = createRedis(config.redisUrl, { enableAutoPipelining: true });
+  const redis: RedisClient = createRedis(config.redisUrl, { enableAutoPipelining: true });
   const store = new RunStore(redis, config.namespace);
   const prefix = store.keys.bullPrefix;
   const providers = opts.providers ?? new ProviderSet(config);
@@ -116,7 +116,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   }
   // BullMQ loads its ~60 scripts onto the client it is given, and an auto-pipelined client builds a
   // pipeline object carrying every script per batch: keep BullMQ's handles on their own client.
-  const queueRedis: Redis = createRedis(config.redisUrl);
+  const queueRedis: RedisClient = createRedis(config.redisUrl);
   const running = new Map<string, RunningItem>();
   let graceOver = false;
 
@@ -399,7 +399,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       clearTimeout(timer);
       clearInterval(heartbeatTimer);
       await deregisterRunner(redis, config.namespace, id).catch(() => undefined);
-      for (const w of workers) await (w.opts.connection as Redis).quit?.().catch(() => undefined);
+      for (const w of workers) await (w.opts.connection as RedisClient).quit?.().catch(() => undefined);
       for (const q of queueHandles.values()) await q.close();
       await locks.close();
       await storage.flush?.().catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'could not write the result index'));

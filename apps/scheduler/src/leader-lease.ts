@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@agora/state';
 import { AgoraError, type Keys } from '@agora/core';
 
 /**
@@ -69,7 +69,7 @@ export class LeaderLease {
   private readonly cmd: LeaseCommands;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     readonly holder: string,
     readonly ttlMs: number,

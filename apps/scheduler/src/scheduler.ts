@@ -1,5 +1,4 @@
 import { FlowProducer, Queue, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
   DEFAULT_EXECUTORS,
   INBOX_QUEUE,
@@ -11,7 +10,7 @@ import {
   type Logger,
   type Plan,
 } from '@agora/core';
-import { RunStore, createRedis, itemInputsHash, liveRunners, localStorageAcrossHosts, submissionProblems, wakeJobs, type RegisteredItem, type SubmissionData } from '@agora/state';
+import { RunStore, createRedis, itemInputsHash, liveRunners, localStorageAcrossHosts, submissionProblems, wakeJobs, isRedisCluster, type RedisClient, type RegisteredItem, type SubmissionData } from '@agora/state';
 import { ProviderSet, resolveTaskRef } from '@agora/registry';
 import { createEvidence } from '@agora/evidence';
 import { randomBytes } from 'node:crypto';
@@ -71,7 +70,7 @@ export interface Scheduler {
 export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler> {
   const { config } = opts;
   const logger = opts.logger ?? createLogger({ component: 'scheduler' });
-  const redis: Redis = createRedis(config.redisUrl);
+  const redis: RedisClient = createRedis(config.redisUrl);
   const store = new RunStore(redis, config.namespace);
   const prefix = store.keys.bullPrefix;
   const connection = redis;
@@ -325,18 +324,38 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   };
   /** Per running run: the last event count seen and since when, to tell a stalled run. */
   const progress = new Map<string, { seq: string; since: number }>();
+  /**
+   * Each run's state, event count, queue and whether it is sealed: one pipeline on one Redis. On
+   * a cluster each run's keys live in a slot of their own and a pipeline may not span nodes, so
+   * there the commands go out together without one (still one round trip's worth of waiting).
+   */
+  async function lookAtRuns(ids: readonly string[]): Promise<Array<{ state: string | null; seq: string | null; queue: string | null; sealed: boolean }>> {
+    if (isRedisCluster(redis)) {
+      return Promise.all(
+        ids.map(async (id) => {
+          const [[state, seq, queue], sealed] = await Promise.all([redis.hmget(store.keys.run(id).meta, 'state', 'seq', 'queue'), redis.hexists(store.keys.run(id).audit, 'sealed')]);
+          return { state: state ?? null, seq: seq ?? null, queue: queue ?? null, sealed: sealed === 1 };
+        }),
+      );
+    }
+    const pipe = redis.pipeline();
+    for (const id of ids) pipe.hmget(store.keys.run(id).meta, 'state', 'seq', 'queue').hexists(store.keys.run(id).audit, 'sealed');
+    const res = (await pipe.exec()) ?? [];
+    return ids.map((_, i) => {
+      const [state, seq, queue] = (res[2 * i]?.[1] ?? []) as Array<string | null>;
+      return { state: state ?? null, seq: seq ?? null, queue: queue ?? null, sealed: res[2 * i + 1]?.[1] === 1 };
+    });
+  }
+
   async function sweep(): Promise<void> {
     await warnAboutFleet();
     const ids = await redis.zrevrange(store.keys.runs, 0, 999);
     if (ids.length === 0) return;
-    const pipe = redis.pipeline();
-    for (const id of ids) pipe.hmget(store.keys.run(id).meta, 'state', 'seq', 'queue').hexists(store.keys.run(id).audit, 'sealed');
-    const res = (await pipe.exec()) ?? [];
+    const looks = await lookAtRuns(ids);
     const seen = new Set<string>();
     for (let i = 0; i < ids.length; i++) {
       const runId = ids[i]!;
-      const [state, seq, queue] = (res[2 * i]?.[1] ?? []) as Array<string | null>;
-      const sealed = res[2 * i + 1]?.[1] === 1;
+      const { state, seq, queue, sealed } = looks[i]!;
       if (state && isTerminalRunState(state) && !sealed) seal(runId);
       else if (state === 'running') {
         seen.add(runId);
@@ -379,8 +398,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   interface Acting {
     readonly epoch: number;
     readonly inbox: Worker;
-    readonly inboxConn: Redis;
-    sealSub?: Redis;
+    readonly inboxConn: RedisClient;
+    sealSub?: RedisClient;
     sweepTimer?: NodeJS.Timeout;
   }
   let acting: Acting | undefined;

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { NAMESPACE_RE } from './keys.js';
 import { QUEUE_NAME_RE, parsePlanText } from './plan.js';
+import { redisClusterUrl } from './redis-url.js';
 
 const providerRef = z
   .object({
@@ -69,6 +70,23 @@ export const configSchema = z
     namespace: z.string().regex(NAMESPACE_RE, 'namespace: use 1-32 of [a-z0-9_-]').default('agora'),
     /** @default process.env.REDIS_URL */
     redisUrl: z.string().optional(),
+    redis: z
+      .object({
+        /**
+         * Seed nodes (`host:port`) of a Redis Cluster, in place of `redisUrl` (REDIS_URL still
+         * overrides it). Credentials stay out of the file: give them in REDIS_URL as
+         * `redis+cluster://user:password@host1:port1,…` instead.
+         */
+        cluster: z
+          .array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):\d{1,5}$/, 'a seed node is host:port'))
+          .min(1)
+          .max(64)
+          .optional(),
+        /** Reach the cluster's nodes over TLS (`rediss+cluster://`). @default false */
+        tls: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
     /** Where artifacts, signing keys and local state live. @default process.env.AGORA_DATA_DIR or "./.agora" */
     dataDir: z.string().optional(),
     /** Plan queues and their global concurrency (across all runners). @default { default: { concurrency: 2 } } */
@@ -192,6 +210,7 @@ function crossCheck(cfg: z.infer<typeof configSchema>): string[] {
     }
   }
   if (!(cfg.defaultTarget in cfg.targets)) problems.push(`defaultTarget: unknown target "${cfg.defaultTarget}"`);
+  if (cfg.redisUrl !== undefined && cfg.redis?.cluster !== undefined) problems.push('redis.cluster: give either redisUrl or redis.cluster, not both');
   for (const [name, t] of Object.entries(cfg.tasks)) {
     if (t.target !== undefined && !(t.target in cfg.targets)) problems.push(`tasks.${name}.target: unknown target "${t.target}"`);
   }
@@ -216,7 +235,7 @@ export function compileConfig(raw: unknown, source: string, configDir: string, e
     ...cfg,
     namespace: ns ?? cfg.namespace,
     configDir,
-    redisUrl: env['REDIS_URL'] ?? cfg.redisUrl ?? 'redis://127.0.0.1:6379',
+    redisUrl: env['REDIS_URL'] ?? cfg.redisUrl ?? (cfg.redis?.cluster ? redisClusterUrl(cfg.redis.cluster, { tls: cfg.redis.tls }) : 'redis://127.0.0.1:6379'),
     dataDir: path.resolve(configDir, env['AGORA_DATA_DIR'] ?? cfg.dataDir ?? '.agora'),
   };
 }

@@ -1,5 +1,4 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import type { Redis } from 'ioredis';
 import {
   IllegalStateError,
   NotFoundError,
@@ -33,7 +32,7 @@ import {
   type NoteSigner,
   type VerificationReport,
 } from '@agora/audit';
-import { RunStore } from '@agora/state';
+import { RunStore, type RedisClient } from '@agora/state';
 
 /** A checkpoint of a run, signed and anchored: the final seal, or a periodic one of a running run. */
 export interface CheckpointRecord {
@@ -65,14 +64,14 @@ export interface Evidence {
 
 export interface EvidenceOptions {
   readonly config: AgoraConfig;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly logger?: Logger;
   /** Anchor to use instead of the configured one (tests). */
   readonly anchor?: Anchor;
 }
 
 /** The configured anchor: `local` (Redis, beside the run) or `s3` (Object Lock, COMPLIANCE). */
-export function createAnchor(config: AgoraConfig, redis: Redis): Anchor {
+export function createAnchor(config: AgoraConfig, redis: RedisClient): Anchor {
   const ref = config.audit.anchor;
   const k = buildKeys(config.namespace);
   if (ref.provider === 'local') return new LocalAnchor({ redis, key: (ctx) => k.run(ctx.runId).audit });

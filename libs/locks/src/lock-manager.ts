@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import Redlock, { type Lock } from 'redlock';
 import { FencedError, coerceError, readLuaScript, type Logger } from '@agora/core';
 import { assertLockName, lockKeys, type LockKeys } from './keys.js';
@@ -50,7 +50,7 @@ export interface LockInfo {
 }
 
 export interface LockManagerOptions {
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
   readonly namespace: string;
   /** Lease length; extended every ttl/3 while held. @default 30000 */
   readonly lockTtlMs?: number;

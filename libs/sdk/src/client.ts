@@ -1,5 +1,4 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
   INBOX_QUEUE,
   IllegalStateError,
@@ -12,14 +11,14 @@ import {
   type AgoraEvent,
   type ValidateOptions,
 } from '@agora/core';
-import { RunStore, createRedis, reportRedisErrors, unavailableError, whenReady, type RunStatus } from '@agora/state';
+import { RunStore, createRedis, isRedisCluster, reportRedisErrors, unavailableError, whenReady, type RedisClient, type RunStatus } from '@agora/state';
 import { deploymentValidation, parseDeployment } from './deployment.js';
 
 export interface AgoraClientOptions {
   /** @default process.env.REDIS_URL or redis://127.0.0.1:6379 */
   readonly redisUrl?: string;
   /** An existing client to use instead of `redisUrl` (not closed by `close`). */
-  readonly redis?: Redis;
+  readonly redis?: RedisClient;
   /** @default "agora" */
   readonly namespace?: string;
   /**
@@ -56,7 +55,7 @@ const DEFAULT_TIMEOUT_MS = 10_000;
  * within `timeoutMs` when Redis does not answer: it rejects with `UnavailableError`.
  */
 export class AgoraClient {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly ownsRedis: boolean;
   private readonly store: RunStore;
   private readonly inbox: Queue;
@@ -83,7 +82,7 @@ export class AgoraClient {
    * before each write, so a call that timed out while Redis was away does not write when it
    * comes back (a caller told "unavailable" may submit again).
    */
-  private async bounded<T>(what: string, fn: (live: () => void) => Promise<T>, opts: { client?: Redis; ms?: number } = {}): Promise<T> {
+  private async bounded<T>(what: string, fn: (live: () => void) => Promise<T>, opts: { client?: RedisClient; ms?: number } = {}): Promise<T> {
     const client = opts.client ?? this.redis;
     const ms = opts.ms ?? this.timeoutMs;
     const ac = new AbortController();
@@ -109,6 +108,21 @@ export class AgoraClient {
   }
 
   /**
+   * The deployment hash and whether the run exists, in one round trip: a pipeline on one Redis;
+   * on a cluster two commands at once, as the keys live in different slots (a cluster pipeline
+   * must stay on one node).
+   */
+  private async deploymentAndRunExists(runId: string): Promise<[Record<string, string>, boolean]> {
+    const k = this.store.keys;
+    if (isRedisCluster(this.redis)) {
+      const [hash, n] = await Promise.all([this.redis.hgetall(k.deployment), this.redis.exists(k.run(runId).meta)]);
+      return [hash, n === 1];
+    }
+    const res = (await this.redis.pipeline().hgetall(k.deployment).exists(k.run(runId).meta).exec()) ?? [];
+    return [(res[0]?.[1] ?? {}) as Record<string, string>, res[1]?.[1] === 1];
+  }
+
+  /**
    * Validates the plan and puts it on the scheduler's inbox. Returns the run id at once; the run
    * is accepted asynchronously. Throws `PlanValidationError` (nothing enqueued) for a bad plan,
    * also one the deployment does not serve (unknown queue, target or executor);
@@ -120,10 +134,10 @@ export class AgoraClient {
     const runId = opts.runId ?? newRunId();
     if (!isRunId(runId)) throw new ValueError(`invalid run id "${runId}"`);
     return this.bounded(`submit of run "${runId}"`, async (live) => {
-      const res = (await this.redis.pipeline().hgetall(this.store.keys.deployment).exists(this.store.keys.run(runId).meta).exec()) ?? [];
-      const deployment = parseDeployment((res[0]?.[1] ?? {}) as Record<string, string>);
+      const [hash, taken] = await this.deploymentAndRunExists(runId);
+      const deployment = parseDeployment(hash);
       assertValidPlan(plan, deploymentValidation(this.validate, deployment));
-      if (res[1]?.[1] === 1 || (await this.inbox.getJob(runId))) throw new IllegalStateError(`run "${runId}" already exists; submit under a new run id`);
+      if (taken || (await this.inbox.getJob(runId))) throw new IllegalStateError(`run "${runId}" already exists; submit under a new run id`);
       live();
       const now = Date.now();
       await this.inbox.add(

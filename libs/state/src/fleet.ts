@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import { z } from 'zod';
 import { keys as buildKeys } from '@agora/core';
 
@@ -24,12 +24,12 @@ export const runnerRegistrationSchema = z.object({
 export type RunnerRegistration = z.infer<typeof runnerRegistrationSchema>;
 
 /** Writes (or refreshes) a runner's registration. */
-export async function registerRunner(redis: Redis, namespace: string, reg: Omit<RunnerRegistration, 'heartbeatAt'>): Promise<void> {
+export async function registerRunner(redis: RedisClient, namespace: string, reg: Omit<RunnerRegistration, 'heartbeatAt'>): Promise<void> {
   const full: RunnerRegistration = { ...reg, heartbeatAt: new Date().toISOString() };
   await redis.hset(buildKeys(namespace).runners, reg.id, JSON.stringify(full));
 }
 
-export async function deregisterRunner(redis: Redis, namespace: string, id: string): Promise<void> {
+export async function deregisterRunner(redis: RedisClient, namespace: string, id: string): Promise<void> {
   await redis.hdel(buildKeys(namespace).runners, id);
 }
 
@@ -37,7 +37,7 @@ export async function deregisterRunner(redis: Redis, namespace: string, id: stri
  * The runners alive now (heartbeat within `RUNNER_STALE_MS`). Registrations of runners gone
  * quiet are removed as they are found; unreadable entries are skipped.
  */
-export async function liveRunners(redis: Redis, namespace: string, now = Date.now()): Promise<RunnerRegistration[]> {
+export async function liveRunners(redis: RedisClient, namespace: string, now = Date.now()): Promise<RunnerRegistration[]> {
   const key = buildKeys(namespace).runners;
   const all = await redis.hgetall(key);
   const live: RunnerRegistration[] = [];

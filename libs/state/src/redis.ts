@@ -1,6 +1,18 @@
 import { readFileSync } from 'node:fs';
-import { Redis, type RedisOptions } from 'ioredis';
-import { UnavailableError, ValueError, assertRedisUrl, createLogger, redactRedisUrl, type Logger } from '@agora/core';
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { UnavailableError, ValueError, assertRedisUrl, createLogger, isRedisClusterUrl, parseRedisClusterUrl, redactRedisUrl, type Logger } from '@agora/core';
+
+/**
+ * A client of one Redis or of a Redis Cluster (`redis+cluster://…`). Both take the same commands;
+ * on a cluster every script, pipeline and multi-key command must stay in one hash slot (our keys
+ * are tagged for that: see libs/core/src/keys.ts).
+ */
+export type RedisClient = Redis | Cluster;
+
+/** Whether `client` talks to a Redis Cluster. */
+export function isRedisCluster(client: RedisClient): client is Cluster {
+  return (client as Partial<Cluster>).isCluster === true;
+}
 
 /** Env var: path to a PEM file of the CA(s) that signed the Redis server's certificate. */
 export const REDIS_CA_FILE_ENV = 'AGORA_REDIS_CA_FILE';
@@ -13,7 +25,7 @@ export const REDIS_CA_FILE_ENV = 'AGORA_REDIS_CA_FILE';
  * Throws `ValueError` when the CA file cannot be read.
  */
 export function redisTlsOptions(url: string, env: NodeJS.ProcessEnv = process.env): Pick<RedisOptions, 'tls'> {
-  if (!/^rediss:/i.test(url)) return {};
+  if (!/^rediss(\+cluster)?:/i.test(url)) return {};
   const caFile = env[REDIS_CA_FILE_ENV];
   if (caFile === undefined || caFile === '') return { tls: {} };
   let ca: Buffer;
@@ -49,7 +61,7 @@ interface ClientInfo {
   lastError: Error | undefined;
 }
 
-const info = new WeakMap<Redis, ClientInfo>();
+const info = new WeakMap<RedisClient, ClientInfo>();
 
 /**
  * Makes an error from a client safe to print, in place: ioredis attaches the failed command to
@@ -95,7 +107,7 @@ function log(): Logger {
   return logger;
 }
 
-function report(client: Redis, err: unknown): void {
+function report(client: RedisClient, err: unknown): void {
   const ci = info.get(client);
   sanitizeRedisError(err, ci?.password);
   const e = err instanceof Error ? err : new Error(String(err));
@@ -125,7 +137,7 @@ function report(client: Redis, err: unknown): void {
   log().error(fields, auth ? 'Redis authentication failed (check the password in REDIS_URL)' : 'Redis connection failed; reconnecting');
 }
 
-function recovered(client: Redis): void {
+function recovered(client: RedisClient): void {
   const ci = info.get(client);
   if (ci) ci.lastError = undefined;
   const shown = ci?.shown ?? describeRedis(client);
@@ -169,15 +181,88 @@ class ReportingRedis extends Redis {
 }
 
 /**
+ * The same for a Redis Cluster. Besides 'error' (the cluster as a whole: no node answers, the
+ * slots cannot be read), a cluster client emits 'node error' per node and attempt; both are
+ * reported the same way, redacted and once per outage. Listeners of 'node error' still run.
+ */
+class ReportingCluster extends Cluster {
+  private readonly seeds: ClusterNode[];
+
+  constructor(seeds: ClusterNode[], options: ClusterOptions, shown: string) {
+    super(seeds, options);
+    this.seeds = seeds;
+    info.set(this, { shown, password: options.redisOptions?.password, lastError: undefined });
+    this.on('error', () => undefined);
+  }
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'error') {
+      report(this, args[0]);
+      return true;
+    }
+    if (event === 'node error') report(this, args[0]);
+    if (event === 'ready') recovered(this);
+    return super.emit(event, ...args);
+  }
+
+  // BullMQ duplicates a cluster client for its blocking connections with (undefined, options).
+  override duplicate(overrideStartupNodes: ClusterNode[] = [], overrideOptions: ClusterOptions = {}): Cluster {
+    return new ReportingCluster(overrideStartupNodes.length > 0 ? overrideStartupNodes : this.seeds, { ...this.options, ...overrideOptions }, info.get(this)?.shown ?? 'redis+cluster://');
+  }
+}
+
+/** Options that belong to the cluster client itself; the rest of a RedisOptions goes to each node's connection. */
+const CLUSTER_LEVEL_OPTIONS = ['lazyConnect', 'enableAutoPipelining', 'autoPipeliningIgnoredCommands', 'enableOfflineQueue', 'enableReadyCheck', 'scripts'] as const;
+
+/**
+ * A client of the Redis Cluster that `url` (`redis+cluster://…`) names, with what `createRedis`
+ * gives one Redis: BullMQ's `maxRetriesPerRequest: null` on every node, credentials and TLS on
+ * every node (`rediss+cluster://`, `AGORA_REDIS_CA_FILE`), backed-off reconnects of the whole
+ * cluster, redacted reporting. A lost node is not reconnected by itself: the client re-reads the
+ * slots (MOVED, or the failover's new master) and connects where they now live.
+ */
+function createCluster(url: string, opts: RedisOptions): Cluster {
+  const parsed = parseRedisClusterUrl(url);
+  const clusterLevel: Partial<ClusterOptions> = {};
+  const nodeLevel: Record<string, unknown> = { ...opts };
+  for (const k of CLUSTER_LEVEL_OPTIONS) {
+    if (k in nodeLevel) {
+      (clusterLevel as Record<string, unknown>)[k] = nodeLevel[k];
+      delete nodeLevel[k];
+    }
+  }
+  const options: ClusterOptions = {
+    enableReadyCheck: true,
+    lazyConnect: false,
+    clusterRetryStrategy: reconnectDelayMs,
+    ...clusterLevel,
+    redisOptions: {
+      maxRetriesPerRequest: null,
+      ...(parsed.username !== undefined ? { username: parsed.username } : {}),
+      ...(parsed.password !== undefined ? { password: parsed.password } : {}),
+      ...redisTlsOptions(url),
+      ...(nodeLevel as RedisOptions),
+    },
+  };
+  return new ReportingCluster(
+    parsed.nodes.map((n) => ({ host: n.host, port: n.port })),
+    options,
+    redactRedisUrl(url),
+  );
+}
+
+/**
  * A Redis client for our own commands, the one place clients are made. `maxRetriesPerRequest:
  * null` is what BullMQ workers require, and it keeps our commands waiting through a Redis restart
  * instead of failing (callers that must not wait forever bound their calls: see `whenReady`).
  * Reconnects back off (`reconnectDelayMs`); connection errors are reported by the client itself,
  * one redacted line at a time. A `rediss://` URL connects over TLS (see `redisTlsOptions` for the
- * CA file). Throws `ValueError` for a URL ioredis cannot use or a CA file it cannot read.
+ * CA file). A `redis+cluster://` URL gives an ioredis `Cluster` (see `createCluster`).
+ * Throws `ValueError` for a URL ioredis cannot use or a CA file it cannot read.
  */
-export function createRedis(url: string, opts: RedisOptions = {}): Redis {
+export function createRedis(url: string, opts: RedisOptions = {}): RedisClient {
   assertRedisUrl(url);
+  if (isRedisClusterUrl(url)) return createCluster(url, opts);
   // TLS options are part of `options`, so duplicates (BullMQ's blocking connections) keep them.
   return new ReportingRedis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false, retryStrategy: reconnectDelayMs, ...redisTlsOptions(url), ...opts });
 }
@@ -187,18 +272,26 @@ export function createRedis(url: string, opts: RedisOptions = {}): Redis {
  * redacted line per outage. Its other 'error' listeners still run; errors reaching them carry no
  * command arguments. A client from `createRedis` is left as it is.
  */
-export function reportRedisErrors(client: Redis): Redis {
-  if (client instanceof ReportingRedis || info.has(client)) return client;
-  info.set(client, { shown: describeRedis(client), password: client.options.password, lastError: undefined });
+export function reportRedisErrors<C extends RedisClient>(client: C): C {
+  if (client instanceof ReportingRedis || client instanceof ReportingCluster || info.has(client)) return client;
+  const password = isRedisCluster(client) ? client.options.redisOptions?.password : (client as Redis).options.password;
+  info.set(client, { shown: describeRedis(client), password, lastError: undefined });
   client.prependListener('error', (err: unknown) => report(client, err));
+  if (isRedisCluster(client)) client.prependListener('node error', (err: unknown) => report(client, err));
   client.on('ready', () => recovered(client));
   return client;
 }
 
 /** The client's address for messages: `redis://host:port/db`, credentials never included. */
-export function describeRedis(client: Redis): string {
+export function describeRedis(client: RedisClient): string {
   const known = info.get(client);
   if (known) return known.shown;
+  if (isRedisCluster(client)) {
+    const o = client.options.redisOptions ?? {};
+    const auth = o.password ? (o.username ? `${o.username}:***@` : '***@') : '';
+    const nodes = client.nodes('master').map((n) => `${n.options.host ?? '?'}:${n.options.port ?? '?'}`);
+    return `${o.tls ? 'rediss' : 'redis'}+cluster://${auth}${nodes.join(',')}`;
+  }
   const o = client.options;
   if (o.path) return o.path;
   const auth = o.password ? (o.username ? `${o.username}:***@` : '***@') : '';
@@ -206,7 +299,7 @@ export function describeRedis(client: Redis): string {
 }
 
 /** The client's last connection error since it was last ready (sanitized), if any. */
-export function lastRedisError(client: Redis): Error | undefined {
+export function lastRedisError(client: RedisClient): Error | undefined {
   return info.get(client)?.lastError;
 }
 
@@ -215,7 +308,7 @@ export function lastRedisError(client: Redis): Error | undefined {
  * when that is what the client last saw (not retryable: the same password fails the same way),
  * otherwise "did not answer".
  */
-export function unavailableError(client: Redis, waitedMs: number, what: string): UnavailableError {
+export function unavailableError(client: RedisClient, waitedMs: number, what: string): UnavailableError {
   const last = lastRedisError(client);
   const shown = describeRedis(client);
   if (last && isRedisAuthError(last)) {
@@ -225,9 +318,9 @@ export function unavailableError(client: Redis, waitedMs: number, what: string):
 }
 
 /** One 'ready' listener per client, however many calls wait (more would trip Node's listener-leak warning). */
-const readyWaits = new WeakMap<Redis, Promise<void>>();
+const readyWaits = new WeakMap<RedisClient, Promise<void>>();
 
-function nextReady(client: Redis): Promise<void> {
+function nextReady(client: RedisClient): Promise<void> {
   let p = readyWaits.get(client);
   if (!p) {
     p = new Promise<void>((resolve) =>
@@ -246,7 +339,7 @@ function nextReady(client: Redis): Promise<void> {
  * aborted first. Waiting here, rather than letting a command sit in ioredis' offline queue, is what
  * keeps a call that gave up from running later, when Redis comes back.
  */
-export function whenReady(client: Redis, signal: AbortSignal): Promise<void> {
+export function whenReady(client: RedisClient, signal: AbortSignal): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
   if (signal.aborted) return Promise.reject(signal.reason as Error);
   if (client.status === 'end') return Promise.reject(new UnavailableError(`Redis client for ${describeRedis(client)} is closed`));
@@ -265,19 +358,32 @@ export function whenReady(client: Redis, signal: AbortSignal): Promise<void> {
 
 /**
  * Checks the settings production needs: eviction would silently drop queue keys, and without
- * persistence a restart loses accepted plans. Returns warnings; never throws for them.
+ * persistence a restart loses accepted plans. Returns warnings; never throws for them. On a
+ * cluster every master known to the client is checked (each holds its own share of the keys),
+ * and a warning names the node; replicas are not (they take over with their own settings, so
+ * set them alike).
  */
-export async function checkRedisSettings(redis: Redis): Promise<string[]> {
+export async function checkRedisSettings(redis: RedisClient): Promise<string[]> {
+  if (!isRedisCluster(redis)) return checkNodeSettings(redis, 'Redis');
+  // The masters are known once the client has read the slots.
+  if (redis.status !== 'ready') await whenReady(redis, AbortSignal.timeout(5_000)).catch(() => undefined);
+  const masters = redis.nodes('master');
+  if (masters.length === 0) return ['could not check the Redis Cluster settings: no master node is known yet'];
+  const perNode = await Promise.all(masters.map((n) => checkNodeSettings(n, `Redis Cluster master ${n.options.host ?? '?'}:${n.options.port ?? '?'}`)));
+  return perNode.flat();
+}
+
+async function checkNodeSettings(redis: Redis, what: string): Promise<string[]> {
   const warnings: string[] = [];
   try {
     const policy = (await redis.config('GET', 'maxmemory-policy')) as string[];
     if (policy[1] !== 'noeviction') {
-      warnings.push(`Redis maxmemory-policy is "${policy[1]}"; set it to "noeviction" or queued jobs can be evicted`);
+      warnings.push(`${what} maxmemory-policy is "${policy[1]}"; set it to "noeviction" or queued jobs can be evicted`);
     }
     const aof = (await redis.config('GET', 'appendonly')) as string[];
-    if (aof[1] !== 'yes') warnings.push('Redis appendonly is off; enable AOF in production so a restart loses no accepted plan');
+    if (aof[1] !== 'yes') warnings.push(`${what} appendonly is off; enable AOF in production so a restart loses no accepted plan`);
   } catch {
-    warnings.push('could not read Redis CONFIG (managed Redis?); make sure maxmemory-policy=noeviction and AOF are set');
+    warnings.push(`could not read ${what} CONFIG (managed Redis?); make sure maxmemory-policy=noeviction and AOF are set`);
   }
   return warnings;
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import { ITEM_STATES, encodeEventBody, isTerminalItemState, keys as buildKeys, type AgoraEvent, type EventBody, type ItemState, type Keys } from '@agora/core';
 import { callScript, defineScripts } from './scripts.js';
 
@@ -49,7 +49,7 @@ export class RunStore {
   readonly keys: Keys;
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     namespace: string,
   ) {
     this.keys = buildKeys(namespace);
@@ -248,7 +248,7 @@ export class RunStore {
    * Events with seq >= fromSeq, oldest first. With `blockMs`, waits up to that long for new
    * events when there are none (use a dedicated connection: XREAD BLOCK holds it).
    */
-  async readEvents(runId: string, fromSeq: number, opts: { blockMs?: number; count?: number; client?: Redis } = {}): Promise<AgoraEvent[]> {
+  async readEvents(runId: string, fromSeq: number, opts: { blockMs?: number; count?: number; client?: RedisClient } = {}): Promise<AgoraEvent[]> {
     const client = opts.client ?? this.redis;
     const key = this.keys.run(runId).events;
     const count = opts.count ?? 1000;

@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { readLuaScript } from '@agora/core';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 
 const COMMANDS_DIR = new URL('../commands/', import.meta.url);
 
@@ -24,17 +24,17 @@ export function allScripts(): ScriptDef[] {
   return cache;
 }
 
-const defined = new WeakSet<Redis>();
+const defined = new WeakSet<RedisClient>();
 
 /** Registers our scripts on a client (EVALSHA with automatic EVAL fallback, via ioredis). */
-export function defineScripts(redis: Redis): void {
+export function defineScripts(redis: RedisClient): void {
   if (defined.has(redis)) return;
   for (const s of allScripts()) redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
   defined.add(redis);
 }
 
 /** Calls a defined script by its short name. */
-export function callScript(redis: Redis, name: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+export function callScript(redis: RedisClient, name: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
   defineScripts(redis);
   const fn = (redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[`agora_${name}`];
   if (!fn) throw new Error(`no Lua script named ${name}`);

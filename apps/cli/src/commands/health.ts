@@ -1,11 +1,10 @@
 import os from 'node:os';
 import { request } from 'node:http';
-import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ValueError } from '@agora/core';
-import { liveRunners, redisTlsOptions } from '@agora/state';
+import { liveRunners } from '@agora/state';
 import { EXIT, resolveConfig, type GlobalOpts } from '../context.js';
-import { assertRedisReachable } from '../redis-check.js';
+import { assertRedisReachable, probeRedis } from '../redis-check.js';
 
 /**
  * `agora health`: a container healthcheck (the image's HEALTHCHECK and compose's) for a process
@@ -42,7 +41,7 @@ export async function healthCmd(raw: { runner?: boolean; url?: string; timeout?:
   }
   if (opts.runner && problems.length === 0) {
     const host = process.env['AGORA_HOST'] ?? os.hostname();
-    const r = new Redis(config.redisUrl, { ...redisTlsOptions(config.redisUrl), maxRetriesPerRequest: 0, connectTimeout: opts.timeoutMs, retryStrategy: () => null });
+    const r = probeRedis(config.redisUrl, opts.timeoutMs);
     r.on('error', () => undefined);
     try {
       const mine = (await liveRunners(r, config.namespace)).filter((x) => x.host === host);
