@@ -1,12 +1,17 @@
 /**
  * `npm run bench`: our system and raw BullMQ side by side, on one private Redis, in one run, so
  * the ratios hold on a noisy machine. Prints a table, or with --json one JSON document:
- * { "scenarios": [ { name, unit, ours, raw, ratio, target, met } ], "peakRssMb": {...}, "params": {...} }
+ * { "scenarios": [ { name, unit, ours, raw, ratio, target, met, redisCommandsPerItem: { ours, raw },
+ *   runnerCpuMsPerItem: { ours, raw }, redisScriptCallsPerItem: { ours, raw }, schedulerCpuMsPerItem } ],
+ *   "peakRssMb": {...}, "params": {...} }
+ * Per-item costs are measured around each side of a scenario (see cost.ts).
  */
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { startRedisServer } from '@agora/state';
+import { excludeFromCount } from './command-count.js';
+import { startVerifyMonitor } from './cost.js';
 import { Ours, Raw, type SystemOptions } from './systems.js';
 import { scenarios, type Params, type ScenarioResult } from './scenarios.js';
 
@@ -23,13 +28,14 @@ const { values } = parseArgs({
     'hot-lock': { type: 'string' },
     'big-plan': { type: 'string' },
     audit: { type: 'string' },
+    'start-latency': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 
 if (values.help) {
   process.stdout.write(`usage: npm run bench -- [--quick] [--json] [--only a,b] [--runners N] [--concurrency N]
-         [--independent N] [--chain N] [--dag N] [--hot-lock N] [--big-plan N] [--audit N]
+         [--independent N] [--chain N] [--dag N] [--hot-lock N] [--big-plan N] [--audit N] [--start-latency N]
 scenarios: ${scenarios.map((s) => s.name).join(', ')}
 `);
   process.exit(0);
@@ -50,6 +56,7 @@ const params: Params = {
   hotLock: num(values['hot-lock'], 1_000, 200),
   bigPlan: num(values['big-plan'], 100_000, 10_000),
   audit: num(values.audit, 1_000_000, 100_000),
+  startLatency: num(values['start-latency'], 200, 20),
 };
 const only = values.only?.split(',').map((s) => s.trim());
 const log = (msg: string): void => {
@@ -58,6 +65,11 @@ const log = (msg: string): void => {
 
 const redisServer = await startRedisServer();
 const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+// Every wait, poll and INFO of the harness goes through the probe, whose commands are not counted
+// as either system's (see command-count.ts).
+const probe = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+excludeFromCount(probe);
+const stopMonitor = process.env['BENCH_VERIFY_COMMANDS'] ? await startVerifyMonitor(redis) : undefined;
 if (process.env['BENCH_SLOWLOG']) {
   await redis.config('SET', 'slowlog-log-slower-than', process.env['BENCH_SLOWLOG']);
   await redis.config('SET', 'slowlog-max-len', '2000000');
@@ -69,9 +81,9 @@ try {
   for (const s of scenarios) {
     if (only && !only.includes(s.name)) continue;
     log(`${s.name} ...`);
-    const base = { redisUrl: redisServer.url, redis, runners: params.runners, concurrency: params.concurrency };
+    const base = { redisUrl: redisServer.url, redis, probe, runners: params.runners, concurrency: params.concurrency };
     const sys = (suffix: string): SystemOptions => ({ ...base, namespace: `b${randomBytes(4).toString('hex')}${suffix}` });
-    const out = await s.run({ params, sys, Ours, Raw, redis, log });
+    const out = await s.run({ params, sys, Ours, Raw, redis, probe, log });
     results.push(...out.results);
     if (process.env['BENCH_COMMANDSTATS']) {
       const stats = (await redis.info('commandstats')).split('\n').filter((l) => l.startsWith('cmdstat_'));
@@ -100,6 +112,8 @@ try {
     await redis.flushdb();
   }
 } finally {
+  stopMonitor?.();
+  probe.disconnect();
   redis.disconnect();
   await redisServer.stop();
 }
@@ -113,6 +127,39 @@ if (values.json) {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   process.stdout.write(`${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}\n`);
+  // What an item costs, one line per scenario (its rows share the figures).
+  const seen = new Set<string>();
+  const f = (v: number | null, digits = 2): string => (v === null ? '-' : v.toFixed(digits));
+  const costRows = results
+    .filter((r) => {
+      const scenario = r.name.split('.')[0]!;
+      if (seen.has(scenario) || (r.redisCommandsPerItem.ours === null && r.redisCommandsPerItem.raw === null)) return false;
+      seen.add(scenario);
+      return true;
+    })
+    .map((r) => {
+      const c = r.redisCommandsPerItem;
+      return [
+        r.name.split('.')[0]!,
+        f(c.ours),
+        f(c.raw),
+        c.ours === null || c.raw === null ? '-' : f(c.ours - c.raw),
+        `${f(r.redisScriptCallsPerItem.ours, 1)} / ${f(r.redisScriptCallsPerItem.raw, 1)}`,
+        f(r.runnerCpuMsPerItem.ours, 3),
+        f(r.runnerCpuMsPerItem.raw, 3),
+        f(r.schedulerCpuMsPerItem, 3),
+      ];
+    });
+  if (costRows.length > 0) {
+    const costHead = ['per item', 'Redis cmds ours', 'raw', 'beyond raw', 'in-script calls ours / raw', 'runner CPU ms ours', 'raw', 'scheduler CPU ms'];
+    const cw = costHead.map((h, i) => Math.max(h.length, ...costRows.map((r) => r[i]!.length)));
+    const cline = (cells: string[]): string => cells.map((c, i) => c.padEnd(cw[i]!)).join('  ');
+    process.stdout.write(`\n${cline(costHead)}\n${cw.map((w) => '-'.repeat(w)).join('  ')}\n${costRows.map(cline).join('\n')}\n`);
+    process.stdout.write(
+      'Redis cmds: commands clients sent (one EVALSHA = one), submitting client included; in-script calls: what those scripts called inside Redis.\n' +
+        'dag is set beside raw independent. runner CPU: user + system of the runner (or raw worker) processes.\n',
+    );
+  }
   process.stdout.write(`\npeak RSS (MB): ${Object.entries(peakRssMb).map(([k, v]) => `${k} ${Object.entries(v).map(([a, b]) => `${a}=${b}`).join(' ')}`).join('; ')}\n`);
 }
 process.exit(results.every((r) => r.met) ? 0 : 0);

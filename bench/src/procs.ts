@@ -1,21 +1,50 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../apps/cli/dist/bin.js', import.meta.url));
 export const RAW_WORKER = fileURLToPath(new URL('./raw-worker.js', import.meta.url));
+/** Preloaded into every child: counts the Redis commands it sends (see count-preload.ts). */
+const COUNT_PRELOAD = new URL('./count-preload.js', import.meta.url).href;
 
-/** A child process whose peak RSS we can read while it lives. */
+/** Clock ticks per second of /proc/<pid>/stat times (`getconf CLK_TCK`; 100 on Linux almost always). */
+export const CLK_TCK = ((): number => {
+  try {
+    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return Number.isInteger(n) && n > 0 ? n : 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** A child process whose peak RSS, CPU time and Redis commands sent we can read while it lives. */
 export interface Proc {
   readonly child: ChildProcess;
   readonly name: string;
   peakRssMb(): number;
+  /** User + system CPU of the whole process (all threads) so far, in ms; NaN once it has exited. */
+  cpuMs(): number;
+  /** Redis commands it has sent so far (client-side count, see command-count.ts). */
+  commandsSent(): Promise<number>;
   stop(): Promise<void>;
+}
+
+/** utime + stime (fields 14 and 15) of /proc/<pid>/stat, in ms. Fields are read after the
+ * command name's closing parenthesis, since the name may contain spaces. */
+export function procCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state): utime is field 14, stime field 15.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
 }
 
 /** Starts a node script; resolves once `ready` appears on its stdout/stderr. */
 export function startNode(name: string, args: readonly string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<Proc> {
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', COUNT_PRELOAD, ...args], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   let seen = '';
   let peak = 0;
   const sample = (): void => {
@@ -34,6 +63,23 @@ export function startNode(name: string, args: readonly string[], env: NodeJS.Pro
       sample();
       return Math.round(peak);
     },
+    cpuMs: () => (child.pid === undefined ? NaN : procCpuMs(child.pid)),
+    commandsSent: () =>
+      new Promise<number>((resolve, reject) => {
+        const onMessage = (m: unknown): void => {
+          const n = (m as { benchCommands?: unknown } | null)?.benchCommands;
+          if (typeof n !== 'number') return;
+          clearTimeout(t);
+          child.off('message', onMessage);
+          resolve(n);
+        };
+        const t = setTimeout(() => {
+          child.off('message', onMessage);
+          reject(new Error(`${name} did not report its Redis command count within 5 s`));
+        }, 5_000);
+        child.on('message', onMessage);
+        child.send('bench:commands');
+      }),
     async stop() {
       sample();
       clearInterval(timer);

@@ -7,7 +7,12 @@ import { Redis } from 'ioredis';
 
 const [url, prefix, queue, concurrency] = process.argv.slice(2) as [string, string, string, string];
 const connection = new Redis(url, { maxRetriesPerRequest: null });
-const worker = new Worker(queue, async (job) => ({ ok: true, id: job.id }), { connection, prefix, concurrency: Number(concurrency) });
+// startedAt: when the processor began, for the start-latency scenario (sub-ms wall clock).
+const worker = new Worker(queue, async (job) => ({ ok: true, id: job.id, startedAt: performance.timeOrigin + performance.now() }), {
+  connection,
+  prefix,
+  concurrency: Number(concurrency),
+});
 worker.on('ready', () => process.stdout.write('raw worker ready\n'));
 const stop = async (): Promise<void> => {
   await worker.close();

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
 import type { PlanInput } from '@agora/core';
+import { measured, type SideCost } from './cost.js';
 import { percentile } from './procs.js';
 import type { Ours, Raw, SystemOptions } from './systems.js';
 
@@ -17,6 +18,13 @@ export interface Params {
   readonly hotLock: number;
   readonly bigPlan: number;
   readonly audit: number;
+  readonly startLatency: number;
+}
+
+/** A figure for our system beside raw BullMQ's; null where a scenario has no such side. */
+export interface Pair {
+  readonly ours: number | null;
+  readonly raw: number | null;
 }
 
 export interface ScenarioResult {
@@ -27,7 +35,35 @@ export interface ScenarioResult {
   readonly ratio: number | null;
   readonly target: string;
   readonly met: boolean;
+  /** Redis commands the side's clients sent, per item: one EVALSHA is one (see command-count.ts). */
+  readonly redisCommandsPerItem: Pair;
+  /** CPU (user + system) of the runner processes (ours) or raw worker processes, ms per item. */
+  readonly runnerCpuMsPerItem: Pair;
+  /** Calls the side's scripts made inside Redis, per item (server total less client-sent). */
+  readonly redisScriptCallsPerItem: Pair;
+  /** CPU of our scheduler process, ms per item (raw BullMQ has none). */
+  readonly schedulerCpuMsPerItem: number | null;
 }
+
+type Row = Pick<ScenarioResult, 'name' | 'unit' | 'ours' | 'raw' | 'ratio' | 'target' | 'met'>;
+
+/** Puts one scenario's per-item costs on each of its rows. */
+function withCost(rows: readonly Row[], ours: SideCost | null, raw: SideCost | null): ScenarioResult[] {
+  return rows.map((r) => ({
+    ...r,
+    redisCommandsPerItem: { ours: ours?.commandsPerItem ?? null, raw: raw?.commandsPerItem ?? null },
+    runnerCpuMsPerItem: { ours: ours?.runnerCpuMsPerItem ?? null, raw: raw?.runnerCpuMsPerItem ?? null },
+    redisScriptCallsPerItem: { ours: ours?.scriptCallsPerItem ?? null, raw: raw?.scriptCallsPerItem ?? null },
+    schedulerCpuMsPerItem: ours?.schedulerCpuMsPerItem ?? null,
+  }));
+}
+
+const costLine = (side: string, c: SideCost): string =>
+  `${side} cost per item: ${c.commandsPerItem.toFixed(2)} Redis commands sent (+${c.scriptCallsPerItem.toFixed(2)} calls inside scripts), ` +
+  `runner CPU ${c.runnerCpuMsPerItem === null ? '-' : c.runnerCpuMsPerItem.toFixed(3)} ms` +
+  (c.schedulerCpuMsPerItem === null ? '' : `, scheduler CPU ${c.schedulerCpuMsPerItem.toFixed(3)} ms`) +
+  ` (quiet ${(c.settleMs / 1000).toFixed(1)} s after)` +
+  (c.monitorPerItem ? `; MONITOR saw ${c.monitorPerItem.topLevel.toFixed(2)} top-level + ${c.monitorPerItem.lua.toFixed(2)} script calls` : '');
 
 export interface ScenarioContext {
   readonly params: Params;
@@ -35,6 +71,8 @@ export interface ScenarioContext {
   readonly Ours: typeof Ours;
   readonly Raw: typeof Raw;
   readonly redis: Redis;
+  /** The harness's watching connection: not counted (see SystemOptions.probe). */
+  readonly probe: Redis;
   log(msg: string): void;
 }
 
@@ -62,47 +100,80 @@ export function randomDag(n: number, seed = 12345): PlanInput {
 }
 
 let rawIndependentRate: number | null = null;
+/** Raw independent's cost: the dag's reference, as raw independent's rate is. */
+let rawIndependentCost: SideCost | null = null;
 
 export const scenarios: Scenario[] = [
   {
     name: 'independent',
-    async run({ params, sys, Ours, Raw, log }) {
+    async run({ params, sys, Ours, Raw, probe, log }) {
       const n = params.independent;
       const raw = await Raw.start(sys('r'));
-      const rawSec = await raw.independent(n);
+      let rawSec = 0;
+      const rawCost = await measured(probe, raw.costProcs(), async () => {
+        rawSec = await raw.independent(n);
+        return n;
+      });
       const rawRss = raw.rss();
       await raw.stop();
       rawIndependentRate = n / rawSec;
+      rawIndependentCost = rawCost;
       log(`raw BullMQ: ${n} jobs in ${rawSec.toFixed(2)} s`);
+      log(costLine('raw', rawCost));
       const ours = await Ours.start(sys('o'));
       const plan = { id: 'independent', queue: 'bench', items: Array.from({ length: n }, (_, i) => noop(`i${i}`, [], process.env.BENCH_NOLOCK ? [] : [`res/${i}`])) };
-      const t0 = performance.now();
-      const state = await ours.waitRun(await ours.submit(plan));
-      const sec = (performance.now() - t0) / 1000;
+      let sec = 0;
+      let state = '';
+      const oursCost = await measured(probe, ours.costProcs(), async () => {
+        const t0 = performance.now();
+        state = await ours.waitRun(await ours.submit(plan));
+        sec = (performance.now() - t0) / 1000;
+        return n;
+      });
       const rss = ours.rss();
       await ours.stop();
       if (state !== 'succeeded') throw new Error(`independent run ended ${state}`);
       log(`ours: ${n} items in ${sec.toFixed(2)} s`);
+      log(costLine('ours', oursCost));
       const o = n / sec;
       const ratio = o / rawIndependentRate;
+      // The acceptance counts commands an item costs beyond the one a raw job costs.
+      const beyond = oursCost.commandsPerItem - rawCost.commandsPerItem;
       return {
-        results: [{ name: 'independent', unit: 'items/s', ours: o, raw: rawIndependentRate, ratio, target: '>= 0.5x raw', met: ratio >= 0.5 }],
+        results: withCost(
+          [
+            { name: 'independent', unit: 'items/s', ours: o, raw: rawIndependentRate, ratio, target: '>= 0.5x raw', met: ratio >= 0.5 },
+            { name: 'independent.commands-beyond-bullmq', unit: 'cmds/item', ours: beyond, raw: null, ratio: null, target: '<= 3', met: beyond <= 3 },
+          ],
+          oursCost,
+          rawCost,
+        ),
         rss: { ...rss, raw: rawRss },
       };
     },
   },
   {
     name: 'chain',
-    async run({ params, sys, Ours, Raw, log }) {
+    async run({ params, sys, Ours, Raw, probe, log }) {
       const n = params.chain;
       const raw = await Raw.start(sys('r'));
-      const rawMs = await raw.chain(n);
+      let rawMs = 0;
+      const rawCost = await measured(probe, raw.costProcs(), async () => {
+        rawMs = await raw.chain(n);
+        return n;
+      });
       await raw.stop();
       log(`raw BullMQ flow hop: ${rawMs.toFixed(2)} ms`);
+      log(costLine('raw', rawCost));
       const ours = await Ours.start(sys('o'));
       const plan = { id: 'chain', queue: 'bench', items: Array.from({ length: n }, (_, i) => noop(`c${i}`, i === 0 ? [] : [`c${i - 1}`])) };
-      const runId = await ours.submit(plan);
-      await ours.waitRun(runId);
+      let runId = '';
+      const oursCost = await measured(probe, ours.costProcs(), async () => {
+        runId = await ours.submit(plan);
+        await ours.waitRun(runId);
+        return n;
+      });
+      log(costLine('ours', oursCost));
       // Per hop: from the first item's start to the last item's end, over n - 1 hops plus n runs,
       // measured on the event stream so acceptance time is not counted.
       const ev = await ours.events(runId);
@@ -112,51 +183,71 @@ export const scenarios: Scenario[] = [
       const rss = ours.rss();
       await ours.stop();
       const ratio = ms / rawMs;
-      return { results: [{ name: 'chain', unit: 'ms/hop', ours: ms, raw: rawMs, ratio, target: '<= 2x raw', met: ratio <= 2 }], rss };
+      return { results: withCost([{ name: 'chain', unit: 'ms/hop', ours: ms, raw: rawMs, ratio, target: '<= 1.5x raw', met: ratio <= 1.5 }], oursCost, rawCost), rss };
     },
   },
   {
     name: 'dag',
-    async run({ params, sys, Ours, log }) {
+    async run({ params, sys, Ours, probe, log }) {
       const plan = randomDag(params.dag);
       const ours = await Ours.start(sys('o'));
-      const t0 = performance.now();
-      const state = await ours.waitRun(await ours.submit(plan));
-      const sec = (performance.now() - t0) / 1000;
+      let sec = 0;
+      let state = '';
+      const oursCost = await measured(probe, ours.costProcs(), async () => {
+        const t0 = performance.now();
+        state = await ours.waitRun(await ours.submit(plan));
+        sec = (performance.now() - t0) / 1000;
+        return params.dag;
+      });
       const rss = ours.rss();
       await ours.stop();
       if (state !== 'succeeded') throw new Error(`dag run ended ${state}`);
       const o = params.dag / sec;
       log(`ours: ${params.dag}-item DAG in ${sec.toFixed(2)} s`);
+      log(costLine('ours', oursCost));
       const ref = rawIndependentRate;
       const ratio = ref === null ? null : o / ref;
       return {
-        results: [{ name: 'dag', unit: 'items/s', ours: o, raw: ref, ratio, target: '>= 0.33x raw independent', met: ratio !== null && ratio >= 0.33 }],
+        results: withCost(
+          [{ name: 'dag', unit: 'items/s', ours: o, raw: ref, ratio, target: '>= 0.33x raw independent', met: ratio !== null && ratio >= 0.33 }],
+          oursCost,
+          rawIndependentCost,
+        ),
         rss,
       };
     },
   },
   {
     name: 'big-plan',
-    async run({ params, sys, Ours, redis, log }) {
+    async run({ params, sys, Ours, redis, probe, log }) {
       const n = params.bigPlan;
       const before = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
       const ours = await Ours.start({ ...sys('o'), startRunners: false });
       const plan = { id: 'big', queue: 'bench', items: Array.from({ length: n }, (_, i) => noop(`b${i}`)) };
-      const t0 = performance.now();
-      const runId = await ours.submit(plan);
-      await ours.waitEnqueued(runId);
-      const sec = (performance.now() - t0) / 1000;
+      let sec = 0;
+      // No runners: the commands are the submit and the scheduler's intake and enqueueing.
+      const oursCost = await measured(probe, ours.costProcs(), async () => {
+        const t0 = performance.now();
+        const runId = await ours.submit(plan);
+        await ours.waitEnqueued(runId);
+        sec = (performance.now() - t0) / 1000;
+        return n;
+      });
       const after = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
       const perItem = (after - before) / n;
       log(`ours: ${n}-item plan enqueued in ${sec.toFixed(2)} s; ${perItem.toFixed(0)} B of Redis memory per waiting item`);
+      log(costLine('ours', oursCost));
       const rss = ours.rss();
       await ours.stop();
       return {
-        results: [
-          { name: 'big-plan.enqueue', unit: 's', ours: sec, raw: null, ratio: null, target: '< 20 s', met: sec < 20 },
-          { name: 'big-plan.memory', unit: 'bytes/item', ours: perItem, raw: null, ratio: null, target: '< 3072 bytes/item', met: perItem < 3072 },
-        ],
+        results: withCost(
+          [
+            { name: 'big-plan.enqueue', unit: 's', ours: sec, raw: null, ratio: null, target: '< 20 s', met: sec < 20 },
+            { name: 'big-plan.memory', unit: 'bytes/item', ours: perItem, raw: null, ratio: null, target: '< 3072 bytes/item', met: perItem < 3072 },
+          ],
+          oursCost,
+          null,
+        ),
         rss,
       };
     },
@@ -166,13 +257,19 @@ export const scenarios: Scenario[] = [
 scenarios.push(
   {
     name: 'hot-lock',
-    async run({ params, sys, Ours, log }) {
+    async run({ params, sys, Ours, probe, log }) {
       const n = params.hotLock;
       const ours = await Ours.start(sys('o'));
       const plan = { id: 'hot', queue: 'bench', items: Array.from({ length: n }, (_, i) => noop(`h${i}`, [], ['hot/lock'])) };
-      const runId = await ours.submit(plan);
-      const state = await ours.waitRun(runId);
+      let runId = '';
+      let state = '';
+      const oursCost = await measured(probe, ours.costProcs(), async () => {
+        runId = await ours.submit(plan);
+        state = await ours.waitRun(runId);
+        return n;
+      });
       if (state !== 'succeeded') throw new Error(`hot-lock run ended ${state}`);
+      log(costLine('ours', oursCost));
       const ev = await ours.events(runId);
       // Hand-off: from one holder's release to the next holder's start, in token order.
       const released = new Map<number, number>();
@@ -195,11 +292,63 @@ scenarios.push(
       const p99 = percentile(gaps, 99);
       log(`ours: ${gaps.length} hand-offs, p50 ${p50} ms, p99 ${p99} ms`);
       return {
-        results: [
-          { name: 'hot-lock.p50', unit: 'ms', ours: p50, raw: null, ratio: null, target: '< 5 ms', met: p50 < 5 },
-          { name: 'hot-lock.p99', unit: 'ms', ours: p99, raw: null, ratio: null, target: 'report', met: true },
-        ],
+        results: withCost(
+          [
+            { name: 'hot-lock.p50', unit: 'ms', ours: p50, raw: null, ratio: null, target: '< 3 ms', met: p50 < 3 },
+            { name: 'hot-lock.p99', unit: 'ms', ours: p99, raw: null, ratio: null, target: 'report', met: true },
+          ],
+          oursCost,
+          null,
+        ),
         rss,
+      };
+    },
+  },
+  {
+    name: 'start-latency',
+    async run({ params, sys, Ours, Raw, probe, log }) {
+      const n = params.startLatency;
+      // A few unmeasured starts first on each side, so a cold JIT is not what p99 reports.
+      const warmup = 3;
+      const raw = await Raw.start(sys('r'));
+      await raw.startLatency(warmup);
+      let rawLat: number[] = [];
+      const rawCost = await measured(probe, raw.costProcs(), async () => {
+        rawLat = await raw.startLatency(n);
+        return n;
+      });
+      const rawRss = raw.rss();
+      await raw.stop();
+      rawLat.sort((a, b) => a - b);
+      log(`raw BullMQ add-to-active: p50 ${percentile(rawLat, 50).toFixed(2)} ms, p99 ${percentile(rawLat, 99).toFixed(2)} ms`);
+      log(costLine('raw', rawCost));
+      const ours = await Ours.start(sys('o'));
+      await ours.startLatency(warmup);
+      let lat: { started: number[]; observed: number[] } = { started: [], observed: [] };
+      const oursCost = await measured(probe, ours.costProcs(), async () => {
+        lat = await ours.startLatency(n);
+        return n;
+      });
+      const rss = ours.rss();
+      await ours.stop();
+      const started = [...lat.started].sort((a, b) => a - b);
+      const observed = [...lat.observed].sort((a, b) => a - b);
+      const p50 = percentile(started, 50);
+      const p99 = percentile(started, 99);
+      log(`ours submit-to-running: p50 ${p50} ms, p99 ${p99} ms (as a watcher received the event: p50 ${percentile(observed, 50)} ms, p99 ${percentile(observed, 99)} ms)`);
+      log(costLine('ours', oursCost));
+      const rawP50 = percentile(rawLat, 50);
+      const rawP99 = percentile(rawLat, 99);
+      return {
+        results: withCost(
+          [
+            { name: 'start-latency.p50', unit: 'ms', ours: p50, raw: rawP50, ratio: p50 / rawP50, target: '< 25 ms', met: p50 < 25 },
+            { name: 'start-latency.p99', unit: 'ms', ours: p99, raw: rawP99, ratio: p99 / rawP99, target: 'report', met: true },
+          ],
+          oursCost,
+          rawCost,
+        ),
+        rss: { ...rss, raw: rawRss },
       };
     },
   },
@@ -212,10 +361,14 @@ scenarios.push(
       const rate = n / sec;
       log(`sealed ${n} events in ${sec.toFixed(2)} s; ${proofRate.toFixed(0)} inclusion proofs/s`);
       return {
-        results: [
-          { name: 'audit.seal', unit: 'events/s', ours: rate, raw: null, ratio: null, target: '>= 200000 events/s', met: rate >= 200_000 },
-          { name: 'audit.proofs', unit: 'proofs/s', ours: proofRate, raw: null, ratio: null, target: 'report', met: true },
-        ],
+        results: withCost(
+          [
+            { name: 'audit.seal', unit: 'events/s', ours: rate, raw: null, ratio: null, target: '>= 200000 events/s', met: rate >= 200_000 },
+            { name: 'audit.proofs', unit: 'proofs/s', ours: proofRate, raw: null, ratio: null, target: 'report', met: true },
+          ],
+          null,
+          null,
+        ),
         rss: { sealer: rssMb },
       };
     },

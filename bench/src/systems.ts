@@ -3,14 +3,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { FlowProducer, Queue, type FlowJob } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { keys, type AgoraEvent, type PlanInput } from '@agora/core';
+import type { AgoraEvent, PlanInput } from '@agora/core';
 import { AgoraClient } from '@agora/sdk';
 import { RunStore } from '@agora/state';
+import type { CostProcs } from './cost.js';
 import { CLI, RAW_WORKER, sleep, startNode, type Proc } from './procs.js';
 
 export interface SystemOptions {
   readonly redisUrl: string;
   readonly redis: Redis;
+  /**
+   * The harness's watching connection (polls, event reads, INFO): its commands are excluded from
+   * the systems' command counts, so every wait goes through it, never through `redis`.
+   */
+  readonly probe: Redis;
   readonly namespace: string;
   readonly runners: number;
   /** Per runner (and per raw worker) process. */
@@ -24,6 +30,7 @@ export class Ours {
   private constructor(
     readonly opts: SystemOptions,
     readonly client: AgoraClient,
+    /** Reads through the probe connection (not counted as our system's commands). */
     readonly store: RunStore,
     readonly scheduler: Proc,
     readonly runners: Proc[],
@@ -62,7 +69,7 @@ export class Ours {
       }
     }
     const client = new AgoraClient({ redis: opts.redis, namespace: opts.namespace });
-    return new Ours(opts, client, new RunStore(opts.redis, opts.namespace), scheduler, runners, dir, env);
+    return new Ours(opts, client, new RunStore(opts.probe, opts.namespace), scheduler, runners, dir, env);
   }
 
   async addRunners(): Promise<void> {
@@ -75,12 +82,11 @@ export class Ours {
     return this.client.submit(plan);
   }
 
-  /** Polls the run hash (cheap) until the run is terminal; returns its state. */
+  /** Polls the run state (one HGET) until the run is terminal; returns its state. */
   async waitRun(runId: string, timeoutMs = 900_000): Promise<string> {
-    const k = keys(this.opts.namespace).run(runId).meta;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const st = await this.opts.redis.hget(k, 'state');
+      const st = await this.store.runState(runId);
       if (st === 'succeeded' || st === 'failed' || st === 'cancelled' || st === 'rejected') return st;
       if (Date.now() > deadline) throw new Error(`run ${runId} still ${st} after ${timeoutMs} ms`);
       await sleep(10);
@@ -88,9 +94,8 @@ export class Ours {
   }
 
   async waitEnqueued(runId: string, timeoutMs = 600_000): Promise<void> {
-    const k = keys(this.opts.namespace).run(runId).meta;
     const deadline = Date.now() + timeoutMs;
-    while (!(await this.opts.redis.hget(k, 'enqueuedAt'))) {
+    while ((await this.store.getRun(runId, { items: false }))?.enqueuedAt === undefined) {
       if (Date.now() > deadline) throw new Error(`run ${runId} not enqueued after ${timeoutMs} ms`);
       await sleep(10);
     }
@@ -98,6 +103,51 @@ export class Ours {
 
   events(runId: string): Promise<AgoraEvent[]> {
     return this.store.allEvents(runId);
+  }
+
+  costProcs(): CostProcs {
+    return { runners: this.runners, scheduler: this.scheduler };
+  }
+
+  /**
+   * `n` one-item plans, one after another: each submitted, then its item's `running` event
+   * awaited (a blocking read of the run's event stream) before the next. Per plan: from `submit`
+   * returning to the `at` of the item's running event, i.e. when the runner recorded the start
+   * (runner and harness share this machine's clock; `at` has ms resolution, so does `Date.now()`
+   * here), and, for comparison, to when a watcher blocked on the stream received it. Waits for
+   * every run to end before returning (their completion is part of the measured cost).
+   */
+  async startLatency(n: number): Promise<{ started: number[]; observed: number[] }> {
+    const started: number[] = [];
+    const observed: number[] = [];
+    const runIds: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const runId = await this.submit({ id: 'start', queue: 'bench', items: [{ id: 's', executor: 'noop', inputs: {}, depends_on: [] }] });
+      const t0 = Date.now();
+      runIds.push(runId);
+      let from = 0;
+      const deadline = t0 + 60_000;
+      for (;;) {
+        const batch = await this.store.readEvents(runId, from, { blockMs: 1000, client: this.opts.probe });
+        const seenAt = Date.now();
+        const running = batch.find((e) => e.type === 'item' && e.state === 'running');
+        if (running) {
+          started.push(Date.parse(running.at) - t0);
+          observed.push(seenAt - t0);
+          break;
+        }
+        if (batch.some((e) => e.type === 'run' && (e.state === 'failed' || e.state === 'rejected' || e.state === 'cancelled'))) {
+          throw new Error(`start-latency run ${runId} ended without running: ${JSON.stringify(batch)}`);
+        }
+        if (batch.length > 0) from = batch[batch.length - 1]!.seq + 1;
+        if (Date.now() > deadline) throw new Error(`start-latency run ${runId}: no running event within 60 s`);
+      }
+    }
+    for (const runId of runIds) {
+      const st = await this.waitRun(runId);
+      if (st !== 'succeeded') throw new Error(`start-latency run ${runId} ended ${st}`);
+    }
+    return { started, observed };
   }
 
   rss(): { scheduler: number; runner: number } {
@@ -131,6 +181,10 @@ export class Raw {
     return new Raw(opts, prefix, queue, workers);
   }
 
+  costProcs(): CostProcs {
+    return { runners: this.workers };
+  }
+
   /** Adds n independent jobs with addBulk and waits until all completed; returns seconds. */
   async independent(n: number): Promise<number> {
     const t0 = performance.now();
@@ -143,11 +197,20 @@ export class Raw {
   }
 
   private async waitCompleted(n: number): Promise<void> {
-    // removeOnComplete keeps memory flat; count completions from the metrics-free counter: the
-    // "completed" events stream is trimmed, so poll the queue's job counts instead.
+    // removeOnComplete keeps memory flat and the "completed" events stream is trimmed, so poll
+    // the queue's lists instead, with plain commands on the probe (getJobCounts is a script, whose
+    // inner calls would blur the server-side cross-check of the command count).
+    const probe = this.opts.probe;
     for (;;) {
-      const c = await this.queue.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'waiting-children');
-      if (Object.values(c).every((v) => v === 0)) return;
+      const res = await probe
+        .pipeline()
+        .llen(this.queue.toKey('wait'))
+        .llen(this.queue.toKey('active'))
+        .zcard(this.queue.toKey('delayed'))
+        .zcard(this.queue.toKey('prioritized'))
+        .zcard(this.queue.toKey('waiting-children'))
+        .exec();
+      if ((res ?? []).every(([err, v]) => err === null && Number(v) === 0)) return;
       await sleep(10);
     }
     void n;
@@ -162,13 +225,52 @@ export class Raw {
     }
     const t0 = performance.now();
     const tree = await producer.add(node!);
+    const completed = this.queue.toKey('completed');
     for (;;) {
-      if ((await tree.job.getState()) === 'completed') break;
+      if ((await this.opts.probe.zscore(completed, tree.job.id!)) !== null) break;
       await sleep(2);
     }
     const ms = (performance.now() - t0) / depth;
     await producer.close();
     return ms;
+  }
+
+  /**
+   * Raw BullMQ's add-to-active time: `n` jobs, one after another, each `Queue.add`ed and its
+   * completion awaited (a blocking read of the queue's events stream) before the next. Per job:
+   * from `add` returning to the worker's processor starting, the processor's own timestamp
+   * (`performance.timeOrigin + performance.now()`, sub-ms, same machine clock as here) returned
+   * as the job's result.
+   */
+  async startLatency(n: number): Promise<number[]> {
+    const probe = this.opts.probe;
+    const eventsKey = this.queue.toKey('events');
+    const last = (await probe.xrevrange(eventsKey, '+', '-', 'COUNT', 1))[0];
+    let lastId = last ? last[0] : '0-0';
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const job = await this.queue.add('start', { i }, { removeOnComplete: 1000 });
+      const t0 = performance.timeOrigin + performance.now();
+      const deadline = Date.now() + 60_000;
+      let startedAt: number | undefined;
+      while (startedAt === undefined) {
+        const res = await probe.xread('COUNT', 100, 'BLOCK', 1000, 'STREAMS', eventsKey, lastId);
+        for (const [, entries] of res ?? []) {
+          for (const [id, fields] of entries) {
+            lastId = id;
+            const f = new Map<string, string>();
+            for (let k = 0; k + 1 < fields.length; k += 2) f.set(fields[k]!, fields[k + 1]!);
+            if (f.get('event') === 'completed' && f.get('jobId') === job.id) {
+              startedAt = (JSON.parse(f.get('returnvalue') ?? '{}') as { startedAt?: number }).startedAt;
+              if (startedAt === undefined) throw new Error(`raw job ${job.id} returned no startedAt`);
+            }
+          }
+        }
+        if (startedAt === undefined && Date.now() > deadline) throw new Error(`raw job ${job.id} not completed within 60 s`);
+      }
+      out.push(startedAt - t0);
+    }
+    return out;
   }
 
   rss(): number {

@@ -1,0 +1,134 @@
+/**
+ * What one side of a scenario costs per item: Redis commands sent by its clients and CPU of its
+ * worker processes, as deltas between two snapshots around the measured part.
+ *
+ * Commands: the sum of every process's client-side count (see command-count.ts): the harness's
+ * own connections (the SDK's submit, BullMQ's addBulk or FlowProducer: the submitting client is
+ * part of the cost) plus each child's, less the probe connection the harness watches with.
+ * Server-side, `INFO stats` total_commands_processed over the same window, less the probe's
+ * commands, is the clients' commands plus the calls their scripts make: the difference is
+ * reported as script-inner calls (a cross-check: it can never be negative).
+ *
+ * CPU: utime + stime from /proc/<pid>/stat of each runner (ours) or raw worker process, summed;
+ * the scheduler (ours only) separately.
+ */
+import type { Redis } from 'ioredis';
+import { commandsSent, probeCommandsSent } from './command-count.js';
+import { sleep, type Proc } from './procs.js';
+
+/** The processes of one side: `runners` are agora runners or raw BullMQ workers. */
+export interface CostProcs {
+  readonly runners: readonly Proc[];
+  readonly scheduler?: Proc;
+}
+
+/**
+ * `BENCH_VERIFY_COMMANDS=1`: a MONITOR connection counts what the server executes, top-level
+ * (source ip:port) apart from calls made by scripts (source "lua"), to check the client-side
+ * count against. MONITOR slows Redis, so this is a check, not the measurement.
+ */
+const monitorCounts = { topLevel: 0, lua: 0, active: false };
+export async function startVerifyMonitor(redis: Redis): Promise<() => void> {
+  const mon = await redis.monitor();
+  monitorCounts.active = true;
+  mon.on('monitor', (_time: string, _args: string[], source: string) => {
+    if (source === 'lua') monitorCounts.lua++;
+    else monitorCounts.topLevel++;
+  });
+  return () => mon.disconnect();
+}
+
+export interface CostSnapshot {
+  readonly monitor: { readonly topLevel: number; readonly lua: number } | null;
+  readonly clientCommands: number;
+  readonly probeCommands: number;
+  readonly serverCommands: number;
+  readonly runnerCpuMs: number;
+  readonly schedulerCpuMs: number | null;
+}
+
+export interface SideCost {
+  readonly items: number;
+  /** Commands the side's clients sent, per item (one EVALSHA = one). */
+  readonly commandsPerItem: number;
+  /** Calls made inside scripts, per item (server total less client-sent). */
+  readonly scriptCallsPerItem: number;
+  readonly runnerCpuMsPerItem: number | null;
+  readonly schedulerCpuMsPerItem: number | null;
+  /** How long the side took to go quiet after its measured part (see settle). */
+  readonly settleMs: number;
+  /** With BENCH_VERIFY_COMMANDS: what MONITOR saw over the window, per item (probe excluded). */
+  readonly monitorPerItem?: { readonly topLevel: number; readonly lua: number };
+}
+
+export async function snapshot(probe: Redis, procs: CostProcs): Promise<CostSnapshot> {
+  const all = [...procs.runners, ...(procs.scheduler ? [procs.scheduler] : [])];
+  const counts = await Promise.all(all.map((p) => p.commandsSent()));
+  // MONITOR lines trail the commands a little: the window before each snapshot is quiet (settle).
+  const monitor = monitorCounts.active ? { topLevel: monitorCounts.topLevel, lua: monitorCounts.lua } : null;
+  // The probe's count is read before its INFO is sent: the server counts INFO after replying, so
+  // this INFO shows up in the next snapshot's server total and in its probe count alike.
+  const probeCommands = probeCommandsSent();
+  const info = await probe.info('stats');
+  const m = /total_commands_processed:(\d+)/.exec(info);
+  if (!m) throw new Error('INFO stats has no total_commands_processed');
+  return {
+    monitor,
+    clientCommands: commandsSent() + counts.reduce((a, b) => a + b, 0),
+    probeCommands,
+    serverCommands: Number(m[1]),
+    runnerCpuMs: procs.runners.reduce((a, p) => a + p.cpuMs(), 0),
+    schedulerCpuMs: procs.scheduler ? procs.scheduler.cpuMs() : null,
+  };
+}
+
+export function costBetween(a: CostSnapshot, b: CostSnapshot, items: number, hasRunners = true, settleMs = 0): SideCost {
+  const client = b.clientCommands - a.clientCommands;
+  const server = b.serverCommands - a.serverCommands - (b.probeCommands - a.probeCommands);
+  return {
+    items,
+    settleMs,
+    commandsPerItem: client / items,
+    scriptCallsPerItem: (server - client) / items,
+    runnerCpuMsPerItem: hasRunners ? (b.runnerCpuMs - a.runnerCpuMs) / items : null,
+    schedulerCpuMsPerItem: a.schedulerCpuMs === null || b.schedulerCpuMs === null ? null : (b.schedulerCpuMs - a.schedulerCpuMs) / items,
+    ...(a.monitor && b.monitor
+      ? { monitorPerItem: { topLevel: (b.monitor.topLevel - a.monitor.topLevel - (b.probeCommands - a.probeCommands)) / items, lua: (b.monitor.lua - a.monitor.lua) / items } }
+      : {}),
+  };
+}
+
+/**
+ * Waits until Redis is quiet: the work a run leaves behind after the moment a scenario times
+ * (the last jobs' BullMQ bookkeeping, the scheduler sealing the run's evidence) is part of what
+ * its items cost. Quiet: two 100 ms windows in a row with fewer than `idlePer100ms` commands
+ * besides the probe's (idle workers and runners still poll and heartbeat). Gives up after 30 s.
+ */
+export async function settle(probe: Redis, idlePer100ms = 30): Promise<void> {
+  const total = async (): Promise<number> => {
+    const before = probeCommandsSent();
+    const m = /total_commands_processed:(\d+)/.exec(await probe.info('stats'));
+    return Number(m?.[1] ?? 0) - before;
+  };
+  let last = await total();
+  let quiet = 0;
+  const deadline = Date.now() + 30_000;
+  while (quiet < 2 && Date.now() < deadline) {
+    await sleep(100);
+    const now = await total();
+    quiet = now - last < idlePer100ms ? quiet + 1 : 0;
+    last = now;
+  }
+}
+
+/** Measures `fn` (which returns its item count) between two snapshots, settling before the second. */
+export async function measured(probe: Redis, procs: CostProcs | (() => CostProcs), fn: () => Promise<number>, opts: { hasRunners?: boolean } = {}): Promise<SideCost> {
+  const get = typeof procs === 'function' ? procs : () => procs;
+  const a = await snapshot(probe, get());
+  const items = await fn();
+  const t = performance.now();
+  await settle(probe);
+  const settleMs = performance.now() - t;
+  const b = await snapshot(probe, get());
+  return costBetween(a, b, items, opts.hasRunners ?? get().runners.length > 0, settleMs);
+}
