@@ -19,6 +19,8 @@ import {
   RUNNER_HEARTBEAT_MS,
   RunStore,
   createRedis,
+  type BeginResult,
+  type StartReply,
   deregisterRunner,
   itemDefinitionHash,
   parseItemJobData,
@@ -32,7 +34,7 @@ import type { Executor } from './executor.js';
 import type { LockHolder, LockLeaseLike, LockServiceLike } from './locking.js';
 import { noopExecutor } from './noop-executor.js';
 import { ProviderSet, loadTask } from '@agora/registry';
-import { createLockManager } from '@agora/locks';
+import { createLockManager, wakeTargetsOf } from '@agora/locks';
 
 export interface RunnerOptions {
   readonly config: AgoraConfig;
@@ -180,11 +182,21 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
 
   async function processItem(job: Job<ItemJobData>, token?: string): Promise<{ state: string; resultRef?: string }> {
     const { d, definitionHash } = readJob(job);
+    const beginOpts = { definitionHash, maxStarts, jobId: job.id! };
     let lease: LockLeaseLike | undefined;
-    // Invariant: once acquired, the locks MUST be released on every path out of this function.
+    let begin: BeginResult;
     if (d.locks.length > 0) {
+      // One round trip, two commands: redlock's acquisition of the lock keys and, right behind it
+      // on the same connection, the item start script (lock claim + begin, or a release at once
+      // when the item does not run).
       const req = { names: [...d.locks], holder: { runId: d.runId, itemId: d.itemId, jobId: job.id!, queue: job.queueName } };
-      const r = await locks.acquire(req);
+      let started: StartReply | undefined;
+      const r = await locks.acquire(req, {
+        claimWith: async (call) => {
+          started = await store.startItem(d.runId, d.itemId, d.deps, id, beginOpts, call);
+          return started.claim;
+        },
+      });
       if (!r.acquired) {
         if (r.wake?.length) await wake(r.wake);
         // A busy lock never holds a worker slot: park the job (not an attempt) until woken.
@@ -198,43 +210,35 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         throw new DelayedError();
       }
       announcedWaits.delete(job.id!);
-      lease = r.lease;
+      if (!started?.begin) throw new Error(`item ${d.itemId}: locks granted without a start decision`);
+      begin = started.begin;
+      if (begin.kind === 'run') lease = r.lease;
+      else {
+        // The start script gave the locks back already: the item does not run now.
+        r.lease.markReleased();
+        await wake(wakeTargetsOf(started.heads));
+      }
+    } else {
+      begin = await store.beginItem(d.runId, d.itemId, d.deps, id, beginOpts);
     }
-    const held = lease;
-    const lockEvents = (action: string) =>
-      held ? held.names.map((lock) => ({ type: 'lock', action, itemId: d.itemId, lock, token: held.tokens[lock] })) : [];
-    let released = false;
-    const releaseLocks = async (opts?: { keepPlace?: boolean }): Promise<void> => {
-      if (!held || released) return;
-      released = true;
-      await wake(await held.release(opts));
-    };
+    if (begin.kind === 'terminal') {
+      if (begin.wake.length > 0) await wakeJobs(queueHandle(job.queueName), begin.wake);
+      return begin.resultRef ? { state: begin.state, resultRef: begin.resultRef } : { state: begin.state };
+    }
+    if (begin.kind === 'wait') {
+      // Its flow-tree children ended before its other dependencies: park until the runner that
+      // ends the last one wakes it. A wake that came while we were parking found nothing to
+      // promote, so look again once parked.
+      await job.moveToDelayed(Date.now() + DEP_PARK_MS, token);
+      const [left] = await store.dependenciesLeft(d.runId, [d.itemId]);
+      if (left! <= 0) await wakeJobs(queueHandle(job.queueName), [job.id!]);
+      throw new DelayedError();
+    }
+    // Invariant: once acquired, the locks MUST be released on every path out of runItem.
     try {
-      const begin = await store.beginItem(d.runId, d.itemId, d.deps, id, {
-        definitionHash,
-        maxStarts,
-        jobId: job.id!,
-        before: lockEvents('acquired'),
-        ...(held ? { fields: { lockTokens: held.tokens } } : {}),
-      });
-      if (begin.kind === 'terminal') {
-        await releaseLocks();
-        if (begin.wake.length > 0) await wakeJobs(queueHandle(job.queueName), begin.wake);
-        return begin.resultRef ? { state: begin.state, resultRef: begin.resultRef } : { state: begin.state };
-      }
-      if (begin.kind === 'wait') {
-        // Its flow-tree children ended before its other dependencies: park until the runner
-        // that ends the last one wakes it. A wake that came while we were parking found nothing
-        // to promote, so look again once parked.
-        await releaseLocks();
-        await job.moveToDelayed(Date.now() + DEP_PARK_MS, token);
-        const [left] = await store.dependenciesLeft(d.runId, [d.itemId]);
-        if (left! <= 0) await wakeJobs(queueHandle(job.queueName), [job.id!]);
-        throw new DelayedError();
-      }
-      return await runItem(job, token, d, begin.attempt, begin.deps, held, lockEvents, releaseLocks);
+      return await runItem(job, token, d, begin.attempt, begin.deps, lease);
     } finally {
-      await releaseLocks();
+      if (lease) await wake(await lease.release());
     }
   }
 
@@ -245,9 +249,9 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     attempt: number,
     deps: Record<string, string>,
     lease: LockLeaseLike | undefined,
-    lockEvents: (action: string) => Array<{ type: string } & Record<string, unknown>>,
-    releaseLocks: (opts?: { keepPlace?: boolean }) => Promise<void>,
   ): Promise<{ state: string; resultRef?: string }> {
+    const lockEvents = (action: string): Array<{ type: string } & Record<string, unknown>> =>
+      lease ? lease.names.map((lock) => ({ type: 'lock', action, itemId: d.itemId, lock, token: lease.tokens[lock] })) : [];
     const executor = executors.get(d.executor);
     const abort = new AbortController();
     const onLost = (): void => abort.abort('lock lost');
@@ -258,10 +262,16 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     // A runner that began shutting down while this item was starting hands it back at once.
     if (graceOver) abort.abort(HAND_BACK);
     const startedMs = Date.now();
-    const finish = async (
-      state: 'done' | 'failed' | 'cancelled',
-      extra: { resultRef?: string; fields?: Record<string, unknown> },
-    ): Promise<void> => finishAndRelease(job.queueName, d, state, { ...extra, after: lockEvents('released') }, releaseLocks);
+    // The end: without locks, finishItem; with locks, one script that checks the fencing tokens,
+    // writes the end (with a `lock released` event per lock) and releases them. A fenced holder's
+    // result is refused there (a `fenced` event) and its job retried under fresh locks.
+    const finish = async (state: 'done' | 'failed' | 'cancelled', extra: { resultRef?: string; fields?: Record<string, unknown> }): Promise<void> => {
+      if (!lease) return finishAndRelease(job.queueName, d, state, extra);
+      const end = await store.endItem(d.runId, d.itemId, state, lease.releaseWith(), extra);
+      await wake(wakeTargetsOf(end.heads));
+      if (end.kind === 'fenced') throw new FencedError(end.lock, end.token, end.newestToken);
+      if (end.wake.length > 0) await wakeJobs(queueHandle(job.queueName), end.wake);
+    };
     try {
       if (!executor) throw new ApplicationError(`no executor "${d.executor}" on runner ${id}`, null);
       const result = await executor.execute({
@@ -279,8 +289,6 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         logger,
       });
       if (abort.signal.aborted) throw new CancelledError(String(abort.signal.reason));
-      // Fencing: a holder whose token is no longer the newest must not store its result.
-      await lease?.assertFresh();
       const bytes = typeof result.output === 'string' ? Buffer.from(result.output) : result.output;
       // The done event records the pinned URI, so the name index may trail (deferIndex).
       const put = await storage.put(`agora://${config.namespace}/result/${d.runId}.${d.itemId}`, bytes, { deferIndex: true });
@@ -289,7 +297,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     } catch (caught) {
       const err = coerceError(caught);
       if (err instanceof FencedError) {
-        await store.appendEvents(d.runId, [{ type: 'lock', action: 'fenced', itemId: d.itemId, lock: err.lock, token: err.token, newestToken: err.newestToken }]);
+        // The end script recorded the `fenced` event and refused the result.
         logger.warn({ runId: d.runId, itemId: d.itemId, lock: err.lock }, 'result rejected: stale fencing token');
         throw err;
       }
@@ -298,7 +306,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         // again and its job returns to wait without counting as an attempt. Locks are released
         // keeping the item's place in their queues.
         await store.handBackItem(d.runId, d.itemId, { attempt, runner: id, reason: HAND_BACK }, lockEvents('released'));
-        await releaseLocks({ keepPlace: true });
+        if (lease) await wake(await lease.release({ keepPlace: true }));
         await job.moveToWait(token);
         logger.info({ runId: d.runId, itemId: d.itemId, attempt }, 'item handed back');
         throw new WaitingError();

@@ -4,9 +4,11 @@ import { isRunId } from './ids.js';
 /**
  * Every Redis key and channel name is built here; nothing concatenates key strings elsewhere.
  *
- * Keys of one run share the hash tag `{<runId>}` so every per-run Lua script touches one slot on
- * Redis Cluster. BullMQ keys use the prefix `{<namespace>}` so flows that span our queues
- * (items, gates) live in one slot too.
+ * On Redis Cluster a script may only touch keys of one slot. An item starts and ends in one
+ * script each, touching its run's keys and its resource locks' keys together (issue #14: the
+ * fewest commands per item), so run keys share the hash tag `{<namespace>}` with the lock keys
+ * and with BullMQ's keys (prefix `{<namespace>}`): one namespace lives on one shard; a cluster
+ * spreads namespaces, not the runs of one namespace (README "Scaling past one Redis").
  */
 export interface Keys {
   readonly namespace: string;
@@ -70,7 +72,7 @@ export function keys(namespace: string): Keys {
       // A run id becomes a key (and, through BullMQ job ids, more keys): refuse anything outside
       // the grammar here too, whatever the caller checked.
       if (!isRunId(runId)) throw new ValueError(`invalid run id ${JSON.stringify(runId)}`);
-      const base = `${ns}:run:{${runId}}`;
+      const base = `${ns}:run:{${ns}}:${runId}`;
       return {
         meta: base,
         items: `${base}:items`,

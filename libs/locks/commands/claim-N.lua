@@ -23,39 +23,8 @@
           { index of the first lock where it waits (1-based), position (1-based) } when refused
 ]]
 --@include waiters
-local member, now, deadline = ARGV[1], tonumber(ARGV[3]), ARGV[4]
-local arrival = rememberedArrival(KEYS[2], member, tonumber(ARGV[2]), now)
-redis.call('SADD', KEYS[1], unpack(ARGV, 10))
-local held = true
-local blockedAt = 0
-for i = 3, #KEYS, 5 do
-  if redis.call('GET', KEYS[i]) ~= ARGV[9] then held = false end
-  local waiters, deadlines = KEYS[i + 1], KEYS[i + 2]
-  dropDeparted(waiters, deadlines, now, member)
-  local head = redis.call('ZRANGE', waiters, 0, 0)[1]
-  if blockedAt == 0 and head and head ~= member then blockedAt = (i + 2) / 5 end
-end
-if not held or blockedAt > 0 then
-  local position = 1
-  for i = 3, #KEYS, 5 do
-    redis.call('ZADD', KEYS[i + 1], 'NX', arrival, member)
-    redis.call('ZADD', KEYS[i + 2], deadline, member)
-    if (i + 2) / 5 == blockedAt then position = redis.call('ZRANK', KEYS[i + 1], member) + 1 end
-  end
-  if not held then return { -1, blockedAt, position } end
-  return { blockedAt, position }
-end
--- Granted: remember the arrival (the earliest the queues knew) until the final release.
-local first = redis.call('ZSCORE', KEYS[4], member)
-if first and tonumber(first) < arrival then arrival = tonumber(first) end
-redis.call('ZADD', KEYS[2], arrival, member)
-local out = { 0 }
-for i = 3, #KEYS, 5 do
-  redis.call('ZREM', KEYS[i + 1], member)
-  redis.call('ZREM', KEYS[i + 2], member)
-  local token = redis.call('INCR', KEYS[i + 3])
-  redis.call('HSET', KEYS[i + 4], 'runId', ARGV[5], 'itemId', ARGV[6], 'token', token, 'since', ARGV[7], 'member', member)
-  redis.call('PEXPIRE', KEYS[i + 4], ARGV[8])
-  out[#out + 1] = token
-end
-return out
+--@include claim
+return claimLocks({ names = KEYS[1], arrivals = KEYS[2], locks = lockKeyTable(3) }, {
+  member = ARGV[1], arrival = ARGV[2], now = ARGV[3], deadline = ARGV[4], runId = ARGV[5], itemId = ARGV[6],
+  since = ARGV[7], ttl = ARGV[8], value = ARGV[9], lockNames = { unpack(ARGV, 10) },
+})

@@ -12,15 +12,5 @@
   Output: head waiter member per lock ('' when none)
 ]]
 --@include waiters
-local heads = {}
-local n = 0
-if ARGV[3] ~= '' then redis.call('ZREM', KEYS[1], ARGV[3]) end
-for i = 2, #KEYS, 5 do
-  n = n + 1
-  if ARGV[1] ~= '' and redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
-  if ARGV[3 + n] ~= '' and redis.call('HGET', KEYS[i + 4], 'token') == ARGV[2 + n] then redis.call('DEL', KEYS[i + 4]) end
-  dropDeparted(KEYS[i + 1], KEYS[i + 2], ARGV[2], nil)
-  local head = redis.call('ZRANGE', KEYS[i + 1], 0, 0)
-  heads[#heads + 1] = head[1] or ''
-end
-return heads
+--@include claim
+return releaseLocks(KEYS[1], lockKeyTable(2), ARGV[1], ARGV[2], ARGV[3], { unpack(ARGV, 4) })

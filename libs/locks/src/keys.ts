@@ -41,3 +41,10 @@ export function lockKeys(namespace: string): LockKeys {
     arrivals: `${base}:arrivals`,
   };
 }
+
+/**
+ * The lock Lua functions (`claimLocks`, `releaseLocks`, `staleLock`, waiter helpers) for scripts
+ * of other packages that claim or release locks in the same step as their own writes (the item
+ * start and end scripts of libs/state). Their keys share the `{<namespace>}` tag with the run keys.
+ */
+export const LOCK_LUA_INCLUDES = new URL('../commands/includes/', import.meta.url);

@@ -25,12 +25,57 @@ export interface LockLease {
   /** Throws `FencedError` if a newer token was issued for any of the locks. */
   assertFresh(): Promise<void>;
   /**
+   * Hands the release to a script of the caller that releases in the same step as its own writes
+   * (libs/state's item end: fencing check, state, release): returns what that script needs and
+   * marks the lease released (extension stops; `release()` becomes a no-op). Decode the heads the
+   * script returns with `wakeTargetsOf`.
+   */
+  releaseWith(opts?: { keepPlace?: boolean }): LockReleaseCall;
+  /** Marks the lease released by a script of the caller (the item start released it at once). */
+  markReleased(): void;
+  /**
    * Releases every lock; idempotent. Returns the waiters now first in line, to wake. With
    * `keepPlace` (an item handed back to the queue, to run again) the holder's arrival is kept,
    * so it rejoins the queues where it stood.
    */
   release(opts?: { keepPlace?: boolean }): Promise<WakeTarget[]>;
 }
+
+/**
+ * The lock part of a script that claims an item's locks and does more in the same step (libs/state's
+ * item start): the keys and arguments of `claimLocks` in libs/locks/commands/includes/claim.lua.
+ */
+export interface LockClaimCall {
+  /** The names set, the arrivals zset, then per lock: resource, waiters, deadlines, token, holder. */
+  readonly keys: readonly string[];
+  readonly member: string;
+  readonly arrival: number;
+  readonly now: number;
+  readonly deadline: number;
+  readonly since: string;
+  readonly ttlMs: number;
+  /** The redlock lease value the claim recognises the keys by. */
+  readonly value: string;
+  readonly names: readonly string[];
+}
+
+/** The lock part of a script that releases an item's locks in the same step as its own writes. */
+export interface LockReleaseCall {
+  /** The arrivals zset, then per lock: resource, waiters, deadlines, token, holder. */
+  readonly keys: readonly string[];
+  readonly value: string;
+  readonly now: number;
+  /** The member whose remembered arrival is forgotten ('' keeps it: a hand-back). */
+  readonly forget: string;
+  readonly tokens: readonly number[];
+  readonly names: readonly string[];
+}
+
+/**
+ * Sends the claim in a script of the caller's instead of the lock manager's own `claim-N.lua`,
+ * and returns the claim's part of that script's output (the same shape).
+ */
+export type ClaimWith = (call: LockClaimCall) => Promise<number[]>;
 
 export type AcquireResult =
   | { readonly acquired: true; readonly lease: LockLease }
@@ -60,7 +105,7 @@ export interface LockManagerOptions {
 }
 
 export interface LockManager {
-  acquire(req: { names: readonly string[]; holder: LockHolder }): Promise<AcquireResult>;
+  acquire(req: { names: readonly string[]; holder: LockHolder }, opts?: { claimWith?: ClaimWith }): Promise<AcquireResult>;
   /**
    * True when every lock is free and the holder is first in line (or not queued): a parked
    * holder asks this after parking, so a release that came while it was parking is not missed.
@@ -92,6 +137,19 @@ interface Scripts {
 
 function memberOf(h: LockHolder): string {
   return JSON.stringify([h.queue, h.jobId, h.runId, h.itemId]);
+}
+
+/** The holders to wake among the head members a release script returned ('' = none; deduplicated). */
+export function wakeTargetsOf(heads: readonly string[]): WakeTarget[] {
+  const seen = new Set<string>();
+  const wake: WakeTarget[] = [];
+  for (const h of heads) {
+    if (!h || seen.has(h)) continue;
+    seen.add(h);
+    const holder = holderOf(h);
+    if (holder) wake.push(holder);
+  }
+  return wake;
 }
 
 function holderOf(member: string): LockHolder | null {
@@ -140,7 +198,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     for (const n of names) contendedUntil.set(n, until);
   };
 
-  async function acquire(req: { names: readonly string[]; holder: LockHolder }): Promise<AcquireResult> {
+  async function acquire(req: { names: readonly string[]; holder: LockHolder }, acquireOpts: { claimWith?: ClaimWith } = {}): Promise<AcquireResult> {
     const names = [...new Set(req.names)].sort();
     for (const n of names) assertLockName(n);
     if (names.length === 0) return { acquired: true, lease: emptyLease() };
@@ -166,8 +224,12 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     // 122 random bits from node's buffered CSPRNG pool (randomBytes would enter the kernel per call).
     const value = randomUUID();
     const claimKeys = [k.names, k.arrivals, ...names.flatMap((n) => [k.resource(n), k.waiters(n), k.deadlines(n), k.token(n), k.holder(n)])];
+    const since = new Date(now).toISOString();
+    const { claimWith } = acquireOpts;
     const sendClaim = (): Promise<number[]> =>
-      r.agoraLockClaim(claimKeys.length, ...claimKeys, member, now, now, now + waiterTtl, req.holder.runId, req.holder.itemId, new Date(now).toISOString(), ttl, value, ...names);
+      claimWith
+        ? claimWith({ keys: claimKeys, member, arrival: now, now, deadline: now + waiterTtl, since, ttlMs: ttl, value, names })
+        : r.agoraLockClaim(claimKeys.length, ...claimKeys, member, now, now, now + waiterTtl, req.holder.runId, req.holder.itemId, since, ttl, value, ...names);
     redlock.nextValue = value;
     const locking = redlock.acquire(names.map((n) => k.resource(n)), ttl).catch(() => null);
     redlock.nextValue = undefined;
@@ -205,17 +267,12 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
    * arrival it would rejoin with), returns whom to wake.
    */
   async function releaseKeys(names: readonly string[], value: string, tokens: readonly (number | string)[], forget = ''): Promise<WakeTarget[]> {
-    const keys = [k.arrivals, ...names.flatMap((n) => [k.resource(n), k.waiters(n), k.deadlines(n), k.token(n), k.holder(n)])];
-    const heads = await r.agoraLockReleased(keys.length, ...keys, value, Date.now(), forget, ...tokens.map(String));
-    const seen = new Set<string>();
-    const wake: WakeTarget[] = [];
-    for (const h of heads) {
-      if (!h || seen.has(h)) continue;
-      seen.add(h);
-      const holder = holderOf(h);
-      if (holder) wake.push(holder);
-    }
-    return wake;
+    const keys = releaseKeysOf(names);
+    return wakeTargetsOf(await r.agoraLockReleased(keys.length, ...keys, value, Date.now(), forget, ...tokens.map(String)));
+  }
+
+  function releaseKeysOf(names: readonly string[]): string[] {
+    return [k.arrivals, ...names.flatMap((n) => [k.resource(n), k.waiters(n), k.deadlines(n), k.token(n), k.holder(n)])];
   }
 
   async function isFirstAndFree(req: { names: readonly string[]; holder: LockHolder }): Promise<boolean> {
@@ -252,7 +309,17 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     entry.timer = setInterval(() => void extend(), Math.max(100, Math.floor(ttl / 3)));
     entry.timer.unref();
     leases.add(entry);
+    const markReleased = (): void => {
+      released = true;
+      clearInterval(entry.timer);
+      leases.delete(entry);
+    };
     return {
+      markReleased,
+      releaseWith({ keepPlace = false } = {}) {
+        markReleased();
+        return { keys: releaseKeysOf(names), value: lock.value, now: Date.now(), forget: keepPlace ? '' : member, tokens: names.map((n) => tokens[n]!), names };
+      },
       names,
       tokens,
       lost: ac.signal,
@@ -266,9 +333,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
       },
       async release({ keepPlace = false } = {}) {
         if (released) return [];
-        released = true;
-        clearInterval(entry.timer);
-        leases.delete(entry);
+        markReleased();
         // One script: delete the keys if they still hold this lease's value (a lost lease is
         // safe to release, like redlock's own release), then look up who is now first.
         return releaseKeys(names, lock.value, names.map((n) => tokens[n]!), keepPlace ? '' : member);
@@ -277,7 +342,16 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
   }
 
   function emptyLease(): LockLease {
-    return { names: [], tokens: {}, lost: new AbortController().signal, extend: async () => undefined, assertFresh: async () => undefined, release: async () => [] };
+    return {
+      names: [],
+      tokens: {},
+      lost: new AbortController().signal,
+      extend: async () => undefined,
+      assertFresh: async () => undefined,
+      release: async () => [],
+      releaseWith: () => ({ keys: [k.arrivals], value: '', now: Date.now(), forget: '', tokens: [], names: [] }),
+      markReleased: () => undefined,
+    };
   }
 
   async function list(): Promise<LockInfo[]> {

@@ -22,62 +22,8 @@
           or { 'run', attempt, dep1, ref1, dep2, ref2, ... }
 ]]
 --@include emit
-local K = runKeys()
-local runId, at, itemId = ARGV[1], ARGV[2], ARGV[3]
-local cur = redis.call('HGET', K.items, itemId)
-if not cur then return { 'terminal', 'unknown', '' } end
-local function terminal(state, result, wakes)
-  local out = { 'terminal', state, result }
-  for _, j in ipairs(wakes) do out[#out + 1] = j end
-  return out
-end
-local wakes = {}
-if isTerminal(cur) then
-  readyDependents(K, itemId, wakes)
-  return terminal(cur, redis.call('HGET', K.results, itemId) or '', wakes)
-end
--- Runs accepted before definitions were registered have no hash to compare with.
-local registered = redis.call('HGET', K.pending, 'def:' .. itemId)
-if registered and registered ~= ARGV[5] then
-  setTerminal(K, runId, at, itemId, 'failed', event({ type = 'item', itemId = itemId, state = 'failed', errorCode = 'INTEGRITY',
-    error = 'the job data does not match the definition registered when the run was accepted; nothing was run',
-    definitionHash = registered, jobDefinitionHash = ARGV[5] }), '', ARGV[6], nil, wakes)
-  return terminal('failed', '', wakes)
-end
-if redis.call('HGET', K.meta, 'cancelRequested') == '1' then
-  setTerminal(K, runId, at, itemId, 'cancelled', event({ type = 'item', itemId = itemId, state = 'cancelled', reason = 'run cancelled' }), '', ARGV[6], nil, wakes)
-  return terminal('cancelled', '', wakes)
-end
-local left = tonumber(redis.call('HGET', K.pending, itemId) or '0')
-if left > 0 then
-  -- Parked until the runner ending its last dependency wakes this job (see setTerminal).
-  redis.call('HSET', K.pending, 'wake:' .. itemId, ARGV[8])
-  return { 'wait', left }
-end
-redis.call('HDEL', K.pending, 'wake:' .. itemId)
-local started = tonumber(redis.call('HGET', K.pending, 'runs:' .. itemId) or '0')
-local handedBack = tonumber(redis.call('HGET', K.pending, 'handbacks:' .. itemId) or '0')
-if started - handedBack >= tonumber(ARGV[9]) then
-  setTerminal(K, runId, at, itemId, 'failed', event({ type = 'item', itemId = itemId, state = 'failed', errorCode = 'STALLED',
-    error = 'started ' .. (started - handedBack) .. ' times without finishing: its runner died each time', attempt = started }), '', ARGV[6], nil, wakes)
-  return terminal('failed', '', wakes)
-end
-local out = { 'run', 0 }
-for dep in string.gmatch(ARGV[4], '[^,]+') do
-  local s = redis.call('HGET', K.items, dep)
-  if s ~= 'done' then
-    setTerminal(K, runId, at, itemId, 'skipped', event({ type = 'item', itemId = itemId, state = 'skipped',
-      reason = 'dependency ' .. dep .. ' ended ' .. (s or 'unknown'), dependency = dep }), '', ARGV[6], nil, wakes)
-    return terminal('skipped', '', wakes)
-  end
-  out[#out + 1] = dep
-  out[#out + 1] = redis.call('HGET', K.results, dep) or ''
-end
-for i = 10, #ARGV do emit(K.meta, K.events, runId, at, ARGV[i]) end
-redis.call('HSET', K.items, itemId, 'running')
-local attempt = redis.call('HINCRBY', K.pending, 'runs:' .. itemId, 1)
-out[2] = attempt
-local running = cjson.decode(ARGV[7])
-running.attempt = attempt
-emit(K.meta, K.events, runId, at, event(running))
-return out
+--@include begin
+return beginItem(runKeys(), {
+  runId = ARGV[1], at = ARGV[2], itemId = ARGV[3], depsCsv = ARGV[4], definitionHash = ARGV[5],
+  finishedChannel = ARGV[6], running = ARGV[7], jobId = ARGV[8], maxStarts = ARGV[9], before = { unpack(ARGV, 10) },
+})

@@ -1,5 +1,6 @@
 import type { RedisClient } from './redis.js';
 import { ITEM_STATES, encodeEventBody, isTerminalItemState, keys as buildKeys, type AgoraEvent, type EventBody, type ItemState, type Keys } from '@agora/core';
+import type { LockClaimCall, LockReleaseCall } from '@agora/locks';
 import { callScript, defineScripts } from './scripts.js';
 
 export interface RunStatus {
@@ -26,6 +27,21 @@ export type BeginResult =
   /** Run it: `attempt` is how many times the item has started, this time included. */
   | { readonly kind: 'run'; readonly attempt: number; readonly deps: Record<string, string> };
 
+/** What the item start script did: the lock claim's own output, and the begin decision when granted. */
+export interface StartReply {
+  /** As libs/locks' claim: `[0, ...tokens]` granted, `[-1, ...]` keys not ours, `[index, position]` refused. */
+  readonly claim: number[];
+  /** The begin decision (only when the claim was granted). */
+  readonly begin?: BeginResult;
+  /** Lock waiters (members) now first in line: set when the locks were released in the same step (the item did not run). */
+  readonly heads: string[];
+}
+
+export type EndReply =
+  | { readonly kind: 'ended'; readonly moved: number; readonly wake: string[]; readonly heads: string[] }
+  /** A newer fencing token was issued for `lock`: nothing was recorded but the `fenced` event. */
+  | { readonly kind: 'fenced'; readonly lock: string; readonly token: number; readonly newestToken: number; readonly heads: string[] };
+
 export interface RegisteredItem {
   readonly id: string;
   readonly depCount: number;
@@ -38,6 +54,23 @@ export interface RegisteredItem {
   readonly jobId: string;
   /** Extra fields for the item's first event (executor, locks, dependencies). */
   readonly fields: Record<string, unknown>;
+}
+
+export interface BeginOptions {
+  definitionHash: string;
+  /** Most starts allowed before the item fails STALLED (attempts + stalls). @default 5 */
+  maxStarts?: number;
+  /** Extra fields of the running event. */
+  fields?: Record<string, unknown>;
+  jobId?: string;
+}
+
+function decodeBegin(r: readonly string[]): BeginResult {
+  if (r[0] === 'terminal') return { kind: 'terminal', state: r[1] ?? 'unknown', resultRef: r[2] ?? '', wake: r.slice(3) };
+  if (r[0] === 'wait') return { kind: 'wait', left: Number(r[1]) };
+  const refs: Record<string, string> = {};
+  for (let i = 2; i + 1 < r.length; i += 2) refs[r[i]!] = r[i + 1]!;
+  return { kind: 'run', attempt: Number(r[1]), deps: refs };
 }
 
 /**
@@ -102,33 +135,75 @@ export class RunStore {
     itemId: string,
     deps: readonly string[],
     runner: string,
-    opts: {
-      definitionHash: string;
-      /** Most starts allowed before the item fails STALLED (attempts + stalls). @default 5 */
-      maxStarts?: number;
-      before?: readonly EventBody[];
-      fields?: Record<string, unknown>;
-      jobId?: string;
-    },
+    opts: BeginOptions & { before?: readonly EventBody[] },
   ): Promise<BeginResult> {
-    const running = encodeEventBody({ type: 'item', itemId, state: 'running', runner, ...opts.fields });
     const r = (await callScript(this.redis, 'beginItem', this.runKeys(runId), [
+      ...this.beginArgs(runId, itemId, deps, runner, opts),
+      ...(opts.before ?? []).map(encodeEventBody),
+    ])) as string[];
+    return decodeBegin(r);
+  }
+
+  private beginArgs(runId: string, itemId: string, deps: readonly string[], runner: string, opts: BeginOptions): Array<string | number> {
+    const running = encodeEventBody({ type: 'item', itemId, state: 'running', runner, ...opts.fields });
+    return [runId, new Date().toISOString(), itemId, deps.join(','), opts.definitionHash, this.keys.finishedChannel, running, opts.jobId ?? '', opts.maxStarts ?? 5];
+  }
+
+  /**
+   * `beginItem` for an item with resource locks, in the same script as the claim of its locks
+   * (sent right behind redlock's acquisition): see startItem-N.lua. The running event gets the
+   * `lockTokens` and is preceded by a `lock acquired` event per lock. An item that does not run
+   * gives its locks back in the same step (`heads`: the waiters to wake).
+   */
+  async startItem(runId: string, itemId: string, deps: readonly string[], runner: string, opts: BeginOptions, claim: LockClaimCall): Promise<StartReply> {
+    const r = (await callScript(this.redis, 'startItem', [...this.runKeys(runId), ...claim.keys], [
+      ...this.beginArgs(runId, itemId, deps, runner, opts),
+      claim.member,
+      claim.arrival,
+      claim.now,
+      claim.deadline,
+      claim.since,
+      claim.ttlMs,
+      claim.value,
+      ...claim.names,
+    ])) as [number[], string[], string[]];
+    const [claimed, begin, heads] = r;
+    return { claim: claimed.map(Number), ...(begin.length > 0 ? { begin: decodeBegin(begin) } : {}), heads };
+  }
+
+  /**
+   * `finishItem` for an item that held resource locks, in one script with the fencing check and
+   * the release of its locks: see endItem-N.lua. A fenced holder records nothing but the
+   * `fenced` event.
+   */
+  async endItem(
+    runId: string,
+    itemId: string,
+    state: 'done' | 'failed' | 'skipped' | 'cancelled',
+    release: LockReleaseCall,
+    opts: { resultRef?: string; fields?: Record<string, unknown>; after?: readonly EventBody[] } = {},
+  ): Promise<EndReply> {
+    const body = encodeEventBody({ type: 'item', itemId, state, ...(opts.resultRef ? { resultRef: opts.resultRef } : {}), ...opts.fields });
+    const r = (await callScript(this.redis, 'endItem', [...this.runKeys(runId), ...release.keys], [
       runId,
       new Date().toISOString(),
       itemId,
-      deps.join(','),
-      opts.definitionHash,
+      state,
+      opts.resultRef ?? '',
+      body,
       this.keys.finishedChannel,
-      running,
-      opts.jobId ?? '',
-      opts.maxStarts ?? 5,
-      ...(opts.before ?? []).map(encodeEventBody),
-    ])) as string[];
-    if (r[0] === 'terminal') return { kind: 'terminal', state: r[1] ?? 'unknown', resultRef: r[2] ?? '', wake: r.slice(3) };
-    if (r[0] === 'wait') return { kind: 'wait', left: Number(r[1]) };
-    const refs: Record<string, string> = {};
-    for (let i = 2; i + 1 < r.length; i += 2) refs[r[i]!] = r[i + 1]!;
-    return { kind: 'run', attempt: Number(r[1]), deps: refs };
+      release.value,
+      release.now,
+      release.forget,
+      release.names.length,
+      ...release.tokens,
+      ...release.names,
+      ...(opts.after ?? []).map(encodeEventBody),
+    ])) as [string, ...unknown[]];
+    if (r[0] === 'fenced') {
+      return { kind: 'fenced', lock: String(r[1]), token: Number(r[2]), newestToken: Number(r[3]), heads: r[4] as string[] };
+    }
+    return { kind: 'ended', moved: Number(r[1]), wake: r[2] as string[], heads: r[3] as string[] };
   }
 
   /**

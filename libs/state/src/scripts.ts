@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { readLuaScript } from '@agora/core';
+import { LOCK_LUA_INCLUDES } from '@agora/locks';
 import type { RedisClient } from './redis.js';
 
 const COMMANDS_DIR = new URL('../commands/', import.meta.url);
@@ -7,7 +8,8 @@ const COMMANDS_DIR = new URL('../commands/', import.meta.url);
 
 export interface ScriptDef {
   readonly name: string;
-  readonly numberOfKeys: number;
+  /** Fixed key count, or undefined for a `-N` script (the caller passes the count first). */
+  readonly numberOfKeys: number | undefined;
   readonly lua: string;
 }
 
@@ -17,9 +19,10 @@ export function allScripts(): ScriptDef[] {
   cache ??= readdirSync(COMMANDS_DIR)
     .filter((f) => f.endsWith('.lua'))
     .map((f) => {
-      const m = /^(\w+)-(\d+)\.lua$/.exec(f);
-      if (!m) throw new Error(`bad script file name ${f}: expected <camelName>-<numKeys>.lua`);
-      return { name: `agora_${m[1]!}`, numberOfKeys: Number(m[2]), lua: readLuaScript(COMMANDS_DIR, f) };
+      const m = /^(\w+)-(\d+|N)\.lua$/.exec(f);
+      if (!m) throw new Error(`bad script file name ${f}: expected <camelName>-<numKeys or N>.lua`);
+      // The item start and end scripts claim and release resource locks too: libs/locks' Lua.
+      return { name: `agora_${m[1]!}`, numberOfKeys: m[2] === 'N' ? undefined : Number(m[2]), lua: readLuaScript(COMMANDS_DIR, f, [LOCK_LUA_INCLUDES]) };
     });
   return cache;
 }
@@ -29,7 +32,7 @@ const defined = new WeakSet<RedisClient>();
 /** Registers our scripts on a client (EVALSHA with automatic EVAL fallback, via ioredis). */
 export function defineScripts(redis: RedisClient): void {
   if (defined.has(redis)) return;
-  for (const s of allScripts()) redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
+  for (const s of allScripts()) redis.defineCommand(s.name, s.numberOfKeys === undefined ? { lua: s.lua } : { numberOfKeys: s.numberOfKeys, lua: s.lua });
   defined.add(redis);
 }
 
@@ -38,5 +41,6 @@ export function callScript(redis: RedisClient, name: string, keys: readonly stri
   defineScripts(redis);
   const fn = (redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[`agora_${name}`];
   if (!fn) throw new Error(`no Lua script named ${name}`);
-  return fn.call(redis, ...keys, ...args);
+  const def = allScripts().find((s) => s.name === `agora_${name}`);
+  return def?.numberOfKeys === undefined ? fn.call(redis, keys.length, ...keys, ...args) : fn.call(redis, ...keys, ...args);
 }
