@@ -46,6 +46,23 @@ describe('dashboard', () => {
     await page.close();
   });
 
+  it('an item that fails is a failed job in Bull Board (not a green completed one), with its error', async () => {
+    const runId = await cluster.client.submit({
+      id: 'board-fail',
+      queue: 'default',
+      items: [{ id: 'breaks', executor: 'noop', inputs: { fail: 'boom on purpose' }, depends_on: [], resourceLocks: [] }],
+    });
+    expect((await cluster.client.wait(runId)).state).toBe('failed');
+    const page = await browser.newPage();
+    await page.goto(`${dashboard.url}/queues/queue/default?status=failed`);
+    await expect.poll(() => page.getByText('breaks', { exact: true }).count(), { timeout: 10_000 }).toBeGreaterThan(0);
+    await expect.poll(() => page.getByText(/boom on purpose/).count(), { timeout: 10_000 }).toBeGreaterThan(0);
+    await page.goto(`${dashboard.url}/queues/queue/default?status=completed`);
+    await expect.poll(() => page.getByText('join', { exact: true }).count(), { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(await page.getByText('breaks', { exact: true }).count()).toBe(0);
+    await page.close();
+  });
+
   it('answers /healthz', async () => {
     const res = await fetch(`${dashboard.url}/healthz`);
     expect(res.status).toBe(200);

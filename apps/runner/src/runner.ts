@@ -223,6 +223,8 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     }
     if (begin.kind === 'terminal') {
       if (begin.wake.length > 0) await wakeJobs(queueHandle(job.queueName), begin.wake);
+      // Bull Board tells the truth: a failed item's job ends failed, not completed.
+      if (begin.state === 'failed') throw new UnrecoverableError(`item ${d.itemId} of run ${d.runId} failed (see the run's events)`);
       return begin.resultRef ? { state: begin.state, resultRef: begin.resultRef } : { state: begin.state };
     }
     if (begin.kind === 'wait') {
@@ -330,7 +332,9 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       await finish('failed', {
         fields: { attempt, error: err.message.slice(0, 4000), errorCode: code, ...(exitCode != null ? { exitCode } : {}) },
       });
-      return { state: 'failed' };
+      // The item is failed for good (recorded above): its job ends failed too, with no retry, so
+      // Bull Board and BullMQ's own counts show it as it is.
+      throw new UnrecoverableError(`${code}: ${err.message.slice(0, 1000)}`);
     } finally {
       lease?.lost.removeEventListener('abort', onLost);
       running.delete(key);
