@@ -20,6 +20,18 @@ import { Command } from 'ioredis';
 
 let sent = 0;
 let excludedSent = 0;
+/**
+ * BENCH_COMMAND_NAMES=1: counts by kind too. A script call is told apart by its key count and the
+ * shape of its first key (ids and hex replaced by #), as the BENCH_SLOWLOG aid does; off by
+ * default, since it costs a string per command.
+ */
+const byKind = process.env['BENCH_COMMAND_NAMES'] ? new Map<string, number>() : null;
+function kindOf(c: Command): string {
+  const args = c.args;
+  if (c.name !== 'evalsha' && c.name !== 'eval' && c.name !== 'fcall') return c.name;
+  const first = args[2] === undefined ? '' : String(args[2] as string).replace(/[0-9a-f]{8,}|\d+/g, '#');
+  return `${c.name}/${String(args[1] as string)} ${first}`;
+}
 /** Connections whose commands are the harness's own watching (polls, INFO), not a system's. */
 const excluded = new Set<{ readonly stream?: unknown }>();
 
@@ -30,11 +42,17 @@ if (!proto.benchCounted) {
   const original = proto.toWritable;
   proto.toWritable = function (this: Command, socket: object) {
     sent++;
+    let probe = false;
     for (const c of excluded) {
       if (c.stream === socket) {
         excludedSent++;
+        probe = true;
         break;
       }
+    }
+    if (byKind && !probe) {
+      const k = kindOf(this);
+      byKind.set(k, (byKind.get(k) ?? 0) + 1);
     }
     return original.call(this, socket);
   };
@@ -43,6 +61,11 @@ if (!proto.benchCounted) {
 /** Commands this process has sent, less those of excluded connections. */
 export function commandsSent(): number {
   return sent - excludedSent;
+}
+
+/** With BENCH_COMMAND_NAMES: counts by command kind (probe excluded); otherwise null. */
+export function commandsByKind(): Record<string, number> | null {
+  return byKind ? Object.fromEntries(byKind) : null;
 }
 
 /** Commands the excluded (probe) connections have sent. */

@@ -13,7 +13,7 @@
  * the scheduler (ours only) separately.
  */
 import type { Redis } from 'ioredis';
-import { commandsSent, probeCommandsSent } from './command-count.js';
+import { commandsByKind, commandsSent, probeCommandsSent } from './command-count.js';
 import { sleep, type Proc } from './procs.js';
 
 /** The processes of one side: `runners` are agora runners or raw BullMQ workers. */
@@ -41,6 +41,8 @@ export async function startVerifyMonitor(redis: Redis): Promise<() => void> {
 export interface CostSnapshot {
   readonly monitor: { readonly topLevel: number; readonly lua: number } | null;
   readonly clientCommands: number;
+  /** With BENCH_COMMAND_NAMES: client commands by kind, all processes together. */
+  readonly byKind: ReadonlyMap<string, number> | null;
   readonly probeCommands: number;
   readonly serverCommands: number;
   readonly runnerCpuMs: number;
@@ -57,6 +59,14 @@ export interface SideCost {
   readonly schedulerCpuMsPerItem: number | null;
   /** How long the side took to go quiet after its measured part (see settle). */
   readonly settleMs: number;
+  /**
+   * What the same processes send while idle (heartbeats, leases, BullMQ's blocking polls), over
+   * one second just before the window, times the window's length, per item: roughly the part of
+   * `commandsPerItem` that is time, not items (roughly: a busy worker does not idle-poll).
+   */
+  readonly backgroundCommandsPerItem: number;
+  /** With BENCH_COMMAND_NAMES: the kinds sent most over the window, per item, most first. */
+  readonly topKindsPerItem?: ReadonlyArray<readonly [string, number]>;
   /** With BENCH_VERIFY_COMMANDS: what MONITOR saw over the window, per item (probe excluded). */
   readonly monitorPerItem?: { readonly topLevel: number; readonly lua: number };
 }
@@ -72,9 +82,16 @@ export async function snapshot(probe: Redis, procs: CostProcs): Promise<CostSnap
   const info = await probe.info('stats');
   const m = /total_commands_processed:(\d+)/.exec(info);
   if (!m) throw new Error('INFO stats has no total_commands_processed');
+  let byKind: Map<string, number> | null = null;
+  for (const kinds of [commandsByKind(), ...counts.map((c) => c.byKind)]) {
+    if (!kinds) continue;
+    byKind ??= new Map();
+    for (const [k, n] of Object.entries(kinds)) byKind.set(k, (byKind.get(k) ?? 0) + n);
+  }
   return {
     monitor,
-    clientCommands: commandsSent() + counts.reduce((a, b) => a + b, 0),
+    byKind,
+    clientCommands: commandsSent() + counts.reduce((a, b) => a + b.total, 0),
     probeCommands,
     serverCommands: Number(m[1]),
     runnerCpuMs: procs.runners.reduce((a, p) => a + p.cpuMs(), 0),
@@ -82,16 +99,26 @@ export async function snapshot(probe: Redis, procs: CostProcs): Promise<CostSnap
   };
 }
 
-export function costBetween(a: CostSnapshot, b: CostSnapshot, items: number, hasRunners = true, settleMs = 0): SideCost {
+export function costBetween(a: CostSnapshot, b: CostSnapshot, items: number, hasRunners = true, settleMs = 0, background = 0): SideCost {
   const client = b.clientCommands - a.clientCommands;
   const server = b.serverCommands - a.serverCommands - (b.probeCommands - a.probeCommands);
   return {
     items,
     settleMs,
+    backgroundCommandsPerItem: background / items,
     commandsPerItem: client / items,
     scriptCallsPerItem: (server - client) / items,
     runnerCpuMsPerItem: hasRunners ? (b.runnerCpuMs - a.runnerCpuMs) / items : null,
     schedulerCpuMsPerItem: a.schedulerCpuMs === null || b.schedulerCpuMs === null ? null : (b.schedulerCpuMs - a.schedulerCpuMs) / items,
+    ...(a.byKind && b.byKind
+      ? {
+          topKindsPerItem: [...b.byKind]
+            .map(([k, n]) => [k, (n - (a.byKind?.get(k) ?? 0)) / items] as const)
+            .filter(([, n]) => n > 0)
+            .sort((x, y) => y[1] - x[1])
+            .slice(0, 15),
+        }
+      : {}),
     ...(a.monitor && b.monitor
       ? { monitorPerItem: { topLevel: (b.monitor.topLevel - a.monitor.topLevel - (b.probeCommands - a.probeCommands)) / items, lua: (b.monitor.lua - a.monitor.lua) / items } }
       : {}),
@@ -124,11 +151,16 @@ export async function settle(probe: Redis, idlePer100ms = 30): Promise<void> {
 /** Measures `fn` (which returns its item count) between two snapshots, settling before the second. */
 export async function measured(probe: Redis, procs: CostProcs | (() => CostProcs), fn: () => Promise<number>, opts: { hasRunners?: boolean } = {}): Promise<SideCost> {
   const get = typeof procs === 'function' ? procs : () => procs;
+  const idle = await snapshot(probe, get());
+  await sleep(1000);
   const a = await snapshot(probe, get());
+  const idlePerMs = (a.clientCommands - idle.clientCommands) / 1000;
+  const t0 = performance.now();
   const items = await fn();
   const t = performance.now();
   await settle(probe);
   const settleMs = performance.now() - t;
   const b = await snapshot(probe, get());
-  return costBetween(a, b, items, opts.hasRunners ?? get().runners.length > 0, settleMs);
+  const windowMs = performance.now() - t0;
+  return costBetween(a, b, items, opts.hasRunners ?? get().runners.length > 0, settleMs, idlePerMs * windowMs);
 }

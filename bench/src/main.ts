@@ -141,9 +141,9 @@ if (values.json) {
       const c = r.redisCommandsPerItem;
       return [
         r.name.split('.')[0]!,
-        f(c.ours),
-        f(c.raw),
-        c.ours === null || c.raw === null ? '-' : f(c.ours - c.raw),
+        f(c.ours, 3),
+        f(c.raw, 3),
+        c.ours === null || c.raw === null ? '-' : f(c.ours - c.raw, 3),
         `${f(r.redisScriptCallsPerItem.ours, 1)} / ${f(r.redisScriptCallsPerItem.raw, 1)}`,
         f(r.runnerCpuMsPerItem.ours, 3),
         f(r.runnerCpuMsPerItem.raw, 3),
@@ -156,7 +156,8 @@ if (values.json) {
     const cline = (cells: string[]): string => cells.map((c, i) => c.padEnd(cw[i]!)).join('  ');
     process.stdout.write(`\n${cline(costHead)}\n${cw.map((w) => '-'.repeat(w)).join('  ')}\n${costRows.map(cline).join('\n')}\n`);
     process.stdout.write(
-      'Redis cmds: commands clients sent (one EVALSHA = one), submitting client included; in-script calls: what those scripts called inside Redis.\n' +
+      'Redis cmds: commands clients sent (one EVALSHA = one), submitting client included, over the whole run (its once-per-run\n' +
+        'commands and idle background shared out over its items); in-script calls: what those scripts called inside Redis.\n' +
         'dag is set beside raw independent. runner CPU: user + system of the runner (or raw worker) processes.\n',
     );
   }

@@ -24,8 +24,9 @@ export interface Proc {
   peakRssMb(): number;
   /** User + system CPU of the whole process (all threads) so far, in ms; NaN once it has exited. */
   cpuMs(): number;
-  /** Redis commands it has sent so far (client-side count, see command-count.ts). */
-  commandsSent(): Promise<number>;
+  /** Redis commands it has sent so far (client-side count, see command-count.ts), and by kind
+   * with BENCH_COMMAND_NAMES. */
+  commandsSent(): Promise<{ total: number; byKind: Record<string, number> | null }>;
   stop(): Promise<void>;
 }
 
@@ -65,13 +66,13 @@ export function startNode(name: string, args: readonly string[], env: NodeJS.Pro
     },
     cpuMs: () => (child.pid === undefined ? NaN : procCpuMs(child.pid)),
     commandsSent: () =>
-      new Promise<number>((resolve, reject) => {
+      new Promise((resolve, reject) => {
         const onMessage = (m: unknown): void => {
-          const n = (m as { benchCommands?: unknown } | null)?.benchCommands;
-          if (typeof n !== 'number') return;
+          const reply = m as { benchCommands?: unknown; byKind?: Record<string, number> | null } | null;
+          if (typeof reply?.benchCommands !== 'number') return;
           clearTimeout(t);
           child.off('message', onMessage);
-          resolve(n);
+          resolve({ total: reply.benchCommands, byKind: reply.byKind ?? null });
         };
         const t = setTimeout(() => {
           child.off('message', onMessage);

@@ -43,6 +43,8 @@ export interface ScenarioResult {
   readonly redisScriptCallsPerItem: Pair;
   /** CPU of our scheduler process, ms per item (raw BullMQ has none). */
   readonly schedulerCpuMsPerItem: number | null;
+  /** Of redisCommandsPerItem, roughly what the processes send idle over as long (see cost.ts). */
+  readonly redisBackgroundCommandsPerItem: Pair;
 }
 
 type Row = Pick<ScenarioResult, 'name' | 'unit' | 'ours' | 'raw' | 'ratio' | 'target' | 'met'>;
@@ -55,15 +57,18 @@ function withCost(rows: readonly Row[], ours: SideCost | null, raw: SideCost | n
     runnerCpuMsPerItem: { ours: ours?.runnerCpuMsPerItem ?? null, raw: raw?.runnerCpuMsPerItem ?? null },
     redisScriptCallsPerItem: { ours: ours?.scriptCallsPerItem ?? null, raw: raw?.scriptCallsPerItem ?? null },
     schedulerCpuMsPerItem: ours?.schedulerCpuMsPerItem ?? null,
+    redisBackgroundCommandsPerItem: { ours: ours?.backgroundCommandsPerItem ?? null, raw: raw?.backgroundCommandsPerItem ?? null },
   }));
 }
 
 const costLine = (side: string, c: SideCost): string =>
-  `${side} cost per item: ${c.commandsPerItem.toFixed(2)} Redis commands sent (+${c.scriptCallsPerItem.toFixed(2)} calls inside scripts), ` +
+  `${side} cost per item: ${c.commandsPerItem.toFixed(3)} Redis commands sent (of which ~${c.backgroundCommandsPerItem.toFixed(3)} idle background; ` +
+  `+${c.scriptCallsPerItem.toFixed(2)} calls inside scripts), ` +
   `runner CPU ${c.runnerCpuMsPerItem === null ? '-' : c.runnerCpuMsPerItem.toFixed(3)} ms` +
   (c.schedulerCpuMsPerItem === null ? '' : `, scheduler CPU ${c.schedulerCpuMsPerItem.toFixed(3)} ms`) +
   ` (quiet ${(c.settleMs / 1000).toFixed(1)} s after)` +
-  (c.monitorPerItem ? `; MONITOR saw ${c.monitorPerItem.topLevel.toFixed(2)} top-level + ${c.monitorPerItem.lua.toFixed(2)} script calls` : '');
+  (c.monitorPerItem ? `; MONITOR saw ${c.monitorPerItem.topLevel.toFixed(2)} top-level + ${c.monitorPerItem.lua.toFixed(2)} script calls` : '') +
+  (c.topKindsPerItem ? `\n${c.topKindsPerItem.map(([k, n]) => `    ${n.toFixed(4).padStart(9)}  ${k}`).join('\n')}` : '');
 
 export interface ScenarioContext {
   readonly params: Params;
@@ -137,8 +142,12 @@ export const scenarios: Scenario[] = [
       log(costLine('ours', oursCost));
       const o = n / sec;
       const ratio = o / rawIndependentRate;
-      // The acceptance counts commands an item costs beyond the one a raw job costs.
+      // The acceptance counts commands an item costs beyond the one a raw job costs. Measured over
+      // the whole run, so it includes what a run costs once (submit, acceptance, sealing) and the
+      // idle background over the run's length, shared out over its items; logged apart.
       const beyond = oursCost.commandsPerItem - rawCost.commandsPerItem;
+      const beyondLessBackground = beyond - (oursCost.backgroundCommandsPerItem - rawCost.backgroundCommandsPerItem);
+      log(`beyond BullMQ's own: ${beyond.toFixed(3)} commands per item (~${beyondLessBackground.toFixed(3)} less idle background)`);
       return {
         results: withCost(
           [
