@@ -62,9 +62,11 @@ function assertOrder(plan: PlanInput, execs: Array<{ itemId: string; start: numb
 }
 
 describe('plans on a Redis Cluster', () => {
-  it('the suite really runs on a 3-master cluster, and the runs and queues are spread over its masters', async () => {
+  it('the suite really runs on a 3-master cluster, and a namespace (its runs, locks and queues) lives on the master of its {namespace} slot', async () => {
     expect(testRedisUrl()).toMatch(/^redis\+cluster:\/\/127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+$/);
-    const plans = await Promise.all(Array.from({ length: 6 }, (_, i) => runPlan({ id: `spread-${i}`, queue: 'wide', items: [item('a'), item('b', ['a'])] })));
+    const plans = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => runPlan({ id: `spread-${i}`, queue: 'wide', items: [item('a'), item('b', ['a'], { resourceLocks: ['db/spread'] })] })),
+    );
     for (const p of plans) expect(p.status.state).toBe('succeeded');
     const redis = createRedis(testRedisUrl());
     try {
@@ -73,14 +75,21 @@ describe('plans on a Redis Cluster', () => {
       await c.ping();
       const masters = c.nodes('master');
       expect(masters).toHaveLength(3);
-      // Which masters hold this namespace's keys: the run keys ({runId}) land on several.
       const ns = cluster.config.namespace;
-      const holders = new Set<string>();
-      for (const m of masters) {
-        const [, found] = await m.scan('0', 'MATCH', `${ns}:run:*`, 'COUNT', 100_000);
-        if (found.length > 0) holders.add(`${m.options.port}`);
-      }
-      expect(holders.size).toBeGreaterThan(1);
+      const all = (await Promise.all(masters.map(async (m) => (await m.scan('0', 'MATCH', `*${ns}*`, 'COUNT', 1_000_000))[1]))).flat();
+      // Outside the tag: single-key indexes only (run list, queue names, deployment, runner registry, scheduler lease).
+      const untagged = all.filter((k) => !k.includes(`{${ns}}`));
+      for (const k of untagged) expect([`${ns}:runs`, `${ns}:queues`, `${ns}:deployment`, `${ns}:runners`, `${ns}:{scheduler}:leader`, `${ns}:{scheduler}:epoch`]).toContain(k);
+      const perMaster = await Promise.all(masters.map(async (m) => (await m.scan('0', 'MATCH', `*{${ns}}*`, 'COUNT', 1_000_000))[1]));
+      const holding = perMaster.filter((found) => found.length > 0);
+      expect(holding, `keys tagged {${ns}} per master: ${perMaster.map((f) => f.length).join(', ')}`).toHaveLength(1);
+      const found = holding[0]!;
+      // Run keys, lock keys and BullMQ keys of the namespace, all on that master.
+      expect(found.some((k) => k.startsWith(`${ns}:run:{${ns}}:`))).toBe(true);
+      expect(found.some((k) => k.startsWith(`${ns}:lock:{${ns}}:`))).toBe(true);
+      expect(found.some((k) => k.startsWith(`{${ns}}:wide:`))).toBe(true);
+      const slots = new Set(await Promise.all(found.filter((k) => k.includes(`{${ns}}`)).map(async (k) => Number(await c.cluster('KEYSLOT', k)))));
+      expect(slots.size).toBe(1);
     } finally {
       redis.disconnect();
     }

@@ -125,7 +125,7 @@ export async function startRedisCluster(opts: { masters?: number } = {}): Promis
           '--cluster-enabled', 'yes',
           '--cluster-port', String(busPort),
           '--cluster-config-file', path.join(dir, 'nodes.conf'),
-          '--cluster-node-timeout', '3000',
+          '--cluster-node-timeout', '15000',
           '--bind', '127.0.0.1',
           '--dir', dir,
           '--save', '',

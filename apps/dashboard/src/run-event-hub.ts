@@ -20,10 +20,12 @@ export interface RunEventHubOptions {
  * read once for all of its watchers. The SDK's `watch` duplicates a connection per watcher
  * (300 SSE clients were 300 Redis connections).
  *
- * On a Redis Cluster one XREAD may name only streams of one hash slot, and every run has a slot
- * of its own (`{runId}`), so there the reader polls instead: each round reads every watched run
- * without blocking (one command per run, sent together), and sleeps `pollMs` after a round that
- * found nothing. A new watcher ends the sleep. Events reach SSE clients up to `pollMs` later.
+ * On a Redis Cluster one XREAD may name only streams of one hash slot, and the reader cannot
+ * tell which node's connection to CLIENT UNBLOCK. There the watched streams are grouped by hash
+ * tag: one group (run keys carry `{<namespace>}`: every run of a deployment) is read with a
+ * blocking XREAD of at most `pollMs`, so a newly watched run joins within `pollMs`; several
+ * groups (a key layout that tags runs apart) are read without blocking, one XREAD per group sent
+ * together, with a `pollMs` sleep after a round that found nothing (a new watcher ends it).
  */
 export interface RunEventHub {
   /**
@@ -43,6 +45,17 @@ interface Watcher {
   wake: () => void;
 }
 
+/**
+ * The part of `key` Redis Cluster hashes: the text between the first '{' and the next '}' when
+ * that is not empty, else the whole key. Keys with the same tag are in the same slot.
+ */
+function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  if (open === -1) return key;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
 const isEnd = (e: AgoraEvent): boolean => e.type === 'run' && isTerminalRunState(e.state);
 
 export function createRunEventHub(opts: RunEventHubOptions): RunEventHub {
@@ -52,8 +65,7 @@ export function createRunEventHub(opts: RunEventHubOptions): RunEventHub {
   const pollMs = opts.pollMs ?? 200;
   const cluster = isRedisCluster(opts.redis);
   const watchers = new Map<string, Set<Watcher>>();
-  // On a cluster the reader never blocks: the command connection does (see above).
-  const reader = cluster ? opts.redis : opts.redis.duplicate();
+  const reader = opts.redis.duplicate();
   let readerId: number | undefined;
   // Redis gives a connection a new id on every reconnect; CLIENT UNBLOCK needs the current one.
   const learnId = (): void => {
@@ -62,12 +74,11 @@ export function createRunEventHub(opts: RunEventHubOptions): RunEventHub {
       () => (readerId = undefined),
     );
   };
-  if (!cluster) {
-    reader.on('ready', learnId);
-    // duplicate() copies options, not listeners. Only the message: the error object of a failed
-    // AUTH carries the command and with it the password.
-    reader.on('error', (err: Error) => logger.warn({ err: err.message }, 'run event reader: Redis connection error'));
-  }
+  // On a cluster CLIENT ID would be answered by whichever node the client picks.
+  if (!cluster) reader.on('ready', learnId);
+  // duplicate() copies options, not listeners. Only the message: the error object of a failed
+  // AUTH carries the command and with it the password.
+  reader.on('error', (err: Error) => logger.warn({ err: err.message }, 'run event reader: Redis connection error'));
   let closed = false;
   /** Runs in the read that is blocking now; a watcher of any other run cuts that read short. */
   let blockingOn: ReadonlySet<string> = new Set();
@@ -100,19 +111,33 @@ export function createRunEventHub(opts: RunEventHubOptions): RunEventHub {
     }
   }
 
-  /** One round on a cluster: which watched runs have news (one XREAD per run's slot), each delivered; else a sleep. */
-  async function pollRound(): Promise<void> {
-    const runs = [...watchers.keys()];
-    const news = await Promise.all(
-      runs.map(async (r) => {
-        const from = Math.min(...[...(watchers.get(r) ?? [])].map((w) => w.next));
-        if (!Number.isFinite(from)) return false;
-        const res = await reader.xread('COUNT', 1, 'STREAMS', store.keys.run(r).events, `0-${from}`);
-        return res !== null && res.length > 0;
+  /** The next seq the watchers of `runId` need (Infinity when it has none left). */
+  const nextOf = (runId: string): number => Math.min(...[...(watchers.get(runId) ?? [])].map((w) => w.next));
+
+  /** One round on a cluster: one XREAD per hash tag of the watched streams (see above); the runs with news delivered. */
+  async function clusterRound(): Promise<void> {
+    const groups = new Map<string, string[]>();
+    for (const runId of watchers.keys()) {
+      if (!Number.isFinite(nextOf(runId))) continue;
+      const tag = hashTag(store.keys.run(runId).events);
+      const g = groups.get(tag);
+      if (g) g.push(runId);
+      else groups.set(tag, [runId]);
+    }
+    const block = groups.size === 1;
+    const found = await Promise.all(
+      [...groups.values()].map(async (runs) => {
+        const streams = runs.map((r) => store.keys.run(r).events);
+        const ids = runs.map((r) => `0-${nextOf(r)}`);
+        const res = block
+          ? await reader.xread('COUNT', 1, 'BLOCK', pollMs, 'STREAMS', ...streams, ...ids)
+          : await reader.xread('COUNT', 1, 'STREAMS', ...streams, ...ids);
+        return (res ?? []).map(([key]) => runs[streams.indexOf(key)]).filter((r): r is string => r !== undefined);
       }),
     );
-    for (let i = 0; i < runs.length; i++) if (news[i]) await deliver(runs[i]!);
-    if (news.some(Boolean) || closed) return;
+    const news = found.flat();
+    for (const runId of news) await deliver(runId);
+    if (news.length > 0 || block || closed) return;
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((r) => {
       idle = r;
@@ -132,7 +157,7 @@ export function createRunEventHub(opts: RunEventHubOptions): RunEventHub {
       }
       if (cluster) {
         try {
-          await pollRound();
+          await clusterRound();
           backoffMs = 100;
         } catch (err) {
           if (closed) return;
@@ -223,7 +248,7 @@ export function createRunEventHub(opts: RunEventHubOptions): RunEventHub {
       closed = true;
       idle?.();
       for (const s of watchers.values()) for (const w of s) w.wake();
-      if (!cluster) reader.disconnect();
+      reader.disconnect();
       await running;
     },
   };

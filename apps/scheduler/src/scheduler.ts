@@ -326,8 +326,9 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const progress = new Map<string, { seq: string; since: number }>();
   /**
    * Each run's state, event count, queue and whether it is sealed: one pipeline on one Redis. On
-   * a cluster each run's keys live in a slot of their own and a pipeline may not span nodes, so
-   * there the commands go out together without one (still one round trip's worth of waiting).
+   * a cluster a pipeline may not span nodes; the run keys share their namespace's tag today, but
+   * this read does not lean on the key layout: there the commands go out together without a
+   * pipeline (still one round trip's worth of waiting).
    */
   async function lookAtRuns(ids: readonly string[]): Promise<Array<{ state: string | null; seq: string | null; queue: string | null; sealed: boolean }>> {
     if (isRedisCluster(redis)) {
