@@ -1,0 +1,273 @@
+import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import {
+  AgoraError,
+  ApplicationError,
+  CancelledError,
+  FencedError,
+  coerceError,
+  isItemId,
+  isRunId,
+  type AgoraConfig,
+  type EventBody,
+  type Logger,
+  type StorageProvider,
+} from '@agora/core';
+import { DEP_PARK_MS, itemDefinitionHash, parseItemJobData, type BeginResult, type ItemJobData, type RunStore, type StartReply } from '@agora/state';
+import { wakeTargetsOf } from '@agora/locks';
+import type { Executor } from './executor.js';
+import type { LockLeaseLike, LockServiceLike } from './locking.js';
+import { HAND_BACK, LOCK_LOST, classifyOutcome } from './outcome.js';
+import { parkJob } from './parking.js';
+import type { QueueHandles } from './queues.js';
+import { ReleaseStack } from './release-stack.js';
+
+/** An item running on this runner: what cancellation and shutdown abort. */
+export interface RunningItem {
+  readonly runId: string;
+  readonly abort: AbortController;
+}
+
+/** What the item lifecycle needs from its runner (built once by `createRunner`). */
+export interface RunnerContext {
+  readonly id: string;
+  readonly config: AgoraConfig;
+  readonly logger: Logger;
+  readonly store: RunStore;
+  readonly locks: LockServiceLike;
+  readonly storage: StorageProvider;
+  readonly executors: ReadonlyMap<string, Executor>;
+  readonly queues: QueueHandles;
+  /** Items running now, by `<runId>/<itemId>`. */
+  readonly running: Map<string, RunningItem>;
+  /** Jobs whose lock wait was already announced with a `lock waiting` event (announced once). */
+  readonly announcedWaits: Set<string>;
+  /** Most starts of one item (attempts + stalls) before it fails STALLED. */
+  readonly maxStarts: number;
+  /** Fallback re-check of an item parked on a busy lock. */
+  readonly lockRecheckMs: number;
+  /** True once the shutdown grace is over: items starting now are handed back at once. */
+  graceOver(): boolean;
+}
+
+type EndState = 'done' | 'failed' | 'cancelled';
+type EndFields = { resultRef?: string; fields?: Record<string, unknown> };
+
+/**
+ * BullMQ's processor for item jobs: read the job, start the item (claim its locks and begin, or
+ * park), run it, end it. Returns the item's end; a failed item throws `UnrecoverableError` so its
+ * job ends failed; a parked or handed-back job throws BullMQ's Delayed/Waiting errors.
+ */
+export async function processItem(ctx: RunnerContext, job: Job<ItemJobData>, token?: string): Promise<{ state: string; resultRef?: string }> {
+  const { d, definitionHash } = readJob(ctx, job);
+  const started = await startItem(ctx, job, token, d, definitionHash);
+  const { begin, lease } = started;
+  if (begin.kind === 'terminal') {
+    await ctx.queues.wakeJobs(job.queueName, begin.wake);
+    // Bull Board tells the truth: a failed item's job ends failed, not completed.
+    if (begin.state === 'failed') throw new UnrecoverableError(`item ${d.itemId} of run ${d.runId} failed (see the run's events)`);
+    return begin.resultRef ? { state: begin.state, resultRef: begin.resultRef } : { state: begin.state };
+  }
+  if (begin.kind === 'wait') {
+    // Its flow-tree children ended before its other dependencies: park until the runner that
+    // ends the last one wakes it.
+    return parkJob(job, token, {
+      forMs: DEP_PARK_MS,
+      ready: async () => ((await ctx.store.dependenciesLeft(d.runId, [d.itemId]))[0] ?? 0) <= 0,
+      wake: () => ctx.queues.wakeJobs(job.queueName, [job.id!]),
+    });
+  }
+  return runItem(ctx, job, token, d, begin, lease);
+}
+
+/**
+ * Job data is input from outside: parsed, then hashed. The start compares the hash with the one
+ * registered at acceptance, so data edited since (Redis HSET, Bull Board) runs nothing and the
+ * item fails with an INTEGRITY error in the record. Data that does not even parse but names a
+ * valid run and item is recorded the same way (no hash can match 'unparsable'); data that names
+ * no valid run cannot be recorded anywhere and is failed for good.
+ */
+export function readJob(ctx: Pick<RunnerContext, 'logger'>, job: Job): { d: ItemJobData; definitionHash: string } {
+  try {
+    const d = parseItemJobData(job.data);
+    return { d, definitionHash: itemDefinitionHash(d) };
+  } catch (err) {
+    const raw = (job.data ?? {}) as { runId?: unknown; itemId?: unknown };
+    if (!isRunId(raw.runId) || !isItemId(raw.itemId)) throw new UnrecoverableError(`item job ${String(job.id)} refused: ${coerceError(err).message}`);
+    ctx.logger.error({ runId: raw.runId, itemId: raw.itemId, err: coerceError(err).message }, 'item job data is invalid');
+    return { d: { runId: raw.runId, itemId: raw.itemId, executor: '', inputs: {}, locks: [], deps: [] }, definitionHash: 'unparsable' };
+  }
+}
+
+/**
+ * The start. Without locks: one `beginItem` script. With locks: one round trip, two commands —
+ * redlock's acquisition of the lock keys and, right behind it on the same connection, the item
+ * start script (lock claim + begin; the locks go straight back when the item does not run). A
+ * busy lock parks the job (it holds no worker slot) until the holder ahead releases.
+ */
+async function startItem(
+  ctx: RunnerContext,
+  job: Job<ItemJobData>,
+  token: string | undefined,
+  d: ItemJobData,
+  definitionHash: string,
+): Promise<{ begin: BeginResult; lease?: LockLeaseLike }> {
+  const beginOpts = { definitionHash, maxStarts: ctx.maxStarts, jobId: job.id! };
+  if (d.locks.length === 0) return { begin: await ctx.store.beginItem(d.runId, d.itemId, d.deps, ctx.id, beginOpts) };
+  const req = { names: [...d.locks], holder: { runId: d.runId, itemId: d.itemId, jobId: job.id!, queue: job.queueName } };
+  let reply: StartReply | undefined;
+  const r = await ctx.locks.acquire(req, {
+    claimWith: async (call) => {
+      reply = await ctx.store.startItem(d.runId, d.itemId, d.deps, ctx.id, beginOpts, call);
+      return reply.claim;
+    },
+  });
+  if (!r.acquired) {
+    if (r.wake?.length) await ctx.queues.wakeHolders(r.wake);
+    if (!ctx.announcedWaits.has(job.id!)) {
+      ctx.announcedWaits.add(job.id!);
+      await ctx.store.appendEvents(d.runId, [{ type: 'lock', action: 'waiting', itemId: d.itemId, lock: r.blockedBy, position: r.position }]);
+    }
+    return parkJob(job, token, { forMs: ctx.lockRecheckMs, ready: () => ctx.locks.isFirstAndFree(req), wake: () => ctx.queues.wakeHolders([req.holder]) });
+  }
+  ctx.announcedWaits.delete(job.id!);
+  if (!reply?.begin) throw new Error(`item ${d.itemId}: locks granted without a start decision`);
+  if (reply.begin.kind === 'run') return { begin: reply.begin, lease: r.lease };
+  // The start script gave the locks back already: the item does not run now.
+  r.lease.markReleased();
+  await ctx.queues.wakeHolders(wakeTargetsOf(reply.heads));
+  return { begin: reply.begin };
+}
+
+/** Runs a begun item through its executor, stores its result and ends it, whatever happens. */
+async function runItem(
+  ctx: RunnerContext,
+  job: Job<ItemJobData>,
+  token: string | undefined,
+  d: ItemJobData,
+  begin: Extract<BeginResult, { kind: 'run' }>,
+  lease: LockLeaseLike | undefined,
+): Promise<{ state: string; resultRef?: string }> {
+  const { attempt } = begin;
+  const held = new ReleaseStack();
+  const abort = new AbortController();
+  // Invariant: once acquired, the locks are released on every path out (a no-op after the end
+  // script released them).
+  if (lease) held.defer(async () => ctx.queues.wakeHolders(await lease.release()));
+  const onLost = (): void => abort.abort(LOCK_LOST);
+  if (lease) {
+    lease.lost.addEventListener('abort', onLost, { once: true });
+    held.defer(() => lease.lost.removeEventListener('abort', onLost));
+    if (lease.lost.aborted) onLost();
+  }
+  const key = `${d.runId}/${d.itemId}`;
+  ctx.running.set(key, { runId: d.runId, abort });
+  held.defer(() => void ctx.running.delete(key));
+  // A runner that began shutting down while this item was starting hands it back at once.
+  if (ctx.graceOver()) abort.abort(HAND_BACK);
+  const startedMs = Date.now();
+  const end = (state: EndState, fields: EndFields): Promise<void> => endItem(ctx, job.queueName, d, state, fields, lease);
+  try {
+    const executor = ctx.executors.get(d.executor);
+    if (!executor) throw new ApplicationError(`no executor "${d.executor}" on runner ${ctx.id}`, null);
+    const result = await executor.execute({
+      namespace: ctx.config.namespace,
+      runId: d.runId,
+      itemId: d.itemId,
+      inputs: d.inputs,
+      deps: begin.deps,
+      lockTokens: lease?.tokens ?? {},
+      attempt,
+      ...(d.target !== undefined ? { target: d.target } : {}),
+      ...(d.taskRef !== undefined ? { taskRef: d.taskRef } : {}),
+      signal: abort.signal,
+      storage: ctx.storage,
+      logger: ctx.logger,
+    });
+    if (abort.signal.aborted) throw new CancelledError(String(abort.signal.reason));
+    const bytes = typeof result.output === 'string' ? Buffer.from(result.output) : result.output;
+    // The done event records the pinned URI, so the name index may trail (deferIndex).
+    const put = await ctx.storage.put(`agora://${ctx.config.namespace}/result/${d.runId}.${d.itemId}`, bytes, { deferIndex: true });
+    await end('done', { resultRef: put.uri, fields: { attempt, durationMs: Date.now() - startedMs, ...result.fields } });
+    return { state: 'done', resultRef: put.uri };
+  } catch (caught) {
+    return await settleFailure(ctx, job, token, d, attempt, caught, abort.signal, lease, end);
+  } finally {
+    await held.releaseAll();
+  }
+}
+
+/** What a throw from the executor (or from the end) becomes: see `classifyOutcome`. */
+async function settleFailure(
+  ctx: RunnerContext,
+  job: Job<ItemJobData>,
+  token: string | undefined,
+  d: ItemJobData,
+  attempt: number,
+  caught: unknown,
+  signal: AbortSignal,
+  lease: LockLeaseLike | undefined,
+  end: (state: EndState, fields: EndFields) => Promise<void>,
+): Promise<{ state: string }> {
+  const outcome = classifyOutcome(caught, signal, attempt, job.opts.attempts ?? 1);
+  const lockEvents = (action: string): EventBody[] =>
+    lease ? lease.names.map((lock) => ({ type: 'lock', action, itemId: d.itemId, lock, token: lease.tokens[lock] })) : [];
+  switch (outcome.kind) {
+    case 'fenced':
+      // The end script recorded the `fenced` event and refused the result.
+      ctx.logger.warn({ runId: d.runId, itemId: d.itemId, lock: outcome.error.lock }, 'result rejected: stale fencing token');
+      throw outcome.error;
+    case 'handBack':
+      // The worker was stopped (the executor saw the abort); the item is queued again and its job
+      // returns to wait without counting as an attempt. Locks are released keeping the item's
+      // place in their queues.
+      await ctx.store.handBackItem(d.runId, d.itemId, { attempt, runner: ctx.id, reason: HAND_BACK }, lockEvents('released'));
+      if (lease) await ctx.queues.wakeHolders(await lease.release({ keepPlace: true }));
+      await job.moveToWait(token);
+      ctx.logger.info({ runId: d.runId, itemId: d.itemId, attempt }, 'item handed back');
+      throw new WaitingError();
+    case 'lockLost':
+      await ctx.store.appendEvents(d.runId, [...lockEvents('lost'), { type: 'retry', itemId: d.itemId, attempt, error: 'resource lock lost' }]);
+      throw new AgoraError('LOCK', `item ${d.itemId}: resource lock lost while running; retrying under a fresh lock`, { retryable: true });
+    case 'cancelled':
+      await end('cancelled', { fields: { attempt, reason: outcome.reason } });
+      return { state: 'cancelled' };
+    case 'retry':
+      await ctx.store.appendEvents(d.runId, [{ type: 'retry', itemId: d.itemId, attempt, error: outcome.error.message }]);
+      ctx.logger.warn({ runId: d.runId, itemId: d.itemId, attempt, err: outcome.error.message }, 'item will be retried');
+      throw outcome.error;
+    case 'failed':
+      await end('failed', {
+        fields: { attempt, error: outcome.error.message.slice(0, 4000), errorCode: outcome.code, ...(outcome.exitCode != null ? { exitCode: outcome.exitCode } : {}) },
+      });
+      // The item is failed for good (recorded above): its job ends failed too, with no retry, so
+      // Bull Board and BullMQ's own counts show it as it is.
+      throw new UnrecoverableError(`${outcome.code}: ${outcome.error.message.slice(0, 1000)}`);
+  }
+}
+
+/**
+ * The end. Without locks: `finishItem`. With locks: one script that checks the fencing tokens,
+ * writes the end (with a `lock released` event per lock) and releases them; a fenced holder's
+ * result is refused there (a `fenced` event) and its job retried under fresh locks.
+ * Invariant: parked dependents are woken only after the state is written, so a dependent never
+ * sees its dependency non-terminal. A crash in between is repaired when the job is retried: the
+ * start then reports the item terminal and names them again (idempotent).
+ */
+export async function endItem(
+  ctx: Pick<RunnerContext, 'store' | 'queues'>,
+  queue: string,
+  d: Pick<ItemJobData, 'runId' | 'itemId'>,
+  state: EndState,
+  fields: EndFields,
+  lease?: LockLeaseLike,
+): Promise<void> {
+  if (!lease) {
+    const { wake } = await ctx.store.finishItem(d.runId, d.itemId, state, fields);
+    await ctx.queues.wakeJobs(queue, wake);
+    return;
+  }
+  const ended = await ctx.store.endItem(d.runId, d.itemId, state, lease.releaseWith(), fields);
+  await ctx.queues.wakeHolders(wakeTargetsOf(ended.heads));
+  if (ended.kind === 'fenced') throw new FencedError(ended.lock, ended.token, ended.newestToken);
+  await ctx.queues.wakeJobs(queue, ended.wake);
+}

@@ -1,0 +1,38 @@
+import { Queue } from 'bullmq';
+import { wakeJobs, type RedisClient } from '@agora/state';
+import type { LockHolder } from './locking.js';
+
+/**
+ * The runner's handles on plan queues, for waking parked jobs (promoting their delayed jobs):
+ * dependents whose last dependency ended, and lock waiters whose turn came. On a client of their
+ * own: BullMQ loads its ~60 scripts onto the client it is given, and an auto-pipelined client
+ * builds a pipeline object carrying every script per batch.
+ */
+export class QueueHandles {
+  private readonly handles = new Map<string, Queue>();
+
+  constructor(
+    private readonly connection: RedisClient,
+    private readonly prefix: string,
+  ) {}
+
+  queue(name: string): Queue {
+    let q = this.handles.get(name);
+    if (!q) this.handles.set(name, (q = new Queue(name, { connection: this.connection, prefix: this.prefix })));
+    return q;
+  }
+
+  /** Promotes parked jobs of one queue (a job no longer parked is left alone). */
+  async wakeJobs(queue: string, jobIds: readonly string[]): Promise<void> {
+    if (jobIds.length > 0) await wakeJobs(this.queue(queue), jobIds);
+  }
+
+  /** Promotes lock waiters whose turn came, each in its own queue. */
+  async wakeHolders(targets: readonly LockHolder[]): Promise<void> {
+    await Promise.all(targets.map((t) => wakeJobs(this.queue(t.queue), [t.jobId])));
+  }
+
+  async close(): Promise<void> {
+    for (const q of this.handles.values()) await q.close();
+  }
+}

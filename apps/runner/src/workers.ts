@@ -1,0 +1,47 @@
+import { Worker } from 'bullmq';
+import { coerceError, isItemId, isRunId, isTerminalItemState } from '@agora/core';
+import { createRedis, type ItemJobData, type RedisClient } from '@agora/state';
+import { endItem, processItem, type RunnerContext } from './item-lifecycle.js';
+
+/**
+ * One BullMQ worker per plan queue, each on its own connection (a worker blocks on BZPOPMIN).
+ * BullMQ's own stall limit is lifted: a job it failed for stalling too often would be failed
+ * outside any processor, recorded nowhere, and its item would stay "running" forever. The stall
+ * budget is ours instead (runner.maxStalls, counted by the start script, ending the item STALLED).
+ */
+export function startItemWorkers(ctx: RunnerContext, queueNames: readonly string[], concurrency: number): Worker[] {
+  const { config, logger, store } = ctx;
+  return queueNames.map((q) => {
+    const w = new Worker<ItemJobData>(q, (job, token) => processItem(ctx, job, token), {
+      prefix: store.keys.bullPrefix,
+      concurrency,
+      lockDuration: config.runner.jobLockMs,
+      stalledInterval: config.runner.stalledIntervalMs,
+      maxStalledCount: 1_000_000,
+      connection: createRedis(config.redisUrl),
+    });
+    // A job BullMQ failed outside our processor (a Redis error on the last attempt) must still
+    // end its item, or its dependents would wait forever. Only a job failed for good (not one
+    // that will be retried) whose item is not yet ended.
+    w.on('failed', (job, err) => {
+      if (!job) return;
+      const d = job.data as Partial<ItemJobData>;
+      if (!isRunId(d.runId) || !isItemId(d.itemId)) return;
+      const item = { runId: d.runId, itemId: d.itemId };
+      void job
+        .isFailed()
+        .then(async (final) => (final ? (await store.itemStates(item.runId, [item.itemId]))[0] : 'retrying'))
+        .then((s) =>
+          s === 'retrying' || isTerminalItemState(s) ? undefined : endItem(ctx, q, item, 'failed', { fields: { error: `job failed in queue: ${err.message}`, errorCode: 'QUEUE' } }),
+        )
+        .catch((e: unknown) => logger.error({ runId: item.runId, itemId: item.itemId, err: coerceError(e).message }, 'could not record failed job'));
+    });
+    w.on('error', (err) => logger.error({ queue: q, err: err.message }, 'worker error'));
+    return w;
+  });
+}
+
+/** Closes a worker's own connection (BullMQ leaves a connection it was given open). */
+export async function closeWorkerConnection(w: Worker): Promise<void> {
+  await (w.opts.connection as RedisClient).quit?.().catch(() => undefined);
+}
