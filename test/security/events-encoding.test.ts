@@ -24,11 +24,11 @@ const NASTY = [
 async function newRun(ids: string[]): Promise<{ store: RunStore; runId: string }> {
   const store = new RunStore(redis, uniqueNamespace('enc'));
   const runId = 'r1';
-  await store.initRun(runId, { total: ids.length, queue: 'q', planId: NASTY[4]!, fields: {} });
+  await store.initRun(runId, { total: ids.length, queue: 'q', planId: NASTY[4]!, fields: { submittedAt: new Date().toISOString() } });
   await store.registerItems(
     runId,
     0,
-    ids.map((id, i) => ({ id, definitionHash: `d${i}`, jobId: `j${i}`, depCount: i === 0 ? 0 : 1, dependents: i === 0 ? ids.slice(1) : [], fields: { executor: NASTY[0]! } })),
+    ids.map((id, i) => ({ id, definitionHash: `d${i}`, jobId: `j${i}`, depCount: i === 0 ? 0 : 1, dependents: i === 0 ? ids.slice(1) : [], fields: { executor: NASTY[0]!, definitionHash: `d${i}`, inputsHash: 'h', ...(i === 0 ? {} : { depends_on: [ids[0]!] }) } })),
   );
   await store.markRunning(runId);
   return { store, runId };
@@ -47,9 +47,9 @@ describe('events are encoded, never spliced', () => {
       const dependent = `${id}-dependent`;
       const { store, runId } = await newRun([id, dependent]);
       const lockEvent = { type: 'lock', action: 'acquired', itemId: id, lock: nasty, token: 7 };
-      const begin = await store.beginItem(runId, id, [], 'runner-1', { definitionHash: 'd0', before: [lockEvent], fields: { note: nasty } });
+      const begin = await store.beginItem(runId, id, [], nasty, { definitionHash: 'd0', before: [lockEvent] });
       expect(begin.kind).toBe('run');
-      await store.finishItem(runId, id, 'failed', { fields: { error: nasty, errorCode: 'APPLICATION' }, after: [{ ...lockEvent, action: 'released' }] });
+      await store.finishItem(runId, id, 'failed', { fields: { attempt: 1, error: nasty, errorCode: 'APPLICATION' }, after: [{ ...lockEvent, action: 'released' }] });
       expect(await store.beginItem(runId, dependent, [id], 'runner-1', { definitionHash: 'd1' }), JSON.stringify(nasty)).toMatchObject({ kind: 'terminal', state: 'skipped' });
 
       const events = await store.allEvents(runId);
@@ -65,10 +65,10 @@ describe('events are encoded, never spliced', () => {
       expect(onlyKeys(acquired)).toEqual(['action', 'at', 'itemId', 'lock', 'runId', 'seq', 'token', 'type']);
       expect(acquired.lock).toBe(nasty);
       const running = events.find((e) => e.type === 'item' && e.state === 'running')!;
-      expect(onlyKeys(running)).toEqual(['at', 'attempt', 'itemId', 'note', 'runId', 'runner', 'seq', 'state', 'type']);
-      expect(running.note).toBe(nasty);
+      expect(onlyKeys(running)).toEqual(['at', 'attempt', 'itemId', 'runId', 'runner', 'seq', 'state', 'type']);
+      expect(running.runner).toBe(nasty);
       const failed = events.find((e) => e.type === 'item' && e.state === 'failed')!;
-      expect(onlyKeys(failed)).toEqual(['at', 'error', 'errorCode', 'itemId', 'runId', 'seq', 'state', 'type']);
+      expect(onlyKeys(failed)).toEqual(['at', 'attempt', 'error', 'errorCode', 'itemId', 'runId', 'seq', 'state', 'type']);
       expect(failed.error).toBe(nasty);
       expect(failed.itemId).toBe(id);
       // Built in Lua: the dependent is skipped naming the nasty dependency.
@@ -97,7 +97,7 @@ describe('events are encoded, never spliced', () => {
     const store = new RunStore(redis, uniqueNamespace('enc'));
     for (const bad of ['zz","forged":true,"x":"', '../../../../tmp/x', 'a:b', '']) {
       expect(() => store.keys.run(bad)).toThrow(ValueError);
-      await expect(store.appendEvents(bad, [{ type: 'x' }])).rejects.toThrow(ValueError);
+      await expect(store.appendEvents(bad, [{ type: 'retry', itemId: 'x', attempt: 1, error: 'e' }])).rejects.toThrow(ValueError);
     }
   });
 
@@ -107,6 +107,10 @@ describe('events are encoded, never spliced', () => {
     expect(() => encodeEventBody({ type: '' })).toThrow(/type/);
     expect(() => encodeEventBody({ type: 'x', n: Number.NaN })).toThrow(/JSON cannot carry/);
     // A lone surrogate becomes U+FFFD: RFC 8785 cannot encode it, so the run could never be sealed.
-    expect(JSON.parse(encodeEventBody({ type: 'x', error: 'a\uD800b' }))).toEqual({ type: 'x', error: 'a\uFFFDb' });
+    const retry = { type: 'retry', itemId: 'x', attempt: 1 };
+    expect(JSON.parse(encodeEventBody({ ...retry, error: 'a\uD800b' }))).toEqual({ ...retry, error: 'a\uFFFDb' });
+    // Only the vocabulary's events (libs/core events.ts): an unknown type or field is refused.
+    expect(() => encodeEventBody({ type: 'x' })).toThrow(/not an event of the vocabulary/);
+    expect(() => encodeEventBody({ ...retry, error: 'e', forged: true })).toThrow(/unknown field/);
   });
 });

@@ -1,8 +1,8 @@
-import { ValueError, type AgoraEvent } from '@agora/core';
+import { ValueError, type StreamEvent } from '@agora/core';
 import { isWellFormed } from './well-formed.js';
 
 /** An audit event: one entry of a run's event stream, hashed as one Merkle leaf. */
-export type AuditEvent = AgoraEvent;
+export type AuditEvent = StreamEvent;
 
 /**
  * Keys whose string values are treated as secrets. Matched anywhere in the key, any case, at

@@ -3,21 +3,23 @@
  * misuse) plus domain errors that carry readonly context. Whether a failure should be retried
  * is data on the error (`retryable`), never an `instanceof` chain.
  */
-export type ErrorCode =
-  | 'VALUE'
-  | 'ILLEGAL_STATE'
-  | 'PLAN_INVALID'
-  | 'CONFIG_INVALID'
-  | 'NOT_FOUND'
-  | 'PROVIDER'
-  | 'APPLICATION'
-  | 'LOCK'
-  | 'FENCED'
-  | 'STORAGE'
-  | 'CANCELLED'
-  | 'TIMEOUT'
-  | 'UNAVAILABLE'
-  | 'AUDIT';
+export const ERROR_CODES = [
+  'VALUE',
+  'ILLEGAL_STATE',
+  'PLAN_INVALID',
+  'CONFIG_INVALID',
+  'NOT_FOUND',
+  'PROVIDER',
+  'APPLICATION',
+  'LOCK',
+  'FENCED',
+  'STORAGE',
+  'CANCELLED',
+  'TIMEOUT',
+  'UNAVAILABLE',
+  'AUDIT',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface AgoraErrorOptions {
   readonly cause?: unknown;

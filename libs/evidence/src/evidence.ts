@@ -6,7 +6,7 @@ import {
   isTerminalRunState,
   keys as buildKeys,
   type AgoraConfig,
-  type AgoraEvent,
+  type StreamEvent,
   type Logger,
 } from '@agora/core';
 import {
@@ -101,7 +101,7 @@ export function createEvidence(opts: EvidenceOptions): Evidence {
   const signer = (): Promise<NoteSigner> => (signerP ??= loadOrCreateSigner(config.dataDir, keyName));
   const auditKey = (runId: string): string => buildKeys(config.namespace).run(runId).audit;
 
-  async function record(runId: string, events: readonly AgoraEvent[]): Promise<CheckpointRecord> {
+  async function record(runId: string, events: readonly StreamEvent[]): Promise<CheckpointRecord> {
     const origin = auditOrigin(config.namespace, runId);
     const s = await signer();
     const sealed = sealEvents(events, s, origin);

@@ -10,16 +10,25 @@ afterAll(() => redis.disconnect());
  * The run-state side of wake edges, script by script, including the repeats a crash causes:
  * a runner that wrote an item's end and died before promoting its parked dependents.
  */
+// The registration fields and end fields the event vocabulary requires (libs/core events.ts).
+const registered = (definitionHash: string, deps: string[] = []): Record<string, unknown> => ({
+  executor: 'noop',
+  definitionHash,
+  inputsHash: 'h',
+  ...(deps.length > 0 ? { depends_on: deps } : {}),
+});
+const done = { resultRef: 'agora://ns/result/a/' + '0'.repeat(64), fields: { attempt: 1, durationMs: 1 } };
+
 async function run(): Promise<{ store: RunStore; runId: string }> {
   const store = new RunStore(redis, uniqueNamespace());
   const runId = 'r1';
-  await store.initRun(runId, { total: 4, queue: 'q', planId: 'p', fields: {} });
+  await store.initRun(runId, { total: 4, queue: 'q', planId: 'p', fields: { submittedAt: new Date().toISOString() } });
   // a, b -> join (parks in beginItem: job j-join); a -> lone (added parked: job j-lone).
   await store.registerItems(runId, 0, [
-    { id: 'a', definitionHash: 'def-a', jobId: 'j-a', depCount: 0, dependents: ['join', 'lone'], fields: {} },
-    { id: 'b', definitionHash: 'def-b', jobId: 'j-b', depCount: 0, dependents: ['join'], fields: {} },
-    { id: 'join', definitionHash: 'def-join', jobId: 'j-join', depCount: 2, dependents: [], fields: {} },
-    { id: 'lone', definitionHash: 'def-lone', jobId: 'j-lone', depCount: 1, dependents: [], wakeJob: 'j-lone', fields: {} },
+    { id: 'a', definitionHash: 'def-a', jobId: 'j-a', depCount: 0, dependents: ['join', 'lone'], fields: registered('def-a') },
+    { id: 'b', definitionHash: 'def-b', jobId: 'j-b', depCount: 0, dependents: ['join'], fields: registered('def-b') },
+    { id: 'join', definitionHash: 'def-join', jobId: 'j-join', depCount: 2, dependents: [], fields: registered('def-join', ['a', 'b']) },
+    { id: 'lone', definitionHash: 'def-lone', jobId: 'j-lone', depCount: 1, dependents: [], wakeJob: 'j-lone', fields: registered('def-lone', ['a']) },
   ]);
   await store.markRunning(runId);
   return { store, runId };
@@ -31,28 +40,28 @@ describe('wake edges in the run state', () => {
     expect(await store.beginItem(runId, 'join', ['a', 'b'], 'r', { definitionHash: 'def-join', jobId: 'j-join' })).toEqual({ kind: 'wait', left: 2 });
     expect(await store.beginItem(runId, 'a', [], 'r', { definitionHash: 'def-a', jobId: 'j-a' })).toMatchObject({ kind: 'run' });
     // a ends: lone (parked at registration) is ready; join still waits for b.
-    expect(await store.finishItem(runId, 'a', 'done', { resultRef: 'agora://ns/result/a/' + '0'.repeat(64) })).toEqual({ moved: 1, wake: ['j-lone'] });
+    expect(await store.finishItem(runId, 'a', 'done', done)).toEqual({ moved: 1, wake: ['j-lone'] });
     expect(await store.dependenciesLeft(runId, ['join', 'lone'])).toEqual([1, 0]);
     await store.beginItem(runId, 'b', [], 'r', { definitionHash: 'def-b', jobId: 'j-b' });
-    expect(await store.finishItem(runId, 'b', 'done')).toEqual({ moved: 1, wake: ['j-join'] });
+    expect(await store.finishItem(runId, 'b', 'done', done)).toEqual({ moved: 1, wake: ['j-join'] });
     // Woken, join runs with both results; once begun it is no longer named.
     expect(await store.beginItem(runId, 'join', ['a', 'b'], 'r', { definitionHash: 'def-join', jobId: 'j-join' })).toMatchObject({ kind: 'run' });
-    expect(await store.finishItem(runId, 'b', 'done')).toEqual({ moved: 0, wake: [] });
+    expect(await store.finishItem(runId, 'b', 'done', done)).toEqual({ moved: 0, wake: [] });
   });
 
   it('a repeated end, or a retried job of an ended item, names the parked dependents again', async () => {
     const { store, runId } = await run();
     await store.beginItem(runId, 'a', [], 'r', { definitionHash: 'def-a', jobId: 'j-a' });
-    expect((await store.finishItem(runId, 'a', 'done')).wake).toEqual(['j-lone']);
+    expect((await store.finishItem(runId, 'a', 'done', done)).wake).toEqual(['j-lone']);
     // The runner died before promoting: the retried job finds a terminal and repeats the wake.
     expect(await store.beginItem(runId, 'a', [], 'r2', { definitionHash: 'def-a', jobId: 'j-a' })).toMatchObject({ kind: 'terminal', state: 'done', wake: ['j-lone'] });
-    expect(await store.finishItem(runId, 'a', 'done')).toEqual({ moved: 0, wake: ['j-lone'] });
+    expect(await store.finishItem(runId, 'a', 'done', done)).toEqual({ moved: 0, wake: ['j-lone'] });
   });
 
   it('a failed dependency still wakes the parked dependent, which then ends skipped', async () => {
     const { store, runId } = await run();
     await store.beginItem(runId, 'a', [], 'r', { definitionHash: 'def-a', jobId: 'j-a' });
-    expect((await store.finishItem(runId, 'a', 'failed')).wake).toEqual(['j-lone']);
+    expect((await store.finishItem(runId, 'a', 'failed', { fields: { attempt: 1, error: 'boom', errorCode: 'APPLICATION' } })).wake).toEqual(['j-lone']);
     expect(await store.beginItem(runId, 'lone', ['a'], 'r', { definitionHash: 'def-lone', jobId: 'j-lone' })).toMatchObject({ kind: 'terminal', state: 'skipped' });
     expect(await store.itemStates(runId, ['lone'])).toEqual(['skipped']);
   });
