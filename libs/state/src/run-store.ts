@@ -1,4 +1,4 @@
-import type { RedisClient } from './redis.js';
+import { isRedisCluster, type RedisClient } from './redis.js';
 import { ITEM_STATES, encodeEventBody, isTerminalItemState, keys as buildKeys, type AgoraEvent, type EventBody, type ItemState, type Keys } from '@agora/core';
 import type { LockClaimCall, LockReleaseCall } from '@agora/locks';
 import { callScript, defineScripts } from './scripts.js';
@@ -292,6 +292,50 @@ export class RunStore {
       items: list,
       events: Number(meta['seq'] ?? 0),
     };
+  }
+
+  /**
+   * Pins the run's task definitions once (an acceptance resumed after a crash keeps the first
+   * pins) and returns the pins in force: task name -> pinned URI.
+   */
+  async pinTaskRefs(runId: string, refs: ReadonlyMap<string, string>): Promise<Map<string, string>> {
+    const meta = this.keys.run(runId).meta;
+    await this.redis.hsetnx(meta, 'taskRefs', JSON.stringify([...refs]));
+    return new Map(JSON.parse((await this.redis.hget(meta, 'taskRefs')) ?? '[]') as Array<[string, string]>);
+  }
+
+  /** Records the epoch of the scheduler working on the run's acceptance (for the record and for failover tests). */
+  async noteSchedulerEpoch(runId: string, epoch: number): Promise<void> {
+    await this.redis.hset(this.keys.run(runId).meta, 'schedulerEpoch', String(epoch));
+  }
+
+  /** Records that every item job of the run has been added (`enqueuedAt` in the status). */
+  async markEnqueued(runId: string, flowChunksTotal: number): Promise<void> {
+    await this.redis.hset(this.keys.run(runId).meta, 'enqueuedAt', new Date().toISOString(), 'flowChunksTotal', flowChunksTotal);
+  }
+
+  /**
+   * For the scheduler's sweep: each run's state, event count (`seq`), queue, and whether it is
+   * sealed. One pipeline on one Redis; on a cluster the commands go out together unpipelined (a
+   * pipeline may not span nodes, and this read does not lean on the key layout).
+   */
+  async runSummaries(ids: readonly string[]): Promise<Array<{ state: string | null; seq: string | null; queue: string | null; sealed: boolean }>> {
+    if (isRedisCluster(this.redis)) {
+      return Promise.all(
+        ids.map(async (id) => {
+          const k = this.keys.run(id);
+          const [[state, seq, queue], sealed] = await Promise.all([this.redis.hmget(k.meta, 'state', 'seq', 'queue'), this.redis.hexists(k.audit, 'sealed')]);
+          return { state: state ?? null, seq: seq ?? null, queue: queue ?? null, sealed: sealed === 1 };
+        }),
+      );
+    }
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hmget(this.keys.run(id).meta, 'state', 'seq', 'queue').hexists(this.keys.run(id).audit, 'sealed');
+    const res = (await pipe.exec()) ?? [];
+    return ids.map((_, i) => {
+      const [state, seq, queue] = (res[2 * i]?.[1] ?? []) as Array<string | null>;
+      return { state: state ?? null, seq: seq ?? null, queue: queue ?? null, sealed: res[2 * i + 1]?.[1] === 1 };
+    });
   }
 
   async runState(runId: string): Promise<string | null> {

@@ -1,0 +1,113 @@
+import { UnrecoverableError, WaitingError, Worker, type Job, type Queue } from 'bullmq';
+import { INBOX_QUEUE, coerceError, type AgoraConfig, type Logger } from '@agora/core';
+import { createRedis, type RedisClient, type RunStore } from '@agora/state';
+import type { Sealer } from '@agora/evidence';
+import type { AcceptResult } from './intake.js';
+import { LeaseLostError } from './leader-lease.js';
+import type { ActingTerm } from './leadership.js';
+
+/** What the active scheduler writes on taking the lease: queue settings and the deployment. */
+export async function publishDeployment(
+  ctx: { readonly redis: RedisClient; readonly store: RunStore; readonly config: AgoraConfig; readonly executors: readonly string[]; queueFor(name: string): Queue },
+  concurrency: Readonly<Record<string, number>> = {},
+): Promise<void> {
+  const { config, store } = ctx;
+  const queueNames = Object.keys(config.queues);
+  for (const name of queueNames) {
+    const n = concurrency[name] ?? config.queues[name]?.concurrency;
+    // Global concurrency is stored on the queue in Redis, so it holds across every runner.
+    if (n !== undefined) await ctx.queueFor(name).setGlobalConcurrency(n);
+    else await ctx.queueFor(name).removeGlobalConcurrency();
+  }
+  await ctx.redis.sadd(store.keys.queues, INBOX_QUEUE, ...queueNames);
+  // What this deployment accepts, so clients refuse a plan the scheduler would reject before
+  // anything is enqueued (tasks registered in storage are checked at acceptance).
+  await ctx.redis.hset(store.keys.deployment, {
+    queues: JSON.stringify(queueNames),
+    targets: JSON.stringify(Object.keys(config.targets)),
+    executors: JSON.stringify(ctx.executors),
+    tasks: JSON.stringify(Object.keys(config.tasks)),
+    updatedAt: new Date().toISOString(),
+  });
+}
+
+/**
+ * What runs only while this scheduler holds the lease: the inbox worker (one acceptance per
+ * job), and, with sealing on, the seal-on-finish subscription and the upkeep sweep. A lost lease
+ * during an acceptance sends its job back to the inbox for the scheduler that holds it now.
+ */
+export async function startActingTerm(ctx: {
+  readonly config: AgoraConfig;
+  readonly logger: Logger;
+  readonly store: RunStore;
+  readonly sealer: Sealer;
+  readonly inboxConcurrency: number;
+  readonly sealing: boolean;
+  accept(data: unknown): Promise<AcceptResult>;
+  sweep(): Promise<void>;
+}): Promise<ActingTerm> {
+  const { config, logger, store } = ctx;
+  const inboxLockMs = config.scheduler.inboxLockMs ?? config.scheduler.leaseMs;
+  const inboxConn = createRedis(config.redisUrl);
+  const inbox = new Worker(
+    INBOX_QUEUE,
+    async (job: Job, token?: string) => {
+      let r: AcceptResult;
+      try {
+        r = await ctx.accept(job.data);
+      } catch (err) {
+        if (!(err instanceof LeaseLostError)) throw err;
+        // Not a failed attempt: the plan goes back to the inbox for the scheduler that holds the
+        // lease now, which resumes it from the progress in the run hash. If that one already took
+        // the job (its lock expired), the move is refused and nothing changes.
+        if (token !== undefined) await job.moveToWait(token).catch(() => undefined);
+        throw new WaitingError();
+      }
+      // Shown as the failed job's reason in Bull Board; never retried.
+      if (r.state === 'refused') throw new UnrecoverableError(`inbox job refused: ${(r.problems ?? []).join('; ')}`);
+      return r;
+    },
+    {
+      connection: inboxConn,
+      prefix: store.keys.bullPrefix,
+      concurrency: ctx.inboxConcurrency,
+      // A plan whose scheduler died is found stalled within about inboxLockMs + 2 stalled
+      // intervals and taken up by the next active one; acceptance resumes, so a few stalls are harmless.
+      lockDuration: inboxLockMs,
+      stalledInterval: config.scheduler.inboxStalledIntervalMs ?? Math.max(500, Math.floor(inboxLockMs / 2)),
+      maxStalledCount: 5,
+    },
+  );
+  inbox.on('failed', (job, err) => logger.error({ jobId: job?.id, err: coerceError(err).message }, 'accepting plan failed'));
+  inbox.on('error', (err) => logger.error({ err: coerceError(err).message }, 'inbox worker error'));
+  let sealSub: RedisClient | undefined;
+  let sweepTimer: NodeJS.Timeout | undefined;
+  const stop = async (): Promise<void> => {
+    if (sweepTimer) clearInterval(sweepTimer);
+    await sealSub?.quit().catch(() => undefined);
+    // Not forced: an acceptance in flight stops at its next fence check and returns its job.
+    await inbox.close().catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'closing the inbox worker failed'));
+    await inboxConn.quit().catch(() => undefined);
+  };
+  try {
+    if (ctx.sealing) {
+      // A run is sealed as soon as it ends (pub/sub); the sweep catches any message missed while
+      // no scheduler was active, and checkpoints long-running runs.
+      sealSub = createRedis(config.redisUrl);
+      await sealSub.subscribe(store.keys.finishedChannel);
+      sealSub.on('message', (_c: string, runId: string) => ctx.sealer.seal(runId));
+      const sweep = (): void =>
+        void ctx.sweep().catch((err: unknown) => {
+          if (!(err instanceof LeaseLostError)) logger.warn({ err: coerceError(err).message }, 'seal sweep failed');
+        });
+      sweepTimer = setInterval(sweep, Math.min(5000, Math.floor(config.audit.checkpointEveryMs / 2)));
+      sweepTimer.unref();
+      // At once too: runs that ended while no scheduler was active are sealed without waiting.
+      sweep();
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { stop };
+}

@@ -1,0 +1,249 @@
+import type { FlowProducer, Queue } from 'bullmq';
+import { coerceError, itemJobId, validatePlan, type AgoraConfig, type Logger, type Plan } from '@agora/core';
+import { itemInputsHash, submissionProblems, wakeJobs, type RegisteredItem, type RunStore, type SubmissionData } from '@agora/state';
+import { resolveTaskRef, type ProviderSet } from '@agora/registry';
+import { buildFlows, type FlowPlan } from './flows.js';
+
+/** What the intake needs from its scheduler. */
+export interface IntakeContext {
+  readonly config: AgoraConfig;
+  readonly logger: Logger;
+  readonly store: RunStore;
+  readonly providers: ProviderSet;
+  readonly producer: FlowProducer;
+  queueFor(name: string): Queue;
+  /** Plan queues of this deployment. */
+  readonly queueNames: readonly string[];
+  /** Executor names the runners know. */
+  readonly executors: readonly string[];
+  /** Items registered per Redis call. */
+  readonly registerChunk: number;
+  /** Throws `LeaseLostError` unless this scheduler holds the newest lease: before every write. */
+  fence(): Promise<void>;
+  /** The epoch of the lease this scheduler acts under. */
+  epoch(): number | undefined;
+}
+
+export type AcceptResult = { state: string; problems?: readonly string[] };
+
+/**
+ * Accepts one submission: read it, check the plan once (validate, hash inputs, pin tasks), record
+ * the run, register its items, enqueue its flows. Every step is idempotent and records its
+ * progress in the run hash, so an acceptance cut short (a crash, a lost lease) resumes where it
+ * stopped when the inbox job is retried. Data that is not a submission is `refused`, nothing
+ * written under any run key.
+ */
+export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promise<AcceptResult> {
+  await ctx.fence();
+  const envelope = submissionProblems(data);
+  if (envelope.length > 0) {
+    // Not a submission: its run id cannot be trusted as a key, so nothing is recorded under one.
+    ctx.logger.warn({ problems: envelope }, 'inbox job refused');
+    return { state: 'refused', problems: envelope };
+  }
+  const sub = data as SubmissionData;
+  const started = Date.now();
+  const checked = await checkPlan(ctx, sub);
+  if ('problems' in checked) {
+    await ctx.fence();
+    await ctx.store.rejectRun(sub.runId, checked.planId, checked.problems);
+    ctx.logger.warn({ runId: sub.runId, problems: checked.problems.length }, 'plan rejected');
+    return { state: 'rejected', problems: checked.problems };
+  }
+  const { plan, inputsHashes } = checked;
+  const recorded = await recordRun(ctx, sub, plan, checked.taskRefs);
+  if ('state' in recorded) return recorded;
+  const flows = buildFlows(plan, sub.runId, { itemJobOptions: itemJobOptions(ctx.config), taskRefs: recorded.taskRefs, inputsHashes });
+  await breathe();
+  await registerItems(ctx, sub.runId, plan, flows, recorded, inputsHashes);
+  await enqueueFlows(ctx, sub.runId, plan, flows, recorded.flowChunks);
+  ctx.logger.info(
+    { runId: sub.runId, planId: plan.id, items: plan.items.length, wakeEdges: flows.wakeEdges, chunks: flows.chunks.length, ms: Date.now() - started },
+    'run accepted',
+  );
+  return { state: 'running' };
+}
+
+/**
+ * Lets timers run between the long synchronous steps of a large acceptance (validation, hashing,
+ * flow building: seconds for 100,000 items), so the lease is renewed meanwhile: a scheduler that
+ * blocked past its lease on every attempt would hand a large plan back and forth.
+ */
+const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** The job options of every item job. */
+function itemJobOptions(config: AgoraConfig) {
+  return {
+    attempts: config.runner.attempts,
+    backoff: { type: 'exponential', delay: config.runner.backoffMs },
+    removeOnComplete: { count: config.runner.keepCompleted },
+    removeOnFail: { count: config.runner.keepFailed },
+  } as const;
+}
+
+/**
+ * Validates the plan once (the schema, the DAG, names this deployment knows), canonicalises and
+ * hashes every item's inputs (RFC 8785: what the record proves ran), and pins its tasks. Any
+ * problem rejects the whole plan before anything is enqueued.
+ */
+async function checkPlan(
+  ctx: IntakeContext,
+  sub: SubmissionData,
+): Promise<{ plan: Plan; inputsHashes: Map<string, string>; taskRefs: Map<string, string> } | { planId: string; problems: string[] }> {
+  const v = validatePlan(sub.plan, { executors: ctx.executors, queues: ctx.queueNames, targets: Object.keys(ctx.config.targets) });
+  if (!v.ok) {
+    const rawId = (sub.plan as { id?: unknown } | null)?.id;
+    return { planId: typeof rawId === 'string' ? rawId.slice(0, 128).toWellFormed() : '', problems: [...v.problems] };
+  }
+  const plan = v.plan;
+  await breathe();
+  const inputsHashes = new Map<string, string>();
+  const problems: string[] = [];
+  for (let i = 0; i < plan.items.length; i++) {
+    const it = plan.items[i]!;
+    if (i % 2000 === 1999) await breathe();
+    try {
+      inputsHashes.set(it.id, itemInputsHash(it.inputs));
+    } catch (err) {
+      problems.push(`items[${i}] (${JSON.stringify(it.id)}): inputs cannot be canonicalised (RFC 8785): ${coerceError(err).message}`);
+    }
+  }
+  const pins = await pinTasks(ctx, plan);
+  problems.push(...pins.problems);
+  return problems.length > 0 ? { planId: plan.id, problems } : { plan, inputsHashes, taskRefs: pins.refs };
+}
+
+/**
+ * Pins each dispatch item's task to the hash registered in storage now, so retries and
+ * recoveries of this run use exactly the definition it was accepted with (seed 000's
+ * resolveByHash). Tasks only in the config file are not pinned. An item whose task is neither
+ * registered nor configured, or is both (a registered task may not silently shadow a configured
+ * one), is a problem: the run is rejected, before any lock is taken.
+ */
+export async function pinTasks(ctx: Pick<IntakeContext, 'config' | 'providers'>, plan: Plan): Promise<{ refs: Map<string, string>; problems: string[] }> {
+  const { config } = ctx;
+  const names = new Map<string, number>();
+  const problems: string[] = [];
+  plan.items.forEach((it, i) => {
+    if (it.executor !== 'dispatch') return;
+    const n = it.inputs['task'] ?? it.inputs['subagent'];
+    if (typeof n === 'string') {
+      if (!names.has(n)) names.set(n, i);
+    } else {
+      problems.push(`items[${i}] (${JSON.stringify(it.id)}): dispatch needs inputs.task naming a task`);
+    }
+  });
+  const refs = new Map<string, string>();
+  if (names.size === 0) return { refs, problems };
+  const storage = await ctx.providers.storage();
+  for (const [n, i] of names) {
+    const ref = await resolveTaskRef(storage, config.namespace, n);
+    const configured = Object.hasOwn(config.tasks, n);
+    const where = `items[${i}] (${JSON.stringify(plan.items[i]!.id)})`;
+    if (ref && configured) problems.push(`${where}: task "${n}" is both in the config and registered in storage; remove one of them`);
+    else if (ref) refs.set(n, ref);
+    else if (!configured) problems.push(`${where}: unknown task "${n}" (configured: ${Object.keys(config.tasks).join(', ') || 'none'}; none registered by that name)`);
+  }
+  return { refs, problems };
+}
+
+/**
+ * Records the run (or finds it, on a resumed acceptance) with its task pins (stored once, so a
+ * resumed acceptance uses the same ones) and the epoch of the scheduler working on it. Returns
+ * how far an earlier attempt got, or the run's state when there is nothing left to do.
+ */
+async function recordRun(
+  ctx: IntakeContext,
+  sub: SubmissionData,
+  plan: Plan,
+  pins: Map<string, string>,
+): Promise<{ registered: number; flowChunks: number; taskRefs: Map<string, string> } | { state: string }> {
+  await ctx.fence();
+  const init = await ctx.store.initRun(sub.runId, { total: plan.items.length, queue: plan.queue, planId: plan.id, fields: { submittedAt: sub.submittedAt } });
+  if (init.state !== 'accepted' && init.state !== 'running') return { state: init.state };
+  await ctx.fence();
+  const taskRefs = await ctx.store.pinTaskRefs(sub.runId, pins);
+  await ctx.store.noteSchedulerEpoch(sub.runId, ctx.epoch() ?? 0);
+  if (init.registered > 0 || init.flowChunks > 0) {
+    ctx.logger.info({ runId: sub.runId, registeredChunks: init.registered, flowChunks: init.flowChunks, epoch: ctx.epoch() }, 'acceptance resumed');
+  }
+  return { registered: init.registered, flowChunks: init.flowChunks, taskRefs };
+}
+
+/**
+ * Registers the items in chunks (from the first chunk not yet registered): dependency counters and
+ * dependents lists for the run-state cascade, each item's definition hash (what a runner is held
+ * to) and its first event.
+ */
+async function registerItems(
+  ctx: IntakeContext,
+  runId: string,
+  plan: Plan,
+  flows: FlowPlan,
+  recorded: { registered: number; taskRefs: Map<string, string> },
+  inputsHashes: Map<string, string>,
+): Promise<void> {
+  const { registerChunk } = ctx;
+  const dependents = new Map<string, string[]>();
+  for (const it of plan.items) for (const d of it.depends_on) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(it.id);
+  const taskField = (it: Plan['items'][number]): { taskRef?: string } => {
+    const n = it.executor === 'dispatch' ? (it.inputs['task'] ?? it.inputs['subagent']) : undefined;
+    const ref = typeof n === 'string' ? recorded.taskRefs.get(n) : undefined;
+    return ref ? { taskRef: ref } : {};
+  };
+  for (let c = recorded.registered; c * registerChunk < plan.items.length; c++) {
+    const slice = plan.items.slice(c * registerChunk, (c + 1) * registerChunk);
+    const reg: RegisteredItem[] = slice.map((it, j) => ({
+      id: it.id,
+      jobId: itemJobId(runId, c * registerChunk + j),
+      depCount: it.depends_on.length,
+      dependents: dependents.get(it.id) ?? [],
+      ...(flows.wakeJobs.has(it.id) ? { wakeJob: flows.wakeJobs.get(it.id)! } : {}),
+      definitionHash: flows.definitionHashes.get(it.id)!,
+      fields: {
+        executor: it.executor,
+        // What the runner is held to: the job's data must hash to this, or nothing runs.
+        definitionHash: flows.definitionHashes.get(it.id)!,
+        // The inputs themselves stay out of the stream (size, and secrets must never be copied
+        // there); their RFC 8785 hash proves which inputs ran, given the plan.
+        inputsHash: inputsHashes.get(it.id)!,
+        ...(it.depends_on.length > 0 ? { depends_on: it.depends_on } : {}),
+        ...(it.resourceLocks.length > 0 ? { resourceLocks: it.resourceLocks } : {}),
+        ...taskField(it),
+      },
+    }));
+    await ctx.fence();
+    await ctx.store.registerItems(runId, c, reg);
+  }
+}
+
+/**
+ * Adds the item jobs chunk by chunk (from the first chunk not yet added). Lone jobs (no children)
+ * go through Queue.addBulk, which skips the flow machinery; trees through the flow producer. Each
+ * is one MULTI, and job ids make a repeat after a crash a no-op.
+ */
+async function enqueueFlows(ctx: IntakeContext, runId: string, plan: Plan, flows: FlowPlan, fromChunk: number): Promise<void> {
+  await ctx.fence();
+  await ctx.store.markRunning(runId);
+  const queue = ctx.queueFor(plan.queue);
+  for (let c = fromChunk; c < flows.chunks.length; c++) {
+    const chunk = flows.chunks[c]!;
+    const lone = chunk.flows.filter((f) => !f.children?.length);
+    const trees = chunk.flows.filter((f) => f.children?.length);
+    // Checked before each chunk: an old scheduler must not re-add jobs that ran and were removed
+    // since (a job id only makes a repeat a no-op while the job is kept).
+    await ctx.fence();
+    if (lone.length > 0) await queue.addBulk(lone.map((f) => ({ name: f.name, data: f.data as unknown, opts: f.opts ?? {} })));
+    if (trees.length > 0) await ctx.producer.addBulk(trees);
+    // A parked job added after its last dependency ended was not there to be woken by the runner
+    // that ended it: wake those here. (Runner: write state, then wake; we: add, then read.)
+    if (chunk.parked.length > 0) {
+      const left = await ctx.store.dependenciesLeft(runId, chunk.parked.map((p) => p.itemId));
+      const ready = chunk.parked.filter((_, i) => left[i]! <= 0);
+      if (ready.length > 0) await wakeJobs(queue, ready.map((p) => p.jobId));
+    }
+    await ctx.store.markRunning(runId, c + 1);
+  }
+  await ctx.fence();
+  await ctx.store.markEnqueued(runId, flows.chunks.length);
+}
