@@ -45,17 +45,6 @@ interface Watcher {
   wake: () => void;
 }
 
-/**
- * The part of `key` Redis Cluster hashes: the text between the first '{' and the next '}' when
- * that is not empty, else the whole key. Keys with the same tag are in the same slot.
- */
-function hashTag(key: string): string {
-  const open = key.indexOf('{');
-  if (open === -1) return key;
-  const close = key.indexOf('}', open + 1);
-  return close > open + 1 ? key.slice(open + 1, close) : key;
-}
-
 const isEnd = (e: AgoraEvent): boolean => e.type === 'run' && isTerminalRunState(e.state);
 
 export function createRunEventHub(opts: RunEventHubOptions): RunEventHub {
@@ -119,21 +108,19 @@ export function createRunEventHub(opts: RunEventHubOptions): RunEventHub {
     const groups = new Map<string, string[]>();
     for (const runId of watchers.keys()) {
       if (!Number.isFinite(nextOf(runId))) continue;
-      const tag = hashTag(store.keys.run(runId).events);
+      const tag = store.eventShard(runId);
       const g = groups.get(tag);
       if (g) g.push(runId);
       else groups.set(tag, [runId]);
     }
     const block = groups.size === 1;
     const found = await Promise.all(
-      [...groups.values()].map(async (runs) => {
-        const streams = runs.map((r) => store.keys.run(r).events);
-        const ids = runs.map((r) => `0-${nextOf(r)}`);
-        const res = block
-          ? await reader.xread('COUNT', 1, 'BLOCK', pollMs, 'STREAMS', ...streams, ...ids)
-          : await reader.xread('COUNT', 1, 'STREAMS', ...streams, ...ids);
-        return (res ?? []).map(([key]) => runs[streams.indexOf(key)]).filter((r): r is string => r !== undefined);
-      }),
+      [...groups.values()].map((runs) =>
+        store.runsWithNewEvents(
+          runs.map((r) => [r, nextOf(r)] as const),
+          { client: reader, ...(block ? { blockMs: pollMs } : {}) },
+        ),
+      ),
     );
     const news = found.flat();
     for (const runId of news) await deliver(runId);
@@ -168,19 +155,11 @@ export function createRunEventHub(opts: RunEventHubOptions): RunEventHub {
         continue;
       }
       const runs = [...watchers.keys()];
-      const streams = runs.map((r) => store.keys.run(r).events);
-      // Entry ids are `0-<seq+1>`: XREAD returns entries after the id given, so `0-<next>` starts at `next`.
-      const ids = runs.map((r) => `0-${Math.min(...[...watchers.get(r)!].map((w) => w.next))}`);
       try {
         blockingOn = new Set(runs);
-        const res = await reader.xread('COUNT', 1, 'BLOCK', blockMs, 'STREAMS', ...streams, ...ids);
+        const news = await store.runsWithNewEvents(runs.map((r) => [r, nextOf(r)] as const), { client: reader, blockMs });
         blockingOn = new Set();
-        if (res) {
-          for (const [key] of res) {
-            const i = streams.indexOf(key);
-            if (i >= 0) await deliver(runs[i]!);
-          }
-        }
+        for (const runId of news) await deliver(runId);
         backoffMs = 100;
       } catch (err) {
         blockingOn = new Set();

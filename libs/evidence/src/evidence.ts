@@ -4,7 +4,6 @@ import {
   NotFoundError,
   ValueError,
   isTerminalRunState,
-  keys as buildKeys,
   type AgoraConfig,
   type StreamEvent,
   type Logger,
@@ -73,8 +72,8 @@ export interface EvidenceOptions {
 /** The configured anchor: `local` (Redis, beside the run) or `s3` (Object Lock, COMPLIANCE). */
 export function createAnchor(config: AgoraConfig, redis: RedisClient): Anchor {
   const ref = config.audit.anchor;
-  const k = buildKeys(config.namespace);
-  if (ref.provider === 'local') return new LocalAnchor({ redis, key: (ctx) => k.run(ctx.runId).audit });
+  const store = new RunStore(redis, config.namespace);
+  if (ref.provider === 'local') return new LocalAnchor({ redis, key: (ctx) => store.auditKey(ctx.runId) });
   if (ref.provider === 's3') {
     const o = ref.options as { bucket?: string; retentionDays?: number; region?: string; endpoint?: string; forcePathStyle?: boolean };
     if (!o.bucket) throw new ValueError('audit.anchor.options.bucket is required for the s3 anchor');
@@ -99,8 +98,7 @@ export function createEvidence(opts: EvidenceOptions): Evidence {
   const keyName = config.audit.keyName ?? `agora-${config.namespace}`;
   let signerP: Promise<NoteSigner> | undefined;
   const signer = (): Promise<NoteSigner> => (signerP ??= loadOrCreateSigner(config.dataDir, keyName));
-  const auditKey = (runId: string): string => buildKeys(config.namespace).run(runId).audit;
-
+  
   async function record(runId: string, events: readonly StreamEvent[]): Promise<CheckpointRecord> {
     const origin = auditOrigin(config.namespace, runId);
     const s = await signer();
@@ -133,12 +131,12 @@ export function createEvidence(opts: EvidenceOptions): Evidence {
   }
 
   async function readSeal(runId: string): Promise<CheckpointRecord | null> {
-    const raw = await redis.hget(auditKey(runId), 'sealed');
+    const raw = await store.auditRecord(runId, 'sealed');
     return raw ? (JSON.parse(raw) as CheckpointRecord) : null;
   }
 
   async function periodic(runId: string): Promise<CheckpointRecord[]> {
-    const raw = await redis.hget(auditKey(runId), 'periodic');
+    const raw = await store.auditRecord(runId, 'periodic');
     return raw ? (JSON.parse(raw) as CheckpointRecord[]) : [];
   }
 
@@ -157,14 +155,13 @@ export function createEvidence(opts: EvidenceOptions): Evidence {
       leafCache.delete(runId);
       // Write-once: concurrent sealers (scheduler, CLI) produce the same checkpoint (Ed25519 is
       // deterministic) and the first one stays.
-      await redis.hsetnx(auditKey(runId), 'sealed', JSON.stringify(rec));
+      await store.recordSeal(runId, JSON.stringify(rec));
       opts.logger?.info({ runId, events: rec.size, anchor: rec.anchor.kind }, 'run sealed');
       return (await readSeal(runId))!;
     },
     async checkpointRun(runId, o = {}) {
-      const [state, seqRaw] = await redis.hmget(buildKeys(config.namespace).run(runId).meta, 'state', 'seq');
+      const { state, events: size } = await store.runProgress(runId);
       if (state === null || isTerminalRunState(state)) return null;
-      const size = Number(seqRaw ?? 0);
       const history = await periodic(runId);
       const last = history[history.length - 1];
       const lastSize = last?.size ?? 0;
@@ -173,7 +170,7 @@ export function createEvidence(opts: EvidenceOptions): Evidence {
         (o.force || size - lastSize >= config.audit.checkpointEveryEvents || Date.now() - Date.parse(last?.at ?? '1970-01-01') >= config.audit.checkpointEveryMs);
       if (!due) return null;
       const rec = await incrementalRecord(runId, size);
-      await redis.hset(auditKey(runId), 'periodic', JSON.stringify([...history, rec]));
+      await store.recordCheckpoints(runId, JSON.stringify([...history, rec]));
       return rec;
     },
     async bundle(runId) {

@@ -11,7 +11,7 @@ import {
   type AgoraEvent,
   type ValidateOptions,
 } from '@agora/core';
-import { RunStore, createRedis, isRedisCluster, reportRedisErrors, unavailableError, whenReady, type RedisClient, type RunStatus } from '@agora/state';
+import { RunStore, createRedis, reportRedisErrors, unavailableError, whenReady, type RedisClient, type RunStatus } from '@agora/state';
 import { deploymentValidation, parseDeployment } from './deployment.js';
 
 export interface AgoraClientOptions {
@@ -108,21 +108,6 @@ export class AgoraClient {
   }
 
   /**
-   * The deployment hash and whether the run exists, in one round trip: a pipeline on one Redis;
-   * on a cluster two commands at once, as the keys live in different slots (a cluster pipeline
-   * must stay on one node).
-   */
-  private async deploymentAndRunExists(runId: string): Promise<[Record<string, string>, boolean]> {
-    const k = this.store.keys;
-    if (isRedisCluster(this.redis)) {
-      const [hash, n] = await Promise.all([this.redis.hgetall(k.deployment), this.redis.exists(k.run(runId).meta)]);
-      return [hash, n === 1];
-    }
-    const res = (await this.redis.pipeline().hgetall(k.deployment).exists(k.run(runId).meta).exec()) ?? [];
-    return [(res[0]?.[1] ?? {}) as Record<string, string>, res[1]?.[1] === 1];
-  }
-
-  /**
    * Validates the plan and puts it on the scheduler's inbox. Returns the run id at once; the run
    * is accepted asynchronously. Throws `PlanValidationError` (nothing enqueued) for a bad plan,
    * also one the deployment does not serve (unknown queue, target or executor);
@@ -134,7 +119,7 @@ export class AgoraClient {
     const runId = opts.runId ?? newRunId();
     if (!isRunId(runId)) throw new ValueError(`invalid run id "${runId}"`);
     return this.bounded(`submit of run "${runId}"`, async (live) => {
-      const [hash, taken] = await this.deploymentAndRunExists(runId);
+      const [hash, taken] = await this.store.deploymentAndRunExists(runId);
       const deployment = parseDeployment(hash);
       assertValidPlan(plan, deploymentValidation(this.validate, deployment));
       if (taken || (await this.inbox.getJob(runId))) throw new IllegalStateError(`run "${runId}" already exists; submit under a new run id`);
@@ -189,7 +174,7 @@ export class AgoraClient {
           const done = await this.bounded(`state of run "${runId}"`, async () => {
             const state = await this.store.runState(runId);
             if (state === null || !isTerminalRunState(state)) return false;
-            return next >= Number(await this.redis.hget(this.store.keys.run(runId).meta, 'seq'));
+            return next >= (await this.store.runProgress(runId)).events;
           });
           if (done) return;
           continue;

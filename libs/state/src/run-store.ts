@@ -338,6 +338,75 @@ export class RunStore {
     });
   }
 
+  /** The run's state and event count (`seq`: the next event's seq), or nulls for an unknown run. */
+  async runProgress(runId: string): Promise<{ state: string | null; events: number }> {
+    const [state, seq] = await this.redis.hmget(this.keys.run(runId).meta, 'state', 'seq');
+    return { state: state ?? null, events: Number(seq ?? 0) };
+  }
+
+  /**
+   * The deployment the active scheduler published, and whether `runId` exists, in one round trip:
+   * a pipeline on one Redis; on a cluster two commands at once (the keys are in different slots).
+   */
+  async deploymentAndRunExists(runId: string): Promise<[Record<string, string>, boolean]> {
+    const k = this.keys;
+    if (isRedisCluster(this.redis)) {
+      const [hash, n] = await Promise.all([this.redis.hgetall(k.deployment), this.redis.exists(k.run(runId).meta)]);
+      return [hash, n === 1];
+    }
+    const res = (await this.redis.pipeline().hgetall(k.deployment).exists(k.run(runId).meta).exec()) ?? [];
+    return [(res[0]?.[1] ?? {}) as Record<string, string>, res[1]?.[1] === 1];
+  }
+
+  /** The run's audit hash (checkpoints, the seal, local anchors): for libs/evidence and the local anchor. */
+  auditKey(runId: string): string {
+    return this.keys.run(runId).audit;
+  }
+
+  /** A field of the run's audit hash: `sealed` (the seal record) or `periodic` (checkpoints so far), as JSON. */
+  async auditRecord(runId: string, field: 'sealed' | 'periodic'): Promise<string | null> {
+    return this.redis.hget(this.keys.run(runId).audit, field);
+  }
+
+  /** Writes the run's seal once (the first sealer wins: concurrent sealers produce the same checkpoint). */
+  async recordSeal(runId: string, seal: string): Promise<void> {
+    await this.redis.hsetnx(this.keys.run(runId).audit, 'sealed', seal);
+  }
+
+  /** Replaces the run's list of periodic checkpoints. */
+  async recordCheckpoints(runId: string, checkpoints: string): Promise<void> {
+    await this.redis.hset(this.keys.run(runId).audit, 'periodic', checkpoints);
+  }
+
+  /**
+   * The shard of a run's event stream (its hash tag): on a cluster, only streams of one shard can
+   * be read in one XREAD (see `runsWithNewEvents`).
+   */
+  eventShard(runId: string): string {
+    const key = this.keys.run(runId).events;
+    const open = key.indexOf('{');
+    const close = key.indexOf('}', open + 1);
+    return open !== -1 && close > open + 1 ? key.slice(open + 1, close) : key;
+  }
+
+  /**
+   * Which of the runs have an event at or after their cursor (the next seq wanted): one XREAD
+   * (COUNT 1) over their streams, blocking up to `blockMs` when given (on a dedicated connection:
+   * XREAD BLOCK holds it). On a cluster the runs must share one `eventShard`.
+   */
+  async runsWithNewEvents(cursors: ReadonlyArray<readonly [runId: string, next: number]>, opts: { client?: RedisClient; blockMs?: number } = {}): Promise<string[]> {
+    if (cursors.length === 0) return [];
+    const client = opts.client ?? this.redis;
+    const streams = cursors.map(([r]) => this.keys.run(r).events);
+    // Entry ids are `0-<seq+1>`: XREAD returns entries after the id given, so `0-<next>` starts at `next`.
+    const ids = cursors.map(([, next]) => `0-${next}`);
+    const res =
+      opts.blockMs !== undefined
+        ? await client.xread('COUNT', 1, 'BLOCK', opts.blockMs, 'STREAMS', ...streams, ...ids)
+        : await client.xread('COUNT', 1, 'STREAMS', ...streams, ...ids);
+    return (res ?? []).map(([key]) => cursors[streams.indexOf(key)]?.[0]).filter((r): r is string => r !== undefined);
+  }
+
   async runState(runId: string): Promise<string | null> {
     return this.redis.hget(this.keys.run(runId).meta, 'state');
   }
