@@ -335,21 +335,21 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       let terminal = -1;
       let terminalSince = Date.now();
       while (sinceSubmit() < o.deadlineMs) {
-        const meta = await redis.hgetall(store.keys.run(runId!).meta);
-        if (meta['enqueuedAt'] && enqueuedAt === undefined) enqueuedAt = Date.parse(meta['enqueuedAt']);
-        if (isTerminalRunState(meta['state'])) {
+        const run = await store.getRun(runId!, { items: false });
+        if (run?.enqueuedAt && enqueuedAt === undefined) enqueuedAt = Date.parse(run.enqueuedAt);
+        if (run && isTerminalRunState(run.state)) {
           ended = true;
           endedAt = Date.now();
-          finalState = meta['state']!;
+          finalState = run.state;
           log(`run ${runId} ended: ${finalState} after ${Math.round(sinceSubmit() / 1000)} s`);
           return;
         }
         if (Date.now() - lastProgress > 10_000) {
           lastProgress = Date.now();
-          const states = await redis.hvals(store.keys.run(runId!).items);
+          const states = ((await store.getRun(runId!))?.items ?? []).map((it) => it.state);
           const c: Record<string, number> = {};
           for (const s of states) c[s] = (c[s] ?? 0) + 1;
-          log(`t=${Math.round(sinceSubmit() / 1000)}s ${meta['state'] ?? 'not accepted yet'} ${Object.entries(c).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+          log(`t=${Math.round(sinceSubmit() / 1000)}s ${run?.state ?? 'not accepted yet'} ${Object.entries(c).map(([k, v]) => `${k}=${v}`).join(' ')}`);
           const nowTerminal = states.filter((st) => TERMINAL_ITEM_STATES.has(st)).length;
           if (nowTerminal !== terminal) {
             terminal = nowTerminal;
