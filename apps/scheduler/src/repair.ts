@@ -36,7 +36,7 @@ export async function repairStrandedItems(
       const { itemId, jobId } = batch[j]!;
       const why = jobState === 'unknown' ? 'its job is gone from the queue (removed)' : `its job ended ${jobState} without ending the item`;
       const r = await store.finishItem(runId, itemId, 'failed', { fields: { errorCode: 'JOB_LOST', error: `item ${itemId}: ${why}; ended so the run can finish`, jobId } });
-      if (r.moved === 1) {
+      if (r.moved === 'moved') {
         ended++;
         logger.warn({ runId, itemId, jobId, jobState }, 'ended an item whose job was lost');
       }

@@ -18,6 +18,8 @@ export const ERROR_CODES = [
   'TIMEOUT',
   'UNAVAILABLE',
   'AUDIT',
+  /** A Lua script failed inside Redis (libs/core ScriptRegistry). */
+  'SCRIPT',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

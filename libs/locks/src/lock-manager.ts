@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import Redlock, { type Lock } from 'redlock';
-import { FencedError, coerceError, readLuaScript, type Logger } from '@agora/core';
+import { FencedError, ScriptRegistry, coerceError, type Logger } from '@agora/core';
 import { assertLockName, lockKeys, type LockKeys } from './keys.js';
 
 export interface LockHolder {
@@ -126,14 +126,8 @@ class ValueRedlock extends Redlock {
 /** How long a lock seen busy keeps newcomers on the queue-first path. */
 const CONTENDED_HINT_MS = 5_000;
 
-const COMMANDS = new URL('../commands/', import.meta.url);
-const script = (name: string): string => readLuaScript(COMMANDS, name);
-
-interface Scripts {
-  agoraLockCheckTurn(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
-  agoraLockClaim(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
-  agoraLockReleased(numKeys: number, ...args: Array<string | number>): Promise<string[]>;
-}
+/** The lock scripts (libs/locks/commands), through the one script loader of libs/core. */
+const scripts = new ScriptRegistry(new URL('../commands/', import.meta.url), 'agoraLock_');
 
 function memberOf(h: LockHolder): string {
   return JSON.stringify([h.queue, h.jobId, h.runId, h.itemId]);
@@ -181,12 +175,9 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
   // retryCount 0: a busy lock is answered at once; the caller parks instead of spinning here.
   const redlock = new ValueRedlock([redis], { retryCount: 0, driftFactor: 0.01 });
   redlock.on('error', () => undefined); // a lost vote is reported through acquire/extend
-  const r = redis as unknown as Redis & Scripts;
-  if (!('agoraLockCheckTurn' in redis)) {
-    redis.defineCommand('agoraLockCheckTurn', { lua: script('checkTurn-N.lua') });
-    redis.defineCommand('agoraLockClaim', { lua: script('claim-N.lua') });
-    redis.defineCommand('agoraLockReleased', { lua: script('released-N.lua') });
-  }
+  scripts.define(redis);
+  const call = <T>(name: 'checkTurn' | 'claim' | 'released', keys: readonly string[], args: ReadonlyArray<string | number>): Promise<T> =>
+    scripts.call(redis, name, keys, args) as Promise<T>;
   const leases = new Set<{ timer: NodeJS.Timeout }>();
 
   /** Lock names this process saw busy lately (a hint for the acquisition path, never for safety). */
@@ -208,7 +199,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     // whichever runner retries it) and learn where we stand.
     const checkTurn = async (): Promise<AcquireResult | null> => {
       const turnKeys = [k.names, k.arrivals, ...names.flatMap((n) => [k.waiters(n), k.deadlines(n)])];
-      const turn = await r.agoraLockCheckTurn(turnKeys.length, ...turnKeys, member, now, now, now + waiterTtl, ...names);
+      const turn = await call<number[]>('checkTurn', turnKeys, [member, now, now, now + waiterTtl, ...names]);
       return turn[0] === 0 ? null : { acquired: false, blockedBy: names[turn[0]! - 1]!, position: turn[1]! };
     };
     // On a lock seen contended lately, only the head of the queue touches the redlock keys: a
@@ -229,7 +220,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     const sendClaim = (): Promise<number[]> =>
       claimWith
         ? claimWith({ keys: claimKeys, member, arrival: now, now, deadline: now + waiterTtl, since, ttlMs: ttl, value, names })
-        : r.agoraLockClaim(claimKeys.length, ...claimKeys, member, now, now, now + waiterTtl, req.holder.runId, req.holder.itemId, since, ttl, value, ...names);
+        : call<number[]>('claim', claimKeys, [member, now, now, now + waiterTtl, req.holder.runId, req.holder.itemId, since, ttl, value, ...names]);
     redlock.nextValue = value;
     const locking = redlock.acquire(names.map((n) => k.resource(n)), ttl).catch(() => null);
     redlock.nextValue = undefined;
@@ -268,7 +259,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
    */
   async function releaseKeys(names: readonly string[], value: string, tokens: readonly (number | string)[], forget = ''): Promise<WakeTarget[]> {
     const keys = releaseKeysOf(names);
-    return wakeTargetsOf(await r.agoraLockReleased(keys.length, ...keys, value, Date.now(), forget, ...tokens.map(String)));
+    return wakeTargetsOf(await call<string[]>('released', keys, [value, Date.now(), forget, ...tokens.map(String)]));
   }
 
   function releaseKeysOf(names: readonly string[]): string[] {

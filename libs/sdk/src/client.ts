@@ -209,7 +209,7 @@ export class AgoraClient {
   async cancel(runId: string): Promise<{ runId: string; state: string; running: number }> {
     return this.bounded(`cancel of run "${runId}"`, async (live) => {
       const r = await this.store.cancelRun(runId, 'cancelled by client');
-      if (r === -1) {
+      if (r.kind === 'unknown') {
         // Not accepted yet: take it off the inbox so it never starts.
         const job = await this.inbox.getJob(runId);
         if (job && (await job.isWaiting())) {
@@ -222,7 +222,7 @@ export class AgoraClient {
         throw new NotFoundError(`no run "${runId}"`);
       }
       const state = (await this.store.runState(runId)) ?? 'unknown';
-      return { runId, state, running: Math.max(0, r - 1) };
+      return { runId, state, running: r.kind === 'cancelling' ? r.running : 0 };
     });
   }
 

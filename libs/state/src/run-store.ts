@@ -37,8 +37,23 @@ export interface StartReply {
   readonly heads: string[];
 }
 
+/**
+ * What writing an item's end did: `moved` (it ended now), `already` (it had ended before: a
+ * repeat, e.g. a retried job; nothing appended) or `unknown` (no such item in the run).
+ */
+export type EndOutcome = 'moved' | 'already' | 'unknown';
+
+/** What cancelling a run did: no such run, already ended, or cancelling with this many items running. */
+export type CancelOutcome = { readonly kind: 'unknown' } | { readonly kind: 'ended' } | { readonly kind: 'cancelling'; readonly running: number };
+
+/** The scripts' end codes (1 | 0 | -1), decoded in one place. */
+function endOutcome(code: unknown): EndOutcome {
+  const n = Number(code);
+  return n === 1 ? 'moved' : n === 0 ? 'already' : 'unknown';
+}
+
 export type EndReply =
-  | { readonly kind: 'ended'; readonly moved: number; readonly wake: string[]; readonly heads: string[] }
+  | { readonly kind: 'ended'; readonly moved: EndOutcome; readonly wake: string[]; readonly heads: string[] }
   /** A newer fencing token was issued for `lock`: nothing was recorded but the `fenced` event. */
   | { readonly kind: 'fenced'; readonly lock: string; readonly token: number; readonly newestToken: number; readonly heads: string[] };
 
@@ -203,11 +218,11 @@ export class RunStore {
     if (r[0] === 'fenced') {
       return { kind: 'fenced', lock: String(r[1]), token: Number(r[2]), newestToken: Number(r[3]), heads: r[4] as string[] };
     }
-    return { kind: 'ended', moved: Number(r[1]), wake: r[2] as string[], heads: r[3] as string[] };
+    return { kind: 'ended', moved: endOutcome(r[1]), wake: r[2] as string[], heads: r[3] as string[] };
   }
 
   /**
-   * Ends an item. `moved` is 1 if it moved, 0 if it was already terminal, -1 if unknown; `wake`
+   * Ends an item. `moved` says whether it ended now (see `EndOutcome`); `wake`
    * are the job ids of parked dependents whose last dependency this was (named again on a repeat).
    */
   async finishItem(
@@ -215,7 +230,7 @@ export class RunStore {
     itemId: string,
     state: 'done' | 'failed' | 'skipped' | 'cancelled',
     opts: { resultRef?: string; fields?: Record<string, unknown>; after?: readonly EventBody[] } = {},
-  ): Promise<{ moved: number; wake: string[] }> {
+  ): Promise<{ moved: EndOutcome; wake: string[] }> {
     const body = encodeEventBody({ type: 'item', itemId, state, ...(opts.resultRef ? { resultRef: opts.resultRef } : {}), ...opts.fields });
     const r = (await callScript(this.redis, 'finishItem', this.runKeys(runId), [
       runId,
@@ -227,7 +242,7 @@ export class RunStore {
       this.keys.finishedChannel,
       ...(opts.after ?? []).map(encodeEventBody),
     ])) as [number, ...string[]];
-    return { moved: Number(r[0]), wake: r.slice(1) as string[] };
+    return { moved: endOutcome(r[0]), wake: r.slice(1) as string[] };
   }
 
   /**
@@ -244,15 +259,17 @@ export class RunStore {
     return callScript(this.redis, 'appendEvent', this.runKeys(runId), [runId, new Date().toISOString(), ...events.map(encodeEventBody)]) as Promise<number>;
   }
 
-  /** -1 no such run, 0 already terminal, otherwise 1 + items still running. */
-  async cancelRun(runId: string, reason?: string): Promise<number> {
-    return callScript(this.redis, 'cancelRun', this.runKeys(runId), [
+  /** Requests the run's cancellation: see `CancelOutcome`. */
+  async cancelRun(runId: string, reason?: string): Promise<CancelOutcome> {
+    const code = Number(await callScript(this.redis, 'cancelRun', this.runKeys(runId), [
       runId,
       new Date().toISOString(),
       this.keys.finishedChannel,
       this.keys.cancelChannel,
       encodeEventBody({ type: 'run', state: 'cancelling', ...(reason ? { reason } : {}) }),
-    ]) as Promise<number>;
+    ]));
+    // The script's codes: -1 no such run, 0 already terminal, otherwise 1 + items still running.
+    return code < 0 ? { kind: 'unknown' } : code === 0 ? { kind: 'ended' } : { kind: 'cancelling', running: code - 1 };
   }
 
   async rejectRun(runId: string, planId: string, problems: readonly string[]): Promise<boolean> {

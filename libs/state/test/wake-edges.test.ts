@@ -40,13 +40,13 @@ describe('wake edges in the run state', () => {
     expect(await store.beginItem(runId, 'join', ['a', 'b'], 'r', { definitionHash: 'def-join', jobId: 'j-join' })).toEqual({ kind: 'wait', left: 2 });
     expect(await store.beginItem(runId, 'a', [], 'r', { definitionHash: 'def-a', jobId: 'j-a' })).toMatchObject({ kind: 'run' });
     // a ends: lone (parked at registration) is ready; join still waits for b.
-    expect(await store.finishItem(runId, 'a', 'done', done)).toEqual({ moved: 1, wake: ['j-lone'] });
+    expect(await store.finishItem(runId, 'a', 'done', done)).toEqual({ moved: 'moved', wake: ['j-lone'] });
     expect(await store.dependenciesLeft(runId, ['join', 'lone'])).toEqual([1, 0]);
     await store.beginItem(runId, 'b', [], 'r', { definitionHash: 'def-b', jobId: 'j-b' });
-    expect(await store.finishItem(runId, 'b', 'done', done)).toEqual({ moved: 1, wake: ['j-join'] });
+    expect(await store.finishItem(runId, 'b', 'done', done)).toEqual({ moved: 'moved', wake: ['j-join'] });
     // Woken, join runs with both results; once begun it is no longer named.
     expect(await store.beginItem(runId, 'join', ['a', 'b'], 'r', { definitionHash: 'def-join', jobId: 'j-join' })).toMatchObject({ kind: 'run' });
-    expect(await store.finishItem(runId, 'b', 'done', done)).toEqual({ moved: 0, wake: [] });
+    expect(await store.finishItem(runId, 'b', 'done', done)).toEqual({ moved: 'already', wake: [] });
   });
 
   it('a repeated end, or a retried job of an ended item, names the parked dependents again', async () => {
@@ -55,7 +55,7 @@ describe('wake edges in the run state', () => {
     expect((await store.finishItem(runId, 'a', 'done', done)).wake).toEqual(['j-lone']);
     // The runner died before promoting: the retried job finds a terminal and repeats the wake.
     expect(await store.beginItem(runId, 'a', [], 'r2', { definitionHash: 'def-a', jobId: 'j-a' })).toMatchObject({ kind: 'terminal', state: 'done', wake: ['j-lone'] });
-    expect(await store.finishItem(runId, 'a', 'done', done)).toEqual({ moved: 0, wake: ['j-lone'] });
+    expect(await store.finishItem(runId, 'a', 'done', done)).toEqual({ moved: 'already', wake: ['j-lone'] });
   });
 
   it('a failed dependency still wakes the parked dependent, which then ends skipped', async () => {
