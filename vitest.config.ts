@@ -9,7 +9,8 @@ export default defineConfig({
   test: {
     include: ['{libs,apps,providers,examples}/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     // test/cluster needs a Redis Cluster: `npm run test:cluster` (vitest.cluster.config.ts) runs it.
-    exclude: [...configDefaults.exclude, 'test/cluster/**'],
+    // test/compose brings up docker-compose.yml under Podman: `npm run test:compose` (vitest.compose.config.ts).
+    exclude: [...configDefaults.exclude, 'test/cluster/**', 'test/compose/**'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -12,6 +12,8 @@
 //   AGORA_ANCHOR_BUCKET   Object Lock bucket                (default agora-audit)
 //   AGORA_ANCHOR_RETENTION_DAYS  COMPLIANCE retention       (default 365)
 //   AGORA_QUEUE_CONCURRENCY      global concurrency of the "default" queue (default 6)
+//   AGORA_RUNNER_JOB_LOCK_MS     a runner silent this long loses its jobs to another (default 30000;
+//                                also the stalled-job check interval)
 //   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY: read by the AWS SDK itself.
 const env = process.env;
 
@@ -28,6 +30,10 @@ const endpoint = env.AGORA_S3_ENDPOINT ? { endpoint: env.AGORA_S3_ENDPOINT, forc
 export default {
   namespace: 'agora',
   queues: { default: { concurrency: Number(env.AGORA_QUEUE_CONCURRENCY ?? 6) } },
+  runner: {
+    jobLockMs: Number(env.AGORA_RUNNER_JOB_LOCK_MS ?? 30_000),
+    stalledIntervalMs: Number(env.AGORA_RUNNER_JOB_LOCK_MS ?? 30_000),
+  },
   storage:
     storageKind === 's3'
       ? { provider: 's3', options: { bucket: env.AGORA_S3_BUCKET ?? 'agora-results', region, ...endpoint } }

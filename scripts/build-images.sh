@@ -172,7 +172,7 @@ build_target s3rver s3rver
 
 if [ "$MODE" = "--env" ]; then
   printf 'export AGORA_IMAGE=%q\n' "localhost/agora/agora:$TAG"
-  printf 'export AGORA_S3RVER_IMAGE=%q\n' "localhost/agora/s3rver:$TAG"
+  printf 'export AGORA_S3_IMAGE=%q\n' "localhost/agora/s3rver:$TAG"
   printf 'export AGORA_REDIS_IMAGE=%q\n' "localhost/agora/redis:latest"
   printf 'export AGORA_NODE_IMAGE=%q\n' "$NODE_BASE"
   printf 'export CONTAINERS_CONF=%q\n' "$CONTAINERS_CONF"

@@ -1,0 +1,55 @@
+#!/bin/sh
+# Starts the compose topology's Redis with the per-role ACL users of deploy/redis-acl.conf.
+# Runs as the redis user (uid 999) in the official redis:7 image and in the offline image of
+# scripts/build-images.sh; needs only sh and sed.
+#
+# The passwords come from the environment (the compose env file): AGORA_REDIS_SCHEDULER_PASSWORD,
+# AGORA_REDIS_RUNNER_PASSWORD, AGORA_REDIS_DASHBOARD_PASSWORD, AGORA_REDIS_SUBMITTER_PASSWORD,
+# and AGORA_REDIS_ADMIN_PASSWORD for an `admin` user with every right (operators, `agora doctor`
+# checking CONFIG, this container's healthcheck), which the shipped file does not have.
+# The rendered ACL file lives in this container's /tmp, never in the data volume.
+set -eu
+
+ACL_IN=${AGORA_REDIS_ACL_TEMPLATE:-/etc/agora/redis-acl.conf}
+ACL_OUT=${AGORA_REDIS_ACL_FILE:-/tmp/agora-users.acl}
+
+check_password() {
+  name=$1
+  eval "value=\${$name:-}"
+  [ -n "$value" ] || { echo "redis-start: $name is not set (see deploy/compose.env.example)" >&2; exit 1; }
+  # They go into REDIS_URLs unescaped and into a sed replacement: URL-safe characters only.
+  case "$value" in
+    *[!A-Za-z0-9._~-]*) echo "redis-start: $name may hold only A-Z a-z 0-9 . _ ~ - (use openssl rand -hex 32)" >&2; exit 1 ;;
+  esac
+  [ "${#value}" -ge 16 ] || { echo "redis-start: $name is shorter than 16 characters" >&2; exit 1; }
+}
+for n in AGORA_REDIS_SCHEDULER_PASSWORD AGORA_REDIS_RUNNER_PASSWORD AGORA_REDIS_DASHBOARD_PASSWORD AGORA_REDIS_SUBMITTER_PASSWORD AGORA_REDIS_ADMIN_PASSWORD; do
+  check_password "$n"
+done
+
+umask 077
+{
+  sed -e "s/\${AGORA_REDIS_SCHEDULER_PASSWORD}/$AGORA_REDIS_SCHEDULER_PASSWORD/g" \
+      -e "s/\${AGORA_REDIS_RUNNER_PASSWORD}/$AGORA_REDIS_RUNNER_PASSWORD/g" \
+      -e "s/\${AGORA_REDIS_DASHBOARD_PASSWORD}/$AGORA_REDIS_DASHBOARD_PASSWORD/g" \
+      -e "s/\${AGORA_REDIS_SUBMITTER_PASSWORD}/$AGORA_REDIS_SUBMITTER_PASSWORD/g" \
+      "$ACL_IN"
+  echo "user admin on >$AGORA_REDIS_ADMIN_PASSWORD ~* &* +@all"
+} | grep -v '^[[:space:]]*#' | grep -v '^[[:space:]]*$' >"$ACL_OUT"
+if grep -q '\${' "$ACL_OUT"; then
+  echo "redis-start: $ACL_IN holds a placeholder this script does not fill" >&2
+  exit 1
+fi
+
+# An image's own CMD (redis-server) may be passed on when only the entrypoint is replaced.
+if [ "${1:-}" = redis-server ]; then shift; fi
+
+# AOF on: a restart loses no accepted plan. noeviction: queue keys are never evicted.
+exec redis-server \
+  --dir /data \
+  --appendonly yes \
+  --appendfsync everysec \
+  --maxmemory-policy noeviction \
+  --aclfile "$ACL_OUT" \
+  --protected-mode no \
+  "$@"
