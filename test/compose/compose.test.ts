@@ -152,16 +152,22 @@ describe('docker-compose.yml under Podman', () => {
   it('starts every service, and each passes its own healthcheck', async () => {
     const ps = await run('podman', ['ps', '--filter', `label=io.podman.compose.project=${PROJECT}`, '--format', '{{.Names}}'], env);
     expect(ps.stdout.split('\n').filter(Boolean).sort()).toEqual(containers.map((c) => `${PROJECT}_${c}`).sort());
-    // Podman runs healthchecks on systemd timers, which this machine has not: run each once.
-    for (const c of containers) {
-      step(`healthcheck ${c}`);
-      await until(`${c} healthy`, 90_000, async () => {
-        const h = await run('podman', ['healthcheck', 'run', `${PROJECT}_${c}`], env);
-        if (h.code === 0) return true;
-        step(`${c} not healthy yet: ${(h.stdout + h.stderr).trim().slice(0, 300)}`);
-        return undefined;
-      });
-    }
+    // Podman runs healthchecks on systemd timers, which this machine has not: run them here,
+    // until each passes (a check right after start-up sometimes waits out its timeout).
+    await Promise.all(
+      containers.map((c) =>
+        until(`${c} healthy`, 120_000, async () => {
+          const h = await run('podman', ['healthcheck', 'run', `${PROJECT}_${c}`], env);
+          if (h.code === 0) return true;
+          step(`${c} not healthy yet: ${(h.stdout + h.stderr).trim().slice(0, 300)}`);
+          return undefined;
+        }),
+      ),
+    );
+    step('every container healthy');
+    // The image runs Node 24 as the unprivileged user `node`.
+    const who = await run('podman', ['exec', ctr('runner', 1), 'node', '-e', 'process.stdout.write(`${process.version} ${process.getuid()}`)'], env);
+    expect(who.stdout).toMatch(/^v24\.\d+\.\d+ 1000$/);
     // And a runner that is not running is not healthy: its check wants its own live registration.
     const other = await run('podman', ['exec', '-e', 'AGORA_HOST=not-this-container', ctr('runner', 1), 'node', '/app/apps/cli/dist/bin.js', 'health', '--runner'], env);
     expect(other.code).toBe(3);
