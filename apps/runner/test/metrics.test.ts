@@ -37,19 +37,20 @@ describe('runner metrics in one process', () => {
   });
 
   it('agora_lock_waiters reports the items waiting for a lock while they wait, read at scrape time', async () => {
-    const runId = await cluster.client.submit({
-      id: 'locks',
-      queue: 'default',
-      items: [noop('holder', { sleepMs: 1500 }, ['gate']), noop('w1', { sleepMs: 10 }, ['gate']), noop('w2', { sleepMs: 10 }, ['gate'])],
-    });
+    // The holder first, running, so the two others surely queue behind it.
+    const holderRun = await cluster.client.submit({ id: 'holder', queue: 'default', items: [noop('holder', { sleepMs: 3000 }, ['gate'])] });
+    const until = async (ok: () => Promise<boolean>): Promise<void> => {
+      const end = Date.now() + 15_000;
+      while (!(await ok()) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    };
+    const busy = async (): Promise<number> => (await Promise.all(metrics.map(read))).reduce((n, x) => n + x.value('agora_runner_slots', { kind: 'busy' }), 0);
+    await until(async () => (await busy()) === 1);
+    const runId = await cluster.client.submit({ id: 'locks', queue: 'default', items: [noop('w1', { sleepMs: 10 }, ['gate']), noop('w2', { sleepMs: 10 }, ['gate'])] });
     let seen = 0;
-    const end = Date.now() + 10_000;
-    while (seen < 2 && Date.now() < end) {
-      seen = (await read(metrics[0]!)).value('agora_lock_waiters', { lock: 'gate' });
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await until(async () => (seen = (await read(metrics[0]!)).value('agora_lock_waiters', { lock: 'gate' })) >= 2);
     expect(seen).toBe(2);
     expect((await cluster.client.wait(runId)).state).toBe('succeeded');
+    expect((await cluster.client.wait(holderRun)).state).toBe('succeeded');
     expect((await read(metrics[0]!)).family('agora_lock_waiters').samples).toHaveLength(0);
     const waits = (await Promise.all(metrics.map(read))).reduce((n, s) => n + s.count('agora_lock_wait_seconds'), 0);
     expect(waits).toBe(3);
