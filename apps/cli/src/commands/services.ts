@@ -269,7 +269,8 @@ export async function devCmd(opts: { runners?: string; port?: string; concurrenc
   const cleanups: Array<() => Promise<void>> = [];
   const runners = new RunnerSupervisor(
     runnersN,
-    () => spawn(process.execPath, [BIN, 'runner', ...(g.config ? ['--config', g.config] : [])], {
+    // N runners on one host cannot share metrics.port: each takes a free one and logs it.
+    () => spawn(process.execPath, [BIN, 'runner', ...(g.config ? ['--config', g.config] : []), ...(config.metrics.port !== undefined ? ['--metrics-port', '0'] : [])], {
       env: { ...process.env, REDIS_URL: config.redisUrl },
       stdio: ['ignore', 'inherit', 'inherit'],
     }),
