@@ -178,6 +178,19 @@ describe('Prometheus metrics of agora serve and agora runner (--metrics-port 0)'
     expect(JSON.parse(env.agora(['status', runId]).stdout).state).toBe('succeeded');
   });
 
+  it('takes the port from metrics.port in the config, and refuses one out of range (exit 2)', async () => {
+    const env = cliEnv({ metrics: { port: 0 } });
+    envs.push(env);
+    const runner = await startService(env, ['runner', '--concurrency', '1'], /runner started/);
+    expect((await getJson(`${runner.url}/healthz`)).status).toBe(200);
+    runner.child.kill('SIGTERM');
+    const bad = cliEnv({ metrics: { port: 70000 } });
+    envs.push(bad);
+    const r = bad.agora(['serve']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('metrics.port');
+  });
+
   it('refuses a bad --metrics-port before touching Redis (exit 2)', () => {
     const env = cliEnv();
     envs.push(env);
