@@ -5,6 +5,7 @@ import { compileConfig, type AgoraConfig, type AgoraConfigInput } from '@agora/c
 import { createScheduler, type Scheduler } from '@agora/scheduler';
 import { createRunner, type Executor, type Runner } from '@agora/runner';
 import { AgoraClient } from '@agora/sdk';
+import type { AgoraMetrics } from '@agora/metrics';
 import { testRedisUrl, uniqueNamespace } from './index.js';
 
 export interface TestCluster {
@@ -27,13 +28,16 @@ export async function startCluster(
     concurrency?: number;
     executors?: Executor[];
     cpus?: number;
+    /** Per runner (by index), its metrics; the scheduler's is `schedulerMetrics`. */
+    metrics?: readonly AgoraMetrics[];
+    schedulerMetrics?: AgoraMetrics;
   } = {},
 ): Promise<TestCluster> {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'agora-test-'));
   const config: AgoraConfig = opts.compiled
     ? { ...opts.compiled, namespace: uniqueNamespace(), redisUrl: testRedisUrl(), dataDir }
     : compileConfig({ namespace: uniqueNamespace(), ...opts.config, dataDir }, 'test', dataDir, { REDIS_URL: testRedisUrl() });
-  const scheduler = await createScheduler({ config, logger: silent, executors: ['noop', 'dispatch', ...(opts.executors ?? []).map((e) => e.name)] });
+  const scheduler = await createScheduler({ config, logger: silent, ...(opts.schedulerMetrics ? { metrics: opts.schedulerMetrics } : {}), executors: ['noop', 'dispatch', ...(opts.executors ?? []).map((e) => e.name)] });
   const runners: Runner[] = [];
   for (let i = 0; i < (opts.runners ?? 2); i++) {
     runners.push(
@@ -44,6 +48,7 @@ export async function startCluster(
         cpus: opts.cpus ?? 64,
         ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
         ...(opts.executors ? { executors: opts.executors } : {}),
+        ...(opts.metrics?.[i] ? { metrics: opts.metrics[i] } : {}),
       }),
     );
   }

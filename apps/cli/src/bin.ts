@@ -18,6 +18,11 @@ program
 
 const g = (): GlobalOpts => program.opts<GlobalOpts>();
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+// Checked as the flags are parsed: a bad port fails before the service touches Redis.
+const metricsPortOption = (): Option =>
+  new Option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port (0: a free one; default: config metrics.port, else off)').argParser((v: string) =>
+    String(parsePort(v, '--metrics-port')),
+  );
 let exitCode: number = EXIT.ok;
 const run = (fn: (...a: never[]) => Promise<number>) =>
   async (...args: unknown[]): Promise<void> => {
@@ -38,13 +43,15 @@ program
   .command('serve')
   .description('run the scheduler: take plans from the inbox and add them as flows')
   .addOption(new Option('--concurrency <queue=N...>', 'global concurrency of a plan queue (repeatable, or comma-separated)').argParser(collect))
-  .action(run(async (o: { concurrency?: string[] }) => (await services()).serveCmd(o, g())));
+  .addOption(metricsPortOption())
+  .action(run(async (o: { concurrency?: string[]; metricsPort?: string }) => (await services()).serveCmd(o, g())));
 program
   .command('runner')
   .description('run items from the plan queues')
   .option('--concurrency <n>', 'items at once (capped at the CPU count)')
   .option('--queues <names>', 'comma-separated plan queues to serve (default: all configured)')
-  .action(run(async (o: { concurrency?: string; queues?: string }) => (await services()).runnerCmd(o, g())));
+  .addOption(metricsPortOption())
+  .action(run(async (o: { concurrency?: string; queues?: string; metricsPort?: string }) => (await services()).runnerCmd(o, g())));
 program
   .command('dashboard')
   .description('serve Bull Board at /queues')

@@ -11,6 +11,7 @@ import { IllegalStateError } from '@agora/core';
 import { RunStore, createRedis, type RedisClient } from '@agora/state';
 import { AgoraClient } from '@agora/sdk';
 import { createEvidence } from '@agora/evidence';
+import { createAgoraMetrics, readiness, type AgoraMetrics } from '@agora/metrics';
 import { createApiRouter } from './api.js';
 import { authenticate, buildKeyRing, principalOf, requireScope, type ClearKey } from './auth.js';
 import { checkHost, isLoopbackHost, refuseCrossSite } from './request-guards.js';
@@ -31,6 +32,8 @@ export interface DashboardOptions {
   readonly adminKey?: string;
   /** Evidence bundle for `GET /api/runs/:id/audit`. */
   readonly audit?: (runId: string) => Promise<unknown>;
+  /** Served at `/metrics` (read scope); `agora_queue_jobs` is read from this dashboard's queues. @default a registry of its own */
+  readonly metrics?: AgoraMetrics;
 }
 
 export interface Dashboard {
@@ -96,6 +99,10 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     }
   }
   await refreshQueues();
+  const metrics = opts.metrics ?? createAgoraMetrics();
+  // Read on scrape only: one getJobCounts per queue the dashboard shows.
+  metrics.observeQueueJobs(() => Promise.all([...queues].map(async ([name, q]) => ({ queue: name, counts: await q.getJobCounts() }))));
+  let closing = false;
   const timer = setInterval(() => void refreshQueues().catch((err: Error) => logger.warn({ err: err.message }, 'queue refresh failed')), opts.refreshMs ?? 5000);
   timer.unref();
 
@@ -158,19 +165,22 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
       maxSseClients: config.dashboard.maxSseClients,
     }),
   );
-  app.get('/healthz', (_req, res) => {
-    // Answers within 2 s: a client that is not connected is unhealthy at once, and a ping that
-    // gets no answer (a hung Redis) is given up after 2 s.
-    if (redis.status !== 'ready') {
-      res.status(503).json({ ok: false, error: `Redis is not connected (${redis.status})` });
-      return;
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('Redis did not answer a ping within 2000 ms')), 2000)));
-    Promise.race([redis.ping(), late]).then(
-      () => res.json({ ok: true }),
-      (err: Error) => res.status(503).json({ ok: false, error: err.message }),
-    ).finally(() => clearTimeout(timer)).catch(() => undefined);
+  // Answers within 2 s: a client that is not connected is unready at once, and a ping that
+  // gets no answer (a hung Redis) is given up after 2 s.
+  const redisProblem = async (): Promise<string | undefined> => {
+    if (redis.status !== 'ready') return `Redis is not connected (${redis.status})`;
+    await redis.ping();
+    return undefined;
+  };
+  const answer = (check: () => Promise<string | undefined>) => (_req: Request, res: Response): void =>
+    void readiness(check).then((error) => (error === undefined ? res.json({ ok: true }) : res.status(503).json({ ok: false, error })));
+  app.get('/healthz', answer(redisProblem));
+  app.get('/readyz', answer(async () => (closing ? 'shutting down' : redisProblem())));
+  app.get('/metrics', signIn, requireScope('read'), (_req, res) => {
+    metrics.registry.metrics().then(
+      (text) => res.type(metrics.registry.contentType).send(text),
+      (err: Error) => res.status(500).json({ error: 'metrics', message: err.message }),
+    );
   });
   app.get('/', (_req, res) => res.redirect('/queues'));
 
@@ -186,6 +196,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     url,
     app,
     async close() {
+      closing = true;
       clearInterval(timer);
       await events.close();
       const closed = new Promise<void>((r) => server.close(() => r()));

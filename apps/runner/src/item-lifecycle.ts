@@ -14,6 +14,7 @@ import {
 } from '@agora/core';
 import { DEP_PARK_MS, itemDefinitionHash, parseItemJobData, type BeginResult, type ItemJobData, type RunStore, type StartReply } from '@agora/state';
 import { wakeTargetsOf } from '@agora/locks';
+import type { AgoraMetrics } from '@agora/metrics';
 import type { Executor } from './executor.js';
 import type { LockLeaseLike, LockServiceLike } from './locking.js';
 import { HAND_BACK, LOCK_LOST, classifyOutcome } from './outcome.js';
@@ -39,8 +40,13 @@ export interface RunnerContext {
   readonly queues: QueueHandles;
   /** Items running now, by `<runId>/<itemId>`. */
   readonly running: Map<string, RunningItem>;
-  /** Jobs whose lock wait was already announced with a `lock waiting` event (announced once). */
-  readonly announcedWaits: Set<string>;
+  /**
+   * Jobs whose lock wait was already announced with a `lock waiting` event (announced once), with
+   * when this runner first found the lock busy (for `agora_lock_wait_seconds`).
+   */
+  readonly announcedWaits: Map<string, number>;
+  /** Counters and histograms only: nothing here may call Redis. */
+  readonly metrics: AgoraMetrics;
   /** Most starts of one item (attempts + stalls) before it fails STALLED. */
   readonly maxStarts: number;
   /** Fallback re-check of an item parked on a busy lock. */
@@ -124,12 +130,16 @@ async function startItem(
   if (!r.acquired) {
     if (r.wake?.length) await ctx.queues.wakeHolders(r.wake);
     if (!ctx.announcedWaits.has(job.id!)) {
-      ctx.announcedWaits.add(job.id!);
+      ctx.announcedWaits.set(job.id!, Date.now());
+      ctx.metrics.eventsAppended.inc();
       await ctx.store.appendEvents(d.runId, [{ type: 'lock', action: 'waiting', itemId: d.itemId, lock: r.blockedBy, position: r.position }]);
     }
     return parkJob(job, token, { forMs: ctx.lockRecheckMs, ready: () => ctx.locks.isFirstAndFree(req), wake: () => ctx.queues.wakeHolders([req.holder]) });
   }
+  const waitingSince = ctx.announcedWaits.get(job.id!);
   ctx.announcedWaits.delete(job.id!);
+  // A wait that began on another runner (the job was parked there) is not seen here: it counts from this runner's first refusal.
+  ctx.metrics.lockWait.observe(waitingSince === undefined ? 0 : (Date.now() - waitingSince) / 1000);
   if (!reply?.begin) throw new Error(`item ${d.itemId}: locks granted without a start decision`);
   if (reply.begin.kind === 'run') return { begin: reply.begin, lease: r.lease };
   // The start script gave the locks back already: the item does not run now.
@@ -148,6 +158,7 @@ async function runItem(
   lease: LockLeaseLike | undefined,
 ): Promise<{ state: string; resultRef?: string }> {
   const { attempt } = begin;
+  noteStart(ctx.metrics, job, attempt, lease?.names.length ?? 0);
   const held = new ReleaseStack();
   const abort = new AbortController();
   // Invariant: once acquired, the locks are released on every path out (a no-op after the end
@@ -161,11 +172,18 @@ async function runItem(
   }
   const key = `${d.runId}/${d.itemId}`;
   ctx.running.set(key, { runId: d.runId, abort });
-  held.defer(() => void ctx.running.delete(key));
+  ctx.metrics.runnerSlots.set({ kind: 'busy' }, ctx.running.size);
+  held.defer(() => {
+    ctx.running.delete(key);
+    ctx.metrics.runnerSlots.set({ kind: 'busy' }, ctx.running.size);
+  });
   // A runner that began shutting down while this item was starting hands it back at once.
   if (ctx.graceOver()) abort.abort(HAND_BACK);
   const startedMs = Date.now();
-  const end = (state: EndState, fields: EndFields): Promise<void> => endItem(ctx, job.queueName, d, state, fields, lease);
+  const end = async (state: EndState, fields: EndFields): Promise<void> => {
+    await endItem(ctx, job.queueName, d, state, fields, lease);
+    ctx.metrics.itemDuration.observe({ state, queue: job.queueName }, (Date.now() - startedMs) / 1000);
+  };
   try {
     const executor = ctx.executors.get(d.executor);
     if (!executor) throw new ApplicationError(`no executor "${d.executor}" on runner ${ctx.id}`, null);
@@ -214,6 +232,8 @@ async function settleFailure(
   switch (outcome.kind) {
     case 'fenced':
       // The end script recorded the `fenced` event and refused the result.
+      ctx.metrics.fenced.inc();
+      ctx.metrics.retries.inc({ reason: 'fenced' });
       ctx.logger.warn({ runId: d.runId, itemId: d.itemId, lock: outcome.error.lock }, 'result rejected: stale fencing token');
       throw outcome.error;
     case 'handBack':
@@ -221,18 +241,24 @@ async function settleFailure(
       // returns to wait without counting as an attempt. Locks are released keeping the item's
       // place in their queues.
       await ctx.store.handBackItem(d.runId, d.itemId, { attempt, runner: ctx.id, reason: HAND_BACK }, lockEvents('released'));
+      ctx.metrics.eventsAppended.inc(1 + (lease?.names.length ?? 0));
       if (lease) await ctx.queues.wakeHolders(await lease.release({ keepPlace: true }));
       await job.moveToWait(token);
       ctx.logger.info({ runId: d.runId, itemId: d.itemId, attempt }, 'item handed back');
       throw new WaitingError();
     case 'lockLost':
       await ctx.store.appendEvents(d.runId, [...lockEvents('lost'), { type: 'retry', itemId: d.itemId, attempt, error: 'resource lock lost' }]);
+      ctx.metrics.leasesLost.inc();
+      ctx.metrics.retries.inc({ reason: 'lock_lost' });
+      ctx.metrics.eventsAppended.inc(1 + (lease?.names.length ?? 0));
       throw new AgoraError('LOCK', `item ${d.itemId}: resource lock lost while running; retrying under a fresh lock`, { retryable: true });
     case 'cancelled':
       await end('cancelled', { fields: { attempt, reason: outcome.reason } });
       return { state: 'cancelled' };
     case 'retry':
       await ctx.store.appendEvents(d.runId, [{ type: 'retry', itemId: d.itemId, attempt, error: outcome.error.message }]);
+      ctx.metrics.retries.inc({ reason: retryReason(outcome.error) });
+      ctx.metrics.eventsAppended.inc();
       ctx.logger.warn({ runId: d.runId, itemId: d.itemId, attempt, err: outcome.error.message }, 'item will be retried');
       throw outcome.error;
     case 'failed':
@@ -254,7 +280,7 @@ async function settleFailure(
  * start then reports the item terminal and names them again (idempotent).
  */
 export async function endItem(
-  ctx: Pick<RunnerContext, 'store' | 'queues'>,
+  ctx: Pick<RunnerContext, 'store' | 'queues' | 'metrics'>,
   queue: string,
   d: Pick<ItemJobData, 'runId' | 'itemId'>,
   state: EndState,
@@ -262,12 +288,35 @@ export async function endItem(
   lease?: LockLeaseLike,
 ): Promise<void> {
   if (!lease) {
-    const { wake } = await ctx.store.finishItem(d.runId, d.itemId, state, fields);
+    const { moved, wake } = await ctx.store.finishItem(d.runId, d.itemId, state, fields);
+    if (moved === 'moved') noteEnd(ctx.metrics, queue, state, 0);
     await ctx.queues.wakeJobs(queue, wake);
     return;
   }
   const ended = await ctx.store.endItem(d.runId, d.itemId, state, lease.releaseWith(), fields);
   await ctx.queues.wakeHolders(wakeTargetsOf(ended.heads));
-  if (ended.kind === 'fenced') throw new FencedError(ended.lock, ended.token, ended.newestToken);
+  if (ended.kind === 'fenced') {
+    ctx.metrics.eventsAppended.inc();
+    throw new FencedError(ended.lock, ended.token, ended.newestToken);
+  }
+  if (ended.moved === 'moved') noteEnd(ctx.metrics, queue, state, lease.names.length);
   await ctx.queues.wakeJobs(queue, ended.wake);
+}
+
+/** A start: the `running` event and a `lock acquired` event per lock. Queue wait only on the first attempt (a retry's wait is its back-off). */
+function noteStart(metrics: AgoraMetrics, job: Job, attempt: number, locks: number): void {
+  metrics.itemsStarted.inc({ queue: job.queueName });
+  metrics.eventsAppended.inc(1 + locks);
+  if (attempt === 1 && job.timestamp > 0) metrics.itemQueueWait.observe({ queue: job.queueName }, Math.max(0, Date.now() - job.timestamp) / 1000);
+}
+
+/** An end this runner wrote: the item event and a `lock released` event per lock. */
+function noteEnd(metrics: AgoraMetrics, queue: string, state: EndState, locks: number): void {
+  metrics.itemsEnded.inc({ state, queue });
+  metrics.eventsAppended.inc(1 + locks);
+}
+
+/** The `reason` label of a retry: the error's code (`infra`, `unavailable`, …), lower case. */
+function retryReason(error: Error): string {
+  return error instanceof AgoraError ? error.code.toLowerCase() : 'error';
 }

@@ -3,6 +3,7 @@ import { coerceError, createLogger, type AgoraConfig, type Logger, type StorageP
 import { RunStore, createRedis, type RedisClient } from '@agora/state';
 import { ProviderSet, loadTask } from '@agora/registry';
 import { createLockManager } from '@agora/locks';
+import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
 import { createDispatchExecutor } from './dispatch-executor.js';
 import type { Executor } from './executor.js';
 import type { RunnerContext } from './item-lifecycle.js';
@@ -36,6 +37,12 @@ export interface RunnerOptions {
    * re-check, for a wake-up lost to a crash. @default 5000
    */
   readonly lockRecheckMs?: number;
+  /**
+   * Where the runner counts items, lock waits, retries and its slots. Give each runner in one
+   * process its own (`createAgoraMetrics()`): `agora_runner_slots` is one runner's.
+   * @default a private registry nobody scrapes
+   */
+  readonly metrics?: AgoraMetrics;
 }
 
 export interface Runner {
@@ -82,6 +89,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const storage = await providers.storage();
   const queueRedis: RedisClient = createRedis(config.redisUrl);
   let graceOver = false;
+  const metrics = opts.metrics ?? createAgoraMetrics();
   const ctx: RunnerContext = {
     id,
     config,
@@ -92,7 +100,8 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     locks: opts.locks ?? createLockManager({ redis, namespace: config.namespace, lockTtlMs: config.runner.lockTtlMs, logger }),
     queues: new QueueHandles(queueRedis, store.keys.bullPrefix),
     running: new Map(),
-    announcedWaits: new Set(),
+    announcedWaits: new Map(),
+    metrics,
     maxStarts: config.runner.attempts + config.runner.maxStalls,
     lockRecheckMs: opts.lockRecheckMs ?? 5000,
     graceOver: () => graceOver,
@@ -104,6 +113,10 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     for (const r of ctx.running.values()) if (r.runId === runId) r.abort.abort('run cancelled');
   });
   const queueNames = opts.queues ?? Object.keys(config.queues);
+  // One worker per queue, each with `concurrency` slots.
+  metrics.runnerSlots.set({ kind: 'total' }, concurrency * queueNames.length);
+  metrics.runnerSlots.set({ kind: 'busy' }, 0);
+  metrics.observeLockWaiters(async () => (await ctx.locks.list()).map((l) => ({ lock: l.name, waiters: l.waiters.length })));
   const workers = startItemWorkers(ctx, queueNames, concurrency);
   const host = opts.host ?? process.env['AGORA_HOST'] ?? os.hostname();
   const storageKind = config.storage.provider;

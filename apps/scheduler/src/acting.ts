@@ -1,7 +1,8 @@
 import { UnrecoverableError, WaitingError, Worker, type Job, type Queue } from 'bullmq';
-import { INBOX_QUEUE, coerceError, type AgoraConfig, type Logger } from '@agora/core';
+import { INBOX_QUEUE, coerceError, isTerminalRunState, type AgoraConfig, type Logger } from '@agora/core';
 import { createRedis, type RedisClient, type RunStore } from '@agora/state';
 import type { Sealer } from '@agora/evidence';
+import type { AgoraMetrics } from '@agora/metrics';
 import type { AcceptResult } from './intake.js';
 import { LeaseLostError } from './leader-lease.js';
 import type { ActingTerm } from './leadership.js';
@@ -43,6 +44,7 @@ export async function startActingTerm(ctx: {
   readonly sealer: Sealer;
   readonly inboxConcurrency: number;
   readonly sealing: boolean;
+  readonly metrics: AgoraMetrics;
   accept(data: unknown): Promise<AcceptResult>;
   sweep(): Promise<void>;
 }): Promise<ActingTerm> {
@@ -95,7 +97,14 @@ export async function startActingTerm(ctx: {
       // no scheduler was active, and checkpoints long-running runs.
       sealSub = createRedis(config.redisUrl);
       await sealSub.subscribe(store.keys.finishedChannel);
-      sealSub.on('message', (_c: string, runId: string) => ctx.sealer.seal(runId));
+      sealSub.on('message', (_c: string, runId: string) => {
+        ctx.sealer.seal(runId);
+        // One read per run end (never per item), for agora_runs_total{state="succeeded"|"failed"|"cancelled"}.
+        void store
+          .runState(runId)
+          .then((state) => (state && isTerminalRunState(state) ? ctx.metrics.runs.inc({ state }) : undefined))
+          .catch(() => undefined);
+      });
       const sweep = (): void =>
         void ctx.sweep().catch((err: unknown) => {
           if (!(err instanceof LeaseLostError)) logger.warn({ err: coerceError(err).message }, 'seal sweep failed');

@@ -2,6 +2,7 @@ import type { FlowProducer, Queue } from 'bullmq';
 import { coerceError, itemJobId, validatePlan, type AgoraConfig, type Logger, type Plan } from '@agora/core';
 import { itemInputsHash, submissionProblems, wakeJobs, type RegisteredItem, type RunStore, type SubmissionData } from '@agora/state';
 import { resolveTaskRef, type ProviderSet } from '@agora/registry';
+import type { AgoraMetrics } from '@agora/metrics';
 import { buildFlows, type FlowPlan } from './flows.js';
 
 /** What the intake needs from its scheduler. */
@@ -22,6 +23,7 @@ export interface IntakeContext {
   fence(): Promise<void>;
   /** The epoch of the lease this scheduler acts under. */
   epoch(): number | undefined;
+  readonly metrics: AgoraMetrics;
 }
 
 export type AcceptResult = { state: string; problems?: readonly string[] };
@@ -47,6 +49,7 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
   if ('problems' in checked) {
     await ctx.fence();
     await ctx.store.rejectRun(sub.runId, checked.planId, checked.problems);
+    ctx.metrics.runs.inc({ state: 'rejected' });
     ctx.logger.warn({ runId: sub.runId, problems: checked.problems.length }, 'plan rejected');
     return { state: 'rejected', problems: checked.problems };
   }
@@ -57,6 +60,8 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
   await breathe();
   await registerItems(ctx, sub.runId, plan, flows, recorded, inputsHashes);
   await enqueueFlows(ctx, sub.runId, plan, flows, recorded.flowChunks);
+  // An acceptance resumed after a crash or a lost lease counts again here (rare; counters are per process).
+  ctx.metrics.runs.inc({ state: 'accepted' });
   ctx.logger.info(
     { runId: sub.runId, planId: plan.id, items: plan.items.length, wakeEdges: flows.wakeEdges, chunks: flows.chunks.length, ms: Date.now() - started },
     'run accepted',

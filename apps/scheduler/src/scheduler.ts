@@ -1,10 +1,11 @@
 import { FlowProducer, Queue } from 'bullmq';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { DEFAULT_EXECUTORS, coerceError, createLogger, type AgoraConfig, type Logger } from '@agora/core';
+import { DEFAULT_EXECUTORS, INBOX_QUEUE, coerceError, createLogger, type AgoraConfig, type Logger } from '@agora/core';
 import { RunStore, createRedis, type RedisClient } from '@agora/state';
 import { ProviderSet } from '@agora/registry';
 import { createEvidence, createSealer } from '@agora/evidence';
+import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
 import { publishDeployment, startActingTerm } from './acting.js';
 import { acceptSubmission, type AcceptResult, type IntakeContext } from './intake.js';
 import { LeaderLease, LeaseLostError } from './leader-lease.js';
@@ -28,6 +29,11 @@ export interface SchedulerOptions {
   readonly registerChunk?: number;
   /** Seal finished runs and checkpoint long ones. @default true */
   readonly sealing?: boolean;
+  /**
+   * Where the scheduler counts runs and seals, and the source of `agora_queue_jobs`.
+   * @default a private registry nobody scrapes
+   */
+  readonly metrics?: AgoraMetrics;
 }
 
 export interface Scheduler {
@@ -62,6 +68,9 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const queues = new Map<string, Queue>();
   const queueFor = (name: string): Queue => queues.get(name) ?? queues.set(name, new Queue(name, { connection: redis, prefix })).get(name)!;
   const executors = opts.executors ?? DEFAULT_EXECUTORS;
+  const metrics = opts.metrics ?? createAgoraMetrics();
+  // Read on scrape only: one getJobCounts per queue.
+  metrics.observeQueueJobs(() => Promise.all([INBOX_QUEUE, ...Object.keys(config.queues)].map(async (q) => ({ queue: q, counts: await queueFor(q).getJobCounts() }))));
   // The lease has a connection of its own, so its renewals never wait behind a large acceptance.
   const leaseConn = createRedis(config.redisUrl);
   const lease = new LeaderLease(leaseConn, store.keys, `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`, config.scheduler.leaseMs);
@@ -78,13 +87,14 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     queueNames: Object.keys(config.queues),
     registerChunk: opts.registerChunk ?? 1000,
     epoch: () => lease.epoch,
+    metrics,
   };
   const accept = (data: unknown): Promise<AcceptResult> => acceptSubmission(intake, data);
-  const sealer = createSealer({ evidence: createEvidence({ config, redis, logger }), logger, fence, quiet: (err) => err instanceof LeaseLostError });
+  const sealer = createSealer({ evidence: createEvidence({ config, redis, logger }), logger, fence, quiet: (err) => err instanceof LeaseLostError, onSealed: () => metrics.runsSealed.inc() });
   const upkeep = createUpkeep({ config, logger, redis, store, sealer, queueFor, fence });
   const leadership = new Leadership(lease, logger, async (epoch) => {
     await publishDeployment({ redis, store, config, executors, queueFor }, opts.concurrency);
-    const term = await startActingTerm({ config, logger, store, sealer, accept, sweep: upkeep.sweep, inboxConcurrency: opts.inboxConcurrency ?? 2, sealing: opts.sealing !== false });
+    const term = await startActingTerm({ config, logger, store, sealer, metrics, accept, sweep: upkeep.sweep, inboxConcurrency: opts.inboxConcurrency ?? 2, sealing: opts.sealing !== false });
     logger.debug({ epoch }, 'acting');
     return term;
   });

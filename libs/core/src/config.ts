@@ -188,6 +188,19 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Prometheus `/metrics`, `/healthz` and `/readyz` of `agora serve` and `agora runner` (the
+     * dashboard serves its own on its port). Off unless a port is set here or by `--metrics-port`.
+     */
+    metrics: z
+      .object({
+        /** Port of the metrics server; 0 picks a free one (the "metrics listening" log line names it). @default none: no metrics server */
+        port: z.number().int().min(0).max(65535).optional(),
+        /** Bind address of the metrics server; `0.0.0.0` for a Prometheus on another host. @default "127.0.0.1" */
+        host: z.string().default('127.0.0.1'),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

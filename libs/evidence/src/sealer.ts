@@ -20,6 +20,8 @@ export function createSealer(opts: {
   fence(): Promise<void>;
   /** Errors that only mean "not the active scheduler any more": not logged. */
   quiet?(err: unknown): boolean;
+  /** Called after each run this sealer sealed (for `agora_runs_sealed_total`). */
+  onSealed?(runId: string): void;
 }): Sealer {
   const { evidence, logger } = opts;
   const sealing = new Set<string>();
@@ -31,6 +33,7 @@ export function createSealer(opts: {
       opts
         .fence()
         .then(() => evidence.sealRun(runId))
+        .then(() => opts.onSealed?.(runId))
         .catch((err: unknown) => {
           if (!quiet(err)) logger.error({ runId, err: coerceError(err).message }, 'sealing failed');
         })

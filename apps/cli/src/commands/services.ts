@@ -8,6 +8,7 @@ import { checkRedisSettings, createRedis, startRedisServer, type RedisServerHand
 import { createScheduler } from '@agora/scheduler';
 import { createRunner } from '@agora/runner';
 import { createDashboard } from '@agora/dashboard';
+import { Registry, collectDefaultMetrics, createAgoraMetrics, startMetricsServer, type AgoraMetrics, type MetricsServer } from '@agora/metrics';
 import { CliError, EXIT, devStatePath, removeDevState, resolveConfig, writeDevState, type GlobalOpts } from '../context.js';
 import { parsePort } from '../options.js';
 import { assertRedisReachable } from '../redis-check.js';
@@ -79,23 +80,67 @@ async function warnRedisSettings(config: AgoraConfig): Promise<void> {
   }
 }
 
+/**
+ * The metrics of a service process: every Agora metric plus Node's own (process_*, nodejs_*),
+ * on a registry of its own.
+ */
+function processMetrics(): AgoraMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return createAgoraMetrics(registry);
+}
+
+/**
+ * Starts `/metrics`, `/healthz` and `/readyz` when a port is given (`--metrics-port`, else
+ * `metrics.port`), and logs "metrics listening" with its URL. Ready means: not draining, and
+ * Redis answers (a fresh connection each time, so a client stuck reconnecting does not hide
+ * that Redis is back, or that it is gone).
+ */
+async function startServiceMetrics(
+  config: AgoraConfig,
+  flag: string | undefined,
+  metrics: AgoraMetrics,
+  component: string,
+  draining: () => boolean,
+): Promise<MetricsServer | undefined> {
+  const port = flag !== undefined ? Number(flag) : config.metrics.port;
+  if (port === undefined) return undefined;
+  const server = await startMetricsServer({
+    registry: metrics.registry,
+    port,
+    host: config.metrics.host,
+    ready: async () => {
+      if (draining()) return 'draining: shutting down';
+      await assertRedisReachable(config.redisUrl, 1500);
+      return undefined;
+    },
+  });
+  createLogger({ component }).info({ url: `${server.url}/metrics`, port: server.port }, 'metrics listening');
+  return server;
+}
+
 /** `agora serve`: the scheduler (inbox -> flows), until SIGINT/SIGTERM. */
-export async function serveCmd(opts: { concurrency?: string[] }, g: GlobalOpts): Promise<number> {
+export async function serveCmd(opts: { concurrency?: string[]; metricsPort?: string }, g: GlobalOpts): Promise<number> {
   const config = await resolveConfig(g);
   const concurrency = parseConcurrency(opts.concurrency);
   for (const q of Object.keys(concurrency)) if (!(q in config.queues)) throw new CliError(`--concurrency names unknown queue "${q}" (configured: ${Object.keys(config.queues).join(', ')})`);
   await assertRedisReachable(config.redisUrl);
   await warnRedisSettings(config);
   dieLoudlyOnUnexpectedErrors('serve');
-  const scheduler = await createScheduler({ config, concurrency });
+  const metrics = processMetrics();
+  let draining = false;
+  const metricsServer = await startServiceMetrics(config, opts.metricsPort, metrics, 'serve', () => draining);
+  const scheduler = await createScheduler({ config, concurrency, metrics });
   createLogger({ component: 'serve' }).info({ namespace: config.namespace, queues: Object.keys(config.queues) }, 'scheduler serving');
   await untilSignal();
+  draining = true;
   await closeWithin(10_000, 'serve', () => scheduler.close());
+  await metricsServer?.close();
   return EXIT.ok;
 }
 
 /** `agora runner`: executes items until SIGINT/SIGTERM; running items finish first. */
-export async function runnerCmd(opts: { concurrency?: string; queues?: string }, g: GlobalOpts): Promise<number> {
+export async function runnerCmd(opts: { concurrency?: string; queues?: string; metricsPort?: string }, g: GlobalOpts): Promise<number> {
   const config = await resolveConfig(g);
   const n = opts.concurrency === undefined ? undefined : Number(opts.concurrency);
   if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new CliError(`--concurrency expects a positive integer, got "${opts.concurrency}"`);
@@ -105,10 +150,16 @@ export async function runnerCmd(opts: { concurrency?: string; queues?: string },
   const started: { runner?: Awaited<ReturnType<typeof createRunner>> } = {};
   dieLoudlyOnUnexpectedErrors('runner', () => started.runner?.stopWorkers('runner crashed'));
   await assertRedisReachable(config.redisUrl);
-  const runner = (started.runner = await createRunner({ config, ...(n !== undefined ? { concurrency: n } : {}), ...(queues ? { queues } : {}) }));
+  const metrics = processMetrics();
+  let draining = false;
+  const metricsServer = await startServiceMetrics(config, opts.metricsPort, metrics, 'runner', () => draining);
+  const runner = (started.runner = await createRunner({ config, metrics, ...(n !== undefined ? { concurrency: n } : {}), ...(queues ? { queues } : {}) }));
   await untilSignal();
+  // Not ready while draining: a load balancer or orchestrator sees it at once; /metrics stays up.
+  draining = true;
   // Hand-back, never cancel: running items get runner.shutdownGraceMs to finish, then go back to the queue.
   await closeWithin(config.runner.shutdownGraceMs + 10_000, 'runner', () => runner.close());
+  await metricsServer?.close();
   return EXIT.ok;
 }
 
@@ -218,7 +269,8 @@ export async function devCmd(opts: { runners?: string; port?: string; concurrenc
   const cleanups: Array<() => Promise<void>> = [];
   const runners = new RunnerSupervisor(
     runnersN,
-    () => spawn(process.execPath, [BIN, 'runner', ...(g.config ? ['--config', g.config] : [])], {
+    // N runners on one host cannot share metrics.port: each takes a free one and logs it.
+    () => spawn(process.execPath, [BIN, 'runner', ...(g.config ? ['--config', g.config] : []), ...(config.metrics.port !== undefined ? ['--metrics-port', '0'] : [])], {
       env: { ...process.env, REDIS_URL: config.redisUrl },
       stdio: ['ignore', 'inherit', 'inherit'],
     }),
