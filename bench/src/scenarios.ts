@@ -104,6 +104,25 @@ export function randomDag(n: number, seed = 12345): PlanInput {
   return { id: 'dag', queue: 'bench', items };
 }
 
+/**
+ * Submits `plan` to our system, waits for the run to end (it must succeed), and stops the system:
+ * the run's seconds, its cost per item (measured over the submit and the run) and peak RSS.
+ */
+async function runToEnd(ours: Ours, probe: Redis, plan: PlanInput, label: string): Promise<{ sec: number; cost: SideCost; rss: ReturnType<Ours['rss']> }> {
+  let sec = 0;
+  let state = '';
+  const cost = await measured(probe, ours.costProcs(), async () => {
+    const t0 = performance.now();
+    state = await ours.waitRun(await ours.submit(plan));
+    sec = (performance.now() - t0) / 1000;
+    return plan.items.length;
+  });
+  const rss = ours.rss();
+  await ours.stop();
+  if (state !== 'succeeded') throw new Error(`${label} run ended ${state}`);
+  return { sec, cost, rss };
+}
+
 let rawIndependentRate: number | null = null;
 /** Raw independent's cost: the dag's reference, as raw independent's rate is. */
 let rawIndependentCost: SideCost | null = null;
@@ -127,17 +146,7 @@ export const scenarios: Scenario[] = [
       log(costLine('raw', rawCost));
       const ours = await Ours.start(sys('o'));
       const plan = { id: 'independent', queue: 'bench', items: Array.from({ length: n }, (_, i) => noop(`i${i}`, [], process.env.BENCH_NOLOCK ? [] : [`res/${i}`])) };
-      let sec = 0;
-      let state = '';
-      const oursCost = await measured(probe, ours.costProcs(), async () => {
-        const t0 = performance.now();
-        state = await ours.waitRun(await ours.submit(plan));
-        sec = (performance.now() - t0) / 1000;
-        return n;
-      });
-      const rss = ours.rss();
-      await ours.stop();
-      if (state !== 'succeeded') throw new Error(`independent run ended ${state}`);
+      const { sec, cost: oursCost, rss } = await runToEnd(ours, probe, plan, 'independent');
       log(`ours: ${n} items in ${sec.toFixed(2)} s`);
       log(costLine('ours', oursCost));
       const o = n / sec;
@@ -200,17 +209,7 @@ export const scenarios: Scenario[] = [
     async run({ params, sys, Ours, probe, log }) {
       const plan = randomDag(params.dag);
       const ours = await Ours.start(sys('o'));
-      let sec = 0;
-      let state = '';
-      const oursCost = await measured(probe, ours.costProcs(), async () => {
-        const t0 = performance.now();
-        state = await ours.waitRun(await ours.submit(plan));
-        sec = (performance.now() - t0) / 1000;
-        return params.dag;
-      });
-      const rss = ours.rss();
-      await ours.stop();
-      if (state !== 'succeeded') throw new Error(`dag run ended ${state}`);
+      const { sec, cost: oursCost, rss } = await runToEnd(ours, probe, plan, 'dag');
       const o = params.dag / sec;
       log(`ours: ${params.dag}-item DAG in ${sec.toFixed(2)} s`);
       log(costLine('ours', oursCost));

@@ -1,10 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from '../../libs/state/src/redis-server.js';
+import { freePort, waitForPort } from '../../libs/state/src/redis-server.js';
 
 /** A local Redis Cluster of masters only, each a `redis-server` child in a temp dir of its own. */
 export interface RedisClusterHandle {
@@ -22,25 +21,6 @@ function requireBinary(name: string): void {
       `${name} was not found on PATH (${r.error?.message ?? `exit ${r.status}`}). The Redis Cluster suite needs redis-server and redis-cli: apt-get install -y redis-server (Debian ships both in it).`,
     );
   }
-}
-
-function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const attempt = (): void => {
-      const sock = net.connect(port, '127.0.0.1');
-      sock.once('connect', () => {
-        sock.destroy();
-        resolve();
-      });
-      sock.once('error', () => {
-        sock.destroy();
-        if (Date.now() > deadline) reject(new Error(`redis-server did not listen on port ${port} within ${timeoutMs} ms`));
-        else setTimeout(attempt, 25);
-      });
-    };
-    attempt();
-  });
 }
 
 function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<string> {

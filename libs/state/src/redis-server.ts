@@ -59,7 +59,8 @@ export function findRedisServer(binary = 'redis-server'): string | null {
   return r.status === 0 ? binary : null;
 }
 
-function waitForPort(port: number, timeoutMs: number): Promise<void> {
+/** Resolves once something listens on `127.0.0.1:<port>`; rejects after `timeoutMs`. */
+export function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = (): void => {
