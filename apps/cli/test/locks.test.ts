@@ -125,7 +125,9 @@ describe('resource locks across two runner processes', () => {
 
 describe('agora locks', () => {
   it('shows the holder with its token and lease, and waiters in order', async () => {
-    const holderRun = await client.submit({ id: 'show-h', queue: 'default', items: [item('h', ['shown'], { sleepMs: 4000 })] });
+    // The holder keeps the lock well past both listings: with 4 s, a slow machine (CI) could reach
+    // the text listing after it and its two waiters (no-ops) had all finished.
+    const holderRun = await client.submit({ id: 'show-h', queue: 'default', items: [item('h', ['shown'], { sleepMs: 12_000 })] });
     await runningOf(holderRun, 'h');
     const runId = await client.submit({ id: 'show', queue: 'default', items: [item('w1', ['shown']), item('w2', ['shown'])] });
     let info: { locks: Array<{ name: string; holder: { itemId: string; token: number } | null; remainingMs: number; waiters: Array<{ itemId: string; position: number }> }> } = { locks: [] };
