@@ -68,6 +68,7 @@ export async function processItem(ctx: RunnerContext, job: Job<ItemJobData>, tok
   const started = await startItem(ctx, job, token, d, definitionHash);
   const { begin, lease } = started;
   if (begin.kind === 'terminal') {
+    if (begin.endedNow) noteEnd(ctx.metrics, job.queueName, begin.state as EndState | 'skipped', 0);
     await ctx.queues.wakeJobs(job.queueName, begin.wake);
     // Bull Board tells the truth: a failed item's job ends failed, not completed.
     if (begin.state === 'failed') throw new UnrecoverableError(`item ${d.itemId} of run ${d.runId} failed (see the run's events)`);
@@ -311,7 +312,7 @@ function noteStart(metrics: AgoraMetrics, job: Job, attempt: number, locks: numb
 }
 
 /** An end this runner wrote: the item event and a `lock released` event per lock. */
-function noteEnd(metrics: AgoraMetrics, queue: string, state: EndState, locks: number): void {
+function noteEnd(metrics: AgoraMetrics, queue: string, state: EndState | 'skipped', locks: number): void {
   metrics.itemsEnded.inc({ state, queue });
   metrics.eventsAppended.inc(1 + locks);
 }

@@ -36,6 +36,21 @@ describe('runner metrics in one process', () => {
     expect(sched.total('agora_items_total')).toBe(0);
   });
 
+  it('items the start script ends (skipped behind a failure) count in agora_items_total too', async () => {
+    // Before: only ends written by a runner's end path were counted; skipped items never showed.
+    const before = await Promise.all(metrics.map(read));
+    const count = (s: Scrape[], state: string): number => s.reduce((n, x) => n + x.value('agora_items_total', { state, queue: 'default' }), 0);
+    const runId = await cluster.client.submit({
+      id: 'skips',
+      queue: 'default',
+      items: [noop('bad', { fail: true }), { ...noop('after1'), depends_on: ['bad'] }, { ...noop('after2'), depends_on: ['after1'] }],
+    });
+    expect((await cluster.client.wait(runId)).state).toBe('failed');
+    const after = await Promise.all(metrics.map(read));
+    expect(count(after, 'failed') - count(before, 'failed')).toBe(1);
+    expect(count(after, 'skipped') - count(before, 'skipped')).toBe(2);
+  });
+
   it('agora_lock_waiters reports the items waiting for a lock while they wait, read at scrape time', async () => {
     // The holder first, running, so the two others surely queue behind it.
     const holderRun = await cluster.client.submit({ id: 'holder', queue: 'default', items: [noop('holder', { sleepMs: 3000 }, ['gate'])] });

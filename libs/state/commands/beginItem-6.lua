@@ -18,7 +18,8 @@
         7 the running event (encoded, without `attempt`), 8 the item's job id (recorded to be
         woken when it must wait), 9 the most starts allowed (attempts + stalls), 10.. events
         emitted just before it (lock acquisitions, encoded), only when the item does run
-  Output: { 'terminal', state, resultRef, job ids to wake... }, { 'wait', dependencies left }
+  Output: { 'terminal' (ended before) or 'ended' (ended by this call), state, resultRef, job ids
+          to wake... }, { 'wait', dependencies left }
           or { 'run', attempt, dep1, ref1, dep2, ref2, ... }
 ]]
 --@include emit

@@ -21,7 +21,8 @@ export interface RunStatus {
 
 export type BeginResult =
   /** Already ended (or ended now: cancelled, skipped); `wake` are parked dependents' job ids. */
-  | { readonly kind: 'terminal'; readonly state: string; readonly resultRef: string; readonly wake: string[] }
+  /** `endedNow`: this start ended the item (skipped, cancelled, failed STALLED/INTEGRITY), so the caller counts the end. */
+  | { readonly kind: 'terminal'; readonly state: string; readonly resultRef: string; readonly wake: string[]; readonly endedNow: boolean }
   /** Dependencies outside the item's flow tree have not all ended: park the job until woken. */
   | { readonly kind: 'wait'; readonly left: number }
   /** Run it: `attempt` is how many times the item has started, this time included. */
@@ -81,7 +82,7 @@ export interface BeginOptions {
 }
 
 function decodeBegin(r: readonly string[]): BeginResult {
-  if (r[0] === 'terminal') return { kind: 'terminal', state: r[1] ?? 'unknown', resultRef: r[2] ?? '', wake: r.slice(3) };
+  if (r[0] === 'terminal' || r[0] === 'ended') return { kind: 'terminal', state: r[1] ?? 'unknown', resultRef: r[2] ?? '', wake: r.slice(3), endedNow: r[0] === 'ended' };
   if (r[0] === 'wait') return { kind: 'wait', left: Number(r[1]) };
   const refs: Record<string, string> = {};
   for (let i = 2; i + 1 < r.length; i += 2) refs[r[i]!] = r[i + 1]!;

@@ -54,7 +54,7 @@ describe('wake edges in the run state', () => {
     await store.beginItem(runId, 'a', [], 'r', { definitionHash: 'def-a', jobId: 'j-a' });
     expect((await store.finishItem(runId, 'a', 'done', done)).wake).toEqual(['j-lone']);
     // The runner died before promoting: the retried job finds a terminal and repeats the wake.
-    expect(await store.beginItem(runId, 'a', [], 'r2', { definitionHash: 'def-a', jobId: 'j-a' })).toMatchObject({ kind: 'terminal', state: 'done', wake: ['j-lone'] });
+    expect(await store.beginItem(runId, 'a', [], 'r2', { definitionHash: 'def-a', jobId: 'j-a' })).toMatchObject({ kind: 'terminal', state: 'done', wake: ['j-lone'], endedNow: false });
     expect(await store.finishItem(runId, 'a', 'done', done)).toEqual({ moved: 'already', wake: ['j-lone'] });
   });
 
@@ -62,7 +62,7 @@ describe('wake edges in the run state', () => {
     const { store, runId } = await run();
     await store.beginItem(runId, 'a', [], 'r', { definitionHash: 'def-a', jobId: 'j-a' });
     expect((await store.finishItem(runId, 'a', 'failed', { fields: { attempt: 1, error: 'boom', errorCode: 'APPLICATION' } })).wake).toEqual(['j-lone']);
-    expect(await store.beginItem(runId, 'lone', ['a'], 'r', { definitionHash: 'def-lone', jobId: 'j-lone' })).toMatchObject({ kind: 'terminal', state: 'skipped' });
+    expect(await store.beginItem(runId, 'lone', ['a'], 'r', { definitionHash: 'def-lone', jobId: 'j-lone' })).toMatchObject({ kind: 'terminal', state: 'skipped', endedNow: true });
     expect(await store.itemStates(runId, ['lone'])).toEqual(['skipped']);
   });
 });

@@ -7,8 +7,9 @@ local function beginItem(K, a)
   local runId, at, itemId = a.runId, a.at, a.itemId
   local cur = redis.call('HGET', K.items, itemId)
   if not cur then return { 'terminal', 'unknown', '' } end
-  local function terminal(state, result, wakes)
-    local out = { 'terminal', state, result }
+  -- 'ended' when this call ended the item (the runner counts it), 'terminal' when it had ended before.
+  local function terminal(state, result, wakes, endedNow)
+    local out = { endedNow and 'ended' or 'terminal', state, result }
     for _, j in ipairs(wakes) do out[#out + 1] = j end
     return out
   end
@@ -23,11 +24,11 @@ local function beginItem(K, a)
     setTerminal(K, runId, at, itemId, 'failed', event({ type = 'item', itemId = itemId, state = 'failed', errorCode = 'INTEGRITY',
       error = 'the job data does not match the definition registered when the run was accepted; nothing was run',
       definitionHash = registered, jobDefinitionHash = a.definitionHash }), '', a.finishedChannel, nil, wakes)
-    return terminal('failed', '', wakes)
+    return terminal('failed', '', wakes, true)
   end
   if redis.call('HGET', K.meta, 'cancelRequested') == '1' then
     setTerminal(K, runId, at, itemId, 'cancelled', event({ type = 'item', itemId = itemId, state = 'cancelled', reason = 'run cancelled' }), '', a.finishedChannel, nil, wakes)
-    return terminal('cancelled', '', wakes)
+    return terminal('cancelled', '', wakes, true)
   end
   local left = tonumber(redis.call('HGET', K.pending, itemId) or '0')
   if left > 0 then
@@ -41,7 +42,7 @@ local function beginItem(K, a)
   if started - handedBack >= tonumber(a.maxStarts) then
     setTerminal(K, runId, at, itemId, 'failed', event({ type = 'item', itemId = itemId, state = 'failed', errorCode = 'STALLED',
       error = 'started ' .. (started - handedBack) .. ' times without finishing: its runner died each time', attempt = started }), '', a.finishedChannel, nil, wakes)
-    return terminal('failed', '', wakes)
+    return terminal('failed', '', wakes, true)
   end
   local out = { 'run', 0 }
   for dep in string.gmatch(a.depsCsv, '[^,]+') do
@@ -49,7 +50,7 @@ local function beginItem(K, a)
     if s ~= 'done' then
       setTerminal(K, runId, at, itemId, 'skipped', event({ type = 'item', itemId = itemId, state = 'skipped',
         reason = 'dependency ' .. dep .. ' ended ' .. (s or 'unknown'), dependency = dep }), '', a.finishedChannel, nil, wakes)
-      return terminal('skipped', '', wakes)
+      return terminal('skipped', '', wakes, true)
     end
     out[#out + 1] = dep
     out[#out + 1] = redis.call('HGET', K.results, dep) or ''
