@@ -39,7 +39,7 @@ function passwordOf(r: RedisClient): string | undefined {
  * cluster) when the cluster says it is not ok. Messages show the URL with its credentials
  * masked, and never the URL itself when it does not parse.
  */
-export async function assertRedisReachable(url: string, timeoutMs = 5000): Promise<void> {
+export async function assertRedisReachable(url: string, timeoutMs = 5000, alsoCheck?: (r: RedisClient) => Promise<void>): Promise<void> {
   const r = probeRedis(url, timeoutMs);
   const seen: Error[] = [];
   const onError = (err: Error): void => {
@@ -76,6 +76,7 @@ export async function assertRedisReachable(url: string, timeoutMs = 5000): Promi
       const state = /cluster_state:(\w+)/.exec(String(await r.cluster('INFO')))?.[1] ?? 'unknown';
       if (state !== 'ok') throw new UnavailableError(`the Redis Cluster at ${shown} is not serving: cluster_state is "${state}"`);
     }
+    await alsoCheck?.(r);
   } finally {
     r.disconnect();
   }

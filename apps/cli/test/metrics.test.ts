@@ -162,6 +162,40 @@ describe('Prometheus metrics of agora serve and agora runner (--metrics-port 0)'
     runner.child.kill('SIGKILL');
   });
 
+  it('/readyz checks Redis persistence as redis.require asks, eviction always, and the providers a process needs', async () => {
+    const redis = await startRedisServer();
+    redises.push(redis);
+    const env = cliEnv({
+      redis: { require: { appendonly: true } },
+      // A Docker compute provider whose socket does not exist: a runner needs it, serve does not.
+      compute: { local: { provider: 'process', options: {} }, box: { provider: 'docker', options: { socketPath: `${process.cwd()}/no-such-docker.sock` } } },
+    });
+    envs.push(env);
+    env.env['REDIS_URL'] = redis.url;
+    const serve = await startService(env, ['serve', '--metrics-port', '0'], /scheduler serving/);
+    const runner = await startService(env, ['runner', '--concurrency', '1', '--metrics-port', '0'], /runner started/);
+    // AOF is off on this Redis, and the config requires it.
+    const noAof = await getJson(`${serve.url}/readyz`);
+    expect([noAof.status, noAof.body.error]).toEqual([503, expect.stringMatching(/appendonly is off/)]);
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(redis.url);
+    try {
+      await admin.config('SET', 'appendonly', 'yes');
+      expect((await getJson(`${serve.url}/readyz`)).status).toBe(200);
+      // The runner's compute provider "box" cannot be reached.
+      const sick = await getJson(`${runner.url}/readyz`);
+      expect(sick.status).toBe(503);
+      expect(sick.body.error).toMatch(/compute provider "box" \(docker\) is unhealthy/);
+      // Eviction loses queued jobs: not ready whatever redis.require says.
+      await admin.config('SET', 'maxmemory-policy', 'allkeys-lru');
+      const evicting = await getJson(`${serve.url}/readyz`);
+      expect([evicting.status, evicting.body.error]).toEqual([503, expect.stringMatching(/maxmemory-policy is "allkeys-lru"/)]);
+    } finally {
+      admin.disconnect();
+    }
+    for (const s of [serve, runner]) s.child.kill('SIGKILL');
+  });
+
   it('a runner answers /readyz 503 "draining" while it hands back or finishes its items after SIGTERM', async () => {
     const env = cliEnv({ runner: { shutdownGraceMs: 20_000 } });
     envs.push(env);

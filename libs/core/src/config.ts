@@ -84,6 +84,20 @@ export const configSchema = z
           .optional(),
         /** Reach the cluster's nodes over TLS (`rediss+cluster://`). @default false */
         tls: z.boolean().default(false),
+        /**
+         * What `/readyz` of `serve` and `runner` requires of Redis's own settings. Unset: eviction
+         * must be off where CONFIG can be read. Set: each setting named must be readable and as
+         * required (an ACL user then needs `+config|get`).
+         */
+        require: z
+          .object({
+            /** maxmemory-policy is `noeviction`. @default true */
+            noeviction: z.boolean().optional(),
+            /** AOF is on (`appendonly yes`). @default false */
+            appendonly: z.boolean().optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),

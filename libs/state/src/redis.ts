@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { UnavailableError, ValueError, assertRedisUrl, createLogger, isRedisClusterUrl, parseRedisClusterUrl, redactRedisUrl, type Logger } from '@agora/core';
+import { UnavailableError, ValueError, assertRedisUrl, coerceError, createLogger, isRedisClusterUrl, parseRedisClusterUrl, redactRedisUrl, type Logger } from '@agora/core';
 
 /**
  * A client of one Redis or of a Redis Cluster (`redis+cluster://…`). Both take the same commands;
@@ -373,17 +373,58 @@ export async function checkRedisSettings(redis: RedisClient): Promise<string[]> 
   return perNode.flat();
 }
 
+/** The two settings that decide whether accepted work survives: eviction policy and AOF. */
+async function readNodeSettings(redis: Redis): Promise<{ maxmemoryPolicy: string; appendonly: boolean }> {
+  const policy = (await redis.config('GET', 'maxmemory-policy')) as string[];
+  const aof = (await redis.config('GET', 'appendonly')) as string[];
+  return { maxmemoryPolicy: policy[1] ?? '', appendonly: aof[1] === 'yes' };
+}
+
 async function checkNodeSettings(redis: Redis, what: string): Promise<string[]> {
   const warnings: string[] = [];
   try {
-    const policy = (await redis.config('GET', 'maxmemory-policy')) as string[];
-    if (policy[1] !== 'noeviction') {
-      warnings.push(`${what} maxmemory-policy is "${policy[1]}"; set it to "noeviction" or queued jobs can be evicted`);
+    const settings = await readNodeSettings(redis);
+    if (settings.maxmemoryPolicy !== 'noeviction') {
+      warnings.push(`${what} maxmemory-policy is "${settings.maxmemoryPolicy}"; set it to "noeviction" or queued jobs can be evicted`);
     }
-    const aof = (await redis.config('GET', 'appendonly')) as string[];
-    if (aof[1] !== 'yes') warnings.push(`${what} appendonly is off; enable AOF in production so a restart loses no accepted plan`);
+    if (!settings.appendonly) warnings.push(`${what} appendonly is off; enable AOF in production so a restart loses no accepted plan`);
   } catch {
     warnings.push(`could not read ${what} CONFIG (managed Redis?); make sure maxmemory-policy=noeviction and AOF are set`);
   }
   return warnings;
+}
+
+/** What readiness requires of Redis's own settings (config `redis.require`). */
+export interface RedisRequirement {
+  /** maxmemory-policy must be `noeviction`. @default true */
+  readonly noeviction?: boolean | undefined;
+  /** AOF must be on. @default false */
+  readonly appendonly?: boolean | undefined;
+}
+
+/**
+ * Why Redis's settings fall short of what readiness requires, or undefined. With no explicit
+ * requirement, eviction is still refused (it drops queued jobs silently) but a Redis whose CONFIG
+ * this user may not read (managed Redis, an ACL user without `+config|get`) counts as fine; with
+ * an explicit `redis.require`, a setting that cannot be read is a reason too: nothing is assumed.
+ * On a cluster every known master is checked.
+ */
+export async function redisSettingsProblem(redis: RedisClient, required: RedisRequirement | undefined): Promise<string | undefined> {
+  const nodes: Array<{ node: Redis; what: string }> = isRedisCluster(redis)
+    ? redis.nodes('master').map((n) => ({ node: n, what: `Redis Cluster master ${n.options.host ?? '?'}:${n.options.port ?? '?'}` }))
+    : [{ node: redis, what: 'Redis' }];
+  const noeviction = required?.noeviction ?? true;
+  const appendonly = required?.appendonly ?? false;
+  for (const { node, what } of nodes) {
+    let settings;
+    try {
+      settings = await readNodeSettings(node);
+    } catch (err) {
+      if (required === undefined) continue;
+      return `cannot read ${what} CONFIG to check redis.require (${coerceError(err).message}); grant this user +config|get, or remove redis.require`;
+    }
+    if (noeviction && settings.maxmemoryPolicy !== 'noeviction') return `${what} maxmemory-policy is "${settings.maxmemoryPolicy}", not "noeviction": queued jobs can be evicted`;
+    if (appendonly && !settings.appendonly) return `${what} appendonly is off, and redis.require.appendonly is true`;
+  }
+  return undefined;
 }

@@ -4,7 +4,8 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { coerceError, createLogger, redactRedisUrl, type AgoraConfig } from '@agora/core';
-import { checkRedisSettings, createRedis, startRedisServer, type RedisServerHandle } from '@agora/state';
+import { checkRedisSettings, createRedis, redisSettingsProblem, startRedisServer, type RedisServerHandle } from '@agora/state';
+import { ProviderSet, checkProviders } from '@agora/registry';
 import { createScheduler } from '@agora/scheduler';
 import { createRunner } from '@agora/runner';
 import { createDashboard } from '@agora/dashboard';
@@ -90,29 +91,56 @@ function processMetrics(): AgoraMetrics {
   return createAgoraMetrics(registry);
 }
 
+/** Provider health is read at most this often for `/readyz` (a Docker ping or an S3 call each time would be too much for a probe every few seconds). */
+const PROVIDER_HEALTH_TTL_MS = 10_000;
+
+/**
+ * The providers a process needs, as one readiness check: why one is unhealthy, or undefined.
+ * `serve` needs storage only (task pinning, anchors); a runner needs every provider it may run an
+ * item with. Results are kept PROVIDER_HEALTH_TTL_MS; a check still running is awaited, not doubled.
+ */
+function providersReadiness(config: AgoraConfig, needs: 'storage' | 'all'): () => Promise<string | undefined> {
+  const set = new ProviderSet(config);
+  let last: { at: number; problem: Promise<string | undefined> } | undefined;
+  const probe = async (): Promise<string | undefined> => {
+    const rows = needs === 'all' ? await checkProviders(config, set) : (await checkProviders({ ...config, compute: {}, credentials: {} }, set)).filter((r) => r.kind === 'storage');
+    const bad = rows.find((r) => !r.ok);
+    return bad ? `${bad.kind} provider "${bad.name}" (${bad.provider}) is unhealthy: ${bad.message}` : undefined;
+  };
+  return () => {
+    if (!last || Date.now() - last.at > PROVIDER_HEALTH_TTL_MS) last = { at: Date.now(), problem: probe() };
+    return last.problem;
+  };
+}
+
 /**
  * Starts `/metrics`, `/healthz` and `/readyz` when a port is given (`--metrics-port`, else
- * `metrics.port`), and logs "metrics listening" with its URL. Ready means: not draining, and
- * Redis answers (a fresh connection each time, so a client stuck reconnecting does not hide
- * that Redis is back, or that it is gone).
+ * `metrics.port`), and logs "metrics listening" with its URL. Ready means: not draining; Redis
+ * answers (a fresh connection each time, so a client stuck reconnecting does not hide that Redis
+ * is back, or that it is gone) with the settings `redis.require` asks for; the providers the
+ * process needs are healthy.
  */
 async function startServiceMetrics(
   config: AgoraConfig,
   flag: string | undefined,
   metrics: AgoraMetrics,
-  component: string,
+  component: 'serve' | 'runner',
   draining: () => boolean,
 ): Promise<MetricsServer | undefined> {
   const port = flag !== undefined ? Number(flag) : config.metrics.port;
   if (port === undefined) return undefined;
+  const providersProblem = providersReadiness(config, component === 'serve' ? 'storage' : 'all');
   const server = await startMetricsServer({
     registry: metrics.registry,
     port,
     host: config.metrics.host,
     ready: async () => {
       if (draining()) return 'draining: shutting down';
-      await assertRedisReachable(config.redisUrl, 1500);
-      return undefined;
+      let settings: string | undefined;
+      await assertRedisReachable(config.redisUrl, 1500, async (r) => {
+        settings = await redisSettingsProblem(r, config.redis?.require);
+      });
+      return settings ?? (await providersProblem());
     },
   });
   createLogger({ component }).info({ url: `${server.url}/metrics`, port: server.port }, 'metrics listening');
