@@ -24,7 +24,8 @@ export function cliEnv(config: Record<string, unknown> = {}): CliEnv {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'agora-cli-'));
   const namespace = uniqueNamespace('c');
   writeFileSync(path.join(dir, 'agora.config.json'), JSON.stringify({ namespace, ...config }));
-  const env = { ...process.env, REDIS_URL: testRedisUrl(), AGORA_DATA_DIR: path.join(dir, '.agora'), AGORA_LOG_LEVEL: 'info' };
+  // XDG_STATE_HOME of its own: an `agora dev` of one test never leaves its per-user pointer where another test's verbs look.
+  const env = { ...process.env, REDIS_URL: testRedisUrl(), AGORA_DATA_DIR: path.join(dir, '.agora'), AGORA_LOG_LEVEL: 'info', XDG_STATE_HOME: path.join(dir, '.state') };
   const children: ChildProcess[] = [];
   return {
     dir,

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
 import { PlanValidationError } from '@agora/core';
 import { EXIT, exitCodeFor, type GlobalOpts } from './context.js';
@@ -8,9 +9,13 @@ const runs = () => import('./commands/runs.js');
 const services = () => import('./commands/services.js');
 import { registerExtraCommands } from './commands/extra.js';
 
+/** The CLI package's version (dist/bin.js sits one folder below its package.json). */
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
 const program = new Command();
 program
   .name('agora')
+  .version(version, '-V, --version', 'print the version and exit')
   .description('Agora: plans of items run as BullMQ flows on a fleet of runners')
   .option('-c, --config <file>', 'config file (default: $AGORA_CONFIG, ./agora.config.json or ./agora.config.mjs)')
   .showHelpAfterError()

@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { AgoraError, loadConfig, redactRedisUrl, type AgoraConfig } from '@agora/core';
+import { z } from 'zod';
+import { AgoraError, CONFIG_FILE_NAMES, loadConfig, redactRedisUrl, type AgoraConfig } from '@agora/core';
 
 /** Exit codes shared by every verb (documented in the README). */
 export const EXIT = {
@@ -51,32 +53,89 @@ export function writePrivateFile(file: string, text: string): void {
 }
 
 /** Records a running `agora dev` for the other verbs. */
-export function writeDevState(config: AgoraConfig, redisUrl: string, dashboard: string): void {
+/**
+ * Where `agora dev` leaves a pointer to itself for verbs run from other folders: one per user
+ * (`$XDG_STATE_HOME/agora/dev.json`, else `~/.local/state/agora/dev.json`), mode 0600 in a 0700
+ * folder, holding the Redis URL (password included) and the config file dev was started with.
+ * The last `agora dev` started wins; each removes the pointer only if it is still its own.
+ */
+export function userDevStatePath(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env['XDG_STATE_HOME'] !== undefined && env['XDG_STATE_HOME'] !== '' ? env['XDG_STATE_HOME'] : path.join(os.homedir(), '.local', 'state');
+  return path.join(base, 'agora', 'dev.json');
+}
+
+/** The per-user pointer's content: input from a file another process wrote, so parsed. */
+const userDevStateSchema = z.object({
+  pid: z.number().int().positive(),
+  redisUrl: z.string().min(1).max(4096),
+  /** The config file `agora dev` loaded, or null when it ran on defaults in `configDir`. */
+  configFile: z.string().max(4096).nullable(),
+  configDir: z.string().max(4096),
+  dashboard: z.string().max(4096),
+});
+type UserDevState = z.infer<typeof userDevStateSchema>;
+
+/** The config file a verb would load in `cwd` (flag, AGORA_CONFIG, or one of CONFIG_FILE_NAMES), or undefined. */
+function configFileFor(opts: GlobalOpts, cwd = process.cwd()): string | undefined {
+  const chosen = opts.config ?? process.env['AGORA_CONFIG'] ?? CONFIG_FILE_NAMES.map((n) => path.join(cwd, n)).find((p) => existsSync(p));
+  return chosen === undefined ? undefined : path.resolve(cwd, chosen);
+}
+
+export function writeDevState(config: AgoraConfig, redisUrl: string, dashboard: string, opts: GlobalOpts = {}): void {
   mkdirSync(config.dataDir, { recursive: true });
   writePrivateFile(devRedisUrlPath(config), `${redisUrl}\n`);
   writePrivateFile(devStatePath(config), JSON.stringify({ pid: process.pid, redis: redactRedisUrl(redisUrl), dashboard }));
+  try {
+    const user = userDevStatePath();
+    mkdirSync(path.dirname(user), { recursive: true, mode: 0o700 });
+    const state: UserDevState = { pid: process.pid, redisUrl, configFile: configFileFor(opts) ?? null, configDir: config.configDir, dashboard };
+    writePrivateFile(user, JSON.stringify(state));
+  } catch {
+    // No writable home (a locked-down container): verbs in this folder still find dev.json.
+  }
 }
 
 export function removeDevState(config: AgoraConfig): void {
   rmSync(devStatePath(config), { force: true });
   rmSync(devRedisUrlPath(config), { force: true });
+  const own = readUserDevState();
+  if (own?.pid === process.pid) rmSync(userDevStatePath(), { force: true });
 }
 
+/** The per-user pointer, when it parses; liveness is the caller's business. */
+function readUserDevState(): UserDevState | undefined {
+  try {
+    const parsed = userDevStateSchema.safeParse(JSON.parse(readFileSync(userDevStatePath(), 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The config a verb runs with. With REDIS_URL unset, a running `agora dev` is found: first through
+ * the data dir's dev.json (dev started from this folder's config), then, for a verb run where no
+ * config file is found (another folder), through the per-user pointer, whose config file and
+ * Redis it then uses, so `agora status <run>` works from anywhere dev's runs are.
+ */
 export async function resolveConfig(opts: GlobalOpts): Promise<AgoraConfig> {
   const config = await loadConfig(opts.config);
-  if (process.env['REDIS_URL'] === undefined) {
-    const devFile = devStatePath(config);
-    if (existsSync(devFile)) {
-      try {
-        const dev = JSON.parse(readFileSync(devFile, 'utf8')) as { pid?: unknown };
-        const redisUrl = readFileSync(devRedisUrlPath(config), 'utf8').trim();
-        if (redisUrl !== '' && Number.isSafeInteger(dev.pid) && (dev.pid as number) > 0 && isAlive(dev.pid as number)) return { ...config, redisUrl };
-      } catch {
-        // stale, torn or foreign files: ignore
-      }
+  if (process.env['REDIS_URL'] !== undefined) return config;
+  const devFile = devStatePath(config);
+  if (existsSync(devFile)) {
+    try {
+      const dev = JSON.parse(readFileSync(devFile, 'utf8')) as { pid?: unknown };
+      const redisUrl = readFileSync(devRedisUrlPath(config), 'utf8').trim();
+      if (redisUrl !== '' && Number.isSafeInteger(dev.pid) && (dev.pid as number) > 0 && isAlive(dev.pid as number)) return { ...config, redisUrl };
+    } catch {
+      // stale, torn or foreign files: ignore
     }
   }
-  return config;
+  if (configFileFor(opts) !== undefined) return config;
+  const user = readUserDevState();
+  if (!user || !isAlive(user.pid)) return config;
+  const devConfig = user.configFile !== null && existsSync(user.configFile) ? await loadConfig(user.configFile) : await loadConfig(undefined, user.configDir);
+  return { ...devConfig, redisUrl: user.redisUrl };
 }
 
 function isAlive(pid: number): boolean {

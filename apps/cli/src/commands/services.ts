@@ -10,7 +10,7 @@ import { createScheduler } from '@agora/scheduler';
 import { createRunner } from '@agora/runner';
 import { createDashboard } from '@agora/dashboard';
 import { Registry, collectDefaultMetrics, createAgoraMetrics, startMetricsServer, type AgoraMetrics, type MetricsServer } from '@agora/metrics';
-import { CliError, EXIT, devStatePath, removeDevState, resolveConfig, writeDevState, type GlobalOpts } from '../context.js';
+import { CliError, EXIT, devStatePath, removeDevState, resolveConfig, userDevStatePath, writeDevState, type GlobalOpts } from '../context.js';
 import { parsePort } from '../options.js';
 import { assertRedisReachable } from '../redis-check.js';
 
@@ -91,6 +91,20 @@ function processMetrics(): AgoraMetrics {
   return createAgoraMetrics(registry);
 }
 
+/**
+ * A port already in use is the commonest start-up failure; Node's bare "listen EADDRINUSE" does
+ * not say what to do. This names the flag and the config key that choose another port.
+ */
+async function explainPortTaken<T>(flag: string, key: string, listen: () => Promise<T>): Promise<T> {
+  try {
+    return await listen();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
+    if (e.code !== 'EADDRINUSE') throw err;
+    throw new CliError(`port ${e.port ?? '?'} on ${e.address ?? 'this host'} is taken (another agora process?); use ${flag} <port> or set ${key} (0 picks a free port)`, EXIT.unavailable);
+  }
+}
+
 /** Provider health is read at most this often for `/readyz` (a Docker ping or an S3 call each time would be too much for a probe every few seconds). */
 const PROVIDER_HEALTH_TTL_MS = 10_000;
 
@@ -130,7 +144,7 @@ async function startServiceMetrics(
   const port = flag !== undefined ? Number(flag) : config.metrics.port;
   if (port === undefined) return undefined;
   const providersProblem = providersReadiness(config, component === 'serve' ? 'storage' : 'all');
-  const server = await startMetricsServer({
+  const server = await explainPortTaken('--metrics-port', 'metrics.port', () => startMetricsServer({
     registry: metrics.registry,
     port,
     host: config.metrics.host,
@@ -142,7 +156,7 @@ async function startServiceMetrics(
       });
       return settings ?? (await providersProblem());
     },
-  });
+  }));
   createLogger({ component }).info({ url: `${server.url}/metrics`, port: server.port }, 'metrics listening');
   return server;
 }
@@ -196,7 +210,7 @@ export async function dashboardCmd(opts: { port?: string; host?: string }, g: Gl
   const port = opts.port === undefined ? undefined : parsePort(opts.port);
   const config = await resolveConfig(g);
   await assertRedisReachable(config.redisUrl);
-  const d = await createDashboard({ config, ...(port !== undefined ? { port } : {}), ...(opts.host ? { host: opts.host } : {}) });
+  const d = await explainPortTaken('--port', 'dashboard.port', () => createDashboard({ config, ...(port !== undefined ? { port } : {}), ...(opts.host ? { host: opts.host } : {}) }));
   process.stdout.write(`${d.url}/queues\n`);
   await untilSignal();
   await closeWithin(10_000, 'dashboard', () => d.close());
@@ -309,11 +323,11 @@ export async function devCmd(opts: { runners?: string; port?: string; concurrenc
     cleanups.push(() => scheduler.close());
     runners.start();
     const port = opts.port === undefined ? config.dashboard.port : Number(opts.port);
-    const dashboard = await createDashboard({ config, port });
+    const dashboard = await explainPortTaken('--port', 'dashboard.port', () => createDashboard({ config, port }));
     cleanups.push(() => dashboard.close());
-    writeDevState(config, config.redisUrl, `${dashboard.url}/queues`);
+    writeDevState(config, config.redisUrl, `${dashboard.url}/queues`, g);
     process.stdout.write(
-      `agora dev is up: redis=${redactRedisUrl(config.redisUrl)} dashboard=${dashboard.url}/queues runners=${runnersN} (Ctrl-C to stop; other agora verbs find this Redis through ${devStatePath(config)})\n`,
+      `agora dev is up: redis=${redactRedisUrl(config.redisUrl)} dashboard=${dashboard.url}/queues runners=${runnersN} (Ctrl-C to stop; other agora verbs find this Redis through ${devStatePath(config)}, or from other folders through ${userDevStatePath()})\n`,
     );
     await untilSignal();
     log.info({ graceMs: config.runner.shutdownGraceMs }, 'stopping: draining runners first');

@@ -1,0 +1,82 @@
+import { spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BIN, cliEnv, type CliEnv } from '../../../test/support/cli.js';
+
+/**
+ * Issue 16, part 3 (a CLI for people): verbs run from any folder find a running `agora dev` (a
+ * per-user pointer), `agora --version`, and a taken port named with the flag that changes it.
+ */
+
+const envs: CliEnv[] = [];
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const e of envs) await e.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('agora dev found from another folder', () => {
+  it('submit, watch and status from a folder with no config reach dev through the per-user pointer, which dev removes on exit', async () => {
+    const e = cliEnv({ queues: { default: { concurrency: 2 } } });
+    envs.push(e);
+    delete e.env['REDIS_URL'];
+    const dev = await e.start(['dev', '--runners', '1', '--port', '0'], /agora dev is up/);
+    const pointer = path.join(String(e.env['XDG_STATE_HOME']), 'agora', 'dev.json');
+    expect(statSync(pointer).mode & 0o777).toBe(0o600);
+    expect(statSync(path.dirname(pointer)).mode & 0o777).toBe(0o700);
+
+    // Another folder: no config file, no data dir, no REDIS_URL, only the same user state home.
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'agora-elsewhere-'));
+    dirs.push(elsewhere);
+    const env: NodeJS.ProcessEnv = { ...e.env };
+    delete env['AGORA_DATA_DIR'];
+    const agora = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: elsewhere, env, encoding: 'utf8', timeout: 60_000 });
+    writeFileSync(path.join(elsewhere, 'plan.json'), JSON.stringify({ id: 'anywhere', items: [{ id: 'a', executor: 'noop' }, { id: 'b', executor: 'noop', depends_on: ['a'] }] }));
+    const sub = agora(['submit', 'plan.json']);
+    expect(sub.status, sub.stderr).toBe(0);
+    const runId = sub.stdout.trim();
+    const watch = agora(['watch', runId]);
+    expect(watch.status, watch.stderr).toBe(0);
+    const status = JSON.parse(agora(['status', runId]).stdout) as { state: string };
+    expect(status.state).toBe('succeeded');
+    // The verb used dev's config (its namespace), so the run is in dev's namespace, where dev's own folder sees it.
+    expect(JSON.parse(e.agora(['status', runId]).stdout)).toMatchObject({ state: 'succeeded' });
+
+    dev.kill('SIGTERM');
+    await new Promise((r) => dev.once('exit', r));
+    expect(existsSync(pointer)).toBe(false);
+  }, 90_000);
+});
+
+describe('agora for people', () => {
+  it('--version prints the CLI package version and exits 0', () => {
+    const e = cliEnv();
+    envs.push(e);
+    const r = e.agora(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    expect(e.agora(['-V']).stdout).toBe(r.stdout);
+  });
+
+  it('a taken port is named with the flag and the config key that change it (exit 3), for the dashboard and for metrics', async () => {
+    const e = cliEnv();
+    envs.push(e);
+    const blocker: Server = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const dash = e.agora(['dashboard', '--port', String(port)]);
+      expect(dash.code).toBe(3);
+      expect(dash.stderr).toContain(`port ${port} on 127.0.0.1 is taken`);
+      expect(dash.stderr).toContain('use --port <port> or set dashboard.port');
+      const runner = e.agora(['runner', '--metrics-port', String(port)]);
+      expect(runner.code).toBe(3);
+      expect(runner.stderr).toContain('use --metrics-port <port> or set metrics.port');
+    } finally {
+      blocker.close();
+    }
+  }, 60_000);
+});
