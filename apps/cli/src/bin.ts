@@ -43,6 +43,17 @@ program
   .description('print the run\'s events as JSON lines until it ends; exit 0 only if it succeeded')
   .action(run(async (r: string, o: { from?: string }) => (await runs()).watchCmd(r, o, g())));
 program.command('status').argument('<run>', 'run id').description('print the run\'s state and items as JSON').action(run(async (r: string) => (await runs()).statusCmd(r, g())));
+program
+  .command('runs')
+  .description('list runs, newest first: a table, or the page as JSON with --json')
+  .option('--state <state>', 'only runs in this state (submitted, accepted, running, succeeded, failed, cancelled, rejected)')
+  .option('--limit <n>', 'runs per page, 1-500 (default 20)')
+  .option('--queue <queue>', 'only runs of this queue')
+  .option('--plan <id>', 'only runs of this plan id')
+  .option('--since <time>', 'only runs created at or after this ISO time or epoch ms')
+  .option('--cursor <cursor>', 'the next page, as printed after "more:" (or "next" in --json)')
+  .option('--json', 'print {"runs":[...],"next":...} as one JSON line')
+  .action(run(async (o: Record<string, string | boolean | undefined>) => (await runs()).runsCmd(o, g())));
 program.command('cancel').argument('<run>', 'run id').description('cancel a run: pending items are dropped, running ones stopped').action(run(async (r: string) => (await runs()).cancelCmd(r, g())));
 program
   .command('serve')

@@ -1,7 +1,7 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
-import { AgoraError, IllegalStateError, NotFoundError, PlanValidationError, isRunId, type AgoraEvent, type DashboardScope } from '@agora/core';
-import type { AgoraClient } from '@agora/sdk';
+import { AgoraError, IllegalStateError, NotFoundError, PlanValidationError, ValueError, isItemId, isRunId, type AgoraEvent, type DashboardScope } from '@agora/core';
+import { runsQuerySchema, type AgoraClient } from '@agora/sdk';
 import { requireJsonBody } from './request-guards.js';
 import type { RunEventHub } from './run-event-hub.js';
 
@@ -64,7 +64,8 @@ function fail(res: Response, err: unknown): void {
 }
 
 /**
- * The HTTP API: `POST /api/runs` (a plan as the body; 202 with the run id), `GET /api/runs/:id`,
+ * The HTTP API: `POST /api/runs` (a plan as the body; 202 with the run id), `GET /api/runs` (newest
+ * first, cursor paging, filters), `GET /api/runs/:id`, `GET /api/runs/:id/items/:item`,
  * `GET /api/runs/:id/events` (Server-Sent Events, resumable with `Last-Event-ID` or `?from=`),
  * `POST /api/runs/:id/cancel`, `GET /api/runs/:id/audit`.
  */
@@ -81,6 +82,30 @@ export function createApiRouter(opts: ApiOptions): Router {
       (runId) => res.status(202).location(`/api/runs/${runId}`).json({ runId }),
       (err: unknown) => fail(res, err),
     );
+  });
+
+  r.get('/runs', authorize('read'), (req, res) => {
+    const q = runsQuerySchema.safeParse(req.query);
+    if (!q.success) {
+      res.status(400).json({ error: 'bad_request', message: q.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ` : '') + i.message.replace(/^\w+: /, '')).join('; ') });
+      return;
+    }
+    const { plan, since, ...rest } = q.data;
+    client.runs({ ...rest, ...(plan !== undefined ? { planId: plan } : {}), ...(since !== undefined ? { sinceMs: since } : {}) }).then(
+      (page) => res.json(page),
+      (err: unknown) => (err instanceof ValueError ? res.status(400).json({ error: 'bad_request', message: err.message }) : fail(res, err)),
+    );
+  });
+
+  r.get('/runs/:id/items/:item', authorize('read'), (req, res) => {
+    const id = runIdParam(req, res);
+    if (!id) return;
+    const item: string = String(req.params['item'] ?? '');
+    if (!isItemId(item)) {
+      res.status(400).json({ error: 'bad_request', message: `invalid item id "${String(item).slice(0, 80)}"` });
+      return;
+    }
+    client.item(id, item).then((d) => res.json(d), (err: unknown) => fail(res, err));
   });
 
   r.get('/runs/:id', authorize('read'), (req, res) => {

@@ -11,7 +11,7 @@ import {
   type AgoraEvent,
   type ValidateOptions,
 } from '@agora/core';
-import { RunStore, createRedis, reportRedisErrors, unavailableError, whenReady, type RedisClient, type RunStatus } from '@agora/state';
+import { RunStore, createRedis, reportRedisErrors, unavailableError, whenReady, type ItemDetail, type RedisClient, type RunStatus, type RunsPage, type RunsQuery } from '@agora/state';
 import { deploymentValidation, parseDeployment } from './deployment.js';
 
 export interface AgoraClientOptions {
@@ -148,6 +148,20 @@ export class AgoraClient {
       const job = await this.inbox.getJob(runId);
       if (job) return { runId, state: 'submitted' as const };
       throw new NotFoundError(`no run "${runId}"`);
+    });
+  }
+
+  /** Runs newest first, a page at a time; filter by state, queue, plan id or creation time. */
+  async runs(query: RunsQuery = {}): Promise<RunsPage> {
+    return this.bounded('the runs list', () => this.store.runsPage(query));
+  }
+
+  /** One item of a run: state, attempts, timings, lock tokens, error and exit code, retries, its events. */
+  async item(runId: string, itemId: string): Promise<ItemDetail> {
+    return this.bounded(`item "${itemId}" of run "${runId}"`, async () => {
+      const d = await this.store.itemDetail(runId, itemId);
+      if (d) return d;
+      throw new NotFoundError((await this.store.runProgress(runId)).state === null ? `no run "${runId}"` : `run "${runId}" has no item "${itemId}"`);
     });
   }
 

@@ -1,1 +1,3 @@
 export * from './client.js';
+export * from './queries.js';
+export type { ItemDetail, RunSummary, RunsPage, RunsQuery } from '@agora/state';

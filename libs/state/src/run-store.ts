@@ -1,5 +1,5 @@
 import { isRedisCluster, type RedisClient } from './redis.js';
-import { ITEM_STATES, encodeEventBody, isTerminalItemState, keys as buildKeys, type AgoraEvent, type EventBody, type ItemState, type Keys } from '@agora/core';
+import { ITEM_STATES, ValueError, encodeEventBody, isTerminalItemState, keys as buildKeys, type AgoraEvent, type EventBody, type ItemState, type Keys } from '@agora/core';
 import type { LockClaimCall, LockReleaseCall } from '@agora/locks';
 import { callScript, defineScripts } from './scripts.js';
 
@@ -486,4 +486,206 @@ export class RunStore {
   async listRuns(limit = 50): Promise<string[]> {
     return this.redis.zrevrange(this.keys.runs, 0, limit - 1);
   }
+
+  /**
+   * A page of runs, newest first, for `GET /api/runs` and `agora runs`. Filters are applied to
+   * each run's hash as the index is walked, so a selective filter reads more of it: at most
+   * `RUNS_SCAN_MAX` index entries per page (the page then comes back short, with a `next` cursor
+   * to go on from). The cursor names the last run looked at (`<createdMs>.<runId>`), so runs
+   * created meanwhile never shift a page.
+   */
+  async runsPage(q: RunsQuery = {}): Promise<RunsPage> {
+    const limit = Math.max(1, Math.min(q.limit ?? 50, 500));
+    let max = '+inf';
+    let after: string | undefined;
+    if (q.cursor !== undefined) {
+      const m = /^(\d{1,16})\.(.+)$/.exec(q.cursor);
+      if (!m) throw new ValueError(`bad cursor "${q.cursor.slice(0, 60)}": pass back the "next" of a previous page`);
+      max = m[1]!;
+      after = m[2]!;
+    }
+    const min = q.sinceMs !== undefined ? String(q.sinceMs) : '-inf';
+    const runs: RunSummary[] = [];
+    let scanned = 0;
+    let last: { id: string; score: string } | undefined;
+    let exhausted = false;
+    while (runs.length < limit && scanned < RUNS_SCAN_MAX) {
+      // Ties at the cursor's millisecond come in reverse id order: skip those up to the cursor's run.
+      const batch = await this.redis.zrevrangebyscore(this.keys.runs, max, min, 'WITHSCORES', 'LIMIT', 0, 200 + (after ? 200 : 0));
+      const entries: Array<{ id: string; score: string }> = [];
+      for (let i = 0; i + 1 < batch.length; i += 2) entries.push({ id: batch[i]!, score: batch[i + 1]! });
+      const fresh = after === undefined ? entries : entries.filter((e) => e.score !== max || e.id < after!);
+      if (fresh.length === 0) {
+        exhausted = true;
+        break;
+      }
+      const metas = await this.runMetas(fresh.map((e) => e.id));
+      for (let i = 0; i < fresh.length && runs.length < limit; i++) {
+        scanned++;
+        last = fresh[i]!;
+        const summary = summarizeRun(fresh[i]!.id, metas[i]!);
+        if (summary && matches(summary, q)) runs.push(summary);
+      }
+      max = last!.score;
+      after = last!.id;
+    }
+    return exhausted || !last ? { runs } : { runs, next: `${last.score}.${last.id}` };
+  }
+
+  /**
+   * One item of a run as its events tell it: state, attempts, timings, lock tokens, the error and
+   * exit code of a failure, its retries. Reads the run's stream (the events are the record; no
+   * other place holds them per item), so it costs O(events of the run); null for an unknown item.
+   */
+  async itemDetail(runId: string, itemId: string): Promise<ItemDetail | null> {
+    const k = this.keys.run(runId);
+    const [state, resultRef] = await Promise.all([this.redis.hget(k.items, itemId), this.redis.hget(k.results, itemId)]);
+    if (state === null) return null;
+    const mine: AgoraEvent[] = [];
+    for (let from = 0; ; ) {
+      const batch = await this.readEvents(runId, from, { count: 10_000 });
+      if (batch.length === 0) break;
+      for (const e of batch) if ((e as { itemId?: string }).itemId === itemId && mine.length < ITEM_EVENTS_MAX) mine.push(e);
+      from = batch[batch.length - 1]!.seq + 1;
+    }
+    return describeItem(itemId, state, resultRef, mine);
+  }
+
+  /** Each run's hash, in one pipeline (on a cluster, the commands at once: the run keys may sit on different nodes across namespaces). */
+  private async runMetas(ids: readonly string[]): Promise<Array<Record<string, string>>> {
+    if (isRedisCluster(this.redis)) return Promise.all(ids.map((id) => this.redis.hgetall(this.keys.run(id).meta)));
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hgetall(this.keys.run(id).meta);
+    const res = (await pipe.exec()) ?? [];
+    return ids.map((_, i) => (res[i]?.[1] ?? {}) as Record<string, string>);
+  }
+}
+
+/** Most events of one item `itemDetail` returns (a lock-contended item with many retries is still bounded). */
+export const ITEM_EVENTS_MAX = 1_000;
+
+/** `GET /api/runs/:id/items/:item`: one item's life, read from its events. */
+export interface ItemDetail {
+  readonly itemId: string;
+  readonly state: string;
+  readonly resultRef?: string;
+  readonly executor?: string;
+  readonly dependsOn?: string[];
+  readonly resourceLocks?: string[];
+  /** Starts so far (a retry, a stall and a hand-back each start again). */
+  readonly attempts: number;
+  /** The first start, and the end. */
+  readonly startedAt?: string;
+  readonly endedAt?: string;
+  readonly durationMs?: number;
+  /** Fencing token per lock, as granted to the last start. */
+  readonly lockTokens?: Record<string, number>;
+  readonly error?: string;
+  readonly errorCode?: string;
+  readonly exitCode?: number;
+  /** Why the item was skipped or cancelled. */
+  readonly reason?: string;
+  readonly retries: Array<{ readonly attempt: number; readonly error: string; readonly at: string }>;
+  /** The item's events, oldest first (at most ITEM_EVENTS_MAX). */
+  readonly events: AgoraEvent[];
+}
+
+function describeItem(itemId: string, state: string, resultRef: string | null, events: readonly AgoraEvent[]): ItemDetail {
+  type Loose = Record<string, unknown> & { type: string; at: string; state?: string; action?: string };
+  let attempts = 0;
+  let startedAt: string | undefined;
+  let endedAt: string | undefined;
+  let lockTokens: Record<string, number> | undefined;
+  const out: Record<string, unknown> = {};
+  const retries: Array<{ attempt: number; error: string; at: string }> = [];
+  for (const raw of events) {
+    const e = raw as unknown as Loose;
+    if (e.type === 'item' && (e.state === 'waiting' || e.state === 'queued') && typeof e['executor'] === 'string') {
+      out['executor'] = e['executor'];
+      if (Array.isArray(e['depends_on'])) out['dependsOn'] = e['depends_on'];
+      if (Array.isArray(e['resourceLocks'])) out['resourceLocks'] = e['resourceLocks'];
+    } else if (e.type === 'item' && e.state === 'running') {
+      attempts = Math.max(attempts, Number(e['attempt'] ?? 0));
+      startedAt ??= e.at;
+      if (e['lockTokens'] && typeof e['lockTokens'] === 'object') lockTokens = e['lockTokens'] as Record<string, number>;
+    } else if (e.type === 'item' && e.state !== undefined && isTerminalItemState(e.state)) {
+      endedAt = e.at;
+      for (const f of ['error', 'errorCode', 'exitCode', 'reason'] as const) if (e[f] !== undefined) out[f] = e[f];
+    } else if (e.type === 'retry') {
+      retries.push({ attempt: Number(e['attempt'] ?? 0), error: String(e['error'] ?? ''), at: e.at });
+    }
+  }
+  const durationMs = startedAt && endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : undefined;
+  return {
+    itemId,
+    state,
+    ...(resultRef ? { resultRef } : {}),
+    ...out,
+    attempts,
+    ...(startedAt ? { startedAt } : {}),
+    ...(endedAt ? { endedAt } : {}),
+    ...(durationMs !== undefined && Number.isFinite(durationMs) ? { durationMs } : {}),
+    ...(lockTokens ? { lockTokens } : {}),
+    retries,
+    events: [...events],
+  } as ItemDetail;
+}
+
+/** Most index entries `runsPage` reads for one page. */
+export const RUNS_SCAN_MAX = 5_000;
+
+export interface RunsQuery {
+  /** Page size, 1-500. @default 50 */
+  readonly limit?: number | undefined;
+  /** The `next` of the previous page. */
+  readonly cursor?: string | undefined;
+  readonly state?: string | undefined;
+  readonly queue?: string | undefined;
+  readonly planId?: string | undefined;
+  /** Only runs created at or after this time (ms since the epoch). */
+  readonly sinceMs?: number | undefined;
+}
+
+/** One row of the runs list: what the run's hash says, without reading its items. */
+export interface RunSummary {
+  readonly runId: string;
+  readonly planId: string;
+  readonly queue: string;
+  readonly state: string;
+  readonly createdAt: string;
+  readonly finishedAt?: string;
+  /** finishedAt - createdAt, once the run ended. */
+  readonly durationMs?: number;
+  readonly total: number;
+  /** Ended items by state, and `unfinished` (not yet ended). */
+  readonly counts: { readonly done: number; readonly failed: number; readonly skipped: number; readonly cancelled: number; readonly unfinished: number };
+}
+
+export interface RunsPage {
+  readonly runs: RunSummary[];
+  /** Pass as `cursor` for the next page; absent on the last page. */
+  readonly next?: string;
+}
+
+function summarizeRun(runId: string, meta: Record<string, string>): RunSummary | undefined {
+  if (!meta['state']) return undefined; // indexed, but its hash expired or was never written
+  const n = (f: string): number => Number(meta[f] ?? 0);
+  const createdAt = meta['createdAt'] ?? '';
+  const finishedAt = meta['finishedAt'];
+  const durationMs = finishedAt && createdAt ? Date.parse(finishedAt) - Date.parse(createdAt) : undefined;
+  return {
+    runId,
+    planId: meta['planId'] ?? '',
+    queue: meta['queue'] ?? '',
+    state: meta['state'],
+    createdAt,
+    ...(finishedAt ? { finishedAt } : {}),
+    ...(durationMs !== undefined && Number.isFinite(durationMs) ? { durationMs } : {}),
+    total: n('total'),
+    counts: { done: n('n_done'), failed: n('n_failed'), skipped: n('n_skipped'), cancelled: n('n_cancelled'), unfinished: Math.max(0, n('total') - n('terminal')) },
+  };
+}
+
+function matches(r: RunSummary, q: RunsQuery): boolean {
+  return (q.state === undefined || r.state === q.state) && (q.queue === undefined || r.queue === q.queue) && (q.planId === undefined || r.planId === q.planId);
 }

@@ -1,5 +1,5 @@
-import { DEFAULT_EXECUTORS, NotFoundError, isTerminalRunState, validatePlan } from '@agora/core';
-import { AgoraClient } from '@agora/sdk';
+import { DEFAULT_EXECUTORS, NotFoundError, ValueError, isTerminalRunState, validatePlan } from '@agora/core';
+import { AgoraClient, runsQuerySchema, type RunSummary } from '@agora/sdk';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { parseSeq } from '../options.js';
 import { readPlanFile } from '../plan-file.js';
@@ -101,6 +101,42 @@ export async function cancelCmd(runId: string, g: GlobalOpts): Promise<number> {
     return EXIT.ok;
   } catch (err) {
     if (err instanceof NotFoundError) throw new CliError(`no run "${runId}"`);
+    throw err;
+  } finally {
+    await c.close();
+  }
+}
+
+/** One runs-list row for people: a fixed-width line. */
+function runLine(r: RunSummary): string {
+  const c = r.counts;
+  const counts = `${c.done}/${r.total} done` + (c.failed ? `, ${c.failed} failed` : '') + (c.skipped ? `, ${c.skipped} skipped` : '') + (c.cancelled ? `, ${c.cancelled} cancelled` : '');
+  const took = r.durationMs !== undefined ? `${(r.durationMs / 1000).toFixed(1)}s` : '-';
+  return [r.runId.padEnd(28), r.state.padEnd(10), r.planId.slice(0, 24).padEnd(24), r.queue.padEnd(10), r.createdAt.padEnd(24), took.padStart(8), `  ${counts}`].join(' ');
+}
+
+/** `agora runs`: the newest runs, filtered; a table for people, or the page as JSON (`--json`). */
+export async function runsCmd(opts: { state?: string; limit?: string; queue?: string; plan?: string; since?: string; cursor?: string; json?: boolean }, g: GlobalOpts): Promise<number> {
+  const raw = Object.fromEntries(Object.entries({ state: opts.state, limit: opts.limit ?? '20', queue: opts.queue, plan: opts.plan, since: opts.since, cursor: opts.cursor }).filter(([, v]) => v !== undefined));
+  const q = runsQuerySchema.safeParse(raw);
+  if (!q.success) throw new CliError(q.error.issues.map((i) => `--${i.path.join('.')}: ${i.message.replace(/^\w+: /, '')}`).join('; '));
+  const { plan, since, ...rest } = q.data;
+  const { client: c } = await client(g);
+  try {
+    const page = await c.runs({ ...rest, ...(plan !== undefined ? { planId: plan } : {}), ...(since !== undefined ? { sinceMs: since } : {}) });
+    if (opts.json) {
+      process.stdout.write(JSON.stringify(page) + '\n');
+      return EXIT.ok;
+    }
+    if (page.runs.length === 0) process.stdout.write('no runs\n');
+    else {
+      process.stdout.write(['RUN'.padEnd(28), 'STATE'.padEnd(10), 'PLAN'.padEnd(24), 'QUEUE'.padEnd(10), 'CREATED'.padEnd(24), 'TOOK'.padStart(8), '  ITEMS'].join(' ') + '\n');
+      for (const r of page.runs) process.stdout.write(runLine(r) + '\n');
+    }
+    if (page.next) process.stdout.write(`more: agora runs --cursor ${page.next}\n`);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof ValueError) throw new CliError(`--cursor: ${err.message}`);
     throw err;
   } finally {
     await c.close();

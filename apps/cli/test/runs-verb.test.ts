@@ -1,0 +1,52 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { cliEnv, type CliEnv } from '../../../test/support/cli.js';
+
+/** Issue 16, part 3: `agora runs` lists runs for people (a table) and for scripts (`--json`). */
+
+const envs: CliEnv[] = [];
+afterAll(async () => {
+  for (const e of envs) await e.close();
+});
+
+describe('agora runs', () => {
+  it('prints the newest runs as a table, filters by state, pages with --cursor, and prints JSON with --json', async () => {
+    const e = cliEnv();
+    envs.push(e);
+    await e.start(['serve'], /scheduler serving/);
+    await e.start(['runner', '--concurrency', '2'], /runner started/);
+    expect(e.agora(['runs']).stdout).toBe('no runs\n');
+    const ids: string[] = [];
+    for (const [id, fail] of [['first', false], ['second', true], ['third', false]] as const) {
+      const sub = e.agora(['submit', e.writeJson(`${id}.json`, { id, items: [{ id: 'a', executor: 'noop', inputs: fail ? { fail: 'nope' } : {} }] })]);
+      expect(sub.code, sub.stderr).toBe(0);
+      ids.push(sub.stdout.trim());
+      e.agora(['watch', ids.at(-1)!]);
+    }
+    const table = e.agora(['runs']);
+    expect(table.code, table.stderr).toBe(0);
+    const lines = table.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^RUN\s+STATE\s+PLAN\s+QUEUE\s+CREATED\s+TOOK\s+ITEMS$/);
+    expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual([...ids].reverse());
+    expect(lines[2]).toMatch(/failed\s+second\s+default/);
+    expect(lines[2]).toContain('0/1 done, 1 failed');
+
+    const failed = JSON.parse(e.agora(['runs', '--state', 'failed', '--json']).stdout) as { runs: Array<{ runId: string }>; next?: string };
+    expect(failed.runs.map((r) => r.runId)).toEqual([ids[1]]);
+    const page1 = JSON.parse(e.agora(['runs', '--limit', '2', '--json']).stdout) as { runs: Array<{ runId: string }>; next?: string };
+    expect(page1.runs.map((r) => r.runId)).toEqual([ids[2], ids[1]]);
+    const page2 = JSON.parse(e.agora(['runs', '--limit', '2', '--json', '--cursor', page1.next!]).stdout) as { runs: Array<{ runId: string }>; next?: string };
+    expect(page2.runs.map((r) => r.runId)).toEqual([ids[0]]);
+    expect(e.agora(['runs', '--limit', '2']).stdout).toContain(`more: agora runs --cursor ${page1.next!}`);
+  }, 90_000);
+
+  it('refuses a bad filter with exit 2 naming the flag', () => {
+    const e = cliEnv();
+    envs.push(e);
+    const r = e.agora(['runs', '--state', 'sideways']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--state');
+    const l = e.agora(['runs', '--limit', '9999']);
+    expect(l.code).toBe(2);
+    expect(l.stderr).toContain('--limit');
+  });
+});

@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDashboard, type Dashboard } from '@agora/dashboard';
+import type { ItemDetail, RunsPage } from '@agora/sdk';
+import { startCluster, silent, type TestCluster } from '../../../test/support/cluster.js';
+
+/**
+ * Issue 16, part 1: `GET /api/runs` (newest first, cursor paging, filters) and
+ * `GET /api/runs/:id/items/:item` (state, attempts, timings, lock tokens, error, exit code),
+ * against a real scheduler, runner and Redis.
+ */
+
+const KEY = 'test-key-0123456789abcdef';
+let cluster: TestCluster;
+let dash: Dashboard;
+const auth = { authorization: `Bearer ${KEY}` };
+
+beforeAll(async () => {
+  cluster = await startCluster({ runners: 1, config: { queues: { default: { concurrency: 4 }, other: { concurrency: 1 } } } });
+  dash = await createDashboard({ config: cluster.config, port: 0, logger: silent, apiKey: KEY });
+});
+afterAll(async () => {
+  await dash?.close();
+  await cluster?.close();
+});
+
+const get = async <T>(path: string): Promise<{ status: number; body: T }> => {
+  const res = await fetch(`${dash.url}${path}`, { headers: auth });
+  return { status: res.status, body: (await res.json()) as T };
+};
+const noop = (id: string, inputs: Record<string, unknown> = {}, more: Record<string, unknown> = {}) => ({ id, executor: 'noop', inputs, ...more });
+
+describe('GET /api/runs', () => {
+  const ids: string[] = [];
+  beforeAll(async () => {
+    // Seven runs: five that succeed on "default", one that fails, one on "other".
+    for (let i = 0; i < 5; i++) ids.push(await cluster.client.submit({ id: `ok-${i}`, queue: 'default', items: [noop('a')] }));
+    ids.push(await cluster.client.submit({ id: 'bad', queue: 'default', items: [noop('boom', { fail: 'it broke' })] }));
+    ids.push(await cluster.client.submit({ id: 'elsewhere', queue: 'other', items: [noop('a')] }));
+    for (const id of ids) await cluster.client.wait(id);
+  });
+
+  it('pages newest first with a cursor: every run exactly once, in creation order reversed', async () => {
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const { status, body } = await get<RunsPage>(`/api/runs?limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      expect(status).toBe(200);
+      expect(body.runs.length).toBeLessThanOrEqual(3);
+      seen.push(...body.runs.map((r) => r.runId));
+      cursor = body.next;
+      pages++;
+    } while (cursor && pages < 10);
+    expect(seen).toEqual([...ids].reverse());
+    expect(pages).toBe(3);
+  });
+
+  it('filters by state, queue, plan and since, and summarises each run', async () => {
+    const failed = await get<RunsPage>('/api/runs?state=failed');
+    expect(failed.body.runs.map((r) => r.runId)).toEqual([ids[5]]);
+    expect(failed.body.runs[0]).toMatchObject({ planId: 'bad', queue: 'default', state: 'failed', total: 1, counts: { done: 0, failed: 1, unfinished: 0 } });
+    expect(failed.body.runs[0]!.durationMs).toBeGreaterThanOrEqual(0);
+    expect((await get<RunsPage>('/api/runs?queue=other')).body.runs.map((r) => r.runId)).toEqual([ids[6]]);
+    expect((await get<RunsPage>('/api/runs?plan=ok-3')).body.runs.map((r) => r.runId)).toEqual([ids[3]]);
+    const future = new Date(Date.now() + 60_000).toISOString();
+    expect((await get<RunsPage>(`/api/runs?since=${future}`)).body).toEqual({ runs: [] });
+  });
+
+  it('refuses bad parameters with 400 naming them, and needs the read scope', async () => {
+    for (const q of ['limit=0', 'limit=501', 'limit=x', 'state=bogus', 'queue=Bad!', 'since=yesterday', 'cursor=nonsense', 'colour=red', 'state=failed&state=done']) {
+      const r = await get<{ error: string; message: string }>(`/api/runs?${q}`);
+      expect(r.status, q).toBe(400);
+      expect(r.body.error, q).toBe('bad_request');
+    }
+    expect((await get<{ message: string }>('/api/runs?colour=red')).body.message).toContain('colour');
+    expect((await fetch(`${dash.url}/api/runs`)).status).toBe(401);
+  });
+});
+
+describe('GET /api/runs/:id/items/:item', () => {
+  it('tells a failed item: its error, code, exit code, attempts and timings; a locked item: its tokens', async () => {
+    const runId = await cluster.client.submit({
+      id: 'items',
+      queue: 'default',
+      items: [noop('locked', {}, { resourceLocks: ['db/main'] }), noop('broken', { fail: 'disk full' }, { depends_on: ['locked'] }), noop('after', {}, { depends_on: ['broken'] })],
+    });
+    await cluster.client.wait(runId);
+    const locked = await get<ItemDetail>(`/api/runs/${runId}/items/locked`);
+    expect(locked.status).toBe(200);
+    expect(locked.body).toMatchObject({ itemId: 'locked', state: 'done', executor: 'noop', attempts: 1, resourceLocks: ['db/main'] });
+    expect(locked.body.resultRef).toMatch(/^agora:\/\//);
+    expect(Object.keys(locked.body.lockTokens ?? {})).toEqual(['db/main']);
+    expect(locked.body.durationMs).toBeGreaterThanOrEqual(0);
+    const broken = await get<ItemDetail>(`/api/runs/${runId}/items/broken`);
+    expect(broken.body).toMatchObject({ itemId: 'broken', state: 'failed', error: 'disk full', errorCode: 'APPLICATION', exitCode: 1, attempts: 1, dependsOn: ['locked'] });
+    expect(broken.body.events.every((e) => (e as { itemId?: string }).itemId === 'broken')).toBe(true);
+    const after = await get<ItemDetail>(`/api/runs/${runId}/items/after`);
+    expect(after.body).toMatchObject({ state: 'skipped', attempts: 0 });
+    expect(after.body.reason).toContain('broken');
+    expect((await get(`/api/runs/${runId}/items/nope`)).status).toBe(404);
+    expect((await get(`/api/runs/${runId}/items/${encodeURIComponent('../x')}`)).status).toBe(400);
+    expect((await get(`/api/runs/r-unknown-0000/items/a`)).status).toBe(404);
+  });
+});
