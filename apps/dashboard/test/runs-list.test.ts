@@ -97,6 +97,12 @@ describe('GET /api/runs/:id/items/:item', () => {
     const after = await get<ItemDetail>(`/api/runs/${runId}/items/after`);
     expect(after.body).toMatchObject({ state: 'skipped', attempts: 0 });
     expect(after.body.reason).toContain('broken');
+    // The run's status (and `agora status`) says why each item did not succeed.
+    const status = await get<{ items: Array<{ id: string; state: string; error?: string; errorCode?: string; exitCode?: number; reason?: string }> }>(`/api/runs/${runId}`);
+    const byId = new Map(status.body.items.map((i) => [i.id, i]));
+    expect(byId.get('broken')).toMatchObject({ state: 'failed', error: 'disk full', errorCode: 'APPLICATION', exitCode: 1 });
+    expect(byId.get('after')?.reason).toContain('dependency broken ended failed');
+    expect(byId.get('locked')).toEqual({ id: 'locked', state: 'done', resultRef: locked.body.resultRef });
     expect((await get(`/api/runs/${runId}/items/nope`)).status).toBe(404);
     expect((await get(`/api/runs/${runId}/items/${encodeURIComponent('../x')}`)).status).toBe(400);
     expect((await get(`/api/runs/r-unknown-0000/items/a`)).status).toBe(404);

@@ -144,7 +144,12 @@ export class AgoraClient {
   async status(runId: string): Promise<ClientRunStatus> {
     return this.bounded(`status of run "${runId}"`, async () => {
       const s = await this.store.getRun(runId);
-      if (s) return s;
+      if (s) {
+        // Say why items did not succeed: worth one pass over the events only when some did not.
+        if (s.counts.failed + s.counts.skipped + s.counts.cancelled === 0) return s;
+        const why = await this.store.endReasons(runId);
+        return { ...s, items: s.items.map((i) => ({ ...i, ...why.get(i.id) })) };
+      }
       const job = await this.inbox.getJob(runId);
       if (job) return { runId, state: 'submitted' as const };
       throw new NotFoundError(`no run "${runId}"`);

@@ -15,7 +15,8 @@ export interface RunStatus {
   readonly cancelRequested: boolean;
   readonly total: number;
   readonly counts: Record<ItemState, number>;
-  readonly items: Array<{ id: string; state: string; resultRef?: string }>;
+  /** `error`/`errorCode`/`exitCode`/`reason`: why an item ended failed, skipped or cancelled (status only). */
+  readonly items: Array<{ id: string; state: string; resultRef?: string } & EndReason>;
   readonly events: number;
 }
 
@@ -551,6 +552,27 @@ export class RunStore {
     return describeItem(itemId, state, resultRef, mine);
   }
 
+  /**
+   * Why each item that did not end `done` ended as it did (error, code, exit code, or the skip or
+   * cancel reason), from the run's events: one pass over the stream, so the caller asks only when
+   * the run's counts show such items.
+   */
+  async endReasons(runId: string): Promise<Map<string, EndReason>> {
+    const out = new Map<string, EndReason>();
+    for (let from = 0; ; ) {
+      const batch = await this.readEvents(runId, from, { count: 10_000 });
+      if (batch.length === 0) return out;
+      for (const raw of batch) {
+        const e = raw as unknown as Record<string, unknown>;
+        if (e['type'] !== 'item' || !['failed', 'skipped', 'cancelled'].includes(String(e['state']))) continue;
+        const r: Record<string, unknown> = {};
+        for (const f of ['error', 'errorCode', 'exitCode', 'reason'] as const) if (e[f] !== undefined) r[f] = e[f];
+        out.set(String(e['itemId']), r as EndReason);
+      }
+      from = batch[batch.length - 1]!.seq + 1;
+    }
+  }
+
   /** Each run's hash, in one pipeline (on a cluster, the commands at once: the run keys may sit on different nodes across namespaces). */
   private async runMetas(ids: readonly string[]): Promise<Array<Record<string, string>>> {
     if (isRedisCluster(this.redis)) return Promise.all(ids.map((id) => this.redis.hgetall(this.keys.run(id).meta)));
@@ -559,6 +581,14 @@ export class RunStore {
     const res = (await pipe.exec()) ?? [];
     return ids.map((_, i) => (res[i]?.[1] ?? {}) as Record<string, string>);
   }
+}
+
+/** Why an item ended failed, skipped or cancelled (the fields of its end event). */
+export interface EndReason {
+  readonly error?: string;
+  readonly errorCode?: string;
+  readonly exitCode?: number;
+  readonly reason?: string;
 }
 
 /** Most events of one item `itemDetail` returns (a lock-contended item with many retries is still bounded). */
