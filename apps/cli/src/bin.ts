@@ -7,6 +7,7 @@ import { parsePort } from './options.js';
 // Verb modules load on use: `agora validate` should not pay for BullMQ, Express and Bull Board.
 const runs = () => import('./commands/runs.js');
 const services = () => import('./commands/services.js');
+const artifacts = () => import('./commands/artifacts.js');
 import { registerExtraCommands } from './commands/extra.js';
 
 /** The CLI package's version (dist/bin.js sits one folder below its package.json). */
@@ -54,6 +55,12 @@ program
   .option('--cursor <cursor>', 'the next page, as printed after "more:" (or "next" in --json)')
   .option('--json', 'print {"runs":[...],"next":...} as one JSON line')
   .action(run(async (o: Record<string, string | boolean | undefined>) => (await runs()).runsCmd(o, g())));
+program
+  .command('get')
+  .argument('<resultRef>', 'a result URI as status prints it: agora://<ns>/result/<name>/<sha256>')
+  .option('-o, --output <file>', 'write the bytes to this file (default: stdout)')
+  .description("download an item's result from storage; its sha256 is checked against the ref (exit 1 if it differs)")
+  .action(run(async (ref: string, o: { output?: string }) => (await artifacts()).getCmd(ref, o, g())));
 program.command('cancel').argument('<run>', 'run id').description('cancel a run: pending items are dropped, running ones stopped').action(run(async (r: string) => (await runs()).cancelCmd(r, g())));
 program
   .command('serve')

@@ -1,7 +1,10 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cliEnv, type CliEnv } from '../../../test/support/cli.js';
 
-/** Issue 16, part 3: `agora runs` lists runs for people (a table) and for scripts (`--json`). */
+/** Issue 16, part 3: `agora runs` lists runs for people (a table) and for scripts (`--json`); `agora get` downloads a result. */
 
 const envs: CliEnv[] = [];
 afterAll(async () => {
@@ -37,6 +40,24 @@ describe('agora runs', () => {
     const page2 = JSON.parse(e.agora(['runs', '--limit', '2', '--json', '--cursor', page1.next!]).stdout) as { runs: Array<{ runId: string }>; next?: string };
     expect(page2.runs.map((r) => r.runId)).toEqual([ids[0]]);
     expect(e.agora(['runs', '--limit', '2']).stdout).toContain(`more: agora runs --cursor ${page1.next!}`);
+
+    // agora get: the result's bytes, hash checked against the ref.
+    const ref = (JSON.parse(e.agora(['status', ids[0]!]).stdout) as { items: Array<{ resultRef: string }> }).items[0]!.resultRef;
+    const hash = ref.split('/').at(-1)!;
+    const got = e.agora(['get', ref]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(createHash('sha256').update(got.stdout).digest('hex')).toBe(hash);
+    const out = path.join(e.dir, 'result.json');
+    const toFile = e.agora(['get', ref, '-o', out]);
+    expect(toFile.code, toFile.stderr).toBe(0);
+    expect(toFile.stderr).toContain(`sha256 ${hash} (matches the ref)`);
+    expect(readFileSync(out, 'utf8')).toBe(got.stdout);
+    expect(e.agora(['get', ref.replace(hash, 'f'.repeat(64))]).code).toBe(2);
+    expect(e.agora(['get', 'agora://elsewhere/result/x/' + hash]).code).toBe(2);
+    writeFileSync(path.join(String(e.env['AGORA_DATA_DIR']), 'storage', e.namespace, 'result', 'blobs', hash), 'tampered');
+    const corrupt = e.agora(['get', ref]);
+    expect(corrupt.code).toBe(1);
+    expect(corrupt.stderr).toContain('corrupt');
   }, 90_000);
 
   it('refuses a bad filter with exit 2 naming the flag', () => {

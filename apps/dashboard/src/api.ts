@@ -1,6 +1,7 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { AgoraError, IllegalStateError, NotFoundError, PlanValidationError, ValueError, isItemId, isRunId, type AgoraEvent, type DashboardScope } from '@agora/core';
+import type { Artifact } from '@agora/registry';
 import { runsQuerySchema, type AgoraClient } from '@agora/sdk';
 import { requireJsonBody } from './request-guards.js';
 import type { RunEventHub } from './run-event-hub.js';
@@ -11,6 +12,8 @@ export interface ApiOptions {
   readonly bodyLimit?: string;
   /** Optional audit hook: returns the run's evidence bundle. */
   readonly audit?: (runId: string) => Promise<unknown>;
+  /** A result by its pinned URI, hash checked, for `GET /api/artifacts?uri=`. */
+  readonly artifacts?: (uri: string) => Promise<Artifact>;
   /** The middleware that lets a request through only with `scope` (see auth.ts `requireScope`). */
   readonly authorize: (scope: DashboardScope) => RequestHandler;
   /** The process's shared run event reader, for SSE. */
@@ -38,6 +41,8 @@ function fromSeqOf(req: Request, res: Response): number | null {
   res.status(400).json({ error: 'bad_request', message: `${name} must be an event seq (a non-negative integer), got ${shown}` });
   return null;
 }
+
+const artifactQuery = z.object({ uri: z.string().min(1).max(1024) }).strict();
 
 function runIdParam(req: Request, res: Response): string | null {
   const id = String(req.params['id'] ?? '');
@@ -106,6 +111,33 @@ export function createApiRouter(opts: ApiOptions): Router {
       return;
     }
     client.item(id, item).then((d) => res.json(d), (err: unknown) => fail(res, err));
+  });
+
+  r.get('/artifacts', authorize('read'), (req, res) => {
+    const uri = artifactQuery.safeParse(req.query);
+    if (!uri.success) {
+      res.status(400).json({ error: 'bad_request', message: 'pass one uri=<resultRef> (agora://<ns>/result/<name>/<sha256>), nothing else' });
+      return;
+    }
+    if (!opts.artifacts) {
+      res.status(501).json({ error: 'not_implemented', message: 'artifacts are not configured on this server' });
+      return;
+    }
+    opts.artifacts(uri.data.uri).then(
+      (a) => {
+        res
+          .status(200)
+          .set({
+            'Content-Type': 'application/octet-stream',
+            'Content-Disposition': `attachment; filename="${a.name.replace(/[^A-Za-z0-9._-]/g, '_')}"`,
+            'X-Agora-Sha256': a.sha256,
+            // RFC 9530: the same digest in the standard header, base64.
+            'Repr-Digest': `sha-256=:${Buffer.from(a.sha256, 'hex').toString('base64')}:`,
+          })
+          .end(Buffer.from(a.bytes));
+      },
+      (err: unknown) => (err instanceof ValueError ? res.status(400).json({ error: 'bad_request', message: err.message }) : err instanceof AgoraError && err.code === 'STORAGE' ? res.status(502).json({ error: 'integrity', message: err.message }) : fail(res, err)),
+    );
   });
 
   r.get('/runs/:id', authorize('read'), (req, res) => {

@@ -12,6 +12,7 @@ import { RunStore, createRedis, type RedisClient } from '@agora/state';
 import { AgoraClient } from '@agora/sdk';
 import { createEvidence } from '@agora/evidence';
 import { createAgoraMetrics, readiness, type AgoraMetrics } from '@agora/metrics';
+import { ProviderSet, readArtifact, type Artifact } from '@agora/registry';
 import { createApiRouter } from './api.js';
 import { authenticate, buildKeyRing, principalOf, requireScope, type ClearKey } from './auth.js';
 import { checkHost, isLoopbackHost, refuseCrossSite } from './request-guards.js';
@@ -32,6 +33,8 @@ export interface DashboardOptions {
   readonly adminKey?: string;
   /** Evidence bundle for `GET /api/runs/:id/audit`. */
   readonly audit?: (runId: string) => Promise<unknown>;
+  /** A result for `GET /api/artifacts?uri=`. @default read from the config's storage provider, hash checked (libs/registry readArtifact) */
+  readonly artifacts?: (uri: string) => Promise<Artifact>;
   /** Served at `/metrics` (read scope); `agora_queue_jobs` is read from this dashboard's queues. @default a registry of its own */
   readonly metrics?: AgoraMetrics;
 }
@@ -154,12 +157,15 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     },
   );
   const evidence = createEvidence({ config, redis, logger });
+  // Made on first use: a dashboard nobody downloads from never opens its storage.
+  const providers = new ProviderSet(config);
   app.use(
     '/api',
     signIn,
     createApiRouter({
       client,
       audit: opts.audit ?? ((runId) => evidence.bundle(runId)),
+      artifacts: opts.artifacts ?? (async (uri) => readArtifact(await providers.storage(), uri, config.namespace)),
       authorize: requireScope,
       events,
       maxSseClients: config.dashboard.maxSseClients,

@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDashboard, type Dashboard } from '@agora/dashboard';
 import type { ItemDetail, RunsPage } from '@agora/sdk';
@@ -106,5 +109,40 @@ describe('GET /api/runs/:id/items/:item', () => {
     expect((await get(`/api/runs/${runId}/items/nope`)).status).toBe(404);
     expect((await get(`/api/runs/${runId}/items/${encodeURIComponent('../x')}`)).status).toBe(400);
     expect((await get(`/api/runs/r-unknown-0000/items/a`)).status).toBe(404);
+  });
+});
+
+describe('GET /api/artifacts?uri=', () => {
+  it('downloads a result whose sha256 matches its ref (sent as headers); refuses other namespaces, types and unpinned refs; says when stored bytes are corrupt', async () => {
+    const runId = await cluster.client.submit({ id: 'art', queue: 'default', items: [noop('payload', { greeting: 'hello' })] });
+    await cluster.client.wait(runId);
+    const ref = (await get<ItemDetail>(`/api/runs/${runId}/items/payload`)).body.resultRef!;
+    const hash = ref.split('/').at(-1)!;
+    const res = await fetch(`${dash.url}/api/artifacts?uri=${encodeURIComponent(ref)}`, { headers: auth });
+    expect(res.status).toBe(200);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(hash);
+    expect(res.headers.get('x-agora-sha256')).toBe(hash);
+    expect(res.headers.get('repr-digest')).toBe(`sha-256=:${Buffer.from(hash, 'hex').toString('base64')}:`);
+    expect(res.headers.get('content-disposition')).toBe(`attachment; filename="${runId}.payload"`);
+    expect(JSON.parse(bytes.toString())).toMatchObject({ greeting: 'hello' });
+
+    const ns = cluster.config.namespace;
+    for (const bad of [ref.replace(`agora://${ns}/`, 'agora://other-ns/'), ref.replace('/result/', '/task/'), ref.slice(0, ref.lastIndexOf('/')), 'file:///etc/passwd', `agora://${ns}/result/../x/${hash}`]) {
+      const r = await fetch(`${dash.url}/api/artifacts?uri=${encodeURIComponent(bad)}`, { headers: auth });
+      expect(r.status, bad).toBe(400);
+    }
+    expect((await fetch(`${dash.url}/api/artifacts`, { headers: auth })).status).toBe(400);
+    expect((await fetch(`${dash.url}/api/artifacts?uri=${encodeURIComponent(ref)}`)).status).toBe(401);
+    const missing = ref.replace(hash, '0'.repeat(64));
+    expect((await fetch(`${dash.url}/api/artifacts?uri=${encodeURIComponent(missing)}`, { headers: auth })).status).toBe(404);
+
+    // Corrupt the stored blob: the download is refused, never served.
+    const blobs = path.join(cluster.dataDir, 'storage', ns, 'result', 'blobs');
+    expect(readdirSync(blobs)).toContain(hash);
+    writeFileSync(path.join(blobs, hash), 'tampered');
+    const corrupt = await fetch(`${dash.url}/api/artifacts?uri=${encodeURIComponent(ref)}`, { headers: auth });
+    expect(corrupt.status).toBe(502);
+    expect(((await corrupt.json()) as { error: string }).error).toBe('integrity');
   });
 });

@@ -1,3 +1,4 @@
 export * from './providers.js';
 export * from './tasks.js';
 export * from './health.js';
+export * from './artifacts.js';
