@@ -86,7 +86,11 @@ describe('item priority', () => {
     };
     const runId = await cluster.client.submit(plan);
     // Every job is in Redis before the gate opens: wait for the run to be fully added.
-    for (let i = 0; i < 200 && !(await cluster.client.status(runId)).enqueuedAt; i++) await new Promise((r) => setTimeout(r, 50));
+    const added = async (): Promise<boolean> => {
+      const s = await cluster.client.status(runId);
+      return 'enqueuedAt' in s && s.enqueuedAt !== undefined;
+    };
+    for (let i = 0; i < 200 && !(await added()); i++) await new Promise((r) => setTimeout(r, 50));
     hold.open();
     const status = await cluster.client.wait(runId);
     expect(status.state).toBe('succeeded');

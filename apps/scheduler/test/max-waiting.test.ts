@@ -104,7 +104,10 @@ describe('maxWaiting', () => {
   it('a run that finds the queue full is queued (and may be cancelled); another is admitted when room frees', async () => {
     // 50 held items fill the queue: every one is an unfinished job until the gate opens.
     const filler = await cluster.client.submit({ id: 'filler', queue: 'bounded', items: Array.from({ length: MAX_WAITING }, (_, i) => ({ id: `h${i}`, executor: 'hold' })) });
-    await until('filler fully added', async () => (await cluster.client.status(filler)).enqueuedAt);
+    await until('filler fully added', async () => {
+      const s = await cluster.client.status(filler);
+      return 'enqueuedAt' in s && s.enqueuedAt;
+    });
     const cancelled = await cluster.client.submit(dagPlan('cancel-me', 10));
     const later = await cluster.client.submit(dagPlan('later', 20));
     for (const runId of [cancelled, later]) await until(`${runId} queued`, async () => (await cluster.client.status(runId)).state === 'queued');
