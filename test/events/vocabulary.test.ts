@@ -261,10 +261,23 @@ describe('every event a run writes is in the vocabulary', () => {
     expect(events.find((e) => e.itemId === 'edited' && e.state === 'failed')).toMatchObject({ errorCode: 'INTEGRITY', jobDefinitionHash: 'not-d-e' });
   });
 
+  it('queued: a run whose queue has no room for its first chunk (maxWaiting) says so, then runs', async () => {
+    // Driven through the state library, as the scheduler's admission calls it.
+    const store = new RunStore(redis, uniqueNamespace('vocab'));
+    const runId = 'rqueued';
+    await store.initRun(runId, { total: 1, queue: 'default', planId: 'p', fields: { submittedAt: new Date().toISOString() } });
+    await store.registerItems(runId, 0, [{ id: 'a', definitionHash: 'd-a', jobId: 'j-a', depCount: 0, dependents: [], fields: { executor: 'noop', definitionHash: 'd-a', inputsHash: 'h' } }]);
+    expect(await store.markQueued(runId, { maxWaiting: 10, waiting: 10 })).toBe(true);
+    expect(await store.markQueued(runId, { maxWaiting: 10, waiting: 10 })).toBe(false);
+    expect(await store.markRunning(runId)).toBe(true);
+    const events = await parseAll(store, runId);
+    expect(events.filter((e) => e.type === 'run').map((e) => e.state)).toEqual(['accepted', 'queued', 'running']);
+  });
+
   it('every variant of the vocabulary was seen (a QUEUE failure is covered by the unit test only)', () => {
     expect(checked.reduce((a, b) => a + b, 0)).toBeGreaterThan(50);
     const expected = [
-      'run accepted', 'run running', 'run succeeded', 'run failed', 'run cancelling', 'run cancelled', 'run rejected',
+      'run accepted', 'run queued', 'run running', 'run succeeded', 'run failed', 'run cancelling', 'run cancelled', 'run rejected',
       'item queued (registered)', 'item queued (released)', 'item waiting', 'item running', 'item running (lockTokens)', 'item done',
       'item failed APPLICATION', 'item failed PROVIDER', 'item failed JOB_LOST', 'item failed STALLED', 'item failed INTEGRITY',
       'item skipped', 'item cancelled (stopped)', 'item cancelled (not started)',

@@ -83,6 +83,14 @@ export async function processItem(ctx: RunnerContext, job: Job<ItemJobData>, tok
       wake: () => ctx.queues.wakeJobs(job.queueName, [job.id!]),
     });
   }
+  if (begin.kind === 'throttled') {
+    // The run's maxParallel items are running: park until one of them ends and names this job.
+    return parkJob(job, token, {
+      forMs: DEP_PARK_MS,
+      ready: () => ctx.store.slotReady(d.runId, d.itemId),
+      wake: () => ctx.queues.wakeJobs(job.queueName, [job.id!]),
+    });
+  }
   return runItem(ctx, job, token, d, begin, lease);
 }
 

@@ -1,4 +1,4 @@
-import { UnrecoverableError, WaitingError, Worker, type Job, type Queue } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job, type Queue } from 'bullmq';
 import { INBOX_QUEUE, coerceError, isTerminalRunState, type AgoraConfig, type Logger } from '@agora/core';
 import { createRedis, type RedisClient, type RunStore } from '@agora/state';
 import type { Sealer } from '@agora/evidence';
@@ -19,6 +19,10 @@ export async function publishDeployment(
     // Global concurrency is stored on the queue in Redis, so it holds across every runner.
     if (n !== undefined) await ctx.queueFor(name).setGlobalConcurrency(n);
     else await ctx.queueFor(name).removeGlobalConcurrency();
+    // The rate limit too: BullMQ counts it per queue, across every runner's worker.
+    const rate = config.queues[name]?.rateLimit;
+    if (rate) await ctx.queueFor(name).setGlobalRateLimit(rate.max, rate.durationMs);
+    else await ctx.queueFor(name).removeGlobalRateLimit();
   }
   await ctx.redis.sadd(store.keys.queues, INBOX_QUEUE, ...queueNames);
   // What this deployment accepts, so clients refuse a plan the scheduler would reject before
@@ -64,6 +68,12 @@ export async function startActingTerm(ctx: {
         // the job (its lock expired), the move is refused and nothing changes.
         if (token !== undefined) await job.moveToWait(token).catch(() => undefined);
         throw new WaitingError();
+      }
+      if (r.parkMs !== undefined && token !== undefined) {
+        // Admitted in part (its queue's maxWaiting): the job parks, holding no inbox slot, and the
+        // next round (on whichever scheduler is active then) admits more.
+        await job.moveToDelayed(Date.now() + r.parkMs, token);
+        throw new DelayedError();
       }
       // Shown as the failed job's reason in Bull Board; never retried.
       if (r.state === 'refused') throw new UnrecoverableError(`inbox job refused: ${(r.problems ?? []).join('; ')}`);

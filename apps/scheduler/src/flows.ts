@@ -134,6 +134,8 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
         jobId: itemJobId(runId, p),
         ignoreDependencyOnFailure: true,
         ...(parked[p] ? { delay: DEP_PARK_MS } : {}),
+        // BullMQ's order (1 first); kept by its promote, retry and move-back paths, so a parked item keeps its rank.
+        ...(items[p]!.priority !== undefined ? { priority: items[p]!.priority } : {}),
       },
       ...(children.length > 0 ? { children } : {}),
     };

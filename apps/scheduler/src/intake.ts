@@ -4,6 +4,7 @@ import { itemInputsHash, submissionProblems, wakeJobs, type RegisteredItem, type
 import { resolveTaskRef, type ProviderSet } from '@agora/registry';
 import type { AgoraMetrics } from '@agora/metrics';
 import { buildFlows, type FlowPlan } from './flows.js';
+import { admissionFlowOptions, unfinishedJobs, type Admissions, type PendingAdmission } from './admission.js';
 
 /** What the intake needs from its scheduler. */
 export interface IntakeContext {
@@ -24,9 +25,15 @@ export interface IntakeContext {
   /** The epoch of the lease this scheduler acts under. */
   epoch(): number | undefined;
   readonly metrics: AgoraMetrics;
+  /** Runs being admitted under their queue's `maxWaiting`. */
+  readonly admissions: Admissions;
 }
 
-export type AcceptResult = { state: string; problems?: readonly string[] };
+/**
+ * `parkMs`: the run's jobs are not all admitted yet (its queue's `maxWaiting`); its inbox job
+ * parks this long and the next round resumes the admission.
+ */
+export type AcceptResult = { state: string; problems?: readonly string[]; parkMs?: number };
 
 /**
  * Accepts one submission: read it, check the plan once (validate, hash inputs, pin tasks), record
@@ -44,6 +51,8 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
     return { state: 'refused', problems: envelope };
   }
   const sub = data as SubmissionData;
+  const admitting = ctx.admissions.get(sub.runId);
+  if (admitting) return admitRound(ctx, sub.runId, admitting);
   const started = Date.now();
   const checked = await checkPlan(ctx, sub);
   if ('problems' in checked) {
@@ -56,9 +65,20 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
   const { plan, inputsHashes } = checked;
   const recorded = await recordRun(ctx, sub, plan, checked.taskRefs);
   if ('state' in recorded) return recorded;
-  const flows = buildFlows(plan, sub.runId, { itemJobOptions: itemJobOptions(ctx.config), taskRefs: recorded.taskRefs, inputsHashes });
+  const maxWaiting = ctx.config.queues[plan.queue]?.maxWaiting;
+  const flows = buildFlows(plan, sub.runId, { itemJobOptions: itemJobOptions(ctx.config), taskRefs: recorded.taskRefs, inputsHashes, ...admissionFlowOptions(maxWaiting) });
   await breathe();
   await registerItems(ctx, sub.runId, plan, flows, recorded, inputsHashes);
+  if (plan.maxParallel !== undefined) {
+    // Before any job is added: the first start already counts against it.
+    await ctx.fence();
+    await ctx.store.setMaxParallel(sub.runId, plan.maxParallel);
+  }
+  if (maxWaiting !== undefined) {
+    ctx.metrics.runs.inc({ state: 'accepted' });
+    ctx.logger.info({ runId: sub.runId, planId: plan.id, items: plan.items.length, chunks: flows.chunks.length, maxWaiting, ms: Date.now() - started }, 'run accepted, admitting');
+    return admitRound(ctx, sub.runId, { plan, flows, idleRounds: 0 });
+  }
   await enqueueFlows(ctx, sub.runId, plan, flows, recorded.flowChunks);
   // An acceptance resumed after a crash or a lost lease counts again here (rare; counters are per process).
   ctx.metrics.runs.inc({ state: 'accepted' });
@@ -165,7 +185,7 @@ async function recordRun(
 ): Promise<{ registered: number; flowChunks: number; taskRefs: Map<string, string> } | { state: string }> {
   await ctx.fence();
   const init = await ctx.store.initRun(sub.runId, { total: plan.items.length, queue: plan.queue, planId: plan.id, fields: { submittedAt: sub.submittedAt } });
-  if (init.state !== 'accepted' && init.state !== 'running') return { state: init.state };
+  if (init.state !== 'accepted' && init.state !== 'running' && init.state !== 'queued') return { state: init.state };
   await ctx.fence();
   const taskRefs = await ctx.store.pinTaskRefs(sub.runId, pins);
   await ctx.store.noteSchedulerEpoch(sub.runId, ctx.epoch() ?? 0);
@@ -231,24 +251,84 @@ async function enqueueFlows(ctx: IntakeContext, runId: string, plan: Plan, flows
   await ctx.fence();
   await ctx.store.markRunning(runId);
   const queue = ctx.queueFor(plan.queue);
-  for (let c = fromChunk; c < flows.chunks.length; c++) {
-    const chunk = flows.chunks[c]!;
-    const lone = chunk.flows.filter((f) => !f.children?.length);
-    const trees = chunk.flows.filter((f) => f.children?.length);
-    // Checked before each chunk: an old scheduler must not re-add jobs that ran and were removed
-    // since (a job id only makes a repeat a no-op while the job is kept).
-    await ctx.fence();
-    if (lone.length > 0) await queue.addBulk(lone.map((f) => ({ name: f.name, data: f.data as unknown, opts: f.opts ?? {} })));
-    if (trees.length > 0) await ctx.producer.addBulk(trees);
-    // A parked job added after its last dependency ended was not there to be woken by the runner
-    // that ended it: wake those here. (Runner: write state, then wake; we: add, then read.)
-    if (chunk.parked.length > 0) {
-      const left = await ctx.store.dependenciesLeft(runId, chunk.parked.map((p) => p.itemId));
-      const ready = chunk.parked.filter((_, i) => left[i]! <= 0);
-      if (ready.length > 0) await wakeJobs(queue, ready.map((p) => p.jobId));
-    }
-    await ctx.store.markRunning(runId, c + 1);
-  }
+  for (let c = fromChunk; c < flows.chunks.length; c++) await addChunk(ctx, runId, queue, flows.chunks[c]!, c);
   await ctx.fence();
   await ctx.store.markEnqueued(runId, flows.chunks.length);
+}
+
+/** Adds one chunk of a run's item jobs and records it (`flowChunks`: chunks added so far). */
+async function addChunk(ctx: IntakeContext, runId: string, queue: Queue, chunk: FlowPlan['chunks'][number], c: number): Promise<void> {
+  const lone = chunk.flows.filter((f) => !f.children?.length);
+  const trees = chunk.flows.filter((f) => f.children?.length);
+  // Checked before each chunk: an old scheduler must not re-add jobs that ran and were removed
+  // since (a job id only makes a repeat a no-op while the job is kept).
+  await ctx.fence();
+  if (lone.length > 0) await queue.addBulk(lone.map((f) => ({ name: f.name, data: f.data as unknown, opts: f.opts ?? {} })));
+  if (trees.length > 0) await ctx.producer.addBulk(trees);
+  // A parked job added after its last dependency ended was not there to be woken by the runner
+  // that ended it: wake those here. (Runner: write state, then wake; we: add, then read.)
+  if (chunk.parked.length > 0) {
+    const left = await ctx.store.dependenciesLeft(runId, chunk.parked.map((p) => p.itemId));
+    const ready = chunk.parked.filter((_, i) => left[i]! <= 0);
+    if (ready.length > 0) await wakeJobs(queue, ready.map((p) => p.jobId));
+  }
+  await ctx.store.markRunning(runId, c + 1);
+}
+
+/**
+ * One round of admission under the queue's `maxWaiting`: while the queue's unfinished item jobs
+ * plus the next chunk fit, the chunk is added (the run becomes `running` with its first one;
+ * `queued` when even that has no room); otherwise it looks again every `pollMs` for up to
+ * `holdMs`. The room is counted once per chunk (one `getJobCounts`), never per item. What is
+ * left waits for the next round: the inbox job parks (`parkMs`) and takes no inbox slot
+ * meanwhile. Progress is the run's `flowChunks`, so a round after a failover resumes where the
+ * last one stopped.
+ */
+async function admitRound(ctx: IntakeContext, runId: string, admission: PendingAdmission): Promise<AcceptResult> {
+  const { plan, flows } = admission;
+  const maxWaiting = ctx.config.queues[plan.queue]?.maxWaiting ?? Number.MAX_SAFE_INTEGER;
+  const queue = ctx.queueFor(plan.queue);
+  const { admissions } = ctx;
+  const until = Date.now() + admissions.holdMs;
+  let admitted = false;
+  for (;;) {
+    await ctx.fence();
+    const progress = await ctx.store.flowProgress(runId);
+    if (!progress || (progress.state !== 'accepted' && progress.state !== 'queued' && progress.state !== 'running')) {
+      // Cancelled (or gone) while queued: nothing more is added.
+      admissions.forget(runId);
+      return { state: progress?.state ?? 'unknown' };
+    }
+    let next = progress.flowChunks;
+    const full = await admissions.exclusive(plan.queue, async () => {
+      for (; next < flows.chunks.length; next++) {
+        const chunk = flows.chunks[next]!;
+        const waiting = await unfinishedJobs(queue);
+        // An empty queue always takes the next chunk, even one larger than the bound (the config
+        // changed since the chunks were cut): admission never stops for good.
+        if (waiting > 0 && waiting + chunk.jobs > maxWaiting) {
+          await ctx.fence();
+          if (next === 0 && (await ctx.store.markQueued(runId, { maxWaiting, waiting }))) ctx.logger.info({ runId, waiting, maxWaiting }, 'run queued: its queue is full');
+          return true;
+        }
+        await ctx.fence();
+        if (next === progress.flowChunks) await ctx.store.markRunning(runId);
+        await addChunk(ctx, runId, queue, chunk, next);
+        admitted = true;
+      }
+      return false;
+    });
+    if (!full) {
+      await ctx.fence();
+      await ctx.store.markEnqueued(runId, flows.chunks.length);
+      admissions.forget(runId);
+      ctx.logger.info({ runId, chunks: flows.chunks.length }, 'run admitted in full');
+      return { state: 'running' };
+    }
+    if (Date.now() + admissions.pollMs > until) break;
+    await new Promise((resolve) => setTimeout(resolve, admissions.pollMs));
+  }
+  admission.idleRounds = admitted ? 0 : admission.idleRounds + 1;
+  admissions.keep(runId, admission);
+  return { state: (await ctx.store.runState(runId)) ?? 'unknown', parkMs: admissions.parkFor(admission) };
 }

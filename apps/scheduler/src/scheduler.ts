@@ -8,6 +8,7 @@ import { createEvidence, createSealer } from '@agora/evidence';
 import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
 import { publishDeployment, startActingTerm } from './acting.js';
 import { acceptSubmission, type AcceptResult, type IntakeContext } from './intake.js';
+import { Admissions } from './admission.js';
 import { LeaderLease, LeaseLostError } from './leader-lease.js';
 import { Leadership } from './leadership.js';
 import { createUpkeep } from './upkeep.js';
@@ -88,6 +89,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     registerChunk: opts.registerChunk ?? 1000,
     epoch: () => lease.epoch,
     metrics,
+    admissions: new Admissions(),
   };
   const accept = (data: unknown): Promise<AcceptResult> => acceptSubmission(intake, data);
   const sealer = createSealer({ evidence: createEvidence({ config, redis, logger }), logger, fence, quiet: (err) => err instanceof LeaseLostError, onSealed: () => metrics.runsSealed.inc() });
@@ -96,7 +98,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     await publishDeployment({ redis, store, config, executors, queueFor }, opts.concurrency);
     const term = await startActingTerm({ config, logger, store, sealer, metrics, accept, sweep: upkeep.sweep, inboxConcurrency: opts.inboxConcurrency ?? 2, sealing: opts.sealing !== false });
     logger.debug({ epoch }, 'acting');
-    return term;
+    // Admissions in memory belong to this term: the next term (here or elsewhere) rebuilds them from Redis.
+    return { stop: () => term.stop().finally(() => intake.admissions.clear()) };
   });
 
   await leadership.tick();

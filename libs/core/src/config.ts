@@ -107,7 +107,19 @@ export const configSchema = z
     queues: z
       .record(
         z.string().regex(QUEUE_NAME_RE, 'queue names: 1-64 of [a-z0-9_-]'),
-        z.object({ concurrency: z.number().int().positive().optional() }).strict(),
+        z
+          .object({
+            concurrency: z.number().int().positive().optional(),
+            /**
+             * Most item jobs of this queue unfinished in Redis at once (waiting, prioritized,
+             * delayed, waiting for children, active). A plan that would go past it is accepted as
+             * `queued` and its items are admitted in chunks as room frees. @default none: no bound
+             */
+            maxWaiting: z.number().int().positive().max(10_000_000).optional(),
+            /** At most `max` item jobs taken from this queue per `durationMs`, across all runners (BullMQ's global rate limit). @default none */
+            rateLimit: z.object({ max: z.number().int().positive(), durationMs: z.number().int().min(1).max(24 * 3600 * 1000) }).strict().optional(),
+          })
+          .strict(),
       )
       .default({ default: { concurrency: 2 } }),
     runner: z

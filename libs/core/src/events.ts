@@ -7,7 +7,7 @@ export type ItemState = (typeof ITEM_STATES)[number];
 
 export const TERMINAL_ITEM_STATES: ReadonlySet<string> = new Set(['done', 'failed', 'skipped', 'cancelled']);
 
-export const RUN_STATES = ['submitted', 'accepted', 'running', 'succeeded', 'failed', 'cancelled', 'rejected'] as const;
+export const RUN_STATES = ['submitted', 'accepted', 'queued', 'running', 'succeeded', 'failed', 'cancelled', 'rejected'] as const;
 export type RunState = (typeof RUN_STATES)[number];
 
 export const TERMINAL_RUN_STATES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled', 'rejected']);
@@ -83,6 +83,11 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
   const run = z.discriminatedUnion('state', [
     z.strictObject({ ...runBase, state: z.literal('accepted'), planId: nonEmpty, queue: nonEmpty, items: count, submittedAt: isoTime }),
     z.strictObject({ ...runBase, state: z.literal('running') }),
+    /**
+     * Registered, but its queue's `maxWaiting` leaves no room for its first chunk of jobs yet:
+     * `waiting` unfinished item jobs were in the queue. `running` follows when a chunk is admitted.
+     */
+    z.strictObject({ ...runBase, state: z.literal('queued'), maxWaiting: count, waiting: count }),
     /** `reason` is optional: RunStore.cancelRun takes one, the SDK always gives it. */
     z.strictObject({ ...runBase, state: z.literal('cancelling'), reason: z.string().optional() }),
     /** `planId` may be '': a run cancelled before the scheduler read its plan is recorded rejected. */

@@ -35,6 +35,8 @@ const itemSchema = z
     resourceLocks: z.array(z.string()).default([]),
     /** Compute target for `dispatch`; overrides the plan's and the task's. */
     target: z.string().min(1).optional(),
+    /** 1 (taken first) to 100 (taken last), BullMQ's order; an item without one is taken before any ranked item. */
+    priority: z.number().int().min(1, 'priority is 1 (first) to 100 (last)').max(100, 'priority is 1 (first) to 100 (last)').optional(),
   })
   .strict();
 
@@ -44,6 +46,8 @@ export const planSchema = z
     queue: z.string().default('default'),
     /** Default compute target for `dispatch` items. */
     target: z.string().min(1).optional(),
+    /** Most items of this run running at once, across all runners. @default none: no bound */
+    maxParallel: z.number().int().positive().max(PLAN_LIMITS.maxItems).optional(),
     items: z.array(itemSchema),
   })
   .strict();

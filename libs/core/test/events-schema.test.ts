@@ -25,6 +25,7 @@ const BODIES: Record<string, Record<string, unknown>> = {
   'run accepted (initRun)': { type: 'run', state: 'accepted', planId: 'p', queue: 'default', items: 3, submittedAt: head.at },
   'run cancelling (cancelRun)': { type: 'run', state: 'cancelling', reason: 'cancelled by client' },
   'run cancelling without a reason': { type: 'run', state: 'cancelling' },
+  'run queued (markQueued)': { type: 'run', state: 'queued', maxWaiting: 5000, waiting: 4990 },
   'run rejected (rejectRun)': { type: 'run', state: 'rejected', planId: 'p', problems: ['items[0] ("a"): unknown task "x"'] },
   'run rejected before acceptance (SDK cancel)': { type: 'run', state: 'rejected', planId: '', problems: ['cancelled before it was accepted'] },
   'item queued (registration)': { type: 'item', itemId: 'a', state: 'queued', executor: 'noop', definitionHash: hash, inputsHash: hash },
@@ -132,7 +133,7 @@ describe('the event vocabulary', () => {
     expectTypeOf(e.itemId).toEqualTypeOf<string | undefined>();
     if (e.type === 'lock' && e.action === 'fenced') expectTypeOf(e.newestToken).toEqualTypeOf<number>();
     if (e.type === 'item' && e.state === 'failed' && e.errorCode === 'INTEGRITY') expectTypeOf(e.jobDefinitionHash).toEqualTypeOf<string>();
-    if (e.type === 'run') expectTypeOf(e.state).toEqualTypeOf<'accepted' | 'running' | 'cancelling' | 'rejected' | 'succeeded' | 'failed' | 'cancelled'>();
+    if (e.type === 'run') expectTypeOf(e.state).toEqualTypeOf<'accepted' | 'running' | 'queued' | 'cancelling' | 'rejected' | 'succeeded' | 'failed' | 'cancelled'>();
     expect(e.newestToken).toBe(2);
   });
 });

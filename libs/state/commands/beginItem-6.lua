@@ -10,6 +10,8 @@
   - a dependency did not end "done": the item ends "skipped";
   - it already started more often than its budget allows without ever finishing (its runners
     died each time; hand-backs do not count): the item ends "failed" with errorCode STALLED;
+  - the run has maxParallel items running already (the plan's maxParallel): the job must park
+    ('throttled') until one of them leaves "running" and names it (see releaseSlot);
   - otherwise the item becomes "running" and the dependencies' resultRefs are returned. Its
     event records the runner and the attempt: the number of times the item has started, counted
     here, so a retry, a stalled job run again and a hand-back each show the right number.
@@ -19,7 +21,7 @@
         woken when it must wait), 9 the most starts allowed (attempts + stalls), 10.. events
         emitted just before it (lock acquisitions, encoded), only when the item does run
   Output: { 'terminal' (ended before) or 'ended' (ended by this call), state, resultRef, job ids
-          to wake... }, { 'wait', dependencies left }
+          to wake... }, { 'wait', dependencies left }, { 'throttled', items of the run running }
           or { 'run', attempt, dep1, ref1, dep2, ref2, ... }
 ]]
 --@include emit

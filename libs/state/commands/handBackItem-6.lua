@@ -12,6 +12,8 @@
 local K = runKeys()
 if redis.call('HGET', K.items, ARGV[3]) ~= 'running' then return 0 end
 redis.call('HSET', K.items, ARGV[3], 'queued')
+-- Its slot (maxParallel) is free; no waiter is woken: this job itself goes back to wait and takes it.
+releaseSlot(K, nil)
 redis.call('HINCRBY', K.pending, 'handbacks:' .. ARGV[3], 1)
 emit(K.meta, K.events, ARGV[1], ARGV[2], ARGV[4])
 for i = 5, #ARGV do emit(K.meta, K.events, ARGV[1], ARGV[2], ARGV[i]) end

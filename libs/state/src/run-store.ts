@@ -26,6 +26,8 @@ export type BeginResult =
   | { readonly kind: 'terminal'; readonly state: string; readonly resultRef: string; readonly wake: string[]; readonly endedNow: boolean }
   /** Dependencies outside the item's flow tree have not all ended: park the job until woken. */
   | { readonly kind: 'wait'; readonly left: number }
+  /** The run's `maxParallel` items are running: park the job until one of them ends and wakes it. */
+  | { readonly kind: 'throttled'; readonly running: number }
   /** Run it: `attempt` is how many times the item has started, this time included. */
   | { readonly kind: 'run'; readonly attempt: number; readonly deps: Record<string, string> };
 
@@ -85,6 +87,7 @@ export interface BeginOptions {
 function decodeBegin(r: readonly string[]): BeginResult {
   if (r[0] === 'terminal' || r[0] === 'ended') return { kind: 'terminal', state: r[1] ?? 'unknown', resultRef: r[2] ?? '', wake: r.slice(3), endedNow: r[0] === 'ended' };
   if (r[0] === 'wait') return { kind: 'wait', left: Number(r[1]) };
+  if (r[0] === 'throttled') return { kind: 'throttled', running: Number(r[1]) };
   const refs: Record<string, string> = {};
   for (let i = 2; i + 1 < r.length; i += 2) refs[r[i]!] = r[i + 1]!;
   return { kind: 'run', attempt: Number(r[1]), deps: refs };
@@ -326,6 +329,39 @@ export class RunStore {
   /** Records the epoch of the scheduler working on the run's acceptance (for the record and for failover tests). */
   async noteSchedulerEpoch(runId: string, epoch: number): Promise<void> {
     await this.redis.hset(this.keys.run(runId).meta, 'schedulerEpoch', String(epoch));
+  }
+
+  /**
+   * Records the plan's `maxParallel` with the run, before any of its jobs is added: from then on
+   * the start and end scripts count its running items against it. Idempotent.
+   */
+  async setMaxParallel(runId: string, maxParallel: number): Promise<void> {
+    await this.redis.hset(this.keys.run(runId).meta, 'maxParallel', String(maxParallel));
+  }
+
+  /**
+   * For a job parked for a slot (`throttled`): true when it should look again now, because an
+   * end already named it (its mark is gone) or a slot is free. One round trip.
+   */
+  async slotReady(runId: string, itemId: string): Promise<boolean> {
+    const k = this.keys.run(runId);
+    const [mark, [cap, running]] = await Promise.all([this.redis.hget(k.pending, `slot:${itemId}`), this.redis.hmget(k.meta, 'maxParallel', 'nRunning')]);
+    return mark === null || Number(running ?? 0) < Number(cap ?? 0);
+  }
+
+  /**
+   * Marks a registered run `queued`: its queue's `maxWaiting` has no room for its first chunk of
+   * jobs (`waiting`: the queue's unfinished item jobs seen). True when it moved (once).
+   */
+  async markQueued(runId: string, fields: { maxWaiting: number; waiting: number }): Promise<boolean> {
+    const body = encodeEventBody({ type: 'run', state: 'queued', ...fields });
+    return (await callScript(this.redis, 'markQueued', this.runKeys(runId), [runId, new Date().toISOString(), body])) === 1;
+  }
+
+  /** The run's state and how many of its flow chunks were added (admission progress), or null for an unknown run. */
+  async flowProgress(runId: string): Promise<{ state: string; flowChunks: number } | null> {
+    const [state, flowChunks] = await this.redis.hmget(this.keys.run(runId).meta, 'state', 'flowChunks');
+    return state ? { state, flowChunks: Number(flowChunks ?? 0) } : null;
   }
 
   /** Records that every item job of the run has been added (`enqueuedAt` in the status). */

@@ -16,6 +16,13 @@ local function beginItem(K, a)
   local wakes = {}
   if isTerminal(cur) then
     readyDependents(K, itemId, wakes)
+    -- A slot left free is passed on: the jobs of a cancelled run's items waiting for a slot drain
+    -- one after another this way, and a wake lost to a runner's crash is made up for.
+    local cap = runCap(K)
+    if cap > 0 then
+      redis.call('HDEL', K.pending, 'slot:' .. itemId)
+      if tonumber(redis.call('HGET', K.meta, 'nRunning') or '0') < cap then wakeOneForSlot(K, wakes) end
+    end
     return terminal(cur, redis.call('HGET', K.results, itemId) or '', wakes)
   end
   -- Runs accepted before definitions were registered have no hash to compare with.
@@ -54,6 +61,24 @@ local function beginItem(K, a)
     end
     out[#out + 1] = dep
     out[#out + 1] = redis.call('HGET', K.results, dep) or ''
+  end
+  -- The run's maxParallel (see releaseSlot). An item already "running" (its job run again after
+  -- its runner died, a retry, a fenced holder) holds its slot still.
+  if cur ~= 'running' then
+    local cap = runCap(K)
+    if cap > 0 then
+      local n = tonumber(redis.call('HGET', K.meta, 'nRunning') or '0')
+      if n >= cap then
+        -- Parked until an item of the run leaves "running"; one FIFO entry per waiting item.
+        if redis.call('HSETNX', K.pending, 'slot:' .. itemId, a.jobId) == 1 then
+          local t = redis.call('HINCRBY', K.pending, 'slotq:t', 1) - 1
+          redis.call('HSET', K.pending, 'slotq:' .. t, itemId)
+        end
+        return { 'throttled', n }
+      end
+      redis.call('HINCRBY', K.meta, 'nRunning', 1)
+      redis.call('HDEL', K.pending, 'slot:' .. itemId)
+    end
   end
   for _, e in ipairs(a.before) do emit(K.meta, K.events, runId, at, e) end
   redis.call('HSET', K.items, itemId, 'running')

@@ -54,6 +54,45 @@ local function readyDependents(K, itemId, wakes)
   end
 end
 
+-- The plan's maxParallel: a run whose meta has `maxParallel` counts its items in state "running"
+-- in `nRunning`, changed only where an item enters "running" (beginItem) or leaves it (setTerminal,
+-- handBackItem), so the count follows the item states and a runner that dies mid-item leaks no
+-- slot (its item stays "running" and its job, run again, keeps the slot). A start that finds every
+-- slot taken parks its job in a FIFO kept in the pending hash: `slotq:h` and `slotq:t` (head and
+-- tail positions), `slotq:<n>` (an item id), and `slot:<item>` (its job id while it has an entry).
+local function runCap(K)
+  return tonumber(redis.call('HGET', K.meta, 'maxParallel') or '0')
+end
+
+-- Names the first item still waiting for a slot (its job id added to `wakes`) and deletes its
+-- `slot:` mark, which tells a job that parks just as it is named to wake itself. Entries whose
+-- mark is gone (the item got a slot some other way, or was named before) are skipped.
+local function wakeOneForSlot(K, wakes)
+  local h = tonumber(redis.call('HGET', K.pending, 'slotq:h') or '0')
+  local t = tonumber(redis.call('HGET', K.pending, 'slotq:t') or '0')
+  if h >= t then return end
+  while h < t do
+    local f = 'slotq:' .. h
+    local id = redis.call('HGET', K.pending, f)
+    redis.call('HDEL', K.pending, f)
+    h = h + 1
+    local job = id and redis.call('HGET', K.pending, 'slot:' .. id)
+    if job then
+      redis.call('HDEL', K.pending, 'slot:' .. id)
+      wakes[#wakes + 1] = job
+      break
+    end
+  end
+  redis.call('HSET', K.pending, 'slotq:h', h)
+end
+
+-- An item left "running": its slot is free, and the first item waiting for one is woken.
+local function releaseSlot(K, wakes)
+  if runCap(K) <= 0 then return end
+  redis.call('HINCRBY', K.meta, 'nRunning', -1)
+  if wakes then wakeOneForSlot(K, wakes) end
+end
+
 -- Moves an item to a terminal state (once), records its result, counts it, releases its
 -- dependents' pending counters (a dependent whose last dependency ended becomes "queued", and
 -- its parked job, if it has one, is added to `wakes`) and ends the run when it was the last
@@ -64,6 +103,7 @@ local function setTerminal(K, runId, at, itemId, state, body, result, finishedCh
   local cur = redis.call('HGET', K.items, itemId)
   if not cur then return -1 end
   if isTerminal(cur) then return 0 end
+  if cur == 'running' then releaseSlot(K, wakes) end
   redis.call('HSET', K.items, itemId, state)
   if result and result ~= '' then redis.call('HSET', K.results, itemId, result) end
   emit(K.meta, K.events, runId, at, body)
