@@ -4,6 +4,7 @@ import { itemInputsHash, submissionProblems, wakeJobs, type RegisteredItem, type
 import { resolveTaskRef, type ProviderSet } from '@agora/registry';
 import type { AgoraMetrics } from '@agora/metrics';
 import { buildFlows, type FlowPlan } from './flows.js';
+import { resolveRetryPolicies } from './retry-policies.js';
 
 /** What the intake needs from its scheduler. */
 export interface IntakeContext {
@@ -56,7 +57,8 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
   const { plan, inputsHashes } = checked;
   const recorded = await recordRun(ctx, sub, plan, checked.taskRefs);
   if ('state' in recorded) return recorded;
-  const flows = buildFlows(plan, sub.runId, { itemJobOptions: itemJobOptions(ctx.config), taskRefs: recorded.taskRefs, inputsHashes });
+  const retryPolicies = await resolveRetryPolicies(plan, ctx.config, recorded.taskRefs, () => ctx.providers.storage());
+  const flows = buildFlows(plan, sub.runId, { itemJobOptions: itemJobOptions(ctx.config), taskRefs: recorded.taskRefs, inputsHashes, retryPolicies });
   await breathe();
   await registerItems(ctx, sub.runId, plan, flows, recorded, inputsHashes);
   await enqueueFlows(ctx, sub.runId, plan, flows, recorded.flowChunks);
@@ -76,7 +78,7 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
  */
 const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** The job options of every item job. */
+/** The job options of every item job (each item's resolved retry policy then sets its attempts and back-off). */
 function itemJobOptions(config: AgoraConfig) {
   return {
     attempts: config.runner.attempts,
