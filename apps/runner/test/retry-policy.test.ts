@@ -4,6 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { itemJobId, keys, type AgoraEvent, type PlanInput } from '@agora/core';
 import { createRedis } from '@agora/state';
+import { registerTask } from '@agora/registry';
+import { LocalStorageProvider } from '@agora/storage-local';
 import { startCluster, type TestCluster } from '../../../test/support/cluster.js';
 import { testRedisUrl } from '../../../test/support/index.js';
 
@@ -112,6 +114,15 @@ describe('retry policy: which failures run again, how often, after how long', ()
     expect(item.of('i').starts).toBe(1);
     expect(item.of('i').retries).toEqual([]);
     expect(item.of('i').end).toMatchObject({ errorCode: 'APPLICATION', attempt: 1 });
+  });
+
+  it("a registered task's policy applies like a configured one's (resolved from the pinned definition)", async () => {
+    const storage = new LocalStorageProvider({ root: `${cluster.dataDir}/storage` });
+    await registerTask(storage, cluster.config.namespace, 'stored', { command: [process.execPath, script], retry: { attempts: 4, backoff: { delayMs: 30 } } });
+    const r = await run({ id: 'registered', items: [flaky('g', 'stored', 3)] });
+    expect(r.status.state).toBe('succeeded');
+    // attempts 4 and delayMs 30 from the stored task; type fixed and on: [app] from the config.
+    expect(r.of('g').retries.map((e) => [e.reason, e.delayMs])).toEqual([['app', 30], ['app', 30], ['app', 30]]);
   });
 
   it('on: [infra] does not retry an app failure; the policy is part of the hashed definition', async () => {

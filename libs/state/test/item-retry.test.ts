@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import type { MinimalJob } from 'bullmq';
+import { retryDelayMs, type RetryPolicy } from '@agora/core';
+import { ITEM_BACKOFF_TYPE, itemBackoffStrategy, itemRetryJobOptions, withRetryDelay } from '@agora/state';
+
+const policy: RetryPolicy = { attempts: 6, backoff: { type: 'exponential', delayMs: 100, maxDelayMs: 250, jitter: 0 }, on: ['app'] };
+const job = (data: unknown, backoff?: unknown): MinimalJob => ({ data, opts: backoff === undefined ? {} : { backoff } }) as unknown as MinimalJob;
+
+describe('itemBackoffStrategy: the back-off BullMQ applies to item jobs', () => {
+  it("applies the delay the runner drew for the error (the one its retry event reports)", () => {
+    const jittered: RetryPolicy = { ...policy, backoff: { ...policy.backoff, jitter: 1 } };
+    const drawn = retryDelayMs(jittered.backoff, 2);
+    const err = withRetryDelay(new Error('exit 1'), drawn);
+    expect(itemBackoffStrategy(2, ITEM_BACKOFF_TYPE, err, job({ retry: jittered }))).toBe(drawn);
+  });
+  it("an unmarked error: the job's resolved policy, capped", () => {
+    expect([1, 2, 3, 4].map((n) => itemBackoffStrategy(n, ITEM_BACKOFF_TYPE, new Error('x'), job({ retry: policy })))).toEqual([100, 200, 250, 250]);
+  });
+  it("a job without a (valid) policy: exponential from the job's own backoff delay", () => {
+    expect(itemBackoffStrategy(3, ITEM_BACKOFF_TYPE, new Error('x'), job({ retry: { attempts: 'many' } }, { type: ITEM_BACKOFF_TYPE, delay: 10 }))).toBe(40);
+    expect(itemBackoffStrategy(1, ITEM_BACKOFF_TYPE, new Error('x'), job({}, 7))).toBe(7);
+  });
+  it('the job options name the custom type, so BullMQ asks the strategy', () => {
+    expect(itemRetryJobOptions(policy)).toEqual({ attempts: 6, backoff: { type: 'agora-retry', delay: 100 } });
+  });
+});
