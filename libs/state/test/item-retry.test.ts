@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { canonicalJson } from '@agora/audit';
 import type { MinimalJob } from 'bullmq';
 import { retryDelayMs, type RetryPolicy } from '@agora/core';
-import { ITEM_BACKOFF_TYPE, itemBackoffStrategy, itemRetryJobOptions, withRetryDelay } from '@agora/state';
+import { ITEM_BACKOFF_TYPE, itemBackoffStrategy, itemDefinitionHash, itemInputsHash, itemRetryJobOptions, parseItemJobData, withRetryDelay } from '@agora/state';
 
 const policy: RetryPolicy = { attempts: 6, backoff: { type: 'exponential', delayMs: 100, maxDelayMs: 250, jitter: 0 }, on: ['app'] };
 const job = (data: unknown, backoff?: unknown): MinimalJob => ({ data, opts: backoff === undefined ? {} : { backoff } }) as unknown as MinimalJob;
@@ -22,5 +24,23 @@ describe('itemBackoffStrategy: the back-off BullMQ applies to item jobs', () => 
   });
   it('the job options name the custom type, so BullMQ asks the strategy', () => {
     expect(itemRetryJobOptions(policy)).toEqual({ attempts: 6, backoff: { type: 'agora-retry', delay: 100 } });
+  });
+});
+
+describe('the retry policy and timeout are part of the item definition', () => {
+  const base = { runId: 'rabc', itemId: 'a', executor: 'noop', inputs: {}, locks: [], deps: [] };
+  it('changing either changes the hash (an edited job runs nothing: INTEGRITY); a job without them hashes as before', () => {
+    const legacy = itemDefinitionHash(parseItemJobData(base));
+    const withPolicy = itemDefinitionHash(parseItemJobData({ ...base, retry: policy }));
+    const edited = itemDefinitionHash(parseItemJobData({ ...base, retry: { ...policy, attempts: 100 } }));
+    const timed = itemDefinitionHash(parseItemJobData({ ...base, retry: policy, timeoutMs: 500 }));
+    expect(new Set([legacy, withPolicy, edited, timed]).size).toBe(4);
+    // Data without the new fields hashes as older schedulers registered it (their definition's fields only).
+    const before = { runId: 'rabc', itemId: 'a', executor: 'noop', inputsHash: itemInputsHash({}), locks: [], deps: [], target: null, taskRef: null };
+    expect(legacy).toBe(createHash('sha256').update(canonicalJson(before)).digest('hex'));
+  });
+  it('job data with an out-of-bounds policy does not parse', () => {
+    expect(() => parseItemJobData({ ...base, retry: { ...policy, attempts: 0 } })).toThrow(/retry\.attempts/);
+    expect(() => parseItemJobData({ ...base, timeoutMs: -1 })).toThrow(/timeoutMs/);
   });
 });
