@@ -145,8 +145,9 @@ describe('retry policy: which failures run again, how often, after how long', ()
     let ended = false;
     const watching = (async () => {
       while (!ended) {
-        const [[, score], [, delay], [, tries]] = (await redis.multi().zscore(`${bull}:delayed`, itemJobId(runId, 0)).hget(jobKey, 'delay').hget(jobKey, 'atm').exec()) as [unknown, string | null][];
-        if (score !== null && delay !== null && tries !== null) applied.set(Number(tries), Number(delay));
+        const replies = await redis.multi().zscore(`${bull}:delayed`, itemJobId(runId, 0)).hget(jobKey, 'delay').hget(jobKey, 'atm').exec();
+        const [score, delay, tries] = (replies ?? []).map(([, v]) => v as string | null);
+        if (score != null && delay != null && tries != null) applied.set(Number(tries), Number(delay));
         await new Promise((r) => setTimeout(r, 20));
       }
     })();
