@@ -4,7 +4,7 @@ import { itemInputsHash, submissionProblems, wakeJobs, type RegisteredItem, type
 import { resolveTaskRef, type ProviderSet } from '@agora/registry';
 import type { AgoraMetrics } from '@agora/metrics';
 import { buildFlows, type FlowPlan } from './flows.js';
-import { resolveRetryPolicies } from './retry-policies.js';
+import { resolveRetryPolicies, retryLevels } from './retry-policies.js';
 
 /** What the intake needs from its scheduler. */
 export interface IntakeContext {
@@ -57,7 +57,9 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
   const { plan, inputsHashes } = checked;
   const recorded = await recordRun(ctx, sub, plan, checked.taskRefs);
   if ('state' in recorded) return recorded;
-  const retryPolicies = await resolveRetryPolicies(plan, ctx.config, recorded.taskRefs, () => ctx.providers.storage());
+  const levels = await retryLevels(plan, ctx.config, recorded.taskRefs, () => ctx.providers.storage());
+  await ctx.fence();
+  const retryPolicies = resolveRetryPolicies(plan, await ctx.store.pinRetryLevels(sub.runId, levels));
   const flows = buildFlows(plan, sub.runId, { itemJobOptions: itemJobOptions(ctx.config), taskRefs: recorded.taskRefs, inputsHashes, retryPolicies });
   await breathe();
   await registerItems(ctx, sub.runId, plan, flows, recorded, inputsHashes);

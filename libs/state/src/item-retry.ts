@@ -1,5 +1,6 @@
 import type { JobsOptions, MinimalJob } from 'bullmq';
-import { resolvedRetryPolicySchema, retryDelayMs, type RetryBackoff, type RetryPolicy } from '@agora/core';
+import { z } from 'zod';
+import { resolvedRetryPolicySchema, retryDelayMs, retryPolicySchema, type RetryBackoff, type RetryPolicy } from '@agora/core';
 
 /**
  * The BullMQ back-off type of item jobs. It names no built-in strategy, so BullMQ asks the
@@ -40,3 +41,15 @@ export function itemBackoffStrategy(attemptsMade: number, _type?: string, err?: 
   const fallback: RetryBackoff = { type: 'exponential', delayMs: typeof backoff === 'number' ? backoff : (backoff?.delay ?? 1000), jitter: 0 };
   return retryDelayMs(policy.success ? policy.data.backoff : fallback, attemptsMade);
 }
+
+/**
+ * The levels of a run's retry policies that come from the deployment rather than the plan: the
+ * config's policy and each named task's own fields. Pinned in the run at acceptance
+ * (`RunStore.pinRetryLevels`), so an acceptance resumed by another scheduler (whose config may
+ * differ) resolves the same policies, and the definitions registered earlier still match.
+ */
+export const retryLevelsSchema = z.strictObject({
+  config: resolvedRetryPolicySchema,
+  tasks: z.record(z.string(), retryPolicySchema),
+});
+export type RetryLevels = z.infer<typeof retryLevelsSchema>;

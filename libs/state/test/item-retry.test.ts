@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '@agora/audit';
+import { testRedisUrl, uniqueNamespace } from '../../../test/support/index.js';
 import type { MinimalJob } from 'bullmq';
 import { retryDelayMs, type RetryPolicy } from '@agora/core';
-import { ITEM_BACKOFF_TYPE, itemBackoffStrategy, itemDefinitionHash, itemInputsHash, itemRetryJobOptions, parseItemJobData, withRetryDelay } from '@agora/state';
+import { ITEM_BACKOFF_TYPE, RunStore, createRedis, itemBackoffStrategy, itemDefinitionHash, itemInputsHash, itemRetryJobOptions, parseItemJobData, withRetryDelay } from '@agora/state';
 
 const policy: RetryPolicy = { attempts: 6, backoff: { type: 'exponential', delayMs: 100, maxDelayMs: 250, jitter: 0 }, on: ['app'] };
 const job = (data: unknown, backoff?: unknown): MinimalJob => ({ data, opts: backoff === undefined ? {} : { backoff } }) as unknown as MinimalJob;
@@ -42,5 +43,21 @@ describe('the retry policy and timeout are part of the item definition', () => {
   it('job data with an out-of-bounds policy does not parse', () => {
     expect(() => parseItemJobData({ ...base, retry: { ...policy, attempts: 0 } })).toThrow(/retry\.attempts/);
     expect(() => parseItemJobData({ ...base, timeoutMs: -1 })).toThrow(/timeoutMs/);
+  });
+});
+
+describe('RunStore.pinRetryLevels: the deployment levels of a run are pinned once', () => {
+  it('a resumed acceptance (another scheduler, another config) gets the first pins; a corrupted pin is refused', async () => {
+    const redis = createRedis(testRedisUrl());
+    try {
+      const store = new RunStore(redis, uniqueNamespace('pin'));
+      const first = { config: policy, tasks: { flaky: { attempts: 9 } } };
+      expect(await store.pinRetryLevels('rpin', first)).toEqual(first);
+      expect(await store.pinRetryLevels('rpin', { config: { ...policy, attempts: 1 }, tasks: {} })).toEqual(first);
+      await redis.hset(store.keys.run('rpin2').meta, 'retryLevels', JSON.stringify({ config: { ...policy, attempts: 1000 }, tasks: {} }));
+      await expect(store.pinRetryLevels('rpin2', first)).rejects.toThrow(/pinned retry levels are invalid/);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
