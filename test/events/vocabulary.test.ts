@@ -141,7 +141,7 @@ describe('every event a run writes is in the vocabulary', () => {
     const events = await parseAll(main.client, runId);
     expect(events.find((e) => e.itemId === 'boom' && e.state === 'failed')).toMatchObject({ errorCode: 'APPLICATION', exitCode: 1, attempt: 1 });
     expect(events.find((e) => e.itemId === 'skipped' && e.state === 'skipped')).toMatchObject({ dependency: 'boom' });
-    expect(events.filter((e) => e.type === 'retry' && e.itemId === 'flaky')).toHaveLength(1);
+    expect(events.filter((e) => e.type === 'retry' && e.itemId === 'flaky')).toEqual([expect.objectContaining({ attempt: 1, reason: 'infra', delayMs: 50 })]);
     expect(events.find((e) => e.itemId === 'flaky' && e.state === 'failed')).toMatchObject({ errorCode: 'PROVIDER', attempt: 2 });
   });
 
@@ -185,6 +185,7 @@ describe('every event a run writes is in the vocabulary', () => {
     expect((await main.client.wait(runId)).state).toBe('succeeded');
     const events = await parseAll(main.client, runId);
     expect(events.filter((e) => e.type === 'lock' && e.action === 'fenced')).toHaveLength(1);
+    expect(events.filter((e) => e.type === 'retry')).toEqual([expect.objectContaining({ itemId: 'guarded', attempt: 1, reason: 'fenced', delayMs: 50 })]);
   });
 
   it('rejected: a plan naming an unknown task', async () => {
@@ -211,7 +212,7 @@ describe('every event a run writes is in the vocabulary', () => {
     expect((await repairs.client.wait(runId)).state).toBe('succeeded');
     const events = await parseAll(repairs.client, runId);
     expect(events.find((e) => e.type === 'lock' && e.action === 'lost')).toMatchObject({ itemId: 'l', lock: 'vocab/lost' });
-    expect(events.find((e) => e.type === 'retry')).toMatchObject({ itemId: 'l', attempt: 1, error: 'resource lock lost' });
+    expect(events.find((e) => e.type === 'retry')).toMatchObject({ itemId: 'l', attempt: 1, error: 'resource lock lost', reason: 'lock_lost', delayMs: 50 });
   });
 
   it("job lost: the scheduler's repair ends an item whose job was removed", async () => {

@@ -97,7 +97,7 @@ describe('events are encoded, never spliced', () => {
     const store = new RunStore(redis, uniqueNamespace('enc'));
     for (const bad of ['zz","forged":true,"x":"', '../../../../tmp/x', 'a:b', '']) {
       expect(() => store.keys.run(bad)).toThrow(ValueError);
-      await expect(store.appendEvents(bad, [{ type: 'retry', itemId: 'x', attempt: 1, error: 'e' }])).rejects.toThrow(ValueError);
+      await expect(store.appendEvents(bad, [{ type: 'retry', itemId: 'x', attempt: 1, error: 'e', reason: 'infra', delayMs: 0 }])).rejects.toThrow(ValueError);
     }
   });
 
@@ -107,7 +107,7 @@ describe('events are encoded, never spliced', () => {
     expect(() => encodeEventBody({ type: '' })).toThrow(/type/);
     expect(() => encodeEventBody({ type: 'x', n: Number.NaN })).toThrow(/JSON cannot carry/);
     // A lone surrogate becomes U+FFFD: RFC 8785 cannot encode it, so the run could never be sealed.
-    const retry = { type: 'retry', itemId: 'x', attempt: 1 };
+    const retry = { type: 'retry', itemId: 'x', attempt: 1, reason: 'infra', delayMs: 0 };
     expect(JSON.parse(encodeEventBody({ ...retry, error: 'a\uD800b' }))).toEqual({ ...retry, error: 'a\uFFFDb' });
     // Only the vocabulary's events (libs/core events.ts): an unknown type or field is refused.
     expect(() => encodeEventBody({ type: 'x' })).toThrow(/not an event of the vocabulary/);

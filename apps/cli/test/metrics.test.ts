@@ -102,7 +102,7 @@ describe('Prometheus metrics of agora serve and agora runner (--metrics-port 0)'
     expect(r.value('agora_items_total', { state: 'cancelled', queue: 'default' })).toBe(0);
     // Every attempt starts: flaky started twice.
     expect(r.value('agora_items_started_total', { queue: 'default' })).toBe(7);
-    expect(r.value('agora_retries_total', { reason: 'provider' })).toBe(1);
+    expect(r.value('agora_retries_total', { reason: 'infra' })).toBe(1);
     expect(r.total('agora_retries_total')).toBe(1);
     expect(r.family('agora_item_duration_seconds').type).toBe('histogram');
     expect(r.count('agora_item_duration_seconds', { state: 'done', queue: 'default' })).toBe(4);

@@ -3,6 +3,7 @@ import {
   ApplicationError,
   CancelledError,
   ProviderError,
+  TimeoutError,
   coerceError,
   createScrubber,
   parseAgoraUri,
@@ -73,7 +74,8 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
           },
           secretRefs: task.secretRefs,
           ...(task.resources ? { resources: task.resources } : {}),
-          timeoutMs: task.timeoutMs,
+          // The item's limit overrides the task's.
+          timeoutMs: ctx.timeoutMs ?? task.timeoutMs,
           cwd: config.configDir,
           labels: { 'agora.run': ctx.runId, 'agora.item': ctx.itemId, 'agora.namespace': ctx.namespace },
         };
@@ -91,8 +93,13 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
         if (exit.providerFailureReason !== undefined) {
           throw new ProviderError(compute.name, scrub.text(`item ${ctx.itemId}: ${exit.providerFailureReason}`));
         }
-        if (exit.cancelled || ctx.signal.aborted) {
-          throw new CancelledError(`item ${ctx.itemId}: worker stopped (${String(ctx.signal.reason ?? 'timeout')})`);
+        if (ctx.signal.aborted) {
+          throw new CancelledError(`item ${ctx.itemId}: worker stopped (${String(ctx.signal.reason)})`);
+        }
+        if (exit.cancelled) {
+          // Stopped without our signal: only the provider's own timer does that.
+          const tail = scrub.text(exit.stderr).slice(-STDERR_TAIL).trim();
+          throw new TimeoutError(`item ${ctx.itemId}: worker timed out after ${spec.timeoutMs} ms${tail ? `: ${tail}` : ''}`, spec.timeoutMs);
         }
         if (exit.exitCode !== 0) {
           const tail = scrub.text(exit.stderr).slice(-STDERR_TAIL).trim();

@@ -10,6 +10,11 @@ export interface ExecutorContext {
   /** Fencing token per held lock. */
   readonly lockTokens: Readonly<Record<string, number>>;
   readonly attempt: number;
+  /**
+   * The item's own time limit of one try (its `timeoutMs`): the runner aborts `signal` when it
+   * runs out. `dispatch` also hands it to its provider in place of the task's.
+   */
+  readonly timeoutMs?: number;
   /** Pinned task definition URI for `dispatch`, when the task was registered in storage. */
   readonly taskRef?: string;
   /** Target chosen by the plan or item, if any. */

@@ -5,19 +5,32 @@ import {
   CancelledError,
   FencedError,
   coerceError,
+  configRetryPolicy,
   isItemId,
   isRunId,
+  retryDelayMs,
   type AgoraConfig,
   type EventBody,
   type Logger,
+  type RetryPolicy,
+  type RetryReason,
   type StorageProvider,
 } from '@agora/core';
-import { DEP_PARK_MS, itemDefinitionHash, parseItemJobData, type BeginResult, type ItemJobData, type RunStore, type StartReply } from '@agora/state';
+import {
+  DEP_PARK_MS,
+  itemDefinitionHash,
+  parseItemJobData,
+  withRetryDelay,
+  type BeginResult,
+  type ItemJobData,
+  type RunStore,
+  type StartReply,
+} from '@agora/state';
 import { wakeTargetsOf } from '@agora/locks';
 import type { AgoraMetrics } from '@agora/metrics';
 import type { Executor } from './executor.js';
 import type { LockLeaseLike, LockServiceLike } from './locking.js';
-import { HAND_BACK, LOCK_LOST, classifyOutcome } from './outcome.js';
+import { HAND_BACK, LOCK_LOST, TIMED_OUT, classifyOutcome } from './outcome.js';
 import { parkJob } from './parking.js';
 import type { QueueHandles } from './queues.js';
 import { ReleaseStack } from './release-stack.js';
@@ -126,7 +139,9 @@ async function startItem(
   d: ItemJobData,
   definitionHash: string,
 ): Promise<{ begin: BeginResult; lease?: LockLeaseLike }> {
-  const beginOpts = { definitionHash, maxStarts: ctx.maxStarts, jobId: job.id! };
+  // The stall budget is on top of the item's own tries (its resolved policy's attempts).
+  const maxStarts = d.retry ? d.retry.attempts + ctx.config.runner.maxStalls : ctx.maxStarts;
+  const beginOpts = { definitionHash, maxStarts, jobId: job.id! };
   if (d.locks.length === 0) return { begin: await ctx.store.beginItem(d.runId, d.itemId, d.deps, ctx.id, beginOpts) };
   const req = { names: [...d.locks], holder: { runId: d.runId, itemId: d.itemId, jobId: job.id!, queue: job.queueName } };
   let reply: StartReply | undefined;
@@ -188,6 +203,12 @@ async function runItem(
   });
   // A runner that began shutting down while this item was starting hands it back at once.
   if (ctx.graceOver()) abort.abort(HAND_BACK);
+  // The item's own time limit stops its executor like a cancel, but ends as a `timeout` failure.
+  // BullMQ keeps renewing the job lock meanwhile: the processor is still running.
+  if (d.timeoutMs !== undefined) {
+    const timer = setTimeout(() => abort.abort(TIMED_OUT), d.timeoutMs);
+    held.defer(() => clearTimeout(timer));
+  }
   const startedMs = Date.now();
   const end = async (state: EndState, fields: EndFields): Promise<void> => {
     await endItem(ctx, job.queueName, d, state, fields, lease);
@@ -204,6 +225,7 @@ async function runItem(
       deps: begin.deps,
       lockTokens: lease?.tokens ?? {},
       attempt,
+      ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}),
       ...(d.target !== undefined ? { target: d.target } : {}),
       ...(d.taskRef !== undefined ? { taskRef: d.taskRef } : {}),
       signal: abort.signal,
@@ -235,16 +257,30 @@ async function settleFailure(
   lease: LockLeaseLike | undefined,
   end: (state: EndState, fields: EndFields) => Promise<void>,
 ): Promise<{ state: string }> {
-  const outcome = classifyOutcome(caught, signal, attempt, job.opts.attempts ?? 1);
+  // BullMQ's count: hand-backs and stalls are not tries (starts beyond them are the stall budget).
+  const tries = job.attemptsMade + 1;
+  const policy = retryPolicyOf(ctx, d);
+  const outcome = classifyOutcome(caught, signal, tries, policy, d.timeoutMs);
   const lockEvents = (action: string): EventBody[] =>
     lease ? lease.names.map((lock) => ({ type: 'lock', action, itemId: d.itemId, lock, token: lease.tokens[lock] })) : [];
+  // The back-off BullMQ will apply before the next try, drawn once: reported in the event and
+  // handed to BullMQ's strategy with the error (see withRetryDelay).
+  const delayMs = retryDelayMs(policy.backoff, tries);
+  const retryEvent = (reason: RetryReason, error: string): EventBody => ({ type: 'retry', itemId: d.itemId, attempt, error, reason, delayMs });
+  // Lock loss and fencing retry under every policy while tries are left; on the last try BullMQ
+  // fails the job and the item ends `QUEUE` (workers.ts), so no retry event is written.
+  const triesLeft = tries < policy.attempts;
   switch (outcome.kind) {
     case 'fenced':
       // The end script recorded the `fenced` event and refused the result.
       ctx.metrics.fenced.inc();
-      ctx.metrics.retries.inc({ reason: 'fenced' });
       ctx.logger.warn({ runId: d.runId, itemId: d.itemId, lock: outcome.error.lock }, 'result rejected: stale fencing token');
-      throw outcome.error;
+      if (triesLeft) {
+        await ctx.store.appendEvents(d.runId, [retryEvent('fenced', outcome.error.message)]);
+        ctx.metrics.retries.inc({ reason: 'fenced' });
+        ctx.metrics.eventsAppended.inc();
+      }
+      throw withRetryDelay(outcome.error, delayMs);
     case 'handBack':
       // The worker was stopped (the executor saw the abort); the item is queued again and its job
       // returns to wait without counting as an attempt. Locks are released keeping the item's
@@ -256,20 +292,20 @@ async function settleFailure(
       ctx.logger.info({ runId: d.runId, itemId: d.itemId, attempt }, 'item handed back');
       throw new WaitingError();
     case 'lockLost':
-      await ctx.store.appendEvents(d.runId, [...lockEvents('lost'), { type: 'retry', itemId: d.itemId, attempt, error: 'resource lock lost' }]);
+      await ctx.store.appendEvents(d.runId, [...lockEvents('lost'), ...(triesLeft ? [retryEvent('lock_lost', 'resource lock lost')] : [])]);
       ctx.metrics.leasesLost.inc();
-      ctx.metrics.retries.inc({ reason: 'lock_lost' });
-      ctx.metrics.eventsAppended.inc(1 + (lease?.names.length ?? 0));
-      throw new AgoraError('LOCK', `item ${d.itemId}: resource lock lost while running; retrying under a fresh lock`, { retryable: true });
+      if (triesLeft) ctx.metrics.retries.inc({ reason: 'lock_lost' });
+      ctx.metrics.eventsAppended.inc((triesLeft ? 1 : 0) + (lease?.names.length ?? 0));
+      throw withRetryDelay(new AgoraError('LOCK', `item ${d.itemId}: resource lock lost while running; retrying under a fresh lock`, { retryable: true }), delayMs);
     case 'cancelled':
       await end('cancelled', { fields: { attempt, reason: outcome.reason } });
       return { state: 'cancelled' };
     case 'retry':
-      await ctx.store.appendEvents(d.runId, [{ type: 'retry', itemId: d.itemId, attempt, error: outcome.error.message }]);
-      ctx.metrics.retries.inc({ reason: retryReason(outcome.error) });
+      await ctx.store.appendEvents(d.runId, [retryEvent(outcome.reason, outcome.error.message.slice(0, 4000))]);
+      ctx.metrics.retries.inc({ reason: outcome.reason });
       ctx.metrics.eventsAppended.inc();
-      ctx.logger.warn({ runId: d.runId, itemId: d.itemId, attempt, err: outcome.error.message }, 'item will be retried');
-      throw outcome.error;
+      ctx.logger.warn({ runId: d.runId, itemId: d.itemId, attempt, reason: outcome.reason, delayMs, err: outcome.error.message }, 'item will be retried');
+      throw withRetryDelay(outcome.error, delayMs);
     case 'failed':
       await end('failed', {
         fields: { attempt, error: outcome.error.message.slice(0, 4000), errorCode: outcome.code, ...(outcome.exitCode != null ? { exitCode: outcome.exitCode } : {}) },
@@ -325,7 +361,10 @@ function noteEnd(metrics: AgoraMetrics, queue: string, state: EndState | 'skippe
   metrics.eventsAppended.inc(1 + locks);
 }
 
-/** The `reason` label of a retry: the error's code (`infra`, `unavailable`, …), lower case. */
-function retryReason(error: Error): string {
-  return error instanceof AgoraError ? error.code.toLowerCase() : 'error';
+/**
+ * The item's retry policy: the one resolved at acceptance and carried (hashed) in its job data;
+ * for a job of an older scheduler without one, this runner's config level.
+ */
+function retryPolicyOf(ctx: Pick<RunnerContext, 'config'>, d: ItemJobData): RetryPolicy {
+  return d.retry ?? configRetryPolicy(ctx.config.runner);
 }

@@ -1,9 +1,21 @@
-import { AgoraError, ApplicationError, CancelledError, FencedError, coerceError, isRetryable } from '@agora/core';
+import {
+  AgoraError,
+  ApplicationError,
+  CancelledError,
+  FencedError,
+  TimeoutError,
+  coerceError,
+  isRetryable,
+  type FailureClass,
+  type RetryPolicy,
+} from '@agora/core';
 
 /** The abort reason of an item whose runner shuts down: it goes back to the queue, not to an end. */
 export const HAND_BACK = 'runner shutting down: handed back';
 /** The abort reason of an item whose lock lease was lost while it ran. */
 export const LOCK_LOST = 'lock lost';
+/** The abort reason of an item that ran out of its `timeoutMs`: a `timeout` failure, not a cancel. */
+export const TIMED_OUT = 'item timed out';
 
 /** What becomes of an item whose executor (or end) threw. */
 export type Outcome =
@@ -14,19 +26,46 @@ export type Outcome =
   /** The lock lease was lost while running: retried under a fresh lock. */
   | { readonly kind: 'lockLost' }
   | { readonly kind: 'cancelled'; readonly reason: string }
-  /** A retryable failure with attempts left. */
-  | { readonly kind: 'retry'; readonly error: Error }
+  /** A failure of a class its policy retries, with tries left. */
+  | { readonly kind: 'retry'; readonly error: Error; readonly reason: FailureClass }
   /** Failed for good. */
   | { readonly kind: 'failed'; readonly error: Error; readonly code: string; readonly exitCode?: number };
 
-/** Classifies a failure of an item's run from the error and the reason its signal was aborted. */
-export function classifyOutcome(caught: unknown, signal: AbortSignal, attempt: number, maxAttempts: number): Outcome {
-  const error = coerceError(caught);
+/**
+ * The failure class of an error: `timeout` (the item's time ran out: the runner's abort, or the
+ * provider's own timeout), `infra` (a retryable error), `app` (the work itself failed), or none
+ * (a bug or a refusal: never retried).
+ */
+export function failureClass(error: Error): FailureClass | null {
+  if (error instanceof AgoraError && error.code === 'TIMEOUT') return 'timeout';
+  if (isRetryable(error)) return 'infra';
+  if (error instanceof ApplicationError) return 'app';
+  return null;
+}
+
+/**
+ * Classifies a failure of an item's run from the error and the reason its signal was aborted.
+ * `tries` counts this try (BullMQ's attemptsMade + 1: hand-backs and stalls are not tries);
+ * the policy retries a failure of a class it lists while `tries < attempts`.
+ */
+export function classifyOutcome(
+  caught: unknown,
+  signal: AbortSignal,
+  tries: number,
+  policy: Pick<RetryPolicy, 'attempts' | 'on'>,
+  timeoutMs?: number,
+): Outcome {
+  let error = coerceError(caught);
   if (error instanceof FencedError) return { kind: 'fenced', error };
   if (signal.reason === HAND_BACK) return { kind: 'handBack' };
   if (signal.reason === LOCK_LOST) return { kind: 'lockLost' };
-  if (signal.aborted || error instanceof CancelledError) return { kind: 'cancelled', reason: String(signal.reason ?? error.message) };
-  if (isRetryable(error) && attempt < maxAttempts) return { kind: 'retry', error };
+  if (signal.reason === TIMED_OUT) {
+    error = new TimeoutError(`timed out after ${timeoutMs ?? '?'} ms; the worker was stopped`, timeoutMs ?? null, { cause: error });
+  } else if (signal.aborted || error instanceof CancelledError) {
+    return { kind: 'cancelled', reason: String(signal.reason ?? error.message) };
+  }
+  const cls = failureClass(error);
+  if (cls !== null && policy.on.includes(cls) && tries < policy.attempts) return { kind: 'retry', error, reason: cls };
   const exitCode = error instanceof ApplicationError ? error.exitCode : undefined;
   return { kind: 'failed', error, code: error instanceof AgoraError ? error.code : 'INTERNAL', ...(exitCode != null ? { exitCode } : {}) };
 }

@@ -1,6 +1,6 @@
 import { Worker } from 'bullmq';
 import { coerceError, isItemId, isRunId, isTerminalItemState } from '@agora/core';
-import { createRedis, type ItemJobData, type RedisClient } from '@agora/state';
+import { createRedis, itemBackoffStrategy, type ItemJobData, type RedisClient } from '@agora/state';
 import { endItem, processItem, type RunnerContext } from './item-lifecycle.js';
 
 /**
@@ -18,6 +18,8 @@ export function startItemWorkers(ctx: RunnerContext, queueNames: readonly string
       lockDuration: config.runner.jobLockMs,
       stalledInterval: config.runner.stalledIntervalMs,
       maxStalledCount: 1_000_000,
+      // Item jobs name the `agora-retry` back-off: their policy's delay, capped and jittered.
+      settings: { backoffStrategy: itemBackoffStrategy },
       connection: createRedis(config.redisUrl),
     });
     // A job BullMQ failed outside our processor (a Redis error on the last attempt) must still

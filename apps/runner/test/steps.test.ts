@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ApplicationError, CancelledError, FencedError, ProviderError } from '@agora/core';
-import { HAND_BACK, LOCK_LOST, classifyOutcome } from '../src/outcome.js';
+import { ApplicationError, CancelledError, FencedError, ProviderError, TimeoutError, type RetryPolicy } from '@agora/core';
+import { HAND_BACK, LOCK_LOST, TIMED_OUT, classifyOutcome } from '../src/outcome.js';
 import { ReleaseStack } from '../src/release-stack.js';
 
 const signal = (reason?: string): AbortSignal => {
@@ -9,25 +9,52 @@ const signal = (reason?: string): AbortSignal => {
   return ac.signal;
 };
 
+/** Today's default: three tries, infrastructure failures only. */
+const infraOnly: Pick<RetryPolicy, 'attempts' | 'on'> = { attempts: 3, on: ['infra'] };
+
 describe('classifyOutcome', () => {
   it('a stale fencing token wins over everything: the result was refused', () => {
-    expect(classifyOutcome(new FencedError('db', 1, 2), signal(HAND_BACK), 1, 3).kind).toBe('fenced');
+    expect(classifyOutcome(new FencedError('db', 1, 2), signal(HAND_BACK), 1, infraOnly).kind).toBe('fenced');
   });
   it('the abort reason decides for hand-back, lock loss and cancel', () => {
-    expect(classifyOutcome(new CancelledError('x'), signal(HAND_BACK), 1, 3)).toEqual({ kind: 'handBack' });
-    expect(classifyOutcome(new CancelledError('x'), signal(LOCK_LOST), 1, 3)).toEqual({ kind: 'lockLost' });
-    expect(classifyOutcome(new Error('killed'), signal('run cancelled'), 1, 3)).toEqual({ kind: 'cancelled', reason: 'run cancelled' });
-    expect(classifyOutcome(new CancelledError('stopped'), signal(), 1, 3)).toEqual({ kind: 'cancelled', reason: 'stopped' });
+    expect(classifyOutcome(new CancelledError('x'), signal(HAND_BACK), 1, infraOnly)).toEqual({ kind: 'handBack' });
+    expect(classifyOutcome(new CancelledError('x'), signal(LOCK_LOST), 1, infraOnly)).toEqual({ kind: 'lockLost' });
+    expect(classifyOutcome(new Error('killed'), signal('run cancelled'), 1, infraOnly)).toEqual({ kind: 'cancelled', reason: 'run cancelled' });
+    expect(classifyOutcome(new CancelledError('stopped'), signal(), 1, infraOnly)).toEqual({ kind: 'cancelled', reason: 'stopped' });
   });
   it('an infrastructure failure is retried while attempts are left, then fails with its code', () => {
     const infra = new ProviderError('docker', 'no image');
-    expect(classifyOutcome(infra, signal(), 1, 3).kind).toBe('retry');
-    expect(classifyOutcome(infra, signal(), 3, 3)).toMatchObject({ kind: 'failed', code: infra.code });
+    expect(classifyOutcome(infra, signal(), 1, infraOnly).kind).toBe('retry');
+    expect(classifyOutcome(infra, signal(), 3, infraOnly)).toMatchObject({ kind: 'failed', code: infra.code });
   });
   it('a failure of the work itself fails at once with its exit code; anything else is INTERNAL', () => {
-    expect(classifyOutcome(new ApplicationError('bad input', 2), signal(), 1, 3)).toMatchObject({ kind: 'failed', code: 'APPLICATION', exitCode: 2 });
-    expect(classifyOutcome(new TypeError('oops'), signal(), 1, 3)).toMatchObject({ kind: 'failed', code: 'INTERNAL' });
-    expect(classifyOutcome('a string', signal(), 1, 3)).toMatchObject({ kind: 'failed', code: 'INTERNAL' });
+    expect(classifyOutcome(new ApplicationError('bad input', 2), signal(), 1, infraOnly)).toMatchObject({ kind: 'failed', code: 'APPLICATION', exitCode: 2 });
+    expect(classifyOutcome(new TypeError('oops'), signal(), 1, infraOnly)).toMatchObject({ kind: 'failed', code: 'INTERNAL' });
+    expect(classifyOutcome('a string', signal(), 1, infraOnly)).toMatchObject({ kind: 'failed', code: 'INTERNAL' });
+  });
+});
+
+describe('classifyOutcome: the policy decides which failure classes retry', () => {
+  const all: Pick<RetryPolicy, 'attempts' | 'on'> = { attempts: 3, on: ['infra', 'app', 'timeout'] };
+  it('an application failure is retried when `on` lists app, and fails on the last try', () => {
+    expect(classifyOutcome(new ApplicationError('exit 1', 1), signal(), 1, all)).toMatchObject({ kind: 'retry', reason: 'app' });
+    expect(classifyOutcome(new ApplicationError('exit 1', 1), signal(), 3, all)).toMatchObject({ kind: 'failed', code: 'APPLICATION', exitCode: 1 });
+  });
+  it('an infrastructure failure fails at once when `on` leaves infra out', () => {
+    expect(classifyOutcome(new ProviderError('docker', 'no image'), signal(), 1, { attempts: 3, on: ['app'] })).toMatchObject({ kind: 'failed', code: 'PROVIDER' });
+  });
+  it("the runner's timeout abort is a timeout failure, not a cancel: retried when listed, else failed TIMEOUT", () => {
+    expect(classifyOutcome(new CancelledError('stopped'), signal(TIMED_OUT), 1, all, 500)).toMatchObject({ kind: 'retry', reason: 'timeout' });
+    const failed = classifyOutcome(new CancelledError('stopped'), signal(TIMED_OUT), 1, infraOnly, 500);
+    expect(failed).toMatchObject({ kind: 'failed', code: 'TIMEOUT' });
+    expect(failed.kind === 'failed' && failed.error.message).toBe('timed out after 500 ms; the worker was stopped');
+  });
+  it("a provider's own timeout (TimeoutError, signal not aborted) is the timeout class too", () => {
+    expect(classifyOutcome(new TimeoutError('worker timed out', 100), signal(), 2, all)).toMatchObject({ kind: 'retry', reason: 'timeout' });
+    expect(classifyOutcome(new TimeoutError('worker timed out', 100), signal(), 1, infraOnly)).toMatchObject({ kind: 'failed', code: 'TIMEOUT' });
+  });
+  it('an error of no class (a bug) is never retried, whatever `on` says', () => {
+    expect(classifyOutcome(new TypeError('oops'), signal(), 1, all)).toMatchObject({ kind: 'failed', code: 'INTERNAL' });
   });
 });
 

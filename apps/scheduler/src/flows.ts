@@ -1,6 +1,6 @@
 import type { FlowJob, JobsOptions } from 'bullmq';
-import { itemJobId, type Plan } from '@agora/core';
-import { DEP_PARK_MS, itemDefinitionHash, type ItemJobData } from '@agora/state';
+import { itemJobId, type Plan, type RetryPolicy } from '@agora/core';
+import { DEP_PARK_MS, itemDefinitionHash, itemRetryJobOptions, type ItemJobData } from '@agora/state';
 
 export interface FlowBuildOptions {
   readonly itemJobOptions: JobsOptions;
@@ -14,6 +14,8 @@ export interface FlowBuildOptions {
   readonly taskRefs?: ReadonlyMap<string, string>;
   /** `itemInputsHash` per item id, when the caller has them already. */
   readonly inputsHashes?: ReadonlyMap<string, string>;
+  /** The resolved retry policy per item id: into its job data (hashed) and its job's attempts and back-off. */
+  readonly retryPolicies?: ReadonlyMap<string, RetryPolicy>;
 }
 
 export interface FlowChunk {
@@ -107,6 +109,8 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
     deps: it.depends_on,
     ...(it.target !== undefined ? { target: it.target } : plan.target !== undefined ? { target: plan.target } : {}),
     ...(taskRefOf(it) !== undefined ? { taskRef: taskRefOf(it)! } : {}),
+    ...(opts.retryPolicies?.has(it.id) ? { retry: opts.retryPolicies.get(it.id)! } : {}),
+    ...(it.timeoutMs !== undefined ? { timeoutMs: it.timeoutMs } : {}),
   }));
   const jobs = new Array<FlowJob | undefined>(n);
   const wakeJobs = new Map<string, string>();
@@ -131,6 +135,7 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
       data: data[p],
       opts: {
         ...opts.itemJobOptions,
+        ...(data[p]!.retry ? itemRetryJobOptions(data[p]!.retry) : {}),
         jobId: itemJobId(runId, p),
         ignoreDependencyOnFailure: true,
         ...(parked[p] ? { delay: DEP_PARK_MS } : {}),

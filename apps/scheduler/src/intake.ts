@@ -5,6 +5,7 @@ import { resolveTaskRef, type ProviderSet } from '@agora/registry';
 import type { AgoraMetrics } from '@agora/metrics';
 import { buildFlows, type FlowPlan } from './flows.js';
 import { admissionFlowOptions, unfinishedJobs, type Admissions, type PendingAdmission } from './admission.js';
+import { resolveRetryPolicies, retryLevels } from './retry-policies.js';
 
 /** What the intake needs from its scheduler. */
 export interface IntakeContext {
@@ -66,7 +67,10 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
   const recorded = await recordRun(ctx, sub, plan, checked.taskRefs);
   if ('state' in recorded) return recorded;
   const maxWaiting = ctx.config.queues[plan.queue]?.maxWaiting;
-  const flows = buildFlows(plan, sub.runId, { itemJobOptions: itemJobOptions(ctx.config), taskRefs: recorded.taskRefs, inputsHashes, ...admissionFlowOptions(maxWaiting) });
+  const levels = await retryLevels(plan, ctx.config, recorded.taskRefs, () => ctx.providers.storage());
+  await ctx.fence();
+  const retryPolicies = resolveRetryPolicies(plan, await ctx.store.pinRetryLevels(sub.runId, levels));
+  const flows = buildFlows(plan, sub.runId, { itemJobOptions: itemJobOptions(ctx.config), taskRefs: recorded.taskRefs, inputsHashes, retryPolicies, ...admissionFlowOptions(maxWaiting) });
   await breathe();
   await registerItems(ctx, sub.runId, plan, flows, recorded, inputsHashes);
   if (plan.maxParallel !== undefined) {
@@ -96,7 +100,7 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
  */
 const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** The job options of every item job. */
+/** The job options of every item job (each item's resolved retry policy then sets its attempts and back-off). */
 function itemJobOptions(config: AgoraConfig) {
   return {
     attempts: config.runner.attempts,

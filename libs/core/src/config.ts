@@ -7,6 +7,7 @@ import { ConfigError } from './errors.js';
 import { NAMESPACE_RE } from './keys.js';
 import { QUEUE_NAME_RE, parsePlanText } from './plan.js';
 import { redisClusterUrl } from './redis-url.js';
+import { retryPolicySchema } from './retry-policy.js';
 
 const providerRef = z
   .object({
@@ -33,6 +34,8 @@ export const taskSchema = z
       .optional(),
     /** Wall-clock limit of one attempt. @default 600000 */
     timeoutMs: z.number().int().positive().max(7 * 24 * 3600 * 1000).default(600_000),
+    /** Retry policy of the task's items; each field overrides the config's (`runner.retry`), an item's overrides it. */
+    retry: retryPolicySchema.optional(),
   })
   .strict()
   .refine((t) => t.command !== undefined || t.image !== undefined, { message: 'a task needs a command or an image' });
@@ -151,6 +154,12 @@ export const configSchema = z
          * on cannot loop forever. @default 2
          */
         maxStalls: z.number().int().nonnegative().max(100).default(2),
+        /**
+         * The default retry policy of every item (a task's and an item's override it field by
+         * field). Its `attempts` and `backoff.delayMs` win over the legacy `attempts`/`backoffMs`.
+         * @default { attempts: runner.attempts, backoff: { type: "exponential", delayMs: runner.backoffMs, jitter: 0 }, on: ["infra"] }
+         */
+        retry: retryPolicySchema.optional(),
       })
       .strict()
       .prefault({}),

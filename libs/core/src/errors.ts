@@ -105,6 +105,18 @@ export class CancelledError extends AgoraError {
   }
 }
 
+/**
+ * An item ran out of its `timeoutMs` (its own or its task's) and its worker was stopped. Its
+ * failure class is `timeout`: retried only when the item's retry policy lists it.
+ */
+export class TimeoutError extends AgoraError {
+  readonly timeoutMs: number | null;
+  constructor(message: string, timeoutMs: number | null, options: AgoraErrorOptions = {}) {
+    super('TIMEOUT', message, options);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
 export class StorageError extends AgoraError {
   constructor(message: string, options: AgoraErrorOptions = {}) {
     super('STORAGE', message, options);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ERROR_CODES, ValueError } from './errors.js';
+import { RETRY_REASONS } from './retry-policy.js';
 
 /** Item states, in lifecycle order. Terminal: done, failed, skipped, cancelled. */
 export const ITEM_STATES = ['waiting', 'queued', 'running', 'done', 'failed', 'skipped', 'cancelled'] as const;
@@ -155,8 +156,12 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
     z.strictObject({ ...lockBase, action: z.literal('fenced'), token, newestToken: token }),
   ]);
 
-  /** A retryable failure with attempts left: the job runs again after its backoff. */
-  const retry = z.strictObject({ ...head, type: z.literal('retry'), itemId: nonEmpty, attempt, error: z.string() });
+  /**
+   * A failure its retry policy retries, with tries left: the job runs again after `delayMs` (the
+   * back-off BullMQ applies). `reason`: the failure class (`infra`, `app`, `timeout`) or the
+   * runner's own (`lock_lost`, `fenced`).
+   */
+  const retry = z.strictObject({ ...head, type: z.literal('retry'), itemId: nonEmpty, attempt, error: z.string(), reason: z.enum(RETRY_REASONS), delayMs: count });
   /** A runner shutting down returned the running item to the queue; not counted against its stall budget. */
   const handedBack = z.strictObject({ ...head, type: z.literal('handedBack'), itemId: nonEmpty, state: z.literal('queued'), attempt, runner: nonEmpty, reason: z.string() });
 

@@ -14,3 +14,4 @@ export * from './registry.js';
 export * from './image-ref.js';
 export * from './lua.js';
 export * from './redis-url.js';
+export * from './retry-policy.js';

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { PlanValidationError, ValueError } from './errors.js';
 import { ITEM_ID_MAX, isItemId } from './ids.js';
+import { retryPolicySchema } from './retry-policy.js';
 
 /** Limits that keep one plan from exhausting Redis or a runner. */
 export const PLAN_LIMITS = {
@@ -26,6 +27,9 @@ export const LOCK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._/@+=-]*$/;
 
 export const DEFAULT_EXECUTORS = ['dispatch', 'noop'] as const;
 
+/** Longest `timeoutMs` of an item (and of a task): a week. */
+export const ITEM_TIMEOUT_MAX_MS = 7 * 24 * 3600 * 1000;
+
 const itemSchema = z
   .object({
     id: z.string(),
@@ -37,6 +41,10 @@ const itemSchema = z
     target: z.string().min(1).optional(),
     /** 1 (taken first) to 100 (taken last), BullMQ's order; an item without one is taken before any ranked item. */
     priority: z.number().int().min(1, 'priority is 1 (first) to 100 (last)').max(100, 'priority is 1 (first) to 100 (last)').optional(),
+    /** Retry policy of this item; each field overrides the task's and the config's. */
+    retry: retryPolicySchema.optional(),
+    /** Wall-clock limit of one try: the runner stops the executor, a `timeout` failure. Overrides the task's. */
+    timeoutMs: z.number().int().positive().max(ITEM_TIMEOUT_MAX_MS).optional(),
   })
   .strict();
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Job, type Queue } from 'bullmq';
 import { z } from 'zod';
-import { ValueError, isItemId, isRunId } from '@agora/core';
+import { ITEM_TIMEOUT_MAX_MS, ValueError, isItemId, isRunId, resolvedRetryPolicySchema } from '@agora/core';
 import { canonicalJson } from '@agora/audit';
 
 /**
@@ -37,6 +37,10 @@ export const itemJobDataSchema = z
     target: z.string().min(1).max(128).optional(),
     /** Pinned task definition (`agora://<ns>/task/<name>/<sha256>`) resolved at acceptance. */
     taskRef: z.string().min(1).max(512).optional(),
+    /** The retry policy resolved at acceptance (item > task > config). Absent in jobs of older schedulers: the runner's config decides. */
+    retry: resolvedRetryPolicySchema.optional(),
+    /** The item's own wall-clock limit of one try; the runner stops the executor after it. */
+    timeoutMs: z.number().int().positive().max(ITEM_TIMEOUT_MAX_MS).optional(),
   })
   .strict();
 
@@ -58,7 +62,7 @@ export function itemInputsHash(inputs: Readonly<Record<string, unknown>>): strin
 
 /**
  * The sha256 of an item's definition: everything that decides what runs (executor, inputs,
- * locks, dependencies, target, pinned task), in RFC 8785 form so key order cannot matter. The
+ * locks, dependencies, target, pinned task, retry policy, timeout), in RFC 8785 form so key order cannot matter. The
  * inputs enter as their `itemInputsHash`, which the scheduler has already computed for the
  * record (pass it to avoid canonicalising them twice). The scheduler registers the result at
  * acceptance; `beginItem` refuses a job whose data hashes otherwise.
@@ -73,6 +77,9 @@ export function itemDefinitionHash(d: ItemJobData, inputsHash: string = itemInpu
     deps: d.deps,
     target: d.target ?? null,
     taskRef: d.taskRef ?? null,
+    // Only when present, so the jobs of older schedulers (without them) still hash as registered.
+    ...(d.retry !== undefined ? { retry: d.retry } : {}),
+    ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}),
   };
   return createHash('sha256').update(canonicalJson(def)).digest('hex');
 }

@@ -2,6 +2,7 @@ import { isRedisCluster, type RedisClient } from './redis.js';
 import { ITEM_STATES, ValueError, encodeEventBody, isTerminalItemState, keys as buildKeys, type AgoraEvent, type EventBody, type ItemState, type Keys } from '@agora/core';
 import type { LockClaimCall, LockReleaseCall } from '@agora/locks';
 import { callScript, defineScripts } from './scripts.js';
+import { retryLevelsSchema, type RetryLevels } from './item-retry.js';
 
 export interface RunStatus {
   readonly runId: string;
@@ -324,6 +325,18 @@ export class RunStore {
     const meta = this.keys.run(runId).meta;
     await this.redis.hsetnx(meta, 'taskRefs', JSON.stringify([...refs]));
     return new Map(JSON.parse((await this.redis.hget(meta, 'taskRefs')) ?? '[]') as Array<[string, string]>);
+  }
+
+  /**
+   * Pins the deployment's levels of the run's retry policies once, like its task pins, and
+   * returns the levels in force (parsed: the run hash is outside input).
+   */
+  async pinRetryLevels(runId: string, levels: RetryLevels): Promise<RetryLevels> {
+    const meta = this.keys.run(runId).meta;
+    await this.redis.hsetnx(meta, 'retryLevels', JSON.stringify(levels));
+    const stored = retryLevelsSchema.safeParse(JSON.parse((await this.redis.hget(meta, 'retryLevels')) ?? 'null'));
+    if (!stored.success) throw new ValueError(`run ${runId}: its pinned retry levels are invalid: ${stored.error.issues[0]?.message ?? ''}`);
+    return stored.data;
   }
 
   /** Records the epoch of the scheduler working on the run's acceptance (for the record and for failover tests). */

@@ -26,7 +26,7 @@ describe('state scripts on an auto-pipelined client', () => {
       const store = new RunStore(redis, uniqueNamespace('ap'));
       // Same event-loop turn: a plain command opens the auto-pipeline, then the first script call.
       const plain = redis.get('agora-ap-test');
-      const first = store.appendEvents('r1', [{ type: 'retry', itemId: 'x', attempt: 1, error: 'e' }]);
+      const first = store.appendEvents('r1', [{ type: 'retry', itemId: 'x', attempt: 1, error: 'e', reason: 'infra', delayMs: 0 }]);
       const results = await Promise.allSettled([plain, first]);
       await new Promise((r) => setTimeout(r, 50));
       expect(uncaught).toEqual([]);

@@ -1,0 +1,58 @@
+import { configRetryPolicy, resolveRetryPolicy, type AgoraConfig, type Plan, type RetryPolicy, type RetryPolicyInput, type StorageProvider } from '@agora/core';
+import { loadTask } from '@agora/registry';
+import type { RetryLevels } from '@agora/state';
+
+/** The task a dispatch item names (`task`, or its alias `subagent`); '' for other items. */
+function taskOf(it: Plan['items'][number]): string {
+  const name = it.executor === 'dispatch' ? (it.inputs['task'] ?? it.inputs['subagent']) : undefined;
+  return typeof name === 'string' ? name : '';
+}
+
+/**
+ * The deployment's levels of the plan's retry policies: the config's (`runner.retry`, with the
+ * legacy `runner.attempts`/`runner.backoffMs`) and, per task the plan names, its own fields (the
+ * registered definition it was pinned to, else the config's). The scheduler pins them in the run
+ * before resolving, so a resumed acceptance resolves the same policies.
+ */
+export async function retryLevels(
+  plan: Plan,
+  config: AgoraConfig,
+  taskRefs: ReadonlyMap<string, string>,
+  storage: () => Promise<StorageProvider>,
+): Promise<RetryLevels> {
+  const tasks: Record<string, RetryPolicyInput> = {};
+  const seen = new Set<string>();
+  for (const it of plan.items) {
+    const task = taskOf(it);
+    if (task === '' || seen.has(task)) continue;
+    seen.add(task);
+    const ref = taskRefs.get(task);
+    // pinTasks has checked that the task is registered or configured, not both.
+    const def = ref !== undefined ? await loadTask(await storage(), ref) : Object.hasOwn(config.tasks, task) ? config.tasks[task] : undefined;
+    if (def?.retry !== undefined) tasks[task] = def.retry;
+  }
+  return { config: configRetryPolicy(config.runner), tasks };
+}
+
+/**
+ * Resolves every item's retry policy once, at acceptance: the item's fields, then its task's,
+ * then the config's (each field from the most specific level that gives it). The result goes
+ * into the item's job data and options, so every runner applies the same policy. Items with no
+ * policy of their own share one object per task.
+ */
+export function resolveRetryPolicies(plan: Plan, levels: RetryLevels): Map<string, RetryPolicy> {
+  const shared = new Map<string, RetryPolicy>();
+  const out = new Map<string, RetryPolicy>();
+  for (const it of plan.items) {
+    const task = taskOf(it);
+    const taskLevel = Object.hasOwn(levels.tasks, task) ? levels.tasks[task] : undefined;
+    if (it.retry !== undefined) {
+      out.set(it.id, resolveRetryPolicy([it.retry, taskLevel], levels.config));
+      continue;
+    }
+    let p = shared.get(task);
+    if (p === undefined) shared.set(task, (p = resolveRetryPolicy([taskLevel], levels.config)));
+    out.set(it.id, p);
+  }
+  return out;
+}
