@@ -12,9 +12,10 @@ import {
   type Logger,
   type StorageProvider,
 } from '@agora/core';
-import { DEP_PARK_MS, itemDefinitionHash, parseItemJobData, type BeginResult, type ItemJobData, type RunStore, type StartReply } from '@agora/state';
+import { DEP_PARK_MS, itemDefinitionHash, parseItemJobData, type BeginResult, type DeadLetterStore, type ItemJobData, type RunStore, type StartReply } from '@agora/state';
 import { wakeTargetsOf } from '@agora/locks';
 import type { AgoraMetrics } from '@agora/metrics';
+import { recordDeadLetter } from './dead-letter.js';
 import type { Executor } from './executor.js';
 import type { LockLeaseLike, LockServiceLike } from './locking.js';
 import { HAND_BACK, LOCK_LOST, classifyOutcome } from './outcome.js';
@@ -53,6 +54,8 @@ export interface RunnerContext {
   readonly lockRecheckMs: number;
   /** True once the shutdown grace is over: items starting now are handed back at once. */
   graceOver(): boolean;
+  /** Where items that fail for good leave their dead-letter record (none: not written here). */
+  readonly deadLetters?: DeadLetterStore;
 }
 
 type EndState = 'done' | 'failed' | 'cancelled';
@@ -265,6 +268,7 @@ async function settleFailure(
       await end('failed', {
         fields: { attempt, error: outcome.error.message.slice(0, 4000), errorCode: outcome.code, ...(outcome.exitCode != null ? { exitCode: outcome.exitCode } : {}) },
       });
+      await recordDeadLetter(ctx, job.queueName, d, attempt, outcome);
       // The item is failed for good (recorded above): its job ends failed too, with no retry, so
       // Bull Board and BullMQ's own counts show it as it is.
       throw new UnrecoverableError(`${outcome.code}: ${outcome.error.message.slice(0, 1000)}`);

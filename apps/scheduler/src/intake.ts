@@ -4,6 +4,7 @@ import { itemInputsHash, submissionProblems, wakeJobs, type RegisteredItem, type
 import { resolveTaskRef, type ProviderSet } from '@agora/registry';
 import type { AgoraMetrics } from '@agora/metrics';
 import { buildFlows, type FlowPlan } from './flows.js';
+import { endStandIns, replayProblems } from './replay.js';
 
 /** What the intake needs from its scheduler. */
 export interface IntakeContext {
@@ -59,6 +60,7 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
   const flows = buildFlows(plan, sub.runId, { itemJobOptions: itemJobOptions(ctx.config), taskRefs: recorded.taskRefs, inputsHashes });
   await breathe();
   await registerItems(ctx, sub.runId, plan, flows, recorded, inputsHashes);
+  await endStandIns(ctx, sub);
   await enqueueFlows(ctx, sub.runId, plan, flows, recorded.flowChunks);
   // An acceptance resumed after a crash or a lost lease counts again here (rare; counters are per process).
   ctx.metrics.runs.inc({ state: 'accepted' });
@@ -115,6 +117,7 @@ async function checkPlan(
   }
   const pins = await pinTasks(ctx, plan);
   problems.push(...pins.problems);
+  problems.push(...(await replayProblems(ctx, sub, plan)));
   return problems.length > 0 ? { planId: plan.id, problems } : { plan, inputsHashes, taskRefs: pins.refs };
 }
 
@@ -164,7 +167,7 @@ async function recordRun(
   pins: Map<string, string>,
 ): Promise<{ registered: number; flowChunks: number; taskRefs: Map<string, string> } | { state: string }> {
   await ctx.fence();
-  const init = await ctx.store.initRun(sub.runId, { total: plan.items.length, queue: plan.queue, planId: plan.id, fields: { submittedAt: sub.submittedAt } });
+  const init = await ctx.store.initRun(sub.runId, { total: plan.items.length, queue: plan.queue, planId: plan.id, fields: { submittedAt: sub.submittedAt, ...(sub.replay ? { replayOf: { runId: sub.replay.runId, items: sub.replay.items } } : {}) } });
   if (init.state !== 'accepted' && init.state !== 'running') return { state: init.state };
   await ctx.fence();
   const taskRefs = await ctx.store.pinTaskRefs(sub.runId, pins);

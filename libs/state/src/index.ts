@@ -5,3 +5,4 @@ export * from './redis-server.js';
 export * from './item-jobs.js';
 export * from './submission.js';
 export * from './fleet.js';
+export * from './dead-letter-store.js';
