@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agoraEventSchema } from '@agora/core';
+import { agoraEventSchema, type AgoraEvent } from '@agora/core';
 import { LocalStorageProvider } from '@agora/storage-local';
 import { cliEnv } from '../../../test/support/cli.js';
 
@@ -158,7 +158,7 @@ describe('agora dlq', () => {
     expect(replayRun).toMatch(/^r[0-9a-z]+$/);
     const w = env.agora(['watch', replayRun]);
     expect(w.code, w.stdout).toBe(0);
-    const events = w.stdout.trim().split('\n').map((l) => agoraEventSchema.parse(JSON.parse(l)));
+    const events = w.stdout.trim().split('\n').map((l) => agoraEventSchema.parse(JSON.parse(l)) as AgoraEvent);
 
     // The new run: the dead item ran and ended done; its dependency stood in with its original result.
     const st = json<Status>(['status', replayRun]);
