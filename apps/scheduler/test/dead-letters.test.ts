@@ -103,5 +103,22 @@ describe('dead letters the scheduler writes', () => {
     expect(await collectDeadLetters(ctx, runId)).toBe(0);
     expect(await dlq.list({ runId })).toHaveLength(1);
   });
-});
 
+  it('a replay whose stand-in claims a result the original run did not produce is rejected, nothing enqueued', async () => {
+    const orig = await cluster.client.submit({ id: 'orig', queue: 'default', items: [noop('up', { v: 1 }), noop('x', { fail: 'no' }, ['up'])] });
+    expect((await cluster.client.wait(orig)).state).toBe('failed');
+    const upRef = (await cluster.client.wait(orig)).items.find((i) => i.id === 'up')!.resultRef!;
+    const plan = { id: 'forged', queue: 'default', items: [noop('x', {}, ['up']), noop('up', {})] };
+    const submission = (given: Record<string, string>, runId: string) => ({ runId, plan, submittedAt: new Date().toISOString(), replay: { runId: orig, items: ['x'], given } });
+    const forged = await cluster.scheduler.accept(submission({ up: `${upRef.slice(0, -64)}${'0'.repeat(64)}` }, 'rforged1'));
+    expect(forged.state).toBe('rejected');
+    expect(forged.problems).toEqual([`replay.given: "up" did not end done with that result in run ${orig}`]);
+    const standInWithInputs = await cluster.scheduler.accept({ ...submission({ up: upRef }, 'rforged2'), plan: { ...plan, items: [noop('x', {}, ['up']), noop('up', { fail: 'x' })] } });
+    expect(standInWithInputs.problems).toEqual(['replay.given: stand-in "up" must be a noop item with no inputs, dependencies, locks or target']);
+    // The honest one is accepted, and its stand-in ends done with the original result before anything runs.
+    expect((await cluster.scheduler.accept(submission({ up: upRef }, 'rhonest1'))).state).toBe('running');
+    const st = await cluster.client.wait('rhonest1');
+    expect(st.items.find((i) => i.id === 'up')).toEqual({ id: 'up', state: 'done', resultRef: upRef });
+    expect(st.replayOf).toMatchObject({ runId: orig, items: ['x'] });
+  });
+});
