@@ -1,6 +1,6 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
-import { AgoraError, IllegalStateError, NotFoundError, PlanValidationError, ValueError, isItemId, isRunId, type AgoraEvent, type DashboardScope } from '@agora/core';
+import { AgoraError, IllegalStateError, NotFoundError, PlanValidationError, ValueError, isItemId, isRunId, parseDeadLetterId, type AgoraEvent, type DashboardScope } from '@agora/core';
 import type { Artifact } from '@agora/registry';
 import { runsQuerySchema, type AgoraClient } from '@agora/sdk';
 import { requireJsonBody } from './request-guards.js';
@@ -54,7 +54,9 @@ function runIdParam(req: Request, res: Response): string | null {
 }
 
 function fail(res: Response, err: unknown): void {
-  if (err instanceof IllegalStateError) {
+  if (err instanceof ValueError) {
+    res.status(400).json({ error: 'bad_request', message: err.message });
+  } else if (err instanceof IllegalStateError) {
     res.status(409).json({ error: 'conflict', message: err.message });
   } else if (err instanceof PlanValidationError) {
     res.status(422).json({ error: 'plan_invalid', problems: err.problems });
@@ -193,10 +195,86 @@ export function createApiRouter(opts: ApiOptions): Router {
       .finally(() => sseClients--);
   });
 
+  mountDeadLetterRoutes(r, client, authorize);
+
   r.use((req, res) => res.status(404).json({ error: 'not_found', message: `no route ${req.method} ${req.path}` }));
   // Malformed JSON bodies land here (express.json raises a SyntaxError with status 400).
   r.use((err: { status?: number; message?: string; type?: string }, _req: Request, res: Response, _next: express.NextFunction) => {
     res.status(err.status ?? 500).json({ error: err.type === 'entity.too.large' ? 'too_large' : 'bad_request', message: err.message });
   });
   return r;
+}
+
+/** Bodies of the dead-letter routes (zod: an HTTP body is outside input). */
+const replayBody = z.strictObject({ force: z.boolean().optional() });
+const replayRunBody = z.strictObject({ runId: z.string().refine(isRunId, 'invalid run id'), all: z.boolean().optional(), force: z.boolean().optional() });
+const purgeBody = z.union([
+  z.strictObject({ id: z.string().refine((v) => parseDeadLetterId(v) !== null, 'expected <runId>.<itemId>') }),
+  z.strictObject({ runId: z.string().refine(isRunId, 'invalid run id') }),
+  z.strictObject({ all: z.literal(true) }),
+]);
+const limitText = z.string().regex(/^[1-9][0-9]{0,6}$/).transform(Number);
+
+/** The parsed body, or null after answering 400 naming the problems. */
+function bodyOf<T>(schema: z.ZodType<T>, req: Request, res: Response): T | null {
+  const r = schema.safeParse(req.body ?? {});
+  if (r.success) return r.data;
+  res.status(400).json({ error: 'bad_request', message: r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') });
+  return null;
+}
+
+function deadLetterIdParam(req: Request, res: Response): string | null {
+  const id = String(req.params['id'] ?? '');
+  if (parseDeadLetterId(id) === null) {
+    res.status(400).json({ error: 'bad_request', message: `invalid dead letter id ${JSON.stringify(id.slice(0, 200))}: expected <runId>.<itemId>` });
+    return null;
+  }
+  return id;
+}
+
+/**
+ * The dead-letter routes, every one behind the `admin` scope (a record holds an item's inputs and
+ * its worker's output tails): `GET /api/dlq[?run=R&limit=N]`, `GET /api/dlq/:id`,
+ * `POST /api/dlq/:id/replay` (`{ force? }`), `POST /api/dlq/replay` (`{ runId, all?, force? }`),
+ * `POST /api/dlq/purge` (`{ id } | { runId } | { all: true }`).
+ */
+function mountDeadLetterRoutes(r: Router, client: AgoraClient, authorize: (scope: DashboardScope) => RequestHandler): void {
+  r.get('/dlq', authorize('admin'), (req, res) => {
+    const run = req.query['run'];
+    const limit = req.query['limit'];
+    if (run !== undefined && (typeof run !== 'string' || !isRunId(run))) {
+      res.status(400).json({ error: 'bad_request', message: '?run= must be a run id' });
+      return;
+    }
+    const n = limit === undefined ? undefined : limitText.safeParse(limit);
+    if (n !== undefined && !n.success) {
+      res.status(400).json({ error: 'bad_request', message: '?limit= must be an integer from 1 to 9999999' });
+      return;
+    }
+    client.deadLetters({ ...(run !== undefined ? { runId: run } : {}), ...(n?.success ? { limit: n.data } : {}) }).then(
+      (deadLetters) => res.json({ deadLetters }),
+      (err: unknown) => fail(res, err),
+    );
+  });
+
+  r.post('/dlq/replay', authorize('admin'), (req, res) => {
+    const b = bodyOf(replayRunBody, req, res);
+    if (b) client.replayDeadLetters({ runId: b.runId, all: b.all === true }, { force: b.force === true }).then((x) => res.status(202).location(`/api/runs/${x.runId}`).json(x), (err: unknown) => fail(res, err));
+  });
+
+  r.post('/dlq/purge', authorize('admin'), (req, res) => {
+    const b = bodyOf(purgeBody, req, res);
+    if (b) client.purgeDeadLetters(b).then((purged) => res.json({ purged }), (err: unknown) => fail(res, err));
+  });
+
+  r.get('/dlq/:id', authorize('admin'), (req, res) => {
+    const id = deadLetterIdParam(req, res);
+    if (id) client.deadLetter(id).then((l) => res.json(l), (err: unknown) => fail(res, err));
+  });
+
+  r.post('/dlq/:id/replay', authorize('admin'), (req, res) => {
+    const id = deadLetterIdParam(req, res);
+    const b = id ? bodyOf(replayBody, req, res) : null;
+    if (id && b) client.replayDeadLetters({ id }, { force: b.force === true }).then((x) => res.status(202).location(`/api/runs/${x.runId}`).json(x), (err: unknown) => fail(res, err));
+  });
 }

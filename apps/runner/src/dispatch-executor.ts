@@ -13,7 +13,10 @@ import {
   type ComputeProvider,
   type CredentialProvider,
   type ResolvedCredentials,
+  type OutputTails,
+  type Scrubber,
   type TaskDefinition,
+  type TaskExit,
 } from '@agora/core';
 import type { Executor, ExecutorContext, ExecutorResult } from './executor.js';
 
@@ -103,7 +106,9 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
         }
         if (exit.exitCode !== 0) {
           const tail = scrub.text(exit.stderr).slice(-STDERR_TAIL).trim();
-          throw new ApplicationError(`item ${ctx.itemId}: worker exited with code ${exit.exitCode}${tail ? `: ${tail}` : ''}`, exit.exitCode);
+          throw new ApplicationError(`item ${ctx.itemId}: worker exited with code ${exit.exitCode}${tail ? `: ${tail}` : ''}`, exit.exitCode, {
+            output: outputTails(exit, scrub),
+          });
         }
         return {
           output: exit.stdout,
@@ -114,6 +119,21 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
       }
     },
   };
+}
+
+/** The most of each stream a failure carries to its dead-letter record (which keeps `deadLetters.tailBytes`). */
+const OUTPUT_TAIL_CAPTURE_BYTES = 64 * 1024;
+
+/**
+ * The end of what a failed worker printed, for its dead letter. Scrubbed whole before it is cut
+ * (the provider scrubbed it already; this also covers secrets only the executor knows), so a cut
+ * cannot leave half a secret unredacted.
+ */
+function outputTails(exit: TaskExit, scrub: Scrubber): OutputTails {
+  const stdout = Buffer.from(scrub.bytes(exit.stdout));
+  const stderr = Buffer.from(scrub.text(exit.stderr), 'utf8');
+  const tail = (b: Buffer): string => b.subarray(Math.max(0, b.length - OUTPUT_TAIL_CAPTURE_BYTES)).toString('utf8');
+  return { stdoutTail: tail(stdout), stderrTail: tail(stderr) };
 }
 
 /**

@@ -22,12 +22,14 @@ import {
   parseItemJobData,
   withRetryDelay,
   type BeginResult,
+  type DeadLetterStore,
   type ItemJobData,
   type RunStore,
   type StartReply,
 } from '@agora/state';
 import { wakeTargetsOf } from '@agora/locks';
 import type { AgoraMetrics } from '@agora/metrics';
+import { recordDeadLetter } from './dead-letter.js';
 import type { Executor } from './executor.js';
 import type { LockLeaseLike, LockServiceLike } from './locking.js';
 import { HAND_BACK, LOCK_LOST, TIMED_OUT, classifyOutcome } from './outcome.js';
@@ -66,6 +68,8 @@ export interface RunnerContext {
   readonly lockRecheckMs: number;
   /** True once the shutdown grace is over: items starting now are handed back at once. */
   graceOver(): boolean;
+  /** Where items that fail for good leave their dead-letter record (none: not written here). */
+  readonly deadLetters?: DeadLetterStore;
 }
 
 type EndState = 'done' | 'failed' | 'cancelled';
@@ -310,6 +314,7 @@ async function settleFailure(
       await end('failed', {
         fields: { attempt, error: outcome.error.message.slice(0, 4000), errorCode: outcome.code, ...(outcome.exitCode != null ? { exitCode: outcome.exitCode } : {}) },
       });
+      await recordDeadLetter(ctx, job.queueName, d, attempt, outcome);
       // The item is failed for good (recorded above): its job ends failed too, with no retry, so
       // Bull Board and BullMQ's own counts show it as it is.
       throw new UnrecoverableError(`${outcome.code}: ${outcome.error.message.slice(0, 1000)}`);

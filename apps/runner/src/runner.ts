@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { coerceError, createLogger, type AgoraConfig, type Logger, type StorageProvider } from '@agora/core';
-import { RunStore, createRedis, type RedisClient } from '@agora/state';
+import { DeadLetterStore, RunStore, createRedis, type RedisClient } from '@agora/state';
 import { ProviderSet, loadTask } from '@agora/registry';
 import { createLockManager } from '@agora/locks';
 import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
@@ -105,6 +105,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     maxStarts: config.runner.attempts + config.runner.maxStalls,
     lockRecheckMs: opts.lockRecheckMs ?? 5000,
     graceOver: () => graceOver,
+    deadLetters: new DeadLetterStore(redis, config.namespace),
   };
   // Cancellation reaches every runner through pub/sub; items of the run are aborted here.
   const sub = createRedis(config.redisUrl);

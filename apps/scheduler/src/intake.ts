@@ -6,6 +6,7 @@ import type { AgoraMetrics } from '@agora/metrics';
 import { buildFlows, type FlowPlan } from './flows.js';
 import { admissionFlowOptions, unfinishedJobs, type Admissions, type PendingAdmission } from './admission.js';
 import { resolveRetryPolicies, retryLevels } from './retry-policies.js';
+import { endStandIns, replayProblems } from './replay.js';
 
 /** What the intake needs from its scheduler. */
 export interface IntakeContext {
@@ -78,6 +79,8 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
     await ctx.fence();
     await ctx.store.setMaxParallel(sub.runId, plan.maxParallel);
   }
+  // A replay's stand-ins end done before any job is added (their dependents find them ended).
+  await endStandIns(ctx, sub);
   if (maxWaiting !== undefined) {
     ctx.metrics.runs.inc({ state: 'accepted' });
     ctx.logger.info({ runId: sub.runId, planId: plan.id, items: plan.items.length, chunks: flows.chunks.length, maxWaiting, ms: Date.now() - started }, 'run accepted, admitting');
@@ -139,6 +142,7 @@ async function checkPlan(
   }
   const pins = await pinTasks(ctx, plan);
   problems.push(...pins.problems);
+  problems.push(...(await replayProblems(ctx, sub, plan)));
   return problems.length > 0 ? { planId: plan.id, problems } : { plan, inputsHashes, taskRefs: pins.refs };
 }
 
@@ -188,7 +192,7 @@ async function recordRun(
   pins: Map<string, string>,
 ): Promise<{ registered: number; flowChunks: number; taskRefs: Map<string, string> } | { state: string }> {
   await ctx.fence();
-  const init = await ctx.store.initRun(sub.runId, { total: plan.items.length, queue: plan.queue, planId: plan.id, fields: { submittedAt: sub.submittedAt } });
+  const init = await ctx.store.initRun(sub.runId, { total: plan.items.length, queue: plan.queue, planId: plan.id, fields: { submittedAt: sub.submittedAt, ...(sub.replay ? { replayOf: { runId: sub.replay.runId, items: sub.replay.items } } : {}) } });
   if (init.state !== 'accepted' && init.state !== 'running' && init.state !== 'queued') return { state: init.state };
   await ctx.fence();
   const taskRefs = await ctx.store.pinTaskRefs(sub.runId, pins);

@@ -2,11 +2,12 @@ import { FlowProducer, Queue } from 'bullmq';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { DEFAULT_EXECUTORS, INBOX_QUEUE, coerceError, createLogger, type AgoraConfig, type Logger } from '@agora/core';
-import { RunStore, createRedis, type RedisClient } from '@agora/state';
+import { DeadLetterStore, RunStore, createRedis, type RedisClient } from '@agora/state';
 import { ProviderSet } from '@agora/registry';
 import { createEvidence, createSealer } from '@agora/evidence';
 import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
 import { publishDeployment, startActingTerm } from './acting.js';
+import { sealerWithDeadLetters } from './dead-letters.js';
 import { acceptSubmission, type AcceptResult, type IntakeContext } from './intake.js';
 import { Admissions } from './admission.js';
 import { LeaderLease, LeaseLostError } from './leader-lease.js';
@@ -92,7 +93,10 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     admissions: new Admissions(),
   };
   const accept = (data: unknown): Promise<AcceptResult> => acceptSubmission(intake, data);
-  const sealer = createSealer({ evidence: createEvidence({ config, redis, logger }), logger, fence, quiet: (err) => err instanceof LeaseLostError, onSealed: () => metrics.runsSealed.inc() });
+  const sealer = sealerWithDeadLetters(
+    createSealer({ evidence: createEvidence({ config, redis, logger }), logger, fence, quiet: (err) => err instanceof LeaseLostError, onSealed: () => metrics.runsSealed.inc() }),
+    { config, logger, store, deadLetters: new DeadLetterStore(redis, config.namespace), metrics, queueFor },
+  );
   const upkeep = createUpkeep({ config, logger, redis, store, sealer, queueFor, fence });
   const leadership = new Leadership(lease, logger, async (epoch) => {
     await publishDeployment({ redis, store, config, executors, queueFor }, opts.concurrency);

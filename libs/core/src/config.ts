@@ -236,6 +236,16 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Dead-letter records of items that failed for good (README "Dead letters"). */
+    deadLetters: z
+      .object({
+        /** Records kept per namespace; the oldest are dropped past it, so the DLQ cannot grow without bound. @default 10000 */
+        maxRecords: z.number().int().positive().max(10_000_000).default(10_000),
+        /** Bytes kept of each of the worker's stdout and stderr (their last bytes, scrubbed). @default 4096 */
+        tailBytes: z.number().int().nonnegative().max(65_536).default(4096),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

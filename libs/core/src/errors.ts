@@ -90,12 +90,21 @@ export class ProviderError extends AgoraError {
   }
 }
 
+/** The last bytes a worker wrote, decoded as UTF-8 and scrubbed of secret values (for dead letters). */
+export interface OutputTails {
+  readonly stdoutTail: string;
+  readonly stderrTail: string;
+}
+
 /** The worker ran and failed (non-zero exit). Not retried: the same input fails the same way. */
 export class ApplicationError extends AgoraError {
   readonly exitCode: number | null;
-  constructor(message: string, exitCode: number | null, options: AgoraErrorOptions = {}) {
+  /** What the worker printed last, when it ran (the dead-letter record keeps it). */
+  readonly output: OutputTails | undefined;
+  constructor(message: string, exitCode: number | null, options: AgoraErrorOptions & { readonly output?: OutputTails } = {}) {
     super('APPLICATION', message, options);
     this.exitCode = exitCode;
+    this.output = options.output;
   }
 }
 

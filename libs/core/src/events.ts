@@ -82,7 +82,16 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
   const runBase = { ...head, type: z.literal('run') };
   const runCounts = { done: count, failed: count, skipped: count, cancelled: count };
   const run = z.discriminatedUnion('state', [
-    z.strictObject({ ...runBase, state: z.literal('accepted'), planId: nonEmpty, queue: nonEmpty, items: count, submittedAt: isoTime }),
+    z.strictObject({
+      ...runBase,
+      state: z.literal('accepted'),
+      planId: nonEmpty,
+      queue: nonEmpty,
+      items: count,
+      submittedAt: isoTime,
+      /** Only for a replay of dead letters: the run and the items it runs again. */
+      replayOf: z.strictObject({ runId: nonEmpty, items: names }).optional(),
+    }),
     z.strictObject({ ...runBase, state: z.literal('running') }),
     /**
      * Registered, but its queue's `maxWaiting` leaves no room for its first chunk of jobs yet:
@@ -116,8 +125,14 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
         ...itemBase,
         state: z.literal('done'),
         resultRef: nonEmpty,
-        attempt,
-        durationMs: count,
+        // Absent only with `reusedFrom` (the item did not run here).
+        attempt: attempt.optional(),
+        durationMs: count.optional(),
+        /**
+         * Only for a stand-in of a replay: a dependency that was not run again, ended `done` at
+         * acceptance with the result it had in the original run.
+         */
+        reusedFrom: z.strictObject({ runId: nonEmpty, itemId: nonEmpty }).optional(),
         // The dispatch executor's fields; other executors add their own (the catchall).
         exitCode: z.number().int().optional(),
         task: nonEmpty.optional(),
@@ -126,7 +141,10 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
         startedAt: isoTime.optional(),
         finishedAt: isoTime.optional(),
       })
-      .catchall(z.json()),
+      .catchall(z.json())
+      .refine((e) => (e.reusedFrom === undefined ? e.attempt !== undefined && e.durationMs !== undefined : e.attempt === undefined && e.durationMs === undefined), {
+        message: 'a done event carries attempt and durationMs (it ran) or reusedFrom (a replay stand-in), not both',
+      }),
     z.discriminatedUnion('errorCode', [
       /** The runner's: the executor (or the runner around it) failed for good. `exitCode`: an application's exit. */
       z.strictObject({ ...failedBase, errorCode: z.enum(RUNNER_ERROR_CODES), attempt, exitCode: z.number().int().optional() }),

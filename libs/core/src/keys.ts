@@ -1,5 +1,5 @@
 import { ValueError } from './errors.js';
-import { isRunId } from './ids.js';
+import { isItemId, isRunId } from './ids.js';
 
 /**
  * Every Redis key and channel name is built here; nothing concatenates key strings elsewhere.
@@ -39,6 +39,23 @@ export interface Keys {
   readonly leader: string;
   /** Counter: the scheduler fencing epoch, incremented on every lease acquisition. */
   readonly leaderEpoch: string;
+  /** The dead-letter records (libs/state DeadLetterStore). */
+  readonly deadLetters: DeadLetterKeys;
+}
+
+/**
+ * Dead-letter keys share the `{<namespace>}` hash tag with the run keys, so the write script
+ * (record, index, per-run set, retention trim) touches one slot on Redis Cluster.
+ */
+export interface DeadLetterKeys {
+  /** Prefix of every dead-letter key (the write script builds trimmed records' keys from it). */
+  readonly prefix: string;
+  /** Hash: one record (`record` JSON, `source`, `replay`). */
+  letter(id: string): string;
+  /** Sorted set: record ids by the time they were written (ms). */
+  readonly index: string;
+  /** Set: the record ids of one run. */
+  run(runId: string): string;
 }
 
 export interface RunKeys {
@@ -92,6 +109,38 @@ export function keys(namespace: string): Keys {
     runners: `${ns}:runners`,
     leader: `${ns}:{scheduler}:leader`,
     leaderEpoch: `${ns}:{scheduler}:epoch`,
+    deadLetters: deadLetterKeys(ns),
+  };
+}
+
+/** A dead letter's id: `<runId>.<itemId>` (a run id has no '.', so the first '.' splits it). */
+export function deadLetterId(runId: string, itemId: string): string {
+  return `${runId}.${itemId}`;
+}
+
+/** The run and item of a dead letter's id, or null when `id` is not one. */
+export function parseDeadLetterId(id: string): { runId: string; itemId: string } | null {
+  const dot = id.indexOf('.');
+  if (dot <= 0) return null;
+  const runId = id.slice(0, dot);
+  const itemId = id.slice(dot + 1);
+  return isRunId(runId) && isItemId(itemId) ? { runId, itemId } : null;
+}
+
+function deadLetterKeys(ns: string): DeadLetterKeys {
+  const prefix = `${ns}:dlq:{${ns}}:`;
+  return {
+    prefix,
+    letter(id: string): string {
+      // An id becomes a key: refuse anything outside the grammar, whatever the caller checked.
+      if (!parseDeadLetterId(id)) throw new ValueError(`invalid dead letter id ${JSON.stringify(id)}: expected <runId>.<itemId>`);
+      return `${prefix}letter:${id}`;
+    },
+    index: `${prefix}index`,
+    run(runId: string): string {
+      if (!isRunId(runId)) throw new ValueError(`invalid run id ${JSON.stringify(runId)}`);
+      return `${prefix}run:${runId}`;
+    },
   };
 }
 

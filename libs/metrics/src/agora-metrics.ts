@@ -53,6 +53,8 @@ export interface AgoraMetrics {
   readonly runsSealed: Counter;
   /** `agora_runner_slots{kind}`: `busy` items running now, `total` slots. */
   readonly runnerSlots: Gauge<'kind'>;
+  /** `agora_dead_letters_total{queue}`: dead-letter records this process wrote (new ones only). */
+  readonly deadLetters: Counter<'queue'>;
   /** Sets the source of `agora_queue_jobs{queue,state}` (BullMQ job counts, read on scrape). */
   observeQueueJobs(source: () => Promise<QueueJobCounts>): void;
   /** Sets the source of `agora_lock_waiters{lock}` (read on scrape; the top MAX_LOCK_SERIES locks). */
@@ -111,6 +113,7 @@ export function createAgoraMetrics(registry: Registry = new Registry()): AgoraMe
     eventsAppended: new Counter({ name: 'agora_events_appended_total', help: "Events this process's steps appended to run streams", registers }),
     runsSealed: new Counter({ name: 'agora_runs_sealed_total', help: 'Runs sealed by this process', registers }),
     runnerSlots: new Gauge({ name: 'agora_runner_slots', help: 'Runner item slots: busy now, and total', labelNames: ['kind'], registers }),
+    deadLetters: new Counter({ name: 'agora_dead_letters_total', help: 'Dead-letter records written (items that failed for good), by queue', labelNames: ['queue'], registers }),
     observeQueueJobs(source) {
       queueJobs = source;
     },

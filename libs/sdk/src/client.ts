@@ -8,11 +8,27 @@ import {
   isRunId,
   isTerminalRunState,
   newRunId,
+  parseDeadLetterId,
   type AgoraEvent,
   type ValidateOptions,
 } from '@agora/core';
-import { RunStore, createRedis, reportRedisErrors, unavailableError, whenReady, type ItemDetail, type RedisClient, type RunStatus, type RunsPage, type RunsQuery } from '@agora/state';
+import {
+  DeadLetterStore,
+  RunStore,
+  createRedis,
+  reportRedisErrors,
+  unavailableError,
+  whenReady,
+  type DeadLetterSelector,
+  type ItemDetail,
+  type RedisClient,
+  type RunStatus,
+  type RunsPage,
+  type RunsQuery,
+  type StoredDeadLetter,
+} from '@agora/state';
 import { deploymentValidation, parseDeployment } from './deployment.js';
+import { buildReplayPlan, type ReplayPlan } from './replay-plan.js';
 
 export interface AgoraClientOptions {
   /** @default process.env.REDIS_URL or redis://127.0.0.1:6379 */
@@ -61,6 +77,7 @@ export class AgoraClient {
   private readonly inbox: Queue;
   private readonly validate: ValidateOptions;
   private readonly timeoutMs: number;
+  private readonly dlq: DeadLetterStore;
 
   constructor(opts: AgoraClientOptions = {}) {
     const redisUrl = opts.redisUrl ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -68,6 +85,7 @@ export class AgoraClient {
     this.ownsRedis = opts.redis === undefined;
     this.store = new RunStore(this.redis, opts.namespace ?? 'agora');
     this.inbox = new Queue(INBOX_QUEUE, { connection: this.redis, prefix: this.store.keys.bullPrefix });
+    this.dlq = new DeadLetterStore(this.redis, opts.namespace ?? 'agora');
     // BullMQ re-emits connection trouble here; the client has reported it already (createRedis).
     this.inbox.on('error', () => undefined);
     this.validate = opts.validate ?? {};
@@ -115,8 +133,12 @@ export class AgoraClient {
    * answer within `timeoutMs` (then check `status(runId)` before submitting again).
    */
   async submit(plan: unknown, opts: { runId?: string } = {}): Promise<string> {
+    return this.enqueue(plan, opts.runId ?? newRunId());
+  }
+
+  /** `submit`, with the replay link of `replayDeadLetters` in the submission when given. */
+  private async enqueue(plan: unknown, runId: string, replay?: ReplayPlan['replay']): Promise<string> {
     assertValidPlan(plan, this.validate);
-    const runId = opts.runId ?? newRunId();
     if (!isRunId(runId)) throw new ValueError(`invalid run id "${runId}"`);
     return this.bounded(`submit of run "${runId}"`, async (live) => {
       const [hash, taken] = await this.store.deploymentAndRunExists(runId);
@@ -127,7 +149,7 @@ export class AgoraClient {
       const now = Date.now();
       await this.inbox.add(
         'plan',
-        { runId, plan, submittedAt: new Date(now).toISOString() },
+        { runId, plan, submittedAt: new Date(now).toISOString(), ...(replay ? { replay } : {}) },
         { jobId: runId, timestamp: now, attempts: 10, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
       );
       // BullMQ answers an add under a taken job id with success, keeping the first job: read back
@@ -243,6 +265,62 @@ export class AgoraClient {
       const state = (await this.store.runState(runId)) ?? 'unknown';
       return { runId, state, running: r.kind === 'cancelling' ? r.running : 0 };
     });
+  }
+
+  /**
+   * Dead-letter records, newest first: all of them or one run's (`runId`), at most `limit`
+   * (default 1000). Records hold inputs and output tails: an admin's view.
+   */
+  async deadLetters(opts: { runId?: string; limit?: number } = {}): Promise<StoredDeadLetter[]> {
+    if (opts.runId !== undefined && !isRunId(opts.runId)) throw new ValueError(`invalid run id "${opts.runId}"`);
+    return this.bounded('dead letters', () => this.dlq.list(opts));
+  }
+
+  /** One dead-letter record (`<runId>.<itemId>`); `NotFoundError` when there is none. */
+  async deadLetter(id: string): Promise<StoredDeadLetter> {
+    if (!parseDeadLetterId(id)) throw new ValueError(`invalid dead letter id "${id}": expected <runId>.<itemId>`);
+    return this.bounded(`dead letter "${id}"`, () => this.dlq.require(id));
+  }
+
+  /**
+   * Runs dead items again in a new run linked to the original (see `buildReplayPlan`): one
+   * letter (`{ id }`), or a run's letters (`{ runId }`: those not replayed yet; with `all`, every
+   * one). The letters are marked replayed by the new run before it is submitted (unmarked when
+   * the submission fails). A letter already replayed is refused (`IllegalStateError`) unless
+   * `force`; `NotFoundError` when there is nothing to replay.
+   */
+  async replayDeadLetters(sel: { id: string } | { runId: string; all?: boolean }, opts: { force?: boolean } = {}): Promise<{ runId: string; letters: string[]; items: string[] }> {
+    const letters = await this.bounded('dead letters to replay', async () => {
+      if ('id' in sel) return [await this.dlq.require(sel.id)];
+      if (!isRunId(sel.runId)) throw new ValueError(`invalid run id "${sel.runId}"`);
+      const all = await this.dlq.list({ runId: sel.runId, limit: Number.MAX_SAFE_INTEGER });
+      const chosen = sel.all ? all : all.filter((l) => l.replayedBy === undefined);
+      if (chosen.length === 0) throw new NotFoundError(all.length === 0 ? `no dead letters of run "${sel.runId}"` : `every dead letter of run "${sel.runId}" was replayed already (add --all to replay them again)`);
+      return chosen.sort((a, b) => a.itemId.localeCompare(b.itemId));
+    });
+    const { plan, replay } = buildReplayPlan(letters);
+    const runId = newRunId();
+    const ids = letters.map((l) => l.id);
+    const force = opts.force === true || ('all' in sel && sel.all === true);
+    const marked = await this.bounded('marking dead letters replayed', () => this.dlq.markReplayed(ids, runId, { force }));
+    if (!marked.ok) {
+      const by = letters.filter((l) => marked.replayed.includes(l.id)).map((l) => `"${l.id}" (by run ${l.replayedBy ?? '?'})`);
+      throw new IllegalStateError(`dead letter ${by.join(', ')} was replayed already; use --force to replay it again`);
+    }
+    try {
+      await this.enqueue(plan, runId, replay);
+    } catch (err) {
+      await this.bounded('unmarking dead letters', () => this.dlq.unmarkReplayed(ids, runId)).catch(() => undefined);
+      throw err;
+    }
+    return { runId, letters: ids, items: replay.items };
+  }
+
+  /** Deletes dead letters: one (`{ id }`), a run's (`{ runId }`) or all (`{ all: true }`). Returns how many. */
+  async purgeDeadLetters(sel: DeadLetterSelector): Promise<number> {
+    if ('id' in sel && !parseDeadLetterId(sel.id)) throw new ValueError(`invalid dead letter id "${sel.id}": expected <runId>.<itemId>`);
+    if ('runId' in sel && !isRunId(sel.runId)) throw new ValueError(`invalid run id "${sel.runId}"`);
+    return this.bounded('purge of dead letters', () => this.dlq.purge(sel));
   }
 
   /** The raw event list (for audit and debugging). */

@@ -6,3 +6,4 @@ export * from './item-jobs.js';
 export * from './submission.js';
 export * from './fleet.js';
 export * from './item-retry.js';
+export * from './dead-letter-store.js';

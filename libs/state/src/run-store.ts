@@ -19,7 +19,22 @@ export interface RunStatus {
   /** `error`/`errorCode`/`exitCode`/`reason`: why an item ended failed, skipped or cancelled (status only). */
   readonly items: Array<{ id: string; state: string; resultRef?: string } & EndReason>;
   readonly events: number;
+  /** Only for a replay of dead letters: the run (and its items) this run runs again. */
+  readonly replayOf?: ReplayLink;
+  /** Only for a run whose dead letters were replayed: each replay, oldest first. */
+  readonly replayedBy?: ReplayLink[];
 }
+
+/** One end of a replay's link: the other run, the items run again, and when it was accepted. */
+export interface ReplayLink {
+  readonly runId: string;
+  readonly items: readonly string[];
+  readonly at: string;
+}
+
+/** Run-hash fields of the replay links (one per replay on the original: no read-modify-write). */
+const REPLAY_OF = 'replayOf';
+const REPLAYED_BY = 'replayedBy:';
 
 export type BeginResult =
   /** Already ended (or ended now: cancelled, skipped); `wake` are parked dependents' job ids. */
@@ -314,7 +329,38 @@ export class RunStore {
       counts,
       items: list,
       events: Number(meta['seq'] ?? 0),
+      ...replayLinks(meta),
     };
+  }
+
+  /**
+   * Records both ends of a replay at its acceptance: the new run names the original and the
+   * items it runs again, and the original names the new run. Idempotent (a resumed acceptance
+   * writes the same fields). The original's stream is not touched: a finished run's stream is
+   * closed and sealed (appendEvent refuses), so the link lives in its record.
+   */
+  async noteReplay(runId: string, of: { runId: string; items: readonly string[] }): Promise<void> {
+    const at = new Date().toISOString();
+    await this.redis.hsetnx(this.keys.run(runId).meta, REPLAY_OF, JSON.stringify({ runId: of.runId, items: of.items, at }));
+    await this.redis.hsetnx(this.keys.run(of.runId).meta, `${REPLAYED_BY}${runId}`, JSON.stringify({ items: of.items, at }));
+  }
+
+  /** The resultRef of each of the items that has one. */
+  async resultRefs(runId: string, ids: readonly string[]): Promise<Record<string, string>> {
+    if (ids.length === 0) return {};
+    const refs = await this.redis.hmget(this.keys.run(runId).results, ...ids);
+    const out: Record<string, string> = {};
+    ids.forEach((id, i) => {
+      const r = refs[i];
+      if (r) out[id] = r;
+    });
+    return out;
+  }
+
+  /** The BullMQ job id each item was registered with (null for one without). */
+  async itemJobIds(runId: string, ids: readonly string[]): Promise<Array<string | null>> {
+    if (ids.length === 0) return [];
+    return this.redis.hmget(this.keys.run(runId).pending, ...ids.map((id) => `job:${id}`));
   }
 
   /**
@@ -767,4 +813,32 @@ function summarizeRun(runId: string, meta: Record<string, string>): RunSummary |
 
 function matches(r: RunSummary, q: RunsQuery): boolean {
   return (q.state === undefined || r.state === q.state) && (q.queue === undefined || r.queue === q.queue) && (q.planId === undefined || r.planId === q.planId);
+}
+
+/** The replay links of a run hash (see `RunStore.noteReplay`); unreadable fields are left out. */
+function replayLinks(meta: Record<string, string>): { replayOf?: ReplayLink; replayedBy?: ReplayLink[] } {
+  const parse = (text: string): { runId?: unknown; items?: unknown; at?: unknown } | null => {
+    try {
+      const v = JSON.parse(text) as unknown;
+      return v !== null && typeof v === 'object' ? (v as { runId?: unknown; items?: unknown; at?: unknown }) : null;
+    } catch {
+      return null;
+    }
+  };
+  const link = (runId: unknown, v: { items?: unknown; at?: unknown } | null): ReplayLink | null =>
+    v && typeof runId === 'string' && Array.isArray(v.items) && typeof v.at === 'string' ? { runId, items: v.items.map(String), at: v.at } : null;
+  const out: { replayOf?: ReplayLink; replayedBy?: ReplayLink[] } = {};
+  if (meta[REPLAY_OF]) {
+    const v = parse(meta[REPLAY_OF]);
+    const l = link(v?.runId, v);
+    if (l) out.replayOf = l;
+  }
+  const by: ReplayLink[] = [];
+  for (const [k, text] of Object.entries(meta)) {
+    if (!k.startsWith(REPLAYED_BY)) continue;
+    const l = link(k.slice(REPLAYED_BY.length), parse(text));
+    if (l) by.push(l);
+  }
+  if (by.length > 0) out.replayedBy = by.sort((a, b) => a.at.localeCompare(b.at));
+  return out;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ValueError, isRunId } from '@agora/core';
+import { ValueError, isItemId, isRunId } from '@agora/core';
 
 /**
  * What `AgoraClient.submit` puts on the inbox queue. The inbox is a trust boundary: anyone who
@@ -12,6 +12,20 @@ export const submissionSchema = z
     runId: z.string().refine(isRunId, 'must be 1-64 of [A-Za-z0-9_-], starting with a letter or digit'),
     plan: z.unknown(),
     submittedAt: z.iso.datetime({ offset: true }),
+    /**
+     * Only for a replay of dead letters (an admin's `agora dlq replay`): the original run, the
+     * items run again, and the stand-ins' results (dependency id -> the resultRef it had in the
+     * original run). The scheduler checks every one against the original run's record before it
+     * accepts the plan, so this cannot hand an item a result the original run did not produce.
+     */
+    replay: z
+      .object({
+        runId: z.string().refine(isRunId, 'invalid run id'),
+        items: z.array(z.string().refine(isItemId, 'invalid item id')).min(1).max(200_000),
+        given: z.record(z.string().refine(isItemId, 'invalid item id'), z.string().min(1).max(2048)),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

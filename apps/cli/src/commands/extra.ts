@@ -29,6 +29,35 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
     .description('list held resource locks (holder, fencing token, lease left) and their waiters in order')
     .option('--json', 'print as JSON')
     .action(run(async (o: { json?: boolean }) => (await import('./locks.js')).locksCmd(o, g())));
+  const dlq = program.command('dlq').description('dead letters: items that failed for good, with what it takes to look into them and run them again');
+  dlq
+    .command('list')
+    .description('dead letters, newest first: id, error type, time, attempts, replay, error')
+    .option('--run <run>', 'only this run\'s')
+    .option('--limit <n>', 'at most this many (default 1000)')
+    .option('--json', 'print the records as JSON')
+    .action(run(async (o: { run?: string; limit?: string; json?: boolean }) => (await import('./dlq.js')).dlqListCmd(o, g())));
+  dlq
+    .command('show')
+    .argument('<id>', 'dead letter id (<runId>.<itemId>)')
+    .description('one record as JSON: inputs, error, exit code, output tails, dependencies\' results, replay')
+    .action(run(async (id: string) => (await import('./dlq.js')).dlqShowCmd(id, g())));
+  dlq
+    .command('replay')
+    .argument('[id]', 'dead letter id (<runId>.<itemId>)')
+    .option('--run <run>', 'replay this run\'s dead letters (those not replayed yet)')
+    .option('--all', 'with --run: every dead letter of the run, replayed ones too')
+    .option('--force', 'replay a letter that was replayed already')
+    .option('--json', 'print the new run, letters and items as JSON')
+    .description('run dead items again in a new run linked to the original; prints the new run id')
+    .action(run(async (id: string | undefined, o: { run?: string; all?: boolean; force?: boolean; json?: boolean }) => (await import('./dlq.js')).dlqReplayCmd(id, o, g())));
+  dlq
+    .command('purge')
+    .argument('[id]', 'dead letter id (<runId>.<itemId>)')
+    .option('--run <run>', 'every dead letter of this run')
+    .option('--all', 'every dead letter')
+    .description('delete dead letters; prints how many')
+    .action(run(async (id: string | undefined, o: { run?: string; all?: boolean }) => (await import('./dlq.js')).dlqPurgeCmd(id, o, g())));
   const tasks = program.command('tasks').description('task definitions registered in storage (content-addressed)');
   tasks
     .command('register')

@@ -1,0 +1,89 @@
+import { NotFoundError, isRunId, parseDeadLetterId } from '@agora/core';
+import { AgoraClient } from '@agora/sdk';
+import type { StoredDeadLetter } from '@agora/state';
+import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
+import { assertRedisReachable } from '../redis-check.js';
+
+async function withClient<T>(g: GlobalOpts, fn: (c: AgoraClient) => Promise<T>): Promise<T> {
+  const config = await resolveConfig(g);
+  await assertRedisReachable(config.redisUrl);
+  const c = new AgoraClient({ redisUrl: config.redisUrl, namespace: config.namespace, validate: { queues: Object.keys(config.queues), targets: Object.keys(config.targets) } });
+  try {
+    return await fn(c);
+  } catch (err) {
+    // "Not found" is bad input, as for an unknown run (exit 2), said without a stack.
+    if (err instanceof NotFoundError) throw new CliError(err.message);
+    throw err;
+  } finally {
+    await c.close();
+  }
+}
+
+function checkRun(runId: string | undefined): void {
+  if (runId !== undefined && !isRunId(runId)) throw new CliError(`--run: invalid run id ${JSON.stringify(runId)}`);
+}
+
+function checkId(id: string): void {
+  if (!parseDeadLetterId(id)) throw new CliError(`invalid dead letter id ${JSON.stringify(id)}: expected <runId>.<itemId> (see agora dlq list)`);
+}
+
+/** One line per letter: id, error type, when, attempts, replay, the error's first line. */
+function line(l: StoredDeadLetter): string {
+  const error = l.error.split('\n')[0]!.slice(0, 160);
+  const replay = l.replayedBy ? ` replayed by ${l.replayedBy}` : '';
+  return `${l.id}  ${l.errorCode}${l.exitCode !== undefined ? ` exit ${l.exitCode}` : ''}  ${l.failedAt}  attempts ${l.attempts}${replay}  ${error}\n`;
+}
+
+/** `agora dlq list [--run R] [--json]`: the dead letters, newest first. */
+export async function dlqListCmd(opts: { run?: string; json?: boolean; limit?: string }, g: GlobalOpts): Promise<number> {
+  checkRun(opts.run);
+  const limit = opts.limit === undefined ? 1000 : Number(opts.limit);
+  if (!Number.isSafeInteger(limit) || limit < 1 || !/^[0-9]+$/.test(opts.limit ?? '1')) throw new CliError(`--limit must be a positive integer, got ${JSON.stringify(opts.limit)}`);
+  const letters = await withClient(g, (c) => c.deadLetters({ ...(opts.run !== undefined ? { runId: opts.run } : {}), limit }));
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ deadLetters: letters }, null, 2) + '\n');
+    return EXIT.ok;
+  }
+  if (letters.length === 0) {
+    process.stdout.write(opts.run !== undefined ? `no dead letters of run ${opts.run}\n` : 'no dead letters\n');
+    return EXIT.ok;
+  }
+  for (const l of letters) process.stdout.write(line(l));
+  return EXIT.ok;
+}
+
+/** `agora dlq show <id>`: one record as JSON. */
+export async function dlqShowCmd(id: string, g: GlobalOpts): Promise<number> {
+  checkId(id);
+  const letter = await withClient(g, (c) => c.deadLetter(id));
+  process.stdout.write(JSON.stringify(letter, null, 2) + '\n');
+  return EXIT.ok;
+}
+
+/**
+ * `agora dlq replay <id> | --run R [--all] [--force] [--json]`: a new run of the dead items,
+ * linked to the original. Prints the new run's id (as `submit` does), or JSON with `--json`.
+ */
+export async function dlqReplayCmd(id: string | undefined, opts: { run?: string; all?: boolean; force?: boolean; json?: boolean }, g: GlobalOpts): Promise<number> {
+  if ((id === undefined) === (opts.run === undefined)) throw new CliError('give either a dead letter id or --run <run>, not both');
+  if (opts.all && opts.run === undefined) throw new CliError('--all goes with --run <run>');
+  if (id !== undefined) checkId(id);
+  checkRun(opts.run);
+  const sel = id !== undefined ? { id } : { runId: opts.run!, all: opts.all === true };
+  const r = await withClient(g, (c) => c.replayDeadLetters(sel, { force: opts.force === true }));
+  process.stdout.write(opts.json ? JSON.stringify(r, null, 2) + '\n' : `${r.runId}\n`);
+  return EXIT.ok;
+}
+
+/** `agora dlq purge <id> | --run R | --all`: deletes records; prints how many. */
+export async function dlqPurgeCmd(id: string | undefined, opts: { run?: string; all?: boolean }, g: GlobalOpts): Promise<number> {
+  const given = [id !== undefined, opts.run !== undefined, opts.all === true].filter(Boolean).length;
+  if (given !== 1) throw new CliError('give exactly one of: a dead letter id, --run <run>, --all');
+  if (id !== undefined) checkId(id);
+  checkRun(opts.run);
+  const sel = id !== undefined ? { id } : opts.run !== undefined ? { runId: opts.run } : { all: true as const };
+  const n = await withClient(g, (c) => c.purgeDeadLetters(sel));
+  if (id !== undefined && n === 0) throw new CliError(`no dead letter "${id}"`);
+  process.stdout.write(`purged ${n} dead letter${n === 1 ? '' : 's'}\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDashboard, type Dashboard } from '@agora/dashboard';
+import { startCluster, silent, type TestCluster } from '../../../test/support/cluster.js';
+
+/** The dead-letter routes: admin scope only (a read or submit key gets 403), list, show, replay, purge. */
+const KEY = 'test-key-0123456789abcdef';
+const ADMIN = 'admin-key-0123456789abcdef';
+let cluster: TestCluster;
+let dash: Dashboard;
+let runId: string;
+
+const user = { authorization: `Bearer ${KEY}` };
+const admin = { authorization: `Bearer ${ADMIN}` };
+const json = { 'content-type': 'application/json' };
+const noop = (id: string, inputs: Record<string, unknown>, deps: string[] = []) => ({ id, executor: 'noop', inputs, depends_on: deps, resourceLocks: [] });
+
+async function until<T>(what: string, f: () => Promise<T | null | undefined | false>, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`${what}: not reached in ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+interface Letter {
+  id: string;
+  itemId: string;
+  errorCode: string;
+  error: string;
+  inputs?: Record<string, unknown>;
+  dependencies: Record<string, string>;
+  replayedBy?: string;
+}
+
+beforeAll(async () => {
+  cluster = await startCluster({ runners: 1 });
+  dash = await createDashboard({ config: cluster.config, port: 0, logger: silent, apiKey: KEY, adminKey: ADMIN });
+  runId = await cluster.client.submit({
+    id: 'http-dlq',
+    queue: 'default',
+    items: [noop('up', { v: 1 }), noop('a', { fail: 'first failure' }, ['up']), noop('b', { fail: 'second failure' }, ['up']), noop('c', {}, ['a'])],
+  });
+  expect((await cluster.client.wait(runId)).state).toBe('failed');
+  await until('both letters', async () => (await cluster.client.deadLetters({ runId })).length === 2);
+});
+afterAll(async () => {
+  await dash?.close();
+  await cluster?.close();
+});
+
+describe('/api/dlq', () => {
+  it('needs the admin scope, for reads too: a read+submit key gets 403, no key 401', async () => {
+    for (const [method, p] of [['GET', '/api/dlq'], ['GET', `/api/dlq/${runId}.a`], ['POST', `/api/dlq/${runId}.a/replay`], ['POST', '/api/dlq/purge'], ['POST', '/api/dlq/replay']] as const) {
+      const res = await fetch(`${dash.url}${p}`, { method, headers: { ...user, ...json }, ...(method === 'POST' ? { body: '{}' } : {}) });
+      expect(res.status, `${method} ${p}`).toBe(403);
+      expect(((await res.json()) as { error: string }).error).toBe('forbidden');
+      expect((await fetch(`${dash.url}${p}`, { method, headers: json, ...(method === 'POST' ? { body: '{}' } : {}) })).status, `${method} ${p} without a key`).toBe(401);
+    }
+  });
+
+  it('lists the letters (all, or one run\'s) and shows one; a bad id is 400, an unknown one 404', async () => {
+    const all = (await (await fetch(`${dash.url}/api/dlq`, { headers: admin })).json()) as { deadLetters: Letter[] };
+    expect(all.deadLetters.map((l) => l.id).sort()).toEqual([`${runId}.a`, `${runId}.b`]);
+    const ofRun = (await (await fetch(`${dash.url}/api/dlq?run=${runId}&limit=1`, { headers: admin })).json()) as { deadLetters: Letter[] };
+    expect(ofRun.deadLetters).toHaveLength(1);
+    const one = await fetch(`${dash.url}/api/dlq/${runId}.a`, { headers: admin });
+    expect(one.status).toBe(200);
+    expect(await one.json()).toMatchObject({ id: `${runId}.a`, itemId: 'a', errorCode: 'APPLICATION', error: 'first failure', inputs: { fail: 'first failure' }, dependencies: { up: expect.stringMatching(/^agora:\/\//) as string } });
+    expect((await fetch(`${dash.url}/api/dlq/nope`, { headers: admin })).status).toBe(400);
+    expect((await fetch(`${dash.url}/api/dlq?run=bad.run`, { headers: admin })).status).toBe(400);
+    const unknown = await fetch(`${dash.url}/api/dlq/${runId}.ghost`, { headers: admin });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: 'not_found', message: `no dead letter "${runId}.ghost"` });
+  });
+
+  it('replays one letter as a new linked run (202 with its Location); a second replay is 409 unless forced', async () => {
+    const res = await fetch(`${dash.url}/api/dlq/${runId}.a/replay`, { method: 'POST', headers: { ...admin, ...json }, body: '{}' });
+    expect(res.status).toBe(202);
+    const r = (await res.json()) as { runId: string; letters: string[]; items: string[] };
+    expect(res.headers.get('location')).toBe(`/api/runs/${r.runId}`);
+    expect(r).toMatchObject({ letters: [`${runId}.a`], items: ['a'] });
+    // Still failing (the item's inputs say so): the replay run fails too, and is linked both ways.
+    const st = await cluster.client.wait(r.runId);
+    expect(st).toMatchObject({ state: 'failed', replayOf: { runId, items: ['a'] } });
+    expect(Object.fromEntries(st.items.map((i) => [i.id, i.state]))).toEqual({ a: 'failed', up: 'done' });
+    const orig = await cluster.client.status(runId);
+    expect('replayedBy' in orig ? orig.replayedBy : undefined).toEqual([expect.objectContaining({ runId: r.runId, items: ['a'] })]);
+    expect(((await (await fetch(`${dash.url}/api/dlq/${runId}.a`, { headers: admin })).json()) as Letter).replayedBy).toBe(r.runId);
+    // The replay's own failure is a dead letter of its own run.
+    await until('the replay\'s letter', () => cluster.client.deadLetters({ runId: r.runId }).then((l) => l.length === 1));
+
+    const again = await fetch(`${dash.url}/api/dlq/${runId}.a/replay`, { method: 'POST', headers: { ...admin, ...json }, body: '{}' });
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { message: string }).message).toContain('was replayed already');
+    const forced = await fetch(`${dash.url}/api/dlq/${runId}.a/replay`, { method: 'POST', headers: { ...admin, ...json }, body: JSON.stringify({ force: true }) });
+    expect(forced.status).toBe(202);
+    const bad = await fetch(`${dash.url}/api/dlq/${runId}.a/replay`, { method: 'POST', headers: { ...admin, ...json }, body: JSON.stringify({ force: 'yes' }) });
+    expect(bad.status).toBe(400);
+  });
+
+  it('replays a run\'s letters not replayed yet (POST /api/dlq/replay), then purges the run\'s letters', async () => {
+    const res = await fetch(`${dash.url}/api/dlq/replay`, { method: 'POST', headers: { ...admin, ...json }, body: JSON.stringify({ runId }) });
+    expect(res.status).toBe(202);
+    const r = (await res.json()) as { runId: string; items: string[] };
+    expect(r.items).toEqual(['b']);
+    expect((await cluster.client.wait(r.runId)).state).toBe('failed');
+    const none = await fetch(`${dash.url}/api/dlq/replay`, { method: 'POST', headers: { ...admin, ...json }, body: JSON.stringify({ runId }) });
+    expect(none.status).toBe(404);
+
+    const purge = await fetch(`${dash.url}/api/dlq/purge`, { method: 'POST', headers: { ...admin, ...json }, body: JSON.stringify({ runId }) });
+    expect(await purge.json()).toEqual({ purged: 2 });
+    expect(await cluster.client.deadLetters({ runId })).toEqual([]);
+    const badPurge = await fetch(`${dash.url}/api/dlq/purge`, { method: 'POST', headers: { ...admin, ...json }, body: JSON.stringify({ everything: true }) });
+    expect(badPurge.status).toBe(400);
+  });
+});
