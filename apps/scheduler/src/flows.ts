@@ -14,6 +14,8 @@ export interface FlowBuildOptions {
   readonly taskRefs?: ReadonlyMap<string, string>;
   /** `itemInputsHash` per item id, when the caller has them already. */
   readonly inputsHashes?: ReadonlyMap<string, string>;
+  /** The run's trace context (W3C traceparent), put in every item job's data (not hashed: see itemJobDataSchema). */
+  readonly traceparent?: string;
 }
 
 export interface FlowChunk {
@@ -107,6 +109,7 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
     deps: it.depends_on,
     ...(it.target !== undefined ? { target: it.target } : plan.target !== undefined ? { target: plan.target } : {}),
     ...(taskRefOf(it) !== undefined ? { taskRef: taskRefOf(it)! } : {}),
+    ...(opts.traceparent !== undefined ? { traceparent: opts.traceparent } : {}),
   }));
   const jobs = new Array<FlowJob | undefined>(n);
   const wakeJobs = new Map<string, string>();

@@ -6,10 +6,12 @@ import { RunStore, createRedis, type RedisClient } from '@agora/state';
 import { ProviderSet } from '@agora/registry';
 import { createEvidence, createSealer } from '@agora/evidence';
 import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
+import { createAgoraTracing, type AgoraTracing } from '@agora/tracing';
 import { publishDeployment, startActingTerm } from './acting.js';
 import { acceptSubmission, type AcceptResult, type IntakeContext } from './intake.js';
 import { LeaderLease, LeaseLostError } from './leader-lease.js';
 import { Leadership } from './leadership.js';
+import { startRunSpans } from './run-spans.js';
 import { createUpkeep } from './upkeep.js';
 
 export { LeaseLostError } from './leader-lease.js';
@@ -34,6 +36,11 @@ export interface SchedulerOptions {
    * @default a private registry nobody scrapes
    */
   readonly metrics?: AgoraMetrics;
+  /**
+   * Where the runs' root spans go (recorded when a run ends). A tracer given here is flushed on
+   * close, not shut down. @default one built from `config.tracing`, shut down (flushed) on close
+   */
+  readonly tracing?: AgoraTracing;
 }
 
 export interface Scheduler {
@@ -69,6 +76,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const queueFor = (name: string): Queue => queues.get(name) ?? queues.set(name, new Queue(name, { connection: redis, prefix })).get(name)!;
   const executors = opts.executors ?? DEFAULT_EXECUTORS;
   const metrics = opts.metrics ?? createAgoraMetrics();
+  const tracing = opts.tracing ?? createAgoraTracing(config.tracing, { component: 'scheduler' });
   // Read on scrape only: one getJobCounts per queue.
   metrics.observeQueueJobs(() => Promise.all([INBOX_QUEUE, ...Object.keys(config.queues)].map(async (q) => ({ queue: q, counts: await queueFor(q).getJobCounts() }))));
   // The lease has a connection of its own, so its renewals never wait behind a large acceptance.
@@ -95,8 +103,12 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const leadership = new Leadership(lease, logger, async (epoch) => {
     await publishDeployment({ redis, store, config, executors, queueFor }, opts.concurrency);
     const term = await startActingTerm({ config, logger, store, sealer, metrics, accept, sweep: upkeep.sweep, inboxConcurrency: opts.inboxConcurrency ?? 2, sealing: opts.sealing !== false });
+    const runSpans = await startRunSpans({ config, logger, store, tracing }).catch(async (err: unknown) => {
+      await term.stop();
+      throw err;
+    });
     logger.debug({ epoch }, 'acting');
-    return term;
+    return { stop: () => runSpans.stop().then(() => term.stop()) };
   });
 
   await leadership.tick();
@@ -121,6 +133,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       await producer.close();
       for (const q of queues.values()) await q.close();
       await redis.quit().catch(() => undefined);
+      // Last: the root spans of runs that ended just now go out before the process exits.
+      await (opts.tracing ? tracing.forceFlush() : tracing.shutdown()).catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'could not export the last spans'));
     },
   };
 }

@@ -42,6 +42,8 @@ const token = z.number().int().positive();
 /** Times we write are `Date#toISOString()`; providers' own may carry an offset. */
 const isoTime = z.iso.datetime({ offset: true });
 const names = z.array(nonEmpty).min(1);
+/** The run's OpenTelemetry trace id (32 hex digits): the same on its accepted event and every running event. */
+const traceId = z.string().regex(/^[0-9a-f]{32}$/);
 
 /** The fields the stream assigns every event (Lua `emit`). */
 const HEAD = { seq: z.number().int().nonnegative(), runId: nonEmpty, at: isoTime };
@@ -81,7 +83,7 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
   const runBase = { ...head, type: z.literal('run') };
   const runCounts = { done: count, failed: count, skipped: count, cancelled: count };
   const run = z.discriminatedUnion('state', [
-    z.strictObject({ ...runBase, state: z.literal('accepted'), planId: nonEmpty, queue: nonEmpty, items: count, submittedAt: isoTime }),
+    z.strictObject({ ...runBase, state: z.literal('accepted'), planId: nonEmpty, queue: nonEmpty, items: count, submittedAt: isoTime, traceId: traceId.optional() }),
     z.strictObject({ ...runBase, state: z.literal('running') }),
     /** `reason` is optional: RunStore.cancelRun takes one, the SDK always gives it. */
     z.strictObject({ ...runBase, state: z.literal('cancelling'), reason: z.string().optional() }),
@@ -104,7 +106,7 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
       .refine((e) => registrationAllOrNone(e as unknown as RegistrationFields), {
         message: 'a queued event carries all of executor, definitionHash and inputsHash (registration) or none of them (released by its dependencies)',
       }),
-    z.strictObject({ ...itemBase, state: z.literal('running'), runner: nonEmpty, ...started }),
+    z.strictObject({ ...itemBase, state: z.literal('running'), runner: nonEmpty, ...started, traceId: traceId.optional() }),
     z
       .strictObject({
         ...itemBase,

@@ -14,3 +14,5 @@ export * from './registry.js';
 export * from './image-ref.js';
 export * from './lua.js';
 export * from './redis-url.js';
+export * from './trace-context.js';
+export * from './tracing-config.js';

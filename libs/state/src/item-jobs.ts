@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Job, type Queue } from 'bullmq';
 import { z } from 'zod';
-import { ValueError, isItemId, isRunId } from '@agora/core';
+import { TRACEPARENT_RE, ValueError, isItemId, isRunId } from '@agora/core';
 import { canonicalJson } from '@agora/audit';
 
 /**
@@ -37,6 +37,13 @@ export const itemJobDataSchema = z
     target: z.string().min(1).max(128).optional(),
     /** Pinned task definition (`agora://<ns>/task/<name>/<sha256>`) resolved at acceptance. */
     taskRef: z.string().min(1).max(512).optional(),
+    /**
+     * The run's trace context (W3C `traceparent`), set at acceptance: the runner's item span is a
+     * child of it. Not part of `itemDefinitionHash`: it decides nothing about what runs (an edit
+     * only files the item's spans under another trace), and leaving it out keeps the definition
+     * hashes, and so the audit record, the same with tracing on or off.
+     */
+    traceparent: z.string().regex(TRACEPARENT_RE, 'a W3C traceparent (00-<32 hex>-<16 hex>-01)').optional(),
   })
   .strict();
 
