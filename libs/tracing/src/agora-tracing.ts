@@ -1,5 +1,5 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
-import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor, type BufferConfig, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
@@ -98,8 +98,8 @@ export interface AgoraTracingOptions {
   /** Which process this is (`agora.component` on the resource: scheduler, runner). */
   readonly component?: string;
   /**
-   * Buffered spans are exported this often (BatchSpanProcessor `scheduledDelayMillis`).
-   * @default 2000
+   * Buffered spans are exported this often (BatchSpanProcessor `scheduledDelayMillis`), over
+   * `OTEL_BSP_SCHEDULE_DELAY`. @default OTEL_BSP_SCHEDULE_DELAY, else 2000
    */
   readonly exportDelayMs?: number;
 }
@@ -117,14 +117,7 @@ export function createAgoraTracing(config: TracingConfig, opts: AgoraTracingOpti
   const memory = config.exporter === 'memory' ? new InMemorySpanExporter() : undefined;
   const processor: SpanProcessor = memory
     ? new SimpleSpanProcessor(memory)
-    : new BatchSpanProcessor(new OTLPTraceExporter({ ...(config.tracesUrl !== undefined ? { url: config.tracesUrl } : {}), timeoutMillis: EXPORT_TIMEOUT_MS }), {
-        scheduledDelayMillis: opts.exportDelayMs ?? 2000,
-        // A collector that does not answer holds a process's shutdown this long at most.
-        exportTimeoutMillis: EXPORT_TIMEOUT_MS,
-        // Bounded: a collector that is down costs at most this many spans of memory; the rest are dropped.
-        maxQueueSize: 8192,
-        maxExportBatchSize: 512,
-      });
+    : new BatchSpanProcessor(new OTLPTraceExporter({ ...(config.tracesUrl !== undefined ? { url: config.tracesUrl } : {}), timeoutMillis: EXPORT_TIMEOUT_MS }), batchConfig(opts));
   const ids = new RunIdGenerator();
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName, ...(opts.component ? { 'agora.component': opts.component } : {}) }),
@@ -168,6 +161,24 @@ export function createAgoraTracing(config: TracingConfig, opts: AgoraTracingOpti
     forceFlush: () => provider.forceFlush(),
     shutdown: () => provider.shutdown(),
   };
+}
+
+/**
+ * The batch processor's settings: ours, except where the standard `OTEL_BSP_*` variable is set
+ * (the SDK then reads it). Ours: export every 2 s; a collector that does not answer holds a
+ * process's shutdown 5 s at most; at most 8192 spans wait in memory while it is down (the rest
+ * are dropped, counted by the SDK's own diagnostics).
+ */
+function batchConfig(opts: AgoraTracingOptions): BufferConfig {
+  const ours: Array<[keyof BufferConfig, string, number]> = [
+    ['scheduledDelayMillis', 'OTEL_BSP_SCHEDULE_DELAY', 2000],
+    ['exportTimeoutMillis', 'OTEL_BSP_EXPORT_TIMEOUT', EXPORT_TIMEOUT_MS],
+    ['maxQueueSize', 'OTEL_BSP_MAX_QUEUE_SIZE', 8192],
+  ];
+  const out: BufferConfig = {};
+  for (const [key, envName, value] of ours) if (!process.env[envName]) out[key] = value;
+  if (opts.exportDelayMs !== undefined) out.scheduledDelayMillis = opts.exportDelayMs;
+  return out;
 }
 
 function startItemSpan(tracer: Tracer, parent: TraceContext | undefined, f: ItemSpanFacts): ItemSpan {
