@@ -18,15 +18,16 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const LEVELS: ReadonlySet<string> = new Set<LogLevel>(['debug', 'info', 'warn', 'error', 'silent']);
 
 /**
- * pino's own redaction, by path: values that sit under names the key rule above does not catch
- * (a request's cookie header, a Redis URL that may hold a password) and the usual secret names at
- * the top and one level down. The recursive key rule (`redact`) still runs on every object first,
- * so a secret-looking key at any depth is covered as before; these paths are the second net.
+ * pino's own redaction, by path: values under names the key rule above does not catch (a Redis
+ * URL that may hold a password, a task's environment, a request's headers) and the usual secret
+ * names. The recursive key rule (`redact`) runs on every object first, so a secret-looking key at
+ * any depth is covered as before; these paths are the second net. No wildcards: a `*.x` path
+ * costs pino ~10 µs on every line, and the runner logs one line per item.
  */
 export const REDACT_PATHS: readonly string[] = [
-  'password', '*.password', 'secret', '*.secret', 'token', '*.token', 'apiKey', '*.apiKey', 'authorization', '*.authorization',
-  'credentials', '*.credentials', 'secrets', '*.secrets', 'privateKey', '*.privateKey', 'redisUrl', '*.redisUrl',
-  'headers.cookie', 'headers.authorization', 'req.headers.cookie', 'req.headers.authorization', 'env', '*.env',
+  'password', 'secret', 'secrets', 'token', 'apiKey', 'authorization', 'credentials', 'privateKey',
+  'redisUrl', 'config.redisUrl', 'env', 'task.env', 'spec.env', 'options.env',
+  'headers.cookie', 'headers.authorization', 'req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]',
 ];
 
 /** pino-pretty, loaded only when a terminal reads stderr (a service in production never loads it). */
