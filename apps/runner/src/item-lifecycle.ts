@@ -30,7 +30,9 @@ import {
 import { wakeTargetsOf } from '@agora/locks';
 import type { AgoraMetrics } from '@agora/metrics';
 import { recordDeadLetter } from './dead-letter.js';
+import type { AgoraTracing } from '@agora/tracing';
 import type { Executor } from './executor.js';
+import { ItemAttemptTrace, traceIdOf } from './item-trace.js';
 import type { LockLeaseLike, LockServiceLike } from './locking.js';
 import { HAND_BACK, LOCK_LOST, TIMED_OUT, classifyOutcome } from './outcome.js';
 import { parkJob } from './parking.js';
@@ -62,6 +64,8 @@ export interface RunnerContext {
   readonly announcedWaits: Map<string, number>;
   /** Counters and histograms only: nothing here may call Redis. */
   readonly metrics: AgoraMetrics;
+  /** Item spans (a child of the run's span per attempt); the `none` tracer makes none. */
+  readonly tracing: AgoraTracing;
   /** Most starts of one item (attempts + stalls) before it fails STALLED. */
   readonly maxStarts: number;
   /** Fallback re-check of an item parked on a busy lock. */
@@ -81,6 +85,7 @@ type EndFields = { resultRef?: string; fields?: Record<string, unknown> };
  * job ends failed; a parked or handed-back job throws BullMQ's Delayed/Waiting errors.
  */
 export async function processItem(ctx: RunnerContext, job: Job<ItemJobData>, token?: string): Promise<{ state: string; resultRef?: string }> {
+  const since = Date.now();
   const { d, definitionHash } = readJob(ctx, job);
   const started = await startItem(ctx, job, token, d, definitionHash);
   const { begin, lease } = started;
@@ -108,7 +113,7 @@ export async function processItem(ctx: RunnerContext, job: Job<ItemJobData>, tok
       wake: () => ctx.queues.wakeJobs(job.queueName, [job.id!]),
     });
   }
-  return runItem(ctx, job, token, d, begin, lease);
+  return runItem(ctx, job, token, d, begin, lease, { since: started.waitedSince ?? since, ...(lease ? { locksAt: Date.now() } : {}) });
 }
 
 /**
@@ -142,10 +147,11 @@ async function startItem(
   token: string | undefined,
   d: ItemJobData,
   definitionHash: string,
-): Promise<{ begin: BeginResult; lease?: LockLeaseLike }> {
+): Promise<{ begin: BeginResult; lease?: LockLeaseLike; waitedSince?: number }> {
   // The stall budget is on top of the item's own tries (its resolved policy's attempts).
   const maxStarts = d.retry ? d.retry.attempts + ctx.config.runner.maxStalls : ctx.maxStarts;
-  const beginOpts = { definitionHash, maxStarts, jobId: job.id! };
+  const traceId = traceIdOf(d);
+  const beginOpts = { definitionHash, maxStarts, jobId: job.id!, ...(traceId ? { fields: { traceId } } : {}) };
   if (d.locks.length === 0) return { begin: await ctx.store.beginItem(d.runId, d.itemId, d.deps, ctx.id, beginOpts) };
   const req = { names: [...d.locks], holder: { runId: d.runId, itemId: d.itemId, jobId: job.id!, queue: job.queueName } };
   let reply: StartReply | undefined;
@@ -169,7 +175,7 @@ async function startItem(
   // A wait that began on another runner (the job was parked there) is not seen here: it counts from this runner's first refusal.
   ctx.metrics.lockWait.observe(waitingSince === undefined ? 0 : (Date.now() - waitingSince) / 1000);
   if (!reply?.begin) throw new Error(`item ${d.itemId}: locks granted without a start decision`);
-  if (reply.begin.kind === 'run') return { begin: reply.begin, lease: r.lease };
+  if (reply.begin.kind === 'run') return { begin: reply.begin, lease: r.lease, ...(waitingSince !== undefined ? { waitedSince: waitingSince } : {}) };
   // The start script gave the locks back already: the item does not run now.
   r.lease.markReleased();
   await ctx.queues.wakeHolders(wakeTargetsOf(reply.heads));
@@ -184,6 +190,7 @@ async function runItem(
   d: ItemJobData,
   begin: Extract<BeginResult, { kind: 'run' }>,
   lease: LockLeaseLike | undefined,
+  timing: { since: number; locksAt?: number },
 ): Promise<{ state: string; resultRef?: string }> {
   const { attempt } = begin;
   noteStart(ctx.metrics, job, attempt, lease?.names.length ?? 0);
@@ -214,14 +221,16 @@ async function runItem(
     held.defer(() => clearTimeout(timer));
   }
   const startedMs = Date.now();
+  const traced = new ItemAttemptTrace(ctx.logger, ctx.tracing, { runner: ctx.id, queue: job.queueName, d, attempt, startedMs, ...timing });
   const end = async (state: EndState, fields: EndFields): Promise<void> => {
     await endItem(ctx, job.queueName, d, state, fields, lease);
     ctx.metrics.itemDuration.observe({ state, queue: job.queueName }, (Date.now() - startedMs) / 1000);
+    traced.ended(state, typeof fields.fields?.['error'] === 'string' ? fields.fields['error'] : undefined);
   };
   try {
     const executor = ctx.executors.get(d.executor);
     if (!executor) throw new ApplicationError(`no executor "${d.executor}" on runner ${ctx.id}`, null);
-    const result = await executor.execute({
+    const result = await traced.step('provider.run', () => executor.execute({
       namespace: ctx.config.namespace,
       runId: d.runId,
       itemId: d.itemId,
@@ -235,16 +244,20 @@ async function runItem(
       signal: abort.signal,
       storage: ctx.storage,
       logger: ctx.logger,
-    });
+    }));
     if (abort.signal.aborted) throw new CancelledError(String(abort.signal.reason));
     const bytes = typeof result.output === 'string' ? Buffer.from(result.output) : result.output;
     // The done event records the pinned URI, so the name index may trail (deferIndex).
-    const put = await ctx.storage.put(`agora://${ctx.config.namespace}/result/${d.runId}.${d.itemId}`, bytes, { deferIndex: true });
+    const put = await traced.step('storage.put', () => ctx.storage.put(`agora://${ctx.config.namespace}/result/${d.runId}.${d.itemId}`, bytes, { deferIndex: true }));
     await end('done', { resultRef: put.uri, fields: { attempt, durationMs: Date.now() - startedMs, ...result.fields } });
     return { state: 'done', resultRef: put.uri };
   } catch (caught) {
-    return await settleFailure(ctx, job, token, d, attempt, caught, abort.signal, lease, end);
+    return await settleFailure(ctx, job, token, d, attempt, caught, abort.signal, lease, end).catch((thrown: unknown) => {
+      traced.thrown(thrown);
+      throw thrown;
+    });
   } finally {
+    traced.finish();
     await held.releaseAll();
   }
 }

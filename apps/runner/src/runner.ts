@@ -4,6 +4,7 @@ import { DeadLetterStore, RunStore, createRedis, type RedisClient } from '@agora
 import { ProviderSet, loadTask } from '@agora/registry';
 import { createLockManager } from '@agora/locks';
 import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
+import { createAgoraTracing, type AgoraTracing } from '@agora/tracing';
 import { createDispatchExecutor } from './dispatch-executor.js';
 import type { Executor } from './executor.js';
 import type { RunnerContext } from './item-lifecycle.js';
@@ -43,6 +44,11 @@ export interface RunnerOptions {
    * @default a private registry nobody scrapes
    */
   readonly metrics?: AgoraMetrics;
+  /**
+   * Where item spans go. A tracer given here is flushed on close, not shut down.
+   * @default one built from `config.tracing`, shut down (flushed) on close
+   */
+  readonly tracing?: AgoraTracing;
 }
 
 export interface Runner {
@@ -90,6 +96,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const queueRedis: RedisClient = createRedis(config.redisUrl);
   let graceOver = false;
   const metrics = opts.metrics ?? createAgoraMetrics();
+  const tracing = opts.tracing ?? createAgoraTracing(config.tracing, { component: 'runner' });
   const ctx: RunnerContext = {
     id,
     config,
@@ -102,6 +109,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     running: new Map(),
     announcedWaits: new Map(),
     metrics,
+    tracing,
     maxStarts: config.runner.attempts + config.runner.maxStalls,
     lockRecheckMs: opts.lockRecheckMs ?? 5000,
     graceOver: () => graceOver,
@@ -147,6 +155,8 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       await ctx.locks.close();
       await storage.flush?.().catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'could not write the result index'));
       for (const c of [sub, queueRedis, redis]) await c.quit().catch(() => undefined);
+      // Last: every item has ended or been handed back, so its span is ended and goes out now.
+      await (opts.tracing ? tracing.forceFlush() : tracing.shutdown()).catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'could not export the last spans'));
     },
   };
 }

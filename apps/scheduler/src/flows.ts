@@ -16,6 +16,8 @@ export interface FlowBuildOptions {
   readonly inputsHashes?: ReadonlyMap<string, string>;
   /** The resolved retry policy per item id: into its job data (hashed) and its job's attempts and back-off. */
   readonly retryPolicies?: ReadonlyMap<string, RetryPolicy>;
+  /** The run's trace context (W3C traceparent), put in every item job's data (not hashed: see itemJobDataSchema). */
+  readonly traceparent?: string;
 }
 
 export interface FlowChunk {
@@ -111,6 +113,7 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
     ...(taskRefOf(it) !== undefined ? { taskRef: taskRefOf(it)! } : {}),
     ...(opts.retryPolicies?.has(it.id) ? { retry: opts.retryPolicies.get(it.id)! } : {}),
     ...(it.timeoutMs !== undefined ? { timeoutMs: it.timeoutMs } : {}),
+    ...(opts.traceparent !== undefined ? { traceparent: opts.traceparent } : {}),
   }));
   const jobs = new Array<FlowJob | undefined>(n);
   const wakeJobs = new Map<string, string>();

@@ -1,5 +1,5 @@
 import type { FlowProducer, Queue } from 'bullmq';
-import { coerceError, itemJobId, validatePlan, type AgoraConfig, type Logger, type Plan } from '@agora/core';
+import { coerceError, formatTraceparent, itemJobId, newTraceContext, validatePlan, type AgoraConfig, type Logger, type Plan, type TraceContext } from '@agora/core';
 import { itemInputsHash, submissionProblems, wakeJobs, type RegisteredItem, type RunStore, type SubmissionData } from '@agora/state';
 import { resolveTaskRef, type ProviderSet } from '@agora/registry';
 import type { AgoraMetrics } from '@agora/metrics';
@@ -71,7 +71,14 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
   const levels = await retryLevels(plan, ctx.config, recorded.taskRefs, () => ctx.providers.storage());
   await ctx.fence();
   const retryPolicies = resolveRetryPolicies(plan, await ctx.store.pinRetryLevels(sub.runId, levels));
-  const flows = buildFlows(plan, sub.runId, { itemJobOptions: itemJobOptions(ctx.config), taskRefs: recorded.taskRefs, inputsHashes, retryPolicies, ...admissionFlowOptions(maxWaiting) });
+  const flows = buildFlows(plan, sub.runId, {
+    itemJobOptions: itemJobOptions(ctx.config),
+    taskRefs: recorded.taskRefs,
+    inputsHashes,
+    retryPolicies,
+    ...admissionFlowOptions(maxWaiting),
+    ...(recorded.trace ? { traceparent: formatTraceparent(recorded.trace) } : {}),
+  });
   await breathe();
   await registerItems(ctx, sub.runId, plan, flows, recorded, inputsHashes);
   if (plan.maxParallel !== undefined) {
@@ -90,7 +97,7 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
   // An acceptance resumed after a crash or a lost lease counts again here (rare; counters are per process).
   ctx.metrics.runs.inc({ state: 'accepted' });
   ctx.logger.info(
-    { runId: sub.runId, planId: plan.id, items: plan.items.length, wakeEdges: flows.wakeEdges, chunks: flows.chunks.length, ms: Date.now() - started },
+    { runId: sub.runId, planId: plan.id, items: plan.items.length, wakeEdges: flows.wakeEdges, chunks: flows.chunks.length, ms: Date.now() - started, traceId: recorded.trace?.traceId },
     'run accepted',
   );
   return { state: 'running' };
@@ -190,9 +197,17 @@ async function recordRun(
   sub: SubmissionData,
   plan: Plan,
   pins: Map<string, string>,
-): Promise<{ registered: number; flowChunks: number; taskRefs: Map<string, string> } | { state: string }> {
+): Promise<{ registered: number; flowChunks: number; taskRefs: Map<string, string>; trace?: TraceContext } | { state: string }> {
   await ctx.fence();
-  const init = await ctx.store.initRun(sub.runId, { total: plan.items.length, queue: plan.queue, planId: plan.id, fields: { submittedAt: sub.submittedAt, ...(sub.replay ? { replayOf: { runId: sub.replay.runId, items: sub.replay.items } } : {}) } });
+  // The run's trace is decided here, once (a resumed acceptance gets the first one back), with
+  // or without a tracer: its id also ties the run's events and log lines together.
+  const init = await ctx.store.initRun(sub.runId, {
+    total: plan.items.length,
+    queue: plan.queue,
+    planId: plan.id,
+    fields: { submittedAt: sub.submittedAt, ...(sub.replay ? { replayOf: { runId: sub.replay.runId, items: sub.replay.items } } : {}) },
+    trace: newTraceContext(),
+  });
   if (init.state !== 'accepted' && init.state !== 'running' && init.state !== 'queued') return { state: init.state };
   await ctx.fence();
   const taskRefs = await ctx.store.pinTaskRefs(sub.runId, pins);
@@ -200,7 +215,7 @@ async function recordRun(
   if (init.registered > 0 || init.flowChunks > 0) {
     ctx.logger.info({ runId: sub.runId, registeredChunks: init.registered, flowChunks: init.flowChunks, epoch: ctx.epoch() }, 'acceptance resumed');
   }
-  return { registered: init.registered, flowChunks: init.flowChunks, taskRefs };
+  return { registered: init.registered, flowChunks: init.flowChunks, taskRefs, ...(init.trace ? { trace: init.trace } : {}) };
 }
 
 /**

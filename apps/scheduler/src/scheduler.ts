@@ -6,12 +6,14 @@ import { DeadLetterStore, RunStore, createRedis, type RedisClient } from '@agora
 import { ProviderSet } from '@agora/registry';
 import { createEvidence, createSealer } from '@agora/evidence';
 import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
+import { createAgoraTracing, type AgoraTracing } from '@agora/tracing';
 import { publishDeployment, startActingTerm } from './acting.js';
 import { sealerWithDeadLetters } from './dead-letters.js';
 import { acceptSubmission, type AcceptResult, type IntakeContext } from './intake.js';
 import { Admissions } from './admission.js';
 import { LeaderLease, LeaseLostError } from './leader-lease.js';
 import { Leadership } from './leadership.js';
+import { startRunSpans } from './run-spans.js';
 import { createUpkeep } from './upkeep.js';
 
 export { LeaseLostError } from './leader-lease.js';
@@ -36,6 +38,11 @@ export interface SchedulerOptions {
    * @default a private registry nobody scrapes
    */
   readonly metrics?: AgoraMetrics;
+  /**
+   * Where the runs' root spans go (recorded when a run ends). A tracer given here is flushed on
+   * close, not shut down. @default one built from `config.tracing`, shut down (flushed) on close
+   */
+  readonly tracing?: AgoraTracing;
 }
 
 export interface Scheduler {
@@ -71,6 +78,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const queueFor = (name: string): Queue => queues.get(name) ?? queues.set(name, new Queue(name, { connection: redis, prefix })).get(name)!;
   const executors = opts.executors ?? DEFAULT_EXECUTORS;
   const metrics = opts.metrics ?? createAgoraMetrics();
+  const tracing = opts.tracing ?? createAgoraTracing(config.tracing, { component: 'scheduler' });
   // Read on scrape only: one getJobCounts per queue.
   metrics.observeQueueJobs(() => Promise.all([INBOX_QUEUE, ...Object.keys(config.queues)].map(async (q) => ({ queue: q, counts: await queueFor(q).getJobCounts() }))));
   // The lease has a connection of its own, so its renewals never wait behind a large acceptance.
@@ -101,9 +109,13 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const leadership = new Leadership(lease, logger, async (epoch) => {
     await publishDeployment({ redis, store, config, executors, queueFor }, opts.concurrency);
     const term = await startActingTerm({ config, logger, store, sealer, metrics, accept, sweep: upkeep.sweep, inboxConcurrency: opts.inboxConcurrency ?? 2, sealing: opts.sealing !== false });
+    const runSpans = await startRunSpans({ config, logger, store, tracing }).catch(async (err: unknown) => {
+      await term.stop();
+      throw err;
+    });
     logger.debug({ epoch }, 'acting');
     // Admissions in memory belong to this term: the next term (here or elsewhere) rebuilds them from Redis.
-    return { stop: () => term.stop().finally(() => intake.admissions.clear()) };
+    return { stop: () => runSpans.stop().then(() => term.stop()).finally(() => intake.admissions.clear()) };
   });
 
   await leadership.tick();
@@ -128,6 +140,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       await producer.close();
       for (const q of queues.values()) await q.close();
       await redis.quit().catch(() => undefined);
+      // Last: the root spans of runs that ended just now go out before the process exits.
+      await (opts.tracing ? tracing.forceFlush() : tracing.shutdown()).catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'could not export the last spans'));
     },
   };
 }

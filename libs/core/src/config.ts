@@ -8,6 +8,7 @@ import { NAMESPACE_RE } from './keys.js';
 import { QUEUE_NAME_RE, parsePlanText } from './plan.js';
 import { redisClusterUrl } from './redis-url.js';
 import { retryPolicySchema } from './retry-policy.js';
+import { resolveTracingConfig, tracingConfigSchema, type TracingConfig } from './tracing-config.js';
 
 const providerRef = z
   .object({
@@ -246,6 +247,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** OpenTelemetry traces: see tracing-config.ts (the OTEL_* environment variables override it). */
+    tracing: tracingConfigSchema,
   })
   .strict();
 
@@ -255,6 +258,8 @@ export type AgoraConfig = z.infer<typeof configSchema> & {
   readonly configDir: string;
   readonly redisUrl: string;
   readonly dataDir: string;
+  /** With the OTEL_* environment variables applied. */
+  readonly tracing: TracingConfig;
 };
 
 export const CONFIG_FILE_NAMES = ['agora.config.json', 'agora.config.mjs'] as const;
@@ -295,6 +300,7 @@ export function compileConfig(raw: unknown, source: string, configDir: string, e
     configDir,
     redisUrl: env['REDIS_URL'] ?? cfg.redisUrl ?? (cfg.redis?.cluster ? redisClusterUrl(cfg.redis.cluster, { tls: cfg.redis.tls }) : 'redis://127.0.0.1:6379'),
     dataDir: path.resolve(configDir, env['AGORA_DATA_DIR'] ?? cfg.dataDir ?? '.agora'),
+    tracing: resolveTracingConfig(cfg.tracing, env),
   };
 }
 

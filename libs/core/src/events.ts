@@ -43,6 +43,8 @@ const token = z.number().int().positive();
 /** Times we write are `Date#toISOString()`; providers' own may carry an offset. */
 const isoTime = z.iso.datetime({ offset: true });
 const names = z.array(nonEmpty).min(1);
+/** The run's OpenTelemetry trace id (32 hex digits): the same on its accepted event and every running event. */
+const traceId = z.string().regex(/^[0-9a-f]{32}$/);
 
 /** The fields the stream assigns every event (Lua `emit`). */
 const HEAD = { seq: z.number().int().nonnegative(), runId: nonEmpty, at: isoTime };
@@ -91,6 +93,7 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
       submittedAt: isoTime,
       /** Only for a replay of dead letters: the run and the items it runs again. */
       replayOf: z.strictObject({ runId: nonEmpty, items: names }).optional(),
+      traceId: traceId.optional(),
     }),
     z.strictObject({ ...runBase, state: z.literal('running') }),
     /**
@@ -119,7 +122,7 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
       .refine((e) => registrationAllOrNone(e as unknown as RegistrationFields), {
         message: 'a queued event carries all of executor, definitionHash and inputsHash (registration) or none of them (released by its dependencies)',
       }),
-    z.strictObject({ ...itemBase, state: z.literal('running'), runner: nonEmpty, ...started }),
+    z.strictObject({ ...itemBase, state: z.literal('running'), runner: nonEmpty, ...started, traceId: traceId.optional() }),
     z
       .strictObject({
         ...itemBase,

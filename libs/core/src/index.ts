@@ -15,3 +15,5 @@ export * from './image-ref.js';
 export * from './lua.js';
 export * from './redis-url.js';
 export * from './retry-policy.js';
+export * from './trace-context.js';
+export * from './tracing-config.js';

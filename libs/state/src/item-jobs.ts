@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Job, type Queue } from 'bullmq';
 import { z } from 'zod';
-import { ITEM_TIMEOUT_MAX_MS, ValueError, isItemId, isRunId, resolvedRetryPolicySchema } from '@agora/core';
+import { ITEM_TIMEOUT_MAX_MS, TRACEPARENT_RE, ValueError, isItemId, isRunId, resolvedRetryPolicySchema } from '@agora/core';
 import { canonicalJson } from '@agora/audit';
 
 /**
@@ -41,6 +41,13 @@ export const itemJobDataSchema = z
     retry: resolvedRetryPolicySchema.optional(),
     /** The item's own wall-clock limit of one try; the runner stops the executor after it. */
     timeoutMs: z.number().int().positive().max(ITEM_TIMEOUT_MAX_MS).optional(),
+    /**
+     * The run's trace context (W3C `traceparent`), set at acceptance: the runner's item span is a
+     * child of it. Not part of `itemDefinitionHash`: it decides nothing about what runs (an edit
+     * only files the item's spans under another trace), and leaving it out keeps the definition
+     * hashes, and so the audit record, the same with tracing on or off.
+     */
+    traceparent: z.string().regex(TRACEPARENT_RE, 'a W3C traceparent (00-<32 hex>-<16 hex>-01)').optional(),
   })
   .strict();
 

@@ -1,5 +1,5 @@
 import { isRedisCluster, type RedisClient } from './redis.js';
-import { ITEM_STATES, ValueError, encodeEventBody, isTerminalItemState, keys as buildKeys, type AgoraEvent, type EventBody, type ItemState, type Keys } from '@agora/core';
+import { ITEM_STATES, ValueError, encodeEventBody, formatTraceparent, isTerminalItemState, keys as buildKeys, parseTraceparent, type AgoraEvent, type EventBody, type ItemState, type Keys, type TraceContext } from '@agora/core';
 import type { LockClaimCall, LockReleaseCall } from '@agora/locks';
 import { callScript, defineScripts } from './scripts.js';
 import { retryLevelsSchema, type RetryLevels } from './item-retry.js';
@@ -62,6 +62,18 @@ export interface StartReply {
  * repeat, e.g. a retried job; nothing appended) or `unknown` (no such item in the run).
  */
 export type EndOutcome = 'moved' | 'already' | 'unknown';
+
+/** A run's trace context and the facts its root span carries (`RunStore.runTrace`). */
+export interface RunTraceRecord {
+  readonly state: string;
+  readonly trace?: TraceContext;
+  readonly createdAt: string;
+  readonly finishedAt?: string;
+  readonly planId: string;
+  readonly queue: string;
+  readonly total: number;
+  readonly counts: { readonly done: number; readonly failed: number; readonly skipped: number; readonly cancelled: number };
+}
 
 /** What cancelling a run did: no such run, already ended, or cancelling with this many items running. */
 export type CancelOutcome = { readonly kind: 'unknown' } | { readonly kind: 'ended' } | { readonly kind: 'cancelling'; readonly running: number };
@@ -134,15 +146,45 @@ export class RunStore {
     return [k.meta, k.items, k.results, k.pending, k.dependents, k.events];
   }
 
+  /**
+   * Records the run once (see initRun-6.lua). `trace` is the run's trace context proposed now: it
+   * is stored (and its `traceId` put on the accepted event) only when the run is new; the result's
+   * `trace` is the one in force, so an acceptance resumed after a crash keeps the first one.
+   */
   async initRun(
     runId: string,
-    init: { total: number; queue: string; planId: string; fields: Record<string, unknown> },
-  ): Promise<{ registered: number; flowChunks: number; state: string }> {
+    init: { total: number; queue: string; planId: string; fields: Record<string, unknown>; trace?: TraceContext },
+  ): Promise<{ registered: number; flowChunks: number; state: string; trace?: TraceContext }> {
     const at = new Date().toISOString();
-    const body = encodeEventBody({ type: 'run', state: 'accepted', planId: init.planId, queue: init.queue, items: init.total, ...init.fields });
-    const r = (await callScript(this.redis, 'initRun', this.runKeys(runId), [runId, at, init.total, init.queue, init.planId, body])) as [number, number, string];
+    const traceFields = init.trace ? { traceId: init.trace.traceId } : {};
+    const body = encodeEventBody({ type: 'run', state: 'accepted', planId: init.planId, queue: init.queue, items: init.total, ...init.fields, ...traceFields });
+    const args = [runId, at, init.total, init.queue, init.planId, body, init.trace ? formatTraceparent(init.trace) : ''];
+    const r = (await callScript(this.redis, 'initRun', this.runKeys(runId), args)) as [number, number, string, string?];
     await this.redis.zadd(this.keys.runs, Date.now(), runId);
-    return { registered: r[0], flowChunks: r[1], state: r[2] };
+    const trace = parseTraceparent(r[3]);
+    return { registered: r[0], flowChunks: r[1], state: r[2], ...(trace ? { trace } : {}) };
+  }
+
+  /**
+   * What the run's root span is built from when the run has ended: its trace context (absent for
+   * a run accepted without one), state, acceptance and end times, plan, queue and counts. Null
+   * for an unknown run.
+   */
+  async runTrace(runId: string): Promise<RunTraceRecord | null> {
+    const f = await this.redis.hmget(this.keys.run(runId).meta, 'state', 'traceparent', 'createdAt', 'finishedAt', 'planId', 'queue', 'total', 'n_done', 'n_failed', 'n_skipped', 'n_cancelled');
+    const [state, traceparent, createdAt, finishedAt, planId, queue, total, done, failed, skipped, cancelled] = f;
+    if (!state) return null;
+    const trace = parseTraceparent(traceparent);
+    return {
+      state,
+      ...(trace ? { trace } : {}),
+      createdAt: createdAt ?? '',
+      ...(finishedAt ? { finishedAt } : {}),
+      planId: planId ?? '',
+      queue: queue ?? '',
+      total: Number(total ?? 0),
+      counts: { done: Number(done ?? 0), failed: Number(failed ?? 0), skipped: Number(skipped ?? 0), cancelled: Number(cancelled ?? 0) },
+    };
   }
 
   async registerItems(runId: string, chunkIndex: number, items: readonly RegisteredItem[]): Promise<number> {
