@@ -131,10 +131,12 @@ describe('tracing across the scheduler and two runners (memory exporters)', () =
     });
     expect((await client.wait(runId)).state).toBe('failed');
     const traceId = (await client.events(runId)).find((e) => e.type === 'run' && e.state === 'accepted')?.traceId;
-    const lines = logLines
-      .slice(before)
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((l) => l['runId'] === runId && l['msg'] === 'item ended');
+    // The run's end is written before the runner that ended the last item logs it and ends its span: wait for those.
+    const lines = await until(
+      'the four item-end lines',
+      () => logLines.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['runId'] === runId && l['msg'] === 'item ended'),
+      (ls) => ls.length >= 4,
+    );
     // One line per item end: flaky was tried twice (attempts: 2) but ended once.
     expect(lines.map((l) => l['itemId']).sort()).toEqual(['after', 'bad', 'flaky', 'ok']);
     const line = (id: string) => lines.find((l) => l['itemId'] === id)!;
@@ -146,7 +148,11 @@ describe('tracing across the scheduler and two runners (memory exporters)', () =
     expect(line('bad')).toMatchObject({ state: 'failed', attempt: 1 });
     expect(line('flaky')).toMatchObject({ state: 'failed', attempt: 2 });
     // The failed attempts' item spans carry the outcome: the first attempt of flaky a retry.
-    const flaky = spansOfRun(runId).filter((s) => s.name === SPAN_NAMES.item && s.attributes['agora.item_id'] === 'flaky');
+    const flaky = await until(
+      "flaky's two item spans",
+      () => spansOfRun(runId).filter((s) => s.name === SPAN_NAMES.item && s.attributes['agora.item_id'] === 'flaky'),
+      (ss) => ss.length >= 2,
+    );
     expect(flaky.map((s) => [s.attributes['agora.attempt'], s.attributes['agora.state']]).sort()).toEqual([
       [1, 'retry'],
       [2, 'failed'],
