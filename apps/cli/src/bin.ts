@@ -61,6 +61,13 @@ program
   .option('-o, --output <file>', 'write the bytes to this file (default: stdout)')
   .description("download an item's result from storage; its sha256 is checked against the ref (exit 1 if it differs)")
   .action(run(async (ref: string, o: { output?: string }) => (await artifacts()).getCmd(ref, o, g())));
+program
+  .command('logs')
+  .argument('<run>', 'run id')
+  .argument('<item>', 'item id')
+  .option('--json', 'print { runId, itemId, state, stdout?, stderr? } as one JSON line')
+  .description("print what an item's worker wrote to stdout and stderr, as stored (scrubbed, last 1 MiB of each)")
+  .action(run(async (r: string, i: string, o: { json?: boolean }) => (await artifacts()).logsCmd(r, i, o, g())));
 program.command('cancel').argument('<run>', 'run id').description('cancel a run: pending items are dropped, running ones stopped').action(run(async (r: string) => (await runs()).cancelCmd(r, g())));
 program
   .command('serve')

@@ -1,8 +1,8 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { AgoraError, IllegalStateError, NotFoundError, PlanValidationError, ValueError, isItemId, isRunId, parseDeadLetterId, type AgoraEvent, type DashboardScope } from '@agora/core';
-import type { Artifact } from '@agora/registry';
-import { runsQuerySchema, type AgoraClient } from '@agora/sdk';
+import type { Artifact, ItemLogs } from '@agora/registry';
+import { runsQuerySchema, type AgoraClient, type ItemDetail } from '@agora/sdk';
 import { requireJsonBody } from './request-guards.js';
 import type { RunEventHub } from './run-event-hub.js';
 
@@ -12,6 +12,8 @@ export interface ApiOptions {
   readonly bodyLimit?: string;
   /** Optional audit hook: returns the run's evidence bundle. */
   readonly audit?: (runId: string) => Promise<unknown>;
+  /** An item's stored output streams, for `GET /api/runs/:id/items/:item/logs`. */
+  readonly itemLogs?: (item: ItemDetail) => Promise<ItemLogs>;
   /** A result by its pinned URI, hash checked, for `GET /api/artifacts?uri=`. */
   readonly artifacts?: (uri: string) => Promise<Artifact>;
   /** The middleware that lets a request through only with `scope` (see auth.ts `requireScope`). */
@@ -43,6 +45,19 @@ function fromSeqOf(req: Request, res: Response): number | null {
 }
 
 const artifactQuery = z.object({ uri: z.string().min(1).max(1024) }).strict();
+
+/** The run and item ids of `/runs/:id/items/:item…`, or null after a 400. */
+function itemParams(req: Request, res: Response): { runId: string; itemId: string } | null {
+  const runId = runIdParam(req, res);
+  if (!runId) return null;
+  const itemId = String(req.params['item'] ?? '');
+  const shown = itemId.slice(0, 80);
+  if (!isItemId(itemId)) {
+    res.status(400).json({ error: 'bad_request', message: `invalid item id "${shown}"` });
+    return null;
+  }
+  return { runId, itemId };
+}
 
 function runIdParam(req: Request, res: Response): string | null {
   const id = String(req.params['id'] ?? '');
@@ -105,14 +120,22 @@ export function createApiRouter(opts: ApiOptions): Router {
   });
 
   r.get('/runs/:id/items/:item', authorize('read'), (req, res) => {
-    const id = runIdParam(req, res);
-    if (!id) return;
-    const item: string = String(req.params['item'] ?? '');
-    if (!isItemId(item)) {
-      res.status(400).json({ error: 'bad_request', message: `invalid item id "${String(item).slice(0, 80)}"` });
+    const ids = itemParams(req, res);
+    if (ids) client.item(ids.runId, ids.itemId).then((d) => res.json(d), (err: unknown) => fail(res, err));
+  });
+
+  r.get('/runs/:id/items/:item/logs', authorize('read'), (req, res) => {
+    const ids = itemParams(req, res);
+    if (!ids) return;
+    if (!opts.itemLogs) {
+      res.status(501).json({ error: 'not_implemented', message: 'item logs are not configured on this server' });
       return;
     }
-    client.item(id, item).then((d) => res.json(d), (err: unknown) => fail(res, err));
+    const read = opts.itemLogs;
+    client
+      .item(ids.runId, ids.itemId)
+      .then(async (d) => res.json({ itemId: d.itemId, state: d.state, ...(await read(d)) }))
+      .catch((err: unknown) => (err instanceof AgoraError && err.code === 'STORAGE' ? res.status(502).json({ error: 'integrity', message: err.message }) : fail(res, err)));
   });
 
   r.get('/artifacts', authorize('read'), (req, res) => {

@@ -12,7 +12,7 @@ import { RunStore, createRedis, type RedisClient } from '@agora/state';
 import { AgoraClient } from '@agora/sdk';
 import { createEvidence } from '@agora/evidence';
 import { createAgoraMetrics, readiness, type AgoraMetrics } from '@agora/metrics';
-import { ProviderSet, readArtifact, type Artifact } from '@agora/registry';
+import { ProviderSet, readArtifact, readItemLogs, type Artifact } from '@agora/registry';
 import { createApiRouter } from './api.js';
 import { authenticate, buildKeyRing, principalOf, requireScope, type ClearKey } from './auth.js';
 import { checkHost, isLoopbackHost, refuseCrossSite } from './request-guards.js';
@@ -166,6 +166,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
       client,
       audit: opts.audit ?? ((runId) => evidence.bundle(runId)),
       artifacts: opts.artifacts ?? (async (uri) => readArtifact(await providers.storage(), uri, config.namespace)),
+      itemLogs: async (item) => readItemLogs(await providers.storage(), config.namespace, item),
       authorize: requireScope,
       events,
       maxSseClients: config.dashboard.maxSseClients,

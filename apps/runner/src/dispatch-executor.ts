@@ -112,6 +112,7 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
         }
         return {
           output: exit.stdout,
+          ...(exit.stderr !== '' ? { stderr: scrub.text(exit.stderr) } : {}),
           fields: { exitCode: 0, task: taskName, ...(ctx.taskRef ? { taskRef: ctx.taskRef } : {}), target: targetName, startedAt: exit.startedAt, finishedAt: exit.finishedAt },
         };
       } finally {

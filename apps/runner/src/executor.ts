@@ -30,6 +30,8 @@ export interface ExecutorResult {
   readonly output: Uint8Array | string;
   /** Extra fields for the item's `done` event (exit code, durations). Never secrets. */
   readonly fields?: Record<string, unknown>;
+  /** What the worker wrote to stderr, scrubbed: stored as the item's `stderr` artifact when not empty. */
+  readonly stderr?: string;
 }
 
 /**

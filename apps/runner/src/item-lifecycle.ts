@@ -30,6 +30,7 @@ import {
 import { wakeTargetsOf } from '@agora/locks';
 import type { AgoraMetrics } from '@agora/metrics';
 import { recordDeadLetter } from './dead-letter.js';
+import { failureStreams, storeOutputLogs } from './output-logs.js';
 import type { AgoraTracing } from '@agora/tracing';
 import type { Executor } from './executor.js';
 import { ItemAttemptTrace, traceIdOf } from './item-trace.js';
@@ -249,7 +250,8 @@ async function runItem(
     const bytes = typeof result.output === 'string' ? Buffer.from(result.output) : result.output;
     // The done event records the pinned URI, so the name index may trail (deferIndex).
     const put = await traced.step('storage.put', () => ctx.storage.put(`agora://${ctx.config.namespace}/result/${d.runId}.${d.itemId}`, bytes, { deferIndex: true }));
-    await end('done', { resultRef: put.uri, fields: { attempt, durationMs: Date.now() - startedMs, ...result.fields } });
+    const logRefs = result.stderr ? await storeOutputLogs({ storage: ctx.storage, namespace: ctx.config.namespace, logger: ctx.logger }, d.runId, d.itemId, { stderr: result.stderr }) : undefined;
+    await end('done', { resultRef: put.uri, fields: { attempt, durationMs: Date.now() - startedMs, ...result.fields, ...(logRefs ? { logRefs } : {}) } });
     return { state: 'done', resultRef: put.uri };
   } catch (caught) {
     return await settleFailure(ctx, job, token, d, attempt, caught, abort.signal, lease, end).catch((thrown: unknown) => {
@@ -323,14 +325,23 @@ async function settleFailure(
       ctx.metrics.eventsAppended.inc();
       ctx.logger.warn({ runId: d.runId, itemId: d.itemId, attempt, reason: outcome.reason, delayMs, err: outcome.error.message }, 'item will be retried');
       throw withRetryDelay(outcome.error, delayMs);
-    case 'failed':
+    case 'failed': {
+      const streams = failureStreams(outcome.error);
+      const logRefs = streams ? await storeOutputLogs({ storage: ctx.storage, namespace: ctx.config.namespace, logger: ctx.logger }, d.runId, d.itemId, streams) : undefined;
       await end('failed', {
-        fields: { attempt, error: outcome.error.message.slice(0, 4000), errorCode: outcome.code, ...(outcome.exitCode != null ? { exitCode: outcome.exitCode } : {}) },
+        fields: {
+          attempt,
+          error: outcome.error.message.slice(0, 4000),
+          errorCode: outcome.code,
+          ...(outcome.exitCode != null ? { exitCode: outcome.exitCode } : {}),
+          ...(logRefs ? { logRefs } : {}),
+        },
       });
       await recordDeadLetter(ctx, job.queueName, d, attempt, outcome);
       // The item is failed for good (recorded above): its job ends failed too, with no retry, so
       // Bull Board and BullMQ's own counts show it as it is.
       throw new UnrecoverableError(`${outcome.code}: ${outcome.error.message.slice(0, 1000)}`);
+    }
   }
 }
 

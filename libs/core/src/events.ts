@@ -43,6 +43,11 @@ const token = z.number().int().positive();
 /** Times we write are `Date#toISOString()`; providers' own may carry an offset. */
 const isoTime = z.iso.datetime({ offset: true });
 const names = z.array(nonEmpty).min(1);
+/**
+ * Where a worker's output streams were stored (artifacts of type `stdout` / `stderr`, scrubbed,
+ * capped): on an item's `done` event (stderr; its stdout is the result) and on its `failed` one.
+ */
+const logRefs = z.strictObject({ stdout: nonEmpty.optional(), stderr: nonEmpty.optional() });
 /** The run's OpenTelemetry trace id (32 hex digits): the same on its accepted event and every running event. */
 const traceId = z.string().regex(/^[0-9a-f]{32}$/);
 
@@ -150,7 +155,7 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
       }),
     z.discriminatedUnion('errorCode', [
       /** The runner's: the executor (or the runner around it) failed for good. `exitCode`: an application's exit. */
-      z.strictObject({ ...failedBase, errorCode: z.enum(RUNNER_ERROR_CODES), attempt, exitCode: z.number().int().optional() }),
+      z.strictObject({ ...failedBase, errorCode: z.enum(RUNNER_ERROR_CODES), attempt, exitCode: z.number().int().optional(), logRefs: logRefs.optional() }),
       /** The job's data does not hash to the definition registered at acceptance; nothing ran. */
       z.strictObject({ ...failedBase, errorCode: z.literal('INTEGRITY'), definitionHash: nonEmpty, jobDefinitionHash: nonEmpty }),
       /** Started `attempt` times without finishing (its runners died). */

@@ -752,6 +752,8 @@ export interface ItemDetail {
   readonly exitCode?: number;
   /** Why the item was skipped or cancelled. */
   readonly reason?: string;
+  /** Where the worker's output streams were stored (`agora logs`, `GET …/logs`). */
+  readonly logRefs?: { readonly stdout?: string; readonly stderr?: string };
   readonly retries: Array<{ readonly attempt: number; readonly error: string; readonly at: string }>;
   /** The item's events, oldest first (at most ITEM_EVENTS_MAX). */
   readonly events: AgoraEvent[];
@@ -777,7 +779,7 @@ function describeItem(itemId: string, state: string, resultRef: string | null, e
       if (e['lockTokens'] && typeof e['lockTokens'] === 'object') lockTokens = e['lockTokens'] as Record<string, number>;
     } else if (e.type === 'item' && e.state !== undefined && isTerminalItemState(e.state)) {
       endedAt = e.at;
-      for (const f of ['error', 'errorCode', 'exitCode', 'reason'] as const) if (e[f] !== undefined) out[f] = e[f];
+      for (const f of ['error', 'errorCode', 'exitCode', 'reason', 'logRefs'] as const) if (e[f] !== undefined) out[f] = e[f];
     } else if (e.type === 'retry') {
       retries.push({ attempt: Number(e['attempt'] ?? 0), error: String(e['error'] ?? ''), at: e.at });
     }

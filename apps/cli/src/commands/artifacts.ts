@@ -1,7 +1,9 @@
 import { writeFile } from 'node:fs/promises';
-import { AgoraError } from '@agora/core';
-import { ProviderSet, readArtifact } from '@agora/registry';
+import { AgoraError, NotFoundError } from '@agora/core';
+import { ProviderSet, readArtifact, readItemLogs } from '@agora/registry';
+import { AgoraClient } from '@agora/sdk';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
+import { assertRedisReachable } from '../redis-check.js';
 
 /**
  * `agora get <resultRef> [-o file]`: a result's bytes from the configured storage, its sha256
@@ -27,4 +29,43 @@ export async function getCmd(ref: string, opts: { output?: string }, g: GlobalOp
   await writeFile(opts.output, artifact.bytes, { mode: 0o644 });
   process.stderr.write(`${opts.output}: ${artifact.bytes.length} bytes, sha256 ${artifact.sha256} (matches the ref)\n`);
   return EXIT.ok;
+}
+
+/**
+ * `agora logs <run> <item> [--json]`: what the item's worker printed, as the runner stored it
+ * (scrubbed, the last 1 MiB of each stream; a done dispatch item's stdout is its result), each
+ * stream hash checked. People get each stream under a header; `--json` prints one object.
+ */
+export async function logsCmd(runId: string, itemId: string, opts: { json?: boolean }, g: GlobalOpts): Promise<number> {
+  const config = await resolveConfig(g);
+  await assertRedisReachable(config.redisUrl);
+  const client = new AgoraClient({ redisUrl: config.redisUrl, namespace: config.namespace });
+  const storage = await new ProviderSet(config).storage();
+  try {
+    let item;
+    try {
+      item = await client.item(runId, itemId);
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new CliError(err.message);
+      throw err;
+    }
+    const logs = await readItemLogs(storage, config.namespace, item);
+    if (opts.json) {
+      process.stdout.write(JSON.stringify({ runId, itemId, state: item.state, ...logs }) + '\n');
+      return EXIT.ok;
+    }
+    if (!logs.stdout && !logs.stderr) {
+      process.stdout.write(`${itemId} (${item.state}): no output stored${item.executor && item.executor !== 'dispatch' ? ` (executor "${item.executor}" keeps none)` : ''}\n`);
+      return EXIT.ok;
+    }
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const s = logs[stream];
+      if (!s) continue;
+      process.stdout.write(`== ${stream} (${s.bytes} bytes${s.truncated ? ', last ones shown' : ''}) ==\n${s.text}${s.text.endsWith('\n') || s.text === '' ? '' : '\n'}`);
+    }
+    return EXIT.ok;
+  } finally {
+    await client.close();
+    await storage.flush?.();
+  }
 }
