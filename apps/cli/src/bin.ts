@@ -41,8 +41,10 @@ program
   .command('watch')
   .argument('<run>', 'run id')
   .option('--from <seq>', 'resume from this event seq')
-  .description('print the run\'s events as JSON lines until it ends; exit 0 only if it succeeded')
-  .action(run(async (r: string, o: { from?: string }) => (await runs()).watchCmd(r, o, g())));
+  .option('--json', 'JSON lines even on a terminal (the default when stdout is not a terminal)')
+  .option('--summary', 'the live summary even when stdout is not a terminal (one line per redraw)')
+  .description('follow the run until it ends: a live summary on a terminal, JSON lines otherwise; exit 0 only if it succeeded')
+  .action(run(async (r: string, o: { from?: string; json?: boolean; summary?: boolean }) => (await runs()).watchCmd(r, o, g())));
 program.command('status').argument('<run>', 'run id').description('print the run\'s state and items as JSON').action(run(async (r: string) => (await runs()).statusCmd(r, g())));
 program
   .command('runs')

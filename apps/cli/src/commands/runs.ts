@@ -3,6 +3,7 @@ import { AgoraClient, runsQuerySchema, type RunSummary } from '@agora/sdk';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { parseSeq } from '../options.js';
 import { readPlanFile } from '../plan-file.js';
+import { WatchSummary } from '../watch-summary.js';
 import { assertRedisReachable } from '../redis-check.js';
 
 async function client(g: GlobalOpts): Promise<{ client: AgoraClient; queues: string[]; targets: string[] }> {
@@ -48,7 +49,10 @@ export async function submitCmd(file: string, g: GlobalOpts): Promise<number> {
 }
 
 /** `agora watch <run>`: one JSON event per line until the run ends; exit 0 only if it succeeded. */
-export async function watchCmd(runId: string, opts: { from?: string }, g: GlobalOpts): Promise<number> {
+export async function watchCmd(runId: string, opts: { from?: string; json?: boolean; summary?: boolean }, g: GlobalOpts): Promise<number> {
+  if (opts.json === true && opts.summary === true) throw new CliError('give --json or --summary, not both');
+  // People on a terminal get a live summary; pipes, scripts and --json get the JSON lines contract.
+  const summary = opts.summary === true || (opts.json !== true && process.stdout.isTTY === true) ? new WatchSummary() : undefined;
   const fromSeq = opts.from === undefined ? 0 : parseSeq(opts.from);
   const { client: c } = await client(g);
   const ac = new AbortController();
@@ -61,9 +65,27 @@ export async function watchCmd(runId: string, opts: { from?: string }, g: Global
       throw err;
     });
     let final: string | undefined;
+    let drawn = 0;
+    const draw = (): void => {
+      if (!summary) return;
+      // \r + erase line: redraw in place on a terminal; a forced --summary on a pipe gets one line per redraw.
+      process.stdout.write(process.stdout.isTTY ? `\r\x1b[2K${summary.line(process.stdout.columns || 100)}` : `${summary.line()}\n`);
+      drawn = Date.now();
+    };
     for await (const e of c.watch(runId, { fromSeq, signal: ac.signal })) {
-      process.stdout.write(JSON.stringify(e) + '\n');
+      if (summary) {
+        const lines = summary.add(e);
+        if (lines.length > 0) process.stdout.write((process.stdout.isTTY ? '\r\x1b[2K' : '') + lines.join('\n') + '\n');
+        // At most ten redraws a second: a 10,000-item run must not flood the terminal.
+        if (lines.length > 0 || Date.now() - drawn >= 100) draw();
+      } else {
+        process.stdout.write(JSON.stringify(e) + '\n');
+      }
       if (e.type === 'run' && isTerminalRunState(e.state)) final = e.state;
+    }
+    if (summary) {
+      draw();
+      if (process.stdout.isTTY) process.stdout.write('\n');
     }
     if (final === undefined) {
       const s = await c.status(runId);
