@@ -35,8 +35,18 @@ const run = (fn: (...a: never[]) => Promise<number>) =>
     exitCode = await (fn as (...a: unknown[]) => Promise<number>)(...args);
   };
 
-program.command('validate').argument('<plan>', 'plan JSON file, or - for stdin').description('check a plan; prints every problem, exit 1 if invalid').action(run(async (f: string) => (await runs()).validateCmd(f, g())));
-program.command('submit').argument('<plan>', 'plan JSON file, or - for stdin').description('submit a plan; prints the run id and returns at once').action(run(async (f: string) => (await runs()).submitCmd(f, g())));
+program
+  .command('validate')
+  .argument('<plan>', 'plan JSON file, or - for stdin')
+  .option('--json', 'print { ok, planId, queue, items } or { ok: false, problems } on stdout')
+  .description('check a plan; prints every problem, exit 1 if invalid')
+  .action(run(async (f: string, o: { json?: boolean }) => (await runs()).validateCmd(f, g(), o)));
+program
+  .command('submit')
+  .argument('<plan>', 'plan JSON file, or - for stdin')
+  .option('--json', 'print { runId } (or { ok: false, problems } for an invalid plan) on stdout')
+  .description('submit a plan; prints the run id and returns at once')
+  .action(run(async (f: string, o: { json?: boolean }) => (await runs()).submitCmd(f, g(), o)));
 program
   .command('watch')
   .argument('<run>', 'run id')
@@ -45,7 +55,12 @@ program
   .option('--summary', 'the live summary even when stdout is not a terminal (one line per redraw)')
   .description('follow the run until it ends: a live summary on a terminal, JSON lines otherwise; exit 0 only if it succeeded')
   .action(run(async (r: string, o: { from?: string; json?: boolean; summary?: boolean }) => (await runs()).watchCmd(r, o, g())));
-program.command('status').argument('<run>', 'run id').description('print the run\'s state and items as JSON').action(run(async (r: string) => (await runs()).statusCmd(r, g())));
+program
+  .command('status')
+  .argument('<run>', 'run id')
+  .option('--json', 'one line of JSON (the default prints it indented)')
+  .description('print the run\'s state and items as JSON, with why each item that did not succeed ended so')
+  .action(run(async (r: string, o: { json?: boolean }) => (await runs()).statusCmd(r, g(), o)));
 program
   .command('runs')
   .description('list runs, newest first: a table, or the page as JSON with --json')
@@ -70,7 +85,12 @@ program
   .option('--json', 'print { runId, itemId, state, stdout?, stderr? } as one JSON line')
   .description("print what an item's worker wrote to stdout and stderr, as stored (scrubbed, last 1 MiB of each)")
   .action(run(async (r: string, i: string, o: { json?: boolean }) => (await artifacts()).logsCmd(r, i, o, g())));
-program.command('cancel').argument('<run>', 'run id').description('cancel a run: pending items are dropped, running ones stopped').action(run(async (r: string) => (await runs()).cancelCmd(r, g())));
+program
+  .command('cancel')
+  .argument('<run>', 'run id')
+  .option('--json', 'accepted for uniformity: the answer is always one line of JSON')
+  .description('cancel a run: pending items are dropped, running ones stopped')
+  .action(run(async (r: string) => (await runs()).cancelCmd(r, g())));
 program
   .command('serve')
   .description('run the scheduler: take plans from the inbox and add them as flows')

@@ -16,7 +16,8 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
     .option('--runner', 'also require a live runner registered from this host (AGORA_HOST or the host name)')
     .option('--url <url>', 'also require GET <url> to answer 200, e.g. http://127.0.0.1:3000/healthz')
     .option('--timeout <ms>', 'per check (default 4000)')
-    .action(run(async (o: { runner?: boolean; url?: string; timeout?: string }) => (await import('./health.js')).healthCmd(o, g())));
+    .option('--json', 'print { healthy, problems } on stdout (the exit code is the same)')
+    .action(run(async (o: { runner?: boolean; url?: string; timeout?: string; json?: boolean }) => (await import('./health.js')).healthCmd(o, g())));
   program
     .command('audit')
     .argument('<args...>', '<run> | verify <bundle.json> | prove <run> <seq> | verify-proof <proof.json> | pubkey')
@@ -64,8 +65,13 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
     .argument('<name>', 'task name')
     .argument('<file>', 'task definition JSON (command or image, env, secretRefs, target, resources, timeoutMs)')
     .description('store a task definition; prints its pinned URI agora://<ns>/task/<name>/<sha256>')
-    .action(run(async (n: string, f: string) => (await import('./tasks.js')).tasksRegisterCmd(n, f, g())));
-  tasks.command('list').description('registered tasks and their latest pinned URI').action(run(async () => (await import('./tasks.js')).tasksListCmd(g())));
+    .option('--json', 'print { name, uri }')
+    .action(run(async (n: string, f: string, o: { json?: boolean }) => (await import('./tasks.js')).tasksRegisterCmd(n, f, g(), o)));
+  tasks
+    .command('list')
+    .description('registered tasks and their latest pinned URI')
+    .option('--json', 'print [{ name, uri, source }] (source: "storage" or "config")')
+    .action(run(async (o: { json?: boolean }) => (await import('./tasks.js')).tasksListCmd(g(), o)));
   tasks
     .command('show')
     .argument('<task>', 'task name or pinned URI')

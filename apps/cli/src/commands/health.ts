@@ -28,7 +28,7 @@ const optsSchema = z.object({
   timeoutMs: z.coerce.number().int().min(100).max(60_000).default(4000),
 });
 
-export async function healthCmd(raw: { runner?: boolean; url?: string; timeout?: string }, g: GlobalOpts): Promise<number> {
+export async function healthCmd(raw: { runner?: boolean; url?: string; timeout?: string; json?: boolean }, g: GlobalOpts): Promise<number> {
   const parsed = optsSchema.safeParse({ runner: raw.runner, url: raw.url, ...(raw.timeout !== undefined ? { timeoutMs: raw.timeout } : {}) });
   if (!parsed.success) throw new ValueError(`agora health: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'option'}: ${i.message}`).join('; ')}`);
   const opts = parsed.data;
@@ -56,11 +56,12 @@ export async function healthCmd(raw: { runner?: boolean; url?: string; timeout?:
     const status = await httpStatus(opts.url, opts.timeoutMs);
     if (status !== 200) problems.push(`GET ${opts.url} answered ${status}`);
   }
+  if (raw.json) process.stdout.write(JSON.stringify({ healthy: problems.length === 0, problems }) + '\n');
   if (problems.length > 0) {
-    process.stderr.write(`unhealthy: ${problems.join('; ')}\n`);
+    if (!raw.json) process.stderr.write(`unhealthy: ${problems.join('; ')}\n`);
     return EXIT.unavailable;
   }
-  process.stdout.write('healthy\n');
+  if (!raw.json) process.stdout.write('healthy\n');
   return EXIT.ok;
 }
 

@@ -16,11 +16,15 @@ async function client(g: GlobalOpts): Promise<{ client: AgoraClient; queues: str
   };
 }
 
-/** `agora validate <plan>`: prints every problem; exit 1 when invalid. */
-export async function validateCmd(file: string, g: GlobalOpts): Promise<number> {
+/** `agora validate <plan>`: prints every problem; exit 1 when invalid. `--json` for scripts. */
+export async function validateCmd(file: string, g: GlobalOpts, opts: { json?: boolean } = {}): Promise<number> {
   const config = await resolveConfig(g);
   const plan = await readPlanFile(file);
   const r = validatePlan(plan, { executors: DEFAULT_EXECUTORS, queues: Object.keys(config.queues), targets: Object.keys(config.targets) });
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(r.ok ? { ok: true, planId: r.plan.id, queue: r.plan.queue, items: r.plan.items.length } : { ok: false, problems: r.problems }) + '\n');
+    return r.ok ? EXIT.ok : EXIT.failed;
+  }
   if (!r.ok) {
     process.stderr.write(`${file}: plan is invalid (${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}):\n`);
     for (const p of r.problems) process.stderr.write(`  ${p}\n`);
@@ -31,17 +35,18 @@ export async function validateCmd(file: string, g: GlobalOpts): Promise<number> 
 }
 
 /** `agora submit <plan>`: validates, enqueues, prints the run id and returns at once. */
-export async function submitCmd(file: string, g: GlobalOpts): Promise<number> {
+export async function submitCmd(file: string, g: GlobalOpts, opts: { json?: boolean } = {}): Promise<number> {
   const plan = await readPlanFile(file);
   const { client: c, queues, targets } = await client(g);
   try {
     const r = validatePlan(plan, { queues, targets });
     if (!r.ok) {
-      process.stderr.write(`${file}: plan is invalid, nothing was submitted:\n${r.problems.map((p) => `  ${p}\n`).join('')}`);
+      if (opts.json) process.stdout.write(JSON.stringify({ ok: false, problems: r.problems }) + '\n');
+      else process.stderr.write(`${file}: plan is invalid, nothing was submitted:\n${r.problems.map((p) => `  ${p}\n`).join('')}`);
       return EXIT.failed;
     }
     const runId = await c.submit(plan);
-    process.stdout.write(`${runId}\n`);
+    process.stdout.write(opts.json ? JSON.stringify({ runId }) + '\n' : `${runId}\n`);
     return EXIT.ok;
   } finally {
     await c.close();
@@ -100,11 +105,11 @@ export async function watchCmd(runId: string, opts: { from?: string; json?: bool
 }
 
 /** `agora status <run>`: the run's state, counts and items as JSON. */
-export async function statusCmd(runId: string, g: GlobalOpts): Promise<number> {
+export async function statusCmd(runId: string, g: GlobalOpts, opts: { json?: boolean } = {}): Promise<number> {
   const { client: c } = await client(g);
   try {
     const s = await c.status(runId);
-    process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    process.stdout.write((opts.json ? JSON.stringify(s) : JSON.stringify(s, null, 2)) + '\n');
     return EXIT.ok;
   } catch (err) {
     if (err instanceof NotFoundError) throw new CliError(`no run "${runId}"`);

@@ -4,7 +4,7 @@ import { ProviderSet, loadTask, registerTask, resolveTaskRef } from '@agora/regi
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 
 /** `agora tasks register <name> <file>`: stores a task definition, content-addressed; prints its pinned URI. */
-export async function tasksRegisterCmd(name: string, file: string, g: GlobalOpts): Promise<number> {
+export async function tasksRegisterCmd(name: string, file: string, g: GlobalOpts, opts: { json?: boolean } = {}): Promise<number> {
   const config = await resolveConfig(g);
   let text: string;
   try {
@@ -22,7 +22,7 @@ export async function tasksRegisterCmd(name: string, file: string, g: GlobalOpts
   const storage = await new ProviderSet(config).storage();
   try {
     const r = await registerTask(storage, config.namespace, name, def, { configTasks: config.tasks });
-    process.stdout.write(`${r.uri}\n`);
+    process.stdout.write(opts.json ? JSON.stringify({ name, uri: r.uri }) + '\n' : `${r.uri}\n`);
     return EXIT.ok;
   } catch (err) {
     throw new CliError((err as Error).message);
@@ -30,12 +30,15 @@ export async function tasksRegisterCmd(name: string, file: string, g: GlobalOpts
 }
 
 /** `agora tasks list`: registered task names with their latest pinned URI. */
-export async function tasksListCmd(g: GlobalOpts): Promise<number> {
+export async function tasksListCmd(g: GlobalOpts, opts: { json?: boolean } = {}): Promise<number> {
   const config = await resolveConfig(g);
   const storage = await new ProviderSet(config).storage();
   const names = (await storage.listNames?.({ namespace: config.namespace, type: 'task' })) ?? [];
-  for (const n of names) process.stdout.write(`${n}\t${(await resolveTaskRef(storage, config.namespace, n)) ?? ''}\n`);
-  for (const n of Object.keys(config.tasks)) if (!names.includes(n)) process.stdout.write(`${n}\t(config file only)\n`);
+  const rows: Array<{ name: string; uri: string | null; source: 'storage' | 'config' }> = [];
+  for (const n of names) rows.push({ name: n, uri: (await resolveTaskRef(storage, config.namespace, n)) ?? null, source: 'storage' });
+  for (const n of Object.keys(config.tasks)) if (!names.includes(n)) rows.push({ name: n, uri: null, source: 'config' });
+  if (opts.json) process.stdout.write(JSON.stringify(rows) + '\n');
+  else for (const r of rows) process.stdout.write(`${r.name}\t${r.source === 'config' ? '(config file only)' : (r.uri ?? '')}\n`);
   return EXIT.ok;
 }
 
