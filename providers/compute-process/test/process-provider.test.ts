@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OUTPUT_CAP_BYTES } from '@agora/core';
 import { ProcessComputeProvider } from '@agora/compute-process';
@@ -64,15 +66,22 @@ describe('ProcessComputeProvider', () => {
 
   it('cancel kills the whole process tree', async () => {
     // The worker starts a grandchild that would outlive a plain kill of the worker.
-    const h = await p.run({ command: [node, '-e', `const c=require("child_process").spawn(process.execPath,["-e","setInterval(()=>{},1000)"],{stdio:"ignore"});console.log(c.pid);setInterval(()=>{},1000)`] }, {});
-    await new Promise((r) => setTimeout(r, 300));
+    // It writes the grandchild's pid to a file once it has one: cancel only then (a fixed sleep
+    // was too short on a loaded machine: the worker had not started its grandchild yet).
+    const pidFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'agora-tree-')), 'grandchild.pid');
+    const h = await p.run(
+      { command: [node, '-e', `const c=require("child_process").spawn(process.execPath,["-e","setInterval(()=>{},1000)"],{stdio:"ignore"});require("fs").writeFileSync(${JSON.stringify(pidFile)},String(c.pid));setInterval(()=>{},1000)`] },
+      {},
+    );
+    for (let i = 0; i < 400 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
+    const grandchild = Number(readFileSync(pidFile, 'utf8'));
+    expect(grandchild).toBeGreaterThan(0);
+    expect(alive(grandchild)).toBe(true);
     const t0 = Date.now();
     await p.cancel(h);
     const exit = await p.awaitExit(h);
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(exit.cancelled).toBe(true);
-    const grandchild = Number(Buffer.from(exit.stdout).toString().trim());
-    expect(grandchild).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 200));
     expect(alive(grandchild)).toBe(false);
   });
