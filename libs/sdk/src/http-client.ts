@@ -88,12 +88,14 @@ export class AgoraHttpClient implements AgoraApi {
   private readonly streams = new Set<AbortController>();
 
   constructor(opts: AgoraHttpClientOptions) {
-    const parsed = optionsSchema.safeParse({ ...opts, apiKey: opts.apiKey ?? process.env['AGORA_API_KEY'] });
+    // An empty key counts as none (an unset variable passed through), as the dashboard counts it.
+    const apiKey = opts.apiKey || process.env['AGORA_API_KEY'] || undefined;
+    const parsed = optionsSchema.safeParse({ ...opts, apiKey });
     if (!parsed.success) throw new ValueError(`AgoraHttpClient options: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
     const o = parsed.data;
     // Relative request paths resolve under the base only when it ends with "/".
     this.base = new URL(o.url.endsWith('/') ? o.url : `${o.url}/`);
-    this.apiKey = o.apiKey === '' ? undefined : o.apiKey;
+    this.apiKey = o.apiKey;
     this.validate = opts.validate ?? {};
     this.timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxResponseBytes = o.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
