@@ -36,18 +36,18 @@ export interface AgoraHttpClientOptions {
    * watch; `submit` for submit and cancel. Not needed when the dashboard has no key (loopback only).
    * @default process.env.AGORA_API_KEY
    */
-  readonly apiKey?: string;
+  readonly apiKey?: string | undefined;
   /** Client-side validation before a plan is sent; the server validates it again against its deployment. */
-  readonly validate?: ValidateOptions;
+  readonly validate?: ValidateOptions | undefined;
   /**
    * How long a call waits for the dashboard before it rejects with `UnavailableError`. `watch`
    * waits this long for each connection's headers, and goes on reconnecting (resuming after the
    * last event it yielded) until a connection has failed for this long.
    * @default 10000
    */
-  readonly timeoutMs?: number;
+  readonly timeoutMs?: number | undefined;
   /** Largest response body read; a bigger one is refused. @default 67108864 (64 MiB) */
-  readonly maxResponseBytes?: number;
+  readonly maxResponseBytes?: number | undefined;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
