@@ -1,4 +1,3 @@
-import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
 import { z } from 'zod';
 import {
   IllegalStateError,
@@ -27,6 +26,7 @@ import {
   streamEventSchema,
   submittedSchema,
 } from './http-schemas.js';
+import { SseDecoder } from './sse-decoder.js';
 
 export interface AgoraHttpClientOptions {
   /** The dashboard's address (`agora dashboard` prints it), e.g. `https://agora.internal:3000`; a path prefix is kept. */
@@ -53,7 +53,7 @@ export interface AgoraHttpClientOptions {
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 /** Largest single SSE event: far above any event of the vocabulary, bounded against a hostile stream. */
-const MAX_EVENT_BYTES = 4 * 1024 * 1024;
+const MAX_EVENT_CHARS = 4 * 1024 * 1024;
 /** Error bodies are read only this far. */
 const MAX_ERROR_BYTES = 64 * 1024;
 
@@ -185,9 +185,7 @@ export class AgoraHttpClient implements AgoraApi {
           await failed(err);
           continue;
         }
-        const pending: EventSourceMessage[] = [];
-        let parseError: ParseError | undefined;
-        const parser = createParser({ onEvent: (m) => pending.push(m), onError: (e) => (parseError = e), maxBufferSize: MAX_EVENT_BYTES });
+        const decoder = new SseDecoder(MAX_EVENT_CHARS);
         const body = res.body;
         if (!body) throw this.protocolError(`events of run "${runId}"`, 'no body');
         const reader = body.pipeThrough(new TextDecoderStream()).getReader();
@@ -201,9 +199,13 @@ export class AgoraHttpClient implements AgoraApi {
             break;
           }
           if (chunk.done) break;
-          parser.feed(chunk.value);
-          if (parseError) throw this.protocolError(`events of run "${runId}"`, parseError.message);
-          for (const m of pending.splice(0)) {
+          let messages;
+          try {
+            messages = decoder.push(chunk.value);
+          } catch (err) {
+            throw this.protocolError(`events of run "${runId}"`, (err as Error).message);
+          }
+          for (const m of messages) {
             if (m.event === 'error') {
               // The server's reader failed (Redis away): the stream ends; resume after what we have.
               streamError = new UnavailableError(`the dashboard could not read the events of run "${runId}": ${serverMessage(m.data)}`);

@@ -114,7 +114,8 @@ describe('AgoraHttpClient', () => {
     // In front of the dashboard: the first stream is cut after two events; later ones pass through.
     const lastEventIds: Array<string | undefined> = [];
     const url = await serve((req, res) => {
-      lastEventIds.push(req.headers['last-event-id']);
+      const last = req.headers['last-event-id'];
+      lastEventIds.push(Array.isArray(last) ? last.join(',') : last);
       if (lastEventIds.length === 1) {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         for (const e of all.slice(0, 2)) res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
