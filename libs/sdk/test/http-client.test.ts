@@ -81,6 +81,9 @@ describe('AgoraHttpClient', () => {
     await expect(client.submit(plan, { runId })).rejects.toThrow(IllegalStateError);
     await expect(client.submit(plan, { runId })).rejects.toThrow(`run "${runId}" already exists`);
     await client.wait(runId);
+    // A misspelt parameter is refused, not ignored (it would submit under a fresh id).
+    const misspelt = await fetch(`${dash.url}/api/runs?runid=${runId}x`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(plan) });
+    expect(misspelt.status).toBe(400);
 
     await expect(client.status('rnosuchrun')).rejects.toThrow(NotFoundError);
     await expect(client.item(runId, 'zz')).rejects.toThrow(NotFoundError);
