@@ -46,6 +46,13 @@ function fromSeqOf(req: Request, res: Response): number | null {
 
 const artifactQuery = z.object({ uri: z.string().min(1).max(1024) }).strict();
 
+/**
+ * `POST /api/runs?runId=`: submit under an id the caller chose, so a submission whose answer was
+ * lost can be looked up (`GET /api/runs/:id`) instead of sent twice. Unknown parameters are
+ * refused: a misspelt `runId` must not silently submit under a fresh id.
+ */
+const submitQuery = z.object({ runId: z.string().min(1).max(128).optional() }).strict();
+
 /** The run and item ids of `/runs/:id/items/:item…`, or null after a 400. */
 function itemParams(req: Request, res: Response): { runId: string; itemId: string } | null {
   const runId = runIdParam(req, res);
@@ -100,7 +107,12 @@ export function createApiRouter(opts: ApiOptions): Router {
   r.use(express.json({ limit: opts.bodyLimit ?? '32mb' }));
 
   r.post('/runs', authorize('submit'), (req, res) => {
-    client.submit(req.body).then(
+    const q = submitQuery.safeParse(req.query);
+    if (!q.success) {
+      res.status(400).json({ error: 'bad_request', message: 'the only parameter is runId=<run id> (the id to submit under)' });
+      return;
+    }
+    client.submit(req.body, q.data.runId !== undefined ? { runId: q.data.runId } : {}).then(
       (runId) => res.status(202).location(`/api/runs/${runId}`).json({ runId }),
       (err: unknown) => fail(res, err),
     );

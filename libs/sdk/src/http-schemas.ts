@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { ITEM_STATES, agoraEventSchema, type AgoraEvent, type ItemState } from '@agora/core';
+import type { ItemDetail, RunStatus, RunsPage } from '@agora/state';
+
+/**
+ * The dashboard's answers as the HTTP transport accepts them. A response is input from outside:
+ * each is parsed here before the client hands it on, and the schemas are typed against the Redis
+ * transport's return types, so both transports return the same shapes. Unknown fields are
+ * dropped (a newer server may add some); a missing or mistyped field is refused.
+ */
+
+const count = z.number().int().nonnegative();
+const name = z.string().min(1).max(1024);
+const time = z.string().max(64);
+
+const replayLink = z.object({ runId: name, items: z.array(name), at: time });
+
+const endReason = {
+  error: z.string().exactOptional(),
+  errorCode: z.string().exactOptional(),
+  exitCode: z.number().int().exactOptional(),
+  reason: z.string().exactOptional(),
+};
+
+const counts = z.object(Object.fromEntries(ITEM_STATES.map((s) => [s, count])) as Record<ItemState, typeof count>);
+
+export const runStatusSchema: z.ZodType<RunStatus> = z.object({
+  runId: name,
+  planId: z.string().max(1024),
+  queue: z.string().max(1024),
+  state: name,
+  createdAt: time,
+  finishedAt: time.exactOptional(),
+  enqueuedAt: time.exactOptional(),
+  cancelRequested: z.boolean(),
+  total: count,
+  counts,
+  items: z.array(z.object({ id: name, state: name, resultRef: z.string().exactOptional(), ...endReason })),
+  events: count,
+  replayOf: replayLink.exactOptional(),
+  replayedBy: z.array(replayLink).exactOptional(),
+});
+
+/** `GET /api/runs/:id`: a run's status, or `submitted` while its plan waits on the inbox. */
+export const clientRunStatusSchema = z.union([runStatusSchema, z.object({ runId: name, state: z.literal('submitted') })]);
+
+/** An event as the stream holds it: the vocabulary of `@agora/core`, every variant checked. */
+export const streamEventSchema = agoraEventSchema.transform((e) => e as AgoraEvent);
+
+export const itemDetailSchema: z.ZodType<ItemDetail> = z.object({
+  itemId: name,
+  state: name,
+  resultRef: z.string().exactOptional(),
+  executor: z.string().exactOptional(),
+  dependsOn: z.array(name).exactOptional(),
+  resourceLocks: z.array(name).exactOptional(),
+  attempts: count,
+  startedAt: time.exactOptional(),
+  endedAt: time.exactOptional(),
+  durationMs: z.number().nonnegative().exactOptional(),
+  lockTokens: z.record(z.string(), count).exactOptional(),
+  ...endReason,
+  logRefs: z.object({ stdout: z.string().exactOptional(), stderr: z.string().exactOptional() }).exactOptional(),
+  retries: z.array(z.object({ attempt: count, error: z.string(), at: time })),
+  events: z.array(streamEventSchema),
+});
+
+const runSummary = z.object({
+  runId: name,
+  planId: z.string().max(1024),
+  queue: z.string().max(1024),
+  state: name,
+  createdAt: time,
+  finishedAt: time.exactOptional(),
+  durationMs: z.number().exactOptional(),
+  total: count,
+  counts: z.object({ done: count, failed: count, skipped: count, cancelled: count, unfinished: count }),
+});
+
+export const runsPageSchema: z.ZodType<RunsPage> = z.object({ runs: z.array(runSummary), next: z.string().min(1).max(300).exactOptional() });
+
+export const submittedSchema = z.object({ runId: name });
+
+export const cancelledSchema = z.object({ runId: name, state: name, running: count });
+
+/** The dashboard's error body: `{ error, message }`, and `problems` for a plan it refused. */
+export const errorBodySchema = z.object({ error: z.string().max(64), message: z.string().max(64 * 1024).optional(), problems: z.array(z.string()).optional() });

@@ -1,0 +1,166 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDashboard, type Dashboard } from '@agora/dashboard';
+import { AgoraHttpClient, IllegalStateError, NotFoundError, PlanValidationError, UnavailableError, ValueError, createAgoraClient, type AgoraApi, type AgoraEvent } from '@agora/sdk';
+import { startCluster, silent, type TestCluster } from '../../../test/support/cluster.js';
+
+/** Issue 16, part 4: the SDK over the dashboard's HTTP API returns what the Redis transport returns. */
+
+const KEY = 'sdk-http-key-0123456789abcdef';
+let cluster: TestCluster;
+let dash: Dashboard;
+let client: AgoraHttpClient;
+const servers: http.Server[] = [];
+
+beforeAll(async () => {
+  cluster = await startCluster({ runners: 1 });
+  dash = await createDashboard({ config: cluster.config, port: 0, logger: silent, apiKey: KEY });
+  client = new AgoraHttpClient({ url: dash.url, apiKey: KEY });
+});
+afterAll(async () => {
+  await client?.close();
+  for (const s of servers) s.close();
+  await dash?.close();
+  await cluster?.close();
+});
+
+const item = (id: string, inputs: Record<string, unknown> = {}, depends_on: string[] = []): Record<string, unknown> => ({ id, executor: 'noop', inputs, depends_on, resourceLocks: [] });
+const plan = { id: 'http-sdk', queue: 'default', items: [item('a'), item('b', { fail: 'no good' }, ['a']), item('c', {}, ['b'])] };
+
+async function collect(api: AgoraApi, runId: string, fromSeq = 0): Promise<AgoraEvent[]> {
+  const out: AgoraEvent[] = [];
+  for await (const e of api.watch(runId, { fromSeq })) out.push(e);
+  return out;
+}
+
+/** A server on a free loopback port; `handle` answers every request. */
+async function serve(handle: http.RequestListener): Promise<string> {
+  const s = http.createServer(handle);
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+}
+
+describe('AgoraHttpClient', () => {
+  it('submits, watches, waits and reads status, runs and an item exactly as the Redis transport does', async () => {
+    const runId = await client.submit(plan);
+    const events = await collect(client, runId);
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i));
+    expect(events.at(-1)).toMatchObject({ type: 'run', state: 'failed', done: 1, failed: 1, skipped: 1 });
+    expect(events).toEqual(await collect(cluster.client, runId));
+    // Resuming past a point yields the rest; resuming past the end yields nothing and ends.
+    expect(await collect(client, runId, 3)).toEqual(events.slice(3));
+    expect(await collect(client, runId, events.length)).toEqual([]);
+
+    // wait answers with the status, which says why items did not succeed.
+    const final = await client.wait(runId);
+    expect(final).toEqual(await cluster.client.status(runId));
+    expect(await client.status(runId)).toEqual(await cluster.client.status(runId));
+    const failed = await client.item(runId, 'b');
+    expect(failed).toMatchObject({ itemId: 'b', state: 'failed', error: 'no good', errorCode: 'APPLICATION', exitCode: 1, attempts: 1 });
+    expect(failed).toEqual(await cluster.client.item(runId, 'b'));
+    const page = await client.runs({ state: 'failed', limit: 5 });
+    expect(page.runs.map((r) => r.runId)).toContain(runId);
+    expect(page).toEqual(await cluster.client.runs({ state: 'failed', limit: 5 }));
+  });
+
+  it('maps refusals to the Redis transport error classes', async () => {
+    // A plan that cannot be valid is refused before anything is sent.
+    const selfDep = { ...plan, items: [item('a', {}, ['a'])] };
+    const local = await client.submit(selfDep).catch((e: unknown) => e);
+    expect(local).toBeInstanceOf(PlanValidationError);
+    expect((local as PlanValidationError).problems).toEqual(['items[0] ("a"): depends_on[0]: item depends on itself']);
+    // One the deployment does not serve is refused by the server (422) with its problems.
+    const remote = await client.submit({ ...plan, queue: 'nowhere' }).catch((e: unknown) => e);
+    expect(remote).toBeInstanceOf(PlanValidationError);
+    expect((remote as PlanValidationError).problems.join('\n')).toContain('nowhere');
+
+    const runId = 'rhttpsdk' + String(Date.now());
+    expect(await client.submit(plan, { runId })).toBe(runId);
+    await expect(client.submit(plan, { runId })).rejects.toThrow(IllegalStateError);
+    await expect(client.submit(plan, { runId })).rejects.toThrow(`run "${runId}" already exists`);
+    await client.wait(runId);
+    // A misspelt parameter is refused, not ignored (it would submit under a fresh id).
+    const misspelt = await fetch(`${dash.url}/api/runs?runid=${runId}x`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(plan) });
+    expect(misspelt.status).toBe(400);
+
+    await expect(client.status('rnosuchrun')).rejects.toThrow(NotFoundError);
+    await expect(client.item(runId, 'zz')).rejects.toThrow(NotFoundError);
+    await expect(collect(client, 'rnosuchrun')).rejects.toThrow(NotFoundError);
+    // Ids become path segments: a bad one is refused before a request is made.
+    await expect(client.status('../queues')).rejects.toThrow(ValueError);
+    await expect(client.runs({ state: 'sideways' })).rejects.toThrow(ValueError);
+
+    const noKey = new AgoraHttpClient({ url: dash.url, apiKey: 'wrong-key-0123456789abcdef' });
+    const refused = await noKey.status(runId).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(UnavailableError);
+    expect(refused).toMatchObject({ code: 'UNAVAILABLE', retryable: false });
+    expect((refused as Error).message).toContain('refused the API key');
+    expect((refused as Error).message).not.toContain('wrong-key');
+  });
+
+  it('cancels a run through createAgoraClient({ http })', async () => {
+    const api = createAgoraClient({ http: { url: dash.url, apiKey: KEY } });
+    const runId = await api.submit({ id: 'slow', queue: 'default', items: [item('z', { sleepMs: 30_000 })] });
+    for await (const e of api.watch(runId)) if (e.type === 'item' && e.state === 'running') break;
+    const c = await api.cancel(runId);
+    expect(c.runId).toBe(runId);
+    expect((await api.wait(runId)).state).toBe('cancelled');
+    await api.close();
+  });
+
+  it('resumes a dropped event stream after the last event it yielded, without gaps or duplicates', async () => {
+    const runId = await cluster.client.submit(plan);
+    await cluster.client.wait(runId);
+    const all = await collect(cluster.client, runId);
+    // In front of the dashboard: the first stream is cut after two events; later ones pass through.
+    const lastEventIds: Array<string | undefined> = [];
+    const url = await serve((req, res) => {
+      const last = req.headers['last-event-id'];
+      lastEventIds.push(Array.isArray(last) ? last.join(',') : last);
+      if (lastEventIds.length === 1) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        for (const e of all.slice(0, 2)) res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+        setTimeout(() => res.destroy(), 50);
+        return;
+      }
+      const up = http.request(`${dash.url}${req.url ?? ''}`, { headers: { ...req.headers, host: new URL(dash.url).host } }, (u) => {
+        res.writeHead(u.statusCode ?? 502, u.headers);
+        u.pipe(res);
+      });
+      up.end();
+    });
+    const proxied = new AgoraHttpClient({ url, apiKey: KEY });
+    expect(await collect(proxied, runId)).toEqual(all);
+    expect(lastEventIds).toEqual([undefined, '1']);
+  });
+
+  it('answers UnavailableError for a dashboard that is down, and for a server that is not one', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const down = new AgoraHttpClient({ url: `http://127.0.0.1:${port}`, timeoutMs: 1500 });
+    const err = await down.status('rsomething').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect(err).toMatchObject({ retryable: true });
+    expect((err as Error).message).toContain(`could not be reached (status of run "rsomething")`);
+    // watch keeps reconnecting for timeoutMs, then gives up with the same error.
+    await expect(collect(down, 'rsomething')).rejects.toThrow(UnavailableError);
+
+    const html = await serve((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hello</html>'));
+    const wrong = await new AgoraHttpClient({ url: html }).status('rsomething').catch((e: unknown) => e);
+    expect(wrong).toBeInstanceOf(UnavailableError);
+    expect(wrong).toMatchObject({ retryable: false });
+    expect((wrong as Error).message).toContain('did not answer as an Agora dashboard');
+    const shaped = await serve((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ runId: 'r1', state: 'running' })));
+    await expect(new AgoraHttpClient({ url: shaped }).status('r1')).rejects.toThrow(/did not answer as an Agora dashboard.*planId: Invalid input/);
+  });
+
+  it('refuses options it cannot use', () => {
+    expect(() => new AgoraHttpClient({ url: 'ftp://example.org' })).toThrow(ValueError);
+    expect(() => new AgoraHttpClient({ url: 'http://user:pw@example.org' })).toThrow('no user name or password');
+    expect(() => new AgoraHttpClient({ url: 'http://127.0.0.1:1', apiKey: 'has space' })).toThrow('apiKey');
+  });
+});
