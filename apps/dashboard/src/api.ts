@@ -44,14 +44,14 @@ function fromSeqOf(req: Request, res: Response): number | null {
   return null;
 }
 
-const artifactQuery = z.object({ uri: z.string().min(1).max(1024) }).strict();
+export const artifactQuery = z.object({ uri: z.string().min(1).max(1024) }).strict();
 
 /**
  * `POST /api/runs?runId=`: submit under an id the caller chose, so a submission whose answer was
  * lost can be looked up (`GET /api/runs/:id`) instead of sent twice. Unknown parameters are
  * refused: a misspelt `runId` must not silently submit under a fresh id.
  */
-const submitQuery = z.object({ runId: z.string().min(1).max(128).optional() }).strict();
+export const submitQuery = z.object({ runId: z.string().min(1).max(128).optional() }).strict();
 
 /** The run and item ids of `/runs/:id/items/:item…`, or null after a 400. */
 function itemParams(req: Request, res: Response): { runId: string; itemId: string } | null {
@@ -241,9 +241,9 @@ export function createApiRouter(opts: ApiOptions): Router {
 }
 
 /** Bodies of the dead-letter routes (zod: an HTTP body is outside input). */
-const replayBody = z.strictObject({ force: z.boolean().optional() });
-const replayRunBody = z.strictObject({ runId: z.string().refine(isRunId, 'invalid run id'), all: z.boolean().optional(), force: z.boolean().optional() });
-const purgeBody = z.union([
+export const replayBody = z.strictObject({ force: z.boolean().optional() });
+export const replayRunBody = z.strictObject({ runId: z.string().refine(isRunId, 'invalid run id'), all: z.boolean().optional(), force: z.boolean().optional() });
+export const purgeBody = z.union([
   z.strictObject({ id: z.string().refine((v) => parseDeadLetterId(v) !== null, 'expected <runId>.<itemId>') }),
   z.strictObject({ runId: z.string().refine(isRunId, 'invalid run id') }),
   z.strictObject({ all: z.literal(true) }),

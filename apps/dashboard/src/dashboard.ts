@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
@@ -14,6 +15,7 @@ import { createEvidence } from '@agora/evidence';
 import { createAgoraMetrics, readiness, type AgoraMetrics } from '@agora/metrics';
 import { ProviderSet, readArtifact, readItemLogs, type Artifact } from '@agora/registry';
 import { createApiRouter } from './api.js';
+import { buildOpenApiDocument } from './openapi.js';
 import { authenticate, buildKeyRing, principalOf, requireScope, type ClearKey } from './auth.js';
 import { checkHost, isLoopbackHost, refuseCrossSite } from './request-guards.js';
 import { createRunEventHub } from './run-event-hub.js';
@@ -44,6 +46,9 @@ export interface Dashboard {
   readonly app: Express;
   close(): Promise<void>;
 }
+
+/** This package's version: the API document's `info.version` (dist/dashboard.js sits one folder below package.json). */
+const { version: DASHBOARD_VERSION } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 /** The first key given: the option, the config, then the environment (an empty variable counts as unset). */
 function clearKey(candidates: ReadonlyArray<readonly [string, string | undefined]>): ClearKey | undefined {
@@ -159,6 +164,11 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   const evidence = createEvidence({ config, redis, logger });
   // Made on first use: a dashboard nobody downloads from never opens its storage.
   const providers = new ProviderSet(config);
+  let openApi: string | undefined;
+  app.get('/api/openapi.json', signIn, requireScope('read'), (_req, res) => {
+    openApi ??= JSON.stringify(buildOpenApiDocument(DASHBOARD_VERSION));
+    res.type('application/json').send(openApi);
+  });
   app.use(
     '/api',
     signIn,

@@ -1,0 +1,210 @@
+import { z } from 'zod';
+import { RUN_STATES, agoraEventSchema, planSchema } from '@agora/core';
+import { deadLetterSchema } from '@agora/state';
+import { cancelledSchema, clientRunStatusSchema, errorBodySchema, itemDetailSchema, runsPageSchema, runsQuerySchema, submittedSchema } from '@agora/sdk';
+import { artifactQuery, purgeBody, replayBody, replayRunBody, submitQuery } from './api.js';
+
+/**
+ * The OpenAPI 3.1 document of the HTTP API, served at `GET /api/openapi.json`. Built from the
+ * same zod schemas the routes parse requests with and the SDK's HTTP transport parses answers
+ * with (JSON Schema 2020-12, OpenAPI 3.1's dialect), so the document cannot say something the
+ * server does not do. Each operation names the scope it needs (`x-agora-scope`); the test checks
+ * that every route the router mounts is in here.
+ */
+
+type JsonSchema = Record<string, unknown>;
+
+/** A zod schema as JSON Schema: what a client sends (`input`) or receives (`output`). */
+function schemaOf(schema: z.ZodType, io: 'input' | 'output' = 'output'): JsonSchema {
+  const out = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as JsonSchema;
+  delete out['$schema'];
+  return out;
+}
+
+/** Query parameters from a zod object of strings (each optional property becomes one parameter). */
+function queryParameters(schema: z.ZodObject): Array<Record<string, unknown>> {
+  const json = schemaOf(schema, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] };
+  return Object.entries(json.properties ?? {}).map(([name, s]) => ({ name, in: 'query', required: json.required?.includes(name) ?? false, schema: s }));
+}
+
+const json = (schema: JsonSchema, description: string): Record<string, unknown> => ({ description, content: { 'application/json': { schema } } });
+const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+const error = (description: string): Record<string, unknown> => json(ref('Error'), description);
+const pathParam = (name: string, description: string): Record<string, unknown> => ({ name, in: 'path', required: true, description, schema: { type: 'string', minLength: 1, maxLength: 200 } });
+const RUN = pathParam('id', 'run id');
+const ITEM = pathParam('item', 'item id');
+
+function op(scope: 'read' | 'submit' | 'admin', summary: string, more: Record<string, unknown>): Record<string, unknown> {
+  return {
+    summary,
+    'x-agora-scope': scope,
+    security: [{ bearer: [] }, { apiKey: [] }, { basic: [] }],
+    ...more,
+    responses: {
+      ...(more['responses'] as object),
+      '401': error('no key, or an unknown key (when keys are configured)'),
+      '403': error(`the key lacks the \`${scope}\` scope, or a cross-site request`),
+      '503': error('Redis did not answer or refused the password'),
+    },
+  };
+}
+
+/** The document; built once per process (the schemas do not change while it runs). */
+export function buildOpenApiDocument(version: string): Record<string, unknown> {
+  const deadLetter = schemaOf(deadLetterSchema.extend({ source: z.enum(['runner', 'scheduler']), replayedBy: z.string().optional(), replayedAt: z.string().optional() }));
+  return {
+    openapi: '3.1.0',
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    info: {
+      title: 'Agora HTTP API',
+      version,
+      description: 'Submit plans, follow runs, read items, results, logs, evidence and dead letters. See the README, "HTTP API and dashboard".',
+    },
+    servers: [{ url: '/' }],
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <key>' },
+        apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' },
+        basic: { type: 'http', scheme: 'basic', description: 'any user name, the key as password (browsers)' },
+      },
+      schemas: {
+        Plan: schemaOf(planSchema, 'input'),
+        RunStatus: schemaOf(clientRunStatusSchema),
+        RunsPage: schemaOf(runsPageSchema),
+        ItemDetail: schemaOf(itemDetailSchema),
+        Event: schemaOf(agoraEventSchema),
+        DeadLetter: deadLetter,
+        Error: schemaOf(errorBodySchema),
+        ItemLogStream: {
+          type: 'object',
+          required: ['ref', 'text', 'bytes', 'truncated'],
+          properties: { ref: { type: 'string' }, text: { type: 'string' }, bytes: { type: 'integer', minimum: 0 }, truncated: { type: 'boolean' } },
+        },
+      },
+    },
+    paths: {
+      '/api/runs': {
+        post: op('submit', 'Submit a plan', {
+          parameters: queryParameters(submitQuery),
+          requestBody: { required: true, content: { 'application/json': { schema: ref('Plan') } } },
+          responses: {
+            '202': json(schemaOf(submittedSchema), 'accepted on the inbox; Location names the run'),
+            '400': error('malformed JSON or a bad query parameter'),
+            '409': error('a run with that id exists'),
+            '413': error('over the body limit (32 MB)'),
+            '415': error('not application/json'),
+            '422': json(ref('Error'), 'the plan is invalid: `problems` lists every problem'),
+          },
+        }),
+        get: op('read', 'List runs, newest first', {
+          parameters: queryParameters(runsQuerySchema),
+          responses: { '200': json(ref('RunsPage'), 'a page; pass `next` as `cursor` for the next'), '400': error('a bad, unknown or repeated parameter') },
+        }),
+      },
+      '/api/runs/{id}': {
+        get: op('read', "A run's status, with why each item that did not succeed ended so", {
+          parameters: [RUN],
+          responses: { '200': json(ref('RunStatus'), 'the status'), '400': error('a malformed run id'), '404': error('no such run') },
+        }),
+      },
+      '/api/runs/{id}/items/{item}': {
+        get: op('read', 'One item: state, attempts, timings, lock tokens, error, exit code, retries, events', {
+          parameters: [RUN, ITEM],
+          responses: { '200': json(ref('ItemDetail'), 'the item'), '400': error('a malformed id'), '404': error('no such run or item') },
+        }),
+      },
+      '/api/runs/{id}/items/{item}/logs': {
+        get: op('read', "What the item's worker wrote to stdout and stderr, as stored (scrubbed)", {
+          parameters: [RUN, ITEM],
+          responses: {
+            '200': json(
+              { type: 'object', required: ['itemId', 'state'], properties: { itemId: { type: 'string' }, state: { type: 'string' }, stdout: ref('ItemLogStream'), stderr: ref('ItemLogStream') } },
+              'the streams it has',
+            ),
+            '404': error('no such run or item'),
+            '502': error('a stored stream does not hash to its ref'),
+          },
+        }),
+      },
+      '/api/runs/{id}/events': {
+        get: op('read', "The run's events as Server-Sent Events, to its terminal event", {
+          parameters: [
+            RUN,
+            { name: 'from', in: 'query', required: false, schema: { type: 'string', pattern: '^\\d{1,15}$' }, description: 'start at this seq' },
+            { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string', pattern: '^\\d{1,15}$' }, description: 'resume after this seq' },
+          ],
+          responses: {
+            '200': { description: 'one SSE message per event: `id:` its seq, `event:` its type, `data:` the Event JSON', content: { 'text/event-stream': { itemSchema: ref('Event'), schema: { type: 'string' } } } },
+            '400': error('a bad seq'),
+            '404': error('no such run'),
+          },
+        }),
+      },
+      '/api/runs/{id}/cancel': {
+        post: op('submit', 'Cancel a run', {
+          parameters: [RUN],
+          responses: { '200': json(schemaOf(cancelledSchema), 'the run state after the request'), '404': error('no such run'), '415': error('not application/json') },
+        }),
+      },
+      '/api/runs/{id}/audit': {
+        get: op('read', "The run's signed evidence bundle (see the README, Audit)", {
+          parameters: [RUN],
+          responses: { '200': json({ type: 'object' }, 'the bundle'), '404': error('no such run'), '409': error('the run is still running') },
+        }),
+      },
+      '/api/artifacts': {
+        get: op('read', 'Download a result (or an item output log) by its pinned ref, hash checked', {
+          parameters: queryParameters(artifactQuery),
+          responses: {
+            '200': {
+              description: 'the bytes; X-Agora-Sha256 and Repr-Digest carry their sha256',
+              headers: { 'X-Agora-Sha256': { schema: { type: 'string', pattern: '^[0-9a-f]{64}$' } }, 'Repr-Digest': { schema: { type: 'string' } } },
+              content: { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } },
+            },
+            '400': error('not a result/stdout/stderr ref of this namespace with its hash'),
+            '404': error('no such artifact'),
+            '502': error('the stored bytes do not hash to the ref'),
+          },
+        }),
+      },
+      '/api/dlq': {
+        get: op('admin', 'Dead letters, newest first', {
+          parameters: [
+            { name: 'run', in: 'query', required: false, schema: { type: 'string' }, description: "only this run's" },
+            { name: 'limit', in: 'query', required: false, schema: { type: 'string', pattern: '^[1-9][0-9]{0,6}$' } },
+          ],
+          responses: { '200': json({ type: 'object', required: ['deadLetters'], properties: { deadLetters: { type: 'array', items: ref('DeadLetter') } } }, 'the records'), '400': error('a bad parameter') },
+        }),
+      },
+      '/api/dlq/{id}': {
+        get: op('admin', 'One dead letter', {
+          parameters: [pathParam('id', 'dead letter id: <runId>.<itemId>')],
+          responses: { '200': json(ref('DeadLetter'), 'the record'), '400': error('a malformed id'), '404': error('no such dead letter') },
+        }),
+      },
+      '/api/dlq/{id}/replay': {
+        post: op('admin', 'Replay one dead item in a new run linked to the original', {
+          parameters: [pathParam('id', 'dead letter id: <runId>.<itemId>')],
+          requestBody: { required: false, content: { 'application/json': { schema: schemaOf(replayBody, 'input') } } },
+          responses: { '202': json({ type: 'object' }, '{ runId, letters, items }; Location names the new run'), '404': error('no such dead letter'), '409': error('already replayed (send force)') },
+        }),
+      },
+      '/api/dlq/replay': {
+        post: op('admin', "Replay a run's dead items", {
+          requestBody: { required: true, content: { 'application/json': { schema: schemaOf(replayRunBody, 'input') } } },
+          responses: { '202': json({ type: 'object' }, '{ runId, letters, items }'), '404': error('no dead letters left to replay') },
+        }),
+      },
+      '/api/dlq/purge': {
+        post: op('admin', 'Purge one dead letter, a run\'s, or all', {
+          requestBody: { required: true, content: { 'application/json': { schema: schemaOf(purgeBody, 'input') } } },
+          responses: { '200': json({ type: 'object', properties: { purged: { type: 'integer' } } }, 'how many were purged') },
+        }),
+      },
+      '/api/openapi.json': {
+        get: op('read', 'This document', { responses: { '200': json({ type: 'object' }, 'the OpenAPI 3.1 document') } }),
+      },
+    },
+    'x-agora-run-states': [...RUN_STATES],
+  };
+}
