@@ -73,6 +73,10 @@ function graphBody(g: RunGraph, l: GraphLayout): Record<string, unknown> {
   return {
     runId: g.runId,
     state: g.state,
+    planId: g.planId,
+    queue: g.queue,
+    createdAt: g.createdAt,
+    ...(g.finishedAt !== undefined ? { finishedAt: g.finishedAt } : {}),
     seq: g.seq,
     total: g.total,
     registered: g.items.length,

@@ -90,7 +90,8 @@ export function dependencyDepths(items: Items): Map<string, number> {
     }
   }
   // A plan is acyclic (validated at submission); should a cycle slip in, its items go last.
-  const deepest = Math.max(0, ...depth.values());
+  let deepest = 0;
+  for (const d of depth.values()) deepest = Math.max(deepest, d);
   for (const it of items) if (!depth.has(it.id)) depth.set(it.id, deepest + 1);
   return depth;
 }
@@ -155,7 +156,8 @@ function layoutGroups(items: Items, cellsMax: number, groupsMax: number): GraphL
     const last = bands[bands.length - 1];
     if (last && last.ids.length < target) {
       last.depthTo = d;
-      last.ids.push(...byDepth.get(d)!);
+      // A loop, not push(...ids): one depth may hold 200,000 items, past the argument limit.
+      for (const id of byDepth.get(d)!) last.ids.push(id);
     } else {
       bands.push({ depthFrom: d, depthTo: d, ids: [...byDepth.get(d)!] });
     }

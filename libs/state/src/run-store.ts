@@ -718,8 +718,8 @@ export class RunStore {
    */
   async runGraph(runId: string): Promise<RunGraph | null> {
     const k = this.keys.run(runId);
-    const res = (await this.redis.pipeline().hmget(k.meta, 'state', 'seq', 'total').hgetall(k.items).hgetall(k.dependents).exec()) ?? [];
-    const [state, seq, total] = (res[0]?.[1] ?? []) as Array<string | null>;
+    const res = (await this.redis.pipeline().hmget(k.meta, 'state', 'seq', 'total', 'planId', 'queue', 'createdAt', 'finishedAt').hgetall(k.items).hgetall(k.dependents).exec()) ?? [];
+    const [state, seq, total, planId, queue, createdAt, finishedAt] = (res[0]?.[1] ?? []) as Array<string | null>;
     if (!state) return null;
     const states = (res[1]?.[1] ?? {}) as Record<string, string>;
     const dependents = (res[2]?.[1] ?? {}) as Record<string, string>;
@@ -731,6 +731,10 @@ export class RunStore {
     return {
       runId,
       state,
+      planId: planId ?? '',
+      queue: queue ?? '',
+      createdAt: createdAt ?? '',
+      ...(finishedAt ? { finishedAt } : {}),
       seq: Number(seq ?? 0),
       total: Number(total ?? 0),
       items: Object.entries(states).map(([id, s]) => ({ id, state: s, dependsOn: dependsOn.get(id) ?? [] })),
@@ -918,6 +922,10 @@ function replayLinks(meta: Record<string, string>): { replayOf?: ReplayLink; rep
 export interface RunGraph {
   readonly runId: string;
   readonly state: string;
+  readonly planId: string;
+  readonly queue: string;
+  readonly createdAt: string;
+  readonly finishedAt?: string;
   /** Events in the run's stream when the states were read: resume the stream from here. */
   readonly seq: number;
   /** Items in the plan (those registered so far are in `items`). */
