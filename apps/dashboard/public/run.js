@@ -165,7 +165,23 @@ function draw(g) {
       : g.nodes.length > 0
         ? `${g.registered} items in ${g.groups.length} groups by dependency depth (one cell per item; edges join groups)`
         : `${g.registered} items in ${g.groups.length} groups by dependency depth (too many to draw one by one: open an item by id)`;
-  graphWrap.replaceChildren(el('p', { class: 'muted graph-note' }, note, ' ', lookup), root);
+  // Zoom changes the drawing's size, not its coordinates (the viewBox stays): nodes keep their data.
+  let zoom = 1;
+  const setZoom = (z) => {
+    zoom = Math.min(2, Math.max(0.1, z));
+    root.setAttribute('width', String(Math.round(g.width * zoom)));
+    root.setAttribute('height', String(Math.round(g.height * zoom)));
+    graphWrap.dataset.zoom = zoom.toFixed(2);
+  };
+  const fit = () => setZoom(Math.min(1, Math.max(0.25, (graphWrap.clientWidth - 4) / Math.max(1, g.width))));
+  const zoomButton = (label, title, fn) => {
+    const b = el('button', { type: 'button', title }, label);
+    b.addEventListener('click', fn);
+    return b;
+  };
+  const zoomBar = el('span', { class: 'zoom' }, zoomButton('−', 'zoom out', () => setZoom(zoom / 1.25)), zoomButton('fit', 'fit the width', fit), zoomButton('1:1', 'actual size', () => setZoom(1)), zoomButton('+', 'zoom in', () => setZoom(zoom * 1.25)));
+  graphWrap.replaceChildren(el('p', { class: 'muted graph-note' }, note, ' ', zoomBar, ' ', lookup), root);
+  fit();
   document.body.dataset.view = g.view;
   renderCounts(counts);
   updateGroupCounts();
