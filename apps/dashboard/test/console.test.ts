@@ -132,17 +132,17 @@ describe('run console (Chromium)', () => {
     await expect.poll(() => held.getAttribute('data-state'), { timeout: 20_000 }).toBe('running');
     expect(await page.locator('#audit').textContent()).toContain('sealed when the run ends');
     // A mark in this document: still there at the end means the page was updated in place, not reloaded.
-    await page.evaluate(() => Object.assign(window, { consoleMark: 'same document' }));
+    await page.evaluate(() => Object.assign(globalThis, { consoleMark: 'same document' }));
     await page.screenshot({ path: path.join(SHOTS, 'run-live.png'), fullPage: true });
 
     writeFileSync(path.join(dir, 'release'), '');
     await expect.poll(() => states(page), { timeout: 30_000 }).toEqual({ done: 198, failed: 1, skipped: 1 });
-    expect(await page.evaluate(() => (window as unknown as { consoleMark?: string }).consoleMark)).toBe('same document');
+    expect(await page.evaluate(() => (globalThis as { consoleMark?: string }).consoleMark)).toBe('same document');
     expect(await page.locator('svg#graph [data-item-id="broken"]').getAttribute('data-state')).toBe('failed');
     expect(await page.locator('svg#graph [data-item-id="after-broken"]').getAttribute('data-state')).toBe('skipped');
     await expect.poll(() => page.locator('#run-state').textContent(), { timeout: 10_000 }).toBe('failed');
     // The colour follows the state.
-    const fill = (id: string) => page.locator(`svg#graph [data-item-id="${id}"] rect`).evaluate((e) => getComputedStyle(e).fill);
+    const fill = (id: string) => page.locator(`svg#graph [data-item-id="${id}"] rect`).evaluate((e) => (globalThis as unknown as { getComputedStyle(el: unknown): { fill: string } }).getComputedStyle(e).fill);
     expect(await fill('n000')).toBe('rgb(67, 160, 71)');
     expect(await fill('broken')).toBe('rgb(229, 57, 53)');
     expect(await fill('after-broken')).toBe('rgb(158, 158, 158)');
@@ -238,6 +238,32 @@ describe('run console (Chromium)', () => {
     await page.screenshot({ path: path.join(SHOTS, 'run-grouped.png'), fullPage: true });
     await context.close();
   });
+
+  it('a 10,000-item run: every item one live cell in its depth group, opened by a click', async () => {
+    // 100 chains of 100 items, each item sleeping: the run is drawn while it goes, then cancelled.
+    const items: Array<Record<string, unknown>> = [];
+    for (let c = 0; c < 100; c++) for (let i = 0; i < 100; i++) items.push({ id: `k${c}-${i}`, executor: 'noop', inputs: { sleepMs: 60_000 }, depends_on: i > 0 ? [`k${c}-${i - 1}`] : [] });
+    const sub = await api<{ runId: string }>('/api/runs', { method: 'POST', body: { id: 'console-10k', queue: 'default', items } });
+    expect(sub.status).toBe(202);
+    const id = sub.body.runId;
+    try {
+      await expect.poll(async () => (await api<{ registered?: number }>(`/api/runs/${id}/graph`)).body.registered, { timeout: 90_000, interval: 500 }).toBe(10_000);
+      const { context, page } = await signedIn();
+      await page.goto(`${dash.url}/runs/${id}`);
+      await expect.poll(() => page.locator('svg#graph [data-item-id]').count(), { timeout: 30_000 }).toBe(10_000);
+      expect(await page.locator('body').getAttribute('data-view')).toBe('groups');
+      const groups = await page.locator('svg#graph g.group').count();
+      expect(groups).toBeGreaterThan(1);
+      expect(groups).toBeLessThanOrEqual(60);
+      await expect.poll(() => page.locator('svg#graph [data-item-id="k0-0"]').getAttribute('data-state'), { timeout: 30_000 }).toBe('running');
+      await page.locator('svg#graph [data-item-id="k42-7"]').click();
+      await expect.poll(() => page.locator('#panel-title').getAttribute('data-item-id'), { timeout: 20_000 }).toBe('k42-7');
+      await page.screenshot({ path: path.join(SHOTS, 'run-10k.png') });
+      await context.close();
+    } finally {
+      await api(`/api/runs/${id}/cancel`, { method: 'POST', body: {} });
+    }
+  }, 180_000);
 
   it('item ids and errors reach the page as text, never as markup', async () => {
     const sub = await api<{ runId: string }>('/api/runs', {
