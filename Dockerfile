@@ -26,7 +26,7 @@ WORKDIR /src
 COPY --from=manifests /src /src
 RUN npm ci ${NPM_FLAGS}
 
-# --- build: compile, then keep production dependencies and what runs (dist/, Lua scripts).
+# --- build: compile, then keep production dependencies and what runs (dist/, Lua scripts, the console's public/ files).
 FROM deps AS build
 ARG NPM_FLAGS=""
 COPY . .
@@ -36,7 +36,8 @@ RUN npx tsc -b apps/cli \
  && cp -a package.json node_modules /out/ \
  && for d in apps/* libs/* providers/*; do \
       mkdir -p "/out/$d" && cp -a "$d/package.json" "$d/dist" "/out/$d/" \
-      && if [ -d "$d/commands" ]; then cp -a "$d/commands" "/out/$d/"; fi; \
+      && if [ -d "$d/commands" ]; then cp -a "$d/commands" "/out/$d/"; fi \
+      && if [ -d "$d/public" ]; then cp -a "$d/public" "/out/$d/"; fi; \
     done \
  && cp deploy/agora.config.mjs /out/deploy/
 

@@ -24,4 +24,14 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly' } },
   },
+  {
+    // The console pages' browser modules (served as is, no build step).
+    files: ['apps/dashboard/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['document', 'window', 'location', 'history', 'fetch', 'EventSource', 'requestAnimationFrame', 'confirm', 'setInterval', 'setTimeout', 'URLSearchParams', 'URL'].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
 );

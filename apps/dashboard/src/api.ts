@@ -66,7 +66,7 @@ function itemParams(req: Request, res: Response): { runId: string; itemId: strin
   return { runId, itemId };
 }
 
-function runIdParam(req: Request, res: Response): string | null {
+export function runIdParam(req: Request, res: Response): string | null {
   const id = String(req.params['id'] ?? '');
   if (!isRunId(id)) {
     res.status(400).json({ error: 'bad_request', message: `invalid run id "${id}"` });
@@ -75,7 +75,7 @@ function runIdParam(req: Request, res: Response): string | null {
   return id;
 }
 
-function fail(res: Response, err: unknown): void {
+export function fail(res: Response, err: unknown): void {
   if (err instanceof ValueError) {
     res.status(400).json({ error: 'bad_request', message: err.message });
   } else if (err instanceof IllegalStateError) {

@@ -11,11 +11,12 @@ import { createLogger, type AgoraConfig, type Logger } from '@agora/core';
 import { IllegalStateError } from '@agora/core';
 import { RunStore, createRedis, type RedisClient } from '@agora/state';
 import { AgoraClient } from '@agora/sdk';
-import { createEvidence } from '@agora/evidence';
+import { createEvidence, verifyEvidence } from '@agora/evidence';
 import { createAgoraMetrics, readiness, type AgoraMetrics } from '@agora/metrics';
 import { ProviderSet, readArtifact, readItemLogs, type Artifact } from '@agora/registry';
 import { createApiRouter } from './api.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { createConsole } from './console.js';
 import { authenticate, buildKeyRing, principalOf, requireScope, type ClearKey } from './auth.js';
 import { checkHost, isLoopbackHost, refuseCrossSite } from './request-guards.js';
 import { createRunEventHub } from './run-event-hub.js';
@@ -169,12 +170,22 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     openApi ??= JSON.stringify(buildOpenApiDocument(DASHBOARD_VERSION));
     res.type('application/json').send(openApi);
   });
+  const audit = opts.audit ?? ((runId: string) => evidence.bundle(runId));
+  // The badge is the verifier's word, recomputed here over the bundle against the anchor store and
+  // pinned to this deployment's signing key (as `agora audit verify --key $(agora audit pubkey)`).
+  const runConsole = createConsole({
+    client,
+    namespace: config.namespace,
+    authorize: requireScope,
+    verdict: async (runId) => verifyEvidence(await audit(runId), { expectedRunId: runId, key: (await evidence.signer()).vkey, anchor: evidence.anchor }),
+  });
   app.use(
     '/api',
     signIn,
+    runConsole.api,
     createApiRouter({
       client,
-      audit: opts.audit ?? ((runId) => evidence.bundle(runId)),
+      audit,
       artifacts: opts.artifacts ?? (async (uri) => readArtifact(await providers.storage(), uri, config.namespace)),
       itemLogs: async (item) => readItemLogs(await providers.storage(), config.namespace, item),
       authorize: requireScope,
@@ -199,7 +210,9 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
       (err: Error) => res.status(500).json({ error: 'metrics', message: err.message }),
     );
   });
-  app.get('/', (_req, res) => res.redirect('/queues'));
+  app.use(['/runs', '/console'], signIn);
+  app.use(runConsole.pages);
+  app.get('/', (_req, res) => res.redirect('/runs'));
 
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(opts.port ?? config.dashboard.port, host, () => resolve(s));

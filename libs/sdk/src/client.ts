@@ -22,6 +22,7 @@ import {
   type DeadLetterSelector,
   type ItemDetail,
   type RedisClient,
+  type RunGraph,
   type RunStatus,
   type RunsPage,
   type RunsQuery,
@@ -321,6 +322,15 @@ export class AgoraClient {
     if ('id' in sel && !parseDeadLetterId(sel.id)) throw new ValueError(`invalid dead letter id "${sel.id}": expected <runId>.<itemId>`);
     if ('runId' in sel && !isRunId(sel.runId)) throw new ValueError(`invalid run id "${sel.runId}"`);
     return this.bounded('purge of dead letters', () => this.dlq.purge(sel));
+  }
+
+  /** The run's items with their states and dependencies (the console's DAG); `NotFoundError` for an unknown run. */
+  async graph(runId: string): Promise<RunGraph> {
+    return this.bounded(`graph of run "${runId}"`, async () => {
+      const g = await this.store.runGraph(runId);
+      if (g) return g;
+      throw new NotFoundError(`no run "${runId}"`);
+    });
   }
 
   /** The raw event list (for audit and debugging). */

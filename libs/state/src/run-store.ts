@@ -710,6 +710,37 @@ export class RunStore {
     }
   }
 
+  /**
+   * The run's dependency graph with each item's state, for the console's DAG: the item-state hash
+   * and the dependents lists written at registration (no pass over the stream). `seq` is the
+   * run's event count read before the states, so replaying events from it onto the states
+   * (`GET /api/runs/:id/events?from=seq`) misses no change. Null for an unknown run.
+   */
+  async runGraph(runId: string): Promise<RunGraph | null> {
+    const k = this.keys.run(runId);
+    const res = (await this.redis.pipeline().hmget(k.meta, 'state', 'seq', 'total', 'planId', 'queue', 'createdAt', 'finishedAt').hgetall(k.items).hgetall(k.dependents).exec()) ?? [];
+    const [state, seq, total, planId, queue, createdAt, finishedAt] = (res[0]?.[1] ?? []) as Array<string | null>;
+    if (!state) return null;
+    const states = (res[1]?.[1] ?? {}) as Record<string, string>;
+    const dependents = (res[2]?.[1] ?? {}) as Record<string, string>;
+    const dependsOn = new Map<string, string[]>();
+    for (const [id, csv] of Object.entries(dependents)) {
+      // Item ids never hold ',' (the safe-name grammar), so the list splits exactly.
+      for (const d of csv.split(',')) if (d !== '') (dependsOn.get(d) ?? dependsOn.set(d, []).get(d)!).push(id);
+    }
+    return {
+      runId,
+      state,
+      planId: planId ?? '',
+      queue: queue ?? '',
+      createdAt: createdAt ?? '',
+      ...(finishedAt ? { finishedAt } : {}),
+      seq: Number(seq ?? 0),
+      total: Number(total ?? 0),
+      items: Object.entries(states).map(([id, s]) => ({ id, state: s, dependsOn: dependsOn.get(id) ?? [] })),
+    };
+  }
+
   /** Each run's hash, in one pipeline (on a cluster, the commands at once: the run keys may sit on different nodes across namespaces). */
   private async runMetas(ids: readonly string[]): Promise<Array<Record<string, string>>> {
     if (isRedisCluster(this.redis)) return Promise.all(ids.map((id) => this.redis.hgetall(this.keys.run(id).meta)));
@@ -885,4 +916,19 @@ function replayLinks(meta: Record<string, string>): { replayOf?: ReplayLink; rep
   }
   if (by.length > 0) out.replayedBy = by.sort((a, b) => a.at.localeCompare(b.at));
   return out;
+}
+
+/** A run's items, each with its state and the items it depends on (`RunStore.runGraph`). */
+export interface RunGraph {
+  readonly runId: string;
+  readonly state: string;
+  readonly planId: string;
+  readonly queue: string;
+  readonly createdAt: string;
+  readonly finishedAt?: string;
+  /** Events in the run's stream when the states were read: resume the stream from here. */
+  readonly seq: number;
+  /** Items in the plan (those registered so far are in `items`). */
+  readonly total: number;
+  readonly items: ReadonlyArray<{ readonly id: string; readonly state: string; readonly dependsOn: readonly string[] }>;
 }

@@ -1,0 +1,404 @@
+// The run page (/runs/:id): the plan's DAG as SVG (laid out by the server with dagre), coloured by
+// item state and kept live from the run's event stream; an item's panel on click; the audit
+// verdict; cancel for keys with the submit or admin scope.
+import { ApiError, ITEM_STATES, TERMINAL_RUN_STATES, api, el, formatDuration, formatTime, scopes, stateBadge, svg } from './common.js';
+
+const runId = document.body.dataset.runId;
+const base = `/api/runs/${encodeURIComponent(runId)}`;
+const main = document.getElementById('main');
+/** Largest log tail shown in the panel (the API returns up to 256 KiB). */
+const LOG_TAIL_CHARS = 16 * 1024;
+/** Grouped runs too big for a cell per item: how often the group counts are read again while it runs. */
+const GROUP_REFRESH_MS = 5000;
+
+/** Item id -> its state, and -> its element, for every item drawn. */
+const states = new Map();
+const nodes = new Map();
+const counts = Object.fromEntries(ITEM_STATES.map((s) => [s, 0]));
+let events;
+let openItemId;
+let graph;
+
+const header = el('section', { class: 'run-head' });
+const title = el('h1', {}, 'Run ', el('code', { id: 'run-id' }, runId));
+const stateEl = el('span', { id: 'run-state', class: 'state' });
+const meta = el('p', { class: 'meta', id: 'run-meta' });
+const countsEl = el('p', { class: 'counts', id: 'run-counts' });
+const audit = el('span', { id: 'audit', class: 'audit', 'data-verdict': 'pending' }, 'audit: …');
+const cancelButton = el('button', { id: 'cancel', type: 'button', class: 'danger', hidden: true }, 'Cancel run');
+const notice = el('p', { id: 'notice', class: 'notice', role: 'status' });
+const legend = el('p', { class: 'legend' }, ...ITEM_STATES.map((s) => stateBadge(s)));
+header.append(title, el('p', {}, stateEl, ' ', audit, ' ', cancelButton), meta, countsEl, legend, notice);
+const graphWrap = el('div', { id: 'graph-wrap', class: 'graph-wrap' });
+const panel = el('aside', { id: 'panel', class: 'panel', hidden: true, 'aria-live': 'polite' });
+main.replaceChildren(header, el('div', { class: 'run-body' }, graphWrap, panel));
+
+function setRunState(s) {
+  stateEl.textContent = s;
+  stateEl.dataset.state = s;
+  document.body.dataset.runState = s;
+  const may = scopes().has('submit') || scopes().has('admin');
+  cancelButton.hidden = !may || TERMINAL_RUN_STATES.has(s);
+}
+
+function renderCounts(c) {
+  countsEl.replaceChildren(...ITEM_STATES.filter((s) => c[s] > 0).map((s) => el('span', { class: 'count', 'data-state': s, 'data-count': s }, `${c[s]} ${s}`)));
+}
+
+/** One item's new state: its node's data-state (the colour follows from CSS), the counts, an open panel. */
+function setItemState(id, s) {
+  const old = states.get(id);
+  if (old === s || !ITEM_STATES.includes(s)) return;
+  states.set(id, s);
+  if (old !== undefined) counts[old]--;
+  counts[s]++;
+  const node = nodes.get(id);
+  if (node) {
+    node.dataset.state = s;
+    const t = node.querySelector('title');
+    if (t) t.textContent = `${id}: ${s}`;
+  }
+  scheduleCounts();
+  if (openItemId === id) void openItem(id);
+}
+
+let countsPending = false;
+function scheduleCounts() {
+  if (countsPending) return;
+  countsPending = true;
+  requestAnimationFrame(() => {
+    countsPending = false;
+    renderCounts(counts);
+    updateGroupCounts();
+  });
+}
+
+function points(ps) {
+  return ps.map(([x, y]) => `${x},${y}`).join(' ');
+}
+
+const groupLabels = [];
+function updateGroupCounts() {
+  if (!graph || graph.view !== 'groups') return;
+  for (const g of graph.groups) {
+    const c = Object.fromEntries(ITEM_STATES.map((s) => [s, 0]));
+    if (graph.nodes.length > 0) {
+      for (const n of graph.nodes) if (n.group === g.index) c[states.get(n.id)]++;
+    } else {
+      Object.assign(c, g.counts);
+    }
+    const label = groupLabels[g.index];
+    if (label) label.textContent = ITEM_STATES.filter((s) => c[s] > 0).map((s) => `${c[s]} ${s}`).join(' · ');
+  }
+}
+
+/** Draws the graph answer: every item one element with data-item-id and data-state. */
+function draw(g) {
+  graph = g;
+  const root = svg('svg', { id: 'graph', class: `graph view-${g.view}`, width: g.width, height: g.height, viewBox: `0 0 ${g.width} ${g.height}`, role: 'img', 'aria-label': `dependency graph of run ${runId}` });
+  const defs = svg('defs');
+  const marker = svg('marker', { id: 'arrow', viewBox: '0 0 8 8', refX: 8, refY: 4, markerWidth: 6, markerHeight: 6, orient: 'auto-start-reverse' });
+  marker.append(svg('path', { d: 'M0,0 L8,4 L0,8 z', class: 'arrowhead' }));
+  defs.append(marker);
+  root.append(defs);
+  const edgeLayer = svg('g', { class: 'edges' });
+  for (const e of g.edges) edgeLayer.append(svg('polyline', { points: points(e.points), class: 'edge', 'marker-end': 'url(#arrow)', 'data-from': e.from, 'data-to': e.to }));
+  const groupLayer = svg('g', { class: 'groups' });
+  groupLabels.length = 0;
+  for (const gr of g.groups) {
+    const box = svg('g', { class: 'group', 'data-group': gr.index });
+    box.append(svg('rect', { x: gr.x, y: gr.y, width: gr.width, height: gr.height, rx: 4 }));
+    const head = svg('text', { x: gr.x + 8, y: gr.y + 14, class: 'group-title' });
+    head.textContent = `depth ${gr.depthFrom === gr.depthTo ? gr.depthFrom : `${gr.depthFrom}–${gr.depthTo}`} · ${gr.items} items`;
+    const sub = svg('text', { x: gr.x + 8, y: gr.y + (g.nodes.length > 0 ? gr.height + 12 : 34), class: 'group-counts' });
+    groupLabels[gr.index] = sub;
+    box.append(head, sub);
+    groupLayer.append(box);
+  }
+  const nodeLayer = svg('g', { class: 'nodes' });
+  states.clear();
+  nodes.clear();
+  for (const s of ITEM_STATES) counts[s] = 0;
+  for (const n of g.nodes) {
+    let node;
+    if (g.view === 'items') {
+      node = svg('g', { class: 'node', transform: `translate(${n.x},${n.y})`, tabindex: 0 });
+      node.append(svg('rect', { width: n.width, height: n.height, rx: 5 }));
+      const label = svg('text', { x: 8, y: n.height / 2 + 4 });
+      label.textContent = n.id.length > 20 ? `${n.id.slice(0, 19)}…` : n.id;
+      node.append(label);
+    } else {
+      node = svg('rect', { class: 'cell', x: n.x, y: n.y, width: n.width, height: n.height });
+    }
+    node.setAttribute('data-item-id', n.id);
+    node.setAttribute('data-state', n.state);
+    const t = svg('title');
+    t.textContent = `${n.id}: ${n.state}`;
+    node.append(t);
+    nodeLayer.append(node);
+    nodes.set(n.id, node);
+    states.set(n.id, n.state);
+    counts[n.state]++;
+  }
+  if (g.nodes.length === 0) for (const gr of g.groups) for (const s of ITEM_STATES) counts[s] += gr.counts[s] ?? 0;
+  root.append(groupLayer, edgeLayer, nodeLayer);
+  root.addEventListener('click', (ev) => {
+    const target = ev.target.closest('[data-item-id]');
+    if (target) void openItem(target.getAttribute('data-item-id'));
+  });
+  root.addEventListener('keydown', (ev) => {
+    const target = ev.target.closest?.('[data-item-id]');
+    if (target && (ev.key === 'Enter' || ev.key === ' ')) {
+      ev.preventDefault();
+      void openItem(target.getAttribute('data-item-id'));
+    }
+  });
+  const lookup = el('form', { class: 'lookup' }, el('input', { name: 'item', id: 'item-lookup', placeholder: 'item id', 'aria-label': 'open an item by id' }), el('button', { type: 'submit' }, 'Open item'));
+  lookup.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const v = lookup.elements.item.value.trim();
+    if (v) void openItem(v);
+  });
+  const note =
+    g.view === 'items'
+      ? `${g.registered} items`
+      : g.nodes.length > 0
+        ? `${g.registered} items in ${g.groups.length} groups by dependency depth (one cell per item; edges join groups)`
+        : `${g.registered} items in ${g.groups.length} groups by dependency depth (too many to draw one by one: open an item by id)`;
+  // Zoom changes the drawing's size, not its coordinates (the viewBox stays): nodes keep their data.
+  let zoom = 1;
+  const setZoom = (z) => {
+    zoom = Math.min(2, Math.max(0.1, z));
+    root.setAttribute('width', String(Math.round(g.width * zoom)));
+    root.setAttribute('height', String(Math.round(g.height * zoom)));
+    graphWrap.dataset.zoom = zoom.toFixed(2);
+  };
+  const fit = () => setZoom(Math.min(1, Math.max(0.25, (graphWrap.clientWidth - 4) / Math.max(1, g.width))));
+  const zoomButton = (label, title, fn) => {
+    const b = el('button', { type: 'button', title }, label);
+    b.addEventListener('click', fn);
+    return b;
+  };
+  const zoomBar = el('span', { class: 'zoom' }, zoomButton('−', 'zoom out', () => setZoom(zoom / 1.25)), zoomButton('fit', 'fit the width', fit), zoomButton('1:1', 'actual size', () => setZoom(1)), zoomButton('+', 'zoom in', () => setZoom(zoom * 1.25)));
+  graphWrap.replaceChildren(el('p', { class: 'muted graph-note' }, note, ' ', zoomBar, ' ', lookup), root);
+  fit();
+  document.body.dataset.view = g.view;
+  renderCounts(counts);
+  updateGroupCounts();
+}
+
+function follow(fromSeq) {
+  events?.close();
+  events = new EventSource(`${base}/events?from=${fromSeq}`);
+  events.addEventListener('item', (m) => {
+    const e = JSON.parse(m.data);
+    if (nodes.size > 0) setItemState(e.itemId, e.state);
+    else scheduleRefetch();
+  });
+  events.addEventListener('run', (m) => {
+    const e = JSON.parse(m.data);
+    setRunState(e.state);
+    if (TERMINAL_RUN_STATES.has(e.state)) {
+      // The stream ends here; a reconnect would only be told so again.
+      events.close();
+      document.body.dataset.live = 'ended';
+      void loadVerdict();
+      if (nodes.size === 0) void refetch();
+    }
+  });
+  // A server-side `event: error` has data; a dropped connection has none and EventSource retries
+  // with Last-Event-ID (the stream is resumable).
+  events.addEventListener('error', (m) => {
+    if (m.data) notice.textContent = `event stream: ${JSON.parse(m.data).message}`;
+  });
+  events.addEventListener('open', () => {
+    document.body.dataset.live = 'open';
+  });
+}
+
+let refetchTimer;
+function scheduleRefetch() {
+  refetchTimer ??= setTimeout(() => {
+    refetchTimer = undefined;
+    void refetch();
+  }, GROUP_REFRESH_MS);
+}
+
+async function refetch() {
+  const g = await api(`${base}/graph`).catch(() => undefined);
+  if (g) {
+    for (const gr of g.groups) graph.groups[gr.index].counts = gr.counts;
+    for (const s of ITEM_STATES) counts[s] = 0;
+    for (const gr of g.groups) for (const s of ITEM_STATES) counts[s] += gr.counts[s] ?? 0;
+    renderCounts(counts);
+    updateGroupCounts();
+  }
+}
+
+async function loadVerdict() {
+  try {
+    const v = await api(`${base}/verdict`);
+    audit.dataset.verdict = v.intact ? 'intact' : 'broken';
+    audit.dataset.claim = v.claim;
+    audit.dataset.guarantee = v.guarantee;
+    audit.textContent = v.intact ? `audit: intact · ${v.claim} · ${v.guarantee}` : `audit: NOT intact · ${v.claim} · ${v.guarantee}`;
+    const failed = v.checks.filter((c) => !c.ok).map((c) => `✗ ${c.name}: ${c.detail}`);
+    audit.title = [...failed, ...v.warnings.map((w) => `! ${w}`), `${v.checks.length - failed.length}/${v.checks.length} checks passed (verified by this server)`].join('\n');
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 409) {
+      audit.dataset.verdict = 'pending';
+      audit.textContent = 'audit: sealed when the run ends';
+    } else {
+      audit.dataset.verdict = 'error';
+      audit.textContent = `audit: unavailable (${err.message})`;
+    }
+  }
+}
+
+cancelButton.addEventListener('click', async () => {
+  if (!confirm(`Cancel run ${runId}? Items not started end cancelled; running ones are stopped.`)) return;
+  cancelButton.disabled = true;
+  try {
+    const r = await api(`${base}/cancel`, { method: 'POST', body: '{}' });
+    notice.textContent = `cancel requested: run ${r.state}${r.running ? `, stopping ${r.running} running items` : ''}`;
+  } catch (err) {
+    notice.textContent = `cancel failed: ${err.message}`;
+  } finally {
+    cancelButton.disabled = false;
+  }
+});
+
+function row(label, value, field) {
+  if (value === undefined || value === null || value === '') return [];
+  return [el('dt', {}, label), el('dd', { 'data-field': field }, String(value))];
+}
+
+function tail(text) {
+  return text.length > LOG_TAIL_CHARS ? `…${text.slice(-LOG_TAIL_CHARS)}` : text;
+}
+
+function logBlock(name, stream) {
+  if (!stream) return [];
+  return [
+    el('h3', {}, `${name} (last ${Math.min(stream.text.length, LOG_TAIL_CHARS)} of ${stream.bytes} bytes${stream.truncated ? ', truncated' : ''})`),
+    el('pre', { class: 'log', 'data-field': name }, tail(stream.text)),
+  ];
+}
+
+let panelToken = 0;
+async function openItem(id) {
+  const token = ++panelToken;
+  openItemId = id;
+  for (const n of document.querySelectorAll('.selected')) n.classList.remove('selected');
+  nodes.get(id)?.classList.add('selected');
+  panel.hidden = false;
+  const close = el('button', { type: 'button', class: 'close', 'aria-label': 'close' }, '×');
+  close.addEventListener('click', () => {
+    panel.hidden = true;
+    openItemId = undefined;
+    nodes.get(id)?.classList.remove('selected');
+  });
+  const path = `${base}/items/${encodeURIComponent(id)}`;
+  let d;
+  try {
+    d = await api(path);
+  } catch (err) {
+    if (token === panelToken) panel.replaceChildren(close, el('h2', {}, id), el('p', { class: 'error' }, err.message));
+    return;
+  }
+  const logs = await api(`${path}/logs`).catch((err) => ({ error: err.message }));
+  if (token !== panelToken) return;
+  const locks = d.resourceLocks ?? Object.keys(d.lockTokens ?? {});
+  const deps = el('p', { class: 'deps' });
+  for (const dep of d.dependsOn ?? []) {
+    const b = el('button', { type: 'button', class: 'link' }, dep);
+    b.addEventListener('click', () => void openItem(dep));
+    deps.append(b, ' ');
+  }
+  panel.replaceChildren(
+    close,
+    el('h2', { id: 'panel-title', 'data-item-id': d.itemId }, d.itemId, ' ', stateBadge(d.state)),
+    el(
+      'dl',
+      {},
+      ...row('executor', d.executor, 'executor'),
+      ...row('attempts', d.attempts, 'attempts'),
+      ...row('started', formatTime(d.startedAt), 'startedAt'),
+      ...row('ended', formatTime(d.endedAt), 'endedAt'),
+      ...row('duration', d.durationMs !== undefined ? formatDuration(d.durationMs) : undefined, 'duration'),
+      ...row('exit code', d.exitCode, 'exitCode'),
+      ...row('error code', d.errorCode, 'errorCode'),
+      ...row('reason', d.reason, 'reason'),
+    ),
+    ...(d.error ? [el('h3', {}, 'error'), el('pre', { class: 'error', 'data-field': 'error' }, d.error)] : []),
+    ...(d.resultRef
+      ? [
+          el('h3', {}, 'result'),
+          el('p', {}, el('a', { id: 'result-link', href: `/api/artifacts?uri=${encodeURIComponent(d.resultRef)}`, download: '' }, 'download result'), ' ', el('code', { class: 'ref', 'data-field': 'resultRef' }, d.resultRef)),
+        ]
+      : []),
+    ...((d.dependsOn ?? []).length > 0 ? [el('h3', {}, 'depends on'), deps] : []),
+    ...(locks.length > 0
+      ? [
+          el('h3', {}, 'locks'),
+          el('table', { class: 'locks', 'data-field': 'locks' }, el('tr', {}, el('th', {}, 'lock'), el('th', {}, 'fencing token')), ...locks.map((l) => el('tr', {}, el('td', {}, l), el('td', {}, d.lockTokens?.[l] ?? '')))),
+        ]
+      : []),
+    ...(d.retries.length > 0 ? [el('h3', {}, 'retries'), el('ul', { 'data-field': 'retries' }, ...d.retries.map((r) => el('li', {}, `attempt ${r.attempt} at ${formatTime(r.at)}: ${r.error}`)))] : []),
+    ...(logs.error ? [el('p', { class: 'muted' }, `logs: ${logs.error}`)] : [...logBlock('stderr', logs.stderr), ...logBlock('stdout', logs.stdout)]),
+    el('h3', {}, `events (${d.events.length})`),
+    el(
+      'table',
+      { class: 'events', 'data-field': 'events' },
+      el('tr', {}, ...['seq', 'at', 'type', 'what'].map((h) => el('th', {}, h))),
+      ...d.events.map((e) => {
+        const rest = { ...e };
+        for (const k of ['seq', 'at', 'type', 'runId', 'itemId', 'v']) delete rest[k];
+        return el('tr', {}, el('td', {}, e.seq), el('td', {}, formatTime(e.at)), el('td', {}, e.type), el('td', { class: 'json' }, JSON.stringify(rest).slice(0, 400)));
+      }),
+    ),
+  );
+  history.replaceState(null, '', `#item=${encodeURIComponent(id)}`);
+}
+
+async function start() {
+  let g;
+  for (;;) {
+    try {
+      g = await api(`${base}/graph`);
+      break;
+    } catch (err) {
+      // A run just submitted is on the scheduler's inbox until it is accepted.
+      if (err instanceof ApiError && err.status === 404) {
+        notice.textContent = `${err.message}: waiting for the run to be accepted…`;
+        await new Promise((r) => setTimeout(r, 2000));
+        continue;
+      }
+      throw err;
+    }
+  }
+  notice.textContent = '';
+  setRunState(g.state);
+  meta.replaceChildren(
+    'plan ',
+    el('code', { id: 'run-plan' }, g.planId),
+    ' · queue ',
+    el('code', {}, g.queue),
+    ` · submitted ${formatTime(g.createdAt)}`,
+    g.finishedAt ? ` · took ${formatDuration(Date.parse(g.finishedAt) - Date.parse(g.createdAt))}` : '',
+  );
+  draw(g);
+  if (TERMINAL_RUN_STATES.has(g.state)) {
+    document.body.dataset.live = 'ended';
+    void loadVerdict();
+  } else {
+    void loadVerdict();
+    follow(g.seq);
+  }
+  const m = /^#item=(.+)$/.exec(location.hash);
+  if (m) void openItem(decodeURIComponent(m[1]));
+}
+
+start().catch((err) => {
+  notice.textContent = `Could not load the run: ${err.message}`;
+});
