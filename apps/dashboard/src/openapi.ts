@@ -146,6 +146,24 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
           responses: { '200': json(schemaOf(cancelledSchema), 'the run state after the request'), '404': error('no such run'), '415': error('not application/json') },
         }),
       },
+      '/api/runs/{id}/graph': {
+        get: op('read', "The run's DAG for the console: items with states and dependencies, laid out (grouped by depth past 400 items)", {
+          parameters: [RUN],
+          responses: { '200': json({ type: 'object' }, 'the graph and its layout (README, Console)'), '404': error('no such run') },
+        }),
+      },
+      '/api/runs/{id}/verdict': {
+        get: op('read', "The verifier's verdict on the run's evidence (the console's audit badge)", {
+          parameters: [RUN],
+          responses: {
+            '200': json(
+              { type: 'object', required: ['runId', 'intact'], properties: { runId: { type: 'string' }, intact: { type: 'boolean' }, claim: { type: 'string' }, guarantee: { type: 'string' }, checks: {}, warnings: { type: 'array', items: { type: 'string' } } } },
+              'recomputed over the bundle against the anchor store, pinned to this deployment key',
+            ),
+            '404': error('no such run'),
+          },
+        }),
+      },
       '/api/runs/{id}/audit': {
         get: op('read', "The run's signed evidence bundle (see the README, Audit)", {
           parameters: [RUN],
