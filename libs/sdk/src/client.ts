@@ -139,7 +139,10 @@ export class AgoraClient {
 
   /** `submit`, with the replay link of `replayDeadLetters` in the submission when given. */
   private async enqueue(plan: unknown, runId: string, replay?: ReplayPlan['replay']): Promise<string> {
-    assertValidPlan(plan, this.validate);
+    // The caller's own lists first, before any Redis call. Executors only when the caller named
+    // them: otherwise the deployment's published list decides (below), so an executor a runner
+    // plugs in is not refused by the built-in default list.
+    assertValidPlan(plan, this.validate.executors !== undefined ? this.validate : { ...this.validate, executors: executorsNamedIn(plan) });
     if (!isRunId(runId)) throw new ValueError(`invalid run id "${runId}"`);
     return this.bounded(`submit of run "${runId}"`, async (live) => {
       const [hash, taken] = await this.store.deploymentAndRunExists(runId);
@@ -354,4 +357,11 @@ export class AgoraClient {
     // QUIT waits in the offline queue while Redis is away; stop reconnecting instead.
     this.redis.disconnect();
   }
+}
+
+/** The executor names a (not yet validated) plan uses: lets the pre-check leave executors to the deployment's list. */
+function executorsNamedIn(plan: unknown): string[] {
+  const items = (plan as { items?: unknown } | null)?.items;
+  if (!Array.isArray(items)) return [];
+  return items.map((i) => (i as { executor?: unknown } | null)?.executor).filter((e): e is string => typeof e === 'string');
 }
