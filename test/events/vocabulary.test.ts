@@ -6,7 +6,7 @@ import { createRunner, type Executor } from '@agora/runner';
 import { RunStore, createRedis } from '@agora/state';
 import { silent, startCluster, type TestCluster } from '../support/cluster.js';
 import { gateExecutor } from '../support/gate.js';
-import { testRedisUrl, uniqueNamespace } from '../support/index.js';
+import { testRedisUrl, uniqueNamespace, until } from '../support/index.js';
 
 /**
  * Events have one schema (issue #14): real runs of each kind (success, failure, skip, cancel,
@@ -47,15 +47,6 @@ async function parseAll(store: { allEvents(runId: string): Promise<unknown[]> } 
   return events;
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${what}: not reached in ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 // The fenced run's executor: its first run blocks until the test has taken the lock from under it.
 const fencedStarts: string[] = [];

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDashboard, type Dashboard } from '@agora/dashboard';
 import { startCluster, silent, type TestCluster } from '../../../test/support/cluster.js';
+import { until } from '../../../test/support/index.js';
 
 /** The dead-letter routes: admin scope only (a read or submit key gets 403), list, show, replay, purge. */
 const KEY = 'test-key-0123456789abcdef';
@@ -14,15 +15,6 @@ const admin = { authorization: `Bearer ${ADMIN}` };
 const json = { 'content-type': 'application/json' };
 const noop = (id: string, inputs: Record<string, unknown>, deps: string[] = []) => ({ id, executor: 'noop', inputs, depends_on: deps, resourceLocks: [] });
 
-async function until<T>(what: string, f: () => Promise<T | null | undefined | false>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${what}: not reached in ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Letter {
   id: string;

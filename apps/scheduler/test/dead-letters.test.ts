@@ -6,7 +6,7 @@ import { collectDeadLetters } from '@agora/scheduler';
 import { DeadLetterStore, RunStore, createRedis, type StoredDeadLetter } from '@agora/state';
 import { silent, startCluster, type TestCluster } from '../../../test/support/cluster.js';
 import { Scrape } from '../../../test/support/prometheus.js';
-import { testRedisUrl } from '../../../test/support/index.js';
+import { testRedisUrl, until } from '../../../test/support/index.js';
 
 /**
  * Dead letters that no runner writes: an item failed by the start script (INTEGRITY: its job data
@@ -37,15 +37,6 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-async function until<T>(what: string, f: () => Promise<T | null | undefined | false>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${what}: not reached in ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const noop = (id: string, inputs: Record<string, unknown>, deps: string[] = []) => ({ id, executor: 'noop', inputs, depends_on: deps, resourceLocks: [] });
 const count = async (m: AgoraMetrics): Promise<number> => new Scrape(await m.registry.metrics()).value('agora_dead_letters_total', { queue: 'default' });

@@ -5,7 +5,10 @@ import { createScheduler } from '@agora/scheduler';
 import { createRedis } from '@agora/state';
 import type { AgoraEvent, PlanInput } from '@agora/core';
 import { silent, startCluster, type TestCluster } from '../../../test/support/cluster.js';
-import { testRedisUrl } from '../../../test/support/index.js';
+import { testRedisUrl, until as pollUntil } from '../../../test/support/index.js';
+
+/** This file's polling: up to 30_000 ms, every 25 ms. */
+const until = <T>(what: string, f: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> => pollUntil(what, f, ms, 25);
 
 /**
  * A queue's maxWaiting against real runners on Redis: the scheduler admits a run's item jobs in
@@ -76,15 +79,6 @@ function dagPlan(id: string, n: number, sleepMs = 0): PlanInput {
   };
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${what}: not reached in ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const runStates = (events: readonly AgoraEvent[]): string[] => events.filter((e) => e.type === 'run').map((e) => e.state!);
 
