@@ -32,3 +32,11 @@ ensure_build() {
   say "building (tsc -b)"
   npx tsc -b
 }
+
+# The common start of a test script: npm dependencies, redis-server (each test run starts its
+# own Redis from it), a fresh build.
+prepare_redis_tests() {
+  ensure_node_modules
+  apt_install redis-server redis-server
+  ensure_build
+}

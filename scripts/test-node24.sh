@@ -5,9 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-ensure_node_modules
-apt_install redis-server redis-server
-ensure_build
+prepare_redis_tests
 NODE24=$(npx -y node@24 -e 'process.stdout.write(process.execPath)')
 say "running on $("$NODE24" --version): $NODE24"
 exec "$NODE24" node_modules/vitest/vitest.mjs run \

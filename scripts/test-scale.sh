@@ -4,7 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-ensure_node_modules
-apt_install redis-server redis-server
-ensure_build
+prepare_redis_tests
 exec npx vitest run --config vitest.scale.config.ts "$@"
