@@ -69,3 +69,10 @@ export async function startCluster(
 }
 
 export const silent = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** An executor (`hold`) that holds every item it runs until the test opens it (then runs later items straight through). */
+export function holdExecutor(): { executor: Executor; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => (open = r));
+  return { executor: { name: 'hold', execute: async () => (await opened, { output: 'held' }) }, open };
+}

@@ -92,6 +92,12 @@ export function fail(res: Response, err: unknown): void {
   }
 }
 
+/** `fail` for routes that read stored artifacts: a storage error there is bytes that do not hash to their ref (502). */
+function failRead(res: Response, err: unknown): void {
+  if (err instanceof AgoraError && err.code === 'STORAGE') res.status(502).json({ error: 'integrity', message: err.message });
+  else fail(res, err);
+}
+
 /**
  * The HTTP API: `POST /api/runs` (a plan as the body; 202 with the run id), `GET /api/runs` (newest
  * first, cursor paging, filters), `GET /api/runs/:id`, `GET /api/runs/:id/items/:item`,
@@ -127,7 +133,7 @@ export function createApiRouter(opts: ApiOptions): Router {
     const { plan, since, ...rest } = q.data;
     client.runs({ ...rest, ...(plan !== undefined ? { planId: plan } : {}), ...(since !== undefined ? { sinceMs: since } : {}) }).then(
       (page) => res.json(page),
-      (err: unknown) => (err instanceof ValueError ? res.status(400).json({ error: 'bad_request', message: err.message }) : fail(res, err)),
+      (err: unknown) => fail(res, err),
     );
   });
 
@@ -147,7 +153,7 @@ export function createApiRouter(opts: ApiOptions): Router {
     client
       .item(ids.runId, ids.itemId)
       .then(async (d) => res.json({ itemId: d.itemId, state: d.state, ...(await read(d)) }))
-      .catch((err: unknown) => (err instanceof AgoraError && err.code === 'STORAGE' ? res.status(502).json({ error: 'integrity', message: err.message }) : fail(res, err)));
+      .catch((err: unknown) => failRead(res, err));
   });
 
   r.get('/artifacts', authorize('read'), (req, res) => {
@@ -173,7 +179,7 @@ export function createApiRouter(opts: ApiOptions): Router {
           })
           .end(Buffer.from(a.bytes));
       },
-      (err: unknown) => (err instanceof ValueError ? res.status(400).json({ error: 'bad_request', message: err.message }) : err instanceof AgoraError && err.code === 'STORAGE' ? res.status(502).json({ error: 'integrity', message: err.message }) : fail(res, err)),
+      (err: unknown) => failRead(res, err),
     );
   });
 

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Executor } from '@agora/runner';
 import type { AgoraEvent, PlanInput } from '@agora/core';
 import { createRedis } from '@agora/state';
-import { startCluster, type TestCluster } from '../../../test/support/cluster.js';
+import { holdExecutor, startCluster, type TestCluster } from '../../../test/support/cluster.js';
 import { testRedisUrl } from '../../../test/support/index.js';
 
 /**
@@ -10,13 +9,6 @@ import { testRedisUrl } from '../../../test/support/index.js';
  * global limiter), item priority (BullMQ's order, through the park and wake paths), and a run's
  * maxParallel (counted by the start and end scripts).
  */
-
-/** Holds every item it runs until the test opens it (then runs later items straight through). */
-function holdExecutor(): { executor: Executor; open: () => void } {
-  let open!: () => void;
-  const opened = new Promise<void>((r) => (open = r));
-  return { executor: { name: 'hold', execute: async () => (await opened, { output: 'held' }) }, open };
-}
 
 const hold = holdExecutor();
 let cluster: TestCluster;

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
-import type { Executor } from '@agora/runner';
 import { createScheduler } from '@agora/scheduler';
 import { createRedis } from '@agora/state';
 import type { AgoraEvent, PlanInput } from '@agora/core';
-import { silent, startCluster, type TestCluster } from '../../../test/support/cluster.js';
+import { holdExecutor, silent, startCluster, type TestCluster } from '../../../test/support/cluster.js';
 import { testRedisUrl, until as pollUntil } from '../../../test/support/index.js';
 
 /** This file's polling: up to 30_000 ms, every 25 ms. */
@@ -17,12 +16,6 @@ const until = <T>(what: string, f: () => Promise<T | null | undefined | false>, 
  */
 const MAX_WAITING = 50;
 const UNFINISHED = ['wait', 'prioritized', 'delayed', 'waiting-children', 'active'] as const;
-
-function holdExecutor(): { executor: Executor; open: () => void } {
-  let open!: () => void;
-  const opened = new Promise<void>((r) => (open = r));
-  return { executor: { name: 'hold', execute: async () => (await opened, { output: 'held' }) }, open };
-}
 
 const hold = holdExecutor();
 let cluster: TestCluster;

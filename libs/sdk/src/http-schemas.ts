@@ -24,13 +24,18 @@ const endReason = {
 
 const counts = z.object(Object.fromEntries(ITEM_STATES.map((s) => [s, count])) as Record<ItemState, typeof count>);
 
-export const runStatusSchema: z.ZodType<RunStatus> = z.object({
+/** The fields a run's status and its runs-list row share. */
+const runHead = {
   runId: name,
   planId: z.string().max(1024),
   queue: z.string().max(1024),
   state: name,
   createdAt: time,
   finishedAt: time.exactOptional(),
+};
+
+export const runStatusSchema: z.ZodType<RunStatus> = z.object({
+  ...runHead,
   enqueuedAt: time.exactOptional(),
   cancelRequested: z.boolean(),
   total: count,
@@ -66,12 +71,7 @@ export const itemDetailSchema: z.ZodType<ItemDetail> = z.object({
 });
 
 const runSummary = z.object({
-  runId: name,
-  planId: z.string().max(1024),
-  queue: z.string().max(1024),
-  state: name,
-  createdAt: time,
-  finishedAt: time.exactOptional(),
+  ...runHead,
   durationMs: z.number().exactOptional(),
   total: count,
   counts: z.object({ done: count, failed: count, skipped: count, cancelled: count, unfinished: count }),

@@ -614,10 +614,17 @@ export class RunStore {
   /** All events of a run, in seq order. */
   async allEvents(runId: string): Promise<AgoraEvent[]> {
     const out: AgoraEvent[] = [];
-    for (;;) {
-      const batch = await this.readEvents(runId, out.length, { count: 10_000 });
-      if (batch.length === 0) return out;
-      out.push(...batch);
+    for await (const batch of this.eventBatches(runId)) out.push(...batch);
+    return out;
+  }
+
+  /** The run's whole stream, 10,000 events per read: the one paging loop of every full read. */
+  private async *eventBatches(runId: string): AsyncGenerator<AgoraEvent[]> {
+    for (let from = 0; ; ) {
+      const batch = await this.readEvents(runId, from, { count: 10_000 });
+      if (batch.length === 0) return;
+      yield batch;
+      from = batch[batch.length - 1]!.seq + 1;
     }
   }
 
@@ -680,11 +687,8 @@ export class RunStore {
     const [state, resultRef] = await Promise.all([this.redis.hget(k.items, itemId), this.redis.hget(k.results, itemId)]);
     if (state === null) return null;
     const mine: AgoraEvent[] = [];
-    for (let from = 0; ; ) {
-      const batch = await this.readEvents(runId, from, { count: 10_000 });
-      if (batch.length === 0) break;
+    for await (const batch of this.eventBatches(runId)) {
       for (const e of batch) if ((e as { itemId?: string }).itemId === itemId && mine.length < ITEM_EVENTS_MAX) mine.push(e);
-      from = batch[batch.length - 1]!.seq + 1;
     }
     return describeItem(itemId, state, resultRef, mine);
   }
@@ -696,9 +700,7 @@ export class RunStore {
    */
   async endReasons(runId: string): Promise<Map<string, EndReason>> {
     const out = new Map<string, EndReason>();
-    for (let from = 0; ; ) {
-      const batch = await this.readEvents(runId, from, { count: 10_000 });
-      if (batch.length === 0) return out;
+    for await (const batch of this.eventBatches(runId)) {
       for (const raw of batch) {
         const e = raw as unknown as Record<string, unknown>;
         if (e['type'] !== 'item' || !['failed', 'skipped', 'cancelled'].includes(String(e['state']))) continue;
@@ -706,8 +708,8 @@ export class RunStore {
         for (const f of ['error', 'errorCode', 'exitCode', 'reason'] as const) if (e[f] !== undefined) r[f] = e[f];
         out.set(String(e['itemId']), r as EndReason);
       }
-      from = batch[batch.length - 1]!.seq + 1;
     }
+    return out;
   }
 
   /**
@@ -847,16 +849,9 @@ export interface RunsQuery {
 }
 
 /** One row of the runs list: what the run's hash says, without reading its items. */
-export interface RunSummary {
-  readonly runId: string;
-  readonly planId: string;
-  readonly queue: string;
-  readonly state: string;
-  readonly createdAt: string;
-  readonly finishedAt?: string;
+export interface RunSummary extends Pick<RunStatus, 'runId' | 'planId' | 'queue' | 'state' | 'createdAt' | 'finishedAt' | 'total'> {
   /** finishedAt - createdAt, once the run ended. */
   readonly durationMs?: number;
-  readonly total: number;
   /** Ended items by state, and `unfinished` (not yet ended). */
   readonly counts: { readonly done: number; readonly failed: number; readonly skipped: number; readonly cancelled: number; readonly unfinished: number };
 }
