@@ -10,8 +10,9 @@ export default defineConfig({
     include: ['{libs,apps,providers,examples}/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     // test/cluster needs a Redis Cluster: `npm run test:cluster` (vitest.cluster.config.ts) runs it.
     // test/compose brings up docker-compose.yml under Podman: `npm run test:compose` (vitest.compose.config.ts).
+    // test/scenarios holds the scenarios over ~30 s each: `npm run test:scenarios` (vitest.scenarios.config.ts).
     // libs/sdk/test/install.test.ts packs and npm-installs the SDK: `npm run test:sdk-install` (vitest.sdk-install.config.ts).
-    exclude: [...configDefaults.exclude, 'test/cluster/**', 'test/compose/**', 'test/scale/**', 'libs/sdk/test/install.test.ts'],
+    exclude: [...configDefaults.exclude, 'test/cluster/**', 'test/compose/**', 'test/scale/**', 'test/scenarios/**', 'libs/sdk/test/install.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
