@@ -1,15 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { createDashboard, type Dashboard } from '@agora/dashboard';
-import { startCluster, silent, type TestCluster } from '../../../test/support/cluster.js';
+import { holdExecutor, startCluster, silent, type TestCluster } from '../../../test/support/cluster.js';
 import { launchBrowser } from '../../../test/support/browser.js';
 
 let cluster: TestCluster;
 let dashboard: Dashboard;
 let browser: Browser;
+const hold = holdExecutor();
 
 beforeAll(async () => {
-  cluster = await startCluster({ config: { queues: { default: { concurrency: 2 }, reports: { concurrency: 1 } } }, runners: 1 });
+  cluster = await startCluster({ config: { queues: { default: { concurrency: 2 }, reports: { concurrency: 1 } } }, runners: 1, executors: [hold.executor] });
   dashboard = await createDashboard({ config: cluster.config, port: 0, logger: silent });
   browser = await launchBrowser();
 });
@@ -60,6 +61,40 @@ describe('dashboard', () => {
     await page.goto(`${dashboard.url}/queues/queue/default?status=completed`);
     await expect.poll(() => page.getByText('join', { exact: true }).count(), { timeout: 10_000 }).toBeGreaterThan(0);
     expect(await page.getByText('breaks', { exact: true }).count()).toBe(0);
+    await page.close();
+  });
+
+  it('an item parked on its dependencies is shown waiting for them, not as a delayed job that "will run in 10 minutes"', async () => {
+    // c's dependency on a is a wake edge (a is b's flow-tree child): c's job is parked.
+    const runId = await cluster.client.submit({
+      id: 'board-parked',
+      queue: 'default',
+      items: [
+        { id: 'a', executor: 'hold', inputs: {}, depends_on: [], resourceLocks: [] },
+        { id: 'b', executor: 'noop', inputs: {}, depends_on: ['a'], resourceLocks: [] },
+        { id: 'c', executor: 'noop', inputs: {}, depends_on: ['a'], resourceLocks: [] },
+      ],
+    });
+    await expect.poll(async () => (await cluster.client.status(runId)).items.find((i) => i.id === 'a')?.state, { timeout: 10_000 }).toBe('running');
+    const page = await browser.newPage();
+    try {
+    await page.goto(`${dashboard.url}/queues/queue/default?status=waiting-children`);
+    await expect.poll(() => page.getByText('c', { exact: true }).count(), { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(await page.getByText(/will run/i).count()).toBe(0);
+    // Bull Board's own API, as its page reads it: nothing of this run is delayed.
+    const board = (await (await fetch(`${dashboard.url}/queues/api/queues?activeQueue=default&status=delayed&page=1`)).json()) as {
+      queues: Array<{ name: string; counts: Record<string, number>; jobs: Array<{ name: string }> }>;
+    };
+    const q = board.queues.find((x) => x.name === 'default')!;
+    expect(q.counts['waiting-children']).toBeGreaterThanOrEqual(2); // b (held by its tree child a) and c
+    expect(q.counts['delayed']).toBe(0);
+    expect(q.jobs.map((j) => j.name)).not.toContain('c');
+    } finally {
+      hold.open();
+    }
+    expect((await cluster.client.wait(runId)).state).toBe('succeeded');
+    await page.goto(`${dashboard.url}/queues/queue/default?status=completed`);
+    await expect.poll(() => page.getByText('c', { exact: true }).count(), { timeout: 10_000 }).toBeGreaterThan(0);
     await page.close();
   });
 

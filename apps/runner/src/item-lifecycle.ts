@@ -18,6 +18,7 @@ import {
 } from '@agora/core';
 import {
   DEP_PARK_MS,
+  gateJobId,
   itemDefinitionHash,
   parseItemJobData,
   withRetryDelay,
@@ -36,7 +37,7 @@ import type { Executor } from './executor.js';
 import { ItemAttemptTrace, traceIdOf } from './item-trace.js';
 import type { LockLeaseLike, LockServiceLike } from './locking.js';
 import { HAND_BACK, LOCK_LOST, TIMED_OUT, classifyOutcome } from './outcome.js';
-import { parkJob } from './parking.js';
+import { parkBehindGate, parkJob } from './parking.js';
 import type { QueueHandles } from './queues.js';
 import { ReleaseStack } from './release-stack.js';
 
@@ -100,10 +101,9 @@ export async function processItem(ctx: RunnerContext, job: Job<ItemJobData>, tok
   if (begin.kind === 'wait') {
     // Its flow-tree children ended before its other dependencies: park until the runner that
     // ends the last one wakes it.
-    return parkJob(job, token, {
-      forMs: DEP_PARK_MS,
+    return parkBehindGate(job, token, ctx.queues.gates(job.queueName), { runId: d.runId, itemId: d.itemId }, {
       ready: async () => ((await ctx.store.dependenciesLeft(d.runId, [d.itemId]))[0] ?? 0) <= 0,
-      wake: () => ctx.queues.wakeJobs(job.queueName, [job.id!]),
+      wake: () => ctx.queues.wakeJobs(job.queueName, [gateJobId(job.id!)]),
     });
   }
   if (begin.kind === 'throttled') {

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import { wakeJobs, type RedisClient } from '@agora/state';
+import { gateQueueOf, wakeJobs, type RedisClient } from '@agora/state';
 import type { LockHolder } from './locking.js';
 
 /**
@@ -22,6 +22,11 @@ export class QueueHandles {
     return q;
   }
 
+  /** The gates queue next to a plan queue (see libs/state `gateQueueName`). */
+  gates(name: string): Queue {
+    return gateQueueOf(this.queue(name));
+  }
+
   /** Promotes parked jobs of one queue (a job no longer parked is left alone). */
   async wakeJobs(queue: string, jobIds: readonly string[]): Promise<void> {
     if (jobIds.length > 0) await wakeJobs(this.queue(queue), jobIds);
@@ -33,6 +38,6 @@ export class QueueHandles {
   }
 
   async close(): Promise<void> {
-    for (const q of this.handles.values()) await q.close();
+    for (const q of this.handles.values()) await Promise.all([gateQueueOf(q).close(), q.close()]);
   }
 }

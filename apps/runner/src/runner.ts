@@ -13,7 +13,7 @@ import { noopExecutor } from './noop-executor.js';
 import { HAND_BACK } from './outcome.js';
 import { QueueHandles } from './queues.js';
 import { startRegistration } from './registration.js';
-import { closeWorkerConnection, startItemWorkers } from './workers.js';
+import { closeWorkerConnection, startGateWorkers, startItemWorkers } from './workers.js';
 
 export interface RunnerOptions {
   readonly config: AgoraConfig;
@@ -126,7 +126,8 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   metrics.runnerSlots.set({ kind: 'total' }, concurrency * queueNames.length);
   metrics.runnerSlots.set({ kind: 'busy' }, 0);
   metrics.observeLockWaiters(async () => (await ctx.locks.list()).map((l) => ({ lock: l.name, waiters: l.waiters.length })));
-  const workers = startItemWorkers(ctx, queueNames, concurrency);
+  // And one for each queue's gates (the dependency parking: see startGateWorkers).
+  const workers = [...startGateWorkers(ctx, queueNames), ...startItemWorkers(ctx, queueNames, concurrency)];
   const host = opts.host ?? process.env['AGORA_HOST'] ?? os.hostname();
   const storageKind = config.storage.provider;
   const startedAt = new Date().toISOString();

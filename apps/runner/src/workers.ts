@@ -1,6 +1,6 @@
-import { Worker } from 'bullmq';
+import { DelayedError, Worker } from 'bullmq';
 import { coerceError, isItemId, isRunId, isTerminalItemState } from '@agora/core';
-import { createRedis, itemBackoffStrategy, type ItemJobData, type RedisClient } from '@agora/state';
+import { DEP_PARK_MS, createRedis, gateJobDataSchema, gateQueueName, itemBackoffStrategy, type GateJobData, type ItemJobData, type RedisClient } from '@agora/state';
 import { endItem, processItem, type RunnerContext } from './item-lifecycle.js';
 
 /**
@@ -46,4 +46,31 @@ export function startItemWorkers(ctx: RunnerContext, queueNames: readonly string
 /** Closes a worker's own connection (BullMQ leaves a connection it was given open). */
 export async function closeWorkerConnection(w: Worker): Promise<void> {
   await (w.opts.connection as RedisClient).quit?.().catch(() => undefined);
+}
+
+/**
+ * One worker per plan queue for its gates (libs/state `gateQueueName`): a gate is promoted when
+ * its item's last dependency ends, or fires on its own after `DEP_PARK_MS` (the safety net for
+ * a wake lost to a crash). It completes (BullMQ then moves the item job to wait) only if the
+ * item's dependencies have all ended; otherwise it is delayed again.
+ */
+export function startGateWorkers(ctx: Pick<RunnerContext, 'config' | 'logger' | 'store'>, queueNames: readonly string[]): Worker[] {
+  const { config, logger, store } = ctx;
+  return queueNames.map((q) => {
+    const w = new Worker<GateJobData>(
+      gateQueueName(q),
+      async (job, token) => {
+        const gate = gateJobDataSchema.safeParse(job.data);
+        // Data that does not parse opens the gate: the item's start script checks its dependencies anyway.
+        if (!gate.success) return 'open';
+        const [left] = await store.dependenciesLeft(gate.data.runId, [gate.data.itemId]);
+        if ((left ?? 0) <= 0) return 'open';
+        await job.moveToDelayed(Date.now() + DEP_PARK_MS, token);
+        throw new DelayedError();
+      },
+      { prefix: store.keys.bullPrefix, concurrency: 16, lockDuration: config.runner.jobLockMs, connection: createRedis(config.redisUrl) },
+    );
+    w.on('error', (err) => logger.error({ queue: gateQueueName(q), err: err.message }, 'gate worker error'));
+    return w;
+  });
 }

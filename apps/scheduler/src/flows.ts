@@ -1,6 +1,6 @@
 import type { FlowJob, JobsOptions } from 'bullmq';
 import { itemJobId, type Plan, type RetryPolicy } from '@agora/core';
-import { DEP_PARK_MS, itemDefinitionHash, itemRetryJobOptions, type ItemJobData } from '@agora/state';
+import { gateJobOptions, gateQueueName, itemDefinitionHash, itemRetryJobOptions, type GateJobData, type ItemJobData } from '@agora/state';
 
 export interface FlowBuildOptions {
   readonly itemJobOptions: JobsOptions;
@@ -25,7 +25,8 @@ export interface FlowChunk {
   readonly jobs: number;
   /**
    * Item jobs of this chunk added parked (no flow-tree child holds them back, but they have
-   * dependencies): woken at once after the add if their dependencies already ended.
+   * dependencies), with the id of the gate that holds each: woken at once after the add if their
+   * dependencies already ended.
    */
   readonly parked: Array<{ readonly itemId: string; readonly jobId: string }>;
 }
@@ -35,7 +36,7 @@ export interface FlowPlan {
   /** Dependency edges outside the flow trees: the dependent is woken when its last one ends. */
   readonly wakeEdges: number;
   readonly treeEdges: number;
-  /** Job id per item whose job is added parked (it has dependencies but no flow-tree child). */
+  /** Gate job id per item whose job is added parked (it has dependencies but no flow-tree child): what wakes it. */
   readonly wakeJobs: ReadonlyMap<string, string>;
   /** `itemDefinitionHash` of each item's job data, registered with the run for the runner to check. */
   readonly definitionHashes: ReadonlyMap<string, string>;
@@ -59,7 +60,8 @@ function topoOrder(depIdx: readonly number[][], n: number): number[] {
  * and every other dependency edge is a wake edge: the dependent's job is woken (promoted) by the
  * runner that ends its last dependency, and a job that starts early anyway (its tree children
  * ended first) finds dependencies left in `beginItem` and parks. An item with dependencies but no
- * tree child is added parked. Trees are bounded in size and height so that no single MULTI is
+ * tree child is added parked: with a gate child job (libs/state `gateQueueName`) that holds it in
+ * `waiting-children` until it is woken. Trees are bounded in size and height so that no single MULTI is
  * giant and BullMQ's recursive add cannot overflow the stack; an edge cut to keep a tree within
  * bounds becomes a wake edge too.
  */
@@ -80,8 +82,10 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
   for (const p of order) {
     const kids = depIdx[p]!.filter((d) => treeParent[d] === p);
     const fits = (): boolean => {
-      let s = 1;
-      let h = 1;
+      // A parked item (dependencies, but no tree child) carries its gate job as a child.
+      const gated = kids.length === 0 && depIdx[p]!.length > 0;
+      let s = gated ? 2 : 1;
+      let h = gated ? 2 : 1;
       for (const c of kids) { s += size[c]!; h = Math.max(h, height[c]! + 1); }
       size[p] = s;
       height[p] = h;
@@ -131,7 +135,12 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
       }
     }
     parked[p] = children.length === 0 && depIdx[p]!.length > 0;
-    if (parked[p]) wakeJobs.set(items[p]!.id, itemJobId(runId, p));
+    if (parked[p]) {
+      const gate: GateJobData = { runId, itemId: items[p]!.id };
+      const opts = gateJobOptions(itemJobId(runId, p));
+      children.push({ name: 'gate', queueName: gateQueueName(plan.queue), data: gate, opts });
+      wakeJobs.set(items[p]!.id, opts.jobId);
+    }
     jobs[p] = {
       name: items[p]!.id,
       queueName: plan.queue,
@@ -141,7 +150,6 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
         ...(data[p]!.retry ? itemRetryJobOptions(data[p]!.retry) : {}),
         jobId: itemJobId(runId, p),
         ignoreDependencyOnFailure: true,
-        ...(parked[p] ? { delay: DEP_PARK_MS } : {}),
         // BullMQ's order (1 first); kept by its promote, retry and move-back paths, so a parked item keeps its rank.
         ...(items[p]!.priority !== undefined ? { priority: items[p]!.priority } : {}),
       },
@@ -161,7 +169,7 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
     const r = rootOf[p]!;
     let list = treeParked.get(r);
     if (!list) treeParked.set(r, (list = []));
-    list.push({ itemId: items[p]!.id, jobId: itemJobId(runId, p) });
+    list.push({ itemId: items[p]!.id, jobId: wakeJobs.get(items[p]!.id)! });
   }
   const chunks: FlowChunk[] = [];
   let cur: { flows: FlowJob[]; jobs: number; parked: Array<{ itemId: string; jobId: string }> } = { flows: [], jobs: 0, parked: [] };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FlowJob } from 'bullmq';
 import { validatePlan, type Plan } from '@agora/core';
-import { DEP_PARK_MS } from '@agora/state';
+import { DEP_PARK_MS, gateQueueName } from '@agora/state';
 import { buildFlows, type FlowPlan } from '../src/flows.js';
 
 const RUN = 'r0flowsunit01';
@@ -12,12 +12,15 @@ function plan(edges: Record<string, string[]>): Plan {
   return v.plan;
 }
 
-/** Every job of every tree, with the item ids of its direct children. */
-function jobsOf(f: FlowPlan): Map<string, { job: FlowJob; children: string[] }> {
-  const out = new Map<string, { job: FlowJob; children: string[] }>();
+const isGate = (j: FlowJob): boolean => j.queueName.endsWith('.gates');
+
+/** Every item job of every tree, with the item ids of its direct children (gates apart). */
+function jobsOf(f: FlowPlan): Map<string, { job: FlowJob; children: string[]; gates: FlowJob[] }> {
+  const out = new Map<string, { job: FlowJob; children: string[]; gates: FlowJob[] }>();
   const walk = (j: FlowJob): void => {
-    out.set(j.name, { job: j, children: (j.children ?? []).map((c) => c.name) });
-    for (const c of j.children ?? []) walk(c);
+    const kids = j.children ?? [];
+    out.set(j.name, { job: j, children: kids.filter((c) => !isGate(c)).map((c) => c.name), gates: kids.filter(isGate) });
+    for (const c of kids) if (!isGate(c)) walk(c);
   };
   for (const chunk of f.chunks) for (const j of chunk.flows) walk(j);
   return out;
@@ -34,11 +37,16 @@ describe('buildFlows: a DAG onto BullMQ flow trees', () => {
     expect(jobs.get('b')!.children).toEqual(['a']); // a's first dependent
     expect(jobs.get('c')!.children).toEqual([]); // c -> a is a wake edge
     expect([f.treeEdges, f.wakeEdges]).toEqual([3, 1]);
-    // c has a dependency but no tree child: added parked, to be woken when a ends.
-    expect([...f.wakeJobs.keys()]).toEqual(['c']);
-    expect(jobs.get('c')!.job.opts).toMatchObject({ delay: DEP_PARK_MS });
-    expect(jobs.get('d')!.job.opts?.delay).toBeUndefined();
-    expect(f.chunks.flatMap((c) => c.parked.map((p) => p.itemId))).toEqual(['c']);
+    // c has a dependency but no tree child: added parked behind a gate (a delayed child job in
+    // the queue's gates queue, so c shows as waiting-children), to be woken when a ends.
+    const [gate, ...more] = jobs.get('c')!.gates;
+    expect(more).toEqual([]);
+    expect(gate).toMatchObject({ queueName: gateQueueName('default'), data: { runId: RUN, itemId: 'c' } });
+    expect(gate!.opts).toMatchObject({ jobId: `${String(jobs.get('c')!.job.opts?.jobId)}-g`, delay: DEP_PARK_MS });
+    expect([...f.wakeJobs.entries()]).toEqual([['c', gate!.opts?.jobId]]);
+    expect(jobs.get('c')!.job.opts?.delay).toBeUndefined();
+    for (const id of ['a', 'b', 'd']) expect(jobs.get(id)!.gates).toEqual([]);
+    expect(f.chunks.flatMap((c) => c.parked)).toEqual([{ itemId: 'c', jobId: gate!.opts?.jobId }]);
   });
 
   it('job ids, data and options: deterministic per run and item, locks sorted, failures do not block parents', () => {

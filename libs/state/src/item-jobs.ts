@@ -1,23 +1,67 @@
 import { createHash } from 'node:crypto';
-import { Job, type Queue } from 'bullmq';
+import { Job, Queue } from 'bullmq';
 import { z } from 'zod';
 import { ITEM_TIMEOUT_MAX_MS, TRACEPARENT_RE, ValueError, isItemId, isRunId, resolvedRetryPolicySchema } from '@agora/core';
 import { canonicalJson } from '@agora/audit';
 
 /**
- * How long an item job that waits for dependencies outside its flow tree stays parked (delayed)
- * before it looks again on its own. It is normally woken long before: the runner that ends its
- * last dependency promotes it (and a retried job repeats that wake; a cancelled run's remaining
- * jobs run as no-ops and wake theirs the same way), so this is only the safety net.
+ * How long a parked item job waits before it looks again on its own: the delay of its gate (a
+ * job waiting for dependencies outside its flow tree) or of the job itself (parked on a busy
+ * lock or the run's `maxParallel`). It is normally woken long before: the runner that ends its
+ * last dependency wakes it (and a retried job repeats that wake; a cancelled run's remaining jobs
+ * run as no-ops and wake theirs the same way), so this is only the safety net.
  */
 export const DEP_PARK_MS = 10 * 60 * 1000;
 
 /**
- * Promotes parked (delayed) item jobs so they run now. Idempotent: a job that is not delayed
- * (still held by its flow tree, already woken, running or gone) is left alone.
+ * An item job waiting for dependencies outside its flow tree is held back by a *gate*: a child
+ * job in the queue `<queue>.gates` (a name no plan queue can have: they allow no dot), delayed
+ * by `DEP_PARK_MS`. BullMQ keeps the item job in `waiting-children` until the gate completes, so
+ * Bull Board shows it as waiting for what it waits for, not as a job that "will run in 10
+ * minutes". Waking promotes the gate; the runner's gate worker completes it once the item's
+ * dependencies have all ended (and delays it again otherwise), and BullMQ moves the item job
+ * to wait, keeping its priority.
+ */
+export function gateQueueName(queue: string): string {
+  return `${queue}.gates`;
+}
+
+/** The gate of item job `itemJobId`; a wake entry with this suffix names a gate, not an item job. */
+export function gateJobId(itemJobId: string): string {
+  return `${itemJobId}${GATE_SUFFIX}`;
+}
+
+const GATE_SUFFIX = '-g';
+
+/** What a gate job carries: whose dependencies it waits for. Parsed like any job data. */
+export const gateJobDataSchema = z.object({ runId: z.string().refine(isRunId, 'invalid run id'), itemId: z.string().refine(isItemId, 'invalid item id') }).strict();
+export type GateJobData = z.infer<typeof gateJobDataSchema>;
+
+/** The gate job added with a parked item job (flow child, or added by the runner when it parks). */
+export function gateJobOptions(itemJobId: string): { jobId: string; delay: number; removeOnComplete: true; removeOnFail: true; ignoreDependencyOnFailure: true } {
+  // A gate that fails (it never should) still releases its item: the start script then decides.
+  return { jobId: gateJobId(itemJobId), delay: DEP_PARK_MS, removeOnComplete: true, removeOnFail: true, ignoreDependencyOnFailure: true };
+}
+
+const gateQueues = new WeakMap<Queue, Queue>();
+
+/** The `<queue>.gates` handle next to an item queue handle (same connection and prefix). */
+export function gateQueueOf(queue: Queue): Queue {
+  let g = gateQueues.get(queue);
+  if (!g) gateQueues.set(queue, (g = new Queue(gateQueueName(queue.name), { connection: queue.opts.connection, ...(queue.opts.prefix !== undefined ? { prefix: queue.opts.prefix } : {}) })));
+  return g;
+}
+
+/**
+ * Wakes parked item jobs: promotes each gate (ids from `gateJobId`) in the queue's gates queue,
+ * and each other job (parked delayed on a lock or a run slot) in the queue itself. Idempotent: a
+ * job that is not delayed (still held by its flow tree, already woken, running or gone) is left
+ * alone.
  */
 export async function wakeJobs(queue: Queue, jobIds: readonly string[]): Promise<number> {
-  const results = await Promise.allSettled(jobIds.map((id) => new Job(queue, 'item', {}, {}, id).promote()));
+  const results = await Promise.allSettled(
+    jobIds.map((id) => new Job(id.endsWith(GATE_SUFFIX) ? gateQueueOf(queue) : queue, 'item', {}, {}, id).promote()),
+  );
   return results.filter((r) => r.status === 'fulfilled').length;
 }
 

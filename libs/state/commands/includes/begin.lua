@@ -39,8 +39,9 @@ local function beginItem(K, a)
   end
   local left = tonumber(redis.call('HGET', K.pending, itemId) or '0')
   if left > 0 then
-    -- Parked until the runner ending its last dependency wakes this job (see setTerminal).
-    redis.call('HSET', K.pending, 'wake:' .. itemId, a.jobId)
+    -- Parked behind its gate (libs/state item-jobs.ts gateJobId: the job id + '-g') until the
+    -- runner ending its last dependency wakes it (see setTerminal).
+    redis.call('HSET', K.pending, 'wake:' .. itemId, a.jobId .. '-g')
     return { 'wait', left }
   end
   redis.call('HDEL', K.pending, 'wake:' .. itemId)
