@@ -43,7 +43,7 @@ function known(values: ReadonlyMap<string, string>): string {
 /** Checks one name/value pair of a secret map; the message names the name, never the value. */
 export function checkSecretEntry(label: string, where: string, name: string, value: unknown): string {
   if (!SECRET_NAME_RE.test(name)) throw new ValueError(`${label}: ${where} "${name.slice(0, 130)}" is not a secret name (1-128 of [A-Za-z0-9_.-], not starting with . or -)`);
-  if (typeof value !== 'string') throw new ValueError(`${label}: ${where} "${name}" is a ${value === null ? 'null' : typeof value}, not a string`);
+  if (typeof value !== 'string') throw new ValueError(`${label}: ${where} "${name}" is not a string (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`);
   if (Buffer.byteLength(value) > MAX_SECRET_VALUE_BYTES) throw new ValueError(`${label}: ${where} "${name}" is longer than ${MAX_SECRET_VALUE_BYTES} bytes`);
   return value;
 }
