@@ -14,6 +14,9 @@ import {
 } from '@agora/core';
 import { ProcessComputeProvider } from '@agora/compute-process';
 import { LocalStorageProvider } from '@agora/storage-local';
+import { FileCredentialProvider } from './credentials/file-credential-provider.js';
+import { StaticCredentialProvider } from './credentials/static-credential-provider.js';
+import { loadProviderPackage } from './provider-package.js';
 
 /** Credentials for targets that need none. */
 export class NoopCredentialProvider implements CredentialProvider {
@@ -93,7 +96,8 @@ export class EnvCredentialProvider implements CredentialProvider {
 
 /** The registry of built-in providers; optional ones load their SDKs only when used. */
 export function defaultRegistry(): ProviderRegistry {
-  const r = new ProviderRegistry();
+  // `package:<name>` providers: a third party's package, resolved from the config's directory.
+  const r = new ProviderRegistry({ loadPackage: loadProviderPackage });
   r.register('compute', 'process', (o) => new ProcessComputeProvider(o as ConstructorParameters<typeof ProcessComputeProvider>[0]));
   // The cloud SDKs load only when a config names these providers.
   r.register('compute', 'docker', async (o) => {
@@ -111,6 +115,12 @@ export function defaultRegistry(): ProviderRegistry {
   });
   r.register('credentials', 'noop', () => new NoopCredentialProvider());
   r.register('credentials', 'env', (o) => new EnvCredentialProvider(o));
+  r.register('credentials', 'static', (o) => new StaticCredentialProvider(o));
+  r.register('credentials', 'file', (o, ctx) => new FileCredentialProvider(o, ctx));
+  r.register('credentials', 'aws', async (o) => {
+    const { AwsCredentialProvider } = await import('@agora/credentials-aws');
+    return new AwsCredentialProvider(o);
+  });
   return r;
 }
 
