@@ -22,6 +22,7 @@ export interface FlowBuildOptions {
 
 export interface FlowChunk {
   readonly flows: FlowJob[];
+  /** Item jobs in the chunk (their gates not counted). */
   readonly jobs: number;
   /**
    * Item jobs of this chunk added parked (no flow-tree child holds them back, but they have
@@ -82,10 +83,10 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
   for (const p of order) {
     const kids = depIdx[p]!.filter((d) => treeParent[d] === p);
     const fits = (): boolean => {
-      // A parked item (dependencies, but no tree child) carries its gate job as a child.
-      const gated = kids.length === 0 && depIdx[p]!.length > 0;
-      let s = gated ? 2 : 1;
-      let h = gated ? 2 : 1;
+      // A parked item (dependencies, but no tree child) carries its gate job as a child: a level
+      // more for BullMQ's recursive add. Sizes count item jobs only (what admission counts).
+      let s = 1;
+      let h = kids.length === 0 && depIdx[p]!.length > 0 ? 2 : 1;
       for (const c of kids) { s += size[c]!; h = Math.max(h, height[c]! + 1); }
       size[p] = s;
       height[p] = h;
