@@ -122,16 +122,14 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     for (const r of ctx.running.values()) if (r.runId === runId) r.abort.abort('run cancelled');
   });
   const queueNames = opts.queues ?? Object.keys(config.queues);
-  // One worker per queue, each with `concurrency` slots.
+  // One worker per queue, each with `concurrency` slots, and one for each queue's gates.
   metrics.runnerSlots.set({ kind: 'total' }, concurrency * queueNames.length);
   metrics.runnerSlots.set({ kind: 'busy' }, 0);
   metrics.observeLockWaiters(async () => (await ctx.locks.list()).map((l) => ({ lock: l.name, waiters: l.waiters.length })));
-  // And one for each queue's gates (the dependency parking: see startGateWorkers).
   const workers = [...startGateWorkers(ctx, queueNames), ...startItemWorkers(ctx, queueNames, concurrency)];
   const host = opts.host ?? process.env['AGORA_HOST'] ?? os.hostname();
   const storageKind = config.storage.provider;
-  const startedAt = new Date().toISOString();
-  const registration = await startRegistration(redis, config.namespace, { id, host, pid: process.pid, version: RUNNER_VERSION, queues: [...queueNames], slots: concurrency, storage: storageKind, startedAt }, logger);
+  const registration = await startRegistration(redis, config.namespace, { id, host, pid: process.pid, version: RUNNER_VERSION, queues: [...queueNames], slots: concurrency, storage: storageKind, startedAt: new Date().toISOString() }, logger);
   logger.info({ queues: queueNames, concurrency, cpus, host, storage: storageKind }, 'runner started');
 
   return {
