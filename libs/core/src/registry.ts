@@ -1,7 +1,7 @@
 import { ValueError } from './errors.js';
-import type { ComputeProvider, CredentialProvider, StorageProvider } from './providers.js';
+import type { ComputeProvider, CredentialProvider, NotificationProvider, ResultSink, StorageProvider } from './providers.js';
 
-export type ProviderKind = 'compute' | 'storage' | 'credentials';
+export type ProviderKind = 'compute' | 'storage' | 'credentials' | 'resultSink' | 'notification';
 
 export interface ProviderFactoryContext {
   /** Directory relative paths in options resolve against. */
@@ -14,7 +14,11 @@ type Instance<K extends ProviderKind> = K extends 'compute'
   ? ComputeProvider
   : K extends 'storage'
     ? StorageProvider
-    : CredentialProvider;
+    : K extends 'resultSink'
+      ? ResultSink
+      : K extends 'notification'
+        ? NotificationProvider
+        : CredentialProvider;
 
 export type ProviderFactory<K extends ProviderKind> = (
   options: Record<string, unknown>,
