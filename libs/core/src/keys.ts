@@ -26,7 +26,7 @@ export interface Keys {
   /** Prefix of resource-lock keys (libs/locks builds the rest). */
   readonly lockPrefix: string;
   /**
-   * Hash the active scheduler publishes: `queues`, `targets`, `executors`, `tasks` (JSON arrays of
+   * Hash the active scheduler publishes: `queues`, `targets`, `executors`, `tasks`, `resultSinks` (JSON arrays of
    * names), so clients can refuse a plan the scheduler would reject before enqueueing it.
    */
   readonly deployment: string;
@@ -47,7 +47,7 @@ export interface Keys {
 
 /** Keys of the delivery dead letters: one hash per delivery and an index by time. */
 export interface DeliveryDeadLetterKeys {
-  /** Hash: one record (`record` JSON). `id` is a delivery id (32 hex digits). */
+  /** String: one record (JSON). `id` is a delivery id (32 hex digits). */
   letter(id: string): string;
   /** Sorted set: delivery ids by the time their letter was written (ms). */
   readonly index: string;
