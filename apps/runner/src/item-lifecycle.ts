@@ -95,7 +95,7 @@ export async function processItem(ctx: RunnerContext, job: Job<ItemJobData>, tok
   const { begin, lease } = started;
   if (begin.kind === 'terminal') {
     if (begin.endedNow) noteEnd(ctx.metrics, job.queueName, begin.state as EndState | 'skipped', 0);
-    if (begin.endedNow) await ctx.deliveries?.ended(d, { state: begin.state as EndState | 'skipped', resultRef: begin.resultRef });
+    if (begin.endedNow && ctx.deliveries) await ctx.deliveries.ended(d, { state: begin.state as EndState | 'skipped', resultRef: begin.resultRef });
     await ctx.queues.wakeJobs(job.queueName, begin.wake);
     // Bull Board tells the truth: a failed item's job ends failed, not completed.
     if (begin.state === 'failed') throw new UnrecoverableError(`item ${d.itemId} of run ${d.runId} failed (see the run's events)`);
@@ -229,7 +229,8 @@ async function runItem(
   const traced = new ItemAttemptTrace(ctx.logger, ctx.tracing, { runner: ctx.id, queue: job.queueName, d, attempt, startedMs, ...timing });
   const end = async (state: EndState, fields: EndFields): Promise<void> => {
     await endItem(ctx, job.queueName, d, state, fields, lease);
-    await ctx.deliveries?.ended(d, { state, ...(fields.resultRef !== undefined ? { resultRef: fields.resultRef } : {}), ...(fields.fields ? { fields: fields.fields } : {}) });
+    // Only when the config names sinks or notifications: the default end awaits nothing more.
+    if (ctx.deliveries) await ctx.deliveries.ended(d, { state, ...(fields.resultRef !== undefined ? { resultRef: fields.resultRef } : {}), ...(fields.fields ? { fields: fields.fields } : {}) });
     ctx.metrics.itemDuration.observe({ state, queue: job.queueName }, (Date.now() - startedMs) / 1000);
     traced.ended(state, typeof fields.fields?.['error'] === 'string' ? fields.fields['error'] : undefined);
   };
@@ -343,7 +344,7 @@ async function settleFailure(
         },
       });
       await recordDeadLetter(ctx, job.queueName, d, attempt, outcome);
-      await ctx.deliveries?.failedForGood(d, outcome.code);
+      if (ctx.deliveries) await ctx.deliveries.failedForGood(d, outcome.code);
       // The item is failed for good (recorded above): its job ends failed too, with no retry, so
       // Bull Board and BullMQ's own counts show it as it is.
       throw new UnrecoverableError(`${outcome.code}: ${outcome.error.message.slice(0, 1000)}`);
