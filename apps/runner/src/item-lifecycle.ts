@@ -31,6 +31,7 @@ import {
 import { wakeTargetsOf } from '@agora/locks';
 import type { AgoraMetrics } from '@agora/metrics';
 import { recordDeadLetter } from './dead-letter.js';
+import type { ItemDeliveries } from './item-deliveries.js';
 import { failureStreams, storeOutputLogs } from './output-logs.js';
 import type { AgoraTracing } from '@agora/tracing';
 import type { Executor } from './executor.js';
@@ -76,6 +77,8 @@ export interface RunnerContext {
   graceOver(): boolean;
   /** Where items that fail for good leave their dead-letter record (none: not written here). */
   readonly deadLetters?: DeadLetterStore;
+  /** Result sinks and notifications (none: the config names neither; nothing more is done at an end). */
+  readonly deliveries?: ItemDeliveries;
 }
 
 type EndState = 'done' | 'failed' | 'cancelled';
@@ -93,6 +96,7 @@ export async function processItem(ctx: RunnerContext, job: Job<ItemJobData>, tok
   const { begin, lease } = started;
   if (begin.kind === 'terminal') {
     if (begin.endedNow) noteEnd(ctx.metrics, job.queueName, begin.state as EndState | 'skipped', 0);
+    if (begin.endedNow && ctx.deliveries) await ctx.deliveries.ended(d, { state: begin.state as EndState | 'skipped', resultRef: begin.resultRef });
     await ctx.queues.wakeJobs(job.queueName, begin.wake);
     // Bull Board tells the truth: a failed item's job ends failed, not completed.
     if (begin.state === 'failed') throw new UnrecoverableError(`item ${d.itemId} of run ${d.runId} failed (see the run's events)`);
@@ -225,6 +229,8 @@ async function runItem(
   const traced = new ItemAttemptTrace(ctx.logger, ctx.tracing, { runner: ctx.id, queue: job.queueName, d, attempt, startedMs, ...timing });
   const end = async (state: EndState, fields: EndFields): Promise<void> => {
     await endItem(ctx, job.queueName, d, state, fields, lease);
+    // Only when the config names sinks or notifications: the default end awaits nothing more.
+    if (ctx.deliveries) await ctx.deliveries.ended(d, { state, ...(fields.resultRef !== undefined ? { resultRef: fields.resultRef } : {}), ...(fields.fields ? { fields: fields.fields } : {}) });
     ctx.metrics.itemDuration.observe({ state, queue: job.queueName }, (Date.now() - startedMs) / 1000);
     traced.ended(state, typeof fields.fields?.['error'] === 'string' ? fields.fields['error'] : undefined);
   };
@@ -338,6 +344,7 @@ async function settleFailure(
         },
       });
       await recordDeadLetter(ctx, job.queueName, d, attempt, outcome);
+      if (ctx.deliveries) await ctx.deliveries.failedForGood(d, outcome.code);
       // The item is failed for good (recorded above): its job ends failed too, with no retry, so
       // Bull Board and BullMQ's own counts show it as it is.
       throw new UnrecoverableError(`${outcome.code}: ${outcome.error.message.slice(0, 1000)}`);

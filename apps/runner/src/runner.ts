@@ -14,6 +14,7 @@ import { HAND_BACK } from './outcome.js';
 import { QueueHandles } from './queues.js';
 import { startRegistration } from './registration.js';
 import { closeWorkerConnection, startGateWorkers, startItemWorkers } from './workers.js';
+import { startRunnerDeliveries } from './runner-deliveries.js';
 
 export interface RunnerOptions {
   readonly config: AgoraConfig;
@@ -97,6 +98,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   let graceOver = false;
   const metrics = opts.metrics ?? createAgoraMetrics();
   const tracing = opts.tracing ?? createAgoraTracing(config.tracing, { component: 'runner' });
+  const deliveries = await startRunnerDeliveries({ config, providers, redis: queueRedis, store, logger, metrics });
   const ctx: RunnerContext = {
     id,
     config,
@@ -114,6 +116,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     lockRecheckMs: opts.lockRecheckMs ?? 5000,
     graceOver: () => graceOver,
     deadLetters: new DeadLetterStore(redis, config.namespace),
+    ...(deliveries ? { deliveries: deliveries.items } : {}),
   };
   // Cancellation reaches every runner through pub/sub; items of the run are aborted here.
   const sub = createRedis(config.redisUrl);
@@ -151,6 +154,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       await registration.stop();
       for (const w of workers) await closeWorkerConnection(w);
       await ctx.queues.close();
+      await deliveries?.close();
       await ctx.locks.close();
       await storage.flush?.().catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'could not write the result index'));
       for (const c of [sub, queueRedis, redis]) await c.quit().catch(() => undefined);

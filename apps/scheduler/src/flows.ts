@@ -18,6 +18,8 @@ export interface FlowBuildOptions {
   readonly retryPolicies?: ReadonlyMap<string, RetryPolicy>;
   /** The run's trace context (W3C traceparent), put in every item job's data (not hashed: see itemJobDataSchema). */
   readonly traceparent?: string;
+  /** The result sink per item id, for items whose sink is configured (the implicit `stdout` is absent). */
+  readonly resultSinks?: ReadonlyMap<string, string>;
 }
 
 export interface FlowChunk {
@@ -119,6 +121,7 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
     ...(opts.retryPolicies?.has(it.id) ? { retry: opts.retryPolicies.get(it.id)! } : {}),
     ...(it.timeoutMs !== undefined ? { timeoutMs: it.timeoutMs } : {}),
     ...(opts.traceparent !== undefined ? { traceparent: opts.traceparent } : {}),
+    ...(opts.resultSinks?.has(it.id) ? { resultSink: opts.resultSinks.get(it.id)! } : {}),
   }));
   const jobs = new Array<FlowJob | undefined>(n);
   const wakeJobs = new Map<string, string>();

@@ -1,5 +1,5 @@
 import type { FlowProducer, Queue } from 'bullmq';
-import { coerceError, formatTraceparent, itemJobId, newTraceContext, validatePlan, type AgoraConfig, type Logger, type Plan, type TraceContext } from '@agora/core';
+import { coerceError, formatTraceparent, itemJobId, newTraceContext, resultSinkNames, validatePlan, type AgoraConfig, type Logger, type Plan, type TraceContext } from '@agora/core';
 import { itemInputsHash, submissionProblems, wakeJobs, type RegisteredItem, type RunStore, type SubmissionData } from '@agora/state';
 import { resolveTaskRef, type ProviderSet } from '@agora/registry';
 import type { AgoraMetrics } from '@agora/metrics';
@@ -7,6 +7,7 @@ import { buildFlows, type FlowPlan } from './flows.js';
 import { admissionFlowOptions, unfinishedJobs, type Admissions, type PendingAdmission } from './admission.js';
 import { resolveRetryPolicies, retryLevels } from './retry-policies.js';
 import { endStandIns, replayProblems } from './replay.js';
+import { resolveResultSinks } from './result-sinks.js';
 
 /** What the intake needs from its scheduler. */
 export interface IntakeContext {
@@ -76,11 +77,12 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
     taskRefs: recorded.taskRefs,
     inputsHashes,
     retryPolicies,
+    resultSinks: checked.resultSinks,
     ...admissionFlowOptions(maxWaiting),
     ...(recorded.trace ? { traceparent: formatTraceparent(recorded.trace) } : {}),
   });
   await breathe();
-  await registerItems(ctx, sub.runId, plan, flows, recorded, inputsHashes);
+  await registerItems(ctx, sub.runId, plan, flows, recorded, inputsHashes, checked.resultSinks);
   if (plan.maxParallel !== undefined) {
     // Before any job is added: the first start already counts against it.
     await ctx.fence();
@@ -128,8 +130,8 @@ function itemJobOptions(config: AgoraConfig) {
 async function checkPlan(
   ctx: IntakeContext,
   sub: SubmissionData,
-): Promise<{ plan: Plan; inputsHashes: Map<string, string>; taskRefs: Map<string, string> } | { planId: string; problems: string[] }> {
-  const v = validatePlan(sub.plan, { executors: ctx.executors, queues: ctx.queueNames, targets: Object.keys(ctx.config.targets) });
+): Promise<{ plan: Plan; inputsHashes: Map<string, string>; taskRefs: Map<string, string>; resultSinks: Map<string, string> } | { planId: string; problems: string[] }> {
+  const v = validatePlan(sub.plan, { executors: ctx.executors, queues: ctx.queueNames, targets: Object.keys(ctx.config.targets), resultSinks: resultSinkNames(ctx.config) });
   if (!v.ok) {
     const rawId = (sub.plan as { id?: unknown } | null)?.id;
     return { planId: typeof rawId === 'string' ? rawId.slice(0, 128).toWellFormed() : '', problems: [...v.problems] };
@@ -150,7 +152,9 @@ async function checkPlan(
   const pins = await pinTasks(ctx, plan);
   problems.push(...pins.problems);
   problems.push(...(await replayProblems(ctx, sub, plan)));
-  return problems.length > 0 ? { planId: plan.id, problems } : { plan, inputsHashes, taskRefs: pins.refs };
+  const sinks = problems.length > 0 ? undefined : await resolveResultSinks(plan, ctx.config, pins.refs, () => ctx.providers.storage());
+  problems.push(...(sinks?.problems ?? []));
+  return problems.length > 0 || !sinks ? { planId: plan.id, problems } : { plan, inputsHashes, taskRefs: pins.refs, resultSinks: sinks.sinks };
 }
 
 /**
@@ -230,6 +234,7 @@ async function registerItems(
   flows: FlowPlan,
   recorded: { registered: number; taskRefs: Map<string, string> },
   inputsHashes: Map<string, string>,
+  resultSinks: ReadonlyMap<string, string> = new Map(),
 ): Promise<void> {
   const { registerChunk } = ctx;
   const dependents = new Map<string, string[]>();
@@ -258,6 +263,7 @@ async function registerItems(
         ...(it.depends_on.length > 0 ? { depends_on: it.depends_on } : {}),
         ...(it.resourceLocks.length > 0 ? { resourceLocks: it.resourceLocks } : {}),
         ...taskField(it),
+        ...(resultSinks.has(it.id) ? { resultSink: resultSinks.get(it.id)! } : {}),
       },
     }));
     await ctx.fence();

@@ -9,6 +9,7 @@ import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
 import { createAgoraTracing, type AgoraTracing } from '@agora/tracing';
 import { publishDeployment, startActingTerm } from './acting.js';
 import { sealerWithDeadLetters } from './dead-letters.js';
+import { sealerWithDeliveries } from './run-deliveries.js';
 import { acceptSubmission, type AcceptResult, type IntakeContext } from './intake.js';
 import { Admissions } from './admission.js';
 import { LeaderLease, LeaseLostError } from './leader-lease.js';
@@ -101,10 +102,12 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     admissions: new Admissions(),
   };
   const accept = (data: unknown): Promise<AcceptResult> => acceptSubmission(intake, data);
-  const sealer = sealerWithDeadLetters(
+  const withDeadLetters = sealerWithDeadLetters(
     createSealer({ evidence: createEvidence({ config, redis, logger }), logger, fence, quiet: (err) => err instanceof LeaseLostError, onSealed: () => metrics.runsSealed.inc() }),
     { config, logger, store, deadLetters: new DeadLetterStore(redis, config.namespace), metrics, queueFor },
   );
+  const runDeliveries = await sealerWithDeliveries(withDeadLetters, { config, logger, store, providers: intake.providers, redis });
+  const sealer = runDeliveries.sealer;
   const upkeep = createUpkeep({ config, logger, redis, store, sealer, queueFor, fence });
   const leadership = new Leadership(lease, logger, async (epoch) => {
     await publishDeployment({ redis, store, config, executors, queueFor }, opts.concurrency);
@@ -139,6 +142,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       await leaseConn.quit().catch(() => undefined);
       await producer.close();
       for (const q of queues.values()) await q.close();
+      await runDeliveries.close();
       await redis.quit().catch(() => undefined);
       // Last: the root spans of runs that ended just now go out before the process exits.
       await (opts.tracing ? tracing.forceFlush() : tracing.shutdown()).catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'could not export the last spans'));

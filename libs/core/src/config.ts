@@ -37,6 +37,8 @@ export const taskSchema = z
     timeoutMs: z.number().int().positive().max(7 * 24 * 3600 * 1000).default(600_000),
     /** Retry policy of the task's items; each field overrides the config's (`runner.retry`), an item's overrides it. */
     retry: retryPolicySchema.optional(),
+    /** Where its items' terminal results go (a name in `resultSinks`); wins over the plan's. @default the plan's, else "stdout" */
+    resultSink: z.string().min(1).optional(),
   })
   .strict()
   .refine((t) => t.command !== undefined || t.image !== undefined, { message: 'a task needs a command or an image' });
@@ -67,6 +69,17 @@ export const dashboardApiKeySchema = z
     scopes: z.array(dashboardScopeSchema).min(1),
   })
   .strict();
+
+/** Names of result sinks and notification providers (they appear in job data and events). */
+export const SINK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const SINK_NAME_MESSAGE = 'use 1-64 of [A-Za-z0-9_-], starting with a letter or digit';
+/** The result sink of items whose plan and task name none: today's behaviour, a line on the runner's stdout. */
+export const DEFAULT_RESULT_SINK = 'stdout';
+
+/** Result sink names a config offers: its own and the built-in `stdout`. */
+export function resultSinkNames(cfg: { readonly resultSinks: Readonly<Record<string, unknown>> }): string[] {
+  return [...new Set([DEFAULT_RESULT_SINK, ...Object.keys(cfg.resultSinks)])].sort();
+}
 
 export const configSchema = z
   .object({
@@ -247,6 +260,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Named result sinks, chosen by a plan's or a task's `resultSink` (README "Result sinks and
+     * notifications"). `stdout` is built in (and may be redefined). @default {}
+     */
+    resultSinks: z.record(z.string().regex(SINK_NAME_RE, SINK_NAME_MESSAGE), providerRef).default({}),
+    /** Named notification providers; every one is sent the run and item events its options ask for. @default {} */
+    notifications: z.record(z.string().regex(SINK_NAME_RE, SINK_NAME_MESSAGE), providerRef).default({}),
     /** OpenTelemetry traces: see tracing-config.ts (the OTEL_* environment variables override it). */
     tracing: tracingConfigSchema,
   })
@@ -276,6 +296,9 @@ function crossCheck(cfg: z.infer<typeof configSchema>): string[] {
   if (cfg.redisUrl !== undefined && cfg.redis?.cluster !== undefined) problems.push('redis.cluster: give either redisUrl or redis.cluster, not both');
   for (const [name, t] of Object.entries(cfg.tasks)) {
     if (t.target !== undefined && !(t.target in cfg.targets)) problems.push(`tasks.${name}.target: unknown target "${t.target}"`);
+    if (t.resultSink !== undefined && !resultSinkNames(cfg).includes(t.resultSink)) {
+      problems.push(`tasks.${name}.resultSink: unknown result sink "${t.resultSink}" (configured: ${resultSinkNames(cfg).join(', ')})`);
+    }
   }
   return problems;
 }

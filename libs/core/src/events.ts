@@ -75,6 +75,8 @@ const REGISTERED = {
   resourceLocks: names.optional(),
   /** Only for a dispatch item: the task definition pinned at acceptance. */
   taskRef: nonEmpty.optional(),
+  /** Only for an item whose result goes to a result sink other than the default `stdout`: its name. */
+  resultSink: nonEmpty.optional(),
 };
 
 const REGISTERED_OPTIONAL = {
@@ -83,6 +85,7 @@ const REGISTERED_OPTIONAL = {
   inputsHash: REGISTERED.inputsHash.optional(),
   resourceLocks: REGISTERED.resourceLocks,
   taskRef: REGISTERED.taskRef,
+  resultSink: REGISTERED.resultSink,
 };
 
 function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head: H, started: S) {

@@ -26,7 +26,7 @@ export interface Keys {
   /** Prefix of resource-lock keys (libs/locks builds the rest). */
   readonly lockPrefix: string;
   /**
-   * Hash the active scheduler publishes: `queues`, `targets`, `executors`, `tasks` (JSON arrays of
+   * Hash the active scheduler publishes: `queues`, `targets`, `executors`, `tasks`, `resultSinks` (JSON arrays of
    * names), so clients can refuse a plan the scheduler would reject before enqueueing it.
    */
   readonly deployment: string;
@@ -41,7 +41,20 @@ export interface Keys {
   readonly leaderEpoch: string;
   /** The dead-letter records (libs/state DeadLetterStore). */
   readonly deadLetters: DeadLetterKeys;
+  /** Dead letters of webhook deliveries that failed for good (libs/deliveries). */
+  readonly deliveryDeadLetters: DeliveryDeadLetterKeys;
 }
+
+/** Keys of the delivery dead letters: one hash per delivery and an index by time. */
+export interface DeliveryDeadLetterKeys {
+  /** String: one record (JSON). `id` is a delivery id (32 hex digits). */
+  letter(id: string): string;
+  /** Sorted set: delivery ids by the time their letter was written (ms). */
+  readonly index: string;
+}
+
+/** A delivery id: 32 lowercase hex digits (a truncated sha256 of what is delivered). */
+export const DELIVERY_ID_RE = /^[0-9a-f]{32}$/;
 
 /**
  * Dead-letter keys share the `{<namespace>}` hash tag with the run keys, so the write script
@@ -110,6 +123,13 @@ export function keys(namespace: string): Keys {
     leader: `${ns}:{scheduler}:leader`,
     leaderEpoch: `${ns}:{scheduler}:epoch`,
     deadLetters: deadLetterKeys(ns),
+    deliveryDeadLetters: {
+      letter(id: string): string {
+        if (!DELIVERY_ID_RE.test(id)) throw new ValueError(`invalid delivery id ${JSON.stringify(id)}: expected 32 hex digits`);
+        return `${ns}:dlq:{${ns}}:delivery:${id}`;
+      },
+      index: `${ns}:dlq:{${ns}}:deliveries`,
+    },
   };
 }
 
@@ -146,3 +166,6 @@ function deadLetterKeys(ns: string): DeadLetterKeys {
 
 /** Internal BullMQ queue names. Plan queues may not start with '_'. */
 export const INBOX_QUEUE = '_inbox';
+
+/** Internal BullMQ queue of webhook deliveries (result sinks, notifications). */
+export const DELIVERIES_QUEUE = '_deliveries';

@@ -56,6 +56,8 @@ export const planSchema = z
     target: z.string().min(1).optional(),
     /** Most items of this run running at once, across all runners. @default none: no bound */
     maxParallel: z.number().int().positive().max(PLAN_LIMITS.maxItems).optional(),
+    /** Where its items' terminal results go (a name in the config's `resultSinks`); an item's task's wins. @default "stdout" */
+    resultSink: z.string().min(1).max(64).optional(),
     items: z.array(itemSchema),
   })
   .strict();
@@ -71,6 +73,8 @@ export interface ValidateOptions {
   readonly queues?: readonly string[];
   /** Target names the config declares; when set, item/plan targets must be one of them. */
   readonly targets?: readonly string[];
+  /** Result sink names the config declares (with the built-in `stdout`); when set, `plan.resultSink` must be one of them. */
+  readonly resultSinks?: readonly string[];
 }
 
 export type ValidationResult =
@@ -167,6 +171,9 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
   }
   if (plan.target !== undefined && options.targets && !options.targets.includes(plan.target)) {
     problems.push(`target: unknown target "${plan.target}" (configured: ${options.targets.join(', ') || 'none'})`);
+  }
+  if (plan.resultSink !== undefined && options.resultSinks && !options.resultSinks.includes(plan.resultSink)) {
+    problems.push(`resultSink: unknown result sink "${plan.resultSink}" (configured: ${options.resultSinks.join(', ')})`);
   }
   if (plan.items.length === 0) problems.push('items: plan is empty: it has no items');
   if (plan.items.length > PLAN_LIMITS.maxItems) {

@@ -140,15 +140,57 @@ export interface DispatchResult {
   readonly state: 'done' | 'failed' | 'cancelled' | 'skipped';
   readonly resultRef?: string;
   readonly error?: string;
+  /** The worker's exit code, when it ran and exited. */
+  readonly exitCode?: number;
+  /** How many times the item started (its last start), when it ran. */
+  readonly attempt?: number;
+  /** When the end was written (ISO 8601). */
+  readonly finishedAt?: string;
+}
+
+/**
+ * One delivery of a result or notification: `id` is stable across the tries of one delivery (and
+ * across a repeat of it), so a receiver can drop duplicates; `attempt` counts tries from 1.
+ */
+export interface DeliveryContext {
+  readonly id: string;
+  readonly attempt: number;
 }
 
 export interface ResultSink {
-  collect(result: DispatchResult): Promise<void>;
+  /**
+   * `queued`: `collect` is one network try that may fail; the runner enqueues the result in the
+   * durable delivery queue, whose worker calls `collect` with retries and dead-letters it after the
+   * last try (throw an error with `retryable: false` to dead-letter at once). `inline` (the
+   * default): called in the runner's process at the item's end; it must be cheap and not throw.
+   */
+  readonly delivery?: 'inline' | 'queued';
+  collect(result: DispatchResult, delivery?: DeliveryContext): Promise<void>;
+}
+
+/** The events a notification provider may be sent. */
+export const NOTIFICATION_TYPES = ['run.succeeded', 'run.failed', 'run.cancelled', 'item.failed'] as const;
+export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
+
+/** What a run or item event notifies: `itemId` only for item events. */
+export interface AgoraNotification {
+  readonly type: NotificationType;
+  readonly runId: string;
+  /** The run's state (run events) or the item's (item events). */
+  readonly state: string;
+  readonly at: string;
+  /** The run's items by state when it was sent, and their total. */
+  readonly counts?: Readonly<Record<string, number>>;
+  readonly itemId?: string;
+  readonly errorCode?: string;
 }
 
 export interface NotificationProvider {
   readonly name: string;
-  notify(event: { runId: string; state: string; at: string }): Promise<void>;
+  /** Whether this provider wants events of `type` (its options' event filter). @default every type */
+  accepts?(type: NotificationType): boolean;
+  /** One try, as `ResultSink.collect` with `delivery: 'queued'`: notifications always go through the delivery queue. */
+  notify(event: AgoraNotification, delivery?: DeliveryContext): Promise<void>;
 }
 
 export interface ChannelProvider {

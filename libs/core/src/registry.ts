@@ -1,8 +1,8 @@
 import { ValueError } from './errors.js';
 import { checkProviderContract } from './provider-contracts.js';
-import type { ComputeProvider, CredentialProvider, StorageProvider } from './providers.js';
+import type { ComputeProvider, CredentialProvider, NotificationProvider, ResultSink, StorageProvider } from './providers.js';
 
-export type ProviderKind = 'compute' | 'storage' | 'credentials';
+export type ProviderKind = 'compute' | 'storage' | 'credentials' | 'resultSink' | 'notification';
 
 export interface ProviderFactoryContext {
   /** Directory relative paths in options resolve against. */
@@ -15,7 +15,11 @@ type Instance<K extends ProviderKind> = K extends 'compute'
   ? ComputeProvider
   : K extends 'storage'
     ? StorageProvider
-    : CredentialProvider;
+    : K extends 'resultSink'
+      ? ResultSink
+      : K extends 'notification'
+        ? NotificationProvider
+        : CredentialProvider;
 
 export type ProviderFactory<K extends ProviderKind> = (
   options: Record<string, unknown>,

@@ -1,11 +1,15 @@
 import path from 'node:path';
 import { z } from 'zod';
 import {
+  DEFAULT_RESULT_SINK,
   ProviderRegistry,
   ValueError,
+  createLogger,
   type AgoraConfig,
   type ComputeProvider,
   type CredentialProvider,
+  type NotificationProvider,
+  type ResultSink,
   type CredentialRequest,
   type ProviderFactoryContext,
   type ProviderHealth,
@@ -13,6 +17,7 @@ import {
   type StorageProvider,
 } from '@agora/core';
 import { ProcessComputeProvider } from '@agora/compute-process';
+import { StdoutResultSink, WebhookNotificationProvider, WebhookResultSink } from '@agora/deliveries';
 import { LocalStorageProvider } from '@agora/storage-local';
 import { FileCredentialProvider } from './credentials/file-credential-provider.js';
 import { StaticCredentialProvider } from './credentials/static-credential-provider.js';
@@ -121,6 +126,9 @@ export function defaultRegistry(): ProviderRegistry {
     const { AwsCredentialProvider } = await import('@agora/credentials-aws');
     return new AwsCredentialProvider(o);
   });
+  r.register('resultSink', 'stdout', () => new StdoutResultSink(createLogger({ component: 'result-sink' })));
+  r.register('resultSink', 'webhook', (o) => new WebhookResultSink(o));
+  r.register('notification', 'webhook', (o) => new WebhookNotificationProvider(o));
   return r;
 }
 
@@ -156,6 +164,19 @@ export class ProviderSet {
     const ref = this.config.credentials[name];
     if (!ref) return Promise.reject(new ValueError(`unknown credentials "${name}"`));
     return this.once(`credentials:${name}`, () => this.registry.create('credentials', ref.provider, ref.options, this.ctx));
+  }
+
+  /** A result sink by its config name; `stdout` is built in unless the config redefines it. */
+  resultSink(name: string): Promise<ResultSink> {
+    const ref = this.config.resultSinks[name] ?? (name === DEFAULT_RESULT_SINK ? { provider: 'stdout', options: {} } : undefined);
+    if (!ref) return Promise.reject(new ValueError(`unknown result sink "${name}"`));
+    return this.once(`resultSink:${name}`, () => this.registry.create('resultSink', ref.provider, ref.options, this.ctx));
+  }
+
+  notification(name: string): Promise<NotificationProvider> {
+    const ref = this.config.notifications[name];
+    if (!ref) return Promise.reject(new ValueError(`unknown notification provider "${name}"`));
+    return this.once(`notification:${name}`, () => this.registry.create('notification', ref.provider, ref.options, this.ctx));
   }
 
   storage(): Promise<StorageProvider> {

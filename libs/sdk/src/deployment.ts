@@ -24,12 +24,14 @@ export interface Deployment {
   readonly targets?: readonly string[];
   readonly executors?: readonly string[];
   readonly tasks?: readonly string[];
+  /** Result sink names (with the built-in `stdout`). */
+  readonly resultSinks?: readonly string[];
 }
 
 export function parseDeployment(hash: Record<string, string>): Deployment | null {
   if (Object.keys(hash).length === 0) return null;
   const out: { -readonly [K in keyof Deployment]: Deployment[K] } = {};
-  for (const field of ['queues', 'targets', 'executors', 'tasks'] as const) {
+  for (const field of ['queues', 'targets', 'executors', 'tasks', 'resultSinks'] as const) {
     const r = nameList.safeParse(hash[field]);
     if (r.success) out[field] = r.data;
   }
@@ -53,5 +55,6 @@ export function deploymentValidation(own: ValidateOptions, d: Deployment | null)
   const queues = narrow(own.queues, d.queues);
   const targets = narrow(own.targets, d.targets);
   const executors = narrow(own.executors, d.executors);
-  return { ...own, ...(queues ? { queues } : {}), ...(targets ? { targets } : {}), ...(executors ? { executors } : {}) };
+  const resultSinks = narrow(own.resultSinks, d.resultSinks);
+  return { ...own, ...(queues ? { queues } : {}), ...(targets ? { targets } : {}), ...(executors ? { executors } : {}), ...(resultSinks ? { resultSinks } : {}) };
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
 import { z } from 'zod';
-import { ITEM_TIMEOUT_MAX_MS, TRACEPARENT_RE, ValueError, isItemId, isRunId, resolvedRetryPolicySchema } from '@agora/core';
+import { ITEM_TIMEOUT_MAX_MS, SINK_NAME_RE, TRACEPARENT_RE, ValueError, isItemId, isRunId, resolvedRetryPolicySchema } from '@agora/core';
 import { canonicalJson } from '@agora/audit';
 
 /**
@@ -92,6 +92,8 @@ export const itemJobDataSchema = z
      * hashes, and so the audit record, the same with tracing on or off.
      */
     traceparent: z.string().regex(TRACEPARENT_RE, 'a W3C traceparent (00-<32 hex>-<16 hex>-01)').optional(),
+    /** The result sink chosen at acceptance (task > plan), when not the default `stdout`. Hashed: it decides where the result goes. */
+    resultSink: z.string().regex(SINK_NAME_RE).optional(),
   })
   .strict();
 
@@ -131,6 +133,7 @@ export function itemDefinitionHash(d: ItemJobData, inputsHash: string = itemInpu
     // Only when present, so the jobs of older schedulers (without them) still hash as registered.
     ...(d.retry !== undefined ? { retry: d.retry } : {}),
     ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}),
+    ...(d.resultSink !== undefined ? { resultSink: d.resultSink } : {}),
   };
   return createHash('sha256').update(canonicalJson(def)).digest('hex');
 }

@@ -39,6 +39,12 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
     .option('--json', 'print the records as JSON')
     .action(run(async (o: { run?: string; limit?: string; json?: boolean }) => (await import('./dlq.js')).dlqListCmd(o, g())));
   dlq
+    .command('deliveries')
+    .description('webhook deliveries (result sinks, notifications) that failed for good, newest first: id, target, subject, host, status, attempts, time, error')
+    .option('--limit <n>', 'at most this many (default 1000)')
+    .option('--json', 'print the records as JSON')
+    .action(run(async (o: { limit?: string; json?: boolean }) => (await import('./dlq-deliveries.js')).dlqDeliveriesCmd(o, g())));
+  dlq
     .command('show')
     .argument('<id>', 'dead letter id (<runId>.<itemId>)')
     .description('one record as JSON: inputs, error, exit code, output tails, dependencies\' results, replay')

@@ -1,0 +1,45 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { DeliveryDeadLetterStore, type DeliveryDeadLetter } from '@agora/deliveries';
+import { createRedis } from '@agora/state';
+import { cliEnv } from '../../../test/support/cli.js';
+import { testRedisUrl } from '../../../test/support/index.js';
+
+/** `agora dlq deliveries` reads the delivery dead letters the delivery worker writes. */
+const env = cliEnv();
+const redis = createRedis(testRedisUrl());
+
+afterAll(async () => {
+  await redis.quit();
+  await env.close();
+});
+
+describe('agora dlq deliveries', () => {
+  it('lists none, then the records newest first, as text and JSON; refuses a bad --limit', async () => {
+    expect(env.agora(['dlq', 'deliveries'])).toMatchObject({ code: 0, stdout: 'no delivery dead letters\n' });
+    const store = new DeliveryDeadLetterStore(redis, env.namespace);
+    const letter = (id: string, status?: number): DeliveryDeadLetter => ({
+      id,
+      kind: 'notification',
+      target: 'ops',
+      type: 'run.failed',
+      runId: 'r-1',
+      host: 'hooks.example.com',
+      ...(status !== undefined ? { status } : {}),
+      error: status !== undefined ? `webhook to hooks.example.com answered ${status}` : 'webhook to hooks.example.com failed: fetch failed',
+      attempts: 8,
+      failedAt: '2030-01-01T00:00:00.000Z',
+    });
+    await store.put(letter('a'.repeat(32), 503), 10);
+    await new Promise((r) => setTimeout(r, 5));
+    await store.put(letter('b'.repeat(32)), 10);
+    const text = env.agora(['dlq', 'deliveries']);
+    expect(text.code).toBe(0);
+    expect(text.stdout.split('\n').filter(Boolean)).toEqual([
+      `${'b'.repeat(32)}  notification:ops  run.failed r-1  hooks.example.com  no answer  attempts 8  2030-01-01T00:00:00.000Z  webhook to hooks.example.com failed: fetch failed`,
+      `${'a'.repeat(32)}  notification:ops  run.failed r-1  hooks.example.com  503  attempts 8  2030-01-01T00:00:00.000Z  webhook to hooks.example.com answered 503`,
+    ]);
+    const json = env.agora(['dlq', 'deliveries', '--json', '--limit', '1']);
+    expect(JSON.parse(json.stdout)).toEqual({ deliveries: [letter('b'.repeat(32))] });
+    expect(env.agora(['dlq', 'deliveries', '--limit', 'x'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--limit must be a positive integer, got "x"') });
+  });
+});

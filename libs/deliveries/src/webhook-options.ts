@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { NOTIFICATION_TYPES, ValueError } from '@agora/core';
+
+/** Largest body a webhook is sent: results and notifications are small; this bounds a runaway one. */
+export const MAX_BODY_BYTES = 64 * 1024;
+/** Shortest signing secret accepted: an HMAC key a receiver can guess is no signature. */
+const MIN_SECRET_LENGTH = 16;
+
+const baseShape = {
+  /** Where deliveries are POSTed: an http(s) URL. Only its host is ever logged or recorded. */
+  url: z.url({ protocol: /^https?$/, error: 'url must be an http:// or https:// URL' }),
+  /** The HMAC-SHA256 key: a literal, or `env:NAME` read from this process's environment at start. Never logged. */
+  secret: z.string().min(1, 'secret must not be empty'),
+  /** Tries of one delivery before it is dead-lettered. @default 8 */
+  attempts: z.number().int().min(1).max(25).default(8),
+  /** The wait before the second try; doubled before each next one, with up to 20% jitter off. @default 1000 */
+  backoffMs: z.number().int().nonnegative().max(3_600_000).default(1000),
+  /** Time limit of one request (connect, send, answer). @default 10000 */
+  timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+};
+
+/** Options of the `webhook` result sink. */
+export const webhookSinkOptionsSchema = z.strictObject(baseShape);
+
+/** Options of the `webhook` notification provider: the sink's, plus the events it is sent. */
+export const webhookNotificationOptionsSchema = z.strictObject({
+  ...baseShape,
+  /** The events sent. @default every type: run.succeeded, run.failed, run.cancelled, item.failed */
+  events: z.array(z.enum(NOTIFICATION_TYPES)).min(1).default([...NOTIFICATION_TYPES]),
+});
+
+export type WebhookSinkOptions = z.infer<typeof webhookSinkOptionsSchema>;
+export type WebhookNotificationOptions = z.infer<typeof webhookNotificationOptionsSchema>;
+
+/** Parses provider options, naming each problem's path (never echoing a value: the secret is one). */
+export function parseWebhookOptions<S extends z.ZodType>(schema: S, what: string, options: unknown): z.infer<S> {
+  const r = schema.safeParse(options);
+  if (!r.success) {
+    throw new ValueError(`${what}: ${r.error.issues.map((i) => `options${i.path.map((p) => `.${String(p)}`).join('')}: ${i.message}`).join('; ')}`);
+  }
+  return r.data;
+}
+
+/**
+ * The signing secret: a literal, or `env:NAME` from `env` (read once, when the provider is
+ * built: a runner or scheduler without it fails at start, naming the variable, not at the first
+ * delivery).
+ */
+export function resolveSecret(secret: string, what: string, env: NodeJS.ProcessEnv = process.env): string {
+  let value = secret;
+  if (secret.startsWith('env:')) {
+    const name = secret.slice('env:'.length);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new ValueError(`${what}: options.secret: "env:${name}" is not an environment variable name`);
+    const v = env[name];
+    if (v === undefined || v === '') throw new ValueError(`${what}: options.secret: environment variable ${name} is not set`);
+    value = v;
+  }
+  if (value.length < MIN_SECRET_LENGTH) throw new ValueError(`${what}: options.secret: the secret must be ${MIN_SECRET_LENGTH} or more characters`);
+  return value;
+}

@@ -1,0 +1,155 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ValueError, type NotificationProvider, type ResultSink } from '@agora/core';
+import { createRedis } from '@agora/state';
+import { createAgoraMetrics } from '@agora/metrics';
+import {
+  DeliveryDeadLetterStore,
+  DeliveryQueue,
+  WebhookNotificationProvider,
+  WebhookResultSink,
+  deliveryIdOf,
+  deliveryPolicyOf,
+  signatureHeader,
+  startDeliveryWorker,
+  verifySignature,
+  type DeliveryJob,
+} from '@agora/deliveries';
+import { testRedisUrl, uniqueNamespace, until } from '../../../test/support/index.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../../../test/support/webhook-receiver.js';
+
+const SECRET = 'test-signing-secret-0123456789';
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+
+describe('signature', () => {
+  const body = '{"type":"item.result"}';
+  it('verifies its own header and refuses a changed body, another secret and an old timestamp', () => {
+    const now = Math.floor(Date.now() / 1000);
+    const h = signatureHeader(SECRET, body, now);
+    expect(h).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+    expect(verifySignature(h, body, SECRET)).toEqual({ ok: true, t: now });
+    expect(verifySignature(h, `${body} `, SECRET)).toEqual({ ok: false, reason: 'signature does not match' });
+    expect(verifySignature(h, body, 'another-secret-0123456789')).toEqual({ ok: false, reason: 'signature does not match' });
+    expect(verifySignature(signatureHeader(SECRET, body, now - 3600), body, SECRET)).toEqual({ ok: false, reason: `timestamp ${now - 3600} is outside the tolerance` });
+    expect(verifySignature('v1=abc', body, SECRET)).toEqual({ ok: false, reason: 'malformed signature header' });
+  });
+});
+
+describe('webhook options', () => {
+  it('refuses a URL that is not http(s) and names the path', () => {
+    expect(() => new WebhookResultSink({ url: 'ftp://example.com/x', secret: SECRET })).toThrow(new ValueError('webhook result sink: options.url: url must be an http:// or https:// URL'));
+    expect(() => new WebhookResultSink({ url: 'https://example.com/x', secret: SECRET, extra: 1 })).toThrow(/options: Unrecognized key: "extra"/);
+  });
+
+  it('reads an env: secret at construction, names a missing variable, and never echoes a secret', () => {
+    const sink = new WebhookResultSink({ url: 'https://hooks.example.com/a?token=x', secret: 'env:HOOK_SECRET' }, { HOOK_SECRET: SECRET });
+    expect(sink.endpoint.host).toBe('hooks.example.com');
+    expect(() => new WebhookResultSink({ url: 'https://example.com', secret: 'env:HOOK_SECRET' }, {})).toThrow(
+      new ValueError('webhook result sink: options.secret: environment variable HOOK_SECRET is not set'),
+    );
+    let thrown: unknown;
+    try {
+      new WebhookNotificationProvider({ url: 'https://example.com', secret: 'short-secret', events: ['run.exploded'] });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(String(thrown)).toMatch(/options\.events\.0/);
+    expect(String(thrown)).not.toContain('short-secret');
+    expect(() => new WebhookResultSink({ url: 'https://example.com', secret: 'short-secret' })).toThrow('the secret must be 16 or more characters');
+  });
+});
+
+describe('delivery queue and worker', () => {
+  const redis = createRedis(testRedisUrl());
+  let receiver: WebhookReceiver;
+  let closers: Array<() => Promise<void>> = [];
+
+  beforeAll(async () => {
+    // /flaky fails twice then succeeds; /down always fails; /gone is a 404.
+    receiver = await startWebhookReceiver(SECRET, (path, seen) => (path === '/flaky' ? (seen < 2 ? 500 : 200) : path === '/down' ? 503 : path === '/gone' ? 404 : 200));
+  });
+  afterEach(async () => {
+    for (const c of closers.reverse()) await c();
+    closers = [];
+  });
+  afterAll(async () => {
+    await receiver.close();
+    await redis.quit();
+  });
+
+  /** A worker and a queue on a fresh namespace, with result sinks at the receiver's paths. */
+  function start(paths: Record<string, string>, attempts = 3, backoffMs = 100) {
+    const namespace = uniqueNamespace('dl');
+    const sinks = new Map<string, ResultSink>(Object.entries(paths).map(([name, path]) => [name, new WebhookResultSink({ url: `${receiver.url}${path}?token=not-for-logs`, secret: SECRET, attempts, backoffMs })]));
+    const metrics = createAgoraMetrics();
+    const deadLetters = new DeliveryDeadLetterStore(redis, namespace);
+    const worker = startDeliveryWorker({
+      redisUrl: testRedisUrl(),
+      namespace,
+      targets: {
+        resultSink: async (n) => sinks.get(n) ?? Promise.reject(new ValueError(`unknown result sink "${n}"`)),
+        notification: async (n): Promise<NotificationProvider> => Promise.reject(new ValueError(`unknown notification provider "${n}"`)),
+      },
+      deadLetters,
+      logger: silent,
+      metrics,
+    });
+    const queue = new DeliveryQueue(redis, namespace);
+    closers.push(() => queue.close(), () => worker.close());
+    const send = (target: string, itemId: string) => {
+      const job: DeliveryJob = { kind: 'result', target, result: { runId: 'r-1', itemId, state: 'done', resultRef: 'agora://ns/result/r-1.a/abc', exitCode: 0, attempt: 1 } };
+      return queue.enqueue([{ job, policy: deliveryPolicyOf(sinks.get(target)!) }]).then(([id]) => id!);
+    };
+    const count = async (outcome: string) => (await metrics.registry.getSingleMetric('agora_deliveries_total')!.get()).values.find((v) => v.labels['outcome'] === outcome)?.value ?? 0;
+    return { deadLetters, send, count };
+  }
+
+  it('retries 500s with growing back-off and delivers on the third try, the same delivery id on each', async () => {
+    // Waits of 0.8-1 s then 1.6-2 s: wide enough apart that a busy machine's delays cannot swap them.
+    const { send, count, deadLetters } = start({ flaky: '/flaky' }, 3, 1000);
+    const id = await send('flaky', 'a');
+    const tries = await until('third try', async () => {
+      const got = receiver.received().filter((r) => r.path.startsWith('/flaky'));
+      return got.length >= 3 && (await count('delivered')) === 1 ? got : null;
+    });
+    expect(tries.map((t) => t.status)).toEqual([500, 500, 200]);
+    expect(tries.every((t) => t.signed && t.deliveryId === id && t.contentType === 'application/json')).toBe(true);
+    expect(tries[2]!.body).toEqual({ type: 'item.result', runId: 'r-1', itemId: 'a', state: 'done', resultRef: 'agora://ns/result/r-1.a/abc', exitCode: 0, attempt: 1 });
+    // Exponential back-off: the second wait is the longer.
+    expect(tries[2]!.at - tries[1]!.at).toBeGreaterThan(tries[1]!.at - tries[0]!.at);
+    expect(await count('retried')).toBe(2);
+    expect(await deadLetters.list()).toEqual([]);
+    // The same delivery enqueued again while its job is kept is not sent again.
+    expect(await send('flaky', 'a')).toBe(id);
+  });
+
+  it('dead-letters after the last try with the host, status and tries, and no secret or token', async () => {
+    const { send, deadLetters, count } = start({ down: '/down' });
+    const id = await send('down', 'b');
+    const [letter] = await until('dead letter', async () => {
+      const l = await deadLetters.list();
+      return l.length > 0 ? l : null;
+    });
+    expect(receiver.received().filter((r) => r.path.startsWith('/down'))).toHaveLength(3);
+    expect(letter).toMatchObject({ id, kind: 'result', target: 'down', type: 'item.result', runId: 'r-1', itemId: 'b', host: new URL(receiver.url).host, status: 503, attempts: 3 });
+    expect(letter!.error).toBe(`webhook to ${new URL(receiver.url).host} answered 503`);
+    const stored = JSON.stringify(await deadLetters.get(id));
+    expect(stored).not.toContain(SECRET);
+    expect(stored).not.toContain('not-for-logs');
+    expect(await count('dead')).toBe(1);
+  });
+
+  it('dead-letters a 4xx at once, without retrying', async () => {
+    const { send, deadLetters } = start({ gone: '/gone' });
+    const id = await send('gone', 'c');
+    const letter = await until('dead letter', () => deadLetters.get(id));
+    expect(letter).toMatchObject({ status: 404, attempts: 1 });
+    expect(receiver.received().filter((r) => r.path.startsWith('/gone'))).toHaveLength(1);
+  });
+
+  it('gives every delivery its own stable id', () => {
+    const job = (itemId: string): DeliveryJob => ({ kind: 'result', target: 't', result: { runId: 'r-1', itemId, state: 'done' } });
+    expect(deliveryIdOf(job('a'))).toBe(deliveryIdOf(job('a')));
+    expect(deliveryIdOf(job('a'))).not.toBe(deliveryIdOf(job('b')));
+    expect(deliveryIdOf(job('a'))).toMatch(/^[0-9a-f]{32}$/);
+  });
+});
