@@ -50,12 +50,12 @@ export async function sendCmd(runId: string, itemId: string, arg: string, g: Glo
   const config = await resolveConfig(g);
   await assertRedisReachable(config.redisUrl);
   const client = new AgoraClient({ redisUrl: config.redisUrl, namespace: config.namespace });
+  // The SDK's errors (NotFoundError, IllegalStateError, ValueError) name the run and item; bin.ts exits 2 on them.
   try {
     const sent = await client.send(runId, itemId, message);
     process.stdout.write(opts.json ? JSON.stringify(sent) + '\n' : `${sent.messageId}\n`);
     return EXIT.ok;
   } finally {
-    // The SDK's errors (NotFoundError, IllegalStateError, ValueError) name the run and item; bin.ts exits 2 on them.
     await client.close();
   }
 }
