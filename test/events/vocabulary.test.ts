@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
-import { agoraEventSchema, itemJobId, keys, type AgoraEvent } from '@agora/core';
+import { agoraEventSchema, encodeChannelMessage, itemJobId, keys, type AgoraEvent } from '@agora/core';
 import { createLockManager, lockKeys } from '@agora/locks';
 import { createRunner, type Executor } from '@agora/runner';
-import { RunStore, createRedis } from '@agora/state';
+import { RunStore, createRedis, sendItemMessage } from '@agora/state';
 import { silent, startCluster, type TestCluster } from '../support/cluster.js';
 import { gateExecutor } from '../support/gate.js';
 import { testRedisUrl, uniqueNamespace, until } from '../support/index.js';
@@ -266,6 +266,16 @@ describe('every event a run writes is in the vocabulary', () => {
     expect(events.filter((e) => e.type === 'run').map((e) => e.state)).toEqual(['accepted', 'queued', 'running']);
   });
 
+  it('message: a message sent to an item is a `message` event (driven through the state library)', async () => {
+    const store = new RunStore(redis, uniqueNamespace('vocab'));
+    const runId = 'rmessage';
+    await store.initRun(runId, { total: 1, queue: 'default', planId: 'p', fields: { submittedAt: new Date().toISOString() } });
+    await store.registerItems(runId, 0, [{ id: 'a', definitionHash: 'd-a', jobId: 'j-a', depCount: 0, dependents: [], fields: { executor: 'noop', definitionHash: 'd-a', inputsHash: 'h' } }]);
+    const sent = await sendItemMessage(store, runId, 'a', encodeChannelMessage({ hi: 1 }));
+    const events = await parseAll(store, runId);
+    expect(events.at(-1)).toMatchObject({ type: 'message', seq: sent.seq, itemId: 'a', messageId: sent.messageId, bytes: 8 });
+  });
+
   it('every variant of the vocabulary was seen (a QUEUE failure is covered by the unit test only)', () => {
     expect(checked.reduce((a, b) => a + b, 0)).toBeGreaterThan(50);
     const expected = [
@@ -274,7 +284,7 @@ describe('every event a run writes is in the vocabulary', () => {
       'item failed APPLICATION', 'item failed PROVIDER', 'item failed JOB_LOST', 'item failed STALLED', 'item failed INTEGRITY',
       'item skipped', 'item cancelled (stopped)', 'item cancelled (not started)',
       'lock waiting', 'lock acquired', 'lock released', 'lock lost', 'lock fenced',
-      'retry', 'handedBack',
+      'retry', 'handedBack', 'message',
     ];
     expect(expected.filter((v) => !seen.has(v))).toEqual([]);
   });

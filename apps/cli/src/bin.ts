@@ -92,6 +92,14 @@ program
   .description('cancel a run: pending items are dropped, running ones stopped')
   .action(run(async (r: string) => (await runs()).cancelCmd(r, g())));
 program
+  .command('send')
+  .argument('<run>', 'run id')
+  .argument('<item>', 'item id')
+  .argument('<message>', 'the message: JSON text, or @file (a JSON file; @- reads stdin); at most 64 KiB')
+  .option('--json', 'print { runId, itemId, messageId, seq, bytes, sha256 } as one JSON line')
+  .description("send a message to an item's channel: its worker reads it as one JSON line from $AGORA_CHANNEL; prints the message id")
+  .action(run(async (r: string, i: string, m: string, o: { json?: boolean }) => (await import('./commands/send.js')).sendCmd(r, i, m, g(), o)));
+program
   .command('serve')
   .description('run the scheduler: take plans from the inbox and add them as flows')
   .addOption(new Option('--concurrency <queue=N...>', 'global concurrency of a plan queue (repeatable, or comma-separated)').argParser(collect))

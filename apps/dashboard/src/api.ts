@@ -142,6 +142,12 @@ export function createApiRouter(opts: ApiOptions): Router {
     if (ids) client.item(ids.runId, ids.itemId).then((d) => res.json(d), (err: unknown) => fail(res, err));
   });
 
+  r.post('/runs/:id/items/:item/messages', authorize('submit'), (req, res) => {
+    const ids = itemParams(req, res);
+    const b = ids ? bodyOf(messageBody, req, res) : null;
+    if (ids && b) client.send(ids.runId, ids.itemId, b.message).then((m) => res.status(202).json(m), (err: unknown) => fail(res, err));
+  });
+
   r.get('/runs/:id/items/:item/logs', authorize('read'), (req, res) => {
     const ids = itemParams(req, res);
     if (!ids) return;
@@ -245,6 +251,13 @@ export function createApiRouter(opts: ApiOptions): Router {
   });
   return r;
 }
+
+/**
+ * `POST /api/runs/:id/items/:item/messages`: `{ message }`, any JSON value (wrapped, so a bare
+ * string or number can be sent: express.json takes only objects and arrays). The SDK's encoder
+ * then checks its depth, its keys and its size (64 KiB as JSON).
+ */
+export const messageBody = z.strictObject({ message: z.unknown().refine((v) => v !== undefined, 'required: the message to send (any JSON value)') });
 
 /** Bodies of the dead-letter routes (zod: an HTTP body is outside input). */
 export const replayBody = z.strictObject({ force: z.boolean().optional() });

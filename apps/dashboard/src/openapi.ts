@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { RUN_STATES, agoraEventSchema, planSchema } from '@agora/core';
 import { deadLetterSchema } from '@agora/state';
-import { cancelledSchema, clientRunStatusSchema, errorBodySchema, itemDetailSchema, runsPageSchema, runsQuerySchema, submittedSchema } from '@agora/sdk';
-import { artifactQuery, purgeBody, replayBody, replayRunBody, submitQuery } from './api.js';
+import { cancelledSchema, clientRunStatusSchema, errorBodySchema, itemDetailSchema, runsPageSchema, runsQuerySchema, sentMessageSchema, submittedSchema } from '@agora/sdk';
+import { artifactQuery, messageBody, purgeBody, replayBody, replayRunBody, submitQuery } from './api.js';
 
 /**
  * The OpenAPI 3.1 document of the HTTP API, served at `GET /api/openapi.json`. Built from the
@@ -111,6 +111,19 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
         get: op('read', 'One item: state, attempts, timings, lock tokens, error, exit code, retries, events', {
           parameters: [RUN, ITEM],
           responses: { '200': json(ref('ItemDetail'), 'the item'), '400': error('a malformed id'), '404': error('no such run or item') },
+        }),
+      },
+      '/api/runs/{id}/items/{item}/messages': {
+        post: op('submit', "Send a message to an item's channel: its worker reads it as one JSON line from AGORA_CHANNEL", {
+          parameters: [RUN, ITEM],
+          requestBody: { required: true, content: { 'application/json': { schema: schemaOf(messageBody, 'input') } } },
+          responses: {
+            '202': json(schemaOf(sentMessageSchema), 'queued for the item and recorded as a `message` event'),
+            '400': error('a malformed id, body or message (over 64 KiB as JSON, nested too deep)'),
+            '404': error('no such run or item'),
+            '409': error('the item has ended, or has had its 1,000 messages'),
+            '415': error('not application/json'),
+          },
         }),
       },
       '/api/runs/{id}/items/{item}/logs': {

@@ -1,4 +1,5 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import {
   ApplicationError,
   CancelledError,
@@ -18,6 +19,7 @@ import {
   type TaskDefinition,
   type TaskExit,
 } from '@agora/core';
+import type { ItemChannel } from './channel-hub.js';
 import type { Executor, ExecutorContext, ExecutorResult } from './executor.js';
 
 export interface DispatchDeps {
@@ -26,6 +28,11 @@ export interface DispatchDeps {
   credentials(name: string): Promise<CredentialProvider>;
   /** The task definition pinned for this item in storage (`ctx.taskRef`), if any. */
   resolveTask?(name: string, ctx: ExecutorContext): Promise<TaskDefinition | null>;
+  /**
+   * Opens the item's channel into `file` (the runner's ChannelHub): messages sent to the item
+   * reach the file while its worker runs. Without it, workers get no channel.
+   */
+  openChannel?(runId: string, itemId: string, file: string): Promise<ItemChannel>;
 }
 
 const STDERR_TAIL = 2000;
@@ -62,8 +69,15 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
       const scrub = createScrubber(staticSecretValues(task.secretRefs, credentials));
 
       const workDir = resolveInside(config.dataDir, 'work', ctx.runId, ctx.itemId);
+      let channel: { file: string; open: ItemChannel } | undefined;
       try {
         const files = await stageWorkDir(workDir, ctx, inputs.workerInput ?? {});
+        if (deps.openChannel) {
+          // Its own folder: the Docker provider binds the folder (read-only), not the work dir.
+          const file = resolveInside(workDir, 'channel', 'messages.jsonl');
+          await mkdir(path.dirname(file), { recursive: true });
+          channel = { file, open: await deps.openChannel(ctx.runId, ctx.itemId, file) };
+        }
         const spec = {
           ...(task.command ? { command: task.command } : {}),
           ...(task.image ? { image: task.image } : {}),
@@ -81,6 +95,7 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
           timeoutMs: ctx.timeoutMs ?? task.timeoutMs,
           cwd: config.configDir,
           labels: { 'agora.run': ctx.runId, 'agora.item': ctx.itemId, 'agora.namespace': ctx.namespace },
+          ...(channel ? { channel: { hostPath: channel.file } } : {}),
         };
         const pctx = { ...(credentials ? { credentials } : {}), signal: ctx.signal, logger: ctx.logger };
         let handle;
@@ -116,6 +131,7 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
           fields: { exitCode: 0, task: taskName, ...(ctx.taskRef ? { taskRef: ctx.taskRef } : {}), target: targetName, startedAt: exit.startedAt, finishedAt: exit.finishedAt },
         };
       } finally {
+        await channel?.open.close();
         await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
       }
     },

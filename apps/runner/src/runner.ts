@@ -5,6 +5,7 @@ import { ProviderSet, loadTask } from '@agora/registry';
 import { createLockManager } from '@agora/locks';
 import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
 import { createAgoraTracing, type AgoraTracing } from '@agora/tracing';
+import { createChannelHub, parseMessageNotice, type ChannelHub } from './channel-hub.js';
 import { createDispatchExecutor } from './dispatch-executor.js';
 import type { Executor } from './executor.js';
 import type { RunnerContext } from './item-lifecycle.js';
@@ -99,13 +100,14 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const metrics = opts.metrics ?? createAgoraMetrics();
   const tracing = opts.tracing ?? createAgoraTracing(config.tracing, { component: 'runner' });
   const deliveries = await startRunnerDeliveries({ config, providers, redis: queueRedis, store, logger, metrics });
+  const channels = createChannelHub(store, logger);
   const ctx: RunnerContext = {
     id,
     config,
     logger,
     store,
     storage,
-    executors: executorsFor(config, providers, storage, opts.executors),
+    executors: executorsFor(config, providers, storage, opts.executors, channels),
     locks: opts.locks ?? createLockManager({ redis, namespace: config.namespace, lockTtlMs: config.runner.lockTtlMs, logger }),
     queues: new QueueHandles(queueRedis, store.keys.bullPrefix),
     running: new Map(),
@@ -121,9 +123,20 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   // Cancellation reaches every runner through pub/sub; items of the run are aborted here.
   const sub = createRedis(config.redisUrl);
   await sub.subscribe(store.keys.cancelChannel);
-  sub.on('message', (_channel: string, runId: string) => {
+  // And so do notices of messages sent to items (channels): the open ones are read here.
+  await sub.subscribe(store.keys.messageChannel);
+  sub.on('message', (channel: string, text: string) => {
+    if (channel === store.keys.messageChannel) {
+      const m = parseMessageNotice(text);
+      if (m) channels.notify(m.runId, m.itemId);
+      return;
+    }
+    const runId = text;
     for (const r of ctx.running.values()) if (r.runId === runId) r.abort.abort('run cancelled');
   });
+  // Pub/sub drops what is published while the connection is down: on every reconnect (the first
+  // connect is behind us: subscribe answered), read every open channel again.
+  sub.on('ready', () => channels.resync());
   const queueNames = opts.queues ?? Object.keys(config.queues);
   // One worker per queue, each with `concurrency` slots, and one for each queue's gates.
   metrics.runnerSlots.set({ kind: 'total' }, concurrency * queueNames.length);
@@ -165,9 +178,10 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
 }
 
 /** The built-in executors (noop, dispatch) and any extra ones, by name. */
-function executorsFor(config: AgoraConfig, providers: ProviderSet, storage: StorageProvider, extra: readonly Executor[] = []): Map<string, Executor> {
+function executorsFor(config: AgoraConfig, providers: ProviderSet, storage: StorageProvider, extra: readonly Executor[] = [], channels?: ChannelHub): Map<string, Executor> {
   const dispatch = createDispatchExecutor({
     config,
+    ...(channels ? { openChannel: (runId: string, itemId: string, file: string) => channels.open(runId, itemId, file) } : {}),
     compute: (n) => providers.compute(n),
     credentials: (n) => providers.credentials(n),
     resolveTask: async (_name, ctx) => (ctx.taskRef ? loadTask(storage, ctx.taskRef) : null),

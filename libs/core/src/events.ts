@@ -194,7 +194,14 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
   /** A runner shutting down returned the running item to the queue; not counted against its stall budget. */
   const handedBack = z.strictObject({ ...head, type: z.literal('handedBack'), itemId: nonEmpty, state: z.literal('queued'), attempt, runner: nonEmpty, reason: z.string() });
 
-  return { run, item, lock, retry, handedBack, all: z.discriminatedUnion('type', [run, item, lock, retry, handedBack]) };
+  /**
+   * A message sent to an item's channel (`agora send`): its id in the item's channel stream, and
+   * the size and SHA-256 of the JSON line the worker receives. The body itself is user data, as
+   * an item's inputs are (`inputsHash`): the record holds its hash, never the body.
+   */
+  const message = z.strictObject({ ...head, type: z.literal('message'), itemId: nonEmpty, messageId: nonEmpty, bytes: count, sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+
+  return { run, item, lock, retry, handedBack, message, all: z.discriminatedUnion('type', [run, item, lock, retry, handedBack, message]) };
 }
 
 interface RegistrationFields {
@@ -220,6 +227,7 @@ export const itemEventSchema = events.item;
 export const lockEventSchema = events.lock;
 export const retryEventSchema = events.retry;
 export const handedBackEventSchema = events.handedBack;
+export const messageEventSchema = events.message;
 /** An event as a producer hands it to the state library: no stream head, no start-script fields. */
 export const agoraEventBodySchema = bodies.all;
 
@@ -241,6 +249,7 @@ export type ItemEvent = z.infer<typeof itemEventSchema>;
 export type LockEvent = z.infer<typeof lockEventSchema>;
 export type RetryEvent = z.infer<typeof retryEventSchema>;
 export type HandedBackEvent = z.infer<typeof handedBackEventSchema>;
+export type MessageEvent = z.infer<typeof messageEventSchema>;
 /** A typed event body (see {@link agoraEventBodySchema}). */
 export type AgoraEventBody = z.infer<typeof agoraEventBodySchema>;
 export type AgoraEventType = AgoraEvent['type'];

@@ -7,6 +7,7 @@ export * from './output.js';
 export * from './scrub.js';
 export * from './storage-uri.js';
 export * from './events.js';
+export * from './channel.js';
 export * from './plan.js';
 export * from './config.js';
 export * from './logger.js';

@@ -23,6 +23,8 @@ export interface Keys {
   readonly cancelChannel: string;
   /** Pub/sub channel: run reached a terminal state (message = run id). */
   readonly finishedChannel: string;
+  /** Pub/sub channel: a message was sent to an item's channel (message = `<runId> <itemId>`). */
+  readonly messageChannel: string;
   /** Prefix of resource-lock keys (libs/locks builds the rest). */
   readonly lockPrefix: string;
   /**
@@ -86,6 +88,11 @@ export interface RunKeys {
   readonly events: string;
   /** Hash: audit checkpoints and anchors. */
   readonly audit: string;
+  /**
+   * Stream: the messages sent to one item (`agora send`), read by the runner running it. Bounded
+   * (MAXLEN) and expiring (`CHANNEL_LIMITS`); the run's events record each message.
+   */
+  channel(itemId: string): string;
 }
 
 export const NAMESPACE_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
@@ -111,12 +118,17 @@ export function keys(namespace: string): Keys {
         dependents: `${base}:dependents`,
         events: `${base}:events`,
         audit: `${base}:audit`,
+        channel(itemId: string): string {
+          if (!isItemId(itemId)) throw new ValueError(`invalid item id ${JSON.stringify(itemId)}`);
+          return `${base}:channel:${itemId}`;
+        },
       };
     },
     runs: `${ns}:runs`,
     queues: `${ns}:queues`,
     cancelChannel: `${ns}:cancel`,
     finishedChannel: `${ns}:finished`,
+    messageChannel: `${ns}:messages`,
     lockPrefix: `${ns}:lock`,
     deployment: `${ns}:deployment`,
     runners: `${ns}:runners`,

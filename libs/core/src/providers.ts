@@ -38,7 +38,17 @@ export interface TaskSpec {
   readonly stdin?: string;
   /** Labels for the backend (container labels, ECS tags): run id, item id. */
   readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * The item's channel: a file on the runner's host to which the runner appends each message
+   * sent to the item, one JSON line each (`agora send`). A provider that can show it to the
+   * worker names it in `AGORA_CHANNEL` (the process provider: this path; the Docker provider: a
+   * read-only bind of its folder); one that cannot (Fargate) leaves `AGORA_CHANNEL` unset.
+   */
+  readonly channel?: { readonly hostPath: string };
 }
+
+/** The worker's environment variable naming its channel file (see `TaskSpec.channel`). */
+export const CHANNEL_ENV = 'AGORA_CHANNEL';
 
 /** Opaque handle returned by `run`. */
 export interface TaskHandle {

@@ -5,6 +5,8 @@ import {
   NotFoundError,
   ValueError,
   assertValidPlan,
+  encodeChannelMessage,
+  isItemId,
   isRunId,
   isTerminalRunState,
   newRunId,
@@ -16,6 +18,7 @@ import {
   DeadLetterStore,
   RunStore,
   createRedis,
+  sendItemMessage,
   reportRedisErrors,
   unavailableError,
   whenReady,
@@ -26,6 +29,7 @@ import {
   type RunStatus,
   type RunsPage,
   type RunsQuery,
+  type SentMessage,
   type StoredDeadLetter,
 } from '@agora/state';
 import { deploymentValidation, parseDeployment } from './deployment.js';
@@ -269,6 +273,21 @@ export class AgoraClient {
       const state = (await this.store.runState(runId)) ?? 'unknown';
       return { runId, state, running: r.kind === 'cancelling' ? r.running : 0 };
     });
+  }
+
+  /**
+   * Sends a message (any JSON value, at most 64 KiB as JSON) to an item of a run: its worker
+   * reads it as one JSON line from the file named by `AGORA_CHANNEL`. An item that has not
+   * started yet gets it when it starts, after any sent before it, in order. Each message is a
+   * `message` event of the run (its size and SHA-256, not the body). Throws `ValueError` for a
+   * bad id or message, `NotFoundError` for an unknown run or item, `IllegalStateError` when the
+   * item has ended (or has had its 1,000 messages).
+   */
+  async send(runId: string, itemId: string, message: unknown): Promise<SentMessage> {
+    if (!isRunId(runId)) throw new ValueError(`invalid run id "${String(runId).slice(0, 80)}"`);
+    if (!isItemId(itemId)) throw new ValueError(`invalid item id "${String(itemId).slice(0, 80)}"`);
+    const encoded = encodeChannelMessage(message);
+    return this.bounded(`message to item "${itemId}" of run "${runId}"`, () => sendItemMessage(this.store, runId, itemId, encoded));
   }
 
   /**

@@ -6,6 +6,7 @@ import {
   UnavailableError,
   ValueError,
   assertValidPlan,
+  encodeChannelMessage,
   isItemId,
   isRunId,
   isTerminalRunState,
@@ -13,7 +14,7 @@ import {
   type AgoraEvent,
   type ValidateOptions,
 } from '@agora/core';
-import type { ItemDetail, RunStatus, RunsPage, RunsQuery } from '@agora/state';
+import type { ItemDetail, RunStatus, RunsPage, RunsQuery, SentMessage } from '@agora/state';
 import type { AgoraApi } from './agora-api.js';
 import type { ClientRunStatus, WatchOptions } from './client.js';
 import {
@@ -23,6 +24,7 @@ import {
   itemDetailSchema,
   runStatusSchema,
   runsPageSchema,
+  sentMessageSchema,
   streamEventSchema,
   submittedSchema,
 } from './http-schemas.js';
@@ -148,6 +150,17 @@ export class AgoraHttpClient implements AgoraApi {
   }
 
   /**
+   * Sends a message to an item (`POST /api/runs/:id/items/:item/messages`, body `{ message }`);
+   * checked here first (ids, JSON, 64 KiB). The same answer and errors as over Redis.
+   */
+  async send(runId: string, itemId: string, message: unknown): Promise<SentMessage> {
+    if (!isItemId(itemId)) throw new ValueError(`invalid item id "${String(itemId).slice(0, 80)}"`);
+    const path = `${runPath(runId)}/items/${encodeURIComponent(itemId)}/messages`;
+    const encoded = encodeChannelMessage(message);
+    return this.call(`message to item "${itemId}" of run "${runId}"`, 'POST', path, sentMessageSchema, `{"message":${encoded.line}}`);
+  }
+
+  /**
    * Yields the run's events in seq order from `fromSeq` over Server-Sent Events
    * (`GET /api/runs/:id/events`) and ends after the run's terminal event. A dropped connection is
    * opened again after the last event yielded (`Last-Event-ID`), without gaps or duplicates, until
@@ -179,7 +192,7 @@ export class AgoraHttpClient implements AgoraApi {
         if (next > 0) headers['Last-Event-ID'] = String(next - 1);
         let res: Response;
         try {
-          res = await this.send(`events of run "${runId}"`, 'GET', path, { headers, signal: ac.signal });
+          res = await this.request(`events of run "${runId}"`, 'GET', path, { headers, signal: ac.signal });
         } catch (err) {
           if (opts.signal?.aborted) return;
           await failed(err);
@@ -258,7 +271,7 @@ export class AgoraHttpClient implements AgoraApi {
   /** One request and its JSON answer, parsed with `schema`; settles within `timeoutMs`. */
   private async call<T>(what: string, method: Method, path: string, schema: z.ZodType<T>, body?: string): Promise<T> {
     const signal = AbortSignal.timeout(this.timeoutMs);
-    const res = await this.send(what, method, path, { signal, ...(body !== undefined ? { body } : {}) });
+    const res = await this.request(what, method, path, { signal, ...(body !== undefined ? { body } : {}) });
     let text: string;
     try {
       text = await readText(res, this.maxResponseBytes);
@@ -277,7 +290,7 @@ export class AgoraHttpClient implements AgoraApi {
   }
 
   /** Sends a request; resolves with a 2xx response, else throws the error its status maps to. */
-  private async send(what: string, method: Method, path: string, init: { body?: string; headers?: Record<string, string>; signal: AbortSignal }): Promise<Response> {
+  private async request(what: string, method: Method, path: string, init: { body?: string; headers?: Record<string, string>; signal: AbortSignal }): Promise<Response> {
     const headers: Record<string, string> = { Accept: 'application/json', ...init.headers };
     if (this.apiKey !== undefined) headers['Authorization'] = `Bearer ${this.apiKey}`;
     if (method === 'POST') headers['Content-Type'] = 'application/json';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ITEM_STATES, agoraEventSchema, type AgoraEvent, type ItemState } from '@agora/core';
-import type { ItemDetail, RunStatus, RunsPage } from '@agora/state';
+import type { ItemDetail, RunStatus, RunsPage, SentMessage } from '@agora/state';
 
 /**
  * The dashboard's answers as the HTTP transport accepts them. A response is input from outside:
@@ -82,6 +82,9 @@ export const runsPageSchema: z.ZodType<RunsPage> = z.object({ runs: z.array(runS
 export const submittedSchema = z.object({ runId: name });
 
 export const cancelledSchema = z.object({ runId: name, state: name, running: count });
+
+/** `POST /api/runs/:id/items/:item/messages`: the message the item's channel took. */
+export const sentMessageSchema: z.ZodType<SentMessage> = z.object({ runId: name, itemId: name, messageId: name, seq: count, bytes: count, sha256: z.string().regex(/^[0-9a-f]{64}$/) });
 
 /** The dashboard's error body: `{ error, message }`, and `problems` for a plan it refused. */
 export const errorBodySchema = z.object({ error: z.string().max(64), message: z.string().max(64 * 1024).optional(), problems: z.array(z.string()).optional() });

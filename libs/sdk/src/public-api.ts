@@ -28,6 +28,7 @@ export type {
   ItemEvent,
   ItemState,
   LockEvent,
+  MessageEvent,
   Plan,
   PlanInput,
   PlanItem,
@@ -37,7 +38,7 @@ export type {
   ValidateOptions,
   ValidationResult,
 } from '@agora/core';
-export type { EndReason, ReplayLink, RunStatus, StoredDeadLetter } from '@agora/state';
+export type { EndReason, ReplayLink, RunStatus, SentMessage, StoredDeadLetter } from '@agora/state';
 
 /** Either transport's options: `{ http: { url, apiKey } }` for the dashboard's HTTP API, else Redis. */
 export type AgoraConnectOptions = AgoraClientOptions | { readonly http: AgoraHttpClientOptions };

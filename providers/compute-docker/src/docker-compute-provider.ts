@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Docker from 'dockerode';
 import {
+  CHANNEL_ENV,
   CappedBuffer,
   OUTPUT_CAP_BYTES,
   ValueError,
@@ -65,6 +67,12 @@ export const DEFAULT_ULIMITS: readonly DockerUlimit[] = Object.freeze([
   { Name: 'nofile', Soft: 1024, Hard: 1024 },
   { Name: 'nproc', Soft: 4096, Hard: 4096 },
 ]);
+
+/**
+ * Where an item's channel folder is bound (read-only) inside the container; `AGORA_CHANNEL` names
+ * the file in it. A folder, not the file: a bind of a single file pins its inode at start.
+ */
+export const CHANNEL_MOUNT_DIR = '/run/agora/channel';
 
 /** Label put on every container this provider creates, so strays can be found and swept. */
 export const MANAGED_LABEL = 'agora.managed';
@@ -170,7 +178,8 @@ export class DockerComputeProvider implements ComputeProvider {
     const scrub = createScrubber(Object.values(secrets));
     const hostConfig = this.hostConfig(spec);
     const labels = { ...spec.labels, [MANAGED_LABEL]: 'true' };
-    const env = { ...spec.env, ...secrets };
+    const env: Record<string, string> = { ...spec.env, ...secrets };
+    if (spec.channel) env[CHANNEL_ENV] = path.posix.join(CHANNEL_MOUNT_DIR, path.basename(spec.channel.hostPath));
     const timeout = spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {};
 
     if (ctx.signal?.aborted) return { providerTaskId: `not-started-${randomUUID()}`, cancelledBeforeStart: true } satisfies DockerHandle;
@@ -296,6 +305,13 @@ export class DockerComputeProvider implements ComputeProvider {
     if (this.ulimits.length > 0) hc.Ulimits = this.ulimits.map((u) => ({ ...u }));
     if (this.network !== undefined) hc.NetworkMode = this.network;
     if (this.binds.length > 0) hc.Binds = [...this.binds];
+    // The runner appends to the channel file on the host; the worker only reads it.
+    if (spec.channel) {
+      const dir = path.dirname(spec.channel.hostPath);
+      // A bind is `host:container:options`: a ':' in the host path would shift its fields.
+      if (dir.includes(':')) throw new ValueError(`docker provider: the channel folder ${JSON.stringify(dir)} holds a ':', which a bind cannot carry (move dataDir)`);
+      hc.Binds = [...(hc.Binds ?? []), `${dir}:${CHANNEL_MOUNT_DIR}:ro`];
+    }
     const cpu = spec.resources?.cpu;
     if (cpu !== undefined) {
       if (!Number.isFinite(cpu) || cpu <= 0) throw new ValueError(`docker provider: resources.cpu must be a positive number of CPUs, got ${cpu}`);

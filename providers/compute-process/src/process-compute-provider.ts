@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
+  CHANNEL_ENV,
   CappedBuffer,
   OUTPUT_CAP_BYTES,
   ValueError,
@@ -89,6 +90,8 @@ export class ProcessComputeProvider implements ComputeProvider {
       if (v !== undefined) env[k] = v;
     }
     Object.assign(env, spec.env ?? {});
+    // The worker shares the runner's filesystem: it tails the channel file where it is.
+    if (spec.channel) env[CHANNEL_ENV] = spec.channel.hostPath;
     const secrets = ctx.credentials?.['secrets'] as Record<string, string> | undefined;
     for (const [name, ref] of Object.entries(spec.secretRefs ?? {})) {
       const value = secrets?.[ref];

@@ -1,0 +1,61 @@
+import { readFile, stat } from 'node:fs/promises';
+import { CHANNEL_LIMITS, isItemId, isRunId, parseChannelMessageText } from '@agora/core';
+import { AgoraClient } from '@agora/sdk';
+import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
+import { assertRedisReachable } from '../redis-check.js';
+
+/**
+ * The message argument of `agora send`: JSON text, or `@file` (a JSON file; `@-` reads stdin).
+ * The size is checked before the file is read whole (a message is at most 64 KiB as JSON).
+ */
+async function messageText(arg: string): Promise<{ text: string; source: string }> {
+  if (!arg.startsWith('@')) return { text: arg, source: 'message' };
+  const file = arg.slice(1);
+  if (file === '') throw new CliError('@: name a JSON file after the @ (or @- for stdin)');
+  try {
+    if (file === '-') {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const c of process.stdin) {
+        size += (c as Buffer).length;
+        if (size > 2 * CHANNEL_LIMITS.maxMessageBytes) throw new CliError(`<stdin>: over the limit of ${CHANNEL_LIMITS.maxMessageBytes} bytes`);
+        chunks.push(c as Buffer);
+      }
+      return { text: Buffer.concat(chunks).toString('utf8'), source: '<stdin>' };
+    }
+    const { size } = await stat(file);
+    if (size > 2 * CHANNEL_LIMITS.maxMessageBytes) throw new CliError(`${file}: ${size} bytes, over the limit of ${CHANNEL_LIMITS.maxMessageBytes} bytes`);
+    return { text: await readFile(file, 'utf8'), source: file };
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/**
+ * `agora send <run> <item> <json|@file>`: one message to the item's channel. Prints the message
+ * id (`--json`: the whole answer). Exit 2 for a bad id or message, an unknown run or item, or an
+ * item that has ended.
+ */
+export async function sendCmd(runId: string, itemId: string, arg: string, g: GlobalOpts, opts: { json?: boolean } = {}): Promise<number> {
+  if (!isRunId(runId)) throw new CliError(`invalid run id "${String(runId).slice(0, 80)}"`);
+  if (!isItemId(itemId)) throw new CliError(`invalid item id "${String(itemId).slice(0, 80)}"`);
+  const { text, source } = await messageText(arg);
+  let message: unknown;
+  try {
+    message = parseChannelMessageText(text, source);
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+  const config = await resolveConfig(g);
+  await assertRedisReachable(config.redisUrl);
+  const client = new AgoraClient({ redisUrl: config.redisUrl, namespace: config.namespace });
+  // The SDK's errors (NotFoundError, IllegalStateError, ValueError) name the run and item; bin.ts exits 2 on them.
+  try {
+    const sent = await client.send(runId, itemId, message);
+    process.stdout.write(opts.json ? JSON.stringify(sent) + '\n' : `${sent.messageId}\n`);
+    return EXIT.ok;
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NotFoundError, ValueError, agoraEventSchema, type AgoraEvent } from '@agora/core';
+import { LocalStorageProvider } from '@agora/storage-local';
+import { AgoraClient } from '@agora/sdk';
+import { CHANNEL_WORKER } from '../../../test/support/channel-worker.js';
+import { cliEnv } from '../../../test/support/cli.js';
+import { testRedisUrl, until } from '../../../test/support/index.js';
+
+/**
+ * Issue 17, part 3: `agora send` puts messages into an item's channel, on real `serve` and
+ * `runner` processes and the process provider. The worker tails `$AGORA_CHANNEL` and prints the
+ * messages it read as its result.
+ */
+const env = cliEnv({ queues: { default: { concurrency: 2 } }, tasks: { listen: { command: [process.execPath, 'listen.cjs'], timeoutMs: 60_000 } } });
+const client = new AgoraClient({ redisUrl: testRedisUrl(), namespace: env.namespace });
+const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
+const send = (...args: string[]): ReturnType<typeof env.agora> => env.agora(['send', ...args]);
+/** The body of the first message: it must never appear in the record. */
+const FIRST_BODY = { hello: 'channel-body-7f3a' };
+let runId: string;
+
+beforeAll(async () => {
+  writeFileSync(path.join(env.dir, 'listen.cjs'), CHANNEL_WORKER);
+  await env.start(['serve'], /scheduler serving/);
+  await env.start(['runner', '--concurrency', '2'], /runner started/);
+}, 60_000);
+afterAll(async () => {
+  await client.close();
+  await env.close();
+});
+
+describe('agora send: messages into an item (process provider)', () => {
+  it('reach a running item, and an item not started yet when it starts, in order; the items end done with them', async () => {
+    runId = await client.submit({
+      id: 'chat',
+      items: [
+        { id: 'first', executor: 'dispatch', inputs: { task: 'listen' } },
+        { id: 'second', executor: 'dispatch', inputs: { task: 'listen', workerInput: { messages: 2 } }, depends_on: ['first'] },
+      ],
+    });
+    // `second` cannot start before `first` ends, and `first` waits for a message: these two are
+    // sent to `second` before it starts.
+    await until('second registered', async () => (await client.item(runId, 'second').catch(() => null))?.state === 'waiting');
+    const one = send(runId, 'second', '{"n":1}');
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stdout.trim()).toMatch(/^\d+-\d+$/);
+    const two = send(runId, 'second', `@${env.writeJson('two.json', '"two"\n')}`, '--json');
+    expect(two.code, two.stderr).toBe(0);
+    expect(JSON.parse(two.stdout)).toEqual({ runId, itemId: 'second', messageId: expect.stringMatching(/^\d+-\d+$/), seq: expect.any(Number), bytes: 5, sha256: sha('"two"') });
+    expect((await client.item(runId, 'second')).state).toBe('waiting');
+
+    // `first` is running and its channel is open (the file exists): this one goes to a live worker.
+    const channelFile = path.join(String(env.env['AGORA_DATA_DIR']), 'work', runId, 'first', 'channel', 'messages.jsonl');
+    await until('first has its channel open', async () => existsSync(channelFile));
+    const three = send(runId, 'first', JSON.stringify(FIRST_BODY));
+    expect(three.code, three.stderr).toBe(0);
+
+    expect((await client.wait(runId)).state).toBe('succeeded');
+    const storage = new LocalStorageProvider({ root: path.join(String(env.env['AGORA_DATA_DIR']), 'storage') });
+    const results: Record<string, unknown> = {};
+    for (const i of (await client.wait(runId)).items) results[i.id] = JSON.parse(Buffer.from(await storage.get(String(i.resultRef))).toString());
+    const result = (item: string): unknown => results[item];
+    expect(result('first')).toEqual([FIRST_BODY]);
+    expect(result('second')).toEqual([{ n: 1 }, 'two']);
+  });
+
+  it('refuses a message to an ended item (exit 2), to an unknown run or item, and a malformed or oversized one', async () => {
+    const ended = send(runId, 'first', '{}');
+    expect(ended.code).toBe(2);
+    expect(ended.stderr).toContain(`item "first" of run "${runId}" has ended (done): it takes no more messages`);
+    const badJson = send(runId, 'second', '{"a":');
+    expect([badJson.code, badJson.stderr]).toEqual([2, 'agora: message:1:6: invalid JSON: ValueExpected\n']);
+    // The CLI hands these to the SDK, whose errors it prints with exit 2 (as above).
+    await expect(client.send(runId, 'ghost', {})).rejects.toThrow(new NotFoundError(`run "${runId}" has no item "ghost"`));
+    await expect(client.send('r0000000000deadbeef', 'first', {})).rejects.toThrow(new NotFoundError('no run "r0000000000deadbeef"'));
+    await expect(client.send(runId, 'second', 'x'.repeat(70_000))).rejects.toThrow(new ValueError('message is 70002 bytes as JSON, over the limit of 65536 bytes'));
+    await expect(client.send(runId, '../first', {})).rejects.toThrow(new ValueError('invalid item id "../first"'));
+    await expect(client.send(runId, 'second', undefined)).rejects.toThrow(ValueError);
+  });
+
+  it('records each message as a `message` event (its size and sha256, never its body); the sealed bundle verifies', () => {
+    const bundleFile = path.join(env.dir, 'bundle.json');
+    const audit = env.agora(['audit', runId, '--out', bundleFile]);
+    expect(audit.code, audit.stdout + audit.stderr).toBe(0);
+    const bundle = JSON.parse(readFileSync(bundleFile, 'utf8')) as { events: AgoraEvent[]; report: { intact: boolean } };
+    expect(bundle.report.intact).toBe(true);
+    for (const e of bundle.events) expect(agoraEventSchema.safeParse(e).success, JSON.stringify(e)).toBe(true);
+    const messages = bundle.events.filter((e) => e.type === 'message');
+    expect(messages.map(({ itemId, bytes, sha256 }) => ({ itemId, bytes, sha256 }))).toEqual([
+      { itemId: 'second', bytes: 7, sha256: sha('{"n":1}') },
+      { itemId: 'second', bytes: 5, sha256: sha('"two"') },
+      { itemId: 'first', bytes: JSON.stringify(FIRST_BODY).length, sha256: sha(JSON.stringify(FIRST_BODY)) },
+    ]);
+    // Each message is recorded before the item it was sent to ends.
+    const endSeq = (item: string): number => bundle.events.find((e) => e.itemId === item && e.state === 'done')!.seq;
+    for (const m of messages) expect(m.seq).toBeLessThan(endSeq(m.itemId!));
+    expect(JSON.stringify(bundle.events)).not.toContain(FIRST_BODY.hello);
+  });
+});

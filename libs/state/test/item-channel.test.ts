@@ -1,0 +1,69 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { CHANNEL_LIMITS, IllegalStateError, encodeChannelMessage } from '@agora/core';
+import { RunStore, readItemMessages, sendItemMessage } from '@agora/state';
+import { testRedisUrl, uniqueNamespace } from '../../../test/support/index.js';
+
+const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+afterAll(() => redis.disconnect());
+
+/** An item's channel stream, script by script: order, re-reading, the per-item bound, expiry, the hash tag. */
+async function run(): Promise<{ store: RunStore; runId: string }> {
+  const store = new RunStore(redis, uniqueNamespace());
+  const runId = 'r1';
+  await store.initRun(runId, { total: 1, queue: 'q', planId: 'p', fields: { submittedAt: new Date().toISOString() } });
+  await store.registerItems(runId, 0, [{ id: 'a', definitionHash: 'd', jobId: 'j', depCount: 0, dependents: [], fields: { executor: 'noop', definitionHash: 'd', inputsHash: 'h' } }]);
+  return { store, runId };
+}
+
+describe('item channels', () => {
+  it('keep messages in order, readable from the start again (a retry) or after the last one read', async () => {
+    const { store, runId } = await run();
+    const sent = [];
+    for (const m of [{ a: 1 }, 'two', [3]]) sent.push(await sendItemMessage(store, runId, 'a', encodeChannelMessage(m)));
+    const all = await readItemMessages(store, runId, 'a', '0-0');
+    expect(all.map((e) => e.line)).toEqual(['{"a":1}', '"two"', '[3]']);
+    expect(all.map((e) => e.id)).toEqual(sent.map((s) => s.messageId));
+    expect((await readItemMessages(store, runId, 'a', all[0]!.id)).map((e) => e.line)).toEqual(['"two"', '[3]']);
+    expect(await readItemMessages(store, runId, 'a', all[2]!.id)).toEqual([]);
+    // The stream shares the run's hash tag (one slot on a cluster) and expires on its own.
+    const key = store.keys.run(runId).channel('a');
+    expect(key).toContain(`{${store.keys.namespace}}`);
+    const ttl = await redis.pttl(key);
+    expect(ttl).toBeGreaterThan(CHANNEL_LIMITS.ttlMs - 60_000);
+    expect(ttl).toBeLessThanOrEqual(CHANNEL_LIMITS.ttlMs);
+  });
+
+  it(`take at most ${CHANNEL_LIMITS.maxMessagesPerItem} messages per item; the next is refused and not recorded`, async () => {
+    const { store, runId } = await run();
+    const m = encodeChannelMessage(1);
+    const pipe = [];
+    for (let i = 0; i < CHANNEL_LIMITS.maxMessagesPerItem; i++) pipe.push(sendItemMessage(store, runId, 'a', m));
+    await Promise.all(pipe);
+    const seq = (await store.runProgress(runId)).events;
+    await expect(sendItemMessage(store, runId, 'a', m)).rejects.toThrow(
+      new IllegalStateError(`item "a" of run "${runId}" has had ${CHANNEL_LIMITS.maxMessagesPerItem} messages, the most one item may be sent`),
+    );
+    expect((await store.runProgress(runId)).events).toBe(seq);
+    expect(await redis.xlen(store.keys.run(runId).channel('a'))).toBe(CHANNEL_LIMITS.maxMessagesPerItem);
+  });
+
+  it('refuse an ended item, writing nothing', async () => {
+    const { store, runId } = await run();
+    await store.finishItem(runId, 'a', 'done', { resultRef: 'agora://ns/result/a/' + '0'.repeat(64), fields: { attempt: 1, durationMs: 1 } });
+    const seq = (await store.runProgress(runId)).events;
+    await expect(sendItemMessage(store, runId, 'a', encodeChannelMessage({}))).rejects.toThrow(IllegalStateError);
+    expect((await store.runProgress(runId)).events).toBe(seq);
+    expect(await redis.exists(store.keys.run(runId).channel('a'))).toBe(0);
+  });
+
+  it('refuse what cannot travel as one JSON line of at most 64 KiB', () => {
+    expect(() => encodeChannelMessage(undefined)).toThrow('message is not JSON');
+    expect(() => encodeChannelMessage({ n: 1n })).toThrow('message is not JSON');
+    expect(() => encodeChannelMessage('x'.repeat(CHANNEL_LIMITS.maxMessageBytes))).toThrow('over the limit of 65536 bytes');
+    let deep: unknown = 0;
+    for (let i = 0; i < 100; i++) deep = [deep];
+    expect(() => encodeChannelMessage(deep)).toThrow('nested deeper than 64 levels');
+    expect(encodeChannelMessage('line\nbreak').line).toBe('"line\\nbreak"');
+  });
+});
