@@ -18,6 +18,10 @@ export interface FlowBuildOptions {
   readonly retryPolicies?: ReadonlyMap<string, RetryPolicy>;
   /** The run's trace context (W3C traceparent), put in every item job's data (not hashed: see itemJobDataSchema). */
   readonly traceparent?: string;
+  /** Memo base per memoized item (see `memoBases`): into its job data (hashed). */
+  readonly memoBases?: ReadonlyMap<string, string>;
+  /** Per item of a rerun that may reuse its result: the original run (into its job data, hashed). */
+  readonly reuseFrom?: ReadonlyMap<string, string>;
 }
 
 export interface FlowChunk {
@@ -114,6 +118,8 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
     ...(opts.retryPolicies?.has(it.id) ? { retry: opts.retryPolicies.get(it.id)! } : {}),
     ...(it.timeoutMs !== undefined ? { timeoutMs: it.timeoutMs } : {}),
     ...(opts.traceparent !== undefined ? { traceparent: opts.traceparent } : {}),
+    ...(opts.memoBases?.has(it.id) ? { memo: opts.memoBases.get(it.id)! } : {}),
+    ...(opts.reuseFrom?.has(it.id) ? { reuseFrom: opts.reuseFrom.get(it.id)! } : {}),
   }));
   const jobs = new Array<FlowJob | undefined>(n);
   const wakeJobs = new Map<string, string>();

@@ -37,6 +37,8 @@ export const taskSchema = z
     timeoutMs: z.number().int().positive().max(7 * 24 * 3600 * 1000).default(600_000),
     /** Retry policy of the task's items; each field overrides the config's (`runner.retry`), an item's overrides it. */
     retry: retryPolicySchema.optional(),
+    /** Memoize the task's items (an item's own `memoize` overrides it; this overrides the queue's). @default the queue's */
+    memoize: z.boolean().optional(),
   })
   .strict()
   .refine((t) => t.command !== undefined || t.image !== undefined, { message: 'a task needs a command or an image' });
@@ -122,6 +124,8 @@ export const configSchema = z
             maxWaiting: z.number().int().positive().max(10_000_000).optional(),
             /** At most `max` item jobs taken from this queue per `durationMs`, across all runners (BullMQ's global rate limit). @default none */
             rateLimit: z.object({ max: z.number().int().positive(), durationMs: z.number().int().min(1).max(24 * 3600 * 1000) }).strict().optional(),
+            /** Memoize the queue's items (a task's or an item's `memoize` overrides it). @default false */
+            memoize: z.boolean().optional(),
           })
           .strict(),
       )
@@ -244,6 +248,14 @@ export const configSchema = z
         maxRecords: z.number().int().positive().max(10_000_000).default(10_000),
         /** Bytes kept of each of the worker's stdout and stderr (their last bytes, scrubbed). @default 4096 */
         tailBytes: z.number().int().nonnegative().max(65_536).default(4096),
+      })
+      .strict()
+      .prefault({}),
+    /** The memo cache of `memoize` items (README "Memoize"). */
+    memo: z
+      .object({
+        /** Cache entries kept per namespace; past it the oldest are dropped (their items simply execute again). @default 100000 */
+        maxEntries: z.number().int().positive().max(10_000_000).default(100_000),
       })
       .strict()
       .prefault({}),

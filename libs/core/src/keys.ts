@@ -41,6 +41,19 @@ export interface Keys {
   readonly leaderEpoch: string;
   /** The dead-letter records (libs/state DeadLetterStore). */
   readonly deadLetters: DeadLetterKeys;
+  /** The memo cache (libs/state MemoStore). */
+  readonly memo: MemoKeys;
+}
+
+/**
+ * Memo-cache keys share the `{<namespace>}` hash tag, so the write script (entry, index,
+ * retention trim) touches one slot on Redis Cluster.
+ */
+export interface MemoKeys {
+  /** Hash: memo key (sha256 hex) -> entry JSON `{ runId, itemId, resultRef, at }`. */
+  readonly entries: string;
+  /** Sorted set: memo keys by the time they were written (ms), for the bound and the listing. */
+  readonly index: string;
 }
 
 /**
@@ -71,6 +84,8 @@ export interface RunKeys {
   readonly dependents: string;
   /** Stream: the run's audit events, entry id `0-<seq+1>`. */
   readonly events: string;
+  /** Hash: item id -> where its result came from when it did not execute (`reused`/`cached`, JSON). */
+  readonly shortcuts: string;
   /** Hash: audit checkpoints and anchors. */
   readonly audit: string;
 }
@@ -97,6 +112,7 @@ export function keys(namespace: string): Keys {
         pending: `${base}:pending`,
         dependents: `${base}:dependents`,
         events: `${base}:events`,
+        shortcuts: `${base}:shortcuts`,
         audit: `${base}:audit`,
       };
     },
@@ -110,6 +126,7 @@ export function keys(namespace: string): Keys {
     leader: `${ns}:{scheduler}:leader`,
     leaderEpoch: `${ns}:{scheduler}:epoch`,
     deadLetters: deadLetterKeys(ns),
+    memo: { entries: `${ns}:memo:{${ns}}:entries`, index: `${ns}:memo:{${ns}}:index` },
   };
 }
 

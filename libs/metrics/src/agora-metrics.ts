@@ -55,6 +55,8 @@ export interface AgoraMetrics {
   readonly runnerSlots: Gauge<'kind'>;
   /** `agora_dead_letters_total{queue}`: dead-letter records this process wrote (new ones only). */
   readonly deadLetters: Counter<'queue'>;
+  /** `agora_items_not_executed_total{kind,queue}`: items this process ended `done` without executing them: `reused` (a rerun) or `cached` (memoize). */
+  readonly itemsNotExecuted: Counter<'kind' | 'queue'>;
   /** Sets the source of `agora_queue_jobs{queue,state}` (BullMQ job counts, read on scrape). */
   observeQueueJobs(source: () => Promise<QueueJobCounts>): void;
   /** Sets the source of `agora_lock_waiters{lock}` (read on scrape; the top MAX_LOCK_SERIES locks). */
@@ -114,6 +116,7 @@ export function createAgoraMetrics(registry: Registry = new Registry()): AgoraMe
     runsSealed: new Counter({ name: 'agora_runs_sealed_total', help: 'Runs sealed by this process', registers }),
     runnerSlots: new Gauge({ name: 'agora_runner_slots', help: 'Runner item slots: busy now, and total', labelNames: ['kind'], registers }),
     deadLetters: new Counter({ name: 'agora_dead_letters_total', help: 'Dead-letter records written (items that failed for good), by queue', labelNames: ['queue'], registers }),
+    itemsNotExecuted: new Counter({ name: 'agora_items_not_executed_total', help: 'Items ended done without executing: reused (a rerun) or cached (memoize), by queue', labelNames: ['kind', 'queue'], registers }),
     observeQueueJobs(source) {
       queueJobs = source;
     },

@@ -7,3 +7,5 @@ export * from './submission.js';
 export * from './fleet.js';
 export * from './item-retry.js';
 export * from './dead-letter-store.js';
+export * from './memo-store.js';
+export * from './rerun-record.js';
