@@ -346,7 +346,10 @@ export class AgoraClient {
     const fromFailed = opts.fromFailed === true;
     return this.bounded(`rerun of run "${runId}"`, async (live) => {
       const rec = await this.store.planRecord(runId);
-      if (!rec) throw new NotFoundError(`no run "${runId}"`);
+      if (!rec) {
+        if (await this.inbox.getJob(runId)) throw new IllegalStateError(`run "${runId}" is submitted and not accepted yet; only a run that ended can be rerun`);
+        throw new NotFoundError(`no run "${runId}"`);
+      }
       if (rec.state !== 'succeeded' && rec.state !== 'failed' && rec.state !== 'cancelled') throw new IllegalStateError(`run "${runId}" is ${rec.state}; only a run that ended (succeeded, failed or cancelled) can be rerun`);
       if (rec.planRef === undefined) throw new IllegalStateError(`run "${runId}" has no stored plan (it was accepted before plans were stored); submit its plan again`);
       if ((await this.store.runState(newId)) !== null || (await this.inbox.getJob(newId))) throw new IllegalStateError(`run "${newId}" already exists; rerun under a new run id`);
