@@ -139,7 +139,7 @@ describe('memoize', () => {
   });
 });
 
-describe('rerun (the CLI acceptance is apps/cli/test/rerun.test.ts)', () => {
+describe('rerun (the CLI acceptance, 100 items: test/scenarios/rerun-from-failed.test.ts)', () => {
   const reusedItems = (events: readonly AgoraEvent[]): string[] => events.filter((e) => e.type === 'reused').map((e) => e.itemId!).sort();
   const blobOf = (ref: string): string => {
     const u = parseAgoraUri(ref);
