@@ -54,7 +54,7 @@ const plan = (x: string) => ({
 
 async function runOf(p: unknown): Promise<{ status: RunStatus; events: AgoraEvent[] }> {
   const runId = await c.client.submit(p);
-  const status = await c.client.wait(runId);
+  await c.client.wait(runId);
   const events = await c.client.events(runId);
   for (const e of events) expect(agoraEventSchema.safeParse(e).success, JSON.stringify(e)).toBe(true);
   return { status: (await c.client.status(runId)) as RunStatus, events };
