@@ -276,6 +276,18 @@ describe('every event a run writes is in the vocabulary', () => {
     expect(events.at(-1)).toMatchObject({ type: 'message', seq: sent.seq, itemId: 'a', messageId: sent.messageId, bytes: 8 });
   });
 
+  it('cached and reused: a memoized item run twice, and a rerun of the first run', async () => {
+    const p = { id: 'memo', items: [{ id: 'm', executor: 'noop', inputs: { x: 1 }, memoize: true }] };
+    const first = await main.client.submit(p);
+    expect((await main.client.wait(first)).state).toBe('succeeded');
+    const second = await main.client.submit(p);
+    expect((await main.client.wait(second)).state).toBe('succeeded');
+    expect((await parseAll(main.client, second)).find((e) => e.type === 'cached')).toMatchObject({ itemId: 'm', from: { runId: first, itemId: 'm' } });
+    const rerun = await main.client.rerun(first);
+    expect((await main.client.wait(rerun.runId)).state).toBe('succeeded');
+    expect((await parseAll(main.client, rerun.runId)).find((e) => e.type === 'reused')).toMatchObject({ itemId: 'm', from: { runId: first, itemId: 'm' } });
+  });
+
   it('every variant of the vocabulary was seen (a QUEUE failure is covered by the unit test only)', () => {
     expect(checked.reduce((a, b) => a + b, 0)).toBeGreaterThan(50);
     const expected = [
@@ -284,7 +296,7 @@ describe('every event a run writes is in the vocabulary', () => {
       'item failed APPLICATION', 'item failed PROVIDER', 'item failed JOB_LOST', 'item failed STALLED', 'item failed INTEGRITY',
       'item skipped', 'item cancelled (stopped)', 'item cancelled (not started)',
       'lock waiting', 'lock acquired', 'lock released', 'lock lost', 'lock fenced',
-      'retry', 'handedBack', 'message',
+      'retry', 'handedBack', 'message', 'reused', 'cached',
     ];
     expect(expected.filter((v) => !seen.has(v))).toEqual([]);
   });

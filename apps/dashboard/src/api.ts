@@ -243,6 +243,7 @@ export function createApiRouter(opts: ApiOptions): Router {
   });
 
   mountDeadLetterRoutes(r, client, authorize);
+  mountRerunRoutes(r, client, authorize);
 
   r.use((req, res) => res.status(404).json({ error: 'not_found', message: `no route ${req.method} ${req.path}` }));
   // Malformed JSON bodies land here (express.json raises a SyntaxError with status 400).
@@ -330,5 +331,40 @@ function mountDeadLetterRoutes(r: Router, client: AgoraClient, authorize: (scope
     const id = deadLetterIdParam(req, res);
     const b = id ? bodyOf(replayBody, req, res) : null;
     if (id && b) client.replayDeadLetters({ id }, { force: b.force === true }).then((x) => res.status(202).location(`/api/runs/${x.runId}`).json(x), (err: unknown) => fail(res, err));
+  });
+}
+
+/** Bodies of the rerun and memo routes (zod: an HTTP body is outside input). */
+export const rerunBody = z.strictObject({ fromFailed: z.boolean().optional(), runId: z.string().refine(isRunId, 'invalid run id').optional() });
+export const memoPurgeBody = z.union([z.strictObject({ keys: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'a memo key (64 lowercase hex)')).min(1).max(10_000) }), z.strictObject({ all: z.literal(true) })]);
+
+/**
+ * `POST /api/runs/:id/rerun` (`{ fromFailed?, runId? }`, scope `submit`: it submits a run) and the
+ * memo cache's `GET /api/memo[?limit=N]` and `POST /api/memo/purge` (`{ keys } | { all: true }`),
+ * scope `admin` (entries name runs, items and results across the namespace).
+ */
+function mountRerunRoutes(r: Router, client: AgoraClient, authorize: (scope: DashboardScope) => RequestHandler): void {
+  r.post('/runs/:id/rerun', authorize('submit'), (req, res) => {
+    const id = runIdParam(req, res);
+    const b = id ? bodyOf(rerunBody, req, res) : null;
+    if (id && b) {
+      client.rerun(id, { fromFailed: b.fromFailed === true, ...(b.runId !== undefined ? { runId: b.runId } : {}) }).then(
+        (x) => res.status(202).location(`/api/runs/${x.runId}`).json(x),
+        (err: unknown) => fail(res, err),
+      );
+    }
+  });
+  r.get('/memo', authorize('admin'), (req, res) => {
+    const limit = req.query['limit'];
+    const n = limit === undefined ? undefined : limitText.safeParse(limit);
+    if (n !== undefined && !n.success) {
+      res.status(400).json({ error: 'bad_request', message: '?limit= must be an integer from 1 to 9999999' });
+      return;
+    }
+    client.memoEntries(n?.success ? { limit: n.data } : {}).then((entries) => res.json({ entries }), (err: unknown) => fail(res, err));
+  });
+  r.post('/memo/purge', authorize('admin'), (req, res) => {
+    const b = bodyOf(memoPurgeBody, req, res);
+    if (b) client.purgeMemo(b).then((purged) => res.json({ purged }), (err: unknown) => fail(res, err));
   });
 }

@@ -3,6 +3,8 @@ import { RUN_STATES, agoraEventSchema, planSchema } from '@agora/core';
 import { deadLetterSchema } from '@agora/state';
 import { cancelledSchema, clientRunStatusSchema, errorBodySchema, itemDetailSchema, runsPageSchema, runsQuerySchema, sentMessageSchema, submittedSchema } from '@agora/sdk';
 import { artifactQuery, messageBody, purgeBody, replayBody, replayRunBody, submitQuery } from './api.js';
+import { memoEntriesSchema, purgedSchema, rerunSchema } from '@agora/sdk';
+import { memoPurgeBody, rerunBody } from './api.js';
 
 /**
  * The OpenAPI 3.1 document of the HTTP API, served at `GET /api/openapi.json`. Built from the
@@ -230,6 +232,30 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
         post: op('admin', 'Purge one dead letter, a run\'s, or all', {
           requestBody: { required: true, content: { 'application/json': { schema: schemaOf(purgeBody, 'input') } } },
           responses: { '200': json({ type: 'object', properties: { purged: { type: 'integer' } } }, 'how many were purged') },
+        }),
+      },
+      '/api/runs/{id}/rerun': {
+        post: op('submit', 'Rerun an ended run: its plan again, reusing the results of items whose inputs, task and dependencies are unchanged (README, Resume)', {
+          parameters: [RUN],
+          requestBody: { required: false, content: { 'application/json': { schema: schemaOf(rerunBody, 'input') } } },
+          responses: {
+            '202': json(schemaOf(rerunSchema), 'the new run; Location names it'),
+            '400': error('a bad body or run id'),
+            '404': error('no such run'),
+            '409': error('the run has not ended, was rejected, has no stored plan, or the new run id is taken'),
+          },
+        }),
+      },
+      '/api/memo': {
+        get: op('admin', 'Memo cache entries, newest first (README, Memoize)', {
+          parameters: [{ name: 'limit', in: 'query', required: false, schema: { type: 'string', pattern: '^[1-9][0-9]{0,6}$' } }],
+          responses: { '200': json(schemaOf(memoEntriesSchema), 'the entries'), '400': error('a bad parameter') },
+        }),
+      },
+      '/api/memo/purge': {
+        post: op('admin', 'Purge memo cache entries by key, or all', {
+          requestBody: { required: true, content: { 'application/json': { schema: schemaOf(memoPurgeBody, 'input') } } },
+          responses: { '200': json(schemaOf(purgedSchema), 'how many were purged'), '400': error('a bad body') },
         }),
       },
       '/api/openapi.json': {

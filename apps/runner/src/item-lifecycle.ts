@@ -25,6 +25,7 @@ import {
   type BeginResult,
   type DeadLetterStore,
   type ItemJobData,
+  type MemoStore,
   type RunStore,
   type StartReply,
 } from '@agora/state';
@@ -41,6 +42,7 @@ import { HAND_BACK, LOCK_LOST, TIMED_OUT, classifyOutcome } from './outcome.js';
 import { parkBehindGate, parkJob } from './parking.js';
 import type { QueueHandles } from './queues.js';
 import { ReleaseStack } from './release-stack.js';
+import { findShortcut, rememberResult, shortcutEnd, type Shortcut } from './shortcut.js';
 
 /** An item running on this runner: what cancellation and shutdown abort. */
 export interface RunningItem {
@@ -79,10 +81,12 @@ export interface RunnerContext {
   readonly deadLetters?: DeadLetterStore;
   /** Result sinks and notifications (none: the config names neither; nothing more is done at an end). */
   readonly deliveries?: ItemDeliveries;
+  /** The memo cache (none: memoized items always execute and nothing is recorded). */
+  readonly memo?: MemoStore;
 }
 
 type EndState = 'done' | 'failed' | 'cancelled';
-type EndFields = { resultRef?: string; fields?: Record<string, unknown> };
+type EndFields = { resultRef?: string; fields?: Record<string, unknown>; after?: EventBody[] };
 
 /**
  * BullMQ's processor for item jobs: read the job, start the item (claim its locks and begin, or
@@ -118,7 +122,30 @@ export async function processItem(ctx: RunnerContext, job: Job<ItemJobData>, tok
       wake: () => ctx.queues.wakeJobs(job.queueName, [job.id!]),
     });
   }
-  return runItem(ctx, job, token, d, begin, lease, { since: started.waitedSince ?? since, ...(lease ? { locksAt: Date.now() } : {}) });
+  // A rerun's or a memoized item may take a result computed before (see findShortcut); others go straight on.
+  let memoKey: string | undefined;
+  if (d.reuseFrom !== undefined || d.memo !== undefined) {
+    const check = await findShortcut(ctx, d, begin.deps).catch(async (err: unknown) => {
+      if (lease) await ctx.queues.wakeHolders(await lease.release());
+      throw err;
+    });
+    if (check.hit) return endShortcut(ctx, job.queueName, d, check.hit, lease);
+    memoKey = check.memoKey;
+  }
+  return runItem(ctx, job, token, d, begin, lease, { since: started.waitedSince ?? since, ...(lease ? { locksAt: Date.now() } : {}), ...(memoKey ? { memoKey } : {}) });
+}
+
+/** Ends an item that did not execute with the result it takes (its locks, if any, released by the end). */
+async function endShortcut(ctx: RunnerContext, queue: string, d: ItemJobData, hit: Shortcut, lease: LockLeaseLike | undefined): Promise<{ state: string; resultRef: string }> {
+  try {
+    await endItem(ctx, queue, d, 'done', shortcutEnd(d.itemId, hit), lease);
+  } finally {
+    if (lease) await ctx.queues.wakeHolders(await lease.release());
+  }
+  await ctx.store.noteShortcut(d.runId, d.itemId, hit.kind, hit.from);
+  ctx.metrics.itemsNotExecuted.inc({ kind: hit.kind, queue });
+  ctx.metrics.eventsAppended.inc();
+  return { state: 'done', resultRef: hit.resultRef };
 }
 
 /**
@@ -195,7 +222,7 @@ async function runItem(
   d: ItemJobData,
   begin: Extract<BeginResult, { kind: 'run' }>,
   lease: LockLeaseLike | undefined,
-  timing: { since: number; locksAt?: number },
+  timing: { since: number; locksAt?: number; memoKey?: string },
 ): Promise<{ state: string; resultRef?: string }> {
   const { attempt } = begin;
   noteStart(ctx.metrics, job, attempt, lease?.names.length ?? 0);
@@ -258,6 +285,7 @@ async function runItem(
     const put = await traced.step('storage.put', () => ctx.storage.put(`agora://${ctx.config.namespace}/result/${d.runId}.${d.itemId}`, bytes, { deferIndex: true }));
     const logRefs = result.stderr ? await storeOutputLogs({ storage: ctx.storage, namespace: ctx.config.namespace, logger: ctx.logger }, d.runId, d.itemId, { stderr: result.stderr }) : undefined;
     await end('done', { resultRef: put.uri, fields: { attempt, durationMs: Date.now() - startedMs, ...result.fields, ...(logRefs ? { logRefs } : {}) } });
+    if (timing.memoKey !== undefined) await rememberResult(ctx, timing.memoKey, d, put.uri);
     return { state: 'done', resultRef: put.uri };
   } catch (caught) {
     return await settleFailure(ctx, job, token, d, attempt, caught, abort.signal, lease, end).catch((thrown: unknown) => {

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { coerceError, createLogger, type AgoraConfig, type Logger, type StorageProvider } from '@agora/core';
-import { DeadLetterStore, RunStore, createRedis, type RedisClient } from '@agora/state';
+import { DeadLetterStore, MemoStore, RunStore, createRedis, type RedisClient } from '@agora/state';
 import { ProviderSet, loadTask } from '@agora/registry';
 import { createLockManager } from '@agora/locks';
 import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
@@ -119,6 +119,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     graceOver: () => graceOver,
     deadLetters: new DeadLetterStore(redis, config.namespace),
     ...(deliveries ? { deliveries: deliveries.items } : {}),
+    memo: new MemoStore(redis, config.namespace, config.memo.maxEntries),
   };
   // Cancellation reaches every runner through pub/sub; items of the run are aborted here.
   const sub = createRedis(config.redisUrl);

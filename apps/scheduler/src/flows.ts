@@ -20,6 +20,10 @@ export interface FlowBuildOptions {
   readonly traceparent?: string;
   /** The result sink per item id, for items whose sink is configured (the implicit `stdout` is absent). */
   readonly resultSinks?: ReadonlyMap<string, string>;
+  /** Memo base per memoized item (see `memoBases`): into its job data (hashed). */
+  readonly memoBases?: ReadonlyMap<string, string>;
+  /** Per item of a rerun that may reuse its result: the original run (into its job data, hashed). */
+  readonly reuseFrom?: ReadonlyMap<string, string>;
 }
 
 export interface FlowChunk {
@@ -122,6 +126,8 @@ export function buildFlows(plan: Plan, runId: string, opts: FlowBuildOptions): F
     ...(it.timeoutMs !== undefined ? { timeoutMs: it.timeoutMs } : {}),
     ...(opts.traceparent !== undefined ? { traceparent: opts.traceparent } : {}),
     ...(opts.resultSinks?.has(it.id) ? { resultSink: opts.resultSinks.get(it.id)! } : {}),
+    ...(opts.memoBases?.has(it.id) ? { memo: opts.memoBases.get(it.id)! } : {}),
+    ...(opts.reuseFrom?.has(it.id) ? { reuseFrom: opts.reuseFrom.get(it.id)! } : {}),
   }));
   const jobs = new Array<FlowJob | undefined>(n);
   const wakeJobs = new Map<string, string>();

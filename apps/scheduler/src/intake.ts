@@ -8,6 +8,8 @@ import { admissionFlowOptions, unfinishedJobs, type Admissions, type PendingAdmi
 import { resolveRetryPolicies, retryLevels } from './retry-policies.js';
 import { endStandIns, replayProblems } from './replay.js';
 import { resolveResultSinks } from './result-sinks.js';
+import { memoBases, planTasks, taskHashes } from './memoize.js';
+import { reuseCandidates, rerunSubmission, storePlan } from './rerun.js';
 
 /** What the intake needs from its scheduler. */
 export interface IntakeContext {
@@ -69,6 +71,11 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
   const recorded = await recordRun(ctx, sub, plan, checked.taskRefs);
   if ('state' in recorded) return recorded;
   const maxWaiting = ctx.config.queues[plan.queue]?.maxWaiting;
+  // Task hashes (recorded with the plan, compared by reruns) and what memoize and a rerun put in the jobs.
+  const tasks = await planTasks(plan, ctx.config, recorded.taskRefs, () => ctx.providers.storage());
+  const hashes = taskHashes(tasks);
+  const memo = memoBases(plan, ctx.config, tasks, inputsHashes, ctx.logger);
+  const reuse = await reuseCandidates(ctx, sub, plan, hashes);
   const levels = await retryLevels(plan, ctx.config, recorded.taskRefs, () => ctx.providers.storage());
   await ctx.fence();
   const retryPolicies = resolveRetryPolicies(plan, await ctx.store.pinRetryLevels(sub.runId, levels));
@@ -78,6 +85,8 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
     inputsHashes,
     retryPolicies,
     resultSinks: checked.resultSinks,
+    ...(memo.size > 0 ? { memoBases: memo } : {}),
+    ...(reuse.size > 0 ? { reuseFrom: reuse } : {}),
     ...admissionFlowOptions(maxWaiting),
     ...(recorded.trace ? { traceparent: formatTraceparent(recorded.trace) } : {}),
   });
@@ -90,12 +99,19 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
   }
   // A replay's stand-ins end done before any job is added (their dependents find them ended).
   await endStandIns(ctx, sub);
+  if (sub.rerun) {
+    await ctx.fence();
+    await ctx.store.noteRerun(sub.runId, sub.rerun);
+  }
   if (maxWaiting !== undefined) {
+    await storePlan(ctx, sub.runId, plan, hashes);
     ctx.metrics.runs.inc({ state: 'accepted' });
     ctx.logger.info({ runId: sub.runId, planId: plan.id, items: plan.items.length, chunks: flows.chunks.length, maxWaiting, ms: Date.now() - started }, 'run accepted, admitting');
     return admitRound(ctx, sub.runId, { plan, flows, idleRounds: 0 });
   }
   await enqueueFlows(ctx, sub.runId, plan, flows, recorded.flowChunks);
+  // After the jobs are added (the items are running already): what `agora rerun` reads back.
+  await storePlan(ctx, sub.runId, plan, hashes);
   // An acceptance resumed after a crash or a lost lease counts again here (rare; counters are per process).
   ctx.metrics.runs.inc({ state: 'accepted' });
   ctx.logger.info(
@@ -131,9 +147,12 @@ async function checkPlan(
   ctx: IntakeContext,
   sub: SubmissionData,
 ): Promise<{ plan: Plan; inputsHashes: Map<string, string>; taskRefs: Map<string, string>; resultSinks: Map<string, string> } | { planId: string; problems: string[] }> {
-  const v = validatePlan(sub.plan, { executors: ctx.executors, queues: ctx.queueNames, targets: Object.keys(ctx.config.targets), resultSinks: resultSinkNames(ctx.config) });
+  // A rerun's plan is the original's, read back from storage.
+  const loaded = await rerunSubmission(ctx, sub);
+  if ('problems' in loaded) return { planId: '', problems: loaded.problems };
+  const v = validatePlan(loaded.sub.plan, { executors: ctx.executors, queues: ctx.queueNames, targets: Object.keys(ctx.config.targets), resultSinks: resultSinkNames(ctx.config) });
   if (!v.ok) {
-    const rawId = (sub.plan as { id?: unknown } | null)?.id;
+    const rawId = (loaded.sub.plan as { id?: unknown } | null)?.id;
     return { planId: typeof rawId === 'string' ? rawId.slice(0, 128).toWellFormed() : '', problems: [...v.problems] };
   }
   const plan = v.plan;
@@ -209,7 +228,11 @@ async function recordRun(
     total: plan.items.length,
     queue: plan.queue,
     planId: plan.id,
-    fields: { submittedAt: sub.submittedAt, ...(sub.replay ? { replayOf: { runId: sub.replay.runId, items: sub.replay.items } } : {}) },
+    fields: {
+      submittedAt: sub.submittedAt,
+      ...(sub.replay ? { replayOf: { runId: sub.replay.runId, items: sub.replay.items } } : {}),
+      ...(sub.rerun ? { rerunOf: { runId: sub.rerun.runId, fromFailed: sub.rerun.fromFailed } } : {}),
+    },
     trace: newTraceContext(),
   });
   if (init.state !== 'accepted' && init.state !== 'running' && init.state !== 'queued') return { state: init.state };

@@ -39,6 +39,8 @@ export const taskSchema = z
     retry: retryPolicySchema.optional(),
     /** Where its items' terminal results go (a name in `resultSinks`); wins over the plan's. @default the plan's, else "stdout" */
     resultSink: z.string().min(1).optional(),
+    /** Memoize the task's items (an item's own `memoize` overrides it; this overrides the queue's). @default the queue's */
+    memoize: z.boolean().optional(),
   })
   .strict()
   .refine((t) => t.command !== undefined || t.image !== undefined, { message: 'a task needs a command or an image' });
@@ -135,6 +137,8 @@ export const configSchema = z
             maxWaiting: z.number().int().positive().max(10_000_000).optional(),
             /** At most `max` item jobs taken from this queue per `durationMs`, across all runners (BullMQ's global rate limit). @default none */
             rateLimit: z.object({ max: z.number().int().positive(), durationMs: z.number().int().min(1).max(24 * 3600 * 1000) }).strict().optional(),
+            /** Memoize the queue's items (a task's or an item's `memoize` overrides it). @default false */
+            memoize: z.boolean().optional(),
           })
           .strict(),
       )
@@ -267,6 +271,14 @@ export const configSchema = z
     resultSinks: z.record(z.string().regex(SINK_NAME_RE, SINK_NAME_MESSAGE), providerRef).default({}),
     /** Named notification providers; every one is sent the run and item events its options ask for. @default {} */
     notifications: z.record(z.string().regex(SINK_NAME_RE, SINK_NAME_MESSAGE), providerRef).default({}),
+    /** The memo cache of `memoize` items (README "Memoize"). */
+    memo: z
+      .object({
+        /** Cache entries kept per namespace; past it the oldest are dropped (their items simply execute again). @default 100000 */
+        maxEntries: z.number().int().positive().max(10_000_000).default(100_000),
+      })
+      .strict()
+      .prefault({}),
     /** OpenTelemetry traces: see tracing-config.ts (the OTEL_* environment variables override it). */
     tracing: tracingConfigSchema,
   })

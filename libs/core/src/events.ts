@@ -102,6 +102,8 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
       /** Only for a replay of dead letters: the run and the items it runs again. */
       replayOf: z.strictObject({ runId: nonEmpty, items: names }).optional(),
       traceId: traceId.optional(),
+      /** Only for a rerun (`agora rerun`): the run it reruns, and whether only what did not end done runs again. */
+      rerunOf: z.strictObject({ runId: nonEmpty, fromFailed: z.boolean() }).optional(),
     }),
     z.strictObject({ ...runBase, state: z.literal('running') }),
     /**
@@ -144,6 +146,8 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
          * acceptance with the result it had in the original run.
          */
         reusedFrom: z.strictObject({ runId: nonEmpty, itemId: nonEmpty }).optional(),
+        /** Only for a memoized item whose key matched an earlier `done` item: it did not execute (a `cached` event follows). */
+        cachedFrom: z.strictObject({ runId: nonEmpty, itemId: nonEmpty }).optional(),
         // The dispatch executor's fields; other executors add their own (the catchall).
         exitCode: z.number().int().optional(),
         task: nonEmpty.optional(),
@@ -153,9 +157,13 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
         finishedAt: isoTime.optional(),
       })
       .catchall(z.json())
-      .refine((e) => (e.reusedFrom === undefined ? e.attempt !== undefined && e.durationMs !== undefined : e.attempt === undefined && e.durationMs === undefined), {
-        message: 'a done event carries attempt and durationMs (it ran) or reusedFrom (a replay stand-in), not both',
-      }),
+      .refine(
+        (e) =>
+          e.reusedFrom === undefined && e.cachedFrom === undefined
+            ? e.attempt !== undefined && e.durationMs !== undefined
+            : e.attempt === undefined && e.durationMs === undefined && (e.reusedFrom === undefined || e.cachedFrom === undefined),
+        { message: 'a done event carries attempt and durationMs (it ran) or one of reusedFrom, cachedFrom (it did not run here), not both' },
+      ),
     z.discriminatedUnion('errorCode', [
       /** The runner's: the executor (or the runner around it) failed for good. `exitCode`: an application's exit. */
       z.strictObject({ ...failedBase, errorCode: z.enum(RUNNER_ERROR_CODES), attempt, exitCode: z.number().int().optional(), logRefs: logRefs.optional() }),
@@ -201,7 +209,20 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
    */
   const message = z.strictObject({ ...head, type: z.literal('message'), itemId: nonEmpty, messageId: nonEmpty, bytes: count, sha256: z.string().regex(/^[0-9a-f]{64}$/) });
 
-  return { run, item, lock, retry, handedBack, message, all: z.discriminatedUnion('type', [run, item, lock, retry, handedBack, message]) };
+  /** Where a result that was not computed here came from: the run and item that computed it. */
+  const origin = z.strictObject({ runId: nonEmpty, itemId: nonEmpty });
+  /**
+   * A rerun's item that did not execute: it ended `done` in `from.runId` with `resultRef`, and its
+   * inputs, task and dependencies' results are unchanged. Right after its `done` event.
+   */
+  const reused = z.strictObject({ ...head, type: z.literal('reused'), itemId: nonEmpty, from: origin, resultRef: nonEmpty });
+  /**
+   * A memoized item that did not execute: its memo `key` (sha256, 64 hex) matched an earlier `done`
+   * item, whose result it takes. Right after its `done` event.
+   */
+  const cached = z.strictObject({ ...head, type: z.literal('cached'), itemId: nonEmpty, key: z.string().regex(/^[0-9a-f]{64}$/), from: origin, resultRef: nonEmpty });
+
+  return { run, item, lock, retry, handedBack, message, reused, cached, all: z.discriminatedUnion('type', [run, item, lock, retry, handedBack, message, reused, cached]) };
 }
 
 interface RegistrationFields {
@@ -228,6 +249,8 @@ export const lockEventSchema = events.lock;
 export const retryEventSchema = events.retry;
 export const handedBackEventSchema = events.handedBack;
 export const messageEventSchema = events.message;
+export const reusedEventSchema = events.reused;
+export const cachedEventSchema = events.cached;
 /** An event as a producer hands it to the state library: no stream head, no start-script fields. */
 export const agoraEventBodySchema = bodies.all;
 
@@ -250,6 +273,8 @@ export type LockEvent = z.infer<typeof lockEventSchema>;
 export type RetryEvent = z.infer<typeof retryEventSchema>;
 export type HandedBackEvent = z.infer<typeof handedBackEventSchema>;
 export type MessageEvent = z.infer<typeof messageEventSchema>;
+export type ReusedEvent = z.infer<typeof reusedEventSchema>;
+export type CachedEvent = z.infer<typeof cachedEventSchema>;
 /** A typed event body (see {@link agoraEventBodySchema}). */
 export type AgoraEventBody = z.infer<typeof agoraEventBodySchema>;
 export type AgoraEventType = AgoraEvent['type'];

@@ -45,6 +45,19 @@ export interface Keys {
   readonly deadLetters: DeadLetterKeys;
   /** Dead letters of webhook deliveries that failed for good (libs/deliveries). */
   readonly deliveryDeadLetters: DeliveryDeadLetterKeys;
+  /** The memo cache (libs/state MemoStore). */
+  readonly memo: MemoKeys;
+}
+
+/**
+ * Memo-cache keys share the `{<namespace>}` hash tag, so the write script (entry, index,
+ * retention trim) touches one slot on Redis Cluster.
+ */
+export interface MemoKeys {
+  /** Hash: memo key (sha256 hex) -> entry JSON `{ runId, itemId, resultRef, at }`. */
+  readonly entries: string;
+  /** Sorted set: memo keys by the time they were written (ms), for the bound and the listing. */
+  readonly index: string;
 }
 
 /** Keys of the delivery dead letters: one hash per delivery and an index by time. */
@@ -86,6 +99,8 @@ export interface RunKeys {
   readonly dependents: string;
   /** Stream: the run's audit events, entry id `0-<seq+1>`. */
   readonly events: string;
+  /** Hash: item id -> where its result came from when it did not execute (`reused`/`cached`, JSON). */
+  readonly shortcuts: string;
   /** Hash: audit checkpoints and anchors. */
   readonly audit: string;
   /**
@@ -117,6 +132,7 @@ export function keys(namespace: string): Keys {
         pending: `${base}:pending`,
         dependents: `${base}:dependents`,
         events: `${base}:events`,
+        shortcuts: `${base}:shortcuts`,
         audit: `${base}:audit`,
         channel(itemId: string): string {
           if (!isItemId(itemId)) throw new ValueError(`invalid item id ${JSON.stringify(itemId)}`);
@@ -142,6 +158,7 @@ export function keys(namespace: string): Keys {
       },
       index: `${ns}:dlq:{${ns}}:deliveries`,
     },
+    memo: { entries: `${ns}:memo:{${ns}}:entries`, index: `${ns}:memo:{${ns}}:index` },
   };
 }
 

@@ -45,6 +45,8 @@ const itemSchema = z
     retry: retryPolicySchema.optional(),
     /** Wall-clock limit of one try: the runner stops the executor, a `timeout` failure. Overrides the task's. */
     timeoutMs: z.number().int().positive().max(ITEM_TIMEOUT_MAX_MS).optional(),
+    /** Memoize this item (overrides its task's and its queue's `memoize`; `false` wins here). @default the task's, else the queue's, else false */
+    memoize: z.boolean().optional(),
   })
   .strict();
 

@@ -57,6 +57,8 @@ export interface AgoraMetrics {
   readonly deadLetters: Counter<'queue'>;
   /** `agora_deliveries_total{kind,outcome}`: webhook delivery tries of results and notifications (`delivered`, `retried`, `dead`). */
   readonly deliveries: Counter<'kind' | 'outcome'>;
+  /** `agora_items_not_executed_total{kind,queue}`: items this process ended `done` without executing them: `reused` (a rerun) or `cached` (memoize). */
+  readonly itemsNotExecuted: Counter<'kind' | 'queue'>;
   /** Sets the source of `agora_queue_jobs{queue,state}` (BullMQ job counts, read on scrape). */
   observeQueueJobs(source: () => Promise<QueueJobCounts>): void;
   /** Sets the source of `agora_lock_waiters{lock}` (read on scrape; the top MAX_LOCK_SERIES locks). */
@@ -117,6 +119,7 @@ export function createAgoraMetrics(registry: Registry = new Registry()): AgoraMe
     runnerSlots: new Gauge({ name: 'agora_runner_slots', help: 'Runner item slots: busy now, and total', labelNames: ['kind'], registers }),
     deadLetters: new Counter({ name: 'agora_dead_letters_total', help: 'Dead-letter records written (items that failed for good), by queue', labelNames: ['queue'], registers }),
     deliveries: new Counter({ name: 'agora_deliveries_total', help: 'Webhook delivery tries (result sinks, notifications), by kind and outcome', labelNames: ['kind', 'outcome'], registers }),
+    itemsNotExecuted: new Counter({ name: 'agora_items_not_executed_total', help: 'Items ended done without executing: reused (a rerun) or cached (memoize), by queue', labelNames: ['kind', 'queue'], registers }),
     observeQueueJobs(source) {
       queueJobs = source;
     },

@@ -1,4 +1,4 @@
-import { ValueError, parseAgoraUri, taskSchema, type StorageProvider, type TaskDefinition } from '@agora/core';
+import { ValueError, parseAgoraUri, sha256Hex, taskSchema, type StorageProvider, type TaskDefinition } from '@agora/core';
 
 const TASK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -50,6 +50,14 @@ export async function registerTask(
     throw new ValueError(`task "${name}" is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   }
   return storage.put(taskUri(namespace, name), Buffer.from(stableJson(parsed.data)));
+}
+
+/**
+ * The sha256 of a task definition as registration stores it (its stable JSON): a configured task
+ * and the same definition registered hash alike. What memo keys and reruns compare tasks by.
+ */
+export function taskDefinitionHash(def: TaskDefinition): string {
+  return sha256Hex(Buffer.from(stableJson(def)));
 }
 
 /** The pinned URI of the latest registration of a task, or null when it was never registered. */

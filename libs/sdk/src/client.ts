@@ -16,6 +16,7 @@ import {
 } from '@agora/core';
 import {
   DeadLetterStore,
+  MemoStore,
   RunStore,
   createRedis,
   sendItemMessage,
@@ -24,6 +25,7 @@ import {
   whenReady,
   type DeadLetterSelector,
   type ItemDetail,
+  type MemoEntry,
   type RedisClient,
   type RunGraph,
   type RunStatus,
@@ -344,6 +346,54 @@ export class AgoraClient {
     if ('id' in sel && !parseDeadLetterId(sel.id)) throw new ValueError(`invalid dead letter id "${sel.id}": expected <runId>.<itemId>`);
     if ('runId' in sel && !isRunId(sel.runId)) throw new ValueError(`invalid run id "${sel.runId}"`);
     return this.bounded('purge of dead letters', () => this.dlq.purge(sel));
+  }
+
+  /**
+   * Reruns an ended run: a new run of its accepted plan (read back from storage by the scheduler)
+   * in which each item that ended `done` there takes its result again, without executing, when
+   * its task definition is unchanged and its dependencies' results hash as they did (a `reused`
+   * event); everything else executes. `fromFailed`: every item that ended `done` is reused
+   * whatever its task definition now (only what failed, was skipped or cancelled executes, and
+   * what depends on a result that changed). Both runs link each other (`rerunOf` / `rerunBy` in
+   * their status). `NotFoundError` for an unknown run; `IllegalStateError` for one that has not
+   * ended, was rejected, or has no stored plan.
+   */
+  async rerun(runId: string, opts: { fromFailed?: boolean; runId?: string } = {}): Promise<{ runId: string; rerunOf: string; fromFailed: boolean }> {
+    if (!isRunId(runId)) throw new ValueError(`invalid run id "${runId}"`);
+    const newId = opts.runId ?? newRunId();
+    if (!isRunId(newId)) throw new ValueError(`invalid run id "${newId}"`);
+    const fromFailed = opts.fromFailed === true;
+    return this.bounded(`rerun of run "${runId}"`, async (live) => {
+      const rec = await this.store.planRecord(runId);
+      if (!rec) {
+        if (await this.inbox.getJob(runId)) throw new IllegalStateError(`run "${runId}" is submitted and not accepted yet; only a run that ended can be rerun`);
+        throw new NotFoundError(`no run "${runId}"`);
+      }
+      if (rec.state !== 'succeeded' && rec.state !== 'failed' && rec.state !== 'cancelled') throw new IllegalStateError(`run "${runId}" is ${rec.state}; only a run that ended (succeeded, failed or cancelled) can be rerun`);
+      if (rec.planRef === undefined) throw new IllegalStateError(`run "${runId}" has no stored plan (it was accepted before plans were stored); submit its plan again`);
+      if ((await this.store.runState(newId)) !== null || (await this.inbox.getJob(newId))) throw new IllegalStateError(`run "${newId}" already exists; rerun under a new run id`);
+      live();
+      const now = Date.now();
+      // The plan is left out: the scheduler runs the original's, as it was accepted.
+      await this.inbox.add(
+        'plan',
+        { runId: newId, plan: null, submittedAt: new Date(now).toISOString(), rerun: { runId, fromFailed } },
+        { jobId: newId, timestamp: now, attempts: 10, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+      );
+      const storedAt = await this.redis.hget(this.inbox.toKey(newId), 'timestamp');
+      if (storedAt !== null && Number(storedAt) !== now) throw new IllegalStateError(`run "${newId}" already exists; rerun under a new run id`);
+      return { runId: newId, rerunOf: runId, fromFailed };
+    });
+  }
+
+  /** The memo cache's entries, newest first (at most `limit`, default 1000): an admin's view. */
+  async memoEntries(opts: { limit?: number } = {}): Promise<Array<MemoEntry & { key: string }>> {
+    return this.bounded('memo cache entries', () => new MemoStore(this.redis, this.store.keys.namespace).list(opts));
+  }
+
+  /** Deletes memo-cache entries by key, or every one; returns how many. Their items execute again next time. */
+  async purgeMemo(sel: { keys: readonly string[] } | { all: true }): Promise<number> {
+    return this.bounded('purge of memo cache entries', () => new MemoStore(this.redis, this.store.keys.namespace).purge(sel));
   }
 
   /** The run's items with their states and dependencies (the console's DAG); `NotFoundError` for an unknown run. */

@@ -19,6 +19,9 @@ import type { AgoraApi } from './agora-api.js';
 import type { ClientRunStatus, WatchOptions } from './client.js';
 import {
   cancelledSchema,
+  memoEntriesSchema,
+  purgedSchema,
+  rerunSchema,
   clientRunStatusSchema,
   errorBodySchema,
   itemDetailSchema,
@@ -147,6 +150,24 @@ export class AgoraHttpClient implements AgoraApi {
   /** Cancels a run (`POST /api/runs/:id/cancel`); returns the run state after the request. */
   async cancel(runId: string): Promise<{ runId: string; state: string; running: number }> {
     return this.call(`cancel of run "${runId}"`, 'POST', `${runPath(runId)}/cancel`, cancelledSchema, '{}');
+  }
+
+  /** Reruns an ended run (`POST /api/runs/:id/rerun`, scope `submit`): see `AgoraClient.rerun`. */
+  async rerun(runId: string, opts: { fromFailed?: boolean; runId?: string } = {}): Promise<{ runId: string; rerunOf: string; fromFailed: boolean }> {
+    if (opts.runId !== undefined && !isRunId(opts.runId)) throw new ValueError(`invalid run id "${opts.runId}"`);
+    const body = { fromFailed: opts.fromFailed === true, ...(opts.runId !== undefined ? { runId: opts.runId } : {}) };
+    return this.call(`rerun of run "${runId}"`, 'POST', `${runPath(runId)}/rerun`, rerunSchema, JSON.stringify(body));
+  }
+
+  /** The memo cache's entries, newest first (`GET /api/memo`, scope `admin`). */
+  async memoEntries(opts: { limit?: number } = {}): Promise<Array<{ key: string; runId: string; itemId: string; resultRef: string; at: string }>> {
+    const q = opts.limit !== undefined ? `?limit=${encodeURIComponent(String(opts.limit))}` : '';
+    return (await this.call('memo cache entries', 'GET', `api/memo${q}`, memoEntriesSchema)).entries;
+  }
+
+  /** Deletes memo-cache entries by key, or all (`POST /api/memo/purge`, scope `admin`); returns how many. */
+  async purgeMemo(sel: { keys: readonly string[] } | { all: true }): Promise<number> {
+    return (await this.call('purge of memo cache entries', 'POST', 'api/memo/purge', purgedSchema, JSON.stringify(sel))).purged;
   }
 
   /**

@@ -14,6 +14,8 @@ const name = z.string().min(1).max(1024);
 const time = z.string().max(64);
 
 const replayLink = z.object({ runId: name, items: z.array(name), at: time });
+const rerunLink = z.object({ runId: name, fromFailed: z.boolean(), at: time });
+const origin = z.object({ runId: name, itemId: name });
 
 const endReason = {
   error: z.string().exactOptional(),
@@ -40,11 +42,23 @@ export const runStatusSchema: z.ZodType<RunStatus> = z.object({
   cancelRequested: z.boolean(),
   total: count,
   counts,
-  items: z.array(z.object({ id: name, state: name, resultRef: z.string().exactOptional(), ...endReason })),
+  items: z.array(z.object({ id: name, state: name, resultRef: z.string().exactOptional(), ...endReason, reusedFrom: origin.exactOptional(), cachedFrom: origin.exactOptional() })),
   events: count,
   replayOf: replayLink.exactOptional(),
   replayedBy: z.array(replayLink).exactOptional(),
+  rerunOf: rerunLink.exactOptional(),
+  rerunBy: z.array(rerunLink).exactOptional(),
+  shortcuts: z.object({ reused: count, cached: count }).exactOptional(),
 });
+
+/** `POST /api/runs/:id/rerun`: the new run. */
+export const rerunSchema = z.object({ runId: name, rerunOf: name, fromFailed: z.boolean() });
+
+/** `POST /api/memo/purge`: how many entries were deleted. */
+export const purgedSchema = z.object({ purged: count });
+
+/** `GET /api/memo`: the memo cache's entries, newest first. */
+export const memoEntriesSchema = z.object({ entries: z.array(z.object({ key: name, runId: name, itemId: name, resultRef: name, at: time })) });
 
 /** `GET /api/runs/:id`: a run's status, or `submitted` while its plan waits on the inbox. */
 export const clientRunStatusSchema = z.union([runStatusSchema, z.object({ runId: name, state: z.literal('submitted') })]);

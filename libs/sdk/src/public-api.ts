@@ -33,12 +33,15 @@ export type {
   PlanInput,
   PlanItem,
   RetryEvent,
+  ReusedEvent,
+  CachedEvent,
   RunEvent,
   RunState,
   ValidateOptions,
   ValidationResult,
 } from '@agora/core';
 export type { EndReason, ReplayLink, RunStatus, SentMessage, StoredDeadLetter } from '@agora/state';
+export type { MemoEntry, RerunLink, Shortcut } from '@agora/state';
 
 /** Either transport's options: `{ http: { url, apiKey } }` for the dashboard's HTTP API, else Redis. */
 export type AgoraConnectOptions = AgoraClientOptions | { readonly http: AgoraHttpClientOptions };

@@ -8,3 +8,5 @@ export * from './fleet.js';
 export * from './item-retry.js';
 export * from './dead-letter-store.js';
 export * from './item-channel.js';
+export * from './memo-store.js';
+export * from './rerun-record.js';

@@ -94,6 +94,18 @@ export const itemJobDataSchema = z
     traceparent: z.string().regex(TRACEPARENT_RE, 'a W3C traceparent (00-<32 hex>-<16 hex>-01)').optional(),
     /** The result sink chosen at acceptance (task > plan), when not the default `stdout`. Hashed: it decides where the result goes. */
     resultSink: z.string().regex(SINK_NAME_RE).optional(),
+    /**
+     * Only for a memoized item: the sha256 of what decides its result apart from its dependencies
+     * (executor, task definition hash, image digest, inputs; see `memoKey`). The runner adds the
+     * dependencies' result hashes and looks the key up before it executes anything.
+     */
+    memo: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 (64 lowercase hex)').optional(),
+    /**
+     * Only for an item of a rerun that ended `done` in the original run (and whose task is
+     * unchanged, or the rerun is `--from-failed`): that run. The runner reuses its result when its
+     * dependencies' results hash as they did there and the artifact still exists.
+     */
+    reuseFrom: z.string().refine(isRunId, 'invalid run id').optional(),
   })
   .strict();
 
@@ -134,6 +146,34 @@ export function itemDefinitionHash(d: ItemJobData, inputsHash: string = itemInpu
     ...(d.retry !== undefined ? { retry: d.retry } : {}),
     ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}),
     ...(d.resultSink !== undefined ? { resultSink: d.resultSink } : {}),
+    // Both decide whether the item executes: hashed, so an edit of job data cannot hand an item a result.
+    ...(d.memo !== undefined ? { memo: d.memo } : {}),
+    ...(d.reuseFrom !== undefined ? { reuseFrom: d.reuseFrom } : {}),
   };
   return createHash('sha256').update(canonicalJson(def)).digest('hex');
+}
+
+/**
+ * The memo key of an item: sha256 over its memo base (`ItemJobData.memo`) and its dependencies'
+ * result hashes by dependency id, in RFC 8785 form. Results enter by content hash only (a
+ * resultRef's name differs per run; its bytes are what the worker reads).
+ */
+export function memoKey(base: string, deps: Readonly<Record<string, string>>): string {
+  const hashes: Record<string, string> = {};
+  for (const [id, ref] of Object.entries(deps)) hashes[id] = resultHashOf(ref);
+  return createHash('sha256').update(canonicalJson({ base, deps: hashes })).digest('hex');
+}
+
+/** The content hash a resultRef pins (its last segment), or the ref itself when it pins none. */
+export function resultHashOf(ref: string): string {
+  const h = ref.slice(ref.lastIndexOf('/') + 1);
+  return /^[0-9a-f]{64}$/.test(h) ? h : ref;
+}
+
+/**
+ * The part of a memo key known at acceptance: executor, task definition hash, image digest (for a
+ * task with an image) and the RFC 8785 hash of the inputs. `memoKey` adds the dependencies' results.
+ */
+export function memoBase(parts: { executor: string; taskHash: string | null; imageDigest: string | null; inputsHash: string }): string {
+  return createHash('sha256').update(canonicalJson({ v: 1, executor: parts.executor, task: parts.taskHash, image: parts.imageDigest, inputs: parts.inputsHash })).digest('hex');
 }

@@ -3,6 +3,7 @@ import { ITEM_STATES, ValueError, encodeEventBody, formatTraceparent, isTerminal
 import type { LockClaimCall, LockReleaseCall } from '@agora/locks';
 import { callScript, defineScripts } from './scripts.js';
 import { retryLevelsSchema, type RetryLevels } from './item-retry.js';
+import { PLAN_REF, RERUN_BY, RERUN_OF, TASK_HASHES, parseShortcut, rerunLinks, type PlanRecord, type RerunLink, type Shortcut } from './rerun-record.js';
 
 export interface RunStatus {
   readonly runId: string;
@@ -17,8 +18,14 @@ export interface RunStatus {
   readonly total: number;
   readonly counts: Record<ItemState, number>;
   /** `error`/`errorCode`/`exitCode`/`reason`: why an item ended failed, skipped or cancelled (status only). */
-  readonly items: Array<{ id: string; state: string; resultRef?: string } & EndReason>;
+  readonly items: Array<{ id: string; state: string; resultRef?: string } & EndReason & Shortcut>;
   readonly events: number;
+  /** Only for a rerun: the run it reruns. */
+  readonly rerunOf?: RerunLink;
+  /** Only for a run that was rerun: each rerun, oldest first. */
+  readonly rerunBy?: RerunLink[];
+  /** Items that ended `done` without executing, when any did: taken from another run (`reused`) or from the memo cache (`cached`). */
+  readonly shortcuts?: { readonly reused: number; readonly cached: number };
   /** Only for a replay of dead letters: the run (and its items) this run runs again. */
   readonly replayOf?: ReplayLink;
   /** Only for a run whose dead letters were replayed: each replay, oldest first. */
@@ -345,18 +352,23 @@ export class RunStore {
   async getRun(runId: string, opts: { items?: boolean } = {}): Promise<RunStatus | null> {
     const k = this.keys.run(runId);
     const pipe = this.redis.pipeline().hgetall(k.meta);
-    if (opts.items !== false) pipe.hgetall(k.items).hgetall(k.results);
+    if (opts.items !== false) pipe.hgetall(k.items).hgetall(k.results).hgetall(k.shortcuts);
     const res = (await pipe.exec()) ?? [];
     const meta = (res[0]?.[1] ?? {}) as Record<string, string>;
     if (!meta['state']) return null;
     const items = (res[1]?.[1] ?? {}) as Record<string, string>;
     const results = (res[2]?.[1] ?? {}) as Record<string, string>;
+    const shortcuts = (res[3]?.[1] ?? {}) as Record<string, string>;
     const counts = Object.fromEntries(ITEM_STATES.map((s) => [s, 0])) as Record<ItemState, number>;
     const list: RunStatus['items'] = [];
+    const taken = { reused: 0, cached: 0 };
     for (const [id, state] of Object.entries(items)) {
       if (state in counts) counts[state as ItemState]++;
       const ref = results[id];
-      list.push(ref ? { id, state, resultRef: ref } : { id, state });
+      const marker = state === 'done' && shortcuts[id] ? parseShortcut(shortcuts[id]) : {};
+      if (marker.reusedFrom) taken.reused++;
+      if (marker.cachedFrom) taken.cached++;
+      list.push(ref ? { id, state, resultRef: ref, ...marker } : { id, state });
     }
     return {
       runId,
@@ -372,7 +384,59 @@ export class RunStore {
       items: list,
       events: Number(meta['seq'] ?? 0),
       ...replayLinks(meta),
+      ...rerunLinks(meta),
+      ...(taken.reused + taken.cached > 0 ? { shortcuts: taken } : {}),
     };
+  }
+
+  /**
+   * Records where the run's accepted plan is stored (`planRef`, a pinned `plan` artifact) and the
+   * hash of each task definition it was accepted with (name -> sha256), once: what a rerun reads
+   * back. Idempotent (a resumed acceptance keeps the first).
+   */
+  async notePlan(runId: string, rec: { planRef: string; taskHashes: Readonly<Record<string, string>> }): Promise<void> {
+    const meta = this.keys.run(runId).meta;
+    await this.redis.hsetnx(meta, PLAN_REF, rec.planRef);
+    await this.redis.hsetnx(meta, TASK_HASHES, JSON.stringify(rec.taskHashes));
+  }
+
+  /** The run's state, stored plan and task hashes (see `notePlan`); null for an unknown run. */
+  async planRecord(runId: string): Promise<PlanRecord | null> {
+    const [state, planRef, taskHashes] = await this.redis.hmget(this.keys.run(runId).meta, 'state', PLAN_REF, TASK_HASHES);
+    if (!state) return null;
+    let hashes: Record<string, string> = {};
+    try {
+      const v = JSON.parse(taskHashes ?? '{}') as unknown;
+      if (v !== null && typeof v === 'object' && !Array.isArray(v)) hashes = Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string'));
+    } catch {
+      // an unreadable record pins nothing: every task counts as changed
+    }
+    return { state, ...(planRef ? { planRef } : {}), taskHashes: hashes };
+  }
+
+  /**
+   * Records both ends of a rerun at its acceptance, like `noteReplay`: the new run names the
+   * original, the original names the new run (in its record: its stream is sealed). Idempotent.
+   */
+  async noteRerun(runId: string, of: { runId: string; fromFailed: boolean }): Promise<void> {
+    const at = new Date().toISOString();
+    await this.redis.hsetnx(this.keys.run(runId).meta, RERUN_OF, JSON.stringify({ runId: of.runId, fromFailed: of.fromFailed, at }));
+    await this.redis.hsetnx(this.keys.run(of.runId).meta, `${RERUN_BY}${runId}`, JSON.stringify({ fromFailed: of.fromFailed, at }));
+  }
+
+  /** Marks an item that ended `done` without executing (status shows `reusedFrom` / `cachedFrom`). */
+  async noteShortcut(runId: string, itemId: string, kind: 'reused' | 'cached', from: { runId: string; itemId: string }): Promise<void> {
+    await this.redis.hset(this.keys.run(runId).shortcuts, itemId, JSON.stringify({ kind, runId: from.runId, itemId: from.itemId }));
+  }
+
+  /** Each item's state and resultRef in one run (nulls for unknown ones): one round trip. */
+  async statesAndResults(runId: string, ids: readonly string[]): Promise<Array<{ state: string | null; resultRef: string | null }>> {
+    if (ids.length === 0) return [];
+    const k = this.keys.run(runId);
+    const res = (await this.redis.pipeline().hmget(k.items, ...ids).hmget(k.results, ...ids).exec()) ?? [];
+    const states = (res[0]?.[1] ?? []) as Array<string | null>;
+    const refs = (res[1]?.[1] ?? []) as Array<string | null>;
+    return ids.map((_, i) => ({ state: states[i] ?? null, resultRef: refs[i] ?? null }));
   }
 
   /**

@@ -26,6 +26,18 @@ export const submissionSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Only for a rerun (`agora rerun`): the run to run again. The plan is then the original's, as
+     * it was accepted (the scheduler reads it back from storage; the submitted `plan` is ignored),
+     * and what the new run reuses is decided from the original's record, never from this data.
+     */
+    rerun: z
+      .object({
+        runId: z.string().refine(isRunId, 'invalid run id'),
+        fromFailed: z.boolean(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

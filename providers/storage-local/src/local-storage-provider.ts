@@ -238,7 +238,11 @@ export class LocalStorageProvider implements StorageProvider {
       bytes = await readNoFollow(file);
     } catch (err) {
       if (err instanceof StorageError) throw err;
-      if (isCode(err, 'ENOENT')) throw new NotFoundError(`no artifact at ${uri}`);
+      if (isCode(err, 'ENOENT')) {
+        // Deleted behind our back: a later put of the same bytes must write the blob again.
+        this.known.delete(file);
+        throw new NotFoundError(`no artifact at ${uri}`);
+      }
       if (isCode(err, 'ELOOP')) throw symlinkRefused(file, err);
       throw new StorageError(`could not read ${uri}: ${(err as Error).message}`, { cause: err, retryable: true });
     }

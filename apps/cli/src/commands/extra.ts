@@ -65,6 +65,27 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
     .option('--all', 'every dead letter')
     .description('delete dead letters; prints how many')
     .action(run(async (id: string | undefined, o: { run?: string; all?: boolean }) => (await import('./dlq.js')).dlqPurgeCmd(id, o, g())));
+  program
+    .command('rerun')
+    .argument('<run>', 'run id of an ended run')
+    .option('--from-failed', 'reuse every item that ended done; execute only what failed, was skipped or cancelled (and what depends on a changed result)')
+    .option('--json', 'print { runId, rerunOf, fromFailed }')
+    .description("a new run of the run's plan that reuses the results of unchanged items that ended done; prints the new run id")
+    .action(run(async (r: string, o: { fromFailed?: boolean; json?: boolean }) => (await import('./rerun.js')).rerunCmd(r, o, g())));
+  const cache = program.command('cache').description('the memo cache of memoize items: key -> the earlier done item whose result it reuses');
+  cache
+    .command('list')
+    .description('memo entries, newest first: key, run/item, time, resultRef')
+    .option('--limit <n>', 'at most this many (default 1000)')
+    .option('--json', 'print { entries }')
+    .action(run(async (o: { limit?: string; json?: boolean }) => (await import('./rerun.js')).cacheListCmd(o, g())));
+  cache
+    .command('purge')
+    .argument('[keys...]', 'memo keys (64 hex digits)')
+    .option('--all', 'every entry')
+    .option('--json', 'print { purged }')
+    .description('delete memo entries (their items execute again next time); prints how many')
+    .action(run(async (k: string[], o: { all?: boolean; json?: boolean }) => (await import('./rerun.js')).cachePurgeCmd(k, o, g())));
   const tasks = program.command('tasks').description('task definitions registered in storage (content-addressed)');
   tasks
     .command('register')
