@@ -155,7 +155,10 @@ export function describeComputeConformance(name: string, setup: () => Promise<Co
 
     // First, and alone: an engine busy starting the other cases' workers may be slow to answer.
     when('health', async () => {
-      const health = await harness().provider.health!();
+      // Up to three asks: a provider bounds its own health check in time (the Docker provider
+      // gives the engine 5 s), and an engine on a busy test machine may miss one bound.
+      let health = await harness().provider.health!();
+      for (let i = 1; i < 3 && !health.ok; i++) health = await harness().provider.health!();
       expect(health.ok, health.message).toBe(true);
       expect(typeof health.message).toBe('string');
       expect(health.message.length).toBeGreaterThan(0);
