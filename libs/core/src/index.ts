@@ -6,6 +6,7 @@ export * from './providers.js';
 export * from './output.js';
 export * from './scrub.js';
 export * from './storage-uri.js';
+export * from './storage-names.js';
 export * from './events.js';
 export * from './channel.js';
 export * from './plan.js';

@@ -101,6 +101,18 @@ export interface StorageEntry {
   readonly registeredAt: string;
 }
 
+/** What `StorageProvider.listNames` is asked (checked by `checkListNamesQuery`). */
+export interface ListNamesQuery {
+  readonly namespace: string;
+  readonly type: string;
+  /** Only names starting with this ([A-Za-z0-9._-]*). @default "" (every name) */
+  readonly prefix?: string;
+  /** Only names sorting after this one: the last name of the previous page. */
+  readonly startAfter?: string;
+  /** @default 1000 (LIST_NAMES_DEFAULT_LIMIT), at most 10 000 (LIST_NAMES_MAX_LIMIT) */
+  readonly limit?: number;
+}
+
 export interface StorageProvider {
   readonly name: string;
   /**
@@ -117,8 +129,12 @@ export interface StorageProvider {
     type: string;
     contentHash: string;
   }): Promise<(StorageEntry & { name: string }) | null>;
-  /** Names of one type whose name starts with `prefix`. */
-  listNames?(query: { namespace: string; type: string; prefix?: string }): Promise<string[]>;
+  /**
+   * Names of one type whose name starts with `prefix`: each once, sorted by code unit, those after
+   * `startAfter` only, at most `limit` (default 1000, at most 10 000; `allNames` pages through
+   * them all). A bad query (a prefix with '/' or '..', a limit out of range) is a `ValueError`.
+   */
+  listNames(query: ListNamesQuery): Promise<string[]>;
   health?(): Promise<ProviderHealth>;
   /** Writes anything held back (deferred index entries); called before the process exits. */
   flush?(): Promise<void>;

@@ -283,7 +283,12 @@ export class DockerComputeProvider implements ComputeProvider {
       const ping = this.docker.ping.bind(this.docker) as unknown as WithSignal<unknown>;
       const version = this.docker.version.bind(this.docker) as unknown as WithSignal<Docker.DockerVersion>;
       await ping({ abortSignal: AbortSignal.timeout(5000) });
-      const v = await version({ abortSignal: AbortSignal.timeout(5000) });
+      // The ping is the check; the version only names the engine. Podman gathers host facts for
+      // /version and may take seconds when busy: an engine that answered is healthy all the same.
+      const v = await version({ abortSignal: AbortSignal.timeout(5000) }).catch((err: unknown) => err as Error);
+      if (v instanceof Error) {
+        return { ok: true, message: `Docker Engine API at ${this.endpoint} answers (its version was not read: ${engineMessage(v)})`, details: { endpoint: this.endpoint } };
+      }
       return {
         ok: true,
         message: `Docker Engine API at ${this.endpoint} answers (${v.Components?.[0]?.Name ?? 'engine'} ${v.Version}, API ${v.ApiVersion})`,

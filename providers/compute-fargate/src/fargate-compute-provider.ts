@@ -236,12 +236,18 @@ export class FargateComputeProvider implements ComputeProvider {
     if (h.cancelledBeforeStart) return { exitCode: null, startedAt: now, finishedAt: now, stdout: EMPTY, stderr: '', cancelled: true };
     const existing = this.inflight.get(h.providerTaskId);
     if (existing) return existing.done;
-    let requestStop: (reason: string) => void = () => undefined;
+    // A cancel may come before `follow` is ready to stop (it first reads secrets to scrub with):
+    // it is kept and handed over then, never dropped (a dropped one left awaitExit polling forever).
+    let requestStop: ((reason: string) => void) | undefined;
+    const pending: string[] = [];
     const entry = {
-      stop: (reason: string) => requestStop(reason),
+      stop: (reason: string) => (requestStop ? requestStop(reason) : pending.push(reason)),
       done: undefined as unknown as Promise<TaskExit>,
     };
-    entry.done = this.follow(h, ctx, (fn) => (requestStop = fn)).finally(() => {
+    entry.done = this.follow(h, ctx, (fn) => {
+      requestStop = fn;
+      for (const r of pending.splice(0)) fn(r);
+    }).finally(() => {
       this.inflight.delete(h.providerTaskId);
       this.scrubbers.delete(h.providerTaskId);
     });

@@ -4,12 +4,15 @@ import path from 'node:path';
 import {
   NotFoundError,
   StorageError,
+  checkListNamesQuery,
   contentAddress,
   formatAgoraUri,
+  pageOfNames,
   parseAgoraUri,
   resolveContentHash,
   resolveInside,
   sha256Hex,
+  type ListNamesQuery,
   type ProviderHealth,
   type StorageEntry,
   type StorageProvider,
@@ -300,10 +303,10 @@ export class LocalStorageProvider implements StorageProvider {
     return null;
   }
 
-  async listNames(q: { namespace: string; type: string; prefix?: string }): Promise<string[]> {
-    parseAgoraUri(`agora://${q.namespace}/${q.type}/x`);
-    const names = new Set((await this.readRegistry(q.namespace, q.type)).map((l) => l.n));
-    return [...names].filter((n) => q.prefix === undefined || n.startsWith(q.prefix)).sort();
+  async listNames(query: ListNamesQuery): Promise<string[]> {
+    const q = checkListNamesQuery(query);
+    // The registry is read whole anyway (the O(N) walk); the page is cut from it.
+    return pageOfNames((await this.readRegistry(q.namespace, q.type)).map((l) => l.n), q);
   }
 
   async health(): Promise<ProviderHealth> {

@@ -10,12 +10,17 @@ import {
 import {
   NotFoundError,
   StorageError,
+  URI_SEGMENT_MAX,
   ValueError,
+  checkListNamesQuery,
   contentAddress,
   formatAgoraUri,
+  isSafeName,
+  pageOfNames,
   parseAgoraUri,
   resolveContentHash,
   sha256Hex,
+  type ListNamesQuery,
   type Logger,
   type ProviderHealth,
   type StorageEntry,
@@ -41,6 +46,11 @@ const sha256 = sha256Hex;
 const PREFIX_RE = /^(?:[A-Za-z0-9._-]+\/)*$/;
 /** Index keys sort by registration time: 15-digit milliseconds, then a tie-breaker. */
 const INDEX_KEY_RE = /^(\d{15})-([0-9a-f]{12})-([0-9a-f]{64})$/;
+/**
+ * Names one `listNames` call may gather before it sorts them: a bound on the memory a listing
+ * takes whatever the bucket holds.
+ */
+export const LIST_NAMES_SCAN_MAX = 100_000;
 
 /**
  * Content-addressed blob storage in an S3 bucket (sha256), for deployments whose workers do not
@@ -60,6 +70,8 @@ export class S3StorageProvider implements StorageProvider {
   private readonly prefix: string;
   /** Index writes callers did not wait for (`deferIndex`); `flush()` waits for them. */
   private readonly deferred = new Set<Promise<void>>();
+  /** Milliseconds of the last index key this provider wrote. */
+  private lastStampMs = 0;
 
   constructor(private readonly opts: S3StorageOptions) {
     if (typeof opts.bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(opts.bucket)) {
@@ -90,7 +102,10 @@ export class S3StorageProvider implements StorageProvider {
     await this.send(`store ${uri}`, () =>
       this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${base}blobs/${contentHash}`, Body: contents, ContentType: 'application/octet-stream' })),
     );
-    const stamp = String(Date.now()).padStart(15, '0');
+    // Strictly increasing within this process: two puts of one name in the same millisecond
+    // would otherwise order by their random tie-breakers, and resolveLatest could name the older.
+    this.lastStampMs = Math.max(Date.now(), this.lastStampMs + 1);
+    const stamp = String(this.lastStampMs).padStart(15, '0');
     const indexKey = `${base}names/${u.name}/${stamp}-${randomBytes(6).toString('hex')}-${contentHash}`;
     const indexed = this.send(`index ${uri}`, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: indexKey, Body: '' }))).then(() => undefined);
     if (opts.deferIndex) {
@@ -161,16 +176,39 @@ export class S3StorageProvider implements StorageProvider {
     };
   }
 
-  async listNames(q: { namespace: string; type: string; prefix?: string }): Promise<string[]> {
-    parseAgoraUri(`agora://${q.namespace}/${q.type}/x`);
+  async listNames(query: ListNamesQuery): Promise<string[]> {
+    const q = checkListNamesQuery(query);
     const dir = `${this.base(q.namespace, q.type)}names/`;
-    const names = new Set<string>();
-    for (const key of await this.listKeys(dir + (q.prefix ?? ''))) {
-      const rest = key.slice(dir.length);
-      const slash = rest.indexOf('/');
-      if (slash > 0) names.add(rest.slice(0, slash));
-    }
-    return [...names].sort();
+    // One common prefix per name (Delimiter "/"), not one key per registration. Keys order a name
+    // by `<name>/`, so "a-b/" lists before "a/" while "a" < "a-b": the page is cut only after
+    // every name under the prefix has been seen (at most LIST_NAMES_SCAN_MAX), then sorted.
+    // StartAfter `<startAfter>,` (',' sorts just below every name character) skips every key of
+    // a name sorting before `startAfter` and keeps those it is a prefix of.
+    const startAfter = q.startAfter !== undefined && q.startAfter.startsWith(q.prefix) ? `${dir}${q.startAfter},` : undefined;
+    const names: string[] = [];
+    let token: string | undefined;
+    do {
+      const page: ListObjectsV2CommandOutput = await this.send(`list names under ${dir}${q.prefix}`, () =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: dir + q.prefix,
+            Delimiter: '/',
+            ...(token ? { ContinuationToken: token } : startAfter ? { StartAfter: startAfter } : {}),
+          }),
+        ),
+      );
+      for (const p of page.CommonPrefixes ?? []) {
+        const name = p.Prefix?.slice(dir.length, -1);
+        // Keys this provider did not write (a name outside the grammar) are not names.
+        if (name !== undefined && isSafeName(name, URI_SEGMENT_MAX)) names.push(name);
+      }
+      if (names.length > LIST_NAMES_SCAN_MAX) {
+        throw new StorageError(`s3 storage: more than ${LIST_NAMES_SCAN_MAX} names under ${dir}${q.prefix} (bucket "${this.bucket}"); list with a longer prefix`);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return pageOfNames(names, q);
   }
 
   async health(): Promise<ProviderHealth> {

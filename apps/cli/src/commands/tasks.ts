@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { parsePlanText } from '@agora/core';
+import { allNames, parsePlanText } from '@agora/core';
 import { ProviderSet, loadTask, registerTask, resolveTaskRef } from '@agora/registry';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 
@@ -33,7 +33,8 @@ export async function tasksRegisterCmd(name: string, file: string, g: GlobalOpts
 export async function tasksListCmd(g: GlobalOpts, opts: { json?: boolean } = {}): Promise<number> {
   const config = await resolveConfig(g);
   const storage = await new ProviderSet(config).storage();
-  const names = (await storage.listNames?.({ namespace: config.namespace, type: 'task' })) ?? [];
+  const names: string[] = [];
+  for await (const n of allNames(storage, { namespace: config.namespace, type: 'task' })) names.push(n);
   const rows: Array<{ name: string; uri: string | null; source: 'storage' | 'config' }> = [];
   for (const n of names) rows.push({ name: n, uri: (await resolveTaskRef(storage, config.namespace, n)) ?? null, source: 'storage' });
   for (const n of Object.keys(config.tasks)) if (!names.includes(n)) rows.push({ name: n, uri: null, source: 'config' });
