@@ -61,7 +61,7 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
       // The provider scrubs its own output; this covers the messages built here from its errors.
       const scrub = createScrubber(staticSecretValues(task.secretRefs, credentials));
 
-      const workDir = resolveInside(config.dataDir, 'work', ctx.runId, ctx.itemId);
+      const workDir = ctx.workDir ?? resolveInside(config.dataDir, 'work', ctx.runId, ctx.itemId);
       try {
         const files = await stageWorkDir(workDir, ctx, inputs.workerInput ?? {});
         const spec = {

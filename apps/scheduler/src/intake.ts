@@ -7,6 +7,7 @@ import { buildFlows, type FlowPlan } from './flows.js';
 import { admissionFlowOptions, unfinishedJobs, type Admissions, type PendingAdmission } from './admission.js';
 import { resolveRetryPolicies, retryLevels } from './retry-policies.js';
 import { endStandIns, replayProblems } from './replay.js';
+import { recordPlan } from './plan-record.js';
 
 /** What the intake needs from its scheduler. */
 export interface IntakeContext {
@@ -65,7 +66,8 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
     return { state: 'rejected', problems: checked.problems };
   }
   const { plan, inputsHashes } = checked;
-  const recorded = await recordRun(ctx, sub, plan, checked.taskRefs);
+  const planRef = await recordPlan(await ctx.providers.storage(), ctx.config.namespace, sub.runId, plan);
+  const recorded = await recordRun(ctx, sub, plan, checked.taskRefs, planRef);
   if ('state' in recorded) return recorded;
   const maxWaiting = ctx.config.queues[plan.queue]?.maxWaiting;
   const levels = await retryLevels(plan, ctx.config, recorded.taskRefs, () => ctx.providers.storage());
@@ -197,6 +199,7 @@ async function recordRun(
   sub: SubmissionData,
   plan: Plan,
   pins: Map<string, string>,
+  planRef?: string,
 ): Promise<{ registered: number; flowChunks: number; taskRefs: Map<string, string>; trace?: TraceContext } | { state: string }> {
   await ctx.fence();
   // The run's trace is decided here, once (a resumed acceptance gets the first one back), with
@@ -205,7 +208,7 @@ async function recordRun(
     total: plan.items.length,
     queue: plan.queue,
     planId: plan.id,
-    fields: { submittedAt: sub.submittedAt, ...(sub.replay ? { replayOf: { runId: sub.replay.runId, items: sub.replay.items } } : {}) },
+    fields: { submittedAt: sub.submittedAt, ...(sub.replay ? { replayOf: { runId: sub.replay.runId, items: sub.replay.items } } : {}), ...(planRef ? { planRef } : {}) },
     trace: newTraceContext(),
   });
   if (init.state !== 'accepted' && init.state !== 'running' && init.state !== 'queued') return { state: init.state };

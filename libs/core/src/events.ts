@@ -99,6 +99,11 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
       /** Only for a replay of dead letters: the run and the items it runs again. */
       replayOf: z.strictObject({ runId: nonEmpty, items: names }).optional(),
       traceId: traceId.optional(),
+      /**
+       * The accepted plan, stored content-addressed (`agora://<ns>/plan/<runId>/<sha256>`): the
+       * inputs the stream only hashes, for replaying the run. Absent in runs accepted before it.
+       */
+      planRef: nonEmpty.optional(),
     }),
     z.strictObject({ ...runBase, state: z.literal('running') }),
     /**
