@@ -27,7 +27,8 @@ fs.appendFileSync(process.env.COUNTER, process.env.AGORA_ITEM_ID + '\\n');
 const input = JSON.parse(fs.readFileSync(process.env.AGORA_WORKER_INPUT_FILE, 'utf8'));
 const deps = JSON.parse(fs.readFileSync(process.env.AGORA_DEPENDENCIES_FILE, 'utf8'));
 const got = Object.keys(deps).sort().map((d) => d + '=' + fs.readFileSync(path.join(process.env.AGORA_DEPS_DIR, d), 'utf8'));
-process.stdout.write(JSON.stringify({ run: process.env.AGORA_RUN_ID, item: process.env.AGORA_ITEM_ID, input, deps: got }));
+const { AGORA_RUN_ID: run, AGORA_ITEM_ID: item, AGORA_ATTEMPT: attempt, AGORA_LOCK_TOKENS: tokens } = process.env;
+process.stdout.write(JSON.stringify({ run, item, attempt, tokens, input, deps: got }));
 `;
 
 const deterministic = {
@@ -126,7 +127,8 @@ describe('agora replay', () => {
       expect(parseAgoraUri(o.sealedResultRef).contentHash).toBe(o.sealedSha256);
       expect(o.target).toBe('local');
     }
-    // The workers ran again (b with a's sealed result staged as its dependency, under the sealed run's id)...
+    // The workers ran again (b with a's sealed result staged as its dependency, under the sealed
+    // run's id, attempt and fencing tokens: its output prints them all)...
     expect(ranLines().slice(ranBefore).sort()).toEqual(['a', 'b']);
     // ...and nothing of the original run changed, and no run was added.
     expect(env.agora(['watch', echoRun, '--json']).stdout).toBe(events);
@@ -144,6 +146,7 @@ describe('agora replay', () => {
     expect(r.code, r.stderr).toBe(1);
     const report = r.report!;
     expect(report.ok).toBe(false);
+    expect(report.runId).toBe(clockRun);
     expect(report.counts).toEqual({ equal: 1, differs: 2, failed: 0 });
     expect(Object.fromEntries(report.items.map((o) => [o.itemId, o.status]))).toEqual({ t1: 'differs', t2: 'differs', s: 'equal' });
     const t1 = report.items.find((o) => o.itemId === 't1')!;
