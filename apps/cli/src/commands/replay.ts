@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { NotFoundError, StorageError, ValueError, coerceError, createLogger, isItemId, parsePlanText, type LogLevel, type Plan } from '@agora/core';
+import { AgoraError, NotFoundError, StorageError, ValueError, coerceError, createLogger, isItemId, parsePlanText, type LogLevel, type Plan } from '@agora/core';
 import { verifyEvidence } from '@agora/evidence';
 import { ProviderSet, loadTask } from '@agora/registry';
 import {
@@ -76,12 +76,12 @@ export async function replayCmd(file: string, raw: ReplayOpts, g: GlobalOpts): P
 
   const config = await resolveConfig(g);
   const providers = new ProviderSet(config);
-  const storage = await providers.storage();
-  const plan = await loadPlan(run, opts.plan, () => storage.get(run.planRef!));
+  const storage = await unavailable(() => providers.storage());
+  const plan = await unavailable(() => loadPlan(run, opts.plan, () => storage.get(run.planRef!)));
   if ('missing' in plan) return refuseMissing([plan.missing], opts.json === true);
   const items = usage(() => replayItemsOf(run, plan.plan, opts.item));
   if (items.length === 0) throw new CliError(`run ${run.runId} has no dispatch item that ran and ended done: nothing to replay`);
-  const { tasks, missing } = await loadReplayArtifacts(storage, config, items);
+  const { tasks, missing } = await unavailable(() => loadReplayArtifacts(storage, config, items));
   if (missing.length > 0) return refuseMissing(missing, opts.json === true);
 
   const logLevel = (process.env['AGORA_LOG_LEVEL'] as LogLevel | undefined) ?? 'warn';
@@ -133,6 +133,16 @@ function usage<T>(fn: () => T): T {
     return fn();
   } catch (err) {
     if (err instanceof ValueError) throw new CliError(err.message, REPLAY_EXIT.usage);
+    throw err;
+  }
+}
+
+/** Storage that fails in a way a later try may not (a retryable error: unreachable, throttled) is unavailable (exit 3), not bad input. */
+async function unavailable<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof AgoraError && err.retryable) throw new CliError(`storage unavailable: ${err.message}`, REPLAY_EXIT.unavailable);
     throw err;
   }
 }
