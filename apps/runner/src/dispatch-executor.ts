@@ -68,7 +68,7 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
       // The provider scrubs its own output; this covers the messages built here from its errors.
       const scrub = createScrubber(staticSecretValues(task.secretRefs, credentials));
 
-      const workDir = resolveInside(config.dataDir, 'work', ctx.runId, ctx.itemId);
+      const workDir = ctx.workDir ?? resolveInside(config.dataDir, 'work', ctx.runId, ctx.itemId);
       let channel: { file: string; open: ItemChannel } | undefined;
       try {
         const files = await stageWorkDir(workDir, ctx, inputs.workerInput ?? {});

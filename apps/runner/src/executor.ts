@@ -19,6 +19,11 @@ export interface ExecutorContext {
   readonly taskRef?: string;
   /** Target chosen by the plan or item, if any. */
   readonly target?: string;
+  /**
+   * Where `dispatch` stages the worker's files; default `<dataDir>/work/<runId>/<itemId>`. A
+   * replay runs an item of a sealed run under that run's id, in a folder of its own.
+   */
+  readonly workDir?: string;
   /** Aborted on cancel and on lock loss: the executor must stop its worker. */
   readonly signal: AbortSignal;
   readonly storage: StorageProvider;

@@ -9,7 +9,8 @@ import { resolveRetryPolicies, retryLevels } from './retry-policies.js';
 import { endStandIns, replayProblems } from './replay.js';
 import { resolveResultSinks } from './result-sinks.js';
 import { memoBases, planTasks, taskHashes } from './memoize.js';
-import { reuseCandidates, rerunSubmission, storePlan } from './rerun.js';
+import { notePlan, reuseCandidates, rerunSubmission } from './rerun.js';
+import { recordPlan } from './plan-record.js';
 
 /** What the intake needs from its scheduler. */
 export interface IntakeContext {
@@ -68,7 +69,8 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
     return { state: 'rejected', problems: checked.problems };
   }
   const { plan, inputsHashes } = checked;
-  const recorded = await recordRun(ctx, sub, plan, checked.taskRefs);
+  const planRef = await recordPlan(await ctx.providers.storage(), ctx.config.namespace, sub.runId, plan);
+  const recorded = await recordRun(ctx, sub, plan, checked.taskRefs, planRef);
   if ('state' in recorded) return recorded;
   const maxWaiting = ctx.config.queues[plan.queue]?.maxWaiting;
   // Task hashes (recorded with the plan, compared by reruns) and what memoize and a rerun put in the jobs.
@@ -104,14 +106,14 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
     await ctx.store.noteRerun(sub.runId, sub.rerun);
   }
   if (maxWaiting !== undefined) {
-    await storePlan(ctx, sub.runId, plan, hashes);
+    await notePlan(ctx, sub.runId, planRef, hashes);
     ctx.metrics.runs.inc({ state: 'accepted' });
     ctx.logger.info({ runId: sub.runId, planId: plan.id, items: plan.items.length, chunks: flows.chunks.length, maxWaiting, ms: Date.now() - started }, 'run accepted, admitting');
     return admitRound(ctx, sub.runId, { plan, flows, idleRounds: 0 });
   }
   await enqueueFlows(ctx, sub.runId, plan, flows, recorded.flowChunks);
   // After the jobs are added (the items are running already): what `agora rerun` reads back.
-  await storePlan(ctx, sub.runId, plan, hashes);
+  await notePlan(ctx, sub.runId, planRef, hashes);
   // An acceptance resumed after a crash or a lost lease counts again here (rare; counters are per process).
   ctx.metrics.runs.inc({ state: 'accepted' });
   ctx.logger.info(
@@ -220,6 +222,7 @@ async function recordRun(
   sub: SubmissionData,
   plan: Plan,
   pins: Map<string, string>,
+  planRef?: string,
 ): Promise<{ registered: number; flowChunks: number; taskRefs: Map<string, string>; trace?: TraceContext } | { state: string }> {
   await ctx.fence();
   // The run's trace is decided here, once (a resumed acceptance gets the first one back), with
@@ -231,6 +234,7 @@ async function recordRun(
     fields: {
       submittedAt: sub.submittedAt,
       ...(sub.replay ? { replayOf: { runId: sub.replay.runId, items: sub.replay.items } } : {}),
+      ...(planRef ? { planRef } : {}),
       ...(sub.rerun ? { rerunOf: { runId: sub.rerun.runId, fromFailed: sub.rerun.fromFailed } } : {}),
     },
     trace: newTraceContext(),

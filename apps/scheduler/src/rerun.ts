@@ -1,17 +1,16 @@
-import { coerceError, formatAgoraUri, parseAgoraUri, type Plan } from '@agora/core';
+import { coerceError, parseAgoraUri, type Plan } from '@agora/core';
 import type { SubmissionData } from '@agora/state';
 import type { IntakeContext } from './intake.js';
 import { taskNameOf } from './memoize.js';
 
 /**
- * Stores the accepted plan (a `plan` artifact named by the run, content-addressed) and records it
- * with the run's task hashes, so a rerun can run exactly this plan again. Idempotent.
+ * Notes with the run what `agora rerun` reads back: the accepted plan's pinned URI (stored by
+ * `recordPlan` before the run was recorded; also the accepted event's `planRef`) and the task
+ * definition hashes its items ran with.
  */
-export async function storePlan(ctx: Pick<IntakeContext, 'store' | 'providers' | 'config' | 'fence'>, runId: string, plan: Plan, hashes: Record<string, string>): Promise<void> {
-  const storage = await ctx.providers.storage();
-  const put = await storage.put(formatAgoraUri({ namespace: ctx.config.namespace, type: 'plan', name: runId }), Buffer.from(JSON.stringify(plan)));
+export async function notePlan(ctx: Pick<IntakeContext, 'store' | 'fence'>, runId: string, planRef: string, hashes: Record<string, string>): Promise<void> {
   await ctx.fence();
-  await ctx.store.notePlan(runId, { planRef: put.uri, taskHashes: hashes });
+  await ctx.store.notePlan(runId, { planRef, taskHashes: hashes });
 }
 
 /**

@@ -104,6 +104,11 @@ function vocabulary<H extends z.core.$ZodShape, S extends z.core.$ZodShape>(head
       traceId: traceId.optional(),
       /** Only for a rerun (`agora rerun`): the run it reruns, and whether only what did not end done runs again. */
       rerunOf: z.strictObject({ runId: nonEmpty, fromFailed: z.boolean() }).optional(),
+      /**
+       * The accepted plan, stored content-addressed (`agora://<ns>/plan/<runId>/<sha256>`): the
+       * inputs the stream only hashes, for replaying the run. Absent in runs accepted before it.
+       */
+      planRef: nonEmpty.optional(),
     }),
     z.strictObject({ ...runBase, state: z.literal('running') }),
     /**

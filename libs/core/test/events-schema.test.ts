@@ -23,6 +23,7 @@ const ref = `agora://ns/result/r1.i@${'b'.repeat(64)}`;
 /** Bodies as TypeScript producers hand them to the state library (no head; no attempt on running). */
 const BODIES: Record<string, Record<string, unknown>> = {
   'run accepted (initRun)': { type: 'run', state: 'accepted', planId: 'p', queue: 'default', items: 3, submittedAt: head.at },
+  'run accepted with its recorded plan (initRun)': { type: 'run', state: 'accepted', planId: 'p', queue: 'default', items: 3, submittedAt: head.at, planRef: `agora://ns/plan/r1/${hash}` },
   'run cancelling (cancelRun)': { type: 'run', state: 'cancelling', reason: 'cancelled by client' },
   'run cancelling without a reason': { type: 'run', state: 'cancelling' },
   'run queued (markQueued)': { type: 'run', state: 'queued', maxWaiting: 5000, waiting: 4990 },
@@ -110,6 +111,7 @@ describe('the event vocabulary', () => {
     ['a release naming locks', { type: 'item', itemId: 'a', state: 'queued', resourceLocks: ['l'] }, /executor, definitionHash and inputsHash/],
     ['waiting without its dependencies', { type: 'item', itemId: 'a', state: 'waiting', executor: 'noop', definitionHash: hash, inputsHash: hash }, /depends_on/],
     ['accepted without submittedAt', { type: 'run', state: 'accepted', planId: 'p', queue: 'q', items: 1 }, /submittedAt/],
+    ['accepted with an empty planRef', { type: 'run', state: 'accepted', planId: 'p', queue: 'q', items: 1, submittedAt: head.at, planRef: '' }, /planRef/],
     ['rejected with no problem', { type: 'run', state: 'rejected', planId: 'p', problems: [] }, /problems/],
     ['a handedBack with another state', { type: 'handedBack', itemId: 'a', state: 'running', attempt: 1, runner: 'r', reason: 'x' }, /state/],
   ];

@@ -28,7 +28,7 @@ async function withEvidence<T>(g: GlobalOpts, fn: (e: ReturnType<typeof createEv
   }
 }
 
-async function readJson(file: string): Promise<unknown> {
+export async function readJson(file: string): Promise<unknown> {
   try {
     return JSON.parse(await readFile(file, 'utf8')) as unknown;
   } catch (err) {
@@ -37,7 +37,7 @@ async function readJson(file: string): Promise<unknown> {
 }
 
 /** An unusable `--key` is a bad flag (exit 2), not a bundle that failed to verify (exit 1). */
-function pinnedKey(opts: AuditOpts): { key?: string } {
+export function pinnedKey(opts: Pick<AuditOpts, 'key'>): { key?: string } {
   if (opts.key === undefined) return {};
   try {
     parseVerifierKey(opts.key);

@@ -86,6 +86,15 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
     .option('--json', 'print { purged }')
     .description('delete memo entries (their items execute again next time); prints how many')
     .action(run(async (k: string[], o: { all?: boolean; json?: boolean }) => (await import('./rerun.js')).cachePurgeCmd(k, o, g())));
+  program
+    .command('replay')
+    .argument('<bundle>', "a sealed run's evidence bundle (agora audit <run> --out bundle.json)")
+    .option('--item <id...>', 'only these items (repeatable; default: every dispatch item that ended done)')
+    .option('--key <vkey>', 'the bundle must be signed with this verifier key (as agora audit verify --key)')
+    .option('--plan <file>', "the run's plan, for a run accepted before plans were recorded in storage")
+    .option('--json', 'print the reproducibility report as one JSON object')
+    .description("verify a sealed run's bundle, execute its dispatch items again in isolation, and report per item whether the output hash equals the sealed one; exit 1 if any differs")
+    .action(run(async (f: string, o: { item?: string[]; key?: string; plan?: string; json?: boolean }) => (await import('./replay.js')).replayCmd(f, o, g())));
   const tasks = program.command('tasks').description('task definitions registered in storage (content-addressed)');
   tasks
     .command('register')
