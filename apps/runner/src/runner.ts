@@ -121,23 +121,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     ...(deliveries ? { deliveries: deliveries.items } : {}),
     memo: new MemoStore(redis, config.namespace, config.memo.maxEntries),
   };
-  // Cancellation reaches every runner through pub/sub; items of the run are aborted here.
-  const sub = createRedis(config.redisUrl);
-  await sub.subscribe(store.keys.cancelChannel);
-  // And so do notices of messages sent to items (channels): the open ones are read here.
-  await sub.subscribe(store.keys.messageChannel);
-  sub.on('message', (channel: string, text: string) => {
-    if (channel === store.keys.messageChannel) {
-      const m = parseMessageNotice(text);
-      if (m) channels.notify(m.runId, m.itemId);
-      return;
-    }
-    const runId = text;
-    for (const r of ctx.running.values()) if (r.runId === runId) r.abort.abort('run cancelled');
-  });
-  // Pub/sub drops what is published while the connection is down: on every reconnect (the first
-  // connect is behind us: subscribe answered), read every open channel again.
-  sub.on('ready', () => channels.resync());
+  const sub = await listenForNotices(config, store, ctx.running, channels);
   const queueNames = opts.queues ?? Object.keys(config.queues);
   // One worker per queue, each with `concurrency` slots, and one for each queue's gates.
   metrics.runnerSlots.set({ kind: 'total' }, concurrency * queueNames.length);
@@ -176,6 +160,27 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       await (opts.tracing ? tracing.forceFlush() : tracing.shutdown()).catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'could not export the last spans'));
     },
   };
+}
+
+/**
+ * The runner's pub/sub. Cancellation reaches every runner this way: items of the run are aborted
+ * here. So do notices of messages sent to items (channels): the open ones are read here.
+ */
+async function listenForNotices(config: AgoraConfig, store: RunStore, running: RunnerContext['running'], channels: ChannelHub): Promise<RedisClient> {
+  const sub = createRedis(config.redisUrl);
+  await sub.subscribe(store.keys.cancelChannel, store.keys.messageChannel);
+  sub.on('message', (channel: string, text: string) => {
+    if (channel === store.keys.messageChannel) {
+      const m = parseMessageNotice(text);
+      if (m) channels.notify(m.runId, m.itemId);
+      return;
+    }
+    for (const r of running.values()) if (r.runId === text) r.abort.abort('run cancelled');
+  });
+  // Pub/sub drops what is published while the connection is down: on every reconnect (the first
+  // connect is behind us: subscribe answered), read every open channel again.
+  sub.on('ready', () => channels.resync());
+  return sub;
 }
 
 /** The built-in executors (noop, dispatch) and any extra ones, by name. */
