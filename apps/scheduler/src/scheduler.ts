@@ -102,11 +102,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     admissions: new Admissions(),
   };
   const accept = (data: unknown): Promise<AcceptResult> => acceptSubmission(intake, data);
-  const withDeadLetters = sealerWithDeadLetters(
-    createSealer({ evidence: createEvidence({ config, redis, logger }), logger, fence, quiet: (err) => err instanceof LeaseLostError, onSealed: () => metrics.runsSealed.inc() }),
-    { config, logger, store, deadLetters: new DeadLetterStore(redis, config.namespace), metrics, queueFor },
-  );
-  const runDeliveries = await sealerWithDeliveries(withDeadLetters, { config, logger, store, providers: intake.providers, redis });
+  const runDeliveries = await runEndSealer({ config, logger, redis, store, metrics, queueFor, fence, providers: intake.providers });
   const sealer = runDeliveries.sealer;
   const upkeep = createUpkeep({ config, logger, redis, store, sealer, queueFor, fence });
   const leadership = new Leadership(lease, logger, async (epoch) => {
@@ -148,4 +144,26 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       await (opts.tracing ? tracing.forceFlush() : tracing.shutdown()).catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'could not export the last spans'));
     },
   };
+}
+
+/**
+ * What a run's end goes through, in order: the dead letters its runners did not write, its
+ * notifications (and results of items that never ran), then its seal.
+ */
+async function runEndSealer(deps: {
+  config: AgoraConfig;
+  logger: Logger;
+  redis: RedisClient;
+  store: RunStore;
+  metrics: AgoraMetrics;
+  queueFor: (name: string) => Queue;
+  fence: () => Promise<void>;
+  providers: ProviderSet;
+}): ReturnType<typeof sealerWithDeliveries> {
+  const { config, logger, redis, store, metrics, queueFor, fence } = deps;
+  const withDeadLetters = sealerWithDeadLetters(
+    createSealer({ evidence: createEvidence({ config, redis, logger }), logger, fence, quiet: (err) => err instanceof LeaseLostError, onSealed: () => metrics.runsSealed.inc() }),
+    { config, logger, store, deadLetters: new DeadLetterStore(redis, config.namespace), metrics, queueFor },
+  );
+  return sealerWithDeliveries(withDeadLetters, { config, logger, store, providers: deps.providers, redis });
 }
