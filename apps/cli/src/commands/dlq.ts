@@ -1,23 +1,7 @@
-import { NotFoundError, isRunId, parseDeadLetterId } from '@agora/core';
-import { AgoraClient } from '@agora/sdk';
+import { isRunId, parseDeadLetterId } from '@agora/core';
 import type { StoredDeadLetter } from '@agora/state';
-import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
-import { assertRedisReachable } from '../redis-check.js';
-
-async function withClient<T>(g: GlobalOpts, fn: (c: AgoraClient) => Promise<T>): Promise<T> {
-  const config = await resolveConfig(g);
-  await assertRedisReachable(config.redisUrl);
-  const c = new AgoraClient({ redisUrl: config.redisUrl, namespace: config.namespace, validate: { queues: Object.keys(config.queues), targets: Object.keys(config.targets) } });
-  try {
-    return await fn(c);
-  } catch (err) {
-    // "Not found" is bad input, as for an unknown run (exit 2), said without a stack.
-    if (err instanceof NotFoundError) throw new CliError(err.message);
-    throw err;
-  } finally {
-    await c.close();
-  }
-}
+import { CliError, EXIT, type GlobalOpts } from '../context.js';
+import { withClient } from '../with-client.js';
 
 function checkRun(runId: string | undefined): void {
   if (runId !== undefined && !isRunId(runId)) throw new CliError(`--run: invalid run id ${JSON.stringify(runId)}`);

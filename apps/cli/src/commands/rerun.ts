@@ -1,23 +1,7 @@
-import { NotFoundError, isRunId } from '@agora/core';
-import { AgoraClient } from '@agora/sdk';
+import { isRunId } from '@agora/core';
 import { MEMO_KEY_RE } from '@agora/state';
-import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
-import { assertRedisReachable } from '../redis-check.js';
-
-async function withClient<T>(g: GlobalOpts, fn: (c: AgoraClient) => Promise<T>): Promise<T> {
-  const config = await resolveConfig(g);
-  await assertRedisReachable(config.redisUrl);
-  const c = new AgoraClient({ redisUrl: config.redisUrl, namespace: config.namespace });
-  try {
-    return await fn(c);
-  } catch (err) {
-    // "Not found" is bad input, as for an unknown run (exit 2), said without a stack.
-    if (err instanceof NotFoundError) throw new CliError(err.message);
-    throw err;
-  } finally {
-    await c.close();
-  }
-}
+import { CliError, EXIT, type GlobalOpts } from '../context.js';
+import { withClient } from '../with-client.js';
 
 /**
  * `agora rerun <run> [--from-failed] [--json]`: a new run of the run's plan, reusing what is
