@@ -17,3 +17,4 @@ export * from './redis-url.js';
 export * from './retry-policy.js';
 export * from './trace-context.js';
 export * from './tracing-config.js';
+export * from './fleet.js';

@@ -111,6 +111,19 @@ export function defaultRegistry(): ProviderRegistry {
   });
   r.register('credentials', 'noop', () => new NoopCredentialProvider());
   r.register('credentials', 'env', (o) => new EnvCredentialProvider(o));
+  // Runner fleets (README "Fleet"); docker and ecs load their SDKs only when configured.
+  r.register('fleet', 'local', async (o, ctx) => {
+    const { LocalFleetProvider } = await import('@agora/fleet-local');
+    return new LocalFleetProvider(o, ctx);
+  });
+  r.register('fleet', 'docker', async (o, ctx) => {
+    const { DockerFleetProvider } = await import('@agora/fleet-docker');
+    return new DockerFleetProvider(o, ctx);
+  });
+  r.register('fleet', 'ecs', async (o, ctx) => {
+    const { EcsFleetProvider } = await import('@agora/fleet-ecs');
+    return new EcsFleetProvider(o, ctx);
+  });
   return r;
 }
 
