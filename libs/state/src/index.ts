@@ -7,3 +7,4 @@ export * from './submission.js';
 export * from './fleet.js';
 export * from './item-retry.js';
 export * from './dead-letter-store.js';
+export * from './queue-depth.js';

@@ -64,9 +64,11 @@ export class EcsFleetProvider implements FleetProvider {
   private readonly fleetName: string;
   private client: ECSClient | undefined;
 
-  constructor(options: EcsFleetOptions | Readonly<Record<string, unknown>>, ctx: Pick<ProviderFactoryContext, 'name'> = {}) {
+  /** `clients.ecs`: an injected client (tests, custom credentials). @default a new client for `region` */
+  constructor(options: EcsFleetOptions | Readonly<Record<string, unknown>>, ctx: Pick<ProviderFactoryContext, 'name'> = {}, clients: { readonly ecs?: ECSClient } = {}) {
     this.fleetName = ctx.name ?? 'ecs';
     this.opts = parseFleetOptions(ecsFleetOptionsSchema, options, `fleet.${this.fleetName}`);
+    this.client = clients.ecs;
   }
 
   private ecs(): ECSClient {
