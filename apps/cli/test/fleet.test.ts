@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgoraClient } from '@agora/sdk';
+import { createRedis, liveRunners, type RedisClient } from '@agora/state';
 import { cliEnv } from '../../../test/support/cli.js';
 import { until } from '../../../test/support/index.js';
 
@@ -11,9 +12,10 @@ const env = cliEnv({
   queues: { default: { concurrency: 6 } },
   runner: { shutdownGraceMs: 2000 },
   // vcpu 4: the count cap of this 2-core host would otherwise keep 2 of the 3 asked for.
-  fleet: { local: { provider: 'local', options: { vcpu: 4, args: ['--concurrency', '1'], stopTimeoutMs: 20_000 } } },
+  fleet: { local: { provider: 'local', options: { vcpu: 4, args: ['--concurrency', '1'], stopTimeoutMs: 20_000 }, autoscale: { min: 1, max: 3, targetWaitingPerRunner: 5 } } },
 });
 let client: AgoraClient;
+let redis: RedisClient;
 
 interface Report {
   fleets: Array<{ name: string; desired: number; running: number; healthy: number; runners: string[]; replicas: Array<{ pid: number; state: string }> }>;
@@ -40,6 +42,7 @@ let started: number[] = [];
 beforeAll(async () => {
   await env.start(['serve'], /scheduler serving/);
   client = new AgoraClient({ redisUrl: String(env.env['REDIS_URL']), namespace: env.namespace });
+  redis = createRedis(String(env.env['REDIS_URL']));
 });
 
 afterAll(async () => {
@@ -47,6 +50,7 @@ afterAll(async () => {
   // Whatever the verb left (it failed, or the test did before it): no runner outlives the file.
   for (const pid of started) if (alive(pid)) process.kill(pid, 'SIGKILL');
   await client?.close();
+  redis?.disconnect();
   await env.close();
 }, 90_000);
 
@@ -56,18 +60,17 @@ describe('agora fleet (local processes)', () => {
     expect(scaled.code, scaled.stderr).toBe(0);
     expect(scaled.stdout).toBe('fleet local (local): desired 3, running 3\n');
 
-    const healthy = await until('three healthy local runners', async () => {
-      const s = status();
-      return s.fleets[0]!.healthy === 3 ? s : null;
-    }, 60_000, 500);
+    // Polled in-process (a CLI start costs seconds here); then one status from a new CLI.
+    await until('three runners registered', async () => (await liveRunners(redis, env.namespace)).length === 3, 60_000, 250);
+    const healthy = status();
     const fleet = healthy.fleets[0]!;
     started = fleet.replicas.map((r) => r.pid);
     expect(fleet).toMatchObject({ name: 'local', desired: 3, running: 3, healthy: 3 });
     expect(new Set(fleet.runners).size).toBe(3);
     expect(fleet.runners.every((id) => healthy.registered.some((r) => r.id === id))).toBe(true);
 
-    // Six items of 1.5 s on runners of one slot each: the first three start on three runners.
-    const runId = await client.submit({ id: 'fleet-spread', items: Array.from({ length: 6 }, (_, i) => ({ id: `i${i}`, executor: 'noop', inputs: { sleepMs: 1500 } })) });
+    // Six items of 1 s on runners of one slot each: the first three start on three runners.
+    const runId = await client.submit({ id: 'fleet-spread', items: Array.from({ length: 6 }, (_, i) => ({ id: `i${i}`, executor: 'noop', inputs: { sleepMs: 1000 } })) });
     const runners = new Set<string>();
     let end: string | undefined;
     for await (const e of client.watch(runId)) {
@@ -95,7 +98,7 @@ describe('agora fleet (local processes)', () => {
     expect(after.registered.map((x) => x.pid).filter((p) => stopped.includes(p))).toEqual([]);
   }, 120_000);
 
-  it('a bad count or an unknown fleet exits 2 with a message; list shows the one replica left', () => {
+  it('a bad count or an unknown fleet exits 2 with a message; autoscale at min and list keep the one replica left', () => {
     for (const bad of ['three', '1001']) {
       const r = env.agora(['fleet', 'scale', bad]);
       expect(r.code).toBe(2);
@@ -104,6 +107,10 @@ describe('agora fleet (local processes)', () => {
     const unknown = env.agora(['fleet', 'scale', '1', '--provider', 'nope']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('agora: unknown fleet "nope" (configured: local)');
+    // An idle queue at min: the autoscaler keeps the one replica (its decision is unit-tested in libs/core).
+    const auto = env.agora(['fleet', 'autoscale', '--once', '--json']);
+    expect(auto.code, auto.stderr).toBe(0);
+    expect(JSON.parse(auto.stdout)).toEqual({ fleet: 'local', waiting: 0, active: 0, from: 1, to: 1 });
     const list = env.agora(['fleet', 'list', '--json']);
     expect(list.code, list.stderr).toBe(0);
     expect((JSON.parse(list.stdout) as { replicas: Array<{ fleet: string; state: string }> }).replicas).toEqual([expect.objectContaining({ fleet: 'local', provider: 'local', state: 'running' })]);
