@@ -12,7 +12,9 @@ const SCRIPT = fileURLToPath(new URL('../../scripts/build-images.sh', import.met
 
 function buildImage(): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('bash', [SCRIPT, '--env'], { timeout: 30 * 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    // A tag of its own: `latest` belongs to whoever runs the compose topology on this engine.
+    const env = { ...process.env, AGORA_IMAGE_TAG: process.env['AGORA_IMAGE_TAG'] ?? 'fleet-scenario' };
+    execFile('bash', [SCRIPT, '--env'], { env, timeout: 30 * 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`scripts/build-images.sh failed: ${err.message}\n${stderr}`));
       const m = /^export AGORA_IMAGE=(\S+)$/m.exec(stdout);
       if (!m) return reject(new Error(`scripts/build-images.sh printed no AGORA_IMAGE:\n${stdout}`));

@@ -39,7 +39,7 @@ async function infra<T>(f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (err) {
-    if (err instanceof AgoraError && err.code === 'PROVIDER') throw new CliError(`agora fleet: ${err.message}`, EXIT.unavailable);
+    if (err instanceof AgoraError && err.code === 'PROVIDER') throw new CliError(err.message, EXIT.unavailable);
     throw err;
   }
 }
