@@ -97,8 +97,8 @@ export function describeDockerFleet(title: string, c: DockerFleetCase): void {
       expect(down.stdout).toBe('fleet docker (docker): desired 1, running 1\n');
       const left = await containers();
       expect(left).toHaveLength(1);
-      // The oldest container stays.
-      expect(left[0]!.Id).toBe([...up].sort((a, b) => a.Created - b.Created)[0]!.Id);
+      // The oldest container stays (creation order in ms: the engine's Created is in seconds).
+      expect(left[0]!.Id).toBe([...up].sort((a, b) => Number(a.Labels['agora.fleet.created']) - Number(b.Labels['agora.fleet.created']))[0]!.Id);
     }, 10 * 60_000);
   });
 }

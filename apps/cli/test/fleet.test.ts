@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgoraClient } from '@agora/sdk';
 import { createRedis, liveRunners, type RedisClient } from '@agora/state';
@@ -28,10 +29,16 @@ function status(): Report {
   return JSON.parse(r.stdout) as Report;
 }
 
+/** Running: a zombie (exited, its reaper not yet run: the CLI that spawned it is gone) is not. */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
   } catch {
     return false;
   }

@@ -21,6 +21,14 @@ export const FLEET_LABEL = 'agora.fleet';
 export const FLEET_NAMESPACE_LABEL = 'agora.fleet.namespace';
 /** The host name the replica's runner registers with (`AGORA_HOST`), to match its registration. */
 export const FLEET_HOST_LABEL = 'agora.fleet.host';
+/** Creation time in epoch ms: the engine's `Created` is in seconds, too coarse to tell the newest of a scale apart. */
+export const FLEET_CREATED_LABEL = 'agora.fleet.created';
+
+/** A container's creation time in ms: our label, else the engine's seconds. */
+function createdMs(c: Docker.ContainerInfo): number {
+  const ms = Number(c.Labels[FLEET_CREATED_LABEL]);
+  return Number.isSafeInteger(ms) ? ms : c.Created * 1000;
+}
 
 const ulimitSchema = z.object({ Name: z.string().min(1), Soft: z.number().int(), Hard: z.number().int() }).strict();
 
@@ -154,7 +162,7 @@ export class DockerFleetProvider implements FleetProvider {
       for (let i = live.length; i < target; i++) await this.createReplica();
     } else if (live.length > target) {
       // The newest go first: the oldest have warmed up and are likelier to be mid-item.
-      const extra = [...live].sort((a, b) => b.Created - a.Created).slice(0, live.length - target);
+      const extra = [...live].sort((a, b) => createdMs(b) - createdMs(a)).slice(0, live.length - target);
       await Promise.all(extra.map((c) => this.stopAndRemove(c.Id)));
     }
     return this.status();
@@ -177,14 +185,14 @@ export class DockerFleetProvider implements FleetProvider {
       id: c.Id,
       state: replicaState(c.State),
       ...(c.Labels[FLEET_HOST_LABEL] !== undefined ? { host: c.Labels[FLEET_HOST_LABEL] } : {}),
-      startedAt: new Date(c.Created * 1000).toISOString(),
+      startedAt: new Date(createdMs(c)).toISOString(),
     }));
   }
 
   private async containers(): Promise<Docker.ContainerInfo[]> {
     try {
       const list = await this.docker.listContainers({ all: true, filters: { label: [`${FLEET_LABEL}=${this.fleetName}`, `${FLEET_NAMESPACE_LABEL}=${this.ctx.namespace}`] } });
-      return list.sort((a, b) => a.Created - b.Created || a.Id.localeCompare(b.Id));
+      return list.sort((a, b) => createdMs(a) - createdMs(b) || a.Id.localeCompare(b.Id));
     } catch (err) {
       throw new ProviderError(this.name, `cannot list containers on the Docker engine at ${this.endpoint}: ${engineMessage(err)}`, { cause: err });
     }
@@ -231,7 +239,7 @@ export class DockerFleetProvider implements FleetProvider {
         Image: this.opts.image,
         Cmd: [...this.opts.command, ...this.opts.args],
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-        Labels: { [FLEET_LABEL]: this.fleetName, [FLEET_NAMESPACE_LABEL]: this.ctx.namespace, [FLEET_HOST_LABEL]: host },
+        Labels: { [FLEET_LABEL]: this.fleetName, [FLEET_NAMESPACE_LABEL]: this.ctx.namespace, [FLEET_HOST_LABEL]: host, [FLEET_CREATED_LABEL]: String(Date.now()) },
         StopTimeout: Math.ceil(this.opts.stopTimeoutMs / 1000),
         HostConfig: {
           ...(this.opts.ulimits.length > 0 ? { Ulimits: this.opts.ulimits.map((u) => ({ ...u })) } : {}),

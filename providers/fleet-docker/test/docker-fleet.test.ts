@@ -1,14 +1,14 @@
 import { fileURLToPath } from 'node:url';
-import { describeDockerFleet } from '../support/docker-fleet.js';
-import { ensurePodman } from '../support/podman.js';
+import { describeDockerFleet } from '../../../test/support/docker-fleet.js';
+import { ensurePodman } from '../../../test/support/podman.js';
 
 /**
  * The docker fleet provider against Podman with the offline node test image: the repository is
  * bind-mounted read-only at its own path and each container runs its `agora runner` (built by
- * `tsc -b`), so no image build is needed. fleet-docker-image.test.ts runs the
+ * `tsc -b`), so no image build is needed. test/scenarios/fleet-docker-image.test.ts runs the
  * same with the project's own image.
  */
-const REPO = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
+const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
 
 describeDockerFleet('DockerFleetProvider (node test image, repository bind-mounted)', {
   async options() {
