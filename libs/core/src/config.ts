@@ -4,6 +4,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { fleetConfigSchema } from './fleet.js';
 import { NAMESPACE_RE } from './keys.js';
 import { QUEUE_NAME_RE, parsePlanText } from './plan.js';
 import { redisClusterUrl } from './redis-url.js';
@@ -281,6 +282,8 @@ export const configSchema = z
       .prefault({}),
     /** OpenTelemetry traces: see tracing-config.ts (the OTEL_* environment variables override it). */
     tracing: tracingConfigSchema,
+    /** Runner fleets: `fleet.<name>: { provider, options, autoscale? }` (README "Fleet"). @default {} */
+    fleet: fleetConfigSchema,
   })
   .strict();
 

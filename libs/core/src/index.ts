@@ -20,3 +20,4 @@ export * from './retry-policy.js';
 export * from './trace-context.js';
 export * from './tracing-config.js';
 export * from './provider-contracts.js';
+export * from './fleet.js';

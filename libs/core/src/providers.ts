@@ -230,3 +230,60 @@ export interface ProviderHealth {
   readonly message: string;
   readonly details?: Readonly<Record<string, unknown>>;
 }
+
+/**
+ * One runner replica of a fleet: a process, a container, an ECS task. Fleet words: a **fleet** is
+ * the runners one fleet provider keeps (config `fleet.<name>`); a **replica** is one of them;
+ * **desired** is how many the fleet is asked to keep.
+ */
+export interface FleetReplica {
+  /** The backend's id: a pid, a container id, an ECS task ARN. */
+  readonly id: string;
+  /** `running`: up (not necessarily registered yet); `starting`/`stopping`: in between; `exited`: gone. */
+  readonly state: 'starting' | 'running' | 'stopping' | 'exited';
+  /**
+   * The host name its runner registers with (`AGORA_HOST`), and its pid when the backend knows it:
+   * how a replica is matched to its registration in Redis (`<ns>:runners`).
+   */
+  readonly host?: string;
+  readonly pid?: number;
+  readonly startedAt?: string;
+}
+
+export interface FleetStatus {
+  /** The config key (`fleet.<name>`). */
+  readonly name: string;
+  /** The provider alias (`local`, `docker`, `ecs`). */
+  readonly provider: string;
+  readonly desired: number;
+  readonly running: number;
+  /**
+   * Replicas the backend itself counts as healthy, when it can tell (ECS: the service's running
+   * tasks); unset when health is judged by the runners' registrations (local, docker).
+   */
+  readonly healthy?: number;
+  readonly replicas: readonly FleetReplica[];
+}
+
+/**
+ * Runner replicas on a backend (local processes, Docker containers, an ECS service). Every method
+ * acts on this fleet's replicas only (found by labels or records the provider keeps durably, so a
+ * later process sees what an earlier one started). Stopping a replica is SIGTERM first: its
+ * runner hands unfinished items back to the queue.
+ */
+export interface FleetProvider {
+  readonly name: string;
+  /** Reachable, and everything the backend needs is there; on failure names what is missing. */
+  health(): Promise<ProviderHealth>;
+  /** Brings the fleet to its configured replica count (`options.replicas`, through the count rule). */
+  start(): Promise<FleetStatus>;
+  /** Stops every replica and waits for them to exit. */
+  stop(): Promise<FleetStatus>;
+  /**
+   * Sets the replica count; `replicas` is capped by the per-host count rule where the provider
+   * places runners on one host. 0 stops every replica.
+   */
+  scale(replicas: number): Promise<FleetStatus>;
+  status(): Promise<FleetStatus>;
+  list(): Promise<FleetReplica[]>;
+}

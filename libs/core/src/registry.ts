@@ -1,17 +1,24 @@
 import { ValueError } from './errors.js';
 import { checkProviderContract } from './provider-contracts.js';
-import type { ComputeProvider, CredentialProvider, NotificationProvider, ResultSink, StorageProvider } from './providers.js';
+import type { ComputeProvider, CredentialProvider, FleetProvider, NotificationProvider, ResultSink, StorageProvider } from './providers.js';
+import type { RunnerLaunch } from './fleet.js';
 
-export type ProviderKind = 'compute' | 'storage' | 'credentials' | 'resultSink' | 'notification';
+export type ProviderKind = 'compute' | 'storage' | 'credentials' | 'resultSink' | 'notification' | 'fleet';
 
 export interface ProviderFactoryContext {
   /** Directory relative paths in options resolve against. */
   readonly configDir: string;
   readonly dataDir: string;
   readonly namespace: string;
+  /** The config key of the instance (fleet providers name and label their replicas with it). */
+  readonly name?: string;
+  /** Fleet providers: what the runners they start need to join this deployment. */
+  readonly runnerLaunch?: RunnerLaunch;
 }
 
-type Instance<K extends ProviderKind> = K extends 'compute'
+type Instance<K extends ProviderKind> = K extends 'fleet'
+  ? FleetProvider
+  : K extends 'compute'
   ? ComputeProvider
   : K extends 'storage'
     ? StorageProvider

@@ -1,8 +1,9 @@
 import { coerceError, type AgoraConfig, type ProviderHealth } from '@agora/core';
 import { ProviderSet } from './providers.js';
+import { createFleetProvider } from './fleet.js';
 
 export interface HealthRow {
-  readonly kind: 'compute' | 'credentials' | 'storage';
+  readonly kind: 'compute' | 'credentials' | 'storage' | 'fleet';
   readonly name: string;
   readonly provider: string;
   readonly ok: boolean;
@@ -31,5 +32,9 @@ export async function checkProviders(config: AgoraConfig, set: ProviderSet = new
     jobs.push(probe(() => set.credentials(name)).then((h) => ({ kind: 'credentials', name, provider: ref.provider, ok: h.ok, message: h.message })));
   }
   jobs.push(probe(() => set.storage()).then((h) => ({ kind: 'storage', name: 'storage', provider: config.storage.provider, ok: h.ok, message: h.message })));
+  for (const [name, ref] of Object.entries(config.fleet)) {
+    const make = () => createFleetProvider(config, name, { redisUrl: config.redisUrl }, set.registry);
+    jobs.push(probe(make).then((h) => ({ kind: 'fleet', name, provider: ref.provider, ok: h.ok, message: h.message })));
+  }
   return Promise.all(jobs);
 }

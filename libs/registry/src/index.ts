@@ -6,3 +6,4 @@ export * from './provider-package.js';
 export * from './credentials/secret-ref.js';
 export * from './credentials/static-credential-provider.js';
 export * from './credentials/file-credential-provider.js';
+export * from './fleet.js';

@@ -129,6 +129,19 @@ export function defaultRegistry(): ProviderRegistry {
   r.register('resultSink', 'stdout', () => new StdoutResultSink(createLogger({ component: 'result-sink' })));
   r.register('resultSink', 'webhook', (o) => new WebhookResultSink(o));
   r.register('notification', 'webhook', (o) => new WebhookNotificationProvider(o));
+  // Runner fleets (README "Fleet"); docker and ecs load their SDKs only when configured.
+  r.register('fleet', 'local', async (o, ctx) => {
+    const { LocalFleetProvider } = await import('@agora/fleet-local');
+    return new LocalFleetProvider(o, ctx);
+  });
+  r.register('fleet', 'docker', async (o, ctx) => {
+    const { DockerFleetProvider } = await import('@agora/fleet-docker');
+    return new DockerFleetProvider(o, ctx);
+  });
+  r.register('fleet', 'ecs', async (o, ctx) => {
+    const { EcsFleetProvider } = await import('@agora/fleet-ecs');
+    return new EcsFleetProvider(o, ctx);
+  });
   return r;
 }
 

@@ -10,3 +10,4 @@ export * from './dead-letter-store.js';
 export * from './item-channel.js';
 export * from './memo-store.js';
 export * from './rerun-record.js';
+export * from './queue-depth.js';

@@ -95,6 +95,41 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
     .option('--json', 'print the reproducibility report as one JSON object')
     .description("verify a sealed run's bundle, execute its dispatch items again in isolation, and report per item whether the output hash equals the sealed one; exit 1 if any differs")
     .action(run(async (f: string, o: { item?: string[]; key?: string; plan?: string; json?: boolean }) => (await import('./replay.js')).replayCmd(f, o, g())));
+  const fleet = program.command('fleet').description('runner fleets: replicas of `agora runner` kept by a provider (local processes, Docker containers, an ECS service)');
+  fleet
+    .command('status')
+    .description('per fleet: desired, running and healthy replicas (healthy: its runner is registered in Redis), and the runners registered')
+    .option('--provider <name>', 'only this fleet (a key of the config\'s "fleet")')
+    .option('--json', 'print { fleets, registered } as one JSON line')
+    .action(run(async (o: { provider?: string; json?: boolean }) => (await import('./fleet.js')).fleetStatusCmd(o, g())));
+  fleet
+    .command('scale')
+    .argument('<n>', 'replicas, 0-1000 (capped per host at max(1, min(vcpu, n)); 0 stops them all)')
+    .option('--provider <name>', 'the fleet to scale (default: the only one configured)')
+    .option('--json', 'print the fleet\'s status as JSON')
+    .description('set the replica count of a fleet; stopped runners hand their items back')
+    .action(run(async (n: string, o: { provider?: string; json?: boolean }) => (await import('./fleet.js')).fleetScaleCmd(n, o, g())));
+  fleet
+    .command('list')
+    .description('every replica of every fleet: fleet, provider, id, state, host, start time')
+    .option('--provider <name>', 'only this fleet')
+    .option('--json', 'print { replicas } as JSON')
+    .action(run(async (o: { provider?: string; json?: boolean }) => (await import('./fleet.js')).fleetListCmd(o, g())));
+  for (const verb of ['start', 'stop'] as const) {
+    fleet
+      .command(verb)
+      .description(verb === 'start' ? 'bring a fleet to its configured replicas (options.replicas, through the count cap)' : 'stop every replica of a fleet and wait for them to exit')
+      .option('--provider <name>', 'the fleet (default: the only one configured)')
+      .option('--json', 'print the fleet\'s status as JSON')
+      .action(run(async (o: { provider?: string; json?: boolean }) => (await import('./fleet.js')).fleetStartStopCmd(verb, o, g())));
+  }
+  fleet
+    .command('autoscale')
+    .description('keep a fleet\'s replicas within fleet.<name>.autoscale bounds from the depth of its queues, every intervalMs')
+    .option('--provider <name>', 'the fleet (default: the only one configured)')
+    .option('--once', 'decide once and exit')
+    .option('--json', 'print each decision { fleet, waiting, active, from, to } as a JSON line')
+    .action(run(async (o: { provider?: string; once?: boolean; json?: boolean }) => (await import('./fleet.js')).fleetAutoscaleCmd(o, g())));
   const tasks = program.command('tasks').description('task definitions registered in storage (content-addressed)');
   tasks
     .command('register')
