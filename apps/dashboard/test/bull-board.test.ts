@@ -75,7 +75,12 @@ describe('dashboard', () => {
         { id: 'c', executor: 'noop', inputs: {}, depends_on: ['a'], resourceLocks: [] },
       ],
     });
-    await expect.poll(async () => (await cluster.client.status(runId)).items.find((i) => i.id === 'a')?.state, { timeout: 10_000 }).toBe('running');
+    await expect
+      .poll(async () => {
+        const s = await cluster.client.status(runId);
+        return 'items' in s ? s.items.find((i) => i.id === 'a')?.state : s.state;
+      }, { timeout: 10_000 })
+      .toBe('running');
     const page = await browser.newPage();
     try {
     await page.goto(`${dashboard.url}/queues/queue/default?status=waiting-children`);
