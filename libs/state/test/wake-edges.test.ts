@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { RunStore } from '@agora/state';
+import { RunStore, gateJobId } from '@agora/state';
 import { testRedisUrl, uniqueNamespace } from '../../../test/support/index.js';
 
 const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
@@ -43,7 +43,8 @@ describe('wake edges in the run state', () => {
     expect(await store.finishItem(runId, 'a', 'done', done)).toEqual({ moved: 'moved', wake: ['j-lone'] });
     expect(await store.dependenciesLeft(runId, ['join', 'lone'])).toEqual([1, 0]);
     await store.beginItem(runId, 'b', [], 'r', { definitionHash: 'def-b', jobId: 'j-b' });
-    expect(await store.finishItem(runId, 'b', 'done', done)).toEqual({ moved: 'moved', wake: ['j-join'] });
+    // join parked behind its gate (it started early): the wake names the gate, not the job.
+    expect(await store.finishItem(runId, 'b', 'done', done)).toEqual({ moved: 'moved', wake: [gateJobId('j-join')] });
     // Woken, join runs with both results; once begun it is no longer named.
     expect(await store.beginItem(runId, 'join', ['a', 'b'], 'r', { definitionHash: 'def-join', jobId: 'j-join' })).toMatchObject({ kind: 'run' });
     expect(await store.finishItem(runId, 'b', 'done', done)).toEqual({ moved: 'already', wake: [] });

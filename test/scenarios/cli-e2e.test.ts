@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv } from '../../../test/support/cli.js';
+import { cliEnv } from '../support/cli.js';
 
 /** The real processes: `agora serve` and two `agora runner`s, driven through the CLI. */
 const env = cliEnv({ queues: { default: { concurrency: 2 }, bulk: { concurrency: 64 } } });

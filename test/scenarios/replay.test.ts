@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateNoteKey } from '@agora/audit';
 import { parseAgoraUri } from '@agora/core';
 import type { EvidenceBundle } from '@agora/evidence';
-import { cliEnv } from '../../../test/support/cli.js';
+import { cliEnv } from '../support/cli.js';
 
 /**
  * `agora replay` on real runs (`agora serve`, `agora runner`, the process provider): a sealed
