@@ -63,6 +63,9 @@ export function startGateWorkers(ctx: Pick<RunnerContext, 'config' | 'logger' | 
         const gate = gateJobDataSchema.safeParse(job.data);
         // Data that does not parse opens the gate: the item's start script checks its dependencies anyway.
         if (!gate.success) return 'open';
+        // Promoted before its timer: woken by whoever saw the item's last dependency end (every
+        // wake follows that check), so no second look. A gate that fired on its timer looks.
+        if (Date.now() < job.timestamp + DEP_PARK_MS) return 'open';
         const [left] = await store.dependenciesLeft(gate.data.runId, [gate.data.itemId]);
         if ((left ?? 0) <= 0) return 'open';
         await job.moveToDelayed(Date.now() + DEP_PARK_MS, token);
