@@ -76,3 +76,14 @@ export function holdExecutor(): { executor: Executor; open: () => void } {
   const opened = new Promise<void>((r) => (open = r));
   return { executor: { name: 'hold', execute: async () => (await opened, { output: 'held' }) }, open };
 }
+
+/** Watches a run to its end: its final state and the runners its items started on. */
+export async function runnersThatRan(client: Pick<AgoraClient, 'watch'>, runId: string): Promise<{ end: string | undefined; runners: Set<string> }> {
+  const runners = new Set<string>();
+  let end: string | undefined;
+  for await (const e of client.watch(runId)) {
+    if (e.type === 'item' && e.state === 'running') runners.add(e.runner);
+    if (e.type === 'run' && (e.state === 'succeeded' || e.state === 'failed' || e.state === 'cancelled')) end = e.state;
+  }
+  return { end, runners };
+}

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgoraClient } from '@agora/sdk';
 import { createRedis, liveRunners } from '@agora/state';
 import { cliEnv, type CliEnv } from './cli.js';
+import { runnersThatRan } from './cluster.js';
 import { until } from './index.js';
 import { ensurePodman } from './podman.js';
 
@@ -83,12 +84,7 @@ export function describeDockerFleet(title: string, c: DockerFleetCase): void {
       expect(fleet.runners.map((id) => id.split(':')[0]).sort()).toEqual(fleet.replicas.map((r) => r.host).sort());
 
       const runId = await client.submit({ id: 'docker-fleet', items: Array.from({ length: 6 }, (_, i) => ({ id: `i${i}`, executor: 'noop', inputs: { sleepMs: 1500 } })) });
-      const runners = new Set<string>();
-      let end: string | undefined;
-      for await (const e of client.watch(runId)) {
-        if (e.type === 'item' && e.state === 'running') runners.add(e.runner);
-        if (e.type === 'run' && (e.state === 'succeeded' || e.state === 'failed' || e.state === 'cancelled')) end = e.state;
-      }
+      const { end, runners } = await runnersThatRan(client, runId);
       expect(end).toBe('succeeded');
       expect([...runners].sort()).toEqual([...fleet.runners].sort());
 

@@ -4,6 +4,7 @@ import { AgoraClient } from '@agora/sdk';
 import { createRedis, liveRunners, type RedisClient } from '@agora/state';
 import { cliEnv } from '../../../test/support/cli.js';
 import { until } from '../../../test/support/index.js';
+import { runnersThatRan } from '../../../test/support/cluster.js';
 
 /**
  * `agora fleet` with the local provider: real detached `agora runner` processes, started by one
@@ -78,12 +79,7 @@ describe('agora fleet (local processes)', () => {
 
     // Six items of 1 s on runners of one slot each: the first three start on three runners.
     const runId = await client.submit({ id: 'fleet-spread', items: Array.from({ length: 6 }, (_, i) => ({ id: `i${i}`, executor: 'noop', inputs: { sleepMs: 1000 } })) });
-    const runners = new Set<string>();
-    let end: string | undefined;
-    for await (const e of client.watch(runId)) {
-      if (e.type === 'item' && e.state === 'running') runners.add(e.runner);
-      if (e.type === 'run' && (e.state === 'succeeded' || e.state === 'failed' || e.state === 'cancelled')) end = e.state;
-    }
+    const { end, runners } = await runnersThatRan(client, runId);
     expect(end).toBe('succeeded');
     expect([...runners].sort()).toEqual([...fleet.runners].sort());
   }, 120_000);

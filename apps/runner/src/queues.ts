@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import { gateQueueOf, wakeJobs, type RedisClient } from '@agora/state';
+import { closeGateQueueOf, gateQueueOf, wakeJobs, type RedisClient } from '@agora/state';
 import type { LockHolder } from './locking.js';
 
 /**
@@ -38,6 +38,6 @@ export class QueueHandles {
   }
 
   async close(): Promise<void> {
-    for (const q of this.handles.values()) await Promise.all([gateQueueOf(q).close(), q.close()]);
+    for (const q of this.handles.values()) await Promise.all([closeGateQueueOf(q), q.close()]);
   }
 }

@@ -2,7 +2,7 @@ import { FlowProducer, Queue } from 'bullmq';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { DEFAULT_EXECUTORS, INBOX_QUEUE, coerceError, createLogger, type AgoraConfig, type Logger } from '@agora/core';
-import { DeadLetterStore, RunStore, createRedis, type RedisClient } from '@agora/state';
+import { DeadLetterStore, RunStore, closeGateQueueOf, createRedis, type RedisClient } from '@agora/state';
 import { ProviderSet } from '@agora/registry';
 import { createEvidence, createSealer } from '@agora/evidence';
 import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
@@ -137,7 +137,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       await leadership.close();
       await leaseConn.quit().catch(() => undefined);
       await producer.close();
-      for (const q of queues.values()) await q.close();
+      // Gates handles exist where a wake was sent (intake, repair): closed with their queue.
+      for (const q of queues.values()) await Promise.all([closeGateQueueOf(q), q.close()]);
       await runDeliveries.close();
       await redis.quit().catch(() => undefined);
       // Last: the root spans of runs that ended just now go out before the process exits.

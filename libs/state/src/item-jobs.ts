@@ -52,6 +52,13 @@ export function gateQueueOf(queue: Queue): Queue {
   return g;
 }
 
+/** Closes the gates handle made next to `queue`, if one was (with the item queue's own close). */
+export async function closeGateQueueOf(queue: Queue): Promise<void> {
+  const g = gateQueues.get(queue);
+  gateQueues.delete(queue);
+  await g?.close();
+}
+
 /**
  * Wakes parked item jobs: promotes each gate (ids from `gateJobId`) in the queue's gates queue,
  * and each other job (parked delayed on a lock or a run slot) in the queue itself. Idempotent: a
