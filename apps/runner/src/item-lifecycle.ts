@@ -188,6 +188,7 @@ async function startItem(
   const req = { names: [...d.locks], holder: { runId: d.runId, itemId: d.itemId, jobId: job.id!, queue: job.queueName } };
   let reply: StartReply | undefined;
   const r = await ctx.locks.acquire(req, {
+    queued: activatedBeforeThisTry(job),
     claimWith: async (call) => {
       reply = await ctx.store.startItem(d.runId, d.itemId, d.deps, ctx.id, beginOpts, call);
       return reply.claim;
@@ -212,6 +213,17 @@ async function startItem(
   r.lease.markReleased();
   await ctx.queues.wakeHolders(wakeTargetsOf(reply.heads));
   return { begin: reply.begin };
+}
+
+/**
+ * Whether this job was taken by a worker before in its current try: it was parked (on a lock,
+ * behind its gate, for a slot) or its runner died. BullMQ counts every activation in
+ * `attemptsStarted` and every finished try in `attemptsMade`. A parked lock waiter is already in
+ * the locks' queues, so its start skips the newcomers' queue-first check (one round trip less
+ * per hand-off; see libs/locks `AcquireOptions.queued`).
+ */
+export function activatedBeforeThisTry(job: Pick<Job, 'attemptsStarted' | 'attemptsMade'>): boolean {
+  return job.attemptsStarted > job.attemptsMade + 1;
 }
 
 /** Runs a begun item through its executor, stores its result and ends it, whatever happens. */

@@ -77,6 +77,18 @@ export interface LockReleaseCall {
  */
 export type ClaimWith = (call: LockClaimCall) => Promise<number[]>;
 
+export interface AcquireOptions {
+  /** Send the claim inside a script of the caller (see `ClaimWith`). */
+  readonly claimWith?: ClaimWith;
+  /**
+   * The holder already waits in these locks' queues: it was parked on them and is being tried
+   * again, normally because a release named it the head. It skips the queue-first check that a
+   * newcomer to a contended lock makes. Safe either way: a holder that is not the head is still
+   * refused by the claim, gives the keys back and wakes the head (one extra hand-off round).
+   */
+  readonly queued?: boolean;
+}
+
 export type AcquireResult =
   | { readonly acquired: true; readonly lease: LockLease }
   | {
@@ -105,7 +117,7 @@ export interface LockManagerOptions {
 }
 
 export interface LockManager {
-  acquire(req: { names: readonly string[]; holder: LockHolder }, opts?: { claimWith?: ClaimWith }): Promise<AcquireResult>;
+  acquire(req: { names: readonly string[]; holder: LockHolder }, opts?: AcquireOptions): Promise<AcquireResult>;
   /**
    * True when every lock is free and the holder is first in line (or not queued): a parked
    * holder asks this after parking, so a release that came while it was parking is not missed.
@@ -189,7 +201,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     for (const n of names) contendedUntil.set(n, until);
   };
 
-  async function acquire(req: { names: readonly string[]; holder: LockHolder }, acquireOpts: { claimWith?: ClaimWith } = {}): Promise<AcquireResult> {
+  async function acquire(req: { names: readonly string[]; holder: LockHolder }, acquireOpts: AcquireOptions = {}): Promise<AcquireResult> {
     const names = [...new Set(req.names)].sort();
     for (const n of names) assertLockName(n);
     if (names.length === 0) return { acquired: true, lease: emptyLease() };
@@ -202,9 +214,11 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
       const turn = await call<number[]>('checkTurn', turnKeys, [member, now, now, now + waiterTtl, ...names]);
       return turn[0] === 0 ? null : { acquired: false, blockedBy: names[turn[0]! - 1]!, position: turn[1]! };
     };
-    // On a lock seen contended lately, only the head of the queue touches the redlock keys: a
-    // crowd of newcomers taking them for a moment (to be refused by the claim) would starve it.
-    if (names.some(isContended)) {
+    // On a lock seen contended lately, a newcomer touches the redlock keys only once it is the
+    // head of the queue: a crowd of newcomers taking them for a moment (to be refused by the
+    // claim) would starve the head. A holder already queued (parked, now woken as the head) goes
+    // straight on: asking first would add a round trip to every hand-off (see AcquireOptions).
+    if (!acquireOpts.queued && names.some(isContended)) {
       const blocked = await checkTurn();
       if (blocked) return blocked;
     }

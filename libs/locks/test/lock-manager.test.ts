@@ -96,6 +96,31 @@ describe('lock manager', () => {
     if (got.acquired) expect(await got.lease.release()).toEqual([holder('late0')]);
   });
 
+  it('a holder already queued skips the queue-first check on a contended lock (hand-off in one round trip)', async () => {
+    const m = manager(uniqueNamespace());
+    const first = await acquireSpin(m, ['handoff'], holder('first'));
+    expect((await m.acquire({ names: ['handoff'], holder: holder('head') })).acquired).toBe(false);
+    expect(await m.acquire({ names: ['handoff'], holder: holder('second') })).toMatchObject({ acquired: false, position: 2 });
+    expect(await first.release()).toEqual([holder('head')]);
+    // The lock is contended for this manager: a newcomer asks its turn first and never takes the
+    // keys, so nobody is named to wake.
+    expect(await m.acquire({ names: ['handoff'], holder: holder('newcomer') })).toEqual({ acquired: false, blockedBy: 'handoff', position: 3 });
+    // A queued holder goes straight to the keys: not the head, it is refused by the claim, gives
+    // the keys back and names the head it may have turned away.
+    expect(await m.acquire({ names: ['handoff'], holder: holder('second') }, { queued: true })).toEqual({
+      acquired: false,
+      blockedBy: 'handoff',
+      position: 2,
+      wake: [holder('head')],
+    });
+    const got = await m.acquire({ names: ['handoff'], holder: holder('head') }, { queued: true });
+    expect(got.acquired).toBe(true);
+    if (got.acquired) {
+      expect(got.lease.tokens['handoff']).toBe(first.tokens['handoff']! + 1);
+      expect(await got.lease.release()).toEqual([holder('second')]);
+    }
+  });
+
   it('a newcomer that takes the free keys ahead of a queued waiter gives them back and wakes it', async () => {
     const ns = uniqueNamespace();
     const m = manager(ns);
