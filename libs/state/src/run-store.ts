@@ -1,7 +1,7 @@
 import { isRedisCluster, type RedisClient } from './redis.js';
 import { ITEM_STATES, ValueError, encodeEventBody, formatTraceparent, isTerminalItemState, keys as buildKeys, parseTraceparent, type AgoraEvent, type EventBody, type ItemState, type Keys, type TraceContext } from '@agora/core';
 import type { LockClaimCall, LockReleaseCall } from '@agora/locks';
-import { callScript, defineScripts } from './scripts.js';
+import { callScript, callScriptBatched, defineScripts } from './scripts.js';
 import { retryLevelsSchema, type RetryLevels } from './item-retry.js';
 import { PLAN_REF, RERUN_BY, RERUN_OF, TASK_HASHES, parseShortcut, rerunLinks, type PlanRecord, type RerunLink, type Shortcut } from './rerun-record.js';
 
@@ -222,7 +222,7 @@ export class RunStore {
     runner: string,
     opts: BeginOptions & { before?: readonly EventBody[] },
   ): Promise<BeginResult> {
-    const r = (await callScript(this.redis, 'beginItem', this.runKeys(runId), [
+    const r = (await callScriptBatched(this.redis, 'beginItem', this.runKeys(runId), [
       ...this.beginArgs(runId, itemId, deps, runner, opts),
       ...(opts.before ?? []).map(encodeEventBody),
     ])) as string[];
@@ -241,7 +241,7 @@ export class RunStore {
    * gives its locks back in the same step (`heads`: the waiters to wake).
    */
   async startItem(runId: string, itemId: string, deps: readonly string[], runner: string, opts: BeginOptions, claim: LockClaimCall): Promise<StartReply> {
-    const r = (await callScript(this.redis, 'startItem', [...this.runKeys(runId), ...claim.keys], [
+    const r = (await callScriptBatched(this.redis, 'startItem', [...this.runKeys(runId), ...claim.keys], [
       ...this.beginArgs(runId, itemId, deps, runner, opts),
       claim.member,
       claim.arrival,
@@ -269,7 +269,7 @@ export class RunStore {
     opts: { resultRef?: string; fields?: Record<string, unknown>; after?: readonly EventBody[] } = {},
   ): Promise<EndReply> {
     const body = encodeEventBody({ type: 'item', itemId, state, ...(opts.resultRef ? { resultRef: opts.resultRef } : {}), ...opts.fields });
-    const r = (await callScript(this.redis, 'endItem', [...this.runKeys(runId), ...release.keys], [
+    const r = (await callScriptBatched(this.redis, 'endItem', [...this.runKeys(runId), ...release.keys], [
       runId,
       new Date().toISOString(),
       itemId,
@@ -302,7 +302,7 @@ export class RunStore {
     opts: { resultRef?: string; fields?: Record<string, unknown>; after?: readonly EventBody[] } = {},
   ): Promise<{ moved: EndOutcome; wake: string[] }> {
     const body = encodeEventBody({ type: 'item', itemId, state, ...(opts.resultRef ? { resultRef: opts.resultRef } : {}), ...opts.fields });
-    const r = (await callScript(this.redis, 'finishItem', this.runKeys(runId), [
+    const r = (await callScriptBatched(this.redis, 'finishItem', this.runKeys(runId), [
       runId,
       new Date().toISOString(),
       itemId,
