@@ -39,13 +39,41 @@ function prettyStderr(): DestinationStream {
 }
 
 /**
+ * Lines for stderr gathered over one turn of the event loop and written together: on Linux a
+ * write to a pipe or file is a system call per line, and a runner writes an `item ended` line for
+ * every item (eight at a time end in one turn). Written at the latest when the process exits
+ * (stderr is synchronous for pipes and files there) and once 256 lines wait.
+ */
+const stderrLines: string[] = [];
+let stderrFlushHooked = false;
+function flushStderrLines(): void {
+  if (stderrLines.length === 0) return;
+  const text = stderrLines.join('');
+  stderrLines.length = 0;
+  process.stderr.write(text);
+}
+function batchedStderr(): DestinationStream {
+  if (!stderrFlushHooked) {
+    stderrFlushHooked = true;
+    process.on('exit', flushStderrLines);
+  }
+  return {
+    write: (line: string) => {
+      if (stderrLines.length === 0) setImmediate(flushStderrLines);
+      stderrLines.push(line);
+      if (stderrLines.length >= 256) flushStderrLines();
+    },
+  };
+}
+
+/**
  * The structured logger (pino): one JSON object per line on stderr (stdout belongs to command
  * output such as `watch`), or pino-pretty's lines when stderr is a terminal. Levels are written
  * as their names (`"level":"info"`), `time` as ISO-8601, no pid or hostname. Secret-looking fields
  * are redacted (the recursive key rule, then pino's `redact` paths). `write` receives each line
  * without its newline (tests capture lines through it; never pretty-printed). The default
- * destination writes through `process.stderr.write` at call time, so whatever wraps that stream
- * sees every line.
+ * destination writes the lines of one turn of the event loop together through
+ * `process.stderr.write` (looked up when written, so whatever wraps that stream sees every line).
  */
 export function createLogger(
   bindings: Record<string, unknown> = {},
@@ -68,7 +96,7 @@ export function createLogger(
     ? { write: (line: string) => write(line.endsWith('\n') ? line.slice(0, -1) : line) }
     : process.stderr.isTTY
       ? prettyStderr()
-      : { write: (line: string) => void process.stderr.write(line) };
+      : batchedStderr();
   const log = pino(options, dest).child(bindings);
   const emit = (lvl: 'debug' | 'info' | 'warn' | 'error', obj: object, msg?: string): void => {
     try {
