@@ -408,13 +408,14 @@ export async function endItem(
   fields: EndFields,
   lease?: LockLeaseLike,
 ): Promise<void> {
+  // The end script promotes the jobs it wakes itself; `wake` and the heads name only those it could not.
   if (!lease) {
-    const { moved, wake } = await ctx.store.finishItem(d.runId, d.itemId, state, fields);
+    const { moved, wake } = await ctx.store.finishItem(d.runId, d.itemId, state, { ...fields, promoteIn: queue });
     if (moved === 'moved') noteEnd(ctx.metrics, queue, state, 0);
     await ctx.queues.wakeJobs(queue, wake);
     return;
   }
-  const ended = await ctx.store.endItem(d.runId, d.itemId, state, lease.releaseWith(), fields);
+  const ended = await ctx.store.endItem(d.runId, d.itemId, state, lease.releaseWith(), { ...fields, promoteIn: queue });
   await ctx.queues.wakeHolders(wakeTargetsOf(ended.heads));
   if (ended.kind === 'fenced') {
     ctx.metrics.eventsAppended.inc();

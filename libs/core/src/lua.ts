@@ -7,13 +7,40 @@ import { AgoraError, type AgoraErrorOptions } from './errors.js';
  * package's `includes/`, for a script that spans both packages' keys) (Redis scripts cannot load
  * one another).
  */
-export function readLuaScript(commandsDir: URL, file: string, includeDirs: readonly URL[] = []): string {
+export function readLuaScript(commandsDir: URL, file: string, includeDirs: readonly URL[] = [], foreign?: ForeignIncludes): string {
   const dirs = [new URL('includes/', commandsDir), ...includeDirs];
-  return readFileSync(new URL(file, commandsDir), 'utf8').replace(/^--@include (\w+)$/gm, (_, inc: string) => {
-    const dir = dirs.find((d) => existsSync(new URL(`${inc}.lua`, d)));
-    if (!dir) throw new Error(`${file}: no include "${inc}" in ${dirs.map((d) => d.pathname).join(', ')}`);
-    return readFileSync(new URL(`${inc}.lua`, dir), 'utf8');
-  });
+  const inline = (text: string, from: string): string =>
+    text
+      .replace(/^--@include (\w+)$/gm, (_, inc: string) => {
+        const dir = dirs.find((d) => existsSync(new URL(`${inc}.lua`, d)));
+        if (!dir) throw new Error(`${from}: no include "${inc}" in ${dirs.map((d) => d.pathname).join(', ')}`);
+        return inline(readFileSync(new URL(`${inc}.lua`, dir), 'utf8'), `${inc}.lua`);
+      })
+      .replace(/^--@(\w+) (\w+)$/gm, (line, source: string, name: string) => {
+        if (source === 'include') return line;
+        if (!foreign || foreign.source !== source) throw new Error(`${from}: no include source "${source}" for "${name}"`);
+        return foreign.read(name, seen);
+      });
+  const seen = new Set<string>();
+  return inline(readFileSync(new URL(file, commandsDir), 'utf8'), file);
+}
+
+/**
+ * Lua functions of another package, inlined where a script says `--@<source> <name>` (libs/state
+ * uses BullMQ's own functions to promote a parked job inside its end scripts). `read` returns the
+ * text of `name` with what it needs, leaving out what `seen` (one set per script) already holds.
+ */
+export interface ForeignIncludes {
+  readonly source: string;
+  read(name: string, seen: Set<string>): string;
+}
+
+export interface ScriptRegistryOptions {
+  /** More directories searched for `--@include x` (another package's `includes/`). */
+  readonly includeDirs?: readonly URL[];
+  /** Scripts that may also be sent as one call carrying many (see `callBatched`). */
+  readonly batchable?: readonly string[];
+  readonly foreign?: ForeignIncludes;
 }
 
 /** A client scripts can be defined on (ioredis `Redis` or `Cluster`). */
@@ -100,22 +127,19 @@ export class ScriptRegistry {
   /** Calls of batchable scripts waiting for the end of this turn of the event loop, per client and group. */
   private readonly pending = new WeakMap<object, Map<string, PendingBatch>>();
 
-  /**
-   * @param batchable scripts that may also be sent as one call carrying many (see `callBatched`):
-   *   each gets a `<name>Batch` variant.
-   */
+  /** `opts.batchable`: each gets a `<name>Batch` variant (see `callBatched`). */
   constructor(
     commandsDir: URL,
     private readonly prefix: string,
-    includeDirs: readonly URL[] = [],
-    batchable: readonly string[] = [],
+    opts: ScriptRegistryOptions = {},
   ) {
+    const { includeDirs = [], batchable = [], foreign } = opts;
     const scripts = new Map<string, { lua: string; numberOfKeys: number | undefined }>();
     for (const f of readdirSync(commandsDir)) {
       if (!f.endsWith('.lua')) continue;
       const m = /^(\w+)-(\d+|N)\.lua$/.exec(f);
       if (!m) throw new Error(`bad script file name ${f}: expected <camelName>-<numKeys or N>.lua`);
-      scripts.set(m[1]!, { lua: readLuaScript(commandsDir, f, includeDirs), numberOfKeys: m[2] === 'N' ? undefined : Number(m[2]) });
+      scripts.set(m[1]!, { lua: readLuaScript(commandsDir, f, includeDirs, foreign), numberOfKeys: m[2] === 'N' ? undefined : Number(m[2]) });
     }
     for (const name of batchable) {
       const s = scripts.get(name);
@@ -152,7 +176,7 @@ export class ScriptRegistry {
     if (!batch) {
       const created: PendingBatch = { name, calls: [], sent: false };
       groups.set(group, created);
-      setImmediate(() => this.sendBatch(client, group, created));
+      process.nextTick(() => this.sendBatch(client, group, created));
       batch = created;
     }
     const target = batch;

@@ -16,7 +16,7 @@ writeFileSync(path.join(dir, 'count-N.lua'), 'return #KEYS\n');
 writeFileSync(path.join(dir, 'refuse-0.lua'), "error('nothing here is allowed')\n");
 // Adds ARGV[1] to KEYS[1] and returns { the new value, how many keys it was given }; refuses 'bad'.
 writeFileSync(path.join(dir, 'step-N.lua'), "--@include twice\nif ARGV[1] == 'bad' then error('a bad step') end\nreturn { redis.call('INCRBY', KEYS[1], twice(tonumber(ARGV[1]))), #KEYS }\n");
-const registry = new ScriptRegistry(pathToFileURL(dir + '/'), 'test_', [], ['step']);
+const registry = new ScriptRegistry(pathToFileURL(dir + '/'), 'test_', { batchable: ['step'] });
 const redis = new Redis(testRedisUrl());
 afterAll(() => redis.disconnect());
 
@@ -68,6 +68,6 @@ describe('ScriptRegistry', () => {
   });
   it('only declared scripts batch; an undeclared one is called as itself', async () => {
     expect(await registry.callBatched(redis, 'double', ['lua-test:absent'], [4])).toBe(8);
-    expect(() => new ScriptRegistry(pathToFileURL(dir + '/'), 'y_', [], ['missing'])).toThrow('no Lua script named missing to batch');
+    expect(() => new ScriptRegistry(pathToFileURL(dir + '/'), 'y_', { batchable: ['missing'] })).toThrow('no Lua script named missing to batch');
   });
 });

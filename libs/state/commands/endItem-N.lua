@@ -11,33 +11,37 @@
         then per lock, 5 keys: redlock resource, waiters, deadlines, token counter, holder hash
   ARGV: 1 runId, 2 at, 3 itemId, 4 state, 5 resultRef ('' none), 6 the item's event (encoded),
         7 finishedChannel, 8 lease value, 9 now ms, 10 member whose arrival to forget ('' keeps it),
-        11 number of locks n, 12..11+n their tokens, 12+n..11+2n their names, then events
+        11 the BullMQ prefix to promote woken jobs with ('' none: see promote), 12 the item's
+        queue, 13 number of locks n, 14..13+n their tokens, 14+n..13+2n their names, then events
         appended after the lock releases (encoded)
   Output: { 'ended', moved (1 | 0 already terminal | -1 unknown), { job ids to wake }, { heads } }
-          or { 'fenced', lock name, this holder's token, the newest token, { heads } }
+          or { 'fenced', lock name, this holder's token, the newest token, { heads } }; the job ids
+          and heads this script promoted itself are left out ('' in heads)
 ]]
 --@include emit
 --@include waiters
 --@include claim
+--@include promote
 local K = runKeys()
 local runId, at, itemId = ARGV[1], ARGV[2], ARGV[3]
 local locks = lockKeyTable(8)
-local n = tonumber(ARGV[11])
-local tokens = { unpack(ARGV, 12, 11 + n) }
-local names = { unpack(ARGV, 12 + n, 11 + 2 * n) }
+local n = tonumber(ARGV[13])
+local tokens = { unpack(ARGV, 14, 13 + n) }
+local names = { unpack(ARGV, 14 + n, 13 + 2 * n) }
 local stale, mine, newest = staleLock(locks, tokens)
 if stale then
   emit(K.meta, K.events, runId, at, event({ type = 'lock', action = 'fenced', itemId = itemId, lock = names[stale], token = mine, newestToken = newest }))
-  local heads = releaseLocks(KEYS[7], locks, ARGV[8], ARGV[9], ARGV[10], tokens)
+  local _, heads = promoteWoken(ARGV[11], ARGV[12], {}, releaseLocks(KEYS[7], locks, ARGV[8], ARGV[9], ARGV[10], tokens))
   return { 'fenced', names[stale], mine, newest, heads }
 end
 local extra = {}
 for i, name in ipairs(names) do
   extra[#extra + 1] = event({ type = 'lock', action = 'released', itemId = itemId, lock = name, token = tonumber(tokens[i]) })
 end
-for i = 12 + 2 * n, #ARGV do extra[#extra + 1] = ARGV[i] end
+for i = 14 + 2 * n, #ARGV do extra[#extra + 1] = ARGV[i] end
 local wakes = {}
 local moved = setTerminal(K, runId, at, itemId, ARGV[4], ARGV[6], ARGV[5], ARGV[7], extra, wakes)
 if moved == 0 then readyDependents(K, itemId, wakes) end
 local heads = releaseLocks(KEYS[7], locks, ARGV[8], ARGV[9], ARGV[10], tokens)
+wakes, heads = promoteWoken(ARGV[11], ARGV[12], wakes, heads)
 return { 'ended', moved, wakes, heads }

@@ -70,6 +70,19 @@ export interface StartReply {
  */
 export type EndOutcome = 'moved' | 'already' | 'unknown';
 
+/** What an item's end records, and where the jobs it wakes wait. */
+export interface EndOptions {
+  readonly resultRef?: string;
+  readonly fields?: Record<string, unknown>;
+  readonly after?: readonly EventBody[];
+  /**
+   * The item's queue: the end script then promotes the parked jobs it wakes itself (dependents'
+   * gates, slot waiters, lock waiters), and returns only those it could not. Without it, it
+   * returns them all and the caller promotes them.
+   */
+  readonly promoteIn?: string;
+}
+
 /** A run's trace context and the facts its root span carries (`RunStore.runTrace`). */
 export interface RunTraceRecord {
   readonly state: string;
@@ -266,7 +279,7 @@ export class RunStore {
     itemId: string,
     state: 'done' | 'failed' | 'skipped' | 'cancelled',
     release: LockReleaseCall,
-    opts: { resultRef?: string; fields?: Record<string, unknown>; after?: readonly EventBody[] } = {},
+    opts: EndOptions = {},
   ): Promise<EndReply> {
     const body = encodeEventBody({ type: 'item', itemId, state, ...(opts.resultRef ? { resultRef: opts.resultRef } : {}), ...opts.fields });
     const r = (await callScriptBatched(this.redis, 'endItem', [...this.runKeys(runId), ...release.keys], [
@@ -280,6 +293,7 @@ export class RunStore {
       release.value,
       release.now,
       release.forget,
+      ...this.promoteArgs(runId, opts.promoteIn),
       release.names.length,
       ...release.tokens,
       ...release.names,
@@ -292,6 +306,18 @@ export class RunStore {
   }
 
   /**
+   * The end scripts' promote arguments (see libs/state/commands/includes/promote.lua): the BullMQ
+   * prefix and the item's queue, or '' (promote nothing) when no queue is given or the prefix
+   * does not share the run keys' hash tag (the jobs would be in another Cluster slot).
+   */
+  private promoteArgs(runId: string, queue: string | undefined): [string, string] {
+    if (queue === undefined) return ['', ''];
+    const tag = (key: string): string => /\{([^}]+)\}/.exec(key)?.[1] ?? key;
+    const prefix = this.keys.bullPrefix;
+    return tag(prefix) === tag(this.keys.run(runId).meta) ? [prefix, queue] : ['', ''];
+  }
+
+  /**
    * Ends an item. `moved` says whether it ended now (see `EndOutcome`); `wake`
    * are the job ids of parked dependents whose last dependency this was (named again on a repeat).
    */
@@ -299,7 +325,7 @@ export class RunStore {
     runId: string,
     itemId: string,
     state: 'done' | 'failed' | 'skipped' | 'cancelled',
-    opts: { resultRef?: string; fields?: Record<string, unknown>; after?: readonly EventBody[] } = {},
+    opts: EndOptions = {},
   ): Promise<{ moved: EndOutcome; wake: string[] }> {
     const body = encodeEventBody({ type: 'item', itemId, state, ...(opts.resultRef ? { resultRef: opts.resultRef } : {}), ...opts.fields });
     const r = (await callScriptBatched(this.redis, 'finishItem', this.runKeys(runId), [
@@ -310,6 +336,7 @@ export class RunStore {
       opts.resultRef ?? '',
       body,
       this.keys.finishedChannel,
+      ...this.promoteArgs(runId, opts.promoteIn),
       ...(opts.after ?? []).map(encodeEventBody),
     ])) as [number, ...string[]];
     return { moved: endOutcome(r[0]), wake: r.slice(1) as string[] };

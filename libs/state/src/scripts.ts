@@ -1,4 +1,7 @@
-import { ScriptRegistry } from '@agora/core';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { ScriptRegistry, type ForeignIncludes } from '@agora/core';
 import { LOCK_LUA_INCLUDES } from '@agora/locks';
 import type { RedisClient } from './redis.js';
 
@@ -9,10 +12,31 @@ import type { RedisClient } from './redis.js';
 const ITEM_STEP_SCRIPTS = ['beginItem', 'startItem', 'finishItem', 'endItem'] as const;
 
 /**
+ * BullMQ's own Lua functions (`--@bullmq <name>` in our scripts), read from the installed bullmq
+ * package with the functions they include (BullMQ's `--- @include "<name>"`), each once per
+ * script. Our end scripts promote a parked job with them, so the job moves exactly as BullMQ's
+ * own promote moves it (markers, priorities, a paused queue) in whatever version is installed.
+ */
+function bullmqIncludes(): ForeignIncludes {
+  const dir = path.join(path.dirname(createRequire(import.meta.url).resolve('bullmq/package.json')), 'dist', 'cjs', 'commands', 'includes');
+  const read = (name: string, seen: Set<string>): string => {
+    if (seen.has(name)) return '';
+    seen.add(name);
+    const text = readFileSync(path.join(dir, `${name}.lua`), 'utf8');
+    return text.replace(/^--- @include "(?:includes\/)?(\w+)"$/gm, (_, inc: string) => read(inc, seen));
+  };
+  return { source: 'bullmq', read };
+}
+
+/**
  * The run-state scripts (libs/state/commands). The item start and end scripts claim and release
  * resource locks too, with libs/locks' Lua functions, so its include directory is searched as well.
  */
-const registry = new ScriptRegistry(new URL('../commands/', import.meta.url), 'agora_', [LOCK_LUA_INCLUDES], ITEM_STEP_SCRIPTS);
+const registry = new ScriptRegistry(new URL('../commands/', import.meta.url), 'agora_', {
+  includeDirs: [LOCK_LUA_INCLUDES],
+  batchable: ITEM_STEP_SCRIPTS,
+  foreign: bullmqIncludes(),
+});
 
 /** Registers our scripts on a client (EVALSHA with automatic EVAL fallback, via ioredis). */
 export function defineScripts(redis: RedisClient): void {

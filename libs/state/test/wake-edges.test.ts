@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { RunStore, gateJobId } from '@agora/state';
+import { Queue } from 'bullmq';
+import { RunStore, gateJobId, gateQueueName } from '@agora/state';
 import { testRedisUrl, uniqueNamespace } from '../../../test/support/index.js';
 
 const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
@@ -65,5 +66,28 @@ describe('wake edges in the run state', () => {
     expect((await store.finishItem(runId, 'a', 'failed', { fields: { attempt: 1, error: 'boom', errorCode: 'APPLICATION' } })).wake).toEqual(['j-lone']);
     expect(await store.beginItem(runId, 'lone', ['a'], 'r', { definitionHash: 'def-lone', jobId: 'j-lone' })).toMatchObject({ kind: 'terminal', state: 'skipped', endedNow: true });
     expect(await store.itemStates(runId, ['lone'])).toEqual(['skipped']);
+  });
+
+  it("with the item's queue given, the end promotes the parked jobs it wakes itself and names only those it could not", async () => {
+    const { store, runId } = await run();
+    const queue = new Queue('q', { connection: redis, prefix: store.keys.bullPrefix });
+    const gates = new Queue(gateQueueName('q'), { connection: redis, prefix: store.keys.bullPrefix });
+    try {
+      // lone's job is parked (delayed) as the scheduler adds it; join parks behind its gate.
+      await queue.add('item', {}, { jobId: 'j-lone', delay: 600_000, priority: 3 });
+      expect(await store.beginItem(runId, 'join', ['a', 'b'], 'r', { definitionHash: 'def-join', jobId: 'j-join' })).toEqual({ kind: 'wait', left: 2 });
+      await gates.add('gate', {}, { jobId: gateJobId('j-join'), delay: 600_000 });
+      await store.beginItem(runId, 'a', [], 'r', { definitionHash: 'def-a', jobId: 'j-a' });
+      expect(await store.finishItem(runId, 'a', 'done', { ...done, promoteIn: 'q' })).toEqual({ moved: 'moved', wake: [] });
+      // Moved as BullMQ's own promote moves it: a prioritized job to the prioritized set.
+      expect(await queue.getJobState('j-lone')).toBe('prioritized');
+      await store.beginItem(runId, 'b', [], 'r', { definitionHash: 'def-b', jobId: 'j-b' });
+      expect(await store.finishItem(runId, 'b', 'done', { ...done, promoteIn: 'q' })).toEqual({ moved: 'moved', wake: [] });
+      expect(await gates.getJobState(gateJobId('j-join'))).toBe('waiting');
+      // A job that is not parked (here: already woken) is named for the caller, as before.
+      expect(await store.finishItem(runId, 'b', 'done', { ...done, promoteIn: 'q' })).toEqual({ moved: 'already', wake: [gateJobId('j-join')] });
+    } finally {
+      await Promise.all([queue.close(), gates.close()]);
+    }
   });
 });
