@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { Queue } from 'bullmq';
+import { FlowProducer, Queue } from 'bullmq';
 import { RunStore, gateJobId, gateQueueName } from '@agora/state';
 import { testRedisUrl, uniqueNamespace } from '../../../test/support/index.js';
 
@@ -76,14 +76,20 @@ describe('wake edges in the run state', () => {
       // lone's job is parked (delayed) as the scheduler adds it; join parks behind its gate.
       await queue.add('item', {}, { jobId: 'j-lone', delay: 600_000, priority: 3 });
       expect(await store.beginItem(runId, 'join', ['a', 'b'], 'r', { definitionHash: 'def-join', jobId: 'j-join' })).toEqual({ kind: 'wait', left: 2 });
-      await gates.add('gate', {}, { jobId: gateJobId('j-join'), delay: 600_000 });
+      // As the runner parks it: the item job in waiting-children behind its delayed gate.
+      const flows = new FlowProducer({ connection: redis, prefix: store.keys.bullPrefix });
+      await flows.add({ name: 'item', queueName: 'q', data: {}, opts: { jobId: 'j-join' }, children: [{ name: 'gate', queueName: gateQueueName('q'), data: {}, opts: { jobId: gateJobId('j-join'), delay: 600_000 } }] });
+      await flows.close();
+      expect(await queue.getJobState('j-join')).toBe('waiting-children');
       await store.beginItem(runId, 'a', [], 'r', { definitionHash: 'def-a', jobId: 'j-a' });
       expect(await store.finishItem(runId, 'a', 'done', { ...done, promoteIn: 'q' })).toEqual({ moved: 'moved', wake: [] });
       // Moved as BullMQ's own promote moves it: a prioritized job to the prioritized set.
       expect(await queue.getJobState('j-lone')).toBe('prioritized');
       await store.beginItem(runId, 'b', [], 'r', { definitionHash: 'def-b', jobId: 'j-b' });
       expect(await store.finishItem(runId, 'b', 'done', { ...done, promoteIn: 'q' })).toEqual({ moved: 'moved', wake: [] });
-      expect(await gates.getJobState(gateJobId('j-join'))).toBe('waiting');
+      // The gate is opened as BullMQ completes a child: gone, and its item job waiting to run.
+      expect(await gates.getJobState(gateJobId('j-join'))).toBe('unknown');
+      expect(await queue.getJobState('j-join')).toBe('waiting');
       // A job that is not parked (here: already woken) is named for the caller, as before.
       expect(await store.finishItem(runId, 'b', 'done', { ...done, promoteIn: 'q' })).toEqual({ moved: 'already', wake: [gateJobId('j-join')] });
     } finally {

@@ -8,6 +8,9 @@ local rcall = redis.call
 --@bullmq addJobInTargetList
 --@bullmq addJobWithPriority
 --@bullmq isQueuePausedOrMaxed
+--@bullmq destructureJobKey
+--@bullmq moveParentToWaitIfNoPendingDependencies
+--@bullmq removeJobKeys
 
 -- True when job `jobId` of the queue whose keys start with `qk` (`<prefix>:<queue>:`) was parked
 -- (delayed) and is now waiting; false when it was not delayed (running, already woken, or not
@@ -27,19 +30,52 @@ local function promoteParked(qk, jobId)
   return true
 end
 
--- Promotes the jobs named in `wakes` (item job ids of `queue`, or gate ids, '-g', of its gates
--- queue: libs/state item-jobs.ts gateJobId) and the lock waiters named in `heads` (members: JSON
--- [queue, jobId, runId, itemId]). Returns the wakes it could not promote (the runner promotes
--- those) and `heads` with '' in place of each head it promoted. `prefix` '' promotes nothing.
+-- Opens the gate `gateId` of the gates queue whose keys start with `qk` when it is parked
+-- (delayed), as BullMQ's completion of a child job would: the gate leaves its parent's
+-- dependencies, and the parent (the item job, in waiting-children) moves to wait or prioritized
+-- when it has none left; the gate's keys are deleted (gates are removed on completion anyway).
+-- No gate worker has to fetch and complete it. False when it was not delayed (a gate worker holds
+-- it after its timer fired, or it is gone): the caller promotes it as before.
+local function openGate(qk, gateId, nowMs)
+  if rcall('ZREM', qk .. 'delayed', gateId) ~= 1 then return false end
+  local gateKey = qk .. gateId
+  local parentKey = rcall('HGET', gateKey, 'parentKey')
+  if parentKey then
+    local dependencies = parentKey .. ':dependencies'
+    if rcall('SREM', dependencies, gateKey) == 1 then
+      rcall('HSET', parentKey .. ':processed', gateKey, '"open"')
+      local parentId = getJobIdFromKey(parentKey)
+      moveParentToWaitIfNoPendingDependencies(getJobKeyPrefix(parentKey, ':' .. parentId), dependencies, parentKey, parentId, nowMs)
+    end
+  end
+  removeJobKeys(gateKey)
+  rcall('XADD', qk .. 'events', '*', 'event', 'removed', 'jobId', gateId, 'prev', 'delayed')
+  return true
+end
+
+-- Wakes the jobs named in `wakes` (item job ids of `queue`, promoted; or gate ids, '-g', of its
+-- gates queue, opened: libs/state item-jobs.ts gateJobId) and promotes the lock waiters named in
+-- `heads` (members: JSON [queue, jobId, runId, itemId]). Returns the wakes it could not wake (the
+-- runner promotes those) and `heads` with '' in place of each head it promoted. `prefix` ''
+-- wakes nothing.
 local function promoteWoken(prefix, queue, wakes, heads)
   if prefix == '' then return wakes, heads end
   local left, seen = {}, {}
+  local nowMs
   for _, id in ipairs(wakes) do
     if not seen[id] then
       seen[id] = true
-      local q = queue
-      if string.sub(id, -2) == '-g' then q = queue .. '.gates' end
-      if not promoteParked(prefix .. ':' .. q .. ':', id) then left[#left + 1] = id end
+      local woken
+      if string.sub(id, -2) == '-g' then
+        if not nowMs then
+          local t = rcall('TIME')
+          nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+        woken = openGate(prefix .. ':' .. queue .. '.gates:', id, nowMs)
+      else
+        woken = promoteParked(prefix .. ':' .. queue .. ':', id)
+      end
+      if not woken then left[#left + 1] = id end
     end
   end
   local out, promoted = {}, {}
