@@ -124,7 +124,7 @@ export class ScriptRegistry {
   private readonly scripts: ReadonlyMap<string, { readonly lua: string; readonly numberOfKeys: number | undefined }>;
   private readonly defined = new WeakSet<object>();
 
-  /** Calls of batchable scripts waiting for the end of this turn of the event loop, per client and group. */
+  /** Calls of batchable scripts waiting for the next tick, per client and group. */
   private readonly pending = new WeakMap<object, Map<string, PendingBatch>>();
 
   /** `opts.batchable`: each gets a `<name>Batch` variant (see `callBatched`). */
@@ -159,13 +159,15 @@ export class ScriptRegistry {
   }
 
   /**
-   * Calls a batchable script like `call`, except that the calls made on one client in the same
-   * turn of the event loop (up to MAX_BATCH, keys with the same hash tag, so the same Cluster
-   * slot) go to Redis as one call of its batch variant: one command instead of many, run in the
-   * order they were made. Each caller gets its own call's result, or its own `ScriptError`. A
-   * call alone in its turn is sent as itself. Why: a runner with eight items in flight starts and
-   * ends them mostly in bursts (replies read together resume their callers together), and every
-   * command costs the runner and Redis more than the script's work for one more item.
+   * Calls a batchable script like `call`, except that the calls made on one client in one tick
+   * (until `process.nextTick` callbacks run; up to MAX_BATCH; keys with the same hash tag, so the
+   * same Cluster slot) go to Redis as one call of its batch variant: one command instead of many,
+   * run in the order they were made. Each caller gets its own call's result, or its own
+   * `ScriptError`. A call alone in its tick is sent as itself. Why: a runner with eight items in
+   * flight starts and ends them mostly in bursts (replies read together resume their callers in
+   * one tick), and every command costs the runner and Redis more than the script's work for one
+   * more item. (Waiting for `setImmediate` batched a little more but added latency to every
+   * lock hand-off; a microtask batched far less.)
    */
   callBatched(client: ScriptClient, name: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
     if (!this.scripts.has(name + BATCH_SUFFIX)) return this.call(client, name, keys, args);

@@ -7,7 +7,7 @@ import type { RedisClient } from './redis.js';
 
 /**
  * The scripts of an item's start and end: a runner with several items in flight sends those made
- * in the same turn of the event loop as one command (see `callScriptBatched`).
+ * in one tick (before `process.nextTick` callbacks run) as one command (see `callScriptBatched`).
  */
 const ITEM_STEP_SCRIPTS = ['beginItem', 'startItem', 'finishItem', 'endItem'] as const;
 
@@ -49,8 +49,8 @@ export function callScript(redis: RedisClient, name: string, keys: readonly stri
 }
 
 /**
- * `callScript` for an item step script: calls made on one client in the same turn of the event
- * loop go to Redis as one call (libs/core `ScriptRegistry.callBatched`); each caller still gets
+ * `callScript` for an item step script: calls made on one client in one tick
+ * go to Redis as one call (libs/core `ScriptRegistry.callBatched`); each caller still gets
  * its own result or `ScriptError`.
  */
 export function callScriptBatched(redis: RedisClient, name: (typeof ITEM_STEP_SCRIPTS)[number], keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
