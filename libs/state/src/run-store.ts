@@ -180,7 +180,10 @@ export class RunStore {
     const body = encodeEventBody({ type: 'run', state: 'accepted', planId: init.planId, queue: init.queue, items: init.total, ...init.fields, ...traceFields });
     const args = [runId, at, init.total, init.queue, init.planId, body, init.trace ? formatTraceparent(init.trace) : ''];
     const r = (await callScript(this.redis, 'initRun', this.runKeys(runId), args)) as [number, number, string, string?];
-    await this.redis.zadd(this.keys.runs, Date.now(), runId);
+    // Indexed at its createdAt, to the ms: the run list's order and cursor are the time the run
+    // shows. A resumed acceptance keeps the first createdAt, hence read back.
+    const createdAt = (await this.redis.hget(this.keys.run(runId).meta, 'createdAt')) ?? at;
+    await this.redis.zadd(this.keys.runs, Date.parse(createdAt), runId);
     const trace = parseTraceparent(r[3]);
     return { registered: r[0], flowChunks: r[1], state: r[2], ...(trace ? { trace } : {}) };
   }
@@ -371,8 +374,9 @@ export class RunStore {
 
   async rejectRun(runId: string, planId: string, problems: readonly string[]): Promise<boolean> {
     const body = encodeEventBody({ type: 'run', state: 'rejected', planId, problems });
-    const r = await callScript(this.redis, 'rejectRun', this.runKeys(runId), [runId, new Date().toISOString(), planId, body]);
-    await this.redis.zadd(this.keys.runs, Date.now(), runId);
+    const at = new Date().toISOString();
+    const r = await callScript(this.redis, 'rejectRun', this.runKeys(runId), [runId, at, planId, body]);
+    await this.redis.zadd(this.keys.runs, Date.parse(at), runId);
     return r === 1;
   }
 
