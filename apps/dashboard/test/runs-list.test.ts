@@ -57,7 +57,12 @@ describe('GET /api/runs', () => {
     // Newest accepted first (createdAt, to the ms), runs accepted in the same millisecond by run
     // id, descending. The scheduler accepts submissions concurrently, so that is not always the
     // order they were submitted in.
-    const created = new Map(await Promise.all(ids.map(async (id) => [id, Date.parse((await cluster.client.status(id))!.createdAt)] as const)));
+    const createdAt = async (id: string): Promise<number> => {
+      const st = await cluster.client.status(id);
+      if (!st || !('createdAt' in st)) throw new Error(`run ${id} has no createdAt`);
+      return Date.parse(st.createdAt);
+    };
+    const created = new Map(await Promise.all(ids.map(async (id) => [id, await createdAt(id)] as const)));
     const expected = [...ids].sort((a, b) => created.get(b)! - created.get(a)! || (a < b ? 1 : a > b ? -1 : 0));
     expect(seen).toEqual(expected);
     expect(pages).toBe(3);
