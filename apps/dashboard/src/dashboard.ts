@@ -216,6 +216,12 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
 
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(opts.port ?? config.dashboard.port, host, () => resolve(s));
+    // Node closes an idle keep-alive connection after 5 s, so a client reusing one just then
+    // (its pool's own timeout is measured on a busy event loop) meets ECONNRESET. Idle
+    // connections live 65 s here, past the 60 s idle timeout of common load balancers; the
+    // headers timeout must exceed it. close() still closes every connection at once.
+    s.keepAliveTimeout = 65_000;
+    s.headersTimeout = 66_000;
     s.once('error', reject);
   });
   const addr = server.address() as AddressInfo;

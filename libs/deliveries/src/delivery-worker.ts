@@ -76,6 +76,8 @@ export function startDeliveryWorker(opts: DeliveryWorkerOptions): { readonly wor
           logger.warn({ delivery: id, target: d.target, ...subject, attempt, status, err: e.message }, 'delivery failed; will retry');
           throw e;
         }
+        // Counted before the letter is written: whoever sees the letter sees the count.
+        opts.metrics?.deliveries.inc({ kind: d.kind, outcome: 'dead' });
         await opts.deadLetters
           .put(
             {
@@ -92,7 +94,6 @@ export function startDeliveryWorker(opts: DeliveryWorkerOptions): { readonly wor
             opts.maxDeadLetters ?? 10_000,
           )
           .catch((werr: unknown) => logger.error({ delivery: id, err: coerceError(werr).message }, 'delivery dead letter not written'));
-        opts.metrics?.deliveries.inc({ kind: d.kind, outcome: 'dead' });
         logger.error({ delivery: id, target: d.target, ...subject, attempt, status, err: e.message }, 'delivery failed for good: dead-lettered');
         throw new UnrecoverableError(e.message);
       }
