@@ -77,6 +77,16 @@ export function fleetRunnerCount(count: number | undefined, vcpu: number, placem
   return Math.max(1, Math.min(cpus, count));
 }
 
+/**
+ * The replicas a fleet provider starts for `agora fleet scale <replicas>`: 0 stops them all;
+ * otherwise the host cap `fleetRunnerCount` (`vcpu` undefined: no cap, the number as given).
+ * Refuses anything but a non-negative integer.
+ */
+export function fleetScaleTarget(replicas: number, vcpu: number | undefined, placement: RunnerPlacement): number {
+  if (!Number.isInteger(replicas) || replicas < 0) throw new ValueError(`replicas must be a non-negative integer, got ${String(replicas)}`);
+  return replicas === 0 || vcpu === undefined ? replicas : fleetRunnerCount(replicas, vcpu, placement);
+}
+
 /** What the autoscaler looks at: the queues' unfinished item jobs, and the replicas now. */
 export interface AutoscaleInput {
   /** Item jobs waiting to start (wait, prioritized, delayed) across the fleet's queues. */

@@ -179,11 +179,10 @@ export class RunStore {
     const traceFields = init.trace ? { traceId: init.trace.traceId } : {};
     const body = encodeEventBody({ type: 'run', state: 'accepted', planId: init.planId, queue: init.queue, items: init.total, ...init.fields, ...traceFields });
     const args = [runId, at, init.total, init.queue, init.planId, body, init.trace ? formatTraceparent(init.trace) : ''];
-    const r = (await callScript(this.redis, 'initRun', this.runKeys(runId), args)) as [number, number, string, string?];
+    const r = (await callScript(this.redis, 'initRun', this.runKeys(runId), args)) as [number, number, string, string, string];
     // Indexed at its createdAt, to the ms: the run list's order and cursor are the time the run
-    // shows. A resumed acceptance keeps the first createdAt, hence read back.
-    const createdAt = (await this.redis.hget(this.keys.run(runId).meta, 'createdAt')) ?? at;
-    await this.redis.zadd(this.keys.runs, Date.parse(createdAt), runId);
+    // shows (a resumed acceptance keeps the first one: the script returns the stored time).
+    await this.redis.zadd(this.keys.runs, Date.parse(r[4] || at), runId);
     const trace = parseTraceparent(r[3]);
     return { registered: r[0], flowChunks: r[1], state: r[2], ...(trace ? { trace } : {}) };
   }
@@ -296,7 +295,7 @@ export class RunStore {
       release.value,
       release.now,
       release.forget,
-      ...this.promoteArgs(runId, opts.promoteIn),
+      ...this.promoteArgs(opts.promoteIn),
       release.names.length,
       ...release.tokens,
       ...release.names,
@@ -310,14 +309,11 @@ export class RunStore {
 
   /**
    * The end scripts' promote arguments (see libs/state/commands/includes/promote.lua): the BullMQ
-   * prefix and the item's queue, or '' (promote nothing) when no queue is given or the prefix
-   * does not share the run keys' hash tag (the jobs would be in another Cluster slot).
+   * prefix and the item's queue, or '' (promote nothing) when no queue is given. BullMQ's keys
+   * share the run keys' hash tag by construction (libs/core keys.ts), so the same Cluster slot.
    */
-  private promoteArgs(runId: string, queue: string | undefined): [string, string] {
-    if (queue === undefined) return ['', ''];
-    const tag = (key: string): string => /\{([^}]+)\}/.exec(key)?.[1] ?? key;
-    const prefix = this.keys.bullPrefix;
-    return tag(prefix) === tag(this.keys.run(runId).meta) ? [prefix, queue] : ['', ''];
+  private promoteArgs(queue: string | undefined): [string, string] {
+    return queue === undefined ? ['', ''] : [this.keys.bullPrefix, queue];
   }
 
   /**
@@ -339,7 +335,7 @@ export class RunStore {
       opts.resultRef ?? '',
       body,
       this.keys.finishedChannel,
-      ...this.promoteArgs(runId, opts.promoteIn),
+      ...this.promoteArgs(opts.promoteIn),
       ...(opts.after ?? []).map(encodeEventBody),
     ])) as [number, ...string[]];
     return { moved: endOutcome(r[0]), wake: r.slice(1) as string[] };

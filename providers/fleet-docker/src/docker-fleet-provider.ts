@@ -5,8 +5,8 @@ import { z } from 'zod';
 import {
   IllegalStateError,
   ProviderError,
-  ValueError,
   fleetRunnerCount,
+  fleetScaleTarget,
   parseFleetOptions,
   type FleetProvider,
   type FleetReplica,
@@ -151,8 +151,7 @@ export class DockerFleetProvider implements FleetProvider {
   }
 
   async scale(replicas: number): Promise<FleetStatus> {
-    if (!Number.isInteger(replicas) || replicas < 0) throw new ValueError(`replicas must be a non-negative integer, got ${String(replicas)}`);
-    const target = replicas === 0 ? 0 : fleetRunnerCount(replicas, await this.vcpu(), 'host');
+    const target = fleetScaleTarget(replicas, await this.vcpu(), 'host');
     const all = await this.containers();
     // A replica whose container exited for good (restart policy exhausted or "no") is replaced.
     const dead = all.filter((c) => replicaState(c.State) === 'exited');

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import {
   ProviderError,
   ValueError,
-  fleetRunnerCount,
+  fleetScaleTarget,
   parseFleetOptions,
   type FleetProvider,
   type FleetReplica,
@@ -131,9 +131,8 @@ export class EcsFleetProvider implements FleetProvider {
   }
 
   async scale(replicas: number): Promise<FleetStatus> {
-    if (!Number.isInteger(replicas) || replicas < 0) throw new ValueError(`replicas must be a non-negative integer, got ${String(replicas)}`);
+    const desiredCount = fleetScaleTarget(replicas, this.opts.vcpu, 'cloud');
     if (replicas > this.opts.maxReplicas) throw new ValueError(`${replicas} replicas exceed fleet.${this.fleetName}.options.maxReplicas (${this.opts.maxReplicas})`);
-    const desiredCount = replicas === 0 || this.opts.vcpu === undefined ? replicas : fleetRunnerCount(replicas, this.opts.vcpu, 'cloud');
     await this.send('UpdateService', (c) => c.send(new UpdateServiceCommand({ cluster: this.opts.cluster, service: this.opts.service, desiredCount })));
     return this.status();
   }

@@ -9,6 +9,7 @@ import {
   ProviderError,
   ValueError,
   fleetRunnerCount,
+  fleetScaleTarget,
   parseFleetOptions,
   type FleetProvider,
   type FleetReplica,
@@ -119,8 +120,7 @@ export class LocalFleetProvider implements FleetProvider {
   }
 
   async scale(replicas: number): Promise<FleetStatus> {
-    if (!Number.isInteger(replicas) || replicas < 0) throw new ValueError(`replicas must be a non-negative integer, got ${String(replicas)}`);
-    const target = replicas === 0 ? 0 : fleetRunnerCount(replicas, this.vcpu, 'host');
+    const target = fleetScaleTarget(replicas, this.vcpu, 'host');
     this.records.writeDesired(target);
     const live = this.live();
     if (live.length < target) {
