@@ -47,6 +47,10 @@ export interface CostSnapshot {
   readonly serverCommands: number;
   readonly runnerCpuMs: number;
   readonly schedulerCpuMs: number | null;
+  /** The Redis server's own CPU (INFO cpu: used_cpu_user + used_cpu_sys, all its threads), ms. */
+  readonly redisCpuMs: number;
+  /** With BENCH_COMMANDSTATS=1: the server's calls per command (INFO commandstats, script calls included). */
+  readonly serverByCommand: ReadonlyMap<string, number> | null;
 }
 
 export interface SideCost {
@@ -57,6 +61,11 @@ export interface SideCost {
   readonly scriptCallsPerItem: number;
   readonly runnerCpuMsPerItem: number | null;
   readonly schedulerCpuMsPerItem: number | null;
+  /**
+   * The Redis server's CPU per item (it is one thread for commands: at about 1 ms of CPU per ms
+   * of wall time it is the scenario's bottleneck, whatever the runners do).
+   */
+  readonly redisCpuMsPerItem: number;
   /** How long the side took to go quiet after its measured part (see settle). */
   readonly settleMs: number;
   /**
@@ -65,6 +74,8 @@ export interface SideCost {
    * `commandsPerItem` that is time, not items (roughly: a busy worker does not idle-poll).
    */
   readonly backgroundCommandsPerItem: number;
+  /** With BENCH_COMMANDSTATS=1: the commands the server ran most over the window, per item. */
+  readonly serverCommandsPerItem?: ReadonlyArray<readonly [string, number]>;
   /** With BENCH_COMMAND_NAMES: the kinds sent most over the window, per item, most first. */
   readonly topKindsPerItem?: ReadonlyArray<readonly [string, number]>;
   /** With BENCH_VERIFY_COMMANDS: what MONITOR saw over the window, per item (probe excluded). */
@@ -82,6 +93,8 @@ export async function snapshot(probe: Redis, procs: CostProcs): Promise<CostSnap
   const info = await probe.info('stats');
   const m = /total_commands_processed:(\d+)/.exec(info);
   if (!m) throw new Error('INFO stats has no total_commands_processed');
+  const cpu = await probe.info('cpu');
+  const cpuOf = (field: string): number => Number(new RegExp(`${field}:([\\d.]+)`).exec(cpu)?.[1] ?? NaN) * 1000;
   let byKind: Map<string, number> | null = null;
   for (const kinds of [commandsByKind(), ...counts.map((c) => c.byKind)]) {
     if (!kinds) continue;
@@ -96,7 +109,15 @@ export async function snapshot(probe: Redis, procs: CostProcs): Promise<CostSnap
     serverCommands: Number(m[1]),
     runnerCpuMs: procs.runners.reduce((a, p) => a + p.cpuMs(), 0),
     schedulerCpuMs: procs.scheduler ? procs.scheduler.cpuMs() : null,
+    redisCpuMs: cpuOf('used_cpu_user') + cpuOf('used_cpu_sys'),
+    serverByCommand: process.env['BENCH_COMMANDSTATS'] ? parseCommandStats(await probe.info('commandstats')) : null,
   };
+}
+
+function parseCommandStats(info: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out.set(m[1]!, Number(m[2]));
+  return out;
 }
 
 export function costBetween(a: CostSnapshot, b: CostSnapshot, items: number, hasRunners = true, settleMs = 0, background = 0): SideCost {
@@ -109,6 +130,7 @@ export function costBetween(a: CostSnapshot, b: CostSnapshot, items: number, has
     commandsPerItem: client / items,
     scriptCallsPerItem: (server - client) / items,
     runnerCpuMsPerItem: hasRunners ? (b.runnerCpuMs - a.runnerCpuMs) / items : null,
+    redisCpuMsPerItem: (b.redisCpuMs - a.redisCpuMs) / items,
     schedulerCpuMsPerItem: a.schedulerCpuMs === null || b.schedulerCpuMs === null ? null : (b.schedulerCpuMs - a.schedulerCpuMs) / items,
     ...(a.byKind && b.byKind
       ? {
@@ -117,6 +139,15 @@ export function costBetween(a: CostSnapshot, b: CostSnapshot, items: number, has
             .filter(([, n]) => n > 0)
             .sort((x, y) => y[1] - x[1])
             .slice(0, 15),
+        }
+      : {}),
+    ...(a.serverByCommand && b.serverByCommand
+      ? {
+          serverCommandsPerItem: [...b.serverByCommand]
+            .map(([k, n]) => [k, (n - (a.serverByCommand?.get(k) ?? 0)) / items] as const)
+            .filter(([, n]) => n > 0.001)
+            .sort((x, y) => y[1] - x[1])
+            .slice(0, 25),
         }
       : {}),
     ...(a.monitor && b.monitor

@@ -2,7 +2,8 @@
  * `npm run bench`: our system and raw BullMQ side by side, on one private Redis, in one run, so
  * the ratios hold on a noisy machine. Prints a table, or with --json one JSON document:
  * { "scenarios": [ { name, unit, ours, raw, ratio, target, met, redisCommandsPerItem: { ours, raw },
- *   runnerCpuMsPerItem: { ours, raw }, redisScriptCallsPerItem: { ours, raw }, schedulerCpuMsPerItem } ],
+ *   runnerCpuMsPerItem: { ours, raw }, redisScriptCallsPerItem: { ours, raw }, schedulerCpuMsPerItem,
+ *   redisServerCpuMsPerItem: { ours, raw } } ],
  *   "peakRssMb": {...}, "params": {...} }
  * Per-item costs are measured around each side of a scenario (see cost.ts).
  */
@@ -148,17 +149,19 @@ if (values.json) {
         f(r.runnerCpuMsPerItem.ours, 3),
         f(r.runnerCpuMsPerItem.raw, 3),
         f(r.schedulerCpuMsPerItem, 3),
+        `${f(r.redisServerCpuMsPerItem.ours, 3)} / ${f(r.redisServerCpuMsPerItem.raw, 3)}`,
       ];
     });
   if (costRows.length > 0) {
-    const costHead = ['per item', 'Redis cmds ours', 'raw', 'beyond raw', 'in-script calls ours / raw', 'runner CPU ms ours', 'raw', 'scheduler CPU ms'];
+    const costHead = ['per item', 'Redis cmds ours', 'raw', 'beyond raw', 'in-script calls ours / raw', 'runner CPU ms ours', 'raw', 'scheduler CPU ms', 'Redis CPU ms ours / raw'];
     const cw = costHead.map((h, i) => Math.max(h.length, ...costRows.map((r) => r[i]!.length)));
     const cline = (cells: string[]): string => cells.map((c, i) => c.padEnd(cw[i]!)).join('  ');
     process.stdout.write(`\n${cline(costHead)}\n${cw.map((w) => '-'.repeat(w)).join('  ')}\n${costRows.map(cline).join('\n')}\n`);
     process.stdout.write(
       'Redis cmds: commands clients sent (one EVALSHA = one), submitting client included, over the whole run (its once-per-run\n' +
         'commands and idle background shared out over its items); in-script calls: what those scripts called inside Redis.\n' +
-        'dag is set beside raw independent. runner CPU: user + system of the runner (or raw worker) processes.\n',
+        'dag is set beside raw independent. runner CPU: user + system of the runner (or raw worker) processes.\n' +
+        'Redis CPU: the server process (INFO cpu); one thread runs every command, so near 1 ms per ms of wall time it is the limit.\n',
     );
   }
   process.stdout.write(`\npeak RSS (MB): ${Object.entries(peakRssMb).map(([k, v]) => `${k} ${Object.entries(v).map(([a, b]) => `${a}=${b}`).join(' ')}`).join('; ')}\n`);

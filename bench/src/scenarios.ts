@@ -43,6 +43,8 @@ export interface ScenarioResult {
   readonly redisScriptCallsPerItem: Pair;
   /** CPU of our scheduler process, ms per item (raw BullMQ has none). */
   readonly schedulerCpuMsPerItem: number | null;
+  /** CPU of the Redis server over the side's window, ms per item (one thread runs every command). */
+  readonly redisServerCpuMsPerItem: Pair;
   /** Of redisCommandsPerItem, roughly what the processes send idle over as long (see cost.ts). */
   readonly redisBackgroundCommandsPerItem: Pair;
 }
@@ -57,6 +59,7 @@ function withCost(rows: readonly Row[], ours: SideCost | null, raw: SideCost | n
     runnerCpuMsPerItem: { ours: ours?.runnerCpuMsPerItem ?? null, raw: raw?.runnerCpuMsPerItem ?? null },
     redisScriptCallsPerItem: { ours: ours?.scriptCallsPerItem ?? null, raw: raw?.scriptCallsPerItem ?? null },
     schedulerCpuMsPerItem: ours?.schedulerCpuMsPerItem ?? null,
+    redisServerCpuMsPerItem: { ours: ours?.redisCpuMsPerItem ?? null, raw: raw?.redisCpuMsPerItem ?? null },
     redisBackgroundCommandsPerItem: { ours: ours?.backgroundCommandsPerItem ?? null, raw: raw?.backgroundCommandsPerItem ?? null },
   }));
 }
@@ -66,8 +69,10 @@ const costLine = (side: string, c: SideCost): string =>
   `+${c.scriptCallsPerItem.toFixed(2)} calls inside scripts), ` +
   `runner CPU ${c.runnerCpuMsPerItem === null ? '-' : c.runnerCpuMsPerItem.toFixed(3)} ms` +
   (c.schedulerCpuMsPerItem === null ? '' : `, scheduler CPU ${c.schedulerCpuMsPerItem.toFixed(3)} ms`) +
+  `, Redis server CPU ${c.redisCpuMsPerItem.toFixed(3)} ms` +
   ` (quiet ${(c.settleMs / 1000).toFixed(1)} s after)` +
   (c.monitorPerItem ? `; MONITOR saw ${c.monitorPerItem.topLevel.toFixed(2)} top-level + ${c.monitorPerItem.lua.toFixed(2)} script calls` : '') +
+  (c.serverCommandsPerItem ? `\n  server ran per item: ${c.serverCommandsPerItem.map(([k, n]) => `${k} ${n.toFixed(2)}`).join(', ')}` : '') +
   (c.topKindsPerItem ? `\n${c.topKindsPerItem.map(([k, n]) => `    ${n.toFixed(4).padStart(9)}  ${k}`).join('\n')}` : '');
 
 export interface ScenarioContext {
