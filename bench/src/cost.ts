@@ -132,28 +132,21 @@ export function costBetween(a: CostSnapshot, b: CostSnapshot, items: number, has
     runnerCpuMsPerItem: hasRunners ? (b.runnerCpuMs - a.runnerCpuMs) / items : null,
     redisCpuMsPerItem: (b.redisCpuMs - a.redisCpuMs) / items,
     schedulerCpuMsPerItem: a.schedulerCpuMs === null || b.schedulerCpuMs === null ? null : (b.schedulerCpuMs - a.schedulerCpuMs) / items,
-    ...(a.byKind && b.byKind
-      ? {
-          topKindsPerItem: [...b.byKind]
-            .map(([k, n]) => [k, (n - (a.byKind?.get(k) ?? 0)) / items] as const)
-            .filter(([, n]) => n > 0)
-            .sort((x, y) => y[1] - x[1])
-            .slice(0, 15),
-        }
-      : {}),
-    ...(a.serverByCommand && b.serverByCommand
-      ? {
-          serverCommandsPerItem: [...b.serverByCommand]
-            .map(([k, n]) => [k, (n - (a.serverByCommand?.get(k) ?? 0)) / items] as const)
-            .filter(([, n]) => n > 0.001)
-            .sort((x, y) => y[1] - x[1])
-            .slice(0, 25),
-        }
-      : {}),
+    ...(a.byKind && b.byKind ? { topKindsPerItem: perItemDelta(a.byKind, b.byKind, items, 0, 15) } : {}),
+    ...(a.serverByCommand && b.serverByCommand ? { serverCommandsPerItem: perItemDelta(a.serverByCommand, b.serverByCommand, items, 0.001, 25) } : {}),
     ...(a.monitor && b.monitor
       ? { monitorPerItem: { topLevel: (b.monitor.topLevel - a.monitor.topLevel - (b.probeCommands - a.probeCommands)) / items, lua: (b.monitor.lua - a.monitor.lua) / items } }
       : {}),
   };
+}
+
+/** Counts by name between two snapshots, per item, most first: those above `min`, the first `top`. */
+function perItemDelta(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>, items: number, min: number, top: number): Array<readonly [string, number]> {
+  return [...b]
+    .map(([k, n]) => [k, (n - (a.get(k) ?? 0)) / items] as const)
+    .filter(([, n]) => n > min)
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, top);
 }
 
 /**
