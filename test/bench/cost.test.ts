@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRedis } from '@agora/state';
+import { Redis } from 'ioredis';
 import { costBetween, snapshot } from '../../bench/src/cost.js';
 import { testRedisUrl, uniqueNamespace } from '../support/index.js';
 
@@ -7,7 +7,7 @@ import { testRedisUrl, uniqueNamespace } from '../support/index.js';
  * The bench's per-item cost (bench/src/cost.ts) against a real Redis: the server's own CPU
  * (INFO cpu) and, with BENCH_COMMANDSTATS, the commands it ran per item, scripts' calls included.
  */
-const redis = createRedis(testRedisUrl());
+const redis = new Redis(testRedisUrl());
 afterAll(() => redis.quit());
 
 // Enough work inside one script that the server's CPU counter (ms resolution) has to move.
