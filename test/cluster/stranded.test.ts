@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { itemJobId, keys } from '@agora/core';
-import { createRedis } from '@agora/state';
+import { createRedis, stateKeys } from '@agora/state';
 import { startCluster, type TestCluster } from '../support/cluster.js';
 import { gateExecutor } from '../support/gate.js';
 import { testRedisUrl } from '../support/index.js';
@@ -61,7 +61,7 @@ describe('the scheduler sweep on a Redis Cluster', () => {
     expect([state('first'), state('removed'), state('after-removed'), state('other')]).toEqual(['done', 'failed', 'skipped', 'done']);
     expect(events.find((e) => e.itemId === 'removed' && e.state === 'failed')).toMatchObject({ errorCode: 'JOB_LOST' });
     // Every finished run is sealed (by the finished message or by the sweep).
-    const k = keys(cluster.config.namespace);
+    const k = stateKeys(cluster.config.namespace);
     for (const id of [...earlier, runId]) {
       let sealed = 0;
       for (let i = 0; i < 100 && sealed !== 1; i++) {

@@ -4,13 +4,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileConfig, keys, type AgoraConfig } from '@agora/core';
+import { compileConfig, type AgoraConfig } from '@agora/core';
 import { createDashboard, type Dashboard } from '@agora/dashboard';
 import { lockKeys } from '@agora/locks';
 import { createRunner, type Runner } from '@agora/runner';
 import { createScheduler, type Scheduler } from '@agora/scheduler';
 import { AgoraClient } from '@agora/sdk';
-import { REDIS_CA_FILE_ENV, createRedis, startRedisServer, type RedisServerHandle } from '@agora/state';
+import { REDIS_CA_FILE_ENV, createRedis, startRedisServer, stateKeys, type RedisServerHandle } from '@agora/state';
 import { assertRedisReachable } from '../../apps/cli/src/redis-check.js';
 import { silent } from '../support/cluster.js';
 import { uniqueNamespace } from '../support/index.js';
@@ -130,7 +130,7 @@ describe('TLS and per-role Redis users', () => {
       expect((await fetch(`${dashboard.url}/api/runs/${runId}/events`, auth)).status).toBe(200);
 
       // The submitter's user, raw: it reads its run but writes nothing outside the inbox.
-      const k = keys(ns);
+      const k = stateKeys(ns);
       const rk = k.run(runId);
       expect(await raw.hget(rk.meta, 'state')).toBe('succeeded');
       await expectNoPerm(raw.hset(rk.meta, 'state', 'failed'));

@@ -3,6 +3,7 @@ import { Queue } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { INBOX_QUEUE, IllegalStateError, PlanValidationError, keys } from '@agora/core';
 import { AgoraClient } from '@agora/sdk';
+import { stateKeys } from '@agora/state';
 import { testRedisUrl, uniqueNamespace } from '../support/index.js';
 
 /**
@@ -63,7 +64,7 @@ describe('SDK submit', () => {
     const ns = uniqueNamespace('sdk');
     const c = client(ns);
     // What an accepted run leaves behind once its inbox job was removed.
-    await redis.hset(keys(ns).run('rtaken00000002').meta, { state: 'succeeded', seq: '0' });
+    await redis.hset(stateKeys(ns).run('rtaken00000002').meta, { state: 'succeeded', seq: '0' });
     await expect(c.submit(plan(), { runId: 'rtaken00000002' })).rejects.toThrow(IllegalStateError);
     expect(await inboxCount(ns)).toBe(0);
   });

@@ -18,8 +18,8 @@ export interface LocalAnchorRedis {
 export interface LocalAnchorOptions {
   readonly redis: LocalAnchorRedis;
   /**
-   * The hash that holds a run's checkpoints, usually per run:
-   * `(ctx) => keys(namespace).run(ctx.runId).audit`.
+   * The hash that holds a run's checkpoints, usually per run: the run's audit hash (libs/evidence
+   * passes `(ctx) => store.auditKey(ctx.runId)`).
    */
   readonly key: string | ((ctx: AnchorContext) => string);
   /** The field of one checkpoint. @default ctx => `checkpoint:${ctx.treeSize}` */

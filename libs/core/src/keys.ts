@@ -2,7 +2,9 @@ import { ValueError } from './errors.js';
 import { isItemId, isRunId } from './ids.js';
 
 /**
- * Every Redis key and channel name is built here; nothing concatenates key strings elsewhere.
+ * Every Redis key and channel name is built here, except a run's own keys: libs/state builds
+ * those (`stateKeys`), as the one package that names a run key or run-hash field (issue #14).
+ * Nothing concatenates key strings elsewhere.
  *
  * On Redis Cluster a script may only touch keys of one slot. An item starts and ends in one
  * script each, touching its run's keys and its resource locks' keys together (issue #14: the
@@ -14,7 +16,6 @@ export interface Keys {
   readonly namespace: string;
   /** BullMQ `prefix` option. */
   readonly bullPrefix: string;
-  run(runId: string): RunKeys;
   /** Sorted set of run ids by submission time. */
   readonly runs: string;
   /** Set of queue names that have been used, for the dashboard. */
@@ -86,29 +87,6 @@ export interface DeadLetterKeys {
   run(runId: string): string;
 }
 
-export interface RunKeys {
-  /** Hash: the run record (state, counts, seq). */
-  readonly meta: string;
-  /** Hash: item id -> state. */
-  readonly items: string;
-  /** Hash: item id -> resultRef or error summary. */
-  readonly results: string;
-  /** Hash: item id -> number of dependencies not yet terminal. */
-  readonly pending: string;
-  /** Hash: item id -> comma-separated dependent item ids. */
-  readonly dependents: string;
-  /** Stream: the run's audit events, entry id `0-<seq+1>`. */
-  readonly events: string;
-  /** Hash: item id -> where its result came from when it did not execute (`reused`/`cached`, JSON). */
-  readonly shortcuts: string;
-  /** Hash: audit checkpoints and anchors. */
-  readonly audit: string;
-  /**
-   * Stream: the messages sent to one item (`agora send`), read by the runner running it. Bounded
-   * (MAXLEN) and expiring (`CHANNEL_LIMITS`); the run's events record each message.
-   */
-  channel(itemId: string): string;
-}
 
 export const NAMESPACE_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
@@ -120,26 +98,6 @@ export function keys(namespace: string): Keys {
   return {
     namespace: ns,
     bullPrefix: `{${ns}}`,
-    run(runId: string): RunKeys {
-      // A run id becomes a key (and, through BullMQ job ids, more keys): refuse anything outside
-      // the grammar here too, whatever the caller checked.
-      if (!isRunId(runId)) throw new ValueError(`invalid run id ${JSON.stringify(runId)}`);
-      const base = `${ns}:run:{${ns}}:${runId}`;
-      return {
-        meta: base,
-        items: `${base}:items`,
-        results: `${base}:results`,
-        pending: `${base}:pending`,
-        dependents: `${base}:dependents`,
-        events: `${base}:events`,
-        shortcuts: `${base}:shortcuts`,
-        audit: `${base}:audit`,
-        channel(itemId: string): string {
-          if (!isItemId(itemId)) throw new ValueError(`invalid item id ${JSON.stringify(itemId)}`);
-          return `${base}:channel:${itemId}`;
-        },
-      };
-    },
     runs: `${ns}:runs`,
     queues: `${ns}:queues`,
     cancelChannel: `${ns}:cancel`,

@@ -1,3 +1,4 @@
+export * from './keys.js';
 export * from './run-store.js';
 export * from './scripts.js';
 export * from './redis.js';

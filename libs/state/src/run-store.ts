@@ -1,5 +1,6 @@
 import { isRedisCluster, type RedisClient } from './redis.js';
-import { ITEM_STATES, ValueError, encodeEventBody, formatTraceparent, isTerminalItemState, keys as buildKeys, parseTraceparent, type AgoraEvent, type EventBody, type ItemState, type Keys, type TraceContext } from '@agora/core';
+import { ITEM_STATES, ValueError, encodeEventBody, formatTraceparent, isTerminalItemState, parseTraceparent, type AgoraEvent, type EventBody, type ItemState, type TraceContext } from '@agora/core';
+import { stateKeys, type StateKeys } from './keys.js';
 import type { LockClaimCall, LockReleaseCall } from '@agora/locks';
 import { callScript, callScriptBatched, defineScripts } from './scripts.js';
 import { retryLevelsSchema, type RetryLevels } from './item-retry.js';
@@ -147,13 +148,13 @@ function decodeBegin(r: readonly string[]): BeginResult {
  * stream and the state can never disagree.
  */
 export class RunStore {
-  readonly keys: Keys;
+  readonly keys: StateKeys;
 
   constructor(
     readonly redis: RedisClient,
     namespace: string,
   ) {
-    this.keys = buildKeys(namespace);
+    this.keys = stateKeys(namespace);
     // Defined now, before any command: on an auto-pipelined client, a script defined lazily in
     // the same event-loop turn as a pipeline that was already built (a lock call, say) is missing
     // from that pipeline; ioredis then queues one callback more than it gets results and throws
