@@ -88,6 +88,13 @@ export interface DeadLetterKeys {
 }
 
 
+/** The hash tag of a key (Redis Cluster computes the key's slot from it), or the key itself when it has none. */
+export function hashTagOf(key: string): string {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
 export const NAMESPACE_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
 export function keys(namespace: string): Keys {

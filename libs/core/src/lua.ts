@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { AgoraError, type AgoraErrorOptions } from './errors.js';
+import { hashTagOf } from './keys.js';
 
 /**
  * Reads a Lua script from a package's `commands/` directory, replacing each `--@include x` line
@@ -9,19 +10,18 @@ import { AgoraError, type AgoraErrorOptions } from './errors.js';
  */
 export function readLuaScript(commandsDir: URL, file: string, includeDirs: readonly URL[] = [], foreign?: ForeignIncludes): string {
   const dirs = [new URL('includes/', commandsDir), ...includeDirs];
-  const inline = (text: string, from: string): string =>
-    text
-      .replace(/^--@include (\w+)$/gm, (_, inc: string) => {
-        const dir = dirs.find((d) => existsSync(new URL(`${inc}.lua`, d)));
-        if (!dir) throw new Error(`${from}: no include "${inc}" in ${dirs.map((d) => d.pathname).join(', ')}`);
-        return inline(readFileSync(new URL(`${inc}.lua`, dir), 'utf8'), `${inc}.lua`);
-      })
-      .replace(/^--@(\w+) (\w+)$/gm, (line, source: string, name: string) => {
-        if (source === 'include') return line;
-        if (!foreign || foreign.source !== source) throw new Error(`${from}: no include source "${source}" for "${name}"`);
-        return foreign.read(name, seen);
-      });
+  // Foreign functions already inlined in this script (each goes in once).
   const seen = new Set<string>();
+  const inline = (text: string, from: string): string =>
+    text.replace(/^--@(\w+) (\w+)$/gm, (_, source: string, name: string) => {
+      if (source === 'include') {
+        const dir = dirs.find((d) => existsSync(new URL(`${name}.lua`, d)));
+        if (!dir) throw new Error(`${from}: no include "${name}" in ${dirs.map((d) => d.pathname).join(', ')}`);
+        return inline(readFileSync(new URL(`${name}.lua`, dir), 'utf8'), `${name}.lua`);
+      }
+      if (!foreign || foreign.source !== source) throw new Error(`${from}: no include source "${source}" for "${name}"`);
+      return foreign.read(name, seen);
+    });
   return inline(readFileSync(new URL(file, commandsDir), 'utf8'), file);
 }
 
@@ -91,14 +91,6 @@ for c = 1, tonumber(BATCH_ARGV[1]) do
 end
 return out
 `;
-}
-
-/** The hash tag of a key (Redis Cluster's slot is computed from it), or the key itself. */
-function hashTagOf(key: string | undefined): string {
-  if (key === undefined) return '';
-  const open = key.indexOf('{');
-  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
-  return close > open + 1 ? key.slice(open + 1, close) : key;
 }
 
 interface PendingCall {
@@ -173,7 +165,7 @@ export class ScriptRegistry {
     if (!this.scripts.has(name + BATCH_SUFFIX)) return this.call(client, name, keys, args);
     let groups = this.pending.get(client);
     if (!groups) this.pending.set(client, (groups = new Map()));
-    const group = `${name}\u0000${hashTagOf(keys[0])}`;
+    const group = `${name}\u0000${keys[0] === undefined ? '' : hashTagOf(keys[0])}`;
     let batch = groups.get(group);
     if (!batch) {
       const created: PendingBatch = { name, calls: [], sent: false };

@@ -1,5 +1,5 @@
 import { isRedisCluster, type RedisClient } from './redis.js';
-import { ITEM_STATES, ValueError, encodeEventBody, formatTraceparent, isTerminalItemState, parseTraceparent, type AgoraEvent, type EventBody, type ItemState, type TraceContext } from '@agora/core';
+import { ITEM_STATES, ValueError, encodeEventBody, formatTraceparent, hashTagOf, isTerminalItemState, parseTraceparent, type AgoraEvent, type EventBody, type ItemState, type TraceContext } from '@agora/core';
 import { stateKeys, type StateKeys } from './keys.js';
 import type { LockClaimCall, LockReleaseCall } from '@agora/locks';
 import { callScript, callScriptBatched, defineScripts } from './scripts.js';
@@ -631,10 +631,7 @@ export class RunStore {
    * be read in one XREAD (see `runsWithNewEvents`).
    */
   eventShard(runId: string): string {
-    const key = this.keys.run(runId).events;
-    const open = key.indexOf('{');
-    const close = key.indexOf('}', open + 1);
-    return open !== -1 && close > open + 1 ? key.slice(open + 1, close) : key;
+    return hashTagOf(this.keys.run(runId).events);
   }
 
   /**
