@@ -203,6 +203,7 @@ export const scenarios: Scenario[] = [
       const first = ev.find((e) => e.itemId === 'c0' && e.state === 'running')!;
       const last = ev.find((e) => e.itemId === `c${n - 1}` && e.state === 'done')!;
       const ms = (Date.parse(last.at) - Date.parse(first.at)) / n;
+      log(`ours hop, split: ${hopSplit(ev, n)}`);
       const rss = ours.rss();
       await ours.stop();
       const ratio = ms / rawMs;
@@ -389,3 +390,16 @@ scenarios.push(
 );
 
 export { percentile };
+
+/** Where a chain hop's time goes, from the event stream: an item's run (running to done) and the gap to the next item's running. */
+function hopSplit(ev: ReadonlyArray<{ type: string; itemId?: unknown; state?: unknown; at: string }>, n: number): string {
+  const at = new Map<string, number>();
+  for (const e of ev) if (e.type === 'item' && (e.state === 'running' || e.state === 'done')) at.set(`${String(e.itemId)}/${String(e.state)}`, Date.parse(e.at));
+  let run = 0;
+  let gap = 0;
+  for (let i = 0; i < n; i++) {
+    run += (at.get(`c${i}/done`) ?? 0) - (at.get(`c${i}/running`) ?? 0);
+    if (i > 0) gap += (at.get(`c${i}/running`) ?? 0) - (at.get(`c${i - 1}/done`) ?? 0);
+  }
+  return `running to done ${(run / n).toFixed(2)} ms, done to the next running ${(gap / (n - 1)).toFixed(2)} ms`;
+}

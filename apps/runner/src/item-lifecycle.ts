@@ -100,7 +100,10 @@ export async function processItem(ctx: RunnerContext, job: Job<ItemJobData>, tok
   const { begin, lease } = started;
   if (begin.kind === 'terminal') {
     if (begin.endedNow) noteEnd(ctx.metrics, job.queueName, begin.state as EndState | 'skipped', 0);
-    if (begin.endedNow && ctx.deliveries) await ctx.deliveries.ended(d, { state: begin.state as EndState | 'skipped', resultRef: begin.resultRef });
+    // Sent again when the item ended before this start too: its runner may have died between
+    // writing the end and enqueueing the delivery (the job came back through the stall check).
+    // The delivery id is stable, so one already enqueued is not sent twice.
+    if (ctx.deliveries) await ctx.deliveries.ended(d, { state: begin.state as EndState | 'skipped', ...(begin.resultRef ? { resultRef: begin.resultRef } : {}) });
     await ctx.queues.wakeJobs(job.queueName, begin.wake);
     // Bull Board tells the truth: a failed item's job ends failed, not completed.
     if (begin.state === 'failed') throw new UnrecoverableError(`item ${d.itemId} of run ${d.runId} failed (see the run's events)`);
@@ -137,11 +140,14 @@ export async function processItem(ctx: RunnerContext, job: Job<ItemJobData>, tok
 
 /** Ends an item that did not execute with the result it takes (its locks, if any, released by the end). */
 async function endShortcut(ctx: RunnerContext, queue: string, d: ItemJobData, hit: Shortcut, lease: LockLeaseLike | undefined): Promise<{ state: string; resultRef: string }> {
+  const ended = shortcutEnd(d.itemId, hit);
   try {
-    await endItem(ctx, queue, d, 'done', shortcutEnd(d.itemId, hit), lease);
+    await endItem(ctx, queue, d, 'done', ended, lease);
   } finally {
     if (lease) await ctx.queues.wakeHolders(await lease.release());
   }
+  // The result it took goes to the item's sink like any other done item's.
+  if (ctx.deliveries) await ctx.deliveries.ended(d, { state: 'done', resultRef: hit.resultRef, fields: ended.fields });
   await ctx.store.noteShortcut(d.runId, d.itemId, hit.kind, hit.from);
   ctx.metrics.itemsNotExecuted.inc({ kind: hit.kind, queue });
   ctx.metrics.eventsAppended.inc();

@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import type { PlanInput } from '@agora/core';
-import { startCluster, type TestCluster } from '../../../test/support/cluster.js';
+import { itemDefinitionHash, parseItemJobData } from '@agora/state';
+import { createRunner } from '../src/index.js';
+import { silent, startCluster, type TestCluster } from '../../../test/support/cluster.js';
 import { until } from '../../../test/support/index.js';
 import { startWebhookReceiver, type ReceivedDelivery, type WebhookReceiver } from '../../../test/support/webhook-receiver.js';
 
@@ -73,6 +77,55 @@ describe('result sinks', () => {
     expect(results.body).toMatchObject({ runId, itemId: 'boom', state: 'failed', exitCode: 3, resultRef: null, attempt: 1 });
     const other = await until('two results', async () => (ofRun('/other', runId).length >= 2 ? ofRun('/other', runId) : null));
     expect(Object.fromEntries(other.map((r) => [r.body['itemId'], r.body['state']]))).toEqual({ after: 'skipped', fine: 'done' });
+  });
+
+  it('sends the result of an item that took a memoized result (it did not execute)', async () => {
+    const plan = { id: 'memo', resultSink: 'results', items: [{ id: 'm', executor: 'noop', inputs: { v: 'memo-sink' }, memoize: true }] };
+    const first = await run(plan);
+    const second = await run(plan);
+    const events = await cluster.client.events(second);
+    // It did not execute: it took the first run's result from the memo cache.
+    expect(events.filter((e) => e.type === 'cached').map((e) => e.itemId)).toEqual(['m']);
+    const [again] = await until('the memoized item\'s result', async () => (ofRun('/results', second).length > 0 ? ofRun('/results', second) : null));
+    const [original] = ofRun('/results', first);
+    expect(again!.body).toMatchObject({ type: 'item.result', runId: second, itemId: 'm', state: 'done' });
+    expect(again!.body['resultRef']).toBe(original!.body['resultRef']);
+  });
+
+  it('a runner that died between an item\'s end and enqueueing its result: the job\'s retry sends it', async () => {
+    const lonely = await startCluster({ runners: 0, config: { resultSinks: { results: hook('/results') } } });
+    const connection = new Redis(lonely.config.redisUrl, { maxRetriesPerRequest: null });
+    try {
+      const runId = await lonely.client.submit({ id: 'orphan', resultSink: 'results', items: [{ id: 'a', executor: 'noop' }] });
+      // The dying runner, by hand: it takes the job, begins and ends the item (the end is in the
+      // record)... and dies before its delivery is enqueued and before BullMQ completes the job.
+      // Its lock would lapse and the stall check put the job back in wait: done here at once.
+      const dying = new Worker('default', null, { connection, prefix: lonely.scheduler.store.keys.bullPrefix });
+      const job = (await until('the item job', () => dying.getNextJob('dying-token')))!;
+      const d = parseItemJobData(job.data);
+      const resultRef = `agora://${lonely.config.namespace}/result/${runId}.a/${'ab'.repeat(32)}`;
+      const begin = await lonely.scheduler.store.beginItem(runId, 'a', d.deps, 'dying', { definitionHash: itemDefinitionHash(d), maxStarts: 5, jobId: job.id! });
+      expect(begin.kind).toBe('run');
+      await lonely.scheduler.store.finishItem(runId, 'a', 'done', { resultRef, fields: { attempt: 1, durationMs: 1 } });
+      await job.moveToWait('dying-token');
+      await dying.close();
+      expect(await lonely.client.wait(runId)).toMatchObject({ state: 'succeeded' });
+      expect(ofRun('/results', runId)).toEqual([]);
+      // A live runner takes the job again: the item is already done, so it only sends what was lost.
+      const survivor = await createRunner({ config: lonely.config, logger: silent, runnerId: 'survivor', cpus: 64 });
+      try {
+        const [got] = await until('the lost result', async () => (ofRun('/results', runId).length > 0 ? ofRun('/results', runId) : null));
+        expect(got!.body).toMatchObject({ type: 'item.result', runId, itemId: 'a', state: 'done', resultRef });
+        // Once: the stable delivery id keeps a repeat from sending it twice.
+        await new Promise((r) => setTimeout(r, 300));
+        expect(ofRun('/results', runId)).toHaveLength(1);
+      } finally {
+        await survivor.close({ graceMs: 1000 });
+      }
+    } finally {
+      connection.disconnect();
+      await lonely.close();
+    }
   });
 
   it('refuses a plan naming an unknown sink, naming the ones configured', async () => {
