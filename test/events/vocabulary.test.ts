@@ -206,6 +206,15 @@ describe('every event a run writes is in the vocabulary', () => {
     expect(events.find((e) => e.type === 'retry')).toMatchObject({ itemId: 'l', attempt: 1, error: 'resource lock lost', reason: 'lock_lost', delayMs: 50 });
   });
 
+  it('lock lost on the last try: the item fails LOCK (not as a job BullMQ failed), with no retry', async () => {
+    const runId = await repairs.client.submit({ id: 'lost-last', items: [{ id: 'l', executor: 'loser', resourceLocks: ['vocab/lost'], retry: { attempts: 1 } }] });
+    expect((await repairs.client.wait(runId)).state).toBe('failed');
+    const events = await parseAll(repairs.client, runId);
+    expect(events.filter((e) => e.type === 'lock' && e.action === 'lost')).toEqual([expect.objectContaining({ itemId: 'l', lock: 'vocab/lost' })]);
+    expect(events.filter((e) => e.type === 'retry')).toEqual([]);
+    expect(events.filter((e) => e.type === 'item' && e.state === 'failed')).toEqual([expect.objectContaining({ itemId: 'l', errorCode: 'LOCK', attempt: 1 })]);
+  });
+
   it("job lost: the scheduler's repair ends an item whose job was removed", async () => {
     const runId = await repairs.client.submit({
       id: 'stranded',

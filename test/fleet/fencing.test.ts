@@ -67,6 +67,29 @@ describe('fencing under a fault', () => {
   });
 });
 
+describe('fencing on the last try', () => {
+  it('an item fenced on its last try ends failed FENCED (not as a job BullMQ failed), with no retry', async () => {
+    const runId = await cluster.client.submit({ id: 'fence-last', items: [{ id: 'once', executor: 'slow', resourceLocks: ['fence/last'], retry: { attempts: 1 } }] });
+    for (let i = 0; i < 200 && !attempts.some((a) => a.runId === runId); i++) await new Promise((r) => setTimeout(r, 50));
+    const k = lockKeys(cluster.config.namespace);
+    expect(await redis.del(k.resource('fence/last'))).toBe(1);
+    const intruder = createLockManager({ redis: createRedis(cluster.config.redisUrl), namespace: cluster.config.namespace, lockTtlMs: 2000 });
+    const taken = await intruder.acquire({ names: ['fence/last'], holder: { runId: 'rother', itemId: 'x', jobId: 'x', queue: 'default' } });
+    expect(taken.acquired).toBe(true);
+    release();
+    const status = await cluster.client.wait(runId);
+    if (taken.acquired) await taken.lease.release();
+    await intruder.close();
+    const events = await cluster.client.events(runId);
+    expect(status.state).toBe('failed');
+    expect(events.filter((e) => e.type === 'lock' && e['action'] === 'fenced')).toEqual([expect.objectContaining({ itemId: 'once', lock: 'fence/last', token: 1, newestToken: 2 })]);
+    expect(events.filter((e) => e.type === 'retry')).toEqual([]);
+    const failed = events.filter((e) => e.itemId === 'once' && e.state === 'failed');
+    expect(failed).toEqual([expect.objectContaining({ errorCode: 'FENCED', attempt: 1, error: expect.stringContaining('is stale (newest is 2)') })]);
+    expect(attempts.filter((a) => a.runId === runId)).toHaveLength(1);
+  });
+});
+
 describe('fencing under a fault, with a runner process', () => {
   it('the same, against an `agora runner` process running a real worker: the stale result is refused and the item runs again', async () => {
     const { cliEnv } = await import('../support/cli.js');

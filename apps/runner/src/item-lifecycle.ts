@@ -272,8 +272,8 @@ async function runItem(
   }
   const startedMs = Date.now();
   const traced = new ItemAttemptTrace(ctx.logger, ctx.tracing, { runner: ctx.id, queue: job.queueName, d, attempt, startedMs, ...timing });
-  const end = async (state: EndState, fields: EndFields): Promise<void> => {
-    await endItem(ctx, job.queueName, d, state, fields, lease);
+  const end = async (state: EndState, fields: EndFields, withLease = true): Promise<void> => {
+    await endItem(ctx, job.queueName, d, state, fields, withLease ? lease : undefined);
     // Only when the config names sinks or notifications: the default end awaits nothing more.
     if (ctx.deliveries) await ctx.deliveries.ended(d, { state, ...(fields.resultRef !== undefined ? { resultRef: fields.resultRef } : {}), ...(fields.fields ? { fields: fields.fields } : {}) });
     ctx.metrics.itemDuration.observe({ state, queue: job.queueName }, (Date.now() - startedMs) / 1000);
@@ -326,7 +326,7 @@ async function settleFailure(
   caught: unknown,
   signal: AbortSignal,
   lease: LockLeaseLike | undefined,
-  end: (state: EndState, fields: EndFields) => Promise<void>,
+  end: (state: EndState, fields: EndFields, withLease?: boolean) => Promise<void>,
 ): Promise<{ state: string }> {
   // BullMQ's count: hand-backs and stalls are not tries (starts beyond them are the stall budget).
   const tries = job.attemptsMade + 1;
@@ -338,19 +338,15 @@ async function settleFailure(
   // handed to BullMQ's strategy with the error (see withRetryDelay).
   const delayMs = retryDelayMs(policy.backoff, tries);
   const retryEvent = (reason: RetryReason, error: string): EventBody => ({ type: 'retry', itemId: d.itemId, attempt, error, reason, delayMs });
-  // Lock loss and fencing retry under every policy while tries are left; on the last try BullMQ
-  // fails the job and the item ends `QUEUE` (workers.ts), so no retry event is written.
-  const triesLeft = tries < policy.attempts;
+  // Lock loss and fencing come here only while tries are left (classifyOutcome); on the last try
+  // they are `failed` (codes FENCED and LOCK).
   switch (outcome.kind) {
     case 'fenced':
       // The end script recorded the `fenced` event and refused the result.
-      ctx.metrics.fenced.inc();
-      ctx.logger.warn({ runId: d.runId, itemId: d.itemId, lock: outcome.error.lock }, 'result rejected: stale fencing token');
-      if (triesLeft) {
-        await ctx.store.appendEvents(d.runId, [retryEvent('fenced', outcome.error.message)]);
-        ctx.metrics.retries.inc({ reason: 'fenced' });
-        ctx.metrics.eventsAppended.inc();
-      }
+      noteFenced(ctx, d, outcome.error);
+      await ctx.store.appendEvents(d.runId, [retryEvent('fenced', outcome.error.message)]);
+      ctx.metrics.retries.inc({ reason: 'fenced' });
+      ctx.metrics.eventsAppended.inc();
       throw withRetryDelay(outcome.error, delayMs);
     case 'handBack':
       // The worker was stopped (the executor saw the abort); the item is queued again and its job
@@ -363,10 +359,10 @@ async function settleFailure(
       ctx.logger.info({ runId: d.runId, itemId: d.itemId, attempt }, 'item handed back');
       throw new WaitingError();
     case 'lockLost':
-      await ctx.store.appendEvents(d.runId, [...lockEvents('lost'), ...(triesLeft ? [retryEvent('lock_lost', 'resource lock lost')] : [])]);
+      await ctx.store.appendEvents(d.runId, [...lockEvents('lost'), retryEvent('lock_lost', 'resource lock lost')]);
       ctx.metrics.leasesLost.inc();
-      if (triesLeft) ctx.metrics.retries.inc({ reason: 'lock_lost' });
-      ctx.metrics.eventsAppended.inc((triesLeft ? 1 : 0) + (lease?.names.length ?? 0));
+      ctx.metrics.retries.inc({ reason: 'lock_lost' });
+      ctx.metrics.eventsAppended.inc(1 + (lease?.names.length ?? 0));
       throw withRetryDelay(new AgoraError('LOCK', `item ${d.itemId}: resource lock lost while running; retrying under a fresh lock`, { retryable: true }), delayMs);
     case 'cancelled':
       await end('cancelled', { fields: { attempt, reason: outcome.reason } });
@@ -378,6 +374,12 @@ async function settleFailure(
       ctx.logger.warn({ runId: d.runId, itemId: d.itemId, attempt, reason: outcome.reason, delayMs, err: outcome.error.message }, 'item will be retried');
       throw withRetryDelay(outcome.error, delayMs);
     case 'failed': {
+      if (outcome.leaseGone === 'fenced' && outcome.error instanceof FencedError) noteFenced(ctx, d, outcome.error);
+      if (outcome.leaseGone === 'lost') {
+        await ctx.store.appendEvents(d.runId, lockEvents('lost'));
+        ctx.metrics.leasesLost.inc();
+        ctx.metrics.eventsAppended.inc(lease?.names.length ?? 0);
+      }
       const streams = failureStreams(outcome.error);
       const logRefs = streams ? await storeOutputLogs({ storage: ctx.storage, namespace: ctx.config.namespace, logger: ctx.logger }, d.runId, d.itemId, streams) : undefined;
       await end('failed', {
@@ -388,7 +390,7 @@ async function settleFailure(
           ...(outcome.exitCode != null ? { exitCode: outcome.exitCode } : {}),
           ...(logRefs ? { logRefs } : {}),
         },
-      });
+      }, outcome.leaseGone === undefined);
       await recordDeadLetter(ctx, job.queueName, d, attempt, outcome);
       if (ctx.deliveries) await ctx.deliveries.failedForGood(d, outcome.code);
       // The item is failed for good (recorded above): its job ends failed too, with no retry, so
@@ -429,6 +431,12 @@ export async function endItem(
   }
   if (ended.moved === 'moved') noteEnd(ctx.metrics, queue, state, lease.names.length);
   await ctx.queues.wakeJobs(queue, ended.wake);
+}
+
+/** A result refused on a stale fencing token (the end script recorded the `fenced` event). */
+function noteFenced(ctx: Pick<RunnerContext, 'metrics' | 'logger'>, d: Pick<ItemJobData, 'runId' | 'itemId'>, error: FencedError): void {
+  ctx.metrics.fenced.inc();
+  ctx.logger.warn({ runId: d.runId, itemId: d.itemId, lock: error.lock }, 'result rejected: stale fencing token');
 }
 
 /** A start: the `running` event and a `lock acquired` event per lock. Queue wait only on the first attempt (a retry's wait is its back-off). */

@@ -28,8 +28,11 @@ export type Outcome =
   | { readonly kind: 'cancelled'; readonly reason: string }
   /** A failure of a class its policy retries, with tries left. */
   | { readonly kind: 'retry'; readonly error: Error; readonly reason: FailureClass }
-  /** Failed for good. */
-  | { readonly kind: 'failed'; readonly error: Error; readonly code: string; readonly exitCode?: number };
+  /**
+   * Failed for good. `leaseGone`: its result was fenced or its lock lost on its last try, so its
+   * end is written without the lease (a fencing check would refuse it again).
+   */
+  | { readonly kind: 'failed'; readonly error: Error; readonly code: string; readonly exitCode?: number; readonly leaseGone?: 'fenced' | 'lost' };
 
 /**
  * The failure class of an error: `timeout` (the item's time ran out: the runner's abort, or the
@@ -56,16 +59,22 @@ export function classifyOutcome(
   timeoutMs?: number,
 ): Outcome {
   let error = coerceError(caught);
-  if (error instanceof FencedError) return { kind: 'fenced', error };
+  // Lock loss and fencing are retried under every policy while tries are left; on the last try
+  // the item fails with their own codes (FENCED, LOCK), not as a job BullMQ failed.
+  const triesLeft = tries < policy.attempts;
+  if (error instanceof FencedError) return triesLeft ? { kind: 'fenced', error } : { kind: 'failed', error, code: error.code, leaseGone: 'fenced' };
   if (signal.reason === HAND_BACK) return { kind: 'handBack' };
-  if (signal.reason === LOCK_LOST) return { kind: 'lockLost' };
+  if (signal.reason === LOCK_LOST) {
+    if (triesLeft) return { kind: 'lockLost' };
+    return { kind: 'failed', error: new AgoraError('LOCK', 'resource lock lost while running, on its last try'), code: 'LOCK', leaseGone: 'lost' };
+  }
   if (signal.reason === TIMED_OUT) {
     error = new TimeoutError(`timed out after ${timeoutMs ?? '?'} ms; the worker was stopped`, timeoutMs ?? null, { cause: error });
   } else if (signal.aborted || error instanceof CancelledError) {
     return { kind: 'cancelled', reason: String(signal.reason ?? error.message) };
   }
   const cls = failureClass(error);
-  if (cls !== null && policy.on.includes(cls) && tries < policy.attempts) return { kind: 'retry', error, reason: cls };
+  if (cls !== null && policy.on.includes(cls) && triesLeft) return { kind: 'retry', error, reason: cls };
   const exitCode = error instanceof ApplicationError ? error.exitCode : undefined;
   return { kind: 'failed', error, code: error instanceof AgoraError ? error.code : 'INTERNAL', ...(exitCode != null ? { exitCode } : {}) };
 }

@@ -16,6 +16,11 @@ describe('classifyOutcome', () => {
   it('a stale fencing token wins over everything: the result was refused', () => {
     expect(classifyOutcome(new FencedError('db', 1, 2), signal(HAND_BACK), 1, infraOnly).kind).toBe('fenced');
   });
+  it('a fenced result or a lost lock on the last try fails with its own code (FENCED, LOCK), written without the lease', () => {
+    expect(classifyOutcome(new FencedError('db', 1, 2), signal(), 3, infraOnly)).toMatchObject({ kind: 'failed', code: 'FENCED', leaseGone: 'fenced' });
+    expect(classifyOutcome(new CancelledError('x'), signal(LOCK_LOST), 3, infraOnly)).toMatchObject({ kind: 'failed', code: 'LOCK', leaseGone: 'lost' });
+    expect(classifyOutcome(new CancelledError('x'), signal(LOCK_LOST), 2, infraOnly)).toEqual({ kind: 'lockLost' });
+  });
   it('the abort reason decides for hand-back, lock loss and cancel', () => {
     expect(classifyOutcome(new CancelledError('x'), signal(HAND_BACK), 1, infraOnly)).toEqual({ kind: 'handBack' });
     expect(classifyOutcome(new CancelledError('x'), signal(LOCK_LOST), 1, infraOnly)).toEqual({ kind: 'lockLost' });
