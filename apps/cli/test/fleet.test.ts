@@ -1,8 +1,9 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgoraClient } from '@agora/sdk';
 import { createRedis, liveRunners, type RedisClient } from '@agora/state';
-import { cliEnv } from '../../../test/support/cli.js';
+import { BIN, cliEnv } from '../../../test/support/cli.js';
 import { until } from '../../../test/support/index.js';
 import { runnersThatRan } from '../../../test/support/cluster.js';
 
@@ -118,4 +119,23 @@ describe('agora fleet (local processes)', () => {
     expect(list.code, list.stderr).toBe(0);
     expect((JSON.parse(list.stdout) as { replicas: Array<{ fleet: string; state: string }> }).replicas).toEqual([expect.objectContaining({ fleet: 'local', provider: 'local', state: 'running' })]);
   });
+
+  it('two `scale 3` at once leave three replicas, not five: the second waits for the first and finds nothing to start', async () => {
+    const scale = () =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, [BIN, 'fleet', 'scale', '3'], { cwd: env.dir, env: env.env, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        child.once('exit', (code) => resolve({ code, out }));
+      });
+    const both = await Promise.all([scale(), scale()]);
+    for (const r of both) expect(r.code, r.out).toBe(0);
+    const fleet = status().fleets[0]!;
+    started = [...new Set([...started, ...fleet.replicas.map((r) => r.pid)])];
+    expect(fleet).toMatchObject({ desired: 3, running: 3 });
+    expect(fleet.replicas).toHaveLength(3);
+    const scaledDown = env.agora(['fleet', 'scale', '1'], { timeoutMs: 90_000 });
+    expect(scaledDown.code, scaledDown.stderr).toBe(0);
+  }, 180_000);
 });

@@ -21,3 +21,4 @@ export * from './trace-context.js';
 export * from './tracing-config.js';
 export * from './provider-contracts.js';
 export * from './fleet.js';
+export * from './process-lock.js';

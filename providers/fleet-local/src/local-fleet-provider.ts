@@ -10,6 +10,8 @@ import {
   ValueError,
   fleetRunnerCount,
   fleetScaleTarget,
+  isRunning,
+  procStat,
   parseFleetOptions,
   type FleetProvider,
   type FleetReplica,
@@ -18,7 +20,7 @@ import {
   type ProviderHealth,
   type RunnerLaunch,
 } from '@agora/core';
-import { isRunning, procStat, signal, waitForExit } from './processes.js';
+import { signal, waitForExit } from './processes.js';
 import { ReplicaRecords, type ReplicaRecord } from './replica-records.js';
 
 export const localFleetOptionsSchema = z

@@ -3,9 +3,11 @@ import path from 'node:path';
 import {
   AgoraError,
   CONFIG_FILE_NAMES,
+  TimeoutError,
   ValueError,
   autoscaleDecision,
   createLogger,
+  withProcessLock,
   type AgoraConfig,
   type FleetProvider,
   type FleetReplica,
@@ -40,6 +42,21 @@ async function infra<T>(f: () => Promise<T>): Promise<T> {
     return await f();
   } catch (err) {
     if (err instanceof AgoraError && err.code === 'PROVIDER') throw new CliError(err.message, EXIT.unavailable);
+    throw err;
+  }
+}
+
+/**
+ * Runs a change of fleet `name` (scale, start, stop, an autoscale step) holding its lock file
+ * (`<dataDir>/fleet/<name>.lock`): two commands changing one fleet at once would each count the
+ * same replicas and each start the missing ones. The later one waits for the first (up to two
+ * minutes, then exit 1 naming its pid), then acts on what the first left.
+ */
+async function changingFleet<T>(config: AgoraConfig, name: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await withProcessLock(path.join(config.dataDir, 'fleet', `${name}.lock`), f);
+  } catch (err) {
+    if (err instanceof TimeoutError) throw new CliError(`fleet ${name} is being changed by another agora command: ${err.message}; try again when it ends`, EXIT.failed);
     throw err;
   }
 }
@@ -107,7 +124,7 @@ export async function fleetScaleCmd(raw: string, opts: { provider?: string; json
   const config = await resolveConfig(g);
   const { providers } = await fleets(g, chooseFleet(config, opts.provider));
   const [name, provider] = providers[0]!;
-  const status = await infra(() => provider.scale(n));
+  const status = await changingFleet(config, name, () => infra(() => provider.scale(n)));
   if (status.desired < n) process.stderr.write(`agora fleet: asked for ${n}; fleet ${name} keeps ${status.desired} (the runner-count cap of one host: max(1, min(vcpu, n)))\n`);
   process.stdout.write(opts.json ? `${JSON.stringify(status)}\n` : `fleet ${name} (${status.provider}): desired ${status.desired}, running ${status.running}\n`);
   return EXIT.ok;
@@ -118,7 +135,7 @@ export async function fleetStartStopCmd(verb: 'start' | 'stop', opts: { provider
   const config = await resolveConfig(g);
   const { providers } = await fleets(g, chooseFleet(config, opts.provider));
   const [name, provider] = providers[0]!;
-  const status = await infra(() => (verb === 'start' ? provider.start() : provider.stop()));
+  const status = await changingFleet(config, name, () => infra(() => (verb === 'start' ? provider.start() : provider.stop())));
   process.stdout.write(opts.json ? `${JSON.stringify(status)}\n` : `fleet ${name} (${status.provider}): desired ${status.desired}, running ${status.running}\n`);
   return EXIT.ok;
 }
@@ -161,9 +178,11 @@ export async function fleetAutoscaleCmd(opts: { provider?: string; once?: boolea
   try {
     for (;;) {
       const depth = await queueDepth(redis, config.namespace, queues);
-      const before = await infra(() => provider.status());
-      const desired = autoscaleDecision({ ...depth, current: before.desired }, bounds);
-      const after = desired === before.desired ? before : await infra(() => provider.scale(desired));
+      const { before, after } = await changingFleet(config, name, async () => {
+        const now = await infra(() => provider.status());
+        const desired = autoscaleDecision({ ...depth, current: now.desired }, bounds);
+        return { before: now, after: desired === now.desired ? now : await infra(() => provider.scale(desired)) };
+      });
       const decision = { fleet: name, waiting: depth.waiting, active: depth.active, from: before.desired, to: after.desired };
       if (opts.json) process.stdout.write(JSON.stringify(decision) + '\n');
       if (after.desired !== before.desired) log.info(decision, 'fleet scaled');
