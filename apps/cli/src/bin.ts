@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
-import { PlanValidationError } from '@agora/core';
+import { PlanValidationError, loadFileSecrets } from '@agora/core';
 import { EXIT, exitCodeFor, type GlobalOpts } from './context.js';
 import { parsePort } from './options.js';
 // Verb modules load on use: `agora validate` should not pay for BullMQ, Express and Bull Board.
@@ -129,6 +129,8 @@ program
 registerExtraCommands(program, g, run);
 
 try {
+  // REDIS_URL_FILE, AGORA_API_KEY_FILE, AGORA_ADMIN_KEY_FILE: read before any verb looks.
+  loadFileSecrets(process.env);
   await program.parseAsync(process.argv);
 } catch (err) {
   const e = err as { code?: string; exitCode?: number; message?: string };

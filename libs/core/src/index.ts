@@ -22,3 +22,4 @@ export * from './tracing-config.js';
 export * from './provider-contracts.js';
 export * from './fleet.js';
 export * from './process-lock.js';
+export * from './env-secrets.js';

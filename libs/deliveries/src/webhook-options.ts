@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NOTIFICATION_TYPES, ValueError } from '@agora/core';
+import { NOTIFICATION_TYPES, ValueError, envSecret } from '@agora/core';
 
 /** Largest body a webhook is sent: results and notifications are small; this bounds a runaway one. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -51,8 +51,8 @@ export function resolveSecret(secret: string, what: string, env: NodeJS.ProcessE
   if (secret.startsWith('env:')) {
     const name = secret.slice('env:'.length);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new ValueError(`${what}: options.secret: "env:${name}" is not an environment variable name`);
-    const v = env[name];
-    if (v === undefined || v === '') throw new ValueError(`${what}: options.secret: environment variable ${name} is not set`);
+    const v = envSecret(name, env);
+    if (v === undefined || v === '') throw new ValueError(`${what}: options.secret: environment variable ${name} (or ${name}_FILE) is not set`);
     value = v;
   }
   if (value.length < MIN_SECRET_LENGTH) throw new ValueError(`${what}: options.secret: the secret must be ${MIN_SECRET_LENGTH} or more characters`);

@@ -35,6 +35,19 @@ describe('signature', () => {
 });
 
 describe('webhook options', () => {
+  it('reads an env: secret from the file NAME_FILE names (a mounted Docker/Kubernetes secret)', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const dir = mkdtempSync(`${(await import('node:os')).tmpdir()}/agora-hook-`);
+    try {
+      writeFileSync(`${dir}/secret`, `${SECRET}\n`);
+      const sink = new WebhookResultSink({ url: 'https://hooks.example.com/a', secret: 'env:HOOK_SECRET' }, { HOOK_SECRET_FILE: `${dir}/secret` });
+      expect(sink.endpoint.host).toBe('hooks.example.com');
+      expect(() => new WebhookResultSink({ url: 'https://example.com', secret: 'env:HOOK_SECRET' }, { HOOK_SECRET: SECRET, HOOK_SECRET_FILE: `${dir}/secret` })).toThrow('both HOOK_SECRET and HOOK_SECRET_FILE are set; give one');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a URL that is not http(s) and names the path', () => {
     expect(() => new WebhookResultSink({ url: 'ftp://example.com/x', secret: SECRET })).toThrow(new ValueError('webhook result sink: options.url: url must be an http:// or https:// URL'));
     expect(() => new WebhookResultSink({ url: 'https://example.com/x', secret: SECRET, extra: 1 })).toThrow(/options: Unrecognized key: "extra"/);
@@ -44,7 +57,7 @@ describe('webhook options', () => {
     const sink = new WebhookResultSink({ url: 'https://hooks.example.com/a?token=x', secret: 'env:HOOK_SECRET' }, { HOOK_SECRET: SECRET });
     expect(sink.endpoint.host).toBe('hooks.example.com');
     expect(() => new WebhookResultSink({ url: 'https://example.com', secret: 'env:HOOK_SECRET' }, {})).toThrow(
-      new ValueError('webhook result sink: options.secret: environment variable HOOK_SECRET is not set'),
+      new ValueError('webhook result sink: options.secret: environment variable HOOK_SECRET (or HOOK_SECRET_FILE) is not set'),
     );
     let thrown: unknown;
     try {

@@ -5,6 +5,7 @@ import {
   ProviderRegistry,
   ValueError,
   createLogger,
+  envSecret,
   type AgoraConfig,
   type ComputeProvider,
   type CredentialProvider,
@@ -85,14 +86,14 @@ export class EnvCredentialProvider implements CredentialProvider {
     const wanted = request.refs ? request.refs.map((r) => r.slice('env:'.length)) : [...this.allow];
     const secrets: Record<string, string> = {};
     for (const name of wanted) {
-      const v = process.env[name];
+      const v = envSecret(name);
       if (v !== undefined) secrets[`env:${name}`] = v;
     }
     return { kind: 'static-secrets', secrets };
   }
 
   async health(): Promise<ProviderHealth> {
-    const missing = this.required.filter((n) => process.env[n] === undefined);
+    const missing = this.required.filter((n) => envSecret(n) === undefined);
     return missing.length === 0
       ? { ok: true, message: `environment provides ${this.required.length} required secret(s); ${this.allow.size} variable(s) allowed` }
       : { ok: false, message: `missing environment variable(s): ${missing.join(', ')}` };

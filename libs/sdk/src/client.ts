@@ -1,11 +1,12 @@
 import { Queue } from 'bullmq';
 import {
-  INBOX_QUEUE,
   IllegalStateError,
+  INBOX_QUEUE,
   NotFoundError,
   ValueError,
   assertValidPlan,
   encodeChannelMessage,
+  envSecret,
   isItemId,
   isRunId,
   isTerminalRunState,
@@ -87,7 +88,7 @@ export class AgoraClient {
   private readonly dlq: DeadLetterStore;
 
   constructor(opts: AgoraClientOptions = {}) {
-    const redisUrl = opts.redisUrl ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+    const redisUrl = opts.redisUrl ?? envSecret('REDIS_URL') ?? 'redis://127.0.0.1:6379';
     this.redis = opts.redis ? reportRedisErrors(opts.redis) : createRedis(redisUrl);
     this.ownsRedis = opts.redis === undefined;
     this.store = new RunStore(this.redis, opts.namespace ?? 'agora');

@@ -7,6 +7,7 @@ import {
   ValueError,
   assertValidPlan,
   encodeChannelMessage,
+  envSecret,
   isItemId,
   isRunId,
   isTerminalRunState,
@@ -94,7 +95,7 @@ export class AgoraHttpClient implements AgoraApi {
 
   constructor(opts: AgoraHttpClientOptions) {
     // An empty key counts as none (an unset variable passed through), as the dashboard counts it.
-    const apiKey = opts.apiKey || process.env['AGORA_API_KEY'] || undefined;
+    const apiKey = opts.apiKey || envSecret('AGORA_API_KEY') || undefined;
     const parsed = optionsSchema.safeParse({ ...opts, apiKey });
     if (!parsed.success) throw new ValueError(`AgoraHttpClient options: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
     const o = parsed.data;

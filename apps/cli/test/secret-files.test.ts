@@ -1,0 +1,38 @@
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BIN, cliEnv } from '../../../test/support/cli.js';
+import { testRedisUrl } from '../../../test/support/index.js';
+
+/** Secrets as files (`<NAME>_FILE`, Docker and Kubernetes secrets), through the real CLI. */
+const env = cliEnv();
+afterAll(() => env.close());
+
+function agora(args: string[], vars: NodeJS.ProcessEnv): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: env.dir, env: vars, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('REDIS_URL_FILE', () => {
+  it('a verb reaches Redis through the URL in the file REDIS_URL_FILE names', () => {
+    const file = path.join(env.dir, 'redis-url');
+    writeFileSync(file, `${testRedisUrl()}\n`, { mode: 0o600 });
+    const { REDIS_URL: _unset, ...rest } = env.env;
+    const r = agora(['runs', '--json'], { ...rest, REDIS_URL_FILE: file });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ runs: [] });
+  });
+
+  it('both REDIS_URL and REDIS_URL_FILE, or an unreadable file: exit 2 naming the variables, nothing else', () => {
+    const file = path.join(env.dir, 'redis-url');
+    const both = agora(['runs', '--json'], { ...env.env, REDIS_URL_FILE: file });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toBe('agora: both REDIS_URL and REDIS_URL_FILE are set; give one\n');
+    const { REDIS_URL: _unset, ...rest } = env.env;
+    const missing = path.join(env.dir, 'missing');
+    const gone = agora(['runs', '--json'], { ...rest, REDIS_URL_FILE: missing });
+    expect(gone.code).toBe(2);
+    expect(gone.stderr).toBe(`agora: REDIS_URL_FILE: cannot read ${missing} (ENOENT)\n`);
+  });
+});

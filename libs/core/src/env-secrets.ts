@@ -1,0 +1,45 @@
+import { readFileSync } from 'node:fs';
+import { ValueError } from './errors.js';
+
+/**
+ * Variables that may hold a secret and may instead be given as a file: `<NAME>_FILE` names a
+ * file whose contents are the value (Docker and Kubernetes secrets mount such files, so the
+ * secret is not in the container's environment for `docker inspect` to show).
+ */
+export const FILE_SECRET_NAMES = ['REDIS_URL', 'AGORA_API_KEY', 'AGORA_ADMIN_KEY'] as const;
+
+/** A secret file larger than this is a mistake (a wrong path), not a secret. */
+const MAX_SECRET_FILE_BYTES = 64 * 1024;
+
+/**
+ * The value of secret variable `name`: `env[name]`, else the contents of the file `<name>_FILE`
+ * names (one trailing newline dropped: files written by `echo` or an editor end with one).
+ * Both set is refused (which one is meant?); an unreadable or oversized file is a ValueError
+ * naming the variable and the path, never the contents. Undefined when neither is set.
+ */
+export function envSecret(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const fileVar = `${name}_FILE`;
+  const file = env[fileVar];
+  const direct = env[name];
+  if (file === undefined || file === '') return direct;
+  if (direct !== undefined) throw new ValueError(`both ${name} and ${fileVar} are set; give one`);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    throw new ValueError(`${fileVar}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (bytes.length > MAX_SECRET_FILE_BYTES) throw new ValueError(`${fileVar}: ${file} is ${bytes.length} bytes; a secret file holds at most ${MAX_SECRET_FILE_BYTES}`);
+  return bytes.toString('utf8').replace(/\r?\n$/, '');
+}
+
+/**
+ * Resolves every `FILE_SECRET_NAMES` variable given as `<NAME>_FILE` into `env` itself, once at
+ * a process's start (the CLI's), so every reader of `env.REDIS_URL` and the API keys sees it.
+ */
+export function loadFileSecrets(env: NodeJS.ProcessEnv = process.env): void {
+  for (const name of FILE_SECRET_NAMES) {
+    const v = envSecret(name, env);
+    if (v !== undefined && env[name] === undefined) env[name] = v;
+  }
+}
