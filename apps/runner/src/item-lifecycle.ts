@@ -38,7 +38,7 @@ import type { AgoraTracing } from '@agora/tracing';
 import type { Executor } from './executor.js';
 import { ItemAttemptTrace, traceIdOf } from './item-trace.js';
 import type { LockLeaseLike, LockServiceLike } from './locking.js';
-import { HAND_BACK, LOCK_LOST, TIMED_OUT, classifyOutcome } from './outcome.js';
+import { HAND_BACK, LOCK_LOST, TIMED_OUT, classifyOutcome, releaseKeepsPlace } from './outcome.js';
 import { parkBehindGate, parkJob } from './parking.js';
 import type { QueueHandles } from './queues.js';
 import { ReleaseStack } from './release-stack.js';
@@ -247,8 +247,9 @@ async function runItem(
   const held = new ReleaseStack();
   const abort = new AbortController();
   // Invariant: once acquired, the locks are released on every path out (a no-op after the end
-  // script released them).
-  if (lease) held.defer(async () => ctx.queues.wakeHolders(await lease.release()));
+  // script released them). How is decided by the outcome (see releaseKeepsPlace).
+  const release = { keepPlace: false };
+  if (lease) held.defer(async () => ctx.queues.wakeHolders(await lease.release(release)));
   const onLost = (): void => abort.abort(LOCK_LOST);
   if (lease) {
     lease.lost.addEventListener('abort', onLost, { once: true });
@@ -306,7 +307,7 @@ async function runItem(
     if (timing.memoKey !== undefined) await rememberResult(ctx, timing.memoKey, d, put.uri);
     return { state: 'done', resultRef: put.uri };
   } catch (caught) {
-    return await settleFailure(ctx, job, token, d, attempt, caught, abort.signal, lease, end).catch((thrown: unknown) => {
+    return await settleFailure(ctx, job, token, d, attempt, caught, abort.signal, lease, release, end).catch((thrown: unknown) => {
       traced.thrown(thrown);
       throw thrown;
     });
@@ -326,12 +327,14 @@ async function settleFailure(
   caught: unknown,
   signal: AbortSignal,
   lease: LockLeaseLike | undefined,
+  release: { keepPlace: boolean },
   end: (state: EndState, fields: EndFields, withLease?: boolean) => Promise<void>,
 ): Promise<{ state: string }> {
   // BullMQ's count: hand-backs and stalls are not tries (starts beyond them are the stall budget).
   const tries = job.attemptsMade + 1;
   const policy = retryPolicyOf(ctx, d);
   const outcome = classifyOutcome(caught, signal, tries, policy, d.timeoutMs);
+  release.keepPlace = releaseKeepsPlace(outcome);
   const lockEvents = (action: string): EventBody[] =>
     lease ? lease.names.map((lock) => ({ type: 'lock', action, itemId: d.itemId, lock, token: lease.tokens[lock] })) : [];
   // The back-off BullMQ will apply before the next try, drawn once: reported in the event and
@@ -375,6 +378,13 @@ async function settleFailure(
       throw withRetryDelay(outcome.error, delayMs);
     case 'failed': {
       if (outcome.leaseGone === 'fenced' && outcome.error instanceof FencedError) noteFenced(ctx, d, outcome.error);
+      // A stale holder ends the item only while its job is still its own: when the job was taken
+      // up elsewhere (this runner was paused past the job's lock), that attempt decides the end;
+      // this one's failure goes to BullMQ, which refuses its token.
+      if (outcome.leaseGone !== undefined && token !== undefined && (await job.extendLock(token, ctx.config.runner.jobLockMs)) !== 1) {
+        ctx.logger.warn({ runId: d.runId, itemId: d.itemId, attempt }, 'lease gone and the job taken up elsewhere: this attempt writes no end');
+        throw outcome.error;
+      }
       if (outcome.leaseGone === 'lost') {
         await ctx.store.appendEvents(d.runId, lockEvents('lost'));
         ctx.metrics.leasesLost.inc();

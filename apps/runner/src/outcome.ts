@@ -78,3 +78,14 @@ export function classifyOutcome(
   const exitCode = error instanceof ApplicationError ? error.exitCode : undefined;
   return { kind: 'failed', error, code: error instanceof AgoraError ? error.code : 'INTERNAL', ...(exitCode != null ? { exitCode } : {}) };
 }
+
+/**
+ * Whether the item's locks are released keeping its place in their queues (its remembered
+ * arrival), rather than as a final release. A lost or fenced lease means the item runs again, and
+ * another attempt of the same job may already wait in those queues under the same holder (its
+ * runner was paused past the job's lock and the job was taken up elsewhere): forgetting the
+ * arrival would send that attempt to the back of a hot lock's queue. A hand-back keeps it too.
+ */
+export function releaseKeepsPlace(outcome: Outcome): boolean {
+  return outcome.kind === 'fenced' || outcome.kind === 'lockLost' || outcome.kind === 'handBack' || (outcome.kind === 'failed' && outcome.leaseGone !== undefined);
+}

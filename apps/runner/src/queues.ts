@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import { closeGateQueueOf, gateQueueOf, wakeJobs, type RedisClient } from '@agora/state';
+import { closeGateQueueOf, gateQueueOf, wakeJobs, wakeLockHeads, type RedisClient } from '@agora/state';
 import type { LockHolder } from './locking.js';
 
 /**
@@ -32,9 +32,15 @@ export class QueueHandles {
     if (jobIds.length > 0) await wakeJobs(this.queue(queue), jobIds);
   }
 
-  /** Promotes lock waiters whose turn came, each in its own queue. */
+  /**
+   * Promotes lock waiters whose turn came, each in its own queue, to the front of its wait list
+   * (libs/state `wakeLockHeads`: the lock stays idle until its head runs). A holder that cannot
+   * be promoted is not parked: its own re-check after parking finds its turn.
+   */
   async wakeHolders(targets: readonly LockHolder[]): Promise<void> {
-    await Promise.all(targets.map((t) => wakeJobs(this.queue(t.queue), [t.jobId])));
+    const byQueue = new Map<string, string[]>();
+    for (const t of targets) byQueue.set(t.queue, [...(byQueue.get(t.queue) ?? []), t.jobId]);
+    await Promise.all([...byQueue].map(([queue, ids]) => wakeLockHeads(this.connection, this.queue(queue), ids)));
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApplicationError, CancelledError, FencedError, ProviderError, TimeoutError, type RetryPolicy } from '@agora/core';
-import { HAND_BACK, LOCK_LOST, TIMED_OUT, classifyOutcome } from '../src/outcome.js';
+import { HAND_BACK, LOCK_LOST, TIMED_OUT, classifyOutcome, releaseKeepsPlace } from '../src/outcome.js';
 import { ReleaseStack } from '../src/release-stack.js';
 
 const signal = (reason?: string): AbortSignal => {
@@ -20,6 +20,17 @@ describe('classifyOutcome', () => {
     expect(classifyOutcome(new FencedError('db', 1, 2), signal(), 3, infraOnly)).toMatchObject({ kind: 'failed', code: 'FENCED', leaseGone: 'fenced' });
     expect(classifyOutcome(new CancelledError('x'), signal(LOCK_LOST), 3, infraOnly)).toMatchObject({ kind: 'failed', code: 'LOCK', leaseGone: 'lost' });
     expect(classifyOutcome(new CancelledError('x'), signal(LOCK_LOST), 2, infraOnly)).toEqual({ kind: 'lockLost' });
+  });
+  it('a lost or fenced lease keeps the item\'s place in its locks\' queues (it runs again, maybe already waiting elsewhere); an end does not', () => {
+    const keeps = (caught: unknown, reason: string | undefined, tries: number) => releaseKeepsPlace(classifyOutcome(caught, signal(reason), tries, infraOnly));
+    expect(keeps(new FencedError('db', 1, 2), undefined, 1)).toBe(true);
+    expect(keeps(new FencedError('db', 1, 2), undefined, 3)).toBe(true);
+    expect(keeps(new CancelledError('x'), LOCK_LOST, 1)).toBe(true);
+    expect(keeps(new CancelledError('x'), LOCK_LOST, 3)).toBe(true);
+    expect(keeps(new CancelledError('x'), HAND_BACK, 1)).toBe(true);
+    expect(keeps(new ProviderError('docker', 'no image'), undefined, 1)).toBe(false);
+    expect(keeps(new ApplicationError('exit 1', 1), undefined, 1)).toBe(false);
+    expect(keeps(new CancelledError('stopped'), 'run cancelled', 1)).toBe(false);
   });
   it('the abort reason decides for hand-back, lock loss and cancel', () => {
     expect(classifyOutcome(new CancelledError('x'), signal(HAND_BACK), 1, infraOnly)).toEqual({ kind: 'handBack' });

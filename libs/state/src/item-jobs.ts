@@ -3,6 +3,8 @@ import { Job, Queue } from 'bullmq';
 import { z } from 'zod';
 import { ITEM_TIMEOUT_MAX_MS, SINK_NAME_RE, TRACEPARENT_RE, ValueError, isItemId, isRunId, resolvedRetryPolicySchema } from '@agora/core';
 import { canonicalJson } from '@agora/audit';
+import type { RedisClient } from './redis.js';
+import { callScript } from './scripts.js';
 
 /**
  * How long a parked item job waits before it looks again on its own: the delay of its gate (a
@@ -70,6 +72,17 @@ export async function wakeJobs(queue: Queue, jobIds: readonly string[]): Promise
     jobIds.map((id) => new Job(id.endsWith(GATE_SUFFIX) ? gateQueueOf(queue) : queue, 'item', {}, {}, id).promote()),
   );
   return results.filter((r) => r.status === 'fulfilled').length;
+}
+
+/**
+ * Wakes parked lock waiters whose turn came, each to the front of the queue's wait list: the
+ * next job a worker takes (a lock is kept for its head while it waits, so a head behind a
+ * backlog would leave the lock idle until the backlog drained). Returns the ids not promoted
+ * (not delayed: running, woken already, not yet parked). `redis`: a client of the queue's Redis.
+ */
+export async function wakeLockHeads(redis: RedisClient, queue: Queue, jobIds: readonly string[]): Promise<string[]> {
+  if (jobIds.length === 0) return [];
+  return (await callScript(redis, 'promoteHeads', [queue.toKey('delayed')], [queue.toKey(''), ...jobIds])) as string[];
 }
 
 /**

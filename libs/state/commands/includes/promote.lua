@@ -14,14 +14,17 @@ local rcall = redis.call
 
 -- True when job `jobId` of the queue whose keys start with `qk` (`<prefix>:<queue>:`) was parked
 -- (delayed) and is now waiting; false when it was not delayed (running, already woken, or not
--- yet parked: the parker re-checks after parking, see apps/runner parking.ts).
-local function promoteParked(qk, jobId)
+-- yet parked: the parker re-checks after parking, see apps/runner parking.ts). `front`: it is
+-- the next job a worker takes (BullMQ's LIFO push), not the last of the wait list. For a lock's
+-- head: the lock is kept for it (newcomers are refused while it waits), so every job ahead of it
+-- in a backlog would be time the lock stands idle.
+local function promoteParked(qk, jobId, front)
   if rcall('ZREM', qk .. 'delayed', jobId) ~= 1 then return false end
   local jobKey = qk .. jobId
   local priority = tonumber(rcall('HGET', jobKey, 'priority')) or 0
   local pausedOrMaxed = isQueuePausedOrMaxed(qk .. 'meta', qk .. 'active')
   if priority == 0 then
-    addJobInTargetList(qk .. 'wait', qk .. 'marker', 'LPUSH', pausedOrMaxed, jobId)
+    addJobInTargetList(qk .. 'wait', qk .. 'marker', front and 'RPUSH' or 'LPUSH', pausedOrMaxed, jobId)
   else
     addJobWithPriority(qk .. 'marker', qk .. 'prioritized', priority, jobId, qk .. 'pc', pausedOrMaxed)
   end
@@ -73,7 +76,7 @@ local function promoteWoken(prefix, queue, wakes, heads)
         end
         woken = openGate(prefix .. ':' .. queue .. '.gates:', id, nowMs)
       else
-        woken = promoteParked(prefix .. ':' .. queue .. ':', id)
+        woken = promoteParked(prefix .. ':' .. queue .. ':', id, false)
       end
       if not woken then left[#left + 1] = id end
     end
@@ -85,7 +88,7 @@ local function promoteWoken(prefix, queue, wakes, heads)
       out[i] = ''
     elseif h ~= '' then
       local ok, m = pcall(cjson.decode, h)
-      if ok and type(m) == 'table' and type(m[1]) == 'string' and type(m[2]) == 'string' and promoteParked(prefix .. ':' .. m[1] .. ':', m[2]) then
+      if ok and type(m) == 'table' and type(m[1]) == 'string' and type(m[2]) == 'string' and promoteParked(prefix .. ':' .. m[1] .. ':', m[2], true) then
         out[i] = ''
         promoted[h] = true
       end
