@@ -401,6 +401,8 @@ async function settleFailure(
           ...(logRefs ? { logRefs } : {}),
         },
       }, outcome.leaseGone === undefined);
+      // Ended for good: its place in the locks' queues is not needed any more.
+      release.keepPlace = false;
       await recordDeadLetter(ctx, job.queueName, d, attempt, outcome);
       if (ctx.deliveries) await ctx.deliveries.failedForGood(d, outcome.code);
       // The item is failed for good (recorded above): its job ends failed too, with no retry, so
