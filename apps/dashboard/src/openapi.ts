@@ -3,7 +3,7 @@ import { RUN_STATES, agoraEventSchema, planSchema } from '@agora/core';
 import { deadLetterSchema } from '@agora/state';
 import { cancelledSchema, clientRunStatusSchema, errorBodySchema, itemDetailSchema, runsPageSchema, runsQuerySchema, sentMessageSchema, submittedSchema } from '@agora/sdk';
 import { artifactQuery, messageBody, purgeBody, replayBody, replayRunBody, submitQuery } from './api.js';
-import { memoEntriesSchema, purgedSchema, rerunSchema } from '@agora/sdk';
+import { memoEntriesSchema, purgedSchema, replayedSchema, rerunSchema } from '@agora/sdk';
 import { memoPurgeBody, rerunBody } from './api.js';
 
 /**
@@ -219,19 +219,19 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
         post: op('admin', 'Replay one dead item in a new run linked to the original', {
           parameters: [pathParam('id', 'dead letter id: <runId>.<itemId>')],
           requestBody: { required: false, content: { 'application/json': { schema: schemaOf(replayBody, 'input') } } },
-          responses: { '202': json({ type: 'object' }, '{ runId, letters, items }; Location names the new run'), '404': error('no such dead letter'), '409': error('already replayed (send force)') },
+          responses: { '202': json(schemaOf(replayedSchema), 'the new run, the letters and items it replays; Location names the new run'), '404': error('no such dead letter'), '409': error('already replayed (send force)') },
         }),
       },
       '/api/dlq/replay': {
         post: op('admin', "Replay a run's dead items", {
           requestBody: { required: true, content: { 'application/json': { schema: schemaOf(replayRunBody, 'input') } } },
-          responses: { '202': json({ type: 'object' }, '{ runId, letters, items }'), '404': error('no dead letters left to replay') },
+          responses: { '202': json(schemaOf(replayedSchema), 'the new run, the letters and items it replays'), '404': error('no dead letters left to replay') },
         }),
       },
       '/api/dlq/purge': {
         post: op('admin', 'Purge one dead letter, a run\'s, or all', {
           requestBody: { required: true, content: { 'application/json': { schema: schemaOf(purgeBody, 'input') } } },
-          responses: { '200': json({ type: 'object', properties: { purged: { type: 'integer' } } }, 'how many were purged') },
+          responses: { '200': json(schemaOf(purgedSchema), 'how many were purged') },
         }),
       },
       '/api/runs/{id}/rerun': {

@@ -108,3 +108,35 @@ describe('/api/dlq', () => {
     expect(badPurge.status).toBe(400);
   });
 });
+
+describe('AgoraHttpClient: the dead-letter calls over HTTP', () => {
+  it('lists, shows, replays and purges as AgoraClient does over Redis, with the same errors', async () => {
+    const { AgoraHttpClient } = await import('@agora/sdk');
+    const { IllegalStateError, NotFoundError, UnavailableError, ValueError } = await import('@agora/core');
+    const http = new AgoraHttpClient({ url: dash.url, apiKey: ADMIN });
+    const failing = await cluster.client.submit({ id: 'http-dlq-sdk', queue: 'default', items: [noop('x', { fail: 'sdk failure' }), noop('y', { fail: 'other failure' })] });
+    expect((await cluster.client.wait(failing)).state).toBe('failed');
+    await until('two letters', async () => (await cluster.client.deadLetters({ runId: failing })).length === 2);
+
+    const overRedis = await cluster.client.deadLetters({ runId: failing });
+    expect(await http.deadLetters({ runId: failing })).toEqual(overRedis);
+    expect(await http.deadLetters({ runId: failing, limit: 1 })).toHaveLength(1);
+    expect(await http.deadLetter(`${failing}.x`)).toEqual(await cluster.client.deadLetter(`${failing}.x`));
+    await expect(http.deadLetter(`${failing}.ghost`)).rejects.toThrow(NotFoundError);
+    await expect(http.deadLetter('nope')).rejects.toThrow(ValueError);
+
+    const one = await http.replayDeadLetters({ id: `${failing}.x` });
+    expect(one).toMatchObject({ letters: [`${failing}.x`], items: ['x'] });
+    expect((await cluster.client.wait(one.runId)).state).toBe('failed');
+    await expect(http.replayDeadLetters({ id: `${failing}.x` })).rejects.toThrow(IllegalStateError);
+    expect((await http.replayDeadLetters({ id: `${failing}.x` }, { force: true })).items).toEqual(['x']);
+    const rest = await http.replayDeadLetters({ runId: failing });
+    expect(rest.items).toEqual(['y']);
+    await expect(http.replayDeadLetters({ runId: failing })).rejects.toThrow(NotFoundError);
+
+    expect(await http.purgeDeadLetters({ runId: failing })).toBe(2);
+    expect(await http.deadLetters({ runId: failing })).toEqual([]);
+    // A key without the admin scope is refused, as over the raw routes.
+    await expect(new AgoraHttpClient({ url: dash.url, apiKey: KEY }).deadLetters()).rejects.toThrow(UnavailableError);
+  });
+});

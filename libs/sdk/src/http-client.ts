@@ -11,16 +11,20 @@ import {
   isItemId,
   isRunId,
   isTerminalRunState,
+  parseDeadLetterId,
   type AgoraError,
   type AgoraEvent,
   type ValidateOptions,
 } from '@agora/core';
-import type { ItemDetail, RunStatus, RunsPage, RunsQuery, SentMessage } from '@agora/state';
+import type { DeadLetterSelector, ItemDetail, RunStatus, RunsPage, RunsQuery, SentMessage, StoredDeadLetter } from '@agora/state';
 import type { AgoraApi } from './agora-api.js';
 import type { ClientRunStatus, WatchOptions } from './client.js';
 import {
   cancelledSchema,
+  deadLetterRecordSchema,
+  deadLettersSchema,
   memoEntriesSchema,
+  replayedSchema,
   purgedSchema,
   rerunSchema,
   clientRunStatusSchema,
@@ -158,6 +162,46 @@ export class AgoraHttpClient implements AgoraApi {
     if (opts.runId !== undefined && !isRunId(opts.runId)) throw new ValueError(`invalid run id "${opts.runId}"`);
     const body = { fromFailed: opts.fromFailed === true, ...(opts.runId !== undefined ? { runId: opts.runId } : {}) };
     return this.call(`rerun of run "${runId}"`, 'POST', `${runPath(runId)}/rerun`, rerunSchema, JSON.stringify(body));
+  }
+
+  /** Dead-letter records, newest first: all or one run's, at most `limit` (`GET /api/dlq`, scope `admin`). */
+  async deadLetters(opts: { runId?: string; limit?: number } = {}): Promise<StoredDeadLetter[]> {
+    if (opts.runId !== undefined && !isRunId(opts.runId)) throw new ValueError(`invalid run id "${opts.runId}"`);
+    const q = new URLSearchParams();
+    if (opts.runId !== undefined) q.set('run', opts.runId);
+    if (opts.limit !== undefined) q.set('limit', String(opts.limit));
+    const query = q.size > 0 ? `?${q.toString()}` : '';
+    return (await this.call('dead letters', 'GET', `api/dlq${query}`, deadLettersSchema)).deadLetters;
+  }
+
+  /** One dead-letter record (`<runId>.<itemId>`; `GET /api/dlq/:id`, scope `admin`); `NotFoundError` when there is none. */
+  async deadLetter(id: string): Promise<StoredDeadLetter> {
+    if (!parseDeadLetterId(id)) throw new ValueError(`invalid dead letter id "${id.slice(0, 200)}": expected <runId>.<itemId>`);
+    return this.call(`dead letter "${id}"`, 'GET', `api/dlq/${encodeURIComponent(id)}`, deadLetterRecordSchema);
+  }
+
+  /**
+   * Runs dead items again in a new run (`POST /api/dlq/:id/replay` for `{ id }`, `POST
+   * /api/dlq/replay` for `{ runId, all? }`; scope `admin`). The same answer and errors as over
+   * Redis: `IllegalStateError` for a letter replayed already (unless `force`), `NotFoundError`
+   * when there is nothing to replay.
+   */
+  async replayDeadLetters(sel: { id: string } | { runId: string; all?: boolean }, opts: { force?: boolean } = {}): Promise<{ runId: string; letters: string[]; items: string[] }> {
+    const force = opts.force === true ? { force: true } : {};
+    if ('id' in sel) {
+      if (!parseDeadLetterId(sel.id)) throw new ValueError(`invalid dead letter id "${sel.id.slice(0, 200)}": expected <runId>.<itemId>`);
+      return this.call(`replay of dead letter "${sel.id}"`, 'POST', `api/dlq/${encodeURIComponent(sel.id)}/replay`, replayedSchema, JSON.stringify(force));
+    }
+    if (!isRunId(sel.runId)) throw new ValueError(`invalid run id "${sel.runId}"`);
+    const body = { runId: sel.runId, ...(sel.all === true ? { all: true } : {}), ...force };
+    return this.call(`replay of run "${sel.runId}"'s dead letters`, 'POST', 'api/dlq/replay', replayedSchema, JSON.stringify(body));
+  }
+
+  /** Deletes dead letters: one (`{ id }`), a run's (`{ runId }`) or all (`{ all: true }`); `POST /api/dlq/purge`, scope `admin`. Returns how many. */
+  async purgeDeadLetters(sel: DeadLetterSelector): Promise<number> {
+    if ('id' in sel && !parseDeadLetterId(sel.id)) throw new ValueError(`invalid dead letter id "${sel.id.slice(0, 200)}": expected <runId>.<itemId>`);
+    if ('runId' in sel && !isRunId(sel.runId)) throw new ValueError(`invalid run id "${sel.runId}"`);
+    return (await this.call('purge of dead letters', 'POST', 'api/dlq/purge', purgedSchema, JSON.stringify(sel))).purged;
   }
 
   /** The memo cache's entries, newest first (`GET /api/memo`, scope `admin`). */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ITEM_STATES, agoraEventSchema, type AgoraEvent, type ItemState } from '@agora/core';
-import type { ItemDetail, RunStatus, RunsPage, SentMessage } from '@agora/state';
+import { deadLetterSchema, type ItemDetail, type RunStatus, type RunsPage, type SentMessage, type StoredDeadLetter } from '@agora/state';
 
 /**
  * The dashboard's answers as the HTTP transport accepts them. A response is input from outside:
@@ -102,3 +102,20 @@ export const sentMessageSchema: z.ZodType<SentMessage> = z.object({ runId: name,
 
 /** The dashboard's error body: `{ error, message }`, and `problems` for a plan it refused. */
 export const errorBodySchema = z.object({ error: z.string().max(64), message: z.string().max(64 * 1024).optional(), problems: z.array(z.string()).optional() });
+
+/** A dead-letter record as `GET /api/dlq` and `/api/dlq/:id` answer it (the store's own schema, plus who wrote it and its replay). */
+const storedDeadLetterSchema: z.ZodType<StoredDeadLetter> = z.object({
+  ...deadLetterSchema.shape,
+  source: z.enum(['runner', 'scheduler']),
+  replayedBy: name.exactOptional(),
+  replayedAt: time.exactOptional(),
+});
+
+/** `GET /api/dlq`. */
+export const deadLettersSchema = z.object({ deadLetters: z.array(storedDeadLetterSchema) });
+
+/** `GET /api/dlq/:id`. */
+export const deadLetterRecordSchema = storedDeadLetterSchema;
+
+/** `POST /api/dlq/:id/replay` and `POST /api/dlq/replay`. */
+export const replayedSchema = z.object({ runId: name, letters: z.array(name), items: z.array(name) });
