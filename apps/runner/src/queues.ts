@@ -35,12 +35,13 @@ export class QueueHandles {
   /**
    * Promotes lock waiters whose turn came, each in its own queue, to the front of its wait list
    * (libs/state `wakeLockHeads`: the lock stays idle until its head runs). A holder that cannot
-   * be promoted is not parked: its own re-check after parking finds its turn.
+   * be promoted is not parked: its own re-check after parking finds its turn. Never throws, as
+   * `wakeJobs` does not: a wake lost to a Redis error is made up by the parked job's re-check.
    */
   async wakeHolders(targets: readonly LockHolder[]): Promise<void> {
     const byQueue = new Map<string, string[]>();
     for (const t of targets) byQueue.set(t.queue, [...(byQueue.get(t.queue) ?? []), t.jobId]);
-    await Promise.all([...byQueue].map(([queue, ids]) => wakeLockHeads(this.connection, this.queue(queue), ids)));
+    await Promise.allSettled([...byQueue].map(([queue, ids]) => wakeLockHeads(this.connection, this.queue(queue), ids)));
   }
 
   async close(): Promise<void> {
