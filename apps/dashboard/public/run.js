@@ -193,7 +193,9 @@ function follow(fromSeq) {
   events.addEventListener('item', (m) => {
     const e = JSON.parse(m.data);
     if (nodes.size > 0) setItemState(e.itemId, e.state);
-    else scheduleRefetch();
+    // Group counts (no cell per item), or a graph drawn while the run was still registering its
+    // items: read it again (refetch draws the items registered since).
+    if (nodes.size === 0 || incomplete()) scheduleRefetch();
   });
   events.addEventListener('run', (m) => {
     const e = JSON.parse(m.data);
@@ -203,7 +205,7 @@ function follow(fromSeq) {
       events.close();
       document.body.dataset.live = 'ended';
       void loadVerdict();
-      if (nodes.size === 0) void refetch();
+      if (nodes.size === 0 || incomplete()) void refetch();
     }
   });
   // A server-side `event: error` has data; a dropped connection has none and EventSource retries
@@ -224,9 +226,21 @@ function scheduleRefetch() {
   }, GROUP_REFRESH_MS);
 }
 
+/** Whether the graph drawn was read while the run was still registering its items. */
+function incomplete() {
+  return graph !== undefined && graph.registered < graph.total;
+}
+
 async function refetch() {
   const g = await api(`${base}/graph`).catch(() => undefined);
-  if (g) {
+  if (g && g.registered !== graph.registered) {
+    // More items registered than drawn: draw the fuller graph (states as of this answer; the
+    // event stream goes on from there).
+    draw(g);
+    renderCounts(counts);
+    updateGroupCounts();
+    if (incomplete()) scheduleRefetch();
+  } else if (g) {
     for (const gr of g.groups) graph.groups[gr.index].counts = gr.counts;
     for (const s of ITEM_STATES) counts[s] = 0;
     for (const gr of g.groups) for (const s of ITEM_STATES) counts[s] += gr.counts[s] ?? 0;
@@ -388,6 +402,7 @@ async function start() {
     g.finishedAt ? ` · took ${formatDuration(Date.parse(g.finishedAt) - Date.parse(g.createdAt))}` : '',
   );
   draw(g);
+  if (incomplete()) scheduleRefetch();
   if (TERMINAL_RUN_STATES.has(g.state)) {
     document.body.dataset.live = 'ended';
     void loadVerdict();

@@ -265,6 +265,29 @@ describe('run console (Chromium)', () => {
     }
   }, 180_000);
 
+  it('a page that read the graph while the run was still registering its items draws them once they are', async () => {
+    const sub = await api<{ runId: string }>('/api/runs', {
+      method: 'POST',
+      body: { id: 'registering', queue: 'default', items: [{ id: 'first', executor: 'noop', inputs: { sleepMs: 1500 } }, { id: 'second', executor: 'noop', depends_on: ['first'] }] },
+    });
+    await expect.poll(async () => (await api(`/api/runs/${sub.body.runId}/graph`)).status, { timeout: 20_000 }).toBe(200);
+    const { context, page } = await signedIn();
+    // The first graph answer as a page opened mid-registration gets it: no item registered yet.
+    let served = 0;
+    await page.route(`**/api/runs/${sub.body.runId}/graph`, async (route) => {
+      const res = await route.fetch();
+      const g = (await res.json()) as Record<string, unknown>;
+      served++;
+      if (served > 1) return route.fulfill({ response: res, json: g });
+      return route.fulfill({ response: res, json: { ...g, registered: 0, nodes: [], edges: [], groups: [] } });
+    });
+    await page.goto(`${dash.url}/runs/${sub.body.runId}`);
+    await expect.poll(() => page.locator('svg#graph [data-item-id="second"]').getAttribute('data-state'), { timeout: 30_000 }).toBe('done');
+    expect(await page.locator('svg#graph [data-item-id="first"]').getAttribute('data-state')).toBe('done');
+    expect(served).toBeGreaterThan(1);
+    await context.close();
+  });
+
   it('item ids and errors reach the page as text, never as markup', async () => {
     const sub = await api<{ runId: string }>('/api/runs', {
       method: 'POST',
