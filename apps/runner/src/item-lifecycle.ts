@@ -38,7 +38,7 @@ import type { AgoraTracing } from '@agora/tracing';
 import type { Executor } from './executor.js';
 import { ItemAttemptTrace, traceIdOf } from './item-trace.js';
 import type { LockLeaseLike, LockServiceLike } from './locking.js';
-import { HAND_BACK, LOCK_LOST, TIMED_OUT, classifyOutcome, releaseKeepsPlace } from './outcome.js';
+import { HAND_BACK, LOCK_LOST, TIMED_OUT, classifyOutcome, releaseKeepsPlace, type Outcome } from './outcome.js';
 import { parkBehindGate, parkJob } from './parking.js';
 import type { QueueHandles } from './queues.js';
 import { ReleaseStack } from './release-stack.js';
@@ -333,7 +333,7 @@ async function settleFailure(
   // BullMQ's count: hand-backs and stalls are not tries (starts beyond them are the stall budget).
   const tries = job.attemptsMade + 1;
   const policy = retryPolicyOf(ctx, d);
-  const outcome = classifyOutcome(caught, signal, tries, policy, d.timeoutMs);
+  const outcome = await unlessSuperseded(classifyOutcome(caught, signal, tries, policy, d.timeoutMs), job, token, ctx.config.runner.jobLockMs);
   release.keepPlace = releaseKeepsPlace(outcome);
   const lockEvents = (action: string): EventBody[] =>
     lease ? lease.names.map((lock) => ({ type: 'lock', action, itemId: d.itemId, lock, token: lease.tokens[lock] })) : [];
@@ -376,15 +376,13 @@ async function settleFailure(
       ctx.metrics.eventsAppended.inc();
       ctx.logger.warn({ runId: d.runId, itemId: d.itemId, attempt, reason: outcome.reason, delayMs, err: outcome.error.message }, 'item will be retried');
       throw withRetryDelay(outcome.error, delayMs);
+    case 'superseded':
+      // This attempt's failure goes to BullMQ, which refuses its token; the other attempt ends it.
+      if (outcome.error instanceof FencedError) noteFenced(ctx, d, outcome.error);
+      ctx.logger.warn({ runId: d.runId, itemId: d.itemId, attempt }, 'lease gone and the job taken up elsewhere: this attempt writes no end');
+      throw outcome.error;
     case 'failed': {
       if (outcome.leaseGone === 'fenced' && outcome.error instanceof FencedError) noteFenced(ctx, d, outcome.error);
-      // A stale holder ends the item only while its job is still its own: when the job was taken
-      // up elsewhere (this runner was paused past the job's lock), that attempt decides the end;
-      // this one's failure goes to BullMQ, which refuses its token.
-      if (outcome.leaseGone !== undefined && token !== undefined && (await job.extendLock(token, ctx.config.runner.jobLockMs)) !== 1) {
-        ctx.logger.warn({ runId: d.runId, itemId: d.itemId, attempt }, 'lease gone and the job taken up elsewhere: this attempt writes no end');
-        throw outcome.error;
-      }
       if (outcome.leaseGone === 'lost') {
         await ctx.store.appendEvents(d.runId, lockEvents('lost'));
         ctx.metrics.leasesLost.inc();
@@ -401,8 +399,6 @@ async function settleFailure(
           ...(logRefs ? { logRefs } : {}),
         },
       }, outcome.leaseGone === undefined);
-      // Ended for good: its place in the locks' queues is not needed any more.
-      release.keepPlace = false;
       await recordDeadLetter(ctx, job.queueName, d, attempt, outcome);
       if (ctx.deliveries) await ctx.deliveries.failedForGood(d, outcome.code);
       // The item is failed for good (recorded above): its job ends failed too, with no retry, so
@@ -410,6 +406,16 @@ async function settleFailure(
       throw new UnrecoverableError(`${outcome.code}: ${outcome.error.message.slice(0, 1000)}`);
     }
   }
+}
+
+/**
+ * A stale holder (its lease fenced or lost on the last try) ends the item only while its BullMQ
+ * job is still its own: when the job was taken up elsewhere (this runner was paused past the job's
+ * lock), that attempt decides the end. `extendLock` answers 1 only to the job's current holder.
+ */
+async function unlessSuperseded(outcome: Outcome, job: Job<ItemJobData>, token: string | undefined, jobLockMs: number): Promise<Outcome> {
+  if (outcome.kind !== 'failed' || outcome.leaseGone === undefined || token === undefined) return outcome;
+  return (await job.extendLock(token, jobLockMs)) === 1 ? outcome : { kind: 'superseded', error: outcome.error };
 }
 
 /**

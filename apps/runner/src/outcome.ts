@@ -32,7 +32,13 @@ export type Outcome =
    * Failed for good. `leaseGone`: its result was fenced or its lock lost on its last try, so its
    * end is written without the lease (a fencing check would refuse it again).
    */
-  | { readonly kind: 'failed'; readonly error: Error; readonly code: string; readonly exitCode?: number; readonly leaseGone?: 'fenced' | 'lost' };
+  | { readonly kind: 'failed'; readonly error: Error; readonly code: string; readonly exitCode?: number; readonly leaseGone?: 'fenced' | 'lost' }
+  /**
+   * A `failed` with `leaseGone` whose BullMQ job is no longer this attempt's (its runner was
+   * paused past the job's lock and the job was taken up elsewhere): that attempt decides the end,
+   * this one writes none. Never returned by `classifyOutcome` (it takes a look at the job).
+   */
+  | { readonly kind: 'superseded'; readonly error: Error };
 
 /**
  * The failure class of an error: `timeout` (the item's time ran out: the runner's abort, or the
@@ -85,7 +91,8 @@ export function classifyOutcome(
  * another attempt of the same job may already wait in those queues under the same holder (its
  * runner was paused past the job's lock and the job was taken up elsewhere): forgetting the
  * arrival would send that attempt to the back of a hot lock's queue. A hand-back keeps it too.
+ * An item ended for good (done, failed, cancelled) needs its place no more.
  */
 export function releaseKeepsPlace(outcome: Outcome): boolean {
-  return outcome.kind === 'fenced' || outcome.kind === 'lockLost' || outcome.kind === 'handBack' || (outcome.kind === 'failed' && outcome.leaseGone !== undefined);
+  return outcome.kind === 'fenced' || outcome.kind === 'lockLost' || outcome.kind === 'handBack' || outcome.kind === 'superseded';
 }

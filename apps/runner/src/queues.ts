@@ -40,7 +40,11 @@ export class QueueHandles {
    */
   async wakeHolders(targets: readonly LockHolder[]): Promise<void> {
     const byQueue = new Map<string, string[]>();
-    for (const t of targets) byQueue.set(t.queue, [...(byQueue.get(t.queue) ?? []), t.jobId]);
+    for (const t of targets) {
+      const ids = byQueue.get(t.queue);
+      if (ids) ids.push(t.jobId);
+      else byQueue.set(t.queue, [t.jobId]);
+    }
     await Promise.allSettled([...byQueue].map(([queue, ids]) => wakeLockHeads(this.connection, this.queue(queue), ids)));
   }
 

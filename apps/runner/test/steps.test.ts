@@ -24,9 +24,12 @@ describe('classifyOutcome', () => {
   it('a lost or fenced lease keeps the item\'s place in its locks\' queues (it runs again, maybe already waiting elsewhere); an end does not', () => {
     const keeps = (caught: unknown, reason: string | undefined, tries: number) => releaseKeepsPlace(classifyOutcome(caught, signal(reason), tries, infraOnly));
     expect(keeps(new FencedError('db', 1, 2), undefined, 1)).toBe(true);
-    expect(keeps(new FencedError('db', 1, 2), undefined, 3)).toBe(true);
     expect(keeps(new CancelledError('x'), LOCK_LOST, 1)).toBe(true);
-    expect(keeps(new CancelledError('x'), LOCK_LOST, 3)).toBe(true);
+    // On the last try the item fails for good, unless its job was taken up elsewhere: that
+    // attempt may already wait in the locks' queues under the same holder.
+    expect(keeps(new FencedError('db', 1, 2), undefined, 3)).toBe(false);
+    expect(keeps(new CancelledError('x'), LOCK_LOST, 3)).toBe(false);
+    expect(releaseKeepsPlace({ kind: 'superseded', error: new FencedError('db', 1, 2) })).toBe(true);
     expect(keeps(new CancelledError('x'), HAND_BACK, 1)).toBe(true);
     expect(keeps(new ProviderError('docker', 'no image'), undefined, 1)).toBe(false);
     expect(keeps(new ApplicationError('exit 1', 1), undefined, 1)).toBe(false);

@@ -141,13 +141,20 @@ export function parseDeadLetterId(id: string): { runId: string; itemId: string }
   return isRunId(runId) && isItemId(itemId) ? { runId, itemId } : null;
 }
 
+/** `id` as a dead letter's run and item; a `ValueError` naming the grammar when it is not one. */
+export function assertDeadLetterId(id: string): { runId: string; itemId: string } {
+  const parsed = parseDeadLetterId(id);
+  if (!parsed) throw new ValueError(`invalid dead letter id ${JSON.stringify(id.slice(0, 200))}: expected <runId>.<itemId>`);
+  return parsed;
+}
+
 function deadLetterKeys(ns: string): DeadLetterKeys {
   const prefix = `${ns}:dlq:{${ns}}:`;
   return {
     prefix,
     letter(id: string): string {
       // An id becomes a key: refuse anything outside the grammar, whatever the caller checked.
-      if (!parseDeadLetterId(id)) throw new ValueError(`invalid dead letter id ${JSON.stringify(id)}: expected <runId>.<itemId>`);
+      assertDeadLetterId(id);
       return `${prefix}letter:${id}`;
     },
     index: `${prefix}index`,

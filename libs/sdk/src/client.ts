@@ -11,7 +11,7 @@ import {
   isRunId,
   isTerminalRunState,
   newRunId,
-  parseDeadLetterId,
+  assertDeadLetterId,
   type AgoraEvent,
   type ValidateOptions,
 } from '@agora/core';
@@ -304,7 +304,7 @@ export class AgoraClient {
 
   /** One dead-letter record (`<runId>.<itemId>`); `NotFoundError` when there is none. */
   async deadLetter(id: string): Promise<StoredDeadLetter> {
-    if (!parseDeadLetterId(id)) throw new ValueError(`invalid dead letter id "${id}": expected <runId>.<itemId>`);
+    assertDeadLetterId(id);
     return this.bounded(`dead letter "${id}"`, () => this.dlq.require(id));
   }
 
@@ -344,7 +344,7 @@ export class AgoraClient {
 
   /** Deletes dead letters: one (`{ id }`), a run's (`{ runId }`) or all (`{ all: true }`). Returns how many. */
   async purgeDeadLetters(sel: DeadLetterSelector): Promise<number> {
-    if ('id' in sel && !parseDeadLetterId(sel.id)) throw new ValueError(`invalid dead letter id "${sel.id}": expected <runId>.<itemId>`);
+    if ('id' in sel) assertDeadLetterId(sel.id);
     if ('runId' in sel && !isRunId(sel.runId)) throw new ValueError(`invalid run id "${sel.runId}"`);
     return this.bounded('purge of dead letters', () => this.dlq.purge(sel));
   }

@@ -11,7 +11,7 @@ import {
   isItemId,
   isRunId,
   isTerminalRunState,
-  parseDeadLetterId,
+  assertDeadLetterId,
   type AgoraError,
   type AgoraEvent,
   type ValidateOptions,
@@ -176,7 +176,7 @@ export class AgoraHttpClient implements AgoraApi {
 
   /** One dead-letter record (`<runId>.<itemId>`; `GET /api/dlq/:id`, scope `admin`); `NotFoundError` when there is none. */
   async deadLetter(id: string): Promise<StoredDeadLetter> {
-    if (!parseDeadLetterId(id)) throw new ValueError(`invalid dead letter id "${id.slice(0, 200)}": expected <runId>.<itemId>`);
+    assertDeadLetterId(id);
     return this.call(`dead letter "${id}"`, 'GET', `api/dlq/${encodeURIComponent(id)}`, deadLetterRecordSchema);
   }
 
@@ -189,7 +189,7 @@ export class AgoraHttpClient implements AgoraApi {
   async replayDeadLetters(sel: { id: string } | { runId: string; all?: boolean }, opts: { force?: boolean } = {}): Promise<{ runId: string; letters: string[]; items: string[] }> {
     const force = opts.force === true ? { force: true } : {};
     if ('id' in sel) {
-      if (!parseDeadLetterId(sel.id)) throw new ValueError(`invalid dead letter id "${sel.id.slice(0, 200)}": expected <runId>.<itemId>`);
+      assertDeadLetterId(sel.id);
       return this.call(`replay of dead letter "${sel.id}"`, 'POST', `api/dlq/${encodeURIComponent(sel.id)}/replay`, replayedSchema, JSON.stringify(force));
     }
     if (!isRunId(sel.runId)) throw new ValueError(`invalid run id "${sel.runId}"`);
@@ -199,7 +199,7 @@ export class AgoraHttpClient implements AgoraApi {
 
   /** Deletes dead letters: one (`{ id }`), a run's (`{ runId }`) or all (`{ all: true }`); `POST /api/dlq/purge`, scope `admin`. Returns how many. */
   async purgeDeadLetters(sel: DeadLetterSelector): Promise<number> {
-    if ('id' in sel && !parseDeadLetterId(sel.id)) throw new ValueError(`invalid dead letter id "${sel.id.slice(0, 200)}": expected <runId>.<itemId>`);
+    if ('id' in sel) assertDeadLetterId(sel.id);
     if ('runId' in sel && !isRunId(sel.runId)) throw new ValueError(`invalid run id "${sel.runId}"`);
     return (await this.call('purge of dead letters', 'POST', 'api/dlq/purge', purgedSchema, JSON.stringify(sel))).purged;
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ITEM_ERROR_CODES, NotFoundError, ValueError, deadLetterId, isItemId, isRunId, keys as buildKeys, parseDeadLetterId, type DeadLetterKeys } from '@agora/core';
+import { ITEM_ERROR_CODES, NotFoundError, deadLetterId, isItemId, isRunId, keys as buildKeys, assertDeadLetterId, type DeadLetterKeys } from '@agora/core';
 import type { RedisClient } from './redis.js';
 import { callScript, defineScripts } from './scripts.js';
 
@@ -137,7 +137,7 @@ export class DeadLetterStore {
 
   /** One record, or null. */
   async get(id: string): Promise<StoredDeadLetter | null> {
-    if (!parseDeadLetterId(id)) throw new ValueError(`invalid dead letter id ${JSON.stringify(id)}: expected <runId>.<itemId>`);
+    assertDeadLetterId(id);
     const h = await this.redis.hgetall(this.keys.letter(id));
     return decode(h);
   }
