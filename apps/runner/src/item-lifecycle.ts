@@ -40,6 +40,7 @@ import { ItemAttemptTrace, traceIdOf } from './item-trace.js';
 import type { LockLeaseLike, LockServiceLike } from './locking.js';
 import { HAND_BACK, LOCK_LOST, TIMED_OUT, classifyOutcome, releaseKeepsPlace, type Outcome } from './outcome.js';
 import { parkBehindGate, parkJob } from './parking.js';
+import type { LockHeadWatch } from './lock-head-watch.js';
 import type { QueueHandles } from './queues.js';
 import { ReleaseStack } from './release-stack.js';
 import { findShortcut, rememberResult, shortcutEnd, type Shortcut } from './shortcut.js';
@@ -75,6 +76,8 @@ export interface RunnerContext {
   readonly maxStarts: number;
   /** Fallback re-check of an item parked on a busy lock. */
   readonly lockRecheckMs: number;
+  /** The locks this runner parked waiters on, watched for a holder that died (see LockHeadWatch). */
+  readonly lockHeads: LockHeadWatch;
   /** True once the shutdown grace is over: items starting now are handed back at once. */
   graceOver(): boolean;
   /** Where items that fail for good leave their dead-letter record (none: not written here). */
@@ -207,6 +210,7 @@ async function startItem(
       ctx.metrics.eventsAppended.inc();
       await ctx.store.appendEvents(d.runId, [{ type: 'lock', action: 'waiting', itemId: d.itemId, lock: r.blockedBy, position: r.position }]);
     }
+    ctx.lockHeads.note(req.names);
     return parkJob(job, token, { forMs: ctx.lockRecheckMs, ready: () => ctx.locks.isFirstAndFree(req), wake: () => ctx.queues.wakeHolders([req.holder]) });
   }
   const waitingSince = ctx.announcedWaits.get(job.id!);

@@ -10,6 +10,7 @@ import { createDispatchExecutor } from './dispatch-executor.js';
 import type { Executor } from './executor.js';
 import type { RunnerContext } from './item-lifecycle.js';
 import type { LockServiceLike } from './locking.js';
+import { LockHeadWatch } from './lock-head-watch.js';
 import { noopExecutor } from './noop-executor.js';
 import { HAND_BACK } from './outcome.js';
 import { QueueHandles } from './queues.js';
@@ -78,6 +79,9 @@ export function effectiveConcurrency(configured: number, cpus: number): number {
 /** Reported in the runner's registration. */
 const RUNNER_VERSION = '0.1.0';
 
+/** How often a runner looks for free locks its parked waiters wait for (a holder died). */
+const LOCK_HEAD_WATCH_MS = 1000;
+
 /**
  * A runner: BullMQ workers on the plan queues whose processor is the item lifecycle
  * (item-lifecycle.ts), with cancellation over pub/sub, a fleet registration, and a graceful close
@@ -101,21 +105,20 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const tracing = opts.tracing ?? createAgoraTracing(config.tracing, { component: 'runner' });
   const deliveries = await startRunnerDeliveries({ config, providers, redis: queueRedis, store, logger, metrics });
   const channels = createChannelHub(store, logger);
+  const locks = opts.locks ?? createLockManager({ redis, namespace: config.namespace, lockTtlMs: config.runner.lockTtlMs, logger });
+  const queues = new QueueHandles(queueRedis, store.keys.bullPrefix);
   const ctx: RunnerContext = {
-    id,
-    config,
-    logger,
-    store,
-    storage,
+    id, config, logger, store, storage,
     executors: executorsFor(config, providers, storage, opts.executors, channels),
-    locks: opts.locks ?? createLockManager({ redis, namespace: config.namespace, lockTtlMs: config.runner.lockTtlMs, logger }),
-    queues: new QueueHandles(queueRedis, store.keys.bullPrefix),
+    locks,
+    queues,
     running: new Map(),
     announcedWaits: new Map(),
     metrics,
     tracing,
     maxStarts: config.runner.attempts + config.runner.maxStalls,
     lockRecheckMs: opts.lockRecheckMs ?? 5000,
+    lockHeads: new LockHeadWatch(locks, (heads) => queues.wakeHolders(heads), { everyMs: LOCK_HEAD_WATCH_MS, logger }),
     graceOver: () => graceOver,
     deadLetters: new DeadLetterStore(redis, config.namespace),
     ...(deliveries ? { deliveries: deliveries.items } : {}),
@@ -150,6 +153,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       await closed;
       clearTimeout(timer);
       await registration.stop();
+      ctx.lockHeads.stop();
       for (const w of workers) await closeWorkerConnection(w);
       await ctx.queues.close();
       await deliveries?.close();

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { createLockManager } from '@agora/locks';
 import { startCluster, type TestCluster } from '../../../test/support/cluster.js';
+import { testRedisUrl } from '../../../test/support/index.js';
 
 /**
  * A lock is kept for the head of its queue while it waits, so the head must run as soon as it is
@@ -36,4 +39,29 @@ describe('lock hand-off under a backlog', () => {
     expect(between.length).toBeLessThanOrEqual(1);
     expect(after.length).toBeGreaterThan(10);
   });
+
+  it('a lock whose holder died is noticed by the runner its waiter parked on: the head runs before the backlog', async () => {
+    // The test process plays a holder that dies: it takes the lock with a 1.5 s lease, then
+    // stops extending it and never releases (nobody names the head to wake).
+    const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+    const dead = createLockManager({ redis, namespace: cluster.config.namespace, lockTtlMs: 1500 });
+    const held = await dead.acquire({ names: ['stranded/lock'], holder: { runId: 'rdead', itemId: 'gone', jobId: 'gone', queue: 'default' } });
+    expect(held.acquired).toBe(true);
+    await dead.close();
+    redis.disconnect();
+    // 60 items of 200 ms on two slots: a 6 s backlog, longer than the head's 5 s fallback re-check.
+    const backlog = Array.from({ length: 60 }, (_, i) => ({ id: `b${String(i).padStart(2, '0')}`, executor: 'noop', inputs: { sleepMs: 200 } }));
+    const runId = await cluster.client.submit({
+      id: 'stranded',
+      items: [{ id: 'waiter', executor: 'noop', resourceLocks: ['stranded/lock'] }, ...backlog],
+    });
+    expect((await cluster.client.wait(runId)).state).toBe('succeeded');
+    const events = await cluster.client.events(runId);
+    expect(events.some((e) => e.type === 'lock' && e['action'] === 'waiting' && e.itemId === 'waiter')).toBe(true);
+    const started = events.find((e) => e.type === 'item' && e.itemId === 'waiter' && e.state === 'running')!.seq;
+    const after = events.filter((e) => e.type === 'item' && e.state === 'running' && e.itemId!.startsWith('b') && e.seq > started);
+    // Woken about a second after the lease ran out, with most of the backlog still to run. Before
+    // the watch, its fallback re-check went to the back at 5 s and it ran after every backlog item.
+    expect(after.length).toBeGreaterThan(20);
+  }, 60_000);
 });

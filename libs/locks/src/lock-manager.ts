@@ -123,6 +123,11 @@ export interface LockManager {
    * holder asks this after parking, so a release that came while it was parking is not missed.
    */
   isFirstAndFree(req: { names: readonly string[]; holder: LockHolder }): Promise<boolean>;
+  /**
+   * For each of `names`: the head waiter to wake when the lock is free while holders wait for it
+   * (its holder died: a release would have named the head), `held`, or `idle` (nobody waits).
+   */
+  freeLockHeads(names: readonly string[]): Promise<Map<string, WakeTarget | 'held' | 'idle'>>;
   list(): Promise<LockInfo[]>;
   close(): Promise<void>;
 }
@@ -134,6 +139,9 @@ class ValueRedlock extends Redlock {
     return this.nextValue ?? super._random();
   }
 }
+
+/** Locks one `freeHeads` script call looks at. */
+const FREE_HEADS_PER_CALL = 200;
 
 /** How long a lock seen busy keeps newcomers on the queue-first path. */
 const CONTENDED_HINT_MS = 5_000;
@@ -188,7 +196,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
   const redlock = new ValueRedlock([redis], { retryCount: 0, driftFactor: 0.01 });
   redlock.on('error', () => undefined); // a lost vote is reported through acquire/extend
   scripts.define(redis);
-  const call = <T>(name: 'checkTurn' | 'claim' | 'released', keys: readonly string[], args: ReadonlyArray<string | number>): Promise<T> =>
+  const call = <T>(name: 'checkTurn' | 'claim' | 'released' | 'freeHeads', keys: readonly string[], args: ReadonlyArray<string | number>): Promise<T> =>
     scripts.call(redis, name, keys, args) as Promise<T>;
   const leases = new Set<{ timer: NodeJS.Timeout }>();
 
@@ -292,6 +300,23 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     return held === 0 && ranks.every((rank) => rank === null || rank === 0);
   }
 
+  async function freeLockHeads(names: readonly string[]): Promise<Map<string, WakeTarget | 'held' | 'idle'>> {
+    const out = new Map<string, WakeTarget | 'held' | 'idle'>();
+    const unique = [...new Set(names)];
+    for (const n of unique) assertLockName(n);
+    // Bounded calls: a script runs alone in Redis, however many locks a runner watches.
+    for (let at = 0; at < unique.length; at += FREE_HEADS_PER_CALL) {
+      const batch = unique.slice(at, at + FREE_HEADS_PER_CALL);
+      const heads = await call<string[]>('freeHeads', batch.flatMap((n) => [k.resource(n), k.waiters(n)]), []);
+      batch.forEach((n, i) => {
+        const h = heads[i] ?? '';
+        const holder = h === '' || h === '-' ? null : holderOf(h);
+        out.set(n, h === '-' ? 'idle' : holder ?? 'held');
+      });
+    }
+    return out;
+  }
+
   function makeLease(names: string[], tokens: Record<string, number>, first: Lock, member: string): LockLease {
     let lock = first;
     let released = false;
@@ -392,6 +417,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
   return {
     acquire,
     isFirstAndFree,
+    freeLockHeads,
     list,
     async close() {
       for (const l of leases) clearInterval(l.timer);

@@ -172,6 +172,26 @@ describe('lock manager', () => {
     await expect(lease.assertFresh()).rejects.toThrow(FencedError);
   });
 
+  it('freeLockHeads names the head of a free lock with waiters (its holder died), and says held or idle otherwise', async () => {
+    const ns = uniqueNamespace();
+    const dying = manager(ns, { lockTtlMs: 800 });
+    await acquireSpin(dying, ['fh/a'], holder('dead'));
+    await dying.close();
+    const m = manager(ns);
+    await acquireSpin(m, ['fh/b'], holder('alive'));
+    for (const [name, i] of [['fh/a', 1], ['fh/b', 2]] as const) {
+      const r = await m.acquire({ names: [name], holder: holder(`w${i}`) });
+      expect(r.acquired).toBe(false);
+    }
+    const before = await m.freeLockHeads(['fh/a', 'fh/b', 'fh/none']);
+    expect([...before]).toEqual([['fh/a', 'held'], ['fh/b', 'held'], ['fh/none', 'idle']]);
+    await sleep(900); // the dead holder's lease runs out; nobody released it
+    const after = await m.freeLockHeads(['fh/a', 'fh/b']);
+    expect(after.get('fh/a')).toEqual(holder('w1'));
+    expect(after.get('fh/b')).toBe('held');
+    await expect(m.freeLockHeads(['../x'])).rejects.toThrow(ValueError);
+  });
+
   it('drops a waiter that stopped checking in, so it cannot block the lock', async () => {
     const m = manager(uniqueNamespace(), { waiterTtlMs: 300 });
     const first = await acquireSpin(m, ['w'], holder('h'));

@@ -1,0 +1,76 @@
+import { coerceError, type Logger } from '@agora/core';
+import type { LockHolder, LockServiceLike } from './locking.js';
+
+/** Most lock names a runner watches (the least recently noted are forgotten first). */
+const MAX_WATCHED = 10_000;
+
+/**
+ * Wakes the head of a lock whose holder died. A holder's release names the waiter now at the head
+ * and promotes its parked job to the front of the wait list; a holder that dies releases nothing:
+ * its lease runs out and the lock stands free, kept for a head that sleeps until its fallback
+ * re-check, which BullMQ's delayed-job promotion puts at the back of the wait list, behind any
+ * backlog (a chaos run saw such heads wait for the whole backlog). So a runner watches the locks
+ * it parked waiters on: every `everyMs` while any has waiters, one read-only script names the
+ * heads of the free ones, and they are woken as a release would (`wake`: to the front). A head
+ * woken twice, or one that is running already, is not promoted again (only a parked job is).
+ * The watch forgets a lock once nobody waits for it.
+ */
+export class LockHeadWatch {
+  /** Lock name -> when a waiter was last parked on it here (insertion order: oldest first). */
+  private readonly watched = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly locks: Pick<LockServiceLike, 'freeLockHeads'>,
+    private readonly wake: (heads: readonly LockHolder[]) => Promise<void>,
+    private readonly opts: { readonly everyMs: number; readonly logger: Pick<Logger, 'warn'> },
+  ) {}
+
+  /** A waiter was parked on `names`: watch them until nobody waits. */
+  note(names: readonly string[]): void {
+    if (this.stopped) return;
+    const now = Date.now();
+    for (const n of names) {
+      this.watched.delete(n);
+      this.watched.set(n, now);
+    }
+    while (this.watched.size > MAX_WATCHED) this.watched.delete(this.watched.keys().next().value!);
+    this.schedule();
+  }
+
+  /** The names watched now (for tests and `agora doctor`-style probes). */
+  get size(): number {
+    return this.watched.size;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.watched.clear();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.stopped || this.watched.size === 0) return;
+    this.timer = setTimeout(() => void this.sweep(), this.opts.everyMs);
+    this.timer.unref();
+  }
+
+  /** One look at every watched lock; never throws (the heads' own fallback re-check remains). */
+  async sweep(): Promise<void> {
+    this.timer = undefined;
+    try {
+      const found = await this.locks.freeLockHeads([...this.watched.keys()]);
+      const heads: LockHolder[] = [];
+      for (const [name, head] of found) {
+        if (head === 'idle') this.watched.delete(name);
+        else if (head !== 'held') heads.push(head);
+      }
+      if (heads.length > 0 && !this.stopped) await this.wake(heads);
+    } catch (err) {
+      this.opts.logger.warn({ err: coerceError(err).message }, 'could not look for free locks with waiters');
+    }
+    this.schedule();
+  }
+}
