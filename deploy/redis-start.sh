@@ -3,20 +3,36 @@
 # Runs as the redis user (uid 999) in the official redis:7 image and in the offline image of
 # scripts/build-images.sh; needs only sh and sed.
 #
-# The passwords come from the environment (the compose env file): AGORA_REDIS_SCHEDULER_PASSWORD,
-# AGORA_REDIS_RUNNER_PASSWORD, AGORA_REDIS_DASHBOARD_PASSWORD, AGORA_REDIS_SUBMITTER_PASSWORD,
-# and AGORA_REDIS_ADMIN_PASSWORD for an `admin` user with every right (operators, `agora doctor`
-# checking CONFIG, this container's healthcheck), which the shipped file does not have.
+# The passwords: AGORA_REDIS_SCHEDULER_PASSWORD, AGORA_REDIS_RUNNER_PASSWORD,
+# AGORA_REDIS_DASHBOARD_PASSWORD, AGORA_REDIS_SUBMITTER_PASSWORD, and AGORA_REDIS_ADMIN_PASSWORD
+# for an `admin` user with every right (operators, `agora doctor` checking CONFIG, this
+# container's healthcheck), which the shipped file does not have. Each is read from the file its
+# `<NAME>_FILE` variable names (docker-compose.yml mounts them as Compose secrets), or else taken
+# from the variable itself.
 # The rendered ACL file lives in this container's /tmp, never in the data volume.
 set -eu
 
 ACL_IN=${AGORA_REDIS_ACL_TEMPLATE:-/etc/agora/redis-acl.conf}
 ACL_OUT=${AGORA_REDIS_ACL_FILE:-/tmp/agora-users.acl}
 
+# load_password NAME: NAME from the file NAME_FILE names, when given (never both).
+load_password() {
+  name=$1
+  eval "file=\${${name}_FILE:-}"
+  [ -n "$file" ] || return 0
+  eval "direct=\${$name:-}"
+  [ -z "$direct" ] || { echo "redis-start: both $name and ${name}_FILE are set; give one" >&2; exit 1; }
+  [ -r "$file" ] || { echo "redis-start: ${name}_FILE: cannot read $file" >&2; exit 1; }
+  # $(cat) drops the trailing newline an editor or echo leaves.
+  value=$(cat "$file")
+  eval "$name=\$value"
+}
+
 check_password() {
   name=$1
+  load_password "$name"
   eval "value=\${$name:-}"
-  [ -n "$value" ] || { echo "redis-start: $name is not set (see deploy/compose.env.example)" >&2; exit 1; }
+  [ -n "$value" ] || { echo "redis-start: neither $name nor ${name}_FILE is set (see scripts/compose-secrets.sh)" >&2; exit 1; }
   # They go into REDIS_URLs unescaped and into a sed replacement: URL-safe characters only.
   case "$value" in
     *[!A-Za-z0-9._~-]*) echo "redis-start: $name may hold only A-Z a-z 0-9 . _ ~ - (use openssl rand -hex 32)" >&2; exit 1 ;;

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +17,6 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
  */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PROJECT = `agoracompose${randomBytes(3).toString('hex')}`;
-const secret = (): string => randomBytes(20).toString('hex');
 const ITEMS = 30;
 const SLEEP_MS = 4000;
 
@@ -65,6 +66,8 @@ interface RunEvent {
 }
 
 const env: NodeJS.ProcessEnv = { ...process.env };
+const secretsDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'agora-compose-')), 'secrets');
+const secretFile = (name: string): string => readFileSync(path.join(secretsDir, name), 'utf8').trim();
 let dashboard = '';
 let apiKey = '';
 const ctr = (service: string, n = 1): string => `${PROJECT}_${service}_${n}`;
@@ -113,15 +116,13 @@ async function streamEvents(runId: string, onEvent: (e: RunEvent) => boolean, si
 
 beforeAll(async () => {
   for (const k of ['AGORA_IMAGE', 'AGORA_REDIS_IMAGE', 'AGORA_S3_IMAGE', 'CONTAINERS_CONF']) requireEnv(k);
-  apiKey = secret();
+  // The secrets as an operator makes them (scripts/compose-secrets.sh), in a directory of this run's own.
+  const made = await run('bash', ['scripts/compose-secrets.sh'], { ...env, AGORA_SECRETS_DIR: secretsDir });
+  if (made.code !== 0) throw new Error(`compose-secrets.sh failed (${made.code}): ${made.stderr}`);
+  apiKey = secretFile('api-key');
   const port = await freePort();
   Object.assign(env, {
-    AGORA_REDIS_SCHEDULER_PASSWORD: secret(),
-    AGORA_REDIS_RUNNER_PASSWORD: secret(),
-    AGORA_REDIS_DASHBOARD_PASSWORD: secret(),
-    AGORA_REDIS_SUBMITTER_PASSWORD: secret(),
-    AGORA_REDIS_ADMIN_PASSWORD: secret(),
-    AGORA_API_KEY: apiKey,
+    AGORA_SECRETS_DIR: secretsDir,
     AGORA_DASHBOARD_PORT: String(port),
     AGORA_STORAGE: 's3',
     AGORA_ANCHOR: 's3',
@@ -144,6 +145,7 @@ afterAll(async () => {
   await run('podman', ['network', 'rm', '-f', `${PROJECT}_default`], env);
   const vols = await run('podman', ['volume', 'ls', '-q', '--filter', `label=io.podman.compose.project=${PROJECT}`], env);
   for (const v of vols.stdout.split('\n').filter(Boolean)) await run('podman', ['volume', 'rm', '-f', v], env);
+  rmSync(path.dirname(secretsDir), { recursive: true, force: true });
 }, 180_000);
 
 describe('docker-compose.yml under Podman', () => {
@@ -173,9 +175,22 @@ describe('docker-compose.yml under Podman', () => {
     expect(other.code).toBe(3);
   }, 200_000);
 
+  it('keeps every password and the API key out of the containers\' environment (they are mounted files)', async () => {
+    const secrets = ['redis-scheduler-password', 'redis-runner-password', 'redis-dashboard-password', 'redis-submitter-password', 'redis-admin-password', 'api-key'].map(secretFile);
+    for (const s of secrets) expect(s).toMatch(/^[0-9a-f]{64}$/);
+    for (const c of containers) {
+      const inspected = await run('podman', ['inspect', '--format', '{{json .Config.Env}}', `${PROJECT}_${c}`], env);
+      expect(inspected.code).toBe(0);
+      for (const s of secrets) expect(inspected.stdout).not.toContain(s);
+    }
+    // The runner reads its password from the mounted file, readable by its own user.
+    const mounted = await run('podman', ['exec', ctr('runner', 1), 'cat', '/run/secrets/redis-runner-password'], env);
+    expect(mounted.stdout.trim()).toBe(secretFile('redis-runner-password'));
+  }, 60_000);
+
   it('runs Redis with AOF, noeviction and the ACL users of deploy/redis-acl.conf', async () => {
     const cli = (...args: string[]) =>
-      run('podman', ['exec', ctr('redis'), 'redis-cli', '--user', 'admin', '--pass', env['AGORA_REDIS_ADMIN_PASSWORD']!, '--no-auth-warning', ...args], env);
+      run('podman', ['exec', ctr('redis'), 'redis-cli', '--user', 'admin', '--pass', secretFile('redis-admin-password'), '--no-auth-warning', ...args], env);
     expect((await cli('config', 'get', 'appendonly')).stdout).toBe('appendonly\nyes\n');
     expect((await cli('config', 'get', 'maxmemory-policy')).stdout).toBe('maxmemory-policy\nnoeviction\n');
     expect((await cli('acl', 'users')).stdout.split('\n').filter(Boolean).sort()).toEqual(['admin', 'dashboard', 'default', 'runner', 'scheduler', 'submitter']);
@@ -184,7 +199,7 @@ describe('docker-compose.yml under Podman', () => {
     const clients = (await cli('client', 'list')).stdout;
     for (const user of ['scheduler', 'runner', 'dashboard']) expect(clients).toMatch(new RegExp(`user=${user} `));
     // The runner's user cannot touch keys outside the namespace.
-    const runnerCli = await run('podman', ['exec', ctr('redis'), 'redis-cli', '--user', 'runner', '--pass', env['AGORA_REDIS_RUNNER_PASSWORD']!, '--no-auth-warning', 'set', 'elsewhere', '1'], env);
+    const runnerCli = await run('podman', ['exec', ctr('redis'), 'redis-cli', '--user', 'runner', '--pass', secretFile('redis-runner-password'), '--no-auth-warning', 'set', 'elsewhere', '1'], env);
     expect(runnerCli.stdout).toMatch(/NOPERM/);
   }, 60_000);
 

@@ -36,10 +36,44 @@ export function envSecret(name: string, env: NodeJS.ProcessEnv = process.env): s
 /**
  * Resolves every `FILE_SECRET_NAMES` variable given as `<NAME>_FILE` into `env` itself, once at
  * a process's start (the CLI's), so every reader of `env.REDIS_URL` and the API keys sees it.
+ * `REDIS_PASSWORD` (or `REDIS_PASSWORD_FILE`, the usual shape of a mounted secret) is put into
+ * `REDIS_URL`, which then names the host and the user only (`redis://runner@redis:6379`); the
+ * password is percent-encoded there, so it may hold any character. Both password variables are
+ * then removed from `env`.
  */
 export function loadFileSecrets(env: NodeJS.ProcessEnv = process.env): void {
   for (const name of FILE_SECRET_NAMES) {
     const v = envSecret(name, env);
     if (v !== undefined && env[name] === undefined) env[name] = v;
   }
+  const password = envSecret('REDIS_PASSWORD', env);
+  if (password !== undefined) env['REDIS_URL'] = redisUrlWithPassword(env['REDIS_URL'], password);
+  // Applied once: a later reader (an SDK client in this process) must not apply it again.
+  delete env['REDIS_PASSWORD'];
+  delete env['REDIS_PASSWORD_FILE'];
+}
+
+/**
+ * The Redis URL the environment gives: `REDIS_URL` (or its file), with `REDIS_PASSWORD` (or its
+ * file) put in when given. Undefined when there is no URL and no password.
+ */
+export function envRedisUrl(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const url = envSecret('REDIS_URL', env);
+  const password = envSecret('REDIS_PASSWORD', env);
+  return password === undefined ? url : redisUrlWithPassword(url, password);
+}
+
+/** `url` with `password` in it; a ValueError when there is no URL, it is not one, or it has a password already. */
+function redisUrlWithPassword(url: string | undefined, password: string): string {
+  if (url === undefined || url === '') throw new ValueError('REDIS_PASSWORD is set but REDIS_URL is not: give REDIS_URL without its password (redis://user@host:6379)');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ValueError('REDIS_PASSWORD is set but REDIS_URL is not a URL');
+  }
+  if (parsed.password !== '') throw new ValueError('both REDIS_PASSWORD and a password in REDIS_URL are given; give one');
+  if (password === '') throw new ValueError('REDIS_PASSWORD is empty');
+  parsed.password = encodeURIComponent(password);
+  return parsed.toString();
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ValueError, envSecret, loadFileSecrets } from '../src/index.js';
+import { ValueError, envRedisUrl, envSecret, loadFileSecrets } from '../src/index.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'agora-secrets-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,5 +43,39 @@ describe('loadFileSecrets', () => {
     expect(env['AGORA_API_KEY']).toBe('api-key-0123456789abcdef');
     expect(env['AGORA_ADMIN_KEY']).toBeUndefined();
     expect(env['OTHER']).toBeUndefined();
+  });
+});
+
+describe('REDIS_PASSWORD', () => {
+  it('is put into REDIS_URL (user and host from the URL), percent-encoded, from the variable or its file', () => {
+    const env: NodeJS.ProcessEnv = { REDIS_URL: 'redis://runner@redis:6379/0', REDIS_PASSWORD_FILE: file('pw', 'p@ss:w/rd%\n') };
+    loadFileSecrets(env);
+    expect(env['REDIS_URL']).toBe('redis://runner:p%40ss%3Aw%2Frd%25@redis:6379/0');
+    expect(decodeURIComponent(new URL(env['REDIS_URL']!).password)).toBe('p@ss:w/rd%');
+    expect(env['REDIS_PASSWORD']).toBeUndefined();
+    expect(env['REDIS_PASSWORD_FILE']).toBeUndefined();
+    // Applied once: loading again (another reader in the same process) changes nothing.
+    loadFileSecrets(env);
+    expect(env['REDIS_URL']).toBe('redis://runner:p%40ss%3Aw%2Frd%25@redis:6379/0');
+    const direct: NodeJS.ProcessEnv = { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_PASSWORD: 'plain' };
+    loadFileSecrets(direct);
+    expect(direct['REDIS_URL']).toBe('redis://:plain@127.0.0.1:6379');
+    // What an SDK client reads when no URL is passed to it (the environment is left as it is).
+    const sdkEnv: NodeJS.ProcessEnv = { REDIS_URL: 'redis://submitter@h:6379', REDIS_PASSWORD: 'pw' };
+    expect(envRedisUrl(sdkEnv)).toBe('redis://submitter:pw@h:6379');
+    expect(sdkEnv['REDIS_PASSWORD']).toBe('pw');
+    expect(envRedisUrl({})).toBeUndefined();
+  });
+
+  it('refuses it without a REDIS_URL, with a URL that has a password already, or empty; never naming the password', () => {
+    expect(() => loadFileSecrets({ REDIS_PASSWORD: 'x-secret' })).toThrow('REDIS_PASSWORD is set but REDIS_URL is not');
+    expect(() => loadFileSecrets({ REDIS_URL: 'redis://:other@h:6379', REDIS_PASSWORD: 'x-secret' })).toThrow('both REDIS_PASSWORD and a password in REDIS_URL are given; give one');
+    expect(() => loadFileSecrets({ REDIS_URL: 'not a url', REDIS_PASSWORD: 'x-secret' })).toThrow('REDIS_URL is not a URL');
+    expect(() => loadFileSecrets({ REDIS_URL: 'redis://h:6379', REDIS_PASSWORD_FILE: file('empty', '\n') })).toThrow('REDIS_PASSWORD is empty');
+    try {
+      loadFileSecrets({ REDIS_URL: 'redis://:other@h:6379', REDIS_PASSWORD: 'x-secret' });
+    } catch (err) {
+      expect((err as Error).message).not.toContain('x-secret');
+    }
   });
 });

@@ -6,7 +6,7 @@ import {
   ValueError,
   assertValidPlan,
   encodeChannelMessage,
-  envSecret,
+  envRedisUrl,
   isItemId,
   isRunId,
   isTerminalRunState,
@@ -88,7 +88,7 @@ export class AgoraClient {
   private readonly dlq: DeadLetterStore;
 
   constructor(opts: AgoraClientOptions = {}) {
-    const redisUrl = opts.redisUrl ?? envSecret('REDIS_URL') ?? 'redis://127.0.0.1:6379';
+    const redisUrl = opts.redisUrl ?? envRedisUrl() ?? 'redis://127.0.0.1:6379';
     this.redis = opts.redis ? reportRedisErrors(opts.redis) : createRedis(redisUrl);
     this.ownsRedis = opts.redis === undefined;
     this.store = new RunStore(this.redis, opts.namespace ?? 'agora');
