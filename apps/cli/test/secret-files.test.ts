@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, cliEnv } from '../../../test/support/cli.js';
 import { testRedisUrl } from '../../../test/support/index.js';
@@ -34,5 +36,35 @@ describe('REDIS_URL_FILE', () => {
     const gone = agora(['runs', '--json'], { ...rest, REDIS_URL_FILE: missing });
     expect(gone.code).toBe(2);
     expect(gone.stderr).toBe(`agora: REDIS_URL_FILE: cannot read ${missing} (ENOENT)\n`);
+  });
+});
+
+describe('REDIS_PASSWORD_FILE', () => {
+  it('a verb reaches Redis as the URL\'s user with the password from the file; a wrong one is refused by Redis', async () => {
+    // A user of its own on the test Redis, with a password holding URL-special characters.
+    const user = `agora-pw-${randomBytes(4).toString('hex')}`;
+    const password = `p@ss:/${randomBytes(8).toString('hex')}%`;
+    const admin = new Redis(testRedisUrl());
+    await admin.call('ACL', 'SETUSER', user, 'on', `>${password}`, '~*', '&*', '+@all');
+    try {
+      const url = new URL(testRedisUrl());
+      url.username = user;
+      url.password = '';
+      const file = path.join(env.dir, 'redis-password');
+      writeFileSync(file, `${password}\n`, { mode: 0o600 });
+      const ok = agora(['runs', '--json'], { ...env.env, REDIS_URL: url.toString(), REDIS_PASSWORD_FILE: file });
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(JSON.parse(ok.stdout)).toMatchObject({ runs: [] });
+      writeFileSync(file, 'not-the-password\n', { mode: 0o600 });
+      const wrong = agora(['runs', '--json'], { ...env.env, REDIS_URL: url.toString(), REDIS_PASSWORD_FILE: file });
+      expect(wrong.code).not.toBe(0);
+      expect(wrong.stderr).not.toContain('not-the-password');
+      const twice = agora(['runs', '--json'], { ...env.env, REDIS_URL: `redis://${user}:x@127.0.0.1:1`, REDIS_PASSWORD_FILE: file });
+      expect(twice.code).toBe(2);
+      expect(twice.stderr).toBe('agora: both REDIS_PASSWORD and a password in REDIS_URL are given; give one\n');
+    } finally {
+      await admin.call('ACL', 'DELUSER', user);
+      admin.disconnect();
+    }
   });
 });
