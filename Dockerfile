@@ -30,14 +30,19 @@ RUN npm ci ${NPM_FLAGS}
 FROM deps AS build
 ARG NPM_FLAGS=""
 COPY . .
+# Every workspace the CLI's build compiled (it has a dist/ then) is copied; one it does not need
+# (test-only libraries such as libs/conformance) is left out by name in the log. A copy that
+# fails stops the build (the loop would otherwise hide it behind its last iteration's status).
 RUN npx tsc -b apps/cli \
  && npm prune --omit=dev ${NPM_FLAGS} \
  && mkdir -p /out/deploy \
  && cp -a package.json node_modules /out/ \
  && for d in apps/* libs/* providers/*; do \
+      if [ ! -d "$d/dist" ]; then echo "image: $d is not part of the CLI's build; left out"; continue; fi; \
       mkdir -p "/out/$d" && cp -a "$d/package.json" "$d/dist" "/out/$d/" \
       && if [ -d "$d/commands" ]; then cp -a "$d/commands" "/out/$d/"; fi \
-      && if [ -d "$d/public" ]; then cp -a "$d/public" "/out/$d/"; fi; \
+      && if [ -d "$d/public" ]; then cp -a "$d/public" "/out/$d/"; fi \
+      || exit 1; \
     done \
  && cp deploy/agora.config.mjs /out/deploy/
 
