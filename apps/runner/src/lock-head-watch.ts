@@ -16,8 +16,8 @@ const MAX_WATCHED = 10_000;
  * The watch forgets a lock once nobody waits for it.
  */
 export class LockHeadWatch {
-  /** Lock name -> when a waiter was last parked on it here (insertion order: oldest first). */
-  private readonly watched = new Map<string, number>();
+  /** Lock names, the one a waiter was parked on least recently first. */
+  private readonly watched = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -30,18 +30,12 @@ export class LockHeadWatch {
   /** A waiter was parked on `names`: watch them until nobody waits. */
   note(names: readonly string[]): void {
     if (this.stopped) return;
-    const now = Date.now();
     for (const n of names) {
       this.watched.delete(n);
-      this.watched.set(n, now);
+      this.watched.add(n);
     }
     while (this.watched.size > MAX_WATCHED) this.watched.delete(this.watched.keys().next().value!);
     this.schedule();
-  }
-
-  /** The names watched now (for tests and `agora doctor`-style probes). */
-  get size(): number {
-    return this.watched.size;
   }
 
   stop(): void {
@@ -60,8 +54,9 @@ export class LockHeadWatch {
   /** One look at every watched lock; never throws (the heads' own fallback re-check remains). */
   async sweep(): Promise<void> {
     this.timer = undefined;
+    if (this.watched.size === 0) return;
     try {
-      const found = await this.locks.freeLockHeads([...this.watched.keys()]);
+      const found = await this.locks.freeLockHeads([...this.watched]);
       const heads: LockHolder[] = [];
       for (const [name, head] of found) {
         if (head === 'idle') this.watched.delete(name);
