@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ValueError } from './errors.js';
 
 /**
  * The one grammar for names that become Redis keys, BullMQ job ids, storage URI segments or file
@@ -32,6 +33,11 @@ export function newRunId(now: number = Date.now()): string {
 
 export function isRunId(s: unknown): s is string {
   return typeof s === 'string' && RUN_ID_RE.test(s);
+}
+
+/** A `ValueError` quoting at most 80 characters of `s` unless it is a run id; `what` names it in the message. */
+export function assertRunId(s: unknown, what = 'run id'): asserts s is string {
+  if (!isRunId(s)) throw new ValueError(`invalid ${what} "${String(s).slice(0, 80)}"`);
 }
 
 export function isItemId(s: unknown): s is string {

@@ -8,7 +8,7 @@ import {
   encodeChannelMessage,
   envRedisUrl,
   isItemId,
-  isRunId,
+  assertRunId,
   isTerminalRunState,
   newRunId,
   assertDeadLetterId,
@@ -150,7 +150,7 @@ export class AgoraClient {
     // them: otherwise the deployment's published list decides (below), so an executor a runner
     // plugs in is not refused by the built-in default list.
     assertValidPlan(plan, this.validate.executors !== undefined ? this.validate : { ...this.validate, executors: executorsNamedIn(plan) });
-    if (!isRunId(runId)) throw new ValueError(`invalid run id "${runId}"`);
+    assertRunId(runId);
     return this.bounded(`submit of run "${runId}"`, async (live) => {
       const [hash, taken] = await this.store.deploymentAndRunExists(runId);
       const deployment = parseDeployment(hash);
@@ -287,7 +287,7 @@ export class AgoraClient {
    * item has ended (or has had its 1,000 messages).
    */
   async send(runId: string, itemId: string, message: unknown): Promise<SentMessage> {
-    if (!isRunId(runId)) throw new ValueError(`invalid run id "${String(runId).slice(0, 80)}"`);
+    assertRunId(runId);
     if (!isItemId(itemId)) throw new ValueError(`invalid item id "${String(itemId).slice(0, 80)}"`);
     const encoded = encodeChannelMessage(message);
     return this.bounded(`message to item "${itemId}" of run "${runId}"`, () => sendItemMessage(this.store, runId, itemId, encoded));
@@ -298,7 +298,7 @@ export class AgoraClient {
    * (default 1000). Records hold inputs and output tails: an admin's view.
    */
   async deadLetters(opts: { runId?: string; limit?: number } = {}): Promise<StoredDeadLetter[]> {
-    if (opts.runId !== undefined && !isRunId(opts.runId)) throw new ValueError(`invalid run id "${opts.runId}"`);
+    if (opts.runId !== undefined) assertRunId(opts.runId);
     return this.bounded('dead letters', () => this.dlq.list(opts));
   }
 
@@ -318,7 +318,7 @@ export class AgoraClient {
   async replayDeadLetters(sel: { id: string } | { runId: string; all?: boolean }, opts: { force?: boolean } = {}): Promise<{ runId: string; letters: string[]; items: string[] }> {
     const letters = await this.bounded('dead letters to replay', async () => {
       if ('id' in sel) return [await this.dlq.require(sel.id)];
-      if (!isRunId(sel.runId)) throw new ValueError(`invalid run id "${sel.runId}"`);
+      assertRunId(sel.runId);
       const all = await this.dlq.list({ runId: sel.runId, limit: Number.MAX_SAFE_INTEGER });
       const chosen = sel.all ? all : all.filter((l) => l.replayedBy === undefined);
       if (chosen.length === 0) throw new NotFoundError(all.length === 0 ? `no dead letters of run "${sel.runId}"` : `every dead letter of run "${sel.runId}" was replayed already (add --all to replay them again)`);
@@ -345,7 +345,7 @@ export class AgoraClient {
   /** Deletes dead letters: one (`{ id }`), a run's (`{ runId }`) or all (`{ all: true }`). Returns how many. */
   async purgeDeadLetters(sel: DeadLetterSelector): Promise<number> {
     if ('id' in sel) assertDeadLetterId(sel.id);
-    if ('runId' in sel && !isRunId(sel.runId)) throw new ValueError(`invalid run id "${sel.runId}"`);
+    if ('runId' in sel) assertRunId(sel.runId);
     return this.bounded('purge of dead letters', () => this.dlq.purge(sel));
   }
 
@@ -360,9 +360,9 @@ export class AgoraClient {
    * ended, was rejected, or has no stored plan.
    */
   async rerun(runId: string, opts: { fromFailed?: boolean; runId?: string } = {}): Promise<{ runId: string; rerunOf: string; fromFailed: boolean }> {
-    if (!isRunId(runId)) throw new ValueError(`invalid run id "${runId}"`);
+    assertRunId(runId);
     const newId = opts.runId ?? newRunId();
-    if (!isRunId(newId)) throw new ValueError(`invalid run id "${newId}"`);
+    assertRunId(newId);
     const fromFailed = opts.fromFailed === true;
     return this.bounded(`rerun of run "${runId}"`, async (live) => {
       const rec = await this.store.planRecord(runId);

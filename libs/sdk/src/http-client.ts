@@ -9,7 +9,7 @@ import {
   encodeChannelMessage,
   envSecret,
   isItemId,
-  isRunId,
+  assertRunId,
   isTerminalRunState,
   assertDeadLetterId,
   type AgoraError,
@@ -119,7 +119,7 @@ export class AgoraHttpClient implements AgoraApi {
    */
   async submit(plan: unknown, opts: { runId?: string } = {}): Promise<string> {
     assertValidPlan(plan, this.validate);
-    if (opts.runId !== undefined && !isRunId(opts.runId)) throw new ValueError(`invalid run id "${opts.runId}"`);
+    if (opts.runId !== undefined) assertRunId(opts.runId);
     const query = opts.runId !== undefined ? `?runId=${encodeURIComponent(opts.runId)}` : '';
     const what = opts.runId !== undefined ? `submit of run "${opts.runId}"` : 'submit';
     const r = await this.call(what, 'POST', `api/runs${query}`, submittedSchema, JSON.stringify(plan));
@@ -159,14 +159,14 @@ export class AgoraHttpClient implements AgoraApi {
 
   /** Reruns an ended run (`POST /api/runs/:id/rerun`, scope `submit`): see `AgoraClient.rerun`. */
   async rerun(runId: string, opts: { fromFailed?: boolean; runId?: string } = {}): Promise<{ runId: string; rerunOf: string; fromFailed: boolean }> {
-    if (opts.runId !== undefined && !isRunId(opts.runId)) throw new ValueError(`invalid run id "${opts.runId}"`);
+    if (opts.runId !== undefined) assertRunId(opts.runId);
     const body = { fromFailed: opts.fromFailed === true, ...(opts.runId !== undefined ? { runId: opts.runId } : {}) };
     return this.call(`rerun of run "${runId}"`, 'POST', `${runPath(runId)}/rerun`, rerunSchema, JSON.stringify(body));
   }
 
   /** Dead-letter records, newest first: all or one run's, at most `limit` (`GET /api/dlq`, scope `admin`). */
   async deadLetters(opts: { runId?: string; limit?: number } = {}): Promise<StoredDeadLetter[]> {
-    if (opts.runId !== undefined && !isRunId(opts.runId)) throw new ValueError(`invalid run id "${opts.runId}"`);
+    if (opts.runId !== undefined) assertRunId(opts.runId);
     const q = new URLSearchParams();
     if (opts.runId !== undefined) q.set('run', opts.runId);
     if (opts.limit !== undefined) q.set('limit', String(opts.limit));
@@ -192,7 +192,7 @@ export class AgoraHttpClient implements AgoraApi {
       assertDeadLetterId(sel.id);
       return this.call(`replay of dead letter "${sel.id}"`, 'POST', `api/dlq/${encodeURIComponent(sel.id)}/replay`, replayedSchema, JSON.stringify(force));
     }
-    if (!isRunId(sel.runId)) throw new ValueError(`invalid run id "${sel.runId}"`);
+    assertRunId(sel.runId);
     const body = { runId: sel.runId, ...(sel.all === true ? { all: true } : {}), ...force };
     return this.call(`replay of run "${sel.runId}"'s dead letters`, 'POST', 'api/dlq/replay', replayedSchema, JSON.stringify(body));
   }
@@ -200,7 +200,7 @@ export class AgoraHttpClient implements AgoraApi {
   /** Deletes dead letters: one (`{ id }`), a run's (`{ runId }`) or all (`{ all: true }`); `POST /api/dlq/purge`, scope `admin`. Returns how many. */
   async purgeDeadLetters(sel: DeadLetterSelector): Promise<number> {
     if ('id' in sel) assertDeadLetterId(sel.id);
-    if ('runId' in sel && !isRunId(sel.runId)) throw new ValueError(`invalid run id "${sel.runId}"`);
+    if ('runId' in sel) assertRunId(sel.runId);
     return (await this.call('purge of dead letters', 'POST', 'api/dlq/purge', purgedSchema, JSON.stringify(sel))).purged;
   }
 
@@ -441,7 +441,7 @@ export class AgoraHttpClient implements AgoraApi {
 
 /** `api/runs/<id>`; the id is checked first: it becomes a path segment (".." would climb). */
 function runPath(runId: string): string {
-  if (!isRunId(runId)) throw new ValueError(`invalid run id "${String(runId).slice(0, 80)}"`);
+  assertRunId(runId);
   return `api/runs/${encodeURIComponent(runId)}`;
 }
 
