@@ -102,6 +102,9 @@ describe('lock manager', () => {
     expect((await m.acquire({ names: ['handoff'], holder: holder('head') })).acquired).toBe(false);
     expect(await m.acquire({ names: ['handoff'], holder: holder('second') })).toMatchObject({ acquired: false, position: 2 });
     expect(await first.release()).toEqual([holder('head')]);
+    // Arrival is kept to the millisecond and ties go by member (job 'jnewcomer' before 'jsecond'):
+    // on a fast machine the release above can take under a millisecond, so wait for the clock.
+    await sleep(2);
     // The lock is contended for this manager: a newcomer asks its turn first and never takes the
     // keys, so nobody is named to wake.
     expect(await m.acquire({ names: ['handoff'], holder: holder('newcomer') })).toEqual({ acquired: false, blockedBy: 'handoff', position: 3 });
