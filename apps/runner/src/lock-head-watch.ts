@@ -14,18 +14,29 @@ const MAX_WATCHED = 10_000;
  * heads of the free ones, and they are woken as a release would (`wake`: to the front). A head
  * woken twice, or one that is running already, is not promoted again (only a parked job is).
  * The watch forgets a lock once nobody waits for it.
+ *
+ * The runner that parked a head may have died as well as the holder; then nobody watches its lock.
+ * So every `fleetEveryMs` each runner also looks at one page of all the locks in use in the
+ * namespace (`sweepLockHeads`, 200 locks a page, a full pass over as many pages as it takes), and
+ * wakes the heads of free ones the same way. Waking a head twice is harmless, so runners need not
+ * agree on who sweeps what.
  */
 export class LockHeadWatch {
   /** Lock names, the one a waiter was parked on least recently first. */
   private readonly watched = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
+  private fleetTimer: NodeJS.Timeout | undefined;
+  /** Where the fleet sweep goes on (an SSCAN cursor; '0' starts a new pass). */
+  private fleetCursor = '0';
   private stopped = false;
 
   constructor(
-    private readonly locks: Pick<LockServiceLike, 'freeLockHeads'>,
+    private readonly locks: Pick<LockServiceLike, 'freeLockHeads' | 'sweepLockHeads'>,
     private readonly wake: (heads: readonly LockHolder[]) => Promise<void>,
-    private readonly opts: { readonly everyMs: number; readonly logger: Pick<Logger, 'warn'> },
-  ) {}
+    private readonly opts: { readonly everyMs: number; readonly fleetEveryMs?: number; readonly logger: Pick<Logger, 'warn'> },
+  ) {
+    this.scheduleFleet();
+  }
 
   /** A waiter was parked on `names`: watch them until nobody waits. */
   note(names: readonly string[]): void {
@@ -41,8 +52,29 @@ export class LockHeadWatch {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.fleetTimer);
     this.timer = undefined;
+    this.fleetTimer = undefined;
     this.watched.clear();
+  }
+
+  private scheduleFleet(): void {
+    if (this.fleetTimer || this.stopped || !this.opts.fleetEveryMs) return;
+    this.fleetTimer = setTimeout(() => void this.sweepFleet(), this.opts.fleetEveryMs);
+    this.fleetTimer.unref();
+  }
+
+  /** One page of the fleet sweep; never throws (the page is looked at again next time). */
+  async sweepFleet(): Promise<void> {
+    this.fleetTimer = undefined;
+    try {
+      const { cursor, heads } = await this.locks.sweepLockHeads(this.fleetCursor);
+      this.fleetCursor = cursor;
+      if (heads.length > 0 && !this.stopped) await this.wake(heads);
+    } catch (err) {
+      this.opts.logger.warn({ err: coerceError(err).message }, 'could not sweep the locks in use for free locks with waiters');
+    }
+    this.scheduleFleet();
   }
 
   private schedule(): void {

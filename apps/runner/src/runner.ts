@@ -81,6 +81,8 @@ const RUNNER_VERSION = '0.1.0';
 
 /** How often a runner looks for free locks its parked waiters wait for (a holder died). */
 const LOCK_HEAD_WATCH_MS = 1000;
+/** How often a runner looks at one page of every lock in use (a holder and a head's runner died). */
+const LOCK_FLEET_SWEEP_MS = 2000;
 
 /**
  * A runner: BullMQ workers on the plan queues whose processor is the item lifecycle
@@ -118,7 +120,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     tracing,
     maxStarts: config.runner.attempts + config.runner.maxStalls,
     lockRecheckMs: opts.lockRecheckMs ?? 5000,
-    lockHeads: new LockHeadWatch(locks, (heads) => queues.wakeHolders(heads), { everyMs: LOCK_HEAD_WATCH_MS, logger }),
+    lockHeads: new LockHeadWatch(locks, (heads) => queues.wakeHolders(heads), { everyMs: LOCK_HEAD_WATCH_MS, fleetEveryMs: LOCK_FLEET_SWEEP_MS, logger }),
     graceOver: () => graceOver,
     deadLetters: new DeadLetterStore(redis, config.namespace),
     ...(deliveries ? { deliveries: deliveries.items } : {}),

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createLockManager } from '@agora/locks';
-import { startCluster, type TestCluster } from '../../../test/support/cluster.js';
+import { createRunner } from '@agora/runner';
+import { silent, startCluster, type TestCluster } from '../../../test/support/cluster.js';
 import { testRedisUrl } from '../../../test/support/index.js';
 
 /**
@@ -63,5 +64,39 @@ describe('lock hand-off under a backlog', () => {
     // Woken about a second after the lease ran out, with most of the backlog still to run. Before
     // the watch, its fallback re-check went to the back at 5 s and it ran after every backlog item.
     expect(after.length).toBeGreaterThan(20);
+  }, 60_000);
+
+  it('a head whose holder died and whose own runner went away is woken by another runner sweeping every lock in use', async () => {
+    const c = await startCluster({ runners: 1, concurrency: 2, config: { queues: { default: { concurrency: 2 } } } });
+    let second: Awaited<ReturnType<typeof createRunner>> | undefined;
+    try {
+      const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+      const dead = createLockManager({ redis, namespace: c.config.namespace, lockTtlMs: 1500 });
+      expect((await dead.acquire({ names: ['orphan/lock'], holder: { runId: 'rdead', itemId: 'gone', jobId: 'gone', queue: 'default' } })).acquired).toBe(true);
+      await dead.close();
+      redis.disconnect();
+      const backlog = Array.from({ length: 60 }, (_, i) => ({ id: `b${String(i).padStart(2, '0')}`, executor: 'noop', inputs: { sleepMs: 200 } }));
+      const runId = await c.client.submit({ id: 'orphan', items: [{ id: 'waiter', executor: 'noop', resourceLocks: ['orphan/lock'] }, ...backlog] });
+      // The waiter parks on runner-0, which then goes away before its own watch looked (1 s).
+      for (;;) {
+        const events = await c.client.events(runId);
+        if (events.some((e) => e.type === 'lock' && e['action'] === 'waiting' && e.itemId === 'waiter')) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await c.runners[0]!.close({ graceMs: 2000 });
+      c.runners.length = 0;
+      second = await createRunner({ config: c.config, logger: silent, runnerId: 'runner-1', cpus: 64, concurrency: 2 });
+      expect((await c.client.wait(runId)).state).toBe('succeeded');
+      const events = await c.client.events(runId);
+      const started = events.find((e) => e.type === 'item' && e.itemId === 'waiter' && e.state === 'running')!.seq;
+      const after = events.filter((e) => e.type === 'item' && e.state === 'running' && e.itemId!.startsWith('b') && e.seq > started);
+      // runner-1 never parked it: only its sweep of every lock in use finds the head (about 2 s
+      // in, the lease having run out at 1.5 s). Before the sweep, the head's fallback re-check
+      // sent it to the back at 5 s and it ran after every backlog item.
+      expect(after.length).toBeGreaterThan(20);
+    } finally {
+      await second?.close({ graceMs: 2000 });
+      await c.close();
+    }
   }, 60_000);
 });

@@ -5,8 +5,9 @@ import { LockHeadWatch } from '../src/lock-head-watch.js';
 const holder = (i: number): LockHolder => ({ queue: 'q', jobId: `j${i}`, runId: 'r1', itemId: `i${i}` });
 
 /** The watch against a scripted lock service: each sweep answers from `answers`, in turn. */
-function watchWith(answers: Array<Map<string, LockHolder | 'held' | 'idle'> | Error>) {
+function watchWith(answers: Array<Map<string, LockHolder | 'held' | 'idle'> | Error>, pages: Array<{ cursor: string; heads: LockHolder[] } | Error> = []) {
   const asked: string[][] = [];
+  const cursors: string[] = [];
   const woken: LockHolder[][] = [];
   const warned: string[] = [];
   const watch = new LockHeadWatch(
@@ -17,11 +18,17 @@ function watchWith(answers: Array<Map<string, LockHolder | 'held' | 'idle'> | Er
         if (a instanceof Error) throw a;
         return a ?? new Map();
       },
+      sweepLockHeads: async (cursor) => {
+        cursors.push(cursor);
+        const p = pages.shift();
+        if (p instanceof Error) throw p;
+        return p ?? { cursor: '0', heads: [] };
+      },
     },
     async (heads) => void woken.push([...heads]),
     { everyMs: 60_000, logger: { warn: (_o: unknown, msg: string) => void warned.push(msg) } },
   );
-  return { watch, asked, woken, warned };
+  return { watch, asked, cursors, woken, warned };
 }
 
 describe('LockHeadWatch', () => {
@@ -60,6 +67,26 @@ describe('LockHeadWatch', () => {
     watch.note(['a']);
     await watch.sweep();
     expect(asked[0]).toEqual(['b', 'a']);
+    watch.stop();
+  });
+
+  it('the fleet sweep pages through every lock in use, wakes the heads it is given and starts over at the end', async () => {
+    const { watch, cursors, woken, warned, asked } = watchWith([], [
+      { cursor: '17', heads: [holder(1), holder(2)] },
+      new Error('connection lost'),
+      { cursor: '0', heads: [] },
+      { cursor: '5', heads: [holder(3)] },
+    ]);
+    await watch.sweepFleet();
+    await watch.sweepFleet();
+    await watch.sweepFleet();
+    await watch.sweepFleet();
+    // A failed page is asked for again; the pass starts over after the last page.
+    expect(cursors).toEqual(['0', '17', '17', '0']);
+    expect(woken).toEqual([[holder(1), holder(2)], [holder(3)]]);
+    expect(warned).toEqual(['could not sweep the locks in use for free locks with waiters']);
+    // Nothing noted: the per-runner watch asked nothing meanwhile.
+    expect(asked).toEqual([]);
     watch.stop();
   });
 });

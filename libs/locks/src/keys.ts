@@ -22,8 +22,13 @@ export interface LockKeys {
   readonly arrivals: string;
 }
 
+/** A lock name a key may be built from (plan rules: see `assertLockName`). */
+export function isValidLockName(name: unknown): name is string {
+  return typeof name === 'string' && name.length > 0 && name.length <= PLAN_LIMITS.maxLockNameLength && LOCK_NAME_RE.test(name) && !name.split('/').some((s) => s === '' || s === '.' || s === '..');
+}
+
 export function assertLockName(name: string): void {
-  if (typeof name !== 'string' || name.length === 0 || name.length > PLAN_LIMITS.maxLockNameLength || !LOCK_NAME_RE.test(name) || name.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+  if (!isValidLockName(name)) {
     throw new ValueError(`invalid lock name ${JSON.stringify(name)}: 1-${PLAN_LIMITS.maxLockNameLength} of [A-Za-z0-9._/@+=-], no empty, "." or ".." segment`);
   }
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import Redlock, { type Lock } from 'redlock';
-import { FencedError, ScriptRegistry, coerceError, type Logger } from '@agora/core';
-import { assertLockName, lockKeys, type LockKeys } from './keys.js';
+import { FencedError, ScriptRegistry, ValueError, coerceError, type Logger } from '@agora/core';
+import { assertLockName, isValidLockName, lockKeys, type LockKeys } from './keys.js';
 
 export interface LockHolder {
   readonly runId: string;
@@ -128,6 +128,13 @@ export interface LockManager {
    * (its holder died: a release would have named the head), `held`, or `idle` (nobody waits).
    */
   freeLockHeads(names: readonly string[]): Promise<Map<string, WakeTarget | 'held' | 'idle'>>;
+  /**
+   * One page of a sweep over every lock in use in the namespace (SSCAN from `cursor`; '0' starts
+   * a pass, and is returned when the pass is complete): the head waiters of the free locks among
+   * them, to wake, as `freeLockHeads` names them for the locks a runner watches. Locks that are
+   * free with nobody waiting leave the set of names in use.
+   */
+  sweepLockHeads(cursor: string): Promise<{ cursor: string; heads: WakeTarget[] }>;
   list(): Promise<LockInfo[]>;
   close(): Promise<void>;
 }
@@ -166,13 +173,20 @@ export function wakeTargetsOf(heads: readonly string[]): WakeTarget[] {
   return wake;
 }
 
+/**
+ * The holder a queue member names (see `memberOf`), or null when it names none. Members are read
+ * back from Redis and their queue and job id are used to promote jobs, so each part is checked.
+ */
 function holderOf(member: string): LockHolder | null {
+  let parts: unknown;
   try {
-    const [queue, jobId, runId, itemId] = JSON.parse(member) as [string, string, string, string];
-    return { queue, jobId, runId, itemId };
+    parts = JSON.parse(member);
   } catch {
     return null;
   }
+  if (!Array.isArray(parts) || parts.length !== 4 || !parts.every((p) => typeof p === 'string' && p.length > 0 && p.length <= 512)) return null;
+  const [queue, jobId, runId, itemId] = parts as [string, string, string, string];
+  return { queue, jobId, runId, itemId };
 }
 
 /**
@@ -196,7 +210,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
   const redlock = new ValueRedlock([redis], { retryCount: 0, driftFactor: 0.01 });
   redlock.on('error', () => undefined); // a lost vote is reported through acquire/extend
   scripts.define(redis);
-  const call = <T>(name: 'checkTurn' | 'claim' | 'released' | 'freeHeads', keys: readonly string[], args: ReadonlyArray<string | number>): Promise<T> =>
+  const call = <T>(name: 'checkTurn' | 'claim' | 'released' | 'freeHeads' | 'sweepHeads', keys: readonly string[], args: ReadonlyArray<string | number>): Promise<T> =>
     scripts.call(redis, name, keys, args) as Promise<T>;
   const leases = new Set<{ timer: NodeJS.Timeout }>();
 
@@ -317,6 +331,16 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     return out;
   }
 
+  async function sweepLockHeads(cursor: string): Promise<{ cursor: string; heads: WakeTarget[] }> {
+    if (!/^[0-9]{1,20}$/.test(cursor)) throw new ValueError(`a lock sweep cursor is a decimal SSCAN cursor, got ${JSON.stringify(cursor.slice(0, 40))}`);
+    const [next, found] = await redis.sscan(k.names, cursor, 'COUNT', FREE_HEADS_PER_CALL);
+    // Names come from Redis: one that is not a lock name (written by hand) is passed over, not used in a key.
+    const names = [...new Set(found)].filter(isValidLockName).slice(0, FREE_HEADS_PER_CALL);
+    if (names.length === 0) return { cursor: next, heads: [] };
+    const heads = await call<string[]>('sweepHeads', [k.names, ...names.flatMap((n) => [k.resource(n), k.waiters(n)])], names);
+    return { cursor: next, heads: wakeTargetsOf(heads) };
+  }
+
   function makeLease(names: string[], tokens: Record<string, number>, first: Lock, member: string): LockLease {
     let lock = first;
     let released = false;
@@ -418,6 +442,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     acquire,
     isFirstAndFree,
     freeLockHeads,
+    sweepLockHeads,
     list,
     async close() {
       for (const l of leases) clearInterval(l.timer);

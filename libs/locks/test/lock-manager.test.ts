@@ -195,6 +195,43 @@ describe('lock manager', () => {
     await expect(m.freeLockHeads(['../x'])).rejects.toThrow(ValueError);
   });
 
+  it('sweepLockHeads pages through every lock in use: heads of free locks, none of held ones; idle names leave the set', async () => {
+    const ns = uniqueNamespace();
+    const dying = manager(ns, { lockTtlMs: 800 });
+    await acquireSpin(dying, ['sw/dead'], holder('dead'));
+    await dying.close();
+    const m = manager(ns);
+    await acquireSpin(m, ['sw/held'], holder('alive'));
+    const idle = await acquireSpin(m, ['sw/idle'], holder('idle'));
+    await idle.release();
+    for (const name of ['sw/dead', 'sw/held']) expect((await m.acquire({ names: [name], holder: holder(`w-${name}`) })).acquired).toBe(false);
+    const redis = new Redis(testRedisUrl());
+    clients.push(redis);
+    const namesKey = lockKeys(ns).names;
+    // 300 more idle names (two pages at least) and one no lock may be named: it is passed over.
+    await redis.sadd(namesKey, ...Array.from({ length: 300 }, (_, i) => `sw/idle${i}`), '../escape');
+    const pass = async (): Promise<{ heads: LockHolder[]; pages: number }> => {
+      const heads: LockHolder[] = [];
+      let cursor = '0';
+      let pages = 0;
+      do {
+        const page = await m.sweepLockHeads(cursor);
+        heads.push(...page.heads);
+        cursor = page.cursor;
+        pages++;
+      } while (cursor !== '0');
+      return { heads, pages };
+    };
+    const before = await pass();
+    expect(before.heads).toEqual([]);
+    expect(before.pages).toBeGreaterThan(1);
+    // Free with nobody waiting: forgotten; held, or waited for: kept; not a lock name: left alone.
+    expect((await redis.smembers(namesKey)).sort()).toEqual(['../escape', 'sw/dead', 'sw/held']);
+    await sleep(900); // the dead holder's lease runs out; nobody released it
+    expect((await pass()).heads).toEqual([holder('w-sw/dead')]);
+    await expect(m.sweepLockHeads('1; DEL x')).rejects.toThrow(ValueError);
+  });
+
   it('drops a waiter that stopped checking in, so it cannot block the lock', async () => {
     const m = manager(uniqueNamespace(), { waiterTtlMs: 300 });
     const first = await acquireSpin(m, ['w'], holder('h'));
