@@ -211,9 +211,12 @@ describe('agora dlq', () => {
     const none = env.agora(['dlq', 'purge', `${failedRun}.ghost`]);
     expect(none.code).toBe(2);
     expect(env.agora(['dlq', 'purge']).code).toBe(2);
-    const p = env.agora(['dlq', 'purge', '--run', failedRun]);
+    const p = env.agora(['dlq', 'purge', '--run', failedRun, '--json']);
     expect(p.code, p.stderr).toBe(0);
-    expect(p.stdout).toBe('purged 1 dead letter\n');
+    expect(p.stdout).toBe('{"purged":1}\n');
+    expect(env.agora(['dlq', 'purge', '--run', failedRun]).stdout).toBe('purged 0 dead letters\n');
+    const noArgs = env.agora(['dlq', 'replay']);
+    expect([noArgs.code, noArgs.stderr]).toEqual([2, 'agora: give a dead letter id (<runId>.<itemId>) or --run <run>\n']);
     expect(json<{ deadLetters: Letter[] }>(['dlq', 'list', '--json']).deadLetters).toEqual([]);
     expect(env.agora(['dlq', 'list']).stdout).toBe('no dead letters\n');
   });

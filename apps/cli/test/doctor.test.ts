@@ -1,4 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { startRedisServer } from '@agora/state';
 import { cliEnv } from '../../../test/support/cli.js';
 import { ensurePodman } from '../../../test/support/podman.js';
 
@@ -47,5 +49,29 @@ describe('agora doctor', () => {
     const d = (JSON.parse(r.stdout) as { checks: Array<{ name: string; ok: boolean; message: string }> }).checks.find((c) => c.name === 'd')!;
     expect(d.ok).toBe(false);
     expect(d.message).toContain('/nonexistent/docker.sock');
+  }, 60_000);
+
+  it('fails on a Redis setting readiness refuses (as /readyz does), and exits 3 when Redis is down', async () => {
+    const server = await startRedisServer();
+    try {
+      const r = new Redis(server.url);
+      await r.config('SET', 'maxmemory-policy', 'allkeys-lru');
+      r.disconnect();
+      const env = cliEnv({ compute: { local: { provider: 'process' } } });
+      envs.push(env);
+      env.env['REDIS_URL'] = server.url;
+      const out = env.agora(['doctor', '--json']);
+      // Before: a "warn" row and exit 0, while serve's and a runner's /readyz answered 503.
+      expect(out.code).toBe(1);
+      const checks = (JSON.parse(out.stdout) as { checks: Array<{ name: string; ok: boolean; message: string }> }).checks;
+      expect(checks.find((c) => c.name === 'settings' && !c.ok)?.message).toMatch(/maxmemory-policy is "allkeys-lru", not "noeviction"/);
+      expect(checks.filter((c) => /maxmemory-policy/.test(c.message))).toHaveLength(1);
+      await server.stop();
+      const down = env.agora(['doctor']);
+      expect(down.code).toBe(3);
+      expect(down.stdout).toMatch(/^FAIL redis\/redis/m);
+    } finally {
+      await server.stop();
+    }
   }, 60_000);
 });

@@ -49,4 +49,23 @@ describe('--json', () => {
     expect(down.code).toBe(3);
     expect(oneJsonLine(down.stdout)).toMatchObject({ healthy: false, problems: [expect.stringContaining('cannot reach Redis')] });
   }, 90_000);
+
+  it('validate and submit agree on a plan only the config or the deployment refuses; submit --json answers { ok: false, problems }', async () => {
+    const e = cliEnv();
+    envs.push(e);
+    const sink = e.writeJson('sink.json', { id: 's', resultSink: 'nope', items: [{ id: 'a', executor: 'noop' }] });
+    // Before: validate said "valid" (exit 0) and submit wrote nothing on stdout.
+    const v = e.agora(['validate', sink, '--json']);
+    expect(v.code).toBe(1);
+    expect(oneJsonLine(v.stdout)).toEqual({ ok: false, problems: [expect.stringContaining('unknown result sink "nope"')] });
+    const sub = e.agora(['submit', sink, '--json']);
+    expect(sub.code).toBe(1);
+    expect(oneJsonLine(sub.stdout)).toEqual({ ok: false, problems: [expect.stringContaining('unknown result sink "nope"')] });
+    // An executor only the running scheduler's deployment refuses: same answer, not a bare stderr line.
+    await e.start(['serve'], /scheduler serving/);
+    const warp = e.writeJson('warp.json', { id: 'w', items: [{ id: 'a', executor: 'warp' }] });
+    const refused = e.agora(['submit', warp, '--json']);
+    expect(refused.code).toBe(1);
+    expect(oneJsonLine(refused.stdout)).toEqual({ ok: false, problems: [expect.stringContaining('warp')] });
+  }, 90_000);
 });

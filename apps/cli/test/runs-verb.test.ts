@@ -52,6 +52,12 @@ describe('agora runs', () => {
     expect(toFile.code, toFile.stderr).toBe(0);
     expect(toFile.stderr).toContain(`sha256 ${hash} (matches the ref)`);
     expect(readFileSync(out, 'utf8')).toBe(got.stdout);
+    // An -o that cannot be written is bad usage (2), never the "corrupt" exit 1, and says why.
+    const toDir = e.agora(['get', ref, '-o', e.dir]);
+    expect([toDir.code, toDir.stderr]).toEqual([2, `agora: -o ${e.dir} is a directory; give a file path\n`]);
+    const toNowhere = e.agora(['get', ref, '-o', path.join(e.dir, 'missing', 'r.json')]);
+    expect(toNowhere.code).toBe(2);
+    expect(toNowhere.stderr).toContain(`directory ${path.join(e.dir, 'missing')} does not exist`);
     expect(e.agora(['get', ref.replace(hash, 'f'.repeat(64))]).code).toBe(2);
     expect(e.agora(['get', 'agora://elsewhere/result/x/' + hash]).code).toBe(2);
     writeFileSync(path.join(String(e.env['AGORA_DATA_DIR']), 'storage', e.namespace, 'result', 'blobs', hash), 'tampered');

@@ -1,17 +1,20 @@
 import { writeFile } from 'node:fs/promises';
-import { AgoraError, NotFoundError } from '@agora/core';
+import { AgoraError, NotFoundError, coerceError } from '@agora/core';
 import { ProviderSet, readArtifact, readItemLogs } from '@agora/registry';
 import { AgoraClient } from '@agora/sdk';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
+import { checkOutputFile } from '../options.js';
 import { assertRedisReachable } from '../redis-check.js';
 
 /**
  * `agora get <resultRef> [-o file]`: a result's bytes from the configured storage, its sha256
  * checked against the ref. To stdout (raw), or to a file with a line on stderr naming the hash.
- * Exit 1 when the stored bytes do not match the ref (corrupt), 2 for a bad or unknown ref.
+ * Exit 1 when the stored bytes do not match the ref (corrupt), 2 for a bad or unknown ref or an
+ * `-o` that cannot be written (a directory, a missing directory).
  */
 export async function getCmd(ref: string, opts: { output?: string }, g: GlobalOpts): Promise<number> {
   const config = await resolveConfig(g);
+  if (opts.output !== undefined) await checkOutputFile(opts.output, '-o');
   const storage = await new ProviderSet(config).storage();
   let artifact;
   try {
@@ -26,7 +29,11 @@ export async function getCmd(ref: string, opts: { output?: string }, g: GlobalOp
     process.stdout.write(artifact.bytes);
     return EXIT.ok;
   }
-  await writeFile(opts.output, artifact.bytes, { mode: 0o644 });
+  const out = opts.output;
+  await writeFile(out, artifact.bytes, { mode: 0o644 }).catch((err: unknown) => {
+    // Checked above, but the directory can change under us (or is not writable): a bad -o, exit 2.
+    throw new CliError(`cannot write -o ${out}: ${(err as NodeJS.ErrnoException).code ?? coerceError(err).message}`);
+  });
   process.stderr.write(`${opts.output}: ${artifact.bytes.length} bytes, sha256 ${artifact.sha256} (matches the ref)\n`);
   return EXIT.ok;
 }

@@ -49,7 +49,8 @@ export async function dlqShowCmd(id: string, g: GlobalOpts): Promise<number> {
  * linked to the original. Prints the new run's id (as `submit` does), or JSON with `--json`.
  */
 export async function dlqReplayCmd(id: string | undefined, opts: { run?: string; all?: boolean; force?: boolean; json?: boolean }, g: GlobalOpts): Promise<number> {
-  if ((id === undefined) === (opts.run === undefined)) throw new CliError('give either a dead letter id or --run <run>, not both');
+  if (id === undefined && opts.run === undefined) throw new CliError('give a dead letter id (<runId>.<itemId>) or --run <run>');
+  if (id !== undefined && opts.run !== undefined) throw new CliError('give either a dead letter id or --run <run>, not both');
   if (opts.all && opts.run === undefined) throw new CliError('--all goes with --run <run>');
   if (id !== undefined) checkId(id);
   checkRun(opts.run);
@@ -59,8 +60,8 @@ export async function dlqReplayCmd(id: string | undefined, opts: { run?: string;
   return EXIT.ok;
 }
 
-/** `agora dlq purge <id> | --run R | --all`: deletes records; prints how many. */
-export async function dlqPurgeCmd(id: string | undefined, opts: { run?: string; all?: boolean }, g: GlobalOpts): Promise<number> {
+/** `agora dlq purge <id> | --run R | --all [--json]`: deletes records; prints how many (`{ purged }` with --json). */
+export async function dlqPurgeCmd(id: string | undefined, opts: { run?: string; all?: boolean; json?: boolean }, g: GlobalOpts): Promise<number> {
   const given = [id !== undefined, opts.run !== undefined, opts.all === true].filter(Boolean).length;
   if (given !== 1) throw new CliError('give exactly one of: a dead letter id, --run <run>, --all');
   if (id !== undefined) checkId(id);
@@ -68,6 +69,6 @@ export async function dlqPurgeCmd(id: string | undefined, opts: { run?: string; 
   const sel = id !== undefined ? { id } : opts.run !== undefined ? { runId: opts.run } : { all: true as const };
   const n = await withClient(g, (c) => c.purgeDeadLetters(sel));
   if (id !== undefined && n === 0) throw new CliError(`no dead letter "${id}"`);
-  process.stdout.write(`purged ${n} dead letter${n === 1 ? '' : 's'}\n`);
+  process.stdout.write(opts.json ? JSON.stringify({ purged: n }) + '\n' : `purged ${n} dead letter${n === 1 ? '' : 's'}\n`);
   return EXIT.ok;
 }

@@ -1,22 +1,29 @@
 import { checkProviders } from '@agora/registry';
-import { checkRedisSettings, createRedis, liveRunners, localStorageAcrossHosts } from '@agora/state';
+import { checkRedisSettings, createRedis, liveRunners, localStorageAcrossHosts, redisSettingsProblem } from '@agora/state';
 import { EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { assertRedisReachable } from '../redis-check.js';
 
 /**
  * `agora doctor`: Redis reachability and settings, then every configured provider's health.
- * Exit 1 when anything is unhealthy; `--json` prints the rows as JSON.
+ * Exit 1 when anything is unhealthy (a Redis setting that fails readiness, as `/readyz` fails it,
+ * is unhealthy; the others are warnings), 3 when Redis cannot be reached; `--json` prints the rows.
  */
 export async function doctorCmd(opts: { json?: boolean }, g: GlobalOpts): Promise<number> {
   const config = await resolveConfig(g);
   const rows: Array<{ kind: string; name: string; provider: string; ok: boolean; message: string; warning?: boolean }> = [];
+  let redisDown = false;
   try {
     await assertRedisReachable(config.redisUrl, 3000);
     const r = createRedis(config.redisUrl);
     try {
-      const warnings = await checkRedisSettings(r);
+      const [warnings, unready] = await Promise.all([checkRedisSettings(r), redisSettingsProblem(r, config.redis?.require)]);
       rows.push({ kind: 'redis', name: 'redis', provider: 'redis', ok: true, message: 'reachable' });
-      for (const w of warnings) rows.push({ kind: 'redis', name: 'settings', provider: 'redis', ok: true, warning: true, message: w });
+      // What readiness refuses (serve's and a runner's /readyz answer 503 on it) fails here too.
+      if (unready) rows.push({ kind: 'redis', name: 'settings', provider: 'redis', ok: false, message: unready });
+      for (const w of warnings) {
+        if (unready && /maxmemory-policy/.test(w) && /maxmemory-policy/.test(unready)) continue;
+        rows.push({ kind: 'redis', name: 'settings', provider: 'redis', ok: true, warning: true, message: w });
+      }
       // The fleet as it registered itself: a result stored on one host's disk is lost to the others.
       const runners = await liveRunners(r, config.namespace);
       for (const run of runners) {
@@ -29,6 +36,7 @@ export async function doctorCmd(opts: { json?: boolean }, g: GlobalOpts): Promis
     }
   } catch (err) {
     rows.push({ kind: 'redis', name: 'redis', provider: 'redis', ok: false, message: (err as Error).message });
+    redisDown = true;
   }
   rows.push(...(await checkProviders(config)));
   if (opts.json) {
@@ -39,5 +47,7 @@ export async function doctorCmd(opts: { json?: boolean }, g: GlobalOpts): Promis
       process.stdout.write(`${mark} ${`${r.kind}/${r.name}`.padEnd(24)} ${`(${r.provider})`.padEnd(14)} ${r.message}\n`);
     }
   }
+  // Every verb exits 3 when the infrastructure is unavailable (the exit-code table); the rows are still printed.
+  if (redisDown) return EXIT.unavailable;
   return rows.every((r) => r.ok) ? EXIT.ok : EXIT.failed;
 }

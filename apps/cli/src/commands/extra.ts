@@ -63,8 +63,9 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
     .argument('[id]', 'dead letter id (<runId>.<itemId>)')
     .option('--run <run>', 'every dead letter of this run')
     .option('--all', 'every dead letter')
+    .option('--json', 'print { purged }')
     .description('delete dead letters; prints how many')
-    .action(run(async (id: string | undefined, o: { run?: string; all?: boolean }) => (await import('./dlq.js')).dlqPurgeCmd(id, o, g())));
+    .action(run(async (id: string | undefined, o: { run?: string; all?: boolean; json?: boolean }) => (await import('./dlq.js')).dlqPurgeCmd(id, o, g())));
   program
     .command('rerun')
     .argument('<run>', 'run id of an ended run')

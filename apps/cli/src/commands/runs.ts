@@ -1,4 +1,4 @@
-import { DEFAULT_EXECUTORS, NotFoundError, ValueError, isTerminalRunState, validatePlan } from '@agora/core';
+import { DEFAULT_EXECUTORS, NotFoundError, PlanValidationError, ValueError, isTerminalRunState, resultSinkNames, validatePlan, type AgoraConfig, type ValidateOptions } from '@agora/core';
 import { AgoraClient, runsQuerySchema, type RunSummary } from '@agora/sdk';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { parseSeq } from '../options.js';
@@ -6,21 +6,26 @@ import { readPlanFile } from '../plan-file.js';
 import { WatchSummary } from '../watch-summary.js';
 import { assertRedisReachable } from '../redis-check.js';
 
-async function client(g: GlobalOpts): Promise<{ client: AgoraClient; queues: string[]; targets: string[] }> {
+/**
+ * What the config says a plan may name: its queues, targets and result sinks. `validate` and
+ * `submit` check the same things, so they agree on every plan.
+ */
+function deploymentOf(config: AgoraConfig): ValidateOptions {
+  return { queues: Object.keys(config.queues), targets: Object.keys(config.targets), resultSinks: resultSinkNames(config) };
+}
+
+async function client(g: GlobalOpts): Promise<{ client: AgoraClient; deployment: ValidateOptions }> {
   const config = await resolveConfig(g);
   await assertRedisReachable(config.redisUrl);
-  return {
-    client: new AgoraClient({ redisUrl: config.redisUrl, namespace: config.namespace, validate: { queues: Object.keys(config.queues), targets: Object.keys(config.targets) } }),
-    queues: Object.keys(config.queues),
-    targets: Object.keys(config.targets),
-  };
+  const deployment = deploymentOf(config);
+  return { client: new AgoraClient({ redisUrl: config.redisUrl, namespace: config.namespace, validate: deployment }), deployment };
 }
 
 /** `agora validate <plan>`: prints every problem; exit 1 when invalid. `--json` for scripts. */
 export async function validateCmd(file: string, g: GlobalOpts, opts: { json?: boolean } = {}): Promise<number> {
   const config = await resolveConfig(g);
   const plan = await readPlanFile(file);
-  const r = validatePlan(plan, { executors: DEFAULT_EXECUTORS, queues: Object.keys(config.queues), targets: Object.keys(config.targets) });
+  const r = validatePlan(plan, { ...deploymentOf(config), executors: DEFAULT_EXECUTORS });
   if (opts.json) {
     process.stdout.write(JSON.stringify(r.ok ? { ok: true, planId: r.plan.id, queue: r.plan.queue, items: r.plan.items.length } : { ok: false, problems: r.problems }) + '\n');
     return r.ok ? EXIT.ok : EXIT.failed;
@@ -37,15 +42,23 @@ export async function validateCmd(file: string, g: GlobalOpts, opts: { json?: bo
 /** `agora submit <plan>`: validates, enqueues, prints the run id and returns at once. */
 export async function submitCmd(file: string, g: GlobalOpts, opts: { json?: boolean } = {}): Promise<number> {
   const plan = await readPlanFile(file);
-  const { client: c, queues, targets } = await client(g);
+  const { client: c, deployment } = await client(g);
+  const invalid = (problems: readonly string[]): number => {
+    if (opts.json) process.stdout.write(JSON.stringify({ ok: false, problems }) + '\n');
+    else process.stderr.write(`${file}: plan is invalid, nothing was submitted:\n${problems.map((p) => `  ${p}\n`).join('')}`);
+    return EXIT.failed;
+  };
   try {
-    const r = validatePlan(plan, { queues, targets });
-    if (!r.ok) {
-      if (opts.json) process.stdout.write(JSON.stringify({ ok: false, problems: r.problems }) + '\n');
-      else process.stderr.write(`${file}: plan is invalid, nothing was submitted:\n${r.problems.map((p) => `  ${p}\n`).join('')}`);
-      return EXIT.failed;
+    const r = validatePlan(plan, deployment);
+    if (!r.ok) return invalid(r.problems);
+    let runId: string;
+    try {
+      runId = await c.submit(plan);
+    } catch (err) {
+      // The deployment the scheduler publishes (its executors, queues, sinks) found a problem.
+      if (err instanceof PlanValidationError) return invalid(err.problems);
+      throw err;
     }
-    const runId = await c.submit(plan);
     process.stdout.write(opts.json ? JSON.stringify({ runId }) + '\n' : `${runId}\n`);
     return EXIT.ok;
   } finally {
