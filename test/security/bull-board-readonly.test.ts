@@ -110,9 +110,13 @@ describe('Bull Board without an admin key', () => {
       for (const m of mutations()) {
         const res = await send(d, m, {});
         expect(res.status, `${m.method} ${m.path}`).toBe(403);
-        expect(await res.json()).toMatchObject({ error: 'forbidden' });
+        expect(await res.json()).toMatchObject({ error: 'forbidden', message: expect.stringMatching(/^Bull Board is read-only: writing to it needs a key with the "admin" scope/) });
       }
       await expectUntouched();
+      // An admin route of our API is not Bull Board: its 403 says so ("Bull Board is read-only" before).
+      const dlq = await fetch(`${d.url}/api/dlq`);
+      expect(dlq.status).toBe(403);
+      expect(((await dlq.json()) as { message: string }).message).toMatch(/^this route needs a key with the "admin" scope/);
       const board = (await (await fetch(`${d.url}/queues/api/queues`)).json()) as { queues: Array<{ name: string; readOnlyMode: boolean }> };
       expect(board.queues.length).toBeGreaterThan(0);
       expect(board.queues.every((q) => q.readOnlyMode)).toBe(true);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cliEnv } from '../support/cli.js';
@@ -71,6 +71,21 @@ describe('exit 2 for a directory given as the config', () => {
     const r = agoraWith({ AGORA_CONFIG: env.dir }, ['validate', 'plan.json']);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain('is a directory, not a config file');
+  });
+});
+
+describe('exit 2 for a .mjs config that does not load', () => {
+  it.each([
+    ['a syntax error', 'export default { queues: {', /could not load it: SyntaxError: Unexpected end of input/],
+    ['a throw', "throw new Error('boom');", /could not load it: boom/],
+    ['no default export', 'export const queues = {};', /has no default export/],
+  ])('%s exits 2 naming the file', (name, text, message) => {
+    const file = path.join(env.dir, `bad-${name.replace(/\W+/g, '-')}.config.mjs`);
+    writeFileSync(file, text);
+    const r = env.agora(['--config', file, 'validate', 'plan.json']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`config ${file} is invalid`);
+    expect(r.stderr).toMatch(message);
   });
 });
 

@@ -195,7 +195,7 @@ describe('agora dlq', () => {
   it('a replayed letter is refused unless --force; --run replays only letters not replayed yet', () => {
     const again = env.agora(['dlq', 'replay', letter.id]);
     expect(again.code).toBe(2);
-    expect(again.stderr).toContain('was replayed already; use --force');
+    expect(again.stderr).toContain('was replayed already; replay with force to replay it again (--force, { force: true })');
     const byRun = env.agora(['dlq', 'replay', '--run', failedRun]);
     expect(byRun.code).toBe(2);
     expect(byRun.stderr).toContain('replayed already (add --all');

@@ -77,5 +77,11 @@ describe('agora health (the container healthcheck)', () => {
     const notHttp = env.agora(['health', '--url', 'file:///etc/passwd']);
     expect(notHttp.code).toBe(2);
     expect(notHttp.stderr).toContain('only http:// URLs');
+    // A bad --timeout is named by its flag ("timeoutMs: ... received NaN" before).
+    for (const t of ['abc', '1.5', '99', '60001', '']) {
+      const bad = env.agora(['health', '--timeout', t]);
+      expect(bad.code, t).toBe(2);
+      expect(bad.stderr, t).toBe('agora: agora health: --timeout: must be an integer number of milliseconds from 100 to 60000\n');
+    }
   });
 });

@@ -245,7 +245,7 @@ export function createApiRouter(opts: ApiOptions): Router {
   mountDeadLetterRoutes(r, client, authorize);
   mountRerunRoutes(r, client, authorize);
 
-  r.use((req, res) => res.status(404).json({ error: 'not_found', message: `no route ${req.method} ${req.path}` }));
+  r.use((req, res) => res.status(404).json({ error: 'not_found', message: `no route ${req.method} ${req.originalUrl.split('?')[0]}` }));
   // Malformed JSON bodies land here (express.json raises a SyntaxError with status 400).
   r.use((err: { status?: number; message?: string; type?: string }, _req: Request, res: Response, _next: express.NextFunction) => {
     res.status(err.status ?? 500).json({ error: err.type === 'entity.too.large' ? 'too_large' : 'bad_request', message: err.message });
@@ -269,6 +269,21 @@ export const purgeBody = z.union([
   z.strictObject({ all: z.literal(true) }),
 ]);
 const limitText = z.string().regex(/^[1-9][0-9]{0,6}$/).transform(Number);
+/** The query strings of `GET /api/dlq` and `GET /api/memo`: nothing else is accepted (as `/api/runs`). */
+const LIMIT_MESSAGE = 'must be an integer from 1 to 9999999';
+export const dlqQuery = z.strictObject({ run: z.string().refine(isRunId, 'must be a run id').optional(), limit: limitText.optional() });
+export const memoQuery = z.strictObject({ limit: limitText.optional() });
+
+/** The parsed query string, or null after answering 400 naming each bad or unknown parameter. */
+function queryOf<T>(schema: z.ZodType<T>, req: Request, res: Response): T | null {
+  const q = schema.safeParse(req.query);
+  if (q.success) return q.data;
+  const problems = q.error.issues.map((i) =>
+    i.code === 'unrecognized_keys' ? `unknown parameter${i.keys.length === 1 ? '' : 's'} ${i.keys.map((k) => `?${k}=`).join(', ')}` : `?${i.path.join('.')}= ${i.path[0] === 'limit' ? LIMIT_MESSAGE : i.message}`,
+  );
+  res.status(400).json({ error: 'bad_request', message: problems.join('; ') });
+  return null;
+}
 
 /** The parsed body, or null after answering 400 naming the problems. */
 function bodyOf<T>(schema: z.ZodType<T>, req: Request, res: Response): T | null {
@@ -295,18 +310,9 @@ function deadLetterIdParam(req: Request, res: Response): string | null {
  */
 function mountDeadLetterRoutes(r: Router, client: AgoraClient, authorize: (scope: DashboardScope) => RequestHandler): void {
   r.get('/dlq', authorize('admin'), (req, res) => {
-    const run = req.query['run'];
-    const limit = req.query['limit'];
-    if (run !== undefined && (typeof run !== 'string' || !isRunId(run))) {
-      res.status(400).json({ error: 'bad_request', message: '?run= must be a run id' });
-      return;
-    }
-    const n = limit === undefined ? undefined : limitText.safeParse(limit);
-    if (n !== undefined && !n.success) {
-      res.status(400).json({ error: 'bad_request', message: '?limit= must be an integer from 1 to 9999999' });
-      return;
-    }
-    client.deadLetters({ ...(run !== undefined ? { runId: run } : {}), ...(n?.success ? { limit: n.data } : {}) }).then(
+    const q = queryOf(dlqQuery, req, res);
+    if (!q) return;
+    client.deadLetters({ ...(q.run !== undefined ? { runId: q.run } : {}), ...(q.limit !== undefined ? { limit: q.limit } : {}) }).then(
       (deadLetters) => res.json({ deadLetters }),
       (err: unknown) => fail(res, err),
     );
@@ -355,13 +361,9 @@ function mountRerunRoutes(r: Router, client: AgoraClient, authorize: (scope: Das
     }
   });
   r.get('/memo', authorize('admin'), (req, res) => {
-    const limit = req.query['limit'];
-    const n = limit === undefined ? undefined : limitText.safeParse(limit);
-    if (n !== undefined && !n.success) {
-      res.status(400).json({ error: 'bad_request', message: '?limit= must be an integer from 1 to 9999999' });
-      return;
-    }
-    client.memoEntries(n?.success ? { limit: n.data } : {}).then((entries) => res.json({ entries }), (err: unknown) => fail(res, err));
+    const q = queryOf(memoQuery, req, res);
+    if (!q) return;
+    client.memoEntries(q.limit !== undefined ? { limit: q.limit } : {}).then((entries) => res.json({ entries }), (err: unknown) => fail(res, err));
   });
   r.post('/memo/purge', authorize('admin'), (req, res) => {
     const b = bodyOf(memoPurgeBody, req, res);

@@ -108,13 +108,13 @@ export function authenticate(ring: readonly DashboardKey[]): RequestHandler {
 
 /** 403 unless the request's principal has `scope`. */
 export function requireScope(scope: DashboardScope): RequestHandler {
-  return (_req: Request, res: Response, next: NextFunction): void => {
+  return (req: Request, res: Response, next: NextFunction): void => {
     const p = principalOf(res);
     if (p.scopes.has(scope)) return next();
     const message =
       p.keyName === undefined
         ? scope === 'admin'
-          ? 'Bull Board is read-only: writing to it needs a key with the "admin" scope (dashboard.adminKey or AGORA_ADMIN_KEY)'
+          ? `${req.originalUrl.startsWith('/api/') ? 'this route' : 'Bull Board is read-only: writing to it'} needs a key with the "admin" scope (dashboard.adminKey or AGORA_ADMIN_KEY)`
           : `this dashboard has no key with the "${scope}" scope for anonymous users`
         : `this key lacks the "${scope}" scope`;
     res.status(403).json({ error: 'forbidden', message });

@@ -52,6 +52,24 @@ describe('/api/dlq', () => {
     }
   });
 
+  it('refuses an unknown or bad query parameter with 400 naming it, as /api/runs does (200 before)', async () => {
+    for (const [q, message] of [
+      ['?bogus=1', 'unknown parameter ?bogus='],
+      ['?run=../x', '?run= must be a run id'],
+      ['?limit=0', '?limit= must be an integer from 1 to 9999999'],
+    ] as const) {
+      const res = await fetch(`${dash.url}/api/dlq${q}`, { headers: admin });
+      expect(res.status, q).toBe(400);
+      expect(((await res.json()) as { message: string }).message).toBe(message);
+    }
+    const memo = await fetch(`${dash.url}/api/memo?bogus=1`, { headers: admin });
+    expect(memo.status).toBe(400);
+    // A route that does not exist is named with its /api prefix ("no route PUT /runs" before).
+    const put = await fetch(`${dash.url}/api/runs?x=1`, { method: 'PUT', headers: admin });
+    expect(put.status).toBe(404);
+    expect(((await put.json()) as { message: string }).message).toBe('no route PUT /api/runs');
+  });
+
   it('lists the letters (all, or one run\'s) and shows one; a bad id is 400, an unknown one 404', async () => {
     const all = (await (await fetch(`${dash.url}/api/dlq`, { headers: admin })).json()) as { deadLetters: Letter[] };
     expect(all.deadLetters.map((l) => l.id).sort()).toEqual([`${runId}.a`, `${runId}.b`]);

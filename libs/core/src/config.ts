@@ -357,7 +357,15 @@ export async function loadConfig(explicitPath?: string, cwd: string = process.cw
   let raw: unknown;
   if (file.endsWith('.mjs') || file.endsWith('.js')) {
     // A fresh evaluation per load: the config may read the environment (ESM caches by URL).
-    const mod = (await import(`${pathToFileURL(file).href}?load=${Date.now()}`)) as { default?: unknown };
+    let mod: { default?: unknown };
+    try {
+      mod = (await import(`${pathToFileURL(file).href}?load=${Date.now()}`)) as { default?: unknown };
+    } catch (err) {
+      // A syntax error or a throw while evaluating is a bad config file (exit 2), named as such.
+      const e = err instanceof Error ? err : new Error(String(err));
+      throw new ConfigError(file, [`could not load it: ${e.name === 'Error' ? '' : `${e.name}: `}${e.message}`]);
+    }
+    if (mod.default === undefined) throw new ConfigError(file, ['has no default export (export default { ... })']);
     raw = mod.default;
   } else {
     raw = parsePlanText(await readFile(file, 'utf8'), file);

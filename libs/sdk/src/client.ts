@@ -321,7 +321,7 @@ export class AgoraClient {
       assertRunId(sel.runId);
       const all = await this.dlq.list({ runId: sel.runId, limit: Number.MAX_SAFE_INTEGER });
       const chosen = sel.all ? all : all.filter((l) => l.replayedBy === undefined);
-      if (chosen.length === 0) throw new NotFoundError(all.length === 0 ? `no dead letters of run "${sel.runId}"` : `every dead letter of run "${sel.runId}" was replayed already (add --all to replay them again)`);
+      if (chosen.length === 0) throw new NotFoundError(all.length === 0 ? `no dead letters of run "${sel.runId}"` : `every dead letter of run "${sel.runId}" was replayed already (replay with all to replay them again: --all, { all: true })`);
       return chosen.sort((a, b) => a.itemId.localeCompare(b.itemId));
     });
     const { plan, replay } = buildReplayPlan(letters);
@@ -331,7 +331,7 @@ export class AgoraClient {
     const marked = await this.bounded('marking dead letters replayed', () => this.dlq.markReplayed(ids, runId, { force }));
     if (!marked.ok) {
       const by = letters.filter((l) => marked.replayed.includes(l.id)).map((l) => `"${l.id}" (by run ${l.replayedBy ?? '?'})`);
-      throw new IllegalStateError(`dead letter ${by.join(', ')} was replayed already; use --force to replay it again`);
+      throw new IllegalStateError(`dead letter ${by.join(', ')} was replayed already; replay with force to replay it again (--force, { force: true })`);
     }
     try {
       await this.enqueue(plan, runId, replay);

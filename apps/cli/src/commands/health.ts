@@ -25,12 +25,20 @@ const optsSchema = z.object({
     .url()
     .refine((u) => /^http:\/\//.test(u), 'only http:// URLs (the check runs inside the container)')
     .optional(),
-  timeoutMs: z.coerce.number().int().min(100).max(60_000).default(4000),
+  timeoutMs: z
+    .string()
+    .regex(/^[0-9]{1,6}$/, 'must be an integer number of milliseconds from 100 to 60000')
+    .transform(Number)
+    .refine((n) => n >= 100 && n <= 60_000, 'must be an integer number of milliseconds from 100 to 60000')
+    .default(4000),
 });
+
+/** The names the options have on the command line, for messages. */
+const FLAG: Record<string, string> = { timeoutMs: '--timeout', url: '--url', runner: '--runner' };
 
 export async function healthCmd(raw: { runner?: boolean; url?: string; timeout?: string; json?: boolean }, g: GlobalOpts): Promise<number> {
   const parsed = optsSchema.safeParse({ runner: raw.runner, url: raw.url, ...(raw.timeout !== undefined ? { timeoutMs: raw.timeout } : {}) });
-  if (!parsed.success) throw new ValueError(`agora health: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'option'}: ${i.message}`).join('; ')}`);
+  if (!parsed.success) throw new ValueError(`agora health: ${parsed.error.issues.map((i) => `${FLAG[String(i.path[0])] ?? 'option'}: ${i.message}`).join('; ')}`);
   const opts = parsed.data;
   const config = await resolveConfig(g);
   const problems: string[] = [];
