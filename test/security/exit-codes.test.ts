@@ -89,6 +89,25 @@ describe('exit 2 for a .mjs config that does not load', () => {
   });
 });
 
+describe('exit 2 for a bad environment knob or a stray argument', () => {
+  it.each([
+    [{ AGORA_LOG_LEVEL: 'bogus' }, 'AGORA_LOG_LEVEL must be one of debug, info, warn, error, silent, got "bogus"'],
+    [{ AGORA_CPUS: 'abc' }, 'AGORA_CPUS must be a whole number of CPUs from 1 to 4096, got "abc"'],
+    [{ AGORA_CPUS: '0' }, 'AGORA_CPUS must be a whole number'],
+  ])('%j is refused before anything runs (ignored in silence before)', (extra, message) => {
+    const r = agoraWith({ ...extra, ...NO_REDIS }, ['status', runId]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(message);
+  });
+
+  it('an empty knob counts as unset (env files), and agora audit pubkey takes no argument', () => {
+    expect(agoraWith({ AGORA_LOG_LEVEL: '', AGORA_CPUS: '' }, ['status', runId]).code).toBe(0);
+    const r = env.agora(['audit', 'pubkey', 'extra']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('unexpected arguments: extra');
+  });
+});
+
 describe('exit 2 for a bad --out', () => {
   it('agora audit <run> --out <dir> exits 2 and says it is a directory', () => {
     const r = env.agora(['audit', runId, '--out', env.dir]);

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
-import { PlanValidationError, loadFileSecrets } from '@agora/core';
-import { EXIT, exitCodeFor, type GlobalOpts } from './context.js';
+import { PlanValidationError, RUN_STATES, environmentKnobProblems, loadFileSecrets } from '@agora/core';
+import { CliError, EXIT, exitCodeFor, type GlobalOpts } from './context.js';
 import { parsePort } from './options.js';
 // Verb modules load on use: `agora validate` should not pay for BullMQ, Express and Bull Board.
 const runs = () => import('./commands/runs.js');
@@ -64,7 +64,7 @@ program
 program
   .command('runs')
   .description('list runs, newest first: a table, or the page as JSON with --json')
-  .option('--state <state>', 'only runs in this state (submitted, accepted, running, succeeded, failed, cancelled, rejected)')
+  .option('--state <state>', `only runs in this state (${RUN_STATES.join(', ')})`)
   .option('--limit <n>', 'runs per page, 1-500 (default 20)')
   .option('--queue <queue>', 'only runs of this queue')
   .option('--plan <id>', 'only runs of this plan id')
@@ -131,6 +131,8 @@ registerExtraCommands(program, g, run);
 try {
   // REDIS_URL_FILE, AGORA_API_KEY_FILE, AGORA_ADMIN_KEY_FILE: read before any verb looks.
   loadFileSecrets(process.env);
+  const knobs = environmentKnobProblems(process.env);
+  if (knobs.length > 0) throw new CliError(knobs.join('; '));
   await program.parseAsync(process.argv);
 } catch (err) {
   const e = err as { code?: string; exitCode?: number; message?: string };

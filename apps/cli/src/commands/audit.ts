@@ -78,6 +78,7 @@ export async function auditCmd(args: readonly string[], opts: AuditOpts, g: Glob
     return bundle.report.intact ? EXIT.ok : EXIT.failed;
   }
   if (first === 'pubkey') {
+    if (rest.length > 0) throw new CliError(`usage: agora audit pubkey (unexpected arguments: ${rest.join(' ').slice(0, 200)})`);
     const s = await withEvidence(g, (e) => e.signer(), false);
     process.stdout.write(`${s.vkey}\n`);
     return EXIT.ok;
