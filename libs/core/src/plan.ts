@@ -159,6 +159,9 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
       const named = typeof raw === 'string' ? ` (item "${raw}")` : '';
       return `${path}${named}: ${iss.message}`;
     });
+    // The item graph is still checked wherever it can be read (ids, dependencies, cycles), so
+    // one pass names every problem, not the schema's alone.
+    for (const p of graphProblems(lenientItems(input))) if (!problems.includes(p)) problems.push(p);
     return { ok: false, problems };
   }
   const plan = parsed.data;
@@ -182,16 +185,7 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
     problems.push(`items: plan has ${plan.items.length} items, over the limit of ${PLAN_LIMITS.maxItems}`);
   }
 
-  const index = new Map<string, number>();
-  plan.items.forEach((item, i) => {
-    if (!isItemId(item.id)) {
-      problems.push(`${where(i)}: invalid item id: use 1-${ITEM_ID_MAX} of [A-Za-z0-9._-], starting with a letter or digit, with no ".."`);
-    }
-    const first = index.get(item.id);
-    if (first !== undefined) problems.push(`${where(i)}: duplicate item id (first used by items[${first}])`);
-    else index.set(item.id, i);
-  });
-
+  problems.push(...graphProblems(plan.items));
   plan.items.forEach((item, i) => {
     if (!executors.has(item.executor)) {
       problems.push(`${where(i)}: unknown executor "${item.executor}" (known: ${[...executors].sort().join(', ')})`);
@@ -206,13 +200,6 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
     if (item.depends_on.length > PLAN_LIMITS.maxDependencies) {
       problems.push(`${where(i)}: ${item.depends_on.length} dependencies, over the limit of ${PLAN_LIMITS.maxDependencies}`);
     }
-    const seenDeps = new Set<string>();
-    item.depends_on.forEach((dep, j) => {
-      if (dep === item.id) problems.push(`${where(i)}: depends_on[${j}]: item depends on itself`);
-      else if (!index.has(dep)) problems.push(`${where(i)}: depends_on[${j}]: unknown item "${dep}"`);
-      if (seenDeps.has(dep)) problems.push(`${where(i)}: depends_on[${j}]: "${dep}" is listed twice`);
-      seenDeps.add(dep);
-    });
     if (item.resourceLocks.length > PLAN_LIMITS.maxLocksPerItem) {
       problems.push(`${where(i)}: ${item.resourceLocks.length} resource locks, over the limit of ${PLAN_LIMITS.maxLocksPerItem}`);
     }
@@ -225,12 +212,67 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
     });
   });
 
-  // Cycles only make sense once every edge points at a known, distinct item.
-  if (problems.length === 0) {
-    const cycle = findCycle(plan);
-    if (cycle) problems.push(`cycle: ${cycle.join(' -> ')}`);
-  }
   return problems.length === 0 ? { ok: true, plan, problems: [] } : { ok: false, problems };
+}
+
+/** An item as far as the graph checks need it. */
+interface GraphItem {
+  readonly id: string;
+  readonly depends_on: readonly string[];
+}
+
+/**
+ * The item graph's problems: ids (valid, not duplicated), dependencies (known, not itself, not
+ * listed twice) and a cycle. The cycle is looked for among the edges that point at a known,
+ * other item (first use of a duplicated id), so it is reported beside the other problems; an
+ * item depending on itself is reported as such, not as a cycle.
+ */
+function graphProblems(items: ReadonlyArray<GraphItem | undefined>): string[] {
+  const problems: string[] = [];
+  const where = (i: number): string => `items[${i}] (${JSON.stringify(items[i]?.id)})`;
+  const index = new Map<string, number>();
+  items.forEach((item, i) => {
+    if (!item) return;
+    if (!isItemId(item.id)) {
+      problems.push(`${where(i)}: invalid item id: use 1-${ITEM_ID_MAX} of [A-Za-z0-9._-], starting with a letter or digit, with no ".."`);
+    }
+    const first = index.get(item.id);
+    if (first !== undefined) problems.push(`${where(i)}: duplicate item id (first used by items[${first}])`);
+    else index.set(item.id, i);
+  });
+  const edges: Array<{ id: string; depends_on: string[] }> = [];
+  items.forEach((item, i) => {
+    if (!item) return;
+    const seenDeps = new Set<string>();
+    const kept: string[] = [];
+    item.depends_on.forEach((dep, j) => {
+      if (dep === item.id) problems.push(`${where(i)}: depends_on[${j}]: item depends on itself`);
+      else if (!index.has(dep)) problems.push(`${where(i)}: depends_on[${j}]: unknown item "${dep}"`);
+      else if (!seenDeps.has(dep)) kept.push(dep);
+      if (seenDeps.has(dep)) problems.push(`${where(i)}: depends_on[${j}]: "${dep}" is listed twice`);
+      seenDeps.add(dep);
+    });
+    if (index.get(item.id) === i) edges.push({ id: item.id, depends_on: kept });
+  });
+  const cycle = findCycle(edges);
+  if (cycle) problems.push(`cycle: ${cycle.join(' -> ')}`);
+  return problems;
+}
+
+/**
+ * The items of a plan the schema refused, as far as the graph checks can read them: an item
+ * with a string id (its string dependencies, the rest ignored); others are left out. Bounded
+ * like a plan (`planValueProblems` has checked size and depth already).
+ */
+function lenientItems(input: unknown): Array<GraphItem | undefined> {
+  const items = (input as { items?: unknown } | null)?.items;
+  if (!Array.isArray(items)) return [];
+  return items.slice(0, PLAN_LIMITS.maxItems).map((it: unknown) => {
+    if (typeof it !== 'object' || it === null) return undefined;
+    const { id, depends_on } = it as { id?: unknown; depends_on?: unknown };
+    if (typeof id !== 'string') return undefined;
+    return { id, depends_on: Array.isArray(depends_on) ? depends_on.filter((d): d is string => typeof d === 'string') : [] };
+  });
 }
 
 /** Validates or throws `PlanValidationError` carrying every problem. */
@@ -244,8 +286,9 @@ export function assertValidPlan(input: unknown, options: ValidateOptions = {}): 
  * Returns one cycle as a closed path (`[a, b, c, a]`), following `depends_on` edges, or null.
  * Iterative DFS: plans can be deep chains, and recursion would overflow the stack.
  */
-export function findCycle(plan: Pick<Plan, 'items'>): string[] | null {
-  const deps = new Map(plan.items.map((it) => [it.id, it.depends_on] as const));
+export function findCycle(plan: Pick<Plan, 'items'> | ReadonlyArray<GraphItem>): string[] | null {
+  const items: ReadonlyArray<GraphItem> = Array.isArray(plan) ? plan : (plan as Pick<Plan, 'items'>).items;
+  const deps = new Map(items.map((it) => [it.id, it.depends_on] as const));
   const color = new Map<string, 1 | 2>(); // 1 = on the stack, 2 = finished
   for (const root of deps.keys()) {
     if (color.has(root)) continue;

@@ -48,6 +48,25 @@ describe('validatePlan', () => {
     ]);
   });
 
+  it('reports a cycle beside the other problems, and the graph of a plan the schema refused', () => {
+    // Before: the cycle only when nothing else was wrong; nothing but the schema's problems when it refused.
+    const mixed = validatePlan({ id: 'p', items: [item('a', ['a']), item('a'), item('b', ['c', 'ghost']), item('c', ['b']), item('d', [], { executor: 'warp' })] });
+    expect(mixed.problems).toEqual([
+      'items[1] ("a"): duplicate item id (first used by items[0])',
+      'items[0] ("a"): depends_on[0]: item depends on itself',
+      'items[2] ("b"): depends_on[1]: unknown item "ghost"',
+      'cycle: b -> c -> b',
+      'items[4] ("d"): unknown executor "warp" (known: dispatch, noop)',
+    ]);
+    const schema = validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop', dependsOn: ['x'] }, item('b', ['c', 'zz']), item('c', ['b']), item('b')] });
+    expect(schema.problems[0]).toMatch(/^items\[0\] \(item "a"\): Unrecognized key/);
+    expect(schema.problems.slice(1)).toEqual([
+      'items[3] ("b"): duplicate item id (first used by items[1])',
+      'items[1] ("b"): depends_on[1]: unknown item "zz"',
+      'cycle: b -> c -> b',
+    ]);
+  });
+
   it('rejects an empty plan', () => {
     expect(validatePlan({ id: 'p', queue: 'default', items: [] }).problems).toEqual(['items: plan is empty: it has no items']);
   });
