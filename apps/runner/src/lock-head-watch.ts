@@ -28,6 +28,8 @@ export class LockHeadWatch {
   private fleetTimer: NodeJS.Timeout | undefined;
   /** Where the fleet sweep goes on (an SSCAN cursor; '0' starts a new pass). */
   private fleetCursor = '0';
+  /** The fleet sweep failed last time: its warning is logged once per outage, not every page. */
+  private fleetFailing = false;
   private stopped = false;
 
   constructor(
@@ -70,9 +72,11 @@ export class LockHeadWatch {
     try {
       const { cursor, heads } = await this.locks.sweepLockHeads(this.fleetCursor);
       this.fleetCursor = cursor;
+      this.fleetFailing = false;
       if (heads.length > 0 && !this.stopped) await this.wake(heads);
     } catch (err) {
-      this.opts.logger.warn({ err: coerceError(err).message }, 'could not sweep the locks in use for free locks with waiters');
+      if (!this.fleetFailing) this.opts.logger.warn({ err: coerceError(err).message }, 'could not sweep the locks in use for free locks with waiters');
+      this.fleetFailing = true;
     }
     this.scheduleFleet();
   }

@@ -74,17 +74,17 @@ describe('LockHeadWatch', () => {
     const { watch, cursors, woken, warned, asked } = watchWith([], [
       { cursor: '17', heads: [holder(1), holder(2)] },
       new Error('connection lost'),
+      new Error('connection lost'),
       { cursor: '0', heads: [] },
       { cursor: '5', heads: [holder(3)] },
+      new Error('connection lost'),
     ]);
-    await watch.sweepFleet();
-    await watch.sweepFleet();
-    await watch.sweepFleet();
-    await watch.sweepFleet();
+    for (let i = 0; i < 6; i++) await watch.sweepFleet();
     // A failed page is asked for again; the pass starts over after the last page.
-    expect(cursors).toEqual(['0', '17', '17', '0']);
+    expect(cursors).toEqual(['0', '17', '17', '17', '0', '5']);
     expect(woken).toEqual([[holder(1), holder(2)], [holder(3)]]);
-    expect(warned).toEqual(['could not sweep the locks in use for free locks with waiters']);
+    // One warning per outage, not one per page.
+    expect(warned).toEqual(['could not sweep the locks in use for free locks with waiters', 'could not sweep the locks in use for free locks with waiters']);
     // Nothing noted: the per-runner watch asked nothing meanwhile.
     expect(asked).toEqual([]);
     watch.stop();
