@@ -198,7 +198,7 @@ describe('agora dlq', () => {
     expect(again.stderr).toContain('was replayed already; replay with force to replay it again (--force, { force: true })');
     const byRun = env.agora(['dlq', 'replay', '--run', failedRun]);
     expect(byRun.code).toBe(2);
-    expect(byRun.stderr).toContain('replayed already (add --all');
+    expect(byRun.stderr).toContain('replayed already (replay with all to replay them again: --all, { all: true })');
     const forced = env.agora(['dlq', 'replay', letter.id, '--force', '--json']);
     expect(forced.code, forced.stderr).toBe(0);
     const r = JSON.parse(forced.stdout) as { runId: string; letters: string[]; items: string[] };

@@ -335,9 +335,14 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     if (!/^[0-9]{1,20}$/.test(cursor)) throw new ValueError(`a lock sweep cursor is a decimal SSCAN cursor, got ${JSON.stringify(cursor.slice(0, 40))}`);
     const [next, found] = await redis.sscan(k.names, cursor, 'COUNT', FREE_HEADS_PER_CALL);
     // Names come from Redis: one that is not a lock name (written by hand) is passed over, not used in a key.
-    const names = [...new Set(found)].filter(isValidLockName).slice(0, FREE_HEADS_PER_CALL);
-    if (names.length === 0) return { cursor: next, heads: [] };
-    const heads = await call<string[]>('sweepHeads', [k.names, ...names.flatMap((n) => [k.resource(n), k.waiters(n)])], names);
+    const names = [...new Set(found)].filter(isValidLockName);
+    // COUNT is a hint: a page can hold more names than one script call should look at, and every
+    // one of them must be looked at (the cursor moves past them all).
+    const heads: string[] = [];
+    for (let at = 0; at < names.length; at += FREE_HEADS_PER_CALL) {
+      const batch = names.slice(at, at + FREE_HEADS_PER_CALL);
+      heads.push(...(await call<string[]>('sweepHeads', [k.names, ...batch.flatMap((n) => [k.resource(n), k.waiters(n)])], batch)));
+    }
     return { cursor: next, heads: wakeTargetsOf(heads) };
   }
 

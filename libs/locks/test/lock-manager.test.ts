@@ -208,8 +208,9 @@ describe('lock manager', () => {
     const redis = new Redis(testRedisUrl());
     clients.push(redis);
     const namesKey = lockKeys(ns).names;
-    // 300 more idle names (two pages at least) and one no lock may be named: it is passed over.
-    await redis.sadd(namesKey, ...Array.from({ length: 300 }, (_, i) => `sw/idle${i}`), '../escape');
+    // 2,000 more idle names (SSCAN's COUNT 200 is a hint: pages of this set run over 200, and
+    // each name in them must be looked at) and one no lock may be named: it is passed over.
+    await redis.sadd(namesKey, ...Array.from({ length: 2000 }, (_, i) => `sw/idle${i}`), '../escape');
     const pass = async (): Promise<{ heads: LockHolder[]; pages: number }> => {
       const heads: LockHolder[] = [];
       let cursor = '0';
