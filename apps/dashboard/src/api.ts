@@ -268,9 +268,8 @@ export const purgeBody = z.union([
   z.strictObject({ runId: z.string().refine(isRunId, 'invalid run id') }),
   z.strictObject({ all: z.literal(true) }),
 ]);
-const limitText = z.string().regex(/^[1-9][0-9]{0,6}$/).transform(Number);
+const limitText = z.string().regex(/^[1-9][0-9]{0,6}$/, 'must be an integer from 1 to 9999999').transform(Number);
 /** The query strings of `GET /api/dlq` and `GET /api/memo`: nothing else is accepted (as `/api/runs`). */
-const LIMIT_MESSAGE = 'must be an integer from 1 to 9999999';
 export const dlqQuery = z.strictObject({ run: z.string().refine(isRunId, 'must be a run id').optional(), limit: limitText.optional() });
 export const memoQuery = z.strictObject({ limit: limitText.optional() });
 
@@ -279,7 +278,7 @@ function queryOf<T>(schema: z.ZodType<T>, req: Request, res: Response): T | null
   const q = schema.safeParse(req.query);
   if (q.success) return q.data;
   const problems = q.error.issues.map((i) =>
-    i.code === 'unrecognized_keys' ? `unknown parameter${i.keys.length === 1 ? '' : 's'} ${i.keys.map((k) => `?${k}=`).join(', ')}` : `?${i.path.join('.')}= ${i.path[0] === 'limit' ? LIMIT_MESSAGE : i.message}`,
+    i.code === 'unrecognized_keys' ? `unknown parameter${i.keys.length === 1 ? '' : 's'} ${i.keys.map((k) => `?${k}=`).join(', ')}` : `?${i.path.join('.')}= ${i.message}`,
   );
   res.status(400).json({ error: 'bad_request', message: problems.join('; ') });
   return null;

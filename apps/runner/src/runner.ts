@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { coerceError, createLogger, type AgoraConfig, type Logger, type StorageProvider } from '@agora/core';
+import { coerceError, createLogger, hostCpus, type AgoraConfig, type Logger, type StorageProvider } from '@agora/core';
 import { DeadLetterStore, MemoStore, RunStore, createRedis, type RedisClient } from '@agora/state';
 import { ProviderSet, loadTask } from '@agora/registry';
 import { createLockManager } from '@agora/locks';
@@ -93,7 +93,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const { config } = opts;
   const id = (opts.runnerId ?? `${os.hostname()}:${process.pid}`).replace(/[^A-Za-z0-9._:-]/g, '_');
   const logger = opts.logger ?? createLogger({ component: 'runner', runner: id });
-  const cpus = opts.cpus ?? (Number(process.env['AGORA_CPUS']) || os.availableParallelism());
+  const cpus = opts.cpus ?? hostCpus();
   const concurrency = effectiveConcurrency(opts.concurrency ?? config.runner.concurrency, cpus);
   // Auto-pipelining batches the commands concurrent items issue in the same tick into one write;
   // locks share this client, so a lock call and a state script travel together.

@@ -1,5 +1,5 @@
 import type { FlowProducer, Queue } from 'bullmq';
-import { coerceError, formatTraceparent, itemJobId, newTraceContext, resultSinkNames, validatePlan, type AgoraConfig, type Logger, type Plan, type TraceContext } from '@agora/core';
+import { coerceError, formatTraceparent, itemJobId, newTraceContext, configValidateOptions, validatePlan, type AgoraConfig, type Logger, type Plan, type TraceContext } from '@agora/core';
 import { itemInputsHash, submissionProblems, wakeJobs, type RegisteredItem, type RunStore, type SubmissionData } from '@agora/state';
 import { resolveTaskRef, type ProviderSet } from '@agora/registry';
 import type { AgoraMetrics } from '@agora/metrics';
@@ -152,7 +152,7 @@ async function checkPlan(
   // A rerun's plan is the original's, read back from storage.
   const loaded = await rerunSubmission(ctx, sub);
   if ('problems' in loaded) return { planId: '', problems: loaded.problems };
-  const v = validatePlan(loaded.sub.plan, { executors: ctx.executors, queues: ctx.queueNames, targets: Object.keys(ctx.config.targets), resultSinks: resultSinkNames(ctx.config) });
+  const v = validatePlan(loaded.sub.plan, { ...configValidateOptions(ctx.config), executors: ctx.executors, queues: ctx.queueNames });
   if (!v.ok) {
     const rawId = (loaded.sub.plan as { id?: unknown } | null)?.id;
     return { planId: typeof rawId === 'string' ? rawId.slice(0, 128).toWellFormed() : '', problems: [...v.problems] };

@@ -84,6 +84,15 @@ export function resultSinkNames(cfg: { readonly resultSinks: Readonly<Record<str
   return [...new Set([DEFAULT_RESULT_SINK, ...Object.keys(cfg.resultSinks)])].sort();
 }
 
+/**
+ * What a deployment with this config lets a plan name: its queues, targets and result sinks
+ * (`validatePlan` options). `agora validate`, `submit` and the scheduler's acceptance check the
+ * same, so they agree on every plan; the scheduler adds the executors it runs.
+ */
+export function configValidateOptions(cfg: Pick<AgoraConfig, 'queues' | 'targets' | 'resultSinks'>): { queues: string[]; targets: string[]; resultSinks: string[] } {
+  return { queues: Object.keys(cfg.queues), targets: Object.keys(cfg.targets), resultSinks: resultSinkNames(cfg) };
+}
+
 export const configSchema = z
   .object({
     /** Prefix of every Redis key and BullMQ queue of this deployment. @default "agora" */

@@ -23,3 +23,4 @@ export * from './provider-contracts.js';
 export * from './fleet.js';
 export * from './process-lock.js';
 export * from './env-secrets.js';
+export * from './env-knobs.js';

@@ -17,23 +17,9 @@ export function redact(value: unknown, depth = 0): unknown {
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const LEVELS: ReadonlySet<string> = new Set<LogLevel>(['debug', 'info', 'warn', 'error', 'silent']);
 
-/**
- * The environment knobs every process reads (`AGORA_LOG_LEVEL`, `AGORA_CPUS`), checked once at
- * start: a typo would otherwise be ignored in silence (an unknown level logged at info, a CPU
- * count that is not a number counted as the CPUs Node sees). Empty counts as unset (env files).
- * Returns each problem, naming the variable; the CLI refuses to start on any (exit 2).
- */
-export function environmentKnobProblems(env: NodeJS.ProcessEnv): string[] {
-  const problems: string[] = [];
-  const level = env['AGORA_LOG_LEVEL'];
-  if (level !== undefined && level !== '' && !LEVELS.has(level)) {
-    problems.push(`AGORA_LOG_LEVEL must be one of ${[...LEVELS].join(', ')}, got ${JSON.stringify(level.slice(0, 40))}`);
-  }
-  const cpus = env['AGORA_CPUS'];
-  if (cpus !== undefined && cpus !== '' && !(/^[1-9][0-9]{0,3}$/.test(cpus) && Number(cpus) <= 4096)) {
-    problems.push(`AGORA_CPUS must be a whole number of CPUs from 1 to 4096, got ${JSON.stringify(cpus.slice(0, 40))}`);
-  }
-  return problems;
+/** One of the log levels `AGORA_LOG_LEVEL` may name. */
+export function isLogLevel(v: string): v is LogLevel {
+  return LEVELS.has(v);
 }
 
 /**

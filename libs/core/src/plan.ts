@@ -254,7 +254,7 @@ function graphProblems(items: ReadonlyArray<GraphItem | undefined>): string[] {
     });
     if (index.get(item.id) === i) edges.push({ id: item.id, depends_on: kept });
   });
-  const cycle = findCycle(edges);
+  const cycle = findCycle({ items: edges });
   if (cycle) problems.push(`cycle: ${cycle.join(' -> ')}`);
   return problems;
 }
@@ -286,9 +286,8 @@ export function assertValidPlan(input: unknown, options: ValidateOptions = {}): 
  * Returns one cycle as a closed path (`[a, b, c, a]`), following `depends_on` edges, or null.
  * Iterative DFS: plans can be deep chains, and recursion would overflow the stack.
  */
-export function findCycle(plan: Pick<Plan, 'items'> | ReadonlyArray<GraphItem>): string[] | null {
-  const items: ReadonlyArray<GraphItem> = Array.isArray(plan) ? plan : (plan as Pick<Plan, 'items'>).items;
-  const deps = new Map(items.map((it) => [it.id, it.depends_on] as const));
+export function findCycle(plan: { readonly items: ReadonlyArray<GraphItem> }): string[] | null {
+  const deps = new Map(plan.items.map((it) => [it.id, it.depends_on] as const));
   const color = new Map<string, 1 | 2>(); // 1 = on the stack, 2 = finished
   for (const root of deps.keys()) {
     if (color.has(root)) continue;

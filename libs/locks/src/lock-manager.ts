@@ -210,7 +210,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
   const redlock = new ValueRedlock([redis], { retryCount: 0, driftFactor: 0.01 });
   redlock.on('error', () => undefined); // a lost vote is reported through acquire/extend
   scripts.define(redis);
-  const call = <T>(name: 'checkTurn' | 'claim' | 'released' | 'freeHeads' | 'sweepHeads', keys: readonly string[], args: ReadonlyArray<string | number>): Promise<T> =>
+  const call = <T>(name: 'checkTurn' | 'claim' | 'released' | 'freeHeads', keys: readonly string[], args: ReadonlyArray<string | number>): Promise<T> =>
     scripts.call(redis, name, keys, args) as Promise<T>;
   const leases = new Set<{ timer: NodeJS.Timeout }>();
 
@@ -314,36 +314,38 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     return held === 0 && ranks.every((rank) => rank === null || rank === 0);
   }
 
+  /**
+   * The `freeHeads` answer for each of `names`, in order, at most FREE_HEADS_PER_CALL locks a
+   * call (a script runs alone in Redis, however many locks are asked about).
+   */
+  async function headsOf(names: readonly string[]): Promise<string[]> {
+    const heads: string[] = [];
+    for (let at = 0; at < names.length; at += FREE_HEADS_PER_CALL) {
+      const batch = names.slice(at, at + FREE_HEADS_PER_CALL);
+      const answers = await call<string[]>('freeHeads', [k.names, ...batch.flatMap((n) => [k.resource(n), k.waiters(n)])], batch);
+      batch.forEach((_, i) => heads.push(answers[i] ?? ''));
+    }
+    return heads;
+  }
+
   async function freeLockHeads(names: readonly string[]): Promise<Map<string, WakeTarget | 'held' | 'idle'>> {
-    const out = new Map<string, WakeTarget | 'held' | 'idle'>();
     const unique = [...new Set(names)];
     for (const n of unique) assertLockName(n);
-    // Bounded calls: a script runs alone in Redis, however many locks a runner watches.
-    for (let at = 0; at < unique.length; at += FREE_HEADS_PER_CALL) {
-      const batch = unique.slice(at, at + FREE_HEADS_PER_CALL);
-      const heads = await call<string[]>('freeHeads', batch.flatMap((n) => [k.resource(n), k.waiters(n)]), []);
-      batch.forEach((n, i) => {
-        const h = heads[i] ?? '';
-        const holder = h === '' || h === '-' ? null : holderOf(h);
-        out.set(n, h === '-' ? 'idle' : holder ?? 'held');
-      });
-    }
+    const heads = await headsOf(unique);
+    const out = new Map<string, WakeTarget | 'held' | 'idle'>();
+    // '-': nobody waits; '': held; else the head member (one that names no holder counts as held).
+    unique.forEach((n, i) => out.set(n, heads[i] === '-' ? 'idle' : (heads[i] && holderOf(heads[i])) || 'held'));
     return out;
   }
 
   async function sweepLockHeads(cursor: string): Promise<{ cursor: string; heads: WakeTarget[] }> {
     if (!/^[0-9]{1,20}$/.test(cursor)) throw new ValueError(`a lock sweep cursor is a decimal SSCAN cursor, got ${JSON.stringify(cursor.slice(0, 40))}`);
     const [next, found] = await redis.sscan(k.names, cursor, 'COUNT', FREE_HEADS_PER_CALL);
-    // Names come from Redis: one that is not a lock name (written by hand) is passed over, not used in a key.
+    // Names come from Redis: one that is not a lock name (written by hand) is passed over, not
+    // used in a key. COUNT is a hint: a page can hold more names than one call looks at, and
+    // every one of them is looked at (the cursor moves past them all).
     const names = [...new Set(found)].filter(isValidLockName);
-    // COUNT is a hint: a page can hold more names than one script call should look at, and every
-    // one of them must be looked at (the cursor moves past them all).
-    const heads: string[] = [];
-    for (let at = 0; at < names.length; at += FREE_HEADS_PER_CALL) {
-      const batch = names.slice(at, at + FREE_HEADS_PER_CALL);
-      heads.push(...(await call<string[]>('sweepHeads', [k.names, ...batch.flatMap((n) => [k.resource(n), k.waiters(n)])], batch)));
-    }
-    return { cursor: next, heads: wakeTargetsOf(heads) };
+    return { cursor: next, heads: wakeTargetsOf((await headsOf(names)).map((h) => (h === '-' ? '' : h))) };
   }
 
   function makeLease(names: string[], tokens: Record<string, number>, first: Lock, member: string): LockLease {

@@ -356,50 +356,98 @@ export function whenReady(client: RedisClient, signal: AbortSignal): Promise<voi
   });
 }
 
-/**
- * Checks the settings production needs: eviction would silently drop queue keys, and without
- * persistence a restart loses accepted plans. Returns warnings; never throws for them. On a
- * cluster every master known to the client is checked (each holds its own share of the keys),
- * and a warning names the node; replicas are not (they take over with their own settings, so
- * set them alike).
- */
-export async function checkRedisSettings(redis: RedisClient): Promise<string[]> {
-  if (!isRedisCluster(redis)) return checkNodeSettings(redis, 'Redis');
-  // The masters are known once the client has read the slots.
-  if (redis.status !== 'ready') await whenReady(redis, AbortSignal.timeout(5_000)).catch(() => undefined);
-  const masters = redis.nodes('master');
-  if (masters.length === 0) return ['could not check the Redis Cluster settings: no master node is known yet'];
-  const perNode = await Promise.all(masters.map((n) => checkNodeSettings(n, `Redis Cluster master ${n.options.host ?? '?'}:${n.options.port ?? '?'}`)));
-  return perNode.flat();
-}
-
-/** The two settings that decide whether accepted work survives: eviction policy and AOF. */
-async function readNodeSettings(redis: Redis): Promise<{ maxmemoryPolicy: string; appendonly: boolean }> {
-  const policy = (await redis.config('GET', 'maxmemory-policy')) as string[];
-  const aof = (await redis.config('GET', 'appendonly')) as string[];
-  return { maxmemoryPolicy: policy[1] ?? '', appendonly: aof[1] === 'yes' };
-}
-
-async function checkNodeSettings(redis: Redis, what: string): Promise<string[]> {
-  const warnings: string[] = [];
-  try {
-    const settings = await readNodeSettings(redis);
-    if (settings.maxmemoryPolicy !== 'noeviction') {
-      warnings.push(`${what} maxmemory-policy is "${settings.maxmemoryPolicy}"; set it to "noeviction" or queued jobs can be evicted`);
-    }
-    if (!settings.appendonly) warnings.push(`${what} appendonly is off; enable AOF in production so a restart loses no accepted plan`);
-  } catch {
-    warnings.push(`could not read ${what} CONFIG (managed Redis?); make sure maxmemory-policy=noeviction and AOF are set`);
-  }
-  return warnings;
-}
-
 /** What readiness requires of Redis's own settings (config `redis.require`). */
 export interface RedisRequirement {
   /** maxmemory-policy must be `noeviction`. @default true */
   readonly noeviction?: boolean | undefined;
   /** AOF must be on. @default false */
   readonly appendonly?: boolean | undefined;
+}
+
+/** One finding about a node's settings: which node, which setting, what to say. */
+interface SettingFinding {
+  readonly what: string;
+  readonly setting: 'maxmemory-policy' | 'appendonly' | 'config' | 'nodes';
+  readonly message: string;
+}
+
+/** One node's settings as read: the two that decide whether accepted work survives, or why not read. */
+interface NodeRead {
+  readonly what: string;
+  readonly settings?: { readonly maxmemoryPolicy: string; readonly appendonly: boolean };
+  readonly error?: unknown;
+}
+
+/** The two settings that decide whether accepted work survives: eviction policy and AOF. */
+async function readNodeSettings(redis: Redis): Promise<NonNullable<NodeRead['settings']>> {
+  const policy = (await redis.config('GET', 'maxmemory-policy')) as string[];
+  const aof = (await redis.config('GET', 'appendonly')) as string[];
+  return { maxmemoryPolicy: policy[1] ?? '', appendonly: aof[1] === 'yes' };
+}
+
+/**
+ * Each node's settings, read once: the server, or on a cluster every master known to the client
+ * (each holds its own share of the keys; replicas take over with their own settings, so set them
+ * alike). `waitForSlots`: a cluster client not ready yet is given 5 s to learn its masters.
+ */
+async function readSettings(redis: RedisClient, waitForSlots: boolean): Promise<NodeRead[]> {
+  if (!isRedisCluster(redis)) return [await readOne(redis, 'Redis')];
+  if (waitForSlots && redis.status !== 'ready') await whenReady(redis, AbortSignal.timeout(5_000)).catch(() => undefined);
+  return Promise.all(redis.nodes('master').map((n) => readOne(n, `Redis Cluster master ${n.options.host ?? '?'}:${n.options.port ?? '?'}`)));
+}
+
+async function readOne(node: Redis, what: string): Promise<NodeRead> {
+  try {
+    return { what, settings: await readNodeSettings(node) };
+  } catch (error) {
+    return { what, error };
+  }
+}
+
+/** The warnings of `checkRedisSettings`, from settings read. */
+function settingWarnings(nodes: readonly NodeRead[], cluster: boolean): SettingFinding[] {
+  if (cluster && nodes.length === 0) return [{ what: 'Redis Cluster', setting: 'nodes', message: 'could not check the Redis Cluster settings: no master node is known yet' }];
+  const out: SettingFinding[] = [];
+  for (const { what, settings } of nodes) {
+    if (!settings) {
+      out.push({ what, setting: 'config', message: `could not read ${what} CONFIG (managed Redis?); make sure maxmemory-policy=noeviction and AOF are set` });
+      continue;
+    }
+    if (settings.maxmemoryPolicy !== 'noeviction') {
+      out.push({ what, setting: 'maxmemory-policy', message: `${what} maxmemory-policy is "${settings.maxmemoryPolicy}"; set it to "noeviction" or queued jobs can be evicted` });
+    }
+    if (!settings.appendonly) out.push({ what, setting: 'appendonly', message: `${what} appendonly is off; enable AOF in production so a restart loses no accepted plan` });
+  }
+  return out;
+}
+
+/**
+ * Why the settings fall short of what readiness requires (see `redisSettingsProblem`), from
+ * settings read; undefined when they do not.
+ */
+function settingProblem(nodes: readonly NodeRead[], required: RedisRequirement | undefined): SettingFinding | undefined {
+  const noeviction = required?.noeviction ?? true;
+  const appendonly = required?.appendonly ?? false;
+  for (const { what, settings, error } of nodes) {
+    if (!settings) {
+      if (required === undefined) continue;
+      return { what, setting: 'config', message: `cannot read ${what} CONFIG to check redis.require (${coerceError(error).message}); grant this user +config|get, or remove redis.require` };
+    }
+    if (noeviction && settings.maxmemoryPolicy !== 'noeviction') {
+      return { what, setting: 'maxmemory-policy', message: `${what} maxmemory-policy is "${settings.maxmemoryPolicy}", not "noeviction": queued jobs can be evicted` };
+    }
+    if (appendonly && !settings.appendonly) return { what, setting: 'appendonly', message: `${what} appendonly is off, and redis.require.appendonly is true` };
+  }
+  return undefined;
+}
+
+/**
+ * Checks the settings production needs: eviction would silently drop queue keys, and without
+ * persistence a restart loses accepted plans. Returns warnings; never throws for them. On a
+ * cluster every master known to the client is checked, and a warning names the node.
+ */
+export async function checkRedisSettings(redis: RedisClient): Promise<string[]> {
+  return settingWarnings(await readSettings(redis, true), isRedisCluster(redis)).map((w) => w.message);
 }
 
 /**
@@ -410,21 +458,16 @@ export interface RedisRequirement {
  * On a cluster every known master is checked.
  */
 export async function redisSettingsProblem(redis: RedisClient, required: RedisRequirement | undefined): Promise<string | undefined> {
-  const nodes: Array<{ node: Redis; what: string }> = isRedisCluster(redis)
-    ? redis.nodes('master').map((n) => ({ node: n, what: `Redis Cluster master ${n.options.host ?? '?'}:${n.options.port ?? '?'}` }))
-    : [{ node: redis, what: 'Redis' }];
-  const noeviction = required?.noeviction ?? true;
-  const appendonly = required?.appendonly ?? false;
-  for (const { node, what } of nodes) {
-    let settings;
-    try {
-      settings = await readNodeSettings(node);
-    } catch (err) {
-      if (required === undefined) continue;
-      return `cannot read ${what} CONFIG to check redis.require (${coerceError(err).message}); grant this user +config|get, or remove redis.require`;
-    }
-    if (noeviction && settings.maxmemoryPolicy !== 'noeviction') return `${what} maxmemory-policy is "${settings.maxmemoryPolicy}", not "noeviction": queued jobs can be evicted`;
-    if (appendonly && !settings.appendonly) return `${what} appendonly is off, and redis.require.appendonly is true`;
-  }
-  return undefined;
+  return settingProblem(await readSettings(redis, false), required)?.message;
+}
+
+/**
+ * Both at once, from one read of each node (`agora doctor`): what readiness refuses, and the
+ * warnings about the other settings (the one the problem names is not warned about again).
+ */
+export async function redisSettingsReport(redis: RedisClient, required: RedisRequirement | undefined): Promise<{ problem: string | undefined; warnings: string[] }> {
+  const nodes = await readSettings(redis, true);
+  const problem = settingProblem(nodes, required);
+  const warnings = settingWarnings(nodes, isRedisCluster(redis)).filter((w) => !(problem && w.what === problem.what && w.setting === problem.setting));
+  return { problem: problem?.message, warnings: warnings.map((w) => w.message) };
 }

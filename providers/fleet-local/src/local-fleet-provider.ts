@@ -10,6 +10,7 @@ import {
   ValueError,
   fleetRunnerCount,
   fleetScaleTarget,
+  hostCpus,
   isRunning,
   procStat,
   parseFleetOptions,
@@ -77,7 +78,7 @@ export class LocalFleetProvider implements FleetProvider {
     if (ctx.runnerLaunch === undefined) throw new IllegalStateError('the local fleet provider needs runnerLaunch (the Redis URL its runners use)');
     this.launch = ctx.runnerLaunch;
     this.records = new ReplicaRecords(ctx.dataDir, this.fleetName);
-    this.vcpu = this.opts.vcpu ?? (Number(process.env['AGORA_CPUS']) || os.availableParallelism());
+    this.vcpu = this.opts.vcpu ?? hostCpus();
     // What the runners report as their host (they read AGORA_HOST, else the host name).
     this.host = this.opts.env['AGORA_HOST'] ?? process.env['AGORA_HOST'] ?? os.hostname();
   }

@@ -1,5 +1,5 @@
 import { checkProviders } from '@agora/registry';
-import { checkRedisSettings, createRedis, liveRunners, localStorageAcrossHosts, redisSettingsProblem } from '@agora/state';
+import { createRedis, liveRunners, localStorageAcrossHosts, redisSettingsReport } from '@agora/state';
 import { EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { assertRedisReachable } from '../redis-check.js';
 
@@ -16,14 +16,11 @@ export async function doctorCmd(opts: { json?: boolean }, g: GlobalOpts): Promis
     await assertRedisReachable(config.redisUrl, 3000);
     const r = createRedis(config.redisUrl);
     try {
-      const [warnings, unready] = await Promise.all([checkRedisSettings(r), redisSettingsProblem(r, config.redis?.require)]);
+      const settings = await redisSettingsReport(r, config.redis?.require);
       rows.push({ kind: 'redis', name: 'redis', provider: 'redis', ok: true, message: 'reachable' });
       // What readiness refuses (serve's and a runner's /readyz answer 503 on it) fails here too.
-      if (unready) rows.push({ kind: 'redis', name: 'settings', provider: 'redis', ok: false, message: unready });
-      for (const w of warnings) {
-        if (unready && /maxmemory-policy/.test(w) && /maxmemory-policy/.test(unready)) continue;
-        rows.push({ kind: 'redis', name: 'settings', provider: 'redis', ok: true, warning: true, message: w });
-      }
+      if (settings.problem) rows.push({ kind: 'redis', name: 'settings', provider: 'redis', ok: false, message: settings.problem });
+      for (const w of settings.warnings) rows.push({ kind: 'redis', name: 'settings', provider: 'redis', ok: true, warning: true, message: w });
       // The fleet as it registered itself: a result stored on one host's disk is lost to the others.
       const runners = await liveRunners(r, config.namespace);
       for (const run of runners) {

@@ -6,6 +6,8 @@ import { liveRunners } from '@agora/state';
 import { EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { assertRedisReachable, probeRedis } from '../redis-check.js';
 
+const TIMEOUT_MESSAGE = 'must be an integer number of milliseconds from 100 to 60000';
+
 /**
  * `agora health`: a container healthcheck (the image's HEALTHCHECK and compose's) for a process
  * that serves no HTTP of its own. It runs in the same container as the process it checks, so it
@@ -27,9 +29,9 @@ const optsSchema = z.object({
     .optional(),
   timeoutMs: z
     .string()
-    .regex(/^[0-9]{1,6}$/, 'must be an integer number of milliseconds from 100 to 60000')
+    .regex(/^[0-9]{1,6}$/, TIMEOUT_MESSAGE)
     .transform(Number)
-    .refine((n) => n >= 100 && n <= 60_000, 'must be an integer number of milliseconds from 100 to 60000')
+    .refine((n) => n >= 100 && n <= 60_000, TIMEOUT_MESSAGE)
     .default(4000),
 });
 

@@ -1,7 +1,6 @@
-import os from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { AgoraError, NotFoundError, StorageError, ValueError, coerceError, createLogger, isItemId, parsePlanText, type LogLevel, type Plan } from '@agora/core';
+import { AgoraError, NotFoundError, StorageError, ValueError, coerceError, createLogger, hostCpus, isItemId, parsePlanText, type LogLevel, type Plan } from '@agora/core';
 import { verifyEvidence } from '@agora/evidence';
 import { ProviderSet, loadTask } from '@agora/registry';
 import {
@@ -97,7 +96,7 @@ export async function replayCmd(file: string, raw: ReplayOpts, g: GlobalOpts): P
   process.once('SIGINT', onSigint);
   let outcomes: ReplayOutcome[];
   try {
-    const cpus = Number(process.env['AGORA_CPUS']) || os.availableParallelism();
+    const cpus = hostCpus();
     outcomes = await replayItems(executor, run.runId, items, { config, storage, logger, signal: stop.signal, concurrency: effectiveConcurrency(config.runner.concurrency, cpus) });
   } finally {
     process.off('SIGINT', onSigint);

@@ -1,4 +1,4 @@
-import { DEFAULT_EXECUTORS, NotFoundError, PlanValidationError, ValueError, isTerminalRunState, resultSinkNames, validatePlan, type AgoraConfig, type ValidateOptions } from '@agora/core';
+import { DEFAULT_EXECUTORS, NotFoundError, PlanValidationError, ValueError, configValidateOptions, isTerminalRunState, validatePlan, type ValidateOptions } from '@agora/core';
 import { AgoraClient, runsQuerySchema, type RunSummary } from '@agora/sdk';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { parseSeq } from '../options.js';
@@ -6,18 +6,10 @@ import { readPlanFile } from '../plan-file.js';
 import { WatchSummary } from '../watch-summary.js';
 import { assertRedisReachable } from '../redis-check.js';
 
-/**
- * What the config says a plan may name: its queues, targets and result sinks. `validate` and
- * `submit` check the same things, so they agree on every plan.
- */
-function deploymentOf(config: AgoraConfig): ValidateOptions {
-  return { queues: Object.keys(config.queues), targets: Object.keys(config.targets), resultSinks: resultSinkNames(config) };
-}
-
 async function client(g: GlobalOpts): Promise<{ client: AgoraClient; deployment: ValidateOptions }> {
   const config = await resolveConfig(g);
   await assertRedisReachable(config.redisUrl);
-  const deployment = deploymentOf(config);
+  const deployment = configValidateOptions(config);
   return { client: new AgoraClient({ redisUrl: config.redisUrl, namespace: config.namespace, validate: deployment }), deployment };
 }
 
@@ -25,7 +17,7 @@ async function client(g: GlobalOpts): Promise<{ client: AgoraClient; deployment:
 export async function validateCmd(file: string, g: GlobalOpts, opts: { json?: boolean } = {}): Promise<number> {
   const config = await resolveConfig(g);
   const plan = await readPlanFile(file);
-  const r = validatePlan(plan, { ...deploymentOf(config), executors: DEFAULT_EXECUTORS });
+  const r = validatePlan(plan, { ...configValidateOptions(config), executors: DEFAULT_EXECUTORS });
   if (opts.json) {
     process.stdout.write(JSON.stringify(r.ok ? { ok: true, planId: r.plan.id, queue: r.plan.queue, items: r.plan.items.length } : { ok: false, problems: r.problems }) + '\n');
     return r.ok ? EXIT.ok : EXIT.failed;
