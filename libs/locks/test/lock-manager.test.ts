@@ -31,6 +31,20 @@ async function acquireSpin(m: LockManager, names: string[], h: LockHolder, pollM
   }
 }
 
+/**
+ * A namespace where `dead` was taken by a holder that then died (an 800 ms lease, never extended
+ * or released) and `held` is held by a live manager, `m`.
+ */
+async function deadAndLiveHolders(dead: string, held: string): Promise<{ ns: string; m: LockManager }> {
+  const ns = uniqueNamespace();
+  const dying = manager(ns, { lockTtlMs: 800 });
+  await acquireSpin(dying, [dead], holder('dead'));
+  await dying.close();
+  const m = manager(ns);
+  await acquireSpin(m, [held], holder('alive'));
+  return { ns, m };
+}
+
 describe('lock manager', () => {
   it('50 holders on one lock across 3 managers never overlap; tokens increase in acquisition order', async () => {
     const ns = uniqueNamespace();
@@ -176,12 +190,7 @@ describe('lock manager', () => {
   });
 
   it('freeLockHeads names the head of a free lock with waiters (its holder died), and says held or idle otherwise', async () => {
-    const ns = uniqueNamespace();
-    const dying = manager(ns, { lockTtlMs: 800 });
-    await acquireSpin(dying, ['fh/a'], holder('dead'));
-    await dying.close();
-    const m = manager(ns);
-    await acquireSpin(m, ['fh/b'], holder('alive'));
+    const { m } = await deadAndLiveHolders('fh/a', 'fh/b');
     for (const [name, i] of [['fh/a', 1], ['fh/b', 2]] as const) {
       const r = await m.acquire({ names: [name], holder: holder(`w${i}`) });
       expect(r.acquired).toBe(false);
@@ -196,12 +205,7 @@ describe('lock manager', () => {
   });
 
   it('sweepLockHeads pages through every lock in use: heads of free locks, none of held ones; idle names leave the set', async () => {
-    const ns = uniqueNamespace();
-    const dying = manager(ns, { lockTtlMs: 800 });
-    await acquireSpin(dying, ['sw/dead'], holder('dead'));
-    await dying.close();
-    const m = manager(ns);
-    await acquireSpin(m, ['sw/held'], holder('alive'));
+    const { ns, m } = await deadAndLiveHolders('sw/dead', 'sw/held');
     const idle = await acquireSpin(m, ['sw/idle'], holder('idle'));
     await idle.release();
     for (const name of ['sw/dead', 'sw/held']) expect((await m.acquire({ names: [name], holder: holder(`w-${name}`) })).acquired).toBe(false);
