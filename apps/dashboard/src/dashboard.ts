@@ -7,13 +7,13 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
-import { createLogger, type AgoraConfig, type Logger } from '@agora/core';
+import { configValidateOptions, createLogger, type AgoraConfig, type Logger } from '@agora/core';
 import { IllegalStateError } from '@agora/core';
 import { RunStore, createRedis, type RedisClient } from '@agora/state';
 import { AgoraClient } from '@agora/sdk';
 import { createEvidence, verifyEvidence } from '@agora/evidence';
 import { createAgoraMetrics, readiness, type AgoraMetrics } from '@agora/metrics';
-import { ProviderSet, readArtifact, readItemLogs, type Artifact } from '@agora/registry';
+import { ProviderSet, readArtifact, readItemLogs, resolvePlanTasks, type Artifact } from '@agora/registry';
 import { createApiRouter } from './api.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createConsole } from './console.js';
@@ -116,7 +116,16 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   timer.unref();
 
   // API calls answer 503 within 5 s when Redis is down: the SDK gives up after timeoutMs.
-  const client = new AgoraClient({ redis, namespace: config.namespace, timeoutMs: 4000, validate: { queues: Object.keys(config.queues), targets: Object.keys(config.targets) } });
+  // Made on first use: a dashboard nobody downloads from or submits a dispatch plan to never opens its storage.
+  const providers = new ProviderSet(config);
+  // The task check of the scheduler's acceptance runs at submit too: an unknown task is a 422, not a rejected run.
+  const client = new AgoraClient({
+    redis,
+    namespace: config.namespace,
+    timeoutMs: 4000,
+    validate: configValidateOptions(config),
+    checkPlan: async (plan) => (await resolvePlanTasks(() => providers.storage(), config, plan)).problems,
+  });
 
   const events = createRunEventHub({ redis, store, logger });
 
@@ -163,8 +172,6 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     },
   );
   const evidence = createEvidence({ config, redis, logger });
-  // Made on first use: a dashboard nobody downloads from never opens its storage.
-  const providers = new ProviderSet(config);
   let openApi: string | undefined;
   app.get('/api/openapi.json', signIn, requireScope('read'), (_req, res) => {
     openApi ??= JSON.stringify(buildOpenApiDocument(DASHBOARD_VERSION));

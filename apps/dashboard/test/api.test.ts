@@ -65,6 +65,18 @@ describe('HTTP API', () => {
     });
     expect(bad.status).toBe(422);
     expect(await bad.json()).toEqual({ error: 'plan_invalid', problems: ['items[0] ("a"): depends_on[0]: item depends on itself'] });
+    // A dispatch item naming a task neither configured nor registered: refused at submit (it was
+    // enqueued, then rejected by the scheduler), with the scheduler's own wording.
+    const ghost = await fetch(`${dash.url}/api/runs`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...plan, items: [{ ...plan.items[0], executor: 'dispatch', inputs: { task: 'ghost' } }] }),
+    });
+    expect(ghost.status).toBe(422);
+    expect(await ghost.json()).toEqual({
+      error: 'plan_invalid',
+      problems: [`items[0] ("a"): unknown task "ghost" (configured: ${Object.keys(cluster.config.tasks).join(', ') || 'none'}; none registered by that name)`],
+    });
     const broken = await fetch(`${dash.url}/api/runs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"id":' });
     expect(broken.status).toBe(400);
     expect((await fetch(`${dash.url}/api/runs/rnope`, { headers: auth })).status).toBe(404);

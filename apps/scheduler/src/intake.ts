@@ -1,7 +1,7 @@
 import type { FlowProducer, Queue } from 'bullmq';
 import { coerceError, formatTraceparent, itemJobId, newTraceContext, configValidateOptions, validatePlan, type AgoraConfig, type Logger, type Plan, type TraceContext } from '@agora/core';
 import { itemInputsHash, submissionProblems, wakeJobs, type RegisteredItem, type RunStore, type SubmissionData } from '@agora/state';
-import { resolveTaskRef, type ProviderSet } from '@agora/registry';
+import { resolvePlanTasks, type ProviderSet } from '@agora/registry';
 import type { AgoraMetrics } from '@agora/metrics';
 import { buildFlows, type FlowPlan } from './flows.js';
 import { admissionFlowOptions, unfinishedJobs, type Admissions, type PendingAdmission } from './admission.js';
@@ -181,35 +181,12 @@ async function checkPlan(
 /**
  * Pins each dispatch item's task to the hash registered in storage now, so retries and
  * recoveries of this run use exactly the definition it was accepted with (seed 000's
- * resolveByHash). Tasks only in the config file are not pinned. An item whose task is neither
- * registered nor configured, or is both (a registered task may not silently shadow a configured
- * one), is a problem: the run is rejected, before any lock is taken.
+ * resolveByHash); tasks only in the config file are not pinned. An unknown task, or one both
+ * registered and configured, is a problem: the run is rejected, before any lock is taken. The
+ * CLI's `validate` and `submit` run the same check (libs/registry `resolvePlanTasks`).
  */
-export async function pinTasks(ctx: Pick<IntakeContext, 'config' | 'providers'>, plan: Plan): Promise<{ refs: Map<string, string>; problems: string[] }> {
-  const { config } = ctx;
-  const names = new Map<string, number>();
-  const problems: string[] = [];
-  plan.items.forEach((it, i) => {
-    if (it.executor !== 'dispatch') return;
-    const n = it.inputs['task'] ?? it.inputs['subagent'];
-    if (typeof n === 'string') {
-      if (!names.has(n)) names.set(n, i);
-    } else {
-      problems.push(`items[${i}] (${JSON.stringify(it.id)}): dispatch needs inputs.task naming a task`);
-    }
-  });
-  const refs = new Map<string, string>();
-  if (names.size === 0) return { refs, problems };
-  const storage = await ctx.providers.storage();
-  for (const [n, i] of names) {
-    const ref = await resolveTaskRef(storage, config.namespace, n);
-    const configured = Object.hasOwn(config.tasks, n);
-    const where = `items[${i}] (${JSON.stringify(plan.items[i]!.id)})`;
-    if (ref && configured) problems.push(`${where}: task "${n}" is both in the config and registered in storage; remove one of them`);
-    else if (ref) refs.set(n, ref);
-    else if (!configured) problems.push(`${where}: unknown task "${n}" (configured: ${Object.keys(config.tasks).join(', ') || 'none'}; none registered by that name)`);
-  }
-  return { refs, problems };
+export function pinTasks(ctx: Pick<IntakeContext, 'config' | 'providers'>, plan: Plan): Promise<{ refs: Map<string, string>; problems: string[] }> {
+  return resolvePlanTasks(() => ctx.providers.storage(), ctx.config, plan);
 }
 
 /**

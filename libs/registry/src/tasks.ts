@@ -72,3 +72,46 @@ export async function loadTask(storage: StorageProvider, uri: string): Promise<T
   if (u.type !== 'task' || u.contentHash === undefined) throw new ValueError(`not a pinned task URI: ${uri}`);
   return taskSchema.parse(JSON.parse(Buffer.from(await storage.get(uri)).toString('utf8')));
 }
+
+/** What a plan's `dispatch` items name: `inputs.task` (or its alias `subagent`). */
+interface DispatchItems {
+  readonly items: ReadonlyArray<{ readonly id: string; readonly executor: string; readonly inputs: Readonly<Record<string, unknown>> }>;
+}
+
+/**
+ * Resolves the task each `dispatch` item names, as the scheduler does at acceptance: the hash
+ * registered in storage now (pinned: retries and recoveries of the run use exactly it), or the
+ * config's definition (not pinned). A task that is neither, or both (a registered task may not
+ * silently shadow a configured one), and a dispatch item naming no task are problems, one per
+ * task name, at its first item. Storage is read only when the plan has dispatch items, so
+ * `agora validate` of a plan of `noop` items never needs it.
+ */
+export async function resolvePlanTasks(
+  storage: () => Promise<StorageProvider>,
+  config: { readonly namespace: string; readonly tasks: Readonly<Record<string, unknown>> },
+  plan: DispatchItems,
+): Promise<{ refs: Map<string, string>; problems: string[] }> {
+  const names = new Map<string, number>();
+  const problems: string[] = [];
+  plan.items.forEach((it, i) => {
+    if (it.executor !== 'dispatch') return;
+    const n = it.inputs['task'] ?? it.inputs['subagent'];
+    if (typeof n === 'string') {
+      if (!names.has(n)) names.set(n, i);
+    } else {
+      problems.push(`items[${i}] (${JSON.stringify(it.id)}): dispatch needs inputs.task naming a task`);
+    }
+  });
+  const refs = new Map<string, string>();
+  if (names.size === 0) return { refs, problems };
+  const store = await storage();
+  for (const [n, i] of names) {
+    const ref = await resolveTaskRef(store, config.namespace, n);
+    const configured = Object.hasOwn(config.tasks, n);
+    const where = `items[${i}] (${JSON.stringify(plan.items[i]!.id)})`;
+    if (ref && configured) problems.push(`${where}: task "${n}" is both in the config and registered in storage; remove one of them`);
+    else if (ref) refs.set(n, ref);
+    else if (!configured) problems.push(`${where}: unknown task "${n}" (configured: ${Object.keys(config.tasks).join(', ') || 'none'}; none registered by that name)`);
+  }
+  return { refs, problems };
+}

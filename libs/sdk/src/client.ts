@@ -3,6 +3,7 @@ import {
   IllegalStateError,
   INBOX_QUEUE,
   NotFoundError,
+  PlanValidationError,
   ValueError,
   assertValidPlan,
   encodeChannelMessage,
@@ -13,6 +14,7 @@ import {
   newRunId,
   assertDeadLetterId,
   type AgoraEvent,
+  type Plan,
   type ValidateOptions,
 } from '@agora/core';
 import {
@@ -52,6 +54,14 @@ export interface AgoraClientOptions {
    */
   readonly validate?: ValidateOptions;
   /**
+   * Checks of a valid plan that need more than the plan and the deployment's lists, run before
+   * anything is enqueued; problems reject the submission with `PlanValidationError` like any
+   * other. The CLI and the HTTP API pass the task check of the scheduler's acceptance here
+   * (`resolvePlanTasks` of `@agora/registry`: every dispatch item's task configured or registered
+   * in storage, not both), so an unknown task is refused at submit, not only at acceptance.
+   */
+  readonly checkPlan?: (plan: Plan) => Promise<readonly string[]>;
+  /**
    * How long a call waits for Redis before it rejects with `UnavailableError` (code
    * `UNAVAILABLE`). Without a bound, a call made while Redis is down or refusing our password
    * would never settle: clients keep commands queued through a restart. `watch` allows each of
@@ -84,6 +94,7 @@ export class AgoraClient {
   private readonly store: RunStore;
   private readonly inbox: Queue;
   private readonly validate: ValidateOptions;
+  private readonly checkPlan: ((plan: Plan) => Promise<readonly string[]>) | undefined;
   private readonly timeoutMs: number;
   private readonly dlq: DeadLetterStore;
 
@@ -97,6 +108,7 @@ export class AgoraClient {
     // BullMQ re-emits connection trouble here; the client has reported it already (createRedis).
     this.inbox.on('error', () => undefined);
     this.validate = opts.validate ?? {};
+    this.checkPlan = opts.checkPlan;
     const t = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!Number.isFinite(t) || t <= 0) throw new ValueError(`timeoutMs must be a positive number of milliseconds, got ${t}`);
     this.timeoutMs = t;
@@ -149,8 +161,11 @@ export class AgoraClient {
     // The caller's own lists first, before any Redis call. Executors only when the caller named
     // them: otherwise the deployment's published list decides (below), so an executor a runner
     // plugs in is not refused by the built-in default list.
-    assertValidPlan(plan, this.validate.executors !== undefined ? this.validate : { ...this.validate, executors: executorsNamedIn(plan) });
+    const valid = assertValidPlan(plan, this.validate.executors !== undefined ? this.validate : { ...this.validate, executors: executorsNamedIn(plan) });
     assertRunId(runId);
+    // Outside the Redis bound below: this check reads storage, not Redis.
+    const problems = this.checkPlan ? await this.checkPlan(valid) : [];
+    if (problems.length > 0) throw new PlanValidationError([...problems]);
     return this.bounded(`submit of run "${runId}"`, async (live) => {
       const [hash, taken] = await this.store.deploymentAndRunExists(runId);
       const deployment = parseDeployment(hash);

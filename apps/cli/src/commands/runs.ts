@@ -1,5 +1,6 @@
-import { DEFAULT_EXECUTORS, NotFoundError, PlanValidationError, ValueError, configValidateOptions, isTerminalRunState, validatePlan, type ValidateOptions } from '@agora/core';
+import { DEFAULT_EXECUTORS, NotFoundError, PlanValidationError, ValueError, configValidateOptions, isTerminalRunState, validatePlan, type AgoraConfig, type Plan, type ValidateOptions } from '@agora/core';
 import { AgoraClient, runsQuerySchema, type RunSummary } from '@agora/sdk';
+import { ProviderSet, resolvePlanTasks } from '@agora/registry';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { parseSeq } from '../options.js';
 import { readPlanFile } from '../plan-file.js';
@@ -10,14 +11,26 @@ async function client(g: GlobalOpts): Promise<{ client: AgoraClient; deployment:
   const config = await resolveConfig(g);
   await assertRedisReachable(config.redisUrl);
   const deployment = configValidateOptions(config);
-  return { client: new AgoraClient({ redisUrl: config.redisUrl, namespace: config.namespace, validate: deployment }), deployment };
+  return { client: new AgoraClient({ redisUrl: config.redisUrl, namespace: config.namespace, validate: deployment, checkPlan: taskCheck(config) }), deployment };
+}
+
+/**
+ * The task check of the scheduler's acceptance, short of the run itself: the task each `dispatch`
+ * item names against the config's tasks and those registered in the config's storage (read only
+ * when the plan has dispatch items). So `validate` and `submit` refuse an unknown task, which the
+ * scheduler would reject after the submission.
+ */
+function taskCheck(config: AgoraConfig): (plan: Plan) => Promise<string[]> {
+  return async (plan) => (await resolvePlanTasks(() => new ProviderSet(config).storage(), config, plan)).problems;
 }
 
 /** `agora validate <plan>`: prints every problem; exit 1 when invalid. `--json` for scripts. */
 export async function validateCmd(file: string, g: GlobalOpts, opts: { json?: boolean } = {}): Promise<number> {
   const config = await resolveConfig(g);
   const plan = await readPlanFile(file);
-  const r = validatePlan(plan, { ...configValidateOptions(config), executors: DEFAULT_EXECUTORS });
+  const schema = validatePlan(plan, { ...configValidateOptions(config), executors: DEFAULT_EXECUTORS });
+  const taskProblems = schema.ok ? await taskCheck(config)(schema.plan) : [];
+  const r = taskProblems.length > 0 ? { ok: false as const, problems: taskProblems } : schema;
   if (opts.json) {
     process.stdout.write(JSON.stringify(r.ok ? { ok: true, planId: r.plan.id, queue: r.plan.queue, items: r.plan.items.length } : { ok: false, problems: r.problems }) + '\n');
     return r.ok ? EXIT.ok : EXIT.failed;

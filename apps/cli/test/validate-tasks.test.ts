@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliEnv } from '../../../test/support/cli.js';
+
+// A config task, and a task registered in storage (the env's local data dir): `validate` and
+// `submit` check a dispatch item's task as the scheduler's acceptance does.
+const env = cliEnv({ queues: { default: { concurrency: 1 } }, tasks: { configured: { command: ['true'] } } });
+afterAll(() => env.close());
+
+const plan = (task: string) => ({ id: 'p', queue: 'default', items: [{ id: 'a', executor: 'dispatch', inputs: { task }, depends_on: [], resourceLocks: [] }] });
+
+describe('agora validate / submit: the task a dispatch item names', () => {
+  beforeAll(() => {
+    const def = env.writeJson('task.json', { command: ['echo', 'hi'] });
+    const r = env.agora(['tasks', 'register', 'registered', def]);
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  it('refuses a task neither configured nor registered, naming both lists', () => {
+    const r = env.agora(['validate', env.writeJson('ghost.json', plan('ghost'))]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('items[0] ("a"): unknown task "ghost" (configured: configured; none registered by that name)');
+    const j = env.agora(['validate', '--json', env.writeJson('ghost.json', plan('ghost'))]);
+    expect(j.code).toBe(1);
+    expect(JSON.parse(j.stdout)).toEqual({ ok: false, problems: ['items[0] ("a"): unknown task "ghost" (configured: configured; none registered by that name)'] });
+  });
+
+  it('accepts a configured task and a registered one', () => {
+    for (const task of ['configured', 'registered']) {
+      const r = env.agora(['validate', env.writeJson(`${task}.json`, plan(task))]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+  });
+
+  it('submit refuses an unknown task with the same problem and enqueues nothing', () => {
+    const r = env.agora(['submit', '--json', env.writeJson('ghost-submit.json', plan('ghost'))]);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toEqual({ ok: false, problems: ['items[0] ("a"): unknown task "ghost" (configured: configured; none registered by that name)'] });
+    const runs = env.agora(['runs', '--json']);
+    expect(runs.code, runs.stderr).toBe(0);
+    expect(JSON.parse(runs.stdout).runs).toEqual([]);
+  });
+
+  it('a plan of noop items never reads storage (validate works with the storage unreachable)', () => {
+    const unreachable = cliEnv({ storage: { provider: 's3', options: { bucket: 'bkt', endpoint: 'http://127.0.0.1:1', region: 'us-east-1', forcePathStyle: true } } });
+    try {
+      const ok = unreachable.agora(['validate', unreachable.writeJson('noop.json', { id: 'p', queue: 'default', items: [{ id: 'a', executor: 'noop', inputs: {}, depends_on: [], resourceLocks: [] }] })]);
+      expect(ok.code, ok.stderr).toBe(0);
+    } finally {
+      void unreachable.close();
+    }
+  });
+});
