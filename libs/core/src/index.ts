@@ -24,3 +24,4 @@ export * from './fleet.js';
 export * from './process-lock.js';
 export * from './env-secrets.js';
 export * from './env-knobs.js';
+export * from './selectors.js';

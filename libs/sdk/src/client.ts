@@ -16,6 +16,10 @@ import {
   type AgoraEvent,
   type Plan,
   type ValidateOptions,
+  parseDeadLetterSelector,
+  parseMemoPurgeSelector,
+  type DeadLetterSelector,
+  type MemoPurgeSelector,
 } from '@agora/core';
 import {
   DeadLetterStore,
@@ -26,7 +30,6 @@ import {
   reportRedisErrors,
   unavailableError,
   whenReady,
-  type DeadLetterSelector,
   type ItemDetail,
   type MemoEntry,
   type RedisClient,
@@ -38,6 +41,7 @@ import {
   type StoredDeadLetter,
 } from '@agora/state';
 import { deploymentValidation, parseDeployment } from './deployment.js';
+import { checkArgument, listLimitSchema, runsQueryObjectSchema } from './queries.js';
 import { buildReplayPlan, type ReplayPlan } from './replay-plan.js';
 
 export interface AgoraClientOptions {
@@ -206,11 +210,14 @@ export class AgoraClient {
 
   /** Runs newest first, a page at a time; filter by state, queue, plan id or creation time. */
   async runs(query: RunsQuery = {}): Promise<RunsPage> {
-    return this.bounded('the runs list', () => this.store.runsPage(query));
+    const q = checkArgument(runsQueryObjectSchema, query, 'runs');
+    return this.bounded('the runs list', () => this.store.runsPage(q));
   }
 
   /** One item of a run: state, attempts, timings, lock tokens, error and exit code, retries, its events. */
   async item(runId: string, itemId: string): Promise<ItemDetail> {
+    assertRunId(runId);
+    if (!isItemId(itemId)) throw new ValueError(`invalid item id "${String(itemId).slice(0, 80)}"`);
     return this.bounded(`item "${itemId}" of run "${runId}"`, async () => {
       const d = await this.store.itemDetail(runId, itemId);
       if (d) return d;
@@ -314,6 +321,7 @@ export class AgoraClient {
    */
   async deadLetters(opts: { runId?: string; limit?: number } = {}): Promise<StoredDeadLetter[]> {
     if (opts.runId !== undefined) assertRunId(opts.runId);
+    checkArgument(listLimitSchema, opts.limit, 'deadLetters');
     return this.bounded('dead letters', () => this.dlq.list(opts));
   }
 
@@ -359,9 +367,8 @@ export class AgoraClient {
 
   /** Deletes dead letters: one (`{ id }`), a run's (`{ runId }`) or all (`{ all: true }`). Returns how many. */
   async purgeDeadLetters(sel: DeadLetterSelector): Promise<number> {
-    if ('id' in sel) assertDeadLetterId(sel.id);
-    if ('runId' in sel) assertRunId(sel.runId);
-    return this.bounded('purge of dead letters', () => this.dlq.purge(sel));
+    const checked = parseDeadLetterSelector(sel);
+    return this.bounded('purge of dead letters', () => this.dlq.purge(checked));
   }
 
   /**
@@ -404,12 +411,14 @@ export class AgoraClient {
 
   /** The memo cache's entries, newest first (at most `limit`, default 1000): an admin's view. */
   async memoEntries(opts: { limit?: number } = {}): Promise<Array<MemoEntry & { key: string }>> {
+    checkArgument(listLimitSchema, opts.limit, 'memoEntries');
     return this.bounded('memo cache entries', () => new MemoStore(this.redis, this.store.keys.namespace).list(opts));
   }
 
   /** Deletes memo-cache entries by key, or every one; returns how many. Their items execute again next time. */
-  async purgeMemo(sel: { keys: readonly string[] } | { all: true }): Promise<number> {
-    return this.bounded('purge of memo cache entries', () => new MemoStore(this.redis, this.store.keys.namespace).purge(sel));
+  async purgeMemo(sel: MemoPurgeSelector): Promise<number> {
+    const checked = parseMemoPurgeSelector(sel);
+    return this.bounded('purge of memo cache entries', () => new MemoStore(this.redis, this.store.keys.namespace).purge(checked));
   }
 
   /** The run's items with their states and dependencies (the console's DAG); `NotFoundError` for an unknown run. */

@@ -15,8 +15,12 @@ import {
   type AgoraError,
   type AgoraEvent,
   type ValidateOptions,
+  parseDeadLetterSelector,
+  parseMemoPurgeSelector,
+  type DeadLetterSelector,
+  type MemoPurgeSelector,
 } from '@agora/core';
-import type { DeadLetterSelector, ItemDetail, RunStatus, RunsPage, RunsQuery, SentMessage, StoredDeadLetter } from '@agora/state';
+import type { ItemDetail, RunStatus, RunsPage, RunsQuery, SentMessage, StoredDeadLetter } from '@agora/state';
 import type { AgoraApi } from './agora-api.js';
 import type { ClientRunStatus, WatchOptions } from './client.js';
 import {
@@ -37,6 +41,7 @@ import {
   submittedSchema,
 } from './http-schemas.js';
 import { SseDecoder } from './sse-decoder.js';
+import { checkArgument, listLimitSchema, runsQueryObjectSchema } from './queries.js';
 
 export interface AgoraHttpClientOptions {
   /** The dashboard's address (`agora dashboard` prints it), e.g. `https://agora.internal:3000`; a path prefix is kept. */
@@ -131,7 +136,8 @@ export class AgoraHttpClient implements AgoraApi {
   }
 
   /** Runs newest first, a page at a time (`GET /api/runs`); filter by state, queue, plan id or creation time. */
-  async runs(query: RunsQuery = {}): Promise<RunsPage> {
+  async runs(runsQuery: RunsQuery = {}): Promise<RunsPage> {
+    const query = checkArgument(runsQueryObjectSchema, runsQuery, 'runs');
     const q = new URLSearchParams();
     const put = (k: string, v: string | number | undefined): void => {
       if (v !== undefined) q.set(k, String(v));
@@ -167,6 +173,7 @@ export class AgoraHttpClient implements AgoraApi {
   /** Dead-letter records, newest first: all or one run's, at most `limit` (`GET /api/dlq`, scope `admin`). */
   async deadLetters(opts: { runId?: string; limit?: number } = {}): Promise<StoredDeadLetter[]> {
     if (opts.runId !== undefined) assertRunId(opts.runId);
+    checkArgument(listLimitSchema, opts.limit, 'deadLetters');
     const q = new URLSearchParams();
     if (opts.runId !== undefined) q.set('run', opts.runId);
     if (opts.limit !== undefined) q.set('limit', String(opts.limit));
@@ -199,20 +206,21 @@ export class AgoraHttpClient implements AgoraApi {
 
   /** Deletes dead letters: one (`{ id }`), a run's (`{ runId }`) or all (`{ all: true }`); `POST /api/dlq/purge`, scope `admin`. Returns how many. */
   async purgeDeadLetters(sel: DeadLetterSelector): Promise<number> {
-    if ('id' in sel) assertDeadLetterId(sel.id);
-    if ('runId' in sel) assertRunId(sel.runId);
-    return (await this.call('purge of dead letters', 'POST', 'api/dlq/purge', purgedSchema, JSON.stringify(sel))).purged;
+    const checked = parseDeadLetterSelector(sel);
+    return (await this.call('purge of dead letters', 'POST', 'api/dlq/purge', purgedSchema, JSON.stringify(checked))).purged;
   }
 
   /** The memo cache's entries, newest first (`GET /api/memo`, scope `admin`). */
   async memoEntries(opts: { limit?: number } = {}): Promise<Array<{ key: string; runId: string; itemId: string; resultRef: string; at: string }>> {
+    checkArgument(listLimitSchema, opts.limit, 'memoEntries');
     const q = opts.limit !== undefined ? `?limit=${encodeURIComponent(String(opts.limit))}` : '';
     return (await this.call('memo cache entries', 'GET', `api/memo${q}`, memoEntriesSchema)).entries;
   }
 
   /** Deletes memo-cache entries by key, or all (`POST /api/memo/purge`, scope `admin`); returns how many. */
-  async purgeMemo(sel: { keys: readonly string[] } | { all: true }): Promise<number> {
-    return (await this.call('purge of memo cache entries', 'POST', 'api/memo/purge', purgedSchema, JSON.stringify(sel))).purged;
+  async purgeMemo(sel: MemoPurgeSelector): Promise<number> {
+    const checked = parseMemoPurgeSelector(sel);
+    return (await this.call('purge of memo cache entries', 'POST', 'api/memo/purge', purgedSchema, JSON.stringify(checked))).purged;
   }
 
   /**

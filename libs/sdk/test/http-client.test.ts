@@ -43,6 +43,31 @@ async function serve(handle: http.RequestListener): Promise<string> {
 }
 
 describe('AgoraHttpClient', () => {
+  it('refuses the same bad arguments as the Redis transport, with ValueError, and deletes nothing', async () => {
+    // Before, the Redis transport listed, returned or (purges) deleted everything for these.
+    const runId = await cluster.client.submit(plan);
+    await cluster.client.wait(runId);
+    const letters = (await cluster.client.deadLetters({ runId })).length;
+    expect(letters).toBe(1);
+    for (const [name, api] of [['redis', cluster.client], ['http', client]] as Array<[string, AgoraApi]>) {
+      for (const sel of [{}, { all: false }, { id: `${runId}.b`, all: true }]) {
+        await expect(api.purgeDeadLetters(sel as never), `${name} purgeDeadLetters ${JSON.stringify(sel)}`).rejects.toBeInstanceOf(ValueError);
+      }
+      for (const sel of [{}, { all: false }, { keys: [] }]) {
+        await expect(api.purgeMemo(sel as never), `${name} purgeMemo ${JSON.stringify(sel)}`).rejects.toBeInstanceOf(ValueError);
+      }
+      for (const q of [{ limit: 0 }, { limit: 501 }, { limit: 1.5 }, { state: 'bogus' }, { queue: 'BAD QUEUE' }, { nope: 1 }]) {
+        await expect(api.runs(q as never), `${name} runs ${JSON.stringify(q)}`).rejects.toBeInstanceOf(ValueError);
+      }
+      for (const limit of [0, -1, 1.5, 1e9]) {
+        await expect(api.deadLetters({ limit }), `${name} deadLetters ${limit}`).rejects.toBeInstanceOf(ValueError);
+        await expect(api.memoEntries({ limit }), `${name} memoEntries ${limit}`).rejects.toBeInstanceOf(ValueError);
+      }
+      await expect(api.item(runId, 'bad..x'), `${name} item`).rejects.toBeInstanceOf(ValueError);
+    }
+    expect((await cluster.client.deadLetters({ runId })).length).toBe(letters);
+  });
+
   it('submits, watches, waits and reads status, runs and an item exactly as the Redis transport does', async () => {
     const runId = await client.submit(plan);
     const events = await collect(client, runId);

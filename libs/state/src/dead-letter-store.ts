@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ITEM_ERROR_CODES, NotFoundError, deadLetterId, isItemId, isRunId, keys as buildKeys, type DeadLetterKeys } from '@agora/core';
+import { ITEM_ERROR_CODES, NotFoundError, deadLetterId, isItemId, isRunId, parseDeadLetterSelector, type DeadLetterSelector, keys as buildKeys, type DeadLetterKeys } from '@agora/core';
 import type { RedisClient } from './redis.js';
 import { callScript, defineScripts } from './scripts.js';
 
@@ -87,9 +87,6 @@ export function boundDeadLetter(letter: DeadLetter, tailBytes: number): DeadLett
   }
   return out;
 }
-
-/** Which letters a read or a purge is about. */
-export type DeadLetterSelector = { readonly id: string } | { readonly runId: string } | { readonly all: true };
 
 /**
  * The dead-letter queue in Redis: one hash per record (`<ns>:dlq:{<ns>}:letter:<runId>.<itemId>`),
@@ -186,7 +183,8 @@ export class DeadLetterStore {
   }
 
   /** Deletes the selected records; returns how many there were. */
-  async purge(sel: DeadLetterSelector): Promise<number> {
+  async purge(selector: DeadLetterSelector): Promise<number> {
+    const sel = parseDeadLetterSelector(selector);
     const ids = 'id' in sel ? [sel.id] : 'runId' in sel ? await this.idsOfRun(sel.runId) : await this.redis.zrange(this.keys.index, 0, -1);
     let n = 0;
     for (let at = 0; at < ids.length; at += BATCH) {

@@ -1,10 +1,7 @@
 import { z } from 'zod';
-import { ValueError, isItemId, isRunId, keys as buildKeys, type MemoKeys } from '@agora/core';
+import { MEMO_KEY_RE, ValueError, isItemId, isRunId, keys as buildKeys, parseMemoPurgeSelector, type MemoKeys, type MemoPurgeSelector } from '@agora/core';
 import type { RedisClient } from './redis.js';
 import { callScript, defineScripts } from './scripts.js';
-
-/** A memo key: sha256, 64 lowercase hex (see `memoKey`). */
-export const MEMO_KEY_RE = /^[0-9a-f]{64}$/;
 
 /** Entries read or purged per Redis call. */
 const BATCH = 500;
@@ -80,13 +77,13 @@ export class MemoStore {
   }
 
   /** Deletes the given entries, or every one (`{ all: true }`). Returns how many were deleted. */
-  async purge(sel: { keys: readonly string[] } | { all: true }): Promise<number> {
+  async purge(selector: MemoPurgeSelector): Promise<number> {
+    const sel = parseMemoPurgeSelector(selector);
     if ('all' in sel) {
       const n = await this.redis.hlen(this.keys.entries);
       await this.redis.del(this.keys.entries, this.keys.index);
       return n;
     }
-    for (const k of sel.keys) if (!MEMO_KEY_RE.test(k)) throw new ValueError(`invalid memo key "${k}": expected 64 lowercase hex digits`);
     let n = 0;
     for (let i = 0; i < sel.keys.length; i += BATCH) {
       const chunk = sel.keys.slice(i, i + BATCH);

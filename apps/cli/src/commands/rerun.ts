@@ -1,5 +1,5 @@
 import { isRunId } from '@agora/core';
-import { MEMO_KEY_RE } from '@agora/state';
+import { MEMO_KEY_RE } from '@agora/core';
 import { CliError, EXIT, type GlobalOpts } from '../context.js';
 import { withClient } from '../with-client.js';
 
