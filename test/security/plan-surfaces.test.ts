@@ -37,6 +37,26 @@ describe('what cannot be sealed cannot be submitted', () => {
     expect(validatePlan({ id: 'p', items: [item('a', { text: '\uD83D\uDE00' })] }).ok).toBe(true);
   });
 
+  it('a number JSON cannot keep as written is a validation error (it ran, and was sealed, changed)', () => {
+    // What the parser hands over for `1e400` and `12345678901234567890`: Infinity and a rounded integer.
+    const over = JSON.parse('{"n":1e400}') as { n: number };
+    const rounded = JSON.parse('{"n":12345678901234567890}') as { n: number };
+    expect(validatePlan({ id: 'p', items: [item('a', over)] }).problems).toEqual(['items[0].inputs.n: holds a number JSON cannot carry (too large, or not a number)']);
+    expect(validatePlan({ id: 'p', items: [item('a', { list: [rounded.n] })] }).problems).toEqual([
+      'items[0].inputs.list[0]: holds the integer 12345678901234567000, beyond ±9007199254740991: it cannot be kept exactly (send it as a string)',
+    ]);
+    expect(validatePlan({ id: 'p', items: [item('a', { n: -Infinity })] }).ok).toBe(false);
+    // The largest exact integers and fractions are fine (a value of 2^53 or more is refused even when written in exponent form: it cannot be told from a rounded one).
+    expect(validatePlan({ id: 'p', items: [item('a', { a: Number.MAX_SAFE_INTEGER, b: -Number.MAX_SAFE_INTEGER, c: 1.5e-300, d: 0.1, e: 123.456 })] }).ok).toBe(true);
+  });
+
+  it('a dispatch item names its task once: task and its alias subagent together are an error', () => {
+    const dispatch = (inputs: Record<string, unknown>) => ({ id: 'p', items: [{ id: 'a', executor: 'dispatch', inputs }] });
+    expect(validatePlan(dispatch({ task: 'echo', subagent: 'verify' })).problems).toEqual(['items[0] ("a"): inputs.task and inputs.subagent name the same thing (subagent is an alias): give one']);
+    expect(validatePlan(dispatch({ task: 'echo' })).ok).toBe(true);
+    expect(validatePlan(dispatch({ subagent: 'echo' })).ok).toBe(true);
+  });
+
   it('one id grammar: an item id the storage URI refuses is a plan error', () => {
     for (const id of ['a..b', '..', 'a/b', '.a', 'a b', 'x'.repeat(129)]) {
       const r = validatePlan({ id: 'p', items: [item(id)] });

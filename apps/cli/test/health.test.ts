@@ -71,6 +71,13 @@ describe('agora health (the container healthcheck)', () => {
     const r = await agoraAsync(env, ['health', '--url', bad]);
     expect(r.code).toBe(3);
     expect(r.stderr).toContain(`GET ${bad} answered 503`);
+    // Credentials in the URL are never printed (they were, whole, in the problem and --json).
+    const withCreds = bad.replace('http://', 'http://user:pw-not-for-output@');
+    const masked = await agoraAsync(env, ['health', '--json', '--url', `${withCreds}?token=tok-not-for-output`]);
+    expect(masked.code).toBe(3);
+    expect(masked.stdout).not.toContain('pw-not-for-output');
+    expect(masked.stdout).not.toContain('tok-not-for-output');
+    expect(JSON.parse(masked.stdout).problems[0]).toMatch(/^GET http:\/\/user:\*\*\*@127\.0\.0\.1:\d+\/healthz\?token=\*\*\* answered 503$/);
     const closed = env.agora(['health', '--url', 'http://127.0.0.1:1/healthz', '--timeout', '1000']);
     expect(closed.code).toBe(3);
     expect(closed.stderr).toMatch(/answered an error \(connect ECONNREFUSED/);

@@ -105,11 +105,24 @@ function placeLabel(path: readonly (string | number)[]): string {
 }
 
 /**
+ * Why a number of a plan cannot be kept as written, or null. JSON numbers arrive as IEEE
+ * doubles: `1e400` is already Infinity (RFC 8785 cannot encode it, and JSON.stringify writes
+ * null), and an integer beyond 2^53 - 1 has already been rounded (12345678901234567890 arrives as
+ * 12345678901234567000), so the item would run, and be sealed, with a value nobody submitted.
+ */
+export function numberProblem(n: number): string | null {
+  if (!Number.isFinite(n)) return 'holds a number JSON cannot carry (too large, or not a number)';
+  if (Number.isInteger(n) && !Number.isSafeInteger(n)) return `holds the integer ${n}, beyond ±${Number.MAX_SAFE_INTEGER}: it cannot be kept exactly (send it as a string)`;
+  return null;
+}
+
+/**
  * Problems of the raw JSON value of a plan that no schema sees, found in one iterative walk (a
  * recursive one is what a deep plan would overflow):
  * - nesting deeper than `PLAN_LIMITS.maxDepth`;
  * - a string or key holding a lone surrogate: RFC 8785 cannot encode it, so a run of such a plan
  *   could never be sealed;
+ * - a number that cannot be kept as written (see `numberProblem`);
  * - a `"__proto__"` key: `JSON.parse` keeps it as data, but any copy by assignment (a schema's
  *   output, a spread) turns it into a prototype, so what validates would not be what runs.
  * Reports at most 20 problems.
@@ -122,6 +135,11 @@ export function planValueProblems(input: unknown): string[] {
     const { value, path, depth } = stack.pop()!;
     if (typeof value === 'string') {
       if (!value.isWellFormed()) problems.push(`${placeLabel(path)}: holds a lone surrogate (unpaired UTF-16 half), which cannot be sealed`);
+      continue;
+    }
+    if (typeof value === 'number') {
+      const problem = numberProblem(value);
+      if (problem) problems.push(`${placeLabel(path)}: ${problem}`);
       continue;
     }
     if (value === null || typeof value !== 'object') continue;
@@ -189,6 +207,10 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
   plan.items.forEach((item, i) => {
     if (!executors.has(item.executor)) {
       problems.push(`${where(i)}: unknown executor "${item.executor}" (known: ${[...executors].sort().join(', ')})`);
+    }
+    // `subagent` is an alias of `task`: both given, one would be silently ignored.
+    if (item.executor === 'dispatch' && Object.hasOwn(item.inputs, 'task') && Object.hasOwn(item.inputs, 'subagent')) {
+      problems.push(`${where(i)}: inputs.task and inputs.subagent name the same thing (subagent is an alias): give one`);
     }
     if (item.target !== undefined && options.targets && !options.targets.includes(item.target)) {
       problems.push(`${where(i)}: unknown target "${item.target}" (configured: ${options.targets.join(', ') || 'none'})`);

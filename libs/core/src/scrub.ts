@@ -36,7 +36,7 @@ export interface Scrubber {
  * The forms a worker is likely to print a secret in: as is; base64 (standard and url-safe, with
  * and without padding, and the part that is the same wherever the value sits in a longer
  * base64-encoded text, e.g. `echo "$TOKEN" | base64` or a base64 JSON document); URL-encoded
- * (`encodeURIComponent` and form encoding); JSON-escaped; hex.
+ * (`encodeURIComponent` and form encoding); JSON-escaped; hex, lower and upper case.
  */
 export function secretForms(value: string): string[] {
   const forms = new Set<string>([value]);
@@ -56,6 +56,7 @@ export function secretForms(value: string): string[] {
   forms.add(new URLSearchParams({ v: value }).toString().slice(2));
   forms.add(JSON.stringify(value).slice(1, -1));
   forms.add(bytes.toString('hex'));
+  forms.add(bytes.toString('hex').toUpperCase());
   return [...forms].filter((f) => f.length >= MIN_SCRUB_LENGTH);
 }
 

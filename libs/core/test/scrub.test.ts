@@ -4,10 +4,10 @@ import { CappedBuffer, MIN_SCRUB_LENGTH, REDACTED, createScrubber, secretForms, 
 const SECRET = 'hunter2-sup3r/s3cret+key?';
 
 describe('createScrubber', () => {
-  it('replaces the value and its base64, url-safe base64, URL-encoded, JSON-escaped and hex forms', () => {
+  it('replaces the value and its base64, url-safe base64, URL-encoded, JSON-escaped and hex (either case) forms', () => {
     const s = createScrubber([SECRET]);
     const b = Buffer.from(SECRET);
-    for (const form of [SECRET, b.toString('base64'), b.toString('base64').replace(/=+$/, ''), b.toString('base64url'), encodeURIComponent(SECRET), b.toString('hex')]) {
+    for (const form of [SECRET, b.toString('base64'), b.toString('base64').replace(/=+$/, ''), b.toString('base64url'), encodeURIComponent(SECRET), b.toString('hex'), b.toString('hex').toUpperCase()]) {
       expect(s.text(`before ${form} after`)).toBe(`before ${REDACTED} after`);
     }
     expect(s.text(JSON.stringify({ k: `a"${SECRET}` }))).not.toContain(SECRET);

@@ -38,6 +38,13 @@ export class WebhookEndpoint {
     this.host = new URL(url).host;
   }
 
+  /** `text` with the URL (as configured, and as parsed) replaced by its host. */
+  private withoutUrl(text: string): string {
+    let out = text;
+    for (const form of new Set([this.url, new URL(this.url).href])) out = out.split(form).join(`<${this.host}>`);
+    return out;
+  }
+
   async post(body: string, deliveryId: string): Promise<void> {
     const bytes = Buffer.byteLength(body);
     if (bytes > MAX_BODY_BYTES) throw new DeliveryError(this.host, `webhook body of ${bytes} bytes is over the limit of ${MAX_BODY_BYTES}`, { retryable: false });
@@ -59,7 +66,8 @@ export class WebhookEndpoint {
       });
     } catch (err) {
       const e = coerceError(err);
-      const why = e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : `${e.message}${e.cause instanceof Error ? `: ${e.cause.message}` : ''}`;
+      // fetch's own messages may quote the URL, whose path or query can hold a token: only the host is said.
+      const why = e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : this.withoutUrl(`${e.message}${e.cause instanceof Error ? `: ${e.cause.message}` : ''}`);
       throw new DeliveryError(this.host, `webhook to ${this.host} failed: ${why}`, { retryable: true });
     }
     // The answer's body is not needed; reading it to the end frees the connection.

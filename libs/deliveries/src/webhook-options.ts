@@ -8,7 +8,13 @@ const MIN_SECRET_LENGTH = 16;
 
 const baseShape = {
   /** Where deliveries are POSTed: an http(s) URL. Only its host is ever logged or recorded. */
-  url: z.url({ protocol: /^https?$/, error: 'url must be an http:// or https:// URL' }),
+  url: z
+    .url({ protocol: /^https?$/, error: 'url must be an http:// or https:// URL' })
+    // fetch refuses such a URL, so every delivery would fail; and its error names the whole URL.
+    .refine((u) => {
+      const parsed = new URL(u);
+      return parsed.username === '' && parsed.password === '';
+    }, 'url must not hold credentials (user:password@): a receiver checks the signature, or put a token in the path or query'),
   /** The HMAC-SHA256 key: a literal, or `env:NAME` read from this process's environment at start. Never logged. */
   secret: z.string().min(1, 'secret must not be empty'),
   /** Tries of one delivery before it is dead-lettered. @default 8 */

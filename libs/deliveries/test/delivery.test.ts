@@ -51,6 +51,17 @@ describe('webhook options', () => {
   it('refuses a URL that is not http(s) and names the path', () => {
     expect(() => new WebhookResultSink({ url: 'ftp://example.com/x', secret: SECRET })).toThrow(new ValueError('webhook result sink: options.url: url must be an http:// or https:// URL'));
     expect(() => new WebhookResultSink({ url: 'https://example.com/x', secret: SECRET, extra: 1 })).toThrow(/options: Unrecognized key: "extra"/);
+    // fetch refuses a URL with credentials (every delivery would fail), and its error quoted the
+    // whole URL, password included, into logs and dead letters: refused when the config loads.
+    for (const url of ['http://u:passw0rd-in-url@127.0.0.1:6393/notify', 'https://token@example.com/x']) {
+      let message = '';
+      try {
+        new WebhookResultSink({ url, secret: SECRET });
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toBe('webhook result sink: options.url: url must not hold credentials (user:password@): a receiver checks the signature, or put a token in the path or query');
+    }
   });
 
   it('reads an env: secret at construction, names a missing variable, and never echoes a secret', () => {

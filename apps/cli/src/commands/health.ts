@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { request } from 'node:http';
 import { z } from 'zod';
-import { ValueError } from '@agora/core';
+import { ValueError, redactRedisUrl } from '@agora/core';
 import { liveRunners } from '@agora/state';
 import { EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { assertRedisReachable, probeRedis } from '../redis-check.js';
@@ -64,7 +64,8 @@ export async function healthCmd(raw: { runner?: boolean; url?: string; timeout?:
   }
   if (opts.url !== undefined) {
     const status = await httpStatus(opts.url, opts.timeoutMs);
-    if (status !== 200) problems.push(`GET ${opts.url} answered ${status}`);
+    // The URL may hold credentials (user:password@, a token in the query): never printed whole.
+    if (status !== 200) problems.push(`GET ${redactRedisUrl(opts.url)} answered ${String(status).split(opts.url).join(redactRedisUrl(opts.url))}`);
   }
   if (raw.json) process.stdout.write(JSON.stringify({ healthy: problems.length === 0, problems }) + '\n');
   if (problems.length > 0) {
