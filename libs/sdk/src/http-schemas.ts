@@ -82,6 +82,7 @@ export const itemDetailSchema: z.ZodType<ItemDetail> = z.object({
   logRefs: z.object({ stdout: z.string().exactOptional(), stderr: z.string().exactOptional() }).exactOptional(),
   retries: z.array(z.object({ attempt: count, error: z.string(), at: time })),
   events: z.array(streamEventSchema),
+  eventsOmitted: count.exactOptional(),
 });
 
 const runSummary = z.object({

@@ -775,9 +775,11 @@ export class RunStore {
     const k = this.keys.run(runId);
     const [state, resultRef] = await Promise.all([this.redis.hget(k.items, itemId), this.redis.hget(k.results, itemId)]);
     if (state === null) return null;
+    // Every event of the item is folded (an item's own events are bounded: at most 1,000
+    // messages, and its starts), so its end is told even when only the newest are returned.
     const mine: AgoraEvent[] = [];
     for await (const batch of this.eventBatches(runId)) {
-      for (const e of batch) if ((e as { itemId?: string }).itemId === itemId && mine.length < ITEM_EVENTS_MAX) mine.push(e);
+      for (const e of batch) if ((e as { itemId?: string }).itemId === itemId) mine.push(e);
     }
     return describeItem(itemId, state, resultRef, mine);
   }
@@ -850,7 +852,7 @@ export interface EndReason {
   readonly reason?: string;
 }
 
-/** Most events of one item `itemDetail` returns (a lock-contended item with many retries is still bounded). */
+/** Most events of one item `itemDetail` returns, the newest (a lock-contended item with many retries is still bounded). */
 export const ITEM_EVENTS_MAX = 1_000;
 
 /** `GET /api/runs/:id/items/:item`: one item's life, read from its events. */
@@ -877,8 +879,13 @@ export interface ItemDetail {
   /** Where the worker's output streams were stored (`agora logs`, `GET …/logs`). */
   readonly logRefs?: { readonly stdout?: string; readonly stderr?: string };
   readonly retries: Array<{ readonly attempt: number; readonly error: string; readonly at: string }>;
-  /** The item's events, oldest first (at most ITEM_EVENTS_MAX). */
+  /**
+   * The item's newest events, oldest first (at most ITEM_EVENTS_MAX). The fields above are told
+   * from all of them.
+   */
   readonly events: AgoraEvent[];
+  /** How many older events `events` leaves out (absent when none). */
+  readonly eventsOmitted?: number;
 }
 
 function describeItem(itemId: string, state: string, resultRef: string | null, events: readonly AgoraEvent[]): ItemDetail {
@@ -918,7 +925,8 @@ function describeItem(itemId: string, state: string, resultRef: string | null, e
     ...(durationMs !== undefined && Number.isFinite(durationMs) ? { durationMs } : {}),
     ...(lockTokens ? { lockTokens } : {}),
     retries,
-    events: [...events],
+    events: events.slice(-ITEM_EVENTS_MAX),
+    ...(events.length > ITEM_EVENTS_MAX ? { eventsOmitted: events.length - ITEM_EVENTS_MAX } : {}),
   } as ItemDetail;
 }
 
