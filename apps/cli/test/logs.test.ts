@@ -28,9 +28,10 @@ const env = cliEnv({
 const WORKER = `
 const fs = require('node:fs');
 const input = JSON.parse(fs.readFileSync(process.env.AGORA_WORKER_INPUT_FILE, 'utf8'));
+if (input.pad) process.stdout.write('x'.repeat(input.pad));
 process.stdout.write('result of ' + input.name + '\\n');
 process.stderr.write('progress of ' + input.name + ', key=' + process.env.API_KEY + '\\n');
-process.exit(input.exit);
+process.exitCode = input.exit; // not process.exit(): it would drop output still queued for a pipe
 `;
 
 let dash: Dashboard;
@@ -47,6 +48,7 @@ beforeAll(async () => {
         { id: 'fine', executor: 'dispatch', inputs: { task: 'talk', workerInput: { name: 'fine', exit: 0 } } },
         { id: 'broken', executor: 'dispatch', inputs: { task: 'talk', workerInput: { name: 'broken', exit: 4 } } },
         { id: 'quiet', executor: 'noop', inputs: {} },
+        { id: 'loud', executor: 'dispatch', inputs: { task: 'talk', workerInput: { name: 'loud', exit: 3, pad: 300_000 } } },
       ],
     }),
   ]);
@@ -93,6 +95,12 @@ describe('item logs', () => {
     // The stored stream is downloadable as an artifact too (hash checked).
     const art = await fetch(`${dash.url}/api/artifacts?uri=${encodeURIComponent(body.stderr!.ref)}`, { headers: { authorization: `Bearer ${KEY}` } });
     expect(await art.text()).toContain('progress of broken');
+    // A failed item keeps the last 1 MiB of each stream, as a done one does (it kept 64 KiB, and said
+    // nothing was cut); the answer holds the last 256 KiB and says the rest was left out.
+    const loud = (await (await fetch(`${dash.url}/api/runs/${runId}/items/loud/logs`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as Logs;
+    expect(loud).toMatchObject({ state: 'failed', stdout: { bytes: 300_000 + 'result of loud\n'.length, truncated: true } });
+    expect(loud.stdout!.text).toHaveLength(256 * 1024);
+    expect(loud.stdout!.text.endsWith('xxresult of loud\n')).toBe(true);
     expect((await fetch(`${dash.url}/api/runs/${runId}/items/broken/logs`)).status).toBe(401);
     expect((await fetch(`${dash.url}/api/runs/${runId}/items/nope/logs`, { headers: { authorization: `Bearer ${KEY}` } })).status).toBe(404);
   });

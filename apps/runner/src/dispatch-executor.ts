@@ -21,6 +21,7 @@ import {
 } from '@agora/core';
 import type { ItemChannel } from './channel-hub.js';
 import type { Executor, ExecutorContext, ExecutorResult } from './executor.js';
+import { LOG_ARTIFACT_MAX_BYTES } from './output-logs.js';
 
 export interface DispatchDeps {
   readonly config: AgoraConfig;
@@ -138,8 +139,11 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
   };
 }
 
-/** The most of each stream a failure carries to its dead-letter record (which keeps `deadLetters.tailBytes`). */
-const OUTPUT_TAIL_CAPTURE_BYTES = 64 * 1024;
+/**
+ * The most of each stream a failure carries: its log artifacts keep as much as a done item's
+ * (LOG_ARTIFACT_MAX_BYTES), its dead-letter record keeps `deadLetters.tailBytes` of it.
+ */
+const OUTPUT_TAIL_CAPTURE_BYTES = LOG_ARTIFACT_MAX_BYTES;
 
 /**
  * The end of what a failed worker printed, for its dead letter. Scrubbed whole before it is cut
