@@ -6,4 +6,4 @@ import type { AgoraClient } from './client.js';
  * arguments, return types and error classes. Code written against `AgoraApi` runs over either.
  * Taken from `AgoraClient` so the two cannot drift: the HTTP client must implement it.
  */
-export type AgoraApi = Pick<AgoraClient, 'submit' | 'status' | 'runs' | 'item' | 'watch' | 'wait' | 'cancel' | 'send' | 'close' | 'rerun' | 'deadLetters' | 'deadLetter' | 'replayDeadLetters' | 'purgeDeadLetters'>;
+export type AgoraApi = Pick<AgoraClient, 'submit' | 'status' | 'runs' | 'item' | 'watch' | 'wait' | 'cancel' | 'send' | 'close' | 'rerun' | 'deadLetters' | 'deadLetter' | 'replayDeadLetters' | 'purgeDeadLetters' | 'memoEntries' | 'purgeMemo'>;
