@@ -51,6 +51,8 @@ export async function endStandIns(ctx: Pick<IntakeContext, 'store' | 'fence'>, s
   for (const [itemId, resultRef] of Object.entries(replay.given)) {
     await ctx.fence();
     await ctx.store.finishItem(sub.runId, itemId, 'done', { resultRef, fields: { reusedFrom: { runId: replay.runId, itemId } } });
+    // Status marks it as it marks a rerun's reused item (reusedFrom, shortcuts.reused).
+    await ctx.store.noteShortcut(sub.runId, itemId, 'reused', { runId: replay.runId, itemId });
   }
   await ctx.fence();
   await ctx.store.noteReplay(sub.runId, { runId: replay.runId, items: replay.items });

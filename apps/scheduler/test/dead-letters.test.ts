@@ -109,7 +109,9 @@ describe('dead letters the scheduler writes', () => {
     // The honest one is accepted, and its stand-in ends done with the original result before anything runs.
     expect((await cluster.scheduler.accept(submission({ up: upRef }, 'rhonest1'))).state).toBe('running');
     const st = await cluster.client.wait('rhonest1');
-    expect(st.items.find((i) => i.id === 'up')).toEqual({ id: 'up', state: 'done', resultRef: upRef });
+    // Status marks the stand-in as not executed, as it marks a rerun's reused item (it was unmarked before).
+    expect(st.items.find((i) => i.id === 'up')).toEqual({ id: 'up', state: 'done', resultRef: upRef, reusedFrom: { runId: orig, itemId: 'up' } });
+    expect(st.shortcuts).toEqual({ reused: 1, cached: 0 });
     expect(st.replayOf).toMatchObject({ runId: orig, items: ['x'] });
   });
 });
