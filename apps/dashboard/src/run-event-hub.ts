@@ -189,6 +189,10 @@ export function createRunEventHub(opts: RunEventHubOptions): RunEventHub {
     // A finished run whose terminal event lies before `fromSeq`: nothing more will come.
     const run = await store.getRun(runId);
     if (run && isTerminalRunState(run.state) && next >= run.events) return;
+    // Asked to start past the stream's end: follow from the end, yielding nothing below `fromSeq`,
+    // so a run that ends first (its terminal event below `fromSeq`) still ends the stream.
+    const skipBelow = next;
+    if (run && next > run.events) next = run.events;
 
     let wake = (): void => undefined;
     const w: Watcher = { next, pending: [], wake: () => wake() };
@@ -206,7 +210,7 @@ export function createRunEventHub(opts: RunEventHubOptions): RunEventHub {
           await new Promise<void>((r) => (wake = r));
           continue;
         }
-        yield e;
+        if (e.seq >= skipBelow) yield e;
         if (isEnd(e)) return;
       }
     } finally {
