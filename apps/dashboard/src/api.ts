@@ -1,6 +1,6 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
-import { AgoraError, IllegalStateError, NotFoundError, PlanValidationError, ValueError, isItemId, isRunId, parseDeadLetterId, type AgoraEvent, type DashboardScope } from '@agora/core';
+import { AgoraError, IllegalStateError, NotFoundError, PlanValidationError, RUN_ID_RE, ValueError, isItemId, isRunId, parseDeadLetterId, type AgoraEvent, type DashboardScope } from '@agora/core';
 import type { Artifact, ItemLogs } from '@agora/registry';
 import { runsQuerySchema, type AgoraClient, type ItemDetail } from '@agora/sdk';
 import { requireJsonBody } from './request-guards.js';
@@ -51,7 +51,20 @@ export const artifactQuery = z.object({ uri: z.string().min(1).max(1024) }).stri
  * lost can be looked up (`GET /api/runs/:id`) instead of sent twice. Unknown parameters are
  * refused: a misspelt `runId` must not silently submit under a fresh id.
  */
-export const submitQuery = z.object({ runId: z.string().min(1).max(128).optional() }).strict();
+export const submitQuery = z.object({ runId: z.string().regex(RUN_ID_RE).optional() }).strict();
+
+/** The run id grammar in words, for 400 messages. */
+const RUN_ID_WORDS = '1-64 of [A-Za-z0-9_-], starting with a letter or digit';
+
+/**
+ * "?x= is given more than once" for parameters repeated in the query string, or null. Express
+ * makes a repeated parameter an array, and zod then said "expected string, received array".
+ */
+function repeatedParams(req: Request): string | null {
+  const params = new URLSearchParams(req.originalUrl.split('?')[1] ?? '');
+  const names = [...new Set(params.keys())].filter((k) => params.getAll(k).length > 1).map((k) => `?${k.slice(0, 40)}=`);
+  return names.length === 0 ? null : `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} given more than once`;
+}
 
 /** The run and item ids of `/runs/:id/items/:item…`, or null after a 400. */
 function itemParams(req: Request, res: Response): { runId: string; itemId: string } | null {
@@ -113,9 +126,15 @@ export function createApiRouter(opts: ApiOptions): Router {
   r.use(express.json({ limit: opts.bodyLimit ?? '32mb' }));
 
   r.post('/runs', authorize('submit'), (req, res) => {
+    const repeated = repeatedParams(req);
     const q = submitQuery.safeParse(req.query);
-    if (!q.success) {
-      res.status(400).json({ error: 'bad_request', message: 'the only parameter is runId=<run id> (the id to submit under)' });
+    if (repeated !== null || !q.success) {
+      const problems = repeated !== null ? [repeated] : q.error!.issues.map((i) =>
+        i.code === 'unrecognized_keys'
+          ? `unknown parameter${i.keys.length === 1 ? '' : 's'} ${i.keys.map((k) => `?${k.slice(0, 40)}=`).join(', ')}: the only parameter is runId=<run id> (the id to submit under)`
+          : `?runId= must be a run id (${RUN_ID_WORDS}): the id to submit under`,
+      );
+      res.status(400).json({ error: 'bad_request', message: problems.join('; ') });
       return;
     }
     client.submit(req.body, q.data.runId !== undefined ? { runId: q.data.runId } : {}).then(
@@ -125,6 +144,11 @@ export function createApiRouter(opts: ApiOptions): Router {
   });
 
   r.get('/runs', authorize('read'), (req, res) => {
+    const repeated = repeatedParams(req);
+    if (repeated !== null) {
+      res.status(400).json({ error: 'bad_request', message: repeated });
+      return;
+    }
     const q = runsQuerySchema.safeParse(req.query);
     if (!q.success) {
       res.status(400).json({ error: 'bad_request', message: q.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ` : '') + i.message.replace(/^\w+: /, '')).join('; ') });
@@ -246,11 +270,29 @@ export function createApiRouter(opts: ApiOptions): Router {
   mountRerunRoutes(r, client, authorize);
 
   r.use((req, res) => res.status(404).json({ error: 'not_found', message: `no route ${req.method} ${req.originalUrl.split('?')[0]}` }));
-  // Malformed JSON bodies land here (express.json raises a SyntaxError with status 400).
-  r.use((err: { status?: number; message?: string; type?: string }, _req: Request, res: Response, _next: express.NextFunction) => {
-    res.status(err.status ?? 500).json({ error: err.type === 'entity.too.large' ? 'too_large' : 'bad_request', message: err.message });
-  });
+  r.use(bodyErrors());
   return r;
+}
+
+/**
+ * What express.json raises about the body itself (its `type`), answered here with its message,
+ * which is about the body only. Any other error goes on to the app's error middleware, which
+ * logs it and answers without its message (http-errors.ts).
+ */
+function bodyErrors(): express.ErrorRequestHandler {
+  return (err: { status?: number; message?: string; type?: string; body?: unknown } | undefined, req, res, next) => {
+    const status = err?.status ?? 500;
+    if (typeof err?.type !== 'string' || status >= 500) return next(err);
+    let [word, message] = ['bad_request', err.message ?? 'bad request'];
+    if (err.type === 'entity.too.large') word = 'too_large';
+    else if (status === 415) word = 'unsupported_media_type';
+    else if (err.type === 'entity.parse.failed' && typeof err.body === 'string' && !/^\s*[{[]/.test(err.body)) {
+      // Valid JSON but not an object (`null`, `"x"`, `3`): express.json only takes objects and arrays.
+      const what = req.method === 'POST' && req.path === '/runs' ? 'a plan' : 'the body';
+      message = `${what} must be a JSON object, got ${err.body.trim().slice(0, 40)}`;
+    }
+    res.status(status).json({ error: word, message });
+  };
 }
 
 /**
@@ -268,6 +310,7 @@ export const purgeBody = z.union([
   z.strictObject({ runId: z.string().refine(isRunId, 'invalid run id') }),
   z.strictObject({ all: z.literal(true) }),
 ]);
+const PURGE_SHAPES = '{ "id": "<runId>.<itemId>" }, { "runId": "<run id>" } or { "all": true }';
 const limitText = z.string().regex(/^[1-9][0-9]{0,6}$/, 'must be an integer from 1 to 9999999').transform(Number);
 /** The query strings of `GET /api/dlq` and `GET /api/memo`: nothing else is accepted (as `/api/runs`). */
 export const dlqQuery = z.strictObject({ run: z.string().refine(isRunId, 'must be a run id').optional(), limit: limitText.optional() });
@@ -275,20 +318,33 @@ export const memoQuery = z.strictObject({ limit: limitText.optional() });
 
 /** The parsed query string, or null after answering 400 naming each bad or unknown parameter. */
 function queryOf<T>(schema: z.ZodType<T>, req: Request, res: Response): T | null {
+  const repeated = repeatedParams(req);
   const q = schema.safeParse(req.query);
-  if (q.success) return q.data;
-  const problems = q.error.issues.map((i) =>
+  if (q.success && repeated === null) return q.data;
+  const problems = repeated !== null ? [repeated] : q.error!.issues.map((i) =>
     i.code === 'unrecognized_keys' ? `unknown parameter${i.keys.length === 1 ? '' : 's'} ${i.keys.map((k) => `?${k}=`).join(', ')}` : `?${i.path.join('.')}= ${i.message}`,
   );
   res.status(400).json({ error: 'bad_request', message: problems.join('; ') });
   return null;
 }
 
-/** The parsed body, or null after answering 400 naming the problems. */
-function bodyOf<T>(schema: z.ZodType<T>, req: Request, res: Response): T | null {
-  const r = schema.safeParse(req.body ?? {});
+const issueText = (i: z.core.$ZodIssue): string => `${i.path.join('.') || 'body'}: ${i.message}`;
+
+/**
+ * The parsed body, or null after answering 400 naming the problems. For a union of body shapes
+ * (`shapes`: them in words), zod says only "Invalid input": the message lists the shapes, plus
+ * what is wrong when the body has the keys of exactly one of them (`{ "all": false }`).
+ */
+function bodyOf<T>(schema: z.ZodType<T>, req: Request, res: Response, shapes?: string): T | null {
+  const r = schema.safeParse(req.body ?? {}, { reportInput: true });
   if (r.success) return r.data;
-  res.status(400).json({ error: 'bad_request', message: r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') });
+  const problems = r.error.issues.map((i) => {
+    if (i.code !== 'invalid_union' || i.path.length > 0 || shapes === undefined) return issueText(i);
+    // A shape fits when the body has no key it lacks and misses none it needs (a missing key's issue has no input).
+    const fitting = i.errors.filter((alt) => !alt.some((a) => a.code === 'unrecognized_keys' || !('input' in a)));
+    return `body must be ${shapes}${fitting.length === 1 ? ` (${fitting[0]!.map(issueText).join('; ')})` : ''}`;
+  });
+  res.status(400).json({ error: 'bad_request', message: problems.join('; ') });
   return null;
 }
 
@@ -323,7 +379,7 @@ function mountDeadLetterRoutes(r: Router, client: AgoraClient, authorize: (scope
   });
 
   r.post('/dlq/purge', authorize('admin'), (req, res) => {
-    const b = bodyOf(purgeBody, req, res);
+    const b = bodyOf(purgeBody, req, res, PURGE_SHAPES);
     if (b) client.purgeDeadLetters(b).then((purged) => res.json({ purged }), (err: unknown) => fail(res, err));
   });
 
@@ -342,6 +398,7 @@ function mountDeadLetterRoutes(r: Router, client: AgoraClient, authorize: (scope
 /** Bodies of the rerun and memo routes (zod: an HTTP body is outside input). */
 export const rerunBody = z.strictObject({ fromFailed: z.boolean().optional(), runId: z.string().refine(isRunId, 'invalid run id').optional() });
 export const memoPurgeBody = z.union([z.strictObject({ keys: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'a memo key (64 lowercase hex)')).min(1).max(10_000) }), z.strictObject({ all: z.literal(true) })]);
+const MEMO_PURGE_SHAPES = '{ "keys": ["<memo key>", …] } (1-10,000 keys of 64 lowercase hex) or { "all": true }';
 
 /**
  * `POST /api/runs/:id/rerun` (`{ fromFailed?, runId? }`, scope `submit`: it submits a run) and the
@@ -365,7 +422,7 @@ function mountRerunRoutes(r: Router, client: AgoraClient, authorize: (scope: Das
     client.memoEntries(q.limit !== undefined ? { limit: q.limit } : {}).then((entries) => res.json({ entries }), (err: unknown) => fail(res, err));
   });
   r.post('/memo/purge', authorize('admin'), (req, res) => {
-    const b = bodyOf(memoPurgeBody, req, res);
+    const b = bodyOf(memoPurgeBody, req, res, MEMO_PURGE_SHAPES);
     if (b) client.purgeMemo(b).then((purged) => res.json({ purged }), (err: unknown) => fail(res, err));
   });
 }

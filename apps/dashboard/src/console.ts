@@ -17,6 +17,11 @@ export interface ConsoleOptions {
   readonly authorize: (scope: DashboardScope) => RequestHandler;
   /** The deployment's namespace, shown in the page titles. */
   readonly namespace: string;
+  /**
+   * The queue named by the plan submitted under this run id, while its inbox job is kept: a run
+   * rejected at acceptance records no queue of its own.
+   */
+  readonly submittedQueue?: (runId: string) => Promise<string | undefined>;
 }
 
 /** The static files of the console pages (apps/dashboard/public: plain ES modules and CSS, no build step). */
@@ -114,7 +119,11 @@ export function createConsole(opts: ConsoleOptions): { pages: Router; api: Route
   const api = express.Router();
   api.get('/runs/:id/graph', authorize('read'), (req, res) => {
     const id = runIdParam(req, res);
-    if (id) client.graph(id).then((g) => res.json(graphBody(g, layoutOf(g))), (err: unknown) => fail(res, err));
+    if (!id) return;
+    client
+      .graph(id)
+      .then(async (g) => (g.queue === '' && opts.submittedQueue ? { ...g, queue: (await opts.submittedQueue(id).catch(() => undefined)) ?? '' } : g))
+      .then((g) => res.json(graphBody(g, layoutOf(g))), (err: unknown) => fail(res, err));
   });
   api.get('/runs/:id/verdict', authorize('read'), (req, res) => {
     const id = runIdParam(req, res);

@@ -7,18 +7,19 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
-import { configValidateOptions, createLogger, type AgoraConfig, type Logger } from '@agora/core';
+import { INBOX_QUEUE, configValidateOptions, createLogger, type AgoraConfig, type Logger } from '@agora/core';
 import { IllegalStateError } from '@agora/core';
 import { RunStore, createRedis, type RedisClient } from '@agora/state';
 import { AgoraClient } from '@agora/sdk';
 import { createEvidence, verifyEvidence } from '@agora/evidence';
-import { createAgoraMetrics, readiness, type AgoraMetrics } from '@agora/metrics';
+import { READY_TIMEOUT_MS, createAgoraMetrics, readiness, type AgoraMetrics } from '@agora/metrics';
 import { ProviderSet, readArtifact, readItemLogs, resolvePlanTasks, type Artifact } from '@agora/registry';
 import { createApiRouter } from './api.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createConsole } from './console.js';
 import { authenticate, buildKeyRing, principalOf, requireScope, type ClearKey } from './auth.js';
 import { checkHost, isLoopbackHost, refuseCrossSite } from './request-guards.js';
+import { errorHandler, notFound } from './http-errors.js';
 import { createRunEventHub } from './run-event-hub.js';
 
 export interface DashboardOptions {
@@ -50,6 +51,21 @@ export interface Dashboard {
 
 /** This package's version: the API document's `info.version` (dist/dashboard.js sits one folder below package.json). */
 const { version: DASHBOARD_VERSION } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/** A PING unanswered this long makes /healthz say so, before `readiness` gives up with a message naming no cause. */
+const PING_TIMEOUT_MS = READY_TIMEOUT_MS - 250;
+
+type RenderEngine = (file: string, options: object, done: (err: unknown, html?: string) => void) => void;
+
+/**
+ * Bull Board's page without its Google Fonts link: the CSP allows nothing outside 'self' and the
+ * page falls back to sans-serif. Wraps the ejs engine Bull Board sets on its own Express app.
+ */
+function withoutOutsideFonts(board: express.Application): void {
+  const render = (board as unknown as { engines: Record<string, RenderEngine | undefined> }).engines['.ejs'];
+  if (!render) return;
+  board.engine('ejs', (file, options, done) => render(file, options, (err, html) => done(err, html?.replace(/<link\b[^>]*\bhref="https:\/\/fonts\.googleapis\.com[^>]*>/g, ''))));
+}
 
 /** The first key given: the option, the config, then the environment (an empty variable counts as unset). */
 function clearKey(candidates: ReadonlyArray<readonly [string, string | undefined]>): ClearKey | undefined {
@@ -139,10 +155,11 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
         directives: {
           defaultSrc: ["'self'"],
           scriptSrc: ["'self'"],
-          // Bull Board's page has inline style attributes and a <style> element, and links Google Fonts.
-          styleSrc: ["'self'", "'unsafe-inline'", 'https://fonts.googleapis.com'],
-          fontSrc: ["'self'", 'data:', 'https://fonts.gstatic.com'],
-          imgSrc: ["'self'", 'data:'],
+          // Nothing from outside this server (the console promises no outside network). Bull Board's
+          // page has inline style attributes and a <style> element; its Google Fonts link is removed.
+          styleSrc: ["'self'", "'unsafe-inline'"],
+          fontSrc: ["'self'"],
+          imgSrc: ["'self'"],
           connectSrc: ["'self'"],
           objectSrc: ["'none'"],
           baseUri: ["'self'"],
@@ -159,8 +176,9 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   );
   app.use(refuseCrossSite());
   const signIn = authenticate(ring);
-  const readOnlyRouter = readOnlyAdapter.getRouter() as express.Router;
-  const writableRouter = writableAdapter?.getRouter() as express.Router | undefined;
+  const readOnlyRouter = readOnlyAdapter.getRouter() as express.Application;
+  const writableRouter = writableAdapter?.getRouter() as express.Application | undefined;
+  for (const board of [readOnlyRouter, writableRouter]) if (board) withoutOutsideFonts(board);
   app.use(
     '/queues',
     signIn,
@@ -178,11 +196,20 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     res.type('application/json').send(openApi);
   });
   const audit = opts.audit ?? ((runId: string) => evidence.bundle(runId));
+  // The submissions' queue (kept for the last 1,000 submissions): only read for runs rejected at acceptance.
+  const inbox = new Queue(INBOX_QUEUE, { connection: redis, prefix });
   // The badge is the verifier's word, recomputed here over the bundle against the anchor store and
   // pinned to this deployment's signing key (as `agora audit verify --key $(agora audit pubkey)`).
   const runConsole = createConsole({
     client,
     namespace: config.namespace,
+    submittedQueue: async (runId) => {
+      const plan = ((await inbox.getJob(runId))?.data as { plan?: unknown } | undefined)?.plan;
+      if (typeof plan !== 'object' || plan === null) return undefined;
+      const queue = (plan as { queue?: unknown }).queue;
+      // A plan without a queue goes to "default" (planSchema).
+      return queue === undefined ? 'default' : typeof queue === 'string' ? queue.slice(0, 64) : undefined;
+    },
     authorize: requireScope,
     verdict: async (runId) => verifyEvidence(await audit(runId), { expectedRunId: runId, key: (await evidence.signer()).vkey, anchor: evidence.anchor }),
   });
@@ -201,11 +228,16 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     }),
   );
   // Answers within 2 s: a client that is not connected is unready at once, and a ping that
-  // gets no answer (a hung Redis) is given up after 2 s.
+  // gets no answer (a hung Redis) is given up after PING_TIMEOUT_MS, saying so.
   const redisProblem = async (): Promise<string | undefined> => {
     if (redis.status !== 'ready') return `Redis is not connected (${redis.status})`;
-    await redis.ping();
-    return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<string>((r) => (timer = setTimeout(() => r(`Redis did not answer PING within ${PING_TIMEOUT_MS} ms`), PING_TIMEOUT_MS)));
+    const ping = redis.ping().then(
+      () => undefined,
+      (err: Error) => `Redis PING failed: ${err.message}`,
+    );
+    return Promise.race([ping, late]).finally(() => clearTimeout(timer));
   };
   const answer = (check: () => Promise<string | undefined>) => (_req: Request, res: Response): void =>
     void readiness(check).then((error) => (error === undefined ? res.json({ ok: true }) : res.status(503).json({ ok: false, error })));
@@ -220,6 +252,9 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   app.use(['/runs', '/console'], signIn);
   app.use(runConsole.pages);
   app.get('/', (_req, res) => res.redirect('/runs'));
+  // Last: JSON instead of Express's HTML pages, which show server paths and stacks.
+  app.use(notFound());
+  app.use(errorHandler(logger));
 
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(opts.port ?? config.dashboard.port, host, () => resolve(s));
@@ -246,7 +281,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
       // Open SSE responses would hold server.close() until their runs end.
       server.closeAllConnections();
       await closed;
-      for (const q of queues.values()) await q.close();
+      for (const q of [...queues.values(), inbox]) await q.close();
       await client.close();
       await redis.quit().catch(() => undefined);
     },

@@ -46,9 +46,18 @@ function op(scope: 'read' | 'submit' | 'admin', summary: string, more: Record<st
       ...(more['responses'] as object),
       '401': error('no key, or an unknown key (when keys are configured)'),
       '403': error(`the key lacks the \`${scope}\` scope, or a cross-site request`),
+      '500': error('an unexpected error; the message does not say which, the server log does'),
       '503': error('Redis did not answer or refused the password'),
     },
   };
+}
+
+/** A POST: every one goes through the JSON body parser, so every one can answer 413 and 415. */
+function postOp(scope: 'read' | 'submit' | 'admin', summary: string, more: Record<string, unknown>): Record<string, unknown> {
+  return op(scope, summary, {
+    ...more,
+    responses: { '413': error('over the body limit (32 MB)'), '415': error('not application/json, or a charset other than UTF-8'), ...(more['responses'] as object) },
+  });
 }
 
 /** The document; built once per process (the schemas do not change while it runs). */
@@ -86,15 +95,13 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
     },
     paths: {
       '/api/runs': {
-        post: op('submit', 'Submit a plan', {
+        post: postOp('submit', 'Submit a plan', {
           parameters: queryParameters(submitQuery),
           requestBody: { required: true, content: { 'application/json': { schema: ref('Plan') } } },
           responses: {
             '202': json(schemaOf(submittedSchema), 'accepted on the inbox; Location names the run'),
-            '400': error('malformed JSON or a bad query parameter'),
+            '400': error('malformed JSON, a body that is not an object, or a bad, unknown or repeated query parameter'),
             '409': error('a run with that id exists'),
-            '413': error('over the body limit (32 MB)'),
-            '415': error('not application/json'),
             '422': json(ref('Error'), 'the plan is invalid: `problems` lists every problem'),
           },
         }),
@@ -116,7 +123,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
         }),
       },
       '/api/runs/{id}/items/{item}/messages': {
-        post: op('submit', "Send a message to an item's channel: its worker reads it as one JSON line from AGORA_CHANNEL", {
+        post: postOp('submit', "Send a message to an item's channel: its worker reads it as one JSON line from AGORA_CHANNEL", {
           parameters: [RUN, ITEM],
           requestBody: { required: true, content: { 'application/json': { schema: schemaOf(messageBody, 'input') } } },
           responses: {
@@ -124,7 +131,6 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
             '400': error('a malformed id, body or message (over 64 KiB as JSON, nested too deep)'),
             '404': error('no such run or item'),
             '409': error('the item has ended, or has had its 1,000 messages'),
-            '415': error('not application/json'),
           },
         }),
       },
@@ -136,6 +142,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
               { type: 'object', required: ['itemId', 'state'], properties: { itemId: { type: 'string' }, state: { type: 'string' }, stdout: ref('ItemLogStream'), stderr: ref('ItemLogStream') } },
               'the streams it has',
             ),
+            '400': error('a malformed id'),
             '404': error('no such run or item'),
             '502': error('a stored stream does not hash to its ref'),
           },
@@ -156,15 +163,15 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
         }),
       },
       '/api/runs/{id}/cancel': {
-        post: op('submit', 'Cancel a run', {
+        post: postOp('submit', 'Cancel a run', {
           parameters: [RUN],
-          responses: { '200': json(schemaOf(cancelledSchema), 'the run state after the request'), '404': error('no such run'), '415': error('not application/json') },
+          responses: { '200': json(schemaOf(cancelledSchema), 'the run state after the request'), '400': error('a malformed run id or body'), '404': error('no such run') },
         }),
       },
       '/api/runs/{id}/graph': {
         get: op('read', "The run's DAG for the console: items with states and dependencies, laid out (grouped by depth past 400 items)", {
           parameters: [RUN],
-          responses: { '200': json({ type: 'object' }, 'the graph and its layout (README, Console)'), '404': error('no such run') },
+          responses: { '200': json({ type: 'object' }, 'the graph and its layout (README, Console)'), '400': error('a malformed run id'), '404': error('no such run') },
         }),
       },
       '/api/runs/{id}/verdict': {
@@ -175,14 +182,16 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
               { type: 'object', required: ['runId', 'intact'], properties: { runId: { type: 'string' }, intact: { type: 'boolean' }, claim: { type: 'string' }, guarantee: { type: 'string' }, checks: {}, warnings: { type: 'array', items: { type: 'string' } } } },
               'recomputed over the bundle against the anchor store, pinned to this deployment key',
             ),
+            '400': error('a malformed run id'),
             '404': error('no such run'),
+            '409': error('the run has not ended: its evidence is sealed when it ends'),
           },
         }),
       },
       '/api/runs/{id}/audit': {
         get: op('read', "The run's signed evidence bundle (see the README, Audit)", {
           parameters: [RUN],
-          responses: { '200': json({ type: 'object' }, 'the bundle'), '404': error('no such run'), '409': error('the run is still running') },
+          responses: { '200': json({ type: 'object' }, 'the bundle'), '400': error('a malformed run id'), '404': error('no such run'), '409': error('the run has not ended: its evidence is sealed when it ends') },
         }),
       },
       '/api/artifacts': {
@@ -216,26 +225,31 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
         }),
       },
       '/api/dlq/{id}/replay': {
-        post: op('admin', 'Replay one dead item in a new run linked to the original', {
+        post: postOp('admin', 'Replay one dead item in a new run linked to the original', {
           parameters: [pathParam('id', 'dead letter id: <runId>.<itemId>')],
           requestBody: { required: false, content: { 'application/json': { schema: schemaOf(replayBody, 'input') } } },
-          responses: { '202': json(schemaOf(replayedSchema), 'the new run, the letters and items it replays; Location names the new run'), '404': error('no such dead letter'), '409': error('already replayed (send force)') },
+          responses: {
+            '202': json(schemaOf(replayedSchema), 'the new run, the letters and items it replays; Location names the new run'),
+            '400': error('a malformed dead letter id or body'),
+            '404': error('no such dead letter'),
+            '409': error('already replayed (send force)'),
+          },
         }),
       },
       '/api/dlq/replay': {
-        post: op('admin', "Replay a run's dead items", {
+        post: postOp('admin', "Replay a run's dead items", {
           requestBody: { required: true, content: { 'application/json': { schema: schemaOf(replayRunBody, 'input') } } },
-          responses: { '202': json(schemaOf(replayedSchema), 'the new run, the letters and items it replays'), '404': error('no dead letters left to replay') },
+          responses: { '202': json(schemaOf(replayedSchema), 'the new run, the letters and items it replays'), '400': error('a bad body'), '404': error('no dead letters left to replay') },
         }),
       },
       '/api/dlq/purge': {
-        post: op('admin', 'Purge one dead letter, a run\'s, or all', {
+        post: postOp('admin', 'Purge one dead letter, a run\'s, or all', {
           requestBody: { required: true, content: { 'application/json': { schema: schemaOf(purgeBody, 'input') } } },
-          responses: { '200': json(schemaOf(purgedSchema), 'how many were purged') },
+          responses: { '200': json(schemaOf(purgedSchema), 'how many were purged'), '400': error('not one of { id }, { runId }, { all: true }: the message names them') },
         }),
       },
       '/api/runs/{id}/rerun': {
-        post: op('submit', 'Rerun an ended run: its plan again, reusing the results of items whose inputs, task and dependencies are unchanged (README, Resume)', {
+        post: postOp('submit', 'Rerun an ended run: its plan again, reusing the results of items whose inputs, task and dependencies are unchanged (README, Resume)', {
           parameters: [RUN],
           requestBody: { required: false, content: { 'application/json': { schema: schemaOf(rerunBody, 'input') } } },
           responses: {
@@ -253,9 +267,9 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
         }),
       },
       '/api/memo/purge': {
-        post: op('admin', 'Purge memo cache entries by key, or all', {
+        post: postOp('admin', 'Purge memo cache entries by key, or all', {
           requestBody: { required: true, content: { 'application/json': { schema: schemaOf(memoPurgeBody, 'input') } } },
-          responses: { '200': json(schemaOf(purgedSchema), 'how many were purged'), '400': error('a bad body') },
+          responses: { '200': json(schemaOf(purgedSchema), 'how many were purged'), '400': error('not one of { keys }, { all: true }: the message names them') },
         }),
       },
       '/api/openapi.json': {

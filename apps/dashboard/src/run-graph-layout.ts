@@ -96,6 +96,11 @@ export function dependencyDepths(items: Items): Map<string, number> {
   return depth;
 }
 
+/** dagre's size of a graph; an empty graph's is -Infinity, which JSON writes as null. */
+function extent(n: number | undefined): number {
+  return Number.isFinite(n) ? Math.ceil(n!) : 0;
+}
+
 function round(n: number): number {
   return Math.round(n * 10) / 10;
 }
@@ -134,8 +139,8 @@ function layoutItems(items: Items): GraphLayout {
   const size = g.graph();
   return {
     view: 'items',
-    width: Math.ceil(size.width ?? 0),
-    height: Math.ceil(size.height ?? 0),
+    width: extent(size.width),
+    height: extent(size.height),
     nodes,
     edges: pairs.map(([from, to]) => ({ from, to, points: edgePoints(g, from, to) })),
     groups: [],
@@ -204,8 +209,8 @@ function layoutGroups(items: Items, cellsMax: number, groupsMax: number): GraphL
   const size = g.graph();
   return {
     view: 'groups',
-    width: Math.ceil(size.width ?? 0),
-    height: Math.ceil(size.height ?? 0),
+    width: extent(size.width),
+    height: extent(size.height),
     nodes,
     edges: edgeList.map(([from, to]) => ({ from, to, points: edgePoints(g, from, to) })),
     groups,
