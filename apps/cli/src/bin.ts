@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
 import { PlanValidationError, RUN_STATES, environmentKnobProblems, loadFileSecrets } from '@agora/core';
 import { CliError, EXIT, exitCodeFor, type GlobalOpts } from './context.js';
-import { parsePort } from './options.js';
+import { parsePort, parseQueueList } from './options.js';
 // Verb modules load on use: `agora validate` should not pay for BullMQ, Express and Bull Board.
 const runs = () => import('./commands/runs.js');
 const services = () => import('./commands/services.js');
@@ -12,6 +12,24 @@ import { registerExtraCommands } from './commands/extra.js';
 
 /** The CLI package's version (dist/bin.js sits one folder below its package.json). */
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/*
+ * The reader of stdout went away (`agora runs | head -n1`, `agora watch <run> --json | head -n1`):
+ * the next write fails with EPIPE (Node ignores SIGPIPE, so it arrives as an 'error' event, which
+ * unhandled crashes with a stack and exit 1). Every verb stops quietly with exit 0 instead, as
+ * ripgrep does: nobody reads the rest, and a script under `set -o pipefail` does not fail because
+ * its reader stopped early. A verb that cleans up on SIGTERM (the services, `watch`, `fleet
+ * autoscale`) is stopped that way, so a runner still hands its items back and `agora dev` still
+ * stops its runners and Redis; any other verb exits at once. Other stdout errors are not ours to hide.
+ */
+let stdoutGone = false;
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (stdoutGone) return;
+  if (err.code !== 'EPIPE') throw err;
+  stdoutGone = true;
+  if (process.listenerCount('SIGTERM') > 0) process.emit('SIGTERM', 'SIGTERM');
+  else process.exit(EXIT.ok);
+});
 
 const program = new Command();
 program
@@ -109,9 +127,10 @@ program
   .command('runner')
   .description('run items from the plan queues')
   .option('--concurrency <n>', 'items at once (capped at the CPU count)')
-  .option('--queues <names>', 'comma-separated plan queues to serve (default: all configured)')
+  // Checked as the flags are parsed: an empty list or entry is bad usage, a repeated name counts once.
+  .addOption(new Option('--queues <names>', 'comma-separated plan queues to serve (default: all configured; a name given twice counts once)').argParser((v: string) => parseQueueList(v)))
   .addOption(metricsPortOption())
-  .action(run(async (o: { concurrency?: string; queues?: string; metricsPort?: string }) => (await services()).runnerCmd(o, g())));
+  .action(run(async (o: { concurrency?: string; queues?: string[]; metricsPort?: string }) => (await services()).runnerCmd(o, g())));
 program
   .command('dashboard')
   .description('serve Bull Board at /queues')
@@ -149,4 +168,4 @@ try {
 }
 // Exit only after stdout is flushed: on a pipe, writes are asynchronous and a bare
 // process.exit() would cut off the tail of `watch` output.
-process.stdout.write('', () => process.exit(exitCode));
+process.stdout.write('', () => process.exit(stdoutGone ? EXIT.ok : exitCode));

@@ -20,6 +20,18 @@ export function parsePort(raw: string, flag = '--port'): number {
   return n;
 }
 
+/**
+ * `--queues a,b`: plan queue names, comma-separated, spaces around a name ignored. An empty list
+ * (`--queues ''`) or an empty entry (`a,,b`, `a,`) is refused: it would start a runner that serves
+ * nothing, or hide a typo. A name given twice counts once (order of first mention kept).
+ */
+export function parseQueueList(raw: string, flag = '--queues'): string[] {
+  const names = raw.split(',').map((s) => s.trim());
+  if (names.every((n) => n === '')) throw new CliError(`${flag} needs at least one queue name (comma-separated), got ${JSON.stringify(raw)}`);
+  if (names.includes('')) throw new CliError(`${flag} has an empty queue name in ${JSON.stringify(raw)}; give names separated by single commas`);
+  return [...new Set(names)];
+}
+
 /** An event seq: a non-negative safe integer, in plain decimal. */
 export function parseSeq(raw: string, flag = '--from'): number {
   const n = DECIMAL.test(raw) ? Number(raw) : NaN;

@@ -167,3 +167,88 @@ describe('agora audit on a real run', () => {
     expect(failing(report)).toContain('checkpoints.consistent');
   });
 });
+
+describe('audit findings: claims, malformed bundles, periodic sizes, --json', () => {
+  const failed = (r: VerificationReport): VerificationReport['checks'] => r.checks.filter((c) => !c.ok);
+
+  it('verify without --key is intact but claims no tier (accidental corruption only); with --key tamper-detecting (CLI and library)', async () => {
+    const bare = env.agora(['audit', 'verify', bundleFile]);
+    expect(bare.code, bare.stdout).toBe(0);
+    const report = JSON.parse(bare.stdout) as VerificationReport;
+    expect(report).toMatchObject({ intact: true, claim: 'none', guarantee: 'none' });
+    expect(report.warnings.join('\n')).toMatch(/signer not pinned/);
+    expect(report.warnings.join('\n')).toMatch(/accidental corruption only/);
+    expect(await verifyEvidence(clone())).toMatchObject({ intact: true, claim: 'none', guarantee: 'none' });
+    const pinned = env.agora(['audit', 'verify', bundleFile, '--key', vkey]);
+    expect(pinned.code, pinned.stdout).toBe(0);
+    expect(JSON.parse(pinned.stdout)).toMatchObject({ intact: true, claim: 'tamper-detecting', guarantee: 'local' });
+    expect(await verifyEvidence(clone(), { key: vkey })).toMatchObject({ intact: true, claim: 'tamper-detecting', guarantee: 'local' });
+  });
+
+  it('null, a null periodic checkpoint, [], 5 and "x" all get a schema report and exit 1, never a TypeError', async () => {
+    const withNullCheckpoint = { ...clone(), checkpoints: [null] };
+    for (const [name, value] of [['null', null], ['checkpoints: [null]', withNullCheckpoint], ['[]', []], ['5', 5], ['"x"', 'x']] as const) {
+      const lib = await verifyEvidence(value, { key: vkey });
+      expect(lib.intact, name).toBe(false);
+      expect(failed(lib).map((c) => c.name), name).toEqual(['schema']);
+      const f = env.writeJson(`malformed-${name.replace(/\W/g, '_')}.json`, JSON.stringify(value));
+      for (const args of [['audit', 'verify', f], ['audit', 'verify', f, '--key', vkey]]) {
+        const r = env.agora(args);
+        expect(r.stderr, name).not.toMatch(/Cannot read properties/);
+        expect(r.code, `${name}: ${r.stderr}`).toBe(1);
+        const report = JSON.parse(r.stdout) as VerificationReport;
+        expect(report, name).toMatchObject({ intact: false, claim: 'none', guarantee: 'none' });
+        expect(failed(report).map((c) => c.name), name).toEqual(['schema']);
+      }
+      // replay: a bundle that does not verify runs nothing (exit 4), it does not crash (exit 1).
+      const rp = env.agora(['replay', f]);
+      expect(rp.stderr, name).not.toMatch(/Cannot read properties/);
+      expect(rp.code, `${name}: ${rp.stderr}`).toBe(4);
+      expect(rp.stderr, name).toMatch(/does not verify, nothing was replayed: schema: /);
+    }
+  });
+
+  it('a periodic checkpoint whose size disagrees with its signed tree size fails checkpoints.size (exit 1)', async () => {
+    const b = clone();
+    const index = Math.min(1, b.checkpoints.length - 1);
+    const entry = b.checkpoints[index] as unknown as { size: number };
+    const signedSize = entry.size;
+    entry.size = signedSize === 3 ? 4 : 3;
+    const f = env.writeJson('periodic-size.json', b);
+    const r = env.agora(['audit', 'verify', f, '--key', vkey]);
+    expect(r.code, r.stdout).toBe(1);
+    const report = JSON.parse(r.stdout) as VerificationReport;
+    expect(report.intact).toBe(false);
+    const size = report.checks.find((c) => c.name === 'checkpoints.size');
+    expect(size, JSON.stringify(report.checks, null, 1)).toMatchObject({ ok: false });
+    expect(size!.detail).toContain(`checkpoints[${index}] (size ${entry.size}): its signed tree size is ${signedSize}`);
+    const lib = await verifyEvidence(b, { expectedRunId: runId, key: vkey });
+    expect(failed(lib).map((c) => c.name)).toContain('checkpoints.size');
+    // The untouched bundle passes the same check.
+    expect((await verifyEvidence(clone(), { key: vkey })).checks.find((c) => c.name === 'checkpoints.size')).toMatchObject({ ok: true });
+  });
+
+  it('every audit verb that prints takes --json, with the same JSON output', () => {
+    const same = (args: string[]): string => {
+      const plain = env.agora(args);
+      const json = env.agora([...args, '--json']);
+      expect(json.stderr, args.join(' ')).not.toMatch(/unknown option/);
+      expect(json.code, `${args.join(' ')} --json: ${json.stderr}`).toBe(plain.code);
+      expect(json.stdout, args.join(' ')).toBe(plain.stdout);
+      return json.stdout;
+    };
+    const audited = JSON.parse(same(['audit', runId])) as EvidenceBundle;
+    expect(audited.runId).toBe(runId);
+    expect(JSON.parse(same(['audit', 'verify', bundleFile, '--key', vkey]))).toMatchObject({ intact: true });
+    const proof = same(['audit', 'prove', runId, '2']);
+    expect(JSON.parse(same(['audit', 'verify-proof', env.writeJson('proof-json.json', proof), '--key', vkey]))).toMatchObject({ ok: true });
+    // pubkey prints the bare key; with --json, one JSON value.
+    const pub = env.agora(['audit', 'pubkey', '--json']);
+    expect(pub.code, pub.stderr).toBe(0);
+    expect(JSON.parse(pub.stdout)).toEqual({ vkey });
+    const outFile = path.join(env.dir, 'bundle-json.json');
+    const out = env.agora(['audit', runId, '--out', outFile, '--json']);
+    expect(out.code, out.stderr).toBe(0);
+    expect(JSON.parse(out.stdout)).toMatchObject({ intact: true, claim: 'tamper-detecting' });
+  });
+});

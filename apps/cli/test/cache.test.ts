@@ -28,6 +28,16 @@ describe('agora cache', () => {
     expect(await memo.list()).toEqual([]);
   });
 
+  it('purge without keys or --all says what to give, and "not both" only when both are given', () => {
+    const none = env.agora(['cache', 'purge']);
+    expect(none.code).toBe(2);
+    // Before: "give memo keys or --all, not both" though neither was given.
+    expect(none.stderr.trim()).toBe('agora: give memo keys or --all');
+    const both = env.agora(['cache', 'purge', 'a'.repeat(64), '--all']);
+    expect(both.code).toBe(2);
+    expect(both.stderr.trim()).toBe('agora: give memo keys or --all, not both');
+  });
+
   it('keeps the cache bounded: past maxEntries the oldest entries go', async () => {
     const memo = new MemoStore(redis, `${env.namespace}b`, 2);
     for (const ch of ['1', '2', '3']) await memo.put(ch.repeat(64), { runId: `r${ch}`, itemId: 'i', resultRef: `agora://x/result/r.i/${'e'.repeat(64)}` });

@@ -9,13 +9,15 @@ import { parseNote } from './signed-note.js';
  *   history without trace.
  * - `tamper-evident`: the checkpoint also sits in storage that nobody, including us, can
  *   rewrite before its retention ends, so a rewrite cannot be hidden.
- * - `none`: the bundle did not verify.
+ * - `none`: the bundle did not verify, or it did with no key pinned (it vouches only for
+ *   itself: accidental corruption only).
  */
 export type AuditClaim = 'none' | 'tamper-detecting' | 'tamper-evident';
 
 /**
  * Where the checkpoint is protected. `external-immutable`: an S3 Object Lock COMPLIANCE
- * version, verified now. `local`: only our own stores (Redis, the bundle). `none`: not intact.
+ * version, verified now. `local`: only our own stores (Redis, the bundle). `none`: not intact,
+ * or no key pinned.
  */
 export type AuditGuarantee = 'none' | 'local' | 'external-immutable';
 

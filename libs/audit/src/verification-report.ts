@@ -77,3 +77,7 @@ export function pinnedCheck(note: string, vkey: unknown, pinned: string): Verifi
 
 export const NOT_PINNED_WARNING =
   'signer not pinned: the signature was checked against the key inside the document, so a rewrite re-signed with another key would pass; pass the expected key';
+
+/** Why an intact report without a pinned key claims `none` (README tiers: accidental corruption only). */
+export const UNPINNED_CLAIM_WARNING =
+  'claim none: with no key pinned the bundle vouches only for itself, so this guards against accidental corruption only; pin the signer (key) for tamper-detecting';

@@ -7,6 +7,7 @@ import { parseVerifierKey, type NoteVerifier } from './note-keys.js';
 import { openNote } from './signed-note.js';
 import {
   NOT_PINNED_WARNING,
+  UNPINNED_CLAIM_WARNING,
   check,
   pinnedCheck,
   readSignedCheckpoint,
@@ -60,7 +61,8 @@ export interface VerifyBundleOptions {
  */
 export async function verifyBundle(bundle: unknown, options: VerifyBundleOptions = {}): Promise<VerificationReport> {
   const offline = offlineChecks(bundle, options);
-  if (offline.schemaFailed) return finish(offline.checks, offline.warnings, undefined);
+  const pinned = options.key !== undefined;
+  if (offline.schemaFailed) return finish(offline.checks, offline.warnings, undefined, pinned);
   let anchorResult: AnchorVerification | undefined;
   const b = bundle as AuditBundle;
   if (options.anchor !== undefined) {
@@ -82,14 +84,14 @@ export async function verifyBundle(bundle: unknown, options: VerifyBundleOptions
   } else {
     offline.checks.push(offlineAnchorCheck(b));
   }
-  return finish(offline.checks, offline.warnings, anchorResult);
+  return finish(offline.checks, offline.warnings, anchorResult, pinned);
 }
 
 /** {@link verifyBundle} without consulting an anchor store (synchronous). */
 export function verifyBundleOffline(bundle: unknown, options: Omit<VerifyBundleOptions, 'anchor'> = {}): VerificationReport {
   const offline = offlineChecks(bundle, options);
   if (!offline.schemaFailed) offline.checks.push(offlineAnchorCheck(bundle as AuditBundle));
-  return finish(offline.checks, offline.warnings, undefined);
+  return finish(offline.checks, offline.warnings, undefined, options.key !== undefined);
 }
 
 function offlineChecks(
@@ -141,7 +143,10 @@ function offlineChecks(
   // Every signature is checked, not only the seal's: a periodic checkpoint is evidence of its
   // own (what the log held at that time), so one whose signature fails is a forgery or damage,
   // whether or not a key was pinned. Without a pinned key the bundle's own key is all there is.
-  if (b.checkpoints !== undefined) checks.push(periodicSignatureCheck(b.checkpoints, options.key ?? b.signer.vkey));
+  if (b.checkpoints !== undefined) {
+    checks.push(periodicSignatureCheck(b.checkpoints, options.key ?? b.signer.vkey));
+    checks.push(periodicSizeCheck(b.checkpoints, b.events.length));
+  }
   if (options.anchor === undefined) {
     if (b.anchor === null || b.anchor === undefined) warnings.push('no anchor: the checkpoint exists only in this bundle');
     else warnings.push(`anchor not consulted: the ${b.anchor.kind} anchor record was only matched against the checkpoint; pass the anchor to verify it`);
@@ -180,17 +185,47 @@ function periodicSignatureCheck(history: readonly PeriodicCheckpoint[], vkey: st
   return summary('checkpoints.signature', problems, `${history.length} periodic checkpoint(s) signed by ${verifier.name}`);
 }
 
+/**
+ * `checkpoints.size`: every periodic checkpoint's `size` is the tree size its signed note
+ * commits to, and that tree is no larger than the bundle's events (a periodic checkpoint is a
+ * prefix of the sealed log). The consistency proof is checked against the signed sizes, so an
+ * edited `size` would otherwise go unnoticed while misreporting which prefix was checkpointed.
+ */
+function periodicSizeCheck(history: readonly PeriodicCheckpoint[], eventCount: number): VerificationCheck {
+  const problems: string[] = [];
+  history.forEach((c, i) => {
+    const read = readSignedCheckpoint(c.checkpoint);
+    if (!read.ok) {
+      problems.push(`checkpoints[${i}] (size ${c.size}): tree size unreadable: ${read.error}`);
+      return;
+    }
+    const signed = read.checkpoint.size;
+    if (signed !== c.size) problems.push(`checkpoints[${i}] (size ${c.size}): its signed tree size is ${signed}`);
+    else if (signed > eventCount) problems.push(`checkpoints[${i}] (size ${c.size}): tree size ${signed} exceeds the bundle's ${eventCount} events`);
+  });
+  return summary('checkpoints.size', problems, `${history.length} periodic checkpoint size(s) match their signed tree sizes, within the ${eventCount} events`);
+}
+
 function offlineAnchorCheck(b: AuditBundle): VerificationCheck {
   if (b.anchor === null || b.anchor === undefined) return check('anchor', true, 'no anchor record');
   const ok = b.anchor.checkpointSha256 === checkpointDigest(b.checkpoint);
   return check('anchor', ok, ok ? `${b.anchor.kind} anchor record matches the checkpoint (store not consulted)` : 'anchor record is for a different checkpoint');
 }
 
-function finish(checks: VerificationCheck[], warnings: string[], anchor: AnchorVerification | undefined): VerificationReport {
+/**
+ * The tiers (README, "Tiers"): not intact, or intact with no key pinned, claims nothing
+ * (`none` / `none`): a bundle that vouches only for itself detects accidental corruption only,
+ * since anyone who can edit it can re-seal and re-sign it with a key of their own. With the
+ * signer pinned it is `tamper-detecting` / `local`, and `tamper-evident` /
+ * `external-immutable` when an S3 Object Lock anchor was consulted and fully verified.
+ */
+function finish(checks: VerificationCheck[], warnings: string[], anchor: AnchorVerification | undefined, pinned: boolean): VerificationReport {
   const intact = checks.every((c) => c.ok);
   let claim: AuditClaim = 'none';
   let guarantee: AuditGuarantee = 'none';
-  if (intact) {
+  if (intact && !pinned) {
+    warnings = [...warnings, UNPINNED_CLAIM_WARNING];
+  } else if (intact) {
     const external = anchor?.ok === true && anchor.guarantee === 'external-immutable';
     claim = external ? 'tamper-evident' : 'tamper-detecting';
     guarantee = external ? 'external-immutable' : 'local';

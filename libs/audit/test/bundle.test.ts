@@ -16,6 +16,7 @@ import {
   signNote,
   signerFromPrivateKey,
   verifyBundle,
+  verifyBundleOffline,
   verifyEventProof,
   type AuditBundle,
   type AuditEvent,
@@ -328,6 +329,54 @@ describe('periodic checkpoints', () => {
     expect(checkConsistency(at(30), otherLog, proof).checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['checkpoint.origin']);
     const r = checkConsistency(at(30), at(90, attacker), proof, { key: signer.vkey });
     expect(r.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['signature']);
+  });
+});
+
+describe('the claim follows the documented tiers', () => {
+  it('intact with no key pinned claims nothing (accidental corruption only) and warns; pinned, tamper-detecting', async () => {
+    for (const unpinned of [await verifyBundle(copy(bundle)), verifyBundleOffline(copy(bundle)), await verifyBundle(copy(bundle), { expectedRunId: RUN })]) {
+      expect(failing(unpinned)).toEqual([]);
+      expect(unpinned).toMatchObject({ intact: true, claim: 'none', guarantee: 'none' });
+      expect(unpinned.warnings.join('\n')).toMatch(/signer not pinned/);
+      expect(unpinned.warnings.join('\n')).toMatch(/accidental corruption only/);
+    }
+    for (const pinned of [await verifyBundle(copy(bundle), { key: signer.vkey }), verifyBundleOffline(copy(bundle), { key: signer.vkey })]) {
+      expect(pinned).toMatchObject({ intact: true, claim: 'tamper-detecting', guarantee: 'local' });
+      expect(pinned.warnings.join('\n')).not.toMatch(/accidental corruption only/);
+    }
+  });
+});
+
+describe('periodic checkpoints in a bundle: checkpoints.size', () => {
+  const at = (n: number, key = signer): string => sealEvents(events.slice(0, n), key, origin).checkpoint;
+  const withPeriodic = (): Mutable<AuditBundle> & { checkpoints: Array<{ size: number; checkpoint: string; consistency: string[] }> } => ({
+    ...copy(bundle),
+    checkpoints: [8, 16].map((size) => ({ size, checkpoint: at(size), consistency: proveConsistency(events, size) })),
+  });
+
+  it('control: sizes that match their signed tree sizes pass', async () => {
+    const report = await verifyBundle(withPeriodic(), { key: signer.vkey });
+    expect(failing(report)).toEqual([]);
+    expect(report.checks.find((c) => c.name === 'checkpoints.size')).toMatchObject({ ok: true });
+  });
+
+  it('a size edited away from its signed tree size fails checkpoints.size, naming the entry', async () => {
+    const t = withPeriodic();
+    t.checkpoints[1]!.size = 3;
+    for (const options of [{ key: signer.vkey }, {}]) {
+      const r = await expectBroken(t, ['checkpoints.size'], options);
+      expect(failing(r)).toEqual(['checkpoints.size']);
+      expect(r.checks.find((c) => c.name === 'checkpoints.size')?.detail).toBe('checkpoints[1] (size 3): its signed tree size is 16');
+    }
+  });
+
+  it('a signed periodic tree larger than the bundle\'s events fails checkpoints.size', async () => {
+    const t = withPeriodic();
+    const longer = [...events, { seq: events.length, runId: RUN, at: '2026-11-23T04:00:00.000Z', type: 'item', itemId: 'later', state: 'done' }];
+    t.checkpoints[1] = { size: longer.length, checkpoint: sealEvents(longer, signer, origin).checkpoint, consistency: [] };
+    const r = await expectBroken(t, ['checkpoints.size']);
+    expect(failing(r)).toEqual(['checkpoints.size']);
+    expect(r.checks.find((c) => c.name === 'checkpoints.size')?.detail).toMatch(/checkpoints\[1\] \(size 26\): tree size 26 exceeds the bundle's 25 events/);
   });
 });
 

@@ -202,12 +202,15 @@ export async function verifyEvidence(
   bundle: unknown,
   opts: { expectedRunId?: string; key?: string; anchor?: Anchor } = {},
 ): Promise<VerificationReport> {
+  // The schema check comes first: the bundle is read only once verifyBundle found it well
+  // formed (`null`, or `checkpoints: [null]`, get a schema report, not a TypeError).
   const report = await verifyBundle(bundle, opts);
-  const history = (bundle as { checkpoints?: unknown }).checkpoints;
-  if (history === undefined || !Array.isArray(history) || history.length === 0) return report;
+  if (report.checks.some((c) => c.name === 'schema' && !c.ok)) return report;
   const b = bundle as EvidenceBundle;
+  const history = b.checkpoints as EvidenceBundle['checkpoints'] | undefined;
+  if (history === undefined || history.length === 0) return report;
   const problems: string[] = [];
-  for (const c of history as EvidenceBundle['checkpoints']) {
+  for (const c of history) {
     const v = checkConsistency(c.checkpoint, b.checkpoint, c.consistency, opts.key ? { key: opts.key } : {});
     if (!v.ok) problems.push(`checkpoint of size ${c.size}: ${v.checks.filter((x) => !x.ok).map((x) => `${x.name}: ${x.detail}`).join('; ')}`);
   }

@@ -12,6 +12,8 @@ const SUBCOMMANDS = new Set(['verify', 'prove', 'verify-proof', 'pubkey']);
 export interface AuditOpts {
   readonly out?: string;
   readonly key?: string;
+  /** Every printing verb takes --json: the bundle, reports and proofs are JSON already; pubkey prints `{ vkey }`. */
+  readonly json?: boolean;
 }
 
 async function withEvidence<T>(g: GlobalOpts, fn: (e: ReturnType<typeof createEvidence>) => Promise<T>, needRedis = true): Promise<T> {
@@ -60,7 +62,7 @@ function print(v: unknown): void {
  */
 export async function auditCmd(args: readonly string[], opts: AuditOpts, g: GlobalOpts): Promise<number> {
   const [first, ...rest] = args;
-  if (first === undefined) throw new CliError('usage: agora audit <run> [--out file] | verify <bundle> [--key vkey] | prove <run> <seq> | verify-proof <proof> [--key vkey] | pubkey');
+  if (first === undefined) throw new CliError('usage: agora audit <run> [--out file] | verify <bundle> [--key vkey] | prove <run> <seq> | verify-proof <proof> [--key vkey] | pubkey [--json]');
   if (!SUBCOMMANDS.has(first)) {
     if (rest.length > 0) throw new CliError(`unexpected arguments: ${rest.join(' ')}`);
     if (opts.out !== undefined) await checkOutputFile(opts.out);
@@ -80,7 +82,8 @@ export async function auditCmd(args: readonly string[], opts: AuditOpts, g: Glob
   if (first === 'pubkey') {
     if (rest.length > 0) throw new CliError(`usage: agora audit pubkey (unexpected arguments: ${rest.join(' ').slice(0, 200)})`);
     const s = await withEvidence(g, (e) => e.signer(), false);
-    process.stdout.write(`${s.vkey}\n`);
+    if (opts.json) print({ vkey: s.vkey });
+    else process.stdout.write(`${s.vkey}\n`);
     return EXIT.ok;
   }
   if (first === 'verify') {

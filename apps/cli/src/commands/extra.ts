@@ -23,8 +23,9 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
     .argument('<args...>', '<run> | verify <bundle.json> | prove <run> <seq> | verify-proof <proof.json> | pubkey')
     .option('--out <file>', 'write the bundle to a file (the report is printed)')
     .option('--key <vkey>', 'verify: the signer must be this verifier key')
+    .option('--json', 'print JSON (the bundle, report and proof are JSON anyway; pubkey prints { vkey })')
     .description('evidence bundle of a run (exit 1 if it does not verify), offline verification, inclusion proofs, the verifier key')
-    .action(run(async (a: string[], o: { out?: string; key?: string }) => (await import('./audit.js')).auditCmd(a, o, g())));
+    .action(run(async (a: string[], o: { out?: string; key?: string; json?: boolean }) => (await import('./audit.js')).auditCmd(a, o, g())));
   program
     .command('locks')
     .description('list held resource locks (holder, fencing token, lease left) and their waiters in order')
@@ -48,6 +49,7 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
     .command('show')
     .argument('<id>', 'dead letter id (<runId>.<itemId>)')
     .description('one record as JSON: inputs, error, exit code, output tails, dependencies\' results, replay')
+    .option('--json', 'accepted for uniformity: the answer is always JSON')
     .action(run(async (id: string) => (await import('./dlq.js')).dlqShowCmd(id, g())));
   dlq
     .command('replay')
@@ -147,6 +149,7 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
   tasks
     .command('show')
     .argument('<task>', 'task name or pinned URI')
-    .description('print the definition a name or URI resolves to')
+    .description('print the definition a name or URI resolves to, as JSON')
+    .option('--json', 'accepted for uniformity: the answer is always JSON')
     .action(run(async (t: string) => (await import('./tasks.js')).tasksShowCmd(t, g())));
 }

@@ -30,7 +30,8 @@ export async function cacheListCmd(opts: { limit?: string; json?: boolean }, g: 
 
 /** `agora cache purge <key>... | --all`: deletes memo entries; prints how many. */
 export async function cachePurgeCmd(keys: string[], opts: { all?: boolean; json?: boolean }, g: GlobalOpts): Promise<number> {
-  if ((keys.length > 0) === (opts.all === true)) throw new CliError('give memo keys or --all, not both');
+  if (keys.length === 0 && opts.all !== true) throw new CliError('give memo keys or --all');
+  if (keys.length > 0 && opts.all === true) throw new CliError('give memo keys or --all, not both');
   const bad = keys.find((k) => !MEMO_KEY_RE.test(k));
   if (bad !== undefined) throw new CliError(`invalid memo key ${JSON.stringify(bad.slice(0, 80))}: expected 64 lowercase hex digits (see agora cache list)`);
   const purged = await withClient(g, (c) => c.purgeMemo(opts.all ? { all: true } : { keys }));

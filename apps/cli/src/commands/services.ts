@@ -182,11 +182,12 @@ export async function serveCmd(opts: { concurrency?: string[]; metricsPort?: str
 }
 
 /** `agora runner`: executes items until SIGINT/SIGTERM; running items finish first. */
-export async function runnerCmd(opts: { concurrency?: string; queues?: string; metricsPort?: string }, g: GlobalOpts): Promise<number> {
+export async function runnerCmd(opts: { concurrency?: string; queues?: readonly string[]; metricsPort?: string }, g: GlobalOpts): Promise<number> {
   const config = await resolveConfig(g);
   const n = opts.concurrency === undefined ? undefined : Number(opts.concurrency);
   if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new CliError(`--concurrency expects a positive integer, got "${opts.concurrency}"`);
-  const queues = opts.queues?.split(',').map((s) => s.trim()).filter(Boolean);
+  // Parsed by bin.ts (parseQueueList): non-empty, no empty entries, no duplicates.
+  const queues = opts.queues;
   for (const q of queues ?? []) if (!(q in config.queues)) throw new CliError(`--queues names unknown queue "${q}"`);
   // Armed before the runner exists: a fault during start-up is reported the same way.
   const started: { runner?: Awaited<ReturnType<typeof createRunner>> } = {};
