@@ -100,8 +100,12 @@ export function fail(res: Response, err: unknown): void {
   } else if (err instanceof AgoraError && err.code === 'UNAVAILABLE') {
     // Redis down or refusing our password (the SDK's UnavailableError): the caller may retry.
     res.status(503).json({ error: 'unavailable', message: err.message });
+  } else if (typeof res.req.next === 'function') {
+    // Anything else is unexpected: the app's error middleware logs it and answers a fixed 500
+    // (its message may name a server path or a dependency's internals; see http-errors.ts).
+    res.req.next(err);
   } else {
-    res.status(500).json({ error: 'internal', message: (err as Error).message });
+    res.status(500).json({ error: 'internal', message: 'internal error (see the server log)' });
   }
 }
 

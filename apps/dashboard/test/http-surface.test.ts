@@ -35,6 +35,8 @@ let cluster: TestCluster;
 /** No key, loopback: every answer below is anonymous. */
 let open: Dashboard;
 let keyed: Dashboard;
+/** Its artifacts hook rejects (an async failure, which the routes answer through `fail`). */
+let rejecting: Dashboard;
 
 beforeAll(async () => {
   cluster = await startCluster({ runners: 0 });
@@ -48,10 +50,17 @@ beforeAll(async () => {
     },
   });
   keyed = await createDashboard({ config: cluster.config, port: 0, logger: silent, adminKey: ADMIN });
+  rejecting = await createDashboard({
+    config: cluster.config,
+    port: 0,
+    logger: capture,
+    artifacts: async () => Promise.reject(new Error(`boom reading ${path.join(os.tmpdir(), 'secret-store', 'y')}`)),
+  });
 });
 afterAll(async () => {
   await open?.close();
   await keyed?.close();
+  await rejecting?.close();
   await cluster?.close();
 });
 
@@ -111,6 +120,15 @@ describe('error answers (finding 1)', () => {
     const e = logged.find((l) => l.level === 'error');
     expect(JSON.stringify(e?.obj)).toContain('secret-store');
     expect(JSON.stringify(e?.obj)).not.toContain('uri=');
+  });
+
+  it('a route whose call rejects with an unexpected error answers the same fixed 500 (its message named the server path)', async () => {
+    logged.length = 0;
+    const res = await fetch(`${rejecting.url}/api/artifacts?uri=agora%3A%2F%2Fx%2Fresult%2Fa%2Fb`);
+    expect(res.status).toBe(500);
+    const body = await res.text();
+    expectCleanJson({ type: res.headers.get('content-type') ?? '', body }, 'rejected artifacts');
+    expect(JSON.stringify(logged.find((l) => l.level === 'error')?.obj)).toContain('secret-store');
   });
 });
 
