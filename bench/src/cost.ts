@@ -12,6 +12,7 @@
  * CPU: utime + stime from /proc/<pid>/stat of each runner (ours) or raw worker process, summed;
  * the scheduler (ours only) separately.
  */
+import { createWriteStream } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { commandsByKind, commandsSent, probeCommandsSent } from './command-count.js';
 import { sleep, type Proc } from './procs.js';
@@ -31,11 +32,18 @@ const monitorCounts = { topLevel: 0, lua: 0, active: false };
 export async function startVerifyMonitor(redis: Redis): Promise<() => void> {
   const mon = await redis.monitor();
   monitorCounts.active = true;
-  mon.on('monitor', (_time: string, _args: string[], source: string) => {
+  // BENCH_MONITOR_FILE=path: every command the server ran, one line each ("lua" marks the calls
+  // made inside the script called just before), for working out what a script costs.
+  const file = process.env['BENCH_MONITOR_FILE'] ? createWriteStream(process.env['BENCH_MONITOR_FILE']) : undefined;
+  mon.on('monitor', (_time: string, args: string[], source: string) => {
     if (source === 'lua') monitorCounts.lua++;
     else monitorCounts.topLevel++;
+    file?.write(`${source === 'lua' ? 'lua' : 'top'} ${args.slice(0, 3).map((a) => a.slice(0, 60)).join(' ')}\n`);
   });
-  return () => mon.disconnect();
+  return () => {
+    mon.disconnect();
+    file?.end();
+  };
 }
 
 export interface CostSnapshot {
