@@ -1,30 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { keys } from '@agora/core';
-import { DeadLetterStore, tailOf, type DeadLetter } from '@agora/state';
+import { DeadLetterStore, tailOf } from '@agora/state';
 import { testRedisUrl, uniqueNamespace } from '../../../test/support/index.js';
+import { letter } from './dead-letter-fixture.js';
 
 const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
 afterAll(() => redis.disconnect());
 
 /** The dead-letter store's bounds and idempotence, against a real Redis. */
-const letter = (runId: string, itemId: string, extra: Partial<DeadLetter> = {}): DeadLetter => ({
-  id: '',
-  runId,
-  itemId,
-  queue: 'default',
-  executor: 'noop',
-  inputsHash: 'h',
-  inputs: { n: itemId },
-  resourceLocks: [],
-  dependsOn: [],
-  dependencies: {},
-  attempts: 1,
-  errorCode: 'APPLICATION',
-  error: 'boom',
-  failedAt: new Date().toISOString(),
-  ...extra,
-});
 const opts = { maxRecords: 3, tailBytes: 8 };
 
 describe('DeadLetterStore', () => {

@@ -1,8 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { ValueError } from '@agora/core';
-import { DeadLetterStore, MemoStore, type DeadLetter } from '@agora/state';
+import { DeadLetterStore, MemoStore } from '@agora/state';
 import { testRedisUrl, uniqueNamespace } from '../../../test/support/index.js';
+import { letter } from './dead-letter-fixture.js';
 
 const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
 afterAll(() => redis.disconnect());
@@ -12,22 +13,6 @@ afterAll(() => redis.disconnect());
  * nothing. Before, `{}` and `{ all: false }` deleted every dead letter (the selector fell through
  * to "all"), and `{ all: false }` the whole memo cache (only `'all' in sel` was tested).
  */
-const letter = (runId: string, itemId: string): DeadLetter => ({
-  id: '',
-  runId,
-  itemId,
-  queue: 'default',
-  executor: 'noop',
-  inputsHash: 'h',
-  inputs: {},
-  resourceLocks: [],
-  dependsOn: [],
-  dependencies: {},
-  attempts: 1,
-  errorCode: 'APPLICATION',
-  error: 'boom',
-  failedAt: new Date().toISOString(),
-});
 
 describe('purge selectors', () => {
   it('a dead-letter purge refuses anything but { id }, { runId } or { all: true }, deleting nothing', async () => {
