@@ -36,7 +36,8 @@ export interface Scrubber {
  * The forms a worker is likely to print a secret in: as is; base64 (standard and url-safe, with
  * and without padding, and the part that is the same wherever the value sits in a longer
  * base64-encoded text, e.g. `echo "$TOKEN" | base64` or a base64 JSON document); URL-encoded
- * (`encodeURIComponent` and form encoding); JSON-escaped; hex, lower and upper case.
+ * (`encodeURIComponent` and form encoding); JSON-escaped (also with non-ASCII as `\uXXXX`, and
+ * escaped twice); hex, lower and upper case.
  */
 export function secretForms(value: string): string[] {
   const forms = new Set<string>([value]);
@@ -54,7 +55,14 @@ export function secretForms(value: string): string[] {
   for (const f of [...forms]) if (f !== value) forms.add(f.replace(/\+/g, '-').replace(/\//g, '_'));
   forms.add(encodeURIComponent(value));
   forms.add(new URLSearchParams({ v: value }).toString().slice(2));
-  forms.add(JSON.stringify(value).slice(1, -1));
+  const jsonEscaped = JSON.stringify(value).slice(1, -1);
+  forms.add(jsonEscaped);
+  // JSON with everything past ASCII as \uXXXX (Python's json.dumps, Java's and Go's HTML-safe
+  // encoders), in either hex case, and JSON of JSON (a JSON document carried as a string).
+  const asciiOnly = (hex: (h: string) => string): string => jsonEscaped.replace(/[\u007f-\uffff]/g, (c) => `\\u${hex(c.charCodeAt(0).toString(16).padStart(4, '0'))}`);
+  forms.add(asciiOnly((h) => h));
+  forms.add(asciiOnly((h) => h.toUpperCase()));
+  forms.add(JSON.stringify(jsonEscaped).slice(1, -1));
   forms.add(bytes.toString('hex'));
   forms.add(bytes.toString('hex').toUpperCase());
   return [...forms].filter((f) => f.length >= MIN_SCRUB_LENGTH);

@@ -13,6 +13,18 @@ describe('createScrubber', () => {
     expect(s.text(JSON.stringify({ k: `a"${SECRET}` }))).not.toContain(SECRET);
   });
 
+  it('replaces a value with non-ASCII characters JSON-escaped as \\uXXXX (either case) and escaped twice', () => {
+    const secret = 'ünïcödé-sëcret\u20ac"x\ny';
+    const s = createScrubber([secret]);
+    const escaped = JSON.stringify(secret).slice(1, -1);
+    const ascii = escaped.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    // What Python's json.dumps prints by default: \u00fcn\u00efc...
+    expect(ascii).toContain('\\u00fcn\\u00efc');
+    for (const form of [ascii, ascii.replace(/\\u([0-9a-f]{4})/g, (_, h: string) => `\\u${h.toUpperCase()}`), JSON.stringify(escaped).slice(1, -1)]) {
+      expect(s.text(`{"k":"${form}"}`), form).toBe(`{"k":"${REDACTED}"}`);
+    }
+  });
+
   it('finds the value inside a longer base64 text at any alignment (echo "$SECRET" | base64, a base64 JSON document)', () => {
     const s = createScrubber([SECRET]);
     for (const wrapped of [`${SECRET}\n`, `x${SECRET}`, `{"token":"${SECRET}"}`]) {
