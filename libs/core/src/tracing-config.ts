@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { redactRedisUrl } from './redis-url.js';
 
 export const TRACING_EXPORTERS = ['none', 'memory', 'otlp'] as const;
 export type TracingExporter = (typeof TRACING_EXPORTERS)[number];
 
-const otlpEndpoint = z
-  .string()
-  .max(2048)
-  .regex(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, 'an http:// or https:// base URL (spans go to <endpoint>/v1/traces)');
+const OTLP_URL_RE = /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/;
+const otlpEndpoint = z.string().max(2048).regex(OTLP_URL_RE, 'an http:// or https:// base URL (spans go to <endpoint>/v1/traces)');
+/** `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`: the full URL spans are POSTed to, used as given. */
+const otlpTracesUrl = z.string().max(2048).regex(OTLP_URL_RE, 'an http:// or https:// URL (spans are POSTed to it as given)');
 const serviceName = z.string().min(1).max(256);
 
 /** `tracing` in the config: where OpenTelemetry spans go (see libs/tracing). */
@@ -45,19 +46,21 @@ export type TracingConfig = z.infer<typeof tracingConfigSchema> & {
  * silently ignored: spans the operator asked for would otherwise vanish.
  */
 export function resolveTracingConfig(cfg: z.infer<typeof tracingConfigSchema>, env: NodeJS.ProcessEnv): TracingConfig {
-  const fromEnv = <T>(name: string, schema: z.ZodType<T>): T | undefined => {
+  // `url`: the value may hold credentials (user:password@, a token in the query): shown redacted.
+  const fromEnv = <T>(name: string, schema: z.ZodType<T>, url = false): T | undefined => {
     const raw = env[name];
     if (raw === undefined || raw.trim() === '') return undefined;
     const r = schema.safeParse(raw.trim());
-    if (!r.success) throw new ConfigError(name, r.error.issues.map((i) => `${name}: ${i.message} (got ${JSON.stringify(raw.slice(0, 200))})`));
+    const shown = url ? redactRedisUrl(raw.trim()) : raw;
+    if (!r.success) throw new ConfigError(name, r.error.issues.map((i) => `${name}: ${i.message} (got ${JSON.stringify(shown.slice(0, 200))})`));
     return r.data;
   };
   const disabled = fromEnv('OTEL_SDK_DISABLED', z.enum(['true', 'false', 'TRUE', 'FALSE', 'True', 'False'])) ?? 'false';
   // A list is allowed by the spec; one exporter is what a process here sends to.
   const listed = fromEnv('OTEL_TRACES_EXPORTER', z.string().transform((s) => s.split(',').map((x) => x.trim().toLowerCase())).pipe(z.array(z.enum(TRACING_EXPORTERS)).length(1, 'name one exporter: otlp, none or memory')));
   const exporter = disabled.toLowerCase() === 'true' ? 'none' : (listed?.[0] ?? cfg.exporter);
-  const tracesEndpoint = fromEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', otlpEndpoint);
-  const endpoint = fromEnv('OTEL_EXPORTER_OTLP_ENDPOINT', otlpEndpoint) ?? cfg.endpoint ?? 'http://localhost:4318';
+  const tracesEndpoint = fromEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', otlpTracesUrl, true);
+  const endpoint = fromEnv('OTEL_EXPORTER_OTLP_ENDPOINT', otlpEndpoint, true) ?? cfg.endpoint ?? 'http://localhost:4318';
   return {
     exporter,
     endpoint,

@@ -60,4 +60,15 @@ describe('tracing config', () => {
     expect(problemsOf(() => tracing({ endpoint: 'collector:4318' }))[0]).toMatch(/^tracing\.endpoint: an http/);
     expect(problemsOf(() => tracing({ sampler: 'always' }))[0]).toMatch(/^tracing: .*sampler/);
   });
+
+  it('never repeats credentials of a refused endpoint, and says the traces endpoint is used as given', () => {
+    for (const name of ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']) {
+      const text = problemsOf(() => tracing({}, { [name]: 'ftp://u:SECRETPW@collector/x?token=TOK123' })).join('\n');
+      expect(text).toContain(`${name}: an http`);
+      expect(text).not.toContain('SECRETPW');
+      expect(text).not.toContain('TOK123');
+      expect(text).toContain('u:***@collector');
+    }
+    expect(problemsOf(() => tracing({}, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'grpc://c:4317' })).join('\n')).toMatch(/spans are POSTed to it as given/);
+  });
 });
