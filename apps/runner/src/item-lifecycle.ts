@@ -301,7 +301,7 @@ async function runItem(
       signal: abort.signal,
       storage: ctx.storage,
       logger: ctx.logger,
-    }));
+    }), () => abort.signal.reason === HAND_BACK);
     if (abort.signal.aborted) throw new CancelledError(String(abort.signal.reason));
     const bytes = typeof result.output === 'string' ? Buffer.from(result.output) : result.output;
     // The done event records the pinned URI, so the name index may trail (deferIndex).

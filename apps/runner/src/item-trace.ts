@@ -55,15 +55,18 @@ export class ItemAttemptTrace {
     if (facts.locksAt !== undefined) this.span.step('lock.wait', facts.since).end({ endTime: facts.locksAt });
   }
 
-  /** Runs one step under its own child span (failed when it throws). */
-  async step<T>(name: ItemStep, run: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one step under its own child span, failed when it throws, unless `stoppedByUs` says
+   * the runner stopped it on purpose (a hand-back at shutdown: the step did not fail).
+   */
+  async step<T>(name: ItemStep, run: () => Promise<T>, stoppedByUs: () => boolean = () => false): Promise<T> {
     const s = this.span.step(name);
     try {
       const r = await run();
       s.end();
       return r;
     } catch (err) {
-      s.end({ error: coerceError(err).message });
+      s.end(stoppedByUs() ? {} : { error: coerceError(err).message });
       throw err;
     }
   }
@@ -81,7 +84,13 @@ export class ItemAttemptTrace {
    */
   thrown(err: unknown): void {
     if (this.outcome) return;
-    const state = err instanceof WaitingError ? 'handedBack' : err instanceof FencedError ? 'fenced' : err instanceof UnrecoverableError ? 'failed' : 'retry';
+    // A hand-back is not a failure (the item is queued again, its try not counted): no error
+    // status, and not BullMQ's internal "bullmq:movedToWait" as a message.
+    if (err instanceof WaitingError) {
+      this.outcome = { state: 'handedBack' };
+      return;
+    }
+    const state = err instanceof FencedError ? 'fenced' : err instanceof UnrecoverableError ? 'failed' : 'retry';
     this.outcome = { state, error: coerceError(err).message };
   }
 
