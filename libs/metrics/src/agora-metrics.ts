@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-/** BullMQ job states reported by `agora_queue_jobs`. */
-export const QUEUE_JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed', 'paused'] as const;
+/** BullMQ job states reported by `agora_queue_jobs` (BullMQ 5 counts a paused queue's jobs as waiting: no paused state). */
+export const QUEUE_JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
 
 /** Queue depth per state, as a collect-time source returns it. */
 export type QueueJobCounts = ReadonlyArray<{ readonly queue: string; readonly counts: Readonly<Record<string, number>> }>;
