@@ -96,10 +96,23 @@ export function writeDevState(config: AgoraConfig, redisUrl: string, dashboard: 
 }
 
 export function removeDevState(config: AgoraConfig): void {
-  rmSync(devStatePath(config), { force: true });
-  rmSync(devRedisUrlPath(config), { force: true });
+  // Only this process's own pointer files: another dev's must survive us.
+  if (ownsDevState(config)) {
+    rmSync(devStatePath(config), { force: true });
+    rmSync(devRedisUrlPath(config), { force: true });
+  }
   const own = readUserDevState();
   if (own?.pid === process.pid) rmSync(userDevStatePath(), { force: true });
+}
+
+/** Whether the data dir's dev.json names this process (or is gone or unreadable). */
+function ownsDevState(config: AgoraConfig): boolean {
+  try {
+    const pid = (JSON.parse(readFileSync(devStatePath(config), 'utf8')) as { pid?: unknown }).pid;
+    return pid === undefined || pid === process.pid;
+  } catch {
+    return true;
+  }
 }
 
 /** The per-user pointer, when it parses; liveness is the caller's business. */

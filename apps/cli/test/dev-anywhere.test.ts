@@ -51,6 +51,25 @@ describe('agora dev found from another folder', () => {
   }, 90_000);
 });
 
+describe('one agora dev per data dir', () => {
+  it('a second agora dev on the same data dir is refused (exit 2) and leaves the first one working', async () => {
+    // Before, it started a second redis-server on the same AOF and, stopping, removed the first one's pointer files.
+    const e = cliEnv({ queues: { default: { concurrency: 1 } } });
+    envs.push(e);
+    delete e.env['REDIS_URL'];
+    const dev = await e.start(['dev', '--runners', '0', '--port', '0'], /agora dev is up/);
+    const second = e.agora(['dev', '--runners', '0', '--port', '0'], { timeoutMs: 30_000 });
+    expect(second.code).toBe(2);
+    expect(second.stderr).toMatch(/agora dev is already running on the data dir .* \(pid \d+/);
+    expect(existsSync(path.join(String(e.env['AGORA_DATA_DIR']), 'dev.json'))).toBe(true);
+    const runs = e.agora(['runs', '--json']);
+    expect(runs.code, runs.stderr).toBe(0);
+    dev.kill('SIGTERM');
+    await new Promise((r) => dev.once('exit', r));
+    expect(existsSync(path.join(String(e.env['AGORA_DATA_DIR']), 'dev.json'))).toBe(false);
+  }, 90_000);
+});
+
 describe('agora for people', () => {
   it('--version prints the CLI package version and exits 0', () => {
     const e = cliEnv();

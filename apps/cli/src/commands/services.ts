@@ -13,6 +13,7 @@ import { Registry, collectDefaultMetrics, createAgoraMetrics, startMetricsServer
 import { CliError, EXIT, devStatePath, removeDevState, resolveConfig, userDevStatePath, writeDevState, type GlobalOpts } from '../context.js';
 import { parsePort } from '../options.js';
 import { assertRedisReachable } from '../redis-check.js';
+import { assertNoLiveDev } from '../dev-owner.js';
 
 /** Parses `--concurrency default=2,gpu=1` (repeatable). */
 export function parseConcurrency(values: readonly string[] | undefined): Record<string, number> {
@@ -299,6 +300,7 @@ export async function devCmd(opts: { runners?: string; port?: string; concurrenc
   const runnersN = opts.runners === undefined ? 2 : Number(opts.runners);
   if (!Number.isInteger(runnersN) || runnersN < 0 || runnersN > 32) throw new CliError(`--runners expects 0..32, got "${opts.runners}"`);
   const concurrency = parseConcurrency(opts.concurrency);
+  assertNoLiveDev(devStatePath(config), config.dataDir);
   let redisServer: RedisServerHandle | undefined;
   if (process.env['REDIS_URL'] === undefined) {
     const dir = path.join(config.dataDir, 'redis');
