@@ -1,15 +1,20 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  AgoraError,
   ApplicationError,
   CancelledError,
+  OUTPUT_CAP_BYTES,
   ProviderError,
   TimeoutError,
+  capOutputBytes,
+  capOutputText,
   coerceError,
   createScrubber,
   parseAgoraUri,
   resolveInside,
   staticSecretValues,
+  taskExitProblems,
   type AgoraConfig,
   type ComputeProvider,
   type CredentialProvider,
@@ -104,11 +109,20 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
           handle = await compute.run(spec, pctx);
         } catch (err) {
           if (err instanceof ProviderError || (err as { retryable?: boolean }).retryable) throw scrub.error(err);
+          if (err instanceof AgoraError && err.code === 'CONFIG_INVALID') {
+            // A secret ref the target's credentials cannot serve: no try would fare better.
+            throw new AgoraError('CONFIG_INVALID', scrub.text(`item ${ctx.itemId}: ${compute.name} refused the task: ${err.message}`), { cause: scrub.error(err) });
+          }
           throw new ApplicationError(scrub.text(`item ${ctx.itemId}: ${compute.name} refused the task: ${coerceError(err).message}`), null, { cause: scrub.error(err) });
         }
-        const exit = await compute.awaitExit(handle, pctx).catch((err: unknown) => {
-          throw scrub.error(err);
-        });
+        const exit = checkedExit(
+          compute.name,
+          ctx.itemId,
+          await compute.awaitExit(handle, pctx).catch((err: unknown) => {
+            throw scrub.error(err);
+          }),
+          scrub,
+        );
         if (exit.providerFailureReason !== undefined) {
           throw new ProviderError(compute.name, scrub.text(`item ${ctx.itemId}: ${exit.providerFailureReason}`));
         }
@@ -134,9 +148,29 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
       } finally {
         await channel?.open.close();
         await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+        // The run's folder (<dataDir>/work/<runId>) goes with its last item's work dir; while
+        // other items of the run still use it, it is not empty and stays.
+        if (!ctx.workDir) await rmdir(path.dirname(workDir)).catch(() => undefined);
       }
     },
   };
+}
+
+/**
+ * What the provider's `awaitExit` returned, checked against the TaskExit contract (a package
+ * provider may return anything: a malformed exit fails the item naming the provider and the
+ * problem, not retried: the provider would return it again), with stdout and stderr capped at
+ * OUTPUT_CAP_BYTES each (the truncation marker says so) whatever the provider capped.
+ */
+function checkedExit(provider: string, itemId: string, value: unknown, scrub: Scrubber): TaskExit {
+  const problems = taskExitProblems(value);
+  if (problems !== null) {
+    throw new ProviderError(provider, scrub.text(`item ${itemId}: compute provider "${provider}" returned a malformed exit from awaitExit: ${problems}`), { retryable: false });
+  }
+  const exit = value as TaskExit;
+  const stdout = capOutputBytes(exit.stdout, OUTPUT_CAP_BYTES, scrub).bytes;
+  const stderr = capOutputText(exit.stderr, OUTPUT_CAP_BYTES, scrub);
+  return stdout === exit.stdout && stderr === exit.stderr ? exit : { ...exit, stdout, stderr };
 }
 
 /**
@@ -188,7 +222,9 @@ async function resolveCredentials(deps: DispatchDeps, name: string, task: TaskDe
   } catch (err) {
     const e = coerceError(err);
     if ((e as { retryable?: boolean }).retryable) throw e;
-    throw new ApplicationError(`item ${ctx.itemId}: credentials "${name}" refused: ${e.message}`, null, { cause: err });
+    // A refusal (a ref it does not serve, a file it will not read) is the target's configuration:
+    // failed at once with CONFIG_INVALID, never retried, whatever the item's retry policy lists.
+    throw new AgoraError('CONFIG_INVALID', `item ${ctx.itemId}: credentials "${name}" refused: ${e.message}`, { cause: err });
   }
 }
 

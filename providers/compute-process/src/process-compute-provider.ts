@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
+  AgoraError,
   CHANNEL_ENV,
   CappedBuffer,
   OUTPUT_CAP_BYTES,
@@ -61,9 +62,68 @@ function resolveCommand(command: string, pathVar: string | undefined, cwd: strin
   return null;
 }
 
+/** A process as /proc/<pid>/stat tells it: its parent, its group, and its start time (clock ticks since boot). */
+interface ProcStat {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly pgid: number;
+  readonly startTime: string;
+}
+
+function readStat(pid: number): ProcStat | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // f[0] is field 3 (state): ppid is field 4, pgrp field 5, starttime field 22.
+    if (f[0] === 'Z' || f[0] === 'X') return null; // a zombie is dead: nothing to signal
+    return { pid, ppid: Number(f[1]), pgid: Number(f[2]), startTime: f[19] ?? '' };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Every live descendant of `root` (not `root` itself), from one scan of /proc/<pid>/stat: found
+ * by parent pid, recursively, so a descendant that left the worker's process group (`setsid`,
+ * `detached: true`) is found as long as the tree is intact. Linux only: elsewhere (no /proc) it
+ * finds none, and cancel reaches the worker's process group alone.
+ */
+function processDescendants(root: number): ProcStat[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const byParent = new Map<number, ProcStat[]>();
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const st = readStat(Number(e));
+    if (!st) continue;
+    const siblings = byParent.get(st.ppid);
+    if (siblings) siblings.push(st);
+    else byParent.set(st.ppid, [st]);
+  }
+  const found: ProcStat[] = [];
+  const seen = new Set<number>([root]);
+  const queue = [root];
+  while (queue.length > 0) {
+    for (const child of byParent.get(queue.shift()!) ?? []) {
+      if (seen.has(child.pid)) continue;
+      seen.add(child.pid);
+      found.push(child);
+      queue.push(child.pid);
+    }
+  }
+  return found;
+}
+
 /**
  * Runs a worker as a local child process (seed 000's run/awaitExit/cancel). The worker leads its
- * own process group, so cancel kills the whole tree it spawned. A command that cannot start is an
+ * own process group, and cancel (or the timeout) signals that group and, on Linux, each of the
+ * worker's descendants found through /proc (also one that left the group), so it kills the whole
+ * tree it spawned. A command that cannot start is an
  * infrastructure failure (`providerFailureReason`), a non-zero exit an application failure.
  */
 export class ProcessComputeProvider implements ComputeProvider {
@@ -95,7 +155,9 @@ export class ProcessComputeProvider implements ComputeProvider {
     const secrets = ctx.credentials?.['secrets'] as Record<string, string> | undefined;
     for (const [name, ref] of Object.entries(spec.secretRefs ?? {})) {
       const value = secrets?.[ref];
-      if (value === undefined) throw new ValueError(`secret reference for ${name} could not be resolved by the credential provider`);
+      // The target's credentials do not serve it (none, or a kind this provider cannot use): a
+      // configuration problem, so the item fails at once rather than being retried.
+      if (value === undefined) throw new AgoraError('CONFIG_INVALID', `secret reference for ${name} could not be resolved by the credential provider`);
       env[name] = value;
     }
     // Whatever the worker prints of its secrets is redacted before the output leaves here.
@@ -134,15 +196,40 @@ export class ProcessComputeProvider implements ComputeProvider {
       exit: undefined as unknown as Promise<TaskExit>,
       kill: () => {
         if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-        const signal = (sig: NodeJS.Signals): void => {
+        const worker = child.pid;
+        // The worker's process group holds what it spawned, unless a descendant left it (a new
+        // session or group): those are found by walking the tree from the worker BEFORE anything
+        // is signalled (a killed parent's children are re-parented, and the walk would miss them).
+        // Each is remembered with its start time, so a pid reused before the SIGKILL is spared.
+        const descendants = new Map<number, ProcStat>();
+        const collect = (): void => {
+          for (const d of processDescendants(worker)) if (!descendants.has(d.pid)) descendants.set(d.pid, d);
+        };
+        const signalOne = (pid: number, sig: NodeJS.Signals): void => {
           try {
-            process.kill(-child.pid!, sig);
+            process.kill(pid, sig);
           } catch {
             // already gone
           }
         };
+        const signal = (sig: NodeJS.Signals): void => {
+          signalOne(-worker, sig);
+          for (const d of descendants.values()) {
+            const now = readStat(d.pid);
+            if (!now || now.startTime !== d.startTime) continue; // gone (or its pid reused)
+            // As for the worker: its own group when it leads one (it left the worker's), else itself.
+            if (now.pgid === d.pid) signalOne(-d.pid, sig);
+            signalOne(d.pid, sig);
+          }
+        };
+        collect();
         signal('SIGTERM');
-        setTimeout(() => signal('SIGKILL'), this.graceMs).unref();
+        setTimeout(() => {
+          // What the tree spawned during the grace, while the worker still lives (once it is
+          // reaped its pid may be reused: then it is not walked again).
+          if (child.exitCode === null && child.signalCode === null) collect();
+          signal('SIGKILL');
+        }, this.graceMs).unref();
       },
     };
     (entry as { exit: Promise<TaskExit> }).exit = new Promise<TaskExit>((resolve) => {
