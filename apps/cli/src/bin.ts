@@ -2,7 +2,7 @@
 import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
 import { PlanValidationError, RUN_STATES, environmentKnobProblems, loadFileSecrets } from '@agora/core';
-import { CliError, EXIT, exitCodeFor, type GlobalOpts } from './context.js';
+import { CliError, EXIT, cliErrorMessage, exitCodeFor, type GlobalOpts } from './context.js';
 import { parsePort, parseQueueList } from './options.js';
 // Verb modules load on use: `agora validate` should not pay for BullMQ, Express and Bull Board.
 const runs = () => import('./commands/runs.js');
@@ -161,7 +161,7 @@ try {
     if (err instanceof PlanValidationError) {
       process.stderr.write(`agora: ${err.message}\n`);
     } else {
-      process.stderr.write(`agora: ${e.message ?? String(err)}\n`);
+      process.stderr.write(`agora: ${cliErrorMessage(err)}\n`);
     }
     exitCode = exitCodeFor(err);
   }

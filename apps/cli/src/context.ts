@@ -11,7 +11,7 @@ export const EXIT = {
   failed: 1,
   /** Bad usage or input: unknown run, unreadable file, malformed JSON. */
   usage: 2,
-  /** Infrastructure unavailable: Redis unreachable. */
+  /** Infrastructure unavailable: Redis unreachable, or refusing our user (password, ACL permission). */
   unavailable: 3,
 } as const;
 
@@ -160,8 +160,43 @@ function isAlive(pid: number): boolean {
   }
 }
 
+const NOPERM_RE = /\bNOPERM\b/;
+const REDIS_AUTH_RE = /^(?:ReplyError: )?(WRONGPASS|NOAUTH)\b/;
+
+/**
+ * Whether Redis refused a command because the ACL user of REDIS_URL may not run it or touch its
+ * keys (`NOPERM …`): the server is up and the password right, but the user lacks a permission.
+ */
+export function isRedisPermissionError(err: unknown): boolean {
+  return err instanceof Error && !(err instanceof AgoraError) && NOPERM_RE.test(err.message);
+}
+
+/** Redis refused the credentials on a command (a password rotated while we ran, a user disabled). */
+function isRedisCommandAuthError(err: unknown): boolean {
+  return err instanceof Error && !(err instanceof AgoraError) && REDIS_AUTH_RE.test(err.message);
+}
+
+/**
+ * What a refused permission says to a person: which permission (the command, when Redis names
+ * it) the Redis user lacks, and what to do. `err.message` (Redis' own words) is kept at the end.
+ */
+export function redisPermissionMessage(err: Error): string {
+  const command = /'([^']+)' command/.exec(err.message)?.[1];
+  const what = command !== undefined ? `may not run the '${command}' command` : /\bkeys\b/.test(err.message) ? 'may not access a key Agora uses' : 'lacks a permission Agora needs';
+  return `the Redis user of REDIS_URL ${what} (${err.message.replace(/\.$/, '')}); grant it (ACL SETUSER) or use another user in REDIS_URL`;
+}
+
+/** The line a verb's error is printed as (`agora: <this>`): Redis' refusals are explained. */
+export function cliErrorMessage(err: unknown): string {
+  if (isRedisPermissionError(err)) return redisPermissionMessage(err as Error);
+  if (isRedisCommandAuthError(err)) return `Redis authentication failed: ${(err as Error).message.replace(/\.$/, '')} (check the password in REDIS_URL)`;
+  return (err as { message?: string } | undefined)?.message ?? String(err);
+}
+
 export function exitCodeFor(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
+  // Redis is up but refuses this user (an ACL without a permission, credentials no longer valid): infrastructure, exit 3.
+  if (isRedisPermissionError(err) || isRedisCommandAuthError(err)) return EXIT.unavailable;
   if (err instanceof AgoraError) {
     if (err.code === 'UNAVAILABLE') return EXIT.unavailable;
     if (err.code === 'PLAN_INVALID' || err.code === 'AUDIT') return EXIT.failed;

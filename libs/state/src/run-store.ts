@@ -741,9 +741,12 @@ export class RunStore {
     const min = q.sinceMs !== undefined ? String(q.sinceMs) : '-inf';
     const runs: RunSummary[] = [];
     let scanned = 0;
+    /** The last index entry this page covers: the cursor of the next one. */
     let last: { id: string; score: string } | undefined;
     let exhausted = false;
-    while (runs.length < limit && scanned < RUNS_SCAN_MAX) {
+    /** A run past the page matches too: only then is there a next page (never one that turns out empty). */
+    let more = false;
+    while (!more && scanned < RUNS_SCAN_MAX) {
       // Ties at the cursor's millisecond come in reverse id order: skip those up to the cursor's run.
       const batch = await this.redis.zrevrangebyscore(this.keys.runs, max, min, 'WITHSCORES', 'LIMIT', 0, 200 + (after ? 200 : 0));
       const entries: Array<{ id: string; score: string }> = [];
@@ -754,11 +757,17 @@ export class RunStore {
         break;
       }
       const metas = await this.runMetas(fresh.map((e) => e.id));
-      for (let i = 0; i < fresh.length && runs.length < limit; i++) {
+      for (let i = 0; i < fresh.length && scanned < RUNS_SCAN_MAX; i++) {
+        const summary = summarizeRun(fresh[i]!.id, metas[i]!);
+        if (summary && matches(summary, q)) {
+          if (runs.length === limit) {
+            more = true;
+            break;
+          }
+          runs.push(summary);
+        }
         scanned++;
         last = fresh[i]!;
-        const summary = summarizeRun(fresh[i]!.id, metas[i]!);
-        if (summary && matches(summary, q)) runs.push(summary);
       }
       max = last!.score;
       after = last!.id;

@@ -1,39 +1,53 @@
 import { checkProviders } from '@agora/registry';
 import { createRedis, liveRunners, localStorageAcrossHosts, redisSettingsReport } from '@agora/state';
-import { EXIT, resolveConfig, type GlobalOpts } from '../context.js';
+import { EXIT, cliErrorMessage, exitCodeFor, isRedisPermissionError, redisPermissionMessage, resolveConfig, type GlobalOpts } from '../context.js';
 import { assertRedisReachable } from '../redis-check.js';
+
+type Row = { kind: string; name: string; provider: string; ok: boolean; message: string; warning?: boolean };
 
 /**
  * `agora doctor`: Redis reachability and settings, then every configured provider's health.
  * Exit 1 when anything is unhealthy (a Redis setting that fails readiness, as `/readyz` fails it,
- * is unhealthy; the others are warnings), 3 when Redis cannot be reached; `--json` prints the rows.
+ * is unhealthy; the others are warnings); 3 when Redis cannot be reached or refuses this user (its
+ * password, or an ACL permission doctor's reads need); 2 when the Redis settings themselves are
+ * bad (an unparsable REDIS_URL, an unreadable AGORA_REDIS_CA_FILE). The rows are printed in every
+ * case; `--json` prints them as JSON.
  */
 export async function doctorCmd(opts: { json?: boolean }, g: GlobalOpts): Promise<number> {
   const config = await resolveConfig(g);
-  const rows: Array<{ kind: string; name: string; provider: string; ok: boolean; message: string; warning?: boolean }> = [];
-  let redisDown = false;
+  const rows: Row[] = [];
+  let redisExit: number | undefined;
   try {
     await assertRedisReachable(config.redisUrl, 3000);
+  } catch (err) {
+    rows.push({ kind: 'redis', name: 'redis', provider: 'redis', ok: false, message: (err as Error).message });
+    // Bad input (the URL, the CA file) is exit 2 as for every verb; only an unreachable Redis is 3.
+    redisExit = exitCodeFor(err) === EXIT.usage ? EXIT.usage : EXIT.unavailable;
+  }
+  if (redisExit === undefined) {
     const r = createRedis(config.redisUrl);
+    const more: Row[] = [];
     try {
       const settings = await redisSettingsReport(r, config.redis?.require);
-      rows.push({ kind: 'redis', name: 'redis', provider: 'redis', ok: true, message: 'reachable' });
       // What readiness refuses (serve's and a runner's /readyz answer 503 on it) fails here too.
-      if (settings.problem) rows.push({ kind: 'redis', name: 'settings', provider: 'redis', ok: false, message: settings.problem });
-      for (const w of settings.warnings) rows.push({ kind: 'redis', name: 'settings', provider: 'redis', ok: true, warning: true, message: w });
+      if (settings.problem) more.push({ kind: 'redis', name: 'settings', provider: 'redis', ok: false, message: settings.problem });
+      for (const w of settings.warnings) more.push({ kind: 'redis', name: 'settings', provider: 'redis', ok: true, warning: true, message: w });
       // The fleet as it registered itself: a result stored on one host's disk is lost to the others.
       const runners = await liveRunners(r, config.namespace);
       for (const run of runners) {
-        rows.push({ kind: 'runner', name: run.id, provider: run.storage, ok: true, message: `host ${run.host}, queues ${run.queues.join(',')}, ${run.slots} slots, up since ${run.startedAt}` });
+        more.push({ kind: 'runner', name: run.id, provider: run.storage, ok: true, message: `host ${run.host}, queues ${run.queues.join(',')}, ${run.slots} slots, up since ${run.startedAt}` });
       }
       const split = localStorageAcrossHosts(runners);
-      if (split) rows.push({ kind: 'fleet', name: 'storage', provider: 'local', ok: false, message: split });
+      if (split) more.push({ kind: 'fleet', name: 'storage', provider: 'local', ok: false, message: split });
+      rows.push({ kind: 'redis', name: 'redis', provider: 'redis', ok: true, message: 'reachable' }, ...more);
+    } catch (err) {
+      // One row for Redis: it answers, but this user may not do what Agora does (an ACL), or stopped answering.
+      const message = isRedisPermissionError(err) ? `reachable, but ${redisPermissionMessage(err as Error)}` : `reachable, but reading it failed: ${cliErrorMessage(err)}`;
+      rows.push({ kind: 'redis', name: 'redis', provider: 'redis', ok: false, message }, ...more);
+      redisExit = exitCodeFor(err) === EXIT.usage ? EXIT.usage : EXIT.unavailable;
     } finally {
       r.disconnect();
     }
-  } catch (err) {
-    rows.push({ kind: 'redis', name: 'redis', provider: 'redis', ok: false, message: (err as Error).message });
-    redisDown = true;
   }
   rows.push(...(await checkProviders(config)));
   if (opts.json) {
@@ -44,7 +58,7 @@ export async function doctorCmd(opts: { json?: boolean }, g: GlobalOpts): Promis
       process.stdout.write(`${mark} ${`${r.kind}/${r.name}`.padEnd(24)} ${`(${r.provider})`.padEnd(14)} ${r.message}\n`);
     }
   }
-  // Every verb exits 3 when the infrastructure is unavailable (the exit-code table); the rows are still printed.
-  if (redisDown) return EXIT.unavailable;
+  // Every verb exits 3 when the infrastructure is unavailable, 2 on bad input (the exit-code table); the rows are still printed.
+  if (redisExit !== undefined) return redisExit;
   return rows.every((r) => r.ok) ? EXIT.ok : EXIT.failed;
 }

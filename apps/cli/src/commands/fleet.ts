@@ -185,7 +185,8 @@ export async function fleetAutoscaleCmd(opts: { provider?: string; once?: boolea
       });
       const decision = { fleet: name, waiting: depth.waiting, active: depth.active, from: before.desired, to: after.desired };
       if (opts.json) process.stdout.write(JSON.stringify(decision) + '\n');
-      if (after.desired !== before.desired) log.info(decision, 'fleet scaled');
+      // The logger's bindings already name the fleet: the line carries it once.
+      if (after.desired !== before.desired) log.info({ waiting: decision.waiting, active: decision.active, from: decision.from, to: decision.to }, 'fleet scaled');
       if (opts.once || stopping) return EXIT.ok;
       const end = Date.now() + bounds.intervalMs;
       while (!stopping && Date.now() < end) await new Promise((r) => setTimeout(r, Math.min(250, end - Date.now())));

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { z } from 'zod';
 import { ValueError, redactRedisUrl } from '@agora/core';
 import { liveRunners } from '@agora/state';
-import { EXIT, resolveConfig, type GlobalOpts } from '../context.js';
+import { EXIT, cliErrorMessage, exitCodeFor, resolveConfig, type GlobalOpts } from '../context.js';
 import { assertRedisReachable, probeRedis } from '../redis-check.js';
 
 const TIMEOUT_MESSAGE = 'must be an integer number of milliseconds from 100 to 60000';
@@ -18,7 +18,8 @@ const TIMEOUT_MESSAGE = 'must be an integer number of milliseconds from 100 to 6
  *   registers itself) has a heartbeat in Redis younger than 15 s, so a runner whose event loop
  *   is stuck or whose Redis writes fail turns unhealthy;
  * - `--url <url>`: also, GET <url> answers 200 (the dashboard's `/healthz`).
- * Exit 0 healthy, 3 (unavailable) otherwise, with the reason on stderr.
+ * Exit 0 healthy, 3 (unavailable) otherwise, with the reason on stderr; 2 for a bad option or bad
+ * Redis settings (an unparsable REDIS_URL, an unreadable AGORA_REDIS_CA_FILE).
  */
 const optsSchema = z.object({
   runner: z.boolean().optional(),
@@ -44,10 +45,13 @@ export async function healthCmd(raw: { runner?: boolean; url?: string; timeout?:
   const opts = parsed.data;
   const config = await resolveConfig(g);
   const problems: string[] = [];
+  // Bad settings (an unparsable REDIS_URL, an empty REDIS_URL_FILE, an unreadable CA file) are exit 2, as for every verb; unreachable is 3.
+  let badInput = false;
   try {
     await assertRedisReachable(config.redisUrl, opts.timeoutMs);
   } catch (err) {
     problems.push((err as Error).message);
+    badInput = exitCodeFor(err) === EXIT.usage;
   }
   if (opts.runner && problems.length === 0) {
     const host = process.env['AGORA_HOST'] ?? os.hostname();
@@ -57,7 +61,7 @@ export async function healthCmd(raw: { runner?: boolean; url?: string; timeout?:
       const mine = (await liveRunners(r, config.namespace)).filter((x) => x.host === host);
       if (mine.length === 0) problems.push(`no runner on host "${host}" has a heartbeat in namespace "${config.namespace}" within the last 15 s`);
     } catch (err) {
-      problems.push(`cannot read the runner registry: ${(err as Error).message}`);
+      problems.push(`cannot read the runner registry: ${cliErrorMessage(err)}`);
     } finally {
       r.disconnect();
     }
@@ -70,7 +74,7 @@ export async function healthCmd(raw: { runner?: boolean; url?: string; timeout?:
   if (raw.json) process.stdout.write(JSON.stringify({ healthy: problems.length === 0, problems }) + '\n');
   if (problems.length > 0) {
     if (!raw.json) process.stderr.write(`unhealthy: ${problems.join('; ')}\n`);
-    return EXIT.unavailable;
+    return badInput ? EXIT.usage : EXIT.unavailable;
   }
   if (!raw.json) process.stdout.write('healthy\n');
   return EXIT.ok;

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { coerceError, createLogger, redactRedisUrl, type AgoraConfig } from '@agora/core';
 import { checkRedisSettings, createRedis, redisSettingsProblem, startRedisServer, type RedisServerHandle } from '@agora/state';
@@ -106,6 +107,28 @@ async function explainPortTaken<T>(flag: string, key: string, listen: () => Prom
   }
 }
 
+/**
+ * A `metrics.host` the metrics server cannot listen on, named as the taken port is, instead of
+ * Node's bare "getaddrinfo ENOTFOUND" or "listen EADDRNOTAVAIL": a name that does not resolve is
+ * bad config (exit 2); an address this host does not have, or a name DNS cannot answer for now,
+ * means it cannot listen there (exit 3, as for a taken port).
+ */
+async function explainMetricsHost<T>(host: string | undefined, listen: () => Promise<T>): Promise<T> {
+  try {
+    return await listen();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const shown = JSON.stringify(host ?? '127.0.0.1');
+    const fix = 'set metrics.host to an address of this host (127.0.0.1, or 0.0.0.0 for every interface)';
+    // "999.1.1.1" is no address and no name: bad config whatever DNS says (ENOTFOUND, or EAI_AGAIN offline).
+    const notAnAddress = e.code === 'ENOTFOUND' || ((e.code === 'EAI_AGAIN' || e.code === 'EAI_FAIL') && host !== undefined && /^[0-9.]+$/.test(host) && isIP(host) === 0);
+    if (notAnAddress) throw new CliError(`metrics.host ${shown} does not resolve to an address (getaddrinfo ENOTFOUND); ${fix}`, EXIT.usage);
+    if (e.code === 'EAI_AGAIN') throw new CliError(`metrics.host ${shown} could not be resolved now (getaddrinfo EAI_AGAIN: DNS did not answer); ${fix}, or try again`, EXIT.unavailable);
+    if (e.code === 'EADDRNOTAVAIL') throw new CliError(`cannot listen on metrics.host ${shown}: it is not an address of this host (EADDRNOTAVAIL); ${fix}`, EXIT.unavailable);
+    throw err;
+  }
+}
+
 /** Provider health is read at most this often for `/readyz` (a Docker ping or an S3 call each time would be too much for a probe every few seconds). */
 const PROVIDER_HEALTH_TTL_MS = 10_000;
 
@@ -145,7 +168,7 @@ async function startServiceMetrics(
   const port = flag !== undefined ? Number(flag) : config.metrics.port;
   if (port === undefined) return undefined;
   const providersProblem = providersReadiness(config, component === 'serve' ? 'storage' : 'all');
-  const server = await explainPortTaken('--metrics-port', 'metrics.port', () => startMetricsServer({
+  const server = await explainPortTaken('--metrics-port', 'metrics.port', () => explainMetricsHost(config.metrics.host, () => startMetricsServer({
     registry: metrics.registry,
     port,
     host: config.metrics.host,
@@ -157,7 +180,7 @@ async function startServiceMetrics(
       });
       return settings ?? (await providersProblem());
     },
-  }));
+  })));
   createLogger({ component }).info({ url: `${server.url}/metrics`, port: server.port }, 'metrics listening');
   return server;
 }

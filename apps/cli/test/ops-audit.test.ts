@@ -1,0 +1,166 @@
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cliEnv, type CliEnv } from '../../../test/support/cli.js';
+import { testRedisUrl, until } from '../../../test/support/index.js';
+
+/**
+ * Operations audit: exit codes and messages of doctor, health, the services' metrics server, an
+ * ACL user without permissions, the runs cursor and the fleet autoscaler's log line.
+ */
+
+const envs: CliEnv[] = [];
+const aclUsers: string[] = [];
+afterAll(async () => {
+  for (const e of envs) await e.close();
+  if (aclUsers.length > 0) {
+    const r = new Redis(testRedisUrl());
+    for (const u of aclUsers) await r.acl('DELUSER', u);
+    r.disconnect();
+  }
+});
+
+function env(config: Record<string, unknown> = {}): CliEnv {
+  const e = cliEnv(config);
+  envs.push(e);
+  return e;
+}
+
+describe('doctor and health: bad Redis settings are exit 2, an unreachable Redis 3', () => {
+  it('an unparsable REDIS_URL exits 2 (doctor still prints its rows; health says why)', () => {
+    const e = env();
+    e.env['REDIS_URL'] = 'http://u:pw@h';
+    const doctor = e.agora(['doctor']);
+    expect(doctor.code, doctor.stdout + doctor.stderr).toBe(2);
+    expect(doctor.stdout).toMatch(/^FAIL redis\/redis .*not a valid Redis URL/m);
+    expect(doctor.stdout).not.toContain('pw');
+    const health = e.agora(['health']);
+    expect(health.code, health.stderr).toBe(2);
+    expect(health.stderr).toContain('unhealthy: REDIS_URL is not a valid Redis URL');
+    expect(e.agora(['health', '--json']).code).toBe(2);
+  });
+
+  it('an unreadable AGORA_REDIS_CA_FILE exits 2, as for runs', () => {
+    const e = env();
+    e.env['REDIS_URL'] = 'rediss://127.0.0.1:1';
+    e.env['AGORA_REDIS_CA_FILE'] = '/nonexistent/ca.pem';
+    for (const verb of ['doctor', 'health', 'runs']) {
+      const r = e.agora([verb]);
+      expect(r.code, `${verb}: ${r.stdout}${r.stderr}`).toBe(2);
+      expect(r.stdout + r.stderr).toContain('AGORA_REDIS_CA_FILE: cannot read the CA file');
+    }
+  });
+
+  it('an empty REDIS_URL_FILE exits 2', () => {
+    const e = env();
+    delete e.env['REDIS_URL'];
+    const file = path.join(e.dir, 'redis-url');
+    writeFileSync(file, '');
+    e.env['REDIS_URL_FILE'] = file;
+    for (const verb of ['health', 'doctor']) {
+      const r = e.agora([verb]);
+      expect(r.code, `${verb}: ${r.stdout}${r.stderr}`).toBe(2);
+    }
+  });
+
+  it('a Redis that does not answer is still exit 3', () => {
+    const e = env();
+    e.env['REDIS_URL'] = 'redis://127.0.0.1:1';
+    expect(e.agora(['doctor']).code).toBe(3);
+    const health = e.agora(['health']);
+    expect(health.code).toBe(3);
+    expect(health.stderr).toContain('cannot reach Redis at redis://127.0.0.1:1');
+  });
+});
+
+describe('metrics.host the metrics server cannot listen on', () => {
+  it('names the setting: exit 2 when it does not resolve, 3 when it is not an address of this host (as a taken port)', () => {
+    const e = env({ metrics: { port: 0, host: '999.1.1.1' } });
+    for (const verb of ['runner', 'serve']) {
+      const r = e.agora([verb], { timeoutMs: 30_000 });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain('agora: metrics.host "999.1.1.1" does not resolve to an address');
+    }
+    const e2 = env({ metrics: { port: 0, host: '10.255.255.1' } });
+    const r = e2.agora(['runner'], { timeoutMs: 30_000 });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toContain('agora: cannot listen on metrics.host "10.255.255.1"');
+    expect(r.stderr).not.toMatch(/agora: listen EADDRNOTAVAIL/);
+  }, 60_000);
+});
+
+describe('a Redis ACL user without a permission', () => {
+  it('locks, runs and doctor exit 3 saying which command the Redis user may not run; doctor has one redis row', async () => {
+    const user = `agora_noperm_${randomBytes(4).toString('hex')}`;
+    const admin = new Redis(testRedisUrl());
+    // Enough to connect and ping (ioredis' ready check reads INFO), nothing Agora reads.
+    await admin.acl('SETUSER', user, 'reset', 'on', '>pw', '+ping', '+auth', '+hello', '+info', '+client', '+select');
+    admin.disconnect();
+    aclUsers.push(user);
+    const url = new URL(testRedisUrl());
+    url.username = user;
+    url.password = 'pw';
+    const e = env();
+    e.env['REDIS_URL'] = url.toString();
+    for (const verb of ['locks', 'runs']) {
+      const r = e.agora([verb]);
+      expect(r.code, `${verb}: ${r.stderr}`).toBe(3);
+      expect(r.stderr).toMatch(/^agora: the Redis user of REDIS_URL may not run the '\w+' command \(NOPERM/);
+    }
+    const doctor = e.agora(['doctor', '--json']);
+    expect(doctor.code, doctor.stdout).toBe(3);
+    const checks = (JSON.parse(doctor.stdout) as { checks: Array<{ kind: string; name: string; ok: boolean; message: string }> }).checks;
+    const redisRows = checks.filter((c) => c.kind === 'redis' && c.name === 'redis');
+    expect(redisRows).toHaveLength(1);
+    expect(redisRows[0]).toMatchObject({ ok: false });
+    expect(redisRows[0]!.message).toMatch(/^reachable, but the Redis user of REDIS_URL may not run the '\w+' command/);
+  });
+});
+
+describe('agora runs --limit: a next cursor only when there are more runs', () => {
+  it('one run and --limit 1: no "more:" line and no next; two runs: the cursor leads to the second, which is the last page', async () => {
+    const e = env();
+    await e.start(['serve'], /scheduler serving/);
+    const submit = (id: string): string => {
+      const r = e.agora(['submit', e.writeJson(`${id}.json`, { id, items: [{ id: 'a', executor: 'noop' }] })]);
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout.trim();
+    };
+    const page = (args: string[] = []) => JSON.parse(e.agora(['runs', '--json', ...args]).stdout) as { runs: Array<{ runId: string }>; next?: string };
+    const first = submit('first');
+    await until('the run is recorded', async () => page().runs.length === 1);
+    const one = page(['--limit', '1']);
+    expect(one.runs.map((r) => r.runId)).toEqual([first]);
+    expect(one.next).toBeUndefined();
+    const table = e.agora(['runs', '--limit', '1']);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).not.toContain('more:');
+
+    const second = submit('second');
+    await until('both runs are recorded', async () => page().runs.length === 2);
+    const p1 = page(['--limit', '1']);
+    expect(p1.runs.map((r) => r.runId)).toEqual([second]);
+    expect(p1.next).toBeDefined();
+    const p2 = page(['--limit', '1', '--cursor', p1.next!]);
+    expect(p2.runs.map((r) => r.runId)).toEqual([first]);
+    expect(p2.next).toBeUndefined();
+  }, 60_000);
+});
+
+describe('agora fleet autoscale', () => {
+  it('the "fleet scaled" log line names the fleet once', () => {
+    const e = env({ fleet: { loc: { provider: 'local', options: { vcpu: 2, args: ['--concurrency', '1'], stopTimeoutMs: 20_000 }, autoscale: { min: 1, max: 1 } } } });
+    try {
+      const r = e.agora(['fleet', 'autoscale', '--once'], { timeoutMs: 60_000 });
+      expect(r.code, r.stderr).toBe(0);
+      const line = r.stderr.split('\n').find((l) => l.includes('"fleet scaled"'));
+      expect(line, r.stderr).toBeDefined();
+      expect(line!.match(/"fleet":/g)).toHaveLength(1);
+      expect(JSON.parse(line!)).toMatchObject({ fleet: 'loc', from: 0, to: 1 });
+    } finally {
+      e.agora(['fleet', 'stop'], { timeoutMs: 60_000 });
+    }
+  }, 120_000);
+});
