@@ -40,7 +40,13 @@ export const fleetRefSchema = z
   .strict();
 
 export const fleetConfigSchema = z
-  .record(z.string().regex(FLEET_NAME_RE, 'fleet names: 1-32 of [a-z0-9_-]'), fleetRefSchema)
+  .record(z.string(), fleetRefSchema)
+  // Checked here rather than by the key schema: zod reports a bad record key only as "Invalid key in record".
+  .superRefine((fleets, ctx) => {
+    for (const name of Object.keys(fleets)) {
+      if (!FLEET_NAME_RE.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: `invalid fleet name ${JSON.stringify(name.slice(0, 40))}: fleet names are 1-32 of [a-z0-9_-]` });
+    }
+  })
   .default({});
 
 export type FleetRef = z.infer<typeof fleetRefSchema>;

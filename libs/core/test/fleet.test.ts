@@ -67,7 +67,7 @@ describe('config: fleet', () => {
       return [];
     };
     expect(problems({ fleet: { local: { provider: 'local', replicas: 3 } } })).toEqual(['fleet.local: Unrecognized key: "replicas"']);
-    expect(problems({ fleet: { 'Bad Name': { provider: 'local' } } })).toEqual(['fleet.Bad Name: Invalid key in record']);
+    expect(problems({ fleet: { 'Bad Name': { provider: 'local' } } })).toEqual(['fleet.Bad Name: invalid fleet name "Bad Name": fleet names are 1-32 of [a-z0-9_-]']);
     expect(problems({ fleet: { local: { provider: 'local', autoscale: { min: 5, max: 2 } } } })).toEqual(['fleet.local.autoscale: autoscale.min must not exceed autoscale.max']);
   });
 });

@@ -97,13 +97,8 @@ export class LocalFleetProvider implements FleetProvider {
     } catch (err) {
       return { ok: false, message: (err as Error).message, details };
     }
-    for (const file of cmd.slice(0, 2).filter((c) => path.isAbsolute(c))) {
-      try {
-        accessSync(file, constants.R_OK);
-      } catch {
-        return { ok: false, message: `cannot read ${file} (fleet.${this.fleetName}.options.command)`, details };
-      }
-    }
+    const unreadable = this.unreadableCommandFile(cmd);
+    if (unreadable !== undefined) return { ok: false, message: unreadable, details };
     try {
       this.records.ensure();
       accessSync(this.records.dir, constants.W_OK);
@@ -122,8 +117,25 @@ export class LocalFleetProvider implements FleetProvider {
     return this.scale(0);
   }
 
+  /** Why the command cannot run (its program or script, given as an absolute path, cannot be read), or undefined. */
+  private unreadableCommandFile(cmd: readonly string[]): string | undefined {
+    for (const file of cmd.slice(0, 2).filter((c) => path.isAbsolute(c))) {
+      try {
+        accessSync(file, constants.R_OK);
+      } catch {
+        return `cannot read ${file} (fleet.${this.fleetName}.options.command)`;
+      }
+    }
+    return undefined;
+  }
+
   async scale(replicas: number): Promise<FleetStatus> {
     const target = fleetScaleTarget(replicas, this.vcpu, 'host');
+    // A command that cannot run is bad config: refused before anything is recorded.
+    if (target > this.live().length) {
+      const unreadable = this.unreadableCommandFile(this.command());
+      if (unreadable !== undefined) throw new ValueError(unreadable);
+    }
     this.records.writeDesired(target);
     const live = this.live();
     if (live.length < target) {
