@@ -22,7 +22,8 @@ describe('the runner registry', () => {
   it('names the problem only for several hosts with local storage', () => {
     expect(localStorageAcrossHosts([reg('a', 'h1', 'local'), reg('b', 'h1', 'local')])).toBeNull();
     expect(localStorageAcrossHosts([reg('a', 'h1', 's3'), reg('b', 'h2', 's3')])).toBeNull();
-    expect(localStorageAcrossHosts([reg('a', 'h1', 's3'), reg('b', 'h2', 'local')])).toMatch(/runners on 2 hosts \(h1, h2\) and h2 store results in local storage/);
+    expect(localStorageAcrossHosts([reg('a', 'h1', 's3'), reg('b', 'h2', 'local')])).toMatch(/^runners on 2 hosts \(h1, h2\), and the runners on h2 store results in local storage/);
+    expect(localStorageAcrossHosts([reg('a', 'h1', 'local'), reg('b', 'h2', 'local')])).toMatch(/^runners on 2 hosts \(h1, h2\), and all of them store results in local storage/);
   });
 
   it('runners on two hosts with local storage: registered with heartbeats, doctor fails naming it, serve warns; a stopped runner leaves the registry', async () => {

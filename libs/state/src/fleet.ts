@@ -65,5 +65,6 @@ export function localStorageAcrossHosts(runners: readonly RunnerRegistration[]):
   const hosts = [...new Set(runners.map((r) => r.host))].sort();
   const local = [...new Set(runners.filter((r) => r.storage === 'local').map((r) => r.host))].sort();
   if (hosts.length < 2 || local.length === 0) return null;
-  return `runners on ${hosts.length} hosts (${hosts.join(', ')}) and ${local.join(', ')} store results in local storage: a dependent on another host will not find them. Use S3 storage ("storage": { "provider": "s3", ... }) for a fleet on several hosts`;
+  const which = local.length === hosts.length ? 'all of them store' : `the runners on ${local.join(', ')} store`;
+  return `runners on ${hosts.length} hosts (${hosts.join(', ')}), and ${which} results in local storage: a dependent on another host will not find them. Use S3 storage ("storage": { "provider": "s3", ... }) for a fleet on several hosts`;
 }
