@@ -5,7 +5,7 @@ import { resolvePlanTasks, type ProviderSet } from '@agora/registry';
 import type { AgoraMetrics } from '@agora/metrics';
 import { buildFlows, type FlowPlan } from './flows.js';
 import { admissionFlowOptions, unfinishedJobs, type Admissions, type PendingAdmission } from './admission.js';
-import { resolveRetryPolicies, retryLevels } from './retry-policies.js';
+import { resolveRetryPolicies, retryLevels, retryPolicyProblems } from './retry-policies.js';
 import { endStandIns, replayProblems } from './replay.js';
 import { resolveResultSinks } from './result-sinks.js';
 import { memoBases, planTasks, taskHashes } from './memoize.js';
@@ -173,6 +173,8 @@ async function checkPlan(
   const pins = await pinTasks(ctx, plan);
   problems.push(...pins.problems);
   problems.push(...(await replayProblems(ctx, sub, plan)));
+  // Each item's merged retry policy (item > task > config) must obey what each level obeys alone.
+  if (problems.length === 0) problems.push(...retryPolicyProblems(plan, await retryLevels(plan, ctx.config, pins.refs, () => ctx.providers.storage())));
   const sinks = problems.length > 0 ? undefined : await resolveResultSinks(plan, ctx.config, pins.refs, () => ctx.providers.storage());
   problems.push(...(sinks?.problems ?? []));
   return problems.length > 0 || !sinks ? { planId: plan.id, problems } : { plan, inputsHashes, taskRefs: pins.refs, resultSinks: sinks.sinks };

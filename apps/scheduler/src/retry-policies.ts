@@ -56,3 +56,32 @@ export function resolveRetryPolicies(plan: Plan, levels: RetryLevels): Map<strin
   }
   return out;
 }
+
+/** At most this many items are named by `retryPolicyProblems`; the rest are counted. */
+const MAX_RETRY_PROBLEMS = 20;
+
+/**
+ * The rule each level obeys on its own (`backoff.maxDelayMs` not below `backoff.delayMs`) checked
+ * on every item's merged policy: a cap from one level and a delay from another may break it (an
+ * item's `maxDelayMs: 50` under the config's `backoffMs: 200`). Each problem names the item, the
+ * two values and the level each came from; the scheduler rejects the run on any.
+ */
+export function retryPolicyProblems(plan: Plan, levels: RetryLevels): string[] {
+  const policies = resolveRetryPolicies(plan, levels);
+  const problems: string[] = [];
+  let more = 0;
+  plan.items.forEach((it, i) => {
+    const b = policies.get(it.id)?.backoff;
+    if (b?.maxDelayMs === undefined || b.maxDelayMs >= b.delayMs) return;
+    if (problems.length >= MAX_RETRY_PROBLEMS) return void more++;
+    const task = taskOf(it);
+    const taskLevel = Object.hasOwn(levels.tasks, task) ? levels.tasks[task] : undefined;
+    const from = (pick: (l: RetryPolicyInput) => number | undefined): string =>
+      it.retry !== undefined && pick(it.retry) !== undefined ? 'the item' : taskLevel !== undefined && pick(taskLevel) !== undefined ? `task "${task}"` : 'the config';
+    problems.push(
+      `items[${i}] (${JSON.stringify(it.id)}): retry: backoff.maxDelayMs ${b.maxDelayMs} (from ${from((l) => l.backoff?.maxDelayMs)}) is below backoff.delayMs ${b.delayMs} (from ${from((l) => l.backoff?.delayMs)}); the merged policy must keep maxDelayMs >= delayMs`,
+    );
+  });
+  if (more > 0) problems.push(`… and ${more} more item(s) whose merged retry policy has backoff.maxDelayMs below backoff.delayMs`);
+  return problems;
+}

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { resolve as resolveModule } from 'import-meta-resolve';
-import { ValueError, coerceError, type ProviderFactoryContext } from '@agora/core';
+import { AgoraError, ValueError, coerceError, type ProviderFactoryContext } from '@agora/core';
 
 /**
  * An npm package name, optionally scoped (`@acme/agora-compute-nomad`). Only names: a path or a
@@ -53,5 +53,20 @@ export async function loadProviderPackage(kind: string, name: string, options: R
   if (typeof createProvider !== 'function') {
     throw new ValueError(`${label}: the package exports no createProvider(kind, options, ctx) function (its exports: ${Object.keys(exportsOf).join(', ') || 'none'})`);
   }
-  return await (createProvider as (k: string, o: Record<string, unknown>, c: ProviderFactoryContext) => unknown)(kind, options, ctx);
+  try {
+    return await (createProvider as (k: string, o: Record<string, unknown>, c: ProviderFactoryContext) => unknown)(kind, options, ctx);
+  } catch (err) {
+    throw labelled(err, `${label}: createProvider() failed: `);
+  }
+}
+
+/**
+ * The package's own error with the package and the kind in front of its message (`doctor`,
+ * `/readyz` and a runner's log show only the message): an `AgoraError` keeps its code and
+ * `retryable`, anything else stays a plain `Error`; the original is the `cause`.
+ */
+function labelled(err: unknown, prefix: string): Error {
+  const message = prefix + coerceError(err).message;
+  if (err instanceof AgoraError) return new AgoraError(err.code, message, { cause: err, retryable: err.retryable });
+  return new Error(message, { cause: err });
 }

@@ -379,14 +379,17 @@ export class AgoraClient {
    * whatever its task definition now (only what failed, was skipped or cancelled executes, and
    * what depends on a result that changed). Both runs link each other (`rerunOf` / `rerunBy` in
    * their status). `NotFoundError` for an unknown run; `IllegalStateError` for one that has not
-   * ended, was rejected, or has no stored plan.
+   * ended, was rejected, or has no stored plan. `checkPlan`: called with the run's stored plan
+   * (`planRef`) once the run is known to be rerunnable and before anything is submitted (the SDK
+   * has no storage; a caller that has, such as the CLI, reads the plan there and throws when it
+   * is gone, so no run is submitted that the scheduler would reject).
    */
-  async rerun(runId: string, opts: { fromFailed?: boolean; runId?: string } = {}): Promise<{ runId: string; rerunOf: string; fromFailed: boolean }> {
+  async rerun(runId: string, opts: { fromFailed?: boolean; runId?: string; checkPlan?: (planRef: string) => Promise<void> } = {}): Promise<{ runId: string; rerunOf: string; fromFailed: boolean }> {
     assertRunId(runId);
     const newId = opts.runId ?? newRunId();
     assertRunId(newId);
     const fromFailed = opts.fromFailed === true;
-    return this.bounded(`rerun of run "${runId}"`, async (live) => {
+    const rerunnable = async (): Promise<string> => {
       const rec = await this.store.planRecord(runId);
       if (!rec) {
         if (await this.inbox.getJob(runId)) throw new IllegalStateError(`run "${runId}" is submitted and not accepted yet; only a run that ended can be rerun`);
@@ -394,6 +397,15 @@ export class AgoraClient {
       }
       if (rec.state !== 'succeeded' && rec.state !== 'failed' && rec.state !== 'cancelled') throw new IllegalStateError(`run "${runId}" is ${rec.state}; only a run that ended (succeeded, failed or cancelled) can be rerun`);
       if (rec.planRef === undefined) throw new IllegalStateError(`run "${runId}" has no stored plan (it was accepted before plans were stored); submit its plan again`);
+      return rec.planRef;
+    };
+    if (opts.checkPlan) {
+      // Outside the Redis bound: the caller's storage takes the time it takes.
+      const planRef = await this.bounded(`rerun of run "${runId}"`, rerunnable);
+      await opts.checkPlan(planRef);
+    }
+    return this.bounded(`rerun of run "${runId}"`, async (live) => {
+      await rerunnable();
       if ((await this.store.runState(newId)) !== null || (await this.inbox.getJob(newId))) throw new IllegalStateError(`run "${newId}" already exists; rerun under a new run id`);
       live();
       const now = Date.now();

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AgoraError, NotFoundError, StorageError, ValueError, coerceError, createLogger, hostCpus, isItemId, parsePlanText, type LogLevel, type Plan } from '@agora/core';
 import { verifyEvidence } from '@agora/evidence';
 import { ProviderSet, loadTask } from '@agora/registry';
+import { itemInputsHash } from '@agora/state';
 import {
   createDispatchExecutor,
   effectiveConcurrency,
@@ -17,7 +18,7 @@ import {
   type SealedRun,
 } from '@agora/runner';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
-import { pinnedKey, readJson } from './audit.js';
+import { pinnedKey } from './audit.js';
 
 /** Exit codes of `agora replay` (README, Replay). */
 export const REPLAY_EXIT = {
@@ -60,7 +61,7 @@ export async function replayCmd(file: string, raw: ReplayOpts, g: GlobalOpts): P
   if (!parsed.success) throw new CliError(`replay: ${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const opts = parsed.data;
   const key = pinnedKey(opts.key === undefined ? {} : { key: opts.key });
-  const bundle = await readJson(file);
+  const bundle = await readBundle(file);
 
   const report = await verifyEvidence(bundle, key);
   for (const w of report.warnings) process.stderr.write(`agora: warning: ${w}\n`);
@@ -79,6 +80,7 @@ export async function replayCmd(file: string, raw: ReplayOpts, g: GlobalOpts): P
   const plan = await unavailable(() => loadPlan(run, opts.plan, () => storage.get(run.planRef!)));
   if ('missing' in plan) return refuseMissing([plan.missing], opts.json === true);
   const items = usage(() => replayItemsOf(run, plan.plan, opts.item));
+  usage(() => checkPlanInputs(run, plan.plan));
   if (items.length === 0) throw new CliError(`run ${run.runId} has no dispatch item that ran and ended done: nothing to replay`);
   const { tasks, missing } = await unavailable(() => loadReplayArtifacts(storage, config, items));
   if (missing.length > 0) return refuseMissing(missing, opts.json === true);
@@ -124,6 +126,54 @@ export async function replayCmd(file: string, raw: ReplayOpts, g: GlobalOpts): P
     return REPLAY_EXIT.interrupted;
   }
   return ok ? REPLAY_EXIT.equal : REPLAY_EXIT.differs;
+}
+
+/**
+ * Reads the bundle: unreadable, not JSON (named by line and column, as plan files are) or not a
+ * JSON object at all is bad input (exit 2); an object is for the verifier to judge (exit 4).
+ */
+async function readBundle(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? coerceError(err).message}`);
+  }
+  let bundle: unknown;
+  try {
+    bundle = JSON.parse(text) as unknown;
+  } catch (err) {
+    // The plan parser's message names the first error's line and column.
+    try {
+      parsePlanText(text, file);
+    } catch (planErr) {
+      throw new CliError(coerceError(planErr).message);
+    }
+    throw new CliError(`${file}: invalid JSON: ${coerceError(err).message}`);
+  }
+  if (bundle === null || typeof bundle !== 'object' || Array.isArray(bundle)) {
+    throw new CliError(`${file} is not an evidence bundle: a JSON object is expected, not ${bundle === null ? 'null' : Array.isArray(bundle) ? 'an array' : `a ${typeof bundle}`}`);
+  }
+  return bundle;
+}
+
+/**
+ * Every item of the plan, replayed or not, must be one of the run's with inputs that hash to its
+ * sealed `inputsHash`, and every item of the run must be in the plan: a plan that differs
+ * anywhere is not the plan the record proves ran (`replayItemsOf` checks the replayed ones).
+ */
+function checkPlanInputs(run: SealedRun, plan: Plan): void {
+  const bad: string[] = [];
+  for (const it of plan.items) {
+    const sealed = run.items.get(it.id);
+    if (!sealed) bad.push(`item "${it.id}" of the plan is not in run ${run.runId}`);
+    else if (itemInputsHash(it.inputs) !== sealed.inputsHash) bad.push(`item "${it.id}": the plan's inputs do not hash to the sealed inputsHash ${sealed.inputsHash}`);
+  }
+  const inPlan = new Set(plan.items.map((it) => it.id));
+  for (const id of run.items.keys()) if (!inPlan.has(id)) bad.push(`item "${id}" of run ${run.runId} is not in the plan`);
+  if (bad.length === 0) return;
+  const more = bad.length > 5 ? ` (and ${bad.length - 5} more)` : '';
+  throw new ValueError(`the plan is not the one run ${run.runId} ran, nothing was replayed: ${bad.slice(0, 5).join('; ')}${more}`);
 }
 
 /** A bundle or plan that does not hold together is bad input (exit 2), with the reason. */

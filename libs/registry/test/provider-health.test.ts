@@ -1,0 +1,61 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { compileConfig } from '@agora/core';
+import { ProviderSet, checkProviders, defaultRegistry } from '@agora/registry';
+
+/**
+ * `checkProviders` (what `agora doctor` prints) with package providers that misbehave: a
+ * `health()` that never settles is bounded and fails its row; a `createProvider` or a `health()`
+ * that throws fails its row naming the kind and the package, not only the package's message.
+ */
+const project = mkdtempSync(path.join(os.tmpdir(), 'agora-provider-health-'));
+afterAll(() => rmSync(project, { recursive: true, force: true }));
+
+function writePackage(name: string, source: string): void {
+  const dir = path.join(project, 'node_modules', name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', type: 'module', main: 'index.js' }));
+  writeFileSync(path.join(dir, 'index.js'), source);
+}
+const compute = (health: string): string => `export function createProvider() { return { name: 'x', async run() { return {}; }, async awaitExit() { return {}; }, health: ${health} }; }`;
+writePackage('agora-hang-health', compute('() => new Promise(() => {})'));
+writePackage('agora-throw-health', compute(`async () => { throw new Error('token expired'); }`));
+writePackage('agora-throw-create', `export function createProvider() { throw new Error('options.region is required'); }`);
+
+const configOf = (pkg: string) => compileConfig({ namespace: 'healthtest', compute: { local: { provider: 'process' }, ext: { provider: `package:${pkg}` } } }, 'test', project, {});
+
+describe('provider health of package providers', () => {
+  it('a health() that never settles fails its row after the bound ("did not answer within N ms")', async () => {
+    const config = configOf('agora-hang-health');
+    const started = Date.now();
+    const rows = await checkProviders(config, new ProviderSet(config), { timeoutMs: 300 });
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(rows.find((r) => r.name === 'ext')).toEqual({
+      kind: 'compute',
+      name: 'ext',
+      provider: 'package:agora-hang-health',
+      ok: false,
+      message: 'compute provider "package:agora-hang-health": health() did not answer within 300 ms',
+    });
+    // The storage row still answers.
+    expect(rows.find((r) => r.kind === 'storage')?.ok).toBe(true);
+  });
+
+  it('a health() that throws: the row names the kind and the package', async () => {
+    const config = configOf('agora-throw-health');
+    const rows = await checkProviders(config, new ProviderSet(config), { timeoutMs: 2000 });
+    expect(rows.find((r) => r.name === 'ext')?.message).toBe('compute provider "package:agora-throw-health": health() failed: token expired');
+  });
+
+  it('a createProvider that throws: the error and the row name the kind and the package', async () => {
+    const err = await defaultRegistry()
+      .create('compute', 'package:agora-throw-create', {}, { configDir: project, dataDir: path.join(project, '.agora'), namespace: 'healthtest' })
+      .catch((e: unknown) => e);
+    expect((err as Error).message).toBe('compute provider "package:agora-throw-create": createProvider() failed: options.region is required');
+    const config = configOf('agora-throw-create');
+    const rows = await checkProviders(config, new ProviderSet(config), { timeoutMs: 2000 });
+    expect(rows.find((r) => r.name === 'ext')).toMatchObject({ ok: false, message: 'compute provider "package:agora-throw-create": createProvider() failed: options.region is required' });
+  });
+});
