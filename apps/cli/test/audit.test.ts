@@ -200,11 +200,13 @@ describe('audit findings: claims, malformed bundles, periodic sizes, --json', ()
         expect(report, name).toMatchObject({ intact: false, claim: 'none', guarantee: 'none' });
         expect(failed(report).map((c) => c.name), name).toEqual(['schema']);
       }
-      // replay: a bundle that does not verify runs nothing (exit 4), it does not crash (exit 1).
+      // replay runs nothing and does not crash (exit 1): a value that is not even an object is bad
+      // input (exit 2); an object that fails the schema does not verify (exit 4).
       const rp = env.agora(['replay', f]);
       expect(rp.stderr, name).not.toMatch(/Cannot read properties/);
-      expect(rp.code, `${name}: ${rp.stderr}`).toBe(4);
-      expect(rp.stderr, name).toMatch(/does not verify, nothing was replayed: schema: /);
+      const isObject = value !== null && typeof value === 'object' && !Array.isArray(value);
+      expect(rp.code, `${name}: ${rp.stderr}`).toBe(isObject ? 4 : 2);
+      expect(rp.stderr, name).toMatch(isObject ? /does not verify, nothing was replayed: schema: / : /is not an evidence bundle: a JSON object is expected/);
     }
   });
 
