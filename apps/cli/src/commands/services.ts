@@ -2,9 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { format } from 'node:util';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { coerceError, createLogger, redactRedisUrl, type AgoraConfig } from '@agora/core';
+import { coerceError, createLogger, redactRedisUrl, type AgoraConfig, type Logger } from '@agora/core';
 import { checkRedisSettings, createRedis, redisSettingsProblem, startRedisServer, type RedisServerHandle } from '@agora/state';
 import { ProviderSet, checkProviders } from '@agora/registry';
 import { createScheduler } from '@agora/scheduler';
@@ -52,6 +53,15 @@ function dieLoudlyOnUnexpectedErrors(component: string, beforeExit: () => void =
   };
   process.on('uncaughtException', (err) => die(err, 'uncaughtException'));
   process.on('unhandledRejection', (err) => die(err, 'unhandledRejection'));
+  logConsoleWarnings(log);
+}
+
+/**
+ * A library's console warning (ioredis: "[WARN] This Redis server's `default` user does not
+ * require a password…") goes through the logger: a service's stderr stays one JSON object per line.
+ */
+function logConsoleWarnings(log: Logger): void {
+  console.warn = (...args: unknown[]) => log.warn({ source: 'console' }, format(...args));
 }
 
 /**
@@ -319,6 +329,7 @@ export class RunnerSupervisor {
  */
 export async function devCmd(opts: { runners?: string; port?: string; concurrency?: string[] }, g: GlobalOpts): Promise<number> {
   const log = createLogger({ component: 'dev' });
+  logConsoleWarnings(log);
   let config = await resolveConfig(g);
   const runnersN = opts.runners === undefined ? 2 : Number(opts.runners);
   if (!Number.isInteger(runnersN) || runnersN < 0 || runnersN > 32) throw new CliError(`--runners expects 0..32, got "${opts.runners}"`);

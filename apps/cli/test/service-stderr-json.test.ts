@@ -1,0 +1,40 @@
+import { spawn } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BIN, cliEnv } from '../../../test/support/cli.js';
+
+/**
+ * A service's stderr is one JSON object per line (README "Logs"), also for a library's console
+ * warning: given a password for a Redis whose default user needs none, ioredis printed a raw
+ * "[WARN] This Redis server's `default` user does not require a password…" per connection.
+ */
+const env = cliEnv();
+afterAll(() => env.close());
+
+describe('service stderr', () => {
+  it('a runner given a needless Redis password logs the client warning as JSON, like every other line', async () => {
+    const url = new URL(String(env.env['REDIS_URL']));
+    url.password = 'not-needed-pw';
+    const child = spawn(process.execPath, [BIN, 'runner'], { cwd: env.dir, env: { ...env.env, REDIS_URL: url.toString() }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no "runner started" in 20 s: ${stderr}`)), 20_000);
+      child.stderr!.on('data', () => {
+        if (/runner started/.test(stderr)) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    const lines = stderr.split('\n').filter((l) => l.trim() !== '');
+    for (const l of lines) expect(() => JSON.parse(l), l).not.toThrow();
+    const warned = lines.map((l) => JSON.parse(l) as { source?: string; msg?: string; level?: string }).filter((l) => l.source === 'console');
+    expect(warned.length).toBeGreaterThan(0);
+    expect(warned[0]).toMatchObject({ level: 'warn' });
+    expect(warned[0]!.msg).toMatch(/does not require a password/);
+    expect(stderr).not.toContain('not-needed-pw');
+  }, 60_000);
+});
