@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { AgoraError, CONFIG_FILE_NAMES, loadConfig, redactRedisUrl, type AgoraConfig } from '@agora/core';
+import { AgoraError, CONFIG_FILE_NAMES, loadConfig, procStat, redactRedisUrl, type AgoraConfig } from '@agora/core';
 
 /** Exit codes shared by every verb (documented in the README). */
 export const EXIT = {
@@ -84,7 +84,8 @@ function configFileFor(opts: GlobalOpts, cwd = process.cwd()): string | undefine
 export function writeDevState(config: AgoraConfig, redisUrl: string, dashboard: string, opts: GlobalOpts = {}): void {
   mkdirSync(config.dataDir, { recursive: true });
   writePrivateFile(devRedisUrlPath(config), `${redisUrl}\n`);
-  writePrivateFile(devStatePath(config), JSON.stringify({ pid: process.pid, redis: redactRedisUrl(redisUrl), dashboard }));
+  // procStart: a later dev tells this process from another that reused its pid (see dev-owner.ts).
+  writePrivateFile(devStatePath(config), JSON.stringify({ pid: process.pid, procStart: procStat(process.pid)?.start, redis: redactRedisUrl(redisUrl), dashboard }));
   try {
     const user = userDevStatePath();
     mkdirSync(path.dirname(user), { recursive: true, mode: 0o700 });

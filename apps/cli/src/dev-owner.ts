@@ -10,9 +10,10 @@ import { CliError } from './context.js';
  */
 export function devOwnerOf(stateFile: string): { pid: number; dashboard?: string } | undefined {
   try {
-    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { pid?: unknown; dashboard?: unknown };
+    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { pid?: unknown; procStart?: unknown; dashboard?: unknown };
     if (typeof state.pid !== 'number' || !Number.isInteger(state.pid) || state.pid <= 0) return undefined;
-    if (state.pid === process.pid || !isRunning(state.pid, undefined)) return undefined;
+    // A dev that died without removing dev.json leaves a pid another process may have taken since.
+    if (state.pid === process.pid || !isRunning(state.pid, typeof state.procStart === 'string' ? state.procStart : undefined)) return undefined;
     return typeof state.dashboard === 'string' ? { pid: state.pid, dashboard: state.dashboard } : { pid: state.pid };
   } catch {
     return undefined;

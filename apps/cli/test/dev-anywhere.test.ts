@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, cliEnv, type CliEnv } from '../../../test/support/cli.js';
+import { procStat } from '@agora/core';
+import { devOwnerOf } from '../src/dev-owner.js';
 
 /**
  * Issue 16, part 3 (a CLI for people): verbs run from any folder find a running `agora dev` (a
@@ -68,6 +70,18 @@ describe('one agora dev per data dir', () => {
     await new Promise((r) => dev.once('exit', r));
     expect(existsSync(path.join(String(e.env['AGORA_DATA_DIR']), 'dev.json'))).toBe(false);
   }, 90_000);
+
+  it('a dev.json left by a dev that died, whose pid another process has taken since, does not refuse a new dev', () => {
+    const stateFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'agora-devowner-')), 'dev.json');
+    dirs.push(path.dirname(stateFile));
+    // This test process is alive, but it is not the dev that wrote the file (another start time).
+    writeFileSync(stateFile, JSON.stringify({ pid: process.ppid, procStart: '1', dashboard: 'http://x' }));
+    expect(devOwnerOf(stateFile)).toBeUndefined();
+    // The same pid with its real start time is a live owner.
+    const start = procStat(process.ppid)!.start;
+    writeFileSync(stateFile, JSON.stringify({ pid: process.ppid, procStart: start, dashboard: 'http://x' }));
+    expect(devOwnerOf(stateFile)).toEqual({ pid: process.ppid, dashboard: 'http://x' });
+  });
 });
 
 describe('agora for people', () => {
