@@ -106,14 +106,20 @@ export function removeDevState(config: AgoraConfig): void {
   if (own?.pid === process.pid) rmSync(userDevStatePath(), { force: true });
 }
 
+/** What a data dir's dev.json says (written by writeDevState), or undefined when it is gone or does not parse. */
+export function readDevState(file: string): { pid?: unknown; procStart?: unknown; dashboard?: unknown } | undefined {
+  try {
+    const state: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    return state !== null && typeof state === 'object' ? state : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether the data dir's dev.json names this process (or is gone or unreadable). */
 function ownsDevState(config: AgoraConfig): boolean {
-  try {
-    const pid = (JSON.parse(readFileSync(devStatePath(config), 'utf8')) as { pid?: unknown }).pid;
-    return pid === undefined || pid === process.pid;
-  } catch {
-    return true;
-  }
+  const pid = readDevState(devStatePath(config))?.pid;
+  return pid === undefined || pid === process.pid;
 }
 
 /** The per-user pointer, when it parses; liveness is the caller's business. */

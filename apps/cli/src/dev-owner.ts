@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { isRunning } from '@agora/core';
-import { CliError } from './context.js';
+import { CliError, readDevState } from './context.js';
 
 /**
  * `dev.json` of a data dir names the `agora dev` that owns it (its pid). A second `agora dev` on
@@ -9,15 +8,11 @@ import { CliError } from './context.js';
  * pointer files, leaving the other verbs unable to find the Redis still running. Refused instead.
  */
 export function devOwnerOf(stateFile: string): { pid: number; dashboard?: string } | undefined {
-  try {
-    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { pid?: unknown; procStart?: unknown; dashboard?: unknown };
-    if (typeof state.pid !== 'number' || !Number.isInteger(state.pid) || state.pid <= 0) return undefined;
-    // A dev that died without removing dev.json leaves a pid another process may have taken since.
-    if (state.pid === process.pid || !isRunning(state.pid, typeof state.procStart === 'string' ? state.procStart : undefined)) return undefined;
-    return typeof state.dashboard === 'string' ? { pid: state.pid, dashboard: state.dashboard } : { pid: state.pid };
-  } catch {
-    return undefined;
-  }
+  const state = readDevState(stateFile);
+  if (!state || typeof state.pid !== 'number' || !Number.isInteger(state.pid) || state.pid <= 0) return undefined;
+  // A dev that died without removing dev.json leaves a pid another process may have taken since.
+  if (state.pid === process.pid || !isRunning(state.pid, typeof state.procStart === 'string' ? state.procStart : undefined)) return undefined;
+  return typeof state.dashboard === 'string' ? { pid: state.pid, dashboard: state.dashboard } : { pid: state.pid };
 }
 
 /** Throws (exit 2) when a live `agora dev` owns the data dir whose `dev.json` is `stateFile`. */

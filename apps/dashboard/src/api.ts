@@ -1,6 +1,6 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
-import { AgoraError, IllegalStateError, NotFoundError, PlanValidationError, RUN_ID_RE, ValueError, isItemId, isRunId, parseDeadLetterId, type AgoraEvent, type DashboardScope } from '@agora/core';
+import { AgoraError, IllegalStateError, NotFoundError, PlanValidationError, RUN_ID_RE, ValueError, deadLetterSelectorSchema, isItemId, isRunId, memoPurgeSelectorSchema, parseDeadLetterId, type AgoraEvent, type DashboardScope } from '@agora/core';
 import type { Artifact, ItemLogs } from '@agora/registry';
 import { runsQuerySchema, type AgoraClient, type ItemDetail } from '@agora/sdk';
 import { requireJsonBody } from './request-guards.js';
@@ -309,11 +309,8 @@ export const messageBody = z.strictObject({ message: z.unknown().refine((v) => v
 /** Bodies of the dead-letter routes (zod: an HTTP body is outside input). */
 export const replayBody = z.strictObject({ force: z.boolean().optional() });
 export const replayRunBody = z.strictObject({ runId: z.string().refine(isRunId, 'invalid run id'), all: z.boolean().optional(), force: z.boolean().optional() });
-export const purgeBody = z.union([
-  z.strictObject({ id: z.string().refine((v) => parseDeadLetterId(v) !== null, 'expected <runId>.<itemId>') }),
-  z.strictObject({ runId: z.string().refine(isRunId, 'invalid run id') }),
-  z.strictObject({ all: z.literal(true) }),
-]);
+/** The purge selectors' own schemas (libs/core selectors.ts): the stores and the SDK parse the same. */
+export const purgeBody = deadLetterSelectorSchema;
 const PURGE_SHAPES = '{ "id": "<runId>.<itemId>" }, { "runId": "<run id>" } or { "all": true }';
 const limitText = z.string().regex(/^[1-9][0-9]{0,6}$/, 'must be an integer from 1 to 9999999').transform(Number);
 /** The query strings of `GET /api/dlq` and `GET /api/memo`: nothing else is accepted (as `/api/runs`). */
@@ -401,7 +398,7 @@ function mountDeadLetterRoutes(r: Router, client: AgoraClient, authorize: (scope
 
 /** Bodies of the rerun and memo routes (zod: an HTTP body is outside input). */
 export const rerunBody = z.strictObject({ fromFailed: z.boolean().optional(), runId: z.string().refine(isRunId, 'invalid run id').optional() });
-export const memoPurgeBody = z.union([z.strictObject({ keys: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'a memo key (64 lowercase hex)')).min(1).max(10_000) }), z.strictObject({ all: z.literal(true) })]);
+export const memoPurgeBody = memoPurgeSelectorSchema;
 const MEMO_PURGE_SHAPES = '{ "keys": ["<memo key>", …] } (1-10,000 keys of 64 lowercase hex) or { "all": true }';
 
 /**

@@ -1,6 +1,6 @@
 import type { FlowProducer, Queue } from 'bullmq';
 import { coerceError, formatTraceparent, itemJobId, newTraceContext, configValidateOptions, validatePlan, type AgoraConfig, type Logger, type Plan, type TraceContext } from '@agora/core';
-import { itemInputsHash, submissionProblems, wakeJobs, type RegisteredItem, type RunStore, type SubmissionData } from '@agora/state';
+import { itemInputsHash, submissionProblems, wakeJobs, type RegisteredItem, type RetryLevels, type RunStore, type SubmissionData } from '@agora/state';
 import { resolvePlanTasks, type ProviderSet } from '@agora/registry';
 import type { AgoraMetrics } from '@agora/metrics';
 import { buildFlows, type FlowPlan } from './flows.js';
@@ -78,7 +78,8 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
   const hashes = taskHashes(tasks);
   const memo = memoBases(plan, ctx.config, tasks, inputsHashes, ctx.logger);
   const reuse = await reuseCandidates(ctx, sub, plan, hashes);
-  const levels = await retryLevels(plan, ctx.config, recorded.taskRefs, () => ctx.providers.storage());
+  // The check read the tasks' retry levels already; read again only for other pins (a resumed acceptance's).
+  const levels = sameRefs(recorded.taskRefs, checked.taskRefs) ? checked.retryLevels : await retryLevels(plan, ctx.config, recorded.taskRefs, () => ctx.providers.storage());
   await ctx.fence();
   const retryPolicies = resolveRetryPolicies(plan, await ctx.store.pinRetryLevels(sub.runId, levels));
   const flows = buildFlows(plan, sub.runId, {
@@ -148,7 +149,7 @@ function itemJobOptions(config: AgoraConfig) {
 async function checkPlan(
   ctx: IntakeContext,
   sub: SubmissionData,
-): Promise<{ plan: Plan; inputsHashes: Map<string, string>; taskRefs: Map<string, string>; resultSinks: Map<string, string> } | { planId: string; problems: string[] }> {
+): Promise<{ plan: Plan; inputsHashes: Map<string, string>; taskRefs: Map<string, string>; retryLevels: RetryLevels; resultSinks: Map<string, string> } | { planId: string; problems: string[] }> {
   // A rerun's plan is the original's, read back from storage.
   const loaded = await rerunSubmission(ctx, sub);
   if ('problems' in loaded) return { planId: '', problems: loaded.problems };
@@ -174,10 +175,16 @@ async function checkPlan(
   problems.push(...pins.problems);
   problems.push(...(await replayProblems(ctx, sub, plan)));
   // Each item's merged retry policy (item > task > config) must obey what each level obeys alone.
-  if (problems.length === 0) problems.push(...retryPolicyProblems(plan, await retryLevels(plan, ctx.config, pins.refs, () => ctx.providers.storage())));
+  const levels = problems.length === 0 ? await retryLevels(plan, ctx.config, pins.refs, () => ctx.providers.storage()) : undefined;
+  if (levels) problems.push(...retryPolicyProblems(plan, levels));
   const sinks = problems.length > 0 ? undefined : await resolveResultSinks(plan, ctx.config, pins.refs, () => ctx.providers.storage());
   problems.push(...(sinks?.problems ?? []));
-  return problems.length > 0 || !sinks ? { planId: plan.id, problems } : { plan, inputsHashes, taskRefs: pins.refs, resultSinks: sinks.sinks };
+  return problems.length > 0 || !sinks || !levels ? { planId: plan.id, problems } : { plan, inputsHashes, taskRefs: pins.refs, retryLevels: levels, resultSinks: sinks.sinks };
+}
+
+/** Whether two task pin maps pin the same tasks to the same refs. */
+function sameRefs(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  return a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
 }
 
 /**

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { TaskExit } from './providers.js';
 import type { Scrubber } from './scrub.js';
 
 /** ADR-0014: worker stdout/stderr are capped; the cap is visible in the captured text. */
@@ -63,7 +62,7 @@ const taskExitSchema = z.object({
 
 /**
  * What is wrong with what a compute provider's `awaitExit` returned, as one line (`stdout:
- * expected bytes …; exitCode: …`), or null when it is a TaskExit.
+ * expected bytes …; exitCode: …`), or null when it is a TaskExit (libs/core providers.ts).
  */
 export function taskExitProblems(value: unknown): string | null {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -72,11 +71,6 @@ export function taskExitProblems(value: unknown): string | null {
   const parsed = taskExitSchema.safeParse(value);
   if (parsed.success) return null;
   return parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(exit)'}: ${i.message}`).join('; ');
-}
-
-/** Type guard over `taskExitProblems`. */
-export function isTaskExit(value: unknown): value is TaskExit {
-  return taskExitProblems(value) === null;
 }
 
 /**

@@ -2,8 +2,11 @@ import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'no
 import path from 'node:path';
 import { TimeoutError } from './errors.js';
 
-/** What /proc says of a pid: its state letter and its start time; undefined where there is no /proc. */
-export function procStat(pid: number): { state: string; start: string } | undefined {
+/**
+ * What /proc says of a pid: its state letter, its parent and process group, and its start time
+ * (clock ticks since boot); undefined where there is no /proc.
+ */
+export function procStat(pid: number): { state: string; ppid: number; pgid: number; start: string } | undefined {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -12,9 +15,10 @@ export function procStat(pid: number): { state: string; start: string } | undefi
   }
   // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state): ppid is field 4, pgrp field 5, starttime field 22.
   const state = rest[0];
   const start = rest[19];
-  return state !== undefined && start !== undefined ? { state, start } : undefined;
+  return state !== undefined && start !== undefined ? { state, ppid: Number(rest[1]), pgid: Number(rest[2]), start } : undefined;
 }
 
 /**

@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
   AgoraError,
   CHANNEL_ENV,
   CappedBuffer,
   OUTPUT_CAP_BYTES,
+  procStat,
   ValueError,
   createScrubber,
   type ComputeProvider,
@@ -62,7 +63,7 @@ function resolveCommand(command: string, pathVar: string | undefined, cwd: strin
   return null;
 }
 
-/** A process as /proc/<pid>/stat tells it: its parent, its group, and its start time (clock ticks since boot). */
+/** A live process as /proc tells it (libs/core procStat): a zombie is dead, nothing to signal. */
 interface ProcStat {
   readonly pid: number;
   readonly ppid: number;
@@ -71,16 +72,9 @@ interface ProcStat {
 }
 
 function readStat(pid: number): ProcStat | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // f[0] is field 3 (state): ppid is field 4, pgrp field 5, starttime field 22.
-    if (f[0] === 'Z' || f[0] === 'X') return null; // a zombie is dead: nothing to signal
-    return { pid, ppid: Number(f[1]), pgid: Number(f[2]), startTime: f[19] ?? '' };
-  } catch {
-    return null;
-  }
+  const st = procStat(pid);
+  if (!st || st.state === 'Z' || st.state === 'X') return null;
+  return { pid, ppid: st.ppid, pgid: st.pgid, startTime: st.start };
 }
 
 /**
