@@ -308,8 +308,36 @@ export type AgoraConfig = z.infer<typeof configSchema> & {
 
 export const CONFIG_FILE_NAMES = ['agora.config.json', 'agora.config.mjs'] as const;
 
+/**
+ * Where the raw config holds a `"__proto__"` key. `JSON.parse` keeps one as data, but the schema's
+ * copy assigns it, which sets a prototype instead: the entry would vanish silently
+ * (`"queues": { "__proto__": … }` left no queue at all). Refused, as in plans. Iterative, over
+ * plain objects and arrays only, each visited once (a `.mjs` config may share or cycle objects).
+ */
+function protoKeyPlaces(raw: unknown): string[] {
+  const places: string[] = [];
+  const seen = new Set<object>();
+  const stack: Array<{ value: unknown; path: string }> = [{ value: raw, path: '' }];
+  while (stack.length > 0 && places.length < 20) {
+    const { value, path: at } = stack.pop()!;
+    if (value === null || typeof value !== 'object' || seen.has(value)) continue;
+    // Only data: a .mjs config may hand a provider an instance (a client, a Buffer) to keep.
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) continue;
+    seen.add(value);
+    for (const key of Object.keys(value)) {
+      const place = Array.isArray(value) ? `${at}[${key}]` : at === '' ? key : `${at}.${key}`;
+      if (key === '__proto__') places.push(`${at === '' ? '(root)' : at}: the key "__proto__" is not allowed`);
+      else stack.push({ value: (value as Record<string, unknown>)[key], path: place });
+    }
+  }
+  return places;
+}
+
 function crossCheck(cfg: z.infer<typeof configSchema>): string[] {
   const problems: string[] = [];
+  // Items name their task in inputs.task, and an empty name is no name there (the runner refuses it).
+  if (Object.hasOwn(cfg.tasks, '')) problems.push('tasks: a task name must not be empty');
   for (const [name, t] of Object.entries(cfg.targets)) {
     if (!(t.compute in cfg.compute)) problems.push(`targets.${name}.compute: unknown compute provider "${t.compute}"`);
     if (t.credentials !== undefined && !(t.credentials in cfg.credentials)) {
@@ -329,6 +357,8 @@ function crossCheck(cfg: z.infer<typeof configSchema>): string[] {
 
 /** Applies defaults and environment overrides to a raw config object. */
 export function compileConfig(raw: unknown, source: string, configDir: string, env: NodeJS.ProcessEnv = process.env): AgoraConfig {
+  const proto = protoKeyPlaces(raw);
+  if (proto.length > 0) throw new ConfigError(source, proto);
   const parsed = configSchema.safeParse(raw ?? {});
   if (!parsed.success) {
     throw new ConfigError(

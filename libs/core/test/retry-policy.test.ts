@@ -71,6 +71,12 @@ describe('resolveRetryPolicy: item > task > config, field by field', () => {
     expect(() => compileConfig({ runner: { retry: { attempts: 0 } } }, 'test', '/tmp')).toThrow(/runner\.retry\.attempts/);
     expect(() => compileConfig({ tasks: { t: { command: ['x'], retry: { on: ['crash'] } } } }, 'test', '/tmp')).toThrow(/tasks\.t\.retry\.on\.0/);
   });
+  it('runner.backoffMs, the legacy spelling of backoff.delayMs, has its bounds: 0 to a day; more is refused, not cut to a day', () => {
+    expect(compileConfig({ runner: { backoffMs: 86_400_000 } }, 'test', '/tmp').runner.backoffMs).toBe(86_400_000);
+    expect(compileConfig({ runner: { backoffMs: 0 } }, 'test', '/tmp').runner.backoffMs).toBe(0);
+    expect(() => compileConfig({ runner: { backoffMs: 86_400_001 } }, 'test', '/tmp')).toThrow(/runner\.backoffMs: Too big: expected number to be <=86400000/);
+    expect(() => compileConfig({ runner: { backoffMs: -1 } }, 'test', '/tmp')).toThrow(/runner\.backoffMs/);
+  });
 });
 
 describe('plan validation of retry policies and timeouts names the item', () => {
