@@ -190,6 +190,19 @@ export const configSchema = z
         retry: retryPolicySchema.optional(),
       })
       .strict()
+      // The config level is runner.retry over the legacy keys: a maxDelayMs below the legacy
+      // backoffMs breaks the level's own rule (runner.retry's schema sees only its own delayMs),
+      // and every run would be rejected at acceptance for it. Refused here, where it is written.
+      .superRefine((r, ctx) => {
+        const maxDelayMs = r.retry?.backoff?.maxDelayMs;
+        if (maxDelayMs !== undefined && r.retry?.backoff?.delayMs === undefined && maxDelayMs < r.backoffMs) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['retry', 'backoff', 'maxDelayMs'],
+            message: `maxDelayMs ${maxDelayMs} is below runner.backoffMs ${r.backoffMs}, the config's delayMs (every run would be rejected); raise it or give runner.retry.backoff.delayMs`,
+          });
+        }
+      })
       .prefault({}),
     scheduler: z
       .object({
