@@ -138,6 +138,14 @@ describe('agora dlq', () => {
     expect(env.agora(['dlq', 'list']).stdout).toMatch(new RegExp(`^${failedRun}\\.work  APPLICATION exit 3 `, 'm'));
   });
 
+  it('list --limit is 1 to 9999999: outside it, or not an integer, exits 2 naming the flag and the value', () => {
+    expect(env.agora(['dlq', 'list', '--limit', '9999999']).code).toBe(0);
+    for (const bad of ['0', '10000000', '99999999999', '1.5', 'abc']) {
+      const r = env.agora(['dlq', 'list', '--limit', bad]);
+      expect([r.code, r.stderr]).toEqual([2, `agora: --limit must be an integer from 1 to 9999999, got "${bad}"\n`]);
+    }
+  });
+
   it('show prints one record; unknown and malformed ids exit 2 with a clear message', () => {
     expect(json<Letter>(['dlq', 'show', letter.id])).toMatchObject({ id: letter.id, errorCode: 'APPLICATION' });
     const unknown = env.agora(['dlq', 'show', `${failedRun}.ghost`]);

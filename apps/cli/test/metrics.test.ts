@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServerHandle } from '@agora/state';
 import { BIN, cliEnv, type CliEnv } from '../../../test/support/cli.js';
 import { metricsUrlFrom, scrape, type Scrape } from '../../../test/support/prometheus.js';
+import { RETRY_REASONS } from '@agora/core';
+import { COUNTER_LABEL_VALUES } from '@agora/metrics';
 
 /**
  * Issue 15, parts 4 and 6, against real processes: `agora serve` and `agora runner` with
@@ -62,7 +65,59 @@ const item = (id: string, inputs: Record<string, unknown> = {}, extra: { depends
   resourceLocks: extra.resourceLocks ?? [],
 });
 
+/** The README's metrics table (Operating Agora → Metrics and health): name, type, label names, the label values it lists. */
+function readmeMetrics(): Array<{ name: string; type: string; labels: string[]; values: Record<string, string[]> }> {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const start = readme.indexOf('| metric | type | labels | meaning | reported by |');
+  const rows = readme.slice(start).split('\n').slice(2);
+  const out = [];
+  for (const row of rows) {
+    if (!row.startsWith('| `agora_')) break;
+    const cells = row.split(' | ').map((c) => c.replace(/^\| |\s*\|$/g, ''));
+    const [name, type, labelCell] = cells as [string, string, string];
+    const ticked = (s: string): string[] => [...s.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+    const values: Record<string, string[]> = {};
+    // `state` (`done`, `failed`, …), `queue`: a label, then the values it takes in parentheses.
+    for (const m of labelCell.matchAll(/`([a-z_]+)`(?: \(([^)]*)\))?/g)) if (m[2] !== undefined && !m[2].includes("BullMQ's")) values[m[1]!] = ticked(m[2].split(':')[0]!);
+    out.push({ name: ticked(name)[0]!, type, labels: ticked(labelCell.replace(/\([^)]*\)/g, '')), values });
+  }
+  return out;
+}
+
 describe('Prometheus metrics of agora serve and agora runner (--metrics-port 0)', () => {
+  it("exports every metric of the README's table with its type and labels, each counter's series at 0 before anything ran", async () => {
+    const table = readmeMetrics();
+    expect(table.length).toBeGreaterThanOrEqual(17);
+    // The retry reasons of the table are the runner's (libs/core), and the label values the metrics start at 0 are the table's.
+    expect(table.find((m) => m.name === 'agora_retries_total')!.values['reason']).toEqual([...RETRY_REASONS]);
+    expect([...COUNTER_LABEL_VALUES.retryReasons]).toEqual([...RETRY_REASONS]);
+    const env = cliEnv({ queues: { default: { concurrency: 1 }, bulk: { concurrency: 1 } } });
+    envs.push(env);
+    const serve = await startService(env, ['serve', '--metrics-port', '0'], /scheduler serving/);
+    const runner = await startService(env, ['runner', '--concurrency', '1', '--queues', 'bulk', '--metrics-port', '0'], /runner started/);
+    const scrapes = { serve: await scrape(serve.url), runner: await scrape(runner.url) };
+    for (const [proc, r] of Object.entries(scrapes)) {
+      for (const m of table) {
+        const f = r.family(m.name);
+        expect(f.type, `${proc} ${m.name}`).toBe(m.type);
+        for (const s of f.samples) {
+          const keys = Object.keys(s.labels).filter((k) => k !== 'le');
+          expect(keys.sort(), `${proc} ${s.name} labels`).toEqual([...m.labels].sort());
+        }
+        if (m.type !== 'counter') continue;
+        // A counter shows at 0 wherever it is not counted yet: on every process, for every value the table lists.
+        expect(f.samples.length, `${proc} ${m.name} has no series`).toBeGreaterThan(0);
+        for (const s of f.samples) expect(s.value, `${proc} ${m.name}`).toBe(0);
+        for (const [label, vals] of Object.entries(m.values)) expect(new Set(f.samples.map((s) => s.labels[label])), `${proc} ${m.name} ${label}`).toEqual(new Set(vals));
+        // Queue-labelled counters: the queues this process works on (the runner serves bulk only).
+        if (m.labels.includes('queue')) expect(new Set(f.samples.map((s) => s.labels['queue'])), `${proc} ${m.name} queues`).toEqual(new Set(proc === 'serve' ? ['default', 'bulk'] : ['bulk']));
+      }
+    }
+    expect(scrapes.runner.value('agora_runner_slots', { kind: 'total' })).toBe(1);
+    expect(scrapes.serve.value('agora_queue_jobs', { queue: 'bulk', state: 'waiting' })).toBe(0);
+    expect(scrapes.serve.family('agora_queue_jobs').samples.length).toBe(3 * 7);
+  });
+
   it('counts a run with successes, failures, a retry and a contended lock, as scraped and parsed', async () => {
     const env = cliEnv({ queues: { default: { concurrency: 2 } }, runner: { attempts: 2, backoffMs: 100 } });
     envs.push(env);

@@ -89,6 +89,16 @@ describe('metrics.host the metrics server cannot listen on', () => {
     expect(r.stderr).toContain('agora: cannot listen on metrics.host "10.255.255.1"');
     expect(r.stderr).not.toMatch(/agora: listen EADDRNOTAVAIL/);
   }, 60_000);
+
+  it('refuses an empty metrics.host (exit 2): Node would listen on every interface, the opposite of the default 127.0.0.1', () => {
+    const e = env({ metrics: { port: 0, host: '' } });
+    for (const verb of ['runner', 'serve']) {
+      const r = e.agora([verb], { timeoutMs: 30_000 });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain('metrics.host: an address to listen on (127.0.0.1, or 0.0.0.0 for every interface), not empty');
+      expect(r.stderr).not.toContain('metrics listening');
+    }
+  });
 });
 
 describe('a Redis ACL user without a permission', () => {

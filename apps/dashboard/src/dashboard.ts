@@ -124,7 +124,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     }
   }
   await refreshQueues();
-  const metrics = opts.metrics ?? createAgoraMetrics();
+  const metrics = opts.metrics ?? createAgoraMetrics(undefined, { queues: Object.keys(config.queues) });
   // Read on scrape only: one getJobCounts per queue the dashboard shows.
   metrics.observeQueueJobs(() => Promise.all([...queues].map(async ([name, q]) => ({ queue: name, counts: await q.getJobCounts() }))));
   let closing = false;

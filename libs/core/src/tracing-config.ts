@@ -37,6 +37,15 @@ export type TracingConfig = z.infer<typeof tracingConfigSchema> & {
 };
 
 /**
+ * A URL-like value with its credentials hidden, as it was given otherwise: `redactRedisUrl` reads a
+ * value without a scheme (`collector:4318`) as `redis://…`, a scheme this value never had.
+ */
+function redactedUrl(value: string): string {
+  const shown = redactRedisUrl(value);
+  return !/^[a-z][a-z0-9+.-]*:\/\//i.test(value) && shown.startsWith('redis://') ? shown.slice('redis://'.length) : shown;
+}
+
+/**
  * The standard OpenTelemetry environment variables over the config's `tracing`, as the OTel
  * spec orders them: `OTEL_SDK_DISABLED=true` turns tracing off; `OTEL_TRACES_EXPORTER` (`otlp`,
  * `none`; `memory` too) picks the exporter; `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is) beats
@@ -51,7 +60,7 @@ export function resolveTracingConfig(cfg: z.infer<typeof tracingConfigSchema>, e
     const raw = env[name];
     if (raw === undefined || raw.trim() === '') return undefined;
     const r = schema.safeParse(raw.trim());
-    const shown = url ? redactRedisUrl(raw.trim()) : raw;
+    const shown = url ? redactedUrl(raw.trim()) : raw;
     if (!r.success) throw new ConfigError(name, r.error.issues.map((i) => `${name}: ${i.message} (got ${JSON.stringify(shown.slice(0, 200))})`));
     return r.data;
   };

@@ -71,6 +71,21 @@ describe('resolveRetryPolicy: item > task > config, field by field', () => {
     expect(() => compileConfig({ runner: { retry: { attempts: 0 } } }, 'test', '/tmp')).toThrow(/runner\.retry\.attempts/);
     expect(() => compileConfig({ tasks: { t: { command: ['x'], retry: { on: ['crash'] } } } }, 'test', '/tmp')).toThrow(/tasks\.t\.retry\.on\.0/);
   });
+  it('a config level whose maxDelayMs is below its own delayMs (runner.backoffMs) is refused at load, naming both keys', () => {
+    expect(() => compileConfig({ runner: { backoffMs: 200, retry: { backoff: { maxDelayMs: 50 } } } }, 'test', '/tmp')).toThrow(
+      /runner\.retry\.backoff\.maxDelayMs: maxDelayMs 50 is below runner\.backoffMs 200/,
+    );
+    expect(() => compileConfig({ runner: { retry: { backoff: { maxDelayMs: 999 } } } }, 'test', '/tmp')).toThrow(/below runner\.backoffMs 1000/);
+    // runner.retry's own delayMs wins over backoffMs: then only it counts.
+    expect(compileConfig({ runner: { backoffMs: 200, retry: { backoff: { delayMs: 10, maxDelayMs: 50 } } } }, 'test', '/tmp').runner.retry?.backoff?.maxDelayMs).toBe(50);
+    expect(compileConfig({ runner: { backoffMs: 50, retry: { backoff: { maxDelayMs: 50 } } } }, 'test', '/tmp').runner.backoffMs).toBe(50);
+  });
+  it('runner.backoffMs, the legacy spelling of backoff.delayMs, has its bounds: 0 to a day; more is refused, not cut to a day', () => {
+    expect(compileConfig({ runner: { backoffMs: 86_400_000 } }, 'test', '/tmp').runner.backoffMs).toBe(86_400_000);
+    expect(compileConfig({ runner: { backoffMs: 0 } }, 'test', '/tmp').runner.backoffMs).toBe(0);
+    expect(() => compileConfig({ runner: { backoffMs: 86_400_001 } }, 'test', '/tmp')).toThrow(/runner\.backoffMs: Too big: expected number to be <=86400000/);
+    expect(() => compileConfig({ runner: { backoffMs: -1 } }, 'test', '/tmp')).toThrow(/runner\.backoffMs/);
+  });
 });
 
 describe('plan validation of retry policies and timeouts names the item', () => {

@@ -71,4 +71,13 @@ describe('tracing config', () => {
     }
     expect(problemsOf(() => tracing({}, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'grpc://c:4317' })).join('\n')).toMatch(/spans are POSTed to it as given/);
   });
+
+  it('shows a refused endpoint without a scheme as it was given, not as a redis:// URL (credentials still hidden)', () => {
+    for (const name of ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']) {
+      expect(problemsOf(() => tracing({}, { [name]: 'collector:4318' })).join('\n')).toMatch(/\(got "collector:4318"\)$/);
+      const text = problemsOf(() => tracing({}, { [name]: 'u:SECRETPW@collector:4318/v1/traces' })).join('\n');
+      expect(text).toMatch(/\(got "u:\*\*\*@collector:4318\/v1\/traces"\)$/);
+      expect(text).not.toContain('redis:');
+    }
+  });
 });

@@ -75,8 +75,29 @@ async function withinTimeout<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
+/**
+ * The label values each labelled counter can take (the README's metrics table). Their series are
+ * made at 0 when the metrics are created, so every process shows every counter (a runner's on
+ * `serve`, a failure count before the first failure) rather than a bare TYPE line: a dashboard
+ * or an alert on `rate(...)` sees a series from the first scrape. `reason` is libs/core's
+ * RETRY_REASONS (a test checks they agree; this library depends on prom-client only).
+ */
+export const COUNTER_LABEL_VALUES = {
+  itemStates: ['done', 'failed', 'cancelled', 'skipped'],
+  runStates: ['accepted', 'rejected', 'succeeded', 'failed', 'cancelled'],
+  retryReasons: ['infra', 'app', 'timeout', 'lock_lost', 'fenced'],
+  deliveryKinds: ['result', 'notification'],
+  deliveryOutcomes: ['delivered', 'retried', 'dead'],
+  notExecutedKinds: ['reused', 'cached'],
+} as const;
+
+export interface AgoraMetricsOptions {
+  /** The queues this process works on: their `queue`-labelled counters start at 0. @default none */
+  readonly queues?: readonly string[];
+}
+
 /** Creates the metrics on `registry` (default: a new private one). */
-export function createAgoraMetrics(registry: Registry = new Registry()): AgoraMetrics {
+export function createAgoraMetrics(registry: Registry = new Registry(), opts: AgoraMetricsOptions = {}): AgoraMetrics {
   const registers = [registry];
   let queueJobs: (() => Promise<QueueJobCounts>) | undefined;
   let lockWaiters: (() => Promise<LockWaiterCounts>) | undefined;
@@ -103,7 +124,7 @@ export function createAgoraMetrics(registry: Registry = new Registry()): AgoraMe
       for (const l of top) this.set({ lock: l.lock }, l.waiters);
     },
   });
-  return {
+  const metrics: AgoraMetrics = {
     registry,
     itemsEnded: new Counter({ name: 'agora_items_total', help: 'Items ended, by end state and queue', labelNames: ['state', 'queue'], registers }),
     itemsStarted: new Counter({ name: 'agora_items_started_total', help: 'Item starts (each attempt), by queue', labelNames: ['queue'], registers }),
@@ -127,4 +148,15 @@ export function createAgoraMetrics(registry: Registry = new Registry()): AgoraMe
       lockWaiters = source;
     },
   };
+  const v = COUNTER_LABEL_VALUES;
+  for (const state of v.runStates) metrics.runs.inc({ state }, 0);
+  for (const reason of v.retryReasons) metrics.retries.inc({ reason }, 0);
+  for (const kind of v.deliveryKinds) for (const outcome of v.deliveryOutcomes) metrics.deliveries.inc({ kind, outcome }, 0);
+  for (const queue of new Set(opts.queues ?? [])) {
+    for (const state of v.itemStates) metrics.itemsEnded.inc({ state, queue }, 0);
+    metrics.itemsStarted.inc({ queue }, 0);
+    metrics.deadLetters.inc({ queue }, 0);
+    for (const kind of v.notExecutedKinds) metrics.itemsNotExecuted.inc({ kind, queue }, 0);
+  }
+  return metrics;
 }

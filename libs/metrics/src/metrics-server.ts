@@ -34,8 +34,8 @@ export async function readiness(check: ReadinessCheck): Promise<string | undefin
   }
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
 }
 
@@ -47,7 +47,8 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'method not allowed' });
+    // RFC 9110: a 405 carries Allow.
+    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
     if (path === '/healthz') return json(res, 200, { ok: true });
     if (path === '/readyz') {
       void readiness(opts.ready).then((reason) => (reason === undefined ? json(res, 200, { ok: true }) : json(res, 503, { ok: false, error: reason })));

@@ -20,7 +20,9 @@ describe('startMetricsServer', () => {
       expect([notReady.status, await notReady.json()]).toEqual([503, { ok: false, error: 'not yet' }]);
       problem = undefined;
       expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
-      expect((await fetch(`${server.url}/metrics`, { method: 'POST' })).status).toBe(405);
+      const post = await fetch(`${server.url}/metrics`, { method: 'POST' });
+      // RFC 9110: a 405 names the methods the resource takes.
+      expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
     } finally {
       await server.close();
     }

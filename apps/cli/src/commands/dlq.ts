@@ -18,11 +18,17 @@ function line(l: StoredDeadLetter): string {
   return `${l.id}  ${l.errorCode}${l.exitCode !== undefined ? ` exit ${l.exitCode}` : ''}  ${l.failedAt}  attempts ${l.attempts}${replay}  ${error}\n`;
 }
 
+/** The most letters one `agora dlq list` asks for (the SDK's bound of a list's `limit`, as `agora cache list`). */
+const MAX_LIST_LIMIT = 9_999_999;
+
 /** `agora dlq list [--run R] [--json]`: the dead letters, newest first. */
 export async function dlqListCmd(opts: { run?: string; json?: boolean; limit?: string }, g: GlobalOpts): Promise<number> {
   checkRun(opts.run);
   const limit = opts.limit === undefined ? 1000 : Number(opts.limit);
-  if (!Number.isSafeInteger(limit) || limit < 1 || !/^[0-9]+$/.test(opts.limit ?? '1')) throw new CliError(`--limit must be a positive integer, got ${JSON.stringify(opts.limit)}`);
+  // Checked here, naming the flag: past the bound the SDK's own message ("deadLetters: limit: …") names neither.
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT || !/^[0-9]+$/.test(opts.limit ?? '1')) {
+    throw new CliError(`--limit must be an integer from 1 to ${MAX_LIST_LIMIT}, got ${JSON.stringify(opts.limit)}`);
+  }
   const letters = await withClient(g, (c) => c.deadLetters({ ...(opts.run !== undefined ? { runId: opts.run } : {}), limit }));
   if (opts.json) {
     process.stdout.write(JSON.stringify({ deadLetters: letters }, null, 2) + '\n');

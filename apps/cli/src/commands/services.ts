@@ -95,12 +95,12 @@ async function warnRedisSettings(config: AgoraConfig): Promise<void> {
 
 /**
  * The metrics of a service process: every Agora metric plus Node's own (process_*, nodejs_*),
- * on a registry of its own.
+ * on a registry of its own; the counters of `queues` (the ones it works on) start at 0.
  */
-function processMetrics(): AgoraMetrics {
+function processMetrics(queues: readonly string[]): AgoraMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  return createAgoraMetrics(registry);
+  return createAgoraMetrics(registry, { queues });
 }
 
 /**
@@ -203,7 +203,7 @@ export async function serveCmd(opts: { concurrency?: string[]; metricsPort?: str
   await assertRedisReachable(config.redisUrl);
   await warnRedisSettings(config);
   dieLoudlyOnUnexpectedErrors('serve');
-  const metrics = processMetrics();
+  const metrics = processMetrics(Object.keys(config.queues));
   let draining = false;
   const metricsServer = await startServiceMetrics(config, opts.metricsPort, metrics, 'serve', () => draining);
   const scheduler = await createScheduler({ config, concurrency, metrics });
@@ -227,7 +227,7 @@ export async function runnerCmd(opts: { concurrency?: string; queues?: readonly 
   const started: { runner?: Awaited<ReturnType<typeof createRunner>> } = {};
   dieLoudlyOnUnexpectedErrors('runner', () => started.runner?.stopWorkers('runner crashed'));
   await assertRedisReachable(config.redisUrl);
-  const metrics = processMetrics();
+  const metrics = processMetrics(queues ?? Object.keys(config.queues));
   let draining = false;
   const metricsServer = await startServiceMetrics(config, opts.metricsPort, metrics, 'runner', () => draining);
   const runner = (started.runner = await createRunner({ config, metrics, ...(n !== undefined ? { concurrency: n } : {}), ...(queues ? { queues } : {}) }));
