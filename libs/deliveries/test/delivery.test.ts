@@ -82,6 +82,40 @@ describe('webhook options', () => {
   });
 });
 
+describe('webhook answers', () => {
+  it('does not read an endless answer body: the delivery ends at once, not at its timeout, and the runner\'s memory stays small', async () => {
+    const { createServer } = await import('node:http');
+    let sent = 0;
+    const chunk = Buffer.alloc(1 << 16, 120);
+    // Answers 200 and then streams a body that never ends, as fast as the client reads it.
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const pump = (): void => {
+          while (!res.destroyed && res.write(chunk)) sent += chunk.length;
+        };
+        res.on('drain', pump);
+        pump();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as import('node:net').AddressInfo).port;
+      const sink = new WebhookResultSink({ url: `http://127.0.0.1:${port}/flood`, secret: SECRET, timeoutMs: 10_000 });
+      const t0 = Date.now();
+      await sink.collect({ runId: 'r-1', itemId: 'a', state: 'done' });
+      // Before, the whole body was buffered (gigabytes) until the 10 s timeout cut it off.
+      expect(Date.now() - t0).toBeLessThan(3000);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(sent).toBeLessThan(64 << 20);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
 describe('delivery queue and worker', () => {
   const redis = createRedis(testRedisUrl());
   let receiver: WebhookReceiver;
