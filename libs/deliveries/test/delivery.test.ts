@@ -51,6 +51,11 @@ describe('webhook options', () => {
   it('refuses a URL that is not http(s) and names the path', () => {
     expect(() => new WebhookResultSink({ url: 'ftp://example.com/x', secret: SECRET })).toThrow(new ValueError('webhook result sink: options.url: url must be an http:// or https:// URL'));
     expect(() => new WebhookResultSink({ url: 'https://example.com/x', secret: SECRET, extra: 1 })).toThrow(/options: Unrecognized key: "extra"/);
+    // What the URL parser refuses (a port over 65535, a space in the host) is the same clear problem:
+    // before, a bare TypeError "Invalid URL" escaped (exit 1, neither the provider nor the option named).
+    for (const url of ['http://example.com:99999/x?token=not-for-logs', 'http://exa mple.com/x', 'http://u:p@example.com:70000/']) {
+      expect(() => new WebhookNotificationProvider({ url, secret: SECRET })).toThrow(new ValueError('webhook notifications: options.url: url must be an http:// or https:// URL'));
+    }
     // fetch refuses a URL with credentials (every delivery would fail), and its error quoted the
     // whole URL, password included, into logs and dead letters: refused when the config loads.
     for (const url of ['http://u:passw0rd-in-url@127.0.0.1:6393/notify', 'https://token@example.com/x']) {
