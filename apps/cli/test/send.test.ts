@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IllegalStateError, NotFoundError, ValueError, agoraEventSchema, type AgoraEvent } from '@agora/core';
@@ -99,6 +99,30 @@ describe('agora send: messages into an item (process provider)', () => {
     } finally {
       await unserved.close();
     }
+  });
+
+  it('a start after a runner died gets each message once: the channel file a dead runner left is started afresh', async () => {
+    const run = await client.submit({
+      id: 'afresh',
+      items: [
+        { id: 'blocker', executor: 'dispatch', inputs: { task: 'listen' } },
+        { id: 'late', executor: 'dispatch', inputs: { task: 'listen' }, depends_on: ['blocker'] },
+      ],
+    });
+    await until('late registered', async () => (await client.item(run, 'late').catch(() => null))?.state === 'waiting');
+    // What a runner SIGKILLed mid-item leaves in the data dir (runners of one host share it, as
+    // under `agora dev`): the channel file of its start, holding the messages it had delivered.
+    const leftover = path.join(String(env.env['AGORA_DATA_DIR']), 'work', run, 'late', 'channel', 'messages.jsonl');
+    mkdirSync(path.dirname(leftover), { recursive: true });
+    writeFileSync(leftover, '{"delivered":"by the dead start"}\n');
+    await client.send(run, 'late', { fresh: 1 });
+    await client.send(run, 'blocker', 'go');
+    const done = await client.wait(run);
+    expect(done.state).toBe('succeeded');
+    const storage = new LocalStorageProvider({ root: path.join(String(env.env['AGORA_DATA_DIR']), 'storage') });
+    const late = done.items.find((i) => i.id === 'late')!;
+    // Before, the file was appended to: the worker read the dead start's line first.
+    expect(JSON.parse(Buffer.from(await storage.get(String(late.resultRef))).toString())).toEqual([{ fresh: 1 }]);
   });
 
   it('records each message as a `message` event (its size and sha256, never its body); the sealed bundle verifies', () => {
