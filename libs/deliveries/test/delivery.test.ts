@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ValueError, type NotificationProvider, type ResultSink } from '@agora/core';
 import { createRedis } from '@agora/state';
@@ -106,7 +107,7 @@ describe('webhook answers', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const port = (server.address() as import('node:net').AddressInfo).port;
+      const port = (server.address() as AddressInfo).port;
       const sink = new WebhookResultSink({ url: `http://127.0.0.1:${port}/flood`, secret: SECRET, timeoutMs: 10_000 });
       const t0 = Date.now();
       await sink.collect({ runId: 'r-1', itemId: 'a', state: 'done' });
