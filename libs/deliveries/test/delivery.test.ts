@@ -210,6 +210,83 @@ describe('delivery queue and worker', () => {
     expect(receiver.received().filter((r) => r.path.startsWith('/gone'))).toHaveLength(1);
   });
 
+  it('a delivery whose runner was killed twice during its try is tried again, not lost', async () => {
+    const { spawn } = await import('node:child_process');
+    const { createServer } = await import('node:http');
+    // The receiver hangs until told to answer: a runner killed meanwhile dies with its try in flight.
+    let answering = false;
+    const tries: number[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        tries.push(answering ? 200 : 0);
+        if (answering) res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const namespace = uniqueNamespace('dl');
+    const timing = { lockMs: 500, stalledIntervalMs: 300 };
+    const sinkOptions = { url, secret: SECRET, attempts: 3, backoffMs: 100, timeoutMs: 30_000 };
+    // A runner's delivery worker in a process of its own, to be SIGKILLed.
+    const runnerProcess = () =>
+      spawn(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { startDeliveryWorker, WebhookResultSink, DeliveryDeadLetterStore } from '@agora/deliveries';
+           import { createRedis } from '@agora/state';
+           const [redisUrl, namespace, options, timing] = process.argv.slice(1);
+           const sink = new WebhookResultSink(JSON.parse(options));
+           const silent = { debug() {}, info() {}, warn() {}, error() {} };
+           startDeliveryWorker({ redisUrl, namespace, logger: silent, ...JSON.parse(timing),
+             targets: { resultSink: async () => sink, notification: async () => { throw new Error('none'); } },
+             deadLetters: new DeliveryDeadLetterStore(createRedis(redisUrl), namespace) });`,
+          testRedisUrl(),
+          namespace,
+          JSON.stringify(sinkOptions),
+          JSON.stringify(timing),
+        ],
+        { cwd: new URL('../../..', import.meta.url), stdio: 'ignore' },
+      );
+    const sink = new WebhookResultSink(sinkOptions);
+    const queue = new DeliveryQueue(redis, namespace);
+    const deadLetters = new DeliveryDeadLetterStore(redis, namespace);
+    let survivor: { close(): Promise<void> } | undefined;
+    try {
+      const job: DeliveryJob = { kind: 'result', target: 'hook', result: { runId: 'r-1', itemId: 'twice', state: 'done' } };
+      const [id] = await queue.enqueue([{ job, policy: deliveryPolicyOf(sink) }]);
+      for (const n of [1, 2]) {
+        const child = runnerProcess();
+        await until(`try ${n} in flight`, async () => tries.length >= n, 20_000);
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+      }
+      // A third runner finds it stalled a second time. Before, BullMQ failed it then (its stall
+      // limit is 1), outside any processor: no try, no dead letter, the delivery lost.
+      answering = true;
+      survivor = startDeliveryWorker({
+        redisUrl: testRedisUrl(),
+        namespace,
+        logger: silent,
+        ...timing,
+        targets: { resultSink: async () => sink, notification: async (): Promise<NotificationProvider> => Promise.reject(new ValueError('none')) },
+        deadLetters,
+      });
+      await until('delivered by the third runner', async () => tries.includes(200), 20_000);
+      await until('its job completed', async () => (await queue.queue.getJob(id!))?.finishedOn !== undefined);
+      expect(await (await queue.queue.getJob(id!))!.isCompleted()).toBe(true);
+      expect(await deadLetters.list()).toEqual([]);
+    } finally {
+      await survivor?.close();
+      await queue.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }, 60_000);
+
   it('gives every delivery its own stable id', () => {
     const job = (itemId: string): DeliveryJob => ({ kind: 'result', target: 't', result: { runId: 'r-1', itemId, state: 'done' } });
     expect(deliveryIdOf(job('a'))).toBe(deliveryIdOf(job('a')));
