@@ -38,6 +38,30 @@ describe('agora doctor', () => {
     expect(text).toMatch(/^FAIL compute\/aws +\(fargate\) +.*AWS_REGION/m);
   }, 60_000);
 
+  it('checks result sinks and notifications: a webhook whose env: secret is not set fails its row, naming the variable', async () => {
+    const hook = (secret: string) => ({ provider: 'webhook', options: { url: 'https://hooks.example.com/agora?token=not-for-doctor', secret } });
+    const env = cliEnv({
+      compute: { local: { provider: 'process' } },
+      resultSinks: { ci: hook('env:AGORA_TEST_UNSET_HOOK_SECRET'), log: { provider: 'stdout' } },
+      notifications: { ops: hook('a-literal-secret-0123456789') },
+    });
+    envs.push(env);
+    delete env.env['AGORA_TEST_UNSET_HOOK_SECRET'];
+    const r = env.agora(['doctor', '--json']);
+    expect(r.code).toBe(1);
+    const checks = (JSON.parse(r.stdout) as { checks: Array<{ kind: string; name: string; provider: string; ok: boolean; message: string }> }).checks;
+    const by = (name: string) => checks.find((c) => c.name === name)!;
+    expect(by('ci')).toMatchObject({ kind: 'resultSink', provider: 'webhook', ok: false });
+    expect(by('ci').message).toContain('environment variable AGORA_TEST_UNSET_HOOK_SECRET (or AGORA_TEST_UNSET_HOOK_SECRET_FILE) is not set');
+    expect(by('log')).toMatchObject({ kind: 'resultSink', provider: 'stdout', ok: true });
+    expect(by('ops')).toMatchObject({ kind: 'notification', provider: 'webhook', ok: true });
+    expect(by('ops').message).toContain('hooks.example.com');
+    // The host only: the query's token and the secret are never printed.
+    expect(r.stdout).not.toContain('not-for-doctor');
+    expect(r.stdout).not.toContain('a-literal-secret');
+    expect(env.agora(['doctor']).stdout).toMatch(/^FAIL resultSink\/ci +\(webhook\) +.*AGORA_TEST_UNSET_HOOK_SECRET/m);
+  }, 60_000);
+
   it('exits 0 when everything is healthy, and names an unreachable Docker engine', async () => {
     const env = cliEnv({ compute: { local: { provider: 'process' } } });
     envs.push(env);

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NotFoundError, ValueError, agoraEventSchema, type AgoraEvent } from '@agora/core';
+import { IllegalStateError, NotFoundError, ValueError, agoraEventSchema, type AgoraEvent } from '@agora/core';
 import { LocalStorageProvider } from '@agora/storage-local';
 import { AgoraClient } from '@agora/sdk';
 import { CHANNEL_WORKER } from '../../../test/support/channel-worker.js';
@@ -79,6 +79,50 @@ describe('agora send: messages into an item (process provider)', () => {
     await expect(client.send(runId, 'second', 'x'.repeat(70_000))).rejects.toThrow(new ValueError('message is 70002 bytes as JSON, over the limit of 65536 bytes'));
     await expect(client.send(runId, '../first', {})).rejects.toThrow(new ValueError('invalid item id "../first"'));
     await expect(client.send(runId, 'second', undefined)).rejects.toThrow(ValueError);
+  });
+
+  it('a message sent right after submit, while the run still waits on the inbox, waits for its acceptance and reaches the item', async () => {
+    // Before, the run had no record yet for the few milliseconds of its acceptance: "no run" (exit 2, 404).
+    const eager = await client.submit({ id: 'eager', items: [{ id: 'now', executor: 'dispatch', inputs: { task: 'listen' } }] });
+    const sent = await client.send(eager, 'now', { early: true });
+    expect(sent).toMatchObject({ runId: eager, itemId: 'now', bytes: 14 });
+    const done = await client.wait(eager);
+    expect(done.state).toBe('succeeded');
+    const storage = new LocalStorageProvider({ root: path.join(String(env.env['AGORA_DATA_DIR']), 'storage') });
+    expect(JSON.parse(Buffer.from(await storage.get(String(done.items[0]!.resultRef))).toString())).toEqual([{ early: true }]);
+    // No scheduler takes this namespace's plans: the wait is bounded by the client's timeout and says why.
+    const unserved = new AgoraClient({ redisUrl: testRedisUrl(), namespace: `${env.namespace}x`, timeoutMs: 400 });
+    try {
+      const stuck = await unserved.submit({ id: 'stuck', items: [{ id: 'a', executor: 'noop' }] });
+      await expect(unserved.send(stuck, 'a', 1)).rejects.toThrow(new IllegalStateError(`run "${stuck}" is submitted and not accepted yet (is a scheduler running?): send the message again once it is`));
+      await expect(unserved.send('r0000000000deadbeef', 'a', 1)).rejects.toThrow(new NotFoundError('no run "r0000000000deadbeef"'));
+    } finally {
+      await unserved.close();
+    }
+  });
+
+  it('a start after a runner died gets each message once: the channel file a dead runner left is started afresh', async () => {
+    const run = await client.submit({
+      id: 'afresh',
+      items: [
+        { id: 'blocker', executor: 'dispatch', inputs: { task: 'listen' } },
+        { id: 'late', executor: 'dispatch', inputs: { task: 'listen' }, depends_on: ['blocker'] },
+      ],
+    });
+    await until('late registered', async () => (await client.item(run, 'late').catch(() => null))?.state === 'waiting');
+    // What a runner SIGKILLed mid-item leaves in the data dir (runners of one host share it, as
+    // under `agora dev`): the channel file of its start, holding the messages it had delivered.
+    const leftover = path.join(String(env.env['AGORA_DATA_DIR']), 'work', run, 'late', 'channel', 'messages.jsonl');
+    mkdirSync(path.dirname(leftover), { recursive: true });
+    writeFileSync(leftover, '{"delivered":"by the dead start"}\n');
+    await client.send(run, 'late', { fresh: 1 });
+    await client.send(run, 'blocker', 'go');
+    const done = await client.wait(run);
+    expect(done.state).toBe('succeeded');
+    const storage = new LocalStorageProvider({ root: path.join(String(env.env['AGORA_DATA_DIR']), 'storage') });
+    const late = done.items.find((i) => i.id === 'late')!;
+    // Before, the file was appended to: the worker read the dead start's line first.
+    expect(JSON.parse(Buffer.from(await storage.get(String(late.resultRef))).toString())).toEqual([{ fresh: 1 }]);
   });
 
   it('records each message as a `message` event (its size and sha256, never its body); the sealed bundle verifies', () => {

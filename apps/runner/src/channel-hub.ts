@@ -80,7 +80,10 @@ export function createChannelHub(store: RunStore, logger: Logger): ChannelHub {
 
   return {
     async open(runId, itemId, path) {
-      const file = await open(path, 'a', 0o644);
+      // Truncated: every start delivers from the first message, so a file left by an earlier start
+      // (its runner killed before it removed the work dir; runners of one host share the data dir)
+      // must not keep the lines it had delivered, or the worker would read them twice.
+      const file = await open(path, 'w', 0o644);
       const ch: OpenChannel = { runId, itemId, file, lastId: '0-0', chain: Promise.resolve(), retry: undefined, closed: false };
       // In the map before the first read: a notice that arrives meanwhile queues a second read.
       open_.set(keyOf(runId, itemId), ch);

@@ -74,8 +74,9 @@ export async function createItemDeliveries(opts: { config: AgoraConfig; provider
       if (onFailure.length === 0) return;
       try {
         // Off the hot path: only failures pay this read of the run's counts.
-        const counts = (await opts.store.runTrace(d.runId))?.counts;
-        const notification = { type: 'item.failed' as const, runId: d.runId, itemId: d.itemId, state: 'failed', errorCode, at: new Date().toISOString(), ...(counts ? { counts: { ...counts } } : {}) };
+        const run = await opts.store.runTrace(d.runId);
+        // The counts the scheduler sends with every notification: the ended items by state, and the run's total.
+        const notification = { type: 'item.failed' as const, runId: d.runId, itemId: d.itemId, state: 'failed', errorCode, at: new Date().toISOString(), ...(run ? { counts: { ...run.counts, total: run.total } } : {}) };
         await queue.enqueue(onFailure.map(([target, p]) => ({ job: { kind: 'notification' as const, target, notification }, policy: deliveryPolicyOf(p) })));
       } catch (err) {
         logger.warn({ runId: d.runId, itemId: d.itemId, err: coerceError(err).message }, 'item.failed notification not enqueued; the scheduler sends it when the run ends');

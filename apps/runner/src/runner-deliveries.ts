@@ -27,6 +27,8 @@ export async function startRunnerDeliveries(opts: {
     targets: { resultSink: (n) => providers.resultSink(n), notification: (n) => providers.notification(n) },
     deadLetters: new DeliveryDeadLetterStore(opts.redis, config.namespace),
     maxDeadLetters: config.deadLetters.maxRecords,
+    lockMs: config.runner.jobLockMs,
+    stalledIntervalMs: config.runner.stalledIntervalMs,
     logger: opts.logger,
     metrics: opts.metrics,
   });

@@ -31,7 +31,10 @@ beforeAll(async () => {
         all: hook('/all', { events: ['run.succeeded', 'run.failed', 'item.failed'] }),
         successes: hook('/successes', { events: ['run.succeeded'] }),
       },
-      tasks: { fails: { command: [process.execPath, '-e', 'process.exit(3)'], resultSink: 'results' } },
+      tasks: {
+        fails: { command: [process.execPath, '-e', 'process.exit(3)'], resultSink: 'results' },
+        slow: { command: [process.execPath, '-e', 'setTimeout(() => {}, 2000)'] },
+      },
     },
   });
 });
@@ -136,6 +139,15 @@ describe('result sinks', () => {
 });
 
 describe('notifications', () => {
+  it('item.failed sent by the runner while the run goes on carries the same counts as the scheduler\'s, total included', async () => {
+    const runId = await cluster.client.submit({ id: 'going-on', items: [{ id: 'boom', executor: 'dispatch', inputs: { task: 'fails' } }, { id: 'slow', executor: 'dispatch', inputs: { task: 'slow' } }] });
+    // The run is still running (slow sleeps 2 s): this one is the runner's, sent right after the dead letter.
+    const [n] = await until('item.failed', async () => (ofRun('/all', runId).length > 0 ? ofRun('/all', runId) : null));
+    expect(n!.body).toMatchObject({ type: 'item.failed', itemId: 'boom', errorCode: 'APPLICATION' });
+    expect(n!.body['counts']).toEqual({ done: 0, failed: 1, skipped: 0, cancelled: 0, total: 2 });
+    await cluster.client.wait(runId);
+  });
+
   it('sends run.succeeded with counts to every provider that asks for it', async () => {
     const runId = await run({ id: 'counted', items: [{ id: 'a', executor: 'noop' }, { id: 'b', executor: 'noop' }] });
     const [all] = await until('run.succeeded', async () => (ofRun('/all', runId).length > 0 ? ofRun('/all', runId) : null));

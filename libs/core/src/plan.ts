@@ -22,8 +22,12 @@ export const PLAN_LIMITS = {
 } as const;
 
 export const QUEUE_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-/** Lock names: path-like, no hash-tag braces, no whitespace, no `..` segment. */
-export const LOCK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._/@+=-]*$/;
+/**
+ * Lock names: path-like, no hash-tag braces, no whitespace (and no empty, `.` or `..` segment:
+ * checked apart). Any of these characters may come first, as the README's grammar says: a name
+ * is only ever part of a Redis key, so `@scope/pkg`, `.cache` or `_tmp` are as safe as `db/main`.
+ */
+export const LOCK_NAME_RE = /^[A-Za-z0-9._/@+=-]+$/;
 
 export const DEFAULT_EXECUTORS = ['dispatch', 'noop'] as const;
 
@@ -92,7 +96,7 @@ function zodPath(path: readonly PropertyKey[]): string {
 function lockNameProblem(name: string): string | null {
   if (name.length === 0) return 'must not be empty';
   if (name.length > PLAN_LIMITS.maxLockNameLength) return `longer than ${PLAN_LIMITS.maxLockNameLength} characters`;
-  if (!LOCK_NAME_RE.test(name)) return 'use letters, digits and . _ / @ + = -, starting with a letter or digit';
+  if (!LOCK_NAME_RE.test(name)) return 'use letters, digits and . _ / @ + = -';
   if (name.split('/').some((seg) => seg === '..' || seg === '.' || seg === '')) return 'has an empty, "." or ".." path segment';
   return null;
 }

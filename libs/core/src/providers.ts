@@ -192,6 +192,8 @@ export interface ResultSink {
    */
   readonly delivery?: 'inline' | 'queued';
   collect(result: DispatchResult, delivery?: DeliveryContext): Promise<void>;
+  /** What `agora doctor` prints for it (without sending anything). */
+  health?(): Promise<ProviderHealth>;
 }
 
 /** The events a notification provider may be sent. */
@@ -217,6 +219,8 @@ export interface NotificationProvider {
   accepts?(type: NotificationType): boolean;
   /** One try, as `ResultSink.collect` with `delivery: 'queued'`: notifications always go through the delivery queue. */
   notify(event: AgoraNotification, delivery?: DeliveryContext): Promise<void>;
+  /** What `agora doctor` prints for it (without sending anything). */
+  health?(): Promise<ProviderHealth>;
 }
 
 export interface ChannelProvider {

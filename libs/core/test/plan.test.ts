@@ -42,9 +42,25 @@ describe('validatePlan', () => {
       'items[0] ("a"): depends_on[0]: item depends on itself',
       'items[1] ("b"): depends_on[0]: unknown item "zzz"',
       'items[3] ("c"): unknown executor "teleport" (known: dispatch, noop)',
-      'items[4] ("d"): resourceLocks[1]: invalid lock name "../etc": use letters, digits and . _ / @ + = -, starting with a letter or digit',
-      'items[4] ("d"): resourceLocks[2]: invalid lock name "bad lock": use letters, digits and . _ / @ + = -, starting with a letter or digit',
+      'items[4] ("d"): resourceLocks[1]: invalid lock name "../etc": has an empty, "." or ".." path segment',
+      'items[4] ("d"): resourceLocks[2]: invalid lock name "bad lock": use letters, digits and . _ / @ + = -',
       `items[5] ("e"): inputs are ${PLAN_LIMITS.maxInputBytes + 11} bytes, over the limit of ${PLAN_LIMITS.maxInputBytes} bytes`,
+    ]);
+  });
+
+  it('takes lock names of the README grammar whatever character of it comes first, and refuses the others', () => {
+    // Before, a name had to start with a letter or digit, which the README does not say: "@scope/pkg" was refused.
+    const ok = validatePlan({ id: 'p', items: [item('a', [], { resourceLocks: ['@scope/pkg', '.cache', '_tmp', '-x', '+=@', 'a/.b', 'db/main'] })] });
+    expect(ok.problems).toEqual([]);
+    const bad = validatePlan({ id: 'p', items: [item('a', [], { resourceLocks: ['/a', '.', '..', 'a/../b', 'a{b}', 'é', ' x'] })] });
+    expect(bad.problems).toEqual([
+      'items[0] ("a"): resourceLocks[0]: invalid lock name "/a": has an empty, "." or ".." path segment',
+      'items[0] ("a"): resourceLocks[1]: invalid lock name ".": has an empty, "." or ".." path segment',
+      'items[0] ("a"): resourceLocks[2]: invalid lock name "..": has an empty, "." or ".." path segment',
+      'items[0] ("a"): resourceLocks[3]: invalid lock name "a/../b": has an empty, "." or ".." path segment',
+      'items[0] ("a"): resourceLocks[4]: invalid lock name "a{b}": use letters, digits and . _ / @ + = -',
+      'items[0] ("a"): resourceLocks[5]: invalid lock name "é": use letters, digits and . _ / @ + = -',
+      'items[0] ("a"): resourceLocks[6]: invalid lock name " x": use letters, digits and . _ / @ + = -',
     ]);
   });
 

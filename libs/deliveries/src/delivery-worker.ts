@@ -22,6 +22,10 @@ export interface DeliveryWorkerOptions {
   readonly metrics?: Pick<AgoraMetrics, 'deliveries'>;
   /** Deliveries in flight at once in this process. @default 4 */
   readonly concurrency?: number;
+  /** A worker silent this long loses its deliveries to another (the runner's `jobLockMs`). @default 30000 */
+  readonly lockMs?: number;
+  /** How often stalled deliveries are looked for (the runner's `stalledIntervalMs`). @default 30000 */
+  readonly stalledIntervalMs?: number;
 }
 
 /**
@@ -98,7 +102,18 @@ export function startDeliveryWorker(opts: DeliveryWorkerOptions): { readonly wor
         throw new UnrecoverableError(e.message);
       }
     },
-    { connection, prefix: buildKeys(opts.namespace).bullPrefix, concurrency: opts.concurrency ?? 4 },
+    {
+      connection,
+      prefix: buildKeys(opts.namespace).bullPrefix,
+      concurrency: opts.concurrency ?? 4,
+      ...(opts.lockMs !== undefined ? { lockDuration: opts.lockMs } : {}),
+      ...(opts.stalledIntervalMs !== undefined ? { stalledInterval: opts.stalledIntervalMs } : {}),
+      // BullMQ fails a job that stalled twice (its runner died twice during a try) outside any
+      // processor: no dead letter, nothing in `agora dlq deliveries`, the delivery silently lost.
+      // A try cannot take a runner down, so a stalled delivery is simply tried again (at least
+      // once, the same delivery id); its tries stay bounded by `attempts`.
+      maxStalledCount: 1_000_000,
+    },
   );
   worker.on('error', (err) => logger.error({ err: err.message }, 'delivery worker error'));
   return {

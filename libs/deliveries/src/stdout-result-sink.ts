@@ -1,4 +1,4 @@
-import type { DispatchResult, Logger, ResultSink } from '@agora/core';
+import type { DispatchResult, Logger, ProviderHealth, ResultSink } from '@agora/core';
 
 /**
  * The `stdout` result sink as a provider: one structured log line (`item result`, info) per
@@ -11,6 +11,10 @@ export class StdoutResultSink implements ResultSink {
   readonly delivery = 'inline';
 
   constructor(private readonly logger: Logger) {}
+
+  async health(): Promise<ProviderHealth> {
+    return { ok: true, message: 'each result as an "item result" line of the runner\'s log' };
+  }
 
   async collect(result: DispatchResult): Promise<void> {
     this.logger.info({ ...result }, 'item result');

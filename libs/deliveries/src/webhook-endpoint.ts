@@ -17,6 +17,33 @@ export class DeliveryError extends ProviderError {
   }
 }
 
+/**
+ * Most bytes of an answer's body read. Reading a short answer to its end lets the connection be
+ * used again; a longer one is dropped unread, so a receiver that answers with an endless body
+ * cannot fill the runner's memory (fetch's arrayBuffer() would hold all of it until the timeout).
+ */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/** Reads and drops the answer's body, at most `MAX_ANSWER_BYTES` of it: only its status counts. */
+async function discardAnswer(res: Response): Promise<void> {
+  if (!res.body) return;
+  const reader = res.body.getReader();
+  let read = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+      if (read > MAX_ANSWER_BYTES) {
+        await reader.cancel();
+        return;
+      }
+    }
+  } catch {
+    // A body cut off or timed out: the status was already given.
+  }
+}
+
 /** Whether an HTTP status is worth another try: 5xx (the receiver failed) and 429 (slow down). */
 export function retryableStatus(status: number): boolean {
   return status >= 500 || status === 429;
@@ -70,8 +97,7 @@ export class WebhookEndpoint {
       const why = e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : this.withoutUrl(`${e.message}${e.cause instanceof Error ? `: ${e.cause.message}` : ''}`);
       throw new DeliveryError(this.host, `webhook to ${this.host} failed: ${why}`, { retryable: true });
     }
-    // The answer's body is not needed; reading it to the end frees the connection.
-    await res.arrayBuffer().catch(() => undefined);
+    await discardAnswer(res);
     if (res.status >= 200 && res.status < 300) return;
     throw new DeliveryError(this.host, `webhook to ${this.host} answered ${res.status}`, { retryable: retryableStatus(res.status), status: res.status });
   }

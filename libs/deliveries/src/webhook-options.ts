@@ -11,7 +11,10 @@ const baseShape = {
   url: z
     .url({ protocol: /^https?$/, error: 'url must be an http:// or https:// URL' })
     // fetch refuses such a URL, so every delivery would fail; and its error names the whole URL.
+    // (zod runs this refinement after a failed url check too: a URL the parser refuses, such as a
+    // port over 65535, is that check's problem, not a thrown "Invalid URL" here.)
     .refine((u) => {
+      if (!URL.canParse(u)) return true;
       const parsed = new URL(u);
       return parsed.username === '' && parsed.password === '';
     }, 'url must not hold credentials (user:password@): a receiver checks the signature, or put a token in the path or query'),

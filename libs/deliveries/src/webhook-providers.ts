@@ -1,4 +1,4 @@
-import type { AgoraNotification, DeliveryContext, DispatchResult, NotificationProvider, NotificationType, ResultSink } from '@agora/core';
+import type { AgoraNotification, DeliveryContext, DispatchResult, NotificationProvider, NotificationType, ProviderHealth, ResultSink } from '@agora/core';
 import { WebhookEndpoint } from './webhook-endpoint.js';
 import { parseWebhookOptions, resolveSecret, webhookNotificationOptionsSchema, webhookSinkOptionsSchema } from './webhook-options.js';
 
@@ -19,6 +19,11 @@ export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = { attempts: 8, backoffMs:
 export function deliveryPolicyOf(provider: object): DeliveryPolicy {
   const p = (provider as Partial<WithDeliveryPolicy>).policy;
   return p ?? DEFAULT_DELIVERY_POLICY;
+}
+
+/** What `agora doctor` says of a webhook: its host only (the path or query may hold a token), never the secret. */
+function webhookHealth(endpoint: WebhookEndpoint, policy: DeliveryPolicy, extra = ''): ProviderHealth {
+  return { ok: true, message: `signed webhook to ${endpoint.host}, ${policy.attempts} tries per delivery${extra} (not contacted)` };
 }
 
 /** The JSON a result sink's webhook receives for one item's terminal result. */
@@ -67,6 +72,10 @@ export class WebhookResultSink implements ResultSink, WithDeliveryPolicy {
     this.policy = { attempts: o.attempts, backoffMs: o.backoffMs };
   }
 
+  async health(): Promise<ProviderHealth> {
+    return webhookHealth(this.endpoint, this.policy);
+  }
+
   async collect(result: DispatchResult, delivery?: DeliveryContext): Promise<void> {
     await this.endpoint.post(resultBody(result), delivery?.id ?? `${result.runId}.${result.itemId}`);
   }
@@ -84,6 +93,10 @@ export class WebhookNotificationProvider implements NotificationProvider, WithDe
     this.endpoint = new WebhookEndpoint(o.url, resolveSecret(o.secret, 'webhook notifications', env), o.timeoutMs);
     this.policy = { attempts: o.attempts, backoffMs: o.backoffMs };
     this.events = new Set(o.events);
+  }
+
+  async health(): Promise<ProviderHealth> {
+    return webhookHealth(this.endpoint, this.policy, `; events ${[...this.events].join(', ')}`);
   }
 
   accepts(type: NotificationType): boolean {

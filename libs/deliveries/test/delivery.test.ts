@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ValueError, type NotificationProvider, type ResultSink } from '@agora/core';
 import { createRedis } from '@agora/state';
@@ -51,6 +52,11 @@ describe('webhook options', () => {
   it('refuses a URL that is not http(s) and names the path', () => {
     expect(() => new WebhookResultSink({ url: 'ftp://example.com/x', secret: SECRET })).toThrow(new ValueError('webhook result sink: options.url: url must be an http:// or https:// URL'));
     expect(() => new WebhookResultSink({ url: 'https://example.com/x', secret: SECRET, extra: 1 })).toThrow(/options: Unrecognized key: "extra"/);
+    // What the URL parser refuses (a port over 65535, a space in the host) is the same clear problem:
+    // before, a bare TypeError "Invalid URL" escaped (exit 1, neither the provider nor the option named).
+    for (const url of ['http://example.com:99999/x?token=not-for-logs', 'http://exa mple.com/x', 'http://u:p@example.com:70000/']) {
+      expect(() => new WebhookNotificationProvider({ url, secret: SECRET })).toThrow(new ValueError('webhook notifications: options.url: url must be an http:// or https:// URL'));
+    }
     // fetch refuses a URL with credentials (every delivery would fail), and its error quoted the
     // whole URL, password included, into logs and dead letters: refused when the config loads.
     for (const url of ['http://u:passw0rd-in-url@127.0.0.1:6393/notify', 'https://token@example.com/x']) {
@@ -79,6 +85,40 @@ describe('webhook options', () => {
     expect(String(thrown)).toMatch(/options\.events\.0/);
     expect(String(thrown)).not.toContain('short-secret');
     expect(() => new WebhookResultSink({ url: 'https://example.com', secret: 'short-secret' })).toThrow('the secret must be 16 or more characters');
+  });
+});
+
+describe('webhook answers', () => {
+  it('does not read an endless answer body: the delivery ends at once, not at its timeout, and the runner\'s memory stays small', async () => {
+    const { createServer } = await import('node:http');
+    let sent = 0;
+    const chunk = Buffer.alloc(1 << 16, 120);
+    // Answers 200 and then streams a body that never ends, as fast as the client reads it.
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const pump = (): void => {
+          while (!res.destroyed && res.write(chunk)) sent += chunk.length;
+        };
+        res.on('drain', pump);
+        pump();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const sink = new WebhookResultSink({ url: `http://127.0.0.1:${port}/flood`, secret: SECRET, timeoutMs: 10_000 });
+      const t0 = Date.now();
+      await sink.collect({ runId: 'r-1', itemId: 'a', state: 'done' });
+      // Before, the whole body was buffered (gigabytes) until the 10 s timeout cut it off.
+      expect(Date.now() - t0).toBeLessThan(3000);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(sent).toBeLessThan(64 << 20);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
 
@@ -169,6 +209,83 @@ describe('delivery queue and worker', () => {
     expect(letter).toMatchObject({ status: 404, attempts: 1 });
     expect(receiver.received().filter((r) => r.path.startsWith('/gone'))).toHaveLength(1);
   });
+
+  it('a delivery whose runner was killed twice during its try is tried again, not lost', async () => {
+    const { spawn } = await import('node:child_process');
+    const { createServer } = await import('node:http');
+    // The receiver hangs until told to answer: a runner killed meanwhile dies with its try in flight.
+    let answering = false;
+    const tries: number[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        tries.push(answering ? 200 : 0);
+        if (answering) res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const namespace = uniqueNamespace('dl');
+    const timing = { lockMs: 500, stalledIntervalMs: 300 };
+    const sinkOptions = { url, secret: SECRET, attempts: 3, backoffMs: 100, timeoutMs: 30_000 };
+    // A runner's delivery worker in a process of its own, to be SIGKILLed.
+    const runnerProcess = () =>
+      spawn(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { startDeliveryWorker, WebhookResultSink, DeliveryDeadLetterStore } from '@agora/deliveries';
+           import { createRedis } from '@agora/state';
+           const [redisUrl, namespace, options, timing] = process.argv.slice(1);
+           const sink = new WebhookResultSink(JSON.parse(options));
+           const silent = { debug() {}, info() {}, warn() {}, error() {} };
+           startDeliveryWorker({ redisUrl, namespace, logger: silent, ...JSON.parse(timing),
+             targets: { resultSink: async () => sink, notification: async () => { throw new Error('none'); } },
+             deadLetters: new DeliveryDeadLetterStore(createRedis(redisUrl), namespace) });`,
+          testRedisUrl(),
+          namespace,
+          JSON.stringify(sinkOptions),
+          JSON.stringify(timing),
+        ],
+        { cwd: new URL('../../..', import.meta.url), stdio: 'ignore' },
+      );
+    const sink = new WebhookResultSink(sinkOptions);
+    const queue = new DeliveryQueue(redis, namespace);
+    const deadLetters = new DeliveryDeadLetterStore(redis, namespace);
+    let survivor: { close(): Promise<void> } | undefined;
+    try {
+      const job: DeliveryJob = { kind: 'result', target: 'hook', result: { runId: 'r-1', itemId: 'twice', state: 'done' } };
+      const [id] = await queue.enqueue([{ job, policy: deliveryPolicyOf(sink) }]);
+      for (const n of [1, 2]) {
+        const child = runnerProcess();
+        await until(`try ${n} in flight`, async () => tries.length >= n, 20_000);
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+      }
+      // A third runner finds it stalled a second time. Before, BullMQ failed it then (its stall
+      // limit is 1), outside any processor: no try, no dead letter, the delivery lost.
+      answering = true;
+      survivor = startDeliveryWorker({
+        redisUrl: testRedisUrl(),
+        namespace,
+        logger: silent,
+        ...timing,
+        targets: { resultSink: async () => sink, notification: async (): Promise<NotificationProvider> => Promise.reject(new ValueError('none')) },
+        deadLetters,
+      });
+      await until('delivered by the third runner', async () => tries.includes(200), 20_000);
+      await until('its job completed', async () => (await queue.queue.getJob(id!))?.finishedOn !== undefined);
+      expect(await (await queue.queue.getJob(id!))!.isCompleted()).toBe(true);
+      expect(await deadLetters.list()).toEqual([]);
+    } finally {
+      await survivor?.close();
+      await queue.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }, 60_000);
 
   it('gives every delivery its own stable id', () => {
     const job = (itemId: string): DeliveryJob => ({ kind: 'result', target: 't', result: { runId: 'r-1', itemId, state: 'done' } });

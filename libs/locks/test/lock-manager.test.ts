@@ -263,6 +263,10 @@ describe('lock manager', () => {
     const m = manager(uniqueNamespace());
     await expect(m.acquire({ names: ['../x'], holder: holder(1) })).rejects.toThrow(ValueError);
     await expect(m.acquire({ names: ['a{b}'], holder: holder(1) })).rejects.toThrow(ValueError);
+    // Any character of the grammar may come first (a plan may name these).
+    const lease = await acquireSpin(m, ['@scope/pkg', '.cache'], holder(2));
+    expect(Object.keys(lease.tokens).sort()).toEqual(['.cache', '@scope/pkg']);
+    await lease.release();
   });
 
   it('a holder whose runner died rejoins the queues at its old place, not at the back; a final release forgets it', async () => {

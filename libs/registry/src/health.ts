@@ -3,7 +3,7 @@ import { ProviderSet } from './providers.js';
 import { createFleetProvider } from './fleet.js';
 
 export interface HealthRow {
-  readonly kind: 'compute' | 'credentials' | 'storage' | 'fleet';
+  readonly kind: 'compute' | 'credentials' | 'storage' | 'fleet' | 'resultSink' | 'notification';
   readonly name: string;
   readonly provider: string;
   readonly ok: boolean;
@@ -68,6 +68,9 @@ export async function checkProviders(config: AgoraConfig, set: ProviderSet = new
   for (const [name, ref] of Object.entries(config.compute)) jobs.push(row('compute', name, ref.provider, () => set.compute(name)));
   for (const [name, ref] of Object.entries(config.credentials)) jobs.push(row('credentials', name, ref.provider, () => set.credentials(name)));
   jobs.push(row('storage', 'storage', config.storage.provider, () => set.storage()));
+  // Built as a runner and the scheduler build them at start: a webhook's missing `env:` secret is named here, not only when they refuse to start.
+  for (const [name, ref] of Object.entries(config.resultSinks)) jobs.push(row('resultSink', name, ref.provider, () => set.resultSink(name)));
+  for (const [name, ref] of Object.entries(config.notifications)) jobs.push(row('notification', name, ref.provider, () => set.notification(name)));
   for (const [name, ref] of Object.entries(config.fleet)) {
     jobs.push(row('fleet', name, ref.provider, () => createFleetProvider(config, name, { redisUrl: config.redisUrl }, set.registry)));
   }

@@ -44,6 +44,9 @@ import { deploymentValidation, parseDeployment } from './deployment.js';
 import { checkArgument, listLimitSchema, runsQueryObjectSchema } from './queries.js';
 import { buildReplayPlan, type ReplayPlan } from './replay-plan.js';
 
+/** How often `send` looks whether a run just submitted was accepted. */
+const SEND_ACCEPTANCE_POLL_MS = 50;
+
 export interface AgoraClientOptions {
   /** @default process.env.REDIS_URL or redis://127.0.0.1:6379 */
   readonly redisUrl?: string;
@@ -306,13 +309,34 @@ export class AgoraClient {
    * started yet gets it when it starts, after any sent before it, in order. Each message is a
    * `message` event of the run (its size and SHA-256, not the body). Throws `ValueError` for a
    * bad id or message, `NotFoundError` for an unknown run or item, `IllegalStateError` when the
-   * item has ended (or has had its 1,000 messages).
+   * item has ended (or has had its 1,000 messages), or when a run just submitted was not accepted
+   * within `timeoutMs` (until then the message waits for the acceptance).
    */
   async send(runId: string, itemId: string, message: unknown): Promise<SentMessage> {
     assertRunId(runId);
     if (!isItemId(itemId)) throw new ValueError(`invalid item id "${String(itemId).slice(0, 80)}"`);
     const encoded = encodeChannelMessage(message);
-    return this.bounded(`message to item "${itemId}" of run "${runId}"`, () => sendItemMessage(this.store, runId, itemId, encoded));
+    const what = `message to item "${itemId}" of run "${runId}"`;
+    // A run submitted a moment ago waits on the scheduler's inbox until it is accepted (usually
+    // milliseconds): its items are not started, so the message waits for the acceptance, as the
+    // README promises a message sent before the item starts, instead of "no run".
+    const deadline = Date.now() + this.timeoutMs;
+    for (;;) {
+      try {
+        return await this.bounded(what, () => sendItemMessage(this.store, runId, itemId, encoded));
+      } catch (err) {
+        if (!(err instanceof NotFoundError) || !(await this.bounded(`run "${runId}"`, () => this.awaitsAcceptance(runId)))) throw err;
+        if (Date.now() >= deadline) {
+          throw new IllegalStateError(`run "${runId}" is submitted and not accepted yet (is a scheduler running?): send the message again once it is`);
+        }
+        await new Promise((r) => setTimeout(r, SEND_ACCEPTANCE_POLL_MS));
+      }
+    }
+  }
+
+  /** Whether the run is on the scheduler's inbox and not accepted yet (an accepted or rejected run has a record). */
+  private async awaitsAcceptance(runId: string): Promise<boolean> {
+    return (await this.store.runState(runId)) === null && (await this.inbox.getJob(runId)) !== undefined;
   }
 
   /**
