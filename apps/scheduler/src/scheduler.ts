@@ -117,10 +117,20 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
       throw err;
     });
     logger.debug({ epoch }, 'acting');
+    // Admissions in memory belong to this term: the next term (here or elsewhere) rebuilds them
+    // from Redis. Cleared when it stops, or when it is abandoned (then not again if its stop ends
+    // late, under the next term).
+    let abandoned = false;
     return {
-      // Admissions in memory belong to this term: the next term (here or elsewhere) rebuilds them from Redis.
-      stop: () => runSpans.stop().then(() => term.stop()).finally(() => intake.admissions.clear()),
+      stop: () =>
+        runSpans
+          .stop()
+          .then(() => term.stop())
+          .finally(() => {
+            if (!abandoned) intake.admissions.clear();
+          }),
       abandon: () => {
+        abandoned = true;
         term.abandon?.();
         intake.admissions.clear();
       },
