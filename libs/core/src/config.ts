@@ -249,7 +249,11 @@ export const configSchema = z
       .prefault({}),
     dashboard: z
       .object({
-        host: z.string().default('127.0.0.1'),
+        /**
+         * Bind address of the dashboard and API. Never empty: Node reads an empty host as every
+         * interface, the opposite of the default. @default "127.0.0.1"
+         */
+        host: z.string().min(1, 'an address to listen on (127.0.0.1, or 0.0.0.0 for every interface), not empty').default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(3000),
         /** One key with scopes `read` + `submit`; falls back to AGORA_API_KEY. */
         apiKey: dashboardKeySchema.optional(),
