@@ -73,6 +73,17 @@ describe('agora validate', () => {
     expect(res.code).toBe(3);
     expect(res.stderr).toContain('cannot reach Redis at redis://127.0.0.1:1');
   });
+
+  it('refuses a REDIS_URL naming a database the Redis does not have (exit 2), instead of using database 0', () => {
+    // Before, ioredis logged the refused SELECT and went on in database 0: the plan was submitted
+    // into another deployment's keys and the verb exited 0.
+    const f = env.writeJson('ok3.json', { id: 'p', queue: 'default', items: [item('a')] });
+    const url = new URL(env.env['REDIS_URL']!);
+    url.pathname = '/99';
+    const res = spawnAgora(['submit', f], { ...env.env, REDIS_URL: url.toString() }, env.dir);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('REDIS_URL names database 99, which the Redis at');
+  });
 });
 
 import { spawnSync } from 'node:child_process';
