@@ -8,7 +8,7 @@ import { fleetConfigSchema } from './fleet.js';
 import { NAMESPACE_RE } from './keys.js';
 import { QUEUE_NAME_RE, parsePlanText } from './plan.js';
 import { redisClusterUrl } from './redis-url.js';
-import { retryPolicySchema } from './retry-policy.js';
+import { RETRY_LIMITS, retryPolicySchema } from './retry-policy.js';
 import { resolveTracingConfig, tracingConfigSchema, type TracingConfig } from './tracing-config.js';
 
 const providerRef = z
@@ -159,8 +159,8 @@ export const configSchema = z
         concurrency: z.number().int().positive().default(4),
         /** Attempts per item for infrastructure failures. @default 3 */
         attempts: z.number().int().positive().max(100).default(3),
-        /** First retry back-off (exponential). @default 1000 */
-        backoffMs: z.number().int().nonnegative().default(1000),
+        /** First retry back-off (exponential): `runner.retry.backoff.delayMs`'s legacy spelling, with its bounds (0 to a day). @default 1000 */
+        backoffMs: z.number().int().nonnegative().max(RETRY_LIMITS.maxDelayMs).default(1000),
         /** Lease of a resource lock; extended while the item runs. @default 30000 */
         lockTtlMs: z.number().int().min(1000).default(30_000),
         /** BullMQ job lock duration; a runner silent this long loses the job to another. @default 30000 */
@@ -259,8 +259,12 @@ export const configSchema = z
       .object({
         /** Port of the metrics server; 0 picks a free one (the "metrics listening" log line names it). @default none: no metrics server */
         port: z.number().int().min(0).max(65535).optional(),
-        /** Bind address of the metrics server; `0.0.0.0` for a Prometheus on another host. @default "127.0.0.1" */
-        host: z.string().default('127.0.0.1'),
+        /**
+         * Bind address of the metrics server; `0.0.0.0` for a Prometheus on another host. Never
+         * empty: Node reads an empty host as every interface, the opposite of the default.
+         * @default "127.0.0.1"
+         */
+        host: z.string().min(1, 'an address to listen on (127.0.0.1, or 0.0.0.0 for every interface), not empty').default('127.0.0.1'),
       })
       .strict()
       .prefault({}),
