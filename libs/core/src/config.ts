@@ -8,7 +8,7 @@ import { fleetConfigSchema } from './fleet.js';
 import { NAMESPACE_RE } from './keys.js';
 import { QUEUE_NAME_RE, parsePlanText } from './plan.js';
 import { redisClusterUrl } from './redis-url.js';
-import { RETRY_LIMITS, retryPolicySchema } from './retry-policy.js';
+import { retryPolicySchema } from './retry-policy.js';
 import { resolveTracingConfig, tracingConfigSchema, type TracingConfig } from './tracing-config.js';
 
 const providerRef = z
@@ -159,8 +159,8 @@ export const configSchema = z
         concurrency: z.number().int().positive().default(4),
         /** Attempts per item for infrastructure failures. @default 3 */
         attempts: z.number().int().positive().max(100).default(3),
-        /** First retry back-off (exponential): `runner.retry.backoff.delayMs`'s legacy spelling, with its bounds (0 to a day). @default 1000 */
-        backoffMs: z.number().int().nonnegative().max(RETRY_LIMITS.maxDelayMs).default(1000),
+        /** First retry back-off (exponential). @default 1000 */
+        backoffMs: z.number().int().nonnegative().default(1000),
         /** Lease of a resource lock; extended while the item runs. @default 30000 */
         lockTtlMs: z.number().int().min(1000).default(30_000),
         /** BullMQ job lock duration; a runner silent this long loses the job to another. @default 30000 */
@@ -259,12 +259,8 @@ export const configSchema = z
       .object({
         /** Port of the metrics server; 0 picks a free one (the "metrics listening" log line names it). @default none: no metrics server */
         port: z.number().int().min(0).max(65535).optional(),
-        /**
-         * Bind address of the metrics server; `0.0.0.0` for a Prometheus on another host. Never
-         * empty: Node reads an empty host as every interface, the opposite of the default.
-         * @default "127.0.0.1"
-         */
-        host: z.string().min(1, 'an address to listen on (127.0.0.1, or 0.0.0.0 for every interface), not empty').default('127.0.0.1'),
+        /** Bind address of the metrics server; `0.0.0.0` for a Prometheus on another host. @default "127.0.0.1" */
+        host: z.string().default('127.0.0.1'),
       })
       .strict()
       .prefault({}),
@@ -312,8 +308,36 @@ export type AgoraConfig = z.infer<typeof configSchema> & {
 
 export const CONFIG_FILE_NAMES = ['agora.config.json', 'agora.config.mjs'] as const;
 
+/**
+ * Where the raw config holds a `"__proto__"` key. `JSON.parse` keeps one as data, but the schema's
+ * copy assigns it, which sets a prototype instead: the entry would vanish silently
+ * (`"queues": { "__proto__": … }` left no queue at all). Refused, as in plans. Iterative, over
+ * plain objects and arrays only, each visited once (a `.mjs` config may share or cycle objects).
+ */
+function protoKeyPlaces(raw: unknown): string[] {
+  const places: string[] = [];
+  const seen = new Set<object>();
+  const stack: Array<{ value: unknown; path: string }> = [{ value: raw, path: '' }];
+  while (stack.length > 0 && places.length < 20) {
+    const { value, path: at } = stack.pop()!;
+    if (value === null || typeof value !== 'object' || seen.has(value)) continue;
+    // Only data: a .mjs config may hand a provider an instance (a client, a Buffer) to keep.
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) continue;
+    seen.add(value);
+    for (const key of Object.keys(value)) {
+      const place = Array.isArray(value) ? `${at}[${key}]` : at === '' ? key : `${at}.${key}`;
+      if (key === '__proto__') places.push(`${at === '' ? '(root)' : at}: the key "__proto__" is not allowed`);
+      else stack.push({ value: (value as Record<string, unknown>)[key], path: place });
+    }
+  }
+  return places;
+}
+
 function crossCheck(cfg: z.infer<typeof configSchema>): string[] {
   const problems: string[] = [];
+  // Items name their task in inputs.task, and an empty name is no name there (the runner refuses it).
+  if (Object.hasOwn(cfg.tasks, '')) problems.push('tasks: a task name must not be empty');
   for (const [name, t] of Object.entries(cfg.targets)) {
     if (!(t.compute in cfg.compute)) problems.push(`targets.${name}.compute: unknown compute provider "${t.compute}"`);
     if (t.credentials !== undefined && !(t.credentials in cfg.credentials)) {
@@ -333,6 +357,8 @@ function crossCheck(cfg: z.infer<typeof configSchema>): string[] {
 
 /** Applies defaults and environment overrides to a raw config object. */
 export function compileConfig(raw: unknown, source: string, configDir: string, env: NodeJS.ProcessEnv = process.env): AgoraConfig {
+  const proto = protoKeyPlaces(raw);
+  if (proto.length > 0) throw new ConfigError(source, proto);
   const parsed = configSchema.safeParse(raw ?? {});
   if (!parsed.success) {
     throw new ConfigError(
