@@ -309,6 +309,16 @@ export type AgoraConfig = z.infer<typeof configSchema> & {
 export const CONFIG_FILE_NAMES = ['agora.config.json', 'agora.config.mjs'] as const;
 
 /**
+ * An environment variable of the config (`AGORA_CONFIG`, `AGORA_DATA_DIR`, `AGORA_NAMESPACE`), or
+ * undefined when unset or empty: empty counts as unset, as for the other knobs (env files and
+ * `${VAR:-}` leave names empty). An empty AGORA_DATA_DIR made the config's directory the data dir.
+ */
+export function configEnv(name: 'AGORA_CONFIG' | 'AGORA_DATA_DIR' | 'AGORA_NAMESPACE', env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const v = env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/**
  * Where the raw config holds a `"__proto__"` key. `JSON.parse` keeps one as data, but the schema's
  * copy assigns it, which sets a prototype instead: the entry would vanish silently
  * (`"queues": { "__proto__": … }` left no queue at all). Refused, as in plans. Iterative, over
@@ -369,14 +379,14 @@ export function compileConfig(raw: unknown, source: string, configDir: string, e
   const problems = crossCheck(parsed.data);
   if (problems.length > 0) throw new ConfigError(source, problems);
   const cfg = parsed.data;
-  const ns = env['AGORA_NAMESPACE'];
+  const ns = configEnv('AGORA_NAMESPACE', env);
   if (ns !== undefined && !NAMESPACE_RE.test(ns)) throw new ConfigError('AGORA_NAMESPACE', [`invalid namespace "${ns}"`]);
   return {
     ...cfg,
     namespace: ns ?? cfg.namespace,
     configDir,
     redisUrl: env['REDIS_URL'] ?? cfg.redisUrl ?? (cfg.redis?.cluster ? redisClusterUrl(cfg.redis.cluster, { tls: cfg.redis.tls }) : 'redis://127.0.0.1:6379'),
-    dataDir: path.resolve(configDir, env['AGORA_DATA_DIR'] ?? cfg.dataDir ?? '.agora'),
+    dataDir: path.resolve(configDir, configEnv('AGORA_DATA_DIR', env) ?? cfg.dataDir ?? '.agora'),
     tracing: resolveTracingConfig(cfg.tracing, env),
   };
 }
@@ -387,7 +397,7 @@ export function compileConfig(raw: unknown, source: string, configDir: string, e
  */
 export async function loadConfig(explicitPath?: string, cwd: string = process.cwd()): Promise<AgoraConfig> {
   const chosen =
-    explicitPath ?? process.env['AGORA_CONFIG'] ?? CONFIG_FILE_NAMES.map((n) => path.join(cwd, n)).find((p) => existsSync(p));
+    explicitPath ?? configEnv('AGORA_CONFIG') ?? CONFIG_FILE_NAMES.map((n) => path.join(cwd, n)).find((p) => existsSync(p));
   if (chosen === undefined) return compileConfig({}, '(defaults)', cwd);
   const file = path.resolve(cwd, chosen);
   if (!existsSync(file)) throw new ConfigError(file, ['file does not exist']);

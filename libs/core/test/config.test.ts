@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, compileConfig, parsePlanText } from '@agora/core';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, compileConfig, loadConfig, parsePlanText } from '@agora/core';
 
 const compile = (text: string) => compileConfig(parsePlanText(text, 'agora.config.json'), 'agora.config.json', '/tmp', {});
 
@@ -23,5 +26,31 @@ describe('config keys the schema would drop or the runner would refuse', () => {
   it('still loads a config holding instances (a .mjs handing a provider a Buffer)', () => {
     const c = compileConfig({ storage: { provider: 'local', options: { blob: Buffer.alloc(4) } } }, 'agora.config.mjs', '/tmp', {});
     expect(Buffer.isBuffer(c.storage.options['blob'])).toBe(true);
+  });
+});
+
+describe('the config environment variables', () => {
+  it('counts an empty AGORA_DATA_DIR or AGORA_NAMESPACE as unset, as the other knobs', () => {
+    // Before, an empty AGORA_DATA_DIR made the config's own directory the data dir (keys,
+    // artifacts and work dirs spread beside the config), and an empty namespace was refused.
+    const c = compileConfig({ namespace: 'mine' }, 'agora.config.json', '/srv/app', { AGORA_DATA_DIR: '', AGORA_NAMESPACE: '' });
+    expect(c.dataDir).toBe(path.resolve('/srv/app/.agora'));
+    expect(c.namespace).toBe('mine');
+    expect(compileConfig({}, 'x', '/srv/app', { AGORA_DATA_DIR: 'd', AGORA_NAMESPACE: 'other' })).toMatchObject({ dataDir: path.resolve('/srv/app/d'), namespace: 'other' });
+  });
+
+  it('counts an empty AGORA_CONFIG as unset: the working directory\'s config file is loaded', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'agora-cfg-'));
+    const before = process.env['AGORA_CONFIG'];
+    try {
+      writeFileSync(path.join(dir, 'agora.config.json'), JSON.stringify({ namespace: 'fromfile' }));
+      process.env['AGORA_CONFIG'] = '';
+      // Before: "config <dir> is invalid: is a directory, not a config file".
+      expect((await loadConfig(undefined, dir)).namespace).toBe('fromfile');
+    } finally {
+      if (before === undefined) delete process.env['AGORA_CONFIG'];
+      else process.env['AGORA_CONFIG'] = before;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
