@@ -376,6 +376,9 @@ function textDepth(text: string): number {
  * refused here, before parsing.
  */
 export function parsePlanText(text: string, source = 'plan'): unknown {
+  // A leading byte order mark (editors on Windows write one) is not JSON but may be ignored
+  // (RFC 8259 8.1); the HTTP API's body parser ignores it, so the CLI does too.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (Buffer.byteLength(text) > PLAN_LIMITS.maxPlanBytes) {
     throw new ValueError(`${source}: larger than ${PLAN_LIMITS.maxPlanBytes} bytes`);
   }

@@ -97,4 +97,14 @@ describe('parsePlanText', () => {
   it('reports line and column of malformed JSON', () => {
     expect(() => parsePlanText('{\n  "id": "p",\n  "items": [,]\n}', 'plan.json')).toThrow('plan.json:3:13: invalid JSON: ValueExpected');
   });
+
+  it('ignores a leading byte order mark, as the HTTP API does (RFC 8259 8.1)', () => {
+    // Before: "plan.json:1:1: invalid JSON: InvalidSymbol" (exit 2) for a file an editor saved
+    // with a BOM, while POST /api/runs accepted the same bytes.
+    expect(parsePlanText('\uFEFF{"id":"p","items":[]}', 'plan.json')).toEqual({ id: 'p', items: [] });
+    // Errors still name the line and column as an editor shows them (the BOM is not a column).
+    expect(() => parsePlanText('\uFEFF{\n  "id": "p",\n  "items": [,]\n}', 'plan.json')).toThrow('plan.json:3:13: invalid JSON: ValueExpected');
+    // Only a leading one: anywhere else it is not whitespace in JSON.
+    expect(() => parsePlanText('{"id":\uFEFF"p"}', 'plan.json')).toThrow('invalid JSON');
+  });
 });
