@@ -124,7 +124,9 @@ export function numberProblem(n: number): string | null {
  *   could never be sealed;
  * - a number that cannot be kept as written (see `numberProblem`);
  * - a `"__proto__"` key: `JSON.parse` keeps it as data, but any copy by assignment (a schema's
- *   output, a spread) turns it into a prototype, so what validates would not be what runs.
+ *   output, a spread) turns it into a prototype, so what validates would not be what runs;
+ * - a value JSON cannot carry as it is (an SDK caller's object): a bigint, a function, a symbol,
+ *   a Map, a Date or another non-plain object.
  * Reports at most 20 problems.
  */
 export function planValueProblems(input: unknown): string[] {
@@ -142,7 +144,20 @@ export function planValueProblems(input: unknown): string[] {
       if (problem) problems.push(`${placeLabel(path)}: ${problem}`);
       continue;
     }
+    if (typeof value === 'bigint' || typeof value === 'function' || typeof value === 'symbol') {
+      // An SDK caller's object: JSON.stringify throws on a bigint (a TypeError, not a problem
+      // list) and drops functions and symbols, so the item would run without them.
+      problems.push(`${placeLabel(path)}: holds a ${typeof value}, which JSON cannot carry${typeof value === 'bigint' ? ' (send it as a string)' : ''}`);
+      continue;
+    }
     if (value === null || typeof value !== 'object') continue;
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto !== Object.prototype && proto !== null && !Array.isArray(value)) {
+      // A Map, a Set, a class instance, a Date: JSON writes {} or its toJSON(), not what was given.
+      const kind = (value as { constructor?: { name?: unknown } }).constructor?.name;
+      problems.push(`${placeLabel(path)}: holds ${typeof kind === 'string' && kind !== '' ? `an object of class ${kind}` : 'an object that is not plain'}, which is not JSON data: use plain objects, arrays, strings, numbers, booleans and null`);
+      continue;
+    }
     if (depth > PLAN_LIMITS.maxDepth) {
       if (!tooDeep) problems.push(`${placeLabel(path)}: nested deeper than ${PLAN_LIMITS.maxDepth} levels`);
       tooDeep = true;

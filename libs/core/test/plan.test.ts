@@ -93,6 +93,27 @@ describe('validatePlan', () => {
   });
 });
 
+describe('validatePlan of an SDK caller\'s object', () => {
+  it('lists a value JSON cannot carry as a problem instead of throwing or dropping it', () => {
+    // Before: a bigint made validatePlan (and so submit) throw a TypeError from JSON.stringify;
+    // a Map was submitted as {} and a function left out, so the item ran with other inputs.
+    const cases: Array<[unknown, string]> = [
+      [10n, 'items[0].inputs.x: holds a bigint, which JSON cannot carry (send it as a string)'],
+      [new Map([[1, 2]]), 'items[0].inputs.x: holds an object of class Map, which is not JSON data'],
+      [new Date(0), 'items[0].inputs.x: holds an object of class Date, which is not JSON data'],
+      [() => 1, 'items[0].inputs.x: holds a function, which JSON cannot carry'],
+    ];
+    for (const [x, problem] of cases) {
+      const r = validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop', inputs: { x } }] });
+      expect(r.ok).toBe(false);
+      expect(r.problems.join('\n')).toContain(problem);
+    }
+    // Plain data, and an object without a prototype, still validate.
+    const bare = Object.assign(Object.create(null) as object, { y: [1, 'two', null, true, { z: -0 }] });
+    expect(validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop', inputs: { x: bare } }] }).ok).toBe(true);
+  });
+});
+
 describe('parsePlanText', () => {
   it('reports line and column of malformed JSON', () => {
     expect(() => parsePlanText('{\n  "id": "p",\n  "items": [,]\n}', 'plan.json')).toThrow('plan.json:3:13: invalid JSON: ValueExpected');
