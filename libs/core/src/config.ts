@@ -346,6 +346,8 @@ function protoKeyPlaces(raw: unknown): string[] {
 
 function crossCheck(cfg: z.infer<typeof configSchema>): string[] {
   const problems: string[] = [];
+  // No queue: every plan is refused ("configured: ") and runners serve nothing, in silence.
+  if (Object.keys(cfg.queues).length === 0) problems.push('queues: no queue is configured; give at least one (the default is { "default": { "concurrency": 2 } })');
   // Items name their task in inputs.task, and an empty name is no name there (the runner refuses it).
   if (Object.hasOwn(cfg.tasks, '')) problems.push('tasks: a task name must not be empty');
   for (const [name, t] of Object.entries(cfg.targets)) {

@@ -19,6 +19,11 @@ describe('config keys the schema would drop or the runner would refuse', () => {
     expect(() => compile(text)).toThrow(problem);
   });
 
+  it('refuses a config without any queue, which loaded and then refused every plan', () => {
+    // Before: runners and the scheduler started serving no queue; validate said "(configured: )".
+    expect(() => compile('{"queues":{}}')).toThrow('queues: no queue is configured; give at least one');
+  });
+
   it('refuses a task with an empty name, which validate accepted and the runner failed', () => {
     expect(() => compile('{"tasks":{"":{"command":["true"]}}}')).toThrow('tasks: a task name must not be empty');
   });
