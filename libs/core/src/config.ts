@@ -344,6 +344,18 @@ function protoKeyPlaces(raw: unknown): string[] {
   return places;
 }
 
+/** Why the file's value cannot be a config (it must be a plain object), or null. `undefined`: the defaults. */
+function configRootProblem(raw: unknown): string | null {
+  if (raw === undefined) return null;
+  if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+    const proto = Object.getPrototypeOf(raw) as unknown;
+    if (proto === Object.prototype || proto === null) return null;
+    if (typeof (raw as { then?: unknown }).then === 'function') return '(root): the default export is a Promise: export the settings object itself (await at the top level of the module)';
+  }
+  const what = raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw === 'object' ? 'an object that is not plain' : `a ${typeof raw}`;
+  return `(root): a config is an object of settings ({} for the defaults), got ${what}`;
+}
+
 function crossCheck(cfg: z.infer<typeof configSchema>): string[] {
   const problems: string[] = [];
   // No queue: every plan is refused ("configured: ") and runners serve nothing, in silence.
@@ -369,6 +381,10 @@ function crossCheck(cfg: z.infer<typeof configSchema>): string[] {
 
 /** Applies defaults and environment overrides to a raw config object. */
 export function compileConfig(raw: unknown, source: string, configDir: string, env: NodeJS.ProcessEnv = process.env): AgoraConfig {
+  // The schema takes any object without unknown own keys, so `null` (a JSON file) and a Promise
+  // (a .mjs exporting one) loaded as the defaults, every setting the file meant ignored.
+  const rootProblem = configRootProblem(raw);
+  if (rootProblem !== null) throw new ConfigError(source, [rootProblem]);
   const proto = protoKeyPlaces(raw);
   if (proto.length > 0) throw new ConfigError(source, proto);
   const parsed = configSchema.safeParse(raw ?? {});

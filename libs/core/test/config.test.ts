@@ -19,6 +19,17 @@ describe('config keys the schema would drop or the runner would refuse', () => {
     expect(() => compile(text)).toThrow(problem);
   });
 
+  it.each([
+    [null, 'got null'],
+    [Promise.resolve({ namespace: 'x' }), 'the default export is a Promise'],
+    [[], 'got an array'],
+    ['agora', 'got a string'],
+  ])('refuses a config that is not an object of settings (%s), which loaded as the defaults', (raw, problem) => {
+    // Before: null and a Promise (a .mjs exporting one) loaded as the defaults, in silence.
+    expect(() => compileConfig(raw, 'agora.config.mjs', '/tmp', {})).toThrow(ConfigError);
+    expect(() => compileConfig(raw, 'agora.config.mjs', '/tmp', {})).toThrow(problem);
+  });
+
   it('refuses a config without any queue, which loaded and then refused every plan', () => {
     // Before: runners and the scheduler started serving no queue; validate said "(configured: )".
     expect(() => compile('{"queues":{}}')).toThrow('queues: no queue is configured; give at least one');
