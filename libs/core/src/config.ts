@@ -7,7 +7,7 @@ import { ConfigError } from './errors.js';
 import { fleetConfigSchema } from './fleet.js';
 import { NAMESPACE_RE } from './keys.js';
 import { QUEUE_NAME_RE, parsePlanText } from './plan.js';
-import { redisClusterUrl } from './redis-url.js';
+import { assertRedisUrl, redisClusterUrl } from './redis-url.js';
 import { retryPolicySchema } from './retry-policy.js';
 import { resolveTracingConfig, tracingConfigSchema, type TracingConfig } from './tracing-config.js';
 
@@ -397,6 +397,15 @@ export function compileConfig(raw: unknown, source: string, configDir: string, e
   const problems = crossCheck(parsed.data);
   if (problems.length > 0) throw new ConfigError(source, problems);
   const cfg = parsed.data;
+  // The file's redisUrl, when it is the one used: refused here naming the key. Checked later, a
+  // bad one was reported as "REDIS_URL is not a valid Redis URL" with REDIS_URL unset.
+  if (env['REDIS_URL'] === undefined && cfg.redisUrl !== undefined) {
+    try {
+      assertRedisUrl(cfg.redisUrl, 'redisUrl');
+    } catch (err) {
+      throw new ConfigError(source, [(err as Error).message]);
+    }
+  }
   const ns = configEnv('AGORA_NAMESPACE', env);
   if (ns !== undefined && !NAMESPACE_RE.test(ns)) throw new ConfigError('AGORA_NAMESPACE', [`invalid namespace "${ns}"`]);
   return {

@@ -70,3 +70,15 @@ describe('the config environment variables', () => {
     }
   });
 });
+
+describe('redisUrl in the config file', () => {
+  it('is refused naming the key when it is the one used, without repeating it', () => {
+    // Before: loaded, and every verb then said "REDIS_URL is not a valid Redis URL" with REDIS_URL unset.
+    const bad = () => compileConfig({ redisUrl: 'http://:hunter2@127.0.0.1:6379' }, 'agora.config.json', '/tmp', {});
+    expect(bad).toThrow(ConfigError);
+    expect(bad).toThrow('redisUrl is not a valid Redis URL (the scheme is "http:", not redis: or rediss:)');
+    expect(bad).not.toThrow('hunter2');
+    // REDIS_URL overrides it: the file's value is not used, so not judged.
+    expect(compileConfig({ redisUrl: 'http://x' }, 'agora.config.json', '/tmp', { REDIS_URL: 'redis://127.0.0.1:6379' }).redisUrl).toBe('redis://127.0.0.1:6379');
+  });
+});
