@@ -56,6 +56,15 @@ describe('agora validate', () => {
     expect(r.stdout).toContain('plan "p" is valid: 2 items on queue "default"');
   });
 
+  it('prints a valid plan\'s id quoted as JSON, never a control character in it raw', () => {
+    // Before: a plan id holding ESC[2J was written to the terminal as is.
+    const f = env.writeJson('esc.json', { id: 'p\u001b[2J', queue: 'default', items: [item('a')] });
+    const r = env.agora(['validate', f]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('plan "p\\u001b[2J" is valid: 1 items on queue "default"');
+    expect(r.stdout).not.toContain('\u001b');
+  });
+
   it('submit refuses an invalid plan and enqueues nothing', () => {
     const f = env.writeJson('bad-submit.json', { id: 'p', queue: 'default', items: [item('a', { depends_on: ['a'] })] });
     const r = env.agora(['submit', f]);

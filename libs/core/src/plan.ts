@@ -189,7 +189,7 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
       const path = zodPath(iss.path);
       const idx = iss.path[0] === 'items' && typeof iss.path[1] === 'number' ? iss.path[1] : undefined;
       const raw = idx === undefined ? undefined : (input as { items?: Array<{ id?: unknown }> }).items?.[idx]?.id;
-      const named = typeof raw === 'string' ? ` (item "${raw}")` : '';
+      const named = typeof raw === 'string' ? ` (item ${JSON.stringify(raw)})` : '';
       return `${path}${named}: ${iss.message}`;
     });
     // The item graph is still checked wherever it can be read (ids, dependencies, cycles), so
@@ -203,15 +203,15 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
   const where = (i: number): string => `items[${i}] (${JSON.stringify(plan.items[i]?.id)})`;
 
   if (!QUEUE_NAME_RE.test(plan.queue)) {
-    problems.push(`queue: invalid queue name "${plan.queue}": use 1-64 of [a-z0-9_-], starting with a letter or digit`);
+    problems.push(`queue: invalid queue name ${JSON.stringify(plan.queue)}: use 1-64 of [a-z0-9_-], starting with a letter or digit`);
   } else if (options.queues && !options.queues.includes(plan.queue)) {
-    problems.push(`queue: unknown queue "${plan.queue}" (configured: ${options.queues.join(', ')})`);
+    problems.push(`queue: unknown queue ${JSON.stringify(plan.queue)} (configured: ${options.queues.join(', ')})`);
   }
   if (plan.target !== undefined && options.targets && !options.targets.includes(plan.target)) {
-    problems.push(`target: unknown target "${plan.target}" (configured: ${options.targets.join(', ') || 'none'})`);
+    problems.push(`target: unknown target ${JSON.stringify(plan.target)} (configured: ${options.targets.join(', ') || 'none'})`);
   }
   if (plan.resultSink !== undefined && options.resultSinks && !options.resultSinks.includes(plan.resultSink)) {
-    problems.push(`resultSink: unknown result sink "${plan.resultSink}" (configured: ${options.resultSinks.join(', ')})`);
+    problems.push(`resultSink: unknown result sink ${JSON.stringify(plan.resultSink)} (configured: ${options.resultSinks.join(', ')})`);
   }
   if (plan.items.length === 0) problems.push('items: plan is empty: it has no items');
   if (plan.items.length > PLAN_LIMITS.maxItems) {
@@ -221,14 +221,14 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
   problems.push(...graphProblems(plan.items));
   plan.items.forEach((item, i) => {
     if (!executors.has(item.executor)) {
-      problems.push(`${where(i)}: unknown executor "${item.executor}" (known: ${[...executors].sort().join(', ')})`);
+      problems.push(`${where(i)}: unknown executor ${JSON.stringify(item.executor)} (known: ${[...executors].sort().join(', ')})`);
     }
     // `subagent` is an alias of `task`: both given, one would be silently ignored.
     if (item.executor === 'dispatch' && Object.hasOwn(item.inputs, 'task') && Object.hasOwn(item.inputs, 'subagent')) {
       problems.push(`${where(i)}: inputs.task and inputs.subagent name the same thing (subagent is an alias): give one`);
     }
     if (item.target !== undefined && options.targets && !options.targets.includes(item.target)) {
-      problems.push(`${where(i)}: unknown target "${item.target}" (configured: ${options.targets.join(', ') || 'none'})`);
+      problems.push(`${where(i)}: unknown target ${JSON.stringify(item.target)} (configured: ${options.targets.join(', ') || 'none'})`);
     }
     const inputBytes = Buffer.byteLength(JSON.stringify(item.inputs));
     if (inputBytes > PLAN_LIMITS.maxInputBytes) {
@@ -244,7 +244,7 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
     item.resourceLocks.forEach((lock, j) => {
       const why = lockNameProblem(lock);
       if (why) problems.push(`${where(i)}: resourceLocks[${j}]: invalid lock name ${JSON.stringify(lock)}: ${why}`);
-      if (seenLocks.has(lock)) problems.push(`${where(i)}: resourceLocks[${j}]: "${lock}" is listed twice`);
+      if (seenLocks.has(lock)) problems.push(`${where(i)}: resourceLocks[${j}]: ${JSON.stringify(lock)} is listed twice`);
       seenLocks.add(lock);
     });
   });
@@ -284,9 +284,9 @@ function graphProblems(items: ReadonlyArray<GraphItem | undefined>): string[] {
     const kept: string[] = [];
     item.depends_on.forEach((dep, j) => {
       if (dep === item.id) problems.push(`${where(i)}: depends_on[${j}]: item depends on itself`);
-      else if (!index.has(dep)) problems.push(`${where(i)}: depends_on[${j}]: unknown item "${dep}"`);
+      else if (!index.has(dep)) problems.push(`${where(i)}: depends_on[${j}]: unknown item ${JSON.stringify(dep)}`);
       else if (!seenDeps.has(dep)) kept.push(dep);
-      if (seenDeps.has(dep)) problems.push(`${where(i)}: depends_on[${j}]: "${dep}" is listed twice`);
+      if (seenDeps.has(dep)) problems.push(`${where(i)}: depends_on[${j}]: ${JSON.stringify(dep)} is listed twice`);
       seenDeps.add(dep);
     });
     if (index.get(item.id) === i) edges.push({ id: item.id, depends_on: kept });

@@ -114,6 +114,22 @@ describe('validatePlan of an SDK caller\'s object', () => {
   });
 });
 
+describe('validatePlan messages', () => {
+  it('quote a plan\'s own strings as JSON, so a control character in one never reaches a terminal raw', () => {
+    // Before: `unknown queue "<ESC>[2J"` held the escape itself, and agora validate printed it.
+    const r = validatePlan(
+      { id: 'p', queue: 'q\u001b[2J', items: [{ id: 'a', executor: 'x\u001b]0;t\u0007', depends_on: ['g\rh'] }] },
+      { queues: ['default'] },
+    );
+    const text = r.problems.join('\n');
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);
+    expect(text).toContain('invalid queue name "q\\u001b[2J"');
+    expect(text).toContain('unknown item "g\\rh"');
+    // Plain strings read as before.
+    expect(validatePlan({ id: 'p', queue: 'nope', items: [{ id: 'a', executor: 'noop' }] }, { queues: ['default'] }).problems).toEqual(['queue: unknown queue "nope" (configured: default)']);
+  });
+});
+
 describe('parsePlanText', () => {
   it('reports line and column of malformed JSON', () => {
     expect(() => parsePlanText('{\n  "id": "p",\n  "items": [,]\n}', 'plan.json')).toThrow('plan.json:3:13: invalid JSON: ValueExpected');

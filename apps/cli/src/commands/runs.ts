@@ -40,7 +40,8 @@ export async function validateCmd(file: string, g: GlobalOpts, opts: { json?: bo
     for (const p of r.problems) process.stderr.write(`  ${p}\n`);
     return EXIT.failed;
   }
-  process.stdout.write(`${file}: plan "${r.plan.id}" is valid: ${r.plan.items.length} items on queue "${r.plan.queue}"\n`);
+  // Quoted as JSON: a plan id may hold any character, a terminal escape included.
+  process.stdout.write(`${file}: plan ${JSON.stringify(r.plan.id)} is valid: ${r.plan.items.length} items on queue "${r.plan.queue}"\n`);
   return EXIT.ok;
 }
 
