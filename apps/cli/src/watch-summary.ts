@@ -10,6 +10,7 @@ const ENDED: ReadonlySet<string> = new Set(['done', 'failed', 'skipped', 'cancel
  * cannot clear the screen, retitle the window or overwrite the summary line.
  */
 function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd');
 }
 

@@ -122,6 +122,7 @@ describe('validatePlan messages', () => {
       { queues: ['default'] },
     );
     const text = r.problems.join('\n');
+    // eslint-disable-next-line no-control-regex
     expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);
     expect(text).toContain('invalid queue name "q\\u001b[2J"');
     expect(text).toContain('unknown item "g\\rh"');
