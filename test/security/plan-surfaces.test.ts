@@ -132,6 +132,24 @@ describe('one nesting-depth limit and one parser at every surface', () => {
     expect((await post(inInputs)).status).toBe(422);
   });
 
+  it('a key given twice in one object is malformed JSON at the CLI (exit 2) and the HTTP API (400), naming it', async () => {
+    // Before: both kept the last value in silence, so the first depends_on below was dropped and
+    // the plan ran without the dependency its author wrote first.
+    const text = '{"id":"p","items":[{"id":"b","executor":"noop"},{"id":"a","executor":"noop","depends_on":["b"],"depends_on":[]}]}';
+    expect(() => parsePlanText(text, 'plan.json')).toThrow('plan.json:1:96: invalid JSON: the key "depends_on" is given twice in one object');
+    const file = env.writeJson('dup.json', text);
+    for (const verb of ['validate', 'submit']) {
+      const r = env.agora([verb, file]);
+      expect(r.code, `${verb}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain('the key "depends_on" is given twice in one object');
+    }
+    const res = await post(text);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toContain('the key "depends_on" is given twice in one object');
+    // The same key in different objects is fine.
+    expect(parsePlanText('{"id":"p","items":[{"id":"a","inputs":{"id":1}},{"id":"b"}]}')).toBeTruthy();
+  });
+
   it('malformed JSON still names line and column', () => {
     expect(() => parsePlanText('{\n  "id": "p",\n  "items": [,]\n}', 'plan.json')).toThrow(/^plan\.json:3:13: invalid JSON/);
   });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import { parse as parseJsonc, printParseErrorCode, visit as visitJson, type ParseError } from 'jsonc-parser';
 import { PlanValidationError, ValueError } from './errors.js';
 import { ITEM_ID_MAX, isItemId } from './ids.js';
 import { retryPolicySchema } from './retry-policy.js';
@@ -383,6 +383,39 @@ function textDepth(text: string): number {
 }
 
 /**
+ * The first key given twice in one object of well-formed JSON text, with where its second use
+ * starts, or null. `JSON.parse` keeps the last value in silence, so a plan's `"depends_on"` (or a
+ * config's key) written twice would lose the first without a word: such text is refused, as a
+ * misspelt key is. One pass over the text (jsonc-parser's visitor), no recursion.
+ */
+export function duplicateJsonKey(text: string): { key: string; line: number; column: number } | null {
+  const open: Array<Set<string>> = [];
+  let found: { key: string; offset: number } | null = null;
+  visitJson(
+    text,
+    {
+      onObjectBegin: () => {
+        open.push(new Set());
+        return found === null;
+      },
+      onObjectEnd: () => {
+        open.pop();
+      },
+      onObjectProperty: (key, offset) => {
+        const keys = open[open.length - 1];
+        if (found !== null || keys === undefined) return;
+        if (keys.has(key)) found = { key, offset };
+        else keys.add(key);
+      },
+    },
+    { disallowComments: true, allowTrailingComma: false },
+  );
+  if (found === null) return null;
+  const { key, offset } = found as { key: string; offset: number };
+  return { key, ...lineCol(text, offset) };
+}
+
+/**
  * Parses plan (and config) JSON text strictly, the one parser every surface uses (CLI, HTTP,
  * SDK callers that hold text). `JSON.parse` does the parsing because it keeps a `"__proto__"`
  * key as data (a parser that assigns keys turns it into a prototype, so the validator and the
@@ -411,5 +444,7 @@ export function parsePlanText(text: string, source = 'plan'): unknown {
   if (textDepth(text) > PLAN_LIMITS.maxDepth) {
     throw new ValueError(`${source}: JSON nested deeper than ${PLAN_LIMITS.maxDepth} levels`);
   }
+  const dup = duplicateJsonKey(text);
+  if (dup !== null) throw new ValueError(`${source}:${dup.line}:${dup.column}: invalid JSON: the key ${JSON.stringify(dup.key)} is given twice in one object (the first value would be ignored)`);
   return value;
 }
