@@ -381,13 +381,21 @@ function crossCheck(cfg: z.infer<typeof configSchema>): string[] {
 
 /** Applies defaults and environment overrides to a raw config object. */
 export function compileConfig(raw: unknown, source: string, configDir: string, env: NodeJS.ProcessEnv = process.env): AgoraConfig {
+  // A .mjs config's getter (or proxy) that throws while it is read: a bad config file (exit 2), named.
+  const read = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (err) {
+      throw new ConfigError(source, [`could not read it: ${err instanceof Error ? err.message : String(err)}`]);
+    }
+  };
   // The schema takes any object without unknown own keys, so `null` (a JSON file) and a Promise
   // (a .mjs exporting one) loaded as the defaults, every setting the file meant ignored.
-  const rootProblem = configRootProblem(raw);
+  const rootProblem = read(() => configRootProblem(raw));
   if (rootProblem !== null) throw new ConfigError(source, [rootProblem]);
-  const proto = protoKeyPlaces(raw);
+  const proto = read(() => protoKeyPlaces(raw));
   if (proto.length > 0) throw new ConfigError(source, proto);
-  const parsed = configSchema.safeParse(raw ?? {});
+  const parsed = read(() => configSchema.safeParse(raw ?? {}));
   if (!parsed.success) {
     throw new ConfigError(
       source,

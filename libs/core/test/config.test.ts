@@ -30,6 +30,13 @@ describe('config keys the schema would drop or the runner would refuse', () => {
     expect(() => compileConfig(raw, 'agora.config.mjs', '/tmp', {})).toThrow(problem);
   });
 
+  it('names the file when reading a .mjs config\'s value throws (a getter), as when evaluating it throws', () => {
+    // Before: the getter's error escaped as is (exit 1, no file named).
+    const raw = Object.defineProperty({}, 'namespace', { enumerable: true, get: () => { throw new Error('boom'); } });
+    expect(() => compileConfig(raw, 'agora.config.mjs', '/tmp', {})).toThrow(ConfigError);
+    expect(() => compileConfig(raw, 'agora.config.mjs', '/tmp', {})).toThrow('could not read it: boom');
+  });
+
   it('refuses a config without any queue, which loaded and then refused every plan', () => {
     // Before: runners and the scheduler started serving no queue; validate said "(configured: )".
     expect(() => compile('{"queues":{}}')).toThrow('queues: no queue is configured; give at least one');
