@@ -37,16 +37,6 @@ export type TracingConfig = z.infer<typeof tracingConfigSchema> & {
 };
 
 /**
- * A refused endpoint as a message may show it: with a scheme, redacted (user:***@, secret query
- * values); without one, as given unless it could hold credentials (an `@`). The Redis redaction
- * alone read a bare `collector` as `redis://collector`, a value nobody gave.
- */
-function shownEndpoint(raw: string): string {
-  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(raw)) return redactRedisUrl(raw);
-  return raw.includes('@') ? '(not shown: it may hold credentials)' : raw;
-}
-
-/**
  * The standard OpenTelemetry environment variables over the config's `tracing`, as the OTel
  * spec orders them: `OTEL_SDK_DISABLED=true` turns tracing off; `OTEL_TRACES_EXPORTER` (`otlp`,
  * `none`; `memory` too) picks the exporter; `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is) beats
@@ -61,7 +51,7 @@ export function resolveTracingConfig(cfg: z.infer<typeof tracingConfigSchema>, e
     const raw = env[name];
     if (raw === undefined || raw.trim() === '') return undefined;
     const r = schema.safeParse(raw.trim());
-    const shown = url ? shownEndpoint(raw.trim()) : raw;
+    const shown = url ? redactRedisUrl(raw.trim()) : raw;
     if (!r.success) throw new ConfigError(name, r.error.issues.map((i) => `${name}: ${i.message} (got ${JSON.stringify(shown.slice(0, 200))})`));
     return r.data;
   };
