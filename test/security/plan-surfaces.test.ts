@@ -150,6 +150,12 @@ describe('one nesting-depth limit and one parser at every surface', () => {
     expect(parsePlanText('{"id":"p","items":[{"id":"a","inputs":{"id":1}},{"id":"b"}]}')).toBeTruthy();
   });
 
+  it('POST /api/runs refuses a plan whose merged retry policy acceptance would reject (422), as validate and submit do', async () => {
+    const res = await post(JSON.stringify({ id: 'p', items: [{ id: 'a', executor: 'noop', retry: { backoff: { maxDelayMs: 10 } } }] }));
+    expect(res.status).toBe(422);
+    expect(JSON.stringify(await res.json())).toContain('backoff.maxDelayMs 10 (from the item) is below backoff.delayMs 1000 (from the config)');
+  });
+
   it('malformed JSON still names line and column', () => {
     expect(() => parsePlanText('{\n  "id": "p",\n  "items": [,]\n}', 'plan.json')).toThrow(/^plan\.json:3:13: invalid JSON/);
   });

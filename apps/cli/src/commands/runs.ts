@@ -1,6 +1,6 @@
 import { DEFAULT_EXECUTORS, NotFoundError, PlanValidationError, ValueError, configValidateOptions, isTerminalRunState, validatePlan, type AgoraConfig, type Plan, type ValidateOptions } from '@agora/core';
 import { AgoraClient, runsQuerySchema, type RunSummary } from '@agora/sdk';
-import { ProviderSet, resolvePlanTasks } from '@agora/registry';
+import { ProviderSet, planDeploymentProblems } from '@agora/registry';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { parseSeq } from '../options.js';
 import { readPlanFile } from '../plan-file.js';
@@ -17,11 +17,11 @@ async function client(g: GlobalOpts): Promise<{ client: AgoraClient; deployment:
 /**
  * The task check of the scheduler's acceptance, short of the run itself: the task each `dispatch`
  * item names against the config's tasks and those registered in the config's storage (read only
- * when the plan has dispatch items). So `validate` and `submit` refuse an unknown task, which the
- * scheduler would reject after the submission.
+ * when the plan has dispatch items), then each item's merged retry policy. So `validate` and
+ * `submit` refuse what the scheduler would reject after the submission.
  */
 function taskCheck(config: AgoraConfig): (plan: Plan) => Promise<string[]> {
-  return async (plan) => (await resolvePlanTasks(() => new ProviderSet(config).storage(), config, plan)).problems;
+  return (plan) => planDeploymentProblems(() => new ProviderSet(config).storage(), config, plan);
 }
 
 /** `agora validate <plan>`: prints every problem; exit 1 when invalid. `--json` for scripts. */
