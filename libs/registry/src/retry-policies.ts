@@ -1,4 +1,5 @@
 import { configRetryPolicy, resolveRetryPolicy, type AgoraConfig, type Plan, type RetryPolicy, type RetryPolicyInput, type StorageProvider } from '@agora/core';
+import { resolveResultSinks } from './result-sinks.js';
 import { loadTask, resolvePlanTasks } from './tasks.js';
 
 /**
@@ -97,13 +98,16 @@ export function retryPolicyProblems(plan: Plan, levels: RetryLevels): string[] {
 /**
  * What the deployment refuses in a valid plan, as the scheduler's acceptance checks it: each
  * dispatch item's task (configured or registered, not both; `resolvePlanTasks`), then each item's
- * merged retry policy (`retryPolicyProblems`). `agora validate`, `agora submit` and
- * `POST /api/runs` run it, so a plan they call valid is not rejected at acceptance for either.
+ * merged retry policy (`retryPolicyProblems`) and its task's result sink (`resolveResultSinks`: a
+ * registered definition may name one the config does not have). `agora validate`, `agora submit`
+ * and `POST /api/runs` run it, so a plan they call valid is not rejected at acceptance for these.
  */
 export async function planDeploymentProblems(storage: () => Promise<StorageProvider>, config: AgoraConfig, plan: Plan): Promise<string[]> {
   let opened: Promise<StorageProvider> | undefined;
   const store = (): Promise<StorageProvider> => (opened ??= storage());
   const tasks = await resolvePlanTasks(store, config, plan);
   if (tasks.problems.length > 0) return tasks.problems;
-  return retryPolicyProblems(plan, await retryLevels(plan, config, tasks.refs, store));
+  const retry = retryPolicyProblems(plan, await retryLevels(plan, config, tasks.refs, store));
+  if (retry.length > 0) return retry;
+  return (await resolveResultSinks(plan, config, tasks.refs, store)).problems;
 }
