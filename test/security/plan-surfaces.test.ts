@@ -150,6 +150,13 @@ describe('one nesting-depth limit and one parser at every surface', () => {
     expect(parsePlanText('{"id":"p","items":[{"id":"a","inputs":{"id":1}},{"id":"b"}]}')).toBeTruthy();
   });
 
+  it('a body nested far past the limit is still a 422 for its depth, not a stack overflow of the duplicate-key scan', async () => {
+    const n = 200_000;
+    const res = await post(`{"id":"x","items":[{"id":"a","executor":"noop","inputs":{"d":${'['.repeat(n)}${']'.repeat(n)}}}]}`);
+    expect(res.status).toBe(422);
+    expect(JSON.stringify(await res.json())).toMatch(/nested deeper than 64 levels/);
+  });
+
   it('POST /api/runs refuses a plan whose merged retry policy acceptance would reject (422), as validate and submit do', async () => {
     const res = await post(JSON.stringify({ id: 'p', items: [{ id: 'a', executor: 'noop', retry: { backoff: { maxDelayMs: 10 } } }] }));
     expect(res.status).toBe(422);

@@ -290,7 +290,13 @@ function refuseDuplicateKeys(_req: unknown, _res: unknown, body: Buffer, encodin
   } catch {
     return;
   }
-  const dup = duplicateJsonKey(text);
+  let dup: ReturnType<typeof duplicateJsonKey>;
+  try {
+    dup = duplicateJsonKey(text);
+  } catch {
+    // The scan failing is no verdict on the body (a 403 from body-parser would be wrong): parse it.
+    return;
+  }
   if (dup === null) return;
   const err = new Error(`malformed JSON at line ${dup.line} column ${dup.column}: the key ${JSON.stringify(dup.key)} is given twice in one object (the first value would be ignored)`);
   throw Object.assign(err, { status: 400, type: 'entity.verify.failed' });

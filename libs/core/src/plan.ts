@@ -386,9 +386,12 @@ function textDepth(text: string): number {
  * The first key given twice in one object of well-formed JSON text, with where its second use
  * starts, or null. `JSON.parse` keeps the last value in silence, so a plan's `"depends_on"` (or a
  * config's key) written twice would lose the first without a word: such text is refused, as a
- * misspelt key is. One pass over the text (jsonc-parser's visitor), no recursion.
+ * misspelt key is. One pass over the text (jsonc-parser's visitor), after a depth check.
  */
 export function duplicateJsonKey(text: string): { key: string; line: number; column: number } | null {
+  // The visitor recurses per level: text deeper than a plan may be is refused for its depth
+  // (parsePlanText, validatePlan) before its keys matter, and must not overflow the stack here.
+  if (textDepth(text) > PLAN_LIMITS.maxDepth) return null;
   const open: Array<Set<string>> = [];
   let found: { key: string; offset: number } | null = null;
   visitJson(
