@@ -281,9 +281,12 @@ export function createApiRouter(opts: ApiOptions): Router {
 /**
  * express.json's `verify`: a body with a key given twice in one object is malformed (400), as
  * `parsePlanText` refuses it for the CLI; `JSON.parse` would keep the last value in silence (a
- * plan's first `depends_on` lost). A charset TextDecoder does not know (UTF-32) is not checked.
+ * plan's first `depends_on` lost). Bodies in another charset than UTF-8 or UTF-16LE/BE are not checked.
  */
 function refuseDuplicateKeys(_req: unknown, _res: unknown, body: Buffer, encoding: string): void {
+  // Only where TextDecoder reads the bytes as body-parser's iconv does: a bare "utf-16" is
+  // big-endian there unless a BOM says otherwise, little-endian to TextDecoder.
+  if (!['utf-8', 'utf8', 'utf-16le', 'utf-16be'].includes(encoding.toLowerCase())) return;
   let text: string;
   try {
     text = new TextDecoder(encoding).decode(body);
