@@ -11,6 +11,14 @@ import { assertRedisUrl, redisClusterUrl } from './redis-url.js';
 import { retryPolicySchema } from './retry-policy.js';
 import { resolveTracingConfig, tracingConfigSchema, type TracingConfig } from './tracing-config.js';
 
+/**
+ * Longest interval or lease a config key may give: a day. Each becomes a Node timer (a lease is
+ * renewed every third of it); past 2^31-1 ms Node fires the timer after 1 ms instead, so the
+ * scheduler's lease renewal spun, printing a TimeoutOverflowWarning per turn on stderr.
+ */
+const DAY_MS = 24 * 3600 * 1000;
+const interval = (min: number) => z.number().int().min(min).max(DAY_MS, 'at most a day (86400000 ms)');
+
 const providerRef = z
   .object({
     /** Registry alias of the provider class (e.g. "process", "docker", "fargate", "local", "s3"). */
@@ -162,11 +170,11 @@ export const configSchema = z
         /** First retry back-off (exponential). @default 1000 */
         backoffMs: z.number().int().nonnegative().default(1000),
         /** Lease of a resource lock; extended while the item runs. @default 30000 */
-        lockTtlMs: z.number().int().min(1000).default(30_000),
+        lockTtlMs: interval(1000).default(30_000),
         /** BullMQ job lock duration; a runner silent this long loses the job to another. @default 30000 */
-        jobLockMs: z.number().int().min(1000).default(30_000),
+        jobLockMs: interval(1000).default(30_000),
         /** How often stalled jobs are looked for. @default 30000 */
-        stalledIntervalMs: z.number().int().min(500).default(30_000),
+        stalledIntervalMs: interval(500).default(30_000),
         /** Completed item jobs kept for the dashboard. @default 10000 */
         keepCompleted: z.number().int().nonnegative().default(10_000),
         /** Failed item jobs kept for the dashboard. @default 10000 */
@@ -198,17 +206,17 @@ export const configSchema = z
          * renewed every third of this; a standby takes over within this long after the active one dies.
          * @default 10000
          */
-        leaseMs: z.number().int().min(1000).default(10_000),
+        leaseMs: interval(1000).default(10_000),
         /** Lock duration of a plan being accepted (an inbox job); lost this long after its scheduler dies. @default leaseMs */
-        inboxLockMs: z.number().int().min(1000).optional(),
+        inboxLockMs: interval(1000).optional(),
         /** How often stalled inbox jobs are looked for. @default half of inboxLockMs */
-        inboxStalledIntervalMs: z.number().int().min(500).optional(),
+        inboxStalledIntervalMs: interval(500).optional(),
         /**
          * A running run whose event stream has not moved for this long has its unfinished items'
          * jobs looked at: an item whose job is gone from the queue (removed) or ended without
          * ending it is failed `JOB_LOST`, so the run can end. @default 60000
          */
-        repairAfterMs: z.number().int().min(1000).default(60_000),
+        repairAfterMs: interval(1000).default(60_000),
       })
       .strict()
       .prefault({}),
@@ -230,7 +238,7 @@ export const configSchema = z
         /** A running run is checkpointed after this many new events. @default 50000 */
         checkpointEveryEvents: z.number().int().positive().default(50_000),
         /** ... or after this long with new events. @default 60000 */
-        checkpointEveryMs: z.number().int().min(1000).default(60_000),
+        checkpointEveryMs: interval(1000).default(60_000),
       })
       .strict()
       .prefault({}),

@@ -89,3 +89,22 @@ describe('redisUrl in the config file', () => {
     expect(compileConfig({ redisUrl: 'http://x' }, 'agora.config.json', '/tmp', { REDIS_URL: 'redis://127.0.0.1:6379' }).redisUrl).toBe('redis://127.0.0.1:6379');
   });
 });
+
+describe('intervals and leases in the config', () => {
+  it.each([
+    ['scheduler', 'leaseMs'],
+    ['scheduler', 'inboxLockMs'],
+    ['scheduler', 'inboxStalledIntervalMs'],
+    ['scheduler', 'repairAfterMs'],
+    ['runner', 'lockTtlMs'],
+    ['runner', 'jobLockMs'],
+    ['runner', 'stalledIntervalMs'],
+    ['audit', 'checkpointEveryMs'],
+  ])('%s.%s is at most a day: a Node timer past 2^31-1 ms fires after 1 ms', (section, key) => {
+    // Before: scheduler.leaseMs 1e11 loaded, and serve renewed its lease in a 1 ms loop,
+    // printing thousands of TimeoutOverflowWarning lines.
+    const raw = { [section]: { [key]: 100_000_000_000 } };
+    expect(() => compileConfig(raw, 'agora.config.json', '/tmp', {})).toThrow(`${section}.${key}: at most a day (86400000 ms)`);
+    expect(compileConfig({ [section]: { [key]: 86_400_000 } }, 'agora.config.json', '/tmp', {})).toBeTruthy();
+  });
+});
