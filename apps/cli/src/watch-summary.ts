@@ -9,7 +9,7 @@ const ENDED: ReadonlySet<string> = new Set(['done', 'failed', 'skipped', 'cancel
  * terminal: control characters shown as U+FFFD, so an escape sequence or a carriage return in it
  * cannot clear the screen, retitle the window or overwrite the summary line.
  */
-function printable(text: string): string {
+export function printable(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd');
 }

@@ -4,7 +4,7 @@ import { ProviderSet, planDeploymentProblems } from '@agora/registry';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { parseSeq } from '../options.js';
 import { readPlanFile } from '../plan-file.js';
-import { WatchSummary } from '../watch-summary.js';
+import { WatchSummary, printable } from '../watch-summary.js';
 import { assertRedisReachable } from '../redis-check.js';
 
 async function client(g: GlobalOpts): Promise<{ client: AgoraClient; deployment: ValidateOptions }> {
@@ -153,12 +153,16 @@ export async function cancelCmd(runId: string, g: GlobalOpts): Promise<number> {
   }
 }
 
-/** One runs-list row for people: a fixed-width line. */
-function runLine(r: RunSummary): string {
+/**
+ * One runs-list row for people: a fixed-width line. The plan id may hold any character: control
+ * characters are shown as U+FFFD (a newline split the row, an escape reached the terminal) and
+ * it is cut at 24 code points, never inside a surrogate pair.
+ */
+export function runLine(r: RunSummary): string {
   const c = r.counts;
   const counts = `${c.done}/${r.total} done` + (c.failed ? `, ${c.failed} failed` : '') + (c.skipped ? `, ${c.skipped} skipped` : '') + (c.cancelled ? `, ${c.cancelled} cancelled` : '');
   const took = r.durationMs !== undefined ? `${(r.durationMs / 1000).toFixed(1)}s` : '-';
-  return [r.runId.padEnd(28), r.state.padEnd(10), r.planId.slice(0, 24).padEnd(24), r.queue.padEnd(10), r.createdAt.padEnd(24), took.padStart(8), `  ${counts}`].join(' ');
+  return [r.runId.padEnd(28), r.state.padEnd(10), printable(Array.from(r.planId).slice(0, 24).join('')).padEnd(24), r.queue.padEnd(10), r.createdAt.padEnd(24), took.padStart(8), `  ${counts}`].join(' ');
 }
 
 /** `agora runs`: the newest runs, filtered; a table for people, or the page as JSON (`--json`). */
