@@ -13,7 +13,7 @@ import { RunStore, createRedis, type RedisClient } from '@agora/state';
 import { AgoraClient } from '@agora/sdk';
 import { createEvidence, verifyEvidence } from '@agora/evidence';
 import { READY_TIMEOUT_MS, createAgoraMetrics, readiness, type AgoraMetrics } from '@agora/metrics';
-import { ProviderSet, readArtifact, readItemLogs, resolvePlanTasks, type Artifact } from '@agora/registry';
+import { ProviderSet, planDeploymentProblems, readArtifact, readItemLogs, type Artifact } from '@agora/registry';
 import { createApiRouter } from './api.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createConsole } from './console.js';
@@ -142,7 +142,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     namespace: config.namespace,
     timeoutMs: 4000,
     validate: configValidateOptions(config),
-    checkPlan: async (plan) => (await resolvePlanTasks(() => providers.storage(), config, plan)).problems,
+    checkPlan: (plan) => planDeploymentProblems(() => providers.storage(), config, plan),
   });
 
   const events = createRunEventHub({ redis, store, logger });
