@@ -96,7 +96,7 @@ describe('agora cache list --limit', () => {
 });
 
 describe('merged retry policy at acceptance', () => {
-  it("an item's maxDelayMs below the config's delay (runner.backoffMs) rejects the run, naming the item and both values", () => {
+  it("an item's maxDelayMs below the config's delay (runner.backoffMs) is refused, naming the item and both values", () => {
     const p = {
       id: 'rp-retry',
       queue: 'default',
@@ -105,18 +105,13 @@ describe('merged retry policy at acceptance', () => {
         { id: 'capped', executor: 'dispatch', inputs: { task: 'say' }, depends_on: [], resourceLocks: [], retry: { backoff: { maxDelayMs: 50 } } },
       ],
     };
+    // submit checks the merged policy as acceptance does (libs/registry planDeploymentProblems),
+    // so the plan is refused before anything is enqueued; acceptance's own check is in
+    // apps/scheduler/test (a plan that reaches it another way is rejected the same).
     const sub = env.agora(['submit', env.writeJson('rp-retry.json', p)]);
-    expect(sub.code, sub.stderr).toBe(0);
-    const id = sub.stdout.trim();
-    const w = env.agora(['watch', id, '--json']);
-    expect(w.code).toBe(1);
-    const rejected = w.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; state: string; problems?: string[] })
-      .find((e) => e.type === 'run' && e.state === 'rejected');
-    expect(rejected?.problems).toEqual([
+    expect(sub.code, sub.stderr).toBe(1);
+    expect(sub.stderr).toContain(
       'items[1] ("capped"): retry: backoff.maxDelayMs 50 (from the item) is below backoff.delayMs 200 (from the config); the merged policy must keep maxDelayMs >= delayMs',
-    ]);
+    );
   }, 60_000);
 });

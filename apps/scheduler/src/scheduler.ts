@@ -105,37 +105,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const runDeliveries = await runEndSealer({ config, logger, redis, store, metrics, queueFor, fence, providers: intake.providers });
   const sealer = runDeliveries.sealer;
   const upkeep = createUpkeep({ config, logger, redis, store, sealer, queueFor, fence });
-  const startTerm = async (epoch: number, termNo: number): Promise<ActingTerm> => {
-    await publishDeployment({ redis, store, config, executors, queueFor }, opts.concurrency);
-    // The inbox worker's acceptances fence on this term: one left over from a term that did not
-    // stop in time writes nothing once the next term (here, maybe under the same epoch) acts.
-    const termIntake: IntakeContext = { ...intake, fence: () => leadership.fence(termNo) };
-    const acceptInTerm = (data: unknown): Promise<AcceptResult> => acceptSubmission(termIntake, data);
-    const term = await startActingTerm({ config, logger, store, sealer, metrics, accept: acceptInTerm, sweep: upkeep.sweep, inboxConcurrency: opts.inboxConcurrency ?? 2, sealing: opts.sealing !== false });
-    const runSpans = await startRunSpans({ config, logger, store, tracing }).catch(async (err: unknown) => {
-      await term.stop();
-      throw err;
-    });
-    logger.debug({ epoch }, 'acting');
-    // Admissions in memory belong to this term: the next term (here or elsewhere) rebuilds them
-    // from Redis. Cleared when it stops, or when it is abandoned (then not again if its stop ends
-    // late, under the next term).
-    let abandoned = false;
-    return {
-      stop: () =>
-        runSpans
-          .stop()
-          .then(() => term.stop())
-          .finally(() => {
-            if (!abandoned) intake.admissions.clear();
-          }),
-      abandon: () => {
-        abandoned = true;
-        term.abandon?.();
-        intake.admissions.clear();
-      },
-    };
-  };
+  const startTerm = (epoch: number, termNo: number): Promise<ActingTerm> =>
+    startSchedulerTerm({ opts, redis, store, executors, queueFor, intake, sealer, metrics, tracing, sweep: upkeep.sweep, fenceTerm: (n) => leadership.fence(n) }, epoch, termNo);
   // A term that has not stopped within a lease is taken for hung (see Leadership.stopTerm).
   const leadership = new Leadership(lease, logger, startTerm, config.scheduler.leaseMs);
 
@@ -189,4 +160,58 @@ async function runEndSealer(deps: {
     { config, logger, store, deadLetters: new DeadLetterStore(redis, config.namespace), metrics, queueFor },
   );
   return sealerWithDeliveries(withDeadLetters, { config, logger, store, providers: deps.providers, redis });
+}
+
+/** What one acting term needs from its scheduler (built once by `createScheduler`). */
+interface TermContext {
+  readonly opts: SchedulerOptions;
+  readonly redis: RedisClient;
+  readonly store: RunStore;
+  readonly executors: readonly string[];
+  readonly queueFor: (name: string) => Queue;
+  readonly intake: IntakeContext;
+  readonly sealer: Parameters<typeof startActingTerm>[0]['sealer'];
+  readonly metrics: AgoraMetrics;
+  readonly tracing: AgoraTracing;
+  readonly sweep: Parameters<typeof startActingTerm>[0]['sweep'];
+  /** Throws unless term `termNo` is still the one acting (Leadership.fence). */
+  readonly fenceTerm: (termNo: number) => Promise<void>;
+}
+
+/**
+ * One acting term: publish the deployment, take the inbox (its acceptances fenced on this term)
+ * and follow run spans. Stopped when the lease is lost, or abandoned when its stop hangs.
+ */
+async function startSchedulerTerm(t: TermContext, epoch: number, termNo: number): Promise<ActingTerm> {
+  const { opts, intake } = t;
+  const { config, logger } = intake;
+  await publishDeployment({ redis: t.redis, store: t.store, config, executors: t.executors, queueFor: t.queueFor }, opts.concurrency);
+  // The inbox worker's acceptances fence on this term: one left over from a term that did not
+  // stop in time writes nothing once the next term (here, maybe under the same epoch) acts.
+  const termIntake: IntakeContext = { ...intake, fence: () => t.fenceTerm(termNo) };
+  const acceptInTerm = (data: unknown): Promise<AcceptResult> => acceptSubmission(termIntake, data);
+  const term = await startActingTerm({ config, logger, store: t.store, sealer: t.sealer, metrics: t.metrics, accept: acceptInTerm, sweep: t.sweep, inboxConcurrency: opts.inboxConcurrency ?? 2, sealing: opts.sealing !== false });
+  const runSpans = await startRunSpans({ config, logger, store: t.store, tracing: t.tracing }).catch(async (err: unknown) => {
+    await term.stop();
+    throw err;
+  });
+  logger.debug({ epoch }, 'acting');
+  // Admissions in memory belong to this term: the next term (here or elsewhere) rebuilds them
+  // from Redis. Cleared when it stops, or when it is abandoned (then not again if its stop ends
+  // late, under the next term).
+  let abandoned = false;
+  return {
+    stop: () =>
+      runSpans
+        .stop()
+        .then(() => term.stop())
+        .finally(() => {
+          if (!abandoned) intake.admissions.clear();
+        }),
+    abandon: () => {
+      abandoned = true;
+      term.abandon?.();
+      intake.admissions.clear();
+    },
+  };
 }
