@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ValueError, envRedisUrl, envSecret, loadFileSecrets } from '../src/index.js';
+import { ValueError, envRedisUrl, envSecret, loadFileSecrets, parseRedisClusterUrl } from '../src/index.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'agora-secrets-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -65,6 +65,23 @@ describe('REDIS_PASSWORD', () => {
     expect(envRedisUrl(sdkEnv)).toBe('redis://submitter:pw@h:6379');
     expect(sdkEnv['REDIS_PASSWORD']).toBe('pw');
     expect(envRedisUrl({})).toBeUndefined();
+  });
+
+  it('is put into every URL form REDIS_URL takes: a cluster URL of several seeds, host:port, //host, a bare port', () => {
+    const pw = file('cluster-pw', 'p@ss:w/rd%\n');
+    const cluster: NodeJS.ProcessEnv = { REDIS_URL: 'redis+cluster://runner@10.0.0.1:7000,10.0.0.2:7000', REDIS_PASSWORD_FILE: pw };
+    loadFileSecrets(cluster);
+    expect(cluster['REDIS_URL']).toBe('redis+cluster://runner:p%40ss%3Aw%2Frd%25@10.0.0.1:7000,10.0.0.2:7000');
+    expect(parseRedisClusterUrl(cluster['REDIS_URL']!)).toMatchObject({ tls: false, username: 'runner', password: 'p@ss:w/rd%', nodes: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7000 }] });
+    expect(envRedisUrl({ REDIS_URL: 'rediss+cluster://r1:6380,r2:6380/0', REDIS_PASSWORD: 'pw' })).toBe('rediss+cluster://:pw@r1:6380,r2:6380/0');
+    expect(envRedisUrl({ REDIS_URL: 'redis+cluster://runner:@r1:7000', REDIS_PASSWORD: 'pw' })).toBe('redis+cluster://runner:pw@r1:7000');
+    expect(() => envRedisUrl({ REDIS_URL: 'redis+cluster://runner:other@r1:7000,r2:7000', REDIS_PASSWORD: 'x-secret' })).toThrow('both REDIS_PASSWORD and a password in REDIS_URL are given; give one');
+    // Scheme-less forms ioredis reads as redis://: the password must not be dropped silently.
+    expect(envRedisUrl({ REDIS_URL: 'redis:6379', REDIS_PASSWORD: 'pw' })).toBe('redis://:pw@redis:6379');
+    expect(envRedisUrl({ REDIS_URL: 'runner@10.0.0.1:6379', REDIS_PASSWORD: 'pw' })).toBe('redis://runner:pw@10.0.0.1:6379');
+    expect(envRedisUrl({ REDIS_URL: '//h:6379/2', REDIS_PASSWORD: 'pw' })).toBe('redis://:pw@h:6379/2');
+    expect(envRedisUrl({ REDIS_URL: '6380', REDIS_PASSWORD: 'pw' })).toBe('redis://:pw@localhost:6380');
+    expect(() => envRedisUrl({ REDIS_URL: '/run/redis.sock', REDIS_PASSWORD: 'x-secret' })).toThrow('REDIS_URL is a unix socket path');
   });
 
   it('refuses it without a REDIS_URL, with a URL that has a password already, or empty; never naming the password', () => {
