@@ -44,6 +44,10 @@ export function envSecret(name: string, env: NodeJS.ProcessEnv = process.env): s
 export function loadFileSecrets(env: NodeJS.ProcessEnv = process.env): void {
   for (const name of FILE_SECRET_NAMES) {
     const v = envSecret(name, env);
+    // An empty AGORA_API_KEY is "no key" (a dashboard on loopback then serves its API open); an
+    // empty key FILE is a secret that did not get written, not a wish for no key: refuse it.
+    // (An empty REDIS_URL_FILE is refused where the URL is checked, as an empty REDIS_URL is.)
+    if (v === '' && name !== 'REDIS_URL') throw new ValueError(`${name}_FILE: ${env[`${name}_FILE`]} is empty; it must hold the key`);
     if (v !== undefined && env[name] === undefined) env[name] = v;
   }
   const password = envSecret('REDIS_PASSWORD', env);

@@ -44,6 +44,12 @@ describe('loadFileSecrets', () => {
     expect(env['AGORA_ADMIN_KEY']).toBeUndefined();
     expect(env['OTHER']).toBeUndefined();
   });
+
+  it('refuses an empty API key file (a secret that was not written), naming the variable and path', () => {
+    const empty = file('empty-key', '\n');
+    expect(() => loadFileSecrets({ AGORA_API_KEY_FILE: empty })).toThrow(new ValueError(`AGORA_API_KEY_FILE: ${empty} is empty; it must hold the key`));
+    expect(() => loadFileSecrets({ AGORA_ADMIN_KEY_FILE: empty })).toThrow(`AGORA_ADMIN_KEY_FILE: ${empty} is empty`);
+  });
 });
 
 describe('REDIS_PASSWORD', () => {
