@@ -35,7 +35,9 @@ export function envSecret(name: string, env: NodeJS.ProcessEnv = process.env): s
 
 /**
  * Resolves every `FILE_SECRET_NAMES` variable given as `<NAME>_FILE` into `env` itself, once at
- * a process's start (the CLI's), so every reader of `env.REDIS_URL` and the API keys sees it.
+ * a process's start (the CLI's), so every reader of `env.REDIS_URL` and the API keys sees it;
+ * the `<NAME>_FILE` variable is then removed (the value is in `env`, and a child process given
+ * this environment must not find both).
  * `REDIS_PASSWORD` (or `REDIS_PASSWORD_FILE`, the usual shape of a mounted secret) is put into
  * `REDIS_URL`, which then names the host and the user only (`redis://runner@redis:6379`); the
  * password is percent-encoded there, so it may hold any character. Both password variables are
@@ -48,7 +50,13 @@ export function loadFileSecrets(env: NodeJS.ProcessEnv = process.env): void {
     // empty key FILE is a secret that did not get written, not a wish for no key: refuse it.
     // (An empty REDIS_URL_FILE is refused where the URL is checked, as an empty REDIS_URL is.)
     if (v === '' && name !== 'REDIS_URL') throw new ValueError(`${name}_FILE: ${env[`${name}_FILE`]} is empty; it must hold the key`);
-    if (v !== undefined && env[name] === undefined) env[name] = v;
+    if (v !== undefined && env[name] === undefined) {
+      env[name] = v;
+      // Applied once, as the password below: a child that inherits this environment (a `local`
+      // fleet runner, `agora dev`'s runners) would otherwise see NAME and NAME_FILE both set,
+      // refuse to start ("both … are set"), and the replica would die at once.
+      delete env[`${name}_FILE`];
+    }
   }
   const password = envSecret('REDIS_PASSWORD', env);
   if (password !== undefined) env['REDIS_URL'] = redisUrlWithPassword(env['REDIS_URL'], password);

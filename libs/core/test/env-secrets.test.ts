@@ -43,6 +43,10 @@ describe('loadFileSecrets', () => {
     expect(env['AGORA_API_KEY']).toBe('api-key-0123456789abcdef');
     expect(env['AGORA_ADMIN_KEY']).toBeUndefined();
     expect(env['OTHER']).toBeUndefined();
+    // Applied once: a child given this environment must not find both NAME and NAME_FILE.
+    expect(env['REDIS_URL_FILE']).toBeUndefined();
+    expect(env['AGORA_API_KEY_FILE']).toBeUndefined();
+    expect(env['OTHER_FILE']).toBeDefined();
   });
 
   it('refuses an empty API key file (a secret that was not written), naming the variable and path', () => {
