@@ -33,6 +33,19 @@ function passwordOf(r: RedisClient): string | undefined {
   return isRedisCluster(r) ? r.options.redisOptions?.password : r.options.password;
 }
 
+/** Node's codes for a server certificate it does not trust, and for one naming another host. */
+const UNTRUSTED_CERT_CODES = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED']);
+
+/** What to do about `reason`: Redis is up but its certificate is refused, or nothing answers. */
+function unreachableHint(reason: Error): string {
+  const code = (reason as { code?: unknown }).code;
+  if (typeof code === 'string' && UNTRUSTED_CERT_CODES.has(code)) {
+    return 'The server certificate does not chain to a trusted CA: set AGORA_REDIS_CA_FILE to the PEM file of the CA that signed it.';
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'Use a host name in REDIS_URL that the server certificate names.';
+  return 'Start one (e.g. "agora dev") or set REDIS_URL.';
+}
+
 /**
  * Fails fast when Redis cannot be used: `ValueError` (exit 2) for a URL that does not parse,
  * `UnavailableError` (exit 3) when Redis does not answer or refuses the password, or (a
@@ -65,10 +78,7 @@ export async function assertRedisReachable(url: string, timeoutMs = 5000, alsoCh
     // A refused TLS handshake, too, shows only as "Connection is closed" (on a cluster, as "None
     // of startup nodes is available"): name the reason.
     const reason = lastError && /Connection is closed|None of startup nodes/.test((err as Error).message) ? lastError : (err as Error);
-    throw new UnavailableError(
-      `cannot reach Redis at ${shown}: ${reason.message.replace(/\.$/, '')}. Start one (e.g. "agora dev") or set REDIS_URL.`,
-      { cause: err },
-    );
+    throw new UnavailableError(`cannot reach Redis at ${shown}: ${reason.message.replace(/\.$/, '')}. ${unreachableHint(reason)}`, { cause: err });
   }
   try {
     if (isRedisCluster(r)) {
