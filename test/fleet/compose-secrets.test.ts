@@ -36,6 +36,23 @@ describe('compose secrets', () => {
     expect(readFileSync(path.join(secrets, 'api-key'), 'utf8')).toBe(kept);
   });
 
+  it('deploy/agora.config.mjs names a knob that is not a whole number (it reached the config as NaN or 0)', () => {
+    const validate = (vars: NodeJS.ProcessEnv) => {
+      const r = spawnSync(process.execPath, [path.join(root, 'apps/cli/dist/bin.js'), '-c', path.join(root, 'deploy/agora.config.mjs'), 'tasks', 'list', '--json'], {
+        cwd: dir,
+        env: { PATH: process.env['PATH'], HOME: dir, AGORA_DATA_DIR: path.join(dir, 'data'), ...vars },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      return { code: r.status, stderr: r.stderr };
+    };
+    for (const [name, value] of [['AGORA_QUEUE_CONCURRENCY', 'abc'], ['AGORA_QUEUE_CONCURRENCY', '0'], ['AGORA_RUNNER_JOB_LOCK_MS', '30s']] as const) {
+      const r = validate({ [name]: value });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`${name} must be a whole number of at least 1, got "${value}"`);
+    }
+  });
+
   it('redis-start.sh refuses an empty password file naming it, never a value', () => {
     const files = Object.fromEntries(['SCHEDULER', 'RUNNER', 'DASHBOARD', 'SUBMITTER', 'ADMIN'].map((r) => [`AGORA_REDIS_${r}_PASSWORD_FILE`, path.join(dir, `${r.toLowerCase()}-pw`)]));
     for (const f of Object.values(files)) writeFileSync(f, 'a'.repeat(32) + '\n');
