@@ -113,6 +113,15 @@ describe('TLS and per-role Redis users', () => {
     expect(wrong.status, wrong.stderr).toBe(3);
     expect(wrong.stderr).toContain('set AGORA_REDIS_CA_FILE to the PEM file of the CA that signed it');
     expect(wrong.stderr).not.toContain(passwords.dashboard);
+    // A cluster URL: the cluster client only says "Failed to refresh slots cache"; the seed's own refusal is named.
+    const clusterUrl = url('dashboard').replace(/^rediss:/, 'rediss+cluster:');
+    const cluster = spawnSync(process.execPath, [BIN, 'runs'], { cwd: dir, env: { PATH: process.env['PATH'], HOME: dir, AGORA_DATA_DIR: path.join(dir, 'cli-data'), REDIS_URL: clusterUrl, [REDIS_CA_FILE_ENV]: path.join(dir, 'other.crt') }, encoding: 'utf8', timeout: 30_000 });
+    expect(cluster.status, cluster.stderr).toBe(3);
+    expect(cluster.stderr).toMatch(/self[- ]signed certificate.*set AGORA_REDIS_CA_FILE to the PEM file of the CA that signed it/);
+    expect(cluster.stderr).not.toContain(passwords.dashboard);
+    const refused = spawnSync(process.execPath, [BIN, 'runs'], { cwd: dir, env: { PATH: process.env['PATH'], HOME: dir, AGORA_DATA_DIR: path.join(dir, 'cli-data'), REDIS_URL: 'redis+cluster://127.0.0.1:1' }, encoding: 'utf8', timeout: 30_000 });
+    expect(refused.status, refused.stderr).toBe(3);
+    expect(refused.stderr).toContain('cannot reach Redis at redis+cluster://127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1.');
   }, 60_000);
 
   it('scheduler, runner, dashboard and submitter each on their own user run and show a plan with a dependency and a lock; the submitter reads it and can touch nothing else', async () => {
