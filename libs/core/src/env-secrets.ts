@@ -101,7 +101,8 @@ function redisUrlWithPassword(url: string | undefined, password: string): string
   } catch {
     throw new ValueError('REDIS_PASSWORD is set but REDIS_URL is not a URL');
   }
-  if (parsed.password !== '') throw new ValueError('both REDIS_PASSWORD and a password in REDIS_URL are given; give one');
+  // `?password=` is a password too: ioredis takes every query parameter as an option.
+  if (parsed.password !== '' || parsed.searchParams.has('password')) throw new ValueError('both REDIS_PASSWORD and a password in REDIS_URL are given; give one');
   if (password === '') throw new ValueError('REDIS_PASSWORD is empty');
   parsed.password = encodeURIComponent(password);
   return parsed.toString();

@@ -97,6 +97,8 @@ describe('REDIS_PASSWORD', () => {
   it('refuses it without a REDIS_URL, with a URL that has a password already, or empty; never naming the password', () => {
     expect(() => loadFileSecrets({ REDIS_PASSWORD: 'x-secret' })).toThrow('REDIS_PASSWORD is set but REDIS_URL is not');
     expect(() => loadFileSecrets({ REDIS_URL: 'redis://:other@h:6379', REDIS_PASSWORD: 'x-secret' })).toThrow('both REDIS_PASSWORD and a password in REDIS_URL are given; give one');
+    // A password as a query parameter (ioredis reads it) is one too: which one would win?
+    expect(() => loadFileSecrets({ REDIS_URL: 'redis://h:6379?password=other', REDIS_PASSWORD: 'x-secret' })).toThrow('both REDIS_PASSWORD and a password in REDIS_URL are given; give one');
     expect(() => loadFileSecrets({ REDIS_URL: 'not a url', REDIS_PASSWORD: 'x-secret' })).toThrow('REDIS_URL is not a URL');
     expect(() => loadFileSecrets({ REDIS_URL: 'redis://h:6379', REDIS_PASSWORD_FILE: file('empty', '\n') })).toThrow('REDIS_PASSWORD is empty');
     try {
