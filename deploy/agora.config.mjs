@@ -22,6 +22,15 @@ function oneOf(name, value, allowed) {
   return value;
 }
 
+/** A whole number from `min` up, named when it is not one (Number('abc') would reach the config as NaN). */
+function wholeNumber(name, fallback, min) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = /^[0-9]+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!(n >= min) || !Number.isSafeInteger(n)) throw new Error(`${name} must be a whole number of at least ${min}, got "${raw}"`);
+  return n;
+}
+
 const storageKind = oneOf('AGORA_STORAGE', env.AGORA_STORAGE ?? 'local', ['local', 's3']);
 const anchorKind = oneOf('AGORA_ANCHOR', env.AGORA_ANCHOR ?? 'local', ['local', 's3']);
 const region = env.AGORA_S3_REGION ?? 'us-east-1';
@@ -29,10 +38,10 @@ const endpoint = env.AGORA_S3_ENDPOINT ? { endpoint: env.AGORA_S3_ENDPOINT, forc
 
 export default {
   namespace: 'agora',
-  queues: { default: { concurrency: Number(env.AGORA_QUEUE_CONCURRENCY ?? 6) } },
+  queues: { default: { concurrency: wholeNumber('AGORA_QUEUE_CONCURRENCY', 6, 1) } },
   runner: {
-    jobLockMs: Number(env.AGORA_RUNNER_JOB_LOCK_MS ?? 30_000),
-    stalledIntervalMs: Number(env.AGORA_RUNNER_JOB_LOCK_MS ?? 30_000),
+    jobLockMs: wholeNumber('AGORA_RUNNER_JOB_LOCK_MS', 30_000, 1),
+    stalledIntervalMs: wholeNumber('AGORA_RUNNER_JOB_LOCK_MS', 30_000, 1),
   },
   storage:
     storageKind === 's3'
@@ -43,7 +52,7 @@ export default {
       anchorKind === 's3'
         ? {
             provider: 's3',
-            options: { bucket: env.AGORA_ANCHOR_BUCKET ?? 'agora-audit', region, retentionDays: Number(env.AGORA_ANCHOR_RETENTION_DAYS ?? 365), ...endpoint },
+            options: { bucket: env.AGORA_ANCHOR_BUCKET ?? 'agora-audit', region, retentionDays: wholeNumber('AGORA_ANCHOR_RETENTION_DAYS', 365, 1), ...endpoint },
           }
         : { provider: 'local' },
   },

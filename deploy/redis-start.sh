@@ -22,7 +22,8 @@ load_password() {
   [ -n "$file" ] || return 0
   eval "direct=\${$name:-}"
   [ -z "$direct" ] || { echo "redis-start: both $name and ${name}_FILE are set; give one" >&2; exit 1; }
-  [ -r "$file" ] || { echo "redis-start: ${name}_FILE: cannot read $file" >&2; exit 1; }
+  [ -f "$file" ] && [ -r "$file" ] || { echo "redis-start: ${name}_FILE: cannot read $file" >&2; exit 1; }
+  [ -s "$file" ] || { echo "redis-start: ${name}_FILE: $file is empty (run scripts/compose-secrets.sh again)" >&2; exit 1; }
   # $(cat) drops the trailing newline an editor or echo leaves.
   value=$(cat "$file")
   eval "$name=\$value"

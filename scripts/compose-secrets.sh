@@ -20,6 +20,8 @@ chmod 700 "$dir"
 made=0
 for n in "${names[@]}"; do
   f="$dir/$n"
+  # An empty file is a secret a failed run left unwritten (Redis would refuse it): make it again.
+  if [ -e "$f" ] && [ ! -s "$f" ] && [ -f "$f" ]; then rm -f "$f"; fi
   if [ -e "$f" ]; then continue; fi
   # 64 hex digits: URL-safe (they end up in Redis URLs and the ACL file) and well over 16 characters.
   (umask 222 && openssl rand -hex 32 >"$f")

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -12,6 +12,7 @@ import { createScheduler, type Scheduler } from '@agora/scheduler';
 import { AgoraClient } from '@agora/sdk';
 import { REDIS_CA_FILE_ENV, createRedis, startRedisServer, stateKeys, type RedisServerHandle } from '@agora/state';
 import { assertRedisReachable } from '../../apps/cli/src/redis-check.js';
+import { BIN } from '../support/cli.js';
 import { silent } from '../support/cluster.js';
 import { uniqueNamespace } from '../support/index.js';
 
@@ -95,6 +96,33 @@ describe('TLS and per-role Redis users', () => {
     }
     await expect(assertRedisReachable(url(null), 2000)).rejects.toThrow(/NOAUTH|authentication|WRONGPASS|disabled/i);
   }, 20_000);
+
+  it('a CA file that holds no certificate is a bad setting (exit 2, named); a CA that did not sign the server\'s certificate says to set AGORA_REDIS_CA_FILE (exit 3)', () => {
+    const agora = (ca: string) =>
+      spawnSync(process.execPath, [BIN, 'runs'], { cwd: dir, env: { PATH: process.env['PATH'], HOME: dir, AGORA_DATA_DIR: path.join(dir, 'cli-data'), REDIS_URL: url('dashboard'), [REDIS_CA_FILE_ENV]: ca }, encoding: 'utf8', timeout: 30_000 });
+    // An empty file, a key and a wrong path's text: Node would verify against no CA at all.
+    for (const [name, text] of [['empty.pem', ''], ['not-a-cert.pem', readFileSync(path.join(dir, 'server.key'), 'utf8')]] as const) {
+      const file = path.join(dir, name);
+      writeFileSync(file, text);
+      const r = agora(file);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toBe(`agora: ${REDIS_CA_FILE_ENV}: the CA file ${JSON.stringify(file)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)\n`);
+    }
+    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'other.key', '-out', 'other.crt', '-days', '1', '-subj', '/CN=another-ca']);
+    const wrong = agora(path.join(dir, 'other.crt'));
+    expect(wrong.status, wrong.stderr).toBe(3);
+    expect(wrong.stderr).toContain('set AGORA_REDIS_CA_FILE to the PEM file of the CA that signed it');
+    expect(wrong.stderr).not.toContain(passwords.dashboard);
+    // A cluster URL: the cluster client only says "Failed to refresh slots cache"; the seed's own refusal is named.
+    const clusterUrl = url('dashboard').replace(/^rediss:/, 'rediss+cluster:');
+    const cluster = spawnSync(process.execPath, [BIN, 'runs'], { cwd: dir, env: { PATH: process.env['PATH'], HOME: dir, AGORA_DATA_DIR: path.join(dir, 'cli-data'), REDIS_URL: clusterUrl, [REDIS_CA_FILE_ENV]: path.join(dir, 'other.crt') }, encoding: 'utf8', timeout: 30_000 });
+    expect(cluster.status, cluster.stderr).toBe(3);
+    expect(cluster.stderr).toMatch(/self[- ]signed certificate.*set AGORA_REDIS_CA_FILE to the PEM file of the CA that signed it/);
+    expect(cluster.stderr).not.toContain(passwords.dashboard);
+    const refused = spawnSync(process.execPath, [BIN, 'runs'], { cwd: dir, env: { PATH: process.env['PATH'], HOME: dir, AGORA_DATA_DIR: path.join(dir, 'cli-data'), REDIS_URL: 'redis+cluster://127.0.0.1:1' }, encoding: 'utf8', timeout: 30_000 });
+    expect(refused.status, refused.stderr).toBe(3);
+    expect(refused.stderr).toContain('cannot reach Redis at redis+cluster://127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1.');
+  }, 60_000);
 
   it('scheduler, runner, dashboard and submitter each on their own user run and show a plan with a dependency and a lock; the submitter reads it and can touch nothing else', async () => {
     const dataDir = mkdtempSync(path.join(dir, 'data-'));

@@ -23,6 +23,12 @@ const { version } = createRequire(import.meta.url)('../package.json') as { versi
  * stops its runners and Redis; any other verb exits at once. Other stdout errors are not ours to hide.
  */
 let stdoutGone = false;
+
+// The AWS SDK prints an eight-line "NodeVersionSupportWarning" on stderr, once per process, on the
+// Node 20 that this package supports (engines >=20): it concerns SDK releases of 2027, not the one
+// installed. It would bury the verb's own stderr (`agora fleet` on ECS, S3 storage, fargate).
+// An operator who wants it sets the variable to anything else.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (stdoutGone) return;
   if (err.code !== 'EPIPE') throw err;

@@ -167,7 +167,8 @@ function isAlive(pid: number): boolean {
   }
 }
 
-const NOPERM_RE = /\bNOPERM\b/;
+// Redis 7 words a command a script may not run under the caller's user as "ERR The user executing the script can't run this command…".
+const NOPERM_RE = /\bNOPERM\b|user executing the script can't run this command/;
 const REDIS_AUTH_RE = /^(?:ReplyError: )?(WRONGPASS|NOAUTH)\b/;
 
 /**
@@ -175,7 +176,9 @@ const REDIS_AUTH_RE = /^(?:ReplyError: )?(WRONGPASS|NOAUTH)\b/;
  * keys (`NOPERM …`): the server is up and the password right, but the user lacks a permission.
  */
 export function isRedisPermissionError(err: unknown): boolean {
-  return err instanceof Error && !(err instanceof AgoraError) && NOPERM_RE.test(err.message);
+  // A script's refusal comes wrapped (`Redis script cancelRun failed: NOPERM …`); our other errors
+  // that quote Redis' words have explained them already.
+  return err instanceof Error && (!(err instanceof AgoraError) || err.code === 'SCRIPT') && NOPERM_RE.test(err.message);
 }
 
 /** Redis refused the credentials on a command (a password rotated while we ran, a user disabled). */

@@ -33,6 +33,49 @@ function passwordOf(r: RedisClient): string | undefined {
   return isRedisCluster(r) ? r.options.redisOptions?.password : r.options.password;
 }
 
+/** The error of a one-node connection to a cluster URL's first seed, or undefined when it answers. */
+async function seedError(url: string, timeoutMs: number): Promise<Error | undefined> {
+  const c = parseRedisClusterUrl(url);
+  const seed = c.nodes[0]!;
+  const r = new Redis({
+    host: seed.host,
+    port: seed.port,
+    ...redisTlsOptions(url),
+    ...(c.username !== undefined ? { username: c.username } : {}),
+    ...(c.password !== undefined ? { password: c.password } : {}),
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: timeoutMs,
+    retryStrategy: () => null,
+  });
+  let first: Error | undefined;
+  r.on('error', (e: Error) => void (first ??= e));
+  try {
+    await r.connect();
+    await r.ping();
+    return undefined;
+  } catch (err) {
+    const e = first ?? (err as Error);
+    sanitizeRedisError(e, c.password);
+    return e;
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** Node's codes for a server certificate it does not trust, and for one naming another host. */
+const UNTRUSTED_CERT_CODES = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED']);
+
+/** What to do about `reason`: Redis is up but its certificate is refused, or nothing answers. */
+function unreachableHint(reason: Error): string {
+  const code = (reason as { code?: unknown }).code;
+  if (typeof code === 'string' && UNTRUSTED_CERT_CODES.has(code)) {
+    return 'The server certificate does not chain to a trusted CA: set AGORA_REDIS_CA_FILE to the PEM file of the CA that signed it.';
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'Use a host name in REDIS_URL that the server certificate names.';
+  return 'Start one (e.g. "agora dev") or set REDIS_URL.';
+}
+
 /**
  * Fails fast when Redis cannot be used: `ValueError` (exit 2) for a URL that does not parse,
  * `UnavailableError` (exit 3) when Redis does not answer or refuses the password, or (a
@@ -64,11 +107,13 @@ export async function assertRedisReachable(url: string, timeoutMs = 5000, alsoCh
     }
     // A refused TLS handshake, too, shows only as "Connection is closed" (on a cluster, as "None
     // of startup nodes is available"): name the reason.
-    const reason = lastError && /Connection is closed|None of startup nodes/.test((err as Error).message) ? lastError : (err as Error);
-    throw new UnavailableError(
-      `cannot reach Redis at ${shown}: ${reason.message.replace(/\.$/, '')}. Start one (e.g. "agora dev") or set REDIS_URL.`,
-      { cause: err },
-    );
+    let reason = lastError && /Connection is closed|None of startup nodes/.test((err as Error).message) ? lastError : (err as Error);
+    // A cluster client keeps its seeds' own errors to itself ("Failed to refresh slots cache",
+    // "Connection is closed"): ask the first seed alone, which names a refused connection or certificate.
+    if (isRedisClusterUrl(url) && /Failed to refresh slots cache|Connection is closed|None of startup nodes/.test(reason.message)) {
+      reason = (await seedError(url, timeoutMs)) ?? reason;
+    }
+    throw new UnavailableError(`cannot reach Redis at ${shown}: ${reason.message.replace(/\.$/, '')}. ${unreachableHint(reason)}`, { cause: err });
   }
   try {
     // ioredis reports a refused SELECT of the URL's database as an 'error' event and goes on in

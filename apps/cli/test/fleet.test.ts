@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgoraClient } from '@agora/sdk';
 import { createRedis, liveRunners, type RedisClient } from '@agora/state';
@@ -138,4 +139,17 @@ describe('agora fleet (local processes)', () => {
     const scaledDown = env.agora(['fleet', 'scale', '1'], { timeoutMs: 90_000 });
     expect(scaledDown.code, scaledDown.stderr).toBe(0);
   }, 180_000);
+
+  it('a CLI given REDIS_URL_FILE (a mounted secret) starts runners that reach Redis (they do not find REDIS_URL and REDIS_URL_FILE both set)', async () => {
+    const file = path.join(env.dir, 'redis-url-secret');
+    writeFileSync(file, `${String(env.env['REDIS_URL'])}\n`, { mode: 0o600 });
+    const { REDIS_URL: _unset, ...rest } = env.env;
+    const r = spawnSync(process.execPath, [BIN, 'fleet', 'scale', '2'], { cwd: env.dir, env: { ...rest, REDIS_URL_FILE: file }, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    started = [...new Set([...started, ...status().fleets[0]!.replicas.map((x) => x.pid)])];
+    await until('the second runner registered', async () => (await liveRunners(redis, env.namespace)).length === 2, 30_000, 250);
+    expect(status().fleets[0]).toMatchObject({ desired: 2, running: 2, healthy: 2 });
+    const scaledDown = env.agora(['fleet', 'scale', '1'], { timeoutMs: 90_000 });
+    expect(scaledDown.code, scaledDown.stderr).toBe(0);
+  }, 120_000);
 });

@@ -142,6 +142,25 @@ describe('a Redis ACL user without a permission', () => {
     expect(redisRows[0]).toMatchObject({ ok: false });
     expect(redisRows[0]!.message).toMatch(/^reachable, but the Redis user of REDIS_URL may not run the '\w+' command/);
   });
+
+  it('a verb whose Redis script the user may not run on its keys (cancel, send with a read-only user) exits 3 with the same explanation, not 2', async () => {
+    const user = `agora_readonly_${randomBytes(4).toString('hex')}`;
+    const admin = new Redis(testRedisUrl());
+    // Reads every key, writes none (the submitter's rights on run records).
+    await admin.acl('SETUSER', user, 'reset', 'on', '>pw', '%R~*', '&*', '+@all');
+    admin.disconnect();
+    aclUsers.push(user);
+    const url = new URL(testRedisUrl());
+    url.username = user;
+    url.password = 'pw';
+    const e = env();
+    e.env['REDIS_URL'] = url.toString();
+    for (const verb of [['cancel', 'r00000000000000000000'], ['send', 'r00000000000000000000', 'a', '{}']]) {
+      const r = e.agora(verb);
+      expect(r.code, `${verb[0]}: ${r.stderr}`).toBe(3);
+      expect(r.stderr).toMatch(/^agora: the Redis user of REDIS_URL may not access a key Agora uses \(.*NOPERM/);
+    }
+  });
 });
 
 describe('agora runs --limit: a next cursor only when there are more runs', () => {

@@ -68,3 +68,15 @@ describe('REDIS_PASSWORD_FILE', () => {
     }
   });
 });
+
+describe('AGORA_API_KEY_FILE', () => {
+  it('an empty key file is refused (exit 2), not taken as "no key" (the dashboard would serve its API open)', () => {
+    const empty = path.join(env.dir, 'api-key-empty');
+    writeFileSync(empty, '\n', { mode: 0o600 });
+    for (const name of ['AGORA_API_KEY', 'AGORA_ADMIN_KEY']) {
+      const r = agora(['dashboard', '--port', '0'], { ...env.env, [`${name}_FILE`]: empty });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toBe(`agora: ${name}_FILE: ${empty} is empty; it must hold the key\n`);
+    }
+  });
+});

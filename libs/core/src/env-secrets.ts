@@ -35,7 +35,9 @@ export function envSecret(name: string, env: NodeJS.ProcessEnv = process.env): s
 
 /**
  * Resolves every `FILE_SECRET_NAMES` variable given as `<NAME>_FILE` into `env` itself, once at
- * a process's start (the CLI's), so every reader of `env.REDIS_URL` and the API keys sees it.
+ * a process's start (the CLI's), so every reader of `env.REDIS_URL` and the API keys sees it;
+ * the `<NAME>_FILE` variable is then removed (the value is in `env`, and a child process given
+ * this environment must not find both).
  * `REDIS_PASSWORD` (or `REDIS_PASSWORD_FILE`, the usual shape of a mounted secret) is put into
  * `REDIS_URL`, which then names the host and the user only (`redis://runner@redis:6379`); the
  * password is percent-encoded there, so it may hold any character. Both password variables are
@@ -44,7 +46,17 @@ export function envSecret(name: string, env: NodeJS.ProcessEnv = process.env): s
 export function loadFileSecrets(env: NodeJS.ProcessEnv = process.env): void {
   for (const name of FILE_SECRET_NAMES) {
     const v = envSecret(name, env);
-    if (v !== undefined && env[name] === undefined) env[name] = v;
+    // An empty AGORA_API_KEY is "no key" (a dashboard on loopback then serves its API open); an
+    // empty key FILE is a secret that did not get written, not a wish for no key: refuse it.
+    // (An empty REDIS_URL_FILE is refused where the URL is checked, as an empty REDIS_URL is.)
+    if (v === '' && name !== 'REDIS_URL') throw new ValueError(`${name}_FILE: ${env[`${name}_FILE`]} is empty; it must hold the key`);
+    if (v !== undefined && env[name] === undefined) {
+      env[name] = v;
+      // Applied once, as the password below: a child that inherits this environment (a `local`
+      // fleet runner, `agora dev`'s runners) would otherwise see NAME and NAME_FILE both set,
+      // refuse to start ("both … are set"), and the replica would die at once.
+      delete env[`${name}_FILE`];
+    }
   }
   const password = envSecret('REDIS_PASSWORD', env);
   if (password !== undefined) env['REDIS_URL'] = redisUrlWithPassword(env['REDIS_URL'], password);
@@ -63,17 +75,49 @@ export function envRedisUrl(env: NodeJS.ProcessEnv = process.env): string | unde
   return password === undefined ? url : redisUrlWithPassword(url, password);
 }
 
-/** `url` with `password` in it; a ValueError when there is no URL, it is not one, or it has a password already. */
+/** `redis+cluster://` or `rediss+cluster://` (any case), and what follows it. */
+const CLUSTER_URL_RE = /^(rediss?\+cluster:\/\/)(.*)$/is;
+
+/**
+ * `url` with `password` in it; a ValueError when there is no URL, it is not one, or it has a
+ * password already. Every URL form ioredis and the cluster client take gets it: `redis://…`,
+ * the scheme-less `host:port` and `//host:port` (as `redis://`), a bare port (as
+ * `redis://localhost:<port>`), and `redis+cluster://user@h1:p1,h2:p2` (which `URL` cannot parse:
+ * several hosts). A unix socket path has no userinfo to carry it: refused, naming the fix.
+ */
 function redisUrlWithPassword(url: string | undefined, password: string): string {
   if (url === undefined || url === '') throw new ValueError('REDIS_PASSWORD is set but REDIS_URL is not: give REDIS_URL without its password (redis://user@host:6379)');
+  const cluster = CLUSTER_URL_RE.exec(url);
+  if (cluster !== null) return clusterUrlWithPassword(cluster[1]!, cluster[2]!, password);
+  if (url.startsWith('/') && !url.startsWith('//')) {
+    throw new ValueError('REDIS_PASSWORD is set but REDIS_URL is a unix socket path, which has no place for it: give the password in REDIS_URL (/path/redis.sock?password=…) or its file (REDIS_URL_FILE)');
+  }
+  // The forms ioredis reads as redis:// (see libs/core/src/redis-url.ts); `new URL('host:6379')`
+  // would take "host:" as the scheme and drop the password silently.
+  const full = /^\d+$/.test(url) ? `redis://localhost:${url}` : /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : url.startsWith('//') ? `redis:${url}` : `redis://${url}`;
   let parsed: URL;
   try {
-    parsed = new URL(url);
+    parsed = new URL(full);
   } catch {
     throw new ValueError('REDIS_PASSWORD is set but REDIS_URL is not a URL');
   }
-  if (parsed.password !== '') throw new ValueError('both REDIS_PASSWORD and a password in REDIS_URL are given; give one');
+  // `?password=` is a password too: ioredis takes every query parameter as an option.
+  if (parsed.password !== '' || parsed.searchParams.has('password')) throw new ValueError('both REDIS_PASSWORD and a password in REDIS_URL are given; give one');
   if (password === '') throw new ValueError('REDIS_PASSWORD is empty');
   parsed.password = encodeURIComponent(password);
   return parsed.toString();
+}
+
+/**
+ * A cluster URL's userinfo ends at its last '@' (as `parseRedisClusterUrl` reads it); a lone word
+ * there is the user here, as `redis://runner@redis:6379` names the user `runner`.
+ */
+function clusterUrlWithPassword(scheme: string, rest: string, password: string): string {
+  const at = rest.lastIndexOf('@');
+  const userinfo = at === -1 ? '' : rest.slice(0, at);
+  const colon = userinfo.indexOf(':');
+  if (colon !== -1 && userinfo.slice(colon + 1) !== '') throw new ValueError('both REDIS_PASSWORD and a password in REDIS_URL are given; give one');
+  if (password === '') throw new ValueError('REDIS_PASSWORD is empty');
+  const user = colon === -1 ? userinfo : userinfo.slice(0, colon);
+  return `${scheme}${user}:${encodeURIComponent(password)}@${rest.slice(at + 1)}`;
 }

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { TimeoutError } from './errors.js';
+import { TimeoutError, ValueError } from './errors.js';
 
 /**
  * What /proc says of a pid: its state letter, its parent and process group, and its start time
@@ -89,8 +89,10 @@ function readHolder(file: string): 'gone' | 'stale' | { pid?: number } {
   try {
     text = readFileSync(file, 'utf8');
     ageMs = Date.now() - statSync(file).mtimeMs;
-  } catch {
-    return 'gone';
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    // A directory or an unreadable file in its place: "gone" would retry the create at once, forever.
+    throw new ValueError(`cannot use the lock file ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): remove it`);
   }
   let holder: { pid?: unknown; procStart?: unknown };
   try {

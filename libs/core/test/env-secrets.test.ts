@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ValueError, envRedisUrl, envSecret, loadFileSecrets } from '../src/index.js';
+import { ValueError, envRedisUrl, envSecret, loadFileSecrets, parseRedisClusterUrl } from '../src/index.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'agora-secrets-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,6 +43,16 @@ describe('loadFileSecrets', () => {
     expect(env['AGORA_API_KEY']).toBe('api-key-0123456789abcdef');
     expect(env['AGORA_ADMIN_KEY']).toBeUndefined();
     expect(env['OTHER']).toBeUndefined();
+    // Applied once: a child given this environment must not find both NAME and NAME_FILE.
+    expect(env['REDIS_URL_FILE']).toBeUndefined();
+    expect(env['AGORA_API_KEY_FILE']).toBeUndefined();
+    expect(env['OTHER_FILE']).toBeDefined();
+  });
+
+  it('refuses an empty API key file (a secret that was not written), naming the variable and path', () => {
+    const empty = file('empty-key', '\n');
+    expect(() => loadFileSecrets({ AGORA_API_KEY_FILE: empty })).toThrow(new ValueError(`AGORA_API_KEY_FILE: ${empty} is empty; it must hold the key`));
+    expect(() => loadFileSecrets({ AGORA_ADMIN_KEY_FILE: empty })).toThrow(`AGORA_ADMIN_KEY_FILE: ${empty} is empty`);
   });
 });
 
@@ -67,9 +77,28 @@ describe('REDIS_PASSWORD', () => {
     expect(envRedisUrl({})).toBeUndefined();
   });
 
+  it('is put into every URL form REDIS_URL takes: a cluster URL of several seeds, host:port, //host, a bare port', () => {
+    const pw = file('cluster-pw', 'p@ss:w/rd%\n');
+    const cluster: NodeJS.ProcessEnv = { REDIS_URL: 'redis+cluster://runner@10.0.0.1:7000,10.0.0.2:7000', REDIS_PASSWORD_FILE: pw };
+    loadFileSecrets(cluster);
+    expect(cluster['REDIS_URL']).toBe('redis+cluster://runner:p%40ss%3Aw%2Frd%25@10.0.0.1:7000,10.0.0.2:7000');
+    expect(parseRedisClusterUrl(cluster['REDIS_URL']!)).toMatchObject({ tls: false, username: 'runner', password: 'p@ss:w/rd%', nodes: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7000 }] });
+    expect(envRedisUrl({ REDIS_URL: 'rediss+cluster://r1:6380,r2:6380/0', REDIS_PASSWORD: 'pw' })).toBe('rediss+cluster://:pw@r1:6380,r2:6380/0');
+    expect(envRedisUrl({ REDIS_URL: 'redis+cluster://runner:@r1:7000', REDIS_PASSWORD: 'pw' })).toBe('redis+cluster://runner:pw@r1:7000');
+    expect(() => envRedisUrl({ REDIS_URL: 'redis+cluster://runner:other@r1:7000,r2:7000', REDIS_PASSWORD: 'x-secret' })).toThrow('both REDIS_PASSWORD and a password in REDIS_URL are given; give one');
+    // Scheme-less forms ioredis reads as redis://: the password must not be dropped silently.
+    expect(envRedisUrl({ REDIS_URL: 'redis:6379', REDIS_PASSWORD: 'pw' })).toBe('redis://:pw@redis:6379');
+    expect(envRedisUrl({ REDIS_URL: 'runner@10.0.0.1:6379', REDIS_PASSWORD: 'pw' })).toBe('redis://runner:pw@10.0.0.1:6379');
+    expect(envRedisUrl({ REDIS_URL: '//h:6379/2', REDIS_PASSWORD: 'pw' })).toBe('redis://:pw@h:6379/2');
+    expect(envRedisUrl({ REDIS_URL: '6380', REDIS_PASSWORD: 'pw' })).toBe('redis://:pw@localhost:6380');
+    expect(() => envRedisUrl({ REDIS_URL: '/run/redis.sock', REDIS_PASSWORD: 'x-secret' })).toThrow('REDIS_URL is a unix socket path');
+  });
+
   it('refuses it without a REDIS_URL, with a URL that has a password already, or empty; never naming the password', () => {
     expect(() => loadFileSecrets({ REDIS_PASSWORD: 'x-secret' })).toThrow('REDIS_PASSWORD is set but REDIS_URL is not');
     expect(() => loadFileSecrets({ REDIS_URL: 'redis://:other@h:6379', REDIS_PASSWORD: 'x-secret' })).toThrow('both REDIS_PASSWORD and a password in REDIS_URL are given; give one');
+    // A password as a query parameter (ioredis reads it) is one too: which one would win?
+    expect(() => loadFileSecrets({ REDIS_URL: 'redis://h:6379?password=other', REDIS_PASSWORD: 'x-secret' })).toThrow('both REDIS_PASSWORD and a password in REDIS_URL are given; give one');
     expect(() => loadFileSecrets({ REDIS_URL: 'not a url', REDIS_PASSWORD: 'x-secret' })).toThrow('REDIS_URL is not a URL');
     expect(() => loadFileSecrets({ REDIS_URL: 'redis://h:6379', REDIS_PASSWORD_FILE: file('empty', '\n') })).toThrow('REDIS_PASSWORD is empty');
     try {

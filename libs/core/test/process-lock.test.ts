@@ -1,9 +1,9 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TimeoutError, isRunning, procStat, withProcessLock } from '../src/index.js';
+import { TimeoutError, ValueError, isRunning, procStat, withProcessLock } from '../src/index.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'agora-lock-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,6 +15,18 @@ function deadPid(): number {
 }
 
 describe('withProcessLock', () => {
+  it('refuses a directory in the lock file\'s place at once, naming it (it spun forever, retrying the create)', async () => {
+    const file = path.join(dir, 'is-a-dir.lock');
+    mkdirSync(file);
+    let ran = false;
+    const started = Date.now();
+    const err = await withProcessLock(file, async () => void (ran = true), { waitMs: 2000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValueError);
+    expect((err as Error).message).toBe(`cannot use the lock file ${file} (EISDIR): remove it`);
+    expect(ran).toBe(false);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   it('serialises two holders: the second starts only after the first ended, and the file is gone after', async () => {
     const file = path.join(dir, 'a', 'fleet.lock');
     const order: string[] = [];

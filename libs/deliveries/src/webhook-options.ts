@@ -61,7 +61,9 @@ export function resolveSecret(secret: string, what: string, env: NodeJS.ProcessE
     const name = secret.slice('env:'.length);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new ValueError(`${what}: options.secret: "env:${name}" is not an environment variable name`);
     const v = envSecret(name, env);
-    if (v === undefined || v === '') throw new ValueError(`${what}: options.secret: environment variable ${name} (or ${name}_FILE) is not set`);
+    if (v === undefined) throw new ValueError(`${what}: options.secret: environment variable ${name} (or ${name}_FILE) is not set`);
+    // Set but empty: "not set" would send the operator looking for a variable that is there.
+    if (v === '') throw new ValueError(`${what}: options.secret: ${env[`${name}_FILE`] ? `the file ${name}_FILE names (${env[`${name}_FILE`]})` : `environment variable ${name}`} is empty`);
     value = v;
   }
   if (value.length < MIN_SECRET_LENGTH) throw new ValueError(`${what}: options.secret: the secret must be ${MIN_SECRET_LENGTH} or more characters`);

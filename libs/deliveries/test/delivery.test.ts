@@ -44,6 +44,12 @@ describe('webhook options', () => {
       const sink = new WebhookResultSink({ url: 'https://hooks.example.com/a', secret: 'env:HOOK_SECRET' }, { HOOK_SECRET_FILE: `${dir}/secret` });
       expect(sink.endpoint.host).toBe('hooks.example.com');
       expect(() => new WebhookResultSink({ url: 'https://example.com', secret: 'env:HOOK_SECRET' }, { HOOK_SECRET: SECRET, HOOK_SECRET_FILE: `${dir}/secret` })).toThrow('both HOOK_SECRET and HOOK_SECRET_FILE are set; give one');
+      // An empty secret file (a secret that was not written) is named as such, not as "not set".
+      writeFileSync(`${dir}/empty`, '\n');
+      expect(() => new WebhookResultSink({ url: 'https://example.com', secret: 'env:HOOK_SECRET' }, { HOOK_SECRET_FILE: `${dir}/empty` })).toThrow(
+        `webhook result sink: options.secret: the file HOOK_SECRET_FILE names (${dir}/empty) is empty`,
+      );
+      expect(() => new WebhookResultSink({ url: 'https://example.com', secret: 'env:HOOK_SECRET' }, { HOOK_SECRET: '' })).toThrow('webhook result sink: options.secret: environment variable HOOK_SECRET is empty');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -36,6 +36,11 @@ export function redisTlsOptions(url: string, env: NodeJS.ProcessEnv = process.en
   } catch (err) {
     throw new ValueError(`${REDIS_CA_FILE_ENV}: cannot read the CA file ${JSON.stringify(caFile)}: ${(err as Error).message}`);
   }
+  // Node skips what is not a certificate and verifies against nothing: an empty file, a key or a
+  // wrong path's contents would surface as "self-signed certificate" from every connection.
+  if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ValueError(`${REDIS_CA_FILE_ENV}: the CA file ${JSON.stringify(caFile)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
   return { tls: { ca } };
 }
 

@@ -75,6 +75,8 @@ export const dockerFleetOptionsSchema = z
 export type DockerFleetOptions = z.input<typeof dockerFleetOptionsSchema>;
 
 const CONTAINER_CONFIG_DIR = '/etc/agora';
+/** Where a replica finds the CA of a TLS Redis (this CLI's AGORA_REDIS_CA_FILE, mounted read-only). */
+const CONTAINER_REDIS_CA = `${CONTAINER_CONFIG_DIR}/redis-ca.pem`;
 
 function engineMessage(err: unknown): string {
   const e = err as { json?: { message?: string } | null; reason?: string; message?: string };
@@ -214,17 +216,35 @@ export class DockerFleetProvider implements FleetProvider {
     return path.resolve(this.ctx.configDir, chosen);
   }
 
+  /**
+   * The host path of the CA a replica needs for a TLS Redis (`rediss://`) with a private CA: this
+   * CLI's AGORA_REDIS_CA_FILE, unless `options.env` sets the variable itself (its own mount).
+   * Without it the runners would trust only Node's default CAs and never reach Redis.
+   */
+  private redisCaFile(redisUrl: string): string | undefined {
+    if (!/^rediss(\+cluster)?:/i.test(redisUrl) || this.opts.env['AGORA_REDIS_CA_FILE'] !== undefined) return undefined;
+    const caFile = process.env['AGORA_REDIS_CA_FILE'];
+    return caFile === undefined || caFile === '' ? undefined : path.resolve(caFile);
+  }
+
   private async createReplica(): Promise<void> {
     const suffix = randomBytes(5).toString('hex');
     // Host names are at most 63 characters: the fleet name (<= 32) and the suffix fit.
     const host = `${this.fleetName}-${suffix}`;
     const file = this.configFile();
-    const binds = [...this.opts.binds, ...(file ? [`${file}:${CONTAINER_CONFIG_DIR}/${path.basename(file)}:ro`] : [])];
+    const redisUrl = this.opts.redisUrl ?? this.launch.redisUrl;
+    const caFile = this.redisCaFile(redisUrl);
+    const binds = [
+      ...this.opts.binds,
+      ...(file ? [`${file}:${CONTAINER_CONFIG_DIR}/${path.basename(file)}:ro`] : []),
+      ...(caFile ? [`${caFile}:${CONTAINER_REDIS_CA}:ro`] : []),
+    ];
     const env: Record<string, string> = {
       ...this.opts.env,
+      ...(caFile ? { AGORA_REDIS_CA_FILE: CONTAINER_REDIS_CA } : {}),
       // The Redis URL may hold a password: the environment, never argv. (`docker inspect` shows
       // the environment to whoever may use the engine, who can read the containers anyway.)
-      REDIS_URL: this.opts.redisUrl ?? this.launch.redisUrl,
+      REDIS_URL: redisUrl,
       AGORA_NAMESPACE: this.ctx.namespace,
       AGORA_HOST: host,
       AGORA_FLEET: this.fleetName,

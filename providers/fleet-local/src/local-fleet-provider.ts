@@ -22,6 +22,19 @@ import {
   type RunnerLaunch,
 } from '@agora/core';
 import { signal, waitForExit } from './processes.js';
+
+/**
+ * This process's environment for a runner, with the files it names made absolute: the runner
+ * starts in the config's folder, not in this CLI's working directory, so a relative
+ * `AGORA_REDIS_CA_FILE=ca.pem` or `MY_TOKEN_FILE=secrets/token` would name another file there.
+ */
+function inheritedEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const [k, v] of Object.entries(env)) {
+    if (k.endsWith('_FILE') && v !== undefined && v !== '' && !path.isAbsolute(v)) env[k] = path.resolve(v);
+  }
+  return env;
+}
 import { ReplicaRecords, type ReplicaRecord } from './replica-records.js';
 
 export const localFleetOptionsSchema = z
@@ -182,7 +195,7 @@ export class LocalFleetProvider implements FleetProvider {
         detached: true,
         stdio: ['ignore', fd, fd],
         env: {
-          ...process.env,
+          ...inheritedEnv(),
           ...this.opts.env,
           // The Redis URL may hold a password: the environment, never argv (ps shows argv).
           REDIS_URL: this.launch.redisUrl,
