@@ -1,7 +1,9 @@
 import { Queue } from 'bullmq';
+import { z } from 'zod';
 import {
   IllegalStateError,
   INBOX_QUEUE,
+  NAMESPACE_RE,
   NotFoundError,
   PlanValidationError,
   ValueError,
@@ -41,7 +43,7 @@ import {
   type StoredDeadLetter,
 } from '@agora/state';
 import { deploymentValidation, parseDeployment } from './deployment.js';
-import { checkArgument, listLimitSchema, runsQueryObjectSchema } from './queries.js';
+import { MAX_TIMEOUT_MS, checkArgument, timeoutMsSchema, checkReplayArguments, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
 import { buildReplayPlan, type ReplayPlan } from './replay-plan.js';
 
 /** How often `send` looks whether a run just submitted was accepted. */
@@ -90,6 +92,19 @@ export type ClientRunStatus = RunStatus | { readonly runId: string; readonly sta
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
+/** `AgoraClientOptions` as outside input: every field of its type, nothing else. */
+const clientOptionsSchema = z.strictObject(
+  {
+    redisUrl: z.string('redisUrl: a Redis URL (redis://…, rediss://…)').optional(),
+    redis: z.custom<RedisClient>((v) => typeof v === 'object' && v !== null, 'redis: an ioredis client').optional(),
+    namespace: z.string().regex(NAMESPACE_RE, 'namespace: 1-32 of [a-z0-9_-], starting with a letter or digit').optional(),
+    validate: z.object({}, 'validate: an object (queues, targets, executors)').optional(),
+    checkPlan: z.custom<(plan: Plan) => Promise<readonly string[]>>((v) => typeof v === 'function', 'checkPlan: a function').optional(),
+    timeoutMs: timeoutMsSchema,
+  },
+  'options: an object ({ redisUrl, namespace, … })',
+);
+
 /**
  * The service-side SDK: submit a plan, watch its events, read its status, cancel it. Talks to
  * Redis directly; the scheduler and runners need not be reachable over HTTP. Every call settles
@@ -106,6 +121,9 @@ export class AgoraClient {
   private readonly dlq: DeadLetterStore;
 
   constructor(opts: AgoraClientOptions = {}) {
+    // Before anything connects: a bad option is the caller's mistake (ValueError), not a TypeError
+    // from deep inside, and a misspelt one (`redisURL`) must not silently fall back to a default.
+    checkArgument(clientOptionsSchema, opts, 'AgoraClient options');
     const redisUrl = opts.redisUrl ?? envRedisUrl() ?? 'redis://127.0.0.1:6379';
     this.redis = opts.redis ? reportRedisErrors(opts.redis) : createRedis(redisUrl);
     this.ownsRedis = opts.redis === undefined;
@@ -116,9 +134,7 @@ export class AgoraClient {
     this.inbox.on('error', () => undefined);
     this.validate = opts.validate ?? {};
     this.checkPlan = opts.checkPlan;
-    const t = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!Number.isFinite(t) || t <= 0) throw new ValueError(`timeoutMs must be a positive number of milliseconds, got ${t}`);
-    this.timeoutMs = t;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
 
   /**
@@ -129,7 +145,8 @@ export class AgoraClient {
    */
   private async bounded<T>(what: string, fn: (live: () => void) => Promise<T>, opts: { client?: RedisClient; ms?: number } = {}): Promise<T> {
     const client = opts.client ?? this.redis;
-    const ms = opts.ms ?? this.timeoutMs;
+    // pollMs + timeoutMs may pass what a timer can wait (then Node fires it after 1 ms).
+    const ms = Math.min(opts.ms ?? this.timeoutMs, MAX_TIMEOUT_MS);
     const ac = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
@@ -234,6 +251,7 @@ export class AgoraClient {
    * answer within `pollMs` + `timeoutMs`.
    */
   async *watch(runId: string, opts: WatchOptions = {}): AsyncGenerator<AgoraEvent> {
+    checkWatchOptions(opts);
     let next = opts.fromSeq ?? 0;
     const pollMs = opts.pollMs ?? 1000;
     const conn = reportRedisErrors(this.redis.duplicate());
@@ -363,6 +381,7 @@ export class AgoraClient {
    * `force`; `NotFoundError` when there is nothing to replay.
    */
   async replayDeadLetters(sel: { id: string } | { runId: string; all?: boolean }, opts: { force?: boolean } = {}): Promise<{ runId: string; letters: string[]; items: string[] }> {
+    checkReplayArguments(sel, opts);
     const letters = await this.bounded('dead letters to replay', async () => {
       if ('id' in sel) return [await this.dlq.require(sel.id)];
       assertRunId(sel.runId);

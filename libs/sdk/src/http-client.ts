@@ -41,7 +41,7 @@ import {
   submittedSchema,
 } from './http-schemas.js';
 import { SseDecoder } from './sse-decoder.js';
-import { checkArgument, listLimitSchema, runsQueryObjectSchema } from './queries.js';
+import { checkArgument, timeoutMsSchema, checkReplayArguments, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
 
 export interface AgoraHttpClientOptions {
   /** The dashboard's address (`agora dashboard` prints it), e.g. `https://agora.internal:3000`; a path prefix is kept. */
@@ -72,13 +72,14 @@ const MAX_EVENT_CHARS = 4 * 1024 * 1024;
 /** Error bodies are read only this far. */
 const MAX_ERROR_BYTES = 64 * 1024;
 
-const optionsSchema = z.object({
+const optionsSchema = z.strictObject({
   url: z
     .url({ protocol: /^https?$/, error: 'url: an http:// or https:// address of the dashboard' })
     .refine((u) => !/^https?:\/\/[^/]*@/i.test(u), 'url: no user name or password in the address (pass the key as apiKey)'),
   apiKey: z.string().regex(/^\S{1,4096}$/, 'apiKey: 1-4096 characters, no whitespace').optional(),
-  timeoutMs: z.number().positive('timeoutMs: a positive number of milliseconds').finite().optional(),
-  maxResponseBytes: z.number().int().positive().optional(),
+  timeoutMs: timeoutMsSchema,
+  maxResponseBytes: z.number('maxResponseBytes: a positive integer of bytes').int('maxResponseBytes: a positive integer of bytes').positive('maxResponseBytes: a positive integer of bytes').optional(),
+  validate: z.object({}, 'validate: an object (queues, targets, executors)').optional(),
 });
 
 type Method = 'GET' | 'POST';
@@ -104,9 +105,11 @@ export class AgoraHttpClient implements AgoraApi {
 
   constructor(opts: AgoraHttpClientOptions) {
     // An empty key counts as none (an unset variable passed through), as the dashboard counts it.
+    if (typeof opts !== 'object' || opts === null) throw new ValueError(`AgoraHttpClient options: an object ({ url, apiKey, … }), got ${opts === null ? 'null' : typeof opts}`);
     const apiKey = opts.apiKey || envSecret('AGORA_API_KEY') || undefined;
     const parsed = optionsSchema.safeParse({ ...opts, apiKey });
-    if (!parsed.success) throw new ValueError(`AgoraHttpClient options: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+    // Strict: a misspelt option (`apikey`, `timeout`) would otherwise be dropped without a word.
+    if (!parsed.success) throw new ValueError(`AgoraHttpClient options: ${parsed.error.issues.map((i) => (i.code === 'unrecognized_keys' ? `unknown option${i.keys.length === 1 ? '' : 's'} ${i.keys.join(', ')}` : i.message)).join('; ')}`);
     const o = parsed.data;
     // Relative request paths resolve under the base only when it ends with "/".
     this.base = new URL(o.url.endsWith('/') ? o.url : `${o.url}/`);
@@ -194,6 +197,7 @@ export class AgoraHttpClient implements AgoraApi {
    * when there is nothing to replay.
    */
   async replayDeadLetters(sel: { id: string } | { runId: string; all?: boolean }, opts: { force?: boolean } = {}): Promise<{ runId: string; letters: string[]; items: string[] }> {
+    checkReplayArguments(sel, opts);
     const force = opts.force === true ? { force: true } : {};
     if ('id' in sel) {
       assertDeadLetterId(sel.id);
@@ -243,8 +247,8 @@ export class AgoraHttpClient implements AgoraApi {
    */
   async *watch(runId: string, opts: WatchOptions = {}): AsyncGenerator<AgoraEvent> {
     const path = `${runPath(runId)}/events`;
+    checkWatchOptions(opts);
     let next = opts.fromSeq ?? 0;
-    if (!Number.isSafeInteger(next) || next < 0) throw new ValueError(`fromSeq must be a non-negative integer, got ${next}`);
     let failingSince: number | undefined;
     let backoffMs = 250;
     /** A connection failed: wait and go on, or give up once connections have failed for `timeoutMs`. */

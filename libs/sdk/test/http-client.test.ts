@@ -28,9 +28,9 @@ afterAll(async () => {
 const item = (id: string, inputs: Record<string, unknown> = {}, depends_on: string[] = []): Record<string, unknown> => ({ id, executor: 'noop', inputs, depends_on, resourceLocks: [] });
 const plan = { id: 'http-sdk', queue: 'default', items: [item('a'), item('b', { fail: 'no good' }, ['a']), item('c', {}, ['b'])] };
 
-async function collect(api: AgoraApi, runId: string, fromSeq = 0): Promise<AgoraEvent[]> {
+async function collect(api: AgoraApi, runId: string, from: number | { fromSeq?: number; pollMs?: number } = 0): Promise<AgoraEvent[]> {
   const out: AgoraEvent[] = [];
-  for await (const e of api.watch(runId, { fromSeq })) out.push(e);
+  for await (const e of api.watch(runId, typeof from === 'number' ? { fromSeq: from } : from)) out.push(e);
   return out;
 }
 
@@ -64,7 +64,20 @@ describe('AgoraHttpClient', () => {
         await expect(api.memoEntries({ limit }), `${name} memoEntries ${limit}`).rejects.toBeInstanceOf(ValueError);
       }
       await expect(api.item(runId, 'bad..x'), `${name} item`).rejects.toBeInstanceOf(ValueError);
+      // Over Redis, -1 and 1.5 reached XREAD as stream ids (a raw ReplyError) and "2" was taken.
+      for (const o of [{ fromSeq: -1 }, { fromSeq: 1.5 }, { fromSeq: '2' }, { pollMs: 0 }, { pollMs: 1.5 }]) {
+        await expect(collect(api, runId, o as never), `${name} watch ${JSON.stringify(o)}`).rejects.toBeInstanceOf(ValueError);
+      }
+      // A replay selector is exactly { id } or { runId, all? } (null was a TypeError, { id, runId } replayed).
+      for (const [sel, opts] of [[null, {}], ['x', {}], [{ id: `${runId}.b`, runId }, {}], [{ runId, all: 'yes' }, {}], [{ id: `${runId}.b` }, { force: 'yes' }], [{ id: `${runId}.b` }, null]]) {
+        await expect(api.replayDeadLetters(sel as never, opts as never), `${name} replayDeadLetters ${JSON.stringify([sel, opts])}`).rejects.toBeInstanceOf(ValueError);
+      }
+      // sinceMs as the text form takes it (an integer of epoch ms): 1e20 was refused by one transport only.
+      for (const sinceMs of [1e20, -1, 1.5]) {
+        await expect(api.runs({ sinceMs }), `${name} runs sinceMs ${sinceMs}`).rejects.toBeInstanceOf(ValueError);
+      }
     }
+    expect(await cluster.client.deadLetters({ runId })).toEqual([expect.not.objectContaining({ replayedBy: expect.anything() })]);
     expect((await cluster.client.deadLetters({ runId })).length).toBe(letters);
   });
 
@@ -187,5 +200,29 @@ describe('AgoraHttpClient', () => {
     expect(() => new AgoraHttpClient({ url: 'ftp://example.org' })).toThrow(ValueError);
     expect(() => new AgoraHttpClient({ url: 'http://user:pw@example.org' })).toThrow('no user name or password');
     expect(() => new AgoraHttpClient({ url: 'http://127.0.0.1:1', apiKey: 'has space' })).toThrow('apiKey');
+  });
+
+  it('createAgoraClient checks its options with ValueError before connecting', () => {
+    // Each was a TypeError, or silently went to the other transport / a default / dropped the option.
+    const bad: unknown[] = [
+      null,
+      'http://127.0.0.1:1',
+      { http: undefined },
+      { http: null },
+      { http: { url: 'http://127.0.0.1:1' }, redisUrl: 'redis://127.0.0.1:1' },
+      { url: 'http://127.0.0.1:1' },
+      { redisURL: 'redis://127.0.0.1:1' },
+      { redisUrl: 6379 },
+      { namespace: 'Bad Namespace' },
+      { timeoutMs: '5' },
+      // Past what a timer can wait: Node fired it after 1 ms, so every call failed at once.
+      { timeoutMs: 1e12 },
+      { http: { url: 'http://127.0.0.1:1', timeoutMs: 2 ** 31 } },
+      { http: { url: 'http://127.0.0.1:1', apikey: KEY } },
+      { http: { url: 'http://127.0.0.1:1', maxResponseBytes: '5' } },
+    ];
+    for (const o of bad) expect(() => createAgoraClient(o as never), JSON.stringify(o) ?? String(o)).toThrow(ValueError);
+    const ok = createAgoraClient({ http: { url: 'http://127.0.0.1:1', apiKey: KEY, timeoutMs: 2 ** 31 - 1, validate: { queues: ['default'] } } });
+    expect(ok).toBeInstanceOf(AgoraHttpClient);
   });
 });
