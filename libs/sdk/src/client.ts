@@ -215,13 +215,8 @@ export class AgoraClient {
 
   async status(runId: string): Promise<ClientRunStatus> {
     return this.bounded(`status of run "${runId}"`, async () => {
-      const s = await this.store.getRun(runId);
-      if (s) {
-        // Say why items did not succeed: worth one pass over the events only when some did not.
-        if (s.counts.failed + s.counts.skipped + s.counts.cancelled === 0) return s;
-        const why = await this.store.endReasons(runId);
-        return { ...s, items: s.items.map((i) => ({ ...i, ...why.get(i.id) })) };
-      }
+      const s = await this.runStatus(runId);
+      if (s) return s;
       const job = await this.inbox.getJob(runId);
       if (job) return { runId, state: 'submitted' as const };
       throw new NotFoundError(`no run "${runId}"`);
@@ -291,10 +286,20 @@ export class AgoraClient {
       // drain
     }
     return this.bounded(`status of run "${runId}"`, async () => {
-      const s = await this.store.getRun(runId);
+      // As `status` answers it (and `wait` over HTTP): with why items did not succeed.
+      const s = await this.runStatus(runId);
       if (!s) throw new NotFoundError(`no run "${runId}"`);
       return s;
     });
+  }
+
+  /** The run's status with why items did not succeed, or null for a run with no record. */
+  private async runStatus(runId: string): Promise<RunStatus | null> {
+    const s = await this.store.getRun(runId);
+    // Say why items did not succeed: worth one pass over the events only when some did not.
+    if (!s || s.counts.failed + s.counts.skipped + s.counts.cancelled === 0) return s;
+    const why = await this.store.endReasons(runId);
+    return { ...s, items: s.items.map((i) => ({ ...i, ...why.get(i.id) })) };
   }
 
   /**

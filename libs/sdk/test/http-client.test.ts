@@ -94,6 +94,8 @@ describe('AgoraHttpClient', () => {
     // wait answers with the status, which says why items did not succeed.
     const final = await client.wait(runId);
     expect(final).toEqual(await cluster.client.status(runId));
+    // Over Redis too (its wait left out the items' error, errorCode and exitCode).
+    expect(await cluster.client.wait(runId)).toEqual(final);
     expect(await client.status(runId)).toEqual(await cluster.client.status(runId));
     const failed = await client.item(runId, 'b');
     expect(failed).toMatchObject({ itemId: 'b', state: 'failed', error: 'no good', errorCode: 'APPLICATION', exitCode: 1, attempts: 1 });
