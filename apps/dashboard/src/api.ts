@@ -224,7 +224,9 @@ export function createApiRouter(opts: ApiOptions): Router {
 
   r.post('/runs/:id/cancel', authorize('submit'), (req, res) => {
     const id = runIdParam(req, res);
-    if (id) client.cancel(id).then((s) => res.json(s), (err: unknown) => fail(res, err));
+    // `{}` or no body: an array or a field (a reason?) was taken and ignored.
+    const b = id ? bodyOf(cancelBody, req, res) : null;
+    if (id && b) client.cancel(id).then((s) => res.json(s), (err: unknown) => fail(res, err));
   });
 
   r.get('/runs/:id/audit', authorize('read'), (req, res) => {
@@ -305,6 +307,9 @@ function bodyErrors(): express.ErrorRequestHandler {
  * then checks its depth, its keys and its size (64 KiB as JSON).
  */
 export const messageBody = z.strictObject({ message: z.unknown().refine((v) => v !== undefined, 'required: the message to send (any JSON value)') });
+
+/** `POST /api/runs/:id/cancel` takes no fields: `{}` (or no body). */
+export const cancelBody = z.strictObject({}, 'the body must be {} (or none): cancel takes no fields');
 
 /** Bodies of the dead-letter routes (zod: an HTTP body is outside input). */
 export const replayBody = z.strictObject({ force: z.boolean().optional() });
