@@ -269,12 +269,17 @@ export class AgoraHttpClient implements AgoraApi {
         const headers: Record<string, string> = { Accept: 'text/event-stream' };
         if (next > 0) headers['Last-Event-ID'] = String(next - 1);
         let res: Response;
+        // Headers within timeoutMs (a dashboard that took the connection and never answered held
+        // watch forever); the stream itself then lives as long as the run, so only until then.
+        const headersLate = setTimeout(() => ac.abort(new DOMException(`no answer within ${this.timeoutMs} ms`, 'TimeoutError')), this.timeoutMs);
         try {
           res = await this.request(`events of run "${runId}"`, 'GET', path, { headers, signal: ac.signal });
         } catch (err) {
           if (opts.signal?.aborted) return;
           await failed(err);
           continue;
+        } finally {
+          clearTimeout(headersLate);
         }
         const decoder = new SseDecoder(MAX_EVENT_CHARS);
         const body = res.body;

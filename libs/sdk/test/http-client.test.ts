@@ -189,6 +189,14 @@ describe('AgoraHttpClient', () => {
     // watch keeps reconnecting for timeoutMs, then gives up with the same error.
     await expect(collect(down, 'rsomething')).rejects.toThrow(UnavailableError);
 
+    // A dashboard that takes the connection and never answers: watch gives up after timeoutMs (it hung).
+    const silentServer = await serve(() => undefined);
+    const started = Date.now();
+    const hung = await collect(new AgoraHttpClient({ url: silentServer, timeoutMs: 500 }), 'rsomething').catch((e: unknown) => e);
+    expect(hung).toBeInstanceOf(UnavailableError);
+    expect((hung as Error).message).toContain('did not answer within 500 ms');
+    expect(Date.now() - started).toBeLessThan(5000);
+
     const html = await serve((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hello</html>'));
     const wrong = await new AgoraHttpClient({ url: html }).status('rsomething').catch((e: unknown) => e);
     expect(wrong).toBeInstanceOf(UnavailableError);
