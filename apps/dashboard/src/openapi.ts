@@ -130,7 +130,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
             '202': json(schemaOf(sentMessageSchema), 'queued for the item and recorded as a `message` event'),
             '400': error('a malformed id, body or message (over 64 KiB as JSON, nested too deep)'),
             '404': error('no such run or item'),
-            '409': error('the item has ended, or has had its 1,000 messages, or its run (just submitted) was not accepted within 10 s'),
+            '409': error('the item has ended, or has had its 1,000 messages, or its run (just submitted) was not accepted within 4 s'),
           },
         }),
       },
