@@ -514,7 +514,7 @@ export class AgoraClient {
 }
 
 /** The executor names a (not yet validated) plan uses: lets the pre-check leave executors to the deployment's list. */
-function executorsNamedIn(plan: unknown): string[] {
+export function executorsNamedIn(plan: unknown): string[] {
   const items = (plan as { items?: unknown } | null)?.items;
   if (!Array.isArray(items)) return [];
   return items.map((i) => (i as { executor?: unknown } | null)?.executor).filter((e): e is string => typeof e === 'string');

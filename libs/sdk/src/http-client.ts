@@ -22,7 +22,7 @@ import {
 } from '@agora/core';
 import type { ItemDetail, RunStatus, RunsPage, RunsQuery, SentMessage, StoredDeadLetter } from '@agora/state';
 import type { AgoraApi } from './agora-api.js';
-import type { ClientRunStatus, WatchOptions } from './client.js';
+import { executorsNamedIn, type ClientRunStatus, type WatchOptions } from './client.js';
 import {
   cancelledSchema,
   deadLetterRecordSchema,
@@ -126,7 +126,9 @@ export class AgoraHttpClient implements AgoraApi {
    * submission under it throws `IllegalStateError`.
    */
   async submit(plan: unknown, opts: { runId?: string } = {}): Promise<string> {
-    assertValidPlan(plan, this.validate);
+    // Executors only when the caller named them, as over Redis: the deployment's list (a runner's
+    // plugged-in executors included) is the server's to check; the built-in default list refused them.
+    assertValidPlan(plan, this.validate.executors !== undefined ? this.validate : { ...this.validate, executors: executorsNamedIn(plan) });
     if (opts.runId !== undefined) assertRunId(opts.runId);
     const query = opts.runId !== undefined ? `?runId=${encodeURIComponent(opts.runId)}` : '';
     const what = opts.runId !== undefined ? `submit of run "${opts.runId}"` : 'submit';
