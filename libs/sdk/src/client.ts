@@ -285,6 +285,8 @@ export class AgoraClient {
     for await (const _ of this.watch(runId, opts.signal ? { signal: opts.signal } : {})) {
       // drain
     }
+    // Aborted: the run has not ended, so there is no final status to return (as over HTTP).
+    opts.signal?.throwIfAborted();
     return this.bounded(`status of run "${runId}"`, async () => {
       // As `status` answers it (and `wait` over HTTP): with why items did not succeed.
       const s = await this.runStatus(runId);

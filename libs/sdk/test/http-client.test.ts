@@ -150,6 +150,18 @@ describe('AgoraHttpClient', () => {
     await api.close();
   });
 
+  it('wait with an aborted signal rejects with its reason over both transports (over Redis it returned a status that was not final)', async () => {
+    const runId = await cluster.client.submit({ id: 'slow-wait', queue: 'default', items: [item('z', { sleepMs: 30_000 })] });
+    for (const [name, api] of [['redis', cluster.client], ['http', client]] as Array<[string, AgoraApi]>) {
+      const signal = AbortSignal.timeout(300);
+      const err = await api.wait(runId, { signal }).catch((e: unknown) => e);
+      expect(err, name).toBeInstanceOf(DOMException);
+      expect((err as DOMException).name, name).toBe('TimeoutError');
+    }
+    await cluster.client.cancel(runId);
+    expect((await client.wait(runId)).state).toBe('cancelled');
+  });
+
   it('resumes a dropped event stream after the last event it yielded, without gaps or duplicates', async () => {
     const runId = await cluster.client.submit(plan);
     await cluster.client.wait(runId);
