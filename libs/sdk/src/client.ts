@@ -43,7 +43,7 @@ import {
   type StoredDeadLetter,
 } from '@agora/state';
 import { deploymentValidation, parseDeployment } from './deployment.js';
-import { MAX_TIMEOUT_MS, checkArgument, timeoutMsSchema, checkReplayArguments, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
+import { MAX_TIMEOUT_MS, checkArgument, timeoutMsSchema, checkReplayArguments, checkRerunOptions, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
 import { buildReplayPlan, type ReplayPlan } from './replay-plan.js';
 
 /** How often `send` looks whether a run just submitted was accepted. */
@@ -435,6 +435,7 @@ export class AgoraClient {
    * is gone, so no run is submitted that the scheduler would reject).
    */
   async rerun(runId: string, opts: { fromFailed?: boolean; runId?: string; checkPlan?: (planRef: string) => Promise<void> } = {}): Promise<{ runId: string; rerunOf: string; fromFailed: boolean }> {
+    checkRerunOptions(opts);
     assertRunId(runId);
     const newId = opts.runId ?? newRunId();
     assertRunId(newId);

@@ -41,7 +41,7 @@ import {
   submittedSchema,
 } from './http-schemas.js';
 import { SseDecoder } from './sse-decoder.js';
-import { checkArgument, timeoutMsSchema, checkReplayArguments, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
+import { checkArgument, timeoutMsSchema, checkReplayArguments, checkRerunOptions, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
 
 export interface AgoraHttpClientOptions {
   /** The dashboard's address (`agora dashboard` prints it), e.g. `https://agora.internal:3000`; a path prefix is kept. */
@@ -170,6 +170,7 @@ export class AgoraHttpClient implements AgoraApi {
 
   /** Reruns an ended run (`POST /api/runs/:id/rerun`, scope `submit`): see `AgoraClient.rerun`. */
   async rerun(runId: string, opts: { fromFailed?: boolean; runId?: string } = {}): Promise<{ runId: string; rerunOf: string; fromFailed: boolean }> {
+    checkRerunOptions(opts);
     if (opts.runId !== undefined) assertRunId(opts.runId);
     const body = { fromFailed: opts.fromFailed === true, ...(opts.runId !== undefined ? { runId: opts.runId } : {}) };
     return this.call(`rerun of run "${runId}"`, 'POST', `${runPath(runId)}/rerun`, rerunSchema, JSON.stringify(body));

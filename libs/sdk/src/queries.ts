@@ -102,6 +102,17 @@ export function checkReplayArguments(sel: unknown, opts: unknown): void {
   if (!replayOptionsSchema.safeParse(opts).success) throw new ValueError(`replay options are { force?: boolean }; got ${shown(opts)}`);
 }
 
+/**
+ * `rerun`'s options: `fromFailed` a boolean (`"yes"` was taken as false, silently running
+ * everything again), `runId` a run id; `null` or a string was a TypeError or ignored.
+ */
+export function checkRerunOptions(opts: unknown): void {
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw new ValueError(`rerun options are { fromFailed?: boolean, runId? }; got ${shown(opts)}`);
+  const { fromFailed, runId } = opts as { fromFailed?: unknown; runId?: unknown };
+  if (fromFailed !== undefined && typeof fromFailed !== 'boolean') throw new ValueError(`rerun: fromFailed must be true or false, got ${shown(fromFailed)}`);
+  if (runId !== undefined) assertRunId(runId as string);
+}
+
 /** A caller's value in a message, cut short. */
 function shown(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v.slice(0, 80));

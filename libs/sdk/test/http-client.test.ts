@@ -72,6 +72,10 @@ describe('AgoraHttpClient', () => {
       for (const [sel, opts] of [[null, {}], ['x', {}], [{ id: `${runId}.b`, runId }, {}], [{ runId, all: 'yes' }, {}], [{ id: `${runId}.b` }, { force: 'yes' }], [{ id: `${runId}.b` }, null]]) {
         await expect(api.replayDeadLetters(sel as never, opts as never), `${name} replayDeadLetters ${JSON.stringify([sel, opts])}`).rejects.toBeInstanceOf(ValueError);
       }
+      // rerun's fromFailed is a boolean ("yes" was taken as false and reran everything).
+      for (const o of [{ fromFailed: 'yes' }, { fromFailed: 1 }, null, { runId: 'bad id!' }]) {
+        await expect(api.rerun(runId, o as never), `${name} rerun ${JSON.stringify(o)}`).rejects.toBeInstanceOf(ValueError);
+      }
       // sinceMs as the text form takes it (an integer of epoch ms): 1e20 was refused by one transport only.
       for (const sinceMs of [1e20, -1, 1.5]) {
         await expect(api.runs({ sinceMs }), `${name} runs sinceMs ${sinceMs}`).rejects.toBeInstanceOf(ValueError);
