@@ -43,7 +43,7 @@ import {
   type StoredDeadLetter,
 } from '@agora/state';
 import { deploymentValidation, parseDeployment } from './deployment.js';
-import { MAX_TIMEOUT_MS, checkArgument, timeoutMsSchema, checkReplayArguments, checkRerunOptions, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
+import { MAX_TIMEOUT_MS, checkArgument, timeoutMsSchema, checkOptionFields, checkReplayArguments, checkRerunOptions, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
 import { buildReplayPlan, type ReplayPlan } from './replay-plan.js';
 
 /** How often `send` looks whether a run just submitted was accepted. */
@@ -177,6 +177,7 @@ export class AgoraClient {
    * answer within `timeoutMs` (then check `status(runId)` before submitting again).
    */
   async submit(plan: unknown, opts: { runId?: string } = {}): Promise<string> {
+    checkOptionFields(opts, ['runId'], 'submit');
     return this.enqueue(plan, opts.runId ?? newRunId());
   }
 
@@ -246,6 +247,7 @@ export class AgoraClient {
    * answer within `pollMs` + `timeoutMs`.
    */
   async *watch(runId: string, opts: WatchOptions = {}): AsyncGenerator<AgoraEvent> {
+    checkOptionFields(opts, ['fromSeq', 'signal', 'pollMs'], 'watch');
     checkWatchOptions(opts);
     let next = opts.fromSeq ?? 0;
     const pollMs = opts.pollMs ?? 1000;
@@ -282,6 +284,7 @@ export class AgoraClient {
 
   /** Waits for the run to end; returns its final status. */
   async wait(runId: string, opts: { signal?: AbortSignal } = {}): Promise<RunStatus> {
+    checkOptionFields(opts, ['signal'], 'wait');
     for await (const _ of this.watch(runId, opts.signal ? { signal: opts.signal } : {})) {
       // drain
     }
@@ -369,6 +372,7 @@ export class AgoraClient {
    * (default 1000). Records hold inputs and output tails: an admin's view.
    */
   async deadLetters(opts: { runId?: string; limit?: number } = {}): Promise<StoredDeadLetter[]> {
+    checkOptionFields(opts, ['runId', 'limit'], 'deadLetters');
     if (opts.runId !== undefined) assertRunId(opts.runId);
     checkArgument(listLimitSchema, opts.limit, 'deadLetters');
     return this.bounded('dead letters', () => this.dlq.list(opts));
@@ -436,6 +440,7 @@ export class AgoraClient {
    */
   async rerun(runId: string, opts: { fromFailed?: boolean; runId?: string; checkPlan?: (planRef: string) => Promise<void> } = {}): Promise<{ runId: string; rerunOf: string; fromFailed: boolean }> {
     checkRerunOptions(opts);
+    checkOptionFields(opts, ['fromFailed', 'runId', 'checkPlan'], 'rerun');
     assertRunId(runId);
     const newId = opts.runId ?? newRunId();
     assertRunId(newId);
@@ -474,6 +479,7 @@ export class AgoraClient {
 
   /** The memo cache's entries, newest first (at most `limit`, default 1000): an admin's view. */
   async memoEntries(opts: { limit?: number } = {}): Promise<Array<MemoEntry & { key: string }>> {
+    checkOptionFields(opts, ['limit'], 'memoEntries');
     checkArgument(listLimitSchema, opts.limit, 'memoEntries');
     return this.bounded('memo cache entries', () => new MemoStore(this.redis, this.store.keys.namespace).list(opts));
   }

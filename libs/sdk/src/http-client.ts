@@ -41,7 +41,7 @@ import {
   submittedSchema,
 } from './http-schemas.js';
 import { SseDecoder } from './sse-decoder.js';
-import { checkArgument, timeoutMsSchema, checkReplayArguments, checkRerunOptions, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
+import { checkArgument, timeoutMsSchema, checkOptionFields, checkReplayArguments, checkRerunOptions, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
 
 export interface AgoraHttpClientOptions {
   /** The dashboard's address (`agora dashboard` prints it), e.g. `https://agora.internal:3000`; a path prefix is kept. */
@@ -126,6 +126,7 @@ export class AgoraHttpClient implements AgoraApi {
    * submission under it throws `IllegalStateError`.
    */
   async submit(plan: unknown, opts: { runId?: string } = {}): Promise<string> {
+    checkOptionFields(opts, ['runId'], 'submit');
     // Executors only when the caller named them, as over Redis: the deployment's list (a runner's
     // plugged-in executors included) is the server's to check; the built-in default list refused them.
     assertValidPlan(plan, this.validate.executors !== undefined ? this.validate : { ...this.validate, executors: executorsNamedIn(plan) });
@@ -171,6 +172,7 @@ export class AgoraHttpClient implements AgoraApi {
   /** Reruns an ended run (`POST /api/runs/:id/rerun`, scope `submit`): see `AgoraClient.rerun`. */
   async rerun(runId: string, opts: { fromFailed?: boolean; runId?: string } = {}): Promise<{ runId: string; rerunOf: string; fromFailed: boolean }> {
     checkRerunOptions(opts);
+    checkOptionFields(opts, ['fromFailed', 'runId'], 'rerun');
     if (opts.runId !== undefined) assertRunId(opts.runId);
     const body = { fromFailed: opts.fromFailed === true, ...(opts.runId !== undefined ? { runId: opts.runId } : {}) };
     return this.call(`rerun of run "${runId}"`, 'POST', `${runPath(runId)}/rerun`, rerunSchema, JSON.stringify(body));
@@ -178,6 +180,7 @@ export class AgoraHttpClient implements AgoraApi {
 
   /** Dead-letter records, newest first: all or one run's, at most `limit` (`GET /api/dlq`, scope `admin`). */
   async deadLetters(opts: { runId?: string; limit?: number } = {}): Promise<StoredDeadLetter[]> {
+    checkOptionFields(opts, ['runId', 'limit'], 'deadLetters');
     if (opts.runId !== undefined) assertRunId(opts.runId);
     checkArgument(listLimitSchema, opts.limit, 'deadLetters');
     const q = new URLSearchParams();
@@ -219,6 +222,7 @@ export class AgoraHttpClient implements AgoraApi {
 
   /** The memo cache's entries, newest first (`GET /api/memo`, scope `admin`). */
   async memoEntries(opts: { limit?: number } = {}): Promise<Array<{ key: string; runId: string; itemId: string; resultRef: string; at: string }>> {
+    checkOptionFields(opts, ['limit'], 'memoEntries');
     checkArgument(listLimitSchema, opts.limit, 'memoEntries');
     const q = opts.limit !== undefined ? `?limit=${encodeURIComponent(String(opts.limit))}` : '';
     return (await this.call('memo cache entries', 'GET', `api/memo${q}`, memoEntriesSchema)).entries;
@@ -250,6 +254,7 @@ export class AgoraHttpClient implements AgoraApi {
    */
   async *watch(runId: string, opts: WatchOptions = {}): AsyncGenerator<AgoraEvent> {
     const path = `${runPath(runId)}/events`;
+    checkOptionFields(opts, ['fromSeq', 'signal', 'pollMs'], 'watch');
     checkWatchOptions(opts);
     let next = opts.fromSeq ?? 0;
     let failingSince: number | undefined;
@@ -340,6 +345,7 @@ export class AgoraHttpClient implements AgoraApi {
 
   /** Waits for the run to end; returns its final status. */
   async wait(runId: string, opts: { signal?: AbortSignal } = {}): Promise<RunStatus> {
+    checkOptionFields(opts, ['signal'], 'wait');
     for await (const _ of this.watch(runId, opts.signal ? { signal: opts.signal } : {})) {
       // drain
     }

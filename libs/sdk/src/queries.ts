@@ -113,6 +113,18 @@ export function checkRerunOptions(opts: unknown): void {
   if (runId !== undefined) assertRunId(runId as string);
 }
 
+/**
+ * A call's options object holds only the fields it takes: `submit(plan, { runid })` (a typo)
+ * submitted under a fresh id, and `deadLetters({ run })` listed every run's letters, as the HTTP
+ * routes refuse `?runid=` and `?rn=`.
+ */
+export function checkOptionFields(opts: unknown, allowed: readonly string[], what: string): void {
+  if (opts === undefined) return;
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw new ValueError(`${what}: options are an object ({ ${allowed.join(', ')} }); got ${shown(opts)}`);
+  const unknown = Object.keys(opts).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) throw new ValueError(`${what}: unknown option${unknown.length === 1 ? '' : 's'} ${unknown.map((k) => k.slice(0, 40)).join(', ')} (it takes ${allowed.join(', ')})`);
+}
+
 /** A caller's value in a message, cut short. */
 function shown(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v.slice(0, 80));

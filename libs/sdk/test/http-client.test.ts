@@ -72,6 +72,13 @@ describe('AgoraHttpClient', () => {
       for (const [sel, opts] of [[null, {}], ['x', {}], [{ id: `${runId}.b`, runId }, {}], [{ runId, all: 'yes' }, {}], [{ id: `${runId}.b` }, { force: 'yes' }], [{ id: `${runId}.b` }, null]]) {
         await expect(api.replayDeadLetters(sel as never, opts as never), `${name} replayDeadLetters ${JSON.stringify([sel, opts])}`).rejects.toBeInstanceOf(ValueError);
       }
+      // A misspelt option is refused, not dropped (submit under a fresh id, every run's letters).
+      await expect(api.submit(plan, { runid: 'rtypo1' } as never), `${name} submit runid`).rejects.toBeInstanceOf(ValueError);
+      await expect(api.submit(plan, null as never), `${name} submit null`).rejects.toBeInstanceOf(ValueError);
+      await expect(api.deadLetters({ run: runId } as never), `${name} deadLetters run`).rejects.toBeInstanceOf(ValueError);
+      await expect(api.memoEntries({ lim: 1 } as never), `${name} memoEntries lim`).rejects.toBeInstanceOf(ValueError);
+      await expect(collect(api, runId, { from: 2 } as never), `${name} watch from`).rejects.toBeInstanceOf(ValueError);
+      await expect(api.rerun(runId, { fromfailed: true } as never), `${name} rerun fromfailed`).rejects.toBeInstanceOf(ValueError);
       // rerun's fromFailed is a boolean ("yes" was taken as false and reran everything).
       for (const o of [{ fromFailed: 'yes' }, { fromFailed: 1 }, null, { runId: 'bad id!' }]) {
         await expect(api.rerun(runId, o as never), `${name} rerun ${JSON.stringify(o)}`).rejects.toBeInstanceOf(ValueError);
