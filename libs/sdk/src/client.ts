@@ -42,7 +42,7 @@ import {
   type SentMessage,
   type StoredDeadLetter,
 } from '@agora/state';
-import { deploymentValidation, parseDeployment } from './deployment.js';
+import { deploymentValidation, executorsNamedIn, parseDeployment } from './deployment.js';
 import { MAX_TIMEOUT_MS, checkArgument, timeoutMsSchema, checkOptionFields, checkReplayArguments, checkRerunOptions, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
 import { buildReplayPlan, type ReplayPlan } from './replay-plan.js';
 
@@ -520,11 +520,4 @@ export class AgoraClient {
     // QUIT waits in the offline queue while Redis is away; stop reconnecting instead.
     this.redis.disconnect();
   }
-}
-
-/** The executor names a (not yet validated) plan uses: lets the pre-check leave executors to the deployment's list. */
-export function executorsNamedIn(plan: unknown): string[] {
-  const items = (plan as { items?: unknown } | null)?.items;
-  if (!Array.isArray(items)) return [];
-  return items.map((i) => (i as { executor?: unknown } | null)?.executor).filter((e): e is string => typeof e === 'string');
 }

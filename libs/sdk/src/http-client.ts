@@ -22,7 +22,8 @@ import {
 } from '@agora/core';
 import type { ItemDetail, RunStatus, RunsPage, RunsQuery, SentMessage, StoredDeadLetter } from '@agora/state';
 import type { AgoraApi } from './agora-api.js';
-import { executorsNamedIn, type ClientRunStatus, type WatchOptions } from './client.js';
+import type { ClientRunStatus, WatchOptions } from './client.js';
+import { executorsNamedIn } from './deployment.js';
 import {
   cancelledSchema,
   deadLetterRecordSchema,
