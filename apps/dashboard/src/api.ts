@@ -66,6 +66,18 @@ function repeatedParams(req: Request): string | null {
   return names.length === 0 ? null : `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} given more than once`;
 }
 
+/**
+ * 400 for a query parameter given twice, on every /api route (the README's rule): the routes
+ * without parameters of their own took `?from=1&from=2`-style repeats of anything silently.
+ */
+export function refuseRepeatedParams(): RequestHandler {
+  return (req, res, next) => {
+    const repeated = repeatedParams(req);
+    if (repeated === null) return next();
+    res.status(400).json({ error: 'bad_request', message: repeated });
+  };
+}
+
 /** The run and item ids of `/runs/:id/items/:item…`, or null after a 400. */
 function itemParams(req: Request, res: Response): { runId: string; itemId: string } | null {
   const runId = runIdParam(req, res);

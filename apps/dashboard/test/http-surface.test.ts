@@ -199,6 +199,11 @@ describe('400 and 415 messages (finding 4)', () => {
     for (const p of ['/api/runs', '/api/dlq', '/api/memo']) {
       expect(await messageOf(await fetch(`${keyed.url}${p}?limit=1&limit=2`, { headers: admin })), p).toMatch(/\?limit= is given more than once/);
     }
+    // On every route, also those without parameters of their own (they answered 200).
+    for (const p of ['/api/runs/rnosuch', '/api/runs/rnosuch/graph', '/api/runs/rnosuch/verdict', '/api/runs/rnosuch/items/a', '/api/openapi.json']) {
+      expect(await messageOf(await fetch(`${keyed.url}${p}?x=1&x=2`, { headers: admin })), p).toMatch(/\?x= is given more than once/);
+    }
+    expect(await messageOf(await post(`${keyed.url}/api/runs/rnosuch/cancel?a=1&a=1`, '{}'))).toMatch(/\?a= is given more than once/);
   });
 
   it('an unsupported charset is 415 "unsupported_media_type", as a non-JSON body is', async () => {
