@@ -392,8 +392,18 @@ async function start() {
       g = await api(`${base}/graph`);
       break;
     } catch (err) {
-      // A run just submitted is on the scheduler's inbox until it is accepted.
+      // A run just submitted is on the scheduler's inbox until it is accepted; a run that is not
+      // there either does not exist (a mistyped id waited here forever).
       if (err instanceof ApiError && err.status === 404) {
+        const status = await api(base).catch((e) => e);
+        if (status instanceof ApiError && status.status === 404) {
+          // Not setRunState: nothing to cancel, so the button stays hidden.
+          stateEl.textContent = 'unknown';
+          stateEl.dataset.state = 'unknown';
+          document.body.dataset.live = 'ended';
+          notice.textContent = `${status.message}: no such run (neither accepted nor waiting to be)`;
+          return;
+        }
         notice.textContent = `${err.message}: waiting for the run to be accepted…`;
         await new Promise((r) => setTimeout(r, 2000));
         continue;

@@ -303,6 +303,16 @@ describe('run console (Chromium)', () => {
     await context.close();
   });
 
+  it('an unknown run id says so instead of waiting for it to be accepted', async () => {
+    // A key with submit: still no cancel button for a run that does not exist.
+    const { context, page } = await signedIn();
+    await page.goto(`${dash.url}/runs/rnosuchrun0000`);
+    await expect.poll(() => page.locator('#notice').textContent(), { timeout: 10_000 }).toContain('no such run');
+    expect(await page.locator('#run-state').textContent()).toBe('unknown');
+    expect(await page.locator('#cancel').isHidden()).toBe(true);
+    await context.close();
+  });
+
   it('item ids and errors reach the page as text, never as markup', async () => {
     const sub = await api<{ runId: string }>('/api/runs', {
       method: 'POST',
