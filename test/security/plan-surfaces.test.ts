@@ -132,6 +132,37 @@ describe('one nesting-depth limit and one parser at every surface', () => {
     expect((await post(inInputs)).status).toBe(422);
   });
 
+  it('a key given twice in one object is malformed JSON at the CLI (exit 2) and the HTTP API (400), naming it', async () => {
+    // Before: both kept the last value in silence, so the first depends_on below was dropped and
+    // the plan ran without the dependency its author wrote first.
+    const text = '{"id":"p","items":[{"id":"b","executor":"noop"},{"id":"a","executor":"noop","depends_on":["b"],"depends_on":[]}]}';
+    expect(() => parsePlanText(text, 'plan.json')).toThrow('plan.json:1:96: invalid JSON: the key "depends_on" is given twice in one object');
+    const file = env.writeJson('dup.json', text);
+    for (const verb of ['validate', 'submit']) {
+      const r = env.agora([verb, file]);
+      expect(r.code, `${verb}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain('the key "depends_on" is given twice in one object');
+    }
+    const res = await post(text);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toContain('the key "depends_on" is given twice in one object');
+    // The same key in different objects is fine.
+    expect(parsePlanText('{"id":"p","items":[{"id":"a","inputs":{"id":1}},{"id":"b"}]}')).toBeTruthy();
+  });
+
+  it('a body nested far past the limit is still a 422 for its depth, not a stack overflow of the duplicate-key scan', async () => {
+    const n = 200_000;
+    const res = await post(`{"id":"x","items":[{"id":"a","executor":"noop","inputs":{"d":${'['.repeat(n)}${']'.repeat(n)}}}]}`);
+    expect(res.status).toBe(422);
+    expect(JSON.stringify(await res.json())).toMatch(/nested deeper than 64 levels/);
+  });
+
+  it('POST /api/runs refuses a plan whose merged retry policy acceptance would reject (422), as validate and submit do', async () => {
+    const res = await post(JSON.stringify({ id: 'p', items: [{ id: 'a', executor: 'noop', retry: { backoff: { maxDelayMs: 10 } } }] }));
+    expect(res.status).toBe(422);
+    expect(JSON.stringify(await res.json())).toContain('backoff.maxDelayMs 10 (from the item) is below backoff.delayMs 1000 (from the config)');
+  });
+
   it('malformed JSON still names line and column', () => {
     expect(() => parsePlanText('{\n  "id": "p",\n  "items": [,]\n}', 'plan.json')).toThrow(/^plan\.json:3:13: invalid JSON/);
   });

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { AgoraError, CONFIG_FILE_NAMES, loadConfig, procStat, redactRedisUrl, type AgoraConfig } from '@agora/core';
+import { AgoraError, CONFIG_FILE_NAMES, configEnv, loadConfig, procStat, redactRedisUrl, type AgoraConfig } from '@agora/core';
 
 /** Exit codes shared by every verb (documented in the README). */
 export const EXIT = {
@@ -77,7 +77,7 @@ type UserDevState = z.infer<typeof userDevStateSchema>;
 
 /** The config file a verb would load in `cwd` (flag, AGORA_CONFIG, or one of CONFIG_FILE_NAMES), or undefined. */
 function configFileFor(opts: GlobalOpts, cwd = process.cwd()): string | undefined {
-  const chosen = opts.config ?? process.env['AGORA_CONFIG'] ?? CONFIG_FILE_NAMES.map((n) => path.join(cwd, n)).find((p) => existsSync(p));
+  const chosen = opts.config ?? configEnv('AGORA_CONFIG') ?? CONFIG_FILE_NAMES.map((n) => path.join(cwd, n)).find((p) => existsSync(p));
   return chosen === undefined ? undefined : path.resolve(cwd, chosen);
 }
 

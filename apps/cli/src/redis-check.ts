@@ -1,5 +1,5 @@
 import { Cluster, Redis } from 'ioredis';
-import { UnavailableError, assertRedisUrl, isRedisClusterUrl, parseRedisClusterUrl, redactRedisUrl } from '@agora/core';
+import { UnavailableError, ValueError, assertRedisUrl, isRedisClusterUrl, parseRedisClusterUrl, redactRedisUrl } from '@agora/core';
 import { isRedisAuthError, isRedisCluster, redisTlsOptions, sanitizeRedisError, type RedisClient } from '@agora/state';
 
 /**
@@ -71,6 +71,17 @@ export async function assertRedisReachable(url: string, timeoutMs = 5000, alsoCh
     );
   }
   try {
+    // ioredis reports a refused SELECT of the URL's database as an 'error' event and goes on in
+    // database 0: a verb would write and read another deployment's keys. Select it here, where
+    // the refusal can be told (REDIS_URL names a database this Redis does not have: bad input).
+    const db = isRedisCluster(r) ? 0 : (r.options.db ?? 0);
+    if (db !== 0) {
+      await r.select(db).catch((err: unknown) => {
+        sanitizeRedisError(err, passwordOf(r));
+        if (!/DB index is out of range/i.test((err as Error).message)) throw err;
+        throw new ValueError(`REDIS_URL names database ${db}, which the Redis at ${shown} does not have (${(err as Error).message}); use a database number below its "databases" setting (16 by default)`);
+      });
+    }
     if (isRedisCluster(r)) {
       // Reachable nodes whose cluster lost slots refuse every command on them (CLUSTERDOWN).
       const state = /cluster_state:(\w+)/.exec(String(await r.cluster('INFO')))?.[1] ?? 'unknown';

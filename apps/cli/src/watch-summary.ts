@@ -5,6 +5,16 @@ const SHOWN = ['running', 'done', 'failed', 'skipped', 'cancelled'] as const;
 const ENDED: ReadonlySet<string> = new Set(['done', 'failed', 'skipped', 'cancelled']);
 
 /**
+ * Text from a run (a worker's stderr tail, a rejected plan's problems) as it may go to a person's
+ * terminal: control characters shown as U+FFFD, so an escape sequence or a carriage return in it
+ * cannot clear the screen, retitle the window or overwrite the summary line.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd');
+}
+
+/**
  * What `agora watch` shows a person on a terminal instead of JSON lines: one live line (the run's
  * state, a progress bar, counts by state) redrawn in place, and a line per failure as it happens.
  * Pure: it folds events and renders text; the caller writes it (so it is tested without a TTY).
@@ -21,7 +31,7 @@ export class WatchSummary {
     if (ev.type === 'run' && typeof ev.state === 'string') {
       this.runState = ev.state;
       if (ev.state === 'accepted' && typeof ev['items'] === 'number') this.total = ev['items'];
-      if (ev.state === 'rejected' && Array.isArray(ev['problems'])) return (ev['problems'] as unknown[]).map((p) => `rejected: ${String(p)}`);
+      if (ev.state === 'rejected' && Array.isArray(ev['problems'])) return (ev['problems'] as unknown[]).map((p) => `rejected: ${printable(String(p))}`);
       return [];
     }
     if (ev.type !== 'item' || typeof ev.itemId !== 'string' || typeof ev.state !== 'string') return [];
@@ -32,7 +42,7 @@ export class WatchSummary {
     if (ev.state !== 'failed') return [];
     const code = typeof ev['errorCode'] === 'string' ? ` ${ev['errorCode']}` : '';
     const exit = typeof ev['exitCode'] === 'number' ? ` (exit ${ev['exitCode']})` : '';
-    const error = typeof ev['error'] === 'string' ? `: ${ev['error'].split('\n')[0]!.slice(0, 300)}` : '';
+    const error = typeof ev['error'] === 'string' ? `: ${printable(ev['error'].split('\n')[0]!.slice(0, 300))}` : '';
     return [`✗ ${ev.itemId} failed${code}${exit}${error}`];
   }
 

@@ -145,4 +145,30 @@ describe('agora locks', () => {
     expect(text).toMatch(/^shown: held by r[0-9a-z]+\/\w+ token \d+ since .*, lease \d+ ms left$/m);
     await client.wait(runId);
   });
+
+  it('does not list a waiter whose run was cancelled (the next waiter moves up)', async () => {
+    const holderRun = await client.submit({ id: 'gone-h', queue: 'default', items: [item('a', ['gone'], { sleepMs: 7000 })] });
+    await runningOf(holderRun, 'a');
+    type Listing = { locks: Array<{ name: string; waiters: Array<{ runId: string; itemId: string; position: number }> }> };
+    const waitersOf = (): Array<{ runId: string; itemId: string; position: number }> =>
+      (JSON.parse(env.agora(['locks', '--json']).stdout) as Listing).locks.find((x) => x.name === 'gone')?.waiters ?? [];
+    const until = async (what: string, ok: (w: ReturnType<typeof waitersOf>) => boolean): Promise<ReturnType<typeof waitersOf>> => {
+      for (let i = 0; i < 50; i++) {
+        const w = waitersOf();
+        if (ok(w)) return w;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`${what}: ${JSON.stringify(waitersOf())}`);
+    };
+    const b = await client.submit({ id: 'gone-b', queue: 'default', items: [item('b', ['gone'])] });
+    await until('b waiting', (w) => w.length === 1);
+    const c = await client.submit({ id: 'gone-c', queue: 'default', items: [item('c', ['gone'])] });
+    expect((await until('b and c waiting', (w) => w.length === 2)).map((w) => w.itemId)).toEqual(['b', 'c']);
+    await client.cancel(b);
+    expect((await client.wait(b)).state).toBe('cancelled');
+    // Listed at once, while the holder still has seconds to go (b's job is still parked).
+    expect(waitersOf()).toEqual([expect.objectContaining({ runId: c, itemId: 'c', position: 1 })]);
+    expect(env.agora(['locks']).stdout).not.toContain(`${b}/b`);
+    expect((await client.wait(c)).state).toBe('succeeded');
+  });
 });

@@ -101,6 +101,21 @@ describe('metrics.host the metrics server cannot listen on', () => {
   });
 });
 
+describe('dashboard.host', () => {
+  it('refuses an empty dashboard.host or --host (exit 2): Node would listen on every interface, the opposite of the default 127.0.0.1', () => {
+    // With a key: without one a non-loopback host is refused anyway.
+    const e = env({ dashboard: { port: 0, host: '', apiKey: 'k'.repeat(24) } });
+    const r = e.agora(['dashboard'], { timeoutMs: 30_000 });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('dashboard.host: an address to listen on (127.0.0.1, or 0.0.0.0 for every interface), not empty');
+    expect(r.stdout).not.toContain('/queues');
+    const flag = env({ dashboard: { port: 0, apiKey: 'k'.repeat(24) } }).agora(['dashboard', '--host', ''], { timeoutMs: 30_000 });
+    expect(flag.code, flag.stderr).toBe(2);
+    expect(flag.stderr).toContain('--host: an address to listen on');
+    expect(flag.stdout).not.toContain('/queues');
+  });
+});
+
 describe('a Redis ACL user without a permission', () => {
   it('locks, runs and doctor exit 3 saying which command the Redis user may not run; doctor has one redis row', async () => {
     const user = `agora_noperm_${randomBytes(4).toString('hex')}`;

@@ -11,6 +11,21 @@ afterAll(async () => {
   for (const e of envs) await e.close();
 });
 
+describe('a runs-list row', () => {
+  it('shows a plan id\'s control characters as U+FFFD and cuts it between code points', async () => {
+    // Before: a plan id holding a newline split the row in two, and an escape went to the terminal.
+    const { runLine } = await import('../src/commands/runs.js');
+    const row = (planId: string) =>
+      runLine({ runId: 'r1', planId, queue: 'default', state: 'succeeded', createdAt: new Date(0).toISOString(), total: 1, counts: { done: 1, failed: 0, skipped: 0, cancelled: 0, unfinished: 0 } } as never);
+    const odd = row('a\nb\u001b[2J');
+    expect(odd).not.toContain('\n');
+    expect(odd).not.toContain('\u001b');
+    expect(odd).toContain('a\ufffdb\ufffd[2J');
+    expect(row('😀'.repeat(30))).toContain('😀'.repeat(24) + ' ');
+    expect(row('😀'.repeat(30))).not.toContain('\ufffd');
+  });
+});
+
 describe('agora runs', () => {
   it('prints the newest runs as a table, filters by state, pages with --cursor, and prints JSON with --json', async () => {
     const e = cliEnv();

@@ -40,6 +40,35 @@ describe('agora validate / submit: the task a dispatch item names', () => {
     expect(JSON.parse(runs.stdout).runs).toEqual([]);
   });
 
+  it('refuses an item whose merged retry policy the scheduler would reject (maxDelayMs below the config\'s delay)', () => {
+    // Before: validate and submit said the plan was valid, and the scheduler rejected the run at
+    // acceptance ("the merged policy must keep maxDelayMs >= delayMs").
+    const p = { id: 'p', queue: 'default', items: [{ id: 'a', executor: 'noop', inputs: {}, retry: { backoff: { maxDelayMs: 10 } } }] };
+    const problem = 'items[0] ("a"): retry: backoff.maxDelayMs 10 (from the item) is below backoff.delayMs 1000 (from the config); the merged policy must keep maxDelayMs >= delayMs';
+    const v = env.agora(['validate', '--json', env.writeJson('retry.json', p)]);
+    expect(v.code, v.stderr).toBe(1);
+    expect(JSON.parse(v.stdout)).toEqual({ ok: false, problems: [problem] });
+    const s = env.agora(['submit', '--json', env.writeJson('retry.json', p)]);
+    expect(s.code, s.stderr).toBe(1);
+    expect(JSON.parse(s.stdout)).toEqual({ ok: false, problems: [problem] });
+    // Under the cap the same plan is valid.
+    expect(env.agora(['validate', env.writeJson('retry-ok.json', { ...p, items: [{ ...p.items[0], retry: { backoff: { maxDelayMs: 1000 } } }] })]).code).toBe(0);
+  });
+
+  it('refuses a registered task whose result sink the config does not have, as acceptance does', () => {
+    // Before: registration took the definition, validate and submit called the plan valid, and
+    // the scheduler rejected the run at acceptance.
+    const def = env.writeJson('sinky-task.json', { command: ['true'], resultSink: 'nowhere' });
+    expect(env.agora(['tasks', 'register', 'sinky', def]).code).toBe(0);
+    const problem = 'task "sinky": unknown result sink "nowhere" (configured: stdout)';
+    const v = env.agora(['validate', '--json', env.writeJson('sinky.json', plan('sinky'))]);
+    expect(v.code, v.stderr).toBe(1);
+    expect(JSON.parse(v.stdout)).toEqual({ ok: false, problems: [problem] });
+    const s = env.agora(['submit', '--json', env.writeJson('sinky.json', plan('sinky'))]);
+    expect(s.code, s.stderr).toBe(1);
+    expect(JSON.parse(s.stdout)).toEqual({ ok: false, problems: [problem] });
+  });
+
   it('a plan of noop items never reads storage (validate works with the storage unreachable)', () => {
     const unreachable = cliEnv({ storage: { provider: 's3', options: { bucket: 'bkt', endpoint: 'http://127.0.0.1:1', region: 'us-east-1', forcePathStyle: true } } });
     try {

@@ -56,6 +56,15 @@ describe('agora validate', () => {
     expect(r.stdout).toContain('plan "p" is valid: 2 items on queue "default"');
   });
 
+  it('prints a valid plan\'s id quoted as JSON, never a control character in it raw', () => {
+    // Before: a plan id holding ESC[2J was written to the terminal as is.
+    const f = env.writeJson('esc.json', { id: 'p\u001b[2J', queue: 'default', items: [item('a')] });
+    const r = env.agora(['validate', f]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('plan "p\\u001b[2J" is valid: 1 items on queue "default"');
+    expect(r.stdout).not.toContain('\u001b');
+  });
+
   it('submit refuses an invalid plan and enqueues nothing', () => {
     const f = env.writeJson('bad-submit.json', { id: 'p', queue: 'default', items: [item('a', { depends_on: ['a'] })] });
     const r = env.agora(['submit', f]);
@@ -72,6 +81,17 @@ describe('agora validate', () => {
     const res = spawnAgora(['status', 'r1'], bad, env.dir);
     expect(res.code).toBe(3);
     expect(res.stderr).toContain('cannot reach Redis at redis://127.0.0.1:1');
+  });
+
+  it('refuses a REDIS_URL naming a database the Redis does not have (exit 2), instead of using database 0', () => {
+    // Before, ioredis logged the refused SELECT and went on in database 0: the plan was submitted
+    // into another deployment's keys and the verb exited 0.
+    const f = env.writeJson('ok3.json', { id: 'p', queue: 'default', items: [item('a')] });
+    const url = new URL(env.env['REDIS_URL']!);
+    url.pathname = '/99';
+    const res = spawnAgora(['submit', f], { ...env.env, REDIS_URL: url.toString() }, env.dir);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('REDIS_URL names database 99, which the Redis at');
   });
 });
 

@@ -35,6 +35,18 @@ describe('WatchSummary', () => {
   });
 });
 
+describe('WatchSummary on a terminal', () => {
+  it('prints a failure\'s error and a rejection\'s problems without their control characters', () => {
+    // Before: a worker's stderr holding ESC[2J or a carriage return went to the terminal as is
+    // (clearing the screen, overwriting the summary line).
+    const s = new WatchSummary();
+    const [failure] = s.add(ev(0, { type: 'item', itemId: 'b', state: 'failed', errorCode: 'APPLICATION', error: 'boom \u001b[2J\u001b]0;pwned\u0007 \rdone' }));
+    expect(failure).toBe('✗ b failed APPLICATION: boom \ufffd[2J\ufffd]0;pwned\ufffd \ufffddone');
+    const [rejected] = new WatchSummary().add(ev(0, { type: 'run', state: 'rejected', planId: 'p', problems: ['unknown task "\u001b[31mx"'] }));
+    expect(rejected).toBe('rejected: unknown task "\ufffd[31mx"');
+  });
+});
+
 describe('agora watch for people', () => {
   it('on a terminal prints the summary and failures, not JSON; piped or with --json prints JSON lines', async () => {
     const e = cliEnv();

@@ -1,6 +1,6 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
-import { AgoraError, IllegalStateError, NotFoundError, PlanValidationError, RUN_ID_RE, ValueError, deadLetterSelectorSchema, isItemId, isRunId, memoPurgeSelectorSchema, parseDeadLetterId, type AgoraEvent, type DashboardScope } from '@agora/core';
+import { AgoraError, IllegalStateError, NotFoundError, PlanValidationError, RUN_ID_RE, ValueError, deadLetterSelectorSchema, duplicateJsonKey, isItemId, isRunId, memoPurgeSelectorSchema, parseDeadLetterId, type AgoraEvent, type DashboardScope } from '@agora/core';
 import type { Artifact, ItemLogs } from '@agora/registry';
 import { runsQuerySchema, type AgoraClient, type ItemDetail } from '@agora/sdk';
 import { requireJsonBody } from './request-guards.js';
@@ -139,7 +139,7 @@ export function createApiRouter(opts: ApiOptions): Router {
   let sseClients = 0;
   const r = express.Router();
   r.use(requireJsonBody());
-  r.use(express.json({ limit: opts.bodyLimit ?? '32mb' }));
+  r.use(express.json({ limit: opts.bodyLimit ?? '32mb', verify: refuseDuplicateKeys }));
 
   r.post('/runs', authorize('submit'), (req, res) => {
     const repeated = repeatedParams(req);
@@ -290,6 +290,33 @@ export function createApiRouter(opts: ApiOptions): Router {
   r.use((req, res) => res.status(404).json({ error: 'not_found', message: `no route ${req.method} ${req.originalUrl.split('?')[0]}` }));
   r.use(bodyErrors());
   return r;
+}
+
+/**
+ * express.json's `verify`: a body with a key given twice in one object is malformed (400), as
+ * `parsePlanText` refuses it for the CLI; `JSON.parse` would keep the last value in silence (a
+ * plan's first `depends_on` lost). Bodies in another charset than UTF-8 or UTF-16LE/BE are not checked.
+ */
+function refuseDuplicateKeys(_req: unknown, _res: unknown, body: Buffer, encoding: string): void {
+  // Only where TextDecoder reads the bytes as body-parser's iconv does: a bare "utf-16" is
+  // big-endian there unless a BOM says otherwise, little-endian to TextDecoder.
+  if (!['utf-8', 'utf8', 'utf-16le', 'utf-16be'].includes(encoding.toLowerCase())) return;
+  let text: string;
+  try {
+    text = new TextDecoder(encoding).decode(body);
+  } catch {
+    return;
+  }
+  let dup: ReturnType<typeof duplicateJsonKey>;
+  try {
+    dup = duplicateJsonKey(text);
+  } catch {
+    // The scan failing is no verdict on the body (a 403 from body-parser would be wrong): parse it.
+    return;
+  }
+  if (dup === null) return;
+  const err = new Error(`malformed JSON at line ${dup.line} column ${dup.column}: the key ${JSON.stringify(dup.key)} is given twice in one object (the first value would be ignored)`);
+  throw Object.assign(err, { status: 400, type: 'entity.verify.failed' });
 }
 
 /**

@@ -8,12 +8,12 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import { INBOX_QUEUE, configValidateOptions, createLogger, type AgoraConfig, type Logger } from '@agora/core';
-import { IllegalStateError } from '@agora/core';
+import { IllegalStateError, ValueError } from '@agora/core';
 import { RunStore, createRedis, type RedisClient } from '@agora/state';
 import { AgoraClient } from '@agora/sdk';
 import { createEvidence, verifyEvidence } from '@agora/evidence';
 import { READY_TIMEOUT_MS, createAgoraMetrics, readiness, type AgoraMetrics } from '@agora/metrics';
-import { ProviderSet, readArtifact, readItemLogs, resolvePlanTasks, type Artifact } from '@agora/registry';
+import { ProviderSet, planDeploymentProblems, readArtifact, readItemLogs, type Artifact } from '@agora/registry';
 import { createApiRouter, refuseRepeatedParams } from './api.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createConsole } from './console.js';
@@ -88,6 +88,8 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   const { config } = opts;
   const logger = opts.logger ?? createLogger({ component: 'dashboard' });
   const host = opts.host ?? config.dashboard.host;
+  // Node listens on every interface for an empty host: never what an empty setting meant.
+  if (host === '') throw new ValueError('the dashboard host must be an address to listen on (127.0.0.1, or 0.0.0.0 for every interface), not empty');
   const env = process.env;
   const ring = buildKeyRing({
     apiKey: clearKey([['option apiKey', opts.apiKey], ['dashboard.apiKey', config.dashboard.apiKey], ['AGORA_API_KEY', env['AGORA_API_KEY']]]),
@@ -140,7 +142,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     namespace: config.namespace,
     timeoutMs: 4000,
     validate: configValidateOptions(config),
-    checkPlan: async (plan) => (await resolvePlanTasks(() => providers.storage(), config, plan)).problems,
+    checkPlan: (plan) => planDeploymentProblems(() => providers.storage(), config, plan),
   });
 
   const events = createRunEventHub({ redis, store, logger });

@@ -12,8 +12,10 @@ export interface ItemEnd {
 
 /**
  * What the item lifecycle tells the deliveries: an item's end (its result, to the result sink
- * chosen at acceptance) and an item failed for good (`item.failed` notifications). Neither
- * throws: a delivery that cannot be enqueued is logged, and the item's end stands.
+ * chosen at acceptance) and an item failed for good (`item.failed` notifications). The item's end
+ * stands either way. `ended` throws when its result could not be enqueued (Redis refused it): the
+ * caller then owes the delivery and has the item's job taken up again to re-send it (see
+ * processItem). `failedForGood` does not throw: the scheduler sends `item.failed` at the run's end.
  */
 export interface ItemDeliveries {
   ended(d: Pick<ItemJobData, 'runId' | 'itemId' | 'resultSink'>, end: ItemEnd): Promise<void>;
@@ -63,11 +65,20 @@ export async function createItemDeliveries(opts: { config: AgoraConfig; provider
         return;
       }
       const result = dispatchResultOf(d, end);
+      if (sink.delivery !== 'queued') {
+        // An inline sink (stdout) writes in this process: nothing in Redis to lose or to retry.
+        await sink.collect(result).catch((err: unknown) => {
+          logger.warn({ runId: d.runId, itemId: d.itemId, resultSink: d.resultSink, err: coerceError(err).message }, 'result not written');
+        });
+        return;
+      }
       try {
-        if (sink.delivery === 'queued') await queue.enqueue([{ job: { kind: 'result', target: d.resultSink, result }, policy: deliveryPolicyOf(sink) }]);
-        else await sink.collect(result);
+        await queue.enqueue([{ job: { kind: 'result', target: d.resultSink, result }, policy: deliveryPolicyOf(sink) }]);
       } catch (err) {
-        logger.warn({ runId: d.runId, itemId: d.itemId, resultSink: d.resultSink, err: coerceError(err).message }, 'result delivery not enqueued');
+        // Nobody else sends a done item's result (the scheduler's catch-up at the run's end covers
+        // only ends no runner wrote): the caller must see this, not a log line.
+        logger.warn({ runId: d.runId, itemId: d.itemId, resultSink: d.resultSink, err: coerceError(err).message }, 'result delivery not enqueued; the item\'s job is taken up again to re-send it');
+        throw err;
       }
     },
     async failedForGood(d, errorCode) {

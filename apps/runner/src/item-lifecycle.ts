@@ -1,4 +1,4 @@
-import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import {
   AgoraError,
   ApplicationError,
@@ -32,7 +32,7 @@ import {
 import { wakeTargetsOf } from '@agora/locks';
 import type { AgoraMetrics } from '@agora/metrics';
 import { recordDeadLetter } from './dead-letter.js';
-import type { ItemDeliveries } from './item-deliveries.js';
+import type { ItemDeliveries, ItemEnd } from './item-deliveries.js';
 import { failureStreams, storeOutputLogs } from './output-logs.js';
 import type { AgoraTracing } from '@agora/tracing';
 import type { Executor } from './executor.js';
@@ -97,6 +97,47 @@ type EndFields = { resultRef?: string; fields?: Record<string, unknown>; after?:
  * job ends failed; a parked or handed-back job throws BullMQ's Delayed/Waiting errors.
  */
 export async function processItem(ctx: RunnerContext, job: Job<ItemJobData>, token?: string): Promise<{ state: string; resultRef?: string }> {
+  const owed: OwedDelivery = {};
+  let out: { state: string; resultRef?: string } | undefined;
+  try {
+    out = await startAndRun(ctx, job, token, owed);
+  } catch (err) {
+    if (owed.error === undefined) throw err;
+  }
+  if (owed.error !== undefined) return parkOwingDelivery(job, token);
+  return out!;
+}
+
+/** A result delivery the item's end could not enqueue (set by `sendEnd`). */
+interface OwedDelivery { error?: unknown }
+
+/** How long a job owing its result delivery waits before it is taken up again to re-send it. */
+export const OWED_DELIVERY_RETRY_MS = 1000;
+
+/** Tells the deliveries of an item's end; a result that could not be enqueued is owed, not thrown (the end stands). */
+async function sendEnd(ctx: Pick<RunnerContext, 'deliveries'>, owed: OwedDelivery, d: ItemJobData, end: ItemEnd): Promise<void> {
+  if (!ctx.deliveries) return;
+  await ctx.deliveries.ended(d, end).catch((err: unknown) => {
+    owed.error ??= err;
+  });
+}
+
+/**
+ * The item ended (its end is written) but Redis refused its result delivery. Nothing else sends a
+ * done item's result, so the delivery must not be lost: the job is parked (delayed, as a lock
+ * waiter is: not a try, whatever the item's retry policy has left) and its next start finds the
+ * item terminal and re-sends the delivery, exactly as for a runner that died between the end and
+ * the enqueue; the stable delivery id keeps a repeat from sending it twice. Not a BullMQ retry:
+ * an item on its last try would end its job failed with the delivery still lost. Should Redis
+ * refuse the park too, the job's lock lapses and the stall check takes it up again all the same.
+ */
+async function parkOwingDelivery(job: Job<ItemJobData>, token: string | undefined): Promise<never> {
+  // The deliveries logged the refusal (naming the run and item).
+  await job.moveToDelayed(Date.now() + OWED_DELIVERY_RETRY_MS, token);
+  throw new DelayedError();
+}
+
+async function startAndRun(ctx: RunnerContext, job: Job<ItemJobData>, token: string | undefined, owed: OwedDelivery): Promise<{ state: string; resultRef?: string }> {
   const since = Date.now();
   const { d, definitionHash } = readJob(ctx, job);
   const started = await startItem(ctx, job, token, d, definitionHash);
@@ -106,7 +147,7 @@ export async function processItem(ctx: RunnerContext, job: Job<ItemJobData>, tok
     // Sent again when the item ended before this start too: its runner may have died between
     // writing the end and enqueueing the delivery (the job came back through the stall check).
     // The delivery id is stable, so one already enqueued is not sent twice.
-    if (ctx.deliveries) await ctx.deliveries.ended(d, { state: begin.state as EndState | 'skipped', ...(begin.resultRef ? { resultRef: begin.resultRef } : {}) });
+    await sendEnd(ctx, owed, d, { state: begin.state as EndState | 'skipped', ...(begin.resultRef ? { resultRef: begin.resultRef } : {}) });
     await ctx.queues.wakeJobs(job.queueName, begin.wake);
     // Bull Board tells the truth: a failed item's job ends failed, not completed.
     if (begin.state === 'failed') throw new UnrecoverableError(`item ${d.itemId} of run ${d.runId} failed (see the run's events)`);
@@ -135,14 +176,14 @@ export async function processItem(ctx: RunnerContext, job: Job<ItemJobData>, tok
       if (lease) await ctx.queues.wakeHolders(await lease.release());
       throw err;
     });
-    if (check.hit) return endShortcut(ctx, job.queueName, d, check.hit, lease);
+    if (check.hit) return endShortcut(ctx, job.queueName, d, check.hit, lease, owed);
     memoKey = check.memoKey;
   }
-  return runItem(ctx, job, token, d, begin, lease, { since: started.waitedSince ?? since, ...(lease ? { locksAt: Date.now() } : {}), ...(memoKey ? { memoKey } : {}) });
+  return runItem(ctx, job, token, d, begin, lease, owed, { since: started.waitedSince ?? since, ...(lease ? { locksAt: Date.now() } : {}), ...(memoKey ? { memoKey } : {}) });
 }
 
 /** Ends an item that did not execute with the result it takes (its locks, if any, released by the end). */
-async function endShortcut(ctx: RunnerContext, queue: string, d: ItemJobData, hit: Shortcut, lease: LockLeaseLike | undefined): Promise<{ state: string; resultRef: string }> {
+async function endShortcut(ctx: RunnerContext, queue: string, d: ItemJobData, hit: Shortcut, lease: LockLeaseLike | undefined, owed: OwedDelivery): Promise<{ state: string; resultRef: string }> {
   const ended = shortcutEnd(d.itemId, hit);
   try {
     await endItem(ctx, queue, d, 'done', ended, lease);
@@ -150,7 +191,7 @@ async function endShortcut(ctx: RunnerContext, queue: string, d: ItemJobData, hi
     if (lease) await ctx.queues.wakeHolders(await lease.release());
   }
   // The result it took goes to the item's sink like any other done item's.
-  if (ctx.deliveries) await ctx.deliveries.ended(d, { state: 'done', resultRef: hit.resultRef, fields: ended.fields });
+  await sendEnd(ctx, owed, d, { state: 'done', resultRef: hit.resultRef, fields: ended.fields });
   await ctx.store.noteShortcut(d.runId, d.itemId, hit.kind, hit.from);
   ctx.metrics.itemsNotExecuted.inc({ kind: hit.kind, queue });
   ctx.metrics.eventsAppended.inc();
@@ -244,6 +285,7 @@ async function runItem(
   d: ItemJobData,
   begin: Extract<BeginResult, { kind: 'run' }>,
   lease: LockLeaseLike | undefined,
+  owed: OwedDelivery,
   timing: { since: number; locksAt?: number; memoKey?: string },
 ): Promise<{ state: string; resultRef?: string }> {
   const { attempt } = begin;
@@ -280,7 +322,7 @@ async function runItem(
   const end = async (state: EndState, fields: EndFields, withLease = true): Promise<void> => {
     await endItem(ctx, job.queueName, d, state, fields, withLease ? lease : undefined);
     // Only when the config names sinks or notifications: the default end awaits nothing more.
-    if (ctx.deliveries) await ctx.deliveries.ended(d, { state, ...(fields.resultRef !== undefined ? { resultRef: fields.resultRef } : {}), ...(fields.fields ? { fields: fields.fields } : {}) });
+    await sendEnd(ctx, owed, d, { state, ...(fields.resultRef !== undefined ? { resultRef: fields.resultRef } : {}), ...(fields.fields ? { fields: fields.fields } : {}) });
     ctx.metrics.itemDuration.observe({ state, queue: job.queueName }, (Date.now() - startedMs) / 1000);
     traced.ended(state, typeof fields.fields?.['error'] === 'string' ? fields.fields['error'] : undefined);
   };

@@ -131,7 +131,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   // One worker per queue, each with `concurrency` slots, and one for each queue's gates.
   metrics.runnerSlots.set({ kind: 'total' }, concurrency * queueNames.length);
   metrics.runnerSlots.set({ kind: 'busy' }, 0);
-  metrics.observeLockWaiters(async () => (await ctx.locks.list()).map((l) => ({ lock: l.name, waiters: l.waiters.length })));
+  metrics.observeLockWaiters(async () => (await ctx.locks.list({ ended: (w) => store.itemsEnded(w) })).map((l) => ({ lock: l.name, waiters: l.waiters.length })));
   const workers = [...startGateWorkers(ctx, queueNames), ...startItemWorkers(ctx, queueNames, concurrency)];
   const host = opts.host ?? process.env['AGORA_HOST'] ?? os.hostname();
   const storageKind = config.storage.provider;

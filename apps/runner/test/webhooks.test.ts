@@ -131,6 +131,34 @@ describe('result sinks', () => {
     }
   });
 
+  it('Redis refusing an item\'s result delivery at enqueue: the job is taken up again and sends it, once', async () => {
+    const flaky = await startCluster({ runners: 0, config: { resultSinks: { results: hook('/results') } } });
+    const redis = new Redis(flaky.config.redisUrl);
+    // The fault: the deliveries queue's meta hash is a string, so every enqueue fails with
+    // WRONGTYPE (its script reads the hash before writing the job) until the key is gone. Item
+    // queues have meta hashes of their own.
+    const meta = `${flaky.scheduler.store.keys.bullPrefix}:_deliveries:meta`;
+    await redis.set(meta, 'not a hash');
+    const warned: string[] = [];
+    const logger = { ...silent, warn: (_o: unknown, msg?: string) => void warned.push(String(msg)) };
+    const runner = await createRunner({ config: flaky.config, logger, runnerId: 'flaky', cpus: 64 });
+    try {
+      const runId = await flaky.client.submit({ id: 'refused', resultSink: 'results', items: [{ id: 'a', executor: 'noop' }] });
+      expect(await flaky.client.wait(runId)).toMatchObject({ state: 'succeeded' });
+      await until('the refused enqueue', async () => warned.some((m) => m.startsWith('result delivery not enqueued')));
+      // Refused once: the key is gone now (BullMQ may have made it a hash again already).
+      if ((await redis.type(meta)) === 'string') await redis.del(meta);
+      const [got] = await until('the refused result', async () => (ofRun('/results', runId).length > 0 ? ofRun('/results', runId) : null), 10_000);
+      expect(got!.body).toMatchObject({ type: 'item.result', runId, itemId: 'a', state: 'done' });
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(ofRun('/results', runId)).toHaveLength(1);
+    } finally {
+      await runner.close({ graceMs: 1000 });
+      redis.disconnect();
+      await flaky.close();
+    }
+  });
+
   it('refuses a plan naming an unknown sink, naming the ones configured', async () => {
     await expect(cluster.client.submit({ id: 'nowhere', resultSink: 'nope', items: [{ id: 'a', executor: 'noop' }] })).rejects.toThrow(
       'resultSink: unknown result sink "nope" (configured: other, results, stdout)',

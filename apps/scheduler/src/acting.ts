@@ -102,6 +102,14 @@ export async function startActingTerm(ctx: {
     await inbox.close().catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'closing the inbox worker failed'));
     await inboxConn.quit().catch(() => undefined);
   };
+  // The worker's connection (its blocking one is a duplicate BullMQ owns) and the subscription:
+  // once cut, the worker can neither take a job nor extend the lock of one it holds, so a plan it
+  // was accepting is found stalled and taken up by the next term.
+  const abandon = (): void => {
+    if (sweepTimer) clearInterval(sweepTimer);
+    sealSub?.disconnect();
+    inboxConn.disconnect();
+  };
   try {
     if (ctx.sealing) {
       // A run is sealed as soon as it ends (pub/sub); the sweep catches any message missed while
@@ -129,5 +137,5 @@ export async function startActingTerm(ctx: {
     await stop();
     throw err;
   }
-  return { stop };
+  return { stop, abandon };
 }

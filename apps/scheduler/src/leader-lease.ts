@@ -117,6 +117,12 @@ export class LeaderLease {
     return this.redis.get(this.keys.leaderEpoch);
   }
 
+  /** The epoch and the holder in Redis now (one MGET: both keys are in one slot). */
+  async current(): Promise<{ epoch: string | null; holder: string | null }> {
+    const [holder, epoch] = await this.redis.mget(this.keys.leader, this.keys.leaderEpoch);
+    return { epoch: epoch ?? null, holder: holder ?? null };
+  }
+
   /** Who holds the lease now, for logs. */
   async currentHolder(): Promise<string | null> {
     return this.redis.get(this.keys.leader);

@@ -5,6 +5,11 @@ import { LeaseLostError, type LeaderLease } from './leader-lease.js';
 export interface ActingTerm {
   /** Stops it; an acceptance in flight stops at its next fence check and returns its job. */
   stop(): Promise<void>;
+  /**
+   * Called when `stop()` did not finish within its bound (a close that hangs on a connection
+   * Redis dropped): cuts the term's own connections, so nothing of it takes or holds a job any more.
+   */
+  abandon?(): void;
 }
 
 /**
@@ -18,13 +23,21 @@ export interface ActingTerm {
 export class Leadership {
   private term: { epoch: number; acting: ActingTerm } | undefined;
   private stopped: Promise<void> = Promise.resolve();
+  /**
+   * Counts terms started and stopped: a term's own fence checks it, so work left over from a
+   * term that did not stop in time is refused even when the next term has the same epoch (Redis
+   * lost its data and the epoch counted from 1 again).
+   */
+  private termNo = 0;
   private ticking = false;
   private closing = false;
 
   constructor(
     private readonly lease: LeaderLease,
     private readonly logger: Logger,
-    private readonly startTerm: (epoch: number) => Promise<ActingTerm>,
+    private readonly startTerm: (epoch: number, term: number) => Promise<ActingTerm>,
+    /** How long a term may take to stop before the next one starts without it. */
+    private readonly stopBoundMs: number,
   ) {}
 
   get epoch(): number | undefined {
@@ -38,17 +51,20 @@ export class Leadership {
   /**
    * Refuses to go on unless we hold the newest lease: one GET per call. A lease past its local
    * deadline (the process was paused, say) is renewed first, which fails if another scheduler
-   * took it meanwhile.
+   * took it meanwhile. `term` (from `startTerm`) also refuses work of a term that has stopped.
    */
-  async fence(): Promise<void> {
+  async fence(term?: number): Promise<void> {
     const epoch = this.lease.epoch;
-    if (epoch === undefined || this.closing) throw new LeaseLostError('this scheduler is not the active one (standby or stopping)');
+    if (epoch === undefined || this.closing || (term !== undefined && term !== this.termNo)) {
+      throw new LeaseLostError('this scheduler is not the active one (standby or stopping)');
+    }
     if (this.lease.expiredLocally && !(await this.lease.renew().catch(() => false))) {
       this.loseLease('lease expired and could not be renewed');
       throw new LeaseLostError(`scheduler lease of epoch ${epoch} expired and was taken over`, epoch);
     }
-    const newest = await this.lease.newestEpoch();
-    if (newest !== String(epoch) || this.lease.epoch !== epoch) {
+    const { epoch: newest, holder } = await this.lease.current();
+    // Another holder under our epoch number: Redis lost its data and the count started over.
+    if (newest !== String(epoch) || (holder !== null && holder !== this.lease.holder) || this.lease.epoch !== epoch) {
       this.loseLease(`epoch moved to ${newest ?? 'none'}`);
       throw new LeaseLostError(`scheduler epoch ${epoch} is stale (newest is ${newest ?? 'none'}); stopped`, epoch, newest);
     }
@@ -76,7 +92,7 @@ export class Leadership {
       const epoch = await this.lease.tryAcquire();
       if (epoch === undefined || this.closing) return;
       try {
-        const acting = await this.startTerm(epoch);
+        const acting = await this.startTerm(epoch, ++this.termNo);
         this.term = { epoch, acting };
         if (this.lease.epoch !== epoch) throw new LeaseLostError(`scheduler lease of epoch ${epoch} was lost while starting`, epoch);
       } catch (err) {
@@ -109,10 +125,32 @@ export class Leadership {
     if (!this.closing) this.logger.info({ holder: this.lease.holder }, 'scheduler standby');
   }
 
-  /** Not awaited where it is found (inside an acceptance the worker's close waits for): `stopped` settles once it is down. */
+  /**
+   * Not awaited where it is found (inside an acceptance the worker's close waits for): `stopped`
+   * settles once it is down, or once `stopBoundMs` has passed: a stop that hangs (BullMQ's
+   * Worker.close waiting on a connection Redis dropped) must not keep this scheduler standby for
+   * good. The term is then abandoned (its connections cut) and its leftover work is fenced off.
+   */
   private stopTerm(): void {
     const term = this.term;
     this.term = undefined;
-    if (term) this.stopped = this.stopped.then(() => term.acting.stop());
+    this.termNo++;
+    if (!term) return;
+    this.stopped = this.stopped.then(async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const stopping = term.acting.stop().catch((err: unknown) => this.logger.warn({ epoch: term.epoch, err: coerceError(err).message }, 'scheduler term stopped with an error'));
+      const late = await Promise.race([
+        stopping.then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.stopBoundMs))),
+      ]);
+      clearTimeout(timer);
+      if (!late) return;
+      this.logger.warn({ epoch: term.epoch, boundMs: this.stopBoundMs }, `scheduler term did not stop within ${this.stopBoundMs} ms; abandoning it`);
+      try {
+        term.acting.abandon?.();
+      } catch (err) {
+        this.logger.warn({ epoch: term.epoch, err: coerceError(err).message }, 'abandoning the scheduler term failed');
+      }
+    });
   }
 }

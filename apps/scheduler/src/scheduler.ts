@@ -13,7 +13,7 @@ import { sealerWithDeliveries } from './run-deliveries.js';
 import { acceptSubmission, type AcceptResult, type IntakeContext } from './intake.js';
 import { Admissions } from './admission.js';
 import { LeaderLease, LeaseLostError } from './leader-lease.js';
-import { Leadership } from './leadership.js';
+import { Leadership, type ActingTerm } from './leadership.js';
 import { startRunSpans } from './run-spans.js';
 import { createUpkeep } from './upkeep.js';
 
@@ -105,17 +105,39 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const runDeliveries = await runEndSealer({ config, logger, redis, store, metrics, queueFor, fence, providers: intake.providers });
   const sealer = runDeliveries.sealer;
   const upkeep = createUpkeep({ config, logger, redis, store, sealer, queueFor, fence });
-  const leadership = new Leadership(lease, logger, async (epoch) => {
+  const startTerm = async (epoch: number, termNo: number): Promise<ActingTerm> => {
     await publishDeployment({ redis, store, config, executors, queueFor }, opts.concurrency);
-    const term = await startActingTerm({ config, logger, store, sealer, metrics, accept, sweep: upkeep.sweep, inboxConcurrency: opts.inboxConcurrency ?? 2, sealing: opts.sealing !== false });
+    // The inbox worker's acceptances fence on this term: one left over from a term that did not
+    // stop in time writes nothing once the next term (here, maybe under the same epoch) acts.
+    const termIntake: IntakeContext = { ...intake, fence: () => leadership.fence(termNo) };
+    const acceptInTerm = (data: unknown): Promise<AcceptResult> => acceptSubmission(termIntake, data);
+    const term = await startActingTerm({ config, logger, store, sealer, metrics, accept: acceptInTerm, sweep: upkeep.sweep, inboxConcurrency: opts.inboxConcurrency ?? 2, sealing: opts.sealing !== false });
     const runSpans = await startRunSpans({ config, logger, store, tracing }).catch(async (err: unknown) => {
       await term.stop();
       throw err;
     });
     logger.debug({ epoch }, 'acting');
-    // Admissions in memory belong to this term: the next term (here or elsewhere) rebuilds them from Redis.
-    return { stop: () => runSpans.stop().then(() => term.stop()).finally(() => intake.admissions.clear()) };
-  });
+    // Admissions in memory belong to this term: the next term (here or elsewhere) rebuilds them
+    // from Redis. Cleared when it stops, or when it is abandoned (then not again if its stop ends
+    // late, under the next term).
+    let abandoned = false;
+    return {
+      stop: () =>
+        runSpans
+          .stop()
+          .then(() => term.stop())
+          .finally(() => {
+            if (!abandoned) intake.admissions.clear();
+          }),
+      abandon: () => {
+        abandoned = true;
+        term.abandon?.();
+        intake.admissions.clear();
+      },
+    };
+  };
+  // A term that has not stopped within a lease is taken for hung (see Leadership.stopTerm).
+  const leadership = new Leadership(lease, logger, startTerm, config.scheduler.leaseMs);
 
   await leadership.tick();
   if (leadership.epoch === undefined) logger.info({ holder: lease.holder, leader: await lease.currentHolder() }, 'scheduler standby');

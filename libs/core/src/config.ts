@@ -7,9 +7,17 @@ import { ConfigError } from './errors.js';
 import { fleetConfigSchema } from './fleet.js';
 import { NAMESPACE_RE } from './keys.js';
 import { QUEUE_NAME_RE, parsePlanText } from './plan.js';
-import { redisClusterUrl } from './redis-url.js';
+import { assertRedisUrl, redisClusterUrl } from './redis-url.js';
 import { RETRY_LIMITS, retryPolicySchema } from './retry-policy.js';
 import { resolveTracingConfig, tracingConfigSchema, type TracingConfig } from './tracing-config.js';
+
+/**
+ * Longest interval or lease a config key may give: a day. Each becomes a Node timer (a lease is
+ * renewed every third of it); past 2^31-1 ms Node fires the timer after 1 ms instead, so the
+ * scheduler's lease renewal spun, printing a TimeoutOverflowWarning per turn on stderr.
+ */
+const DAY_MS = 24 * 3600 * 1000;
+const interval = (min: number) => z.number().int().min(min).max(DAY_MS, 'at most a day (86400000 ms)');
 
 const providerRef = z
   .object({
@@ -162,11 +170,11 @@ export const configSchema = z
         /** First retry back-off (exponential): `runner.retry.backoff.delayMs`'s legacy spelling, with its bounds (0 to a day). @default 1000 */
         backoffMs: z.number().int().nonnegative().max(RETRY_LIMITS.maxDelayMs).default(1000),
         /** Lease of a resource lock; extended while the item runs. @default 30000 */
-        lockTtlMs: z.number().int().min(1000).default(30_000),
+        lockTtlMs: interval(1000).default(30_000),
         /** BullMQ job lock duration; a runner silent this long loses the job to another. @default 30000 */
-        jobLockMs: z.number().int().min(1000).default(30_000),
+        jobLockMs: interval(1000).default(30_000),
         /** How often stalled jobs are looked for. @default 30000 */
-        stalledIntervalMs: z.number().int().min(500).default(30_000),
+        stalledIntervalMs: interval(500).default(30_000),
         /** Completed item jobs kept for the dashboard. @default 10000 */
         keepCompleted: z.number().int().nonnegative().default(10_000),
         /** Failed item jobs kept for the dashboard. @default 10000 */
@@ -211,17 +219,17 @@ export const configSchema = z
          * renewed every third of this; a standby takes over within this long after the active one dies.
          * @default 10000
          */
-        leaseMs: z.number().int().min(1000).default(10_000),
+        leaseMs: interval(1000).default(10_000),
         /** Lock duration of a plan being accepted (an inbox job); lost this long after its scheduler dies. @default leaseMs */
-        inboxLockMs: z.number().int().min(1000).optional(),
+        inboxLockMs: interval(1000).optional(),
         /** How often stalled inbox jobs are looked for. @default half of inboxLockMs */
-        inboxStalledIntervalMs: z.number().int().min(500).optional(),
+        inboxStalledIntervalMs: interval(500).optional(),
         /**
          * A running run whose event stream has not moved for this long has its unfinished items'
          * jobs looked at: an item whose job is gone from the queue (removed) or ended without
          * ending it is failed `JOB_LOST`, so the run can end. @default 60000
          */
-        repairAfterMs: z.number().int().min(1000).default(60_000),
+        repairAfterMs: interval(1000).default(60_000),
       })
       .strict()
       .prefault({}),
@@ -243,13 +251,17 @@ export const configSchema = z
         /** A running run is checkpointed after this many new events. @default 50000 */
         checkpointEveryEvents: z.number().int().positive().default(50_000),
         /** ... or after this long with new events. @default 60000 */
-        checkpointEveryMs: z.number().int().min(1000).default(60_000),
+        checkpointEveryMs: interval(1000).default(60_000),
       })
       .strict()
       .prefault({}),
     dashboard: z
       .object({
-        host: z.string().default('127.0.0.1'),
+        /**
+         * Bind address of the dashboard and API. Never empty: Node reads an empty host as every
+         * interface, the opposite of the default. @default "127.0.0.1"
+         */
+        host: z.string().min(1, 'an address to listen on (127.0.0.1, or 0.0.0.0 for every interface), not empty').default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(3000),
         /** One key with scopes `read` + `submit`; falls back to AGORA_API_KEY. */
         apiKey: dashboardKeySchema.optional(),
@@ -325,8 +337,60 @@ export type AgoraConfig = z.infer<typeof configSchema> & {
 
 export const CONFIG_FILE_NAMES = ['agora.config.json', 'agora.config.mjs'] as const;
 
+/**
+ * An environment variable of the config (`AGORA_CONFIG`, `AGORA_DATA_DIR`, `AGORA_NAMESPACE`), or
+ * undefined when unset or empty: empty counts as unset, as for the other knobs (env files and
+ * `${VAR:-}` leave names empty). An empty AGORA_DATA_DIR made the config's directory the data dir.
+ */
+export function configEnv(name: 'AGORA_CONFIG' | 'AGORA_DATA_DIR' | 'AGORA_NAMESPACE', env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const v = env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/**
+ * Where the raw config holds a `"__proto__"` key. `JSON.parse` keeps one as data, but the schema's
+ * copy assigns it, which sets a prototype instead: the entry would vanish silently
+ * (`"queues": { "__proto__": … }` left no queue at all). Refused, as in plans. Iterative, over
+ * plain objects and arrays only, each visited once (a `.mjs` config may share or cycle objects).
+ */
+function protoKeyPlaces(raw: unknown): string[] {
+  const places: string[] = [];
+  const seen = new Set<object>();
+  const stack: Array<{ value: unknown; path: string }> = [{ value: raw, path: '' }];
+  while (stack.length > 0 && places.length < 20) {
+    const { value, path: at } = stack.pop()!;
+    if (value === null || typeof value !== 'object' || seen.has(value)) continue;
+    // Only data: a .mjs config may hand a provider an instance (a client, a Buffer) to keep.
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) continue;
+    seen.add(value);
+    for (const key of Object.keys(value)) {
+      const place = Array.isArray(value) ? `${at}[${key}]` : at === '' ? key : `${at}.${key}`;
+      if (key === '__proto__') places.push(`${at === '' ? '(root)' : at}: the key "__proto__" is not allowed`);
+      else stack.push({ value: (value as Record<string, unknown>)[key], path: place });
+    }
+  }
+  return places;
+}
+
+/** Why the file's value cannot be a config (it must be a plain object), or null. `undefined`: the defaults. */
+function configRootProblem(raw: unknown): string | null {
+  if (raw === undefined) return null;
+  if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+    const proto = Object.getPrototypeOf(raw) as unknown;
+    if (proto === Object.prototype || proto === null) return null;
+    if (typeof (raw as { then?: unknown }).then === 'function') return '(root): the default export is a Promise: export the settings object itself (await at the top level of the module)';
+  }
+  const what = raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw === 'object' ? 'an object that is not plain' : `a ${typeof raw}`;
+  return `(root): a config is an object of settings ({} for the defaults), got ${what}`;
+}
+
 function crossCheck(cfg: z.infer<typeof configSchema>): string[] {
   const problems: string[] = [];
+  // No queue: every plan is refused ("configured: ") and runners serve nothing, in silence.
+  if (Object.keys(cfg.queues).length === 0) problems.push('queues: no queue is configured; give at least one (the default is { "default": { "concurrency": 2 } })');
+  // Items name their task in inputs.task, and an empty name is no name there (the runner refuses it).
+  if (Object.hasOwn(cfg.tasks, '')) problems.push('tasks: a task name must not be empty');
   for (const [name, t] of Object.entries(cfg.targets)) {
     if (!(t.compute in cfg.compute)) problems.push(`targets.${name}.compute: unknown compute provider "${t.compute}"`);
     if (t.credentials !== undefined && !(t.credentials in cfg.credentials)) {
@@ -346,7 +410,21 @@ function crossCheck(cfg: z.infer<typeof configSchema>): string[] {
 
 /** Applies defaults and environment overrides to a raw config object. */
 export function compileConfig(raw: unknown, source: string, configDir: string, env: NodeJS.ProcessEnv = process.env): AgoraConfig {
-  const parsed = configSchema.safeParse(raw ?? {});
+  // A .mjs config's getter (or proxy) that throws while it is read: a bad config file (exit 2), named.
+  const read = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (err) {
+      throw new ConfigError(source, [`could not read it: ${err instanceof Error ? err.message : String(err)}`]);
+    }
+  };
+  // The schema takes any object without unknown own keys, so `null` (a JSON file) and a Promise
+  // (a .mjs exporting one) loaded as the defaults, every setting the file meant ignored.
+  const rootProblem = read(() => configRootProblem(raw));
+  if (rootProblem !== null) throw new ConfigError(source, [rootProblem]);
+  const proto = read(() => protoKeyPlaces(raw));
+  if (proto.length > 0) throw new ConfigError(source, proto);
+  const parsed = read(() => configSchema.safeParse(raw ?? {}));
   if (!parsed.success) {
     throw new ConfigError(
       source,
@@ -356,14 +434,23 @@ export function compileConfig(raw: unknown, source: string, configDir: string, e
   const problems = crossCheck(parsed.data);
   if (problems.length > 0) throw new ConfigError(source, problems);
   const cfg = parsed.data;
-  const ns = env['AGORA_NAMESPACE'];
+  // The file's redisUrl, when it is the one used: refused here naming the key. Checked later, a
+  // bad one was reported as "REDIS_URL is not a valid Redis URL" with REDIS_URL unset.
+  if (env['REDIS_URL'] === undefined && cfg.redisUrl !== undefined) {
+    try {
+      assertRedisUrl(cfg.redisUrl, 'redisUrl');
+    } catch (err) {
+      throw new ConfigError(source, [(err as Error).message]);
+    }
+  }
+  const ns = configEnv('AGORA_NAMESPACE', env);
   if (ns !== undefined && !NAMESPACE_RE.test(ns)) throw new ConfigError('AGORA_NAMESPACE', [`invalid namespace "${ns}"`]);
   return {
     ...cfg,
     namespace: ns ?? cfg.namespace,
     configDir,
     redisUrl: env['REDIS_URL'] ?? cfg.redisUrl ?? (cfg.redis?.cluster ? redisClusterUrl(cfg.redis.cluster, { tls: cfg.redis.tls }) : 'redis://127.0.0.1:6379'),
-    dataDir: path.resolve(configDir, env['AGORA_DATA_DIR'] ?? cfg.dataDir ?? '.agora'),
+    dataDir: path.resolve(configDir, configEnv('AGORA_DATA_DIR', env) ?? cfg.dataDir ?? '.agora'),
     tracing: resolveTracingConfig(cfg.tracing, env),
   };
 }
@@ -374,7 +461,7 @@ export function compileConfig(raw: unknown, source: string, configDir: string, e
  */
 export async function loadConfig(explicitPath?: string, cwd: string = process.cwd()): Promise<AgoraConfig> {
   const chosen =
-    explicitPath ?? process.env['AGORA_CONFIG'] ?? CONFIG_FILE_NAMES.map((n) => path.join(cwd, n)).find((p) => existsSync(p));
+    explicitPath ?? configEnv('AGORA_CONFIG') ?? CONFIG_FILE_NAMES.map((n) => path.join(cwd, n)).find((p) => existsSync(p));
   if (chosen === undefined) return compileConfig({}, '(defaults)', cwd);
   const file = path.resolve(cwd, chosen);
   if (!existsSync(file)) throw new ConfigError(file, ['file does not exist']);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import { parse as parseJsonc, printParseErrorCode, visit as visitJson, type ParseError } from 'jsonc-parser';
 import { PlanValidationError, ValueError } from './errors.js';
 import { ITEM_ID_MAX, isItemId } from './ids.js';
 import { retryPolicySchema } from './retry-policy.js';
@@ -128,7 +128,9 @@ export function numberProblem(n: number): string | null {
  *   could never be sealed;
  * - a number that cannot be kept as written (see `numberProblem`);
  * - a `"__proto__"` key: `JSON.parse` keeps it as data, but any copy by assignment (a schema's
- *   output, a spread) turns it into a prototype, so what validates would not be what runs.
+ *   output, a spread) turns it into a prototype, so what validates would not be what runs;
+ * - a value JSON cannot carry as it is (an SDK caller's object): a bigint, a function, a symbol,
+ *   a Map, a Date or another non-plain object.
  * Reports at most 20 problems.
  */
 export function planValueProblems(input: unknown): string[] {
@@ -146,7 +148,20 @@ export function planValueProblems(input: unknown): string[] {
       if (problem) problems.push(`${placeLabel(path)}: ${problem}`);
       continue;
     }
+    if (typeof value === 'bigint' || typeof value === 'function' || typeof value === 'symbol') {
+      // An SDK caller's object: JSON.stringify throws on a bigint (a TypeError, not a problem
+      // list) and drops functions and symbols, so the item would run without them.
+      problems.push(`${placeLabel(path)}: holds a ${typeof value}, which JSON cannot carry${typeof value === 'bigint' ? ' (send it as a string)' : ''}`);
+      continue;
+    }
     if (value === null || typeof value !== 'object') continue;
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto !== Object.prototype && proto !== null && !Array.isArray(value)) {
+      // A Map, a Set, a class instance, a Date: JSON writes {} or its toJSON(), not what was given.
+      const kind = (value as { constructor?: { name?: unknown } }).constructor?.name;
+      problems.push(`${placeLabel(path)}: holds ${typeof kind === 'string' && kind !== '' ? `an object of class ${kind}` : 'an object that is not plain'}, which is not JSON data: use plain objects, arrays, strings, numbers, booleans and null`);
+      continue;
+    }
     if (depth > PLAN_LIMITS.maxDepth) {
       if (!tooDeep) problems.push(`${placeLabel(path)}: nested deeper than ${PLAN_LIMITS.maxDepth} levels`);
       tooDeep = true;
@@ -178,7 +193,7 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
       const path = zodPath(iss.path);
       const idx = iss.path[0] === 'items' && typeof iss.path[1] === 'number' ? iss.path[1] : undefined;
       const raw = idx === undefined ? undefined : (input as { items?: Array<{ id?: unknown }> }).items?.[idx]?.id;
-      const named = typeof raw === 'string' ? ` (item "${raw}")` : '';
+      const named = typeof raw === 'string' ? ` (item ${JSON.stringify(raw)})` : '';
       return `${path}${named}: ${iss.message}`;
     });
     // The item graph is still checked wherever it can be read (ids, dependencies, cycles), so
@@ -192,15 +207,15 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
   const where = (i: number): string => `items[${i}] (${JSON.stringify(plan.items[i]?.id)})`;
 
   if (!QUEUE_NAME_RE.test(plan.queue)) {
-    problems.push(`queue: invalid queue name "${plan.queue}": use 1-64 of [a-z0-9_-], starting with a letter or digit`);
+    problems.push(`queue: invalid queue name ${JSON.stringify(plan.queue)}: use 1-64 of [a-z0-9_-], starting with a letter or digit`);
   } else if (options.queues && !options.queues.includes(plan.queue)) {
-    problems.push(`queue: unknown queue "${plan.queue}" (configured: ${options.queues.join(', ')})`);
+    problems.push(`queue: unknown queue ${JSON.stringify(plan.queue)} (configured: ${options.queues.join(', ')})`);
   }
   if (plan.target !== undefined && options.targets && !options.targets.includes(plan.target)) {
-    problems.push(`target: unknown target "${plan.target}" (configured: ${options.targets.join(', ') || 'none'})`);
+    problems.push(`target: unknown target ${JSON.stringify(plan.target)} (configured: ${options.targets.join(', ') || 'none'})`);
   }
   if (plan.resultSink !== undefined && options.resultSinks && !options.resultSinks.includes(plan.resultSink)) {
-    problems.push(`resultSink: unknown result sink "${plan.resultSink}" (configured: ${options.resultSinks.join(', ')})`);
+    problems.push(`resultSink: unknown result sink ${JSON.stringify(plan.resultSink)} (configured: ${options.resultSinks.join(', ')})`);
   }
   if (plan.items.length === 0) problems.push('items: plan is empty: it has no items');
   if (plan.items.length > PLAN_LIMITS.maxItems) {
@@ -210,14 +225,14 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
   problems.push(...graphProblems(plan.items));
   plan.items.forEach((item, i) => {
     if (!executors.has(item.executor)) {
-      problems.push(`${where(i)}: unknown executor "${item.executor}" (known: ${[...executors].sort().join(', ')})`);
+      problems.push(`${where(i)}: unknown executor ${JSON.stringify(item.executor)} (known: ${[...executors].sort().join(', ')})`);
     }
     // `subagent` is an alias of `task`: both given, one would be silently ignored.
     if (item.executor === 'dispatch' && Object.hasOwn(item.inputs, 'task') && Object.hasOwn(item.inputs, 'subagent')) {
       problems.push(`${where(i)}: inputs.task and inputs.subagent name the same thing (subagent is an alias): give one`);
     }
     if (item.target !== undefined && options.targets && !options.targets.includes(item.target)) {
-      problems.push(`${where(i)}: unknown target "${item.target}" (configured: ${options.targets.join(', ') || 'none'})`);
+      problems.push(`${where(i)}: unknown target ${JSON.stringify(item.target)} (configured: ${options.targets.join(', ') || 'none'})`);
     }
     const inputBytes = Buffer.byteLength(JSON.stringify(item.inputs));
     if (inputBytes > PLAN_LIMITS.maxInputBytes) {
@@ -233,7 +248,7 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
     item.resourceLocks.forEach((lock, j) => {
       const why = lockNameProblem(lock);
       if (why) problems.push(`${where(i)}: resourceLocks[${j}]: invalid lock name ${JSON.stringify(lock)}: ${why}`);
-      if (seenLocks.has(lock)) problems.push(`${where(i)}: resourceLocks[${j}]: "${lock}" is listed twice`);
+      if (seenLocks.has(lock)) problems.push(`${where(i)}: resourceLocks[${j}]: ${JSON.stringify(lock)} is listed twice`);
       seenLocks.add(lock);
     });
   });
@@ -273,9 +288,9 @@ function graphProblems(items: ReadonlyArray<GraphItem | undefined>): string[] {
     const kept: string[] = [];
     item.depends_on.forEach((dep, j) => {
       if (dep === item.id) problems.push(`${where(i)}: depends_on[${j}]: item depends on itself`);
-      else if (!index.has(dep)) problems.push(`${where(i)}: depends_on[${j}]: unknown item "${dep}"`);
+      else if (!index.has(dep)) problems.push(`${where(i)}: depends_on[${j}]: unknown item ${JSON.stringify(dep)}`);
       else if (!seenDeps.has(dep)) kept.push(dep);
-      if (seenDeps.has(dep)) problems.push(`${where(i)}: depends_on[${j}]: "${dep}" is listed twice`);
+      if (seenDeps.has(dep)) problems.push(`${where(i)}: depends_on[${j}]: ${JSON.stringify(dep)} is listed twice`);
       seenDeps.add(dep);
     });
     if (index.get(item.id) === i) edges.push({ id: item.id, depends_on: kept });
@@ -372,6 +387,42 @@ function textDepth(text: string): number {
 }
 
 /**
+ * The first key given twice in one object of well-formed JSON text, with where its second use
+ * starts, or null. `JSON.parse` keeps the last value in silence, so a plan's `"depends_on"` (or a
+ * config's key) written twice would lose the first without a word: such text is refused, as a
+ * misspelt key is. One pass over the text (jsonc-parser's visitor), after a depth check.
+ */
+export function duplicateJsonKey(text: string): { key: string; line: number; column: number } | null {
+  // The visitor recurses per level: text deeper than a plan may be is refused for its depth
+  // (parsePlanText, validatePlan) before its keys matter, and must not overflow the stack here.
+  if (textDepth(text) > PLAN_LIMITS.maxDepth) return null;
+  const open: Array<Set<string>> = [];
+  let found: { key: string; offset: number } | null = null;
+  visitJson(
+    text,
+    {
+      onObjectBegin: () => {
+        open.push(new Set());
+        return found === null;
+      },
+      onObjectEnd: () => {
+        open.pop();
+      },
+      onObjectProperty: (key, offset) => {
+        const keys = open[open.length - 1];
+        if (found !== null || keys === undefined) return;
+        if (keys.has(key)) found = { key, offset };
+        else keys.add(key);
+      },
+    },
+    { disallowComments: true, allowTrailingComma: false },
+  );
+  if (found === null) return null;
+  const { key, offset } = found as { key: string; offset: number };
+  return { key, ...lineCol(text, offset) };
+}
+
+/**
  * Parses plan (and config) JSON text strictly, the one parser every surface uses (CLI, HTTP,
  * SDK callers that hold text). `JSON.parse` does the parsing because it keeps a `"__proto__"`
  * key as data (a parser that assigns keys turns it into a prototype, so the validator and the
@@ -380,6 +431,9 @@ function textDepth(text: string): number {
  * refused here, before parsing.
  */
 export function parsePlanText(text: string, source = 'plan'): unknown {
+  // A leading byte order mark (editors on Windows write one) is not JSON but may be ignored
+  // (RFC 8259 8.1); the HTTP API's body parser ignores it, so the CLI does too.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (Buffer.byteLength(text) > PLAN_LIMITS.maxPlanBytes) {
     throw new ValueError(`${source}: larger than ${PLAN_LIMITS.maxPlanBytes} bytes`);
   }
@@ -397,5 +451,7 @@ export function parsePlanText(text: string, source = 'plan'): unknown {
   if (textDepth(text) > PLAN_LIMITS.maxDepth) {
     throw new ValueError(`${source}: JSON nested deeper than ${PLAN_LIMITS.maxDepth} levels`);
   }
+  const dup = duplicateJsonKey(text);
+  if (dup !== null) throw new ValueError(`${source}:${dup.line}:${dup.column}: invalid JSON: the key ${JSON.stringify(dup.key)} is given twice in one object (the first value would be ignored)`);
   return value;
 }

@@ -109,8 +109,56 @@ describe('validatePlan', () => {
   });
 });
 
+describe('validatePlan of an SDK caller\'s object', () => {
+  it('lists a value JSON cannot carry as a problem instead of throwing or dropping it', () => {
+    // Before: a bigint made validatePlan (and so submit) throw a TypeError from JSON.stringify;
+    // a Map was submitted as {} and a function left out, so the item ran with other inputs.
+    const cases: Array<[unknown, string]> = [
+      [10n, 'items[0].inputs.x: holds a bigint, which JSON cannot carry (send it as a string)'],
+      [new Map([[1, 2]]), 'items[0].inputs.x: holds an object of class Map, which is not JSON data'],
+      [new Date(0), 'items[0].inputs.x: holds an object of class Date, which is not JSON data'],
+      [() => 1, 'items[0].inputs.x: holds a function, which JSON cannot carry'],
+    ];
+    for (const [x, problem] of cases) {
+      const r = validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop', inputs: { x } }] });
+      expect(r.ok).toBe(false);
+      expect(r.problems.join('\n')).toContain(problem);
+    }
+    // Plain data, and an object without a prototype, still validate.
+    const bare = Object.assign(Object.create(null) as object, { y: [1, 'two', null, true, { z: -0 }] });
+    expect(validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop', inputs: { x: bare } }] }).ok).toBe(true);
+  });
+});
+
+describe('validatePlan messages', () => {
+  it('quote a plan\'s own strings as JSON, so a control character in one never reaches a terminal raw', () => {
+    // Before: `unknown queue "<ESC>[2J"` held the escape itself, and agora validate printed it.
+    const r = validatePlan(
+      { id: 'p', queue: 'q\u001b[2J', items: [{ id: 'a', executor: 'x\u001b]0;t\u0007', depends_on: ['g\rh'] }] },
+      { queues: ['default'] },
+    );
+    const text = r.problems.join('\n');
+    // eslint-disable-next-line no-control-regex
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);
+    expect(text).toContain('invalid queue name "q\\u001b[2J"');
+    expect(text).toContain('unknown item "g\\rh"');
+    // Plain strings read as before.
+    expect(validatePlan({ id: 'p', queue: 'nope', items: [{ id: 'a', executor: 'noop' }] }, { queues: ['default'] }).problems).toEqual(['queue: unknown queue "nope" (configured: default)']);
+  });
+});
+
 describe('parsePlanText', () => {
   it('reports line and column of malformed JSON', () => {
     expect(() => parsePlanText('{\n  "id": "p",\n  "items": [,]\n}', 'plan.json')).toThrow('plan.json:3:13: invalid JSON: ValueExpected');
+  });
+
+  it('ignores a leading byte order mark, as the HTTP API does (RFC 8259 8.1)', () => {
+    // Before: "plan.json:1:1: invalid JSON: InvalidSymbol" (exit 2) for a file an editor saved
+    // with a BOM, while POST /api/runs accepted the same bytes.
+    expect(parsePlanText('\uFEFF{"id":"p","items":[]}', 'plan.json')).toEqual({ id: 'p', items: [] });
+    // Errors still name the line and column as an editor shows them (the BOM is not a column).
+    expect(() => parsePlanText('\uFEFF{\n  "id": "p",\n  "items": [,]\n}', 'plan.json')).toThrow('plan.json:3:13: invalid JSON: ValueExpected');
+    // Only a leading one: anywhere else it is not whitespace in JSON.
+    expect(() => parsePlanText('{"id":\uFEFF"p"}', 'plan.json')).toThrow('invalid JSON');
   });
 });

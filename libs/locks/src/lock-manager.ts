@@ -106,6 +106,17 @@ export interface LockInfo {
   readonly waiters: Array<{ readonly runId: string; readonly itemId: string; readonly since: string; readonly position: number }>;
 }
 
+export interface ListOptions {
+  /**
+   * Which of these waiters' items have ended: those are not listed (nor counted in the positions).
+   * A cancel ends a parked waiter's item at once, but the waiter leaves the lock queues only when
+   * its job wakes (its start finds the item ended and gives its place up); it blocks nobody
+   * meanwhile, as the holder's release wakes it and it hands straight on. Its place is kept in
+   * Redis rather than taken away here, so the queue order every runner sees stays as it was.
+   */
+  readonly ended?: (waiters: ReadonlyArray<{ readonly runId: string; readonly itemId: string }>) => Promise<readonly boolean[]>;
+}
+
 export interface LockManagerOptions {
   readonly redis: Redis | Cluster;
   readonly namespace: string;
@@ -135,7 +146,7 @@ export interface LockManager {
    * free with nobody waiting leave the set of names in use.
    */
   sweepLockHeads(cursor: string): Promise<{ cursor: string; heads: WakeTarget[] }>;
-  list(): Promise<LockInfo[]>;
+  list(opts?: ListOptions): Promise<LockInfo[]>;
   close(): Promise<void>;
 }
 
@@ -415,7 +426,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
     };
   }
 
-  async function list(): Promise<LockInfo[]> {
+  async function list(opts: ListOptions = {}): Promise<LockInfo[]> {
     const names = (await redis.smembers(k.names)).sort();
     const out: LockInfo[] = [];
     for (const name of names) {
@@ -425,16 +436,19 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
         .pttl(k.resource(name))
         .zrange(k.waiters(name), 0, -1, 'WITHSCORES')
         .exec())!.map((x) => x[1]) as [Record<string, string>, number, string[]];
-      const ws: LockInfo['waiters'] = [];
+      const queued: Array<{ runId: string; itemId: string; since: string }> = [];
       for (let i = 0; i < waiters.length; i += 2) {
         const h = holderOf(waiters[i]!);
-        if (h) ws.push({ runId: h.runId, itemId: h.itemId, since: new Date(Number(waiters[i + 1])).toISOString(), position: i / 2 + 1 });
+        if (h) queued.push({ runId: h.runId, itemId: h.itemId, since: new Date(Number(waiters[i + 1])).toISOString() });
       }
       const held = pttl > 0 && holder['token'] !== undefined;
-      if (!held && ws.length === 0) {
+      if (!held && queued.length === 0) {
         await redis.srem(k.names, name);
         continue;
       }
+      const ended = opts.ended && queued.length > 0 ? await opts.ended(queued) : [];
+      const ws: LockInfo['waiters'] = queued.filter((_, i) => !ended[i]).map((w, i) => ({ ...w, position: i + 1 }));
+      if (!held && ws.length === 0) continue;
       out.push({
         name,
         holder: held ? { runId: holder['runId'] ?? '', itemId: holder['itemId'] ?? '', token: Number(holder['token']), since: holder['since'] ?? '' } : null,

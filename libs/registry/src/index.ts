@@ -1,5 +1,7 @@
 export * from './providers.js';
 export * from './tasks.js';
+export * from './retry-policies.js';
+export * from './result-sinks.js';
 export * from './health.js';
 export * from './artifacts.js';
 export * from './provider-package.js';

@@ -109,9 +109,9 @@ export async function resolvePlanTasks(
     const ref = await resolveTaskRef(store, config.namespace, n);
     const configured = Object.hasOwn(config.tasks, n);
     const where = `items[${i}] (${JSON.stringify(plan.items[i]!.id)})`;
-    if (ref && configured) problems.push(`${where}: task "${n}" is both in the config and registered in storage; remove one of them`);
+    if (ref && configured) problems.push(`${where}: task ${JSON.stringify(n)} is both in the config and registered in storage; remove one of them`);
     else if (ref) refs.set(n, ref);
-    else if (!configured) problems.push(`${where}: unknown task "${n}" (configured: ${Object.keys(config.tasks).join(', ') || 'none'}; none registered by that name)`);
+    else if (!configured) problems.push(`${where}: unknown task ${JSON.stringify(n)} (configured: ${Object.keys(config.tasks).join(', ') || 'none'}; none registered by that name)`);
   }
   return { refs, problems };
 }

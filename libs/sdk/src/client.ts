@@ -251,6 +251,11 @@ export class AgoraClient {
     checkWatchOptions(opts);
     let next = opts.fromSeq ?? 0;
     const pollMs = opts.pollMs ?? 1000;
+    // As the HTTP transport: a bad position is the caller's error, not a Redis reply about a stream id.
+    if (!Number.isSafeInteger(next) || next < 0) throw new ValueError(`fromSeq must be a non-negative integer, got ${next}`);
+    // 0 would be XREAD BLOCK 0 (forever), which the bound below reports as Redis unavailable.
+    if (!Number.isSafeInteger(pollMs) || pollMs <= 0) throw new ValueError(`pollMs must be a positive integer of milliseconds, got ${pollMs}`);
+    assertRunId(runId);
     const conn = reportRedisErrors(this.redis.duplicate());
     try {
       for (;;) {
@@ -265,7 +270,14 @@ export class AgoraClient {
           // A rejected or finished run whose terminal event we already passed (fromSeq beyond it).
           const done = await this.bounded(`state of run "${runId}"`, async () => {
             const state = await this.store.runState(runId);
-            if (state === null || !isTerminalRunState(state)) return false;
+            if (state === null) {
+              // Not recorded: a submission the scheduler has not accepted yet is waited for; a run
+              // nobody submitted is NotFoundError, as over HTTP (before, this polled forever).
+              // Read again after the inbox: an acceptance may have recorded it in between.
+              if (!(await this.inbox.getJob(runId)) && (await this.store.runState(runId)) === null) throw new NotFoundError(`no run "${runId}"`);
+              return false;
+            }
+            if (!isTerminalRunState(state)) return false;
             return next >= (await this.store.runProgress(runId)).events;
           });
           if (done) return;

@@ -151,6 +151,27 @@ describe('AgoraHttpClient', () => {
     expect((refused as Error).message).not.toContain('wrong-key');
   });
 
+  it('watch refuses an unknown run (NotFoundError) and a bad fromSeq (ValueError) on both transports', async () => {
+    // Before, the Redis transport polled an unknown run forever and passed fromSeq -1 or 1.5 to
+    // XREAD, which answered with a raw ReplyError.
+    const runId = await cluster.client.submit(plan);
+    await cluster.client.wait(runId);
+    for (const [name, api] of [['redis', cluster.client], ['http', client]] as Array<[string, AgoraApi]>) {
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(), 5000);
+      const unknown = await (async () => {
+        for await (const _ of api.watch('rnosuchrun2', { signal: ac.signal })) return 'yielded';
+        return ac.signal.aborted ? 'hung' : 'ended';
+      })().catch((e: unknown) => e);
+      clearTimeout(timer);
+      expect(unknown, `${name} watch of an unknown run`).toBeInstanceOf(NotFoundError);
+      await expect(api.wait('rnosuchrun2'), `${name} wait`).rejects.toThrow(NotFoundError);
+      for (const fromSeq of [-1, 1.5, Number.NaN]) {
+        await expect(collect(api, runId, fromSeq), `${name} fromSeq ${fromSeq}`).rejects.toThrow(ValueError);
+      }
+    }
+  });
+
   it('cancels a run through createAgoraClient({ http })', async () => {
     const api = createAgoraClient({ http: { url: dash.url, apiKey: KEY } });
     const runId = await api.submit({ id: 'slow', queue: 'default', items: [item('z', { sleepMs: 30_000 })] });

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+// What ioredis itself runs when a client that never connected is disconnected (not exported).
+import { closeHandler } from 'ioredis/built/redis/event_handler.js';
 import { UnavailableError, ValueError, assertRedisUrl, coerceError, createLogger, isRedisClusterUrl, parseRedisClusterUrl, redactRedisUrl, type Logger } from '@agora/core';
 
 /**
@@ -177,6 +179,20 @@ class ReportingRedis extends Redis {
 
   override duplicate(override?: Partial<RedisOptions>): Redis {
     return new ReportingRedis({ ...this.options, ...override }, {}, info.get(this)?.shown);
+  }
+
+  /**
+   * ioredis leaves a client that is waiting to reconnect (its socket already closed) in
+   * `reconnecting` for good when it is disconnected: the retry is cancelled but the client never
+   * ends, so whatever waits for its 'end' never returns. BullMQ's Worker.close waits so for its
+   * blocking connection: a scheduler that lost its lease while Redis was coming back could never
+   * stop its inbox worker, nor act again. Such a client is ended here the way ioredis ends one
+   * that never connected (status `end`, queued commands rejected, 'close' and 'end' emitted).
+   */
+  override disconnect(reconnect = false): void {
+    const idle = !reconnect && this.status === 'reconnecting';
+    super.disconnect(reconnect);
+    if (idle && this.status === 'reconnecting') closeHandler(this)();
   }
 }
 

@@ -1,5 +1,5 @@
 import { isRedisCluster, type RedisClient } from './redis.js';
-import { ITEM_STATES, ValueError, encodeEventBody, formatTraceparent, hashTagOf, isTerminalItemState, parseTraceparent, type AgoraEvent, type EventBody, type ItemState, type TraceContext } from '@agora/core';
+import { ITEM_STATES, ValueError, encodeEventBody, isItemId, isRunId, formatTraceparent, hashTagOf, isTerminalItemState, parseTraceparent, type AgoraEvent, type EventBody, type ItemState, type TraceContext } from '@agora/core';
 import { stateKeys, type StateKeys } from './keys.js';
 import type { LockClaimCall, LockReleaseCall } from '@agora/locks';
 import { callScript, callScriptBatched, defineScripts } from './scripts.js';
@@ -670,6 +670,25 @@ export class RunStore {
     if (open.length === 0) return [];
     const jobs = await this.redis.hmget(k.pending, ...open.map(([id]) => `job:${id}`));
     return open.map(([itemId, state], i) => ({ itemId, state, jobId: jobs[i] ?? null }));
+  }
+
+  /**
+   * For each item, whether it has ended (a terminal state). Items of no valid or known run are not
+   * ended. For listings of lock waiters: a cancel ends a parked waiter's item at once, but it
+   * leaves the lock queues only when its job wakes (see libs/locks `ListOptions.ended`).
+   */
+  async itemsEnded(refs: ReadonlyArray<{ readonly runId: string; readonly itemId: string }>): Promise<boolean[]> {
+    const byRun = new Map<string, number[]>();
+    refs.forEach((r, i) => {
+      if (!isRunId(r.runId) || !isItemId(r.itemId)) return;
+      byRun.set(r.runId, [...(byRun.get(r.runId) ?? []), i]);
+    });
+    const out = refs.map(() => false);
+    for (const [runId, at] of byRun) {
+      const states = await this.itemStates(runId, at.map((i) => refs[i]!.itemId));
+      at.forEach((i, j) => (out[i] = isTerminalItemState(states[j])));
+    }
+    return out;
   }
 
   async itemStates(runId: string, ids: readonly string[]): Promise<Array<string | null>> {

@@ -59,7 +59,7 @@ describe('item channels', () => {
 
   it('refuse what cannot travel as one JSON line of at most 64 KiB', () => {
     expect(() => encodeChannelMessage(undefined)).toThrow('message is not JSON');
-    expect(() => encodeChannelMessage({ n: 1n })).toThrow('message is not JSON');
+    expect(() => encodeChannelMessage({ n: 1n })).toThrow('message is not sendable: n: holds a bigint, which JSON cannot carry');
     expect(() => encodeChannelMessage('x'.repeat(CHANNEL_LIMITS.maxMessageBytes))).toThrow('over the limit of 65536 bytes');
     let deep: unknown = 0;
     for (let i = 0; i < 100; i++) deep = [deep];

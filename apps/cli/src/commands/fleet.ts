@@ -3,6 +3,7 @@ import path from 'node:path';
 import {
   AgoraError,
   CONFIG_FILE_NAMES,
+  configEnv,
   TimeoutError,
   ValueError,
   autoscaleDecision,
@@ -31,7 +32,7 @@ export function parseReplicas(raw: string): number {
 
 /** The config file this verb loaded (runners started by the fleet read the same one). */
 function loadedConfigFile(config: AgoraConfig, g: GlobalOpts): string | undefined {
-  const explicit = g.config ?? process.env['AGORA_CONFIG'];
+  const explicit = g.config ?? configEnv('AGORA_CONFIG');
   if (explicit !== undefined) return path.resolve(explicit);
   return CONFIG_FILE_NAMES.map((n) => path.join(config.configDir, n)).find((p) => existsSync(p));
 }

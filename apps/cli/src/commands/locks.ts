@@ -1,5 +1,5 @@
 import { createLockManager } from '@agora/locks';
-import { createRedis } from '@agora/state';
+import { RunStore, createRedis } from '@agora/state';
 import { EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { assertRedisReachable } from '../redis-check.js';
 
@@ -9,7 +9,9 @@ export async function locksCmd(opts: { json?: boolean }, g: GlobalOpts): Promise
   await assertRedisReachable(config.redisUrl);
   const redis = createRedis(config.redisUrl);
   try {
-    const locks = await createLockManager({ redis, namespace: config.namespace }).list();
+    const store = new RunStore(redis, config.namespace);
+    // A waiter whose item ended (its run was cancelled) waits for nothing: not listed.
+    const locks = await createLockManager({ redis, namespace: config.namespace }).list({ ended: (w) => store.itemsEnded(w) });
     if (opts.json) {
       process.stdout.write(JSON.stringify({ locks }, null, 2) + '\n');
       return EXIT.ok;

@@ -1,10 +1,10 @@
 import { DEFAULT_EXECUTORS, NotFoundError, PlanValidationError, ValueError, configValidateOptions, isTerminalRunState, validatePlan, type AgoraConfig, type Plan, type ValidateOptions } from '@agora/core';
 import { AgoraClient, runsQuerySchema, type RunSummary } from '@agora/sdk';
-import { ProviderSet, resolvePlanTasks } from '@agora/registry';
+import { ProviderSet, planDeploymentProblems } from '@agora/registry';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { parseSeq } from '../options.js';
 import { readPlanFile } from '../plan-file.js';
-import { WatchSummary } from '../watch-summary.js';
+import { WatchSummary, printable } from '../watch-summary.js';
 import { assertRedisReachable } from '../redis-check.js';
 
 async function client(g: GlobalOpts): Promise<{ client: AgoraClient; deployment: ValidateOptions }> {
@@ -17,11 +17,11 @@ async function client(g: GlobalOpts): Promise<{ client: AgoraClient; deployment:
 /**
  * The task check of the scheduler's acceptance, short of the run itself: the task each `dispatch`
  * item names against the config's tasks and those registered in the config's storage (read only
- * when the plan has dispatch items). So `validate` and `submit` refuse an unknown task, which the
- * scheduler would reject after the submission.
+ * when the plan has dispatch items), then each item's merged retry policy. So `validate` and
+ * `submit` refuse what the scheduler would reject after the submission.
  */
 function taskCheck(config: AgoraConfig): (plan: Plan) => Promise<string[]> {
-  return async (plan) => (await resolvePlanTasks(() => new ProviderSet(config).storage(), config, plan)).problems;
+  return (plan) => planDeploymentProblems(() => new ProviderSet(config).storage(), config, plan);
 }
 
 /** `agora validate <plan>`: prints every problem; exit 1 when invalid. `--json` for scripts. */
@@ -40,7 +40,8 @@ export async function validateCmd(file: string, g: GlobalOpts, opts: { json?: bo
     for (const p of r.problems) process.stderr.write(`  ${p}\n`);
     return EXIT.failed;
   }
-  process.stdout.write(`${file}: plan "${r.plan.id}" is valid: ${r.plan.items.length} items on queue "${r.plan.queue}"\n`);
+  // Quoted as JSON: a plan id may hold any character, a terminal escape included.
+  process.stdout.write(`${file}: plan ${JSON.stringify(r.plan.id)} is valid: ${r.plan.items.length} items on queue "${r.plan.queue}"\n`);
   return EXIT.ok;
 }
 
@@ -152,12 +153,16 @@ export async function cancelCmd(runId: string, g: GlobalOpts): Promise<number> {
   }
 }
 
-/** One runs-list row for people: a fixed-width line. */
-function runLine(r: RunSummary): string {
+/**
+ * One runs-list row for people: a fixed-width line. The plan id may hold any character: control
+ * characters are shown as U+FFFD (a newline split the row, an escape reached the terminal) and
+ * it is cut at 24 code points, never inside a surrogate pair.
+ */
+export function runLine(r: RunSummary): string {
   const c = r.counts;
   const counts = `${c.done}/${r.total} done` + (c.failed ? `, ${c.failed} failed` : '') + (c.skipped ? `, ${c.skipped} skipped` : '') + (c.cancelled ? `, ${c.cancelled} cancelled` : '');
   const took = r.durationMs !== undefined ? `${(r.durationMs / 1000).toFixed(1)}s` : '-';
-  return [r.runId.padEnd(28), r.state.padEnd(10), r.planId.slice(0, 24).padEnd(24), r.queue.padEnd(10), r.createdAt.padEnd(24), took.padStart(8), `  ${counts}`].join(' ');
+  return [r.runId.padEnd(28), r.state.padEnd(10), printable(Array.from(r.planId).slice(0, 24).join('')).padEnd(24), r.queue.padEnd(10), r.createdAt.padEnd(24), took.padStart(8), `  ${counts}`].join(' ');
 }
 
 /** `agora runs`: the newest runs, filtered; a table for people, or the page as JSON (`--json`). */

@@ -243,6 +243,8 @@ export async function runnerCmd(opts: { concurrency?: string; queues?: readonly 
 /** `agora dashboard`: Bull Board (and the run pages/API). */
 export async function dashboardCmd(opts: { port?: string; host?: string }, g: GlobalOpts): Promise<number> {
   const port = opts.port === undefined ? undefined : parsePort(opts.port);
+  // Not taken as "no --host" (the config's): an empty host is every interface to Node, so it is refused as dashboard.host is.
+  if (opts.host === '') throw new CliError('--host: an address to listen on (127.0.0.1, or 0.0.0.0 for every interface), not empty', EXIT.usage);
   const config = await resolveConfig(g);
   await assertRedisReachable(config.redisUrl);
   const d = await explainPortTaken('--port', 'dashboard.port', () => createDashboard({ config, ...(port !== undefined ? { port } : {}), ...(opts.host ? { host: opts.host } : {}) }));

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, compileConfig, loadConfig, parsePlanText } from '@agora/core';
+
+const compile = (text: string) => compileConfig(parsePlanText(text, 'agora.config.json'), 'agora.config.json', '/tmp', {});
+
+describe('config keys the schema would drop or the runner would refuse', () => {
+  it.each([
+    ['{"queues":{"__proto__":{"concurrency":2}}}', 'queues: the key "__proto__" is not allowed'],
+    ['{"tasks":{"__proto__":{"command":["x"]}}}', 'tasks: the key "__proto__" is not allowed'],
+    ['{"tasks":{"t":{"command":["x"],"env":{"__proto__":"v"}}}}', 'tasks.t.env: the key "__proto__" is not allowed'],
+    ['{"__proto__":{"namespace":"x"}}', '(root): the key "__proto__" is not allowed'],
+  ])('refuses a "__proto__" key (%s), which used to vanish silently', (text, problem) => {
+    // Before: the schema's copy turned the key into a prototype, so `queues` came out empty
+    // and the env entry was gone, and the config loaded.
+    expect(() => compile(text)).toThrow(ConfigError);
+    expect(() => compile(text)).toThrow(problem);
+  });
+
+  it.each([
+    [null, 'got null'],
+    [Promise.resolve({ namespace: 'x' }), 'the default export is a Promise'],
+    [[], 'got an array'],
+    ['agora', 'got a string'],
+  ])('refuses a config that is not an object of settings (%s), which loaded as the defaults', (raw, problem) => {
+    // Before: null and a Promise (a .mjs exporting one) loaded as the defaults, in silence.
+    expect(() => compileConfig(raw, 'agora.config.mjs', '/tmp', {})).toThrow(ConfigError);
+    expect(() => compileConfig(raw, 'agora.config.mjs', '/tmp', {})).toThrow(problem);
+  });
+
+  it('names the file when reading a .mjs config\'s value throws (a getter), as when evaluating it throws', () => {
+    // Before: the getter's error escaped as is (exit 1, no file named).
+    const raw = Object.defineProperty({}, 'namespace', { enumerable: true, get: () => { throw new Error('boom'); } });
+    expect(() => compileConfig(raw, 'agora.config.mjs', '/tmp', {})).toThrow(ConfigError);
+    expect(() => compileConfig(raw, 'agora.config.mjs', '/tmp', {})).toThrow('could not read it: boom');
+  });
+
+  it('refuses a config without any queue, which loaded and then refused every plan', () => {
+    // Before: runners and the scheduler started serving no queue; validate said "(configured: )".
+    expect(() => compile('{"queues":{}}')).toThrow('queues: no queue is configured; give at least one');
+  });
+
+  it('refuses a task with an empty name, which validate accepted and the runner failed', () => {
+    expect(() => compile('{"tasks":{"":{"command":["true"]}}}')).toThrow('tasks: a task name must not be empty');
+  });
+
+  it('still loads a config holding instances (a .mjs handing a provider a Buffer)', () => {
+    const c = compileConfig({ storage: { provider: 'local', options: { blob: Buffer.alloc(4) } } }, 'agora.config.mjs', '/tmp', {});
+    expect(Buffer.isBuffer(c.storage.options['blob'])).toBe(true);
+  });
+});
+
+describe('the config environment variables', () => {
+  it('counts an empty AGORA_DATA_DIR or AGORA_NAMESPACE as unset, as the other knobs', () => {
+    // Before, an empty AGORA_DATA_DIR made the config's own directory the data dir (keys,
+    // artifacts and work dirs spread beside the config), and an empty namespace was refused.
+    const c = compileConfig({ namespace: 'mine' }, 'agora.config.json', '/srv/app', { AGORA_DATA_DIR: '', AGORA_NAMESPACE: '' });
+    expect(c.dataDir).toBe(path.resolve('/srv/app/.agora'));
+    expect(c.namespace).toBe('mine');
+    expect(compileConfig({}, 'x', '/srv/app', { AGORA_DATA_DIR: 'd', AGORA_NAMESPACE: 'other' })).toMatchObject({ dataDir: path.resolve('/srv/app/d'), namespace: 'other' });
+  });
+
+  it('counts an empty AGORA_CONFIG as unset: the working directory\'s config file is loaded', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'agora-cfg-'));
+    const before = process.env['AGORA_CONFIG'];
+    try {
+      writeFileSync(path.join(dir, 'agora.config.json'), JSON.stringify({ namespace: 'fromfile' }));
+      process.env['AGORA_CONFIG'] = '';
+      // Before: "config <dir> is invalid: is a directory, not a config file".
+      expect((await loadConfig(undefined, dir)).namespace).toBe('fromfile');
+    } finally {
+      if (before === undefined) delete process.env['AGORA_CONFIG'];
+      else process.env['AGORA_CONFIG'] = before;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('redisUrl in the config file', () => {
+  it('is refused naming the key when it is the one used, without repeating it', () => {
+    // Before: loaded, and every verb then said "REDIS_URL is not a valid Redis URL" with REDIS_URL unset.
+    const bad = () => compileConfig({ redisUrl: 'http://:hunter2@127.0.0.1:6379' }, 'agora.config.json', '/tmp', {});
+    expect(bad).toThrow(ConfigError);
+    expect(bad).toThrow('redisUrl is not a valid Redis URL (the scheme is "http:", not redis: or rediss:)');
+    expect(bad).not.toThrow('hunter2');
+    // REDIS_URL overrides it: the file's value is not used, so not judged.
+    expect(compileConfig({ redisUrl: 'http://x' }, 'agora.config.json', '/tmp', { REDIS_URL: 'redis://127.0.0.1:6379' }).redisUrl).toBe('redis://127.0.0.1:6379');
+  });
+});
+
+describe('intervals and leases in the config', () => {
+  it.each([
+    ['scheduler', 'leaseMs'],
+    ['scheduler', 'inboxLockMs'],
+    ['scheduler', 'inboxStalledIntervalMs'],
+    ['scheduler', 'repairAfterMs'],
+    ['runner', 'lockTtlMs'],
+    ['runner', 'jobLockMs'],
+    ['runner', 'stalledIntervalMs'],
+    ['audit', 'checkpointEveryMs'],
+  ])('%s.%s is at most a day: a Node timer past 2^31-1 ms fires after 1 ms', (section, key) => {
+    // Before: scheduler.leaseMs 1e11 loaded, and serve renewed its lease in a 1 ms loop,
+    // printing thousands of TimeoutOverflowWarning lines.
+    const raw = { [section]: { [key]: 100_000_000_000 } };
+    expect(() => compileConfig(raw, 'agora.config.json', '/tmp', {})).toThrow(`${section}.${key}: at most a day (86400000 ms)`);
+    expect(compileConfig({ [section]: { [key]: 86_400_000 } }, 'agora.config.json', '/tmp', {})).toBeTruthy();
+  });
+});
