@@ -251,10 +251,6 @@ export class AgoraClient {
     checkWatchOptions(opts);
     let next = opts.fromSeq ?? 0;
     const pollMs = opts.pollMs ?? 1000;
-    // As the HTTP transport: a bad position is the caller's error, not a Redis reply about a stream id.
-    if (!Number.isSafeInteger(next) || next < 0) throw new ValueError(`fromSeq must be a non-negative integer, got ${next}`);
-    // 0 would be XREAD BLOCK 0 (forever), which the bound below reports as Redis unavailable.
-    if (!Number.isSafeInteger(pollMs) || pollMs <= 0) throw new ValueError(`pollMs must be a positive integer of milliseconds, got ${pollMs}`);
     assertRunId(runId);
     const conn = reportRedisErrors(this.redis.duplicate());
     try {
