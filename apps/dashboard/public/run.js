@@ -41,6 +41,15 @@ function setRunState(s) {
   cancelButton.hidden = !may || TERMINAL_RUN_STATES.has(s);
 }
 
+/** Why a rejected run was rejected (its run event's problems), as text. */
+function showProblems(problems) {
+  if (!Array.isArray(problems) || problems.length === 0) return;
+  const box = el('div', { id: 'run-problems', class: 'problems' }, el('p', {}, 'rejected at acceptance:'), el('ul', {}, ...problems.map((p) => el('li', {}, String(p)))));
+  const old = document.getElementById('run-problems');
+  if (old) old.replaceWith(box);
+  else notice.after(box);
+}
+
 function renderCounts(c) {
   countsEl.replaceChildren(...ITEM_STATES.filter((s) => c[s] > 0).map((s) => el('span', { class: 'count', 'data-state': s, 'data-count': s }, `${c[s]} ${s}`)));
 }
@@ -200,6 +209,7 @@ function follow(fromSeq) {
   events.addEventListener('run', (m) => {
     const e = JSON.parse(m.data);
     setRunState(e.state);
+    if (e.state === 'rejected') showProblems(e.problems);
     if (TERMINAL_RUN_STATES.has(e.state)) {
       // The stream ends here; a reconnect would only be told so again.
       events.close();
@@ -382,8 +392,18 @@ async function start() {
       g = await api(`${base}/graph`);
       break;
     } catch (err) {
-      // A run just submitted is on the scheduler's inbox until it is accepted.
+      // A run just submitted is on the scheduler's inbox until it is accepted; a run that is not
+      // there either does not exist (a mistyped id waited here forever).
       if (err instanceof ApiError && err.status === 404) {
+        const status = await api(base).catch((e) => e);
+        if (status instanceof ApiError && status.status === 404) {
+          // Not setRunState: nothing to cancel, so the button stays hidden.
+          stateEl.textContent = 'unknown';
+          stateEl.dataset.state = 'unknown';
+          document.body.dataset.live = 'ended';
+          notice.textContent = `${status.message}: no such run (neither accepted nor waiting to be)`;
+          return;
+        }
         notice.textContent = `${err.message}: waiting for the run to be accepted…`;
         await new Promise((r) => setTimeout(r, 2000));
         continue;
@@ -402,6 +422,7 @@ async function start() {
     g.finishedAt ? ` · took ${formatDuration(Date.parse(g.finishedAt) - Date.parse(g.createdAt))}` : '',
   );
   draw(g);
+  showProblems(g.problems);
   if (incomplete()) scheduleRefetch();
   if (TERMINAL_RUN_STATES.has(g.state)) {
     document.body.dataset.live = 'ended';

@@ -66,6 +66,18 @@ function repeatedParams(req: Request): string | null {
   return names.length === 0 ? null : `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} given more than once`;
 }
 
+/**
+ * 400 for a query parameter given twice, on every /api route (the README's rule): the routes
+ * without parameters of their own took `?from=1&from=2`-style repeats of anything silently.
+ */
+export function refuseRepeatedParams(): RequestHandler {
+  return (req, res, next) => {
+    const repeated = repeatedParams(req);
+    if (repeated === null) return next();
+    res.status(400).json({ error: 'bad_request', message: repeated });
+  };
+}
+
 /** The run and item ids of `/runs/:id/items/:item…`, or null after a 400. */
 function itemParams(req: Request, res: Response): { runId: string; itemId: string } | null {
   const runId = runIdParam(req, res);
@@ -224,7 +236,9 @@ export function createApiRouter(opts: ApiOptions): Router {
 
   r.post('/runs/:id/cancel', authorize('submit'), (req, res) => {
     const id = runIdParam(req, res);
-    if (id) client.cancel(id).then((s) => res.json(s), (err: unknown) => fail(res, err));
+    // `{}` or no body: an array or a field (a reason?) was taken and ignored.
+    const b = id ? bodyOf(cancelBody, req, res) : null;
+    if (id && b) client.cancel(id).then((s) => res.json(s), (err: unknown) => fail(res, err));
   });
 
   r.get('/runs/:id/audit', authorize('read'), (req, res) => {
@@ -332,6 +346,9 @@ function bodyErrors(): express.ErrorRequestHandler {
  * then checks its depth, its keys and its size (64 KiB as JSON).
  */
 export const messageBody = z.strictObject({ message: z.unknown().refine((v) => v !== undefined, 'required: the message to send (any JSON value)') });
+
+/** `POST /api/runs/:id/cancel` takes no fields: `{}` (or no body). */
+export const cancelBody = z.strictObject({}, 'the body must be {} (or none): cancel takes no fields');
 
 /** Bodies of the dead-letter routes (zod: an HTTP body is outside input). */
 export const replayBody = z.strictObject({ force: z.boolean().optional() });

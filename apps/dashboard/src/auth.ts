@@ -67,9 +67,12 @@ export function matchKey(ring: readonly DashboardKey[], presented: string): Dash
 /** The key a request presents: `Authorization: Bearer <key>`, `X-Api-Key`, or basic-auth password (browsers). */
 export function presentedKey(req: Request): string | undefined {
   const auth = req.get('authorization');
-  if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
-  if (auth?.startsWith('Basic ')) {
-    const decoded = Buffer.from(auth.slice(6), 'base64').toString('utf8');
+  // The scheme is case-insensitive (RFC 9110 11.1): "bearer <key>" was refused with 401.
+  const scheme = /^(bearer|basic)\s+/i.exec(auth ?? '');
+  const rest = scheme ? auth!.slice(scheme[0].length) : '';
+  if (scheme?.[1]!.toLowerCase() === 'bearer') return rest.trim();
+  if (scheme) {
+    const decoded = Buffer.from(rest, 'base64').toString('utf8');
     const i = decoded.indexOf(':');
     return i >= 0 ? decoded.slice(i + 1) : undefined;
   }

@@ -64,7 +64,7 @@ function page(res: Response, opts: { title: string; script: string; body: Record
 }
 
 /** The graph answer: the cached layout with the states and counts as they are now. */
-function graphBody(g: RunGraph, l: GraphLayout): Record<string, unknown> {
+function graphBody(g: RunGraph, l: GraphLayout, problems: readonly string[] | undefined): Record<string, unknown> {
   const state = new Map(g.items.map((i) => [i.id, i.state]));
   const zero = (): Record<string, number> => Object.fromEntries(ITEM_STATES.map((s) => [s, 0]));
   const counts = l.groups.map(() => zero());
@@ -91,7 +91,22 @@ function graphBody(g: RunGraph, l: GraphLayout): Record<string, unknown> {
     nodes: l.nodes.map((n) => ({ ...n, state: state.get(n.id) ?? 'waiting' })),
     edges: l.edges,
     groups: l.groups.map((gr, i) => ({ ...gr, counts: counts[i] })),
+    ...(problems !== undefined ? { problems } : {}),
   };
+}
+
+/** Problems shown for a rejected run: the first ones, each cut short (a plan can have thousands). */
+const MAX_PROBLEMS = 50;
+
+/**
+ * Why a rejected run was rejected: the problems of its `run` event (its only event, or nearly).
+ * The page showed a rejected run as an empty graph without a word of why.
+ */
+async function rejectionProblems(client: AgoraClient, runId: string): Promise<string[]> {
+  const events = await client.events(runId);
+  const e = events.find((x) => x.type === 'run' && x.state === 'rejected') as { problems?: unknown } | undefined;
+  const problems = Array.isArray(e?.problems) ? e.problems.filter((p): p is string => typeof p === 'string') : [];
+  return problems.slice(0, MAX_PROBLEMS).map((p) => p.slice(0, 1000));
 }
 
 /**
@@ -123,7 +138,8 @@ export function createConsole(opts: ConsoleOptions): { pages: Router; api: Route
     client
       .graph(id)
       .then(async (g) => (g.queue === '' && opts.submittedQueue ? { ...g, queue: (await opts.submittedQueue(id).catch(() => undefined)) ?? '' } : g))
-      .then((g) => res.json(graphBody(g, layoutOf(g))), (err: unknown) => fail(res, err));
+      .then(async (g) => res.json(graphBody(g, layoutOf(g), g.state === 'rejected' ? await rejectionProblems(client, id) : undefined)))
+      .catch((err: unknown) => fail(res, err));
   });
   api.get('/runs/:id/verdict', authorize('read'), (req, res) => {
     const id = runIdParam(req, res);

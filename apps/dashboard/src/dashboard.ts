@@ -14,7 +14,7 @@ import { AgoraClient } from '@agora/sdk';
 import { createEvidence, verifyEvidence } from '@agora/evidence';
 import { READY_TIMEOUT_MS, createAgoraMetrics, readiness, type AgoraMetrics } from '@agora/metrics';
 import { ProviderSet, planDeploymentProblems, readArtifact, readItemLogs, type Artifact } from '@agora/registry';
-import { createApiRouter } from './api.js';
+import { createApiRouter, refuseRepeatedParams } from './api.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createConsole } from './console.js';
 import { authenticate, buildKeyRing, principalOf, requireScope, type ClearKey } from './auth.js';
@@ -193,7 +193,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   );
   const evidence = createEvidence({ config, redis, logger });
   let openApi: string | undefined;
-  app.get('/api/openapi.json', signIn, requireScope('read'), (_req, res) => {
+  app.get('/api/openapi.json', signIn, requireScope('read'), refuseRepeatedParams(), (_req, res) => {
     openApi ??= JSON.stringify(buildOpenApiDocument(DASHBOARD_VERSION));
     res.type('application/json').send(openApi);
   });
@@ -218,6 +218,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   app.use(
     '/api',
     signIn,
+    refuseRepeatedParams(),
     runConsole.api,
     createApiRouter({
       client,

@@ -4,7 +4,7 @@ import { deadLetterSchema } from '@agora/state';
 import { cancelledSchema, clientRunStatusSchema, errorBodySchema, itemDetailSchema, runsPageSchema, runsQuerySchema, sentMessageSchema, submittedSchema } from '@agora/sdk';
 import { artifactQuery, messageBody, purgeBody, replayBody, replayRunBody, submitQuery } from './api.js';
 import { memoEntriesSchema, purgedSchema, replayedSchema, rerunSchema } from '@agora/sdk';
-import { memoPurgeBody, rerunBody } from './api.js';
+import { cancelBody, memoPurgeBody, rerunBody } from './api.js';
 
 /**
  * The OpenAPI 3.1 document of the HTTP API, served at `GET /api/openapi.json`. Built from the
@@ -130,7 +130,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
             '202': json(schemaOf(sentMessageSchema), 'queued for the item and recorded as a `message` event'),
             '400': error('a malformed id, body or message (over 64 KiB as JSON, nested too deep)'),
             '404': error('no such run or item'),
-            '409': error('the item has ended, or has had its 1,000 messages, or its run (just submitted) was not accepted within 10 s'),
+            '409': error('the item has ended, or has had its 1,000 messages, or its run (just submitted) was not accepted within 4 s'),
           },
         }),
       },
@@ -165,6 +165,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
       '/api/runs/{id}/cancel': {
         post: postOp('submit', 'Cancel a run', {
           parameters: [RUN],
+          requestBody: { required: false, content: { 'application/json': { schema: schemaOf(cancelBody, 'input') } } },
           responses: { '200': json(schemaOf(cancelledSchema), 'the run state after the request'), '400': error('a malformed run id or body'), '404': error('no such run') },
         }),
       },

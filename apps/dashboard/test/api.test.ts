@@ -35,6 +35,10 @@ describe('HTTP API', () => {
     expect(wrong.status).toBe(401);
     const basic = await fetch(`${dash.url}/queues`, { headers: { authorization: `Basic ${Buffer.from(`ops:${KEY}`).toString('base64')}` } });
     expect(basic.status).toBe(200);
+    // The scheme is case-insensitive (RFC 9110): "bearer" and "BASIC" are the same schemes.
+    for (const authorization of [`bearer ${KEY}`, `BEARER  ${KEY}`, `basic ${Buffer.from(`ops:${KEY}`).toString('base64')}`]) {
+      expect((await fetch(`${dash.url}/api/runs?limit=1`, { headers: { authorization } })).status, authorization.slice(0, 7)).toBe(200);
+    }
   });
 
   it('submits a plan, streams its events as SSE to the terminal event, and reports status', async () => {

@@ -288,6 +288,31 @@ describe('run console (Chromium)', () => {
     await context.close();
   });
 
+  it('a rejected run says why: its problems in the graph answer and on the page', async () => {
+    // The test client has no task check: the unknown task is refused by the scheduler's acceptance.
+    const rejected = await cluster.client.submit({ id: 'ghostly', queue: 'default', items: [{ id: 'a', executor: 'dispatch', inputs: { task: 'ghost' } }] });
+    expect((await cluster.client.wait(rejected)).state).toBe('rejected');
+    const g = await api<{ state: string; problems?: string[] }>(`/api/runs/${rejected}/graph`, { key: VIEW_KEY });
+    expect(g.body.state).toBe('rejected');
+    expect(g.body.problems?.join('\n')).toContain('ghost');
+    const { context, page } = await signedIn(VIEW_KEY);
+    await page.goto(`${dash.url}/runs/${rejected}`);
+    await expect.poll(() => page.locator('#run-state').textContent(), { timeout: 20_000 }).toBe('rejected');
+    await expect.poll(() => page.locator('#run-problems li').allTextContents(), { timeout: 10_000 }).toEqual(g.body.problems);
+    await page.screenshot({ path: path.join(SHOTS, 'run-rejected.png') });
+    await context.close();
+  });
+
+  it('an unknown run id says so instead of waiting for it to be accepted', async () => {
+    // A key with submit: still no cancel button for a run that does not exist.
+    const { context, page } = await signedIn();
+    await page.goto(`${dash.url}/runs/rnosuchrun0000`);
+    await expect.poll(() => page.locator('#notice').textContent(), { timeout: 10_000 }).toContain('no such run');
+    expect(await page.locator('#run-state').textContent()).toBe('unknown');
+    expect(await page.locator('#cancel').isHidden()).toBe(true);
+    await context.close();
+  });
+
   it('item ids and errors reach the page as text, never as markup', async () => {
     const sub = await api<{ runId: string }>('/api/runs', {
       method: 'POST',

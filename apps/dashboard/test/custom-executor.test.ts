@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDashboard, type Dashboard } from '@agora/dashboard';
+import { AgoraHttpClient, PlanValidationError } from '@agora/sdk';
 import { startCluster, silent, type TestCluster } from '../../../test/support/cluster.js';
 
 /**
@@ -33,5 +34,19 @@ describe('POST /api/runs with a plugged-in executor', () => {
     const refused = await post({ id: 'nobody', items: [{ id: 'a', executor: 'whisper' }] });
     expect(refused.status).toBe(422);
     expect(((await refused.json()) as { problems: string[] }).problems[0]).toContain('unknown executor "whisper" (known: dispatch, noop, shout)');
+  });
+
+  it('the SDK over HTTP submits it too, as over Redis (its local check refused any executor but dispatch and noop)', async () => {
+    const http = new AgoraHttpClient({ url: dash.url, apiKey: KEY });
+    const runId = await http.submit({ id: 'custom-http', items: [{ id: 'a', executor: 'shout', inputs: { word: 'yo' } }] });
+    expect((await http.wait(runId)).state).toBe('succeeded');
+    // The deployment still decides: an executor nobody runs is refused by the server (422).
+    const refused = await http.submit({ id: 'nobody', items: [{ id: 'a', executor: 'whisper' }] }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(PlanValidationError);
+    expect((refused as PlanValidationError).problems[0]).toContain('unknown executor "whisper" (known: dispatch, noop, shout)');
+    // A caller's own list is still checked locally.
+    const http2 = new AgoraHttpClient({ url: dash.url, apiKey: KEY, validate: { executors: ['noop'] } });
+    await expect(http2.submit({ id: 'own-list', items: [{ id: 'a', executor: 'shout' }] })).rejects.toThrow('unknown executor "shout" (known: noop)');
+    await http.close();
   });
 });

@@ -179,6 +179,17 @@ describe('400 and 415 messages (finding 4)', () => {
     }
   });
 
+  it('a cancel body other than {} (an array, a field) is 400, not taken', async () => {
+    const runId = await cluster.client.submit({ id: 'kept', queue: 'default', items: [{ id: 'a', executor: 'noop', inputs: {}, depends_on: [], resourceLocks: [] }] });
+    for (const body of ['[]', '{"reason":"x"}', 'null']) {
+      expect(await messageOf(await post(`${keyed.url}/api/runs/${runId}/cancel`, body)), body).toMatch(/must be .*\{\}|must be a JSON object/);
+    }
+    expect(['submitted', 'running']).toContain((await cluster.client.status(runId)).state);
+    // `{}` and no body are taken (here: no such run).
+    expect((await post(`${keyed.url}/api/runs/rnosuchrun/cancel`, '{}')).status).toBe(404);
+    expect((await fetch(`${keyed.url}/api/runs/rnosuchrun/cancel`, { method: 'POST', headers: { ...admin, ...json } })).status).toBe(404);
+  });
+
   it('a plan that is not an object, an empty or repeated runId, a repeated limit', async () => {
     expect(await messageOf(await post(`${keyed.url}/api/runs`, 'null'))).toMatch(/a plan must be a JSON object/);
     expect(await messageOf(await post(`${keyed.url}/api/runs`, '"plan"'))).toMatch(/a plan must be a JSON object/);
@@ -188,6 +199,11 @@ describe('400 and 415 messages (finding 4)', () => {
     for (const p of ['/api/runs', '/api/dlq', '/api/memo']) {
       expect(await messageOf(await fetch(`${keyed.url}${p}?limit=1&limit=2`, { headers: admin })), p).toMatch(/\?limit= is given more than once/);
     }
+    // On every route, also those without parameters of their own (they answered 200).
+    for (const p of ['/api/runs/rnosuch', '/api/runs/rnosuch/graph', '/api/runs/rnosuch/verdict', '/api/runs/rnosuch/items/a', '/api/openapi.json']) {
+      expect(await messageOf(await fetch(`${keyed.url}${p}?x=1&x=2`, { headers: admin })), p).toMatch(/\?x= is given more than once/);
+    }
+    expect(await messageOf(await post(`${keyed.url}/api/runs/rnosuch/cancel?a=1&a=1`, '{}'))).toMatch(/\?a= is given more than once/);
   });
 
   it('an unsupported charset is 415 "unsupported_media_type", as a non-JSON body is', async () => {

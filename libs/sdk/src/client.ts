@@ -1,7 +1,9 @@
 import { Queue } from 'bullmq';
+import { z } from 'zod';
 import {
   IllegalStateError,
   INBOX_QUEUE,
+  NAMESPACE_RE,
   NotFoundError,
   PlanValidationError,
   ValueError,
@@ -40,8 +42,8 @@ import {
   type SentMessage,
   type StoredDeadLetter,
 } from '@agora/state';
-import { deploymentValidation, parseDeployment } from './deployment.js';
-import { checkArgument, listLimitSchema, runsQueryObjectSchema } from './queries.js';
+import { deploymentValidation, executorsNamedIn, parseDeployment } from './deployment.js';
+import { MAX_TIMEOUT_MS, checkArgument, timeoutMsSchema, checkOptionFields, checkReplayArguments, checkRerunOptions, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
 import { buildReplayPlan, type ReplayPlan } from './replay-plan.js';
 
 /** How often `send` looks whether a run just submitted was accepted. */
@@ -90,6 +92,19 @@ export type ClientRunStatus = RunStatus | { readonly runId: string; readonly sta
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
+/** `AgoraClientOptions` as outside input: every field of its type, nothing else. */
+const clientOptionsSchema = z.strictObject(
+  {
+    redisUrl: z.string('redisUrl: a Redis URL (redis://…, rediss://…)').optional(),
+    redis: z.custom<RedisClient>((v) => typeof v === 'object' && v !== null, 'redis: an ioredis client').optional(),
+    namespace: z.string().regex(NAMESPACE_RE, 'namespace: 1-32 of [a-z0-9_-], starting with a letter or digit').optional(),
+    validate: z.object({}, 'validate: an object (queues, targets, executors)').optional(),
+    checkPlan: z.custom<(plan: Plan) => Promise<readonly string[]>>((v) => typeof v === 'function', 'checkPlan: a function').optional(),
+    timeoutMs: timeoutMsSchema,
+  },
+  'options: an object ({ redisUrl, namespace, … })',
+);
+
 /**
  * The service-side SDK: submit a plan, watch its events, read its status, cancel it. Talks to
  * Redis directly; the scheduler and runners need not be reachable over HTTP. Every call settles
@@ -106,6 +121,9 @@ export class AgoraClient {
   private readonly dlq: DeadLetterStore;
 
   constructor(opts: AgoraClientOptions = {}) {
+    // Before anything connects: a bad option is the caller's mistake (ValueError), not a TypeError
+    // from deep inside, and a misspelt one (`redisURL`) must not silently fall back to a default.
+    checkArgument(clientOptionsSchema, opts, 'AgoraClient options');
     const redisUrl = opts.redisUrl ?? envRedisUrl() ?? 'redis://127.0.0.1:6379';
     this.redis = opts.redis ? reportRedisErrors(opts.redis) : createRedis(redisUrl);
     this.ownsRedis = opts.redis === undefined;
@@ -116,9 +134,7 @@ export class AgoraClient {
     this.inbox.on('error', () => undefined);
     this.validate = opts.validate ?? {};
     this.checkPlan = opts.checkPlan;
-    const t = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!Number.isFinite(t) || t <= 0) throw new ValueError(`timeoutMs must be a positive number of milliseconds, got ${t}`);
-    this.timeoutMs = t;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
 
   /**
@@ -129,7 +145,8 @@ export class AgoraClient {
    */
   private async bounded<T>(what: string, fn: (live: () => void) => Promise<T>, opts: { client?: RedisClient; ms?: number } = {}): Promise<T> {
     const client = opts.client ?? this.redis;
-    const ms = opts.ms ?? this.timeoutMs;
+    // pollMs + timeoutMs may pass what a timer can wait (then Node fires it after 1 ms).
+    const ms = Math.min(opts.ms ?? this.timeoutMs, MAX_TIMEOUT_MS);
     const ac = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
@@ -160,6 +177,7 @@ export class AgoraClient {
    * answer within `timeoutMs` (then check `status(runId)` before submitting again).
    */
   async submit(plan: unknown, opts: { runId?: string } = {}): Promise<string> {
+    checkOptionFields(opts, ['runId'], 'submit');
     return this.enqueue(plan, opts.runId ?? newRunId());
   }
 
@@ -198,13 +216,8 @@ export class AgoraClient {
 
   async status(runId: string): Promise<ClientRunStatus> {
     return this.bounded(`status of run "${runId}"`, async () => {
-      const s = await this.store.getRun(runId);
-      if (s) {
-        // Say why items did not succeed: worth one pass over the events only when some did not.
-        if (s.counts.failed + s.counts.skipped + s.counts.cancelled === 0) return s;
-        const why = await this.store.endReasons(runId);
-        return { ...s, items: s.items.map((i) => ({ ...i, ...why.get(i.id) })) };
-      }
+      const s = await this.runStatus(runId);
+      if (s) return s;
       const job = await this.inbox.getJob(runId);
       if (job) return { runId, state: 'submitted' as const };
       throw new NotFoundError(`no run "${runId}"`);
@@ -234,12 +247,10 @@ export class AgoraClient {
    * answer within `pollMs` + `timeoutMs`.
    */
   async *watch(runId: string, opts: WatchOptions = {}): AsyncGenerator<AgoraEvent> {
+    checkOptionFields(opts, ['fromSeq', 'signal', 'pollMs'], 'watch');
+    checkWatchOptions(opts);
     let next = opts.fromSeq ?? 0;
     const pollMs = opts.pollMs ?? 1000;
-    // As the HTTP transport: a bad position is the caller's error, not a Redis reply about a stream id.
-    if (!Number.isSafeInteger(next) || next < 0) throw new ValueError(`fromSeq must be a non-negative integer, got ${next}`);
-    // 0 would be XREAD BLOCK 0 (forever), which the bound below reports as Redis unavailable.
-    if (!Number.isSafeInteger(pollMs) || pollMs <= 0) throw new ValueError(`pollMs must be a positive integer of milliseconds, got ${pollMs}`);
     assertRunId(runId);
     const conn = reportRedisErrors(this.redis.duplicate());
     try {
@@ -281,14 +292,27 @@ export class AgoraClient {
 
   /** Waits for the run to end; returns its final status. */
   async wait(runId: string, opts: { signal?: AbortSignal } = {}): Promise<RunStatus> {
+    checkOptionFields(opts, ['signal'], 'wait');
     for await (const _ of this.watch(runId, opts.signal ? { signal: opts.signal } : {})) {
       // drain
     }
+    // Aborted: the run has not ended, so there is no final status to return (as over HTTP).
+    opts.signal?.throwIfAborted();
     return this.bounded(`status of run "${runId}"`, async () => {
-      const s = await this.store.getRun(runId);
+      // As `status` answers it (and `wait` over HTTP): with why items did not succeed.
+      const s = await this.runStatus(runId);
       if (!s) throw new NotFoundError(`no run "${runId}"`);
       return s;
     });
+  }
+
+  /** The run's status with why items did not succeed, or null for a run with no record. */
+  private async runStatus(runId: string): Promise<RunStatus | null> {
+    const s = await this.store.getRun(runId);
+    // Say why items did not succeed: worth one pass over the events only when some did not.
+    if (!s || s.counts.failed + s.counts.skipped + s.counts.cancelled === 0) return s;
+    const why = await this.store.endReasons(runId);
+    return { ...s, items: s.items.map((i) => ({ ...i, ...why.get(i.id) })) };
   }
 
   /**
@@ -356,6 +380,7 @@ export class AgoraClient {
    * (default 1000). Records hold inputs and output tails: an admin's view.
    */
   async deadLetters(opts: { runId?: string; limit?: number } = {}): Promise<StoredDeadLetter[]> {
+    checkOptionFields(opts, ['runId', 'limit'], 'deadLetters');
     if (opts.runId !== undefined) assertRunId(opts.runId);
     checkArgument(listLimitSchema, opts.limit, 'deadLetters');
     return this.bounded('dead letters', () => this.dlq.list(opts));
@@ -375,6 +400,7 @@ export class AgoraClient {
    * `force`; `NotFoundError` when there is nothing to replay.
    */
   async replayDeadLetters(sel: { id: string } | { runId: string; all?: boolean }, opts: { force?: boolean } = {}): Promise<{ runId: string; letters: string[]; items: string[] }> {
+    checkReplayArguments(sel, opts);
     const letters = await this.bounded('dead letters to replay', async () => {
       if ('id' in sel) return [await this.dlq.require(sel.id)];
       assertRunId(sel.runId);
@@ -421,6 +447,8 @@ export class AgoraClient {
    * is gone, so no run is submitted that the scheduler would reject).
    */
   async rerun(runId: string, opts: { fromFailed?: boolean; runId?: string; checkPlan?: (planRef: string) => Promise<void> } = {}): Promise<{ runId: string; rerunOf: string; fromFailed: boolean }> {
+    checkRerunOptions(opts);
+    checkOptionFields(opts, ['fromFailed', 'runId', 'checkPlan'], 'rerun');
     assertRunId(runId);
     const newId = opts.runId ?? newRunId();
     assertRunId(newId);
@@ -459,6 +487,7 @@ export class AgoraClient {
 
   /** The memo cache's entries, newest first (at most `limit`, default 1000): an admin's view. */
   async memoEntries(opts: { limit?: number } = {}): Promise<Array<MemoEntry & { key: string }>> {
+    checkOptionFields(opts, ['limit'], 'memoEntries');
     checkArgument(listLimitSchema, opts.limit, 'memoEntries');
     return this.bounded('memo cache entries', () => new MemoStore(this.redis, this.store.keys.namespace).list(opts));
   }
@@ -499,11 +528,4 @@ export class AgoraClient {
     // QUIT waits in the offline queue while Redis is away; stop reconnecting instead.
     this.redis.disconnect();
   }
-}
-
-/** The executor names a (not yet validated) plan uses: lets the pre-check leave executors to the deployment's list. */
-function executorsNamedIn(plan: unknown): string[] {
-  const items = (plan as { items?: unknown } | null)?.items;
-  if (!Array.isArray(items)) return [];
-  return items.map((i) => (i as { executor?: unknown } | null)?.executor).filter((e): e is string => typeof e === 'string');
 }

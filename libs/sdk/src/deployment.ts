@@ -58,3 +58,10 @@ export function deploymentValidation(own: ValidateOptions, d: Deployment | null)
   const resultSinks = narrow(own.resultSinks, d.resultSinks);
   return { ...own, ...(queues ? { queues } : {}), ...(targets ? { targets } : {}), ...(executors ? { executors } : {}), ...(resultSinks ? { resultSinks } : {}) };
 }
+
+/** The executor names a (not yet validated) plan uses: lets the pre-check leave executors to the deployment's list. */
+export function executorsNamedIn(plan: unknown): string[] {
+  const items = (plan as { items?: unknown } | null)?.items;
+  if (!Array.isArray(items)) return [];
+  return items.map((i) => (i as { executor?: unknown } | null)?.executor).filter((e): e is string => typeof e === 'string');
+}

@@ -23,6 +23,7 @@ import {
 import type { ItemDetail, RunStatus, RunsPage, RunsQuery, SentMessage, StoredDeadLetter } from '@agora/state';
 import type { AgoraApi } from './agora-api.js';
 import type { ClientRunStatus, WatchOptions } from './client.js';
+import { executorsNamedIn } from './deployment.js';
 import {
   cancelledSchema,
   deadLetterRecordSchema,
@@ -41,7 +42,7 @@ import {
   submittedSchema,
 } from './http-schemas.js';
 import { SseDecoder } from './sse-decoder.js';
-import { checkArgument, listLimitSchema, runsQueryObjectSchema } from './queries.js';
+import { checkArgument, timeoutMsSchema, checkOptionFields, checkReplayArguments, checkRerunOptions, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
 
 export interface AgoraHttpClientOptions {
   /** The dashboard's address (`agora dashboard` prints it), e.g. `https://agora.internal:3000`; a path prefix is kept. */
@@ -72,13 +73,14 @@ const MAX_EVENT_CHARS = 4 * 1024 * 1024;
 /** Error bodies are read only this far. */
 const MAX_ERROR_BYTES = 64 * 1024;
 
-const optionsSchema = z.object({
+const optionsSchema = z.strictObject({
   url: z
     .url({ protocol: /^https?$/, error: 'url: an http:// or https:// address of the dashboard' })
     .refine((u) => !/^https?:\/\/[^/]*@/i.test(u), 'url: no user name or password in the address (pass the key as apiKey)'),
   apiKey: z.string().regex(/^\S{1,4096}$/, 'apiKey: 1-4096 characters, no whitespace').optional(),
-  timeoutMs: z.number().positive('timeoutMs: a positive number of milliseconds').finite().optional(),
-  maxResponseBytes: z.number().int().positive().optional(),
+  timeoutMs: timeoutMsSchema,
+  maxResponseBytes: z.number('maxResponseBytes: a positive integer of bytes').int('maxResponseBytes: a positive integer of bytes').positive('maxResponseBytes: a positive integer of bytes').optional(),
+  validate: z.object({}, 'validate: an object (queues, targets, executors)').optional(),
 });
 
 type Method = 'GET' | 'POST';
@@ -104,9 +106,11 @@ export class AgoraHttpClient implements AgoraApi {
 
   constructor(opts: AgoraHttpClientOptions) {
     // An empty key counts as none (an unset variable passed through), as the dashboard counts it.
+    if (typeof opts !== 'object' || opts === null) throw new ValueError(`AgoraHttpClient options: an object ({ url, apiKey, … }), got ${opts === null ? 'null' : typeof opts}`);
     const apiKey = opts.apiKey || envSecret('AGORA_API_KEY') || undefined;
     const parsed = optionsSchema.safeParse({ ...opts, apiKey });
-    if (!parsed.success) throw new ValueError(`AgoraHttpClient options: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+    // Strict: a misspelt option (`apikey`, `timeout`) would otherwise be dropped without a word.
+    if (!parsed.success) throw new ValueError(`AgoraHttpClient options: ${parsed.error.issues.map((i) => (i.code === 'unrecognized_keys' ? `unknown option${i.keys.length === 1 ? '' : 's'} ${i.keys.join(', ')}` : i.message)).join('; ')}`);
     const o = parsed.data;
     // Relative request paths resolve under the base only when it ends with "/".
     this.base = new URL(o.url.endsWith('/') ? o.url : `${o.url}/`);
@@ -123,7 +127,10 @@ export class AgoraHttpClient implements AgoraApi {
    * submission under it throws `IllegalStateError`.
    */
   async submit(plan: unknown, opts: { runId?: string } = {}): Promise<string> {
-    assertValidPlan(plan, this.validate);
+    checkOptionFields(opts, ['runId'], 'submit');
+    // Executors only when the caller named them, as over Redis: the deployment's list (a runner's
+    // plugged-in executors included) is the server's to check; the built-in default list refused them.
+    assertValidPlan(plan, this.validate.executors !== undefined ? this.validate : { ...this.validate, executors: executorsNamedIn(plan) });
     if (opts.runId !== undefined) assertRunId(opts.runId);
     const query = opts.runId !== undefined ? `?runId=${encodeURIComponent(opts.runId)}` : '';
     const what = opts.runId !== undefined ? `submit of run "${opts.runId}"` : 'submit';
@@ -165,6 +172,8 @@ export class AgoraHttpClient implements AgoraApi {
 
   /** Reruns an ended run (`POST /api/runs/:id/rerun`, scope `submit`): see `AgoraClient.rerun`. */
   async rerun(runId: string, opts: { fromFailed?: boolean; runId?: string } = {}): Promise<{ runId: string; rerunOf: string; fromFailed: boolean }> {
+    checkRerunOptions(opts);
+    checkOptionFields(opts, ['fromFailed', 'runId'], 'rerun');
     if (opts.runId !== undefined) assertRunId(opts.runId);
     const body = { fromFailed: opts.fromFailed === true, ...(opts.runId !== undefined ? { runId: opts.runId } : {}) };
     return this.call(`rerun of run "${runId}"`, 'POST', `${runPath(runId)}/rerun`, rerunSchema, JSON.stringify(body));
@@ -172,6 +181,7 @@ export class AgoraHttpClient implements AgoraApi {
 
   /** Dead-letter records, newest first: all or one run's, at most `limit` (`GET /api/dlq`, scope `admin`). */
   async deadLetters(opts: { runId?: string; limit?: number } = {}): Promise<StoredDeadLetter[]> {
+    checkOptionFields(opts, ['runId', 'limit'], 'deadLetters');
     if (opts.runId !== undefined) assertRunId(opts.runId);
     checkArgument(listLimitSchema, opts.limit, 'deadLetters');
     const q = new URLSearchParams();
@@ -194,6 +204,7 @@ export class AgoraHttpClient implements AgoraApi {
    * when there is nothing to replay.
    */
   async replayDeadLetters(sel: { id: string } | { runId: string; all?: boolean }, opts: { force?: boolean } = {}): Promise<{ runId: string; letters: string[]; items: string[] }> {
+    checkReplayArguments(sel, opts);
     const force = opts.force === true ? { force: true } : {};
     if ('id' in sel) {
       assertDeadLetterId(sel.id);
@@ -212,6 +223,7 @@ export class AgoraHttpClient implements AgoraApi {
 
   /** The memo cache's entries, newest first (`GET /api/memo`, scope `admin`). */
   async memoEntries(opts: { limit?: number } = {}): Promise<Array<{ key: string; runId: string; itemId: string; resultRef: string; at: string }>> {
+    checkOptionFields(opts, ['limit'], 'memoEntries');
     checkArgument(listLimitSchema, opts.limit, 'memoEntries');
     const q = opts.limit !== undefined ? `?limit=${encodeURIComponent(String(opts.limit))}` : '';
     return (await this.call('memo cache entries', 'GET', `api/memo${q}`, memoEntriesSchema)).entries;
@@ -243,8 +255,9 @@ export class AgoraHttpClient implements AgoraApi {
    */
   async *watch(runId: string, opts: WatchOptions = {}): AsyncGenerator<AgoraEvent> {
     const path = `${runPath(runId)}/events`;
+    checkOptionFields(opts, ['fromSeq', 'signal', 'pollMs'], 'watch');
+    checkWatchOptions(opts);
     let next = opts.fromSeq ?? 0;
-    if (!Number.isSafeInteger(next) || next < 0) throw new ValueError(`fromSeq must be a non-negative integer, got ${next}`);
     let failingSince: number | undefined;
     let backoffMs = 250;
     /** A connection failed: wait and go on, or give up once connections have failed for `timeoutMs`. */
@@ -265,12 +278,17 @@ export class AgoraHttpClient implements AgoraApi {
         const headers: Record<string, string> = { Accept: 'text/event-stream' };
         if (next > 0) headers['Last-Event-ID'] = String(next - 1);
         let res: Response;
+        // Headers within timeoutMs (a dashboard that took the connection and never answered held
+        // watch forever); the stream itself then lives as long as the run, so only until then.
+        const headersLate = setTimeout(() => ac.abort(new DOMException(`no answer within ${this.timeoutMs} ms`, 'TimeoutError')), this.timeoutMs);
         try {
           res = await this.request(`events of run "${runId}"`, 'GET', path, { headers, signal: ac.signal });
         } catch (err) {
           if (opts.signal?.aborted) return;
           await failed(err);
           continue;
+        } finally {
+          clearTimeout(headersLate);
         }
         const decoder = new SseDecoder(MAX_EVENT_CHARS);
         const body = res.body;
@@ -328,6 +346,7 @@ export class AgoraHttpClient implements AgoraApi {
 
   /** Waits for the run to end; returns its final status. */
   async wait(runId: string, opts: { signal?: AbortSignal } = {}): Promise<RunStatus> {
+    checkOptionFields(opts, ['signal'], 'wait');
     for await (const _ of this.watch(runId, opts.signal ? { signal: opts.signal } : {})) {
       // drain
     }

@@ -1,3 +1,4 @@
+import { ValueError } from '@agora/core';
 import { AgoraClient, type AgoraClientOptions } from './client.js';
 import type { AgoraApi } from './agora-api.js';
 import { AgoraHttpClient, type AgoraHttpClientOptions } from './http-client.js';
@@ -52,5 +53,10 @@ export type AgoraConnectOptions = AgoraClientOptions | { readonly http: AgoraHtt
  * `AgoraApi` runs over either.
  */
 export function createAgoraClient(opts: AgoraConnectOptions = {}): AgoraApi {
-  return 'http' in opts ? new AgoraHttpClient(opts.http) : new AgoraClient(opts);
+  if (typeof opts !== 'object' || opts === null) throw new ValueError(`createAgoraClient: options are { http: { url, apiKey, … } } or { redisUrl, namespace, … }, got ${opts === null ? 'null' : typeof opts}`);
+  if (!('http' in opts)) return new AgoraClient(opts);
+  // One transport: Redis options beside `http` (or `http: undefined`) would be dropped without a word.
+  const others = Object.keys(opts).filter((k) => k !== 'http');
+  if (others.length > 0) throw new ValueError(`createAgoraClient: give either { http: { … } } or the Redis options, not both (also given: ${others.join(', ')})`);
+  return new AgoraHttpClient(opts.http);
 }

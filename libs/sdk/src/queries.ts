@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { QUEUE_NAME_RE, RUN_STATES, ValueError } from '@agora/core';
+import { QUEUE_NAME_RE, RUN_STATES, ValueError, assertDeadLetterId, assertRunId } from '@agora/core';
 
 /**
  * The runs-list query as text (`GET /api/runs`, `agora runs`): every parameter once, each bounded. `since` is an ISO time or epoch
@@ -28,6 +28,9 @@ export const runsQuerySchema = z
   .strict();
 
 
+/** The last instant a JavaScript Date holds. */
+const MAX_EPOCH_MS = 8_640_000_000_000_000;
+
 /**
  * The runs-list query as an SDK caller's object, held to the same bounds as the text form above,
  * so both transports refuse the same queries with `ValueError` (over HTTP the server's 400 is one).
@@ -39,7 +42,9 @@ export const runsQueryObjectSchema = z
     state: z.enum(RUN_STATES, { message: `state: one of ${RUN_STATES.join(', ')}` }).optional(),
     queue: z.string().regex(QUEUE_NAME_RE, 'queue: 1-64 of [a-z0-9_-]').optional(),
     planId: z.string().min(1).max(128).optional(),
-    sinceMs: z.number().finite('sinceMs: epoch milliseconds').optional(),
+    // An integer of the text form's digits (`since=<epoch ms>`): 1e20 or -1 went to the server as
+    // text it refused (or read as a year), while the Redis transport listed with them.
+    sinceMs: z.number().int('sinceMs: epoch milliseconds (an integer from 0)').min(0, 'sinceMs: epoch milliseconds (an integer from 0)').max(MAX_EPOCH_MS, 'sinceMs: epoch milliseconds, at most 8640000000000000').optional(),
   })
   .strict();
 
@@ -51,4 +56,82 @@ export function checkArgument<T>(schema: z.ZodType<T>, value: unknown, what: str
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   throw new ValueError(`${what}: ${r.error.issues.map((i) => (i.code === 'unrecognized_keys' ? `unknown field${i.keys.length === 1 ? '' : 's'} ${i.keys.join(', ')}` : i.message)).join('; ')}`);
+}
+
+/**
+ * The longest wait a timer can take: Node sets a longer `setTimeout` or `AbortSignal.timeout` to
+ * 1 ms (or throws), so a `timeoutMs` of 1e12 made every call fail at once.
+ */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/** `timeoutMs` of either transport's options. */
+export const timeoutMsSchema = z
+  .number('timeoutMs: a positive number of milliseconds')
+  .positive('timeoutMs: a positive number of milliseconds')
+  .max(MAX_TIMEOUT_MS, `timeoutMs: at most ${MAX_TIMEOUT_MS} ms`)
+  .optional();
+
+/**
+ * `watch`'s options, as both transports take them: `fromSeq` an event seq (over Redis -1 or 1.5
+ * reached XREAD as a stream id it refused with a raw ReplyError, and "2" was taken), `pollMs` a
+ * positive integer of milliseconds (0 would block Redis forever).
+ */
+export function checkWatchOptions(opts: { readonly fromSeq?: unknown; readonly pollMs?: unknown }): void {
+  const { fromSeq, pollMs } = opts;
+  if (fromSeq !== undefined && (typeof fromSeq !== 'number' || !Number.isSafeInteger(fromSeq) || fromSeq < 0)) {
+    throw new ValueError(`fromSeq must be a non-negative integer, got ${shown(fromSeq)}`);
+  }
+  if (pollMs !== undefined && (typeof pollMs !== 'number' || !Number.isInteger(pollMs) || pollMs < 1 || pollMs > MAX_TIMEOUT_MS)) {
+    throw new ValueError(`pollMs must be an integer from 1 to ${MAX_TIMEOUT_MS} (milliseconds), got ${shown(pollMs)}`);
+  }
+}
+
+const replaySelectorSchema = z.union([z.strictObject({ id: z.string() }), z.strictObject({ runId: z.string(), all: z.boolean().optional() })]);
+const replayOptionsSchema = z.strictObject({ force: z.boolean().optional() });
+
+/**
+ * `replayDeadLetters`' arguments: exactly `{ id }` or `{ runId, all? }`, and `{ force? }`. `null`
+ * threw a TypeError, and `{ id, runId }` replayed the letter while `{ runId, all: "yes" }` was
+ * taken as not all.
+ */
+export function checkReplayArguments(sel: unknown, opts: unknown): void {
+  const s = replaySelectorSchema.safeParse(sel);
+  if (!s.success) throw new ValueError(`a replay selector is { id: "<runId>.<itemId>" } or { runId, all?: boolean }; got ${shown(sel)}`);
+  if ('id' in s.data) assertDeadLetterId(s.data.id);
+  else assertRunId(s.data.runId);
+  if (!replayOptionsSchema.safeParse(opts).success) throw new ValueError(`replay options are { force?: boolean }; got ${shown(opts)}`);
+}
+
+/**
+ * `rerun`'s options: `fromFailed` a boolean (`"yes"` was taken as false, silently running
+ * everything again), `runId` a run id; `null` or a string was a TypeError or ignored.
+ */
+export function checkRerunOptions(opts: unknown): void {
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw new ValueError(`rerun options are { fromFailed?: boolean, runId? }; got ${shown(opts)}`);
+  const { fromFailed, runId } = opts as { fromFailed?: unknown; runId?: unknown };
+  if (fromFailed !== undefined && typeof fromFailed !== 'boolean') throw new ValueError(`rerun: fromFailed must be true or false, got ${shown(fromFailed)}`);
+  if (runId !== undefined) assertRunId(runId as string);
+}
+
+/**
+ * A call's options object holds only the fields it takes: `submit(plan, { runid })` (a typo)
+ * submitted under a fresh id, and `deadLetters({ run })` listed every run's letters, as the HTTP
+ * routes refuse `?runid=` and `?rn=`.
+ */
+export function checkOptionFields(opts: unknown, allowed: readonly string[], what: string): void {
+  if (opts === undefined) return;
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw new ValueError(`${what}: options are an object ({ ${allowed.join(', ')} }); got ${shown(opts)}`);
+  const unknown = Object.keys(opts).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) throw new ValueError(`${what}: unknown option${unknown.length === 1 ? '' : 's'} ${unknown.map((k) => k.slice(0, 40)).join(', ')} (it takes ${allowed.join(', ')})`);
+}
+
+/** A caller's value in a message, cut short. */
+function shown(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.slice(0, 80));
+  if (typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint') return typeof v;
+  try {
+    return (JSON.stringify(v) ?? String(v)).slice(0, 120);
+  } catch {
+    return typeof v;
+  }
 }

@@ -28,9 +28,9 @@ afterAll(async () => {
 const item = (id: string, inputs: Record<string, unknown> = {}, depends_on: string[] = []): Record<string, unknown> => ({ id, executor: 'noop', inputs, depends_on, resourceLocks: [] });
 const plan = { id: 'http-sdk', queue: 'default', items: [item('a'), item('b', { fail: 'no good' }, ['a']), item('c', {}, ['b'])] };
 
-async function collect(api: AgoraApi, runId: string, fromSeq = 0): Promise<AgoraEvent[]> {
+async function collect(api: AgoraApi, runId: string, from: number | { fromSeq?: number; pollMs?: number } = 0): Promise<AgoraEvent[]> {
   const out: AgoraEvent[] = [];
-  for await (const e of api.watch(runId, { fromSeq })) out.push(e);
+  for await (const e of api.watch(runId, typeof from === 'number' ? { fromSeq: from } : from)) out.push(e);
   return out;
 }
 
@@ -64,7 +64,31 @@ describe('AgoraHttpClient', () => {
         await expect(api.memoEntries({ limit }), `${name} memoEntries ${limit}`).rejects.toBeInstanceOf(ValueError);
       }
       await expect(api.item(runId, 'bad..x'), `${name} item`).rejects.toBeInstanceOf(ValueError);
+      // Over Redis, -1 and 1.5 reached XREAD as stream ids (a raw ReplyError) and "2" was taken.
+      for (const o of [{ fromSeq: -1 }, { fromSeq: 1.5 }, { fromSeq: '2' }, { pollMs: 0 }, { pollMs: 1.5 }]) {
+        await expect(collect(api, runId, o as never), `${name} watch ${JSON.stringify(o)}`).rejects.toBeInstanceOf(ValueError);
+      }
+      // A replay selector is exactly { id } or { runId, all? } (null was a TypeError, { id, runId } replayed).
+      for (const [sel, opts] of [[null, {}], ['x', {}], [{ id: `${runId}.b`, runId }, {}], [{ runId, all: 'yes' }, {}], [{ id: `${runId}.b` }, { force: 'yes' }], [{ id: `${runId}.b` }, null]]) {
+        await expect(api.replayDeadLetters(sel as never, opts as never), `${name} replayDeadLetters ${JSON.stringify([sel, opts])}`).rejects.toBeInstanceOf(ValueError);
+      }
+      // A misspelt option is refused, not dropped (submit under a fresh id, every run's letters).
+      await expect(api.submit(plan, { runid: 'rtypo1' } as never), `${name} submit runid`).rejects.toBeInstanceOf(ValueError);
+      await expect(api.submit(plan, null as never), `${name} submit null`).rejects.toBeInstanceOf(ValueError);
+      await expect(api.deadLetters({ run: runId } as never), `${name} deadLetters run`).rejects.toBeInstanceOf(ValueError);
+      await expect(api.memoEntries({ lim: 1 } as never), `${name} memoEntries lim`).rejects.toBeInstanceOf(ValueError);
+      await expect(collect(api, runId, { from: 2 } as never), `${name} watch from`).rejects.toBeInstanceOf(ValueError);
+      await expect(api.rerun(runId, { fromfailed: true } as never), `${name} rerun fromfailed`).rejects.toBeInstanceOf(ValueError);
+      // rerun's fromFailed is a boolean ("yes" was taken as false and reran everything).
+      for (const o of [{ fromFailed: 'yes' }, { fromFailed: 1 }, null, { runId: 'bad id!' }]) {
+        await expect(api.rerun(runId, o as never), `${name} rerun ${JSON.stringify(o)}`).rejects.toBeInstanceOf(ValueError);
+      }
+      // sinceMs as the text form takes it (an integer of epoch ms): 1e20 was refused by one transport only.
+      for (const sinceMs of [1e20, -1, 1.5]) {
+        await expect(api.runs({ sinceMs }), `${name} runs sinceMs ${sinceMs}`).rejects.toBeInstanceOf(ValueError);
+      }
     }
+    expect(await cluster.client.deadLetters({ runId })).toEqual([expect.not.objectContaining({ replayedBy: expect.anything() })]);
     expect((await cluster.client.deadLetters({ runId })).length).toBe(letters);
   });
 
@@ -81,6 +105,8 @@ describe('AgoraHttpClient', () => {
     // wait answers with the status, which says why items did not succeed.
     const final = await client.wait(runId);
     expect(final).toEqual(await cluster.client.status(runId));
+    // Over Redis too (its wait left out the items' error, errorCode and exitCode).
+    expect(await cluster.client.wait(runId)).toEqual(final);
     expect(await client.status(runId)).toEqual(await cluster.client.status(runId));
     const failed = await client.item(runId, 'b');
     expect(failed).toMatchObject({ itemId: 'b', state: 'failed', error: 'no good', errorCode: 'APPLICATION', exitCode: 1, attempts: 1 });
@@ -156,6 +182,18 @@ describe('AgoraHttpClient', () => {
     await api.close();
   });
 
+  it('wait with an aborted signal rejects with its reason over both transports (over Redis it returned a status that was not final)', async () => {
+    const runId = await cluster.client.submit({ id: 'slow-wait', queue: 'default', items: [item('z', { sleepMs: 30_000 })] });
+    for (const [name, api] of [['redis', cluster.client], ['http', client]] as Array<[string, AgoraApi]>) {
+      const signal = AbortSignal.timeout(300);
+      const err = await api.wait(runId, { signal }).catch((e: unknown) => e);
+      expect(err, name).toBeInstanceOf(DOMException);
+      expect((err as DOMException).name, name).toBe('TimeoutError');
+    }
+    await cluster.client.cancel(runId);
+    expect((await client.wait(runId)).state).toBe('cancelled');
+  });
+
   it('resumes a dropped event stream after the last event it yielded, without gaps or duplicates', async () => {
     const runId = await cluster.client.submit(plan);
     await cluster.client.wait(runId);
@@ -195,6 +233,14 @@ describe('AgoraHttpClient', () => {
     // watch keeps reconnecting for timeoutMs, then gives up with the same error.
     await expect(collect(down, 'rsomething')).rejects.toThrow(UnavailableError);
 
+    // A dashboard that takes the connection and never answers: watch gives up after timeoutMs (it hung).
+    const silentServer = await serve(() => undefined);
+    const started = Date.now();
+    const hung = await collect(new AgoraHttpClient({ url: silentServer, timeoutMs: 500 }), 'rsomething').catch((e: unknown) => e);
+    expect(hung).toBeInstanceOf(UnavailableError);
+    expect((hung as Error).message).toContain('did not answer within 500 ms');
+    expect(Date.now() - started).toBeLessThan(5000);
+
     const html = await serve((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hello</html>'));
     const wrong = await new AgoraHttpClient({ url: html }).status('rsomething').catch((e: unknown) => e);
     expect(wrong).toBeInstanceOf(UnavailableError);
@@ -208,5 +254,29 @@ describe('AgoraHttpClient', () => {
     expect(() => new AgoraHttpClient({ url: 'ftp://example.org' })).toThrow(ValueError);
     expect(() => new AgoraHttpClient({ url: 'http://user:pw@example.org' })).toThrow('no user name or password');
     expect(() => new AgoraHttpClient({ url: 'http://127.0.0.1:1', apiKey: 'has space' })).toThrow('apiKey');
+  });
+
+  it('createAgoraClient checks its options with ValueError before connecting', () => {
+    // Each was a TypeError, or silently went to the other transport / a default / dropped the option.
+    const bad: unknown[] = [
+      null,
+      'http://127.0.0.1:1',
+      { http: undefined },
+      { http: null },
+      { http: { url: 'http://127.0.0.1:1' }, redisUrl: 'redis://127.0.0.1:1' },
+      { url: 'http://127.0.0.1:1' },
+      { redisURL: 'redis://127.0.0.1:1' },
+      { redisUrl: 6379 },
+      { namespace: 'Bad Namespace' },
+      { timeoutMs: '5' },
+      // Past what a timer can wait: Node fired it after 1 ms, so every call failed at once.
+      { timeoutMs: 1e12 },
+      { http: { url: 'http://127.0.0.1:1', timeoutMs: 2 ** 31 } },
+      { http: { url: 'http://127.0.0.1:1', apikey: KEY } },
+      { http: { url: 'http://127.0.0.1:1', maxResponseBytes: '5' } },
+    ];
+    for (const o of bad) expect(() => createAgoraClient(o as never), JSON.stringify(o) ?? String(o)).toThrow(ValueError);
+    const ok = createAgoraClient({ http: { url: 'http://127.0.0.1:1', apiKey: KEY, timeoutMs: 2 ** 31 - 1, validate: { queues: ['default'] } } });
+    expect(ok).toBeInstanceOf(AgoraHttpClient);
   });
 });
