@@ -1,11 +1,5 @@
 import { DEFAULT_RESULT_SINK, resultSinkNames, type AgoraConfig, type Plan, type StorageProvider } from '@agora/core';
-import { loadTask } from './tasks.js';
-
-/** The task a dispatch item names (`task`, or its alias `subagent`); '' for other items. */
-function taskOf(it: Plan['items'][number]): string {
-  const name = it.executor === 'dispatch' ? (it.inputs['task'] ?? it.inputs['subagent']) : undefined;
-  return typeof name === 'string' ? name : '';
-}
+import { loadTask, taskOf } from './tasks.js';
 
 /**
  * Each item's result sink, resolved once at acceptance: its task's `resultSink` (the registered

@@ -1,6 +1,6 @@
 import { configRetryPolicy, resolveRetryPolicy, type AgoraConfig, type Plan, type RetryPolicy, type RetryPolicyInput, type StorageProvider } from '@agora/core';
 import { resolveResultSinks } from './result-sinks.js';
-import { loadTask, resolvePlanTasks } from './tasks.js';
+import { loadTask, resolvePlanTasks, taskOf } from './tasks.js';
 
 /**
  * The levels of a run's retry policies that come from the deployment: the config's policy and
@@ -9,12 +9,6 @@ import { loadTask, resolvePlanTasks } from './tasks.js';
 export interface RetryLevels {
   readonly config: RetryPolicy;
   readonly tasks: Record<string, RetryPolicyInput>;
-}
-
-/** The task a dispatch item names (`task`, or its alias `subagent`); '' for other items. */
-function taskOf(it: Plan['items'][number]): string {
-  const name = it.executor === 'dispatch' ? (it.inputs['task'] ?? it.inputs['subagent']) : undefined;
-  return typeof name === 'string' ? name : '';
 }
 
 /**

@@ -73,6 +73,12 @@ export async function loadTask(storage: StorageProvider, uri: string): Promise<T
   return taskSchema.parse(JSON.parse(Buffer.from(await storage.get(uri)).toString('utf8')));
 }
 
+/** The task a dispatch item names (`inputs.task`, or its alias `subagent`); '' for other items. */
+export function taskOf(it: DispatchItems['items'][number]): string {
+  const name = it.executor === 'dispatch' ? (it.inputs['task'] ?? it.inputs['subagent']) : undefined;
+  return typeof name === 'string' ? name : '';
+}
+
 /** What a plan's `dispatch` items name: `inputs.task` (or its alias `subagent`). */
 interface DispatchItems {
   readonly items: ReadonlyArray<{ readonly id: string; readonly executor: string; readonly inputs: Readonly<Record<string, unknown>> }>;
