@@ -6,7 +6,6 @@ import {
   NAMESPACE_RE,
   NotFoundError,
   PlanValidationError,
-  UnavailableError,
   ValueError,
   assertValidPlan,
   encodeChannelMessage,
@@ -220,7 +219,6 @@ export class AgoraClient {
       const s = await this.runStatus(runId);
       if (s) return s;
       const job = await this.inbox.getJob(runId);
-      if (job && (await job.isFailed()) && (await this.store.runState(runId)) === null) throw acceptanceFailed(runId, job.failedReason);
       if (job) return { runId, state: 'submitted' as const };
       throw new NotFoundError(`no run "${runId}"`);
     });
@@ -272,11 +270,7 @@ export class AgoraClient {
               // Not recorded: a submission the scheduler has not accepted yet is waited for; a run
               // nobody submitted is NotFoundError, as over HTTP (before, this polled forever).
               // Read again after the inbox: an acceptance may have recorded it in between.
-              const job = await this.inbox.getJob(runId);
-              if (!job && (await this.store.runState(runId)) === null) throw new NotFoundError(`no run "${runId}"`);
-              // A submission the scheduler gave up on (its tries spent, or data it refused) is never
-              // recorded: waiting for it would be forever.
-              if (job && (await job.isFailed()) && (await this.store.runState(runId)) === null) throw acceptanceFailed(runId, job.failedReason);
+              if (!(await this.inbox.getJob(runId)) && (await this.store.runState(runId)) === null) throw new NotFoundError(`no run "${runId}"`);
               return false;
             }
             if (!isTerminalRunState(state)) return false;
@@ -534,13 +528,4 @@ export class AgoraClient {
     // QUIT waits in the offline queue while Redis is away; stop reconnecting instead.
     this.redis.disconnect();
   }
-}
-
-/**
- * A submission whose inbox job failed for good: the scheduler refused its data or spent its tries
- * accepting it (see its log), so no run was recorded and nothing ran. Not retryable as it is:
- * submit the plan again, under a new run id.
- */
-function acceptanceFailed(runId: string, reason: string | undefined): UnavailableError {
-  return new UnavailableError(`run "${runId}" was submitted but never accepted: the scheduler gave up on it (${(reason ?? 'no reason recorded').slice(0, 500)}); nothing ran, submit it again`, { retryable: false });
 }

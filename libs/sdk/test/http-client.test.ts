@@ -1,8 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INBOX_QUEUE } from '@agora/core';
 import { createDashboard, type Dashboard } from '@agora/dashboard';
 import { AgoraHttpClient, IllegalStateError, NotFoundError, PlanValidationError, UnavailableError, ValueError, createAgoraClient, type AgoraApi, type AgoraEvent } from '@agora/sdk';
 import { startCluster, silent, type TestCluster } from '../../../test/support/cluster.js';
@@ -172,36 +170,6 @@ describe('AgoraHttpClient', () => {
         await expect(collect(api, runId, fromSeq), `${name} fromSeq ${fromSeq}`).rejects.toThrow(ValueError);
       }
     }
-  });
-
-  it('watch, wait and status of a submission the scheduler gave up on reject (UnavailableError, not retryable) instead of waiting forever', async () => {
-    // An inbox job failed for good (here: data the scheduler refuses) records no run. Before, the
-    // Redis transport's watch and wait polled it forever and status said "submitted".
-    const runId = 'rgaveupon1';
-    const inbox = new Queue(INBOX_QUEUE, { connection: { url: cluster.config.redisUrl }, prefix: cluster.scheduler.store.keys.bullPrefix });
-    const job = await inbox.add('submission', { runId }, { jobId: runId });
-    for (let i = 0; i < 200 && !(await job.isFailed()); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(await job.isFailed(), 'the scheduler refused the job').toBe(true);
-    await inbox.close();
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), 5000);
-    const watched = await (async () => {
-      for await (const _ of cluster.client.watch(runId, { signal: ac.signal, pollMs: 100 })) return 'yielded';
-      return ac.signal.aborted ? 'hung' : 'ended';
-    })().catch((e: unknown) => e);
-    clearTimeout(timer);
-    expect(watched).toBeInstanceOf(UnavailableError);
-    expect((watched as UnavailableError).retryable).toBe(false);
-    expect((watched as Error).message).toContain(`run "${runId}" was submitted but never accepted`);
-    await expect(cluster.client.wait(runId)).rejects.toThrow(UnavailableError);
-    await expect(cluster.client.status(runId)).rejects.toThrow(/never accepted/);
-    // Over HTTP the same: the dashboard answers from the same client.
-    const httpWatched = await (async () => {
-      for await (const _ of client.watch(runId)) return 'yielded';
-      return 'ended';
-    })().catch((e: unknown) => e);
-    expect(String(httpWatched)).toContain('never accepted');
-    await expect(client.status(runId)).rejects.toThrow(/never accepted/);
   });
 
   it('cancels a run through createAgoraClient({ http })', async () => {
