@@ -22,6 +22,21 @@ afterAll(async () => {
   }
 });
 
+/** A CLI env whose REDIS_URL logs in as a fresh ACL user (password "pw") with these rules; removed after the file. */
+async function envAsAclUser(prefix: string, ...rules: string[]): Promise<CliEnv> {
+  const user = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const admin = new Redis(testRedisUrl());
+  await admin.acl('SETUSER', user, 'reset', 'on', '>pw', ...rules);
+  admin.disconnect();
+  aclUsers.push(user);
+  const url = new URL(testRedisUrl());
+  url.username = user;
+  url.password = 'pw';
+  const e = env();
+  e.env['REDIS_URL'] = url.toString();
+  return e;
+}
+
 function env(config: Record<string, unknown> = {}): CliEnv {
   const e = cliEnv(config);
   envs.push(e);
@@ -118,17 +133,8 @@ describe('dashboard.host', () => {
 
 describe('a Redis ACL user without a permission', () => {
   it('locks, runs and doctor exit 3 saying which command the Redis user may not run; doctor has one redis row', async () => {
-    const user = `agora_noperm_${randomBytes(4).toString('hex')}`;
-    const admin = new Redis(testRedisUrl());
     // Enough to connect and ping (ioredis' ready check reads INFO), nothing Agora reads.
-    await admin.acl('SETUSER', user, 'reset', 'on', '>pw', '+ping', '+auth', '+hello', '+info', '+client', '+select');
-    admin.disconnect();
-    aclUsers.push(user);
-    const url = new URL(testRedisUrl());
-    url.username = user;
-    url.password = 'pw';
-    const e = env();
-    e.env['REDIS_URL'] = url.toString();
+    const e = await envAsAclUser('agora_noperm', '+ping', '+auth', '+hello', '+info', '+client', '+select');
     for (const verb of ['locks', 'runs']) {
       const r = e.agora([verb]);
       expect(r.code, `${verb}: ${r.stderr}`).toBe(3);
@@ -144,17 +150,8 @@ describe('a Redis ACL user without a permission', () => {
   });
 
   it('a verb whose Redis script the user may not run on its keys (cancel, send with a read-only user) exits 3 with the same explanation, not 2', async () => {
-    const user = `agora_readonly_${randomBytes(4).toString('hex')}`;
-    const admin = new Redis(testRedisUrl());
     // Reads every key, writes none (the submitter's rights on run records).
-    await admin.acl('SETUSER', user, 'reset', 'on', '>pw', '%R~*', '&*', '+@all');
-    admin.disconnect();
-    aclUsers.push(user);
-    const url = new URL(testRedisUrl());
-    url.username = user;
-    url.password = 'pw';
-    const e = env();
-    e.env['REDIS_URL'] = url.toString();
+    const e = await envAsAclUser('agora_readonly', '%R~*', '&*', '+@all');
     for (const verb of [['cancel', 'r00000000000000000000'], ['send', 'r00000000000000000000', 'a', '{}']]) {
       const r = e.agora(verb);
       expect(r.code, `${verb[0]}: ${r.stderr}`).toBe(3);

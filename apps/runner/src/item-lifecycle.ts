@@ -98,14 +98,13 @@ type EndFields = { resultRef?: string; fields?: Record<string, unknown>; after?:
  */
 export async function processItem(ctx: RunnerContext, job: Job<ItemJobData>, token?: string): Promise<{ state: string; resultRef?: string }> {
   const owed: OwedDelivery = {};
-  let out: { state: string; resultRef?: string } | undefined;
   try {
-    out = await startAndRun(ctx, job, token, owed);
+    const out = await startAndRun(ctx, job, token, owed);
+    if (owed.error === undefined) return out;
   } catch (err) {
     if (owed.error === undefined) throw err;
   }
-  if (owed.error !== undefined) return parkOwingDelivery(job, token);
-  return out!;
+  return parkOwingDelivery(job, token);
 }
 
 /** A result delivery the item's end could not enqueue (set by `sendEnd`). */
