@@ -428,7 +428,8 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
 
   async function list(opts: ListOptions = {}): Promise<LockInfo[]> {
     const names = (await redis.smembers(k.names)).sort();
-    const out: LockInfo[] = [];
+    type Queued = { runId: string; itemId: string; since: string };
+    const inUse: Array<{ name: string; holder: Record<string, string>; pttl: number; held: boolean; queued: Queued[] }> = [];
     for (const name of names) {
       const [holder, pttl, waiters] = (await redis
         .pipeline()
@@ -436,7 +437,7 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
         .pttl(k.resource(name))
         .zrange(k.waiters(name), 0, -1, 'WITHSCORES')
         .exec())!.map((x) => x[1]) as [Record<string, string>, number, string[]];
-      const queued: Array<{ runId: string; itemId: string; since: string }> = [];
+      const queued: Queued[] = [];
       for (let i = 0; i < waiters.length; i += 2) {
         const h = holderOf(waiters[i]!);
         if (h) queued.push({ runId: h.runId, itemId: h.itemId, since: new Date(Number(waiters[i + 1])).toISOString() });
@@ -446,8 +447,17 @@ export function createLockManager(opts: LockManagerOptions): LockManager {
         await redis.srem(k.names, name);
         continue;
       }
-      const ended = opts.ended && queued.length > 0 ? await opts.ended(queued) : [];
-      const ws: LockInfo['waiters'] = queued.filter((_, i) => !ended[i]).map((w, i) => ({ ...w, position: i + 1 }));
+      inUse.push({ name, holder, pttl, held, queued });
+    }
+    // Which waiters' items ended: asked once for every lock's waiters, not once per lock.
+    const allQueued = inUse.flatMap((l) => l.queued);
+    const ended = opts.ended && allQueued.length > 0 ? await opts.ended(allQueued) : [];
+    const out: LockInfo[] = [];
+    let at = 0;
+    for (const { name, holder, pttl, held, queued } of inUse) {
+      const first = at;
+      at += queued.length;
+      const ws: LockInfo['waiters'] = queued.filter((_, i) => !ended[first + i]).map((w, i) => ({ ...w, position: i + 1 }));
       if (!held && ws.length === 0) continue;
       out.push({
         name,

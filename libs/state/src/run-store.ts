@@ -681,7 +681,9 @@ export class RunStore {
     const byRun = new Map<string, number[]>();
     refs.forEach((r, i) => {
       if (!isRunId(r.runId) || !isItemId(r.itemId)) return;
-      byRun.set(r.runId, [...(byRun.get(r.runId) ?? []), i]);
+      const at = byRun.get(r.runId);
+      if (at) at.push(i);
+      else byRun.set(r.runId, [i]);
     });
     const out = refs.map(() => false);
     for (const [runId, at] of byRun) {
