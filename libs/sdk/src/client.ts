@@ -6,6 +6,7 @@ import {
   NAMESPACE_RE,
   NotFoundError,
   PlanValidationError,
+  UnavailableError,
   ValueError,
   assertValidPlan,
   encodeChannelMessage,
@@ -45,6 +46,7 @@ import {
 import { deploymentValidation, executorsNamedIn, parseDeployment } from './deployment.js';
 import { MAX_TIMEOUT_MS, checkArgument, timeoutMsSchema, checkOptionFields, checkReplayArguments, checkRerunOptions, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
 import { buildReplayPlan, type ReplayPlan } from './replay-plan.js';
+import { ABORTED, unlessAborted } from './abort.js';
 
 /** How often `send` looks whether a run just submitted was accepted. */
 const SEND_ACCEPTANCE_POLL_MS = 50;
@@ -219,6 +221,7 @@ export class AgoraClient {
       const s = await this.runStatus(runId);
       if (s) return s;
       const job = await this.inbox.getJob(runId);
+      if (job && (await job.isFailed()) && (await this.store.runState(runId)) === null) throw acceptanceFailed(runId, job.failedReason);
       if (job) return { runId, state: 'submitted' as const };
       throw new NotFoundError(`no run "${runId}"`);
     });
@@ -257,26 +260,34 @@ export class AgoraClient {
       for (;;) {
         if (opts.signal?.aborted) return;
         const from = next;
-        const batch = await this.bounded(
-          `events of run "${runId}"`,
-          () => this.store.readEvents(runId, from, { blockMs: pollMs, client: conn, count: 500 }),
-          { client: conn, ms: pollMs + this.timeoutMs },
+        // Each wait races the signal: an abort ends the watch at once, not after the blocking read.
+        const batch = await unlessAborted(
+          this.bounded(`events of run "${runId}"`, () => this.store.readEvents(runId, from, { blockMs: pollMs, client: conn, count: 500 }), {
+            client: conn,
+            ms: pollMs + this.timeoutMs,
+          }),
+          opts.signal,
         );
+        if (batch === ABORTED) return;
         if (batch.length === 0) {
           // A rejected or finished run whose terminal event we already passed (fromSeq beyond it).
-          const done = await this.bounded(`state of run "${runId}"`, async () => {
+          const done = await unlessAborted(this.bounded(`state of run "${runId}"`, async () => {
             const state = await this.store.runState(runId);
             if (state === null) {
               // Not recorded: a submission the scheduler has not accepted yet is waited for; a run
               // nobody submitted is NotFoundError, as over HTTP (before, this polled forever).
               // Read again after the inbox: an acceptance may have recorded it in between.
-              if (!(await this.inbox.getJob(runId)) && (await this.store.runState(runId)) === null) throw new NotFoundError(`no run "${runId}"`);
+              const job = await this.inbox.getJob(runId);
+              if (!job && (await this.store.runState(runId)) === null) throw new NotFoundError(`no run "${runId}"`);
+              // A submission the scheduler gave up on (its tries spent, or data it refused) is never
+              // recorded: waiting for it would be forever.
+              if (job && (await job.isFailed()) && (await this.store.runState(runId)) === null) throw acceptanceFailed(runId, job.failedReason);
               return false;
             }
             if (!isTerminalRunState(state)) return false;
             return next >= (await this.store.runProgress(runId)).events;
-          });
-          if (done) return;
+          }), opts.signal);
+          if (done === ABORTED || done) return;
           continue;
         }
         for (const e of batch) {
@@ -528,4 +539,13 @@ export class AgoraClient {
     // QUIT waits in the offline queue while Redis is away; stop reconnecting instead.
     this.redis.disconnect();
   }
+}
+
+/**
+ * A submission whose inbox job failed for good: the scheduler refused its data or spent its tries
+ * accepting it (see its log), so no run was recorded and nothing ran. Not retryable as it is:
+ * submit the plan again, under a new run id.
+ */
+function acceptanceFailed(runId: string, reason: string | undefined): UnavailableError {
+  return new UnavailableError(`run "${runId}" was submitted but never accepted: the scheduler gave up on it (${(reason ?? 'no reason recorded').slice(0, 500)}); nothing ran, submit it again`, { retryable: false });
 }

@@ -43,6 +43,7 @@ import {
 } from './http-schemas.js';
 import { SseDecoder } from './sse-decoder.js';
 import { checkArgument, timeoutMsSchema, checkOptionFields, checkReplayArguments, checkRerunOptions, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
+import { ABORTED, unlessAborted } from './abort.js';
 
 export interface AgoraHttpClientOptions {
   /** The dashboard's address (`agora dashboard` prints it), e.g. `https://agora.internal:3000`; a path prefix is kept. */
@@ -296,12 +297,17 @@ export class AgoraHttpClient implements AgoraApi {
         const reader = body.pipeThrough(new TextDecoderStream()).getReader();
         let streamError: unknown;
         for (;;) {
-          let chunk: Awaited<ReturnType<typeof reader.read>>;
+          let chunk: Awaited<ReturnType<typeof reader.read>> | typeof ABORTED;
           try {
-            chunk = await reader.read();
+            // Raced against the signal too: the fetch's abort reaches the body through a pipe.
+            chunk = await unlessAborted(reader.read(), opts.signal);
           } catch (err) {
             streamError = err;
             break;
+          }
+          if (chunk === ABORTED) {
+            void reader.cancel().catch(() => undefined);
+            return;
           }
           if (chunk.done) break;
           let messages;

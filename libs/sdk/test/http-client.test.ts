@@ -1,6 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INBOX_QUEUE } from '@agora/core';
 import { createDashboard, type Dashboard } from '@agora/dashboard';
 import { AgoraHttpClient, IllegalStateError, NotFoundError, PlanValidationError, UnavailableError, ValueError, createAgoraClient, type AgoraApi, type AgoraEvent } from '@agora/sdk';
 import { startCluster, silent, type TestCluster } from '../../../test/support/cluster.js';
@@ -172,6 +174,36 @@ describe('AgoraHttpClient', () => {
     }
   });
 
+  it('watch, wait and status of a submission the scheduler gave up on reject (UnavailableError, not retryable) instead of waiting forever', async () => {
+    // An inbox job failed for good (here: data the scheduler refuses) records no run. Before, the
+    // Redis transport's watch and wait polled it forever and status said "submitted".
+    const runId = 'rgaveupon1';
+    const inbox = new Queue(INBOX_QUEUE, { connection: { url: cluster.config.redisUrl }, prefix: cluster.scheduler.store.keys.bullPrefix });
+    const job = await inbox.add('submission', { runId }, { jobId: runId });
+    for (let i = 0; i < 200 && !(await job.isFailed()); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await job.isFailed(), 'the scheduler refused the job').toBe(true);
+    await inbox.close();
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 5000);
+    const watched = await (async () => {
+      for await (const _ of cluster.client.watch(runId, { signal: ac.signal, pollMs: 100 })) return 'yielded';
+      return ac.signal.aborted ? 'hung' : 'ended';
+    })().catch((e: unknown) => e);
+    clearTimeout(timer);
+    expect(watched).toBeInstanceOf(UnavailableError);
+    expect((watched as UnavailableError).retryable).toBe(false);
+    expect((watched as Error).message).toContain(`run "${runId}" was submitted but never accepted`);
+    await expect(cluster.client.wait(runId)).rejects.toThrow(UnavailableError);
+    await expect(cluster.client.status(runId)).rejects.toThrow(/never accepted/);
+    // Over HTTP the same: the dashboard answers from the same client.
+    const httpWatched = await (async () => {
+      for await (const _ of client.watch(runId)) return 'yielded';
+      return 'ended';
+    })().catch((e: unknown) => e);
+    expect(String(httpWatched)).toContain('never accepted');
+    await expect(client.status(runId)).rejects.toThrow(/never accepted/);
+  });
+
   it('cancels a run through createAgoraClient({ http })', async () => {
     const api = createAgoraClient({ http: { url: dash.url, apiKey: KEY } });
     const runId = await api.submit({ id: 'slow', queue: 'default', items: [item('z', { sleepMs: 30_000 })] });
@@ -189,6 +221,27 @@ describe('AgoraHttpClient', () => {
       const err = await api.wait(runId, { signal }).catch((e: unknown) => e);
       expect(err, name).toBeInstanceOf(DOMException);
       expect((err as DOMException).name, name).toBe('TimeoutError');
+    }
+    await cluster.client.cancel(runId);
+    expect((await client.wait(runId)).state).toBe('cancelled');
+  });
+
+  it('an abort ends a watch in the middle of a read, not when the next event comes (over Redis it waited out its blocking read)', async () => {
+    // pollMs beyond the run's length: before, the Redis watch saw its signal only after XREAD
+    // returned, here with the item's end 20 s later.
+    const runId = await cluster.client.submit({ id: 'slow-watch', queue: 'default', items: [item('z', { sleepMs: 20_000 })] });
+    for (const [name, api] of [['redis', cluster.client], ['http', client]] as Array<[string, AgoraApi]>) {
+      const ac = new AbortController();
+      const seen: string[] = [];
+      const ended = (async () => {
+        for await (const e of api.watch(runId, { signal: ac.signal, pollMs: 60_000 })) {
+          seen.push(e.type === 'item' ? `item ${e.state}` : e.type);
+          if (e.type === 'item' && e.state === 'running') setTimeout(() => ac.abort(), 300); // while the next read waits
+        }
+      })();
+      await ended;
+      expect(seen, name).toContain('item running');
+      expect((await cluster.client.status(runId)).state, `${name}: the watch ended while the run still ran`).toBe('running');
     }
     await cluster.client.cancel(runId);
     expect((await client.wait(runId)).state).toBe('cancelled');
