@@ -38,10 +38,11 @@ import type { AgoraTracing } from '@agora/tracing';
 import type { Executor } from './executor.js';
 import { ItemAttemptTrace, traceIdOf } from './item-trace.js';
 import type { LockLeaseLike, LockServiceLike } from './locking.js';
-import { HAND_BACK, LOCK_LOST, TIMED_OUT, classifyOutcome, releaseKeepsPlace, type Outcome } from './outcome.js';
+import { HAND_BACK, LOCK_LOST, RUN_CANCELLED, TIMED_OUT, classifyOutcome, releaseKeepsPlace, type Outcome } from './outcome.js';
 import { parkBehindGate, parkJob } from './parking.js';
 import type { LockHeadWatch } from './lock-head-watch.js';
 import type { QueueHandles } from './queues.js';
+import type { RecentCancels } from './recent-cancels.js';
 import { ReleaseStack } from './release-stack.js';
 import { findShortcut, rememberResult, shortcutEnd, type Shortcut } from './shortcut.js';
 
@@ -63,6 +64,8 @@ export interface RunnerContext {
   readonly queues: QueueHandles;
   /** Items running now, by `<runId>/<itemId>`. */
   readonly running: Map<string, RunningItem>;
+  /** Runs whose cancellation this runner heard lately (an item listed as running after it is stopped at once). */
+  readonly cancelledRuns: RecentCancels;
   /**
    * Jobs whose lock wait was already announced with a `lock waiting` event (announced once), with
    * when this runner first found the lock busy (for `agora_lock_wait_seconds`).
@@ -308,6 +311,8 @@ async function runItem(
     ctx.running.delete(key);
     ctx.metrics.runnerSlots.set({ kind: 'busy' }, ctx.running.size);
   });
+  // A run cancelled while this item was starting: the cancel was published before it was listed.
+  if (ctx.cancelledRuns.has(d.runId)) abort.abort(RUN_CANCELLED);
   // A runner that began shutting down while this item was starting hands it back at once.
   if (ctx.graceOver()) abort.abort(HAND_BACK);
   // The item's own time limit stops its executor like a cancel, but ends as a `timeout` failure.

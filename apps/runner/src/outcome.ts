@@ -16,6 +16,8 @@ export const HAND_BACK = 'runner shutting down: handed back';
 export const LOCK_LOST = 'lock lost';
 /** The abort reason of an item that ran out of its `timeoutMs`: a `timeout` failure, not a cancel. */
 export const TIMED_OUT = 'item timed out';
+/** The abort reason of an item whose run was cancelled: it ends `cancelled`. */
+export const RUN_CANCELLED = 'run cancelled';
 
 /** What becomes of an item whose executor (or end) threw. */
 export type Outcome =

@@ -12,8 +12,9 @@ import type { RunnerContext } from './item-lifecycle.js';
 import type { LockServiceLike } from './locking.js';
 import { LockHeadWatch } from './lock-head-watch.js';
 import { noopExecutor } from './noop-executor.js';
-import { HAND_BACK } from './outcome.js';
+import { HAND_BACK, RUN_CANCELLED } from './outcome.js';
 import { QueueHandles } from './queues.js';
+import { RecentCancels } from './recent-cancels.js';
 import { startRegistration } from './registration.js';
 import { closeWorkerConnection, startGateWorkers, startItemWorkers } from './workers.js';
 import { startRunnerDeliveries } from './runner-deliveries.js';
@@ -115,6 +116,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     locks,
     queues,
     running: new Map(),
+    cancelledRuns: new RecentCancels(),
     announcedWaits: new Map(),
     metrics,
     tracing,
@@ -126,7 +128,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     ...(deliveries ? { deliveries: deliveries.items } : {}),
     memo: new MemoStore(redis, config.namespace, config.memo.maxEntries),
   };
-  const sub = await listenForNotices(config, store, ctx.running, channels);
+  const sub = await listenForNotices(config, store, ctx, channels);
   const queueNames = opts.queues ?? Object.keys(config.queues);
   // One worker per queue, each with `concurrency` slots, and one for each queue's gates.
   metrics.runnerSlots.set({ kind: 'total' }, concurrency * queueNames.length);
@@ -172,7 +174,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
  * The runner's pub/sub. Cancellation reaches every runner this way: items of the run are aborted
  * here. So do notices of messages sent to items (channels): the open ones are read here.
  */
-async function listenForNotices(config: AgoraConfig, store: RunStore, running: RunnerContext['running'], channels: ChannelHub): Promise<RedisClient> {
+async function listenForNotices(config: AgoraConfig, store: RunStore, items: Pick<RunnerContext, 'running' | 'cancelledRuns'>, channels: ChannelHub): Promise<RedisClient> {
   const sub = createRedis(config.redisUrl);
   await sub.subscribe(store.keys.cancelChannel, store.keys.messageChannel);
   sub.on('message', (channel: string, text: string) => {
@@ -181,7 +183,8 @@ async function listenForNotices(config: AgoraConfig, store: RunStore, running: R
       if (m) channels.notify(m.runId, m.itemId);
       return;
     }
-    for (const r of running.values()) if (r.runId === text) r.abort.abort('run cancelled');
+    items.cancelledRuns.heard(text);
+    for (const r of items.running.values()) if (r.runId === text) r.abort.abort(RUN_CANCELLED);
   });
   // Pub/sub drops what is published while the connection is down: on every reconnect (the first
   // connect is behind us: subscribe answered), read every open channel again.
