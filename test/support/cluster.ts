@@ -24,6 +24,8 @@ export async function startCluster(
     /** A compiled config (e.g. an example's); namespace, Redis and data dir are replaced. */
     compiled?: AgoraConfig;
     dataDir?: string;
+    /** A Redis of the test's own (default: the shared test Redis). */
+    redisUrl?: string;
     runners?: number;
     concurrency?: number;
     executors?: Executor[];
@@ -35,8 +37,8 @@ export async function startCluster(
 ): Promise<TestCluster> {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'agora-test-'));
   const config: AgoraConfig = opts.compiled
-    ? { ...opts.compiled, namespace: uniqueNamespace(), redisUrl: testRedisUrl(), dataDir }
-    : compileConfig({ namespace: uniqueNamespace(), ...opts.config, dataDir }, 'test', dataDir, { REDIS_URL: testRedisUrl() });
+    ? { ...opts.compiled, namespace: uniqueNamespace(), redisUrl: opts.redisUrl ?? testRedisUrl(), dataDir }
+    : compileConfig({ namespace: uniqueNamespace(), ...opts.config, dataDir }, 'test', dataDir, { REDIS_URL: opts.redisUrl ?? testRedisUrl() });
   const scheduler = await createScheduler({ config, logger: silent, ...(opts.schedulerMetrics ? { metrics: opts.schedulerMetrics } : {}), executors: ['noop', 'dispatch', ...(opts.executors ?? []).map((e) => e.name)] });
   const runners: Runner[] = [];
   for (let i = 0; i < (opts.runners ?? 2); i++) {

@@ -128,7 +128,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     ...(deliveries ? { deliveries: deliveries.items } : {}),
     memo: new MemoStore(redis, config.namespace, config.memo.maxEntries),
   };
-  const sub = await listenForNotices(config, store, ctx, channels);
+  const sub = await listenForNotices(config, store, ctx, channels, logger);
   const queueNames = opts.queues ?? Object.keys(config.queues);
   // One worker per queue, each with `concurrency` slots, and one for each queue's gates.
   metrics.runnerSlots.set({ kind: 'total' }, concurrency * queueNames.length);
@@ -174,7 +174,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
  * The runner's pub/sub. Cancellation reaches every runner this way: items of the run are aborted
  * here. So do notices of messages sent to items (channels): the open ones are read here.
  */
-async function listenForNotices(config: AgoraConfig, store: RunStore, items: Pick<RunnerContext, 'running' | 'cancelledRuns'>, channels: ChannelHub): Promise<RedisClient> {
+async function listenForNotices(config: AgoraConfig, store: RunStore, items: Pick<RunnerContext, 'running' | 'cancelledRuns'>, channels: ChannelHub, logger: Logger): Promise<RedisClient> {
   const sub = createRedis(config.redisUrl);
   await sub.subscribe(store.keys.cancelChannel, store.keys.messageChannel);
   sub.on('message', (channel: string, text: string) => {
@@ -183,13 +183,28 @@ async function listenForNotices(config: AgoraConfig, store: RunStore, items: Pic
       if (m) channels.notify(m.runId, m.itemId);
       return;
     }
-    items.cancelledRuns.heard(text);
-    for (const r of items.running.values()) if (r.runId === text) r.abort.abort(RUN_CANCELLED);
+    stopRun(items, text);
   });
   // Pub/sub drops what is published while the connection is down: on every reconnect (the first
-  // connect is behind us: subscribe answered), read every open channel again.
-  sub.on('ready', () => channels.resync());
+  // connect is behind us: subscribe answered), read every open channel again and ask whether the
+  // runs of the items running here were cancelled meanwhile.
+  sub.on('ready', () => {
+    channels.resync();
+    const runIds = [...new Set([...items.running.values()].map((r) => r.runId))];
+    store
+      .cancelsRequested(runIds)
+      .then((cancelled) => {
+        for (const runId of cancelled) stopRun(items, runId);
+      })
+      .catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'could not check for cancels missed while reconnecting'));
+  });
   return sub;
+}
+
+/** A run was cancelled: stop its items running here, and those listed from now on (see RecentCancels). */
+function stopRun(items: Pick<RunnerContext, 'running' | 'cancelledRuns'>, runId: string): void {
+  items.cancelledRuns.heard(runId);
+  for (const r of items.running.values()) if (r.runId === runId) r.abort.abort(RUN_CANCELLED);
 }
 
 /** The built-in executors (noop, dispatch) and any extra ones, by name. */

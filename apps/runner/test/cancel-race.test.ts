@@ -4,7 +4,8 @@ import { Redis } from 'ioredis';
 import { createLockManager, type LockManager } from '@agora/locks';
 import { createRunner, type Runner } from '@agora/runner';
 import { silent, startCluster, type TestCluster } from '../../../test/support/cluster.js';
-import { testRedisUrl } from '../../../test/support/index.js';
+import { startRedisServer } from '@agora/state';
+import { testRedisUrl, until } from '../../../test/support/index.js';
 
 /**
  * A cancel reaches runners over pub/sub, which stops the items they list as running. An item
@@ -62,5 +63,28 @@ describe('cancel while an item starts', () => {
     // Before, the item ran its 20 s and ended done.
     const states = (await cluster.client.events(runId)).filter((e) => e.type === 'item' && e.itemId === 'slow').map((e) => e.state);
     expect(states).toEqual(['queued', 'running', 'cancelled']);
+  }, 60_000);
+
+  it('a cancel published while a runner was reconnecting to Redis stops its running items once it is back', async () => {
+    // A Redis of its own: CLIENT KILL TYPE pubsub must cut only this cluster's subscribers.
+    const server = await startRedisServer();
+    const c = await startCluster({ runners: 1, redisUrl: server.url });
+    const admin = new Redis(server.url, { maxRetriesPerRequest: null });
+    try {
+      const runId = await c.client.submit({ id: 'cancel-unheard', items: [{ id: 'slow', executor: 'noop', inputs: { sleepMs: 20_000 } }] });
+      await until('the item running', async () => ((await c.client.status(runId)) as { items?: Array<{ id: string; state: string }> }).items?.some((i) => i.id === 'slow' && i.state === 'running'));
+      // Cut the runner's subscriber and cancel before it is back: pub/sub does not keep the message.
+      const killed = Number(await admin.client('KILL', 'TYPE', 'pubsub'));
+      expect(killed).toBeGreaterThan(0);
+      expect(await c.client.cancel(runId)).toEqual({ runId, state: 'running', running: 1 });
+      const status = await c.client.wait(runId);
+      // Before, the item ran its 20 s and ended done.
+      expect(status.state).toBe('cancelled');
+      expect(status.items).toEqual([expect.objectContaining({ id: 'slow', state: 'cancelled' })]);
+    } finally {
+      admin.disconnect();
+      await c.close();
+      await server.stop();
+    }
   }, 60_000);
 });

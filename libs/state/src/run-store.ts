@@ -656,6 +656,15 @@ export class RunStore {
     return this.redis.hget(this.keys.run(runId).meta, 'state');
   }
 
+  /** Which of these runs have had a cancel requested (one round trip; Cluster-safe: one key per command). */
+  async cancelsRequested(runIds: readonly string[]): Promise<Set<string>> {
+    if (runIds.length === 0) return new Set();
+    const pipe = this.redis.pipeline();
+    for (const id of runIds) pipe.hget(this.keys.run(id).meta, 'cancelRequested');
+    const res = (await pipe.exec()) ?? [];
+    return new Set(runIds.filter((_, i) => res[i]?.[1] === '1'));
+  }
+
   /** Per item, how many of its dependencies have not ended yet (0 for an item without any). */
   async dependenciesLeft(runId: string, ids: readonly string[]): Promise<number[]> {
     if (ids.length === 0) return [];
