@@ -22,7 +22,17 @@ export interface ApiOptions {
   readonly events: RunEventHub;
   /** Open SSE streams; more get 503. @default 1000 */
   readonly maxSseClients?: number;
+  /** How often an SSE stream with nothing to say gets a comment line. @default SSE_HEARTBEAT_MS */
+  readonly sseHeartbeatMs?: number;
 }
+
+/**
+ * An SSE stream of a run that says nothing for minutes (an item sleeping) gets a comment line
+ * this often: proxies cut connections idle for 60 s (nginx's proxy_read_timeout, an AWS ALB),
+ * and a client gone without a FIN is noticed only on a write, its slot of `maxSseClients` held
+ * until then. Clients ignore comment lines (the SSE format).
+ */
+export const SSE_HEARTBEAT_MS = 15_000;
 
 /**
  * An event seq as text: plain decimal digits, at most 15 of them so that it, and the seq after
@@ -272,10 +282,13 @@ export function createApiRouter(opts: ApiOptions): Router {
           const send = (e: AgoraEvent): void => {
             res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
           };
+          const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), opts.sseHeartbeatMs ?? SSE_HEARTBEAT_MS);
           try {
             for await (const e of opts.events.watch(id, fromSeq, ac.signal)) send(e);
           } catch (err) {
             res.write(`event: error\ndata: ${JSON.stringify({ message: (err as Error).message })}\n\n`);
+          } finally {
+            clearInterval(heartbeat);
           }
           res.end();
         },

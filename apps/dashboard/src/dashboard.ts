@@ -41,6 +41,8 @@ export interface DashboardOptions {
   readonly artifacts?: (uri: string) => Promise<Artifact>;
   /** Served at `/metrics` (read scope); `agora_queue_jobs` is read from this dashboard's queues. @default a registry of its own */
   readonly metrics?: AgoraMetrics;
+  /** How often an idle SSE stream gets a `: keep-alive` comment line. @default 15000 (api.ts SSE_HEARTBEAT_MS) */
+  readonly sseHeartbeatMs?: number;
 }
 
 export interface Dashboard {
@@ -228,6 +230,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
       authorize: requireScope,
       events,
       maxSseClients: config.dashboard.maxSseClients,
+      ...(opts.sseHeartbeatMs !== undefined ? { sseHeartbeatMs: opts.sseHeartbeatMs } : {}),
     }),
   );
   // Answers within 2 s: a client that is not connected is unready at once, and a ping that
