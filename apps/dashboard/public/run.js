@@ -28,7 +28,8 @@ const audit = el('span', { id: 'audit', class: 'audit', 'data-verdict': 'pending
 const cancelButton = el('button', { id: 'cancel', type: 'button', class: 'danger', hidden: true }, 'Cancel run');
 const notice = el('p', { id: 'notice', class: 'notice', role: 'status' });
 const legend = el('p', { class: 'legend' }, ...ITEM_STATES.map((s) => stateBadge(s)));
-header.append(title, el('p', {}, stateEl, ' ', audit, ' ', cancelButton), meta, countsEl, legend, notice);
+const failedEl = el('p', { class: 'failed-items', id: 'failed-items', hidden: true });
+header.append(title, el('p', {}, stateEl, ' ', audit, ' ', cancelButton), meta, countsEl, failedEl, legend, notice);
 const graphWrap = el('div', { id: 'graph-wrap', class: 'graph-wrap' });
 const panel = el('aside', { id: 'panel', class: 'panel', hidden: true, 'aria-live': 'polite' });
 main.replaceChildren(header, el('div', { class: 'run-body' }, graphWrap, panel));
@@ -52,6 +53,102 @@ function showProblems(problems) {
 
 function renderCounts(c) {
   countsEl.replaceChildren(...ITEM_STATES.filter((s) => c[s] > 0).map((s) => el('span', { class: 'count', 'data-state': s, 'data-count': s }, `${c[s]} ${s}`)));
+  renderFailed();
+}
+
+/** How many failed items are named under the counts (the rest are counted). */
+const FAILED_SHOWN = 10;
+
+/**
+ * The failed items by name, each opening its panel: in a big graph the one red node is otherwise
+ * found by scrolling. Only items drawn one by one (a run past 20,000 items shows counts only).
+ */
+function renderFailed() {
+  const failed = [];
+  for (const [id, s] of states) if (s === 'failed') failed.push(id);
+  failedEl.hidden = failed.length === 0;
+  const open = (id) => {
+    const b = el('button', { type: 'button', class: 'link', 'data-item-id': id }, id);
+    b.addEventListener('click', () => openAndShow(id));
+    return b;
+  };
+  const shown = failed.slice(0, FAILED_SHOWN).flatMap((id) => [' ', open(id)]);
+  failedEl.replaceChildren('failed:', ...shown, ...(failed.length > FAILED_SHOWN ? [` and ${failed.length - FAILED_SHOWN} more`] : []));
+}
+
+/** Opens an item's panel and brings its node into view (after the panel took its room beside the graph). */
+function openAndShow(id) {
+  const opening = openItem(id);
+  showNode(id);
+  void opening;
+}
+
+/** Scrolls the graph (not the page) so the item's node is in the middle of its view. */
+function showNode(id) {
+  const node = nodes.get(id);
+  if (!node) return;
+  const n = node.getBoundingClientRect();
+  const w = graphWrap.getBoundingClientRect();
+  graphWrap.scrollLeft += n.left + n.width / 2 - (w.left + w.width / 2);
+  graphWrap.scrollTop += n.top + n.height / 2 - (w.top + w.height / 2);
+}
+
+/** Shortens a long text for a table cell (the whole event is in the row's tooltip). */
+const clip = (text, n = 200) => (text.length > n ? `${text.slice(0, n)}…` : text);
+const from = (o) => (o ? `${o.runId} / ${o.itemId}` : '?');
+
+/**
+ * One event of an item in words, for the panel's table (the contract's fields: README, The watch
+ * contract). A type this page does not know is shown as its JSON.
+ */
+function describeEvent(e) {
+  if (e.type === 'item') {
+    switch (e.state) {
+      case 'waiting':
+        return `waiting for ${clip((e.depends_on ?? []).join(', '))}`;
+      case 'queued':
+        return e.executor ? `queued for ${e.executor}` : 'queued: its dependencies ended';
+      case 'running':
+        return `running, attempt ${e.attempt} on ${e.runner}`;
+      case 'done':
+        if (e.reusedFrom) return `done, result reused from ${from(e.reusedFrom)}`;
+        if (e.cachedFrom) return `done, result cached from ${from(e.cachedFrom)}`;
+        return `done, attempt ${e.attempt} in ${formatDuration(e.durationMs ?? 0)}${e.exitCode !== undefined ? `, exit ${e.exitCode}` : ''}`;
+      case 'failed':
+        return `failed ${e.errorCode}${e.exitCode !== undefined ? ` (exit ${e.exitCode})` : ''}${e.attempt !== undefined ? `, attempt ${e.attempt}` : ''}: ${clip(e.error ?? '')}`;
+      case 'skipped':
+        return `skipped (${e.dependency} did not succeed): ${clip(e.reason ?? '')}`;
+      case 'cancelled':
+        return `cancelled: ${clip(e.reason ?? '')}`;
+    }
+  }
+  if (e.type === 'lock') {
+    switch (e.action) {
+      case 'waiting':
+        return `waits for lock ${e.lock} (position ${e.position})`;
+      case 'acquired':
+        return `acquired lock ${e.lock}, token ${e.token}`;
+      case 'released':
+        return `released lock ${e.lock}, token ${e.token}`;
+      case 'lost':
+        return `lost lock ${e.lock}, token ${e.token}`;
+      case 'fenced':
+        return `result refused: lock ${e.lock} token ${e.token} is stale (newest ${e.newestToken})`;
+    }
+  }
+  if (e.type === 'retry') return `attempt ${e.attempt} failed (${e.reason}), retried in ${formatDuration(e.delayMs)}: ${clip(e.error)}`;
+  if (e.type === 'handedBack') return `handed back by ${e.runner}, queued again: ${clip(e.reason)}`;
+  if (e.type === 'message') return `message ${e.messageId}, ${e.bytes} bytes`;
+  if (e.type === 'reused') return `reused the result of ${from(e.from)}`;
+  if (e.type === 'cached') return `took the memoized result of ${from(e.from)}`;
+  return clip(JSON.stringify(eventFields(e)), 400);
+}
+
+/** An event without what every event has (shown in its own columns, or the page's). */
+function eventFields(e) {
+  const rest = { ...e };
+  for (const k of ['seq', 'at', 'type', 'runId', 'itemId', 'v']) delete rest[k];
+  return rest;
 }
 
 /** One item's new state: its node's data-state (the colour follows from CSS), the counts, an open panel. */
@@ -166,7 +263,7 @@ function draw(g) {
   lookup.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const v = lookup.elements.item.value.trim();
-    if (v) void openItem(v);
+    if (v) openAndShow(v);
   });
   const note =
     g.view === 'items'
@@ -375,11 +472,10 @@ async function openItem(id) {
       'table',
       { class: 'events', 'data-field': 'events' },
       el('tr', {}, ...['seq', 'at', 'type', 'what'].map((h) => el('th', {}, h))),
-      ...d.events.map((e) => {
-        const rest = { ...e };
-        for (const k of ['seq', 'at', 'type', 'runId', 'itemId', 'v']) delete rest[k];
-        return el('tr', {}, el('td', {}, e.seq), el('td', {}, formatTime(e.at)), el('td', {}, e.type), el('td', { class: 'json' }, JSON.stringify(rest).slice(0, 400)));
-      }),
+      // In words; the whole event (hashes, refs, trace id) in the row's tooltip.
+      ...d.events.map((e) =>
+        el('tr', { title: JSON.stringify(eventFields(e)) }, el('td', {}, e.seq), el('td', {}, formatTime(e.at)), el('td', {}, e.type), el('td', { class: 'what' }, describeEvent(e))),
+      ),
     ),
   );
   history.replaceState(null, '', `#item=${encodeURIComponent(id)}`);

@@ -155,13 +155,27 @@ describe('run console (Chromium)', () => {
     expect(await audit.textContent()).toBe('audit: intact · tamper-detecting · local');
     await page.screenshot({ path: path.join(SHOTS, 'run-final.png'), fullPage: true });
 
-    // The failed item's panel: error, exit code, stderr tail.
-    await page.locator('svg#graph [data-item-id="broken"]').click();
+    // The failed item is named under the counts (one of 200 nodes, off screen) and opens its
+    // panel: error, exit code, stderr tail, its events in words (each whole in its tooltip).
+    expect(await page.locator('#failed-items').textContent()).toBe('failed: broken');
+    const broken = page.locator('svg#graph [data-item-id="broken"]');
+    await page.locator('#failed-items button[data-item-id="broken"]').click();
     await expect.poll(() => page.locator('#panel-title').getAttribute('data-item-id'), { timeout: 10_000 }).toBe('broken');
+    // ... and the graph is scrolled to show it.
+    const inView = await broken.evaluate((n) => {
+      const r = n.getBoundingClientRect();
+      const w = (n as unknown as { ownerDocument: { getElementById(id: string): { getBoundingClientRect(): { left: number; right: number; top: number; bottom: number } } } }).ownerDocument.getElementById('graph-wrap').getBoundingClientRect();
+      return r.left >= w.left && r.right <= w.right && r.top >= w.top && r.bottom <= w.bottom;
+    });
+    expect(inView).toBe(true);
     expect(await page.locator('#panel [data-field="exitCode"]').textContent()).toBe('3');
     expect(await page.locator('#panel [data-field="error"]').textContent()).toMatch(/code 3/);
     expect(await page.locator('#panel [data-field="stderr"]').textContent()).toContain('disk quota exceeded while writing broken');
-    expect(await page.locator('#panel [data-field="events"] tr').count()).toBeGreaterThan(2);
+    const what = await page.locator('#panel [data-field="events"] td.what').allTextContents();
+    expect(what).toEqual(['queued for dispatch', 'running, attempt 1 on runner-0', expect.stringMatching(/^failed APPLICATION \(exit 3\), attempt 1: item broken: worker exited with code 3/)]);
+    const lastRow = JSON.parse((await page.locator('#panel [data-field="events"] tr').last().getAttribute('title'))!) as Record<string, unknown>;
+    expect(lastRow).toMatchObject({ state: 'failed', errorCode: 'APPLICATION', exitCode: 3 });
+    expect(lastRow['logRefs']).toBeDefined();
     await page.screenshot({ path: path.join(SHOTS, 'failed-item-panel.png'), fullPage: true });
 
     // A done item's result: the link downloads bytes whose sha256 is the resultRef's.
