@@ -7,7 +7,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
-import { INBOX_QUEUE, configValidateOptions, createLogger, type AgoraConfig, type Logger } from '@agora/core';
+import { INBOX_QUEUE, configValidateOptions, createLogger, submittedQueueOf, type AgoraConfig, type Logger } from '@agora/core';
 import { IllegalStateError, ValueError } from '@agora/core';
 import { RunStore, createRedis, type RedisClient } from '@agora/state';
 import { AgoraClient } from '@agora/sdk';
@@ -205,12 +205,10 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   const runConsole = createConsole({
     client,
     namespace: config.namespace,
+    // Runs rejected before the run hash recorded the submitted queue (see RunStore.rejectRun).
     submittedQueue: async (runId) => {
-      const plan = ((await inbox.getJob(runId))?.data as { plan?: unknown } | undefined)?.plan;
-      if (typeof plan !== 'object' || plan === null) return undefined;
-      const queue = (plan as { queue?: unknown }).queue;
-      // A plan without a queue goes to "default" (planSchema).
-      return queue === undefined ? 'default' : typeof queue === 'string' ? queue.slice(0, 64) : undefined;
+      const job = await inbox.getJob(runId);
+      return job ? submittedQueueOf((job.data as { plan?: unknown } | undefined)?.plan) : undefined;
     },
     authorize: requireScope,
     verdict: async (runId) => verifyEvidence(await audit(runId), { expectedRunId: runId, key: (await evidence.signer()).vkey, anchor: evidence.anchor }),

@@ -79,6 +79,17 @@ describe('GET /api/runs', () => {
     expect((await get<RunsPage>(`/api/runs?since=${future}`)).body).toEqual({ runs: [] });
   });
 
+  it('lists a run rejected at acceptance under the queue its plan named (listing, SDK and status alike)', async () => {
+    // An unknown task: the plan is queued, then the scheduler rejects it.
+    const rejected = await cluster.client.submit({ id: 'ghostly', queue: 'other', items: [{ id: 'a', executor: 'dispatch', inputs: { task: 'ghost' } }] });
+    expect((await cluster.client.wait(rejected)).state).toBe('rejected');
+    const listed = (await get<RunsPage>('/api/runs?state=rejected')).body.runs.find((r) => r.runId === rejected);
+    expect(listed).toMatchObject({ planId: 'ghostly', queue: 'other', state: 'rejected', total: 0 });
+    expect((await get<RunsPage>('/api/runs?queue=other&state=rejected')).body.runs.map((r) => r.runId)).toEqual([rejected]);
+    expect((await cluster.client.runs({ state: 'rejected' })).runs.find((r) => r.runId === rejected)?.queue).toBe('other');
+    expect((await get<{ queue: string }>(`/api/runs/${rejected}`)).body.queue).toBe('other');
+  });
+
   it('refuses bad parameters with 400 naming them, and needs the read scope', async () => {
     for (const q of ['limit=0', 'limit=501', 'limit=x', 'state=bogus', 'queue=Bad!', 'since=yesterday', 'cursor=nonsense', 'colour=red', 'state=failed&state=done']) {
       const r = await get<{ error: string; message: string }>(`/api/runs?${q}`);
