@@ -92,7 +92,7 @@ program
   .option('--limit <n>', 'runs per page, 1-500 (default 20)')
   .option('--queue <queue>', 'only runs of this queue')
   .option('--plan <id>', 'only runs of this plan id')
-  .option('--since <time>', 'only runs created at or after this ISO time or epoch ms')
+  .option('--since <time>', 'only runs created at or after this ISO 8601 time (UTC without an offset) or epoch ms')
   .option('--cursor <cursor>', 'the next page, as printed after "more:" (or "next" in --json)')
   .option('--json', 'print {"runs":[...],"next":...} as one JSON line')
   .action(run(async (o: Record<string, string | boolean | undefined>) => (await runs()).runsCmd(o, g())));

@@ -97,6 +97,16 @@ describe('GET /api/runs', () => {
       expect(r.body.error, q).toBe('bad_request');
     }
     expect((await get<{ message: string }>('/api/runs?colour=red')).body.message).toContain('colour');
+    // since: an ISO 8601 time or epoch ms, nothing Date.parse merely guesses at (a wrong guess
+    // filters by the wrong day without a word).
+    for (const since of ['Nov 30 2026', '1 Dec', '2026-11-30 10:00', 'Tue, 01 Dec 2026 10:00:00 GMT', '2026-02-30', '2026-11-30T24:00Z', '+002026-11-30T00:00:00Z', '9999999999999999', '1969-12-31T23:59Z']) {
+      const r = await get<{ error: string; message: string }>(`/api/runs?since=${encodeURIComponent(since)}`);
+      expect(r.status, since).toBe(400);
+      expect(r.body, since).toMatchObject({ error: 'bad_request', message: expect.stringContaining('since: an ISO 8601 time') });
+    }
+    for (const since of ['2026-11-30', '2020-02-29T10:00Z', '2020-11-30T10:00:00.5+01:00', '2020-11-30T10:00:00-0500', '2020-11', '1796032800000']) {
+      expect((await get(`/api/runs?since=${encodeURIComponent(since)}`)).status, since).toBe(200);
+    }
     expect((await fetch(`${dash.url}/api/runs`)).status).toBe(401);
   });
 });
