@@ -14,11 +14,11 @@ import { AgoraClient } from '@agora/sdk';
 import { createEvidence, verifyEvidence } from '@agora/evidence';
 import { READY_TIMEOUT_MS, createAgoraMetrics, readiness, type AgoraMetrics } from '@agora/metrics';
 import { ProviderSet, planDeploymentProblems, readArtifact, readItemLogs, type Artifact } from '@agora/registry';
-import { createApiRouter, refuseRepeatedParams } from './api.js';
+import { bodyErrors, createApiRouter, jsonBodyParser, refuseRepeatedParams } from './api.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createConsole } from './console.js';
 import { authenticate, buildKeyRing, principalOf, requireScope, type ClearKey } from './auth.js';
-import { checkHost, isLoopbackHost, refuseCrossSite } from './request-guards.js';
+import { checkHost, isLoopbackHost, refuseCrossSite, requireJsonBodyIfAny } from './request-guards.js';
 import { errorHandler, notFound } from './http-errors.js';
 import { createRunEventHub } from './run-event-hub.js';
 
@@ -186,6 +186,11 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     signIn,
     requireScope('read'),
     (req: Request, res: Response, next: NextFunction) => (req.method === 'GET' || req.method === 'HEAD' ? next() : requireScope('admin')(req, res, next)),
+    // A write's body, when it has one, is JSON, parsed here as the API parses it (Bull Board's own
+    // parser then leaves it be): malformed JSON is our 400, not Bull Board's error shape.
+    requireJsonBodyIfAny(),
+    jsonBodyParser(),
+    bodyErrors(),
     (req: Request, res: Response, next: NextFunction) => {
       const router = writableRouter && principalOf(res).scopes.has('admin') ? writableRouter : readOnlyRouter;
       router(req, res, next);
