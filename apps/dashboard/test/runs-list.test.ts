@@ -3,8 +3,9 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDashboard, type Dashboard } from '@agora/dashboard';
-import type { ItemDetail, RunsPage } from '@agora/sdk';
+import { AgoraClient, type ItemDetail, type RunsPage } from '@agora/sdk';
 import { startCluster, silent, type TestCluster } from '../../../test/support/cluster.js';
+import { testRedisUrl, uniqueNamespace } from '../../../test/support/index.js';
 
 /**
  * Issue 16, part 1: `GET /api/runs` (newest first, cursor paging, filters) and
@@ -88,6 +89,15 @@ describe('GET /api/runs', () => {
     expect((await get<RunsPage>('/api/runs?queue=other&state=rejected')).body.runs.map((r) => r.runId)).toEqual([rejected]);
     expect((await cluster.client.runs({ state: 'rejected' })).runs.find((r) => r.runId === rejected)?.queue).toBe('other');
     expect((await get<{ queue: string }>(`/api/runs/${rejected}`)).body.queue).toBe('other');
+    // Cancelled while still on the inbox (no scheduler serves this namespace): rejected, under its queue too.
+    const unserved = new AgoraClient({ redisUrl: testRedisUrl(), namespace: uniqueNamespace() });
+    try {
+      const waiting = await unserved.submit({ id: 'early', queue: 'other', items: [{ id: 'a', executor: 'noop' }] });
+      expect(await unserved.cancel(waiting)).toMatchObject({ state: 'rejected' });
+      expect((await unserved.runs()).runs).toEqual([expect.objectContaining({ runId: waiting, planId: '', queue: 'other', state: 'rejected' })]);
+    } finally {
+      await unserved.close();
+    }
   });
 
   it('refuses bad parameters with 400 naming them, and needs the read scope', async () => {
