@@ -109,7 +109,7 @@ describe('GET /api/runs', () => {
     expect((await get<{ message: string }>('/api/runs?colour=red')).body.message).toContain('colour');
     // since: an ISO 8601 time or epoch ms, nothing Date.parse merely guesses at (a wrong guess
     // filters by the wrong day without a word).
-    for (const since of ['Nov 30 2026', '1 Dec', '2026-11-30 10:00', 'Tue, 01 Dec 2026 10:00:00 GMT', '2026-02-30', '2026-11-30T24:00Z', '+002026-11-30T00:00:00Z', '9999999999999999', '1969-12-31T23:59Z']) {
+    for (const since of ['Nov 30 2026', '1 Dec', '2026-11-30 10:00', 'Tue, 01 Dec 2026 10:00:00 GMT', '2026-02-30', '2026-11-30T24:00Z', '+002026-11-30T00:00:00Z', '9999999999999999', '1969-12-31T23:59Z', 'x'.repeat(50)]) {
       const r = await get<{ error: string; message: string }>(`/api/runs?since=${encodeURIComponent(since)}`);
       expect(r.status, since).toBe(400);
       expect(r.body, since).toMatchObject({ error: 'bad_request', message: expect.stringContaining('since: an ISO 8601 time') });

@@ -52,7 +52,7 @@ export const runsQuerySchema = z
     plan: z.string().min(1).max(128).optional(),
     since: z
       .string()
-      .max(40)
+      .max(40, SINCE_FORMS)
       .transform((v, ctx) => {
         const ms = parseSince(v);
         if (ms === undefined) {
