@@ -163,6 +163,43 @@ describe('Bull Board with an admin key', () => {
   });
 });
 
+describe('Bull Board write bodies', () => {
+  it('refuses a body that is not JSON (415) or malformed JSON (400) with the API\'s error shape; a write without a body still works', async () => {
+    await withDashboard(cluster.config, { adminKey: ADMIN_KEY })(async (d) => {
+      const admin = bearer(ADMIN_KEY);
+      const write = (method: string, path: string, headers: Record<string, string>, body?: string) => fetch(`${d.url}${path}`, { method, headers: { ...admin, ...headers }, ...(body !== undefined ? { body } : {}) });
+      // Before: a form POST to …/add was taken as `{}` (Bull Board's parser skipped it unread) and
+      // added a job with no name and no data; a text/plain update-data got Bull Board's own error shape.
+      for (const [method, path, type, body] of [
+        ['POST', `/queues/api/queues/${INBOX_QUEUE}/add`, 'application/x-www-form-urlencoded', 'name=plan&data=x'],
+        ['POST', `/queues/api/queues/${INBOX_QUEUE}/add`, 'text/plain', JSON.stringify({ name: 'plan', data: { runId: 'rforged', plan: {} } })],
+        ['PATCH', `/queues/api/queues/default/${waitingJobId}/update-data`, 'text/plain', JSON.stringify({ jobData: { x: 1 } })],
+        ['PUT', '/queues/api/queues/default/pause', 'text/plain', 'pause please'],
+      ] as const) {
+        const res = await write(method, path, { 'content-type': type }, body);
+        expect(res.status, `${method} ${path} ${type}`).toBe(415);
+        expect(await res.json()).toEqual({ error: 'unsupported_media_type', message: 'Bull Board request bodies must be sent as "Content-Type: application/json" (or left out)' });
+      }
+      const noType = await write('PUT', '/queues/api/queues/default/pause', {}, 'x');
+      expect(noType.status).toBe(415);
+      const malformed = await write('PATCH', `/queues/api/queues/default/${waitingJobId}/update-data`, json, '{"jobData": {');
+      expect(malformed.status).toBe(400);
+      expect(await malformed.json()).toMatchObject({ error: 'bad_request', message: expect.any(String) });
+      const scalar = await write('PATCH', `/queues/api/queues/default/${waitingJobId}/update-data`, json, '"x"');
+      expect(scalar.status).toBe(400);
+      expect(await scalar.json()).toMatchObject({ error: 'bad_request', message: 'the body must be a JSON object, got "x"' });
+      await expectUntouched();
+      // Bull Board's page sends its PUTs with no body and no content type: they work as before,
+      // and so does one with a content type but an empty body.
+      expect((await write('PUT', '/queues/api/queues/default/pause', {})).status).toBe(200);
+      expect(await queues['default']!.isPaused()).toBe(true);
+      expect((await write('PUT', '/queues/api/queues/default/resume', { 'content-type': 'text/plain' }, '')).status).toBe(200);
+      expect(await queues['default']!.isPaused()).toBe(false);
+      await expectUntouched();
+    });
+  });
+});
+
 describe('scoped API keys stored as sha256', () => {
   function scopedConfig(): AgoraConfig {
     const dashboard = compileConfig(

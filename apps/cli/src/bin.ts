@@ -46,7 +46,9 @@ program
   .showHelpAfterError()
   .exitOverride();
 
-const g = (): GlobalOpts => program.opts<GlobalOpts>();
+/** A bad secret file or environment knob, found before the verb ran (see the preAction hook below). */
+let startupError: unknown;
+const g = (): GlobalOpts => ({ ...program.opts<GlobalOpts>(), ...(startupError !== undefined ? { startupError } : {}) });
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 // Checked as the flags are parsed: a bad port fails before the service touches Redis.
 const metricsPortOption = (): Option =>
@@ -92,7 +94,7 @@ program
   .option('--limit <n>', 'runs per page, 1-500 (default 20)')
   .option('--queue <queue>', 'only runs of this queue')
   .option('--plan <id>', 'only runs of this plan id')
-  .option('--since <time>', 'only runs created at or after this ISO time or epoch ms')
+  .option('--since <time>', 'only runs created at or after this ISO 8601 time (UTC without an offset) or epoch ms')
   .option('--cursor <cursor>', 'the next page, as printed after "more:" (or "next" in --json)')
   .option('--json', 'print {"runs":[...],"next":...} as one JSON line')
   .action(run(async (o: Record<string, string | boolean | undefined>) => (await runs()).runsCmd(o, g())));
@@ -153,11 +155,21 @@ program
   .action(run(async (o: { runners?: string; port?: string; concurrency?: string[] }) => (await services()).devCmd(o, g())));
 registerExtraCommands(program, g, run);
 
+// REDIS_URL_FILE, AGORA_API_KEY_FILE, AGORA_ADMIN_KEY_FILE: read before any verb looks. A problem
+// here (or in an environment knob) stops every verb before it runs, but the checks (`health`,
+// `doctor`) report it as they report any other, so their --json still prints JSON.
 try {
-  // REDIS_URL_FILE, AGORA_API_KEY_FILE, AGORA_ADMIN_KEY_FILE: read before any verb looks.
   loadFileSecrets(process.env);
   const knobs = environmentKnobProblems(process.env);
   if (knobs.length > 0) throw new CliError(knobs.join('; '));
+} catch (err) {
+  startupError = err;
+}
+program.hook('preAction', (_root, action) => {
+  if (startupError !== undefined && !(action.parent === program && ['health', 'doctor'].includes(action.name()))) throw startupError;
+});
+
+try {
   await program.parseAsync(process.argv);
 } catch (err) {
   const e = err as { code?: string; exitCode?: number; message?: string };

@@ -26,6 +26,11 @@ export class CliError extends Error {
 
 export interface GlobalOpts {
   readonly config?: string;
+  /**
+   * What was wrong before the verb ran (an unreadable REDIS_URL_FILE, a bad AGORA_LOG_LEVEL): only
+   * `health` and `doctor` run with one, to report it in their own shape; other verbs are stopped.
+   */
+  readonly startupError?: unknown;
 }
 
 /**

@@ -90,5 +90,11 @@ describe('agora runs', () => {
     const l = e.agora(['runs', '--limit', '9999']);
     expect(l.code).toBe(2);
     expect(l.stderr).toContain('--limit');
+    // Not an ISO 8601 time: refused before Redis is asked, never guessed at by Date.parse.
+    for (const since of ['Nov 30 2026', '2026-11-30 10:00', '2026-02-30']) {
+      const s = e.agora(['runs', '--since', since]);
+      expect([s.code, s.stdout], since).toEqual([2, '']);
+      expect(s.stderr, since).toContain('--since: an ISO 8601 time');
+    }
   });
 });

@@ -37,6 +37,25 @@ describe('REDIS_URL_FILE', () => {
     expect(gone.code).toBe(2);
     expect(gone.stderr).toBe(`agora: REDIS_URL_FILE: cannot read ${missing} (ENOENT)\n`);
   });
+
+  it('health --json and doctor --json print their JSON for an unreadable file too, with the same exit 2', () => {
+    // Before: the secret was read before any verb ran, so both printed nothing on stdout.
+    const { REDIS_URL: _unset, ...rest } = env.env;
+    const missing = path.join(env.dir, 'missing');
+    const problem = `REDIS_URL_FILE: cannot read ${missing} (ENOENT)`;
+    const health = agora(['health', '--json'], { ...rest, REDIS_URL_FILE: missing });
+    expect([health.code, JSON.parse(health.stdout), health.stderr]).toEqual([2, { healthy: false, problems: [problem] }, '']);
+    // Without --json: the `unhealthy:` line of every bad Redis setting (an empty REDIS_URL_FILE's too).
+    const text = agora(['health'], { ...rest, REDIS_URL_FILE: missing });
+    expect([text.code, text.stdout, text.stderr]).toEqual([2, '', `unhealthy: ${problem}\n`]);
+    // A bad option under --json is JSON too.
+    const option = agora(['health', '--json', '--timeout', '5'], env.env);
+    expect(option.code).toBe(2);
+    expect(JSON.parse(option.stdout)).toEqual({ healthy: false, problems: ['agora health: --timeout: must be an integer number of milliseconds from 100 to 60000'] });
+    const doctor = agora(['doctor', '--json'], { ...rest, REDIS_URL_FILE: missing });
+    expect(doctor.code).toBe(2);
+    expect(JSON.parse(doctor.stdout)).toEqual({ ok: false, checks: [{ kind: 'config', name: 'environment', provider: 'agora', ok: false, message: problem }] });
+  });
 });
 
 describe('REDIS_PASSWORD_FILE', () => {

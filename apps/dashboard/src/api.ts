@@ -149,7 +149,7 @@ export function createApiRouter(opts: ApiOptions): Router {
   let sseClients = 0;
   const r = express.Router();
   r.use(requireJsonBody());
-  r.use(express.json({ limit: opts.bodyLimit ?? '32mb', verify: refuseDuplicateKeys }));
+  r.use(jsonBodyParser(opts.bodyLimit));
 
   r.post('/runs', authorize('submit'), (req, res) => {
     const repeated = repeatedParams(req);
@@ -306,6 +306,14 @@ export function createApiRouter(opts: ApiOptions): Router {
 }
 
 /**
+ * The API's JSON body parser: the body limit, a key given twice refused. Its errors are answered
+ * by `bodyErrors`.
+ */
+export function jsonBodyParser(limit = '32mb'): express.RequestHandler {
+  return express.json({ limit, verify: refuseDuplicateKeys });
+}
+
+/**
  * express.json's `verify`: a body with a key given twice in one object is malformed (400), as
  * `parsePlanText` refuses it for the CLI; `JSON.parse` would keep the last value in silence (a
  * plan's first `depends_on` lost). Bodies in another charset than UTF-8 or UTF-16LE/BE are not checked.
@@ -337,7 +345,7 @@ function refuseDuplicateKeys(_req: unknown, _res: unknown, body: Buffer, encodin
  * which is about the body only. Any other error goes on to the app's error middleware, which
  * logs it and answers without its message (http-errors.ts).
  */
-function bodyErrors(): express.ErrorRequestHandler {
+export function bodyErrors(): express.ErrorRequestHandler {
   return (err: { status?: number; message?: string; type?: string; body?: unknown } | undefined, req, res, next) => {
     const status = err?.status ?? 500;
     if (typeof err?.type !== 'string' || status >= 500) return next(err);

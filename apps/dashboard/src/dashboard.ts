@@ -7,18 +7,18 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
-import { INBOX_QUEUE, configValidateOptions, createLogger, type AgoraConfig, type Logger } from '@agora/core';
+import { INBOX_QUEUE, configValidateOptions, createLogger, submittedQueueOf, type AgoraConfig, type Logger } from '@agora/core';
 import { IllegalStateError, ValueError } from '@agora/core';
 import { RunStore, createRedis, type RedisClient } from '@agora/state';
 import { AgoraClient } from '@agora/sdk';
 import { createEvidence, verifyEvidence } from '@agora/evidence';
 import { READY_TIMEOUT_MS, createAgoraMetrics, readiness, type AgoraMetrics } from '@agora/metrics';
 import { ProviderSet, planDeploymentProblems, readArtifact, readItemLogs, type Artifact } from '@agora/registry';
-import { createApiRouter, refuseRepeatedParams } from './api.js';
+import { bodyErrors, createApiRouter, jsonBodyParser, refuseRepeatedParams } from './api.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createConsole } from './console.js';
 import { authenticate, buildKeyRing, principalOf, requireScope, type ClearKey } from './auth.js';
-import { checkHost, isLoopbackHost, refuseCrossSite } from './request-guards.js';
+import { checkHost, isLoopbackHost, refuseCrossSite, requireJsonBodyIfAny } from './request-guards.js';
 import { errorHandler, notFound } from './http-errors.js';
 import { createRunEventHub } from './run-event-hub.js';
 
@@ -188,6 +188,11 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     signIn,
     requireScope('read'),
     (req: Request, res: Response, next: NextFunction) => (req.method === 'GET' || req.method === 'HEAD' ? next() : requireScope('admin')(req, res, next)),
+    // A write's body, when it has one, is JSON, parsed here as the API parses it (Bull Board's own
+    // parser then leaves it be): malformed JSON is our 400, not Bull Board's error shape.
+    requireJsonBodyIfAny(),
+    jsonBodyParser(),
+    bodyErrors(),
     (req: Request, res: Response, next: NextFunction) => {
       const router = writableRouter && principalOf(res).scopes.has('admin') ? writableRouter : readOnlyRouter;
       router(req, res, next);
@@ -207,12 +212,10 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   const runConsole = createConsole({
     client,
     namespace: config.namespace,
+    // Runs rejected before the run hash recorded the submitted queue (see RunStore.rejectRun).
     submittedQueue: async (runId) => {
-      const plan = ((await inbox.getJob(runId))?.data as { plan?: unknown } | undefined)?.plan;
-      if (typeof plan !== 'object' || plan === null) return undefined;
-      const queue = (plan as { queue?: unknown }).queue;
-      // A plan without a queue goes to "default" (planSchema).
-      return queue === undefined ? 'default' : typeof queue === 'string' ? queue.slice(0, 64) : undefined;
+      const job = await inbox.getJob(runId);
+      return job ? submittedQueueOf((job.data as { plan?: unknown } | undefined)?.plan) : undefined;
     },
     authorize: requireScope,
     verdict: async (runId) => verifyEvidence(await audit(runId), { expectedRunId: runId, key: (await evidence.signer()).vkey, anchor: evidence.anchor }),

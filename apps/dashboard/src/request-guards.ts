@@ -74,3 +74,27 @@ export function requireJsonBody(): RequestHandler {
     res.status(415).json({ error: 'unsupported_media_type', message: 'POST bodies must be sent as "Content-Type: application/json"' });
   };
 }
+
+/**
+ * Whether a request carries a body: a chunked one, or a Content-Length above 0. Bull Board's page
+ * sends its PUTs (pause, resume, retry, clean, promote…) with neither, and no content type.
+ */
+function sendsBody(req: Request): boolean {
+  const length = req.get('content-length');
+  return req.get('transfer-encoding') !== undefined || (length !== undefined && length.trim() !== '0');
+}
+
+/**
+ * 415 for a write to Bull Board (the admin board's API) that carries a body other than
+ * `application/json`; a write without a body passes, whatever its content type says. Bull Board's
+ * own parser skipped such a body unread, so the route ran as if sent `{}` (a form POST to
+ * `…/add` added a job with no name and no data).
+ */
+export function requireJsonBodyIfAny(): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (SAFE_METHODS.has(req.method) || !sendsBody(req)) return next();
+    const type = (req.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type === 'application/json') return next();
+    res.status(415).json({ error: 'unsupported_media_type', message: 'Bull Board request bodies must be sent as "Content-Type: application/json" (or left out)' });
+  };
+}

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
+import { Queue } from 'bullmq';
 import { createDashboard, type Dashboard } from '@agora/dashboard';
 import { holdExecutor, startCluster, silent, type TestCluster } from '../../../test/support/cluster.js';
 import { launchBrowser } from '../../../test/support/browser.js';
@@ -101,6 +102,41 @@ describe('dashboard', () => {
     await page.goto(`${dashboard.url}/queues/queue/default?status=completed`);
     await expect.poll(() => page.getByText('c', { exact: true }).count(), { timeout: 10_000 }).toBeGreaterThan(0);
     await page.close();
+  });
+
+  it('an admin pauses and resumes a queue from Bull Board\'s page: its PUTs, sent without a body or content type, work', async () => {
+    const ADMIN = 'bull-board-admin-key-0123456789';
+    const admin = await createDashboard({ config: cluster.config, port: 0, logger: silent, adminKey: ADMIN });
+    const queue = new Queue('reports', { connection: { url: cluster.config.redisUrl }, prefix: `{${cluster.config.namespace}}` });
+    const context = await browser.newContext({ httpCredentials: { username: 'ops', password: ADMIN } });
+    const page = await context.newPage();
+    // What the page's own PUTs carried, as the browser sent them.
+    const puts: Array<{ url: string; type: string | undefined; body: string | null; status: number }> = [];
+    page.on('requestfinished', (req) => {
+      if (req.method() !== 'PUT') return;
+      void req.response().then((res) => puts.push({ url: req.url(), type: req.headers()['content-type'], body: req.postData(), status: res?.status() ?? 0 }));
+    });
+    try {
+      for (const action of ['Pause', 'Resume'] as const) {
+        await page.goto(`${admin.url}/queues/queue/reports`);
+        // The queue's actions: the ⋮ menu at the end of its status tabs.
+        await page.locator('button[aria-haspopup="menu"]').click();
+        await page.getByRole('menuitem', { name: action }).click();
+        // Each asks first ("Are you sure?").
+        await page.getByRole('button', { name: 'Confirm', exact: true }).click();
+        await expect.poll(() => queue.isPaused(), { timeout: 10_000 }).toBe(action === 'Pause');
+      }
+      await expect.poll(() => puts.length, { timeout: 5_000 }).toBe(2);
+      expect(puts.map((p) => [new URL(p.url).pathname, p.type, p.body, p.status])).toEqual([
+        ['/queues/api/queues/reports/pause', undefined, null, 200],
+        ['/queues/api/queues/reports/resume', undefined, null, 200],
+      ]);
+    } finally {
+      await context.close();
+      await queue.resume();
+      await queue.close();
+      await admin.close();
+    }
   });
 
   it('answers /healthz', async () => {

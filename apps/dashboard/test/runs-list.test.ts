@@ -3,8 +3,9 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDashboard, type Dashboard } from '@agora/dashboard';
-import type { ItemDetail, RunsPage } from '@agora/sdk';
+import { AgoraClient, type ItemDetail, type RunsPage } from '@agora/sdk';
 import { startCluster, silent, type TestCluster } from '../../../test/support/cluster.js';
+import { testRedisUrl, uniqueNamespace } from '../../../test/support/index.js';
 
 /**
  * Issue 16, part 1: `GET /api/runs` (newest first, cursor paging, filters) and
@@ -79,6 +80,26 @@ describe('GET /api/runs', () => {
     expect((await get<RunsPage>(`/api/runs?since=${future}`)).body).toEqual({ runs: [] });
   });
 
+  it('lists a run rejected at acceptance under the queue its plan named (listing, SDK and status alike)', async () => {
+    // An unknown task: the plan is queued, then the scheduler rejects it.
+    const rejected = await cluster.client.submit({ id: 'ghostly', queue: 'other', items: [{ id: 'a', executor: 'dispatch', inputs: { task: 'ghost' } }] });
+    expect((await cluster.client.wait(rejected)).state).toBe('rejected');
+    const listed = (await get<RunsPage>('/api/runs?state=rejected')).body.runs.find((r) => r.runId === rejected);
+    expect(listed).toMatchObject({ planId: 'ghostly', queue: 'other', state: 'rejected', total: 0 });
+    expect((await get<RunsPage>('/api/runs?queue=other&state=rejected')).body.runs.map((r) => r.runId)).toEqual([rejected]);
+    expect((await cluster.client.runs({ state: 'rejected' })).runs.find((r) => r.runId === rejected)?.queue).toBe('other');
+    expect((await get<{ queue: string }>(`/api/runs/${rejected}`)).body.queue).toBe('other');
+    // Cancelled while still on the inbox (no scheduler serves this namespace): rejected, under its queue too.
+    const unserved = new AgoraClient({ redisUrl: testRedisUrl(), namespace: uniqueNamespace() });
+    try {
+      const waiting = await unserved.submit({ id: 'early', queue: 'other', items: [{ id: 'a', executor: 'noop' }] });
+      expect(await unserved.cancel(waiting)).toMatchObject({ state: 'rejected' });
+      expect((await unserved.runs()).runs).toEqual([expect.objectContaining({ runId: waiting, planId: '', queue: 'other', state: 'rejected' })]);
+    } finally {
+      await unserved.close();
+    }
+  });
+
   it('refuses bad parameters with 400 naming them, and needs the read scope', async () => {
     for (const q of ['limit=0', 'limit=501', 'limit=x', 'state=bogus', 'queue=Bad!', 'since=yesterday', 'cursor=nonsense', 'colour=red', 'state=failed&state=done']) {
       const r = await get<{ error: string; message: string }>(`/api/runs?${q}`);
@@ -86,6 +107,16 @@ describe('GET /api/runs', () => {
       expect(r.body.error, q).toBe('bad_request');
     }
     expect((await get<{ message: string }>('/api/runs?colour=red')).body.message).toContain('colour');
+    // since: an ISO 8601 time or epoch ms, nothing Date.parse merely guesses at (a wrong guess
+    // filters by the wrong day without a word).
+    for (const since of ['Nov 30 2026', '1 Dec', '2026-11-30 10:00', 'Tue, 01 Dec 2026 10:00:00 GMT', '2026-02-30', '2026-11-30T24:00Z', '+002026-11-30T00:00:00Z', '9999999999999999', '1969-12-31T23:59Z', 'x'.repeat(50)]) {
+      const r = await get<{ error: string; message: string }>(`/api/runs?since=${encodeURIComponent(since)}`);
+      expect(r.status, since).toBe(400);
+      expect(r.body, since).toMatchObject({ error: 'bad_request', message: expect.stringContaining('since: an ISO 8601 time') });
+    }
+    for (const since of ['2026-11-30', '2020-02-29T10:00Z', '2020-11-30T10:00:00.5+01:00', '2020-11-30T10:00:00-0500', '2020-11', '1796032800000']) {
+      expect((await get(`/api/runs?since=${encodeURIComponent(since)}`)).status, since).toBe(200);
+    }
     expect((await fetch(`${dash.url}/api/runs`)).status).toBe(401);
   });
 });

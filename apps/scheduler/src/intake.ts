@@ -1,5 +1,5 @@
 import type { FlowProducer, Queue } from 'bullmq';
-import { coerceError, formatTraceparent, itemJobId, newTraceContext, configValidateOptions, validatePlan, type AgoraConfig, type Logger, type Plan, type TraceContext } from '@agora/core';
+import { coerceError, formatTraceparent, itemJobId, newTraceContext, configValidateOptions, validatePlan, submittedQueueOf, type AgoraConfig, type Logger, type Plan, type TraceContext } from '@agora/core';
 import { itemInputsHash, submissionProblems, wakeJobs, type RegisteredItem, type RetryLevels, type RunStore, type SubmissionData } from '@agora/state';
 import { resolvePlanTasks, type ProviderSet } from '@agora/registry';
 import type { AgoraMetrics } from '@agora/metrics';
@@ -63,7 +63,7 @@ export async function acceptSubmission(ctx: IntakeContext, data: unknown): Promi
   const checked = await checkPlan(ctx, sub);
   if ('problems' in checked) {
     await ctx.fence();
-    await ctx.store.rejectRun(sub.runId, checked.planId, checked.problems);
+    await ctx.store.rejectRun(sub.runId, checked.planId, checked.problems, checked.queue);
     ctx.metrics.runs.inc({ state: 'rejected' });
     ctx.logger.warn({ runId: sub.runId, problems: checked.problems.length }, 'plan rejected');
     return { state: 'rejected', problems: checked.problems };
@@ -149,14 +149,14 @@ function itemJobOptions(config: AgoraConfig) {
 async function checkPlan(
   ctx: IntakeContext,
   sub: SubmissionData,
-): Promise<{ plan: Plan; inputsHashes: Map<string, string>; taskRefs: Map<string, string>; retryLevels: RetryLevels; resultSinks: Map<string, string> } | { planId: string; problems: string[] }> {
+): Promise<{ plan: Plan; inputsHashes: Map<string, string>; taskRefs: Map<string, string>; retryLevels: RetryLevels; resultSinks: Map<string, string> } | { planId: string; queue: string; problems: string[] }> {
   // A rerun's plan is the original's, read back from storage.
   const loaded = await rerunSubmission(ctx, sub);
-  if ('problems' in loaded) return { planId: '', problems: loaded.problems };
+  if ('problems' in loaded) return { planId: '', queue: '', problems: loaded.problems };
   const v = validatePlan(loaded.sub.plan, { ...configValidateOptions(ctx.config), executors: ctx.executors, queues: ctx.queueNames });
   if (!v.ok) {
     const rawId = (loaded.sub.plan as { id?: unknown } | null)?.id;
-    return { planId: typeof rawId === 'string' ? rawId.slice(0, 128).toWellFormed() : '', problems: [...v.problems] };
+    return { planId: typeof rawId === 'string' ? rawId.slice(0, 128).toWellFormed() : '', queue: submittedQueueOf(loaded.sub.plan), problems: [...v.problems] };
   }
   const plan = v.plan;
   await breathe();
@@ -179,7 +179,7 @@ async function checkPlan(
   if (levels) problems.push(...retryPolicyProblems(plan, levels));
   const sinks = problems.length > 0 ? undefined : await resolveResultSinks(plan, ctx.config, pins.refs, () => ctx.providers.storage());
   problems.push(...(sinks?.problems ?? []));
-  return problems.length > 0 || !sinks || !levels ? { planId: plan.id, problems } : { plan, inputsHashes, taskRefs: pins.refs, retryLevels: levels, resultSinks: sinks.sinks };
+  return problems.length > 0 || !sinks || !levels ? { planId: plan.id, queue: submittedQueueOf(plan), problems } : { plan, inputsHashes, taskRefs: pins.refs, retryLevels: levels, resultSinks: sinks.sinks };
 }
 
 /** Whether two task pin maps pin the same tasks to the same refs. */

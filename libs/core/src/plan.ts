@@ -22,6 +22,19 @@ export const PLAN_LIMITS = {
 } as const;
 
 export const QUEUE_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/**
+ * The queue a submitted plan names, read from the plan as submitted (it may be invalid): what a
+ * run rejected at acceptance is listed under, as an accepted run is under its plan's queue.
+ * `default` when it names none (as `planSchema` reads it); `""` when the plan is not an object or
+ * its queue is not a well-formed queue name (nothing made up, nothing unbounded recorded).
+ */
+export function submittedQueueOf(plan: unknown): string {
+  if (typeof plan !== 'object' || plan === null || Array.isArray(plan)) return '';
+  const queue = (plan as { queue?: unknown }).queue;
+  if (queue === undefined) return 'default';
+  return typeof queue === 'string' && QUEUE_NAME_RE.test(queue) ? queue : '';
+}
 /**
  * Lock names: path-like, no hash-tag braces, no whitespace (and no empty, `.` or `..` segment:
  * checked apart). Any of these characters may come first, as the README's grammar says: a name

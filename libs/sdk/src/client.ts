@@ -16,6 +16,7 @@ import {
   isTerminalRunState,
   newRunId,
   assertDeadLetterId,
+  submittedQueueOf,
   type AgoraEvent,
   type Plan,
   type ValidateOptions,
@@ -339,7 +340,7 @@ export class AgoraClient {
         if (job && (await job.isWaiting())) {
           live();
           await job.remove();
-          await this.store.rejectRun(runId, '', ['cancelled before it was accepted']);
+          await this.store.rejectRun(runId, '', ['cancelled before it was accepted'], submittedQueueOf((job.data as { plan?: unknown } | undefined)?.plan));
           return { runId, state: 'rejected', running: 0 };
         }
         if (job) throw new IllegalStateError(`run "${runId}" is being accepted; cancel again in a moment`);

@@ -1,9 +1,47 @@
 import { z } from 'zod';
 import { QUEUE_NAME_RE, RUN_STATES, ValueError, assertDeadLetterId, assertRunId } from '@agora/core';
 
+/** What `since` takes, in its messages. */
+const SINCE_FORMS = 'since: an ISO 8601 time (2026-11-30, 2026-11-30T09:00Z, 2026-11-30T09:00:00.000+01:00) or epoch milliseconds';
+
 /**
- * The runs-list query as text (`GET /api/runs`, `agora runs`): every parameter once, each bounded. `since` is an ISO time or epoch
- * milliseconds. Unknown parameters are refused (a typo must not silently list everything).
+ * ISO 8601 calendar date with an optional time of day: the extended forms of ECMAScript's
+ * date-time format, plus the basic ±hhmm offset. Date.parse alone took "1 Dec", "Nov 30 2026",
+ * "2026-11-30 10:00" and "2026-02-30" (as 2 March), so a guess could silently filter by the wrong
+ * day; every part is checked here instead.
+ */
+const ISO_TIME_RE = /^(\d{4})-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?)?$/i;
+
+/**
+ * `since` as epoch milliseconds, or undefined when it is neither epoch milliseconds (digits) nor an
+ * ISO 8601 time. A time without an offset is UTC, on every machine (Date.parse read it as the
+ * reader's local time, so the CLI and the server could differ).
+ */
+export function parseSince(text: string): number | undefined {
+  if (/^\d{1,16}$/.test(text)) {
+    const ms = Number(text);
+    return ms <= MAX_EPOCH_MS ? ms : undefined;
+  }
+  const m = ISO_TIME_RE.exec(text);
+  if (!m) return undefined;
+  const [, y, mo, d = '01', h = '00', mi = '00', sec = '00', frac = '', zone = 'Z'] = m;
+  const [year, month, day, hour, minute, second] = [y, mo, d, h, mi, sec].map(Number) as [number, number, number, number, number, number];
+  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate() || hour > 23 || minute > 59 || second > 59) return undefined;
+  // Z, or ±hh, ±hhmm, ±hh:mm.
+  const oh = zone.length > 1 ? Number(zone.slice(1, 3)) : 0;
+  const om = zone.length > 3 ? Number(zone.slice(-2)) : 0;
+  if (oh > 23 || om > 59) return undefined;
+  const offsetMin = (zone.startsWith('-') ? -1 : 1) * (oh * 60 + om);
+  const utc = new Date(0);
+  utc.setUTCFullYear(year, month - 1, day);
+  utc.setUTCHours(hour, minute, second, Number(frac.padEnd(3, '0').slice(0, 3)));
+  const ms = utc.getTime() - offsetMin * 60_000;
+  return ms >= 0 && ms <= MAX_EPOCH_MS ? ms : undefined;
+}
+
+/**
+ * The runs-list query as text (`GET /api/runs`, `agora runs`): every parameter once, each bounded. `since` is an ISO 8601 time or
+ * epoch milliseconds (`parseSince`). Unknown parameters are refused (a typo must not silently list everything).
  */
 export const runsQuerySchema = z
   .object({
@@ -14,11 +52,11 @@ export const runsQuerySchema = z
     plan: z.string().min(1).max(128).optional(),
     since: z
       .string()
-      .max(40)
+      .max(40, SINCE_FORMS)
       .transform((v, ctx) => {
-        const ms = /^\d{1,16}$/.test(v) ? Number(v) : Date.parse(v);
-        if (!Number.isFinite(ms)) {
-          ctx.addIssue({ code: 'custom', message: 'since: an ISO 8601 time or epoch milliseconds' });
+        const ms = parseSince(v);
+        if (ms === undefined) {
+          ctx.addIssue({ code: 'custom', message: SINCE_FORMS });
           return z.NEVER;
         }
         return ms;

@@ -369,10 +369,15 @@ export class RunStore {
     return code < 0 ? { kind: 'unknown' } : code === 0 ? { kind: 'ended' } : { kind: 'cancelling', running: code - 1 };
   }
 
-  async rejectRun(runId: string, planId: string, problems: readonly string[]): Promise<boolean> {
+  /**
+   * Records a run rejected at acceptance. `queue` is the one its submitted plan named (see
+   * `submittedQueueOf`), kept on the run so the listing, status and graph show it as they show an
+   * accepted run's; `""` records none.
+   */
+  async rejectRun(runId: string, planId: string, problems: readonly string[], queue = ''): Promise<boolean> {
     const body = encodeEventBody({ type: 'run', state: 'rejected', planId, problems });
     const at = new Date().toISOString();
-    const r = await callScript(this.redis, 'rejectRun', this.runKeys(runId), [runId, at, planId, body]);
+    const r = await callScript(this.redis, 'rejectRun', this.runKeys(runId), [runId, at, planId, body, queue]);
     await this.redis.zadd(this.keys.runs, Date.parse(at), runId);
     return r === 1;
   }

@@ -1,3 +1,4 @@
+import type { AgoraConfig } from '@agora/core';
 import { checkProviders } from '@agora/registry';
 import { createRedis, liveRunners, localStorageAcrossHosts, redisSettingsReport } from '@agora/state';
 import { EXIT, cliErrorMessage, exitCodeFor, isRedisPermissionError, redisPermissionMessage, resolveConfig, type GlobalOpts } from '../context.js';
@@ -14,7 +15,16 @@ type Row = { kind: string; name: string; provider: string; ok: boolean; message:
  * case; `--json` prints them as JSON.
  */
 export async function doctorCmd(opts: { json?: boolean }, g: GlobalOpts): Promise<number> {
-  const config = await resolveConfig(g);
+  let config: AgoraConfig;
+  try {
+    // Found before the verb ran: an unreadable REDIS_URL_FILE, a bad AGORA_LOG_LEVEL.
+    if (g.startupError !== undefined) throw g.startupError;
+    config = await resolveConfig(g);
+  } catch (err) {
+    // Nothing else can be checked without the settings; the row is printed (JSON with --json) all the same.
+    printRows([{ kind: 'config', name: g.startupError !== undefined ? 'environment' : 'config', provider: 'agora', ok: false, message: cliErrorMessage(err) }], opts.json);
+    return exitCodeFor(err);
+  }
   const rows: Row[] = [];
   let redisExit: number | undefined;
   try {
@@ -50,15 +60,20 @@ export async function doctorCmd(opts: { json?: boolean }, g: GlobalOpts): Promis
     }
   }
   rows.push(...(await checkProviders(config)));
-  if (opts.json) {
-    process.stdout.write(JSON.stringify({ ok: rows.every((r) => r.ok), checks: rows }, null, 2) + '\n');
-  } else {
-    for (const r of rows) {
-      const mark = !r.ok ? 'FAIL' : r.warning ? 'warn' : 'ok  ';
-      process.stdout.write(`${mark} ${`${r.kind}/${r.name}`.padEnd(24)} ${`(${r.provider})`.padEnd(14)} ${r.message}\n`);
-    }
-  }
+  printRows(rows, opts.json);
   // Every verb exits 3 when the infrastructure is unavailable, 2 on bad input (the exit-code table); the rows are still printed.
   if (redisExit !== undefined) return redisExit;
   return rows.every((r) => r.ok) ? EXIT.ok : EXIT.failed;
+}
+
+/** The checks as rows for people, or as `{ ok, checks }` with --json. */
+function printRows(rows: readonly Row[], json: boolean | undefined): void {
+  if (json) {
+    process.stdout.write(JSON.stringify({ ok: rows.every((r) => r.ok), checks: rows }, null, 2) + '\n');
+    return;
+  }
+  for (const r of rows) {
+    const mark = !r.ok ? 'FAIL' : r.warning ? 'warn' : 'ok  ';
+    process.stdout.write(`${mark} ${`${r.kind}/${r.name}`.padEnd(24)} ${`(${r.provider})`.padEnd(14)} ${r.message}\n`);
+  }
 }

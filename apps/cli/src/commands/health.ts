@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { request } from 'node:http';
 import { z } from 'zod';
-import { ValueError, redactRedisUrl } from '@agora/core';
+import { ValueError, redactRedisUrl, type AgoraConfig } from '@agora/core';
 import { liveRunners } from '@agora/state';
 import { EXIT, cliErrorMessage, exitCodeFor, resolveConfig, type GlobalOpts } from '../context.js';
 import { assertRedisReachable, probeRedis } from '../redis-check.js';
@@ -40,10 +40,24 @@ const optsSchema = z.object({
 const FLAG: Record<string, string> = { timeoutMs: '--timeout', url: '--url', runner: '--runner' };
 
 export async function healthCmd(raw: { runner?: boolean; url?: string; timeout?: string; json?: boolean }, g: GlobalOpts): Promise<number> {
-  const parsed = optsSchema.safeParse({ runner: raw.runner, url: raw.url, ...(raw.timeout !== undefined ? { timeoutMs: raw.timeout } : {}) });
-  if (!parsed.success) throw new ValueError(`agora health: ${parsed.error.issues.map((i) => `${FLAG[String(i.path[0])] ?? 'option'}: ${i.message}`).join('; ')}`);
-  const opts = parsed.data;
-  const config = await resolveConfig(g);
+  let opts: z.output<typeof optsSchema>;
+  let config: AgoraConfig;
+  try {
+    // Found before the verb ran: an unreadable REDIS_URL_FILE, a bad AGORA_LOG_LEVEL.
+    if (g.startupError !== undefined) throw g.startupError;
+    const parsed = optsSchema.safeParse({ runner: raw.runner, url: raw.url, ...(raw.timeout !== undefined ? { timeoutMs: raw.timeout } : {}) });
+    if (!parsed.success) throw new ValueError(`agora health: ${parsed.error.issues.map((i) => `${FLAG[String(i.path[0])] ?? 'option'}: ${i.message}`).join('; ')}`);
+    opts = parsed.data;
+    config = await resolveConfig(g);
+  } catch (err) {
+    // Nothing was checked: --json still prints { healthy, problems } (a script parses stdout on
+    // every outcome), with the verb's exit code for the error (2 for bad settings).
+    if (raw.json) process.stdout.write(JSON.stringify({ healthy: false, problems: [cliErrorMessage(err)] }) + '\n');
+    // A bad secret file is a bad Redis setting: the same `unhealthy:` line as an empty REDIS_URL_FILE.
+    else if (err === g.startupError) process.stderr.write(`unhealthy: ${cliErrorMessage(err)}\n`);
+    else throw err;
+    return exitCodeFor(err);
+  }
   const problems: string[] = [];
   // Bad settings (an unparsable REDIS_URL, an empty REDIS_URL_FILE, an unreadable CA file) are exit 2, as for every verb; unreachable is 3.
   let badInput = false;
