@@ -38,6 +38,8 @@ const baseShape = {
       if (parsed && /^https?:$/.test(parsed.protocol) && FETCH_BAD_PORTS.has(parsed.port)) {
         ctx.addIssue({ code: 'custom', message: `port ${parsed.port} is blocked by fetch (a "bad port" of the Fetch standard): every delivery would fail; use another port` });
       }
+      // Port 0 parses, but nothing listens there: every connection is refused.
+      if (parsed && /^https?:$/.test(parsed.protocol) && parsed.port === '0') ctx.addIssue({ code: 'custom', message: 'port 0 is no port a receiver listens on: every delivery would fail; give the receiver\'s port' });
     }),
   /** The HMAC-SHA256 key: a literal, or `env:NAME` read from this process's environment at start. Never logged. */
   secret: z.string().min(1, 'secret must not be empty'),

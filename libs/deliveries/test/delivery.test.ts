@@ -91,6 +91,8 @@ describe('webhook options', () => {
       expect(() => new WebhookResultSink({ url, secret: SECRET }), url).not.toThrow();
     }
     expect(() => new WebhookResultSink({ url: 'ftp://example.com:6000/x', secret: SECRET })).toThrow(new ValueError('webhook result sink: options.url: url must be an http:// or https:// URL'));
+    // Port 0 parses, and every connection to it is refused.
+    expect(() => new WebhookResultSink({ url: 'http://127.0.0.1:0/hook', secret: SECRET })).toThrow(new ValueError("webhook result sink: options.url: port 0 is no port a receiver listens on: every delivery would fail; give the receiver's port"));
   });
 
   it('reads an env: secret at construction, names a missing variable, and never echoes a secret', () => {
