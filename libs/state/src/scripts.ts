@@ -113,7 +113,9 @@ return denied
 export async function assertScriptCommandsAllowed(redis: RedisClient, namespace: string): Promise<void> {
   let denied: string[];
   try {
-    denied = (await redis.eval(ACL_PROBE, 1, `${namespace}:acl-probe`, ...scriptCommands())) as string[];
+    // Named as our run keys are ("<ns>:run:{<ns>}:…"): a key and a channel (PUBLISH's) of the
+    // namespace, in its hash slot, so on a Redis Cluster the node its keys live on is asked.
+    denied = (await redis.eval(ACL_PROBE, 1, `${namespace}:{${namespace}}:acl-probe`, ...scriptCommands())) as string[];
   } catch (err) {
     if (/\bNOPERM\b/.test((err as Error).message)) throw err;
     return;
