@@ -62,6 +62,28 @@ describe('agora doctor', () => {
     expect(env.agora(['doctor']).stdout).toMatch(/^FAIL resultSink\/ci +\(webhook\) +.*AGORA_TEST_UNSET_HOOK_SECRET/m);
   }, 60_000);
 
+  it('fails a webhook on a port fetch refuses (a bad port) naming the config key, and a runner does not start with it (exit 2)', async () => {
+    // Before: doctor said "ok", the runner started, and every delivery was dead-lettered ("bad port").
+    const env = cliEnv({
+      compute: { local: { provider: 'process' } },
+      resultSinks: { ci: { provider: 'webhook', options: { url: 'http://127.0.0.1:6000/hook', secret: 'a-literal-secret-0123456789' } } },
+      notifications: { ops: { provider: 'webhook', options: { url: 'https://hooks.example.com:6667/x', secret: 'a-literal-secret-0123456789' } } },
+    });
+    envs.push(env);
+    const blocked = (key: string, kind: string, port: number) => `${key}: webhook ${kind}: options.url: port ${port} is blocked by fetch (a "bad port" of the Fetch standard): every delivery would fail; use another port`;
+    const r = env.agora(['doctor', '--json']);
+    expect(r.code).toBe(1);
+    const checks = (JSON.parse(r.stdout) as { checks: Array<{ kind: string; name: string; ok: boolean; message: string }> }).checks;
+    expect(checks.find((c) => c.name === 'ci')).toMatchObject({ kind: 'resultSink', ok: false, message: blocked('resultSinks.ci', 'result sink', 6000) });
+    expect(checks.find((c) => c.name === 'ops')).toMatchObject({ kind: 'notification', ok: false, message: blocked('notifications.ops', 'notifications', 6667) });
+    const runner = env.agora(['runner'], { timeoutMs: 30_000 });
+    expect(runner.code).toBe(2);
+    expect(runner.stderr).toContain(blocked('resultSinks.ci', 'result sink', 6000));
+    const serve = env.agora(['serve'], { timeoutMs: 30_000 });
+    expect(serve.code).toBe(2);
+    expect(serve.stderr).toContain('is blocked by fetch');
+  }, 60_000);
+
   it('exits 0 when everything is healthy, and names an unreachable Docker engine', async () => {
     const env = cliEnv({ compute: { local: { provider: 'process' } } });
     envs.push(env);

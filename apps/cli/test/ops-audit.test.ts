@@ -160,6 +160,20 @@ describe('a Redis ACL user without a permission', () => {
   });
 });
 
+describe('a Redis ACL user without a command only the Redis scripts call', () => {
+  it('a runner and a scheduler exit 3 at start naming the command, instead of failing every job\'s script forever', async () => {
+    // XADD is called only inside scripts (ours and BullMQ's): every direct command at start
+    // passed, and the runner then logged "ERR The user executing the script can't run this
+    // command" for every job it fetched, forever (exit 3 is what a direct NOPERM gives).
+    const e = await envAsAclUser('agora_noxadd', '~*', '&*', '+@all', '-@dangerous', '+info', '-xadd');
+    for (const verb of ['runner', 'serve']) {
+      const r = e.agora([verb], { timeoutMs: 20_000 });
+      expect(r.code, `${verb}: ${r.stderr}`).toBe(3);
+      expect(r.stderr).toContain("agora: the Redis user of REDIS_URL may not run the 'xadd' command (NOPERM this user has no permissions to run the 'xadd' command, which the Redis scripts of Agora and BullMQ call");
+    }
+  });
+});
+
 describe('agora runs --limit: a next cursor only when there are more runs', () => {
   it('one run and --limit 1: no "more:" line and no next; two runs: the cursor leads to the second, which is the last page', async () => {
     const e = env();

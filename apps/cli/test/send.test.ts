@@ -73,6 +73,11 @@ describe('agora send: messages into an item (process provider)', () => {
     expect(ended.stderr).toContain(`item "first" of run "${runId}" has ended (done): it takes no more messages`);
     const badJson = send(runId, 'second', '{"a":');
     expect([badJson.code, badJson.stderr]).toEqual([2, 'agora: message:1:6: invalid JSON: ValueExpected\n']);
+    // A message file that is not UTF-8: before, its 0xe9 was sent as U+FFFD.
+    const latin1 = env.writeJson('latin1-message.json', '');
+    writeFileSync(latin1, Buffer.from([0x22, 0x63, 0x61, 0x66, 0xe9, 0x22]));
+    const notUtf8 = send(runId, 'second', `@${latin1}`);
+    expect([notUtf8.code, notUtf8.stderr]).toEqual([2, `agora: ${latin1}:1: not valid UTF-8: byte 0xe9 at offset 4 (save the file as UTF-8)\n`]);
     // The CLI hands these to the SDK, whose errors it prints with exit 2 (as above).
     await expect(client.send(runId, 'ghost', {})).rejects.toThrow(new NotFoundError(`run "${runId}" has no item "ghost"`));
     await expect(client.send('r0000000000deadbeef', 'first', {})).rejects.toThrow(new NotFoundError('no run "r0000000000deadbeef"'));

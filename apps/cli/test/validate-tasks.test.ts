@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
 import { cliEnv } from '../../../test/support/cli.js';
 
 // A config task, and a task registered in storage (the env's local data dir): `validate` and
@@ -22,6 +23,14 @@ describe('agora validate / submit: the task a dispatch item names', () => {
     const j = env.agora(['validate', '--json', env.writeJson('ghost.json', plan('ghost'))]);
     expect(j.code).toBe(1);
     expect(JSON.parse(j.stdout)).toEqual({ ok: false, problems: ['items[0] ("a"): unknown task "ghost" (configured: configured; none registered by that name)'] });
+  });
+
+  it('tasks register refuses a definition file that is not UTF-8 (exit 2), naming it', () => {
+    // Before: the 0xe9 was stored as U+FFFD in the task's command.
+    const def = env.writeJson('latin1-task.json', '');
+    writeFileSync(def, Buffer.concat([Buffer.from('{"command": ["echo", "caf'), Buffer.from([0xe9]), Buffer.from('"]}')]));
+    const r = env.agora(['tasks', 'register', 'latin1', def]);
+    expect([r.code, r.stdout, r.stderr]).toEqual([2, '', `agora: ${def}:1: not valid UTF-8: byte 0xe9 at offset 25 (save the file as UTF-8)\n`]);
   });
 
   it('accepts a configured task and a registered one', () => {

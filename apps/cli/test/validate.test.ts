@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { cliEnv } from '../../../test/support/cli.js';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { BIN, cliEnv } from '../../../test/support/cli.js';
 
 const env = cliEnv({ queues: { default: { concurrency: 2 } } });
 afterAll(() => env.close());
@@ -49,6 +51,25 @@ describe('agora validate', () => {
     expect(r.stderr).toContain('broken.json:4:17: invalid JSON: CommaExpected');
   });
 
+  it('refuses a plan file that is not valid UTF-8, naming the file, line and byte, exit 2', () => {
+    // Before: the 0xe9 (Latin-1 "é") was read as U+FFFD and the plan was valid (exit 0), its id changed.
+    const f = env.writeJson('latin1.json', '');
+    writeFileSync(f, Buffer.concat([Buffer.from('{"id": "p",\n "queue": "default", "items": [{"id": "caf'), Buffer.from([0xe9]), Buffer.from('", "executor": "noop"}]}')]));
+    for (const verb of ['validate', 'submit']) {
+      const r = env.agora([verb, f]);
+      expect([r.code, r.stdout], verb).toEqual([2, '']);
+      expect(r.stderr, verb).toContain(`${f}:2: not valid UTF-8: byte 0xe9 at offset 54 (save the file as UTF-8)`);
+    }
+    // A config file so: exit 2 before any verb runs, naming it.
+    const cfg = env.writeJson('latin1.config.json', '');
+    writeFileSync(cfg, Buffer.concat([Buffer.from('{"namespace": "caf'), Buffer.from([0xe9]), Buffer.from('"}')]));
+    const c = env.agora(['-c', cfg, 'validate', env.writeJson('fine.json', { id: 'p', queue: 'default', items: [item('a')] })]);
+    expect([c.code, c.stdout]).toEqual([2, '']);
+    expect(c.stderr).toContain(`${cfg}:1: not valid UTF-8: byte 0xe9 at offset 18`);
+    const stdin = spawnSync(process.execPath, [BIN, 'validate', '-'], { cwd: env.dir, env: env.env, input: readFileSync(f), encoding: 'utf8' });
+    expect([stdin.status, stdin.stderr]).toEqual([2, 'agora: <stdin>:2: not valid UTF-8: byte 0xe9 at offset 54 (save the file as UTF-8)\n']);
+  });
+
   it('accepts a valid plan and says so', () => {
     const f = env.writeJson('ok.json', { id: 'p', queue: 'default', items: [item('a'), item('b', { depends_on: ['a'] })] });
     const r = env.agora(['validate', f]);
@@ -95,8 +116,6 @@ describe('agora validate', () => {
   });
 });
 
-import { spawnSync } from 'node:child_process';
-import { BIN } from '../../../test/support/cli.js';
 function spawnAgora(args: string[], e: NodeJS.ProcessEnv, cwd: string) {
   const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env: e, encoding: 'utf8' });
   return { code: r.status, stderr: r.stderr };

@@ -1,6 +1,6 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
-import { AgoraError, IllegalStateError, NotFoundError, PlanValidationError, RUN_ID_RE, ValueError, deadLetterSelectorSchema, duplicateJsonKey, isItemId, isRunId, memoPurgeSelectorSchema, parseDeadLetterId, type AgoraEvent, type DashboardScope } from '@agora/core';
+import { AgoraError, IllegalStateError, NotFoundError, PlanValidationError, RUN_ID_RE, ValueError, deadLetterSelectorSchema, duplicateJsonKey, firstNonUtf8Byte, isItemId, isRunId, memoPurgeSelectorSchema, parseDeadLetterId, type AgoraEvent, type DashboardScope } from '@agora/core';
 import type { Artifact, ItemLogs } from '@agora/registry';
 import { runsQuerySchema, type AgoraClient, type ItemDetail } from '@agora/sdk';
 import { requireJsonBody } from './request-guards.js';
@@ -305,6 +305,8 @@ export function createApiRouter(opts: ApiOptions): Router {
   return r;
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
  * The API's JSON body parser: the body limit, a key given twice refused. Its errors are answered
  * by `bodyErrors`.
@@ -317,16 +319,28 @@ export function jsonBodyParser(limit = '32mb'): express.RequestHandler {
  * express.json's `verify`: a body with a key given twice in one object is malformed (400), as
  * `parsePlanText` refuses it for the CLI; `JSON.parse` would keep the last value in silence (a
  * plan's first `depends_on` lost). Bodies in another charset than UTF-8 or UTF-16LE/BE are not checked.
+ * A UTF-8 body with a byte that is not UTF-8 is refused too (400).
  */
 function refuseDuplicateKeys(_req: unknown, _res: unknown, body: Buffer, encoding: string): void {
   // Only where TextDecoder reads the bytes as body-parser's iconv does: a bare "utf-16" is
   // big-endian there unless a BOM says otherwise, little-endian to TextDecoder.
   if (!['utf-8', 'utf8', 'utf-16le', 'utf-16be'].includes(encoding.toLowerCase())) return;
   let text: string;
-  try {
-    text = new TextDecoder(encoding).decode(body);
-  } catch {
-    return;
+  if (['utf-8', 'utf8'].includes(encoding.toLowerCase())) {
+    // body-parser's iconv would read a byte that is not UTF-8 as U+FFFD in silence (a plan's
+    // text changed): a 400, as the CLI refuses such a plan file.
+    try {
+      text = strictUtf8.decode(body);
+    } catch {
+      const bad = firstNonUtf8Byte(body);
+      throw Object.assign(new Error(`the body is not valid UTF-8: byte 0x${bad.byte} at offset ${bad.offset} (send JSON as UTF-8)`), { status: 400, type: 'entity.verify.failed' });
+    }
+  } else {
+    try {
+      text = new TextDecoder(encoding).decode(body);
+    } catch {
+      return;
+    }
   }
   let dup: ReturnType<typeof duplicateJsonKey>;
   try {

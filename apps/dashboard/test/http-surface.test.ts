@@ -206,6 +206,18 @@ describe('400 and 415 messages (finding 4)', () => {
     expect(await messageOf(await post(`${keyed.url}/api/runs/rnosuch/cancel?a=1&a=1`, '{}'))).toMatch(/\?a= is given more than once/);
   });
 
+  it('a plan whose body is not valid UTF-8 is 400 naming the byte, not submitted', async () => {
+    // Before: body-parser read the 0xe9 (Latin-1 "é") as U+FFFD and the plan was accepted with its text changed.
+    const plan = Buffer.concat([Buffer.from('{"id":"caf'), Buffer.from([0xe9]), Buffer.from('","queue":"default","items":[{"id":"a","executor":"noop","inputs":{},"depends_on":[],"resourceLocks":[]}]}')]);
+    for (const headers of [json, { 'content-type': 'application/json; charset=utf-8' }]) {
+      const res = await fetch(`${keyed.url}/api/runs`, { method: 'POST', headers: { ...admin, ...headers }, body: plan });
+      expect(await messageOf(res)).toBe('the body is not valid UTF-8: byte 0xe9 at offset 10 (send JSON as UTF-8)');
+    }
+    // A U+FFFD sent as UTF-8 is text like any other.
+    const ok = await post(`${keyed.url}/api/runs`, JSON.stringify({ id: 'caf\ufffd', queue: 'default', items: [{ id: 'a', executor: 'noop', inputs: {}, depends_on: [], resourceLocks: [] }] }));
+    expect(ok.status).toBe(202);
+  });
+
   it('an unsupported charset is 415 "unsupported_media_type", as a non-JSON body is', async () => {
     const charset = await post(`${keyed.url}/api/runs`, '{}', { 'content-type': 'application/json; charset=latin1' });
     expect(charset.status).toBe(415);

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { coerceError, createLogger, hostCpus, type AgoraConfig, type Logger, type StorageProvider } from '@agora/core';
-import { DeadLetterStore, MemoStore, RunStore, createRedis, type RedisClient } from '@agora/state';
+import { DeadLetterStore, MemoStore, RunStore, assertScriptCommandsAllowed, createRedis, type RedisClient } from '@agora/state';
 import { ProviderSet, loadTask } from '@agora/registry';
 import { createLockManager } from '@agora/locks';
 import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
@@ -99,6 +99,12 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   // Auto-pipelining batches the commands concurrent items issue in the same tick into one write;
   // locks share this client, so a lock call and a state script travel together.
   const redis: RedisClient = createRedis(config.redisUrl, { enableAutoPipelining: true });
+  // A Redis user that may not run a command only our or BullMQ's scripts call would pass every
+  // direct command here and then fail each job's script: refused now, as a direct NOPERM is.
+  await assertScriptCommandsAllowed(redis, config.namespace).catch((err: unknown) => {
+    redis.disconnect();
+    throw err;
+  });
   const store = new RunStore(redis, config.namespace);
   const providers = opts.providers ?? new ProviderSet(config);
   const storage = await providers.storage();

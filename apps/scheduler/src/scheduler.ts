@@ -2,7 +2,7 @@ import { FlowProducer, Queue } from 'bullmq';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { DEFAULT_EXECUTORS, INBOX_QUEUE, coerceError, createLogger, type AgoraConfig, type Logger } from '@agora/core';
-import { DeadLetterStore, RunStore, closeGateQueueOf, createRedis, type RedisClient } from '@agora/state';
+import { DeadLetterStore, RunStore, assertScriptCommandsAllowed, closeGateQueueOf, createRedis, type RedisClient } from '@agora/state';
 import { ProviderSet } from '@agora/registry';
 import { createEvidence, createSealer } from '@agora/evidence';
 import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
@@ -72,6 +72,11 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const { config } = opts;
   const logger = opts.logger ?? createLogger({ component: 'scheduler' });
   const redis: RedisClient = createRedis(config.redisUrl);
+  // As the runner: a command only scripts call, which the Redis user may not run, is refused at start.
+  await assertScriptCommandsAllowed(redis, config.namespace).catch((err: unknown) => {
+    redis.disconnect();
+    throw err;
+  });
   const store = new RunStore(redis, config.namespace);
   const prefix = store.keys.bullPrefix;
   const producer = new FlowProducer({ connection: redis, prefix });

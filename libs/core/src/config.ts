@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { fleetConfigSchema } from './fleet.js';
 import { NAMESPACE_RE } from './keys.js';
-import { QUEUE_NAME_RE, parsePlanText } from './plan.js';
+import { QUEUE_NAME_RE, decodeUtf8, parsePlanText } from './plan.js';
 import { assertRedisUrl, redisClusterUrl } from './redis-url.js';
 import { RETRY_LIMITS, retryPolicySchema } from './retry-policy.js';
 import { resolveTracingConfig, tracingConfigSchema, type TracingConfig } from './tracing-config.js';
@@ -471,6 +471,9 @@ export async function loadConfig(explicitPath?: string, cwd: string = process.cw
   if (file.endsWith('.mjs') || file.endsWith('.js')) {
     // A fresh evaluation per load: the config may read the environment (ESM caches by URL).
     let mod: { default?: unknown };
+    // Node reads a module's source with U+FFFD for bytes that are not UTF-8, in silence: refused
+    // here as in a JSON config (exit 2).
+    decodeUtf8(await readFile(file), file);
     try {
       mod = (await import(`${pathToFileURL(file).href}?load=${Date.now()}`)) as { default?: unknown };
     } catch (err) {
@@ -481,7 +484,8 @@ export async function loadConfig(explicitPath?: string, cwd: string = process.cw
     if (mod.default === undefined) throw new ConfigError(file, ['has no default export (export default { ... })']);
     raw = mod.default;
   } else {
-    raw = parsePlanText(await readFile(file, 'utf8'), file);
+    // Bytes that are not UTF-8 are refused like bad JSON (exit 2), not read as U+FFFD.
+    raw = parsePlanText(decodeUtf8(await readFile(file), file), file);
   }
   return compileConfig(raw, file, path.dirname(file));
 }

@@ -8,6 +8,8 @@ import { ValueError } from './errors.js';
  */
 export const FILE_SECRET_NAMES = ['REDIS_URL', 'AGORA_API_KEY', 'AGORA_ADMIN_KEY'] as const;
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 /** A secret file larger than this is a mistake (a wrong path), not a secret. */
 const MAX_SECRET_FILE_BYTES = 64 * 1024;
 
@@ -30,7 +32,15 @@ export function envSecret(name: string, env: NodeJS.ProcessEnv = process.env): s
     throw new ValueError(`${fileVar}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
   if (bytes.length > MAX_SECRET_FILE_BYTES) throw new ValueError(`${fileVar}: ${file} is ${bytes.length} bytes; a secret file holds at most ${MAX_SECRET_FILE_BYTES}`);
-  return bytes.toString('utf8').replace(/\r?\n$/, '');
+  let text: string;
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch {
+    // Read with U+FFFD in place of such bytes, the secret would differ from the file's in
+    // silence (a webhook's signatures, a password). Where the bad byte sits is not said: it is the secret's.
+    throw new ValueError(`${fileVar}: ${file} is not UTF-8 text; a secret file holds the secret as UTF-8 text`);
+  }
+  return text.replace(/\r?\n$/, '');
 }
 
 /**

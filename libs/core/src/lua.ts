@@ -26,6 +26,18 @@ export function readLuaScript(commandsDir: URL, file: string, includeDirs: reado
 }
 
 /**
+ * The Redis commands a Lua script calls by name (`redis.call('HSET', …)`, `redis.pcall`, and
+ * BullMQ's `rcall("ZADD", …)`), lower-cased, sorted, each once. Inside a script Redis checks each
+ * call against the calling user's ACL: a user without one of these fails the script on every
+ * call, which a start-up check (libs/state `assertScriptCommandsAllowed`) catches at once.
+ */
+export function luaCalledCommands(lua: string): string[] {
+  const found = new Set<string>();
+  for (const m of lua.matchAll(/(?:\bredis\.p?call|\brcall)\(\s*["']([A-Za-z]+)["']/g)) found.add(m[1]!.toLowerCase());
+  return [...found].sort();
+}
+
+/**
  * Lua functions of another package, inlined where a script says `--@<source> <name>` (libs/state
  * uses BullMQ's own functions to promote a parked job inside its end scripts). `read` returns the
  * text of `name` with what it needs, leaving out what `seen` (one set per script) already holds.
@@ -139,6 +151,11 @@ export class ScriptRegistry {
       scripts.set(name + BATCH_SUFFIX, { lua: batchVariant(s.lua), numberOfKeys: undefined });
     }
     this.scripts = scripts;
+  }
+
+  /** Every Redis command these scripts call by name (`luaCalledCommands`). */
+  commands(): string[] {
+    return luaCalledCommands([...this.scripts.values()].map((s) => s.lua).join('\n'));
   }
 
   /** Defines every script on a client (once per client). Do it before the client's first command. */

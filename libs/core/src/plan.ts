@@ -435,6 +435,37 @@ export function duplicateJsonKey(text: string): { key: string; line: number; col
   return { key, ...lineCol(text, offset) };
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * `bytes` as UTF-8 text, or a ValueError naming `source` and where the first byte that is not
+ * UTF-8 sits (line and byte offset). Node's own decoding (`readFile(f, 'utf8')`) puts U+FFFD in
+ * place of such bytes in silence: a plan or config in Latin-1 would run with its text changed.
+ */
+export function decodeUtf8(bytes: Uint8Array, source: string): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    const bad = firstNonUtf8Byte(bytes);
+    throw new ValueError(`${source}:${bad.line}: not valid UTF-8: byte 0x${bad.byte} at offset ${bad.offset} (save the file as UTF-8)`);
+  }
+}
+
+/** Where the first byte that is not UTF-8 sits in `bytes` (which must hold one): offset, line, the byte in hex. */
+export function firstNonUtf8Byte(bytes: Uint8Array): { offset: number; line: number; byte: string } {
+  // Up to the first U+FFFD that the bytes do not spell (EF BF BD), each character's UTF-8
+  // length is its byte length in the input: their sum is the offset of the first bad byte.
+  const text = new TextDecoder('utf-8').decode(bytes);
+  let offset = 0;
+  let line = 1;
+  for (const ch of text) {
+    if (ch === '\ufffd' && !(bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd)) break;
+    if (ch === '\n') line++;
+    offset += Buffer.byteLength(ch);
+  }
+  return { offset, line, byte: (bytes[offset] ?? 0).toString(16).padStart(2, '0') };
+}
+
 /**
  * Parses plan (and config) JSON text strictly, the one parser every surface uses (CLI, HTTP,
  * SDK callers that hold text). `JSON.parse` does the parsing because it keeps a `"__proto__"`

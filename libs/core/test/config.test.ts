@@ -78,6 +78,26 @@ describe('the config environment variables', () => {
   });
 });
 
+describe('a config file that is not valid UTF-8', () => {
+  it('is refused naming the file, line and byte (JSON and .mjs), not read with U+FFFD', async () => {
+    // Before: the 0xe9 (Latin-1 "é") became U+FFFD in silence and the config loaded.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'agora-cfg-'));
+    try {
+      const json = path.join(dir, 'agora.config.json');
+      writeFileSync(json, Buffer.concat([Buffer.from('{\n  "namespace": "caf'), Buffer.from([0xe9]), Buffer.from('"\n}')]));
+      await expect(loadConfig(json, dir)).rejects.toThrow(`${json}:2: not valid UTF-8: byte 0xe9 at offset 21 (save the file as UTF-8)`);
+      const mjs = path.join(dir, 'agora.config.mjs');
+      writeFileSync(mjs, Buffer.concat([Buffer.from("export default { tasks: { t: { command: ['echo', 'caf"), Buffer.from([0xe9]), Buffer.from("'] } } };\n")]));
+      await expect(loadConfig(mjs, dir)).rejects.toThrow(`${mjs}:1: not valid UTF-8: byte 0xe9 at offset 53 (save the file as UTF-8)`);
+      // A U+FFFD written as UTF-8 is text like any other.
+      writeFileSync(json, JSON.stringify({ namespace: 'fine', tasks: { t: { command: ['echo', 'caf\ufffd'] } } }));
+      expect((await loadConfig(json, dir)).namespace).toBe('fine');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('redisUrl in the config file', () => {
   it('is refused naming the key when it is the one used, without repeating it', () => {
     // Before: loaded, and every verb then said "REDIS_URL is not a valid Redis URL" with REDIS_URL unset.

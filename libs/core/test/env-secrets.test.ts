@@ -28,6 +28,9 @@ describe('envSecret', () => {
     expect(() => envSecret('X', { X_FILE: missing })).toThrow(`X_FILE: cannot read ${missing} (ENOENT)`);
     const big = file('big', Buffer.alloc(70_000, 'a'));
     expect(() => envSecret('X', { X_FILE: big })).toThrow(`X_FILE: ${big} is 70000 bytes; a secret file holds at most 65536`);
+    // Bytes that are not UTF-8 (a binary key): before, read with U+FFFD in their place, a different secret in silence.
+    const binary = file('binary', Buffer.from([0x73, 0x65, 0x63, 0xff, 0xfe, 0x72, 0x65, 0x74]));
+    expect(() => envSecret('X', { X_FILE: binary })).toThrow(new ValueError(`X_FILE: ${binary} is not UTF-8 text; a secret file holds the secret as UTF-8 text`));
   });
 });
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { ScriptError, ScriptRegistry } from '../src/index.js';
+import { ScriptError, ScriptRegistry, luaCalledCommands } from '../src/index.js';
 import { testRedisUrl } from '../../../test/support/index.js';
 
 /** The one Lua loader both libs use: includes, fixed and variable key counts, and typed failures. */
@@ -30,6 +30,10 @@ describe('ScriptRegistry', () => {
     expect(err).toBeInstanceOf(ScriptError);
     expect(err).toMatchObject({ code: 'SCRIPT', script: 'refuse', retryable: false });
     expect((err as Error).message).toMatch(/Redis script refuse failed: .*nothing here is allowed/);
+  });
+  it('lists the Redis commands its scripts call by name, includes too (what a start-up ACL check asks about)', () => {
+    expect(registry.commands()).toEqual(['get', 'incrby']);
+    expect(luaCalledCommands('local rcall = redis.call\nrcall("ZADD", k, 1, m)\nredis.pcall( "hset" , k)\n-- redis.call(cmd, k)\nredis.call(\'GET\', k)')).toEqual(['get', 'hset', 'zadd']);
   });
   it('refuses an unknown script name and a badly named file', async () => {
     await expect(registry.call(redis, 'nope', [], [])).rejects.toThrow('no Lua script named nope');

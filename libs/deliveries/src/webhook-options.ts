@@ -6,6 +6,20 @@ export const MAX_BODY_BYTES = 64 * 1024;
 /** Shortest signing secret accepted: an HMAC key a receiver can guess is no signature. */
 const MIN_SECRET_LENGTH = 16;
 
+/**
+ * The Fetch standard's "bad port" list (https://fetch.spec.whatwg.org/#port-blocking), as
+ * undici (Node's fetch) has it in lib/fetch/constants.js `badPorts`; Node does not export it.
+ * fetch refuses to connect to these ports ("bad port"), so every delivery to one would fail.
+ */
+export const FETCH_BAD_PORTS: ReadonlySet<string> = new Set([
+  '1', '7', '9', '11', '13', '15', '17', '19', '20', '21', '22', '23', '25', '37', '42', '43', '53', '69', '77', '79',
+  '87', '95', '101', '102', '103', '104', '109', '110', '111', '113', '115', '117', '119', '123', '135', '137',
+  '139', '143', '161', '179', '389', '427', '465', '512', '513', '514', '515', '526', '530', '531', '532',
+  '540', '548', '554', '556', '563', '587', '601', '636', '989', '990', '993', '995', '1719', '1720', '1723',
+  '2049', '3659', '4045', '4190', '5060', '5061', '6000', '6566', '6665', '6666', '6667', '6668', '6669', '6679',
+  '6697', '10080',
+]);
+
 const baseShape = {
   /** Where deliveries are POSTed: an http(s) URL. Only its host is ever logged or recorded. */
   url: z
@@ -17,7 +31,16 @@ const baseShape = {
       if (!URL.canParse(u)) return true;
       const parsed = new URL(u);
       return parsed.username === '' && parsed.password === '';
-    }, 'url must not hold credentials (user:password@): a receiver checks the signature, or put a token in the path or query'),
+    }, 'url must not hold credentials (user:password@): a receiver checks the signature, or put a token in the path or query')
+    // Accepted here, every delivery to such a port would fail with fetch's "bad port" and be dead-lettered.
+    .superRefine((u, ctx) => {
+      const parsed = URL.canParse(u) ? new URL(u) : undefined;
+      if (parsed && /^https?:$/.test(parsed.protocol) && FETCH_BAD_PORTS.has(parsed.port)) {
+        ctx.addIssue({ code: 'custom', message: `port ${parsed.port} is blocked by fetch (a "bad port" of the Fetch standard): every delivery would fail; use another port` });
+      }
+      // Port 0 parses, but nothing listens there: every connection is refused.
+      if (parsed && /^https?:$/.test(parsed.protocol) && parsed.port === '0') ctx.addIssue({ code: 'custom', message: 'port 0 is no port a receiver listens on: every delivery would fail; give the receiver\'s port' });
+    }),
   /** The HMAC-SHA256 key: a literal, or `env:NAME` read from this process's environment at start. Never logged. */
   secret: z.string().min(1, 'secret must not be empty'),
   /** Tries of one delivery before it is dead-lettered. @default 8 */

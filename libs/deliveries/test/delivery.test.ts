@@ -76,6 +76,25 @@ describe('webhook options', () => {
     }
   });
 
+  it('refuses a URL on a port fetch will not connect to (the Fetch standard\'s bad ports), naming it', async () => {
+    // Before: accepted, and every delivery then failed with fetch's "bad port" and was dead-lettered.
+    for (const [url, port] of [['http://127.0.0.1:6000/hook', '6000'], ['https://hooks.example.com:6665/x?token=t', '6665'], ['http://[::1]:10080/', '10080'], ['http://h.example.com:25', '25']] as const) {
+      expect(() => new WebhookResultSink({ url, secret: SECRET }), url).toThrow(
+        new ValueError(`webhook result sink: options.url: port ${port} is blocked by fetch (a "bad port" of the Fetch standard): every delivery would fail; use another port`),
+      );
+      expect(() => new WebhookNotificationProvider({ url, secret: SECRET }), url).toThrow(`webhook notifications: options.url: port ${port} is blocked by fetch`);
+      // The list is fetch's own: Node's fetch refuses the same URL before any connection.
+      await expect(fetch(url, { method: 'POST', body: '{}' }), url).rejects.toMatchObject({ cause: { message: 'bad port' } });
+    }
+    // A default port, and ports next to bad ones, are fine; a non-http URL is refused for its scheme only.
+    for (const url of ['http://127.0.0.1/hook', 'https://hooks.example.com:443/x', 'http://127.0.0.1:6001/', 'http://127.0.0.1:8080/', 'http://127.0.0.1:10081/']) {
+      expect(() => new WebhookResultSink({ url, secret: SECRET }), url).not.toThrow();
+    }
+    expect(() => new WebhookResultSink({ url: 'ftp://example.com:6000/x', secret: SECRET })).toThrow(new ValueError('webhook result sink: options.url: url must be an http:// or https:// URL'));
+    // Port 0 parses, and every connection to it is refused.
+    expect(() => new WebhookResultSink({ url: 'http://127.0.0.1:0/hook', secret: SECRET })).toThrow(new ValueError("webhook result sink: options.url: port 0 is no port a receiver listens on: every delivery would fail; give the receiver's port"));
+  });
+
   it('reads an env: secret at construction, names a missing variable, and never echoes a secret', () => {
     const sink = new WebhookResultSink({ url: 'https://hooks.example.com/a?token=x', secret: 'env:HOOK_SECRET' }, { HOOK_SECRET: SECRET });
     expect(sink.endpoint.host).toBe('hooks.example.com');

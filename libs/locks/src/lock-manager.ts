@@ -167,6 +167,11 @@ const CONTENDED_HINT_MS = 5_000;
 /** The lock scripts (libs/locks/commands), through the one script loader of libs/core. */
 const scripts = new ScriptRegistry(new URL('../commands/', import.meta.url), 'agoraLock_');
 
+/** The Redis commands the lock scripts call (for a start-up check of the Redis user's ACL). */
+export function lockScriptCommands(): string[] {
+  return scripts.commands();
+}
+
 function memberOf(h: LockHolder): string {
   return JSON.stringify([h.queue, h.jobId, h.runId, h.itemId]);
 }

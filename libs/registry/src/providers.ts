@@ -146,6 +146,19 @@ export function defaultRegistry(): ProviderRegistry {
   return r;
 }
 
+/**
+ * A provider's refusal of its options, with the config key it was built from in front: a runner
+ * with several webhooks said "webhook result sink: options.url: …" without saying which.
+ */
+async function namingKey<T>(key: string, made: Promise<T>): Promise<T> {
+  try {
+    return await made;
+  } catch (err) {
+    if (err instanceof ValueError && !err.message.startsWith(`${key}:`)) throw new ValueError(`${key}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
 /** Instantiates the providers a config names, once each, on first use. */
 export class ProviderSet {
   private readonly cache = new Map<string, Promise<unknown>>();
@@ -184,13 +197,13 @@ export class ProviderSet {
   resultSink(name: string): Promise<ResultSink> {
     const ref = this.config.resultSinks[name] ?? (name === DEFAULT_RESULT_SINK ? { provider: 'stdout', options: {} } : undefined);
     if (!ref) return Promise.reject(new ValueError(`unknown result sink "${name}"`));
-    return this.once(`resultSink:${name}`, () => this.registry.create('resultSink', ref.provider, ref.options, this.ctx));
+    return this.once(`resultSink:${name}`, () => namingKey(`resultSinks.${name}`, this.registry.create('resultSink', ref.provider, ref.options, this.ctx)));
   }
 
   notification(name: string): Promise<NotificationProvider> {
     const ref = this.config.notifications[name];
     if (!ref) return Promise.reject(new ValueError(`unknown notification provider "${name}"`));
-    return this.once(`notification:${name}`, () => this.registry.create('notification', ref.provider, ref.options, this.ctx));
+    return this.once(`notification:${name}`, () => namingKey(`notifications.${name}`, this.registry.create('notification', ref.provider, ref.options, this.ctx)));
   }
 
   storage(): Promise<StorageProvider> {

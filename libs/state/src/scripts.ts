@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ScriptRegistry, type ForeignIncludes } from '@agora/core';
-import { LOCK_LUA_INCLUDES } from '@agora/locks';
+import { ScriptRegistry, luaCalledCommands, type ForeignIncludes } from '@agora/core';
+import { LOCK_LUA_INCLUDES, lockScriptCommands } from '@agora/locks';
 import type { RedisClient } from './redis.js';
 
 /**
@@ -17,8 +17,10 @@ const ITEM_STEP_SCRIPTS = ['beginItem', 'startItem', 'finishItem', 'endItem'] as
  * script. Our end scripts promote a parked job with them, so the job moves exactly as BullMQ's
  * own promote moves it (markers, priorities, a paused queue) in whatever version is installed.
  */
+const BULLMQ_COMMANDS_DIR = path.join(path.dirname(createRequire(import.meta.url).resolve('bullmq/package.json')), 'dist', 'cjs', 'commands');
+
 function bullmqIncludes(): ForeignIncludes {
-  const dir = path.join(path.dirname(createRequire(import.meta.url).resolve('bullmq/package.json')), 'dist', 'cjs', 'commands', 'includes');
+  const dir = path.join(BULLMQ_COMMANDS_DIR, 'includes');
   const read = (name: string, seen: Set<string>): string => {
     if (seen.has(name)) return '';
     seen.add(name);
@@ -55,4 +57,70 @@ export function callScript(redis: RedisClient, name: string, keys: readonly stri
  */
 export function callScriptBatched(redis: RedisClient, name: (typeof ITEM_STEP_SCRIPTS)[number], keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
   return registry.callBatched(redis, name, keys, args);
+}
+
+/**
+ * Every Redis command called by name in the Lua scripts a runner or scheduler runs: ours (run
+ * state, locks) and every script of the installed BullMQ, with their includes (its Worker, Queue
+ * and FlowProducer run them by EVALSHA), lower-cased and sorted.
+ */
+export function scriptCommands(): string[] {
+  const bullmq = [BULLMQ_COMMANDS_DIR, path.join(BULLMQ_COMMANDS_DIR, 'includes')].flatMap((dir) =>
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.lua'))
+      .map((f) => readFileSync(path.join(dir, f), 'utf8')),
+  );
+  return [...new Set([...registry.commands(), ...lockScriptCommands(), ...luaCalledCommands(bullmq.join('\n'))])].sort();
+}
+
+/**
+ * Which of ARGV's commands the calling user may not run. Each is called on KEYS[1] (an absent
+ * key of the namespace) with as few arguments as its arity allows, found by trying: Redis checks
+ * a call's arity first, then the ACL, and only then refuses a write in a `no-writes` script, so
+ * no write runs; a read runs on the absent key, a PUBLISH reaches a channel nobody listens on.
+ * (Not `redis.acl_check_cmd`: Redis 7.0 crashes on it for a command given without its keys.)
+ * Redis 7.0 words a refusal "The user executing the script can't run this command…", 7.2
+ * "ACL failure in script: User … has no permissions to run the '…' command". A command this
+ * Redis does not know is skipped: BullMQ calls some only on the versions that have them.
+ */
+const ACL_PROBE = `#!lua flags=no-writes
+local denied = {}
+for _, name in ipairs(ARGV) do
+  local args = {}
+  for n = 0, 8 do
+    if n > 0 then args[n] = KEYS[1] end
+    local r = redis.pcall(name, unpack(args))
+    local err = type(r) == 'table' and r.err
+    if not (err and string.find(string.lower(err), 'wrong number of arg', 1, true)) then
+      if err and (string.find(err, "can't run this command", 1, true) or string.find(err, 'no permissions to run the', 1, true)) then
+        denied[#denied + 1] = name
+      end
+      break
+    end
+  end
+end
+return denied
+`;
+
+/**
+ * Fails, as Redis' own NOPERM for a command run directly does (the CLI exits 3 naming the
+ * command), when the Redis user may not run a command our or BullMQ's scripts call. Inside a
+ * script Redis refuses such a command on every call: a runner would start, pass every direct
+ * command, and then log that refusal for every job it fetched, forever. Checked once at start
+ * instead. The probe is a script itself, so a user who may not run scripts is refused by Redis
+ * here (NOPERM … 'eval'); a Redis before 7.0 (no script flags) is not checked.
+ */
+export async function assertScriptCommandsAllowed(redis: RedisClient, namespace: string): Promise<void> {
+  let denied: string[];
+  try {
+    // Named as our run keys are ("<ns>:run:{<ns>}:…"): a key and a channel (PUBLISH's) of the
+    // namespace, in its hash slot, so on a Redis Cluster the node its keys live on is asked.
+    denied = (await redis.eval(ACL_PROBE, 1, `${namespace}:{${namespace}}:acl-probe`, ...scriptCommands())) as string[];
+  } catch (err) {
+    if (/\bNOPERM\b/.test((err as Error).message)) throw err;
+    return;
+  }
+  if (denied.length === 0) return;
+  const more = denied.length > 1 ? `, nor ${denied.slice(1).map((c) => `'${c}'`).join(', ')}` : '';
+  throw new Error(`NOPERM this user has no permissions to run the '${denied[0]}' command${more}, which the Redis scripts of Agora and BullMQ call: inside a script every call of it would be refused`);
 }

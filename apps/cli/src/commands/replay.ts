@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { AgoraError, NotFoundError, StorageError, ValueError, coerceError, createLogger, hostCpus, isItemId, parsePlanText, type LogLevel, type Plan } from '@agora/core';
+import { AgoraError, NotFoundError, StorageError, ValueError, coerceError, createLogger, decodeUtf8, hostCpus, isItemId, parsePlanText, type LogLevel, type Plan } from '@agora/core';
 import { verifyEvidence } from '@agora/evidence';
 import { ProviderSet, loadTask } from '@agora/registry';
 import { itemInputsHash } from '@agora/state';
@@ -203,13 +203,13 @@ async function unavailable<T>(fn: () => Promise<T>): Promise<T> {
  */
 async function loadPlan(run: SealedRun, planFile: string | undefined, read: () => Promise<Uint8Array>): Promise<{ plan: Plan } | { missing: MissingArtifact }> {
   if (planFile !== undefined) {
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await readFile(planFile, 'utf8');
+      bytes = await readFile(planFile);
     } catch (err) {
       throw new CliError(`cannot read --plan ${planFile}: ${(err as NodeJS.ErrnoException).code ?? coerceError(err).message}`);
     }
-    return { plan: usage(() => parseRecordedPlan(parsePlanText(text, planFile), planFile)) };
+    return { plan: usage(() => parseRecordedPlan(parsePlanText(decodeUtf8(bytes, planFile), planFile), planFile)) };
   }
   if (run.planRef === undefined) {
     return { missing: { itemId: '*', what: 'plan', ref: '(none)', reason: `run ${run.runId} was accepted before plans were recorded; give the plan it was submitted with: --plan <file>` } };

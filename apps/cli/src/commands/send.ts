@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { CHANNEL_LIMITS, isItemId, isRunId, parseChannelMessageText } from '@agora/core';
+import { CHANNEL_LIMITS, decodeUtf8, isItemId, isRunId, parseChannelMessageText } from '@agora/core';
 import { AgoraClient } from '@agora/sdk';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { assertRedisReachable } from '../redis-check.js';
@@ -8,7 +8,7 @@ import { assertRedisReachable } from '../redis-check.js';
  * The message argument of `agora send`: JSON text, or `@file` (a JSON file; `@-` reads stdin).
  * The size is checked before the file is read whole (a message is at most 64 KiB as JSON).
  */
-async function messageText(arg: string): Promise<{ text: string; source: string }> {
+async function messageText(arg: string): Promise<{ text: string | Buffer; source: string }> {
   if (!arg.startsWith('@')) return { text: arg, source: 'message' };
   const file = arg.slice(1);
   if (file === '') throw new CliError('@: name a JSON file after the @ (or @- for stdin)');
@@ -21,11 +21,11 @@ async function messageText(arg: string): Promise<{ text: string; source: string 
         if (size > 2 * CHANNEL_LIMITS.maxMessageBytes) throw new CliError(`<stdin>: over the limit of ${CHANNEL_LIMITS.maxMessageBytes} bytes`);
         chunks.push(c as Buffer);
       }
-      return { text: Buffer.concat(chunks).toString('utf8'), source: '<stdin>' };
+      return { text: Buffer.concat(chunks), source: '<stdin>' };
     }
     const { size } = await stat(file);
     if (size > 2 * CHANNEL_LIMITS.maxMessageBytes) throw new CliError(`${file}: ${size} bytes, over the limit of ${CHANNEL_LIMITS.maxMessageBytes} bytes`);
-    return { text: await readFile(file, 'utf8'), source: file };
+    return { text: await readFile(file), source: file };
   } catch (err) {
     if (err instanceof CliError) throw err;
     throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
@@ -43,7 +43,8 @@ export async function sendCmd(runId: string, itemId: string, arg: string, g: Glo
   const { text, source } = await messageText(arg);
   let message: unknown;
   try {
-    message = parseChannelMessageText(text, source);
+    // A file's bytes that are not UTF-8 are refused (exit 2), not read as U+FFFD.
+    message = parseChannelMessageText(typeof text === 'string' ? text : decodeUtf8(text, source), source);
   } catch (err) {
     throw new CliError((err as Error).message);
   }

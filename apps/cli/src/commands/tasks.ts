@@ -1,20 +1,20 @@
 import { readFile } from 'node:fs/promises';
-import { allNames, parsePlanText } from '@agora/core';
+import { allNames, decodeUtf8, parsePlanText } from '@agora/core';
 import { ProviderSet, loadTask, registerTask, resolveTaskRef } from '@agora/registry';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 
 /** `agora tasks register <name> <file>`: stores a task definition, content-addressed; prints its pinned URI. */
 export async function tasksRegisterCmd(name: string, file: string, g: GlobalOpts, opts: { json?: boolean } = {}): Promise<number> {
   const config = await resolveConfig(g);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (err) {
     throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const def = (() => {
     try {
-      return parsePlanText(text, file);
+      return parsePlanText(decodeUtf8(bytes, file), file);
     } catch (err) {
       throw new CliError((err as Error).message);
     }
