@@ -172,8 +172,8 @@ function isAlive(pid: number): boolean {
   }
 }
 
-// Redis 7 words a command a script may not run under the caller's user as "ERR The user executing the script can't run this command…".
-const NOPERM_RE = /\bNOPERM\b|user executing the script can't run this command/;
+// Redis 7.0 words a command a script may not run under the caller's user as "ERR The user executing the script can't run this command…", 7.2 as "ERR ACL failure in script: User … has no permissions to run the '…' command".
+const NOPERM_RE = /\bNOPERM\b|user executing the script can't run this command|ACL failure in script/;
 const REDIS_AUTH_RE = /^(?:ReplyError: )?(WRONGPASS|NOAUTH)\b/;
 
 /**

@@ -96,15 +96,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const logger = opts.logger ?? createLogger({ component: 'runner', runner: id });
   const cpus = opts.cpus ?? hostCpus();
   const concurrency = effectiveConcurrency(opts.concurrency ?? config.runner.concurrency, cpus);
-  // Auto-pipelining batches the commands concurrent items issue in the same tick into one write;
-  // locks share this client, so a lock call and a state script travel together.
-  const redis: RedisClient = createRedis(config.redisUrl, { enableAutoPipelining: true });
-  // A Redis user that may not run a command only our or BullMQ's scripts call would pass every
-  // direct command here and then fail each job's script: refused now, as a direct NOPERM is.
-  await assertScriptCommandsAllowed(redis, config.namespace).catch((err: unknown) => {
-    redis.disconnect();
-    throw err;
-  });
+  const redis = await connectCommands(config);
   const store = new RunStore(redis, config.namespace);
   const providers = opts.providers ?? new ProviderSet(config);
   const storage = await providers.storage();
@@ -174,6 +166,21 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       await (opts.tracing ? tracing.forceFlush() : tracing.shutdown()).catch((err: unknown) => logger.warn({ err: coerceError(err).message }, 'could not export the last spans'));
     },
   };
+}
+
+/**
+ * The runner's command connection. Auto-pipelining batches the commands concurrent items issue in
+ * the same tick into one write; locks share this client, so a lock call and a state script travel
+ * together. A Redis user that may not run a command only our or BullMQ's scripts call would pass
+ * every direct command and then fail each job's script: refused now, as a direct NOPERM is.
+ */
+async function connectCommands(config: AgoraConfig): Promise<RedisClient> {
+  const redis: RedisClient = createRedis(config.redisUrl, { enableAutoPipelining: true });
+  await assertScriptCommandsAllowed(redis, config.namespace).catch((err: unknown) => {
+    redis.disconnect();
+    throw err;
+  });
+  return redis;
 }
 
 /**
