@@ -77,6 +77,8 @@ describe('doctor and health: bad Redis settings are exit 2, an unreachable Redis
     for (const verb of ['health', 'doctor']) {
       const r = e.agora([verb]);
       expect(r.code, `${verb}: ${r.stdout}${r.stderr}`).toBe(2);
+      // Named: before, only "REDIS_URL is not a valid Redis URL (it is empty)", a variable this user never set.
+      expect(r.stdout + r.stderr, verb).toContain('REDIS_URL, or the file REDIS_URL_FILE names, holds nothing');
     }
   });
 
