@@ -41,7 +41,7 @@ const FLAG: Record<string, string> = { timeoutMs: '--timeout', url: '--url', run
 
 export async function healthCmd(raw: { runner?: boolean; url?: string; timeout?: string; json?: boolean }, g: GlobalOpts): Promise<number> {
   const parsed = optsSchema.safeParse({ runner: raw.runner, url: raw.url, ...(raw.timeout !== undefined ? { timeoutMs: raw.timeout } : {}) });
-  if (!parsed.success) throw new ValueError(`agora health: ${parsed.error.issues.map((i) => `${FLAG[String(i.path[0])] ?? 'option'}: ${i.message}`).join('; ')}`);
+  if (!parsed.success) throw new ValueError(`health: ${parsed.error.issues.map((i) => `${FLAG[String(i.path[0])] ?? 'option'}: ${i.message}`).join('; ')}`);
   const opts = parsed.data;
   const config = await resolveConfig(g);
   const problems: string[] = [];
