@@ -82,6 +82,15 @@ describe('doctor and health: bad Redis settings are exit 2, an unreachable Redis
     }
   });
 
+  it('rediss:// to a Redis without TLS (the handshake times out) says to check the port speaks TLS, exit 3', () => {
+    // Before: "connect ETIMEDOUT. Start one (e.g. \"agora dev\") or set REDIS_URL", about a Redis that is running.
+    const e = env();
+    e.env['REDIS_URL'] = testRedisUrl().replace(/^redis:/, 'rediss:');
+    const r = e.agora(['runs']);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/cannot reach Redis at rediss:\/\/.*ETIMEDOUT.*A rediss:\/\/ URL speaks TLS, and nothing answered the TLS handshake: is that port serving TLS\? A Redis without TLS takes redis:\/\//);
+  }, 30_000);
+
   it('a Redis that does not answer is still exit 3', () => {
     const e = env();
     e.env['REDIS_URL'] = 'redis://127.0.0.1:1';
