@@ -16,23 +16,35 @@ import { startVerifyMonitor } from './cost.js';
 import { Ours, Raw, type SystemOptions } from './systems.js';
 import { scenarios, type Params, type ScenarioResult } from './scenarios.js';
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
-    only: { type: 'string' },
-    runners: { type: 'string', default: '2' },
-    concurrency: { type: 'string', default: '8' },
-    independent: { type: 'string' },
-    chain: { type: 'string' },
-    dag: { type: 'string' },
-    'hot-lock': { type: 'string' },
-    'big-plan': { type: 'string' },
-    audit: { type: 'string' },
-    'start-latency': { type: 'string' },
-    help: { type: 'boolean', default: false },
-  },
-});
+/** A bad argument: one line naming it and exit 2, before any Redis starts (not a stack trace). */
+const usageError = (msg: string): never => {
+  process.stderr.write(`bench: ${msg} (npm run bench -- --help)\n`);
+  process.exit(2);
+};
+const options = {
+  quick: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  only: { type: 'string' },
+  runners: { type: 'string', default: '2' },
+  concurrency: { type: 'string', default: '8' },
+  independent: { type: 'string' },
+  chain: { type: 'string' },
+  dag: { type: 'string' },
+  'hot-lock': { type: 'string' },
+  'big-plan': { type: 'string' },
+  audit: { type: 'string' },
+  'start-latency': { type: 'string' },
+  help: { type: 'boolean', default: false },
+} as const;
+const parsedArgs = (() => {
+  try {
+    return parseArgs({ options });
+  } catch (err) {
+    // Unknown flag, a flag without its value, a stray positional (node's own messages).
+    return usageError((err as Error).message);
+  }
+})();
+const { values } = parsedArgs;
 
 if (values.help) {
   process.stdout.write(`usage: npm run bench -- [--quick] [--json] [--only a,b] [--runners N] [--concurrency N]
@@ -45,7 +57,7 @@ scenarios: ${scenarios.map((s) => s.name).join(', ')}
 const quick = values.quick;
 const num = (v: string | undefined, full: number, small: number): number => {
   const n = v === undefined ? (quick ? small : full) : Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`bad number "${v}"`);
+  if (!Number.isInteger(n) || n < 1) usageError(`bad number "${v}": sizes, --runners and --concurrency are positive integers`);
   return n;
 };
 const params: Params = {
@@ -60,6 +72,9 @@ const params: Params = {
   startLatency: num(values['start-latency'], 200, 20),
 };
 const only = values.only?.split(',').map((s) => s.trim());
+// A misspelt scenario ran nothing and printed an empty table, exit 0.
+const unknown = only?.filter((n) => !scenarios.some((s) => s.name === n));
+if (unknown?.length) usageError(`--only: unknown scenario${unknown.length === 1 ? '' : 's'} ${unknown.map((n) => `"${n}"`).join(', ')} (scenarios: ${scenarios.map((s) => s.name).join(', ')})`);
 const log = (msg: string): void => {
   process.stderr.write(`[bench] ${msg}\n`);
 };

@@ -9,25 +9,33 @@ import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { runChaos, type ChaosReport } from './run.js';
 
-const { values } = parseArgs({
-  options: {
-    items: { type: 'string', default: '1000' },
-    seed: { type: 'string' },
-    runs: { type: 'string', default: '1' },
-    json: { type: 'boolean', default: false },
-    keep: { type: 'boolean', default: false },
-    locks: { type: 'string', default: '20' },
-    edges: { type: 'string' },
-    runners: { type: 'string', default: '3' },
-    'lease-ms': { type: 'string', default: '3000' },
-    'pause-ms': { type: 'string', default: '9000' },
-    'fault-window-s': { type: 'string', default: '60' },
-    'deadline-s': { type: 'string', default: '360' },
-    'kill-mode': { type: 'string', default: 'tree' },
-    'no-faults': { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
-  },
-});
+const options = {
+  items: { type: 'string', default: '1000' },
+  seed: { type: 'string' },
+  runs: { type: 'string', default: '1' },
+  json: { type: 'boolean', default: false },
+  keep: { type: 'boolean', default: false },
+  locks: { type: 'string', default: '20' },
+  edges: { type: 'string' },
+  runners: { type: 'string', default: '3' },
+  'lease-ms': { type: 'string', default: '3000' },
+  'pause-ms': { type: 'string', default: '9000' },
+  'fault-window-s': { type: 'string', default: '60' },
+  'deadline-s': { type: 'string', default: '360' },
+  'kill-mode': { type: 'string', default: 'tree' },
+  'no-faults': { type: 'boolean', default: false },
+  help: { type: 'boolean', default: false },
+} as const;
+const { values } = (() => {
+  try {
+    return parseArgs({ options });
+  } catch (err) {
+    // An unknown flag, a flag without its value, "--seed -1" (read as a flag): node's own
+    // message, as one line and exit 2 like the checks below, not an uncaught error's stack.
+    process.stderr.write(`chaos: ${(err as Error).message} (npm run chaos -- --help)\n`);
+    return process.exit(2);
+  }
+})();
 
 if (values.help) {
   process.stdout.write(`usage: npm run chaos -- [--items N] [--seed S] [--runs K] [--json] [--keep]

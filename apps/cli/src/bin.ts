@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { createRequire } from 'node:module';
+import { format } from 'node:util';
 import { Command, Option } from 'commander';
-import { PlanValidationError, RUN_STATES, environmentKnobProblems, loadFileSecrets } from '@agora/core';
+import { PlanValidationError, RUN_STATES, createLogger, environmentKnobProblems, loadFileSecrets } from '@agora/core';
 import { CliError, EXIT, cliErrorMessage, exitCodeFor, type GlobalOpts } from './context.js';
 import { parsePort, parseQueueList } from './options.js';
 // Verb modules load on use: `agora validate` should not pay for BullMQ, Express and Bull Board.
@@ -23,6 +24,14 @@ const { version } = createRequire(import.meta.url)('../package.json') as { versi
  * stops its runners and Redis; any other verb exits at once. Other stdout errors are not ours to hide.
  */
 let stdoutGone = false;
+
+/*
+ * A library's console warning (ioredis: "[WARN] This Redis server's `default` user does not
+ * require a password…", once per connection) is logged as the verb's other log lines are, JSON
+ * with "source": "console" (README "Logs"), not printed raw beside them. The services route it
+ * through their own component's logger when they start.
+ */
+console.warn = (...args: unknown[]) => createLogger({ component: 'cli' }).warn({ source: 'console' }, format(...args));
 
 // The AWS SDK prints an eight-line "NodeVersionSupportWarning" on stderr, once per process, on the
 // Node 20 that this package supports (engines >=20): it concerns SDK releases of 2027, not the one

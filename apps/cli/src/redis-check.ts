@@ -67,8 +67,13 @@ async function seedError(url: string, timeoutMs: number): Promise<Error | undefi
 const UNTRUSTED_CERT_CODES = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED']);
 
 /** What to do about `reason`: Redis is up but its certificate is refused, or nothing answers. */
-function unreachableHint(reason: Error): string {
+function unreachableHint(reason: Error, url: string): string {
   const code = (reason as { code?: unknown }).code;
+  // A TLS client hello sent to a plain Redis gets no answer (Redis waits for a line that never
+  // comes), so the only symptom is a timeout; "start one" would send the user looking elsewhere.
+  if (code === 'ETIMEDOUT' && /^rediss(\+cluster)?:\/\//i.test(url)) {
+    return 'A rediss:// URL speaks TLS, and nothing answered the TLS handshake: is that port serving TLS? A Redis without TLS takes redis://.';
+  }
   if (typeof code === 'string' && UNTRUSTED_CERT_CODES.has(code)) {
     return 'The server certificate does not chain to a trusted CA: set AGORA_REDIS_CA_FILE to the PEM file of the CA that signed it.';
   }
@@ -113,7 +118,7 @@ export async function assertRedisReachable(url: string, timeoutMs = 5000, alsoCh
     if (isRedisClusterUrl(url) && /Failed to refresh slots cache|Connection is closed|None of startup nodes/.test(reason.message)) {
       reason = (await seedError(url, timeoutMs)) ?? reason;
     }
-    throw new UnavailableError(`cannot reach Redis at ${shown}: ${reason.message.replace(/\.$/, '')}. ${unreachableHint(reason)}`, { cause: err });
+    throw new UnavailableError(`cannot reach Redis at ${shown}: ${reason.message.replace(/\.$/, '')}. ${unreachableHint(reason, url)}`, { cause: err });
   }
   try {
     // ioredis reports a refused SELECT of the URL's database as an 'error' event and goes on in

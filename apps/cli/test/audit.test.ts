@@ -178,6 +178,8 @@ describe('audit findings: claims, malformed bundles, periodic sizes, --json', ()
     expect(report).toMatchObject({ intact: true, claim: 'none', guarantee: 'none' });
     expect(report.warnings.join('\n')).toMatch(/signer not pinned/);
     expect(report.warnings.join('\n')).toMatch(/accidental corruption only/);
+    // The anchor warning says how a CLI user gets the anchor consulted (no flag of verify passes one).
+    expect(report.warnings.join('\n')).toMatch(/anchor not consulted: .*agora audit <run> reads it from the deployment's Redis; an offline agora audit verify cannot/);
     expect(await verifyEvidence(clone())).toMatchObject({ intact: true, claim: 'none', guarantee: 'none' });
     const pinned = env.agora(['audit', 'verify', bundleFile, '--key', vkey]);
     expect(pinned.code, pinned.stdout).toBe(0);

@@ -88,7 +88,8 @@ describe('agora health (the container healthcheck)', () => {
     for (const t of ['abc', '1.5', '99', '60001', '']) {
       const bad = env.agora(['health', '--timeout', t]);
       expect(bad.code, t).toBe(2);
-      expect(bad.stderr, t).toBe('agora: agora health: --timeout: must be an integer number of milliseconds from 100 to 60000\n');
+      // One "agora:" prefix, the verb as in "agora: fleet scale: …" (before: "agora: agora health: …").
+      expect(bad.stderr, t).toBe('agora: health: --timeout: must be an integer number of milliseconds from 100 to 60000\n');
     }
   });
 });

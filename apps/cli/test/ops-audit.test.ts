@@ -77,8 +77,19 @@ describe('doctor and health: bad Redis settings are exit 2, an unreachable Redis
     for (const verb of ['health', 'doctor']) {
       const r = e.agora([verb]);
       expect(r.code, `${verb}: ${r.stdout}${r.stderr}`).toBe(2);
+      // Named: before, only "REDIS_URL is not a valid Redis URL (it is empty)", a variable this user never set.
+      expect(r.stdout + r.stderr, verb).toContain('REDIS_URL, or the file REDIS_URL_FILE names, holds nothing');
     }
   });
+
+  it('rediss:// to a Redis without TLS (the handshake times out) says to check the port speaks TLS, exit 3', () => {
+    // Before: "connect ETIMEDOUT. Start one (e.g. \"agora dev\") or set REDIS_URL", about a Redis that is running.
+    const e = env();
+    e.env['REDIS_URL'] = testRedisUrl().replace(/^redis:/, 'rediss:');
+    const r = e.agora(['runs']);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/cannot reach Redis at rediss:\/\/.*ETIMEDOUT.*A rediss:\/\/ URL speaks TLS, and nothing answered the TLS handshake: is that port serving TLS\? A Redis without TLS takes redis:\/\//);
+  }, 30_000);
 
   it('a Redis that does not answer is still exit 3', () => {
     const e = env();

@@ -51,7 +51,7 @@ describe('REDIS_URL_FILE', () => {
     // A bad option under --json is JSON too.
     const option = agora(['health', '--json', '--timeout', '5'], env.env);
     expect(option.code).toBe(2);
-    expect(JSON.parse(option.stdout)).toEqual({ healthy: false, problems: ['agora health: --timeout: must be an integer number of milliseconds from 100 to 60000'] });
+    expect(JSON.parse(option.stdout)).toEqual({ healthy: false, problems: ['health: --timeout: must be an integer number of milliseconds from 100 to 60000'] });
     const doctor = agora(['doctor', '--json'], { ...rest, REDIS_URL_FILE: missing });
     expect(doctor.code).toBe(2);
     expect(JSON.parse(doctor.stdout)).toEqual({ ok: false, checks: [{ kind: 'config', name: 'environment', provider: 'agora', ok: false, message: problem }] });

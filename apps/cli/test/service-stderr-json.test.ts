@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, cliEnv } from '../../../test/support/cli.js';
 
@@ -37,4 +37,17 @@ describe('service stderr', () => {
     expect(warned[0]!.msg).toMatch(/does not require a password/);
     expect(stderr).not.toContain('not-needed-pw');
   }, 60_000);
+
+  it('a verb (agora runs) given a needless Redis password logs the warning as JSON too, not a raw "[WARN]" line', () => {
+    const url = new URL(String(env.env['REDIS_URL']));
+    url.password = 'not-needed-pw';
+    const r = spawnSync(process.execPath, [BIN, 'runs', '--json'], { cwd: env.dir, env: { ...env.env, REDIS_URL: url.toString() }, encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(() => JSON.parse(r.stdout)).not.toThrow();
+    expect(r.stderr).not.toMatch(/^\[WARN\]/m);
+    const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(JSON.parse(l) as { source?: string; msg?: string }, l).toMatchObject({ source: 'console', msg: expect.stringMatching(/does not require a password/) });
+    expect(r.stderr).not.toContain('not-needed-pw');
+  });
 });

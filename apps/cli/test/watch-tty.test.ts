@@ -70,6 +70,16 @@ describe('agora watch for people', () => {
     expect(forced.stdout).toContain('"type":"run"');
     const summary = e.agora(['watch', runId, '--summary']);
     expect(summary.stdout.trim().split('\n').at(-1)).toMatch(/^failed\s+\[#+\] 3\/3/);
+    // Resumed with --from, the summary still counts the run from its start (before: "submitted
+    // [....] 0/0" past the last event, "0/1 running 1" mid-stream), and prints no failure line of
+    // the events before the resume point.
+    const events = lines.length;
+    const past = e.agora(['watch', runId, '--summary', '--from', String(events + 5)]);
+    expect(past.code).toBe(1);
+    expect(past.stdout.trim().split('\n')).toEqual([expect.stringMatching(/^failed\s+\[#{24}\] 3\/3 {2}done 1 {2}failed 1 {2}skipped 1$/)]);
+    const last = e.agora(['watch', runId, '--summary', '--from', String(events - 1)]);
+    expect(last.stdout).not.toContain('✗');
+    expect(last.stdout.trim().split('\n').every((l) => /^failed\s+\[#{24}\] 3\/3/.test(l)), last.stdout).toBe(true);
     expect(e.agora(['watch', runId, '--summary', '--json']).code).toBe(2);
   }, 90_000);
 });

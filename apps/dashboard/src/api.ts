@@ -163,6 +163,12 @@ export function createApiRouter(opts: ApiOptions): Router {
       res.status(400).json({ error: 'bad_request', message: problems.join('; ') });
       return;
     }
+    // express.json passes arrays through; an array is no more a plan than `null` is (a 400
+    // there, from bodyErrors), so it is the same malformed body, not a 422 invalid plan.
+    if (Array.isArray(req.body)) {
+      res.status(400).json({ error: 'bad_request', message: 'a plan must be a JSON object, got an array' });
+      return;
+    }
     client.submit(req.body, q.data.runId !== undefined ? { runId: q.data.runId } : {}).then(
       (runId) => res.status(202).location(`/api/runs/${runId}`).json({ runId }),
       (err: unknown) => fail(res, err),

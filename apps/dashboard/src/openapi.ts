@@ -166,7 +166,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
         post: postOp('submit', 'Cancel a run', {
           parameters: [RUN],
           requestBody: { required: false, content: { 'application/json': { schema: schemaOf(cancelBody, 'input') } } },
-          responses: { '200': json(schemaOf(cancelledSchema), 'the run state after the request'), '400': error('a malformed run id or body'), '404': error('no such run') },
+          responses: { '200': json(schemaOf(cancelledSchema), 'the run state after the request'), '400': error('a malformed run id or body'), '404': error('no such run'), '409': error('a run being accepted just then (cancel again)') },
         }),
       },
       '/api/runs/{id}/graph': {
@@ -274,7 +274,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
         }),
       },
       '/api/openapi.json': {
-        get: op('read', 'This document', { responses: { '200': json({ type: 'object' }, 'the OpenAPI 3.1 document') } }),
+        get: op('read', 'This document', { responses: { '200': json({ type: 'object' }, 'the OpenAPI 3.1 document'), '400': error('a query parameter given twice') } }),
       },
     },
     'x-agora-run-states': [...RUN_STATES],

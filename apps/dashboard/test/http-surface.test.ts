@@ -193,6 +193,10 @@ describe('400 and 415 messages (finding 4)', () => {
   it('a plan that is not an object, an empty or repeated runId, a repeated limit', async () => {
     expect(await messageOf(await post(`${keyed.url}/api/runs`, 'null'))).toMatch(/a plan must be a JSON object/);
     expect(await messageOf(await post(`${keyed.url}/api/runs`, '"plan"'))).toMatch(/a plan must be a JSON object/);
+    // An array too (README: a body must be a JSON object), not a 422 "plan_invalid".
+    const array = await post(`${keyed.url}/api/runs`, '[{"id":"p","items":[]}]');
+    expect(array.status).toBe(400);
+    expect(await array.json()).toMatchObject({ error: 'bad_request', message: expect.stringMatching(/a plan must be a JSON object, got an array/) });
     expect(await messageOf(await post(`${keyed.url}/api/runs?runId=`, '{}'))).toMatch(/\?runId= must be a run id/);
     expect(await messageOf(await post(`${keyed.url}/api/runs?runId=a&runId=b`, '{}'))).toMatch(/runId= is given more than once/);
     expect(await messageOf(await post(`${keyed.url}/api/runs?runid=a`, '{}'))).toMatch(/unknown parameter \?runid=.*runId/);

@@ -99,7 +99,11 @@ describe('GET /api/openapi.json', () => {
         await probe(method, path, fill(live));
       }
     }
+    // Every route refuses a repeated parameter (README), this document's own route too.
+    expect(await probe('get', '/api/openapi.json', '/api/openapi.json?x=1&x=2')).toBe(400);
     expect([...missing], 'answered, not in the document').toEqual([]);
+    // README: a cancel that meets a run being accepted just then is 409 (cancel again).
+    expect(doc.paths['/api/runs/{id}/cancel']!['post']!.responses['409']).toBeDefined();
     expect(seen).toEqual(expect.arrayContaining([`get /api/runs/{id}/verdict 409`, `get /api/runs/{id}/audit 409`, `post /api/dlq/purge 400`, `post /api/memo/purge 400`]));
   });
 });

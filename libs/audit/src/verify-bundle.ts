@@ -149,7 +149,8 @@ function offlineChecks(
   }
   if (options.anchor === undefined) {
     if (b.anchor === null || b.anchor === undefined) warnings.push('no anchor: the checkpoint exists only in this bundle');
-    else warnings.push(`anchor not consulted: the ${b.anchor.kind} anchor record was only matched against the checkpoint; pass the anchor to verify it`);
+    // Said so a CLI user can act on it: `audit verify` (and `replay`) have no anchor to pass.
+    else warnings.push(`anchor not consulted: the ${b.anchor.kind} anchor record was only matched against the checkpoint; pass the anchor to verify it (agora audit <run> reads it from the deployment's Redis; an offline agora audit verify cannot)`);
   }
   return { checks, warnings, schemaFailed: false };
 }

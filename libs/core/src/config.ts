@@ -385,14 +385,22 @@ function configRootProblem(raw: unknown): string | null {
   return `(root): a config is an object of settings ({} for the defaults), got ${what}`;
 }
 
-function crossCheck(cfg: z.infer<typeof configSchema>): string[] {
+function crossCheck(cfg: z.infer<typeof configSchema>, targetsGiven: boolean): string[] {
   const problems: string[] = [];
   // No queue: every plan is refused ("configured: ") and runners serve nothing, in silence.
   if (Object.keys(cfg.queues).length === 0) problems.push('queues: no queue is configured; give at least one (the default is { "default": { "concurrency": 2 } })');
   // Items name their task in inputs.task, and an empty name is no name there (the runner refuses it).
   if (Object.hasOwn(cfg.tasks, '')) problems.push('tasks: a task name must not be empty');
   for (const [name, t] of Object.entries(cfg.targets)) {
-    if (!(t.compute in cfg.compute)) problems.push(`targets.${name}.compute: unknown compute provider "${t.compute}"`);
+    if (!(t.compute in cfg.compute)) {
+      // A config that names its own compute providers but no targets still has the default
+      // target, on a compute "local" it no longer has: say so, or the problem names a key the
+      // file never wrote.
+      const hint = targetsGiven
+        ? ''
+        : ` (no "targets" are given, so the default { "${name}": { "compute": "${t.compute}" } } applies: name your compute providers in "targets", e.g. { "${name}": { "compute": "${Object.keys(cfg.compute)[0] ?? 'local'}" } })`;
+      problems.push(`targets.${name}.compute: unknown compute provider "${t.compute}"${hint}`);
+    }
     if (t.credentials !== undefined && !(t.credentials in cfg.credentials)) {
       problems.push(`targets.${name}.credentials: unknown credentials "${t.credentials}"`);
     }
@@ -431,7 +439,8 @@ export function compileConfig(raw: unknown, source: string, configDir: string, e
       parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`),
     );
   }
-  const problems = crossCheck(parsed.data);
+  const targetsGiven = raw !== null && typeof raw === 'object' && Object.hasOwn(raw, 'targets');
+  const problems = crossCheck(parsed.data, targetsGiven);
   if (problems.length > 0) throw new ConfigError(source, problems);
   const cfg = parsed.data;
   // The file's redisUrl, when it is the one used: refused here naming the key. Checked later, a

@@ -164,7 +164,10 @@ export function redactRedisUrl(url: string): string {
  * that does not parse cannot be redacted reliably, and it may hold a password.
  */
 export function assertRedisUrl(url: string, source = 'REDIS_URL'): void {
-  const problem = redisUrlProblem(url);
+  let problem = redisUrlProblem(url);
+  // REDIS_URL_FILE's contents become REDIS_URL at start: an empty file is reported here, and a
+  // user who set only REDIS_URL_FILE must see it named.
+  if (problem === 'it is empty' && source === 'REDIS_URL') problem = 'it is empty: REDIS_URL, or the file REDIS_URL_FILE names, holds nothing';
   if (problem !== null) {
     throw new ValueError(
       `${source} is not a valid Redis URL (${problem}); expected redis://[[user]:password@]host[:port][/db], rediss://… for TLS, a unix socket path, or redis+cluster://[[user]:password@]host1:port1,host2:port2 for a Redis Cluster. The value is not shown: it may hold a password.`,

@@ -46,6 +46,14 @@ describe('config keys the schema would drop or the runner would refuse', () => {
     expect(() => compile('{"tasks":{"":{"command":["true"]}}}')).toThrow('tasks: a task name must not be empty');
   });
 
+  it('says the default target applies when compute providers are named without targets (README\'s provider package snippet)', () => {
+    // Before: "targets.local.compute: unknown compute provider \"local\"", about a key the file never wrote.
+    const text = '{ "compute": { "nomad": { "provider": "package:@acme/agora-compute-nomad", "options": { "address": "http://nomad:4646" } } } }';
+    expect(() => compile(text)).toThrow(/targets\.local\.compute: unknown compute provider "local" \(no "targets" are given, so the default \{ "local": \{ "compute": "local" \} \} applies: name your compute providers in "targets", e\.g\. \{ "local": \{ "compute": "nomad" \} \}\)/);
+    // A target the file wrote keeps the short problem.
+    expect(() => compile('{ "targets": { "x": { "compute": "gone" } }, "defaultTarget": "x" }')).toThrow(/targets\.x\.compute: unknown compute provider "gone"$/m);
+  });
+
   it('still loads a config holding instances (a .mjs handing a provider a Buffer)', () => {
     const c = compileConfig({ storage: { provider: 'local', options: { blob: Buffer.alloc(4) } } }, 'agora.config.mjs', '/tmp', {});
     expect(Buffer.isBuffer(c.storage.options['blob'])).toBe(true);

@@ -46,7 +46,7 @@ export async function healthCmd(raw: { runner?: boolean; url?: string; timeout?:
     // Found before the verb ran: an unreadable REDIS_URL_FILE, a bad AGORA_LOG_LEVEL.
     if (g.startupError !== undefined) throw g.startupError;
     const parsed = optsSchema.safeParse({ runner: raw.runner, url: raw.url, ...(raw.timeout !== undefined ? { timeoutMs: raw.timeout } : {}) });
-    if (!parsed.success) throw new ValueError(`agora health: ${parsed.error.issues.map((i) => `${FLAG[String(i.path[0])] ?? 'option'}: ${i.message}`).join('; ')}`);
+    if (!parsed.success) throw new ValueError(`health: ${parsed.error.issues.map((i) => `${FLAG[String(i.path[0])] ?? 'option'}: ${i.message}`).join('; ')}`);
     opts = parsed.data;
     config = await resolveConfig(g);
   } catch (err) {

@@ -96,16 +96,20 @@ export async function watchCmd(runId: string, opts: { from?: string; json?: bool
       process.stdout.write(process.stdout.isTTY ? `\r\x1b[2K${summary.line(process.stdout.columns || 100)}` : `${summary.line()}\n`);
       drawn = Date.now();
     };
-    for await (const e of c.watch(runId, { fromSeq, signal: ac.signal })) {
+    // The summary counts every item from the run's first event, so it reads the events before
+    // --from too and only shows nothing of them: resumed at a seq, it once said "submitted 0/0"
+    // for a run that had failed, and counted only the items it had seen since.
+    for await (const e of c.watch(runId, { fromSeq: summary ? 0 : fromSeq, signal: ac.signal })) {
+      if (e.type === 'run' && isTerminalRunState(e.state)) final = e.state;
       if (summary) {
         const lines = summary.add(e);
+        if (e.seq < fromSeq) continue;
         if (lines.length > 0) process.stdout.write((process.stdout.isTTY ? '\r\x1b[2K' : '') + lines.join('\n') + '\n');
         // At most ten redraws a second: a 10,000-item run must not flood the terminal.
         if (lines.length > 0 || Date.now() - drawn >= 100) draw();
       } else {
         process.stdout.write(JSON.stringify(e) + '\n');
       }
-      if (e.type === 'run' && isTerminalRunState(e.state)) final = e.state;
     }
     if (summary) {
       draw();
