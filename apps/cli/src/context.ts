@@ -3,6 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { AgoraError, CONFIG_FILE_NAMES, configEnv, loadConfig, procStat, redactRedisUrl, type AgoraConfig } from '@agora/core';
+import { isRedisPermissionError, redisPermissionMessage } from '@agora/state';
+
+// Redis' refusal of a permission (NOPERM, also inside a script) and its explanation: libs/state, shared with the SDK.
+export { isRedisPermissionError, redisPermissionMessage };
 
 /** Exit codes shared by every verb (documented in the README). */
 export const EXIT = {
@@ -172,38 +176,16 @@ function isAlive(pid: number): boolean {
   }
 }
 
-// Redis 7.0 words a command a script may not run under the caller's user as "ERR The user executing the script can't run this command…", 7.2 as "ERR ACL failure in script: User … has no permissions to run the '…' command".
-const NOPERM_RE = /\bNOPERM\b|user executing the script can't run this command|ACL failure in script/;
 const REDIS_AUTH_RE = /^(?:ReplyError: )?(WRONGPASS|NOAUTH)\b/;
-
-/**
- * Whether Redis refused a command because the ACL user of REDIS_URL may not run it or touch its
- * keys (`NOPERM …`): the server is up and the password right, but the user lacks a permission.
- */
-export function isRedisPermissionError(err: unknown): boolean {
-  // A script's refusal comes wrapped (`Redis script cancelRun failed: NOPERM …`); our other errors
-  // that quote Redis' words have explained them already.
-  return err instanceof Error && (!(err instanceof AgoraError) || err.code === 'SCRIPT') && NOPERM_RE.test(err.message);
-}
 
 /** Redis refused the credentials on a command (a password rotated while we ran, a user disabled). */
 function isRedisCommandAuthError(err: unknown): boolean {
   return err instanceof Error && !(err instanceof AgoraError) && REDIS_AUTH_RE.test(err.message);
 }
 
-/**
- * What a refused permission says to a person: which permission (the command, when Redis names
- * it) the Redis user lacks, and what to do. `err.message` (Redis' own words) is kept at the end.
- */
-export function redisPermissionMessage(err: Error): string {
-  const command = /'([^']+)' command/.exec(err.message)?.[1];
-  const what = command !== undefined ? `may not run the '${command}' command` : /\bkeys\b/.test(err.message) ? 'may not access a key Agora uses' : 'lacks a permission Agora needs';
-  return `the Redis user of REDIS_URL ${what} (${err.message.replace(/\.$/, '')}); grant it (ACL SETUSER) or use another user in REDIS_URL`;
-}
-
 /** The line a verb's error is printed as (`agora: <this>`): Redis' refusals are explained. */
 export function cliErrorMessage(err: unknown): string {
-  if (isRedisPermissionError(err)) return redisPermissionMessage(err as Error);
+  if (isRedisPermissionError(err)) return redisPermissionMessage(err);
   if (isRedisCommandAuthError(err)) return `Redis authentication failed: ${(err as Error).message.replace(/\.$/, '')} (check the password in REDIS_URL)`;
   return (err as { message?: string } | undefined)?.message ?? String(err);
 }

@@ -30,6 +30,8 @@ import {
   MemoStore,
   RunStore,
   createRedis,
+  isRedisPermissionError,
+  redisPermissionMessage,
   sendItemMessage,
   reportRedisErrors,
   unavailableError,
@@ -167,6 +169,11 @@ export class AgoraClient {
     work.catch(() => undefined);
     try {
       return await Promise.race([work, expired]);
+    } catch (err) {
+      // A Redis user without a permission (an ACL): an Agora error saying which, not ioredis'
+      // ReplyError or a script's wrapper; not retryable, as the HTTP transport's 403.
+      if (isRedisPermissionError(err)) throw new UnavailableError(redisPermissionMessage(err), { retryable: false, cause: err });
+      throw err;
     } finally {
       clearTimeout(timer);
     }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 // What ioredis itself runs when a client that never connected is disconnected (not exported).
 import { closeHandler } from 'ioredis/built/redis/event_handler.js';
-import { UnavailableError, ValueError, assertRedisUrl, coerceError, createLogger, isRedisClusterUrl, parseRedisClusterUrl, redactRedisUrl, type Logger } from '@agora/core';
+import { AgoraError, UnavailableError, ValueError, assertRedisUrl, coerceError, createLogger, isRedisClusterUrl, parseRedisClusterUrl, redactRedisUrl, type Logger } from '@agora/core';
 
 /**
  * A client of one Redis or of a Redis Cluster (`redis+cluster://…`). Both take the same commands;
@@ -59,6 +59,33 @@ const AUTH_ERROR_RE = /^(WRONGPASS|NOAUTH)\b|invalid password|invalid username-p
 /** Whether Redis refused our credentials (a wrong, missing or rotated password). */
 export function isRedisAuthError(err: unknown): boolean {
   return err instanceof Error && AUTH_ERROR_RE.test(err.message);
+}
+
+// Redis words a command the user may not run as NOPERM when run directly; inside a script Redis 7.0
+// says "The user executing the script can't run this command…", 7.2 "ACL failure in script: …".
+const PERMISSION_ERROR_RE = /\bNOPERM\b|user executing the script can't run this command|ACL failure in script/;
+
+/**
+ * Whether Redis refused a command because the ACL user may not run it or touch its keys: the
+ * server is up and the password right, but the user lacks a permission. A script's refusal comes
+ * wrapped (`Redis script cancelRun failed: NOPERM …`, code SCRIPT); our other errors that quote
+ * Redis' words have explained them already.
+ */
+export function isRedisPermissionError(err: unknown): err is Error {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  const ours = err instanceof AgoraError;
+  return (!ours || code === 'SCRIPT') && PERMISSION_ERROR_RE.test(err.message);
+}
+
+/**
+ * What a refused permission says to a person: which permission (the command, when Redis names
+ * it) the Redis user lacks, and what to do. `err.message` (Redis' own words) is kept at the end.
+ */
+export function redisPermissionMessage(err: Error): string {
+  const command = /'([^']+)' command/.exec(err.message)?.[1];
+  const what = command !== undefined ? `may not run the '${command}' command` : /\bkeys\b/.test(err.message) ? 'may not access a key Agora uses' : 'lacks a permission Agora needs';
+  return `the Redis user of REDIS_URL ${what} (${err.message.replace(/\.$/, '')}); grant it (ACL SETUSER) or use another user in REDIS_URL`;
 }
 
 /** What the log line and error messages show of a client: its URL, credentials replaced. */
