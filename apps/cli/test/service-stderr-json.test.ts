@@ -11,16 +11,19 @@ const env = cliEnv();
 afterAll(() => env.close());
 
 describe('service stderr', () => {
-  it('a runner given a needless Redis password logs the client warning as JSON, like every other line', async () => {
+  it.each([
+    ['runner', ['runner'], /runner started/],
+    ['dashboard', ['dashboard', '--port', '0'], /dashboard listening/],
+  ])('a %s given a needless Redis password logs the client warning as JSON, like every other line', async (_name, argv, started) => {
     const url = new URL(String(env.env['REDIS_URL']));
     url.password = 'not-needed-pw';
-    const child = spawn(process.execPath, [BIN, 'runner'], { cwd: env.dir, env: { ...env.env, REDIS_URL: url.toString() }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...argv], { cwd: env.dir, env: { ...env.env, REDIS_URL: url.toString() }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no "runner started" in 20 s: ${stderr}`)), 20_000);
+      const t = setTimeout(() => reject(new Error(`no ${String(started)} in 20 s: ${stderr}`)), 20_000);
       child.stderr!.on('data', () => {
-        if (/runner started/.test(stderr)) {
+        if (started.test(stderr)) {
           clearTimeout(t);
           resolve();
         }

@@ -246,6 +246,8 @@ export async function dashboardCmd(opts: { port?: string; host?: string }, g: Gl
   // Not taken as "no --host" (the config's): an empty host is every interface to Node, so it is refused as dashboard.host is.
   if (opts.host === '') throw new CliError('--host: an address to listen on (127.0.0.1, or 0.0.0.0 for every interface), not empty', EXIT.usage);
   const config = await resolveConfig(g);
+  // Its stderr is JSON lines too (README "Logs"), before its first Redis connection warns.
+  logConsoleWarnings(createLogger({ component: 'dashboard' }));
   await assertRedisReachable(config.redisUrl);
   const d = await explainPortTaken('--port', 'dashboard.port', () => createDashboard({ config, ...(port !== undefined ? { port } : {}), ...(opts.host ? { host: opts.host } : {}) }));
   process.stdout.write(`${d.url}/queues\n`);
