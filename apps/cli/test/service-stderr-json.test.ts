@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, cliEnv } from '../../../test/support/cli.js';
 
@@ -8,7 +8,12 @@ import { BIN, cliEnv } from '../../../test/support/cli.js';
  * "[WARN] This Redis server's `default` user does not require a password…" per connection.
  */
 const env = cliEnv();
-afterAll(() => env.close());
+// A fleet that an idle autoscaler keeps at 0: no runner is started.
+const fleetEnv = cliEnv({ fleet: { loc: { provider: 'local', autoscale: { min: 0, max: 1 } } } });
+afterAll(async () => {
+  await env.close();
+  await fleetEnv.close();
+});
 
 describe('service stderr', () => {
   it.each([
@@ -39,5 +44,17 @@ describe('service stderr', () => {
     expect(warned[0]).toMatchObject({ level: 'warn' });
     expect(warned[0]!.msg).toMatch(/does not require a password/);
     expect(stderr).not.toContain('not-needed-pw');
+  }, 60_000);
+
+  it('the fleet autoscaler (a long-running controller) logs the client warning as JSON too', () => {
+    const url = new URL(String(fleetEnv.env['REDIS_URL']));
+    url.password = 'not-needed-pw';
+    const r = spawnSync(process.execPath, [BIN, 'fleet', 'autoscale', '--once', '--json'], { cwd: fleetEnv.dir, env: { ...fleetEnv.env, REDIS_URL: url.toString() }, encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ fleet: 'loc', from: 0, to: 0 });
+    const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(JSON.parse(l), l).toMatchObject({ level: 'warn', source: 'console', component: 'fleet-autoscale' });
+    expect(r.stderr).not.toContain('not-needed-pw');
   }, 60_000);
 });

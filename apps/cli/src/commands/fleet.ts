@@ -20,6 +20,7 @@ import { chooseFleet, createFleetProvider } from '@agora/registry';
 import { createRedis, liveRunners, queueDepth, type RunnerRegistration } from '@agora/state';
 import { CliError, EXIT, cliErrorMessage, resolveConfig, type GlobalOpts } from '../context.js';
 import { assertRedisReachable } from '../redis-check.js';
+import { logConsoleWarnings } from '../console-warnings.js';
 
 /** Most replicas one `scale` may ask for: a typo must not start thousands of processes. */
 const MAX_SCALE = 1000;
@@ -180,11 +181,13 @@ export async function fleetAutoscaleCmd(opts: { provider?: string; once?: boolea
   if (bounds === undefined) throw new ValueError(`fleet.${name}.autoscale is not configured: give { "min", "max", "targetWaitingPerRunner" }`);
   const queues = bounds.queues ?? Object.keys(config.queues);
   for (const q of queues) if (!(q in config.queues)) throw new ValueError(`fleet.${name}.autoscale.queues names unknown queue "${q}"`);
+  const log = createLogger({ component: 'fleet-autoscale', fleet: name });
+  // A controller that runs for days: its stderr is JSON lines, a client library's warning too.
+  logConsoleWarnings(log);
   const { providers } = await fleets(g, name);
   const provider = providers[0]![1];
   await assertRedisReachable(config.redisUrl);
   const redis = createRedis(config.redisUrl);
-  const log = createLogger({ component: 'fleet-autoscale', fleet: name });
   let stopping = false;
   const stop = (): void => void (stopping = true);
   process.once('SIGINT', stop);
