@@ -17,7 +17,7 @@ import {
   type RunnerLaunch,
 } from '@agora/core';
 import { chooseFleet, createFleetProvider } from '@agora/registry';
-import { createRedis, liveRunners, queueDepth, type RunnerRegistration } from '@agora/state';
+import { createRedis, liveRunners, queueDepth, type QueueDepth, type RunnerRegistration } from '@agora/state';
 import { CliError, EXIT, cliErrorMessage, resolveConfig, type GlobalOpts } from '../context.js';
 import { assertRedisReachable } from '../redis-check.js';
 import { logConsoleWarnings } from '../console-warnings.js';
@@ -157,6 +157,25 @@ export async function fleetListCmd(opts: { provider?: string; json?: boolean }, 
   return EXIT.ok;
 }
 
+/** How long an autoscale round waits for the depth of its queues. */
+const REDIS_ANSWER_MS = 5000;
+
+/**
+ * The depth of the fleet's queues, or exit 3 when Redis does not answer within `ms`: BullMQ
+ * waits for a lost connection to come back, and a round must fail (and SIGTERM be heard) instead.
+ */
+async function depthWithin(ms: number, read: () => Promise<QueueDepth>, status: () => string): Promise<QueueDepth> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CliError(`Redis did not answer within ${ms} ms (connection ${status()})`, EXIT.unavailable)), ms);
+  });
+  try {
+    return await Promise.race([read(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The password of a Redis URL (none when it has none or does not parse). */
 function redisPassword(url: string): string[] {
   try {
@@ -187,7 +206,9 @@ export async function fleetAutoscaleCmd(opts: { provider?: string; once?: boolea
   const { providers } = await fleets(g, name);
   const provider = providers[0]![1];
   await assertRedisReachable(config.redisUrl);
-  const redis = createRedis(config.redisUrl);
+  // Commands fail once a reconnect has failed, instead of waiting for Redis (the services' clients
+  // wait): a round while Redis is away is a failed round, and SIGTERM is heard between rounds.
+  const redis = createRedis(config.redisUrl, { maxRetriesPerRequest: 1 });
   let stopping = false;
   const stop = (): void => void (stopping = true);
   process.once('SIGINT', stop);
@@ -197,7 +218,7 @@ export async function fleetAutoscaleCmd(opts: { provider?: string; once?: boolea
   try {
     for (let round = 1; ; round++) {
       try {
-        const depth = await queueDepth(redis, config.namespace, queues);
+        const depth = await depthWithin(REDIS_ANSWER_MS, () => queueDepth(redis, config.namespace, queues), () => redis.status);
         const { before, after } = await changingFleet(config, name, async () => {
           const now = await infra(() => provider.status());
           const desired = autoscaleDecision({ ...depth, current: now.desired }, bounds);
