@@ -161,7 +161,7 @@ export async function fleetListCmd(opts: { provider?: string; json?: boolean }, 
 const REDIS_ANSWER_MS = 5000;
 
 /**
- * The depth of the fleet's queues, or exit 3 when Redis does not answer within `ms`: BullMQ
+ * The depth of the fleet's queues, or exit 3 when Redis is away or does not answer within `ms`: BullMQ
  * waits for a lost connection to come back, and a round must fail (and SIGTERM be heard) instead.
  */
 async function depthWithin(ms: number, read: () => Promise<QueueDepth>, status: () => string): Promise<QueueDepth> {
@@ -169,8 +169,13 @@ async function depthWithin(ms: number, read: () => Promise<QueueDepth>, status: 
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new CliError(`Redis did not answer within ${ms} ms (connection ${status()})`, EXIT.unavailable)), ms);
   });
+  // ioredis's own words for a command given up on ("Reached the max retries per request limit") say nothing of Redis.
+  const unreachable = (err: unknown): never => {
+    if (/max retries per request/i.test((err as Error | undefined)?.message ?? '')) throw new CliError(`Redis is not reachable (connection ${status()})`, EXIT.unavailable);
+    throw err;
+  };
   try {
-    return await Promise.race([read(), late]);
+    return await Promise.race([read().catch(unreachable), late]);
   } finally {
     clearTimeout(timer);
   }
