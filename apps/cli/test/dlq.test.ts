@@ -228,4 +228,16 @@ describe('agora dlq', () => {
     expect(json<{ deadLetters: Letter[] }>(['dlq', 'list', '--json']).deadLetters).toEqual([]);
     expect(env.agora(['dlq', 'list']).stdout).toBe('no dead letters\n');
   });
+
+  it('a replay keeps the item\'s timeoutMs: a noop that timed out times out again instead of running to its end', () => {
+    const slow = { id: 'slow', items: [{ id: 'slow', executor: 'noop', inputs: { sleepMs: 4000 }, timeoutMs: 300, retry: { attempts: 1 } }] };
+    const run = env.agora(['submit', env.writeJson('slow.json', slow)]).stdout.trim();
+    expect(env.agora(['watch', run]).code).toBe(1);
+    expect(json<Letter & { timeoutMs?: number }>(['dlq', 'show', `${run}.slow`])).toMatchObject({ errorCode: 'TIMEOUT', timeoutMs: 300 });
+    const replay = json<{ runId: string }>(['dlq', 'replay', `${run}.slow`, '--json']);
+    expect(env.agora(['watch', replay.runId]).code).toBe(1);
+    const status = json<{ state: string; items: Array<{ id: string; state: string; errorCode?: string }> }>(['status', replay.runId, '--json']);
+    expect(status.state).toBe('failed');
+    expect(status.items).toEqual([expect.objectContaining({ id: 'slow', state: 'failed', errorCode: 'TIMEOUT' })]);
+  }, 60_000);
 });

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgoraClient } from '@agora/sdk';
@@ -16,7 +16,7 @@ const env = cliEnv({
   queues: { default: { concurrency: 6 } },
   runner: { shutdownGraceMs: 2000 },
   // vcpu 4: the count cap of this 2-core host would otherwise keep 2 of the 3 asked for.
-  fleet: { local: { provider: 'local', options: { vcpu: 4, args: ['--concurrency', '1'], stopTimeoutMs: 20_000 }, autoscale: { min: 1, max: 3, targetWaitingPerRunner: 5 } } },
+  fleet: { local: { provider: 'local', options: { vcpu: 4, args: ['--concurrency', '1'], stopTimeoutMs: 20_000 }, autoscale: { min: 1, max: 3, targetWaitingPerRunner: 5, intervalMs: 1000 } } },
 });
 let client: AgoraClient;
 let redis: RedisClient;
@@ -139,6 +139,48 @@ describe('agora fleet (local processes)', () => {
     const scaledDown = env.agora(['fleet', 'scale', '1'], { timeoutMs: 90_000 });
     expect(scaledDown.code, scaledDown.stderr).toBe(0);
   }, 180_000);
+
+  it('autoscale survives a failed round after the first (a line on stderr, { fleet, error } with --json) and goes on; a failed first round still exits', async () => {
+    // A directory where the fleet's lock file goes: every change of the fleet fails at once
+    // ("cannot use the lock file … remove it"), as when the lock cannot be taken.
+    const lock = path.join(String(env.env['AGORA_DATA_DIR']), 'fleet', 'local.lock');
+    mkdirSync(lock, { recursive: true });
+    try {
+      const first = env.agora(['fleet', 'autoscale', '--json'], { timeoutMs: 30_000 });
+      expect(first.code, first.stderr).toBe(2);
+      expect(first.stdout).toBe('');
+      expect(first.stderr).toContain(`cannot use the lock file ${lock}`);
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+    }
+
+    const child = spawn(process.execPath, [BIN, 'fleet', 'autoscale', '--json'], { cwd: env.dir, env: env.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const lines = (): Array<Record<string, unknown>> => out.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    try {
+      await until('the first decision', async () => lines().length >= 1, 30_000, 100);
+      expect(lines()[0]).toMatchObject({ fleet: 'local', waiting: 0, active: 0, to: 1 });
+      mkdirSync(lock);
+      await until('a failed round', async () => lines().some((l) => 'error' in l), 30_000, 100);
+      rmSync(lock, { recursive: true, force: true });
+      const failedAt = lines().findIndex((l) => 'error' in l);
+      expect(lines()[failedAt]).toEqual({ fleet: 'local', error: expect.stringContaining(`cannot use the lock file ${lock}`) as unknown });
+      // The controller is still there: the next round decides again.
+      await until('a decision after the failed round', async () => lines().slice(failedAt).some((l) => 'to' in l), 30_000, 100);
+      const warn = err.split('\n').find((l) => l.includes('autoscale round failed'));
+      expect(warn, err).toBeDefined();
+      expect(JSON.parse(warn!)).toMatchObject({ level: 'warn', fleet: 'local', error: expect.stringContaining('cannot use the lock file') as unknown });
+      expect(child.exitCode).toBeNull();
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+      child.kill('SIGTERM');
+    }
+    expect(await exited, err).toBe(0);
+  }, 120_000);
 
   it('a CLI given REDIS_URL_FILE (a mounted secret) starts runners that reach Redis (they do not find REDIS_URL and REDIS_URL_FILE both set)', async () => {
     const file = path.join(env.dir, 'redis-url-secret');

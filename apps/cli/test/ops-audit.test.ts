@@ -1,9 +1,11 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cliEnv, type CliEnv } from '../../../test/support/cli.js';
+import { startRedisServer, type RedisServerHandle } from '@agora/state';
+import { BIN, cliEnv, type CliEnv } from '../../../test/support/cli.js';
 import { testRedisUrl, until } from '../../../test/support/index.js';
 
 /**
@@ -216,6 +218,43 @@ describe('agora runs --limit: a next cursor only when there are more runs', () =
 });
 
 describe('agora fleet autoscale', () => {
+  it('Redis going away after the first round is a failed round ({ fleet, error }), not a hang: SIGTERM still stops it, and it decides again once Redis is back', async () => {
+    // Its own Redis: this one is stopped and started again.
+    let redis: RedisServerHandle | undefined = await startRedisServer();
+    const port = redis.port;
+    const e = env({ fleet: { loc: { provider: 'local', autoscale: { min: 0, max: 1, intervalMs: 1000 } } } });
+    e.env['REDIS_URL'] = redis.url;
+    const child = spawn(process.execPath, [BIN, 'fleet', 'autoscale', '--json'], { cwd: e.dir, env: e.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const lines = (): Array<Record<string, unknown>> => out.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    try {
+      await until('the first decision', async () => lines().length >= 1, 30_000, 100);
+      expect(lines()[0]).toEqual({ fleet: 'loc', waiting: 0, active: 0, from: 0, to: 0 });
+      await redis.stop();
+      redis = undefined;
+      await until('a round failed on Redis', async () => lines().some((l) => 'error' in l), 20_000, 100);
+      redis = await startRedisServer({ port });
+      const failedAt = lines().findIndex((l) => 'error' in l);
+      expect(lines()[failedAt]).toEqual({ fleet: 'loc', error: expect.stringMatching(/^Redis (is not reachable|did not answer within 5000 ms) \(connection \w+\)$/) as unknown });
+      await until('a decision once Redis is back', async () => lines().slice(failedAt).some((l) => 'to' in l), 30_000, 100);
+      expect(child.exitCode, err).toBeNull();
+      // Redis away again: SIGTERM during the outage ends it (no round waits for Redis forever).
+      await redis.stop();
+      redis = undefined;
+      await new Promise((r) => setTimeout(r, 1500));
+    } finally {
+      child.kill('SIGTERM');
+      await redis?.stop();
+    }
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 10 s after SIGTERM'), 10_000))]);
+    if (code === 'still running 10 s after SIGTERM') child.kill('SIGKILL');
+    expect(code, err).toBe(0);
+  }, 120_000);
+
   it('the "fleet scaled" log line names the fleet once', () => {
     const e = env({ fleet: { loc: { provider: 'local', options: { vcpu: 2, args: ['--concurrency', '1'], stopTimeoutMs: 20_000 }, autoscale: { min: 1, max: 1 } } } });
     try {

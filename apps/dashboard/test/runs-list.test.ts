@@ -114,6 +114,12 @@ describe('GET /api/runs', () => {
       expect(r.status, since).toBe(400);
       expect(r.body, since).toMatchObject({ error: 'bad_request', message: expect.stringContaining('since: an ISO 8601 time') });
     }
+    // A + typed unencoded arrives as a space: the message says to encode it.
+    const plus = await get<{ error: string; message: string }>('/api/runs?since=2026-11-30T10:00:00+01:00');
+    expect(plus.status).toBe(400);
+    expect(plus.body.message).toContain('since: an ISO 8601 time');
+    expect(plus.body.message).toContain("write the offset's + as %2B");
+    expect((await get<{ message: string }>(`/api/runs?since=${encodeURIComponent('2026-11-30 10:00')}`)).body.message).not.toContain('%2B');
     for (const since of ['2026-11-30', '2020-02-29T10:00Z', '2020-11-30T10:00:00.5+01:00', '2020-11-30T10:00:00-0500', '2020-11', '1796032800000']) {
       expect((await get(`/api/runs?since=${encodeURIComponent(since)}`)).status, since).toBe(200);
     }

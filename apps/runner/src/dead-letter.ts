@@ -42,6 +42,7 @@ export async function recordDeadLetter(
       inputs: d.inputs,
       ...(d.target !== undefined ? { target: d.target } : {}),
       ...(d.taskRef !== undefined ? { taskRef: d.taskRef } : {}),
+      ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}),
       resourceLocks: d.locks,
       dependsOn: d.deps,
       dependencies: await ctx.store.resultRefs(d.runId, d.deps),

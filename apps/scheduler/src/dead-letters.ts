@@ -95,15 +95,15 @@ export async function collectDeadLetters(ctx: DeadLetterContext, runId: string):
   return written;
 }
 
-/** The item's inputs and target from its job, when the job is kept and its inputs are the accepted ones. */
-async function jobInputs(queue: Queue, jobId: string | null, inputsHash: string): Promise<Pick<DeadLetter, 'inputs' | 'inputsMissing' | 'target'>> {
+/** The item's inputs, target and time limit from its job, when the job is kept and its inputs are the accepted ones. */
+async function jobInputs(queue: Queue, jobId: string | null, inputsHash: string): Promise<Pick<DeadLetter, 'inputs' | 'inputsMissing' | 'target' | 'timeoutMs'>> {
   if (jobId === null) return { inputsMissing: 'the item was registered without a job id' };
   const job = await queue.getJob(jobId).catch(() => undefined);
   if (!job) return { inputsMissing: `its job ${jobId} is no longer kept in the queue` };
   try {
     const d = parseItemJobData(job.data);
     if (itemInputsHash(d.inputs) !== inputsHash) return { inputsMissing: 'its job data does not hash to the accepted inputs (edited after acceptance)' };
-    return { inputs: d.inputs, ...(d.target !== undefined ? { target: d.target } : {}) };
+    return { inputs: d.inputs, ...(d.target !== undefined ? { target: d.target } : {}), ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}) };
   } catch (err) {
     return { inputsMissing: `its job data is not an item's: ${coerceError(err).message}` };
   }

@@ -40,6 +40,15 @@ export function parseSince(text: string): number | undefined {
 }
 
 /**
+ * Whether `since` is a time whose `+hh:mm` offset lost its `+`: typed unencoded in a URL
+ * (`?since=2026-11-30T10:00:00+01:00`), the query string decodes `+` to a space.
+ */
+function plusAsSpace(text: string): boolean {
+  const at = text.lastIndexOf(' ');
+  return at > 0 && parseSince(`${text.slice(0, at)}+${text.slice(at + 1)}`) !== undefined;
+}
+
+/**
  * The runs-list query as text (`GET /api/runs`, `agora runs`): every parameter once, each bounded. `since` is an ISO 8601 time or
  * epoch milliseconds (`parseSince`). Unknown parameters are refused (a typo must not silently list everything).
  */
@@ -56,7 +65,7 @@ export const runsQuerySchema = z
       .transform((v, ctx) => {
         const ms = parseSince(v);
         if (ms === undefined) {
-          ctx.addIssue({ code: 'custom', message: SINCE_FORMS });
+          ctx.addIssue({ code: 'custom', message: plusAsSpace(v) ? `${SINCE_FORMS}; in a URL write the offset's + as %2B (since=2026-11-30T10:00:00%2B01:00): a bare + arrives as a space` : SINCE_FORMS });
           return z.NEVER;
         }
         return ms;

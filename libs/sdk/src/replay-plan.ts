@@ -6,14 +6,14 @@ export interface ReplayPlan {
   readonly plan: {
     id: string;
     queue: string;
-    items: Array<{ id: string; executor: string; inputs: Record<string, unknown>; depends_on: string[]; resourceLocks: string[]; target?: string }>;
+    items: Array<{ id: string; executor: string; inputs: Record<string, unknown>; depends_on: string[]; resourceLocks: string[]; target?: string; timeoutMs?: number }>;
   };
   readonly replay: { runId: string; items: string[]; given: Record<string, string> };
 }
 
 /**
  * The plan that runs dead letters of one run again: each dead item as it was accepted (executor,
- * inputs, dependencies, locks, target; its task is pinned afresh, so a fixed task definition is
+ * inputs, dependencies, locks, target, time limit; its task is pinned afresh, so a fixed task definition is
  * the one that runs), their dependencies among themselves kept, and one stand-in per dependency
  * not run again: a `noop` item that the scheduler ends `done` at acceptance with the resultRef
  * the dead letter recorded for it. Throws `IllegalStateError` for a letter that cannot be
@@ -41,6 +41,7 @@ export function buildReplayPlan(letters: readonly StoredDeadLetter[]): ReplayPla
       depends_on: [...l.dependsOn],
       resourceLocks: [...l.resourceLocks],
       ...(l.target !== undefined ? { target: l.target } : {}),
+      ...(l.timeoutMs !== undefined ? { timeoutMs: l.timeoutMs } : {}),
     });
   }
   for (const dep of Object.keys(given).sort()) items.push({ id: dep, executor: 'noop', inputs: {}, depends_on: [], resourceLocks: [] });

@@ -38,6 +38,8 @@ export const deadLetterSchema = z
     target: z.string().min(1).optional(),
     /** The task definition pinned when the run was accepted (a replay pins afresh). */
     taskRef: z.string().min(1).optional(),
+    /** The item's own time limit of one try (its plan's `timeoutMs`): a replay keeps it. */
+    timeoutMs: z.number().int().positive().optional(),
     resourceLocks: z.array(z.string()),
     dependsOn: z.array(z.string()),
     /** resultRef of each dependency (all ended `done` for an item that ran). */

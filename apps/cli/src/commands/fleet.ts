@@ -8,6 +8,7 @@ import {
   ValueError,
   autoscaleDecision,
   createLogger,
+  createScrubber,
   withProcessLock,
   type AgoraConfig,
   type FleetProvider,
@@ -16,9 +17,10 @@ import {
   type RunnerLaunch,
 } from '@agora/core';
 import { chooseFleet, createFleetProvider } from '@agora/registry';
-import { createRedis, liveRunners, queueDepth, type RunnerRegistration } from '@agora/state';
-import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
+import { createRedis, liveRunners, queueDepth, type QueueDepth, type RunnerRegistration } from '@agora/state';
+import { CliError, EXIT, cliErrorMessage, resolveConfig, type GlobalOpts } from '../context.js';
 import { assertRedisReachable } from '../redis-check.js';
+import { logConsoleWarnings } from '../console-warnings.js';
 
 /** Most replicas one `scale` may ask for: a typo must not start thousands of processes. */
 const MAX_SCALE = 1000;
@@ -155,10 +157,46 @@ export async function fleetListCmd(opts: { provider?: string; json?: boolean }, 
   return EXIT.ok;
 }
 
+/** How long an autoscale round waits for the depth of its queues. */
+const REDIS_ANSWER_MS = 5000;
+
+/**
+ * The depth of the fleet's queues, or exit 3 when Redis is away or does not answer within `ms`: BullMQ
+ * waits for a lost connection to come back, and a round must fail (and SIGTERM be heard) instead.
+ */
+async function depthWithin(ms: number, read: () => Promise<QueueDepth>, status: () => string): Promise<QueueDepth> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CliError(`Redis did not answer within ${ms} ms (connection ${status()})`, EXIT.unavailable)), ms);
+  });
+  // ioredis's own words for a command given up on ("Reached the max retries per request limit") say nothing of Redis.
+  const unreachable = (err: unknown): never => {
+    if (/max retries per request/i.test((err as Error | undefined)?.message ?? '')) throw new CliError(`Redis is not reachable (connection ${status()})`, EXIT.unavailable);
+    throw err;
+  };
+  try {
+    return await Promise.race([read().catch(unreachable), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The password of a Redis URL (none when it has none or does not parse). */
+function redisPassword(url: string): string[] {
+  try {
+    const p = new URL(url).password;
+    return p === '' ? [] : [decodeURIComponent(p), p];
+  } catch {
+    return [];
+  }
+}
+
 /**
  * `agora fleet autoscale [--provider <name>] [--once] [--json]`: every `autoscale.intervalMs`,
  * reads the depth of the fleet's queues and sets the replica count `autoscaleDecision` gives.
  * Run one per fleet (two would only agree, but each would scale).
+ * A failed round after the first is logged (and printed as `{ fleet, error }` with --json) and
+ * tried again at the next interval; the first round's failure exits with its code.
  */
 export async function fleetAutoscaleCmd(opts: { provider?: string; once?: boolean; json?: boolean }, g: GlobalOpts): Promise<number> {
   const config = await resolveConfig(g);
@@ -167,27 +205,44 @@ export async function fleetAutoscaleCmd(opts: { provider?: string; once?: boolea
   if (bounds === undefined) throw new ValueError(`fleet.${name}.autoscale is not configured: give { "min", "max", "targetWaitingPerRunner" }`);
   const queues = bounds.queues ?? Object.keys(config.queues);
   for (const q of queues) if (!(q in config.queues)) throw new ValueError(`fleet.${name}.autoscale.queues names unknown queue "${q}"`);
+  const log = createLogger({ component: 'fleet-autoscale', fleet: name });
+  // A controller that runs for days: its stderr is JSON lines, a client library's warning too.
+  logConsoleWarnings(log);
   const { providers } = await fleets(g, name);
   const provider = providers[0]![1];
   await assertRedisReachable(config.redisUrl);
-  const redis = createRedis(config.redisUrl);
-  const log = createLogger({ component: 'fleet-autoscale', fleet: name });
+  // Commands fail once a reconnect has failed, instead of waiting for Redis (the services' clients
+  // wait): a round while Redis is away is a failed round, and SIGTERM is heard between rounds.
+  const redis = createRedis(config.redisUrl, { maxRetriesPerRequest: 1 });
   let stopping = false;
   const stop = (): void => void (stopping = true);
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // The Redis password, should an error message quote the URL (the failed-round line must not).
+  const scrubber = createScrubber(redisPassword(config.redisUrl));
   try {
-    for (;;) {
-      const depth = await queueDepth(redis, config.namespace, queues);
-      const { before, after } = await changingFleet(config, name, async () => {
-        const now = await infra(() => provider.status());
-        const desired = autoscaleDecision({ ...depth, current: now.desired }, bounds);
-        return { before: now, after: desired === now.desired ? now : await infra(() => provider.scale(desired)) };
-      });
-      const decision = { fleet: name, waiting: depth.waiting, active: depth.active, from: before.desired, to: after.desired };
-      if (opts.json) process.stdout.write(JSON.stringify(decision) + '\n');
-      // The logger's bindings already name the fleet: the line carries it once.
-      if (after.desired !== before.desired) log.info({ waiting: decision.waiting, active: decision.active, from: decision.from, to: decision.to }, 'fleet scaled');
+    for (let round = 1; ; round++) {
+      try {
+        const depth = await depthWithin(REDIS_ANSWER_MS, () => queueDepth(redis, config.namespace, queues), () => redis.status);
+        const { before, after } = await changingFleet(config, name, async () => {
+          const now = await infra(() => provider.status());
+          const desired = autoscaleDecision({ ...depth, current: now.desired }, bounds);
+          return { before: now, after: desired === now.desired ? now : await infra(() => provider.scale(desired)) };
+        });
+        const decision = { fleet: name, waiting: depth.waiting, active: depth.active, from: before.desired, to: after.desired };
+        if (opts.json) process.stdout.write(JSON.stringify(decision) + '\n');
+        // The logger's bindings already name the fleet: the line carries it once.
+        if (after.desired !== before.desired) log.info({ waiting: decision.waiting, active: decision.active, from: decision.from, to: decision.to }, 'fleet scaled');
+      } catch (err) {
+        // The first round (and --once) fails as any verb does: a misconfiguration exits at once
+        // with its code. Later, the controller has worked before, so a failed round is a moment of
+        // the backend (engine or AWS not answering, Redis failing over, the lock held past its
+        // wait): it is reported and tried again at the next interval, as a controller does.
+        if (round === 1 || opts.once) throw err;
+        const error = scrubber.text(cliErrorMessage(err));
+        log.warn({ round, error, nextInMs: bounds.intervalMs }, 'autoscale round failed; trying again at the next interval');
+        if (opts.json) process.stdout.write(JSON.stringify({ fleet: name, error }) + '\n');
+      }
       if (opts.once || stopping) return EXIT.ok;
       const end = Date.now() + bounds.intervalMs;
       while (!stopping && Date.now() < end) await new Promise((r) => setTimeout(r, Math.min(250, end - Date.now())));

@@ -2,10 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { format } from 'node:util';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { coerceError, createLogger, redactRedisUrl, type AgoraConfig, type Logger } from '@agora/core';
+import { coerceError, createLogger, redactRedisUrl, type AgoraConfig } from '@agora/core';
 import { checkRedisSettings, createRedis, redisSettingsProblem, startRedisServer, type RedisServerHandle } from '@agora/state';
 import { ProviderSet, checkProviders } from '@agora/registry';
 import { createScheduler } from '@agora/scheduler';
@@ -15,6 +14,7 @@ import { Registry, collectDefaultMetrics, createAgoraMetrics, startMetricsServer
 import { CliError, EXIT, devStatePath, removeDevState, resolveConfig, userDevStatePath, writeDevState, type GlobalOpts } from '../context.js';
 import { parsePort } from '../options.js';
 import { assertRedisReachable } from '../redis-check.js';
+import { logConsoleWarnings } from '../console-warnings.js';
 import { assertNoLiveDev } from '../dev-owner.js';
 
 /** Parses `--concurrency default=2,gpu=1` (repeatable). */
@@ -54,14 +54,6 @@ function dieLoudlyOnUnexpectedErrors(component: string, beforeExit: () => void =
   process.on('uncaughtException', (err) => die(err, 'uncaughtException'));
   process.on('unhandledRejection', (err) => die(err, 'unhandledRejection'));
   logConsoleWarnings(log);
-}
-
-/**
- * A library's console warning (ioredis: "[WARN] This Redis server's `default` user does not
- * require a password…") goes through the logger: a service's stderr stays one JSON object per line.
- */
-function logConsoleWarnings(log: Logger): void {
-  console.warn = (...args: unknown[]) => log.warn({ source: 'console' }, format(...args));
 }
 
 /**
@@ -246,6 +238,8 @@ export async function dashboardCmd(opts: { port?: string; host?: string }, g: Gl
   // Not taken as "no --host" (the config's): an empty host is every interface to Node, so it is refused as dashboard.host is.
   if (opts.host === '') throw new CliError('--host: an address to listen on (127.0.0.1, or 0.0.0.0 for every interface), not empty', EXIT.usage);
   const config = await resolveConfig(g);
+  // Its stderr is JSON lines too (README "Logs"), before its first Redis connection warns.
+  logConsoleWarnings(createLogger({ component: 'dashboard' }));
   await assertRedisReachable(config.redisUrl);
   const d = await explainPortTaken('--port', 'dashboard.port', () => createDashboard({ config, ...(port !== undefined ? { port } : {}), ...(opts.host ? { host: opts.host } : {}) }));
   process.stdout.write(`${d.url}/queues\n`);
