@@ -71,3 +71,26 @@ export function cliEnv(config: Record<string, unknown> = {}): CliEnv {
     },
   };
 }
+
+/** `agora fleet autoscale --json` running as a child: its decisions (stdout JSON lines), its stderr so far, its exit. */
+export interface AutoscaleChild {
+  readonly child: ChildProcess;
+  lines(): Array<Record<string, unknown>>;
+  stderr(): string;
+  readonly exited: Promise<number | null>;
+}
+
+export function spawnAutoscale(e: { readonly dir: string; readonly env: NodeJS.ProcessEnv }): AutoscaleChild {
+  const child = spawn(process.execPath, [BIN, 'fleet', 'autoscale', '--json'], { cwd: e.dir, env: e.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    lines: () => out.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>),
+    stderr: () => err,
+    exited,
+  };
+}

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgoraClient } from '@agora/sdk';
 import { createRedis, liveRunners, type RedisClient } from '@agora/state';
-import { BIN, cliEnv } from '../../../test/support/cli.js';
+import { BIN, cliEnv, spawnAutoscale } from '../../../test/support/cli.js';
 import { until } from '../../../test/support/index.js';
 import { runnersThatRan } from '../../../test/support/cluster.js';
 
@@ -154,13 +154,7 @@ describe('agora fleet (local processes)', () => {
       rmSync(lock, { recursive: true, force: true });
     }
 
-    const child = spawn(process.execPath, [BIN, 'fleet', 'autoscale', '--json'], { cwd: env.dir, env: env.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const lines = (): Array<Record<string, unknown>> => out.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const { child, lines, stderr, exited } = spawnAutoscale(env);
     try {
       await until('the first decision', async () => lines().length >= 1, 30_000, 100);
       expect(lines()[0]).toMatchObject({ fleet: 'local', waiting: 0, active: 0, to: 1 });
@@ -171,15 +165,15 @@ describe('agora fleet (local processes)', () => {
       expect(lines()[failedAt]).toEqual({ fleet: 'local', error: expect.stringContaining(`cannot use the lock file ${lock}`) as unknown });
       // The controller is still there: the next round decides again.
       await until('a decision after the failed round', async () => lines().slice(failedAt).some((l) => 'to' in l), 30_000, 100);
-      const warn = err.split('\n').find((l) => l.includes('autoscale round failed'));
-      expect(warn, err).toBeDefined();
+      const warn = stderr().split('\n').find((l) => l.includes('autoscale round failed'));
+      expect(warn, stderr()).toBeDefined();
       expect(JSON.parse(warn!)).toMatchObject({ level: 'warn', fleet: 'local', error: expect.stringContaining('cannot use the lock file') as unknown });
       expect(child.exitCode).toBeNull();
     } finally {
       rmSync(lock, { recursive: true, force: true });
       child.kill('SIGTERM');
     }
-    expect(await exited, err).toBe(0);
+    expect(await exited, stderr()).toBe(0);
   }, 120_000);
 
   it('a CLI given REDIS_URL_FILE (a mounted secret) starts runners that reach Redis (they do not find REDIS_URL and REDIS_URL_FILE both set)', async () => {

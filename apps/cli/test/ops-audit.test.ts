@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServerHandle } from '@agora/state';
-import { BIN, cliEnv, type CliEnv } from '../../../test/support/cli.js';
+import { cliEnv, type CliEnv, spawnAutoscale } from '../../../test/support/cli.js';
 import { testRedisUrl, until } from '../../../test/support/index.js';
 
 /**
@@ -224,13 +223,7 @@ describe('agora fleet autoscale', () => {
     const port = redis.port;
     const e = env({ fleet: { loc: { provider: 'local', autoscale: { min: 0, max: 1, intervalMs: 1000 } } } });
     e.env['REDIS_URL'] = redis.url;
-    const child = spawn(process.execPath, [BIN, 'fleet', 'autoscale', '--json'], { cwd: e.dir, env: e.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const lines = (): Array<Record<string, unknown>> => out.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const { child, lines, stderr, exited } = spawnAutoscale(e);
     try {
       await until('the first decision', async () => lines().length >= 1, 30_000, 100);
       expect(lines()[0]).toEqual({ fleet: 'loc', waiting: 0, active: 0, from: 0, to: 0 });
@@ -241,7 +234,7 @@ describe('agora fleet autoscale', () => {
       const failedAt = lines().findIndex((l) => 'error' in l);
       expect(lines()[failedAt]).toEqual({ fleet: 'loc', error: expect.stringMatching(/^Redis (is not reachable|did not answer within 5000 ms) \(connection \w+\)$/) as unknown });
       await until('a decision once Redis is back', async () => lines().slice(failedAt).some((l) => 'to' in l), 30_000, 100);
-      expect(child.exitCode, err).toBeNull();
+      expect(child.exitCode, stderr()).toBeNull();
       // Redis away again: SIGTERM during the outage ends it (no round waits for Redis forever).
       await redis.stop();
       redis = undefined;
@@ -252,7 +245,7 @@ describe('agora fleet autoscale', () => {
     }
     const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 10 s after SIGTERM'), 10_000))]);
     if (code === 'still running 10 s after SIGTERM') child.kill('SIGKILL');
-    expect(code, err).toBe(0);
+    expect(code, stderr()).toBe(0);
   }, 120_000);
 
   it('the "fleet scaled" log line names the fleet once', () => {
