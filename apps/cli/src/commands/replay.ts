@@ -129,16 +129,18 @@ export async function replayCmd(file: string, raw: ReplayOpts, g: GlobalOpts): P
 }
 
 /**
- * Reads the bundle: unreadable, not JSON (named by line and column, as plan files are) or not a
+ * Reads the bundle: unreadable, not UTF-8 (the first bad byte named), not JSON (named by line and column, as plan files are) or not a
  * JSON object at all is bad input (exit 2); an object is for the verifier to judge (exit 4).
  */
 async function readBundle(file: string): Promise<unknown> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (err) {
     throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? coerceError(err).message}`);
   }
+  // Strictly: a byte that is not UTF-8 is refused (exit 2) naming its offset, never verified as U+FFFD.
+  const text = usage(() => decodeUtf8(bytes, file));
   let bundle: unknown;
   try {
     bundle = JSON.parse(text) as unknown;
@@ -216,7 +218,7 @@ async function loadPlan(run: SealedRun, planFile: string | undefined, read: () =
   }
   try {
     const bytes = await read();
-    return { plan: usage(() => parseRecordedPlan(JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown, run.planRef!)) };
+    return { plan: usage(() => parseRecordedPlan(JSON.parse(decodeUtf8(bytes, run.planRef!)) as unknown, run.planRef!)) };
   } catch (err) {
     if (err instanceof NotFoundError || (err instanceof StorageError && !err.retryable)) {
       return { missing: { itemId: '*', what: 'plan', ref: run.planRef, reason: coerceError(err).message } };
