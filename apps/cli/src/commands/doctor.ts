@@ -3,6 +3,7 @@ import { checkProviders } from '@agora/registry';
 import { createRedis, liveRunners, localStorageAcrossHosts, redisSettingsReport } from '@agora/state';
 import { EXIT, cliErrorMessage, exitCodeFor, isRedisPermissionError, redisPermissionMessage, resolveConfig, type GlobalOpts } from '../context.js';
 import { assertRedisReachable } from '../redis-check.js';
+import { counted } from '../wording.js';
 
 type Row = { kind: string; name: string; provider: string; ok: boolean; message: string; warning?: boolean };
 
@@ -45,7 +46,7 @@ export async function doctorCmd(opts: { json?: boolean }, g: GlobalOpts): Promis
       // The fleet as it registered itself: a result stored on one host's disk is lost to the others.
       const runners = await liveRunners(r, config.namespace);
       for (const run of runners) {
-        more.push({ kind: 'runner', name: run.id, provider: run.storage, ok: true, message: `host ${run.host}, queues ${run.queues.join(',')}, ${run.slots} slots, up since ${run.startedAt}` });
+        more.push({ kind: 'runner', name: run.id, provider: run.storage, ok: true, message: `host ${run.host}, queues ${run.queues.join(',')}, ${counted(run.slots, 'slot')}, up since ${run.startedAt}` });
       }
       const split = localStorageAcrossHosts(runners);
       if (split) more.push({ kind: 'fleet', name: 'storage', provider: 'local', ok: false, message: split });

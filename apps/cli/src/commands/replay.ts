@@ -19,6 +19,7 @@ import {
 } from '@agora/runner';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { pinnedKey } from './audit.js';
+import { counted } from '../wording.js';
 
 /** Exit codes of `agora replay` (README, Replay). */
 export const REPLAY_EXIT = {
@@ -122,7 +123,7 @@ export async function replayCmd(file: string, raw: ReplayOpts, g: GlobalOpts): P
     process.stdout.write(table(run, outcomes, counts, notReplayed));
   }
   if (stop.signal.aborted) {
-    process.stderr.write(`agora: replay interrupted: ${items.length - outcomes.length} item(s) not run\n`);
+    process.stderr.write(`agora: replay interrupted: ${counted(items.length - outcomes.length, 'item')} not run\n`);
     return REPLAY_EXIT.interrupted;
   }
   return ok ? REPLAY_EXIT.equal : REPLAY_EXIT.differs;
@@ -248,7 +249,7 @@ function table(run: SealedRun, outcomes: readonly ReplayOutcome[], counts: Recor
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   const lines = rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd());
-  const out = [`replay of run ${run.runId} (plan ${run.planId}): ${outcomes.length} item(s): ${counts.equal} equal, ${counts.differs} differ, ${counts.failed} failed`, ...lines];
+  const out = [`replay of run ${run.runId} (plan ${run.planId}): ${counted(outcomes.length, 'item')}: ${counts.equal} equal, ${counts.differs} differ, ${counts.failed} failed`, ...lines];
   for (const o of outcomes) if (o.error !== undefined) out.push(`  ${o.itemId}: ${o.error}`);
   for (const o of outcomes) if (o.sealedTarget !== undefined && o.target !== undefined && o.target !== o.sealedTarget) out.push(`  ${o.itemId}: ran on target ${o.target}; the record names ${o.sealedTarget}`);
   for (const o of outcomes) if (o.taskRef === undefined) out.push(`  ${o.itemId}: task "${o.task}" from the config file (not pinned in the record)`);
