@@ -137,7 +137,7 @@ describe('agora replay', () => {
     // The table, for people.
     const t = replay([echoBundle]);
     expect(t.code, t.stderr).toBe(0);
-    expect(t.stdout).toContain(`replay of run ${echoRun} (plan echo-plan): 2 item(s): 2 equal, 0 differ, 0 failed`);
+    expect(t.stdout).toContain(`replay of run ${echoRun} (plan echo-plan): 2 items: 2 equal, 0 differ, 0 failed`);
     expect(t.stdout).toMatch(/^b\s+echo\s+equal\s+[0-9a-f]{12}\s+[0-9a-f]{12}\s/m);
   }, 120_000);
 

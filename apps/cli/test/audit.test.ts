@@ -212,6 +212,35 @@ describe('audit findings: claims, malformed bundles, periodic sizes, --json', ()
     }
   });
 
+  it('a bundle or proof that is not valid UTF-8 is refused (exit 2) naming the byte, never verified as U+FFFD', () => {
+    // Latin-1's é (0xe9) inside a string of the first event: read loosely it is U+FFFD, the JSON
+    // still parses and the verifier would hash a text the file does not hold.
+    const withLatin1 = (text: string, at: string): { bytes: Buffer; offset: number; line: number } => {
+      const i = text.indexOf(at) + at.length;
+      expect(i, at).toBeGreaterThanOrEqual(at.length);
+      const before = Buffer.from(text.slice(0, i));
+      return { bytes: Buffer.concat([before, Buffer.from([0xe9]), Buffer.from(text.slice(i))]), offset: before.length, line: text.slice(0, i).split('\n').length };
+    };
+    const b = withLatin1(readFileSync(bundleFile, 'utf8'), '"runId": "');
+    const bad = path.join(env.dir, 'bundle-latin1.json');
+    writeFileSync(bad, b.bytes);
+    const want = `bundle-latin1.json:${b.line}: not valid UTF-8: byte 0xe9 at offset ${b.offset} (save the file as UTF-8)`;
+    for (const args of [['audit', 'verify', bad], ['audit', 'verify', bad, '--key', vkey], ['replay', bad], ['replay', bad, '--json']]) {
+      const r = env.agora(args);
+      expect(r.code, `${args.join(' ')}: ${r.stdout} ${r.stderr}`).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain(want);
+      expect(r.stdout, args.join(' ')).not.toMatch(/intact/);
+    }
+    const proof = env.agora(['audit', 'prove', runId, '2']);
+    expect(proof.code, proof.stderr).toBe(0);
+    const p = withLatin1(proof.stdout, '"runId": "');
+    const badProof = path.join(env.dir, 'proof-latin1.json');
+    writeFileSync(badProof, p.bytes);
+    const r = env.agora(['audit', 'verify-proof', badProof, '--key', vkey]);
+    expect(r.code, `${r.stdout} ${r.stderr}`).toBe(2);
+    expect(r.stderr).toContain(`proof-latin1.json:${p.line}: not valid UTF-8: byte 0xe9 at offset ${p.offset} (save the file as UTF-8)`);
+  });
+
   it('a periodic checkpoint whose size disagrees with its signed tree size fails checkpoints.size (exit 1)', async () => {
     const b = clone();
     const index = Math.min(1, b.checkpoints.length - 1);

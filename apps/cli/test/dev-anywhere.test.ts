@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -50,6 +50,29 @@ describe('agora dev found from another folder', () => {
     dev.kill('SIGTERM');
     await new Promise((r) => dev.once('exit', r));
     expect(existsSync(pointer)).toBe(false);
+  }, 90_000);
+});
+
+describe('agora dev keeps its data private', () => {
+  it('creates the private Redis\' directory (its AOF: every job\'s data), keys/ and storage/ with mode 0700, as dev.json is 0600', async () => {
+    const e = cliEnv({ queues: { default: { concurrency: 1 } } });
+    envs.push(e);
+    delete e.env['REDIS_URL'];
+    const dataDir = String(e.env['AGORA_DATA_DIR']);
+    // A storage root left 0755 (by an older version, or another verb) is tightened too.
+    mkdirSync(path.join(dataDir, 'storage'), { recursive: true });
+    chmodSync(path.join(dataDir, 'storage'), 0o755);
+    const dev = await e.start(['dev', '--runners', '1', '--port', '0'], /agora dev is up/);
+    // A run that ends is sealed: the signing key is created in keys/ on first use.
+    const sub = e.agora(['submit', e.writeJson('p.json', { id: 'private', items: [{ id: 'a', executor: 'noop' }] })]);
+    expect(sub.code, sub.stderr).toBe(0);
+    expect(e.agora(['watch', sub.stdout.trim()]).code).toBe(0);
+    expect(e.agora(['audit', sub.stdout.trim()]).code).toBe(0);
+    const modeOf = (p: string): string => (statSync(p).mode & 0o777).toString(8);
+    const modes = Object.fromEntries(readdirSync(dataDir).map((n) => [n, modeOf(path.join(dataDir, n))]));
+    expect(modes).toMatchObject({ 'dev.json': '600', 'dev.redis-url': '600', redis: '700', keys: '700', storage: '700' });
+    dev.kill('SIGTERM');
+    await new Promise((r) => dev.once('exit', r));
   }, 90_000);
 });
 

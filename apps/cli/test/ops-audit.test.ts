@@ -186,6 +186,35 @@ describe('a Redis ACL user without a command only the Redis scripts call', () =>
   });
 });
 
+describe('agora doctor: the commands only the Redis scripts call', () => {
+  type Check = { kind: string; name: string; ok: boolean; warning?: boolean; message: string };
+  const scriptRow = (e: CliEnv): { code: number | null; row: Check | undefined; text: string } => {
+    const r = e.agora(['doctor', '--json']);
+    const row = (JSON.parse(r.stdout) as { checks: Check[] }).checks.find((c) => c.kind === 'redis' && c.name === 'script-commands');
+    return { code: r.code, row, text: e.agora(['doctor']).stdout };
+  };
+
+  it('warns (not FAIL) naming the commands a user may not run, and that a runner or scheduler with it would exit 3; ok otherwise', async () => {
+    // Before, doctor said nothing: a runner with this user exits 3 at start (see above).
+    const e = await envAsAclUser('agora_doc_noxadd', '~*', '&*', '+@all', '-@dangerous', '+info', '-xadd', '-rpoplpush');
+    const denied = scriptRow(e);
+    expect(denied.row, JSON.stringify(denied)).toMatchObject({ ok: true, warning: true });
+    expect(denied.row!.message).toBe("this user may not run 'rpoplpush', 'xadd', which the Redis scripts of Agora and BullMQ call: a runner or scheduler with this user would exit 3 (a user that only submits and reads needs none of them)");
+    expect(denied.text).toMatch(/^warn redis\/script-commands\s+\(redis\)\s+this user may not run 'rpoplpush', 'xadd'/m);
+    // A warning only: what else doctor sees of this user decides the exit (its CONFIG reads are refused: warnings too).
+    expect(denied.code, denied.text).toBe(0);
+
+    const noEval = await envAsAclUser('agora_doc_noeval', '~*', '&*', '+@all', '-@dangerous', '+info', '-eval');
+    const refused = scriptRow(noEval);
+    expect(refused.row, JSON.stringify(refused)).toMatchObject({ ok: true, warning: true });
+    expect(refused.row!.message).toMatch(/^this user may not run Redis scripts \(NOPERM [^()]*'eval' command\): a runner or scheduler with this user would exit 3/);
+
+    const fine = scriptRow(env());
+    expect(fine.row, JSON.stringify(fine)).toEqual({ kind: 'redis', name: 'script-commands', provider: 'redis', ok: true, message: 'this user may run every command the Redis scripts of Agora and BullMQ call' });
+    expect(fine.code, fine.text).toBe(0);
+  });
+});
+
 describe('agora runs --limit: a next cursor only when there are more runs', () => {
   it('one run and --limit 1: no "more:" line and no next; two runs: the cursor leads to the second, which is the last page', async () => {
     const e = env();

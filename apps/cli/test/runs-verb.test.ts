@@ -98,3 +98,20 @@ describe('agora runs', () => {
     }
   });
 });
+
+describe('agora status', () => {
+  it('of a rejected run says why: its problems', () => {
+    // No scheduler: a run cancelled while it waits on the inbox is recorded rejected, with why.
+    const e = cliEnv();
+    envs.push(e);
+    const sub = e.agora(['submit', e.writeJson('early.json', { id: 'early', items: [{ id: 'a', executor: 'noop' }] })]);
+    expect(sub.code, sub.stderr).toBe(0);
+    const runId = sub.stdout.trim();
+    expect(e.agora(['cancel', runId]).stdout).toContain('"rejected"');
+    for (const args of [['status', runId], ['status', runId, '--json']]) {
+      const st = e.agora(args);
+      expect(st.code, st.stderr).toBe(0);
+      expect(JSON.parse(st.stdout), args.join(' ')).toMatchObject({ runId, state: 'rejected', problems: ['cancelled before it was accepted'] });
+    }
+  });
+});

@@ -77,12 +77,23 @@ describe('agora validate', () => {
     expect(r.stdout).toContain('plan "p" is valid: 2 items on queue "default"');
   });
 
+  it('counts in the number the noun takes: 1 item, 2 items, 1 problem (before: "1 items")', async () => {
+    const one = env.agora(['validate', env.writeJson('one.json', { id: 'one', queue: 'default', items: [item('a')] })]);
+    expect([one.code, one.stdout.split(': ').slice(1).join(': ')]).toEqual([0, 'plan "one" is valid: 1 item on queue "default"\n']);
+    const bad = env.agora(['validate', env.writeJson('one-bad.json', { id: 'p', queue: 'default', items: [item('a', { depends_on: ['a'] })] })]);
+    expect(bad.stderr).toContain('plan is invalid (1 problem):');
+    const { counted } = await import('../src/wording.js');
+    expect([0, 1, 2].map((n) => counted(n, 'item'))).toEqual(['0 items', '1 item', '2 items']);
+    expect(counted(1, 'byte')).toBe('1 byte');
+    expect(counted(3, 'entry', 'entries')).toBe('3 entries');
+  });
+
   it('prints a valid plan\'s id quoted as JSON, never a control character in it raw', () => {
     // Before: a plan id holding ESC[2J was written to the terminal as is.
     const f = env.writeJson('esc.json', { id: 'p\u001b[2J', queue: 'default', items: [item('a')] });
     const r = env.agora(['validate', f]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('plan "p\\u001b[2J" is valid: 1 items on queue "default"');
+    expect(r.stdout).toContain('plan "p\\u001b[2J" is valid: 1 item on queue "default"');
     expect(r.stdout).not.toContain('\u001b');
   });
 

@@ -111,7 +111,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
         }),
       },
       '/api/runs/{id}': {
-        get: op('read', "A run's status, with why each item that did not succeed ended so", {
+        get: op('read', "A run's status, with why each item that did not succeed ended so, and a rejected run's `problems`", {
           parameters: [RUN],
           responses: { '200': json(ref('RunStatus'), 'the status'), '400': error('a malformed run id'), '404': error('no such run') },
         }),

@@ -325,9 +325,11 @@ export class AgoraClient {
     });
   }
 
-  /** The run's status with why items did not succeed, or null for a run with no record. */
+  /** The run's status with why items did not succeed (or why it was rejected), or null for a run with no record. */
   private async runStatus(runId: string): Promise<RunStatus | null> {
     const s = await this.store.getRun(runId);
+    // A rejected run has no items to say it with: its reason is the problems of its run event.
+    if (s?.state === 'rejected') return { ...s, problems: await this.store.rejectionProblems(runId) };
     // Say why items did not succeed: worth one pass over the events only when some did not.
     if (!s || s.counts.failed + s.counts.skipped + s.counts.cancelled === 0) return s;
     const why = await this.store.endReasons(runId);

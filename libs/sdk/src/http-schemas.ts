@@ -49,6 +49,7 @@ export const runStatusSchema: z.ZodType<RunStatus> = z.object({
   rerunOf: rerunLink.exactOptional(),
   rerunBy: z.array(rerunLink).exactOptional(),
   shortcuts: z.object({ reused: count, cached: count }).exactOptional(),
+  problems: z.array(z.string()).exactOptional(),
 });
 
 /** `POST /api/runs/:id/rerun`: the new run. */

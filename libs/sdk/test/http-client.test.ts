@@ -118,6 +118,25 @@ describe('AgoraHttpClient', () => {
     expect(page).toEqual(await cluster.client.runs({ state: 'failed', limit: 5 }));
   });
 
+  it('the status of a run rejected at acceptance says why (problems) on both transports and GET /api/runs/:id', async () => {
+    // An unknown task passes the Redis transport's submit; the scheduler rejects the run. Before,
+    // its status had no word of why (only its run event and the console's graph held it).
+    const runId = await cluster.client.submit({ id: 'ghostly', queue: 'default', items: [{ id: 'a', executor: 'dispatch', inputs: { task: 'ghost' } }] });
+    const final = await cluster.client.wait(runId);
+    expect(final).toMatchObject({ state: 'rejected', problems: [expect.stringContaining('ghost')] });
+    const events = await cluster.client.events(runId);
+    const rejected = events.find((e) => e.type === 'run' && e.state === 'rejected') as { problems: string[] } | undefined;
+    expect(final).toMatchObject({ problems: rejected!.problems });
+    expect(await cluster.client.status(runId)).toEqual(final);
+    expect(await client.status(runId)).toEqual(final);
+    expect(await client.wait(runId)).toEqual(final);
+    const res = await fetch(`${dash.url}/api/runs/${runId}`, { headers: { authorization: `Bearer ${KEY}` } });
+    expect(await res.json()).toEqual(final);
+    // An accepted run's status has no problems field.
+    const ok = await cluster.client.submit({ id: 'fine', queue: 'default', items: [item('a')] });
+    expect(await client.wait(ok)).not.toHaveProperty('problems');
+  });
+
   it('maps refusals to the Redis transport error classes', async () => {
     // A plan that cannot be valid is refused before anything is sent.
     const selfDep = { ...plan, items: [item('a', {}, ['a'])] };

@@ -31,6 +31,8 @@ export interface RunStatus {
   readonly replayOf?: ReplayLink;
   /** Only for a run whose dead letters were replayed: each replay, oldest first. */
   readonly replayedBy?: ReplayLink[];
+  /** Only for a run rejected at acceptance (status only): why, the problems of its `rejected` run event. */
+  readonly problems?: string[];
 }
 
 /** One end of a replay's link: the other run, the items run again, and when it was accepted. */
@@ -845,6 +847,17 @@ export class RunStore {
       }
     }
     return out;
+  }
+
+  /**
+   * Why a run was rejected at acceptance: the problems of its `rejected` run event (its only
+   * event, or nearly), all of them as recorded; `[]` when there is none.
+   */
+  async rejectionProblems(runId: string): Promise<string[]> {
+    for await (const batch of this.eventBatches(runId)) {
+      for (const e of batch) if (e.type === 'run' && e.state === 'rejected') return [...e.problems];
+    }
+    return [];
   }
 
   /**

@@ -103,23 +103,30 @@ return denied
 `;
 
 /**
+ * The commands our or BullMQ's scripts call that the Redis user may not run (`[]`: none), or
+ * undefined when this Redis cannot be asked (before 7.0: no script flags). The probe is a script
+ * itself, so a user who may not run scripts is refused by Redis here: its NOPERM … 'eval' is thrown.
+ */
+export async function deniedScriptCommands(redis: RedisClient, namespace: string): Promise<string[] | undefined> {
+  try {
+    // Named as our run keys are ("<ns>:run:{<ns>}:…"): a key and a channel (PUBLISH's) of the
+    // namespace, in its hash slot, so on a Redis Cluster the node its keys live on is asked.
+    return (await redis.eval(ACL_PROBE, 1, `${namespace}:{${namespace}}:acl-probe`, ...scriptCommands())) as string[];
+  } catch (err) {
+    if (/\bNOPERM\b/.test((err as Error).message)) throw err;
+    return undefined;
+  }
+}
+
+/**
  * Fails, as Redis' own NOPERM for a command run directly does (the CLI exits 3 naming the
  * command), when the Redis user may not run a command our or BullMQ's scripts call. Inside a
  * script Redis refuses such a command on every call: a runner would start, pass every direct
  * command, and then log that refusal for every job it fetched, forever. Checked once at start
- * instead. The probe is a script itself, so a user who may not run scripts is refused by Redis
- * here (NOPERM … 'eval'); a Redis before 7.0 (no script flags) is not checked.
+ * instead (`deniedScriptCommands`); a Redis before 7.0 is not checked.
  */
 export async function assertScriptCommandsAllowed(redis: RedisClient, namespace: string): Promise<void> {
-  let denied: string[];
-  try {
-    // Named as our run keys are ("<ns>:run:{<ns>}:…"): a key and a channel (PUBLISH's) of the
-    // namespace, in its hash slot, so on a Redis Cluster the node its keys live on is asked.
-    denied = (await redis.eval(ACL_PROBE, 1, `${namespace}:{${namespace}}:acl-probe`, ...scriptCommands())) as string[];
-  } catch (err) {
-    if (/\bNOPERM\b/.test((err as Error).message)) throw err;
-    return;
-  }
+  const denied = (await deniedScriptCommands(redis, namespace)) ?? [];
   if (denied.length === 0) return;
   const more = denied.length > 1 ? `, nor ${denied.slice(1).map((c) => `'${c}'`).join(', ')}` : '';
   throw new Error(`NOPERM this user has no permissions to run the '${denied[0]}' command${more}, which the Redis scripts of Agora and BullMQ call: inside a script every call of it would be refused`);

@@ -5,6 +5,7 @@ import { AgoraClient } from '@agora/sdk';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { checkOutputFile } from '../options.js';
 import { assertRedisReachable } from '../redis-check.js';
+import { counted } from '../wording.js';
 
 /**
  * `agora get <resultRef> [-o file]`: a result's bytes from the configured storage, its sha256
@@ -34,7 +35,7 @@ export async function getCmd(ref: string, opts: { output?: string }, g: GlobalOp
     // Checked above, but the directory can change under us (or is not writable): a bad -o, exit 2.
     throw new CliError(`cannot write -o ${out}: ${(err as NodeJS.ErrnoException).code ?? coerceError(err).message}`);
   });
-  process.stderr.write(`${opts.output}: ${artifact.bytes.length} bytes, sha256 ${artifact.sha256} (matches the ref)\n`);
+  process.stderr.write(`${opts.output}: ${counted(artifact.bytes.length, 'byte')}, sha256 ${artifact.sha256} (matches the ref)\n`);
   return EXIT.ok;
 }
 
@@ -68,7 +69,7 @@ export async function logsCmd(runId: string, itemId: string, opts: { json?: bool
     for (const stream of ['stdout', 'stderr'] as const) {
       const s = logs[stream];
       if (!s) continue;
-      process.stdout.write(`== ${stream} (${s.bytes} bytes${s.truncated ? ', last ones shown' : ''}) ==\n${s.text}${s.text.endsWith('\n') || s.text === '' ? '' : '\n'}`);
+      process.stdout.write(`== ${stream} (${counted(s.bytes, 'byte')}${s.truncated ? ', last ones shown' : ''}) ==\n${s.text}${s.text.endsWith('\n') || s.text === '' ? '' : '\n'}`);
     }
     return EXIT.ok;
   } finally {

@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { NotFoundError, IllegalStateError, coerceError } from '@agora/core';
+import { NotFoundError, IllegalStateError, ValueError, coerceError, decodeUtf8 } from '@agora/core';
 import { parseVerifierKey, verifyEventProof } from '@agora/audit';
 import { createEvidence, verifyEvidence } from '@agora/evidence';
 import { createRedis } from '@agora/state';
@@ -30,10 +30,16 @@ async function withEvidence<T>(g: GlobalOpts, fn: (e: ReturnType<typeof createEv
   }
 }
 
+/**
+ * A bundle or proof file as JSON. Its bytes must be UTF-8 (RFC 8259 8.1): read loosely, a byte
+ * that is not would become U+FFFD and the verifier would hash a text the file does not hold, so
+ * such a file is bad input (exit 2) naming the byte, as a plan file is.
+ */
 export async function readJson(file: string): Promise<unknown> {
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as unknown;
+    return JSON.parse(decodeUtf8(await readFile(file), file)) as unknown;
   } catch (err) {
+    if (err instanceof ValueError) throw new CliError(err.message);
     throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }

@@ -2,6 +2,7 @@ import { isRunId, parseDeadLetterId } from '@agora/core';
 import type { StoredDeadLetter } from '@agora/state';
 import { CliError, EXIT, type GlobalOpts } from '../context.js';
 import { withClient } from '../with-client.js';
+import { counted } from '../wording.js';
 
 function checkRun(runId: string | undefined): void {
   if (runId !== undefined && !isRunId(runId)) throw new CliError(`--run: invalid run id ${JSON.stringify(runId)}`);
@@ -75,6 +76,6 @@ export async function dlqPurgeCmd(id: string | undefined, opts: { run?: string; 
   const sel = id !== undefined ? { id } : opts.run !== undefined ? { runId: opts.run } : { all: true as const };
   const n = await withClient(g, (c) => c.purgeDeadLetters(sel));
   if (id !== undefined && n === 0) throw new CliError(`no dead letter "${id}"`);
-  process.stdout.write(opts.json ? JSON.stringify({ purged: n }) + '\n' : `purged ${n} dead letter${n === 1 ? '' : 's'}\n`);
+  process.stdout.write(opts.json ? JSON.stringify({ purged: n }) + '\n' : `purged ${counted(n, 'dead letter')}\n`);
   return EXIT.ok;
 }

@@ -1,8 +1,9 @@
-import type { AgoraConfig } from '@agora/core';
+import { coerceError, type AgoraConfig } from '@agora/core';
 import { checkProviders } from '@agora/registry';
-import { createRedis, liveRunners, localStorageAcrossHosts, redisSettingsReport } from '@agora/state';
+import { createRedis, deniedScriptCommands, liveRunners, localStorageAcrossHosts, redisSettingsReport, type RedisClient } from '@agora/state';
 import { EXIT, cliErrorMessage, exitCodeFor, isRedisPermissionError, redisPermissionMessage, resolveConfig, type GlobalOpts } from '../context.js';
 import { assertRedisReachable } from '../redis-check.js';
+import { counted } from '../wording.js';
 
 type Row = { kind: string; name: string; provider: string; ok: boolean; message: string; warning?: boolean };
 
@@ -42,10 +43,11 @@ export async function doctorCmd(opts: { json?: boolean }, g: GlobalOpts): Promis
       // What readiness refuses (serve's and a runner's /readyz answer 503 on it) fails here too.
       if (settings.problem) more.push({ kind: 'redis', name: 'settings', provider: 'redis', ok: false, message: settings.problem });
       for (const w of settings.warnings) more.push({ kind: 'redis', name: 'settings', provider: 'redis', ok: true, warning: true, message: w });
+      more.push(await scriptCommandsRow(r, config.namespace));
       // The fleet as it registered itself: a result stored on one host's disk is lost to the others.
       const runners = await liveRunners(r, config.namespace);
       for (const run of runners) {
-        more.push({ kind: 'runner', name: run.id, provider: run.storage, ok: true, message: `host ${run.host}, queues ${run.queues.join(',')}, ${run.slots} slots, up since ${run.startedAt}` });
+        more.push({ kind: 'runner', name: run.id, provider: run.storage, ok: true, message: `host ${run.host}, queues ${run.queues.join(',')}, ${counted(run.slots, 'slot')}, up since ${run.startedAt}` });
       }
       const split = localStorageAcrossHosts(runners);
       if (split) more.push({ kind: 'fleet', name: 'storage', provider: 'local', ok: false, message: split });
@@ -64,6 +66,26 @@ export async function doctorCmd(opts: { json?: boolean }, g: GlobalOpts): Promis
   // Every verb exits 3 when the infrastructure is unavailable, 2 on bad input (the exit-code table); the rows are still printed.
   if (redisExit !== undefined) return redisExit;
   return rows.every((r) => r.ok) ? EXIT.ok : EXIT.failed;
+}
+
+/**
+ * Whether this Redis user may run every command the Redis scripts (Agora's and BullMQ's) call, as
+ * a runner and a scheduler check at start, exiting 3 when not. A warning, never a failure: a user
+ * that only submits and reads (deploy/redis-acl.conf's `submitter`) legitimately lacks them.
+ */
+async function scriptCommandsRow(r: RedisClient, namespace: string): Promise<Row> {
+  const row = { kind: 'redis', name: 'script-commands', provider: 'redis', ok: true };
+  const consequence = 'a runner or scheduler with this user would exit 3 (a user that only submits and reads needs none of them)';
+  let denied: string[] | undefined;
+  try {
+    denied = await deniedScriptCommands(r, namespace);
+  } catch (err) {
+    // Redis' own NOPERM for the probe: this user may not run scripts at all.
+    return { ...row, warning: true, message: `this user may not run Redis scripts (${coerceError(err).message}): ${consequence}` };
+  }
+  if (denied === undefined) return { ...row, message: 'not checked: this Redis cannot run the check (script flags need Redis 7.0+)' };
+  if (denied.length === 0) return { ...row, message: "this user may run every command the Redis scripts of Agora and BullMQ call" };
+  return { ...row, warning: true, message: `this user may not run ${denied.map((c) => `'${c}'`).join(', ')}, which the Redis scripts of Agora and BullMQ call: ${consequence}` };
 }
 
 /** The checks as rows for people, or as `{ ok, checks }` with --json. */

@@ -19,6 +19,7 @@ import {
 } from '@agora/runner';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { pinnedKey } from './audit.js';
+import { counted } from '../wording.js';
 
 /** Exit codes of `agora replay` (README, Replay). */
 export const REPLAY_EXIT = {
@@ -122,23 +123,25 @@ export async function replayCmd(file: string, raw: ReplayOpts, g: GlobalOpts): P
     process.stdout.write(table(run, outcomes, counts, notReplayed));
   }
   if (stop.signal.aborted) {
-    process.stderr.write(`agora: replay interrupted: ${items.length - outcomes.length} item(s) not run\n`);
+    process.stderr.write(`agora: replay interrupted: ${counted(items.length - outcomes.length, 'item')} not run\n`);
     return REPLAY_EXIT.interrupted;
   }
   return ok ? REPLAY_EXIT.equal : REPLAY_EXIT.differs;
 }
 
 /**
- * Reads the bundle: unreadable, not JSON (named by line and column, as plan files are) or not a
+ * Reads the bundle: unreadable, not UTF-8 (the first bad byte named), not JSON (named by line and column, as plan files are) or not a
  * JSON object at all is bad input (exit 2); an object is for the verifier to judge (exit 4).
  */
 async function readBundle(file: string): Promise<unknown> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (err) {
     throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? coerceError(err).message}`);
   }
+  // Strictly: a byte that is not UTF-8 is refused (exit 2) naming its offset, never verified as U+FFFD.
+  const text = usage(() => decodeUtf8(bytes, file));
   let bundle: unknown;
   try {
     bundle = JSON.parse(text) as unknown;
@@ -216,7 +219,7 @@ async function loadPlan(run: SealedRun, planFile: string | undefined, read: () =
   }
   try {
     const bytes = await read();
-    return { plan: usage(() => parseRecordedPlan(JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown, run.planRef!)) };
+    return { plan: usage(() => parseRecordedPlan(JSON.parse(decodeUtf8(bytes, run.planRef!)) as unknown, run.planRef!)) };
   } catch (err) {
     if (err instanceof NotFoundError || (err instanceof StorageError && !err.retryable)) {
       return { missing: { itemId: '*', what: 'plan', ref: run.planRef, reason: coerceError(err).message } };
@@ -246,7 +249,7 @@ function table(run: SealedRun, outcomes: readonly ReplayOutcome[], counts: Recor
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   const lines = rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd());
-  const out = [`replay of run ${run.runId} (plan ${run.planId}): ${outcomes.length} item(s): ${counts.equal} equal, ${counts.differs} differ, ${counts.failed} failed`, ...lines];
+  const out = [`replay of run ${run.runId} (plan ${run.planId}): ${counted(outcomes.length, 'item')}: ${counts.equal} equal, ${counts.differs} differ, ${counts.failed} failed`, ...lines];
   for (const o of outcomes) if (o.error !== undefined) out.push(`  ${o.itemId}: ${o.error}`);
   for (const o of outcomes) if (o.sealedTarget !== undefined && o.target !== undefined && o.target !== o.sealedTarget) out.push(`  ${o.itemId}: ran on target ${o.target}; the record names ${o.sealedTarget}`);
   for (const o of outcomes) if (o.taskRef === undefined) out.push(`  ${o.itemId}: task "${o.task}" from the config file (not pinned in the record)`);

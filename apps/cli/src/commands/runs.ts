@@ -6,6 +6,7 @@ import { parseSeq } from '../options.js';
 import { readPlanFile } from '../plan-file.js';
 import { WatchSummary, printable } from '../watch-summary.js';
 import { assertRedisReachable } from '../redis-check.js';
+import { counted } from '../wording.js';
 
 async function client(g: GlobalOpts): Promise<{ client: AgoraClient; deployment: ValidateOptions }> {
   const config = await resolveConfig(g);
@@ -36,12 +37,12 @@ export async function validateCmd(file: string, g: GlobalOpts, opts: { json?: bo
     return r.ok ? EXIT.ok : EXIT.failed;
   }
   if (!r.ok) {
-    process.stderr.write(`${file}: plan is invalid (${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}):\n`);
+    process.stderr.write(`${file}: plan is invalid (${counted(r.problems.length, 'problem')}):\n`);
     for (const p of r.problems) process.stderr.write(`  ${p}\n`);
     return EXIT.failed;
   }
   // Quoted as JSON: a plan id may hold any character, a terminal escape included.
-  process.stdout.write(`${file}: plan ${JSON.stringify(r.plan.id)} is valid: ${r.plan.items.length} items on queue "${r.plan.queue}"\n`);
+  process.stdout.write(`${file}: plan ${JSON.stringify(r.plan.id)} is valid: ${counted(r.plan.items.length, 'item')} on queue "${r.plan.queue}"\n`);
   return EXIT.ok;
 }
 

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -317,6 +317,32 @@ export class RunnerSupervisor {
 }
 
 /**
+ * The folders under the data dir that `agora dev` fills with data and secrets, mode 0700 like the
+ * 0600 files beside them: the private Redis' (`redis`: its AOF holds every job's data), `keys/`
+ * (the signing key) and the local storage root when it is inside the data dir (every result).
+ * Each is created so, and one left looser (by an older version) is tightened: dev runs every
+ * process as this user. Work dirs are left alone: a container's own user may read them.
+ */
+function privateDevDirs(config: AgoraConfig, redis: boolean): string {
+  const redisDir = path.join(config.dataDir, 'redis');
+  const dirs = [...(redis ? [redisDir] : []), path.join(config.dataDir, 'keys')];
+  if (config.storage.provider === 'local') {
+    const root = path.resolve(config.dataDir, String(config.storage.options['root'] ?? 'storage'));
+    const rel = path.relative(config.dataDir, root);
+    if (rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel)) dirs.push(root);
+  }
+  for (const dir of dirs) {
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      chmodSync(dir, 0o700);
+    } catch (err) {
+      throw new CliError(`cannot make ${dir} private (mode 0700): ${(err as NodeJS.ErrnoException).code ?? coerceError(err).message}`);
+    }
+  }
+  return redisDir;
+}
+
+/**
  * `agora dev`: the embedded default. A private redis-server (when REDIS_URL is unset), the
  * scheduler, N runner processes and the dashboard, in one command; Ctrl-C stops them all.
  * The private Redis listens on 127.0.0.1 only and requires a random password, so other local
@@ -331,10 +357,10 @@ export async function devCmd(opts: { runners?: string; port?: string; concurrenc
   if (!Number.isInteger(runnersN) || runnersN < 0 || runnersN > 32) throw new CliError(`--runners expects 0..32, got "${opts.runners}"`);
   const concurrency = parseConcurrency(opts.concurrency);
   assertNoLiveDev(devStatePath(config), config.dataDir);
+  const privateRedis = process.env['REDIS_URL'] === undefined;
+  const dir = privateDevDirs(config, privateRedis);
   let redisServer: RedisServerHandle | undefined;
-  if (process.env['REDIS_URL'] === undefined) {
-    const dir = path.join(config.dataDir, 'redis');
-    mkdirSync(dir, { recursive: true });
+  if (privateRedis) {
     redisServer = await startRedisServer({ appendOnly: true, dir, password: randomBytes(24).toString('base64url') });
     config = { ...config, redisUrl: redisServer.url };
     log.info({ redis: redactRedisUrl(redisServer.url), dir }, 'private redis-server started');
