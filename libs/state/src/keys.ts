@@ -23,6 +23,8 @@ export interface RunKeys {
   readonly shortcuts: string;
   /** Hash: audit checkpoints and anchors. */
   readonly audit: string;
+  /** String, expiring: the submission that claimed this run id (`RunStore.claimRunId`). */
+  readonly claim: string;
   /**
    * Stream: the messages sent to one item (`agora send`), read by the runner running it. Bounded
    * (MAXLEN) and expiring (`CHANNEL_LIMITS`); the run's events record each message.
@@ -54,6 +56,7 @@ export function stateKeys(namespace: string): StateKeys {
         events: `${base}:events`,
         shortcuts: `${base}:shortcuts`,
         audit: `${base}:audit`,
+        claim: `${base}:claim`,
         channel(itemId: string): string {
           if (!isItemId(itemId)) throw new ValueError(`invalid item id ${JSON.stringify(itemId)}`);
           return `${base}:channel:${itemId}`;
