@@ -101,3 +101,61 @@ describe('concurrent state changes', () => {
     expect(replays.map((r) => r.runId)).toEqual([accepted[0]!.runId]);
   });
 });
+
+describe('concurrent state changes, at the end of a run', () => {
+  it(`cancel as the run's last item ends (x${N}): one terminal state, one terminal run event, the sealed audit verifies`, async () => {
+    const runs = await Promise.all(Array.from({ length: N }, (_, i) => cluster.client.submit({ id: 'race-cancel', items: [noop('only', { sleepMs: 20 + i * 3 })] })));
+    await Promise.all(
+      runs.map(async (runId, i) => {
+        // Running, or already ended (a 20 ms item may pass between two polls).
+        await until('started', async () => !['waiting', 'queued', undefined].includes((await cluster.client.item(runId, 'only').catch(() => null))?.state), 20_000, 5);
+        await new Promise((r) => setTimeout(r, 15 + i * 3));
+        // Either it cancels the running item or finds the run ended: never an error.
+        await (i % 2 === 0 ? cluster.client : http).cancel(runId);
+      }),
+    );
+    for (const runId of runs) {
+      const s = await cluster.client.wait(runId);
+      expect(['succeeded', 'cancelled']).toContain(s.state);
+      const ends: string[] = [];
+      for await (const e of cluster.client.watch(runId)) if (e.type === 'run' && ['succeeded', 'failed', 'cancelled'].includes(e.state)) ends.push(e.state);
+      expect(ends, runId).toEqual([s.state]);
+      const verdict = await until('sealed', async () => {
+        const res = await fetch(`${dash.url}/api/runs/${runId}/verdict`, { headers: { authorization: `Bearer ${KEY}` } });
+        return res.status === 200 ? ((await res.json()) as { intact: boolean; checks: unknown }) : null;
+      });
+      expect(verdict.intact, JSON.stringify(verdict.checks)).toBe(true);
+    }
+  });
+
+  it('dlq purge --run R at once with dlq replay --run R: the replay either runs what it marked or is refused; nothing half-made', async () => {
+    for (let round = 0; round < 5; round++) {
+      const runId = await cluster.client.submit({ id: 'race-purge', items: [noop('up', { v: round }), noop('x', { fail: 'dead' }, ['up']), noop('y', { fail: 'dead too' }, ['up'])] });
+      expect((await cluster.client.wait(runId)).state).toBe('failed');
+      await until('letters', async () => (await cluster.client.deadLetters({ runId })).length === 2);
+      const [purged, replayed] = await Promise.allSettled([admin.purgeDeadLetters({ runId }), cluster.client.replayDeadLetters({ runId })]);
+      expect(purged.status, String((purged as PromiseRejectedResult).reason)).toBe('fulfilled');
+      expect((purged as PromiseFulfilledResult<number>).value).toBe(2);
+      expect(await cluster.client.deadLetters({ runId })).toEqual([]);
+      if (replayed.status === 'fulfilled') {
+        const s = await cluster.client.wait(replayed.value.runId);
+        expect(s.replayOf, JSON.stringify(s)).toMatchObject({ runId });
+        expect(s.items.map((i) => i.id).sort()).toEqual(['up', 'x', 'y']);
+      } else {
+        expect(String(replayed.reason)).toMatch(/no dead letter/);
+      }
+    }
+  });
+
+  it('cache purge --all while a run records its memoized items: every entry recorded is purged or listed, counted once', async () => {
+    const n = 60;
+    const runId = await cluster.client.submit({ id: 'race-memo', items: Array.from({ length: n }, (_, i) => ({ ...noop(`m${i}`, { v: i, tag: 'race-memo' }), memoize: true })) });
+    let purged = 0;
+    let done = false;
+    const ended = cluster.client.wait(runId).finally(() => (done = true));
+    while (!done) purged += await admin.purgeMemo({ all: true });
+    expect((await ended).state).toBe('succeeded');
+    const left = (await admin.memoEntries({ limit: 1000 })).filter((e) => e.runId === runId);
+    expect(purged + left.length).toBe(n);
+  });
+});
