@@ -23,6 +23,8 @@ export interface RunKeys {
   readonly shortcuts: string;
   /** Hash: audit checkpoints and anchors. */
   readonly audit: string;
+  /** Hash: item id -> when its runner closed its channel (its worker exited); cleared when it starts again. */
+  readonly closedChannels: string;
   /** String, expiring: the submission that claimed this run id (`RunStore.claimRunId`). */
   readonly claim: string;
   /**
@@ -57,6 +59,7 @@ export function stateKeys(namespace: string): StateKeys {
         shortcuts: `${base}:shortcuts`,
         audit: `${base}:audit`,
         claim: `${base}:claim`,
+        closedChannels: `${base}:channels-closed`,
         channel(itemId: string): string {
           if (!isItemId(itemId)) throw new ValueError(`invalid item id ${JSON.stringify(itemId)}`);
           return `${base}:channel:${itemId}`;
