@@ -206,9 +206,8 @@ export class AgoraClient {
       const deployment = parseDeployment(hash);
       assertValidPlan(plan, deploymentValidation(this.validate, deployment));
       if (taken || (await this.inbox.getJob(runId)) || !(await this.store.claimRunId(runId))) throw new IllegalStateError(`run "${runId}" already exists; submit under a new run id`);
-      live();
       const now = Date.now();
-      await this.addClaimed(runId, () =>
+      await this.addClaimed(runId, live, () =>
         this.inbox.add(
           'plan',
           { runId, plan, submittedAt: new Date(now).toISOString(), ...(replay ? { replay } : {}) },
@@ -227,12 +226,14 @@ export class AgoraClient {
   }
 
   /**
-   * Adds the inbox job of a run id this client claimed (`claimRunId`); when the add fails, gives
-   * the claim back, so a caller told "unavailable" that finds no such run may submit under the
-   * id again (an add whose answer was lost left its job, which keeps the id taken).
+   * Adds the inbox job of a run id this client claimed (`claimRunId`); when the call has given up
+   * (`live`) or the add fails, gives the claim back, so a caller told "unavailable" that finds no
+   * such run may submit under the id again (an add whose answer was lost left its job, which
+   * keeps the id taken).
    */
-  private async addClaimed(runId: string, add: () => Promise<unknown>): Promise<void> {
+  private async addClaimed(runId: string, live: () => void, add: () => Promise<unknown>): Promise<void> {
     try {
+      live();
       await add();
     } catch (err) {
       await this.store.releaseRunId(runId).catch(() => undefined);
@@ -507,10 +508,9 @@ export class AgoraClient {
       await rerunnable();
       const taken = (await this.store.runState(newId)) !== null || (await this.inbox.getJob(newId));
       if (taken || !(await this.store.claimRunId(newId))) throw new IllegalStateError(`run "${newId}" already exists; rerun under a new run id`);
-      live();
       const now = Date.now();
       // The plan is left out: the scheduler runs the original's, as it was accepted.
-      await this.addClaimed(newId, () =>
+      await this.addClaimed(newId, live, () =>
         this.inbox.add(
           'plan',
           { runId: newId, plan: null, submittedAt: new Date(now).toISOString(), rerun: { runId, fromFailed } },
