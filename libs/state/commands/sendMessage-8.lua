@@ -19,8 +19,9 @@ if not runState then return { -1 } end
 local itemState = redis.call('HGET', K.items, ARGV[3])
 if not itemState then return { -3 } end
 if isTerminal(itemState) then return { -2, itemState } end
--- Its worker is gone: a message taken now would reach no file (a start of the item opens it again).
-if redis.call('HEXISTS', KEYS[8], ARGV[3]) == 1 then return { -5 } end
+-- Still running, its worker gone: a message taken now would reach no file. Handed back (queued),
+-- the item takes messages again: its next start reads them from the first and opens the channel.
+if itemState == 'running' and redis.call('HEXISTS', KEYS[8], ARGV[3]) == 1 then return { -5 } end
 -- A finished run's stream is closed (appendEvent refuses too); its items have all ended anyway.
 if runState == 'succeeded' or runState == 'failed' or runState == 'cancelled' or runState == 'rejected' then return { -2, runState } end
 local most = tonumber(ARGV[7])
