@@ -611,12 +611,12 @@ export class RunStore {
    * the run), those say the id is taken.
    */
   async claimRunId(runId: string): Promise<boolean> {
-    return (await this.redis.set(this.keys.run(runId).claim, '1', 'PX', RUN_ID_CLAIM_MS, 'NX')) === 'OK';
+    return (await this.redis.set(this.keys.runIdClaim(runId), '1', 'PX', RUN_ID_CLAIM_MS, 'NX')) === 'OK';
   }
 
   /** Gives a claim back when its submission failed (a retry under the same id may then claim it). */
   async releaseRunId(runId: string): Promise<void> {
-    await this.redis.del(this.keys.run(runId).claim);
+    await this.redis.del(this.keys.runIdClaim(runId));
   }
 
   async deploymentAndRunExists(runId: string): Promise<[Record<string, string>, boolean]> {
