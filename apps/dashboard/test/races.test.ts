@@ -100,6 +100,21 @@ describe('concurrent state changes', () => {
     const replays = (await cluster.client.runs({ limit: 500 })).runs.filter((r) => r.planId === `replay-of-${runId}`);
     expect(replays.map((r) => r.runId)).toEqual([accepted[0]!.runId]);
   });
+
+  it(`${N} replays of one run's dead letters at once (dlq replay --run R): exactly one replay run, every letter marked by it`, async () => {
+    const runId = await cluster.client.submit({ id: 'race-dlq-run', items: [noop('up', { v: 2 }), noop('x', { fail: 'dead' }, ['up']), noop('y', { fail: 'dead too' }, ['up'])] });
+    expect((await cluster.client.wait(runId)).state).toBe('failed');
+    await until('the letters', async () => (await cluster.client.deadLetters({ runId })).length === 2);
+    const replayers = [cluster.client, other, admin];
+    const settled = await Promise.allSettled(Array.from({ length: N }, (_, i) => replayers[i % 3]!.replayDeadLetters({ runId })));
+    const accepted = settled.filter((s) => s.status === 'fulfilled').map((s) => s.value);
+    for (const s of settled) if (s.status === 'rejected') expect(String(s.reason)).toMatch(/replayed already/);
+    expect(accepted).toHaveLength(1);
+    expect((await cluster.client.deadLetters({ runId })).map((l) => l.replayedBy)).toEqual([accepted[0]!.runId, accepted[0]!.runId]);
+    await cluster.client.wait(accepted[0]!.runId);
+    const replays = (await cluster.client.runs({ limit: 500 })).runs.filter((r) => r.planId === `replay-of-${runId}`);
+    expect(replays.map((r) => r.runId)).toEqual([accepted[0]!.runId]);
+  });
 });
 
 describe('concurrent state changes, at the end of a run', () => {
