@@ -37,9 +37,30 @@ const tick = () => {
 tick();
 `;
 
+/** Fails its first try at once; a later one prints the first message of its channel. */
+const AGAIN = `
+const fs = require('node:fs');
+if (process.env.AGORA_ATTEMPT === '1') process.exit(1);
+const tick = () => {
+  const text = fs.readFileSync(process.env.AGORA_CHANNEL, 'utf8');
+  if (text.includes('\\n')) { process.stdout.write(text.split('\\n')[0]); process.exit(0); }
+  setTimeout(tick, 20);
+};
+tick();
+`;
+
 beforeAll(async () => {
   writeFileSync(path.join(scratch, 'worker.cjs'), WORKER);
-  c = await startCluster({ runners: 1, config: { tasks: { listen: { command: [process.execPath, path.join(scratch, 'worker.cjs')], timeoutMs: 30_000 } } } });
+  writeFileSync(path.join(scratch, 'again.cjs'), AGAIN);
+  c = await startCluster({
+    runners: 1,
+    config: {
+      tasks: {
+        listen: { command: [process.execPath, path.join(scratch, 'worker.cjs')], timeoutMs: 30_000 },
+        again: { command: [process.execPath, path.join(scratch, 'again.cjs')], timeoutMs: 30_000, retry: { attempts: 2, on: ['app'], backoff: { type: 'fixed', delayMs: 1500 } } },
+      },
+    },
+  });
 }, 60_000);
 afterAll(async () => {
   await c?.close();
@@ -79,5 +100,16 @@ describe('send at the moment the item ends', () => {
       const inFile = text.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { n: number }).n);
       expect(inFile, `round ${round}`).toEqual(accepted);
     }
+  });
+
+  it('a message sent while the item waits out its retry back-off is taken, and its next try reads it', async () => {
+    const runId = await c.client.submit({ id: 'send-retry', items: [{ id: 'r', executor: 'dispatch', inputs: { task: 'again' } }] });
+    await until('the retry', async () => (await c.client.item(runId, 'r').catch(() => null))?.events.some((e) => e.type === 'retry'), 20_000, 20);
+    await c.client.send(runId, 'r', { between: 'tries' });
+    const s = await c.client.wait(runId);
+    expect(s.state).toBe('succeeded');
+    const storage = await import('@agora/storage-local').then((m) => new m.LocalStorageProvider({ root: path.join(c.dataDir, 'storage') }));
+    const ref = s.items.find((i) => i.id === 'r')!.resultRef!;
+    expect(JSON.parse(Buffer.from(await storage.get(ref)).toString())).toEqual({ between: 'tries' });
   });
 });
