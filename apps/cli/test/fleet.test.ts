@@ -176,6 +176,27 @@ describe('agora fleet (local processes)', () => {
     expect(await exited, stderr()).toBe(0);
   }, 120_000);
 
+  it('`scale 3` and `scale 2` at once: one change at a time, the fleet ends at the count of the one that ran last, every replica it counts alive', async () => {
+    const scale = (n: number) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, [BIN, 'fleet', 'scale', String(n)], { cwd: env.dir, env: env.env, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        child.once('exit', (code) => resolve({ code, out }));
+      });
+    const both = await Promise.all([scale(3), scale(2)]);
+    for (const r of both) expect(r.code, r.out).toBe(0);
+    const fleet = status().fleets[0]!;
+    started = [...new Set([...started, ...fleet.replicas.map((r) => r.pid)])];
+    expect([2, 3]).toContain(fleet.desired);
+    expect(fleet.running).toBe(fleet.desired);
+    expect(fleet.replicas).toHaveLength(fleet.desired);
+    for (const r of fleet.replicas) expect(alive(r.pid), `replica ${r.pid}`).toBe(true);
+    const scaledDown = env.agora(['fleet', 'scale', '1'], { timeoutMs: 90_000 });
+    expect(scaledDown.code, scaledDown.stderr).toBe(0);
+  }, 180_000);
+
   it('a CLI given REDIS_URL_FILE (a mounted secret) starts runners that reach Redis (they do not find REDIS_URL and REDIS_URL_FILE both set)', async () => {
     const file = path.join(env.dir, 'redis-url-secret');
     writeFileSync(file, `${String(env.env['REDIS_URL'])}\n`, { mode: 0o600 });

@@ -1,10 +1,13 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { coerceError, type Logger } from '@agora/core';
-import { readItemMessages, type RunStore } from '@agora/state';
+import { closeItemChannel, openItemChannel, readItemMessages, type RunStore } from '@agora/state';
 
 /** An item's open channel: messages keep reaching its file until it is closed. */
 export interface ItemChannel {
-  /** Stops delivery (after the read under way, if any) and closes the file. */
+  /**
+   * Once the worker has exited: refuses further messages (`send` says the item is ending), reads
+   * what was sent until then into the file, stops delivery and closes the file.
+   */
   close(): Promise<void>;
 }
 
@@ -87,15 +90,14 @@ export function createChannelHub(store: RunStore, logger: Logger): ChannelHub {
       const ch: OpenChannel = { runId, itemId, file, lastId: '0-0', chain: Promise.resolve(), retry: undefined, closed: false };
       // In the map before the first read: a notice that arrives meanwhile queues a second read.
       open_.set(keyOf(runId, itemId), ch);
+      // Taken again (an earlier start of the item closed it), before the first read.
+      await openItemChannel(store, runId, itemId).catch((err: unknown) => logger.warn({ runId, itemId, err: coerceError(err).message }, 'channel: could not open it for messages; sends are refused'));
       await pull(ch);
+      let closing: Promise<void> | undefined;
       return {
-        async close() {
-          if (ch.closed) return;
-          ch.closed = true;
-          if (open_.get(keyOf(runId, itemId)) === ch) open_.delete(keyOf(runId, itemId));
-          clearTimeout(ch.retry);
-          await ch.chain;
-          await file.close().catch(() => undefined);
+        close() {
+          closing ??= closeChannel(ch);
+          return closing;
         },
       };
     },
@@ -107,6 +109,26 @@ export function createChannelHub(store: RunStore, logger: Logger): ChannelHub {
       for (const ch of open_.values()) void pull(ch);
     },
   };
+
+  /**
+   * Refuses messages from now on (the worker is gone: one taken after the last read would reach
+   * no file, accepted and lost), then reads what was sent until then into the file and closes it.
+   */
+  async function closeChannel(ch: OpenChannel): Promise<void> {
+    const { runId, itemId, file } = ch;
+    try {
+      await closeItemChannel(store, runId, itemId);
+    } catch (err) {
+      logger.warn({ runId, itemId, err: coerceError(err).message }, 'channel: could not close it; messages sent just now may not reach the file');
+    }
+    // The last read (a failed one is logged by pull).
+    await pull(ch);
+    ch.closed = true;
+    if (open_.get(keyOf(runId, itemId)) === ch) open_.delete(keyOf(runId, itemId));
+    clearTimeout(ch.retry);
+    await ch.chain;
+    await file.close().catch(() => undefined);
+  }
 }
 
 /** The pub/sub message of a sent message (`<runId> <itemId>`), or null when it is not one. */

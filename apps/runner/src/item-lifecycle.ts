@@ -20,6 +20,7 @@ import {
   DEP_PARK_MS,
   gateJobId,
   itemDefinitionHash,
+  openItemChannel,
   parseItemJobData,
   withRetryDelay,
   type BeginResult,
@@ -391,6 +392,11 @@ async function settleFailure(
   // handed to BullMQ's strategy with the error (see withRetryDelay).
   const delayMs = retryDelayMs(policy.backoff, tries);
   const retryEvent = (reason: RetryReason, error: string): EventBody => ({ type: 'retry', itemId: d.itemId, attempt, error, reason, delayMs });
+  if (outcome.kind === 'retry' || outcome.kind === 'lockLost' || outcome.kind === 'fenced') {
+    // Tried again after the back-off: its channel, closed as the worker exited, takes messages
+    // meanwhile (the next start reads them from the first). One refused instead says so.
+    await openItemChannel(ctx.store, d.runId, d.itemId).catch(() => undefined);
+  }
   // Lock loss and fencing come here only while tries are left (classifyOutcome); on the last try
   // they are `failed` (codes FENCED and LOCK).
   switch (outcome.kind) {

@@ -205,13 +205,14 @@ export class AgoraClient {
       const [hash, taken] = await this.store.deploymentAndRunExists(runId);
       const deployment = parseDeployment(hash);
       assertValidPlan(plan, deploymentValidation(this.validate, deployment));
-      if (taken || (await this.inbox.getJob(runId))) throw new IllegalStateError(`run "${runId}" already exists; submit under a new run id`);
-      live();
+      if (taken || (await this.inbox.getJob(runId)) || !(await this.store.claimRunId(runId))) throw new IllegalStateError(`run "${runId}" already exists; submit under a new run id`);
       const now = Date.now();
-      await this.inbox.add(
-        'plan',
-        { runId, plan, submittedAt: new Date(now).toISOString(), ...(replay ? { replay } : {}) },
-        { jobId: runId, timestamp: now, attempts: 10, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+      await this.addClaimed(runId, live, () =>
+        this.inbox.add(
+          'plan',
+          { runId, plan, submittedAt: new Date(now).toISOString(), ...(replay ? { replay } : {}) },
+          { jobId: runId, timestamp: now, attempts: 10, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+        ),
       );
       // BullMQ answers an add under a taken job id with success, keeping the first job: read back
       // its creation time (one field, not the plan) so a submission that raced ours under the same
@@ -222,6 +223,22 @@ export class AgoraClient {
       }
       return runId;
     });
+  }
+
+  /**
+   * Adds the inbox job of a run id this client claimed (`claimRunId`); when the call has given up
+   * (`live`) or the add fails, gives the claim back, so a caller told "unavailable" that finds no
+   * such run may submit under the id again (an add whose answer was lost left its job, which
+   * keeps the id taken).
+   */
+  private async addClaimed(runId: string, live: () => void, add: () => Promise<unknown>): Promise<void> {
+    try {
+      live();
+      await add();
+    } catch (err) {
+      await this.store.releaseRunId(runId).catch(() => undefined);
+      throw err;
+    }
   }
 
   async status(runId: string): Promise<ClientRunStatus> {
@@ -491,14 +508,16 @@ export class AgoraClient {
     }
     return this.bounded(`rerun of run "${runId}"`, async (live) => {
       await rerunnable();
-      if ((await this.store.runState(newId)) !== null || (await this.inbox.getJob(newId))) throw new IllegalStateError(`run "${newId}" already exists; rerun under a new run id`);
-      live();
+      const taken = (await this.store.runState(newId)) !== null || (await this.inbox.getJob(newId));
+      if (taken || !(await this.store.claimRunId(newId))) throw new IllegalStateError(`run "${newId}" already exists; rerun under a new run id`);
       const now = Date.now();
       // The plan is left out: the scheduler runs the original's, as it was accepted.
-      await this.inbox.add(
-        'plan',
-        { runId: newId, plan: null, submittedAt: new Date(now).toISOString(), rerun: { runId, fromFailed } },
-        { jobId: newId, timestamp: now, attempts: 10, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+      await this.addClaimed(newId, live, () =>
+        this.inbox.add(
+          'plan',
+          { runId: newId, plan: null, submittedAt: new Date(now).toISOString(), rerun: { runId, fromFailed } },
+          { jobId: newId, timestamp: now, attempts: 10, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+        ),
       );
       const storedAt = await this.redis.hget(this.inbox.toKey(newId), 'timestamp');
       if (storedAt !== null && Number(storedAt) !== now) throw new IllegalStateError(`run "${newId}" already exists; rerun under a new run id`);

@@ -22,11 +22,28 @@ export interface ChannelEntry {
 /** The run's six keys as every run script takes them, then the item's channel stream. */
 function sendKeys(store: RunStore, runId: string, itemId: string): string[] {
   const k = store.keys.run(runId);
-  return [k.meta, k.items, k.results, k.pending, k.dependents, k.events, k.channel(itemId)];
+  return [k.meta, k.items, k.results, k.pending, k.dependents, k.events, k.channel(itemId), k.closedChannels];
 }
 
 /**
- * Sends an encoded message to an item (see sendMessage-7.lua): queued on the item's channel
+ * The runner opens an item's channel as its worker starts: messages are taken again (after
+ * `closeItemChannel` of an earlier start).
+ */
+export async function openItemChannel(store: RunStore, runId: string, itemId: string): Promise<void> {
+  await store.redis.hdel(store.keys.run(runId).closedChannels, itemId);
+}
+
+/**
+ * The runner closes an item's channel once its worker has exited, before its last read: from then
+ * on `send` is refused (IllegalStateError), so every message taken reaches the channel file.
+ */
+export async function closeItemChannel(store: RunStore, runId: string, itemId: string): Promise<void> {
+  const key = store.keys.run(runId).closedChannels;
+  await store.redis.multi().hset(key, itemId, new Date().toISOString()).pexpire(key, CHANNEL_LIMITS.ttlMs).exec();
+}
+
+/**
+ * Sends an encoded message to an item (see sendMessage-8.lua): queued on the item's channel
  * stream, recorded as a `message` event, announced to the runners. The script's negative codes
  * become the errors the CLI and the HTTP API map: `NotFoundError` (no such run or item),
  * `IllegalStateError` (the item has ended, or has had `CHANNEL_LIMITS.maxMessagesPerItem`).
@@ -47,6 +64,7 @@ export async function sendItemMessage(store: RunStore, runId: string, itemId: st
   if (code === -1) throw new NotFoundError(`no run "${runId}"`);
   if (code === -3) throw new NotFoundError(`run "${runId}" has no item "${itemId}"`);
   if (code === -2) throw new IllegalStateError(`item "${itemId}" of run "${runId}" has ended (${String(r[1])}): it takes no more messages`);
+  if (code === -5) throw new IllegalStateError(`item "${itemId}" of run "${runId}" is ending (its worker has exited): it takes no more messages unless it starts again (a retry)`);
   if (code === -4) throw new IllegalStateError(`item "${itemId}" of run "${runId}" has had ${CHANNEL_LIMITS.maxMessagesPerItem} messages, the most one item may be sent`);
   return { runId, itemId, messageId: String(r[1]), seq: code, bytes: message.bytes, sha256: message.sha256 };
 }

@@ -1,4 +1,4 @@
-import { ValueError, isItemId, isRunId, keys, type Keys } from '@agora/core';
+import { INBOX_QUEUE, ValueError, isItemId, isRunId, keys, type Keys } from '@agora/core';
 
 /**
  * A run's own keys. Built only here: the state library is the one package that names a run key
@@ -23,6 +23,8 @@ export interface RunKeys {
   readonly shortcuts: string;
   /** Hash: audit checkpoints and anchors. */
   readonly audit: string;
+  /** Hash: item id -> when its runner closed its channel (its worker exited); cleared when it starts again. */
+  readonly closedChannels: string;
   /**
    * Stream: the messages sent to one item (`agora send`), read by the runner running it. Bounded
    * (MAXLEN) and expiring (`CHANNEL_LIMITS`); the run's events record each message.
@@ -33,6 +35,12 @@ export interface RunKeys {
 /** The namespace's keys (libs/core `keys`) with its runs' keys. */
 export interface StateKeys extends Keys {
   run(runId: string): RunKeys;
+  /**
+   * String, expiring: the submission that claimed a run id (`RunStore.claimRunId`). Among the
+   * inbox queue's keys, which a submitter's Redis user may write (its run keys it may only read);
+   * `_claim` is no job id (a run id starts with a letter or digit) nor a BullMQ key name.
+   */
+  runIdClaim(runId: string): string;
 }
 
 export function stateKeys(namespace: string): StateKeys {
@@ -40,6 +48,10 @@ export function stateKeys(namespace: string): StateKeys {
   const ns = k.namespace;
   return {
     ...k,
+    runIdClaim(runId: string): string {
+      if (!isRunId(runId)) throw new ValueError(`invalid run id ${JSON.stringify(runId)}`);
+      return `${k.bullPrefix}:${INBOX_QUEUE}:_claim:${runId}`;
+    },
     run(runId: string): RunKeys {
       // A run id becomes a key (and, through BullMQ job ids, more keys): refuse anything outside
       // the grammar here too, whatever the caller checked.
@@ -54,6 +66,7 @@ export function stateKeys(namespace: string): StateKeys {
         events: `${base}:events`,
         shortcuts: `${base}:shortcuts`,
         audit: `${base}:audit`,
+        closedChannels: `${base}:channels-closed`,
         channel(itemId: string): string {
           if (!isItemId(itemId)) throw new ValueError(`invalid item id ${JSON.stringify(itemId)}`);
           return `${base}:channel:${itemId}`;

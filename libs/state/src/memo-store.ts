@@ -79,19 +79,25 @@ export class MemoStore {
   /** Deletes the given entries, or every one (`{ all: true }`). Returns how many were deleted. */
   async purge(selector: MemoPurgeSelector): Promise<number> {
     const sel = parseMemoPurgeSelector(selector);
+    // Each step one MULTI: runners record entries meanwhile (putMemo), and an entry written
+    // between the count and the delete was deleted uncounted, one written between the HDEL and
+    // the ZREM was left in the hash without its index entry (never listed, never evicted).
     if ('all' in sel) {
-      const n = await this.redis.hlen(this.keys.entries);
-      await this.redis.del(this.keys.entries, this.keys.index);
-      return n;
+      return firstReply(await this.redis.multi().hlen(this.keys.entries).del(this.keys.entries, this.keys.index).exec());
     }
     let n = 0;
     for (let i = 0; i < sel.keys.length; i += BATCH) {
       const chunk = sel.keys.slice(i, i + BATCH);
-      n += await this.redis.hdel(this.keys.entries, ...chunk);
-      await this.redis.zrem(this.keys.index, ...chunk);
+      n += firstReply(await this.redis.multi().hdel(this.keys.entries, ...chunk).zrem(this.keys.index, ...chunk).exec());
     }
     return n;
   }
+}
+
+/** The first command's reply of a MULTI (a count); the first error of any command is thrown. */
+function firstReply(res: Array<[Error | null, unknown]> | null): number {
+  for (const [err] of res ?? []) if (err) throw err;
+  return Number(res?.[0]?.[1] ?? 0);
 }
 
 function parseEntry(text: string): MemoEntry | null {

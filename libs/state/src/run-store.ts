@@ -45,6 +45,8 @@ export interface ReplayLink {
 /** Run-hash fields of the replay links (one per replay on the original: no read-modify-write). */
 const REPLAY_OF = 'replayOf';
 const REPLAYED_BY = 'replayedBy:';
+/** How long a run id claim lasts: far longer than a submission's Redis bound (its inbox job exists by then). */
+const RUN_ID_CLAIM_MS = 10 * 60_000;
 
 export type BeginResult =
   /** Already ended (or ended now: cancelled, skipped); `wake` are parked dependents' job ids. */
@@ -603,6 +605,22 @@ export class RunStore {
    * The deployment the active scheduler published, and whether `runId` exists, in one round trip:
    * a pipeline on one Redis; on a cluster two commands at once (the keys are in different slots).
    */
+  /**
+   * Claims a run id for one submission before it is put on the inbox: of submissions racing under
+   * one id (two clients, two transports, retries), exactly one gets `true`. BullMQ answers an add
+   * under a taken job id with success, and the creation time read back to tell them apart is the
+   * same for two adds in one millisecond. The claim expires: once the inbox job exists (and then
+   * the run), those say the id is taken.
+   */
+  async claimRunId(runId: string): Promise<boolean> {
+    return (await this.redis.set(this.keys.runIdClaim(runId), '1', 'PX', RUN_ID_CLAIM_MS, 'NX')) === 'OK';
+  }
+
+  /** Gives a claim back when its submission failed (a retry under the same id may then claim it). */
+  async releaseRunId(runId: string): Promise<void> {
+    await this.redis.del(this.keys.runIdClaim(runId));
+  }
+
   async deploymentAndRunExists(runId: string): Promise<[Record<string, string>, boolean]> {
     const k = this.keys;
     if (isRedisCluster(this.redis)) {

@@ -2,12 +2,14 @@
   Sends a message to an item's channel: appends it to the item's channel stream and records a
   `message` event in the run's stream, in one step, so every message the worker can read is in
   the record and nothing is recorded that was not queued for it.
-  KEYS: 1 meta, 2 items, 3 results, 4 pending, 5 dependents, 6 events, 7 the item's channel stream
+  KEYS: 1 meta, 2 items, 3 results, 4 pending, 5 dependents, 6 events, 7 the item's channel stream,
+        8 the run's closed channels (hash: item id -> when its runner closed it, its worker gone)
   ARGV: 1 runId, 2 at, 3 itemId, 4 line (the message as one JSON line), 5 bytes, 6 sha256 (hex),
         7 most messages per item (also the stream's MAXLEN), 8 TTL of the stream (ms),
         9 the pub/sub channel that tells runners (message `<runId> <itemId>`)
   Output: { seq, messageId } sent; { -1 } no such run; { -3 } no such item;
-          { -2, state } the item (or the run) has ended; { -4, count } the item has had the most messages
+          { -2, state } the item (or the run) has ended; { -4, count } the item has had the most messages;
+          { -5 } the item's worker has exited (its runner closed the channel; the item is ending)
   Not idempotent: sending twice is two messages (each its own id and event).
 ]]
 --@include emit
@@ -17,6 +19,9 @@ if not runState then return { -1 } end
 local itemState = redis.call('HGET', K.items, ARGV[3])
 if not itemState then return { -3 } end
 if isTerminal(itemState) then return { -2, itemState } end
+-- Still running, its worker gone: a message taken now would reach no file. Handed back (queued),
+-- the item takes messages again: its next start reads them from the first and opens the channel.
+if itemState == 'running' and redis.call('HEXISTS', KEYS[8], ARGV[3]) == 1 then return { -5 } end
 -- A finished run's stream is closed (appendEvent refuses too); its items have all ended anyway.
 if runState == 'succeeded' or runState == 'failed' or runState == 'cancelled' or runState == 'rejected' then return { -2, runState } end
 local most = tonumber(ARGV[7])
