@@ -24,7 +24,7 @@ describe('--json', () => {
     const invalid = e.agora(['validate', bad, '--json']);
     expect(invalid.code).toBe(1);
     expect(oneJsonLine(invalid.stdout)).toEqual({ ok: false, problems: [expect.stringContaining('unknown item "zz"')] });
-    expect(e.agora(['validate', good]).stdout).toContain('is valid: 1 items');
+    expect(e.agora(['validate', good]).stdout).toContain('is valid: 1 item on queue');
 
     const refused = e.agora(['submit', bad, '--json']);
     expect(refused.code).toBe(1);
