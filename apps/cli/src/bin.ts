@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import { createRequire } from 'node:module';
-import { format } from 'node:util';
 import { Command, Option } from 'commander';
 import { PlanValidationError, RUN_STATES, createLogger, environmentKnobProblems, loadFileSecrets } from '@agora/core';
 import { CliError, EXIT, cliErrorMessage, exitCodeFor, type GlobalOpts } from './context.js';
 import { parsePort, parseQueueList } from './options.js';
+import { logConsoleWarnings } from './console-warnings.js';
 // Verb modules load on use: `agora validate` should not pay for BullMQ, Express and Bull Board.
 const runs = () => import('./commands/runs.js');
 const services = () => import('./commands/services.js');
@@ -31,7 +31,7 @@ let stdoutGone = false;
  * with "source": "console" (README "Logs"), not printed raw beside them. The services route it
  * through their own component's logger when they start.
  */
-console.warn = (...args: unknown[]) => createLogger({ component: 'cli' }).warn({ source: 'console' }, format(...args));
+logConsoleWarnings(() => createLogger({ component: 'cli' }));
 
 // The AWS SDK prints an eight-line "NodeVersionSupportWarning" on stderr, once per process, on the
 // Node 20 that this package supports (engines >=20): it concerns SDK releases of 2027, not the one

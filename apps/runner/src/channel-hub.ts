@@ -90,9 +90,12 @@ export function createChannelHub(store: RunStore, logger: Logger): ChannelHub {
       const ch: OpenChannel = { runId, itemId, file, lastId: '0-0', chain: Promise.resolve(), retry: undefined, closed: false };
       // In the map before the first read: a notice that arrives meanwhile queues a second read.
       open_.set(keyOf(runId, itemId), ch);
-      // Taken again (an earlier start of the item closed it), before the first read.
-      await openItemChannel(store, runId, itemId).catch((err: unknown) => logger.warn({ runId, itemId, err: coerceError(err).message }, 'channel: could not open it for messages; sends are refused'));
-      await pull(ch);
+      // Taken again (an earlier start of the item closed it), sent with the first read: one round
+      // trip (a message sent before the open is in the stream the read covers, or was refused).
+      await Promise.all([
+        openItemChannel(store, runId, itemId).catch((err: unknown) => logger.warn({ runId, itemId, err: coerceError(err).message }, 'channel: could not open it for messages; sends are refused')),
+        pull(ch),
+      ]);
       let closing: Promise<void> | undefined;
       return {
         close() {

@@ -205,40 +205,42 @@ export class AgoraClient {
       const [hash, taken] = await this.store.deploymentAndRunExists(runId);
       const deployment = parseDeployment(hash);
       assertValidPlan(plan, deploymentValidation(this.validate, deployment));
-      if (taken || (await this.inbox.getJob(runId)) || !(await this.store.claimRunId(runId))) throw new IllegalStateError(`run "${runId}" already exists; submit under a new run id`);
-      const now = Date.now();
-      await this.addClaimed(runId, live, () =>
-        this.inbox.add(
-          'plan',
-          { runId, plan, submittedAt: new Date(now).toISOString(), ...(replay ? { replay } : {}) },
-          { jobId: runId, timestamp: now, attempts: 10, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
-        ),
-      );
-      // BullMQ answers an add under a taken job id with success, keeping the first job: read back
-      // its creation time (one field, not the plan) so a submission that raced ours under the same
-      // id is not reported as ours.
-      const storedAt = await this.redis.hget(this.inbox.toKey(runId), 'timestamp');
-      if (storedAt !== null && Number(storedAt) !== now) {
-        throw new IllegalStateError(`run "${runId}" already exists; submit under a new run id`);
-      }
+      if (taken || (await this.inbox.getJob(runId))) throw new IllegalStateError(`run "${runId}" already exists; submit under a new run id`);
+      await this.addToInbox(runId, live, (submittedAt) => ({ runId, plan, submittedAt, ...(replay ? { replay } : {}) }), 'submit');
       return runId;
     });
   }
 
   /**
-   * Adds the inbox job of a run id this client claimed (`claimRunId`); when the call has given up
-   * (`live`) or the add fails, gives the claim back, so a caller told "unavailable" that finds no
-   * such run may submit under the id again (an add whose answer was lost left its job, which
+   * Puts a submission (or a rerun) on the scheduler's inbox under `runId`, once: of submissions
+   * racing under one id (two clients, two transports, retries) only the one that claims it
+   * (`claimRunId`) adds a job; the others, and one whose add BullMQ answered for an earlier job
+   * under the id (an add under a taken job id succeeds, keeping the first: its creation time is
+   * read back, one field, not the plan), get `IllegalStateError`. When the call has given up
+   * (`live`) or the add fails, the claim is given back, so a caller told "unavailable" that finds
+   * no such run may submit under the id again (an add whose answer was lost left its job, which
    * keeps the id taken).
    */
-  private async addClaimed(runId: string, live: () => void, add: () => Promise<unknown>): Promise<void> {
+  private async addToInbox(runId: string, live: () => void, data: (submittedAt: string) => Record<string, unknown>, verb: 'submit' | 'rerun'): Promise<void> {
+    const taken = (): IllegalStateError => new IllegalStateError(`run "${runId}" already exists; ${verb} under a new run id`);
+    if (!(await this.store.claimRunId(runId))) throw taken();
+    const now = Date.now();
     try {
       live();
-      await add();
+      await this.inbox.add('plan', data(new Date(now).toISOString()), {
+        jobId: runId,
+        timestamp: now,
+        attempts: 10,
+        backoff: { type: 'exponential', delay: 500 },
+        removeOnComplete: { count: 1000 },
+        removeOnFail: { count: 1000 },
+      });
     } catch (err) {
       await this.store.releaseRunId(runId).catch(() => undefined);
       throw err;
     }
+    const storedAt = await this.redis.hget(this.inbox.toKey(runId), 'timestamp');
+    if (storedAt !== null && Number(storedAt) !== now) throw taken();
   }
 
   async status(runId: string): Promise<ClientRunStatus> {
@@ -303,10 +305,11 @@ export class AgoraClient {
               // nobody submitted is NotFoundError, as over HTTP (before, this polled forever).
               // Read again after the inbox: an acceptance may have recorded it in between.
               const job = await this.inbox.getJob(runId);
-              if (!job && (await this.store.runState(runId)) === null) throw new NotFoundError(`no run "${runId}"`);
+              if ((await this.store.runState(runId)) !== null) return false;
+              if (!job) throw new NotFoundError(`no run "${runId}"`);
               // A submission the scheduler gave up on (its tries spent, or data it refused) is never
               // recorded: waiting for it would be forever.
-              if (job && (await job.isFailed()) && (await this.store.runState(runId)) === null) throw acceptanceFailed(runId, job.failedReason);
+              if (await job.isFailed()) throw acceptanceFailed(runId, job.failedReason);
               return false;
             }
             if (!isTerminalRunState(state)) return false;
@@ -508,19 +511,9 @@ export class AgoraClient {
     }
     return this.bounded(`rerun of run "${runId}"`, async (live) => {
       await rerunnable();
-      const taken = (await this.store.runState(newId)) !== null || (await this.inbox.getJob(newId));
-      if (taken || !(await this.store.claimRunId(newId))) throw new IllegalStateError(`run "${newId}" already exists; rerun under a new run id`);
-      const now = Date.now();
+      if ((await this.store.runState(newId)) !== null || (await this.inbox.getJob(newId))) throw new IllegalStateError(`run "${newId}" already exists; rerun under a new run id`);
       // The plan is left out: the scheduler runs the original's, as it was accepted.
-      await this.addClaimed(newId, live, () =>
-        this.inbox.add(
-          'plan',
-          { runId: newId, plan: null, submittedAt: new Date(now).toISOString(), rerun: { runId, fromFailed } },
-          { jobId: newId, timestamp: now, attempts: 10, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
-        ),
-      );
-      const storedAt = await this.redis.hget(this.inbox.toKey(newId), 'timestamp');
-      if (storedAt !== null && Number(storedAt) !== now) throw new IllegalStateError(`run "${newId}" already exists; rerun under a new run id`);
+      await this.addToInbox(newId, live, (submittedAt) => ({ runId: newId, plan: null, submittedAt, rerun: { runId, fromFailed } }), 'rerun');
       return { runId: newId, rerunOf: runId, fromFailed };
     });
   }

@@ -602,10 +602,6 @@ export class RunStore {
   }
 
   /**
-   * The deployment the active scheduler published, and whether `runId` exists, in one round trip:
-   * a pipeline on one Redis; on a cluster two commands at once (the keys are in different slots).
-   */
-  /**
    * Claims a run id for one submission before it is put on the inbox: of submissions racing under
    * one id (two clients, two transports, retries), exactly one gets `true`. BullMQ answers an add
    * under a taken job id with success, and the creation time read back to tell them apart is the
@@ -621,6 +617,10 @@ export class RunStore {
     await this.redis.del(this.keys.runIdClaim(runId));
   }
 
+  /**
+   * The deployment the active scheduler published, and whether `runId` exists, in one round trip:
+   * a pipeline on one Redis; on a cluster two commands at once (the keys are in different slots).
+   */
   async deploymentAndRunExists(runId: string): Promise<[Record<string, string>, boolean]> {
     const k = this.keys;
     if (isRedisCluster(this.redis)) {
