@@ -6,7 +6,7 @@ import type { AgoraMetrics } from '@agora/metrics';
 import { buildFlows, type FlowPlan } from './flows.js';
 import { admissionFlowOptions, unfinishedJobs, type Admissions, type PendingAdmission } from './admission.js';
 import { resolveRetryPolicies, retryLevels, retryPolicyProblems } from './retry-policies.js';
-import { endStandIns, replayProblems } from './replay.js';
+import { endStandIns, replayProblems, replaySubmission } from './replay.js';
 import { resolveResultSinks } from './result-sinks.js';
 import { memoBases, planTasks, taskHashes } from './memoize.js';
 import { notePlan, reuseCandidates, rerunSubmission } from './rerun.js';
@@ -151,8 +151,10 @@ async function checkPlan(
   sub: SubmissionData,
 ): Promise<{ plan: Plan; inputsHashes: Map<string, string>; taskRefs: Map<string, string>; retryLevels: RetryLevels; resultSinks: Map<string, string> } | { planId: string; queue: string; problems: string[] }> {
   // A rerun's plan is the original's, read back from storage.
-  const loaded = await rerunSubmission(ctx, sub);
-  if ('problems' in loaded) return { planId: '', queue: '', problems: loaded.problems };
+  const rerun = await rerunSubmission(ctx, sub);
+  if ('problems' in rerun) return { planId: '', queue: '', problems: rerun.problems };
+  // A replay's items take back what their dead letters do not record (retry, priority, memoize).
+  const loaded = { sub: await replaySubmission(ctx, rerun.sub) };
   const v = validatePlan(loaded.sub.plan, { ...configValidateOptions(ctx.config), executors: ctx.executors, queues: ctx.queueNames });
   if (!v.ok) {
     const rawId = (loaded.sub.plan as { id?: unknown } | null)?.id;

@@ -1,6 +1,57 @@
-import type { Plan } from '@agora/core';
+import { coerceError, planSchema, type Plan } from '@agora/core';
 import type { SubmissionData } from '@agora/state';
 import type { IntakeContext } from './intake.js';
+import { readStoredPlan } from './rerun.js';
+
+/** What a dead letter does not record of a replayed item and its plan, taken from the original's stored plan. */
+const ITEM_POLICY_FIELDS = ['retry', 'priority', 'memoize'] as const;
+const PLAN_POLICY_FIELDS = ['maxParallel', 'resultSink'] as const;
+
+/**
+ * A replay's plan is built from dead letters, which hold each item as its job ran it (executor,
+ * inputs, dependencies, locks, target, time limit) but not what only the plan said: the item's own
+ * `retry`, `priority` and `memoize`, and the plan's `maxParallel` and `resultSink`. This puts them
+ * back from the original run's stored plan (`planRef`), each only where the submission does not
+ * give it, so a replayed item retries, ranks, memoizes and delivers as it did. A stand-in runs
+ * nothing and takes none. An original without a readable stored plan (accepted before plans were
+ * stored, or its artifact gone) leaves the submission as it is, with a warning: the letters alone
+ * still replay, under the task's and the config's policies.
+ */
+export async function replaySubmission(ctx: Pick<IntakeContext, 'store' | 'providers' | 'config' | 'logger'>, sub: SubmissionData): Promise<SubmissionData> {
+  const replay = sub.replay;
+  const submitted = sub.plan;
+  if (!replay || typeof submitted !== 'object' || submitted === null || Array.isArray(submitted)) return sub;
+  const items = (submitted as { items?: unknown }).items;
+  if (!Array.isArray(items)) return sub;
+  const rec = await ctx.store.planRecord(replay.runId);
+  if (rec?.planRef === undefined) {
+    if (rec) ctx.logger.warn({ runId: sub.runId, replayOf: replay.runId }, 'replay: the original run has no stored plan; its items\' own retry, priority and memoize are not kept');
+    return sub;
+  }
+  let original: Plan;
+  try {
+    const parsed = planSchema.safeParse(await readStoredPlan(ctx, rec.planRef));
+    if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? 'not a plan');
+    original = parsed.data;
+  } catch (err) {
+    ctx.logger.warn({ runId: sub.runId, replayOf: replay.runId, err: coerceError(err).message }, 'replay: the original run\'s plan cannot be read; its items\' own retry, priority and memoize are not kept');
+    return sub;
+  }
+  const replayed = new Set(replay.items);
+  const byId = new Map(original.items.map((i) => [i.id, i] as const));
+  const plan: Record<string, unknown> = { ...(submitted as Record<string, unknown>) };
+  for (const f of PLAN_POLICY_FIELDS) if (plan[f] === undefined && original[f] !== undefined) plan[f] = original[f];
+  plan.items = items.map((raw: unknown) => {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+    const it = raw as Record<string, unknown>;
+    const was = typeof it.id === 'string' && replayed.has(it.id) ? byId.get(it.id) : undefined;
+    if (!was) return raw;
+    const out: Record<string, unknown> = { ...it };
+    for (const f of ITEM_POLICY_FIELDS) if (out[f] === undefined && was[f] !== undefined) out[f] = was[f];
+    return out;
+  });
+  return { ...sub, plan };
+}
 
 /**
  * A replay of dead letters is a plan of the dead items plus one stand-in per dependency that is

@@ -26,13 +26,22 @@ export async function rerunSubmission(ctx: Pick<IntakeContext, 'store' | 'provid
   if (rec.state !== 'succeeded' && rec.state !== 'failed' && rec.state !== 'cancelled') return { problems: [`rerun: run "${rerun.runId}" is ${rec.state}; only an ended run can be rerun`] };
   if (rec.planRef === undefined) return { problems: [`rerun: run "${rerun.runId}" has no stored plan (accepted before plans were stored); submit its plan again`] };
   try {
-    const u = parseAgoraUri(rec.planRef);
-    if (u.type !== 'plan' || u.namespace !== ctx.config.namespace || u.contentHash === undefined) throw new Error(`not a pinned plan of this namespace: ${rec.planRef}`);
-    const bytes = await (await ctx.providers.storage()).get(rec.planRef);
-    return { sub: { ...sub, plan: JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown } };
+    return { sub: { ...sub, plan: await readStoredPlan(ctx, rec.planRef) } };
   } catch (err) {
     return { problems: [`rerun: the plan of run "${rerun.runId}" cannot be read: ${coerceError(err).message}`] };
   }
+}
+
+/**
+ * A run's accepted plan, read back from storage by its pinned `planRef` (the storage checks the
+ * bytes against the hash the ref pins). Parsed JSON, not yet validated. Throws when the ref is not
+ * a pinned plan of this namespace or the artifact cannot be read.
+ */
+export async function readStoredPlan(ctx: Pick<IntakeContext, 'providers' | 'config'>, planRef: string): Promise<unknown> {
+  const u = parseAgoraUri(planRef);
+  if (u.type !== 'plan' || u.namespace !== ctx.config.namespace || u.contentHash === undefined) throw new Error(`not a pinned plan of this namespace: ${planRef}`);
+  const bytes = await (await ctx.providers.storage()).get(planRef);
+  return JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown;
 }
 
 /**

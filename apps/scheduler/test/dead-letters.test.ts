@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { itemJobId, keys } from '@agora/core';
 import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
 import { collectDeadLetters } from '@agora/scheduler';
+import { ProviderSet } from '@agora/registry';
 import { DeadLetterStore, RunStore, createRedis, type StoredDeadLetter } from '@agora/state';
 import { silent, startCluster, type TestCluster } from '../../../test/support/cluster.js';
 import { Scrape } from '../../../test/support/prometheus.js';
@@ -113,5 +114,30 @@ describe('dead letters the scheduler writes', () => {
     expect(st.items.find((i) => i.id === 'up')).toEqual({ id: 'up', state: 'done', resultRef: upRef, reusedFrom: { runId: orig, itemId: 'up' } });
     expect(st.shortcuts).toEqual({ reused: 1, cached: 0 });
     expect(st.replayOf).toMatchObject({ runId: orig, items: ['x'] });
+  });
+  it('a replay keeps what the letters do not record: the item\'s own retry, priority and memoize, the plan\'s maxParallel and resultSink', async () => {
+    // Before: the replay's plan held only what the letter records, so the item ran once under the
+    // config's policy (1 try: an app failure is not retried by default), unranked, unmemoized.
+    const orig = await cluster.client.submit({
+      id: 'policies',
+      queue: 'default',
+      maxParallel: 1,
+      resultSink: 'stdout',
+      items: [{ ...noop('x', { fail: 'again' }), retry: { attempts: 2, on: ['app'], backoff: { type: 'fixed', delayMs: 10 } }, priority: 7, memoize: true }],
+    });
+    expect((await cluster.client.wait(orig)).state).toBe('failed');
+    const first = await until('the letter', () => dlq.get(`${orig}.x`));
+    expect(first.attempts).toBe(2);
+    const { runId } = await cluster.client.replayDeadLetters({ id: first.id });
+    expect((await cluster.client.wait(runId)).state).toBe('failed');
+    const again = await until('the replay\'s letter', () => dlq.get(`${runId}.x`));
+    expect(again.attempts).toBe(2);
+    const job = await until('the replayed job', () => queues('default').getJob(itemJobId(runId, 0)));
+    expect(job.opts.priority).toBe(7);
+    expect((job.data as { memo?: unknown }).memo).toEqual(expect.any(String));
+    // The replay's own stored plan is what it ran: the item's and the plan's policies are in it.
+    const rec = await new RunStore(redis, cluster.config.namespace).planRecord(runId);
+    const stored = JSON.parse(Buffer.from(await (await new ProviderSet(cluster.config).storage()).get(rec!.planRef!)).toString('utf8')) as Record<string, unknown>;
+    expect(stored).toMatchObject({ maxParallel: 1, resultSink: 'stdout', items: [{ id: 'x', priority: 7, memoize: true, retry: { attempts: 2, on: ['app'] } }] });
   });
 });
