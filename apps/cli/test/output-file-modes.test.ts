@@ -8,14 +8,14 @@ import { cliEnv } from '../../../test/support/cli.js';
  * private to its user whatever the umask: results, logs and evidence bundles may be sensitive.
  * Every agora process here runs under umask 000, so a mode left to the umask shows up as 0666.
  */
-const env = cliEnv({ queues: { default: { concurrency: 2 } } });
+const env = cliEnv({ queues: { default: { concurrency: 2 } }, tasks: { echo: { command: [process.execPath, '-e', 'process.stdout.write("done")'] } } });
 let oldUmask: number;
 let runId: string;
 beforeAll(async () => {
   oldUmask = process.umask(0);
   await env.start(['serve'], /scheduler serving/);
   await env.start(['runner', '--concurrency', '2'], /runner started/);
-  const sub = env.agora(['submit', env.writeJson('plan.json', { id: 'modes', items: [{ id: 'a', executor: 'noop', inputs: { secret: 'result' } }] })]);
+  const sub = env.agora(['submit', env.writeJson('plan.json', { id: 'modes', items: [{ id: 'a', executor: 'noop', inputs: { secret: 'result' } }, { id: 'b', executor: 'dispatch', inputs: { task: 'echo', workerInput: { secret: 'input' } } }] })]);
   expect(sub.code, sub.stderr).toBe(0);
   runId = sub.stdout.trim();
   expect(env.agora(['watch', runId]).code).toBe(0);
@@ -43,6 +43,10 @@ describe('file modes under umask 000', () => {
     // The run's end writes its seal; the key is made at the scheduler's start.
     expect(looser(path.join(data, 'storage'))).toEqual([]);
     expect(looser(path.join(data, 'keys'))).toEqual([]);
+  });
+
+  it("the runner's work folder (items' inputs and their dependencies' results) is 0700", () => {
+    expect(mode(path.join(String(env.env['AGORA_DATA_DIR']), 'work'))).toBe('700');
   });
 
   it('agora get -o and agora audit --out create their file 0600', () => {
