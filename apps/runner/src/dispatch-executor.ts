@@ -1,4 +1,4 @@
-import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   AgoraError,
@@ -27,6 +27,28 @@ import {
 import type { ItemChannel } from './channel-hub.js';
 import type { Executor, ExecutorContext, ExecutorResult } from './executor.js';
 import { LOG_ARTIFACT_MAX_BYTES } from './output-logs.js';
+
+/**
+ * `<dataDir>/work`, made 0700 (a looser one, made by an older version or under umask 000,
+ * tightened) once per process: the work dirs below hold items' inputs and their dependencies'
+ * results, and stay as the umask makes them, since a container's own user may have to read them
+ * (through a bind, which does not pass through this folder); other local users cannot reach them.
+ */
+const privateWorkRoots = new Map<string, Promise<void>>();
+function privateWorkRoot(dataDir: string): Promise<void> {
+  const root = resolveInside(dataDir, 'work');
+  let done = privateWorkRoots.get(root);
+  if (!done) {
+    done = (async () => {
+      await mkdir(root, { recursive: true, mode: 0o700 });
+      // Best effort: a root this user may not chmod (not its own) still serves as it is.
+      if (((await stat(root)).mode & 0o077) !== 0) await chmod(root, 0o700).catch(() => undefined);
+    })();
+    privateWorkRoots.set(root, done);
+    done.catch(() => privateWorkRoots.delete(root));
+  }
+  return done;
+}
 
 export interface DispatchDeps {
   readonly config: AgoraConfig;
@@ -77,6 +99,7 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
       const workDir = ctx.workDir ?? resolveInside(config.dataDir, 'work', ctx.runId, ctx.itemId);
       let channel: { file: string; open: ItemChannel } | undefined;
       try {
+        await privateWorkRoot(config.dataDir);
         const files = await stageWorkDir(workDir, ctx, inputs.workerInput ?? {});
         if (deps.openChannel) {
           // Its own folder: the Docker provider binds the folder (read-only), not the work dir.

@@ -4,7 +4,7 @@ import os from 'node:os';
 import { DEFAULT_EXECUTORS, INBOX_QUEUE, coerceError, createLogger, type AgoraConfig, type Logger } from '@agora/core';
 import { DeadLetterStore, RunStore, assertScriptCommandsAllowed, closeGateQueueOf, createRedis, type RedisClient } from '@agora/state';
 import { ProviderSet } from '@agora/registry';
-import { createEvidence, createSealer } from '@agora/evidence';
+import { createEvidence, createSealer, type Evidence } from '@agora/evidence';
 import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
 import { createAgoraTracing, type AgoraTracing } from '@agora/tracing';
 import { publishDeployment, startActingTerm } from './acting.js';
@@ -77,6 +77,15 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     redis.disconnect();
     throw err;
   });
+  const evidence = createEvidence({ config, redis, logger });
+  // The signing key is loaded now: one the scheduler may not use (readable by group or others,
+  // for another name) is refused at start (exit 2), not found out at every run's end.
+  if (opts.sealing !== false) {
+    await evidence.signer().catch((err: unknown) => {
+      redis.disconnect();
+      throw err;
+    });
+  }
   const store = new RunStore(redis, config.namespace);
   const prefix = store.keys.bullPrefix;
   const producer = new FlowProducer({ connection: redis, prefix });
@@ -107,7 +116,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
     admissions: new Admissions(),
   };
   const accept = (data: unknown): Promise<AcceptResult> => acceptSubmission(intake, data);
-  const runDeliveries = await runEndSealer({ config, logger, redis, store, metrics, queueFor, fence, providers: intake.providers });
+  const runDeliveries = await runEndSealer({ config, logger, redis, evidence, store, metrics, queueFor, fence, providers: intake.providers });
   const sealer = runDeliveries.sealer;
   const upkeep = createUpkeep({ config, logger, redis, store, sealer, queueFor, fence });
   const startTerm = (epoch: number, termNo: number): Promise<ActingTerm> =>
@@ -153,15 +162,16 @@ async function runEndSealer(deps: {
   config: AgoraConfig;
   logger: Logger;
   redis: RedisClient;
+  evidence: Evidence;
   store: RunStore;
   metrics: AgoraMetrics;
   queueFor: (name: string) => Queue;
   fence: () => Promise<void>;
   providers: ProviderSet;
 }): ReturnType<typeof sealerWithDeliveries> {
-  const { config, logger, redis, store, metrics, queueFor, fence } = deps;
+  const { config, logger, redis, evidence, store, metrics, queueFor, fence } = deps;
   const withDeadLetters = sealerWithDeadLetters(
-    createSealer({ evidence: createEvidence({ config, redis, logger }), logger, fence, quiet: (err) => err instanceof LeaseLostError, onSealed: () => metrics.runsSealed.inc() }),
+    createSealer({ evidence, logger, fence, quiet: (err) => err instanceof LeaseLostError, onSealed: () => metrics.runsSealed.inc() }),
     { config, logger, store, deadLetters: new DeadLetterStore(redis, config.namespace), metrics, queueFor },
   );
   return sealerWithDeliveries(withDeadLetters, { config, logger, store, providers: deps.providers, redis });

@@ -97,7 +97,12 @@ export function createEvidence(opts: EvidenceOptions): Evidence {
   const anchor = opts.anchor ?? createAnchor(config, redis);
   const keyName = config.audit.keyName ?? `agora-${config.namespace}`;
   let signerP: Promise<NoteSigner> | undefined;
-  const signer = (): Promise<NoteSigner> => (signerP ??= loadOrCreateSigner(config.dataDir, keyName));
+  const signer = (): Promise<NoteSigner> => 
+    // A refusal is not kept: once the operator fixes the key's mode, the next call loads it.
+    (signerP ??= loadOrCreateSigner(config.dataDir, keyName, opts.logger ? { logger: opts.logger } : {}).catch((err: unknown) => {
+      signerP = undefined;
+      throw err;
+    }));
   
   async function record(runId: string, events: readonly StreamEvent[]): Promise<CheckpointRecord> {
     const origin = auditOrigin(config.namespace, runId);

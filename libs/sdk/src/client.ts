@@ -96,6 +96,11 @@ export interface WatchOptions {
 export type ClientRunStatus = RunStatus | { readonly runId: string; readonly state: 'submitted' };
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+/**
+ * A run id claim outlasts its submission's Redis bound (`timeoutMs`) by this much (RunStore
+ * `claimRunId`): it covers the add and its read-back, which end within the bound or are given up.
+ */
+const RUN_ID_CLAIM_SLACK_MS = 5_000;
 
 /** `AgoraClientOptions` as outside input: every field of its type, nothing else. */
 const clientOptionsSchema = z.strictObject(
@@ -223,7 +228,13 @@ export class AgoraClient {
    */
   private async addToInbox(runId: string, live: () => void, data: (submittedAt: string) => Record<string, unknown>, verb: 'submit' | 'rerun'): Promise<void> {
     const taken = (): IllegalStateError => new IllegalStateError(`run "${runId}" already exists; ${verb} under a new run id`);
-    if (!(await this.store.claimRunId(runId))) throw taken();
+    const claimMs = Math.min(this.timeoutMs, MAX_TIMEOUT_MS) + RUN_ID_CLAIM_SLACK_MS;
+    if (!(await this.store.claimRunId(runId, claimMs))) {
+      // No run and no inbox job (checked just before): another call holds the claim, or one that
+      // failed left it behind, its release lost; then it lapses on its own.
+      const left = await this.store.runIdClaimMs(runId);
+      throw new IllegalStateError(`run "${runId}" already exists: a submission under this id is in progress${left > 0 ? ` (if it failed, the id is free again within ${Math.ceil(left / 1000)} s)` : ''}; ${verb} under a new run id`);
+    }
     const now = Date.now();
     try {
       live();

@@ -45,8 +45,11 @@ export interface ReplayLink {
 /** Run-hash fields of the replay links (one per replay on the original: no read-modify-write). */
 const REPLAY_OF = 'replayOf';
 const REPLAYED_BY = 'replayedBy:';
-/** How long a run id claim lasts: far longer than a submission's Redis bound (its inbox job exists by then). */
-const RUN_ID_CLAIM_MS = 10 * 60_000;
+/**
+ * How long a run id claim lasts when the claimant names no bound (`claimRunId`'s `ttlMs`): past
+ * a submission's default Redis bound (10 s), by which its inbox job exists or it has given up.
+ */
+const RUN_ID_CLAIM_MS = 30_000;
 
 export type BeginResult =
   /** Already ended (or ended now: cancelled, skipped); `wake` are parked dependents' job ids. */
@@ -606,10 +609,19 @@ export class RunStore {
    * one id (two clients, two transports, retries), exactly one gets `true`. BullMQ answers an add
    * under a taken job id with success, and the creation time read back to tell them apart is the
    * same for two adds in one millisecond. The claim expires: once the inbox job exists (and then
-   * the run), those say the id is taken.
+   * the run), those say the id is taken. So it only has to outlast its submission's call (`ttlMs`:
+   * the caller's Redis bound and some slack); longer, a claim whose release was lost (the client
+   * closed while Redis was away) would refuse the caller's own resubmission, after its status said
+   * "no run", for nothing. An add that still lands after the claim expired is harmless: a later
+   * claimant's add then finds its job (read back: another creation time) or finds it first.
    */
-  async claimRunId(runId: string): Promise<boolean> {
-    return (await this.redis.set(this.keys.runIdClaim(runId), '1', 'PX', RUN_ID_CLAIM_MS, 'NX')) === 'OK';
+  async claimRunId(runId: string, ttlMs: number = RUN_ID_CLAIM_MS): Promise<boolean> {
+    return (await this.redis.set(this.keys.runIdClaim(runId), '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX')) === 'OK';
+  }
+
+  /** How long the claim on `runId` has left, in ms (0: none, or it has no expiry). */
+  async runIdClaimMs(runId: string): Promise<number> {
+    return Math.max(0, await this.redis.pttl(this.keys.runIdClaim(runId)));
   }
 
   /** Gives a claim back when its submission failed (a retry under the same id may then claim it). */

@@ -1,10 +1,11 @@
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, realpath, rename, writeFile, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, realpath, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import {
   NotFoundError,
   StorageError,
   checkListNamesQuery,
+  createLogger,
   contentAddress,
   formatAgoraUri,
   pageOfNames,
@@ -39,6 +40,14 @@ const DEFERRED_INDEX_WINDOW_MS = 20;
  */
 const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
 const APPEND_NOFOLLOW = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+
+/**
+ * Artifacts hold results, logs, plans and task definitions, any of which may be sensitive: every
+ * file is created 0600 and every directory 0700, given as the mode of the create call (a umask
+ * can only take bits away from it, never add any, so the mode holds under umask 000 too).
+ */
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
 
 function isCode(err: unknown, code: string): boolean {
   return (err as NodeJS.ErrnoException).code === code;
@@ -91,13 +100,28 @@ export class LocalStorageProvider implements StorageProvider {
   }
 
   private resolvedRoot(): Promise<string> {
-    this.realRoot ??= mkdir(this.root, { recursive: true })
+    this.realRoot ??= mkdir(this.root, { recursive: true, mode: DIR_MODE })
+      .then(() => this.warnIfRootOpen())
       .then(() => realpath(this.root))
       .catch((err: unknown) => {
         this.realRoot = undefined;
         throw err;
       });
     return this.realRoot;
+  }
+
+  /**
+   * A root that already existed is the operator's (a mount, a folder shared on purpose): it is
+   * not chmod'ed behind their back, but one group or others may enter is warned about once, as
+   * they can list (not read: files are 0600) what it holds. `agora dev` tightens its own.
+   */
+  private async warnIfRootOpen(): Promise<void> {
+    const mode = (await stat(this.root)).mode & 0o777;
+    if ((mode & 0o077) === 0) return;
+    createLogger({ component: 'storage-local' }).warn(
+      { root: this.root, mode: mode.toString(8) },
+      `local storage root ${this.root} is accessible by group or others (mode ${mode.toString(8)}); artifacts may hold sensitive data: chmod 700 it`,
+    );
   }
 
   /**
@@ -117,7 +141,7 @@ export class LocalStorageProvider implements StorageProvider {
       } catch (err) {
         if (!isCode(err, 'ENOENT')) throw err;
         if (!create) return false;
-        await mkdir(cur).catch((e: unknown) => {
+        await mkdir(cur, DIR_MODE).catch((e: unknown) => {
           if (!isCode(e, 'EEXIST')) throw e;
         });
         st = await lstat(cur);
@@ -142,7 +166,7 @@ export class LocalStorageProvider implements StorageProvider {
     if (!fh) {
       const file = path.join(typeDir, 'registry.jsonl');
       fh = this.ensureDir(typeDir).then(() =>
-        open(file, APPEND_NOFOLLOW, 0o666).catch((err: unknown) => {
+        open(file, APPEND_NOFOLLOW, FILE_MODE).catch((err: unknown) => {
           throw isCode(err, 'ELOOP') ? symlinkRefused(file, err) : err;
         }),
       );
@@ -197,7 +221,7 @@ export class LocalStorageProvider implements StorageProvider {
     if (this.known.has(file)) return;
     try {
       // O_EXCL: a symlink planted at this path is never followed (EEXIST, then ELOOP below).
-      await writeFile(file, contents, { flag: 'wx' });
+      await writeFile(file, contents, { flag: 'wx', mode: FILE_MODE });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const existing = await readNoFollow(file).catch((e: unknown) => {
@@ -206,8 +230,15 @@ export class LocalStorageProvider implements StorageProvider {
       // Already stored; repair it if an earlier write was torn.
       if (sha256Hex(existing) !== hash) {
         const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-        await writeFile(tmp, contents);
-        await rename(tmp, file);
+        // Created 0600 and exclusive (a planted symlink at the temp name is not followed); the
+        // rename keeps that mode, and a repaired blob written 0644 by an older version leaves as 0600.
+        try {
+          await writeFile(tmp, contents, { flag: 'wx', mode: FILE_MODE });
+          await rename(tmp, file);
+        } catch (e) {
+          await unlink(tmp).catch(() => undefined);
+          throw e;
+        }
       }
     }
     if (this.known.size > 50_000) this.known.clear();
@@ -311,7 +342,7 @@ export class LocalStorageProvider implements StorageProvider {
 
   async health(): Promise<ProviderHealth> {
     try {
-      await mkdir(this.root, { recursive: true });
+      await mkdir(this.root, { recursive: true, mode: DIR_MODE });
       return { ok: true, message: `local storage at ${this.root} is writable` };
     } catch (err) {
       return { ok: false, message: `local storage root ${this.root} is not writable: ${(err as Error).message}` };

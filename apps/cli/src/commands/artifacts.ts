@@ -31,7 +31,8 @@ export async function getCmd(ref: string, opts: { output?: string }, g: GlobalOp
     return EXIT.ok;
   }
   const out = opts.output;
-  await writeFile(out, artifact.bytes, { mode: 0o644 }).catch((err: unknown) => {
+  // 0600 when created, as in storage: a result may be sensitive (an existing file keeps its mode).
+  await writeFile(out, artifact.bytes, { mode: 0o600 }).catch((err: unknown) => {
     // Checked above, but the directory can change under us (or is not writable): a bad -o, exit 2.
     throw new CliError(`cannot write -o ${out}: ${(err as NodeJS.ErrnoException).code ?? coerceError(err).message}`);
   });

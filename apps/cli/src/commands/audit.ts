@@ -75,7 +75,8 @@ export async function auditCmd(args: readonly string[], opts: AuditOpts, g: Glob
     const bundle = await withEvidence(g, (e) => e.bundle(first));
     if (opts.out !== undefined) {
       const out = opts.out;
-      await writeFile(out, JSON.stringify(bundle, null, 2) + '\n').catch((err: unknown) => {
+      // 0600 when created: the bundle holds every event of the run, inputs included (an existing file keeps its mode).
+      await writeFile(out, JSON.stringify(bundle, null, 2) + '\n', { mode: 0o600 }).catch((err: unknown) => {
         // Checked above, but the directory can change under us: still a bad --out, not a crash.
         throw new CliError(`cannot write --out ${out}: ${(err as NodeJS.ErrnoException).code ?? coerceError(err).message}`);
       });
