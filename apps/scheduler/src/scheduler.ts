@@ -72,20 +72,8 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const { config } = opts;
   const logger = opts.logger ?? createLogger({ component: 'scheduler' });
   const redis: RedisClient = createRedis(config.redisUrl);
-  // As the runner: a command only scripts call, which the Redis user may not run, is refused at start.
-  await assertScriptCommandsAllowed(redis, config.namespace).catch((err: unknown) => {
-    redis.disconnect();
-    throw err;
-  });
   const evidence = createEvidence({ config, redis, logger });
-  // The signing key is loaded now: one the scheduler may not use (readable by group or others,
-  // for another name) is refused at start (exit 2), not found out at every run's end.
-  if (opts.sealing !== false) {
-    await evidence.signer().catch((err: unknown) => {
-      redis.disconnect();
-      throw err;
-    });
-  }
+  await refuseUnusableStart(redis, config, evidence, opts.sealing !== false);
   const store = new RunStore(redis, config.namespace);
   const prefix = store.keys.bullPrefix;
   const producer = new FlowProducer({ connection: redis, prefix });
@@ -158,6 +146,21 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
  * What a run's end goes through, in order: the dead letters its runners did not write, its
  * notifications (and results of items that never ran), then its seal.
  */
+/**
+ * What is refused at start rather than found out later: as the runner, a command only scripts
+ * call that the Redis user may not run; and, when this scheduler seals, a signing key it may not
+ * use (readable by group or others, for another name: exit 2), not at every run's end.
+ */
+async function refuseUnusableStart(redis: RedisClient, config: AgoraConfig, evidence: Evidence, sealing: boolean): Promise<void> {
+  try {
+    await assertScriptCommandsAllowed(redis, config.namespace);
+    if (sealing) await evidence.signer();
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
+}
+
 async function runEndSealer(deps: {
   config: AgoraConfig;
   logger: Logger;
