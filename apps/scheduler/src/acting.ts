@@ -37,6 +37,31 @@ export async function publishDeployment(
   });
 }
 
+/** Counts an ended run in `agora_runs_total{state}` unless this process counted it already. */
+export type RunEndCounter = (runId: string, state: string) => void;
+
+/** Runs remembered as counted: more than a sweep looks at (1,000), so a run it sees again is not recounted. */
+const COUNTED_RUNS_KEPT = 10_000;
+
+/**
+ * `agora_runs_total{state="succeeded"|"failed"|"cancelled"}`, once per run in this process. A run
+ * end is seen on the finished channel, or, when that message was missed (the subscriber was
+ * reconnecting, no scheduler was active), by the sweep that seals it; a run both see counts once.
+ * In memory only: a scheduler that starts (or takes over) counts the ended runs its first sweep
+ * finds unsealed, so a run whose end a previous process counted just before it stopped may be
+ * counted by both processes, never twice by one.
+ */
+export function runEndCounter(metrics: AgoraMetrics): RunEndCounter {
+  const counted = new Set<string>();
+  return (runId, state) => {
+    if (!isTerminalRunState(state) || counted.has(runId)) return;
+    counted.add(runId);
+    // A Set iterates in insertion order: the oldest is forgotten first.
+    if (counted.size > COUNTED_RUNS_KEPT) counted.delete(counted.values().next().value!);
+    metrics.runs.inc({ state });
+  };
+}
+
 /**
  * What runs only while this scheduler holds the lease: the inbox worker (one acceptance per
  * job), and, with sealing on, the seal-on-finish subscription and the upkeep sweep. A lost lease
@@ -49,7 +74,7 @@ export async function startActingTerm(ctx: {
   readonly sealer: Sealer;
   readonly inboxConcurrency: number;
   readonly sealing: boolean;
-  readonly metrics: AgoraMetrics;
+  readonly countRunEnd: RunEndCounter;
   accept(data: unknown): Promise<AcceptResult>;
   sweep(): Promise<void>;
 }): Promise<ActingTerm> {
@@ -121,7 +146,7 @@ export async function startActingTerm(ctx: {
         // One read per run end (never per item), for agora_runs_total{state="succeeded"|"failed"|"cancelled"}.
         void store
           .runState(runId)
-          .then((state) => (state && isTerminalRunState(state) ? ctx.metrics.runs.inc({ state }) : undefined))
+          .then((state) => (state ? ctx.countRunEnd(runId, state) : undefined))
           .catch(() => undefined);
       });
       const sweep = (): void =>

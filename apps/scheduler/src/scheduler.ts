@@ -7,7 +7,7 @@ import { ProviderSet } from '@agora/registry';
 import { createEvidence, createSealer } from '@agora/evidence';
 import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
 import { createAgoraTracing, type AgoraTracing } from '@agora/tracing';
-import { publishDeployment, startActingTerm } from './acting.js';
+import { publishDeployment, runEndCounter, startActingTerm, type RunEndCounter } from './acting.js';
 import { sealerWithDeadLetters } from './dead-letters.js';
 import { sealerWithDeliveries } from './run-deliveries.js';
 import { acceptSubmission, type AcceptResult, type IntakeContext } from './intake.js';
@@ -109,9 +109,11 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const accept = (data: unknown): Promise<AcceptResult> => acceptSubmission(intake, data);
   const runDeliveries = await runEndSealer({ config, logger, redis, store, metrics, queueFor, fence, providers: intake.providers });
   const sealer = runDeliveries.sealer;
-  const upkeep = createUpkeep({ config, logger, redis, store, sealer, queueFor, fence });
+  // Shared by every term of this process: the message path and the sweep count a run once.
+  const countRunEnd = runEndCounter(metrics);
+  const upkeep = createUpkeep({ config, logger, redis, store, sealer, countRunEnd, queueFor, fence });
   const startTerm = (epoch: number, termNo: number): Promise<ActingTerm> =>
-    startSchedulerTerm({ opts, redis, store, executors, queueFor, intake, sealer, metrics, tracing, sweep: upkeep.sweep, fenceTerm: (n) => leadership.fence(n) }, epoch, termNo);
+    startSchedulerTerm({ opts, redis, store, executors, queueFor, intake, sealer, countRunEnd, tracing, sweep: upkeep.sweep, fenceTerm: (n) => leadership.fence(n) }, epoch, termNo);
   // A term that has not stopped within a lease is taken for hung (see Leadership.stopTerm).
   const leadership = new Leadership(lease, logger, startTerm, config.scheduler.leaseMs);
 
@@ -176,7 +178,7 @@ interface TermContext {
   readonly queueFor: (name: string) => Queue;
   readonly intake: IntakeContext;
   readonly sealer: Parameters<typeof startActingTerm>[0]['sealer'];
-  readonly metrics: AgoraMetrics;
+  readonly countRunEnd: RunEndCounter;
   readonly tracing: AgoraTracing;
   readonly sweep: Parameters<typeof startActingTerm>[0]['sweep'];
   /** Throws unless term `termNo` is still the one acting (Leadership.fence). */
@@ -195,7 +197,7 @@ async function startSchedulerTerm(t: TermContext, epoch: number, termNo: number)
   // stop in time writes nothing once the next term (here, maybe under the same epoch) acts.
   const termIntake: IntakeContext = { ...intake, fence: () => t.fenceTerm(termNo) };
   const acceptInTerm = (data: unknown): Promise<AcceptResult> => acceptSubmission(termIntake, data);
-  const term = await startActingTerm({ config, logger, store: t.store, sealer: t.sealer, metrics: t.metrics, accept: acceptInTerm, sweep: t.sweep, inboxConcurrency: opts.inboxConcurrency ?? 2, sealing: opts.sealing !== false });
+  const term = await startActingTerm({ config, logger, store: t.store, sealer: t.sealer, countRunEnd: t.countRunEnd, accept: acceptInTerm, sweep: t.sweep, inboxConcurrency: opts.inboxConcurrency ?? 2, sealing: opts.sealing !== false });
   const runSpans = await startRunSpans({ config, logger, store: t.store, tracing: t.tracing }).catch(async (err: unknown) => {
     await term.stop();
     throw err;

@@ -2,11 +2,12 @@ import type { Queue } from 'bullmq';
 import { coerceError, isTerminalRunState, type AgoraConfig, type Logger } from '@agora/core';
 import { liveRunners, localStorageAcrossHosts, type RedisClient, type RunStore } from '@agora/state';
 import type { Sealer } from '@agora/evidence';
+import type { RunEndCounter } from './acting.js';
 import { repairStrandedItems } from './repair.js';
 
 /**
- * The active scheduler's periodic sweep over the newest 1,000 runs: seal the finished ones a
- * missed pub/sub message left unsealed, checkpoint the running ones, repair a run whose stream
+ * The active scheduler's periodic sweep over the newest 1,000 runs: seal (and count, in
+ * `agora_runs_total`) the finished ones a missed pub/sub message left unsealed, checkpoint the running ones, repair a run whose stream
  * stopped moving (items whose jobs were lost end `JOB_LOST`), and warn, at once and every 5
  * minutes while it lasts, about runners on several hosts with local storage.
  */
@@ -16,6 +17,7 @@ export function createUpkeep(ctx: {
   readonly redis: RedisClient;
   readonly store: RunStore;
   readonly sealer: Sealer;
+  readonly countRunEnd: RunEndCounter;
   queueFor(name: string): Queue;
   fence(): Promise<void>;
 }): { sweep(): Promise<void> } {
@@ -62,8 +64,10 @@ export function createUpkeep(ctx: {
       for (let i = 0; i < ids.length; i++) {
         const runId = ids[i]!;
         const { state, seq, queue, sealed } = looks[i]!;
-        if (state && isTerminalRunState(state) && !sealed) ctx.sealer.seal(runId);
-        else if (state === 'running') {
+        if (state && isTerminalRunState(state) && !sealed) {
+          ctx.countRunEnd(runId, state);
+          ctx.sealer.seal(runId);
+        } else if (state === 'running') {
           seen.add(runId);
           await ctx.sealer.checkpoint(runId);
           await repairIfStalled(runId, seq, queue);

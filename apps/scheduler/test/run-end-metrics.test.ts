@@ -1,0 +1,55 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { createAgoraMetrics } from '@agora/metrics';
+import { startRedisServer } from '@agora/state';
+import { startCluster } from '../../../test/support/cluster.js';
+import { until } from '../../../test/support/index.js';
+import { Scrape } from '../../../test/support/prometheus.js';
+
+/**
+ * agora_runs_total{state} for ended runs: counted when the scheduler hears the run end on the
+ * finished channel. A run whose end message was published while the scheduler's subscriber was
+ * reconnecting is still sealed by the sweep; it was never counted. Now the sweep counts it, and a
+ * run both paths see is counted once.
+ */
+describe('agora_runs_total for ended runs', () => {
+  it('counts a run whose end message the scheduler missed (its subscriber was cut) once, when the sweep seals it', async () => {
+    // A Redis of its own: CLIENT KILL TYPE pubsub must cut only this cluster's subscribers.
+    const server = await startRedisServer();
+    const metrics = createAgoraMetrics();
+    // No runner: the items stay queued, and a cancel ends the run at once (in the cancel's script).
+    // A sweep every 500 ms.
+    const c = await startCluster({ runners: 0, redisUrl: server.url, schedulerMetrics: metrics, config: { audit: { checkpointEveryMs: 1000 } } });
+    const admin = new Redis(server.url, { maxRetriesPerRequest: null });
+    const scrape = async (): Promise<Scrape> => new Scrape(await metrics.registry.metrics());
+    const plan = (id: string) => ({ id, items: [{ id: 'a', executor: 'noop', inputs: {} }] });
+    const accepted = (runId: string) => until(`run ${runId} accepted`, async () => ((await c.client.status(runId)) as { state: string }).state === 'running');
+    try {
+      // Heard: the message path counts it; the sweeps after (it is sealed) add nothing.
+      const heard = await c.client.submit(plan('heard'));
+      await accepted(heard);
+      expect(await c.client.cancel(heard)).toMatchObject({ state: 'cancelled' });
+      await until('the first run sealed', async () => (await scrape()).value('agora_runs_sealed_total') === 1);
+      await until('the first run counted', async () => (await scrape()).value('agora_runs_total', { state: 'cancelled' }) === 1);
+
+      // Missed: the subscriber is cut just before the run ends; ioredis is back ~100 ms later,
+      // and pub/sub does not keep the message for it.
+      const missed = await c.client.submit(plan('missed'));
+      await accepted(missed);
+      expect(Number(await admin.client('KILL', 'TYPE', 'pubsub'))).toBeGreaterThan(0);
+      expect(await c.client.cancel(missed)).toMatchObject({ state: 'cancelled' });
+      await until('the second run sealed by the sweep', async () => (await scrape()).value('agora_runs_sealed_total') === 2);
+      // Two more sweeps: nothing is counted twice.
+      await sleep(1200);
+      const s = await scrape();
+      // Before, this stayed 1: the sweep sealed the run without counting it.
+      expect(s.value('agora_runs_total', { state: 'cancelled' })).toBe(2);
+      expect(s.value('agora_runs_total', { state: 'accepted' })).toBe(2);
+    } finally {
+      admin.disconnect();
+      await c.close();
+      await server.stop();
+    }
+  }, 60_000);
+});
