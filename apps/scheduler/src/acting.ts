@@ -40,8 +40,23 @@ export async function publishDeployment(
 /** Counts an ended run in `agora_runs_total{state}` unless this process counted it already. */
 export type RunEndCounter = (runId: string, state: string) => void;
 
-/** Runs remembered as counted: more than a sweep looks at (1,000), so a run it sees again is not recounted. */
-const COUNTED_RUNS_KEPT = 10_000;
+/** Run ids remembered: more than a sweep looks at (1,000), so a run it sees again is not taken for new. */
+const RUNS_REMEMBERED = 10_000;
+
+/**
+ * `fn`, called at most once per run id in this process, whichever of the finished channel and
+ * the sweep sees the run's end first (the last 10,000 ids are remembered).
+ */
+export function oncePerRun<A extends unknown[]>(fn: (runId: string, ...rest: A) => void): (runId: string, ...rest: A) => void {
+  const seen = new Set<string>();
+  return (runId, ...rest) => {
+    if (seen.has(runId)) return;
+    seen.add(runId);
+    // A Set iterates in insertion order: the oldest is forgotten first.
+    if (seen.size > RUNS_REMEMBERED) seen.delete(seen.values().next().value!);
+    fn(runId, ...rest);
+  };
+}
 
 /**
  * `agora_runs_total{state="succeeded"|"failed"|"cancelled"}`, once per run in this process. A run
@@ -52,13 +67,9 @@ const COUNTED_RUNS_KEPT = 10_000;
  * counted by both processes, never twice by one.
  */
 export function runEndCounter(metrics: AgoraMetrics): RunEndCounter {
-  const counted = new Set<string>();
+  const count = oncePerRun((_runId: string, state: string) => metrics.runs.inc({ state }));
   return (runId, state) => {
-    if (!isTerminalRunState(state) || counted.has(runId)) return;
-    counted.add(runId);
-    // A Set iterates in insertion order: the oldest is forgotten first.
-    if (counted.size > COUNTED_RUNS_KEPT) counted.delete(counted.values().next().value!);
-    metrics.runs.inc({ state });
+    if (isTerminalRunState(state)) count(runId, state);
   };
 }
 

@@ -14,7 +14,7 @@ import { acceptSubmission, type AcceptResult, type IntakeContext } from './intak
 import { Admissions } from './admission.js';
 import { LeaderLease, LeaseLostError } from './leader-lease.js';
 import { Leadership, type ActingTerm } from './leadership.js';
-import { startRunSpans } from './run-spans.js';
+import { runSpanRecorder, startRunSpans } from './run-spans.js';
 import { createUpkeep } from './upkeep.js';
 
 export { LeaseLostError } from './leader-lease.js';
@@ -109,11 +109,17 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const accept = (data: unknown): Promise<AcceptResult> => acceptSubmission(intake, data);
   const runDeliveries = await runEndSealer({ config, logger, redis, store, metrics, queueFor, fence, providers: intake.providers });
   const sealer = runDeliveries.sealer;
-  // Shared by every term of this process: the message path and the sweep count a run once.
+  // Shared by every term of this process: the message paths and the sweep count a run, and
+  // record its span, once.
   const countRunEnd = runEndCounter(metrics);
-  const upkeep = createUpkeep({ config, logger, redis, store, sealer, countRunEnd, queueFor, fence });
+  const recordRunSpan = runSpanRecorder({ store, tracing, logger });
+  const runEnded = (runId: string, state: string): void => {
+    countRunEnd(runId, state);
+    recordRunSpan(runId);
+  };
+  const upkeep = createUpkeep({ config, logger, redis, store, sealer, runEnded, queueFor, fence });
   const startTerm = (epoch: number, termNo: number): Promise<ActingTerm> =>
-    startSchedulerTerm({ opts, redis, store, executors, queueFor, intake, sealer, countRunEnd, tracing, sweep: upkeep.sweep, fenceTerm: (n) => leadership.fence(n) }, epoch, termNo);
+    startSchedulerTerm({ opts, redis, store, executors, queueFor, intake, sealer, countRunEnd, recordRunSpan, tracing, sweep: upkeep.sweep, fenceTerm: (n) => leadership.fence(n) }, epoch, termNo);
   // A term that has not stopped within a lease is taken for hung (see Leadership.stopTerm).
   const leadership = new Leadership(lease, logger, startTerm, config.scheduler.leaseMs);
 
@@ -179,6 +185,7 @@ interface TermContext {
   readonly intake: IntakeContext;
   readonly sealer: Parameters<typeof startActingTerm>[0]['sealer'];
   readonly countRunEnd: RunEndCounter;
+  readonly recordRunSpan: (runId: string) => void;
   readonly tracing: AgoraTracing;
   readonly sweep: Parameters<typeof startActingTerm>[0]['sweep'];
   /** Throws unless term `termNo` is still the one acting (Leadership.fence). */
@@ -198,7 +205,7 @@ async function startSchedulerTerm(t: TermContext, epoch: number, termNo: number)
   const termIntake: IntakeContext = { ...intake, fence: () => t.fenceTerm(termNo) };
   const acceptInTerm = (data: unknown): Promise<AcceptResult> => acceptSubmission(termIntake, data);
   const term = await startActingTerm({ config, logger, store: t.store, sealer: t.sealer, countRunEnd: t.countRunEnd, accept: acceptInTerm, sweep: t.sweep, inboxConcurrency: opts.inboxConcurrency ?? 2, sealing: opts.sealing !== false });
-  const runSpans = await startRunSpans({ config, logger, store: t.store, tracing: t.tracing }).catch(async (err: unknown) => {
+  const runSpans = await startRunSpans({ config, store: t.store, tracing: t.tracing, record: t.recordRunSpan }).catch(async (err: unknown) => {
     await term.stop();
     throw err;
   });

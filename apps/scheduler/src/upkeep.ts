@@ -2,12 +2,12 @@ import type { Queue } from 'bullmq';
 import { coerceError, isTerminalRunState, type AgoraConfig, type Logger } from '@agora/core';
 import { liveRunners, localStorageAcrossHosts, type RedisClient, type RunStore } from '@agora/state';
 import type { Sealer } from '@agora/evidence';
-import type { RunEndCounter } from './acting.js';
 import { repairStrandedItems } from './repair.js';
 
 /**
- * The active scheduler's periodic sweep over the newest 1,000 runs: seal (and count, in
- * `agora_runs_total`) the finished ones a missed pub/sub message left unsealed, checkpoint the running ones, repair a run whose stream
+ * The active scheduler's periodic sweep over the newest 1,000 runs: seal the finished ones a
+ * missed pub/sub message left unsealed (and hand them to `runEnded`, which counts them and
+ * records their run span unless the message did), checkpoint the running ones, repair a run whose stream
  * stopped moving (items whose jobs were lost end `JOB_LOST`), and warn, at once and every 5
  * minutes while it lasts, about runners on several hosts with local storage.
  */
@@ -17,7 +17,8 @@ export function createUpkeep(ctx: {
   readonly redis: RedisClient;
   readonly store: RunStore;
   readonly sealer: Sealer;
-  readonly countRunEnd: RunEndCounter;
+  /** An ended run found unsealed: what the missed run-end message would have done besides sealing. */
+  runEnded(runId: string, state: string): void;
   queueFor(name: string): Queue;
   fence(): Promise<void>;
 }): { sweep(): Promise<void> } {
@@ -65,7 +66,7 @@ export function createUpkeep(ctx: {
         const runId = ids[i]!;
         const { state, seq, queue, sealed } = looks[i]!;
         if (state && isTerminalRunState(state) && !sealed) {
-          ctx.countRunEnd(runId, state);
+          ctx.runEnded(runId, state);
           ctx.sealer.seal(runId);
         } else if (state === 'running') {
           seen.add(runId);

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createAgoraMetrics } from '@agora/metrics';
 import { startRedisServer } from '@agora/state';
+import { SPAN_NAMES, createAgoraTracing } from '@agora/tracing';
+import { compileConfig } from '@agora/core';
 import { startCluster } from '../../../test/support/cluster.js';
 import { until } from '../../../test/support/index.js';
 import { Scrape } from '../../../test/support/prometheus.js';
@@ -49,6 +51,42 @@ describe('agora_runs_total for ended runs', () => {
     } finally {
       admin.disconnect();
       await c.close();
+      await server.stop();
+    }
+  }, 60_000);
+
+  it('records the agora.run span of a run whose end message the scheduler missed once, when the sweep seals it', async () => {
+    const server = await startRedisServer();
+    const metrics = createAgoraMetrics();
+    const tracing = createAgoraTracing(compileConfig({ tracing: { exporter: 'memory' } }, 'test', '/tmp', {}).tracing, { component: 'scheduler' });
+    const c = await startCluster({ runners: 0, redisUrl: server.url, schedulerMetrics: metrics, schedulerTracing: tracing, config: { audit: { checkpointEveryMs: 1000 } } });
+    const admin = new Redis(server.url, { maxRetriesPerRequest: null });
+    const sealed = async (): Promise<number> => new Scrape(await metrics.registry.metrics()).value('agora_runs_sealed_total');
+    const runSpans = (runId: string) => tracing.finishedSpans().filter((s) => s.name === SPAN_NAMES.run && s.attributes['agora.run_id'] === runId);
+    const plan = (id: string) => ({ id, items: [{ id: 'a', executor: 'noop', inputs: {} }] });
+    const accepted = (runId: string) => until(`run ${runId} accepted`, async () => ((await c.client.status(runId)) as { state: string }).state === 'running');
+    try {
+      const heard = await c.client.submit(plan('heard'));
+      await accepted(heard);
+      await c.client.cancel(heard);
+      await until('the first run sealed', async () => (await sealed()) === 1);
+      await until('the first run span', async () => runSpans(heard).length === 1);
+
+      const missed = await c.client.submit(plan('missed'));
+      await accepted(missed);
+      // Both of the scheduler's subscribers (seal, run spans) are cut just before the run ends.
+      expect(Number(await admin.client('KILL', 'TYPE', 'pubsub'))).toBeGreaterThanOrEqual(2);
+      expect(await c.client.cancel(missed)).toMatchObject({ state: 'cancelled' });
+      await until('the second run sealed by the sweep', async () => (await sealed()) === 2);
+      await sleep(1200);
+      // Before, the missed run had no root span: its items' spans had no parent in the trace.
+      expect(runSpans(missed)).toHaveLength(1);
+      expect(runSpans(missed)[0]!.attributes).toMatchObject({ 'agora.state': 'cancelled' });
+      expect(runSpans(heard)).toHaveLength(1);
+    } finally {
+      admin.disconnect();
+      await c.close();
+      await tracing.shutdown();
       await server.stop();
     }
   }, 60_000);
