@@ -5,7 +5,8 @@ import { createAgoraMetrics } from '@agora/metrics';
 import { startRedisServer } from '@agora/state';
 import { SPAN_NAMES, createAgoraTracing } from '@agora/tracing';
 import { compileConfig } from '@agora/core';
-import { startCluster } from '../../../test/support/cluster.js';
+import { createEvidence, createSealer } from '@agora/evidence';
+import { silent, startCluster } from '../../../test/support/cluster.js';
 import { until } from '../../../test/support/index.js';
 import { Scrape } from '../../../test/support/prometheus.js';
 
@@ -87,6 +88,49 @@ describe('agora_runs_total for ended runs', () => {
       admin.disconnect();
       await c.close();
       await tracing.shutdown();
+      await server.stop();
+    }
+  }, 60_000);
+
+  it('a sealer counts (onSealed, agora_runs_sealed_total) only the seals it wrote, not a run it found sealed', async () => {
+    const server = await startRedisServer();
+    const metrics = createAgoraMetrics();
+    // The default sweep: every 5 s, so the test's own sealer comes first on the missed run.
+    const c = await startCluster({ runners: 0, redisUrl: server.url, schedulerMetrics: metrics });
+    const admin = new Redis(server.url, { maxRetriesPerRequest: null });
+    const redis = new Redis(server.url, { maxRetriesPerRequest: null });
+    // A second sealer, as a scheduler whose sweep read a run as unsealed a moment before another sealed it.
+    const wrote: string[] = [];
+    const sealer = createSealer({ evidence: createEvidence({ config: c.config, redis }), logger: silent, fence: () => Promise.resolve(), onSealed: (runId) => wrote.push(runId) });
+    const sealedBySchedulers = async (): Promise<number> => new Scrape(await metrics.registry.metrics()).value('agora_runs_sealed_total');
+    const plan = (id: string) => ({ id, items: [{ id: 'a', executor: 'noop', inputs: {} }] });
+    const accepted = (runId: string) => until(`run ${runId} accepted`, async () => ((await c.client.status(runId)) as { state: string }).state === 'running');
+    try {
+      const heard = await c.client.submit(plan('heard'));
+      await accepted(heard);
+      await c.client.cancel(heard);
+      await until('the scheduler sealed the first run', async () => (await sealedBySchedulers()) === 1);
+
+      // The scheduler misses this run's end: the test's sealer writes its seal.
+      const missed = await c.client.submit(plan('missed'));
+      await accepted(missed);
+      expect(Number(await admin.client('KILL', 'TYPE', 'pubsub'))).toBeGreaterThan(0);
+      await c.client.cancel(missed);
+      sealer.seal(missed);
+      await until('the test sealer sealed the missed run', async () => wrote.includes(missed));
+
+      // Sealed already (by the scheduler): nothing written, nothing counted.
+      sealer.seal(heard);
+      await sleep(500);
+      // Before, the run found sealed was counted as one this sealer sealed.
+      expect(wrote).toEqual([missed]);
+      // And the scheduler's sweep (at start, then every 5 s) finds the missed run sealed: not counted there.
+      await sleep(5500);
+      expect(await sealedBySchedulers()).toBe(1);
+    } finally {
+      admin.disconnect();
+      redis.disconnect();
+      await c.close();
       await server.stop();
     }
   }, 60_000);

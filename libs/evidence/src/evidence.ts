@@ -53,6 +53,8 @@ export interface Evidence {
   signer(): Promise<NoteSigner>;
   /** Seals a finished run once (idempotent): checkpoint over all its events, signed, anchored. */
   sealRun(runId: string): Promise<CheckpointRecord>;
+  /** `sealRun`, saying whether this call wrote the seal (`wrote: false`: it was sealed already, or another sealer won). */
+  sealRunOnce(runId: string): Promise<{ readonly seal: CheckpointRecord; readonly wrote: boolean }>;
   /** Checkpoints a running run if enough happened since its last checkpoint. */
   checkpointRun(runId: string, opts?: { force?: boolean }): Promise<CheckpointRecord | null>;
   /** The run's bundle; its report is computed now, against the anchor store and our key. */
@@ -144,8 +146,11 @@ export function createEvidence(opts: EvidenceOptions): Evidence {
     anchor,
     signer,
     async sealRun(runId) {
+      return (await this.sealRunOnce(runId)).seal;
+    },
+    async sealRunOnce(runId) {
       const existing = await readSeal(runId);
-      if (existing) return existing;
+      if (existing) return { seal: existing, wrote: false };
       const state = await store.runState(runId);
       if (state === null) throw new NotFoundError(`no run "${runId}"`);
       if (!isTerminalRunState(state)) throw new IllegalStateError(`run "${runId}" is ${state}; it is sealed when it ends`);
@@ -155,9 +160,9 @@ export function createEvidence(opts: EvidenceOptions): Evidence {
       leafCache.delete(runId);
       // Write-once: concurrent sealers (scheduler, CLI) produce the same checkpoint (Ed25519 is
       // deterministic) and the first one stays.
-      await store.recordSeal(runId, JSON.stringify(rec));
-      opts.logger?.info({ runId, events: rec.size, anchor: rec.anchor.kind }, 'run sealed');
-      return (await readSeal(runId))!;
+      const wrote = await store.recordSeal(runId, JSON.stringify(rec));
+      if (wrote) opts.logger?.info({ runId, events: rec.size, anchor: rec.anchor.kind }, 'run sealed');
+      return { seal: (await readSeal(runId))!, wrote };
     },
     async checkpointRun(runId, o = {}) {
       const { state, events: size } = await store.runProgress(runId);
