@@ -69,8 +69,16 @@ export function oncePerRun<A extends unknown[]>(fn: (runId: string, ...rest: A) 
 export function runEndCounter(metrics: AgoraMetrics): RunEndCounter {
   const count = oncePerRun((_runId: string, state: string) => metrics.runs.inc({ state }));
   return (runId, state) => {
-    if (isTerminalRunState(state)) count(runId, state);
+    if (isRunEnd(state)) count(runId, state);
   };
+}
+
+/**
+ * A run that ran and ended: succeeded, failed, cancelled. Not `rejected`, terminal too but never
+ * run (the acceptance counted it; the sweep seals it, with no end message, and must not count it).
+ */
+export function isRunEnd(state: string): boolean {
+  return state === 'succeeded' || state === 'failed' || state === 'cancelled';
 }
 
 /**

@@ -7,7 +7,7 @@ import { ProviderSet } from '@agora/registry';
 import { createEvidence, createSealer } from '@agora/evidence';
 import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
 import { createAgoraTracing, type AgoraTracing } from '@agora/tracing';
-import { publishDeployment, runEndCounter, startActingTerm, type RunEndCounter } from './acting.js';
+import { isRunEnd, publishDeployment, runEndCounter, startActingTerm, type RunEndCounter } from './acting.js';
 import { sealerWithDeadLetters } from './dead-letters.js';
 import { sealerWithDeliveries } from './run-deliveries.js';
 import { acceptSubmission, type AcceptResult, type IntakeContext } from './intake.js';
@@ -114,6 +114,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const countRunEnd = runEndCounter(metrics);
   const recordRunSpan = runSpanRecorder({ store, tracing, logger });
   const runEnded = (runId: string, state: string): void => {
+    if (!isRunEnd(state)) return;
     countRunEnd(runId, state);
     recordRunSpan(runId);
   };

@@ -17,7 +17,7 @@ export function createUpkeep(ctx: {
   readonly redis: RedisClient;
   readonly store: RunStore;
   readonly sealer: Sealer;
-  /** An ended run found unsealed: what the missed run-end message would have done besides sealing. */
+  /** A terminal run found unsealed (`rejected` too): what a missed run-end message would have done besides sealing. */
   runEnded(runId: string, state: string): void;
   queueFor(name: string): Queue;
   fence(): Promise<void>;

@@ -36,19 +36,24 @@ describe('agora_runs_total for ended runs', () => {
       await until('the first run sealed', async () => (await scrape()).value('agora_runs_sealed_total') === 1);
       await until('the first run counted', async () => (await scrape()).value('agora_runs_total', { state: 'cancelled' }) === 1);
 
+      // Rejected at acceptance (an unknown task): counted there; the sweep seals it, and must not count it again.
+      const refused = await c.client.submit({ id: 'refused', items: [{ id: 'x', executor: 'dispatch', inputs: { task: 'nope' } }] });
+      expect((await c.client.wait(refused)).state).toBe('rejected');
+
       // Missed: the subscriber is cut just before the run ends; ioredis is back ~100 ms later,
       // and pub/sub does not keep the message for it.
       const missed = await c.client.submit(plan('missed'));
       await accepted(missed);
       expect(Number(await admin.client('KILL', 'TYPE', 'pubsub'))).toBeGreaterThan(0);
       expect(await c.client.cancel(missed)).toMatchObject({ state: 'cancelled' });
-      await until('the second run sealed by the sweep', async () => (await scrape()).value('agora_runs_sealed_total') === 2);
+      await until('the missed and the rejected run sealed by the sweep', async () => (await scrape()).value('agora_runs_sealed_total') === 3);
       // Two more sweeps: nothing is counted twice.
       await sleep(1200);
       const s = await scrape();
       // Before, this stayed 1: the sweep sealed the run without counting it.
       expect(s.value('agora_runs_total', { state: 'cancelled' })).toBe(2);
       expect(s.value('agora_runs_total', { state: 'accepted' })).toBe(2);
+      expect(s.value('agora_runs_total', { state: 'rejected' })).toBe(1);
     } finally {
       admin.disconnect();
       await c.close();
