@@ -1,5 +1,5 @@
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job, type Queue } from 'bullmq';
-import { INBOX_QUEUE, coerceError, isTerminalRunState, resultSinkNames, type AgoraConfig, type Logger } from '@agora/core';
+import { INBOX_QUEUE, coerceError, resultSinkNames, type AgoraConfig, type Logger } from '@agora/core';
 import { createRedis, type RedisClient, type RunStore } from '@agora/state';
 import type { Sealer } from '@agora/evidence';
 import type { AgoraMetrics } from '@agora/metrics';
