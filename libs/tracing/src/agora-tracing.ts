@@ -76,7 +76,7 @@ export interface AgoraTracing {
   shutdown(): Promise<void>;
 }
 
-/** One OTLP export (and so a flush on shutdown) gives up after this long. */
+/** One OTLP export (and so a flush on shutdown) gives up after this long, unless OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT says otherwise. */
 const EXPORT_TIMEOUT_MS = 5000;
 
 const NOOP_STEP: StepSpan = { end: () => undefined };
@@ -171,7 +171,9 @@ export function createAgoraTracing(config: TracingConfig, opts: AgoraTracingOpti
 }
 
 function otlpExporter(config: TracingConfig, opts: AgoraTracingOptions): SpanExporter {
-  const otlp = new OTLPTraceExporter({ ...(config.tracesUrl !== undefined ? { url: config.tracesUrl } : {}), timeoutMillis: EXPORT_TIMEOUT_MS });
+  // Our timeout unless the standard variable sets one: a value given here would win over it.
+  const envTimeout = process.env['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT'] || process.env['OTEL_EXPORTER_OTLP_TIMEOUT'];
+  const otlp = new OTLPTraceExporter({ ...(config.tracesUrl !== undefined ? { url: config.tracesUrl } : {}), ...(envTimeout ? {} : { timeoutMillis: EXPORT_TIMEOUT_MS }) });
   return opts.logger ? new LoggedExporter(otlp, opts.logger, config.tracesUrl ?? 'http://localhost:4318/v1/traces', opts.exportLogEveryMs ?? 60_000) : otlp;
 }
 

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compileConfig, createLogger, newTraceContext, type TracingConfig } from '@agora/core';
 import { NOOP_ITEM_SPAN, NOOP_TRACING, SPAN_NAMES, createAgoraTracing, type AgoraTracing, type ItemSpanFacts } from '@agora/tracing';
@@ -182,5 +184,32 @@ describe('failed span exports are logged', () => {
     expect(lines.filter((l) => l['msg'] === 'span export failed')).toEqual([
       expect.objectContaining({ level: 'warn', endpoint: `${url}/v1/traces`, err: expect.stringContaining('ECONNREFUSED'), failures: 1 }),
     ]);
+  }, 20_000);
+
+  it('OTEL_EXPORTER_OTLP_TIMEOUT bounds an export to a collector that never answers (the default is 5 s)', async () => {
+    const server = createServer(() => undefined);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const before = process.env['OTEL_EXPORTER_OTLP_TIMEOUT'];
+    // Read by the exporter when it is made, as the OTel SDK reads it.
+    process.env['OTEL_EXPORTER_OTLP_TIMEOUT'] = '300';
+    try {
+      const lines: Array<Record<string, unknown>> = [];
+      const logger = createLogger({}, 'info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
+      const t = createAgoraTracing(tracingConfig({ exporter: 'otlp', endpoint: url }), { exportDelayMs: 60_000, logger });
+      tracers.push(t);
+      const started = Date.now();
+      t.startItem(newTraceContext(), facts('a')).end({ state: 'done' });
+      void t.forceFlush().catch(() => undefined);
+      while (!lines.some((l) => l['msg'] === 'span export failed') && Date.now() - started < 8000) await new Promise((r) => setTimeout(r, 50));
+      // Before, the variable was overridden by the 5 s default: the export gave up after 5 s.
+      expect(Date.now() - started).toBeLessThan(2500);
+      expect(lines.find((l) => l['msg'] === 'span export failed')).toMatchObject({ err: 'Request timed out' });
+    } finally {
+      if (before === undefined) delete process.env['OTEL_EXPORTER_OTLP_TIMEOUT'];
+      else process.env['OTEL_EXPORTER_OTLP_TIMEOUT'] = before;
+      server.closeAllConnections();
+      server.close();
+    }
   }, 20_000);
 });
