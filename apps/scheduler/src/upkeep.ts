@@ -7,9 +7,9 @@ import { repairStrandedItems } from './repair.js';
 /**
  * The active scheduler's periodic sweep over the newest 1,000 runs: seal the finished ones a
  * missed pub/sub message left unsealed (and hand them to `runEnded`, which counts them and
- * records their run span unless the message did), checkpoint the running ones, repair a run whose stream
- * stopped moving (items whose jobs were lost end `JOB_LOST`), and warn, at once and every 5
- * minutes while it lasts, about runners on several hosts with local storage.
+ * records their run span unless the message did), checkpoint the running ones, repair a run
+ * whose stream stopped moving (items whose jobs were lost end `JOB_LOST`), and warn, at once and
+ * every 5 minutes while it lasts, about runners on several hosts with local storage.
  */
 export function createUpkeep(ctx: {
   readonly config: AgoraConfig;
