@@ -171,8 +171,9 @@ export function createAgoraTracing(config: TracingConfig, opts: AgoraTracingOpti
 }
 
 function otlpExporter(config: TracingConfig, opts: AgoraTracingOptions): SpanExporter {
-  // Our timeout unless the standard variable sets one: a value given here would win over it.
-  const envTimeout = process.env['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT'] || process.env['OTEL_EXPORTER_OTLP_TIMEOUT'];
+  // Our timeout unless the standard variable sets one (a value given here would win over it); a
+  // value the SDK would refuse (not a positive number) leaves ours, not the SDK's 10 s default.
+  const envTimeout = ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'].some((name) => Number(process.env[name]?.trim() || NaN) > 0);
   const otlp = new OTLPTraceExporter({ ...(config.tracesUrl !== undefined ? { url: config.tracesUrl } : {}), ...(envTimeout ? {} : { timeoutMillis: EXPORT_TIMEOUT_MS }) });
   return opts.logger ? new LoggedExporter(otlp, opts.logger, config.tracesUrl ?? 'http://localhost:4318/v1/traces', opts.exportLogEveryMs ?? 60_000) : otlp;
 }
