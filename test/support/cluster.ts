@@ -6,6 +6,7 @@ import { createScheduler, type Scheduler } from '@agora/scheduler';
 import { createRunner, type Executor, type Runner } from '@agora/runner';
 import { AgoraClient } from '@agora/sdk';
 import type { AgoraMetrics } from '@agora/metrics';
+import type { AgoraTracing } from '@agora/tracing';
 import { testRedisUrl, uniqueNamespace } from './index.js';
 
 export interface TestCluster {
@@ -33,13 +34,15 @@ export async function startCluster(
     /** Per runner (by index), its metrics; the scheduler's is `schedulerMetrics`. */
     metrics?: readonly AgoraMetrics[];
     schedulerMetrics?: AgoraMetrics;
+    /** The scheduler's tracer (e.g. a `memory` one, to read the run spans it recorded). */
+    schedulerTracing?: AgoraTracing;
   } = {},
 ): Promise<TestCluster> {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'agora-test-'));
   const config: AgoraConfig = opts.compiled
     ? { ...opts.compiled, namespace: uniqueNamespace(), redisUrl: opts.redisUrl ?? testRedisUrl(), dataDir }
     : compileConfig({ namespace: uniqueNamespace(), ...opts.config, dataDir }, 'test', dataDir, { REDIS_URL: opts.redisUrl ?? testRedisUrl() });
-  const scheduler = await createScheduler({ config, logger: silent, ...(opts.schedulerMetrics ? { metrics: opts.schedulerMetrics } : {}), executors: ['noop', 'dispatch', ...(opts.executors ?? []).map((e) => e.name)] });
+  const scheduler = await createScheduler({ config, logger: silent, ...(opts.schedulerMetrics ? { metrics: opts.schedulerMetrics } : {}), ...(opts.schedulerTracing ? { tracing: opts.schedulerTracing } : {}), executors: ['noop', 'dispatch', ...(opts.executors ?? []).map((e) => e.name)] });
   const runners: Runner[] = [];
   for (let i = 0; i < (opts.runners ?? 2); i++) {
     runners.push(

@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
  * sends), answered `200 {}`; every span received is kept, flattened with its resource's
  * `service.name`. Anything else (another path, protobuf, bad JSON) is answered 4xx and counted
  * in `refused`, so a test sees when the exporter sent what this receiver cannot read.
+ * `answer(status)` makes it answer every export with that status instead (a collector that
+ * fails), counted in `failedAnswers`, until `answer(200)`.
  */
 export interface OtlpReceiver {
   /** The base URL, for OTEL_EXPORTER_OTLP_ENDPOINT (spans go to `<url>/v1/traces`). */
@@ -14,6 +16,10 @@ export interface OtlpReceiver {
   spans(): ReceivedSpan[];
   /** Requests refused, with why. */
   refused(): string[];
+  /** Answers exports with this HTTP status from now on (200: accept them again). */
+  answer(status: number): void;
+  /** Exports answered with an error status by `answer`. */
+  failedAnswers(): number;
   close(): Promise<void>;
 }
 
@@ -86,11 +92,19 @@ function readBody(req: IncomingMessage): Promise<string> {
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
   const refused: string[] = [];
+  let status = 200;
+  let failedAnswers = 0;
   const server = createServer((req, res) => {
     void (async () => {
       const contentType = String(req.headers['content-type'] ?? '');
       const body = await readBody(req);
-      if (req.method !== 'POST' || req.url !== '/v1/traces') {
+      if (status !== 200) {
+        failedAnswers++;
+        res.writeHead(status, { 'content-type': 'text/plain' }).end('collector says no');
+        return;
+      }
+      // The path only: an endpoint may carry a query (a token), which a collector ignores here.
+      if (req.method !== 'POST' || new URL(req.url ?? '/', 'http://receiver').pathname !== '/v1/traces') {
         refused.push(`${req.method} ${req.url}`);
         res.writeHead(404).end();
         return;
@@ -143,6 +157,10 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     url: `http://127.0.0.1:${port}`,
     spans: () => [...spans],
     refused: () => [...refused],
+    answer: (s) => {
+      status = s;
+    },
+    failedAnswers: () => failedAnswers,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

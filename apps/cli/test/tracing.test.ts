@@ -135,4 +135,39 @@ describe('OpenTelemetry traces of agora serve and agora runner (OTEL_* variables
     expect(ended.map((l) => l['itemId']).sort()).toEqual(['bottom', 'left', 'right', 'top']);
     for (const l of ended) expect(l).toMatchObject({ level: 'info', component: 'runner', runId, queue: 'default', state: 'done', attempt: 1, traceId, durationMs: expect.any(Number) });
   });
+
+  it('a collector that answers 500: agora serve and agora runner each warn once, naming the endpoint without its credentials', async () => {
+    const receiver = await startOtlpReceiver();
+    receivers.push(receiver);
+    receiver.answer(500);
+    const env = cliEnv({ queues: { default: { concurrency: 2 } }, tracing: { exporter: 'none' } });
+    envs.push(env);
+    const port = new URL(receiver.url).port;
+    Object.assign(env.env, { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://agent:s3cr3t@127.0.0.1:${port}/v1/traces`, OTEL_BSP_SCHEDULE_DELAY: '50' });
+    const serve = await startService(env, ['serve'], /scheduler serving/);
+    const runner = await startService(env, ['runner', '--concurrency', '2'], /runner started/);
+    for (const n of [1, 2]) {
+      const sub = env.agora(['submit', env.writeJson(`plan${n}.json`, { id: `p${n}`, queue: 'default', items: [item('a'), item('b', ['a'])] })]);
+      expect(sub.code, sub.stderr).toBe(0);
+      expect(env.agora(['watch', sub.stdout.trim()]).code).toBe(0);
+    }
+    const failedLines = (stderr: string): Array<Record<string, unknown>> =>
+      stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l['msg'] === 'span export failed');
+    await until('both processes warn', () => failedLines(serve.stderr()).length > 0 && failedLines(runner.stderr()).length > 0);
+    // Both runs' spans were refused (one export or more each), and logged once: a line a minute at most.
+    await until('the second run\'s spans refused', () => receiver.failedAnswers() >= 3);
+    expect(await stop(runner.child)).toBe(0);
+    expect(await stop(serve.child)).toBe(0);
+    for (const [component, p] of [['scheduler', serve], ['runner', runner]] as const) {
+      expect(failedLines(p.stderr()), component).toEqual([
+        expect.objectContaining({ level: 'warn', component, endpoint: `http://127.0.0.1:${port}/v1/traces`, err: expect.stringMatching(/^HTTP 500 /), failures: 1 }),
+      ]);
+      expect(p.stderr()).not.toContain('s3cr3t');
+    }
+  });
 });

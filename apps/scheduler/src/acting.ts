@@ -1,5 +1,5 @@
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job, type Queue } from 'bullmq';
-import { INBOX_QUEUE, coerceError, isTerminalRunState, resultSinkNames, type AgoraConfig, type Logger } from '@agora/core';
+import { INBOX_QUEUE, coerceError, resultSinkNames, type AgoraConfig, type Logger } from '@agora/core';
 import { createRedis, type RedisClient, type RunStore } from '@agora/state';
 import type { Sealer } from '@agora/evidence';
 import type { AgoraMetrics } from '@agora/metrics';
@@ -37,6 +37,50 @@ export async function publishDeployment(
   });
 }
 
+/** Counts an ended run in `agora_runs_total{state}` unless this process counted it already. */
+export type RunEndCounter = (runId: string, state: string) => void;
+
+/** Run ids remembered: more than a sweep looks at (1,000), so a run it sees again is not taken for new. */
+const RUNS_REMEMBERED = 10_000;
+
+/**
+ * `fn`, called at most once per run id in this process, whichever of the finished channel and
+ * the sweep sees the run's end first (the last 10,000 ids are remembered).
+ */
+export function oncePerRun<A extends unknown[]>(fn: (runId: string, ...rest: A) => void): (runId: string, ...rest: A) => void {
+  const seen = new Set<string>();
+  return (runId, ...rest) => {
+    if (seen.has(runId)) return;
+    seen.add(runId);
+    // A Set iterates in insertion order: the oldest is forgotten first.
+    if (seen.size > RUNS_REMEMBERED) seen.delete(seen.values().next().value!);
+    fn(runId, ...rest);
+  };
+}
+
+/**
+ * `agora_runs_total{state="succeeded"|"failed"|"cancelled"}`, once per run in this process. A run
+ * end is seen on the finished channel, or, when that message was missed (the subscriber was
+ * reconnecting, no scheduler was active), by the sweep that seals it; a run both see counts once.
+ * In memory only: a scheduler that starts (or takes over) counts the ended runs its first sweep
+ * finds unsealed, so a run whose end a previous process counted just before it stopped may be
+ * counted by both processes, never twice by one.
+ */
+export function runEndCounter(metrics: AgoraMetrics): RunEndCounter {
+  const count = oncePerRun((_runId: string, state: string) => metrics.runs.inc({ state }));
+  return (runId, state) => {
+    if (isRunEnd(state)) count(runId, state);
+  };
+}
+
+/**
+ * A run that ran and ended: succeeded, failed, cancelled. Not `rejected`, terminal too but never
+ * run (the acceptance counted it; the sweep seals it, with no end message, and must not count it).
+ */
+export function isRunEnd(state: string): boolean {
+  return state === 'succeeded' || state === 'failed' || state === 'cancelled';
+}
+
 /**
  * What runs only while this scheduler holds the lease: the inbox worker (one acceptance per
  * job), and, with sealing on, the seal-on-finish subscription and the upkeep sweep. A lost lease
@@ -49,7 +93,7 @@ export async function startActingTerm(ctx: {
   readonly sealer: Sealer;
   readonly inboxConcurrency: number;
   readonly sealing: boolean;
-  readonly metrics: AgoraMetrics;
+  readonly countRunEnd: RunEndCounter;
   accept(data: unknown): Promise<AcceptResult>;
   sweep(): Promise<void>;
 }): Promise<ActingTerm> {
@@ -121,7 +165,7 @@ export async function startActingTerm(ctx: {
         // One read per run end (never per item), for agora_runs_total{state="succeeded"|"failed"|"cancelled"}.
         void store
           .runState(runId)
-          .then((state) => (state && isTerminalRunState(state) ? ctx.metrics.runs.inc({ state }) : undefined))
+          .then((state) => (state ? ctx.countRunEnd(runId, state) : undefined))
           .catch(() => undefined);
       });
       const sweep = (): void =>

@@ -7,14 +7,14 @@ import { ProviderSet } from '@agora/registry';
 import { createEvidence, createSealer, type Evidence } from '@agora/evidence';
 import { createAgoraMetrics, type AgoraMetrics } from '@agora/metrics';
 import { createAgoraTracing, type AgoraTracing } from '@agora/tracing';
-import { publishDeployment, startActingTerm } from './acting.js';
+import { isRunEnd, publishDeployment, runEndCounter, startActingTerm, type RunEndCounter } from './acting.js';
 import { sealerWithDeadLetters } from './dead-letters.js';
 import { sealerWithDeliveries } from './run-deliveries.js';
 import { acceptSubmission, type AcceptResult, type IntakeContext } from './intake.js';
 import { Admissions } from './admission.js';
 import { LeaderLease, LeaseLostError } from './leader-lease.js';
 import { Leadership, type ActingTerm } from './leadership.js';
-import { startRunSpans } from './run-spans.js';
+import { runSpanRecorder, startRunSpans } from './run-spans.js';
 import { createUpkeep } from './upkeep.js';
 
 export { LeaseLostError } from './leader-lease.js';
@@ -81,7 +81,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const queueFor = (name: string): Queue => queues.get(name) ?? queues.set(name, new Queue(name, { connection: redis, prefix })).get(name)!;
   const executors = opts.executors ?? DEFAULT_EXECUTORS;
   const metrics = opts.metrics ?? createAgoraMetrics();
-  const tracing = opts.tracing ?? createAgoraTracing(config.tracing, { component: 'scheduler' });
+  const tracing = opts.tracing ?? createAgoraTracing(config.tracing, { component: 'scheduler', logger });
   // Read on scrape only: one getJobCounts per queue.
   metrics.observeQueueJobs(() => Promise.all([INBOX_QUEUE, ...Object.keys(config.queues)].map(async (q) => ({ queue: q, counts: await queueFor(q).getJobCounts() }))));
   // The lease has a connection of its own, so its renewals never wait behind a large acceptance.
@@ -106,9 +106,18 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const accept = (data: unknown): Promise<AcceptResult> => acceptSubmission(intake, data);
   const runDeliveries = await runEndSealer({ config, logger, redis, evidence, store, metrics, queueFor, fence, providers: intake.providers });
   const sealer = runDeliveries.sealer;
-  const upkeep = createUpkeep({ config, logger, redis, store, sealer, queueFor, fence });
+  // Shared by every term of this process: the message paths and the sweep count a run, and
+  // record its span, once.
+  const countRunEnd = runEndCounter(metrics);
+  const recordRunSpan = runSpanRecorder({ store, tracing, logger });
+  const runEnded = (runId: string, state: string): void => {
+    if (!isRunEnd(state)) return;
+    countRunEnd(runId, state);
+    recordRunSpan(runId);
+  };
+  const upkeep = createUpkeep({ config, logger, redis, store, sealer, runEnded, queueFor, fence });
   const startTerm = (epoch: number, termNo: number): Promise<ActingTerm> =>
-    startSchedulerTerm({ opts, redis, store, executors, queueFor, intake, sealer, metrics, tracing, sweep: upkeep.sweep, fenceTerm: (n) => leadership.fence(n) }, epoch, termNo);
+    startSchedulerTerm({ opts, redis, store, executors, queueFor, intake, sealer, countRunEnd, recordRunSpan, tracing, sweep: upkeep.sweep, fenceTerm: (n) => leadership.fence(n) }, epoch, termNo);
   // A term that has not stopped within a lease is taken for hung (see Leadership.stopTerm).
   const leadership = new Leadership(lease, logger, startTerm, config.scheduler.leaseMs);
 
@@ -189,7 +198,8 @@ interface TermContext {
   readonly queueFor: (name: string) => Queue;
   readonly intake: IntakeContext;
   readonly sealer: Parameters<typeof startActingTerm>[0]['sealer'];
-  readonly metrics: AgoraMetrics;
+  readonly countRunEnd: RunEndCounter;
+  readonly recordRunSpan: (runId: string) => void;
   readonly tracing: AgoraTracing;
   readonly sweep: Parameters<typeof startActingTerm>[0]['sweep'];
   /** Throws unless term `termNo` is still the one acting (Leadership.fence). */
@@ -208,8 +218,8 @@ async function startSchedulerTerm(t: TermContext, epoch: number, termNo: number)
   // stop in time writes nothing once the next term (here, maybe under the same epoch) acts.
   const termIntake: IntakeContext = { ...intake, fence: () => t.fenceTerm(termNo) };
   const acceptInTerm = (data: unknown): Promise<AcceptResult> => acceptSubmission(termIntake, data);
-  const term = await startActingTerm({ config, logger, store: t.store, sealer: t.sealer, metrics: t.metrics, accept: acceptInTerm, sweep: t.sweep, inboxConcurrency: opts.inboxConcurrency ?? 2, sealing: opts.sealing !== false });
-  const runSpans = await startRunSpans({ config, logger, store: t.store, tracing: t.tracing }).catch(async (err: unknown) => {
+  const term = await startActingTerm({ config, logger, store: t.store, sealer: t.sealer, countRunEnd: t.countRunEnd, accept: acceptInTerm, sweep: t.sweep, inboxConcurrency: opts.inboxConcurrency ?? 2, sealing: opts.sealing !== false });
+  const runSpans = await startRunSpans({ config, store: t.store, tracing: t.tracing, record: t.recordRunSpan }).catch(async (err: unknown) => {
     await term.stop();
     throw err;
   });

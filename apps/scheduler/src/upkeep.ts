@@ -6,9 +6,10 @@ import { repairStrandedItems } from './repair.js';
 
 /**
  * The active scheduler's periodic sweep over the newest 1,000 runs: seal the finished ones a
- * missed pub/sub message left unsealed, checkpoint the running ones, repair a run whose stream
- * stopped moving (items whose jobs were lost end `JOB_LOST`), and warn, at once and every 5
- * minutes while it lasts, about runners on several hosts with local storage.
+ * missed pub/sub message left unsealed (and hand them to `runEnded`, which counts them and
+ * records their run span unless the message did), checkpoint the running ones, repair a run
+ * whose stream stopped moving (items whose jobs were lost end `JOB_LOST`), and warn, at once and
+ * every 5 minutes while it lasts, about runners on several hosts with local storage.
  */
 export function createUpkeep(ctx: {
   readonly config: AgoraConfig;
@@ -16,6 +17,8 @@ export function createUpkeep(ctx: {
   readonly redis: RedisClient;
   readonly store: RunStore;
   readonly sealer: Sealer;
+  /** A terminal run found unsealed (`rejected` too): what a missed run-end message would have done besides sealing. */
+  runEnded(runId: string, state: string): void;
   queueFor(name: string): Queue;
   fence(): Promise<void>;
 }): { sweep(): Promise<void> } {
@@ -62,8 +65,10 @@ export function createUpkeep(ctx: {
       for (let i = 0; i < ids.length; i++) {
         const runId = ids[i]!;
         const { state, seq, queue, sealed } = looks[i]!;
-        if (state && isTerminalRunState(state) && !sealed) ctx.sealer.seal(runId);
-        else if (state === 'running') {
+        if (state && isTerminalRunState(state) && !sealed) {
+          ctx.runEnded(runId, state);
+          ctx.sealer.seal(runId);
+        } else if (state === 'running') {
           seen.add(runId);
           await ctx.sealer.checkpoint(runId);
           await repairIfStalled(runId, seq, queue);

@@ -68,6 +68,13 @@ export function resolveTracingConfig(cfg: z.infer<typeof tracingConfigSchema>, e
   // A list is allowed by the spec; one exporter is what a process here sends to.
   const listed = fromEnv('OTEL_TRACES_EXPORTER', z.string().transform((s) => s.split(',').map((x) => x.trim().toLowerCase())).pipe(z.array(z.enum(TRACING_EXPORTERS)).length(1, 'name one exporter: otlp, none or memory')));
   const exporter = disabled.toLowerCase() === 'true' ? 'none' : (listed?.[0] ?? cfg.exporter);
+  if (exporter === 'otlp') {
+    // The exporter speaks OTLP/HTTP only (JSON bodies; a collector's HTTP port takes them as it
+    // takes protobuf). `grpc` would be ignored, every batch sent as HTTP to a gRPC port and lost.
+    for (const name of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
+      fromEnv(name, z.enum(['http/json', 'http/protobuf'], { error: () => 'Agora exports OTLP over HTTP: http/json or http/protobuf (JSON is sent), to the collector\'s HTTP port (4318); grpc is not supported' }));
+    }
+  }
   const tracesEndpoint = fromEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', otlpTracesUrl, true);
   const endpoint = fromEnv('OTEL_EXPORTER_OTLP_ENDPOINT', otlpEndpoint, true) ?? cfg.endpoint ?? 'http://localhost:4318';
   return {

@@ -57,6 +57,13 @@ describe('tracing config', () => {
     expect(problemsOf(() => tracing({}, { OTEL_TRACES_EXPORTER: 'otlp,console' })).join('\n')).toMatch(/OTEL_TRACES_EXPORTER: name one exporter/);
     expect(problemsOf(() => tracing({}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://collector:4317' })).join('\n')).toMatch(/^OTEL_EXPORTER_OTLP_ENDPOINT: an http/);
     expect(problemsOf(() => tracing({ exporter: 'jaeger' }))[0]).toMatch(/^tracing\.exporter: /);
+    // The gRPC protocol cannot be honoured (the exporter sends OTLP/HTTP): refused while exporting, not ignored.
+    expect(problemsOf(() => tracing({ exporter: 'otlp' }, { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).join('\n')).toMatch(/^OTEL_EXPORTER_OTLP_PROTOCOL: .*grpc is not supported \(got "grpc"\)/);
+    expect(problemsOf(() => tracing({}, { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc' })).join('\n')).toMatch(/^OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: /);
+    expect(tracing({ exporter: 'otlp' }, { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' }).exporter).toBe('otlp');
+    expect(tracing({ exporter: 'otlp' }, { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json' }).exporter).toBe('otlp');
+    // With tracing off the variable is someone else's.
+    expect(tracing({}, { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }).exporter).toBe('none');
     expect(problemsOf(() => tracing({ endpoint: 'collector:4318' }))[0]).toMatch(/^tracing\.endpoint: an http/);
     expect(problemsOf(() => tracing({ sampler: 'always' }))[0]).toMatch(/^tracing: .*sampler/);
   });

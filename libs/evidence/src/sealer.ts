@@ -20,7 +20,7 @@ export function createSealer(opts: {
   fence(): Promise<void>;
   /** Errors that only mean "not the active scheduler any more": not logged. */
   quiet?(err: unknown): boolean;
-  /** Called after each run this sealer sealed (for `agora_runs_sealed_total`). */
+  /** Called after each run this sealer sealed: wrote the seal of, not found sealed (for `agora_runs_sealed_total`). */
   onSealed?(runId: string): void;
 }): Sealer {
   const { evidence, logger } = opts;
@@ -32,8 +32,8 @@ export function createSealer(opts: {
       sealing.add(runId);
       opts
         .fence()
-        .then(() => evidence.sealRun(runId))
-        .then(() => opts.onSealed?.(runId))
+        .then(() => evidence.sealRunOnce(runId))
+        .then(({ wrote }) => (wrote ? opts.onSealed?.(runId) : undefined))
         .catch((err: unknown) => {
           if (!quiet(err)) logger.error({ runId, err: coerceError(err).message }, 'sealing failed');
         })

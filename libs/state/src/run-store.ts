@@ -653,9 +653,12 @@ export class RunStore {
     return this.redis.hget(this.keys.run(runId).audit, field);
   }
 
-  /** Writes the run's seal once (the first sealer wins: concurrent sealers produce the same checkpoint). */
-  async recordSeal(runId: string, seal: string): Promise<void> {
-    await this.redis.hsetnx(this.keys.run(runId).audit, 'sealed', seal);
+  /**
+   * Writes the run's seal once (the first sealer wins: concurrent sealers produce the same
+   * checkpoint). True when this call wrote it.
+   */
+  async recordSeal(runId: string, seal: string): Promise<boolean> {
+    return (await this.redis.hsetnx(this.keys.run(runId).audit, 'sealed', seal)) === 1;
   }
 
   /** Replaces the run's list of periodic checkpoints. */

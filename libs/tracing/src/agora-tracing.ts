@@ -1,9 +1,9 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
-import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor, type BufferConfig, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor, type BufferConfig, type ReadableSpan, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import type { TraceContext, TracingConfig } from '@agora/core';
+import type { Logger, TraceContext, TracingConfig } from '@agora/core';
 import { RunIdGenerator } from './run-id-generator.js';
 
 /** The steps of an item that get a child span of their own. */
@@ -76,7 +76,7 @@ export interface AgoraTracing {
   shutdown(): Promise<void>;
 }
 
-/** One OTLP export (and so a flush on shutdown) gives up after this long. */
+/** One OTLP export (and so a flush on shutdown) gives up after this long, unless OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT says otherwise. */
 const EXPORT_TIMEOUT_MS = 5000;
 
 const NOOP_STEP: StepSpan = { end: () => undefined };
@@ -102,6 +102,13 @@ export interface AgoraTracingOptions {
    * `OTEL_BSP_SCHEDULE_DELAY`. @default OTEL_BSP_SCHEDULE_DELAY, else 2000
    */
   readonly exportDelayMs?: number;
+  /**
+   * Where a failing OTLP export is reported (`span export failed`, `span export recovered`):
+   * without it a collector that refuses or is down loses every span silently.
+   */
+  readonly logger?: Logger;
+  /** A failing export is logged again at most this often (with the count since). @default 60000 */
+  readonly exportLogEveryMs?: number;
 }
 
 /**
@@ -117,7 +124,7 @@ export function createAgoraTracing(config: TracingConfig, opts: AgoraTracingOpti
   const memory = config.exporter === 'memory' ? new InMemorySpanExporter() : undefined;
   const processor: SpanProcessor = memory
     ? new SimpleSpanProcessor(memory)
-    : new BatchSpanProcessor(new OTLPTraceExporter({ ...(config.tracesUrl !== undefined ? { url: config.tracesUrl } : {}), timeoutMillis: EXPORT_TIMEOUT_MS }), batchConfig(opts));
+    : new BatchSpanProcessor(otlpExporter(config, opts), batchConfig(opts));
   const ids = new RunIdGenerator();
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName, ...(opts.component ? { 'agora.component': opts.component } : {}) }),
@@ -161,6 +168,104 @@ export function createAgoraTracing(config: TracingConfig, opts: AgoraTracingOpti
     forceFlush: () => provider.forceFlush(),
     shutdown: () => provider.shutdown(),
   };
+}
+
+function otlpExporter(config: TracingConfig, opts: AgoraTracingOptions): SpanExporter {
+  // Our timeout unless the standard variable sets one (a value given here would win over it); a
+  // value the SDK would refuse (not a positive number) leaves ours, not the SDK's 10 s default.
+  const envTimeout = ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'].some((name) => Number(process.env[name]?.trim() || NaN) > 0);
+  const otlp = new OTLPTraceExporter({ ...(config.tracesUrl !== undefined ? { url: config.tracesUrl } : {}), ...(envTimeout ? {} : { timeoutMillis: EXPORT_TIMEOUT_MS }) });
+  return opts.logger ? new LoggedExporter(otlp, opts.logger, config.tracesUrl ?? 'http://localhost:4318/v1/traces', opts.exportLogEveryMs ?? 60_000) : otlp;
+}
+
+/** An OTLP endpoint as a log line may show it: no user, password, query or fragment (tokens live there). */
+export function shownEndpoint(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    u.search = '';
+    u.hash = '';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+/**
+ * The OTLP exporter, its outcomes logged: the SDK reports a failed export only to OpenTelemetry's
+ * diag logger, which nobody reads, and drops the batch. A failure is a `warn` unless one was
+ * written less than `everyMs` ago; then it is counted, and the next `warn` says how many exports
+ * failed (and spans were lost) since the last line. The first success after a logged failure is
+ * an `info`. So a collector that is down, or flaps, costs at most a line or two a minute.
+ */
+class LoggedExporter implements SpanExporter {
+  private readonly endpoint: string;
+  /** Failed exports, and their spans, since the last `warn`. */
+  private failedSince = 0;
+  private spansLostSince = 0;
+  /** Failed exports since the last success, and whether a `warn` told of them. */
+  private failedInOutage = 0;
+  private warnedInOutage = false;
+  private lastWarnAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly inner: SpanExporter,
+    private readonly logger: Logger,
+    private readonly rawUrl: string,
+    private readonly everyMs: number,
+  ) {
+    this.endpoint = shownEndpoint(rawUrl);
+  }
+
+  export(spans: ReadableSpan[], resultCallback: Parameters<SpanExporter['export']>[1]): void {
+    this.inner.export(spans, (result) => {
+      try {
+        // ExportResultCode.SUCCESS is 0 (@opentelemetry/core, not a dependency of ours).
+        if (result.code === 0) this.succeeded();
+        else this.failed(spans.length, result.error);
+      } catch {
+        // Logging must never keep the result from the batch processor.
+      }
+      resultCallback(result);
+    });
+  }
+
+  private failed(spans: number, error: unknown): void {
+    this.failedSince++;
+    this.spansLostSince += spans;
+    this.failedInOutage++;
+    const now = Date.now();
+    if (now - this.lastWarnAt < this.everyMs) return;
+    this.logger.warn({ endpoint: this.endpoint, err: this.describe(error), failures: this.failedSince, spansLost: this.spansLostSince }, 'span export failed');
+    this.lastWarnAt = now;
+    this.warnedInOutage = true;
+    this.failedSince = 0;
+    this.spansLostSince = 0;
+  }
+
+  private succeeded(): void {
+    if (this.failedInOutage === 0) return;
+    if (this.warnedInOutage) this.logger.info({ endpoint: this.endpoint, failures: this.failedInOutage }, 'span export recovered');
+    this.failedInOutage = 0;
+    this.warnedInOutage = false;
+  }
+
+  /** The error in one line: an HTTP answer as its status (the exporter's error has the code), never the raw URL. */
+  private describe(error: unknown): string {
+    const e = error as { message?: unknown; code?: unknown } | undefined;
+    const message = typeof e?.message === 'string' && e.message !== '' ? e.message : String(error ?? 'unknown error');
+    const text = typeof e?.code === 'number' ? `HTTP ${e.code} ${message}` : message;
+    return text.split(this.rawUrl).join(this.endpoint).slice(0, 300);
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
 }
 
 /**

@@ -1,5 +1,7 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { compileConfig, newTraceContext, type TracingConfig } from '@agora/core';
+import { compileConfig, createLogger, newTraceContext, type TracingConfig } from '@agora/core';
 import { NOOP_ITEM_SPAN, NOOP_TRACING, SPAN_NAMES, createAgoraTracing, type AgoraTracing, type ItemSpanFacts } from '@agora/tracing';
 import { startOtlpReceiver, type OtlpReceiver } from '../../../test/support/otlp.js';
 
@@ -120,4 +122,94 @@ describe('the otlp tracer', () => {
     expect(spans.find((s) => s.name === 'provider.run')!.parentSpanId).toBe(item.spanId);
     expect(root.endTimeUnixNano).toBe(BigInt(now + 50) * 1_000_000n);
   });
+});
+
+describe('failed span exports are logged', () => {
+  it('warns naming the endpoint without credentials, at most once per interval with a count, and says when exports recover', async () => {
+    const receiver = await startOtlpReceiver();
+    receivers.push(receiver);
+    receiver.answer(500);
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createLogger({ component: 'runner' }, 'info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
+    const port = new URL(receiver.url).port;
+    // Credentials in the URL: a log line must not show them.
+    const env = { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://agent:s3cr3t@127.0.0.1:${port}/v1/traces` };
+    const t = createAgoraTracing(tracingConfig({ exporter: 'otlp' }, env), { component: 'runner', exportDelayMs: 60_000, logger, exportLogEveryMs: 500 });
+    tracers.push(t);
+    const exportOne = async (): Promise<void> => {
+      t.startItem(newTraceContext(), facts('a')).end({ state: 'done' });
+      // The batch processor rejects a flush whose export failed; the log line is what is tested.
+      await t.forceFlush().catch(() => undefined);
+    };
+    const logged = (msg: string) => lines.filter((l) => l['msg'] === msg);
+
+    await exportOne();
+    expect(receiver.failedAnswers()).toBe(1);
+    expect(logged('span export failed')).toEqual([
+      expect.objectContaining({ level: 'warn', component: 'runner', endpoint: `http://127.0.0.1:${port}/v1/traces`, err: expect.stringMatching(/^HTTP 500 /), failures: 1, spansLost: 1 }),
+    ]);
+    // Within the interval: counted, not logged.
+    await exportOne();
+    await exportOne();
+    expect(receiver.failedAnswers()).toBe(3);
+    expect(logged('span export failed')).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 600));
+    await exportOne();
+    expect(logged('span export failed')).toHaveLength(2);
+    expect(logged('span export failed')[1]).toMatchObject({ failures: 3, spansLost: 3 });
+
+    receiver.answer(200);
+    await exportOne();
+    await exportOne();
+    expect(receiver.spans()).toHaveLength(2);
+    expect(logged('span export recovered')).toEqual([expect.objectContaining({ level: 'info', endpoint: `http://127.0.0.1:${port}/v1/traces`, failures: 4 })]);
+    expect(lines).toHaveLength(3);
+    const text = JSON.stringify(lines);
+    for (const secret of ['s3cr3t', 'agent']) expect(text).not.toContain(secret);
+  });
+
+  it('names a refused connection (nothing listens on the port)', async () => {
+    const receiver = await startOtlpReceiver();
+    const url = receiver.url;
+    await receiver.close();
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createLogger({ component: 'scheduler' }, 'info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
+    const t = createAgoraTracing(tracingConfig({ exporter: 'otlp', endpoint: url }), { component: 'scheduler', exportDelayMs: 60_000, logger });
+    tracers.push(t);
+    t.startItem(newTraceContext(), facts('a')).end({ state: 'done' });
+    await t.forceFlush().catch(() => undefined);
+    // The exporter retries a refused connection until its 5 s timeout, then gives the batch up.
+    const end = Date.now() + 15_000;
+    while (!lines.some((l) => l['msg'] === 'span export failed') && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    expect(lines.filter((l) => l['msg'] === 'span export failed')).toEqual([
+      expect.objectContaining({ level: 'warn', endpoint: `${url}/v1/traces`, err: expect.stringContaining('ECONNREFUSED'), failures: 1 }),
+    ]);
+  }, 20_000);
+
+  it('OTEL_EXPORTER_OTLP_TIMEOUT bounds an export to a collector that never answers (the default is 5 s)', async () => {
+    const server = createServer(() => undefined);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const before = process.env['OTEL_EXPORTER_OTLP_TIMEOUT'];
+    // Read by the exporter when it is made, as the OTel SDK reads it.
+    process.env['OTEL_EXPORTER_OTLP_TIMEOUT'] = '300';
+    try {
+      const lines: Array<Record<string, unknown>> = [];
+      const logger = createLogger({}, 'info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
+      const t = createAgoraTracing(tracingConfig({ exporter: 'otlp', endpoint: url }), { exportDelayMs: 60_000, logger });
+      tracers.push(t);
+      const started = Date.now();
+      t.startItem(newTraceContext(), facts('a')).end({ state: 'done' });
+      void t.forceFlush().catch(() => undefined);
+      while (!lines.some((l) => l['msg'] === 'span export failed') && Date.now() - started < 8000) await new Promise((r) => setTimeout(r, 50));
+      // Before, the variable was overridden by the 5 s default: the export gave up after 5 s.
+      expect(Date.now() - started).toBeLessThan(2500);
+      expect(lines.find((l) => l['msg'] === 'span export failed')).toMatchObject({ err: 'Request timed out' });
+    } finally {
+      if (before === undefined) delete process.env['OTEL_EXPORTER_OTLP_TIMEOUT'];
+      else process.env['OTEL_EXPORTER_OTLP_TIMEOUT'] = before;
+      server.closeAllConnections();
+      server.close();
+    }
+  }, 20_000);
 });
