@@ -106,15 +106,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const accept = (data: unknown): Promise<AcceptResult> => acceptSubmission(intake, data);
   const runDeliveries = await runEndSealer({ config, logger, redis, evidence, store, metrics, queueFor, fence, providers: intake.providers });
   const sealer = runDeliveries.sealer;
-  // Shared by every term of this process: the message paths and the sweep count a run, and
-  // record its span, once.
-  const countRunEnd = runEndCounter(metrics);
-  const recordRunSpan = runSpanRecorder({ store, tracing, logger });
-  const runEnded = (runId: string, state: string): void => {
-    if (!isRunEnd(state)) return;
-    countRunEnd(runId, state);
-    recordRunSpan(runId);
-  };
+  const { countRunEnd, recordRunSpan, runEnded } = runEndHooks(metrics, store, tracing, logger);
   const upkeep = createUpkeep({ config, logger, redis, store, sealer, runEnded, queueFor, fence });
   const startTerm = (epoch: number, termNo: number): Promise<ActingTerm> =>
     startSchedulerTerm({ opts, redis, store, executors, queueFor, intake, sealer, countRunEnd, recordRunSpan, tracing, sweep: upkeep.sweep, fenceTerm: (n) => leadership.fence(n) }, epoch, termNo);
@@ -155,6 +147,22 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
  * What a run's end goes through, in order: the dead letters its runners did not write, its
  * notifications (and results of items that never ran), then its seal.
  */
+/**
+ * A run's end, counted (`agora_runs_total`) and its span recorded once per process, shared by
+ * every term: the message paths and the sweep (which finds the runs whose end message was missed)
+ * may both see the same end.
+ */
+function runEndHooks(metrics: AgoraMetrics, store: RunStore, tracing: AgoraTracing, logger: Logger) {
+  const countRunEnd = runEndCounter(metrics);
+  const recordRunSpan = runSpanRecorder({ store, tracing, logger });
+  const runEnded = (runId: string, state: string): void => {
+    if (!isRunEnd(state)) return;
+    countRunEnd(runId, state);
+    recordRunSpan(runId);
+  };
+  return { countRunEnd, recordRunSpan, runEnded };
+}
+
 /**
  * What is refused at start rather than found out later: as the runner, a command only scripts
  * call that the Redis user may not run; and, when this scheduler seals, a signing key it may not
