@@ -24,6 +24,11 @@ export interface ApiOptions {
   readonly maxSseClients?: number;
   /** How often an SSE stream with nothing to say gets a comment line. @default SSE_HEARTBEAT_MS */
   readonly sseHeartbeatMs?: number;
+  /**
+   * Reads a rerun's stored plan (`planRef`) before anything is submitted: throws
+   * `IllegalStateError` (409) when it is gone or unusable, as `agora rerun` refuses it.
+   */
+  readonly rerunPlan?: (runId: string, planRef: string) => Promise<void>;
 }
 
 /**
@@ -304,7 +309,7 @@ export function createApiRouter(opts: ApiOptions): Router {
   });
 
   mountDeadLetterRoutes(r, client, authorize);
-  mountRerunRoutes(r, client, authorize);
+  mountRerunRoutes(r, client, authorize, opts.rerunPlan);
 
   r.use((req, res) => res.status(404).json({ error: 'not_found', message: `no route ${req.method} ${req.originalUrl.split('?')[0]}` }));
   r.use(bodyErrors());
@@ -491,12 +496,13 @@ const MEMO_PURGE_SHAPES = '{ "keys": ["<memo key>", …] } (1-10,000 keys of 64 
  * memo cache's `GET /api/memo[?limit=N]` and `POST /api/memo/purge` (`{ keys } | { all: true }`),
  * scope `admin` (entries name runs, items and results across the namespace).
  */
-function mountRerunRoutes(r: Router, client: AgoraClient, authorize: (scope: DashboardScope) => RequestHandler): void {
+function mountRerunRoutes(r: Router, client: AgoraClient, authorize: (scope: DashboardScope) => RequestHandler, rerunPlan: ApiOptions['rerunPlan']): void {
   r.post('/runs/:id/rerun', authorize('submit'), (req, res) => {
     const id = runIdParam(req, res);
     const b = id ? bodyOf(rerunBody, req, res) : null;
     if (id && b) {
-      client.rerun(id, { fromFailed: b.fromFailed === true, ...(b.runId !== undefined ? { runId: b.runId } : {}) }).then(
+      const checkPlan = rerunPlan ? { checkPlan: (planRef: string) => rerunPlan(id, planRef) } : {};
+      client.rerun(id, { fromFailed: b.fromFailed === true, ...(b.runId !== undefined ? { runId: b.runId } : {}), ...checkPlan }).then(
         (x) => res.status(202).location(`/api/runs/${x.runId}`).json(x),
         (err: unknown) => fail(res, err),
       );

@@ -8,7 +8,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import { INBOX_QUEUE, configValidateOptions, createLogger, submittedQueueOf, type AgoraConfig, type Logger } from '@agora/core';
-import { IllegalStateError, ValueError } from '@agora/core';
+import { AgoraError, IllegalStateError, NotFoundError, UnavailableError, ValueError } from '@agora/core';
 import { RunStore, createRedis, type RedisClient } from '@agora/state';
 import { AgoraClient } from '@agora/sdk';
 import { createEvidence, verifyEvidence } from '@agora/evidence';
@@ -230,6 +230,20 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
       audit,
       artifacts: opts.artifacts ?? (async (uri) => readArtifact(await providers.storage(), uri, config.namespace)),
       itemLogs: async (item) => readItemLogs(await providers.storage(), config.namespace, item),
+      // The scheduler reads a rerun's plan back from storage: one gone (or corrupt) there got a
+      // 202 and then a run rejected at acceptance; `agora rerun` refuses it before submitting.
+      rerunPlan: async (runId, planRef) => {
+        const storage = await providers.storage();
+        try {
+          await storage.get(planRef);
+        } catch (err) {
+          if (!(err instanceof AgoraError)) throw err;
+          // Fixed words: a storage error's own message can name a server path.
+          if (err.retryable) throw new UnavailableError(`storage did not answer reading the stored plan of run "${runId}"; try again`, { cause: err });
+          const why = err instanceof NotFoundError ? 'is gone from storage' : 'cannot be read from storage (it does not hash to its ref, or storage refused it)';
+          throw new IllegalStateError(`run "${runId}" cannot be rerun: its stored plan ${planRef} ${why}; submit its plan again`);
+        }
+      },
       authorize: requireScope,
       events,
       maxSseClients: config.dashboard.maxSseClients,

@@ -257,7 +257,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
             '202': json(schemaOf(rerunSchema), 'the new run; Location names it'),
             '400': error('a bad body or run id'),
             '404': error('no such run'),
-            '409': error('the run has not ended, was rejected, has no stored plan, or the new run id is taken'),
+            '409': error('the run has not ended, was rejected, has no stored plan (none recorded, or gone from storage), or the new run id is taken'),
           },
         }),
       },
