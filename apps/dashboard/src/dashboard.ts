@@ -179,6 +179,10 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     }),
   );
   app.use(refuseCrossSite());
+  // No route serves OPTIONS (no CORS is granted): Express answered it itself, 200 text/plain
+  // "GET,HEAD", on the console's routers, where every other route answered 404 JSON.
+  const unserved = notFound();
+  app.use((req: Request, res: Response, next: NextFunction) => (req.method === 'OPTIONS' ? unserved(req, res, next) : next()));
   const signIn = authenticate(ring);
   const readOnlyRouter = readOnlyAdapter.getRouter() as express.Application;
   const writableRouter = writableAdapter?.getRouter() as express.Application | undefined;

@@ -110,6 +110,21 @@ describe('error answers (finding 1)', () => {
     expect(logged.some((l) => l.level === 'warn' && JSON.stringify(l.obj).includes('ENOENT'))).toBe(true);
   });
 
+  it('OPTIONS and /console answer as any request no route serves: a 404 JSON, not Express\'s text "GET,HEAD" or an HTML redirect', async () => {
+    // The console's routes answered OPTIONS 200 text/plain "GET,HEAD"; the API's answered 404 JSON.
+    for (const p of ['/runs', '/runs/rnosuch', '/api/runs/rnosuch/graph', '/api/runs/rnosuch/verdict', '/api/runs', '/api/runs/rnosuch/items/a', '/healthz']) {
+      const res = await fetch(`${open.url}${p}`, { method: 'OPTIONS' });
+      expect(res.status, `OPTIONS ${p}`).toBe(404);
+      expectCleanJson({ type: res.headers.get('content-type') ?? '', body: await res.text() }, `OPTIONS ${p}`);
+    }
+    // /console was a 301 (an HTML page) to /console/, itself a 404.
+    for (const p of ['/console', '/console/.']) {
+      const r = await rawGet(open.url, p);
+      expect(r.status, p).toBe(404);
+      expectCleanJson(r, p);
+    }
+  });
+
   it('an exception in a route is a 500 { error: "internal" } without its message, logged at error', async () => {
     logged.length = 0;
     const res = await fetch(`${open.url}/api/artifacts?uri=agora%3A%2F%2Fx%2Fresult%2Fa%2Fb`);
