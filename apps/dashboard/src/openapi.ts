@@ -234,13 +234,20 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
             '400': error('a malformed dead letter id or body'),
             '404': error('no such dead letter'),
             '409': error('already replayed (send force)'),
+            '422': json(ref('Error'), 'the deployment no longer serves what the letter names (its task, queue or target): `problems` says what'),
           },
         }),
       },
       '/api/dlq/replay': {
         post: postOp('admin', "Replay a run's dead items", {
           requestBody: { required: true, content: { 'application/json': { schema: schemaOf(replayRunBody, 'input') } } },
-          responses: { '202': json(schemaOf(replayedSchema), 'the new run, the letters and items it replays'), '400': error('a bad body'), '404': error('no dead letters left to replay') },
+          responses: {
+            '202': json(schemaOf(replayedSchema), 'the new run, the letters and items it replays'),
+            '400': error('a bad body'),
+            '404': error('no dead letters left to replay'),
+            '409': error('a letter cannot be replayed (its inputs were not recorded, a dependency has no recorded result)'),
+            '422': json(ref('Error'), 'the deployment no longer serves what the letters name (their task, queue or target): `problems` says what'),
+          },
         }),
       },
       '/api/dlq/purge': {
