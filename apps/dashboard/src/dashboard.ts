@@ -54,6 +54,25 @@ export interface Dashboard {
 /** This package's version: the API document's `info.version` (dist/dashboard.js sits one folder below package.json). */
 const { version: DASHBOARD_VERSION } = createRequire(import.meta.url)('../package.json') as { version: string };
 
+/** How long a route waits for Redis before it answers 503 (README: any route, within 4 s). */
+const REDIS_TIMEOUT_MS = 4000;
+
+/**
+ * 503 unavailable for a request not answered within `ms`: Bull Board's API waited for a hung
+ * Redis for ever (its queues have no command timeout). Its own answer, when Redis comes back,
+ * then finds the response sent and is dropped (errorHandler, headers sent).
+ */
+function answerWithin(ms: number, what: string): express.RequestHandler {
+  return (_req, res, next) => {
+    const timer = setTimeout(() => {
+      if (!res.headersSent) res.status(503).json({ error: 'unavailable', message: `Redis did not answer within ${ms} ms (${what})` });
+    }, ms);
+    res.once('finish', () => clearTimeout(timer));
+    res.once('close', () => clearTimeout(timer));
+    next();
+  };
+}
+
 /** A PING unanswered this long makes /healthz say so, before `readiness` gives up with a message naming no cause. */
 const PING_TIMEOUT_MS = READY_TIMEOUT_MS - 250;
 
@@ -142,7 +161,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   const client = new AgoraClient({
     redis,
     namespace: config.namespace,
-    timeoutMs: 4000,
+    timeoutMs: REDIS_TIMEOUT_MS,
     validate: configValidateOptions(config),
     checkPlan: (plan) => planDeploymentProblems(() => providers.storage(), config, plan),
   });
@@ -197,6 +216,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     requireJsonBodyIfAny(),
     jsonBodyParser(),
     bodyErrors(),
+    answerWithin(REDIS_TIMEOUT_MS, 'Bull Board'),
     (req: Request, res: Response, next: NextFunction) => {
       const router = writableRouter && principalOf(res).scopes.has('admin') ? writableRouter : readOnlyRouter;
       router(req, res, next);

@@ -45,6 +45,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const raw = Number(e.status ?? e.statusCode);
     const status = Number.isInteger(raw) && raw >= 400 && raw <= 599 ? raw : 500;
     const fields = { route: routeOf(req), status, err: String(e.message ?? err), ...(typeof e.code === 'string' ? { code: e.code } : {}) };
+    // An answer already complete (a 503 sent before a late handler wrote its own) is left alone:
+    // its connection may be serving the client's next request by now.
+    if (res.writableEnded) {
+      logger.warn({ route: fields.route, err: fields.err }, 'a late answer to a request already answered was dropped');
+      return;
+    }
     if (status >= 500) logger.error({ ...fields, stack: typeof e.stack === 'string' ? e.stack : undefined }, 'request failed');
     else logger.warn(fields, 'request refused');
     // Mid-answer (an SSE stream): no status can be sent any more; cut the connection as Express would.

@@ -246,6 +246,34 @@ describe('400 and 415 messages (finding 4)', () => {
   });
 });
 
+describe('Bull Board when Redis hangs', () => {
+  it('its API answers 503 unavailable within the 4 s of every route, not never; its late answer breaks nothing', async () => {
+    const s = await startRedisServer({});
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'agora-bb-'));
+    const config = compileConfig({ namespace: uniqueNamespace('bb') }, 'test', dataDir, { REDIS_URL: s.url });
+    const dash = await createDashboard({ config, port: 0, logger: silent });
+    try {
+      expect((await fetch(`${dash.url}/queues/api/queues`)).status).toBe(200);
+      s.process.kill('SIGSTOP');
+      const t0 = Date.now();
+      const res = await fetch(`${dash.url}/queues/api/queues`, { signal: AbortSignal.timeout(15_000) });
+      expect(Date.now() - t0).toBeLessThan(6000);
+      expect(res.status).toBe(503);
+      expectCleanJson({ type: res.headers.get('content-type') ?? '', body: await res.text() }, 'bull board');
+      s.process.kill('SIGCONT');
+      // Bull Board's own answer comes once Redis does: dropped, the server goes on.
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await fetch(`${dash.url}/queues/api/queues`)).status).toBe(200);
+      expect((await fetch(`${dash.url}/healthz`)).status).toBe(200);
+    } finally {
+      s.process.kill('SIGCONT');
+      await dash.close();
+      await s.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('/healthz (finding 4)', () => {
   it('says Redis did not answer PING when Redis hangs', async () => {
     const s = await startRedisServer({});
