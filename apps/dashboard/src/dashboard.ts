@@ -228,7 +228,27 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     openApi ??= JSON.stringify(buildOpenApiDocument(DASHBOARD_VERSION));
     res.type('application/json').send(openApi);
   });
-  const audit = opts.audit ?? ((runId: string) => evidence.bundle(runId));
+  // Answers within 2 s: a client that is not connected is unready at once, and a ping that
+  // gets no answer (a hung Redis) is given up after PING_TIMEOUT_MS, saying so.
+  const redisProblem = async (): Promise<string | undefined> => {
+    if (redis.status !== 'ready') return `Redis is not connected (${redis.status})`;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<string>((r) => (timer = setTimeout(() => r(`Redis did not answer PING within ${PING_TIMEOUT_MS} ms`), PING_TIMEOUT_MS)));
+    const ping = redis.ping().then(
+      () => undefined,
+      (err: Error) => `Redis PING failed: ${err.message}`,
+    );
+    return Promise.race([ping, late]).finally(() => clearTimeout(timer));
+  };
+  const audit =
+    opts.audit ??
+    (async (runId: string) => {
+      // The evidence reads wait for Redis without a bound of their own (a Redis down or hung held
+      // the request for ever): it must answer a PING first, as /healthz asks, else 503.
+      const problem = await redisProblem();
+      if (problem !== undefined) throw new UnavailableError(`${problem} (evidence of run "${runId}")`);
+      return evidence.bundle(runId);
+    });
   // The submissions' queue (kept for the last 1,000 submissions): only read for runs rejected at acceptance.
   const inbox = new Queue(INBOX_QUEUE, { connection: redis, prefix });
   // The badge is the verifier's word, recomputed here over the bundle against the anchor store and
@@ -274,18 +294,6 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
       ...(opts.sseHeartbeatMs !== undefined ? { sseHeartbeatMs: opts.sseHeartbeatMs } : {}),
     }),
   );
-  // Answers within 2 s: a client that is not connected is unready at once, and a ping that
-  // gets no answer (a hung Redis) is given up after PING_TIMEOUT_MS, saying so.
-  const redisProblem = async (): Promise<string | undefined> => {
-    if (redis.status !== 'ready') return `Redis is not connected (${redis.status})`;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<string>((r) => (timer = setTimeout(() => r(`Redis did not answer PING within ${PING_TIMEOUT_MS} ms`), PING_TIMEOUT_MS)));
-    const ping = redis.ping().then(
-      () => undefined,
-      (err: Error) => `Redis PING failed: ${err.message}`,
-    );
-    return Promise.race([ping, late]).finally(() => clearTimeout(timer));
-  };
   const answer = (check: () => Promise<string | undefined>) => (_req: Request, res: Response): void =>
     void readiness(check).then((error) => (error === undefined ? res.json({ ok: true }) : res.status(503).json({ ok: false, error })));
   app.get('/healthz', answer(redisProblem));

@@ -274,6 +274,31 @@ describe('Bull Board when Redis hangs', () => {
   });
 });
 
+describe('the evidence routes when Redis hangs', () => {
+  it('GET /api/runs/:id/audit and /verdict answer 503 unavailable within the 4 s of every route, not never', async () => {
+    const s = await startRedisServer({});
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'agora-ev-'));
+    const config = compileConfig({ namespace: uniqueNamespace('ev') }, 'test', dataDir, { REDIS_URL: s.url });
+    const dash = await createDashboard({ config, port: 0, logger: silent });
+    try {
+      expect((await fetch(`${dash.url}/api/runs/rnosuch/audit`)).status).toBe(404);
+      s.process.kill('SIGSTOP');
+      for (const p of ['/api/runs/rnosuch/audit', '/api/runs/rnosuch/verdict']) {
+        const t0 = Date.now();
+        const res = await fetch(`${dash.url}${p}`, { signal: AbortSignal.timeout(15_000) });
+        expect(Date.now() - t0, p).toBeLessThan(6000);
+        expect(res.status, p).toBe(503);
+        expect(await res.json(), p).toMatchObject({ error: 'unavailable', message: expect.stringMatching(/Redis/) });
+      }
+    } finally {
+      s.process.kill('SIGCONT');
+      await dash.close();
+      await s.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('/healthz (finding 4)', () => {
   it('says Redis did not answer PING when Redis hangs', async () => {
     const s = await startRedisServer({});
