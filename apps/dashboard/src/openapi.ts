@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RUN_STATES, agoraEventSchema, planSchema } from '@agora/core';
+import { ITEM_ID_MAX, RUN_ID_RE, RUN_STATES, SAFE_NAME_RE, agoraEventSchema, planSchema } from '@agora/core';
 import { deadLetterSchema } from '@agora/state';
 import { cancelledSchema, clientRunStatusSchema, errorBodySchema, itemDetailSchema, runsPageSchema, runsQuerySchema, sentMessageSchema, submittedSchema } from '@agora/sdk';
 import { artifactQuery, messageBody, purgeBody, replayBody, replayRunBody, submitQuery } from './api.js';
@@ -32,9 +32,10 @@ function queryParameters(schema: z.ZodObject): Array<Record<string, unknown>> {
 const json = (schema: JsonSchema, description: string): Record<string, unknown> => ({ description, content: { 'application/json': { schema } } });
 const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
 const error = (description: string): Record<string, unknown> => json(ref('Error'), description);
-const pathParam = (name: string, description: string): Record<string, unknown> => ({ name, in: 'path', required: true, description, schema: { type: 'string', minLength: 1, maxLength: 200 } });
-const RUN = pathParam('id', 'run id');
-const ITEM = pathParam('item', 'item id');
+const pathParam = (name: string, description: string, schema: JsonSchema = { type: 'string', minLength: 1, maxLength: 200 }): Record<string, unknown> => ({ name, in: 'path', required: true, description, schema });
+// The grammars the routes check (libs/core ids.ts); anything else is a 400.
+const RUN = pathParam('id', 'run id', { type: 'string', pattern: RUN_ID_RE.source });
+const ITEM = pathParam('item', 'item id', { type: 'string', maxLength: ITEM_ID_MAX, pattern: SAFE_NAME_RE.source });
 
 function op(scope: 'read' | 'submit' | 'admin', summary: string, more: Record<string, unknown>): Record<string, unknown> {
   return {
