@@ -57,7 +57,7 @@ function op(scope: 'read' | 'submit' | 'admin', summary: string, more: Record<st
 function postOp(scope: 'read' | 'submit' | 'admin', summary: string, more: Record<string, unknown>): Record<string, unknown> {
   return op(scope, summary, {
     ...more,
-    responses: { '413': error('over the body limit (32 MB)'), '415': error('not application/json, or a charset other than UTF-8'), ...(more['responses'] as object) },
+    responses: { '413': error('over the body limit (32 MB)'), '415': error('not application/json, or a charset other than UTF-8 or UTF-16'), ...(more['responses'] as object) },
   });
 }
 
