@@ -240,6 +240,8 @@ export function createApiRouter(opts: ApiOptions): Router {
           .set({
             'Content-Type': 'application/octet-stream',
             'Content-Disposition': `attachment; filename="${a.name.replace(/[^A-Za-z0-9._-]/g, '_')}"`,
+            // Set here, not left to Node: a HEAD (the size and digest, without the bytes) had none.
+            'Content-Length': String(a.bytes.byteLength),
             'X-Agora-Sha256': a.sha256,
             // RFC 9530: the same digest in the standard header, base64.
             'Repr-Digest': `sha-256=:${Buffer.from(a.sha256, 'hex').toString('base64')}:`,
