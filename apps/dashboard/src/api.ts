@@ -82,14 +82,28 @@ function repeatedParams(req: Request): string | null {
 }
 
 /**
+ * "unknown parameter ?x=" for parameters the query parser drops without a word (`__proto__`,
+ * `__proto__[a]`, an empty name), or null: the routes' strict schemas never saw them, so
+ * `POST /api/runs?__proto__=1` submitted though any other parameter than runId is a 400.
+ */
+function droppedParams(req: Request): string | null {
+  const params = new URLSearchParams(req.originalUrl.split('?')[1] ?? '');
+  const kept = new Set(Object.keys(req.query as object));
+  // `a[b]=1` and `a[]=1` arrive as `a`.
+  const names = [...new Set(params.keys())].filter((k) => !kept.has(k.split('[')[0]!)).map((k) => `?${k.slice(0, 40)}=`);
+  return names.length === 0 ? null : `unknown parameter${names.length === 1 ? '' : 's'} ${names.join(', ')}`;
+}
+
+/**
  * 400 for a query parameter given twice, on every /api route (the README's rule): the routes
  * without parameters of their own took `?from=1&from=2`-style repeats of anything silently.
+ * Also for a parameter the query parser dropped (`droppedParams`).
  */
 export function refuseRepeatedParams(): RequestHandler {
   return (req, res, next) => {
-    const repeated = repeatedParams(req);
-    if (repeated === null) return next();
-    res.status(400).json({ error: 'bad_request', message: repeated });
+    const refused = repeatedParams(req) ?? droppedParams(req);
+    if (refused === null) return next();
+    res.status(400).json({ error: 'bad_request', message: refused });
   };
 }
 

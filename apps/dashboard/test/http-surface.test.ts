@@ -225,6 +225,21 @@ describe('400 and 415 messages (finding 4)', () => {
     expect(await messageOf(await post(`${keyed.url}/api/runs/rnosuch/cancel?a=1&a=1`, '{}'))).toMatch(/\?a= is given more than once/);
   });
 
+  it('a parameter the query parser drops (__proto__, an empty name) is refused as unknown, not ignored', async () => {
+    // POST /api/runs took ?__proto__=1 and submitted (README: any other parameter is 400).
+    const plan = JSON.stringify({ id: 'dropped-param', items: [{ id: 'a', executor: 'noop', inputs: {} }] });
+    expect(await messageOf(await post(`${keyed.url}/api/runs?__proto__=1`, plan))).toMatch(/unknown parameter \?__proto__=/);
+    expect(await messageOf(await post(`${keyed.url}/api/runs?runId=rdropped1&__proto__[x]=1`, plan))).toMatch(/unknown parameter \?__proto__\[x\]=/);
+    expect((await cluster.client.runs({ planId: 'dropped-param' })).runs).toEqual([]);
+    for (const q of ['__proto__=1', '=x', 'limit=5&=', 'state=failed&__proto__=x']) {
+      expect(await messageOf(await fetch(`${keyed.url}/api/runs?${q}`, { headers: admin })), q).toMatch(/unknown parameter/);
+    }
+    expect(await messageOf(await fetch(`${keyed.url}/api/dlq?__proto__=1`, { headers: admin }))).toMatch(/unknown parameter \?__proto__=/);
+    // What the parser keeps is unchanged: a nested or listed parameter is still named by its schema.
+    expect(await messageOf(await fetch(`${keyed.url}/api/runs?limit[]=5`, { headers: admin }))).toMatch(/limit/);
+    expect((await fetch(`${keyed.url}/api/runs?limit=5&state=failed`, { headers: admin })).status).toBe(200);
+  });
+
   it('a plan whose body is not valid UTF-8 is 400 naming the byte, not submitted', async () => {
     // Before: body-parser read the 0xe9 (Latin-1 "é") as U+FFFD and the plan was accepted with its text changed.
     const plan = Buffer.concat([Buffer.from('{"id":"caf'), Buffer.from([0xe9]), Buffer.from('","queue":"default","items":[{"id":"a","executor":"noop","inputs":{},"depends_on":[],"resourceLocks":[]}]}')]);
