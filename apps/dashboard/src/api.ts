@@ -139,8 +139,9 @@ export function fail(res: Response, err: unknown): void {
   } else if (err instanceof NotFoundError) {
     res.status(404).json({ error: 'not_found', message: err.message });
   } else if (err instanceof AgoraError && err.code === 'UNAVAILABLE') {
-    // Redis down or refusing our password (the SDK's UnavailableError): the caller may retry.
-    res.status(503).json({ error: 'unavailable', message: err.message });
+    // Redis down (the SDK's UnavailableError): the caller may retry. One a retry does not change
+    // (a submission the scheduler gave up on, a password refused) says so, as the SDK does over Redis.
+    res.status(503).json({ error: 'unavailable', message: err.message, ...(err.retryable ? {} : { retryable: false }) });
   } else if (typeof res.req.next === 'function') {
     // Anything else is unexpected: the app's error middleware logs it and answers a fixed 500
     // (its message may name a server path or a dependency's internals; see http-errors.ts).

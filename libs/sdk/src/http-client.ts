@@ -443,6 +443,8 @@ export class AgoraHttpClient implements AgoraApi {
       case 502:
       case 503:
       case 504:
+        // Not the dashboard's trouble but the call's, as over Redis: the same words, not retryable.
+        if (body?.retryable === false) return new UnavailableError(message, { retryable: false });
         return new UnavailableError(`${at} is unavailable (${what}): ${message}`);
       default:
         return new UnavailableError(`${at} answered ${status} (${what}): ${message}`, { retryable: false });

@@ -221,6 +221,11 @@ describe('AgoraHttpClient', () => {
     })().catch((e: unknown) => e);
     expect(String(httpWatched)).toContain('never accepted');
     await expect(client.status(runId)).rejects.toThrow(/never accepted/);
+    // Not retryable over HTTP either (the 503 said retryable: true: "try again" to a call that fails the same way).
+    expect(httpWatched).toBeInstanceOf(UnavailableError);
+    expect(httpWatched).toMatchObject({ retryable: false });
+    expect(await client.status(runId).catch((e: unknown) => e)).toMatchObject({ retryable: false, message: (await cluster.client.status(runId).catch((e: Error) => e)).message });
+    expect(await client.wait(runId).catch((e: unknown) => e)).toMatchObject({ retryable: false });
   });
 
   it('cancels a run through createAgoraClient({ http })', async () => {
