@@ -224,7 +224,8 @@ describe('AgoraHttpClient', () => {
     // Not retryable over HTTP either (the 503 said retryable: true: "try again" to a call that fails the same way).
     expect(httpWatched).toBeInstanceOf(UnavailableError);
     expect(httpWatched).toMatchObject({ retryable: false });
-    expect(await client.status(runId).catch((e: unknown) => e)).toMatchObject({ retryable: false, message: (await cluster.client.status(runId).catch((e: Error) => e)).message });
+    const overRedis = (await cluster.client.status(runId).catch((e: unknown) => e)) as Error;
+    expect(await client.status(runId).catch((e: unknown) => e)).toMatchObject({ retryable: false, message: overRedis.message });
     expect(await client.wait(runId).catch((e: unknown) => e)).toMatchObject({ retryable: false });
   });
 
