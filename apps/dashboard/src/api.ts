@@ -112,18 +112,22 @@ function itemParams(req: Request, res: Response): { runId: string; itemId: strin
   const runId = runIdParam(req, res);
   if (!runId) return null;
   const itemId = String(req.params['item'] ?? '');
-  const shown = itemId.slice(0, 80);
   if (!isItemId(itemId)) {
-    res.status(400).json({ error: 'bad_request', message: `invalid item id "${shown}"` });
+    res.status(400).json({ error: 'bad_request', message: `invalid item id ${shownId(itemId)}` });
     return null;
   }
   return { runId, itemId };
 }
 
+/** A refused id in a message: cut short and quoted as JSON (a 300-character id came back whole, a `"` in it unescaped). */
+function shownId(id: string): string {
+  return JSON.stringify(id.slice(0, 80));
+}
+
 export function runIdParam(req: Request, res: Response): string | null {
   const id = String(req.params['id'] ?? '');
   if (!isRunId(id)) {
-    res.status(400).json({ error: 'bad_request', message: `invalid run id "${id}"` });
+    res.status(400).json({ error: 'bad_request', message: `invalid run id ${shownId(id)}` });
     return null;
   }
   return id;

@@ -225,6 +225,17 @@ describe('400 and 415 messages (finding 4)', () => {
     expect(await messageOf(await post(`${keyed.url}/api/runs/rnosuch/cancel?a=1&a=1`, '{}'))).toMatch(/\?a= is given more than once/);
   });
 
+  it('a bad run or item id is named cut short and quoted as JSON, as a dead letter id is', async () => {
+    // The whole id came back (a 300-character one in full), its quotes unescaped.
+    const long = 'a'.repeat(300);
+    for (const p of [`/api/runs/${long}`, `/api/runs/${long}/graph`, `/runs/${long}`]) {
+      const m = await messageOf(await fetch(`${keyed.url}${p}`, { headers: admin }));
+      expect(m, p).toBe(`invalid run id ${JSON.stringify('a'.repeat(80))}`);
+    }
+    expect(await messageOf(await fetch(`${keyed.url}/api/runs/a%22b`, { headers: admin }))).toBe('invalid run id "a\\"b"');
+    expect(await messageOf(await fetch(`${keyed.url}/api/runs/rx/items/a%22b`, { headers: admin }))).toBe('invalid item id "a\\"b"');
+  });
+
   it('a parameter the query parser drops (__proto__, an empty name) is refused as unknown, not ignored', async () => {
     // POST /api/runs took ?__proto__=1 and submitted (README: any other parameter is 400).
     const plan = JSON.stringify({ id: 'dropped-param', items: [{ id: 'a', executor: 'noop', inputs: {} }] });
