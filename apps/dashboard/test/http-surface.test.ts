@@ -236,6 +236,13 @@ describe('400 and 415 messages (finding 4)', () => {
     expect(await messageOf(await fetch(`${keyed.url}/api/runs/rx/items/a%22b`, { headers: admin }))).toBe('invalid item id "a\\"b"');
   });
 
+  it('a path that is not valid percent-encoding and a body that does not inflate say so (both said only "bad request")', async () => {
+    const path400 = await fetch(`${keyed.url}/api/runs/%ff`, { headers: admin });
+    expect(await messageOf(path400)).toMatch(/the path is not valid percent-encoded UTF-8/);
+    const gz = await post(`${keyed.url}/api/runs/rnosuch/cancel`, '{}', { 'content-encoding': 'gzip' });
+    expect(await messageOf(gz)).toMatch(/the body is not valid gzip data/);
+  });
+
   it('a parameter the query parser drops (__proto__, an empty name) is refused as unknown, not ignored', async () => {
     // POST /api/runs took ?__proto__=1 and submitted (README: any other parameter is 400).
     const plan = JSON.stringify({ id: 'dropped-param', items: [{ id: 'a', executor: 'noop', inputs: {} }] });
