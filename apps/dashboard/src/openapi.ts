@@ -48,7 +48,8 @@ function op(scope: 'read' | 'submit' | 'admin', summary: string, more: Record<st
       '401': error('no key, or an unknown key (when keys are configured)'),
       '403': error(`the key lacks the \`${scope}\` scope, or a cross-site request`),
       '500': error('an unexpected error; the message does not say which, the server log does'),
-      '503': error('Redis did not answer or refused the password'),
+      // A route's own 503 says more (the events route's client cap).
+      '503': (more['responses'] as Record<string, unknown> | undefined)?.['503'] ?? error('Redis did not answer or refused the password (`retryable: false` when trying again cannot help)'),
     },
   };
 }
@@ -160,6 +161,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
             '200': { description: 'one SSE message per event: `id:` its seq, `event:` its type, `data:` the Event JSON', content: { 'text/event-stream': { itemSchema: ref('Event'), schema: { type: 'string' } } } },
             '400': error('a bad seq'),
             '404': error('no such run'),
+            '503': error('this server already streams to dashboard.maxSseClients clients (Retry-After: 5), or Redis did not answer; `retryable: false` for a submission the scheduler gave up on'),
           },
         }),
       },
