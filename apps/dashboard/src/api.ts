@@ -24,6 +24,11 @@ export interface ApiOptions {
   readonly maxSseClients?: number;
   /** How often an SSE stream with nothing to say gets a comment line. @default SSE_HEARTBEAT_MS */
   readonly sseHeartbeatMs?: number;
+  /**
+   * Reads a rerun's stored plan (`planRef`) before anything is submitted: throws
+   * `IllegalStateError` (409) when it is gone or unusable, as `agora rerun` refuses it.
+   */
+  readonly rerunPlan?: (runId: string, planRef: string) => Promise<void>;
 }
 
 /**
@@ -77,14 +82,28 @@ function repeatedParams(req: Request): string | null {
 }
 
 /**
+ * "unknown parameter ?x=" for parameters the query parser drops without a word (`__proto__`,
+ * `__proto__[a]`, an empty name), or null: the routes' strict schemas never saw them, so
+ * `POST /api/runs?__proto__=1` submitted though any other parameter than runId is a 400.
+ */
+function droppedParams(req: Request): string | null {
+  const params = new URLSearchParams(req.originalUrl.split('?')[1] ?? '');
+  const kept = new Set(Object.keys(req.query as object));
+  // `a[b]=1` and `a[]=1` arrive as `a`.
+  const names = [...new Set(params.keys())].filter((k) => !kept.has(k.split('[')[0]!)).map((k) => `?${k.slice(0, 40)}=`);
+  return names.length === 0 ? null : `unknown parameter${names.length === 1 ? '' : 's'} ${names.join(', ')}`;
+}
+
+/**
  * 400 for a query parameter given twice, on every /api route (the README's rule): the routes
  * without parameters of their own took `?from=1&from=2`-style repeats of anything silently.
+ * Also for a parameter the query parser dropped (`droppedParams`).
  */
 export function refuseRepeatedParams(): RequestHandler {
   return (req, res, next) => {
-    const repeated = repeatedParams(req);
-    if (repeated === null) return next();
-    res.status(400).json({ error: 'bad_request', message: repeated });
+    const refused = repeatedParams(req) ?? droppedParams(req);
+    if (refused === null) return next();
+    res.status(400).json({ error: 'bad_request', message: refused });
   };
 }
 
@@ -93,18 +112,22 @@ function itemParams(req: Request, res: Response): { runId: string; itemId: strin
   const runId = runIdParam(req, res);
   if (!runId) return null;
   const itemId = String(req.params['item'] ?? '');
-  const shown = itemId.slice(0, 80);
   if (!isItemId(itemId)) {
-    res.status(400).json({ error: 'bad_request', message: `invalid item id "${shown}"` });
+    res.status(400).json({ error: 'bad_request', message: `invalid item id ${shownId(itemId)}` });
     return null;
   }
   return { runId, itemId };
 }
 
+/** A refused id in a message: cut short and quoted as JSON (a 300-character id came back whole, a `"` in it unescaped). */
+function shownId(id: string): string {
+  return JSON.stringify(id.slice(0, 80));
+}
+
 export function runIdParam(req: Request, res: Response): string | null {
   const id = String(req.params['id'] ?? '');
   if (!isRunId(id)) {
-    res.status(400).json({ error: 'bad_request', message: `invalid run id "${id}"` });
+    res.status(400).json({ error: 'bad_request', message: `invalid run id ${shownId(id)}` });
     return null;
   }
   return id;
@@ -120,8 +143,9 @@ export function fail(res: Response, err: unknown): void {
   } else if (err instanceof NotFoundError) {
     res.status(404).json({ error: 'not_found', message: err.message });
   } else if (err instanceof AgoraError && err.code === 'UNAVAILABLE') {
-    // Redis down or refusing our password (the SDK's UnavailableError): the caller may retry.
-    res.status(503).json({ error: 'unavailable', message: err.message });
+    // Redis down (the SDK's UnavailableError): the caller may retry. One a retry does not change
+    // (a submission the scheduler gave up on, a password refused) says so, as the SDK does over Redis.
+    res.status(503).json({ error: 'unavailable', message: err.message, ...(err.retryable ? {} : { retryable: false }) });
   } else if (typeof res.req.next === 'function') {
     // Anything else is unexpected: the app's error middleware logs it and answers a fixed 500
     // (its message may name a server path or a dependency's internals; see http-errors.ts).
@@ -235,6 +259,8 @@ export function createApiRouter(opts: ApiOptions): Router {
           .set({
             'Content-Type': 'application/octet-stream',
             'Content-Disposition': `attachment; filename="${a.name.replace(/[^A-Za-z0-9._-]/g, '_')}"`,
+            // Set here, not left to Node: a HEAD (the size and digest, without the bytes) had none.
+            'Content-Length': String(a.bytes.byteLength),
             'X-Agora-Sha256': a.sha256,
             // RFC 9530: the same digest in the standard header, base64.
             'Repr-Digest': `sha-256=:${Buffer.from(a.sha256, 'hex').toString('base64')}:`,
@@ -304,7 +330,7 @@ export function createApiRouter(opts: ApiOptions): Router {
   });
 
   mountDeadLetterRoutes(r, client, authorize);
-  mountRerunRoutes(r, client, authorize);
+  mountRerunRoutes(r, client, authorize, opts.rerunPlan);
 
   r.use((req, res) => res.status(404).json({ error: 'not_found', message: `no route ${req.method} ${req.originalUrl.split('?')[0]}` }));
   r.use(bodyErrors());
@@ -491,12 +517,13 @@ const MEMO_PURGE_SHAPES = '{ "keys": ["<memo key>", …] } (1-10,000 keys of 64 
  * memo cache's `GET /api/memo[?limit=N]` and `POST /api/memo/purge` (`{ keys } | { all: true }`),
  * scope `admin` (entries name runs, items and results across the namespace).
  */
-function mountRerunRoutes(r: Router, client: AgoraClient, authorize: (scope: DashboardScope) => RequestHandler): void {
+function mountRerunRoutes(r: Router, client: AgoraClient, authorize: (scope: DashboardScope) => RequestHandler, rerunPlan: ApiOptions['rerunPlan']): void {
   r.post('/runs/:id/rerun', authorize('submit'), (req, res) => {
     const id = runIdParam(req, res);
     const b = id ? bodyOf(rerunBody, req, res) : null;
     if (id && b) {
-      client.rerun(id, { fromFailed: b.fromFailed === true, ...(b.runId !== undefined ? { runId: b.runId } : {}) }).then(
+      const checkPlan = rerunPlan ? { checkPlan: (planRef: string) => rerunPlan(id, planRef) } : {};
+      client.rerun(id, { fromFailed: b.fromFailed === true, ...(b.runId !== undefined ? { runId: b.runId } : {}), ...checkPlan }).then(
         (x) => res.status(202).location(`/api/runs/${x.runId}`).json(x),
         (err: unknown) => fail(res, err),
       );

@@ -148,7 +148,8 @@ export function createConsole(opts: ConsoleOptions): { pages: Router; api: Route
 
   const pages = express.Router();
   const scopesOf = (res: Response): string => [...principalOf(res).scopes].sort().join(' ');
-  pages.use('/console', authorize('read'), express.static(PUBLIC_DIR, { index: false, fallthrough: false, maxAge: 0 }));
+  // `redirect: false`: /console answered a 301 (an HTML page) to /console/, itself a 404.
+  pages.use('/console', authorize('read'), express.static(PUBLIC_DIR, { index: false, fallthrough: false, maxAge: 0, redirect: false }));
   pages.get('/runs', authorize('read'), (_req, res) => {
     page(res, { title: 'Runs', script: 'runs.js', namespace: opts.namespace, body: { page: 'runs', scopes: scopesOf(res) } });
   });

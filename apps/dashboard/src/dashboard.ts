@@ -8,7 +8,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import { INBOX_QUEUE, configValidateOptions, createLogger, submittedQueueOf, type AgoraConfig, type Logger } from '@agora/core';
-import { IllegalStateError, ValueError } from '@agora/core';
+import { AgoraError, IllegalStateError, NotFoundError, UnavailableError, ValueError } from '@agora/core';
 import { RunStore, createRedis, type RedisClient } from '@agora/state';
 import { AgoraClient } from '@agora/sdk';
 import { createEvidence, verifyEvidence } from '@agora/evidence';
@@ -53,6 +53,25 @@ export interface Dashboard {
 
 /** This package's version: the API document's `info.version` (dist/dashboard.js sits one folder below package.json). */
 const { version: DASHBOARD_VERSION } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/** How long a route waits for Redis before it answers 503 (README: any route, within 4 s). */
+const REDIS_TIMEOUT_MS = 4000;
+
+/**
+ * 503 unavailable for a request not answered within `ms`: Bull Board's API waited for a hung
+ * Redis for ever (its queues have no command timeout). Its own answer, when Redis comes back,
+ * then finds the response sent and is dropped (errorHandler, headers sent).
+ */
+function answerWithin(ms: number, what: string): express.RequestHandler {
+  return (_req, res, next) => {
+    const timer = setTimeout(() => {
+      if (!res.headersSent) res.status(503).json({ error: 'unavailable', message: `Redis did not answer within ${ms} ms (${what})` });
+    }, ms);
+    res.once('finish', () => clearTimeout(timer));
+    res.once('close', () => clearTimeout(timer));
+    next();
+  };
+}
 
 /** A PING unanswered this long makes /healthz say so, before `readiness` gives up with a message naming no cause. */
 const PING_TIMEOUT_MS = READY_TIMEOUT_MS - 250;
@@ -142,7 +161,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
   const client = new AgoraClient({
     redis,
     namespace: config.namespace,
-    timeoutMs: 4000,
+    timeoutMs: REDIS_TIMEOUT_MS,
     validate: configValidateOptions(config),
     checkPlan: (plan) => planDeploymentProblems(() => providers.storage(), config, plan),
   });
@@ -179,6 +198,10 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     }),
   );
   app.use(refuseCrossSite());
+  // No route serves OPTIONS (no CORS is granted): Express answered it itself, 200 text/plain
+  // "GET,HEAD", on the console's routers, where every other route answered 404 JSON.
+  const unserved = notFound();
+  app.use((req: Request, res: Response, next: NextFunction) => (req.method === 'OPTIONS' ? unserved(req, res, next) : next()));
   const signIn = authenticate(ring);
   const readOnlyRouter = readOnlyAdapter.getRouter() as express.Application;
   const writableRouter = writableAdapter?.getRouter() as express.Application | undefined;
@@ -193,6 +216,7 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     requireJsonBodyIfAny(),
     jsonBodyParser(),
     bodyErrors(),
+    answerWithin(REDIS_TIMEOUT_MS, 'Bull Board'),
     (req: Request, res: Response, next: NextFunction) => {
       const router = writableRouter && principalOf(res).scopes.has('admin') ? writableRouter : readOnlyRouter;
       router(req, res, next);
@@ -204,7 +228,27 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
     openApi ??= JSON.stringify(buildOpenApiDocument(DASHBOARD_VERSION));
     res.type('application/json').send(openApi);
   });
-  const audit = opts.audit ?? ((runId: string) => evidence.bundle(runId));
+  // Answers within 2 s: a client that is not connected is unready at once, and a ping that
+  // gets no answer (a hung Redis) is given up after PING_TIMEOUT_MS, saying so.
+  const redisProblem = async (): Promise<string | undefined> => {
+    if (redis.status !== 'ready') return `Redis is not connected (${redis.status})`;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<string>((r) => (timer = setTimeout(() => r(`Redis did not answer PING within ${PING_TIMEOUT_MS} ms`), PING_TIMEOUT_MS)));
+    const ping = redis.ping().then(
+      () => undefined,
+      (err: Error) => `Redis PING failed: ${err.message}`,
+    );
+    return Promise.race([ping, late]).finally(() => clearTimeout(timer));
+  };
+  const audit =
+    opts.audit ??
+    (async (runId: string) => {
+      // The evidence reads wait for Redis without a bound of their own (a Redis down or hung held
+      // the request for ever): it must answer a PING first, as /healthz asks, else 503.
+      const problem = await redisProblem();
+      if (problem !== undefined) throw new UnavailableError(`${problem} (evidence of run "${runId}")`);
+      return evidence.bundle(runId);
+    });
   // The submissions' queue (kept for the last 1,000 submissions): only read for runs rejected at acceptance.
   const inbox = new Queue(INBOX_QUEUE, { connection: redis, prefix });
   // The badge is the verifier's word, recomputed here over the bundle against the anchor store and
@@ -230,24 +274,26 @@ export async function createDashboard(opts: DashboardOptions): Promise<Dashboard
       audit,
       artifacts: opts.artifacts ?? (async (uri) => readArtifact(await providers.storage(), uri, config.namespace)),
       itemLogs: async (item) => readItemLogs(await providers.storage(), config.namespace, item),
+      // The scheduler reads a rerun's plan back from storage: one gone (or corrupt) there got a
+      // 202 and then a run rejected at acceptance; `agora rerun` refuses it before submitting.
+      rerunPlan: async (runId, planRef) => {
+        const storage = await providers.storage();
+        try {
+          await storage.get(planRef);
+        } catch (err) {
+          if (!(err instanceof AgoraError)) throw err;
+          // Fixed words: a storage error's own message can name a server path.
+          if (err.retryable) throw new UnavailableError(`storage did not answer reading the stored plan of run "${runId}"; try again`, { cause: err });
+          const why = err instanceof NotFoundError ? 'is gone from storage' : 'cannot be read from storage (it does not hash to its ref, or storage refused it)';
+          throw new IllegalStateError(`run "${runId}" cannot be rerun: its stored plan ${planRef} ${why}; submit its plan again`);
+        }
+      },
       authorize: requireScope,
       events,
       maxSseClients: config.dashboard.maxSseClients,
       ...(opts.sseHeartbeatMs !== undefined ? { sseHeartbeatMs: opts.sseHeartbeatMs } : {}),
     }),
   );
-  // Answers within 2 s: a client that is not connected is unready at once, and a ping that
-  // gets no answer (a hung Redis) is given up after PING_TIMEOUT_MS, saying so.
-  const redisProblem = async (): Promise<string | undefined> => {
-    if (redis.status !== 'ready') return `Redis is not connected (${redis.status})`;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<string>((r) => (timer = setTimeout(() => r(`Redis did not answer PING within ${PING_TIMEOUT_MS} ms`), PING_TIMEOUT_MS)));
-    const ping = redis.ping().then(
-      () => undefined,
-      (err: Error) => `Redis PING failed: ${err.message}`,
-    );
-    return Promise.race([ping, late]).finally(() => clearTimeout(timer));
-  };
   const answer = (check: () => Promise<string | undefined>) => (_req: Request, res: Response): void =>
     void readiness(check).then((error) => (error === undefined ? res.json({ ok: true }) : res.status(503).json({ ok: false, error })));
   app.get('/healthz', answer(redisProblem));

@@ -17,9 +17,17 @@ function routeOf(req: Request): string {
   return `${req.method} ${req.originalUrl.split('?')[0]!.slice(0, 200)}`;
 }
 
-/** Fixed messages: an error's own message can name a server file (ENOENT …) and is only logged. */
-function messageOf(status: number, req: Request): string {
+/**
+ * Fixed messages: an error's own message can name a server file (ENOENT …) and is only logged.
+ * The two 400s about the request's own bytes say which (both said only "bad request").
+ */
+function messageOf(status: number, req: Request, err?: unknown): string {
   if (status === 404) return `no route ${routeOf(req)}`;
+  if (status === 400 && err instanceof URIError) return 'the path is not valid percent-encoded UTF-8 (%ff, a lone %)';
+  const zlib = (err as { code?: unknown } | undefined)?.code;
+  if (status === 400 && typeof zlib === 'string' && zlib.startsWith('Z_')) {
+    return `the body is not valid ${(req.get('content-encoding') ?? 'compressed').trim().toLowerCase()} data (Content-Encoding)`;
+  }
   if (status === 403) return `refused: ${routeOf(req)}`;
   if (status >= 500) return 'internal error; the server log has the cause';
   return (STATUS_CODES[status] ?? 'bad request').toLowerCase();
@@ -45,6 +53,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const raw = Number(e.status ?? e.statusCode);
     const status = Number.isInteger(raw) && raw >= 400 && raw <= 599 ? raw : 500;
     const fields = { route: routeOf(req), status, err: String(e.message ?? err), ...(typeof e.code === 'string' ? { code: e.code } : {}) };
+    // An answer already complete (a 503 sent before a late handler wrote its own) is left alone:
+    // its connection may be serving the client's next request by now.
+    if (res.writableEnded) {
+      logger.warn({ route: fields.route, err: fields.err }, 'a late answer to a request already answered was dropped');
+      return;
+    }
     if (status >= 500) logger.error({ ...fields, stack: typeof e.stack === 'string' ? e.stack : undefined }, 'request failed');
     else logger.warn(fields, 'request refused');
     // Mid-answer (an SSE stream): no status can be sent any more; cut the connection as Express would.
@@ -53,6 +67,6 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     const word = ERROR_WORDS[status] ?? (STATUS_CODES[status] ?? 'error').toLowerCase().replace(/[^a-z]+/g, '_');
-    res.status(status).json({ error: word, message: messageOf(status, req) });
+    res.status(status).json({ error: word, message: messageOf(status, req, err) });
   };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RUN_STATES, agoraEventSchema, planSchema } from '@agora/core';
+import { ITEM_ID_MAX, RUN_ID_RE, RUN_STATES, SAFE_NAME_RE, agoraEventSchema, planSchema } from '@agora/core';
 import { deadLetterSchema } from '@agora/state';
 import { cancelledSchema, clientRunStatusSchema, errorBodySchema, itemDetailSchema, runsPageSchema, runsQuerySchema, sentMessageSchema, submittedSchema } from '@agora/sdk';
 import { artifactQuery, messageBody, purgeBody, replayBody, replayRunBody, submitQuery } from './api.js';
@@ -32,9 +32,10 @@ function queryParameters(schema: z.ZodObject): Array<Record<string, unknown>> {
 const json = (schema: JsonSchema, description: string): Record<string, unknown> => ({ description, content: { 'application/json': { schema } } });
 const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
 const error = (description: string): Record<string, unknown> => json(ref('Error'), description);
-const pathParam = (name: string, description: string): Record<string, unknown> => ({ name, in: 'path', required: true, description, schema: { type: 'string', minLength: 1, maxLength: 200 } });
-const RUN = pathParam('id', 'run id');
-const ITEM = pathParam('item', 'item id');
+const pathParam = (name: string, description: string, schema: JsonSchema = { type: 'string', minLength: 1, maxLength: 200 }): Record<string, unknown> => ({ name, in: 'path', required: true, description, schema });
+// The grammars the routes check (libs/core ids.ts); anything else is a 400.
+const RUN = pathParam('id', 'run id', { type: 'string', pattern: RUN_ID_RE.source });
+const ITEM = pathParam('item', 'item id', { type: 'string', maxLength: ITEM_ID_MAX, pattern: SAFE_NAME_RE.source });
 
 function op(scope: 'read' | 'submit' | 'admin', summary: string, more: Record<string, unknown>): Record<string, unknown> {
   return {
@@ -47,7 +48,8 @@ function op(scope: 'read' | 'submit' | 'admin', summary: string, more: Record<st
       '401': error('no key, or an unknown key (when keys are configured)'),
       '403': error(`the key lacks the \`${scope}\` scope, or a cross-site request`),
       '500': error('an unexpected error; the message does not say which, the server log does'),
-      '503': error('Redis did not answer or refused the password'),
+      // A route's own 503 says more (the events route's client cap).
+      '503': (more['responses'] as Record<string, unknown> | undefined)?.['503'] ?? error('Redis did not answer or refused the password (`retryable: false` when trying again cannot help)'),
     },
   };
 }
@@ -56,7 +58,7 @@ function op(scope: 'read' | 'submit' | 'admin', summary: string, more: Record<st
 function postOp(scope: 'read' | 'submit' | 'admin', summary: string, more: Record<string, unknown>): Record<string, unknown> {
   return op(scope, summary, {
     ...more,
-    responses: { '413': error('over the body limit (32 MB)'), '415': error('not application/json, or a charset other than UTF-8'), ...(more['responses'] as object) },
+    responses: { '413': error('over the body limit (32 MB)'), '415': error('not application/json, or a charset other than UTF-8 or UTF-16'), ...(more['responses'] as object) },
   });
 }
 
@@ -159,6 +161,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
             '200': { description: 'one SSE message per event: `id:` its seq, `event:` its type, `data:` the Event JSON', content: { 'text/event-stream': { itemSchema: ref('Event'), schema: { type: 'string' } } } },
             '400': error('a bad seq'),
             '404': error('no such run'),
+            '503': error('this server already streams to dashboard.maxSseClients clients (Retry-After: 5), or Redis did not answer; `retryable: false` for a submission the scheduler gave up on'),
           },
         }),
       },
@@ -234,13 +237,20 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
             '400': error('a malformed dead letter id or body'),
             '404': error('no such dead letter'),
             '409': error('already replayed (send force)'),
+            '422': json(ref('Error'), 'the deployment no longer serves what the letter names (its task, queue or target): `problems` says what'),
           },
         }),
       },
       '/api/dlq/replay': {
         post: postOp('admin', "Replay a run's dead items", {
           requestBody: { required: true, content: { 'application/json': { schema: schemaOf(replayRunBody, 'input') } } },
-          responses: { '202': json(schemaOf(replayedSchema), 'the new run, the letters and items it replays'), '400': error('a bad body'), '404': error('no dead letters left to replay') },
+          responses: {
+            '202': json(schemaOf(replayedSchema), 'the new run, the letters and items it replays'),
+            '400': error('a bad body'),
+            '404': error('no dead letters left to replay'),
+            '409': error('a letter cannot be replayed (its inputs were not recorded, a dependency has no recorded result)'),
+            '422': json(ref('Error'), 'the deployment no longer serves what the letters name (their task, queue or target): `problems` says what'),
+          },
         }),
       },
       '/api/dlq/purge': {
@@ -257,7 +267,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
             '202': json(schemaOf(rerunSchema), 'the new run; Location names it'),
             '400': error('a bad body or run id'),
             '404': error('no such run'),
-            '409': error('the run has not ended, was rejected, has no stored plan, or the new run id is taken'),
+            '409': error('the run has not ended, was rejected, has no stored plan (none recorded, or gone from storage), or the new run id is taken'),
           },
         }),
       },

@@ -158,3 +158,25 @@ describe('AgoraHttpClient: the dead-letter calls over HTTP', () => {
     await expect(new AgoraHttpClient({ url: dash.url, apiKey: KEY }).deadLetters()).rejects.toThrow(UnavailableError);
   });
 });
+
+describe('a forced replay whose submission fails', () => {
+  it('leaves the letter marked by its earlier replay (the mark was deleted, so a replay without force went through)', async () => {
+    const failing = await cluster.client.submit({ id: 'http-dlq-force', queue: 'default', items: [noop('x', { fail: 'boom' })] });
+    await cluster.client.wait(failing);
+    await until('the letter', async () => (await cluster.client.deadLetters({ runId: failing })).length === 1);
+    const replay = (force: boolean, url = dash.url) => fetch(`${url}/api/dlq/${failing}.x/replay`, { method: 'POST', headers: { ...admin, ...json }, body: JSON.stringify(force ? { force } : {}) });
+    const first = await replay(false);
+    expect(first.status).toBe(202);
+    const { runId: firstReplay } = (await first.json()) as { runId: string };
+    // A dashboard of a deployment that no longer serves the letter's queue: its submission fails (422).
+    const narrowed = await createDashboard({ config: { ...cluster.config, queues: { other: {} } } as typeof cluster.config, port: 0, logger: silent, adminKey: ADMIN });
+    try {
+      expect((await replay(true, narrowed.url)).status).toBe(422);
+    } finally {
+      await narrowed.close();
+    }
+    const letter = (await (await fetch(`${dash.url}/api/dlq/${failing}.x`, { headers: admin })).json()) as Letter;
+    expect(letter.replayedBy).toBe(firstReplay);
+    expect((await replay(false)).status).toBe(409);
+  });
+});

@@ -110,6 +110,21 @@ describe('error answers (finding 1)', () => {
     expect(logged.some((l) => l.level === 'warn' && JSON.stringify(l.obj).includes('ENOENT'))).toBe(true);
   });
 
+  it('OPTIONS and /console answer as any request no route serves: a 404 JSON, not Express\'s text "GET,HEAD" or an HTML redirect', async () => {
+    // The console's routes answered OPTIONS 200 text/plain "GET,HEAD"; the API's answered 404 JSON.
+    for (const p of ['/runs', '/runs/rnosuch', '/api/runs/rnosuch/graph', '/api/runs/rnosuch/verdict', '/api/runs', '/api/runs/rnosuch/items/a', '/healthz']) {
+      const res = await fetch(`${open.url}${p}`, { method: 'OPTIONS' });
+      expect(res.status, `OPTIONS ${p}`).toBe(404);
+      expectCleanJson({ type: res.headers.get('content-type') ?? '', body: await res.text() }, `OPTIONS ${p}`);
+    }
+    // /console was a 301 (an HTML page) to /console/, itself a 404.
+    for (const p of ['/console', '/console/.']) {
+      const r = await rawGet(open.url, p);
+      expect(r.status, p).toBe(404);
+      expectCleanJson(r, p);
+    }
+  });
+
   it('an exception in a route is a 500 { error: "internal" } without its message, logged at error', async () => {
     logged.length = 0;
     const res = await fetch(`${open.url}/api/artifacts?uri=agora%3A%2F%2Fx%2Fresult%2Fa%2Fb`);
@@ -210,6 +225,39 @@ describe('400 and 415 messages (finding 4)', () => {
     expect(await messageOf(await post(`${keyed.url}/api/runs/rnosuch/cancel?a=1&a=1`, '{}'))).toMatch(/\?a= is given more than once/);
   });
 
+  it('a bad run or item id is named cut short and quoted as JSON, as a dead letter id is', async () => {
+    // The whole id came back (a 300-character one in full), its quotes unescaped.
+    const long = 'a'.repeat(300);
+    for (const p of [`/api/runs/${long}`, `/api/runs/${long}/graph`, `/runs/${long}`]) {
+      const m = await messageOf(await fetch(`${keyed.url}${p}`, { headers: admin }));
+      expect(m, p).toBe(`invalid run id ${JSON.stringify('a'.repeat(80))}`);
+    }
+    expect(await messageOf(await fetch(`${keyed.url}/api/runs/a%22b`, { headers: admin }))).toBe('invalid run id "a\\"b"');
+    expect(await messageOf(await fetch(`${keyed.url}/api/runs/rx/items/a%22b`, { headers: admin }))).toBe('invalid item id "a\\"b"');
+  });
+
+  it('a path that is not valid percent-encoding and a body that does not inflate say so (both said only "bad request")', async () => {
+    const path400 = await fetch(`${keyed.url}/api/runs/%ff`, { headers: admin });
+    expect(await messageOf(path400)).toMatch(/the path is not valid percent-encoded UTF-8/);
+    const gz = await post(`${keyed.url}/api/runs/rnosuch/cancel`, '{}', { 'content-encoding': 'gzip' });
+    expect(await messageOf(gz)).toMatch(/the body is not valid gzip data/);
+  });
+
+  it('a parameter the query parser drops (__proto__, an empty name) is refused as unknown, not ignored', async () => {
+    // POST /api/runs took ?__proto__=1 and submitted (README: any other parameter is 400).
+    const plan = JSON.stringify({ id: 'dropped-param', items: [{ id: 'a', executor: 'noop', inputs: {} }] });
+    expect(await messageOf(await post(`${keyed.url}/api/runs?__proto__=1`, plan))).toMatch(/unknown parameter \?__proto__=/);
+    expect(await messageOf(await post(`${keyed.url}/api/runs?runId=rdropped1&__proto__[x]=1`, plan))).toMatch(/unknown parameter \?__proto__\[x\]=/);
+    expect((await cluster.client.runs({ planId: 'dropped-param' })).runs).toEqual([]);
+    for (const q of ['__proto__=1', '=x', 'limit=5&=', 'state=failed&__proto__=x']) {
+      expect(await messageOf(await fetch(`${keyed.url}/api/runs?${q}`, { headers: admin })), q).toMatch(/unknown parameter/);
+    }
+    expect(await messageOf(await fetch(`${keyed.url}/api/dlq?__proto__=1`, { headers: admin }))).toMatch(/unknown parameter \?__proto__=/);
+    // What the parser keeps is unchanged: a nested or listed parameter is still named by its schema.
+    expect(await messageOf(await fetch(`${keyed.url}/api/runs?limit[]=5`, { headers: admin }))).toMatch(/limit/);
+    expect((await fetch(`${keyed.url}/api/runs?limit=5&state=failed`, { headers: admin })).status).toBe(200);
+  });
+
   it('a plan whose body is not valid UTF-8 is 400 naming the byte, not submitted', async () => {
     // Before: body-parser read the 0xe9 (Latin-1 "é") as U+FFFD and the plan was accepted with its text changed.
     const plan = Buffer.concat([Buffer.from('{"id":"caf'), Buffer.from([0xe9]), Buffer.from('","queue":"default","items":[{"id":"a","executor":"noop","inputs":{},"depends_on":[],"resourceLocks":[]}]}')]);
@@ -228,6 +276,59 @@ describe('400 and 415 messages (finding 4)', () => {
     expect(await charset.json()).toMatchObject({ error: 'unsupported_media_type' });
     const text = await post(`${keyed.url}/api/runs`, '{}', { 'content-type': 'text/plain' });
     expect(await text.json()).toMatchObject({ error: 'unsupported_media_type' });
+  });
+});
+
+describe('Bull Board when Redis hangs', () => {
+  it('its API answers 503 unavailable within the 4 s of every route, not never; its late answer breaks nothing', async () => {
+    const s = await startRedisServer({});
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'agora-bb-'));
+    const config = compileConfig({ namespace: uniqueNamespace('bb') }, 'test', dataDir, { REDIS_URL: s.url });
+    const dash = await createDashboard({ config, port: 0, logger: silent });
+    try {
+      expect((await fetch(`${dash.url}/queues/api/queues`)).status).toBe(200);
+      s.process.kill('SIGSTOP');
+      const t0 = Date.now();
+      const res = await fetch(`${dash.url}/queues/api/queues`, { signal: AbortSignal.timeout(15_000) });
+      expect(Date.now() - t0).toBeLessThan(6000);
+      expect(res.status).toBe(503);
+      expectCleanJson({ type: res.headers.get('content-type') ?? '', body: await res.text() }, 'bull board');
+      s.process.kill('SIGCONT');
+      // Bull Board's own answer comes once Redis does: dropped, the server goes on.
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await fetch(`${dash.url}/queues/api/queues`)).status).toBe(200);
+      expect((await fetch(`${dash.url}/healthz`)).status).toBe(200);
+    } finally {
+      s.process.kill('SIGCONT');
+      await dash.close();
+      await s.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the evidence routes when Redis hangs', () => {
+  it('GET /api/runs/:id/audit and /verdict answer 503 unavailable within the 4 s of every route, not never', async () => {
+    const s = await startRedisServer({});
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'agora-ev-'));
+    const config = compileConfig({ namespace: uniqueNamespace('ev') }, 'test', dataDir, { REDIS_URL: s.url });
+    const dash = await createDashboard({ config, port: 0, logger: silent });
+    try {
+      expect((await fetch(`${dash.url}/api/runs/rnosuch/audit`)).status).toBe(404);
+      s.process.kill('SIGSTOP');
+      for (const p of ['/api/runs/rnosuch/audit', '/api/runs/rnosuch/verdict']) {
+        const t0 = Date.now();
+        const res = await fetch(`${dash.url}${p}`, { signal: AbortSignal.timeout(15_000) });
+        expect(Date.now() - t0, p).toBeLessThan(6000);
+        expect(res.status, p).toBe(503);
+        expect(await res.json(), p).toMatchObject({ error: 'unavailable', message: expect.stringMatching(/Redis/) });
+      }
+    } finally {
+      s.process.kill('SIGCONT');
+      await dash.close();
+      await s.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

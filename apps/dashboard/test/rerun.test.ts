@@ -1,3 +1,5 @@
+import { readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDashboard, type Dashboard } from '@agora/dashboard';
 import { AgoraHttpClient, IllegalStateError, NotFoundError } from '@agora/sdk';
@@ -40,6 +42,24 @@ describe('rerun over HTTP', () => {
     await expect(http.rerun(runId, { runId })).rejects.toThrow(IllegalStateError);
     const res = await fetch(`${dash.url}/api/runs/${runId}/rerun`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: '{"from":true}' });
     expect(res.status).toBe(400);
+  });
+
+  it('409 before anything is submitted when the stored plan is gone from storage, as agora rerun refuses it', async () => {
+    const gone = await http.submit({ id: 'http-rerun-gone', items: [{ id: 'a', executor: 'noop', inputs: {} }] });
+    expect((await http.wait(gone)).state).toBe('succeeded');
+    const accepted = (await cluster.client.events(gone)).find((e) => e.type === 'run' && e.state === 'accepted') as { planRef?: string } | undefined;
+    const hash = accepted?.planRef?.split('/').pop();
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    const blob = (readdirSync(cluster.dataDir, { recursive: true }) as string[]).find((f) => f.endsWith(hash!));
+    expect(blob).toBeDefined();
+    rmSync(path.join(cluster.dataDir, blob!));
+    const before = (await http.runs({ limit: 500 })).runs.length;
+    const res = await fetch(`${dash.url}/api/runs/${gone}/rerun`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: '{}' });
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { message: string }).message).toMatch(/stored plan .* is gone from storage; submit its plan again/);
+    await expect(http.rerun(gone)).rejects.toThrow(IllegalStateError);
+    // No rerun was put on the inbox (it would only have been rejected at acceptance).
+    expect((await http.runs({ limit: 500 })).runs.length).toBe(before);
   });
 
   it('the memo routes need the admin scope; they list and purge the entries', async () => {

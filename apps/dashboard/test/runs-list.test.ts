@@ -173,6 +173,11 @@ describe('GET /api/artifacts?uri=', () => {
     expect(res.headers.get('repr-digest')).toBe(`sha-256=:${Buffer.from(hash, 'hex').toString('base64')}:`);
     expect(res.headers.get('content-disposition')).toBe(`attachment; filename="${runId}.payload"`);
     expect(JSON.parse(bytes.toString())).toMatchObject({ greeting: 'hello' });
+    // HEAD tells the size and digest without the bytes (it had no Content-Length).
+    const head = await fetch(`${dash.url}/api/artifacts?uri=${encodeURIComponent(ref)}`, { method: 'HEAD', headers: auth });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe(String(bytes.length));
+    expect(head.headers.get('x-agora-sha256')).toBe(hash);
 
     const ns = cluster.config.namespace;
     for (const bad of [ref.replace(`agora://${ns}/`, 'agora://other-ns/'), ref.replace('/result/', '/task/'), ref.slice(0, ref.lastIndexOf('/')), 'file:///etc/passwd', `agora://${ns}/result/../x/${hash}`]) {

@@ -430,6 +430,11 @@ export class AgoraHttpClient implements AgoraApi {
       case 403:
         return new UnavailableError(`${at} refused ${what}: ${message}`, { retryable: false });
       case 404:
+        // NotFoundError only for the dashboard's answer about a run, item, letter or artifact: its
+        // "no route" (a url whose path it does not serve) or a proxy's page says the address is
+        // wrong, not that the run is unknown (a caller would submit again a run that exists).
+        if (!body) return this.protocolError(what, `404 without the dashboard's error body (check the url ${this.base.href})`);
+        if (body.message?.startsWith('no route ')) return new UnavailableError(`${at} does not serve ${body.message.slice('no route '.length)} (${what}): check the url ${this.base.href}`, { retryable: false });
         return new NotFoundError(message);
       case 409:
         return new IllegalStateError(message);
@@ -438,6 +443,8 @@ export class AgoraHttpClient implements AgoraApi {
       case 502:
       case 503:
       case 504:
+        // Not the dashboard's trouble but the call's, as over Redis: the same words, not retryable.
+        if (body?.retryable === false) return new UnavailableError(message, { retryable: false });
         return new UnavailableError(`${at} is unavailable (${what}): ${message}`);
       default:
         return new UnavailableError(`${at} answered ${status} (${what}): ${message}`, { retryable: false });

@@ -103,7 +103,8 @@ export const cancelledSchema = z.object({ runId: name, state: name, running: cou
 export const sentMessageSchema: z.ZodType<SentMessage> = z.object({ runId: name, itemId: name, messageId: name, seq: count, bytes: count, sha256: z.string().regex(/^[0-9a-f]{64}$/) });
 
 /** The dashboard's error body: `{ error, message }`, and `problems` for a plan it refused. */
-export const errorBodySchema = z.object({ error: z.string().max(64), message: z.string().max(64 * 1024).optional(), problems: z.array(z.string()).optional() });
+/** `retryable: false` on a 503 whose cause a retry does not change (a submission the scheduler gave up on, a Redis password refused). */
+export const errorBodySchema = z.object({ error: z.string().max(64), message: z.string().max(64 * 1024).optional(), problems: z.array(z.string()).optional(), retryable: z.boolean().optional() });
 
 /** A dead-letter record as `GET /api/dlq` and `/api/dlq/:id` answer it (the store's own schema, plus who wrote it and its replay). */
 const storedDeadLetterSchema: z.ZodType<StoredDeadLetter> = z.object({

@@ -221,6 +221,12 @@ describe('AgoraHttpClient', () => {
     })().catch((e: unknown) => e);
     expect(String(httpWatched)).toContain('never accepted');
     await expect(client.status(runId)).rejects.toThrow(/never accepted/);
+    // Not retryable over HTTP either (the 503 said retryable: true: "try again" to a call that fails the same way).
+    expect(httpWatched).toBeInstanceOf(UnavailableError);
+    expect(httpWatched).toMatchObject({ retryable: false });
+    const overRedis = (await cluster.client.status(runId).catch((e: unknown) => e)) as Error;
+    expect(await client.status(runId).catch((e: unknown) => e)).toMatchObject({ retryable: false, message: overRedis.message });
+    expect(await client.wait(runId).catch((e: unknown) => e)).toMatchObject({ retryable: false });
   });
 
   it('cancels a run through createAgoraClient({ http })', async () => {
@@ -320,6 +326,26 @@ describe('AgoraHttpClient', () => {
     expect((wrong as Error).message).toContain('did not answer as an Agora dashboard');
     const shaped = await serve((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ runId: 'r1', state: 'running' })));
     await expect(new AgoraHttpClient({ url: shaped }).status('r1')).rejects.toThrow(/did not answer as an Agora dashboard.*planId: Invalid input/);
+  });
+
+  it('a 404 that is not about a run (a url with a path the dashboard does not serve, a proxy page) is UnavailableError, not NotFoundError', async () => {
+    // The dashboard's own "no route": the address is wrong, the run may well exist.
+    const runId = await cluster.client.submit(plan);
+    const prefixed = new AgoraHttpClient({ url: `${dash.url}/agora`, apiKey: KEY });
+    for (const call of [() => prefixed.status(runId), () => prefixed.wait(runId), () => prefixed.cancel(runId), () => collect(prefixed, runId)]) {
+      const err = await call().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnavailableError);
+      expect(err).toMatchObject({ retryable: false });
+      expect((err as Error).message).toMatch(/does not serve .*api\/runs.*check the url/);
+    }
+    // A proxy's 404 page (HTML) is not the dashboard's answer either.
+    const proxy = await serve((_req, res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<html>Not Found</html>'));
+    const page = await new AgoraHttpClient({ url: proxy }).status(runId).catch((e: unknown) => e);
+    expect(page).toBeInstanceOf(UnavailableError);
+    expect(page).toMatchObject({ retryable: false });
+    // The dashboard's 404 for an unknown run stays NotFoundError.
+    await expect(client.status('rnosuchrun404')).rejects.toThrow(NotFoundError);
+    await cluster.client.wait(runId);
   });
 
   it('refuses options it cannot use', () => {

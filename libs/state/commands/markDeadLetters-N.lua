@@ -12,5 +12,15 @@ for i = 1, #KEYS do
   if ARGV[3] ~= '1' and redis.call('HEXISTS', KEYS[i], 'replayedBy') == 1 then replayed[#replayed + 1] = i end
 end
 if #replayed > 1 then return replayed end
-for i = 1, #KEYS do redis.call('HSET', KEYS[i], 'replayedBy', ARGV[1], 'replayedAt', ARGV[2]) end
+for i = 1, #KEYS do
+  -- A forced replay keeps the mark it replaces, for unmarkDeadLetters to put back when its
+  -- submission fails (deleting the mark made the letter look never replayed).
+  local by = redis.call('HGET', KEYS[i], 'replayedBy')
+  if by then
+    redis.call('HSET', KEYS[i], 'replayedByBefore', by, 'replayedAtBefore', redis.call('HGET', KEYS[i], 'replayedAt') or '')
+  else
+    redis.call('HDEL', KEYS[i], 'replayedByBefore', 'replayedAtBefore')
+  end
+  redis.call('HSET', KEYS[i], 'replayedBy', ARGV[1], 'replayedAt', ARGV[2])
+end
 return { 1 }
