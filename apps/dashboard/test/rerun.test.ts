@@ -34,6 +34,9 @@ describe('rerun over HTTP', () => {
     expect(s.state).toBe('failed');
     expect(s.rerunOf).toMatchObject({ runId, fromFailed: true });
     expect(s.items.find((i) => i.id === 'a')).toMatchObject({ state: 'done', reusedFrom: { runId, itemId: 'a' } });
+    // The item route says so too, over both transports (it said nothing of it: only the status did).
+    for (const client of [http, cluster.client]) expect(await client.item(r.runId, 'a')).toMatchObject({ state: 'done', reusedFrom: { runId, itemId: 'a' } });
+    expect(await http.item(r.runId, 'b')).not.toHaveProperty('reusedFrom');
     expect((await http.status(runId)) as { rerunBy?: unknown[] }).toMatchObject({ rerunBy: [{ runId: r.runId, fromFailed: true }] });
   });
 

@@ -89,6 +89,7 @@ describe('memoize', () => {
     // The done event comes first and says where its result came from, with no attempt (it did not run).
     const done = two.events.find((e) => e.type === 'item' && e.state === 'done' && e.itemId === 'd')!;
     expect(done.cachedFrom).toEqual({ runId: first.runId, itemId: 'd' });
+    expect(await c.client.item(two.status.runId, 'd')).toMatchObject({ state: 'done', cachedFrom: { runId: first.runId, itemId: 'd' } });
     expect(done.attempt).toBeUndefined();
     expect(done.seq).toBeLessThan(cachedEvent.seq);
   });

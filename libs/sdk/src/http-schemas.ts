@@ -81,6 +81,8 @@ export const itemDetailSchema: z.ZodType<ItemDetail> = z.object({
   lockTokens: z.record(z.string(), count).exactOptional(),
   ...endReason,
   logRefs: z.object({ stdout: z.string().exactOptional(), stderr: z.string().exactOptional() }).exactOptional(),
+  reusedFrom: origin.exactOptional(),
+  cachedFrom: origin.exactOptional(),
   retries: z.array(z.object({ attempt: count, error: z.string(), at: time })),
   events: z.array(streamEventSchema),
   eventsOmitted: count.exactOptional(),

@@ -968,6 +968,9 @@ export interface ItemDetail {
   readonly reason?: string;
   /** Where the worker's output streams were stored (`agora logs`, `GET …/logs`). */
   readonly logRefs?: { readonly stdout?: string; readonly stderr?: string };
+  /** A `done` item that did not execute: the run and item whose result it took (a rerun's or replay's reuse, a memo hit). */
+  readonly reusedFrom?: { readonly runId: string; readonly itemId: string };
+  readonly cachedFrom?: { readonly runId: string; readonly itemId: string };
   readonly retries: Array<{ readonly attempt: number; readonly error: string; readonly at: string }>;
   /**
    * The item's newest events, oldest first (at most ITEM_EVENTS_MAX). The fields above are told
@@ -998,7 +1001,8 @@ function describeItem(itemId: string, state: string, resultRef: string | null, e
       if (e['lockTokens'] && typeof e['lockTokens'] === 'object') lockTokens = e['lockTokens'] as Record<string, number>;
     } else if (e.type === 'item' && e.state !== undefined && isTerminalItemState(e.state)) {
       endedAt = e.at;
-      for (const f of ['error', 'errorCode', 'exitCode', 'reason', 'logRefs'] as const) if (e[f] !== undefined) out[f] = e[f];
+      // reusedFrom / cachedFrom: a `done` that took an earlier result, as the run's status marks it.
+      for (const f of ['error', 'errorCode', 'exitCode', 'reason', 'logRefs', 'reusedFrom', 'cachedFrom'] as const) if (e[f] !== undefined) out[f] = e[f];
     } else if (e.type === 'retry') {
       retries.push({ attempt: Number(e['attempt'] ?? 0), error: String(e['error'] ?? ''), at: e.at });
     }
