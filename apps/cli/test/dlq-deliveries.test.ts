@@ -48,4 +48,15 @@ describe('agora dlq deliveries', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/receiver said: no thanks$/);
   });
+
+  it('show, replay and purge given a delivery id (from agora dlq deliveries) say what it is, not only that it is malformed', () => {
+    // A user copying an id from `agora dlq deliveries` into `agora dlq show` was told only
+    // "expected <runId>.<itemId>", as if the id were mistyped.
+    const id = 'd'.repeat(32);
+    for (const argv of [['dlq', 'show', id], ['dlq', 'replay', id], ['dlq', 'purge', id]]) {
+      const r = env.agora(argv);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`"${id}" is a webhook delivery's id: delivery dead letters are only listed (agora dlq deliveries); ${argv[1]} takes an item's dead letter id, <runId>.<itemId> (see agora dlq list)`);
+    }
+  });
 });
