@@ -70,7 +70,7 @@ describe('the stdout result sink', () => {
     expect((err as Error).message).toBe('resultSinks.audit: stdout result sink: takes no options, got "url"');
     // Without options, and the built-in default, it is made as before.
     const plain = compileConfig({ namespace: 'sinktest', resultSinks: { audit: { provider: 'stdout' } } }, 'test', project, {});
-    expect((await new ProviderSet(plain).resultSink('audit')).name).toBe('stdout');
-    expect((await new ProviderSet(plain).resultSink('stdout')).name).toBe('stdout');
+    expect((await new ProviderSet(plain).resultSink('audit')).delivery).toBe('inline');
+    expect((await new ProviderSet(plain).resultSink('stdout')).delivery).toBe('inline');
   });
 });
