@@ -40,12 +40,25 @@ describe('agora dlq deliveries', () => {
     ]);
     const json = env.agora(['dlq', 'deliveries', '--json', '--limit', '1']);
     expect(JSON.parse(json.stdout)).toEqual({ deliveries: [letter('b'.repeat(32))] });
-    expect(env.agora(['dlq', 'deliveries', '--limit', 'x'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--limit must be a positive integer, got "x"') });
-    expect(env.agora(['dlq', 'deliveries', '--limit', '99999999999'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--limit must be at most 9999999, got "99999999999"') });
+    // The same words as agora dlq list and agora cache list, with the range README gives.
+    for (const bad of ['x', '0', '1.5', '99999999999']) {
+      expect(env.agora(['dlq', 'deliveries', '--limit', bad])).toMatchObject({ code: 2, stderr: `agora: --limit must be an integer from 1 to 9999999, got "${bad}"\n` });
+    }
     // A provider's error with line breaks stays on its letter's line.
     await store.put({ ...letter('c'.repeat(32)), error: 'receiver said:\nno\r\nthanks' }, 10);
     const lines = env.agora(['dlq', 'deliveries', '--limit', '1']).stdout.split('\n').filter(Boolean);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/receiver said: no thanks$/);
+  });
+
+  it('show, replay and purge given a delivery id (from agora dlq deliveries) say what it is, not only that it is malformed', () => {
+    // A user copying an id from `agora dlq deliveries` into `agora dlq show` was told only
+    // "expected <runId>.<itemId>", as if the id were mistyped.
+    const id = 'd'.repeat(32);
+    for (const argv of [['dlq', 'show', id], ['dlq', 'replay', id], ['dlq', 'purge', id]]) {
+      const r = env.agora(argv);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`"${id}" is a webhook delivery's id: delivery dead letters are only listed (agora dlq deliveries); ${argv[1]} takes an item's dead letter id, <runId>.<itemId> (see agora dlq list)`);
+    }
   });
 });

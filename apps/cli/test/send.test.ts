@@ -1,3 +1,4 @@
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -84,6 +85,20 @@ describe('agora send: messages into an item (process provider)', () => {
     await expect(client.send(runId, 'second', 'x'.repeat(70_000))).rejects.toThrow(new ValueError('message is 70002 bytes as JSON, over the limit of 65536 bytes'));
     await expect(client.send(runId, '../first', {})).rejects.toThrow(new ValueError('invalid item id "../first"'));
     await expect(client.send(runId, 'second', undefined)).rejects.toThrow(ValueError);
+  });
+
+  it('reads an @file that is a pipe (bash\'s @<(cmd), a FIFO) no further than the limit: an endless one is refused, not read until memory runs out', () => {
+    // Before, only a regular file's size was checked: a pipe (size 0) was read whole, so
+    // `agora send … @/dev/zero` or an endless @<(cmd) grew without bound and never answered.
+    const fifo = path.join(env.dir, 'endless.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const writer = spawn('sh', ['-c', `exec "${process.execPath}" -e "setInterval(() => process.stdout.write('[' + '1,'.repeat(32768)), 10)" > "${fifo}"`], { stdio: 'ignore' });
+    try {
+      const r = env.agora(['send', 'r0000000000deadbeef', 'a', `@${fifo}`], { timeoutMs: 20_000 });
+      expect([r.code, r.stderr]).toEqual([2, `agora: ${fifo}: over the limit of 65536 bytes\n`]);
+    } finally {
+      writer.kill('SIGKILL');
+    }
   });
 
   it('a message sent right after submit, while the run still waits on the inbox, waits for its acceptance and reaches the item', async () => {

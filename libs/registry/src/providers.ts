@@ -127,7 +127,13 @@ export function defaultRegistry(): ProviderRegistry {
     const { AwsCredentialProvider } = await import('@agora/credentials-aws');
     return new AwsCredentialProvider(o);
   });
-  r.register('resultSink', 'stdout', () => new StdoutResultSink(createLogger({ component: 'result-sink' })));
+  r.register('resultSink', 'stdout', (o) => {
+    // It takes none: an option given (a typo, a webhook's url under the wrong provider) would
+    // otherwise be ignored in silence, as an unknown config key never is.
+    const given = Object.keys(o ?? {});
+    if (given.length > 0) throw new ValueError(`stdout result sink: takes no options, got ${given.map((k) => `"${k}"`).join(', ')}`);
+    return new StdoutResultSink(createLogger({ component: 'result-sink' }));
+  });
   r.register('resultSink', 'webhook', (o) => new WebhookResultSink(o));
   r.register('notification', 'webhook', (o) => new WebhookNotificationProvider(o));
   // Runner fleets (README "Fleet"); docker and ecs load their SDKs only when configured.

@@ -59,3 +59,18 @@ describe('provider health of package providers', () => {
     expect(rows.find((r) => r.name === 'ext')).toMatchObject({ ok: false, message: 'compute provider "package:agora-throw-create": createProvider() failed: options.region is required' });
   });
 });
+
+describe('the stdout result sink', () => {
+  // It takes no options: one given (a typo, or a webhook's url under the wrong provider) was
+  // ignored, so the sink a config named did something other than what it said.
+  it('refuses any option, naming the sink and the key (a runner would exit 2)', async () => {
+    const config = compileConfig({ namespace: 'sinktest', resultSinks: { audit: { provider: 'stdout', options: { url: 'http://127.0.0.1:9/x' } } } }, 'test', project, {});
+    const err = await new ProviderSet(config).resultSink('audit').catch((e: unknown) => e);
+    expect((err as Error).name).toBe('ValueError');
+    expect((err as Error).message).toBe('resultSinks.audit: stdout result sink: takes no options, got "url"');
+    // Without options, and the built-in default, it is made as before.
+    const plain = compileConfig({ namespace: 'sinktest', resultSinks: { audit: { provider: 'stdout' } } }, 'test', project, {});
+    expect((await new ProviderSet(plain).resultSink('audit')).delivery).toBe('inline');
+    expect((await new ProviderSet(plain).resultSink('stdout')).delivery).toBe('inline');
+  });
+});

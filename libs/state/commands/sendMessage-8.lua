@@ -9,13 +9,16 @@
         9 the pub/sub channel that tells runners (message `<runId> <itemId>`)
   Output: { seq, messageId } sent; { -1 } no such run; { -3 } no such item;
           { -2, state } the item (or the run) has ended; { -4, count } the item has had the most messages;
-          { -5 } the item's worker has exited (its runner closed the channel; the item is ending)
+          { -5 } the item's worker has exited (its runner closed the channel; the item is ending);
+          { -6 } the run was rejected at acceptance (it has no items)
   Not idempotent: sending twice is two messages (each its own id and event).
 ]]
 --@include emit
 local K = runKeys()
 local runState = redis.call('HGET', K.meta, 'state')
 if not runState then return { -1 } end
+-- A run rejected at acceptance has no items at all: say so, rather than that this one is unknown.
+if runState == 'rejected' then return { -6 } end
 local itemState = redis.call('HGET', K.items, ARGV[3])
 if not itemState then return { -3 } end
 if isTerminal(itemState) then return { -2, itemState } end

@@ -62,6 +62,7 @@ export async function sendItemMessage(store: RunStore, runId: string, itemId: st
   ])) as [number, (string | number)?];
   const code = Number(r[0]);
   if (code === -1) throw new NotFoundError(`no run "${runId}"`);
+  if (code === -6) throw new IllegalStateError(`run "${runId}" was rejected at acceptance (its status says why): it has no items to take messages`);
   if (code === -3) throw new NotFoundError(`run "${runId}" has no item "${itemId}"`);
   if (code === -2) throw new IllegalStateError(`item "${itemId}" of run "${runId}" has ended (${String(r[1])}): it takes no more messages`);
   if (code === -5) throw new IllegalStateError(`item "${itemId}" of run "${runId}" is ending (its worker has exited): it takes no more messages unless it starts again (a retry)`);

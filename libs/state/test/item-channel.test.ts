@@ -57,6 +57,18 @@ describe('item channels', () => {
     expect(await redis.exists(store.keys.run(runId).channel('a'))).toBe(0);
   });
 
+  it('refuse a rejected run saying it was rejected, not that it has no such item', async () => {
+    // A run rejected at acceptance registers no items: a message to an item its plan named was
+    // refused with 'run "…" has no item "…"', as if the id were mistyped.
+    const store = new RunStore(redis, uniqueNamespace());
+    await store.rejectRun('r2', 'p', ['items[0] ("a"): unknown task "ghost"'], 'q');
+    const seq = (await store.runProgress('r2')).events;
+    await expect(sendItemMessage(store, 'r2', 'a', encodeChannelMessage(1))).rejects.toThrow(
+      new IllegalStateError('run "r2" was rejected at acceptance (its status says why): it has no items to take messages'),
+    );
+    expect((await store.runProgress('r2')).events).toBe(seq);
+  });
+
   it('refuse what cannot travel as one JSON line of at most 64 KiB', () => {
     expect(() => encodeChannelMessage(undefined)).toThrow('message is not JSON');
     expect(() => encodeChannelMessage({ n: 1n })).toThrow('message is not sendable: n: holds a bigint, which JSON cannot carry');

@@ -16,9 +16,10 @@ function line(l: DeliveryDeadLetter): string {
 /** `agora dlq deliveries [--limit n] [--json]`: webhook deliveries that failed for good, newest first. */
 export async function dlqDeliveriesCmd(opts: { json?: boolean; limit?: string }, g: GlobalOpts): Promise<number> {
   const limit = opts.limit === undefined ? 1000 : Number(opts.limit);
-  if (!/^[0-9]+$/.test(opts.limit ?? '1') || !Number.isSafeInteger(limit) || limit < 1) throw new CliError(`--limit must be a positive integer, got ${JSON.stringify(opts.limit)}`);
-  // The bound of the other lists (dlq list, cache list, GET /api/dlq).
-  if (limit > MAX_LIMIT) throw new CliError(`--limit must be at most ${MAX_LIMIT}, got ${JSON.stringify(opts.limit)}`);
+  // The bound and the words of the other lists (dlq list, cache list, GET /api/dlq).
+  if (!/^[0-9]+$/.test(opts.limit ?? '1') || !Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+    throw new CliError(`--limit must be an integer from 1 to ${MAX_LIMIT}, got ${JSON.stringify(opts.limit)}`);
+  }
   const config = await resolveConfig(g);
   await assertRedisReachable(config.redisUrl);
   const redis = createRedis(config.redisUrl);

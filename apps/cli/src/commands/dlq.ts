@@ -8,8 +8,16 @@ function checkRun(runId: string | undefined): void {
   if (runId !== undefined && !isRunId(runId)) throw new CliError(`--run: invalid run id ${JSON.stringify(runId)}`);
 }
 
-function checkId(id: string): void {
-  if (!parseDeadLetterId(id)) throw new CliError(`invalid dead letter id ${JSON.stringify(id)}: expected <runId>.<itemId> (see agora dlq list)`);
+/** A webhook delivery's id (`agora dlq deliveries`): 32 hex digits, never a valid `<runId>.<itemId>`. */
+const DELIVERY_ID = /^[0-9a-f]{32}$/;
+
+function checkId(id: string, verb: 'show' | 'replay' | 'purge'): void {
+  if (parseDeadLetterId(id)) return;
+  // An id copied from `agora dlq deliveries` is not mistyped: say what it is and where it belongs.
+  if (DELIVERY_ID.test(id)) {
+    throw new CliError(`"${id}" is a webhook delivery's id: delivery dead letters are only listed (agora dlq deliveries); ${verb} takes an item's dead letter id, <runId>.<itemId> (see agora dlq list)`);
+  }
+  throw new CliError(`invalid dead letter id ${JSON.stringify(id)}: expected <runId>.<itemId> (see agora dlq list)`);
 }
 
 /** One line per letter: id, error type, when, attempts, replay, the error's first line. */
@@ -45,7 +53,7 @@ export async function dlqListCmd(opts: { run?: string; json?: boolean; limit?: s
 
 /** `agora dlq show <id>`: one record as JSON. */
 export async function dlqShowCmd(id: string, g: GlobalOpts): Promise<number> {
-  checkId(id);
+  checkId(id, 'show');
   const letter = await withClient(g, (c) => c.deadLetter(id));
   process.stdout.write(JSON.stringify(letter, null, 2) + '\n');
   return EXIT.ok;
@@ -59,7 +67,7 @@ export async function dlqReplayCmd(id: string | undefined, opts: { run?: string;
   if (id === undefined && opts.run === undefined) throw new CliError('give a dead letter id (<runId>.<itemId>) or --run <run>');
   if (id !== undefined && opts.run !== undefined) throw new CliError('give either a dead letter id or --run <run>, not both');
   if (opts.all && opts.run === undefined) throw new CliError('--all goes with --run <run>');
-  if (id !== undefined) checkId(id);
+  if (id !== undefined) checkId(id, 'replay');
   checkRun(opts.run);
   const sel = id !== undefined ? { id } : { runId: opts.run!, all: opts.all === true };
   const r = await withClient(g, (c) => c.replayDeadLetters(sel, { force: opts.force === true }));
@@ -71,7 +79,7 @@ export async function dlqReplayCmd(id: string | undefined, opts: { run?: string;
 export async function dlqPurgeCmd(id: string | undefined, opts: { run?: string; all?: boolean; json?: boolean }, g: GlobalOpts): Promise<number> {
   const given = [id !== undefined, opts.run !== undefined, opts.all === true].filter(Boolean).length;
   if (given !== 1) throw new CliError('give exactly one of: a dead letter id, --run <run>, --all');
-  if (id !== undefined) checkId(id);
+  if (id !== undefined) checkId(id, 'purge');
   checkRun(opts.run);
   const sel = id !== undefined ? { id } : opts.run !== undefined ? { runId: opts.run } : { all: true as const };
   const n = await withClient(g, (c) => c.purgeDeadLetters(sel));

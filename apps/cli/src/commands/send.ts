@@ -1,31 +1,44 @@
-import { readFile, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { CHANNEL_LIMITS, decodeUtf8, isItemId, isRunId, parseChannelMessageText } from '@agora/core';
 import { AgoraClient } from '@agora/sdk';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
 import { assertRedisReachable } from '../redis-check.js';
 
 /**
+ * Reads a stream no further than twice the message limit (a message is at most 64 KiB as JSON;
+ * the text may be spaced out more): past it, the read stops and the message is refused.
+ */
+async function readCapped(stream: AsyncIterable<unknown>, source: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of stream) {
+    size += (c as Buffer).length;
+    if (size > 2 * CHANNEL_LIMITS.maxMessageBytes) throw new CliError(`${source}: over the limit of ${CHANNEL_LIMITS.maxMessageBytes} bytes`);
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
  * The message argument of `agora send`: JSON text, or `@file` (a JSON file; `@-` reads stdin).
- * The size is checked before the file is read whole (a message is at most 64 KiB as JSON).
+ * A regular file's size is checked before it is read; any file is read no further than the
+ * limit, since a pipe (`@<(cmd)`, a FIFO, `/dev/stdin`) has no size to check first.
  */
 async function messageText(arg: string): Promise<{ text: string | Buffer; source: string }> {
   if (!arg.startsWith('@')) return { text: arg, source: 'message' };
   const file = arg.slice(1);
   if (file === '') throw new CliError('@: name a JSON file after the @ (or @- for stdin)');
   try {
-    if (file === '-') {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const c of process.stdin) {
-        size += (c as Buffer).length;
-        if (size > 2 * CHANNEL_LIMITS.maxMessageBytes) throw new CliError(`<stdin>: over the limit of ${CHANNEL_LIMITS.maxMessageBytes} bytes`);
-        chunks.push(c as Buffer);
-      }
-      return { text: Buffer.concat(chunks), source: '<stdin>' };
-    }
+    if (file === '-') return { text: await readCapped(process.stdin, '<stdin>'), source: '<stdin>' };
     const { size } = await stat(file);
     if (size > 2 * CHANNEL_LIMITS.maxMessageBytes) throw new CliError(`${file}: ${size} bytes, over the limit of ${CHANNEL_LIMITS.maxMessageBytes} bytes`);
-    return { text: await readFile(file), source: file };
+    const stream = createReadStream(file);
+    try {
+      return { text: await readCapped(stream, file), source: file };
+    } finally {
+      stream.destroy();
+    }
   } catch (err) {
     if (err instanceof CliError) throw err;
     throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
