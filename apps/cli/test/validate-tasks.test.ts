@@ -69,7 +69,8 @@ describe('agora validate / submit: the task a dispatch item names', () => {
     // the scheduler rejected the run at acceptance.
     const def = env.writeJson('sinky-task.json', { command: ['true'], resultSink: 'nowhere' });
     expect(env.agora(['tasks', 'register', 'sinky', def]).code).toBe(0);
-    const problem = 'task "sinky": unknown result sink "nowhere" (configured: stdout)';
+    // Named with its item, as every problem is (it named only the task).
+    const problem = 'items[0] ("a"): task "sinky": unknown result sink "nowhere" (configured: stdout)';
     const v = env.agora(['validate', '--json', env.writeJson('sinky.json', plan('sinky'))]);
     expect(v.code, v.stderr).toBe(1);
     expect(JSON.parse(v.stdout)).toEqual({ ok: false, problems: [problem] });

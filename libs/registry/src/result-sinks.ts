@@ -18,14 +18,15 @@ export async function resolveResultSinks(
   const byTask = new Map<string, string | undefined>();
   const problems: string[] = [];
   const sinks = new Map<string, string>();
-  for (const it of plan.items) {
+  for (const [i, it] of plan.items.entries()) {
     const task = taskOf(it);
     if (task !== '' && !byTask.has(task)) {
       const ref = taskRefs.get(task);
       const def = ref !== undefined ? await loadTask(await storage(), ref) : Object.hasOwn(config.tasks, task) ? config.tasks[task] : undefined;
       byTask.set(task, def?.resultSink);
       if (def?.resultSink !== undefined && !known.includes(def.resultSink)) {
-        problems.push(`task ${JSON.stringify(task)}: unknown result sink ${JSON.stringify(def.resultSink)} (configured: ${known.join(', ')})`);
+        // Named with the first item that uses the task, as every plan problem names its item.
+        problems.push(`items[${i}] (${JSON.stringify(it.id)}): task ${JSON.stringify(task)}: unknown result sink ${JSON.stringify(def.resultSink)} (configured: ${known.join(', ')})`);
       }
     }
     const name = (task !== '' ? byTask.get(task) : undefined) ?? plan.resultSink ?? DEFAULT_RESULT_SINK;
