@@ -10,7 +10,8 @@
   Output: { seq, messageId } sent; { -1 } no such run; { -3 } no such item;
           { -2, state } the item (or the run) has ended; { -4, count } the item has had the most messages;
           { -5 } the item's worker has exited (its runner closed the channel; the item is ending);
-          { -6 } the run was rejected at acceptance (it has no items)
+          { -6 } the run was rejected at acceptance (it has no items);
+          { -7, state } the run has ended, its item not yet (a cancelled run's item being stopped)
   Not idempotent: sending twice is two messages (each its own id and event).
 ]]
 --@include emit
@@ -26,7 +27,8 @@ if isTerminal(itemState) then return { -2, itemState } end
 -- the item takes messages again: its next start reads them from the first and opens the channel.
 if itemState == 'running' and redis.call('HEXISTS', KEYS[8], ARGV[3]) == 1 then return { -5 } end
 -- A finished run's stream is closed (appendEvent refuses too); its items have all ended anyway.
-if runState == 'succeeded' or runState == 'failed' or runState == 'cancelled' or runState == 'rejected' then return { -2, runState } end
+-- Its item may still be running (a cancel's runner stopping it): say the run ended, not the item.
+if runState == 'succeeded' or runState == 'failed' or runState == 'cancelled' then return { -7, runState } end
 local most = tonumber(ARGV[7])
 local n = redis.call('XLEN', KEYS[7])
 if n >= most then return { -4, n } end

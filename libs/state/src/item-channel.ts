@@ -46,7 +46,7 @@ export async function closeItemChannel(store: RunStore, runId: string, itemId: s
  * Sends an encoded message to an item (see sendMessage-8.lua): queued on the item's channel
  * stream, recorded as a `message` event, announced to the runners. The script's negative codes
  * become the errors the CLI and the HTTP API map: `NotFoundError` (no such run or item),
- * `IllegalStateError` (the item has ended, or has had `CHANNEL_LIMITS.maxMessagesPerItem`).
+ * `IllegalStateError` (the item or its run has ended, or it has had `CHANNEL_LIMITS.maxMessagesPerItem`).
  */
 export async function sendItemMessage(store: RunStore, runId: string, itemId: string, message: ChannelMessage): Promise<SentMessage> {
   const r = (await callScript(store.redis, 'sendMessage', sendKeys(store, runId, itemId), [
@@ -65,6 +65,7 @@ export async function sendItemMessage(store: RunStore, runId: string, itemId: st
   if (code === -6) throw new IllegalStateError(`run "${runId}" was rejected at acceptance (its status says why): it has no items to take messages`);
   if (code === -3) throw new NotFoundError(`run "${runId}" has no item "${itemId}"`);
   if (code === -2) throw new IllegalStateError(`item "${itemId}" of run "${runId}" has ended (${String(r[1])}): it takes no more messages`);
+  if (code === -7) throw new IllegalStateError(`run "${runId}" has ended (${String(r[1])}): item "${itemId}" takes no more messages`);
   if (code === -5) throw new IllegalStateError(`item "${itemId}" of run "${runId}" is ending (its worker has exited): it takes no more messages unless it starts again (a retry)`);
   if (code === -4) throw new IllegalStateError(`item "${itemId}" of run "${runId}" has had ${CHANNEL_LIMITS.maxMessagesPerItem} messages, the most one item may be sent`);
   return { runId, itemId, messageId: String(r[1]), seq: code, bytes: message.bytes, sha256: message.sha256 };

@@ -57,6 +57,16 @@ describe('item channels', () => {
     expect(await redis.exists(store.keys.run(runId).channel('a'))).toBe(0);
   });
 
+  it('refuse an item still running in a run that has ended, saying the run ended, not the item', async () => {
+    // A cancelled run's item that its runner is still stopping: the refusal said the item had
+    // ended ("has ended (cancelled)"), the run's state given as the item's.
+    const { store, runId } = await run();
+    await redis.hset(store.keys.run(runId).meta, 'state', 'cancelled');
+    await expect(sendItemMessage(store, runId, 'a', encodeChannelMessage(1))).rejects.toThrow(
+      new IllegalStateError(`run "${runId}" has ended (cancelled): item "a" takes no more messages`),
+    );
+  });
+
   it('refuse a rejected run saying it was rejected, not that it has no such item', async () => {
     // A run rejected at acceptance registers no items: a message to an item its plan named was
     // refused with 'run "…" has no item "…"', as if the id were mistyped.
