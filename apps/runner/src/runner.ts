@@ -103,7 +103,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const queueRedis: RedisClient = createRedis(config.redisUrl);
   let graceOver = false;
   const metrics = opts.metrics ?? createAgoraMetrics();
-  const tracing = opts.tracing ?? createAgoraTracing(config.tracing, { component: 'runner' });
+  const tracing = opts.tracing ?? createAgoraTracing(config.tracing, { component: 'runner', logger });
   const deliveries = await startRunnerDeliveries({ config, providers, redis: queueRedis, store, logger, metrics });
   const channels = createChannelHub(store, logger);
   const locks = opts.locks ?? createLockManager({ redis, namespace: config.namespace, lockTtlMs: config.runner.lockTtlMs, logger });

@@ -84,7 +84,7 @@ export async function createScheduler(opts: SchedulerOptions): Promise<Scheduler
   const queueFor = (name: string): Queue => queues.get(name) ?? queues.set(name, new Queue(name, { connection: redis, prefix })).get(name)!;
   const executors = opts.executors ?? DEFAULT_EXECUTORS;
   const metrics = opts.metrics ?? createAgoraMetrics();
-  const tracing = opts.tracing ?? createAgoraTracing(config.tracing, { component: 'scheduler' });
+  const tracing = opts.tracing ?? createAgoraTracing(config.tracing, { component: 'scheduler', logger });
   // Read on scrape only: one getJobCounts per queue.
   metrics.observeQueueJobs(() => Promise.all([INBOX_QUEUE, ...Object.keys(config.queues)].map(async (q) => ({ queue: q, counts: await queueFor(q).getJobCounts() }))));
   // The lease has a connection of its own, so its renewals never wait behind a large acceptance.

@@ -1,9 +1,9 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
-import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor, type BufferConfig, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor, type BufferConfig, type ReadableSpan, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import type { TraceContext, TracingConfig } from '@agora/core';
+import type { Logger, TraceContext, TracingConfig } from '@agora/core';
 import { RunIdGenerator } from './run-id-generator.js';
 
 /** The steps of an item that get a child span of their own. */
@@ -102,6 +102,48 @@ export interface AgoraTracingOptions {
    * `OTEL_BSP_SCHEDULE_DELAY`. @default OTEL_BSP_SCHEDULE_DELAY, else 2000
    */
   readonly exportDelayMs?: number;
+  /**
+   * Where a failed OTLP export is reported (`warn`, the first at once, then at most one a minute
+   * with the count held back): a collector that is down or an endpoint that is wrong would
+   * otherwise drop every span in silence.
+   */
+  readonly logger?: Logger;
+}
+
+/** Failed exports are logged at most this often (a collector down fails every batch). */
+const EXPORT_WARN_EVERY_MS = 60_000;
+
+/** The OTLP exporter, with its failures logged (throttled) instead of dropped unseen. */
+function reportingExporter(inner: SpanExporter, url: string, logger: Logger | undefined): SpanExporter {
+  if (logger === undefined) return inner;
+  // Never the credentials a URL may carry, nor its query.
+  let shown = url;
+  try {
+    const u = new URL(url);
+    shown = `${u.origin}${u.pathname}`;
+  } catch {
+    // compileConfig checked it is an http(s) URL; keep what was given.
+  }
+  let lastWarn = 0;
+  let heldBack = 0;
+  return {
+    export(spans, done) {
+      inner.export(spans, (result) => {
+        // ExportResultCode.SUCCESS is 0.
+        if (result.code !== 0) {
+          const now = Date.now();
+          if (now - lastWarn >= EXPORT_WARN_EVERY_MS) {
+            logger.warn({ url: shown, spans: spans.length, err: result.error?.message ?? 'export failed', ...(heldBack > 0 ? { failuresNotLogged: heldBack } : {}) }, 'traces not exported; these spans are dropped');
+            lastWarn = now;
+            heldBack = 0;
+          } else heldBack++;
+        }
+        done(result);
+      });
+    },
+    shutdown: () => inner.shutdown(),
+    forceFlush: () => inner.forceFlush?.() ?? Promise.resolve(),
+  };
 }
 
 /**
@@ -117,7 +159,14 @@ export function createAgoraTracing(config: TracingConfig, opts: AgoraTracingOpti
   const memory = config.exporter === 'memory' ? new InMemorySpanExporter() : undefined;
   const processor: SpanProcessor = memory
     ? new SimpleSpanProcessor(memory)
-    : new BatchSpanProcessor(new OTLPTraceExporter({ ...(config.tracesUrl !== undefined ? { url: config.tracesUrl } : {}), timeoutMillis: EXPORT_TIMEOUT_MS }), batchConfig(opts));
+    : new BatchSpanProcessor(
+        reportingExporter(
+          new OTLPTraceExporter({ ...(config.tracesUrl !== undefined ? { url: config.tracesUrl } : {}), timeoutMillis: EXPORT_TIMEOUT_MS }),
+          config.tracesUrl ?? 'http://localhost:4318/v1/traces',
+          opts.logger,
+        ),
+        batchConfig(opts),
+      );
   const ids = new RunIdGenerator();
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName, ...(opts.component ? { 'agora.component': opts.component } : {}) }),

@@ -120,4 +120,24 @@ describe('the otlp tracer', () => {
     expect(spans.find((s) => s.name === 'provider.run')!.parentSpanId).toBe(item.spanId);
     expect(root.endTimeUnixNano).toBe(BigInt(now + 50) * 1_000_000n);
   });
+
+  it('logs a failed export (collector down) as a warning naming the endpoint, once a minute at most', async () => {
+    const warnings: Array<{ obj: Record<string, unknown>; msg?: string }> = [];
+    const logger = { debug: () => undefined, info: () => undefined, error: () => undefined, warn: (obj: object, msg?: string) => void warnings.push({ obj: obj as Record<string, unknown>, ...(msg !== undefined ? { msg } : {}) }) };
+    // A port nothing listens on, with credentials the warning must not show.
+    const t = createAgoraTracing(tracingConfig({ exporter: 'otlp', endpoint: 'http://user:pw@127.0.0.1:1' }), { exportDelayMs: 60_000, logger });
+    for (let i = 0; i < 2; i++) {
+      const a = t.startItem(newTraceContext(), facts(`a${i}`));
+      a.end({ state: 'done' });
+      // The flush itself fails (the batch was not delivered); the runner never waits on one.
+      await t.forceFlush().catch(() => undefined);
+    }
+    await t.shutdown().catch(() => undefined);
+    // Before: nothing at all; every span was dropped unseen.
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ msg: 'traces not exported; these spans are dropped', obj: { url: 'http://127.0.0.1:1/v1/traces', spans: 1 } });
+    expect(String(warnings[0]!.obj['err'])).toMatch(/ECONNREFUSED|connect/i);
+    expect(JSON.stringify(warnings)).not.toContain('pw');
+  });
 });
+
