@@ -33,13 +33,15 @@ let stdoutGone = false;
  */
 let stderrGone = false;
 let stoppedForReader = false;
-/** The reader of our output went away: a verb that cleans up on SIGTERM is stopped that way, once. */
+/**
+ * The reader of our output went away: a verb that cleans up on SIGTERM is stopped that way, once
+ * (its `once` listeners are gone then, and the other stream's EPIPE must not cut its cleanup short).
+ */
 const stopForReader = (): boolean => {
+  if (stoppedForReader) return true;
   if (process.listenerCount('SIGTERM') === 0) return false;
-  if (!stoppedForReader) {
-    stoppedForReader = true;
-    process.emit('SIGTERM', 'SIGTERM');
-  }
+  stoppedForReader = true;
+  process.emit('SIGTERM', 'SIGTERM');
   return true;
 };
 
