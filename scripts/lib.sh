@@ -29,8 +29,8 @@ ensure_redis() {
 }
 
 ensure_build() {
-  say "building (tsc -b)"
-  npx tsc -b
+  say "building (npm run build)"
+  npm run build --silent
 }
 
 # The common start of a test script: npm dependencies, redis-server (each test run starts its

@@ -24,6 +24,26 @@ const { version } = createRequire(import.meta.url)('../package.json') as { versi
  * stops its runners and Redis; any other verb exits at once. Other stdout errors are not ours to hide.
  */
 let stdoutGone = false;
+/*
+ * The same for stderr, where the services write their logs (`agora serve --metrics-port 0 2>&1 |
+ * grep -m1 'metrics listening'`): an unhandled EPIPE there crashed a runner with exit 1, its items
+ * left active until the stalled-job check and its registration live until its heartbeat expired.
+ * A verb that cleans up on SIGTERM stops that way (logs have nowhere to go, so nothing says so);
+ * any other verb finishes and exits with its own code, its last words unread.
+ */
+let stderrGone = false;
+let stoppedForReader = false;
+/**
+ * The reader of our output went away: a verb that cleans up on SIGTERM is stopped that way, once
+ * (its `once` listeners are gone then, and the other stream's EPIPE must not cut its cleanup short).
+ */
+const stopForReader = (): boolean => {
+  if (stoppedForReader) return true;
+  if (process.listenerCount('SIGTERM') === 0) return false;
+  stoppedForReader = true;
+  process.emit('SIGTERM', 'SIGTERM');
+  return true;
+};
 
 /*
  * A library's console warning (ioredis: "[WARN] This Redis server's `default` user does not
@@ -42,8 +62,13 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (stdoutGone) return;
   if (err.code !== 'EPIPE') throw err;
   stdoutGone = true;
-  if (process.listenerCount('SIGTERM') > 0) process.emit('SIGTERM', 'SIGTERM');
-  else process.exit(EXIT.ok);
+  if (!stopForReader()) process.exit(EXIT.ok);
+});
+process.stderr.on('error', (err: NodeJS.ErrnoException) => {
+  if (stderrGone) return;
+  if (err.code !== 'EPIPE') throw err;
+  stderrGone = true;
+  stopForReader();
 });
 
 const program = new Command();

@@ -99,4 +99,30 @@ describe('audit of the documented CLI', () => {
     const bad = await withReaderGone(e, ['runs', '--limit', '0']);
     expect(bad.code).toBe(2);
   }, 90_000);
+
+  it('a runner whose log reader goes away stops as on SIGTERM: its running item is handed back, exit 0', async () => {
+    const e = env({ runner: { shutdownGraceMs: 200 } });
+    e.env['AGORA_CPUS'] = '2';
+    await e.start(['serve'], /scheduler serving/);
+    const runner = await e.start(['runner', '--concurrency', '2'], /runner started/);
+    const exited = new Promise<number | null>((resolve) => runner.once('exit', (code) => resolve(code)));
+    const slow = e.agora(['submit', e.writeJson('slow.json', { id: 'slow', items: [{ id: 's', executor: 'noop', inputs: { sleepMs: 60_000 } }] })]).stdout.trim();
+    for (let tries = 0; ; tries++) {
+      const status = JSON.parse(e.agora(['status', slow, '--json']).stdout || '{}') as { items?: Array<{ state: string }> };
+      if (status.items?.[0]?.state === 'running') break;
+      if (tries > 100) throw new Error('the slow item never started');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // The reader of its logs goes away (`agora runner 2>&1 | head -n2`): the next log line, the
+    // quick run's "item ended", meets EPIPE. Before: an unhandled 'error' event, exit 1, the slow
+    // item left active for the stalled-job check.
+    runner.stderr!.destroy();
+    runner.stdout!.destroy();
+    e.agora(['submit', e.writeJson('quick.json', { id: 'quick', items: [{ id: 'q', executor: 'noop' }] })]);
+    expect(await exited).toBe(0);
+    // Ended by a cancel (no runner is left to run it), so watch prints every event and returns.
+    expect(e.agora(['cancel', slow]).code).toBe(0);
+    const events = e.agora(['watch', slow, '--json']).stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; itemId?: string });
+    expect(events.filter((ev) => ev.type === 'handedBack').map((ev) => ev.itemId)).toEqual(['s']);
+  }, 90_000);
 });

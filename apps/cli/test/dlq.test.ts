@@ -225,6 +225,9 @@ describe('agora dlq', () => {
     expect(env.agora(['dlq', 'purge', '--run', failedRun]).stdout).toBe('purged 0 dead letters\n');
     const noArgs = env.agora(['dlq', 'replay']);
     expect([noArgs.code, noArgs.stderr]).toEqual([2, 'agora: give a dead letter id (<runId>.<itemId>) or --run <run>\n']);
+    // Before: 'give a dead letter id (<runId>.<itemId>) or --run <run>', silent on what --all is.
+    const allAlone = env.agora(['dlq', 'replay', '--all']);
+    expect([allAlone.code, allAlone.stderr]).toEqual([2, 'agora: --all goes with --run <run>: every dead letter of that run, replayed or not\n']);
     expect(json<{ deadLetters: Letter[] }>(['dlq', 'list', '--json']).deadLetters).toEqual([]);
     expect(env.agora(['dlq', 'list']).stdout).toBe('no dead letters\n');
   });

@@ -64,9 +64,11 @@ export async function dlqShowCmd(id: string, g: GlobalOpts): Promise<number> {
  * linked to the original. Prints the new run's id (as `submit` does), or JSON with `--json`.
  */
 export async function dlqReplayCmd(id: string | undefined, opts: { run?: string; all?: boolean; force?: boolean; json?: boolean }, g: GlobalOpts): Promise<number> {
+  // `--all` alone is not every dead letter of the namespace (as `dlq purge --all` is): it says so
+  // rather than asking for an id.
+  if (opts.all && opts.run === undefined) throw new CliError('--all goes with --run <run>: every dead letter of that run, replayed or not');
   if (id === undefined && opts.run === undefined) throw new CliError('give a dead letter id (<runId>.<itemId>) or --run <run>');
   if (id !== undefined && opts.run !== undefined) throw new CliError('give either a dead letter id or --run <run>, not both');
-  if (opts.all && opts.run === undefined) throw new CliError('--all goes with --run <run>');
   if (id !== undefined) checkId(id, 'replay');
   checkRun(opts.run);
   const sel = id !== undefined ? { id } : { runId: opts.run!, all: opts.all === true };
