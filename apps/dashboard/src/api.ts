@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AgoraError, IllegalStateError, NotFoundError, PlanValidationError, RUN_ID_RE, ValueError, deadLetterSelectorSchema, duplicateJsonKey, firstNonUtf8Byte, isItemId, isRunId, memoPurgeSelectorSchema, parseDeadLetterId, type AgoraEvent, type DashboardScope } from '@agora/core';
 import type { Artifact, ItemLogs } from '@agora/registry';
 import { runsQuerySchema, type AgoraClient, type ItemDetail } from '@agora/sdk';
+import { RedisUnavailableError } from '@agora/state';
 import { requireJsonBody } from './request-guards.js';
 import type { RunEventHub } from './run-event-hub.js';
 
@@ -145,7 +146,10 @@ export function fail(res: Response, err: unknown): void {
   } else if (err instanceof AgoraError && err.code === 'UNAVAILABLE') {
     // Redis down (the SDK's UnavailableError): the caller may retry. One a retry does not change
     // (a submission the scheduler gave up on, a password refused) says so, as the SDK does over Redis.
-    res.status(503).json({ error: 'unavailable', message: err.message, ...(err.retryable ? {} : { retryable: false }) });
+    // Without the Redis's address or its connection error (RedisUnavailableError.publicMessage):
+    // the server's own log names them.
+    const message = err instanceof RedisUnavailableError ? err.publicMessage : err.message;
+    res.status(503).json({ error: 'unavailable', message, ...(err.retryable ? {} : { retryable: false }) });
   } else if (typeof res.req.next === 'function') {
     // Anything else is unexpected: the app's error middleware logs it and answers a fixed 500
     // (its message may name a server path or a dependency's internals; see http-errors.ts).

@@ -355,3 +355,28 @@ describe('/healthz (finding 4)', () => {
     }
   });
 });
+
+describe('a 503 for Redis away', () => {
+  it('does not tell an HTTP caller where the Redis is or its connection error (the server log does)', async () => {
+    // It answered 'Redis at redis://127.0.0.1:<port> did not answer within 4000 ms (…): connect
+    // ECONNREFUSED 127.0.0.1:<port>': the deployment's internal address, to any caller with a key.
+    const s = await startRedisServer({});
+    const port = new URL(s.url).port;
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'agora-down-'));
+    const config = compileConfig({ namespace: uniqueNamespace('down') }, 'test', dataDir, { REDIS_URL: s.url });
+    const dash = await createDashboard({ config, port: 0, logger: silent });
+    try {
+      expect((await fetch(`${dash.url}/api/runs/rnosuch`)).status).toBe(404);
+      await s.stop();
+      const res = await fetch(`${dash.url}/api/runs/rnosuch`, { signal: AbortSignal.timeout(15_000) });
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as { error: string; message: string };
+      expect(body).toEqual({ error: 'unavailable', message: expect.stringMatching(/^Redis did not answer within \d+ ms \(status of run "rnosuch"\)$/) });
+      expect(body.message).not.toContain(port);
+    } finally {
+      await dash.close();
+      await s.stop().catch(() => undefined);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

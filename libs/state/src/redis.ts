@@ -360,9 +360,29 @@ export function unavailableError(client: RedisClient, waitedMs: number, what: st
   const last = lastRedisError(client);
   const shown = describeRedis(client);
   if (last && isRedisAuthError(last)) {
-    return new UnavailableError(`Redis authentication failed at ${shown}: ${last.message.replace(/\.$/, '')} (check the password in REDIS_URL)`, { retryable: false });
+    return new RedisUnavailableError(
+      `Redis authentication failed at ${shown}: ${last.message.replace(/\.$/, '')} (check the password in REDIS_URL)`,
+      `Redis refused the server's password (${what}); its log names the Redis`,
+      false,
+    );
   }
-  return new UnavailableError(`Redis at ${shown} did not answer within ${waitedMs} ms (${what})${last ? `: ${last.message}` : ''}`);
+  return new RedisUnavailableError(`Redis at ${shown} did not answer within ${waitedMs} ms (${what})${last ? `: ${last.message}` : ''}`, `Redis did not answer within ${waitedMs} ms (${what})`, true);
+}
+
+/**
+ * Redis away or refusing the password, as `unavailableError` tells it: `message` names the Redis
+ * (host, port, user; the password masked) and the connection's last error, for the CLI and the
+ * logs of the operator who runs it; `publicMessage` leaves both out, for a caller on the far side
+ * of an HTTP API, who has no business learning the deployment's internal addresses.
+ */
+export class RedisUnavailableError extends UnavailableError {
+  constructor(
+    message: string,
+    readonly publicMessage: string,
+    retryable: boolean,
+  ) {
+    super(message, { retryable });
+  }
 }
 
 /** One 'ready' listener per client, however many calls wait (more would trip Node's listener-leak warning). */
