@@ -17,6 +17,11 @@ import { resolveTracingConfig, tracingConfigSchema, type TracingConfig } from '.
  * scheduler's lease renewal spun, printing a TimeoutOverflowWarning per turn on stderr.
  */
 const DAY_MS = 24 * 3600 * 1000;
+/**
+ * The namespace grammar, said where a namespace is refused. The problem is already prefixed with
+ * its key ("namespace: …"), so the rule does not repeat it; AGORA_NAMESPACE only said "invalid".
+ */
+const NAMESPACE_RULE = 'use 1-32 of [a-z0-9_-], starting with a letter or digit';
 const interval = (min: number) => z.number().int().min(min).max(DAY_MS, 'at most a day (86400000 ms)');
 
 const providerRef = z
@@ -104,7 +109,7 @@ export function configValidateOptions(cfg: Pick<AgoraConfig, 'queues' | 'targets
 export const configSchema = z
   .object({
     /** Prefix of every Redis key and BullMQ queue of this deployment. @default "agora" */
-    namespace: z.string().regex(NAMESPACE_RE, 'namespace: use 1-32 of [a-z0-9_-]').default('agora'),
+    namespace: z.string().regex(NAMESPACE_RE, NAMESPACE_RULE).default('agora'),
     /** @default process.env.REDIS_URL */
     redisUrl: z.string().optional(),
     redis: z
@@ -453,7 +458,7 @@ export function compileConfig(raw: unknown, source: string, configDir: string, e
     }
   }
   const ns = configEnv('AGORA_NAMESPACE', env);
-  if (ns !== undefined && !NAMESPACE_RE.test(ns)) throw new ConfigError('AGORA_NAMESPACE', [`invalid namespace "${ns}"`]);
+  if (ns !== undefined && !NAMESPACE_RE.test(ns)) throw new ConfigError('AGORA_NAMESPACE', [`invalid namespace "${ns}": ${NAMESPACE_RULE}`]);
   return {
     ...cfg,
     namespace: ns ?? cfg.namespace,

@@ -70,6 +70,15 @@ describe('the config environment variables', () => {
     expect(compileConfig({}, 'x', '/srv/app', { AGORA_DATA_DIR: 'd', AGORA_NAMESPACE: 'other' })).toMatchObject({ dataDir: path.resolve('/srv/app/d'), namespace: 'other' });
   });
 
+  it('says the namespace grammar once, for the config key and for AGORA_NAMESPACE', () => {
+    // Before: "namespace: namespace: use 1-32 of [a-z0-9_-]" (the key said twice), and for the
+    // variable only `invalid namespace "A B"`, no rule at all.
+    const rule = 'use 1-32 of [a-z0-9_-], starting with a letter or digit';
+    expect(() => compileConfig({ namespace: 'a b' }, 'agora.config.json', '/tmp', {})).toThrow(`namespace: ${rule}`);
+    expect(() => compileConfig({ namespace: 'a b' }, 'agora.config.json', '/tmp', {})).not.toThrow('namespace: namespace');
+    expect(() => compileConfig({}, 'agora.config.json', '/tmp', { AGORA_NAMESPACE: 'A B' })).toThrow(`invalid namespace "A B": ${rule}`);
+  });
+
   it('counts an empty AGORA_CONFIG as unset: the working directory\'s config file is loaded', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'agora-cfg-'));
     const before = process.env['AGORA_CONFIG'];
