@@ -470,12 +470,24 @@ export function compileConfig(raw: unknown, source: string, configDir: string, e
 }
 
 /**
+ * The config file of `cwd` by its default name, or undefined. Both names there is refused: the
+ * `.json` used to win in silence, so a config rewritten as `.mjs` beside the old `.json` was
+ * ignored, every setting it changed with it.
+ */
+function defaultConfigFile(cwd: string): string | undefined {
+  const found = CONFIG_FILE_NAMES.map((n) => path.join(cwd, n)).filter((p) => existsSync(p));
+  if (found.length > 1) {
+    throw new ConfigError(cwd, [`holds both ${CONFIG_FILE_NAMES.join(' and ')}: keep one, or name the one to use with --config or AGORA_CONFIG`]);
+  }
+  return found[0];
+}
+
+/**
  * Loads the config: an explicit path, else `AGORA_CONFIG`, else `agora.config.json` or
  * `agora.config.mjs` in `cwd`, else defaults. A `.mjs` config's default export is the config.
  */
 export async function loadConfig(explicitPath?: string, cwd: string = process.cwd()): Promise<AgoraConfig> {
-  const chosen =
-    explicitPath ?? configEnv('AGORA_CONFIG') ?? CONFIG_FILE_NAMES.map((n) => path.join(cwd, n)).find((p) => existsSync(p));
+  const chosen = explicitPath ?? configEnv('AGORA_CONFIG') ?? defaultConfigFile(cwd);
   if (chosen === undefined) return compileConfig({}, '(defaults)', cwd);
   const file = path.resolve(cwd, chosen);
   if (!existsSync(file)) throw new ConfigError(file, ['file does not exist']);

@@ -95,6 +95,27 @@ describe('the config environment variables', () => {
   });
 });
 
+describe('the config file of the working directory', () => {
+  it('is refused when both agora.config.json and agora.config.mjs are there, not the .mjs ignored', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'agora-cfg-'));
+    const before = process.env['AGORA_CONFIG'];
+    try {
+      delete process.env['AGORA_CONFIG'];
+      writeFileSync(path.join(dir, 'agora.config.mjs'), 'export default { namespace: "frommjs" };\n');
+      expect((await loadConfig(undefined, dir)).namespace).toBe('frommjs');
+      writeFileSync(path.join(dir, 'agora.config.json'), JSON.stringify({ namespace: 'fromjson' }));
+      // Before: the .json loaded in silence ("fromjson"), the .mjs beside it never read.
+      await expect(loadConfig(undefined, dir)).rejects.toThrow(ConfigError);
+      await expect(loadConfig(undefined, dir)).rejects.toThrow('holds both agora.config.json and agora.config.mjs');
+      // Naming one is the way out.
+      expect((await loadConfig(path.join(dir, 'agora.config.mjs'), dir)).namespace).toBe('frommjs');
+    } finally {
+      if (before !== undefined) process.env['AGORA_CONFIG'] = before;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a config file that is not valid UTF-8', () => {
   it('is refused naming the file, line and byte (JSON and .mjs), not read with U+FFFD', async () => {
     // Before: the 0xe9 (Latin-1 "é") became U+FFFD in silence and the config loaded.
