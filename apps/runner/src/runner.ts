@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { coerceError, createLogger, hostCpus, type AgoraConfig, type Logger, type StorageProvider } from '@agora/core';
+import { ValueError, coerceError, createLogger, hostCpus, type AgoraConfig, type Logger, type StorageProvider } from '@agora/core';
 import { DeadLetterStore, MemoStore, RunStore, assertScriptCommandsAllowed, createRedis, type RedisClient } from '@agora/state';
 import { ProviderSet, loadTask } from '@agora/registry';
 import { createLockManager } from '@agora/locks';
@@ -96,9 +96,12 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const logger = opts.logger ?? createLogger({ component: 'runner', runner: id });
   const cpus = opts.cpus ?? hostCpus();
   const concurrency = effectiveConcurrency(opts.concurrency ?? config.runner.concurrency, cpus);
+  const providers = opts.providers ?? new ProviderSet(config);
+  // A compute or credentials provider nobody registered failed every dispatch item, the runner up.
+  const unknown = providers.unknownProviders();
+  if (unknown.length > 0) throw new ValueError(unknown.join('; '));
   const redis = await connectCommands(config);
   const store = new RunStore(redis, config.namespace);
-  const providers = opts.providers ?? new ProviderSet(config);
   const storage = await providers.storage();
   const queueRedis: RedisClient = createRedis(config.redisUrl);
   let graceOver = false;
