@@ -115,7 +115,7 @@ function lockNameProblem(name: string): string | null {
 }
 
 /** JSON-path-like label of a place in a plan, for messages: `items[2].inputs.x`. */
-function placeLabel(path: readonly (string | number)[]): string {
+function pathLabel(path: readonly (string | number)[]): string {
   let out = '';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
   return out === '' ? 'plan' : out;
@@ -146,8 +146,16 @@ export function numberProblem(n: number): string | null {
  *   a Map, a Date or another non-plain object.
  * Reports at most 20 problems.
  */
-export function planValueProblems(input: unknown): string[] {
+export function planValueProblems(input: unknown, opts: { readonly nameItems?: boolean } = {}): string[] {
   const problems: string[] = [];
+  // In a plan, a place under items[i] also names that item by its id, as the schema's problems
+  // do ("items[0].inputs.s (item \"a\"): …"); a channel message's own "items" key is not a plan's.
+  const placeLabel = (path: readonly (string | number)[]): string => {
+    const label = pathLabel(path);
+    if (!opts.nameItems || path[0] !== 'items' || typeof path[1] !== 'number') return label;
+    const id = (input as { items?: Array<{ id?: unknown } | null> }).items?.[path[1]]?.id;
+    return typeof id === 'string' && id.isWellFormed() ? `${label} (item ${JSON.stringify(id)})` : label;
+  };
   const stack: Array<{ value: unknown; path: Array<string | number>; depth: number }> = [{ value: input, path: [], depth: 1 }];
   let tooDeep = false;
   while (stack.length > 0 && problems.length < 20) {
@@ -198,7 +206,7 @@ export function planValueProblems(input: unknown): string[] {
  * `items[2] (verify): depends_on[0]: unknown item "x"`.
  */
 export function validatePlan(input: unknown, options: ValidateOptions = {}): ValidationResult {
-  const raw = planValueProblems(input);
+  const raw = planValueProblems(input, { nameItems: true });
   if (raw.length > 0) return { ok: false, problems: raw };
   const parsed = planSchema.safeParse(input);
   if (!parsed.success) {

@@ -114,16 +114,24 @@ describe('validatePlan of an SDK caller\'s object', () => {
     // Before: a bigint made validatePlan (and so submit) throw a TypeError from JSON.stringify;
     // a Map was submitted as {} and a function left out, so the item ran with other inputs.
     const cases: Array<[unknown, string]> = [
-      [10n, 'items[0].inputs.x: holds a bigint, which JSON cannot carry (send it as a string)'],
-      [new Map([[1, 2]]), 'items[0].inputs.x: holds an object of class Map, which is not JSON data'],
-      [new Date(0), 'items[0].inputs.x: holds an object of class Date, which is not JSON data'],
-      [() => 1, 'items[0].inputs.x: holds a function, which JSON cannot carry'],
+      [10n, 'items[0].inputs.x (item "a"): holds a bigint, which JSON cannot carry (send it as a string)'],
+      [new Map([[1, 2]]), 'items[0].inputs.x (item "a"): holds an object of class Map, which is not JSON data'],
+      [new Date(0), 'items[0].inputs.x (item "a"): holds an object of class Date, which is not JSON data'],
+      [() => 1, 'items[0].inputs.x (item "a"): holds a function, which JSON cannot carry'],
     ];
     for (const [x, problem] of cases) {
       const r = validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop', inputs: { x } }] });
       expect(r.ok).toBe(false);
       expect(r.problems.join('\n')).toContain(problem);
     }
+    // Every problem names its item (README), as the schema's do: this one by its id too.
+    const named = validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop' }, { id: 'b', executor: 'noop', inputs: { s: '\uD800', k: { __proto__: null, ['\uDC00']: 1 }, n: 1e400 } }] });
+    // Before: "items[1].inputs.s: holds a lone surrogate …", the item named by index alone.
+    expect(named.problems).toEqual(expect.arrayContaining([
+      'items[1].inputs.s (item "b"): holds a lone surrogate (unpaired UTF-16 half), which cannot be sealed',
+      'items[1].inputs.k (item "b"): a key holds a lone surrogate, which cannot be sealed',
+      'items[1].inputs.n (item "b"): holds a number JSON cannot carry (too large, or not a number)',
+    ]));
     // Plain data, and an object without a prototype, still validate.
     const bare = Object.assign(Object.create(null) as object, { y: [1, 'two', null, true, { z: -0 }] });
     expect(validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop', inputs: { x: bare } }] }).ok).toBe(true);
