@@ -125,7 +125,7 @@ describe('validatePlan of an SDK caller\'s object', () => {
       expect(r.problems.join('\n')).toContain(problem);
     }
     // Every problem names its item (README), as the schema's do: this one by its id too.
-    const named = validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop' }, { id: 'b', executor: 'noop', inputs: { s: '\uD800', k: { __proto__: null, ['\uDC00']: 1 }, n: 1e400 } }] });
+    const named = validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop' }, { id: 'b', executor: 'noop', inputs: { s: '\uD800', k: { __proto__: null, ['\uDC00']: 1 }, n: Number.POSITIVE_INFINITY } }] });
     // Before: "items[1].inputs.s: holds a lone surrogate …", the item named by index alone.
     expect(named.problems).toEqual(expect.arrayContaining([
       'items[1].inputs.s (item "b"): holds a lone surrogate (unpaired UTF-16 half), which cannot be sealed',
