@@ -148,7 +148,7 @@ export const configSchema = z
     /** Plan queues and their global concurrency (across all runners). @default { default: { concurrency: 2 } } */
     queues: z
       .record(
-        z.string().regex(QUEUE_NAME_RE, 'queue names: 1-64 of [a-z0-9_-]'),
+        z.string().regex(QUEUE_NAME_RE, 'queue names are 1-64 of [a-z0-9_-], starting with a letter or digit'),
         z
           .object({
             concurrency: z.number().int().positive().optional(),
@@ -421,6 +421,17 @@ function crossCheck(cfg: z.infer<typeof configSchema>, targetsGiven: boolean): s
   return problems;
 }
 
+/**
+ * A schema issue's message. A refused record key (a queue or sink name) is zod's bare "Invalid
+ * key in record": the rule the key broke is in its inner issues ("queues.Default: Invalid key in
+ * record" never said that queue names are lower case).
+ */
+function issueMessage(i: z.core.$ZodIssue): string {
+  if (i.code !== 'invalid_key' || i.issues.length === 0) return i.message;
+  const key = i.path[i.path.length - 1];
+  return `invalid name ${JSON.stringify(String(key))}: ${i.issues.map((inner) => inner.message).join('; ')}`;
+}
+
 /** Applies defaults and environment overrides to a raw config object. */
 export function compileConfig(raw: unknown, source: string, configDir: string, env: NodeJS.ProcessEnv = process.env): AgoraConfig {
   // A .mjs config's getter (or proxy) that throws while it is read: a bad config file (exit 2), named.
@@ -441,7 +452,7 @@ export function compileConfig(raw: unknown, source: string, configDir: string, e
   if (!parsed.success) {
     throw new ConfigError(
       source,
-      parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`),
+      parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${issueMessage(i)}`),
     );
   }
   const targetsGiven = raw !== null && typeof raw === 'object' && Object.hasOwn(raw, 'targets');

@@ -37,6 +37,12 @@ describe('config keys the schema would drop or the runner would refuse', () => {
     expect(() => compileConfig(raw, 'agora.config.mjs', '/tmp', {})).toThrow('could not read it: boom');
   });
 
+  it('says which rule a queue or result sink name breaks, not zod\'s bare "Invalid key in record"', () => {
+    // Before: "queues.Default: Invalid key in record", the rule (lower case) never said.
+    expect(() => compile('{"queues":{"Default":{}}}')).toThrow('queues.Default: invalid name "Default": queue names are 1-64 of [a-z0-9_-], starting with a letter or digit');
+    expect(() => compile('{"resultSinks":{"a b":{"provider":"stdout"}}}')).toThrow('resultSinks.a b: invalid name "a b": use 1-64 of [A-Za-z0-9_-]');
+  });
+
   it('refuses a config without any queue, which loaded and then refused every plan', () => {
     // Before: runners and the scheduler started serving no queue; validate said "(configured: )".
     expect(() => compile('{"queues":{}}')).toThrow('queues: no queue is configured; give at least one');
