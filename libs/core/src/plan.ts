@@ -489,6 +489,9 @@ export function parsePlanText(text: string, source = 'plan'): unknown {
   if (Buffer.byteLength(text) > PLAN_LIMITS.maxPlanBytes) {
     throw new ValueError(`${source}: larger than ${PLAN_LIMITS.maxPlanBytes} bytes`);
   }
+  // Nothing but whitespace (an empty file, an empty pipe into `-`): said so, where the parser's
+  // word was "1:1: invalid JSON: ValueExpected".
+  if (text.trim() === '') throw new ValueError(`${source}: invalid JSON: it is empty (no JSON value in it)`);
   let value: unknown;
   try {
     value = JSON.parse(text);

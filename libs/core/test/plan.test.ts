@@ -160,6 +160,11 @@ describe('parsePlanText', () => {
     expect(() => parsePlanText('{\n  "id": "p",\n  "items": [,]\n}', 'plan.json')).toThrow('plan.json:3:13: invalid JSON: ValueExpected');
   });
 
+  it('says an empty text is empty (an empty file, an empty pipe into -)', () => {
+    // Before: "plan.json:1:1: invalid JSON: ValueExpected".
+    for (const text of ['', '  \n', '\uFEFF']) expect(() => parsePlanText(text, 'plan.json')).toThrow('plan.json: invalid JSON: it is empty (no JSON value in it)');
+  });
+
   it('ignores a leading byte order mark, as the HTTP API does (RFC 8259 8.1)', () => {
     // Before: "plan.json:1:1: invalid JSON: InvalidSymbol" (exit 2) for a file an editor saved
     // with a BOM, while POST /api/runs accepted the same bytes.
