@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { fleetConfigSchema } from './fleet.js';
 import { NAMESPACE_RE } from './keys.js';
-import { QUEUE_NAME_RE, decodeUtf8, parsePlanText } from './plan.js';
+import { QUEUE_NAME_RE, decodeUtf8, parsePlanText, plainSchemaWords } from './plan.js';
 import { assertRedisUrl, redisClusterUrl } from './redis-url.js';
 import { RETRY_LIMITS, retryPolicySchema } from './retry-policy.js';
 import { resolveTracingConfig, tracingConfigSchema, type TracingConfig } from './tracing-config.js';
@@ -427,7 +427,7 @@ function crossCheck(cfg: z.infer<typeof configSchema>, targetsGiven: boolean): s
  * record" never said that queue names are lower case).
  */
 function issueMessage(i: z.core.$ZodIssue): string {
-  if (i.code !== 'invalid_key' || i.issues.length === 0) return i.message;
+  if (i.code !== 'invalid_key' || i.issues.length === 0) return plainSchemaWords(i.message);
   const key = i.path[i.path.length - 1];
   return `invalid name ${JSON.stringify(String(key))}: ${i.issues.map((inner) => inner.message).join('; ')}`;
 }

@@ -100,6 +100,14 @@ export type ValidationResult =
   | { readonly ok: true; readonly plan: Plan; readonly problems: readonly [] }
   | { readonly ok: false; readonly problems: readonly string[] };
 
+/**
+ * A schema message in the words of JSON: zod says "record" for a JSON object with keys of its
+ * choosing (`inputs`, a config's `queues`), which a plan or config author never wrote.
+ */
+export function plainSchemaWords(message: string): string {
+  return message.replace(/\bexpected record\b/, 'expected object');
+}
+
 function zodPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
@@ -215,7 +223,7 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
       const idx = iss.path[0] === 'items' && typeof iss.path[1] === 'number' ? iss.path[1] : undefined;
       const raw = idx === undefined ? undefined : (input as { items?: Array<{ id?: unknown }> }).items?.[idx]?.id;
       const named = typeof raw === 'string' ? ` (item ${JSON.stringify(raw)})` : '';
-      return `${path}${named}: ${iss.message}`;
+      return `${path}${named}: ${plainSchemaWords(iss.message)}`;
     });
     // The item graph is still checked wherever it can be read (ids, dependencies, cycles), so
     // one pass names every problem, not the schema's alone.

@@ -43,6 +43,11 @@ describe('config keys the schema would drop or the runner would refuse', () => {
     expect(() => compile('{"resultSinks":{"a b":{"provider":"stdout"}}}')).toThrow('resultSinks.a b: invalid name "a b": use 1-64 of [A-Za-z0-9_-]');
   });
 
+  it('says "object" where zod says "record" (queues given as a list)', () => {
+    // Before: "queues: Invalid input: expected record, received array".
+    expect(() => compile('{"queues":["default"]}')).toThrow('queues: Invalid input: expected object, received array');
+  });
+
   it('refuses a config without any queue, which loaded and then refused every plan', () => {
     // Before: runners and the scheduler started serving no queue; validate said "(configured: )".
     expect(() => compile('{"queues":{}}')).toThrow('queues: no queue is configured; give at least one');

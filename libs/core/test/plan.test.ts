@@ -139,6 +139,12 @@ describe('validatePlan of an SDK caller\'s object', () => {
 });
 
 describe('validatePlan messages', () => {
+  it('say "object", the JSON word, where zod says "record" (inputs: null, inputs: [])', () => {
+    // Before: "items[0].inputs (item \"a\"): Invalid input: expected record, received null".
+    expect(validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop', inputs: null }] }).problems).toEqual(['items[0].inputs (item "a"): Invalid input: expected object, received null']);
+    expect(validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop', inputs: [] }] }).problems).toEqual(['items[0].inputs (item "a"): Invalid input: expected object, received array']);
+  });
+
   it('quote a plan\'s own strings as JSON, so a control character in one never reaches a terminal raw', () => {
     // Before: `unknown queue "<ESC>[2J"` held the escape itself, and agora validate printed it.
     const r = validatePlan(
