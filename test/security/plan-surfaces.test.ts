@@ -41,9 +41,9 @@ describe('what cannot be sealed cannot be submitted', () => {
     // What the parser hands over for `1e400` and `12345678901234567890`: Infinity and a rounded integer.
     const over = JSON.parse('{"n":1e400}') as { n: number };
     const rounded = JSON.parse('{"n":12345678901234567890}') as { n: number };
-    expect(validatePlan({ id: 'p', items: [item('a', over)] }).problems).toEqual(['items[0].inputs.n: holds a number JSON cannot carry (too large, or not a number)']);
+    expect(validatePlan({ id: 'p', items: [item('a', over)] }).problems).toEqual(['items[0].inputs.n (item "a"): holds a number JSON cannot carry (too large, or not a number)']);
     expect(validatePlan({ id: 'p', items: [item('a', { list: [rounded.n] })] }).problems).toEqual([
-      'items[0].inputs.list[0]: holds the integer 12345678901234567000, beyond ±9007199254740991: it cannot be kept exactly (send it as a string)',
+      'items[0].inputs.list[0] (item "a"): holds the integer 12345678901234567000, beyond ±9007199254740991: it cannot be kept exactly (send it as a string)',
     ]);
     expect(validatePlan({ id: 'p', items: [item('a', { n: -Infinity })] }).ok).toBe(false);
     // The largest exact integers and fractions are fine (a value of 2^53 or more is refused even when written in exponent form: it cannot be told from a rounded one).

@@ -75,6 +75,18 @@ describe('audit of the documented CLI', () => {
     await e.start(['runner', '--queues', 'default, other,default'], /"queues":\["default","other"\]/);
   }, 90_000);
 
+  it('runner and dev refuse a compute or credentials provider nobody registered (exit 2), naming the key', () => {
+    const e = env({ compute: { local: { provider: 'proces' } }, credentials: { none: { provider: 'nop' } } });
+    for (const verb of [['runner'], ['dev', '--runners', '0', '--port', '0']]) {
+      // Before: the runner started (and dev's runners with it), and every dispatch item then failed
+      // VALUE "unknown compute provider"; only doctor said so.
+      const r = e.agora(verb, { timeoutMs: 20_000 });
+      expect(r.code, `${verb.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain('compute.local.provider: unknown compute provider "proces" (registered: docker, fargate, process)');
+      expect(r.stderr).toContain('credentials.none.provider: unknown credentials provider "nop"');
+    }
+  }, 90_000);
+
   it('a reader of stdout that goes away ends runs and watch quietly with exit 0, not an EPIPE stack', async () => {
     const e = env();
     await e.start(['serve'], /scheduler serving/);

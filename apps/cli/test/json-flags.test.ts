@@ -50,6 +50,23 @@ describe('--json', () => {
     expect(oneJsonLine(down.stdout)).toMatchObject({ healthy: false, problems: [expect.stringContaining('cannot reach Redis')] });
   }, 90_000);
 
+  it('validate and submit --json answer { ok: false, problems } for a plan file that is malformed or unreadable (exit 2, stderr as before)', () => {
+    const e = cliEnv();
+    envs.push(e);
+    const malformed = e.writeJson('malformed.json', '{"id": "j" "items": []}');
+    for (const verb of ['validate', 'submit']) {
+      for (const [file, why] of [[malformed, 'malformed.json:1:12: invalid JSON: CommaExpected'], ['missing.json', 'cannot read missing.json: ENOENT']] as const) {
+        // Before: nothing on stdout, so a script parsing it had no answer.
+        const r = e.agora([verb, file, '--json']);
+        expect(r.code, `${verb} ${file}: ${r.stderr}`).toBe(2);
+        expect(oneJsonLine(r.stdout)).toEqual({ ok: false, problems: [expect.stringContaining(why)] });
+        expect(r.stderr).toContain(why);
+        // Without --json stdout stays empty.
+        expect(e.agora([verb, file]).stdout).toBe('');
+      }
+    }
+  }, 60_000);
+
   it('validate and submit agree on a plan only the config or the deployment refuses; submit --json answers { ok: false, problems }', async () => {
     const e = cliEnv();
     envs.push(e);

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { coerceError, createLogger, hostCpus, type AgoraConfig, type Logger, type StorageProvider } from '@agora/core';
+import { ValueError, coerceError, createLogger, hostCpus, type AgoraConfig, type Logger, type StorageProvider } from '@agora/core';
 import { DeadLetterStore, MemoStore, RunStore, assertScriptCommandsAllowed, createRedis, type RedisClient } from '@agora/state';
 import { ProviderSet, loadTask } from '@agora/registry';
 import { createLockManager } from '@agora/locks';
@@ -86,6 +86,17 @@ const LOCK_HEAD_WATCH_MS = 1000;
 const LOCK_FLEET_SWEEP_MS = 2000;
 
 /**
+ * The runner's providers. A compute or credentials provider nobody registered is refused at start
+ * (exit 2), where it failed every dispatch item once the runner was up.
+ */
+function runnerProviders(opts: RunnerOptions, config: AgoraConfig): ProviderSet {
+  const providers = opts.providers ?? new ProviderSet(config);
+  const unknown = providers.unknownProviders();
+  if (unknown.length > 0) throw new ValueError(unknown.join('; '));
+  return providers;
+}
+
+/**
  * A runner: BullMQ workers on the plan queues whose processor is the item lifecycle
  * (item-lifecycle.ts), with cancellation over pub/sub, a fleet registration, and a graceful close
  * that hands unfinished items back to the queue.
@@ -96,9 +107,9 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const logger = opts.logger ?? createLogger({ component: 'runner', runner: id });
   const cpus = opts.cpus ?? hostCpus();
   const concurrency = effectiveConcurrency(opts.concurrency ?? config.runner.concurrency, cpus);
+  const providers = runnerProviders(opts, config);
   const redis = await connectCommands(config);
   const store = new RunStore(redis, config.namespace);
-  const providers = opts.providers ?? new ProviderSet(config);
   const storage = await providers.storage();
   const queueRedis: RedisClient = createRedis(config.redisUrl);
   let graceOver = false;

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { fleetConfigSchema } from './fleet.js';
 import { NAMESPACE_RE } from './keys.js';
-import { QUEUE_NAME_RE, decodeUtf8, parsePlanText } from './plan.js';
+import { QUEUE_NAME_RE, decodeUtf8, parsePlanText, plainSchemaWords } from './plan.js';
 import { assertRedisUrl, redisClusterUrl } from './redis-url.js';
 import { RETRY_LIMITS, retryPolicySchema } from './retry-policy.js';
 import { resolveTracingConfig, tracingConfigSchema, type TracingConfig } from './tracing-config.js';
@@ -17,6 +17,11 @@ import { resolveTracingConfig, tracingConfigSchema, type TracingConfig } from '.
  * scheduler's lease renewal spun, printing a TimeoutOverflowWarning per turn on stderr.
  */
 const DAY_MS = 24 * 3600 * 1000;
+/**
+ * The namespace grammar, said where a namespace is refused. The problem is already prefixed with
+ * its key ("namespace: …"), so the rule does not repeat it; AGORA_NAMESPACE only said "invalid".
+ */
+const NAMESPACE_RULE = 'use 1-32 of [a-z0-9_-], starting with a letter or digit';
 const interval = (min: number) => z.number().int().min(min).max(DAY_MS, 'at most a day (86400000 ms)');
 
 const providerRef = z
@@ -104,7 +109,7 @@ export function configValidateOptions(cfg: Pick<AgoraConfig, 'queues' | 'targets
 export const configSchema = z
   .object({
     /** Prefix of every Redis key and BullMQ queue of this deployment. @default "agora" */
-    namespace: z.string().regex(NAMESPACE_RE, 'namespace: use 1-32 of [a-z0-9_-]').default('agora'),
+    namespace: z.string().regex(NAMESPACE_RE, NAMESPACE_RULE).default('agora'),
     /** @default process.env.REDIS_URL */
     redisUrl: z.string().optional(),
     redis: z
@@ -143,7 +148,7 @@ export const configSchema = z
     /** Plan queues and their global concurrency (across all runners). @default { default: { concurrency: 2 } } */
     queues: z
       .record(
-        z.string().regex(QUEUE_NAME_RE, 'queue names: 1-64 of [a-z0-9_-]'),
+        z.string().regex(QUEUE_NAME_RE, 'queue names are 1-64 of [a-z0-9_-], starting with a letter or digit'),
         z
           .object({
             concurrency: z.number().int().positive().optional(),
@@ -416,6 +421,17 @@ function crossCheck(cfg: z.infer<typeof configSchema>, targetsGiven: boolean): s
   return problems;
 }
 
+/**
+ * A schema issue's message. A refused record key (a queue or sink name) is zod's bare "Invalid
+ * key in record": the rule the key broke is in its inner issues ("queues.Default: Invalid key in
+ * record" never said that queue names are lower case).
+ */
+function issueMessage(i: z.core.$ZodIssue): string {
+  if (i.code !== 'invalid_key' || i.issues.length === 0) return plainSchemaWords(i.message);
+  const key = i.path[i.path.length - 1];
+  return `invalid name ${JSON.stringify(String(key))}: ${i.issues.map((inner) => inner.message).join('; ')}`;
+}
+
 /** Applies defaults and environment overrides to a raw config object. */
 export function compileConfig(raw: unknown, source: string, configDir: string, env: NodeJS.ProcessEnv = process.env): AgoraConfig {
   // A .mjs config's getter (or proxy) that throws while it is read: a bad config file (exit 2), named.
@@ -436,7 +452,7 @@ export function compileConfig(raw: unknown, source: string, configDir: string, e
   if (!parsed.success) {
     throw new ConfigError(
       source,
-      parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`),
+      parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${issueMessage(i)}`),
     );
   }
   const targetsGiven = raw !== null && typeof raw === 'object' && Object.hasOwn(raw, 'targets');
@@ -453,7 +469,7 @@ export function compileConfig(raw: unknown, source: string, configDir: string, e
     }
   }
   const ns = configEnv('AGORA_NAMESPACE', env);
-  if (ns !== undefined && !NAMESPACE_RE.test(ns)) throw new ConfigError('AGORA_NAMESPACE', [`invalid namespace "${ns}"`]);
+  if (ns !== undefined && !NAMESPACE_RE.test(ns)) throw new ConfigError('AGORA_NAMESPACE', [`invalid namespace "${ns}": ${NAMESPACE_RULE}`]);
   return {
     ...cfg,
     namespace: ns ?? cfg.namespace,
@@ -465,12 +481,24 @@ export function compileConfig(raw: unknown, source: string, configDir: string, e
 }
 
 /**
+ * The config file of `cwd` by its default name, or undefined. Both names there is refused: the
+ * `.json` used to win in silence, so a config rewritten as `.mjs` beside the old `.json` was
+ * ignored, every setting it changed with it.
+ */
+function defaultConfigFile(cwd: string): string | undefined {
+  const found = CONFIG_FILE_NAMES.map((n) => path.join(cwd, n)).filter((p) => existsSync(p));
+  if (found.length > 1) {
+    throw new ConfigError(cwd, [`holds both ${CONFIG_FILE_NAMES.join(' and ')}: keep one, or name the one to use with --config or AGORA_CONFIG`]);
+  }
+  return found[0];
+}
+
+/**
  * Loads the config: an explicit path, else `AGORA_CONFIG`, else `agora.config.json` or
  * `agora.config.mjs` in `cwd`, else defaults. A `.mjs` config's default export is the config.
  */
 export async function loadConfig(explicitPath?: string, cwd: string = process.cwd()): Promise<AgoraConfig> {
-  const chosen =
-    explicitPath ?? configEnv('AGORA_CONFIG') ?? CONFIG_FILE_NAMES.map((n) => path.join(cwd, n)).find((p) => existsSync(p));
+  const chosen = explicitPath ?? configEnv('AGORA_CONFIG') ?? defaultConfigFile(cwd);
   if (chosen === undefined) return compileConfig({}, '(defaults)', cwd);
   const file = path.resolve(cwd, chosen);
   if (!existsSync(file)) throw new ConfigError(file, ['file does not exist']);

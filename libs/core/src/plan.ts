@@ -100,6 +100,14 @@ export type ValidationResult =
   | { readonly ok: true; readonly plan: Plan; readonly problems: readonly [] }
   | { readonly ok: false; readonly problems: readonly string[] };
 
+/**
+ * A schema message in the words of JSON: zod says "record" for a JSON object with keys of its
+ * choosing (`inputs`, a config's `queues`), which a plan or config author never wrote.
+ */
+export function plainSchemaWords(message: string): string {
+  return message.replace(/\bexpected record\b/, 'expected object');
+}
+
 function zodPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
@@ -115,7 +123,7 @@ function lockNameProblem(name: string): string | null {
 }
 
 /** JSON-path-like label of a place in a plan, for messages: `items[2].inputs.x`. */
-function placeLabel(path: readonly (string | number)[]): string {
+function pathLabel(path: readonly (string | number)[]): string {
   let out = '';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
   return out === '' ? 'plan' : out;
@@ -146,8 +154,16 @@ export function numberProblem(n: number): string | null {
  *   a Map, a Date or another non-plain object.
  * Reports at most 20 problems.
  */
-export function planValueProblems(input: unknown): string[] {
+export function planValueProblems(input: unknown, opts: { readonly nameItems?: boolean } = {}): string[] {
   const problems: string[] = [];
+  // In a plan, a place under items[i] also names that item by its id, as the schema's problems
+  // do ("items[0].inputs.s (item \"a\"): …"); a channel message's own "items" key is not a plan's.
+  const placeLabel = (path: readonly (string | number)[]): string => {
+    const label = pathLabel(path);
+    if (!opts.nameItems || path[0] !== 'items' || typeof path[1] !== 'number') return label;
+    const id = (input as { items?: Array<{ id?: unknown } | null> }).items?.[path[1]]?.id;
+    return typeof id === 'string' && id.isWellFormed() ? `${label} (item ${JSON.stringify(id)})` : label;
+  };
   const stack: Array<{ value: unknown; path: Array<string | number>; depth: number }> = [{ value: input, path: [], depth: 1 }];
   let tooDeep = false;
   while (stack.length > 0 && problems.length < 20) {
@@ -198,7 +214,7 @@ export function planValueProblems(input: unknown): string[] {
  * `items[2] (verify): depends_on[0]: unknown item "x"`.
  */
 export function validatePlan(input: unknown, options: ValidateOptions = {}): ValidationResult {
-  const raw = planValueProblems(input);
+  const raw = planValueProblems(input, { nameItems: true });
   if (raw.length > 0) return { ok: false, problems: raw };
   const parsed = planSchema.safeParse(input);
   if (!parsed.success) {
@@ -207,7 +223,7 @@ export function validatePlan(input: unknown, options: ValidateOptions = {}): Val
       const idx = iss.path[0] === 'items' && typeof iss.path[1] === 'number' ? iss.path[1] : undefined;
       const raw = idx === undefined ? undefined : (input as { items?: Array<{ id?: unknown }> }).items?.[idx]?.id;
       const named = typeof raw === 'string' ? ` (item ${JSON.stringify(raw)})` : '';
-      return `${path}${named}: ${iss.message}`;
+      return `${path}${named}: ${plainSchemaWords(iss.message)}`;
     });
     // The item graph is still checked wherever it can be read (ids, dependencies, cycles), so
     // one pass names every problem, not the schema's alone.
@@ -481,6 +497,9 @@ export function parsePlanText(text: string, source = 'plan'): unknown {
   if (Buffer.byteLength(text) > PLAN_LIMITS.maxPlanBytes) {
     throw new ValueError(`${source}: larger than ${PLAN_LIMITS.maxPlanBytes} bytes`);
   }
+  // Nothing but whitespace (an empty file, an empty pipe into `-`): said so, where the parser's
+  // word was "1:1: invalid JSON: ValueExpected".
+  if (text.trim() === '') throw new ValueError(`${source}: invalid JSON: it is empty (no JSON value in it)`);
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -37,6 +37,17 @@ describe('config keys the schema would drop or the runner would refuse', () => {
     expect(() => compileConfig(raw, 'agora.config.mjs', '/tmp', {})).toThrow('could not read it: boom');
   });
 
+  it('says which rule a queue or result sink name breaks, not zod\'s bare "Invalid key in record"', () => {
+    // Before: "queues.Default: Invalid key in record", the rule (lower case) never said.
+    expect(() => compile('{"queues":{"Default":{}}}')).toThrow('queues.Default: invalid name "Default": queue names are 1-64 of [a-z0-9_-], starting with a letter or digit');
+    expect(() => compile('{"resultSinks":{"a b":{"provider":"stdout"}}}')).toThrow('resultSinks.a b: invalid name "a b": use 1-64 of [A-Za-z0-9_-]');
+  });
+
+  it('says "object" where zod says "record" (queues given as a list)', () => {
+    // Before: "queues: Invalid input: expected record, received array".
+    expect(() => compile('{"queues":["default"]}')).toThrow('queues: Invalid input: expected object, received array');
+  });
+
   it('refuses a config without any queue, which loaded and then refused every plan', () => {
     // Before: runners and the scheduler started serving no queue; validate said "(configured: )".
     expect(() => compile('{"queues":{}}')).toThrow('queues: no queue is configured; give at least one');
@@ -70,6 +81,15 @@ describe('the config environment variables', () => {
     expect(compileConfig({}, 'x', '/srv/app', { AGORA_DATA_DIR: 'd', AGORA_NAMESPACE: 'other' })).toMatchObject({ dataDir: path.resolve('/srv/app/d'), namespace: 'other' });
   });
 
+  it('says the namespace grammar once, for the config key and for AGORA_NAMESPACE', () => {
+    // Before: "namespace: namespace: use 1-32 of [a-z0-9_-]" (the key said twice), and for the
+    // variable only `invalid namespace "A B"`, no rule at all.
+    const rule = 'use 1-32 of [a-z0-9_-], starting with a letter or digit';
+    expect(() => compileConfig({ namespace: 'a b' }, 'agora.config.json', '/tmp', {})).toThrow(`namespace: ${rule}`);
+    expect(() => compileConfig({ namespace: 'a b' }, 'agora.config.json', '/tmp', {})).not.toThrow('namespace: namespace');
+    expect(() => compileConfig({}, 'agora.config.json', '/tmp', { AGORA_NAMESPACE: 'A B' })).toThrow(`invalid namespace "A B": ${rule}`);
+  });
+
   it('counts an empty AGORA_CONFIG as unset: the working directory\'s config file is loaded', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'agora-cfg-'));
     const before = process.env['AGORA_CONFIG'];
@@ -81,6 +101,27 @@ describe('the config environment variables', () => {
     } finally {
       if (before === undefined) delete process.env['AGORA_CONFIG'];
       else process.env['AGORA_CONFIG'] = before;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the config file of the working directory', () => {
+  it('is refused when both agora.config.json and agora.config.mjs are there, not the .mjs ignored', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'agora-cfg-'));
+    const before = process.env['AGORA_CONFIG'];
+    try {
+      delete process.env['AGORA_CONFIG'];
+      writeFileSync(path.join(dir, 'agora.config.mjs'), 'export default { namespace: "frommjs" };\n');
+      expect((await loadConfig(undefined, dir)).namespace).toBe('frommjs');
+      writeFileSync(path.join(dir, 'agora.config.json'), JSON.stringify({ namespace: 'fromjson' }));
+      // Before: the .json loaded in silence ("fromjson"), the .mjs beside it never read.
+      await expect(loadConfig(undefined, dir)).rejects.toThrow(ConfigError);
+      await expect(loadConfig(undefined, dir)).rejects.toThrow('holds both agora.config.json and agora.config.mjs');
+      // Naming one is the way out.
+      expect((await loadConfig(path.join(dir, 'agora.config.mjs'), dir)).namespace).toBe('frommjs');
+    } finally {
+      if (before !== undefined) process.env['AGORA_CONFIG'] = before;
       rmSync(dir, { recursive: true, force: true });
     }
   });

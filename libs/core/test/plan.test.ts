@@ -114,16 +114,24 @@ describe('validatePlan of an SDK caller\'s object', () => {
     // Before: a bigint made validatePlan (and so submit) throw a TypeError from JSON.stringify;
     // a Map was submitted as {} and a function left out, so the item ran with other inputs.
     const cases: Array<[unknown, string]> = [
-      [10n, 'items[0].inputs.x: holds a bigint, which JSON cannot carry (send it as a string)'],
-      [new Map([[1, 2]]), 'items[0].inputs.x: holds an object of class Map, which is not JSON data'],
-      [new Date(0), 'items[0].inputs.x: holds an object of class Date, which is not JSON data'],
-      [() => 1, 'items[0].inputs.x: holds a function, which JSON cannot carry'],
+      [10n, 'items[0].inputs.x (item "a"): holds a bigint, which JSON cannot carry (send it as a string)'],
+      [new Map([[1, 2]]), 'items[0].inputs.x (item "a"): holds an object of class Map, which is not JSON data'],
+      [new Date(0), 'items[0].inputs.x (item "a"): holds an object of class Date, which is not JSON data'],
+      [() => 1, 'items[0].inputs.x (item "a"): holds a function, which JSON cannot carry'],
     ];
     for (const [x, problem] of cases) {
       const r = validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop', inputs: { x } }] });
       expect(r.ok).toBe(false);
       expect(r.problems.join('\n')).toContain(problem);
     }
+    // Every problem names its item (README), as the schema's do: this one by its id too.
+    const named = validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop' }, { id: 'b', executor: 'noop', inputs: { s: '\uD800', k: { __proto__: null, ['\uDC00']: 1 }, n: Number.POSITIVE_INFINITY } }] });
+    // Before: "items[1].inputs.s: holds a lone surrogate …", the item named by index alone.
+    expect(named.problems).toEqual(expect.arrayContaining([
+      'items[1].inputs.s (item "b"): holds a lone surrogate (unpaired UTF-16 half), which cannot be sealed',
+      'items[1].inputs.k (item "b"): a key holds a lone surrogate, which cannot be sealed',
+      'items[1].inputs.n (item "b"): holds a number JSON cannot carry (too large, or not a number)',
+    ]));
     // Plain data, and an object without a prototype, still validate.
     const bare = Object.assign(Object.create(null) as object, { y: [1, 'two', null, true, { z: -0 }] });
     expect(validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop', inputs: { x: bare } }] }).ok).toBe(true);
@@ -131,6 +139,12 @@ describe('validatePlan of an SDK caller\'s object', () => {
 });
 
 describe('validatePlan messages', () => {
+  it('say "object", the JSON word, where zod says "record" (inputs: null, inputs: [])', () => {
+    // Before: "items[0].inputs (item \"a\"): Invalid input: expected record, received null".
+    expect(validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop', inputs: null }] }).problems).toEqual(['items[0].inputs (item "a"): Invalid input: expected object, received null']);
+    expect(validatePlan({ id: 'p', items: [{ id: 'a', executor: 'noop', inputs: [] }] }).problems).toEqual(['items[0].inputs (item "a"): Invalid input: expected object, received array']);
+  });
+
   it('quote a plan\'s own strings as JSON, so a control character in one never reaches a terminal raw', () => {
     // Before: `unknown queue "<ESC>[2J"` held the escape itself, and agora validate printed it.
     const r = validatePlan(
@@ -150,6 +164,11 @@ describe('validatePlan messages', () => {
 describe('parsePlanText', () => {
   it('reports line and column of malformed JSON', () => {
     expect(() => parsePlanText('{\n  "id": "p",\n  "items": [,]\n}', 'plan.json')).toThrow('plan.json:3:13: invalid JSON: ValueExpected');
+  });
+
+  it('says an empty text is empty (an empty file, an empty pipe into -)', () => {
+    // Before: "plan.json:1:1: invalid JSON: ValueExpected".
+    for (const text of ['', '  \n', '\uFEFF']) expect(() => parsePlanText(text, 'plan.json')).toThrow('plan.json: invalid JSON: it is empty (no JSON value in it)');
   });
 
   it('ignores a leading byte order mark, as the HTTP API does (RFC 8259 8.1)', () => {

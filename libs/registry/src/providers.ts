@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import {
   DEFAULT_RESULT_SINK,
+  PACKAGE_PROVIDER_PREFIX,
   ProviderRegistry,
   ValueError,
   createLogger,
@@ -185,6 +186,23 @@ export class ProviderSet {
       p.catch(() => this.cache.delete(key));
     }
     return p;
+  }
+
+  /**
+   * The `compute` and `credentials` entries naming a provider alias nobody registered (a typo such
+   * as "proces"). Those are built on first use, so the runner started and every dispatch item
+   * then failed `VALUE`; the runner asks this at start instead. Package providers resolve on use.
+   */
+  unknownProviders(): string[] {
+    const problems: string[] = [];
+    for (const kind of ['compute', 'credentials'] as const) {
+      const known = this.registry.aliases(kind);
+      for (const [name, ref] of Object.entries(this.config[kind])) {
+        if (ref.provider.startsWith(PACKAGE_PROVIDER_PREFIX) || known.includes(ref.provider)) continue;
+        problems.push(`${kind}.${name}.provider: unknown ${kind} provider "${ref.provider}" (registered: ${known.join(', ') || 'none'})`);
+      }
+    }
+    return problems;
   }
 
   compute(name: string): Promise<ComputeProvider> {

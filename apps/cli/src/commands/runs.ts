@@ -25,10 +25,24 @@ function taskCheck(config: AgoraConfig): (plan: Plan) => Promise<string[]> {
   return (plan) => planDeploymentProblems(() => new ProviderSet(config).storage(), config, plan);
 }
 
+/**
+ * `readPlanFile`, and with `--json` a plan file that cannot be read or parsed also answers
+ * `{ ok: false, problems: [why] }` on stdout (still exit 2, the reason on stderr too): a script
+ * reading stdout got nothing at all for malformed JSON.
+ */
+async function readPlanFileAnswering(file: string, opts: { json?: boolean }): Promise<unknown> {
+  try {
+    return await readPlanFile(file);
+  } catch (err) {
+    if (opts.json && err instanceof CliError) process.stdout.write(JSON.stringify({ ok: false, problems: [err.message] }) + '\n');
+    throw err;
+  }
+}
+
 /** `agora validate <plan>`: prints every problem; exit 1 when invalid. `--json` for scripts. */
 export async function validateCmd(file: string, g: GlobalOpts, opts: { json?: boolean } = {}): Promise<number> {
   const config = await resolveConfig(g);
-  const plan = await readPlanFile(file);
+  const plan = await readPlanFileAnswering(file, opts);
   const schema = validatePlan(plan, { ...configValidateOptions(config), executors: DEFAULT_EXECUTORS });
   const taskProblems = schema.ok ? await taskCheck(config)(schema.plan) : [];
   const r = taskProblems.length > 0 ? { ok: false as const, problems: taskProblems } : schema;
@@ -48,7 +62,7 @@ export async function validateCmd(file: string, g: GlobalOpts, opts: { json?: bo
 
 /** `agora submit <plan>`: validates, enqueues, prints the run id and returns at once. */
 export async function submitCmd(file: string, g: GlobalOpts, opts: { json?: boolean } = {}): Promise<number> {
-  const plan = await readPlanFile(file);
+  const plan = await readPlanFileAnswering(file, opts);
   const { client: c, deployment } = await client(g);
   const invalid = (problems: readonly string[]): number => {
     if (opts.json) process.stdout.write(JSON.stringify({ ok: false, problems }) + '\n');

@@ -356,6 +356,9 @@ export async function devCmd(opts: { runners?: string; port?: string; concurrenc
   const runnersN = opts.runners === undefined ? 2 : Number(opts.runners);
   if (!Number.isInteger(runnersN) || runnersN < 0 || runnersN > 32) throw new CliError(`--runners expects 0..32, got "${opts.runners}"`);
   const concurrency = parseConcurrency(opts.concurrency);
+  // Its runners would refuse this config at start, and be restarted for ever: refused here, once.
+  const unknownProviders = new ProviderSet(config).unknownProviders();
+  if (unknownProviders.length > 0) throw new CliError(unknownProviders.join('; '));
   assertNoLiveDev(devStatePath(config), config.dataDir);
   const privateRedis = process.env['REDIS_URL'] === undefined;
   const dir = privateDevDirs(config, privateRedis);
