@@ -241,6 +241,15 @@ describe('audit findings: claims, malformed bundles, periodic sizes, --json', ()
     expect(r.stderr).toContain(`proof-latin1.json:${p.line}: not valid UTF-8: byte 0xe9 at offset ${p.offset} (save the file as UTF-8)`);
   });
 
+  it('a bundle or proof that is not JSON is bad input (exit 2) named by line and column, as agora replay and plan files name it', () => {
+    const bad = env.writeJson('bundle-not-json.json', '{\n  "version": 1,\n  x\n}\n');
+    for (const args of [['audit', 'verify', bad], ['audit', 'verify', bad, '--key', vkey], ['audit', 'verify-proof', bad], ['replay', bad]]) {
+      const r = env.agora(args);
+      expect(r.code, `${args.join(' ')}: ${r.stdout} ${r.stderr}`).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain('bundle-not-json.json:3:3: invalid JSON: InvalidSymbol');
+    }
+  });
+
   it('a periodic checkpoint whose size disagrees with its signed tree size fails checkpoints.size (exit 1)', async () => {
     const b = clone();
     const index = Math.min(1, b.checkpoints.length - 1);

@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { NotFoundError, IllegalStateError, ValueError, coerceError, decodeUtf8 } from '@agora/core';
+import { NotFoundError, IllegalStateError, ValueError, coerceError, decodeUtf8, parsePlanText } from '@agora/core';
 import { parseVerifierKey, verifyEventProof } from '@agora/audit';
 import { createEvidence, verifyEvidence } from '@agora/evidence';
 import { createRedis } from '@agora/state';
@@ -36,11 +36,24 @@ async function withEvidence<T>(g: GlobalOpts, fn: (e: ReturnType<typeof createEv
  * such a file is bad input (exit 2) naming the byte, as a plan file is.
  */
 export async function readJson(file: string): Promise<unknown> {
+  let text: string;
   try {
-    return JSON.parse(decodeUtf8(await readFile(file), file)) as unknown;
+    text = decodeUtf8(await readFile(file), file);
   } catch (err) {
     if (err instanceof ValueError) throw new CliError(err.message);
     throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    // Not JSON: named by line and column, as a plan file and `agora replay`'s bundle are (the
+    // plan parser's message names the first error), not by JSON.parse's character position.
+    try {
+      parsePlanText(text, file);
+    } catch (planErr) {
+      throw new CliError(coerceError(planErr).message);
+    }
+    throw new CliError(`${file}: invalid JSON: ${coerceError(err).message}`);
   }
 }
 
