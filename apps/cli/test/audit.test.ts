@@ -250,6 +250,23 @@ describe('audit findings: claims, malformed bundles, periodic sizes, --json', ()
     }
   });
 
+  it('a flag the form does not take, or a mistyped subcommand, exits 2 naming it instead of being ignored', () => {
+    const out = path.join(env.dir, 'ignored-out.json');
+    const cases: Array<[string[], string]> = [
+      [['audit', runId, '--key', vkey], '--key is for audit verify and verify-proof'],
+      [['audit', 'verify', bundleFile, '--out', out], '--out is for agora audit <run>'],
+      [['audit', 'pubkey', '--out', out], '--out is for agora audit <run>'],
+      [['audit', 'prove', runId, '1', '--key', vkey], '--key is for audit verify and verify-proof'],
+      [['audit', 'verfy', bundleFile], 'agora audit <run> takes one run id; "verfy" is not a subcommand (verify, prove, verify-proof, pubkey)'],
+    ];
+    for (const [args, want] of cases) {
+      const r = env.agora(args);
+      expect(r.code, `${args.join(' ')}: ${r.stdout} ${r.stderr}`).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain(want);
+    }
+    expect(() => readFileSync(out)).toThrow();
+  });
+
   it('a periodic checkpoint whose size disagrees with its signed tree size fails checkpoints.size (exit 1)', async () => {
     const b = clone();
     const index = Math.min(1, b.checkpoints.length - 1);

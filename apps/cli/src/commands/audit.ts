@@ -82,8 +82,17 @@ function print(v: unknown): void {
 export async function auditCmd(args: readonly string[], opts: AuditOpts, g: GlobalOpts): Promise<number> {
   const [first, ...rest] = args;
   if (first === undefined) throw new CliError('usage: agora audit <run> [--out file] | verify <bundle> [--key vkey] | prove <run> <seq> | verify-proof <proof> [--key vkey] | pubkey [--json]');
-  if (!SUBCOMMANDS.has(first)) {
-    if (rest.length > 0) throw new CliError(`unexpected arguments: ${rest.join(' ')}`);
+  // A flag the form does not take is refused, not ignored: `--key` on `agora audit <run>` would
+  // look like a pinned check that never happened, `--out` on `verify` like a file that was written.
+  const isRun = !SUBCOMMANDS.has(first);
+  if (opts.key !== undefined && first !== 'verify' && first !== 'verify-proof') {
+    throw new CliError(`--key is for audit verify and verify-proof${isRun ? ' (agora audit <run> always pins the deployment\'s own key)' : ''}`);
+  }
+  if (opts.out !== undefined && !isRun) throw new CliError('--out is for agora audit <run>');
+  if (isRun) {
+    if (rest.length > 0) {
+      throw new CliError(`agora audit <run> takes one run id; ${JSON.stringify(first.slice(0, 100))} is not a subcommand (verify, prove, verify-proof, pubkey), and ${rest.map((a) => JSON.stringify(a.slice(0, 100))).join(' ')} is one argument too many`);
+    }
     if (opts.out !== undefined) await checkOutputFile(opts.out);
     const bundle = await withEvidence(g, (e) => e.bundle(first));
     if (opts.out !== undefined) {
