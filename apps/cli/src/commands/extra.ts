@@ -22,7 +22,7 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
     .command('audit')
     .argument('<args...>', '<run> | verify <bundle.json> | prove <run> <seq> | verify-proof <proof.json> | pubkey')
     .option('--out <file>', 'write the bundle to a file (the report is printed)')
-    .option('--key <vkey>', 'verify: the signer must be this verifier key')
+    .option('--key <vkey>', 'verify, verify-proof: the signer must be this verifier key')
     .option('--json', 'print JSON (the bundle, report and proof are JSON anyway; pubkey prints { vkey })')
     .description('evidence bundle of a run (exit 1 if it does not verify), offline verification, inclusion proofs, the verifier key')
     .action(run(async (a: string[], o: { out?: string; key?: string; json?: boolean }) => (await import('./audit.js')).auditCmd(a, o, g())));
