@@ -169,6 +169,17 @@ describe('agora replay', () => {
     expect(replay([path.join(env.dir, 'nope.json')]).code).toBe(2);
   }, 120_000);
 
+  it('a malformed --item names the value, and a bundle --item swallowed is named as such, not as a missing argument (exit 2)', () => {
+    const commas = replay([echoBundle, '--item', 's,t1']);
+    expect(commas.code).toBe(2);
+    expect(commas.stderr).toContain('replay: --item "s,t1" is not an item id');
+    // --item takes every word after it: the bundle given after it is one of its values.
+    const after = replay(['--item', 's', echoBundle]);
+    expect(after.code).toBe(2);
+    expect(after.stderr).not.toMatch(/missing required argument/);
+    expect(after.stderr).toContain(`replay: no <bundle.json>: --item takes every word after it as an item id ("${echoBundle}" too); give the bundle first: agora replay <bundle.json> --item <id>`);
+  }, 120_000);
+
   it('a tampered bundle is refused with the verifier\'s reason (exit 4) and nothing runs; a bundle signed by another key than --key too', () => {
     const ranBefore = ranLines().length;
     const bundle = JSON.parse(readFileSync(echoBundle, 'utf8')) as EvidenceBundle;

@@ -241,6 +241,32 @@ describe('audit findings: claims, malformed bundles, periodic sizes, --json', ()
     expect(r.stderr).toContain(`proof-latin1.json:${p.line}: not valid UTF-8: byte 0xe9 at offset ${p.offset} (save the file as UTF-8)`);
   });
 
+  it('a bundle or proof that is not JSON is bad input (exit 2) named by line and column, as agora replay and plan files name it', () => {
+    const bad = env.writeJson('bundle-not-json.json', '{\n  "version": 1,\n  x\n}\n');
+    for (const args of [['audit', 'verify', bad], ['audit', 'verify', bad, '--key', vkey], ['audit', 'verify-proof', bad], ['replay', bad]]) {
+      const r = env.agora(args);
+      expect(r.code, `${args.join(' ')}: ${r.stdout} ${r.stderr}`).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain('bundle-not-json.json:3:3: invalid JSON: InvalidSymbol');
+    }
+  });
+
+  it('a flag the form does not take, or a mistyped subcommand, exits 2 naming it instead of being ignored', () => {
+    const out = path.join(env.dir, 'ignored-out.json');
+    const cases: Array<[string[], string]> = [
+      [['audit', runId, '--key', vkey], '--key is for audit verify and verify-proof'],
+      [['audit', 'verify', bundleFile, '--out', out], '--out is for agora audit <run>'],
+      [['audit', 'pubkey', '--out', out], '--out is for agora audit <run>'],
+      [['audit', 'prove', runId, '1', '--key', vkey], '--key is for audit verify and verify-proof'],
+      [['audit', 'verfy', bundleFile], 'agora audit <run> takes one run id; "verfy" is not a subcommand (verify, prove, verify-proof, pubkey)'],
+    ];
+    for (const [args, want] of cases) {
+      const r = env.agora(args);
+      expect(r.code, `${args.join(' ')}: ${r.stdout} ${r.stderr}`).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain(want);
+    }
+    expect(() => readFileSync(out)).toThrow();
+  });
+
   it('a periodic checkpoint whose size disagrees with its signed tree size fails checkpoints.size (exit 1)', async () => {
     const b = clone();
     const index = Math.min(1, b.checkpoints.length - 1);

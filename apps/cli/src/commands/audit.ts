@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { NotFoundError, IllegalStateError, ValueError, coerceError, decodeUtf8 } from '@agora/core';
+import { NotFoundError, IllegalStateError, ValueError, coerceError, decodeUtf8, parsePlanText } from '@agora/core';
 import { parseVerifierKey, verifyEventProof } from '@agora/audit';
 import { createEvidence, verifyEvidence } from '@agora/evidence';
 import { createRedis } from '@agora/state';
@@ -36,11 +36,24 @@ async function withEvidence<T>(g: GlobalOpts, fn: (e: ReturnType<typeof createEv
  * such a file is bad input (exit 2) naming the byte, as a plan file is.
  */
 export async function readJson(file: string): Promise<unknown> {
+  let text: string;
   try {
-    return JSON.parse(decodeUtf8(await readFile(file), file)) as unknown;
+    text = decodeUtf8(await readFile(file), file);
   } catch (err) {
     if (err instanceof ValueError) throw new CliError(err.message);
     throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    // Not JSON: named by line and column, as a plan file and `agora replay`'s bundle are (the
+    // plan parser's message names the first error), not by JSON.parse's character position.
+    try {
+      parsePlanText(text, file);
+    } catch (planErr) {
+      throw new CliError(coerceError(planErr).message);
+    }
+    throw new CliError(`${file}: invalid JSON: ${coerceError(err).message}`);
   }
 }
 
@@ -69,8 +82,17 @@ function print(v: unknown): void {
 export async function auditCmd(args: readonly string[], opts: AuditOpts, g: GlobalOpts): Promise<number> {
   const [first, ...rest] = args;
   if (first === undefined) throw new CliError('usage: agora audit <run> [--out file] | verify <bundle> [--key vkey] | prove <run> <seq> | verify-proof <proof> [--key vkey] | pubkey [--json]');
-  if (!SUBCOMMANDS.has(first)) {
-    if (rest.length > 0) throw new CliError(`unexpected arguments: ${rest.join(' ')}`);
+  // A flag the form does not take is refused, not ignored: `--key` on `agora audit <run>` would
+  // look like a pinned check that never happened, `--out` on `verify` like a file that was written.
+  const isRun = !SUBCOMMANDS.has(first);
+  if (opts.key !== undefined && first !== 'verify' && first !== 'verify-proof') {
+    throw new CliError(`--key is for audit verify and verify-proof${isRun ? ' (agora audit <run> always pins the deployment\'s own key)' : ''}`);
+  }
+  if (opts.out !== undefined && !isRun) throw new CliError('--out is for agora audit <run>');
+  if (isRun) {
+    if (rest.length > 0) {
+      throw new CliError(`agora audit <run> takes one run id; ${JSON.stringify(first.slice(0, 100))} is not a subcommand (verify, prove, verify-proof, pubkey), and ${rest.map((a) => JSON.stringify(a.slice(0, 100))).join(' ')} is one argument too many`);
+    }
     if (opts.out !== undefined) await checkOutputFile(opts.out);
     const bundle = await withEvidence(g, (e) => e.bundle(first));
     if (opts.out !== undefined) {

@@ -22,7 +22,7 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
     .command('audit')
     .argument('<args...>', '<run> | verify <bundle.json> | prove <run> <seq> | verify-proof <proof.json> | pubkey')
     .option('--out <file>', 'write the bundle to a file (the report is printed)')
-    .option('--key <vkey>', 'verify: the signer must be this verifier key')
+    .option('--key <vkey>', 'verify, verify-proof: the signer must be this verifier key')
     .option('--json', 'print JSON (the bundle, report and proof are JSON anyway; pubkey prints { vkey })')
     .description('evidence bundle of a run (exit 1 if it does not verify), offline verification, inclusion proofs, the verifier key')
     .action(run(async (a: string[], o: { out?: string; key?: string; json?: boolean }) => (await import('./audit.js')).auditCmd(a, o, g())));
@@ -91,13 +91,15 @@ export function registerExtraCommands(program: Command, g: () => GlobalOpts, run
     .action(run(async (k: string[], o: { all?: boolean; json?: boolean }) => (await import('./rerun.js')).cachePurgeCmd(k, o, g())));
   program
     .command('replay')
-    .argument('<bundle>', "a sealed run's evidence bundle (agora audit <run> --out bundle.json)")
+    // Optional to commander so that a bundle swallowed by the variadic --item is named as such
+    // by replayCmd, not reported as a missing argument the user did give.
+    .argument('[bundle]', "a sealed run's evidence bundle (agora audit <run> --out bundle.json)")
     .option('--item <id...>', 'only these items (repeatable; default: every dispatch item that ended done)')
     .option('--key <vkey>', 'the bundle must be signed with this verifier key (as agora audit verify --key)')
     .option('--plan <file>', "the run's plan, for a run accepted before plans were recorded in storage")
     .option('--json', 'print the reproducibility report as one JSON object')
     .description("verify a sealed run's bundle, execute its dispatch items again in isolation, and report per item whether the output hash equals the sealed one; exit 1 if any differs")
-    .action(run(async (f: string, o: { item?: string[]; key?: string; plan?: string; json?: boolean }) => (await import('./replay.js')).replayCmd(f, o, g())));
+    .action(run(async (f: string | undefined, o: { item?: string[]; key?: string; plan?: string; json?: boolean }) => (await import('./replay.js')).replayCmd(f, o, g())));
   const fleet = program.command('fleet').description('runner fleets: replicas of `agora runner` kept by a provider (local processes, Docker containers, an ECS service)');
   fleet
     .command('status')

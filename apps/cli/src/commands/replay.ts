@@ -57,7 +57,18 @@ export type ReplayOpts = z.input<typeof optsSchema>;
  * dependencies' sealed results, and reports per item whether the new stdout hashes to the sealed
  * result. Writes nothing to Redis or storage.
  */
-export async function replayCmd(file: string, raw: ReplayOpts, g: GlobalOpts): Promise<number> {
+export async function replayCmd(file: string | undefined, raw: ReplayOpts, g: GlobalOpts): Promise<number> {
+  if (file === undefined) {
+    const last = raw.item?.at(-1);
+    throw new CliError(
+      last === undefined
+        ? 'replay: no <bundle.json>: agora replay <bundle.json> [--item <id>…] [--key vkey] [--plan plan.json] [--json]'
+        : `replay: no <bundle.json>: --item takes every word after it as an item id (${JSON.stringify(last)} too); give the bundle first: agora replay <bundle.json> --item <id>`,
+    );
+  }
+  const badItems = (raw.item ?? []).filter((id) => !isItemId(id));
+  // Name the value (a comma list, a flag taken as an id), not zod's path "--item.0".
+  if (badItems.length > 0) throw new CliError(`replay: ${badItems.map((id) => `--item ${JSON.stringify(id)} is not an item id`).join('; ')} (one id per word: --item a b, or --item a --item b)`);
   const parsed = optsSchema.safeParse(raw);
   if (!parsed.success) throw new CliError(`replay: ${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const opts = parsed.data;
