@@ -100,15 +100,51 @@ export class EnvCredentialProvider implements CredentialProvider {
   }
 }
 
+/**
+ * Options a config may give the `process` and `docker` compute providers. The providers read
+ * their options without checking them, so a typo (`socketpath`) or a mistyped value
+ * (`socketPath: 5`) was dropped or surfaced as a Node error at the first call; as an unknown
+ * config key, it is refused where the provider is made, naming the key.
+ */
+const processComputeOptionsSchema = z
+  .object({
+    killGraceMs: z.number().int().min(0).max(86_400_000).optional(),
+    inheritEnv: z.array(ENV_NAME).optional(),
+    dieWithRunner: z.boolean().optional(),
+  })
+  .strict();
+
+const dockerComputeOptionsSchema = z
+  .object({
+    socketPath: z.string().min(1).optional(),
+    allowUnpinnedImage: z.boolean().optional(),
+    ulimits: z.array(z.object({ Name: z.string().min(1), Soft: z.number().int(), Hard: z.number().int() }).strict()).optional(),
+    binds: z.array(z.string().min(1)).optional(),
+    network: z.string().min(1).optional(),
+    stopGraceMs: z.number().int().min(0).max(86_400_000).optional(),
+  })
+  .strict();
+
+function computeOptions<T>(provider: string, schema: z.ZodType<T>, options: unknown): T {
+  const parsed = schema.safeParse(options ?? {});
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) =>
+    i.code === 'unrecognized_keys'
+      ? `unknown option(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`
+      : `options${i.path.map((p) => `.${String(p)}`).join('')}: ${i.message}`,
+  );
+  throw new ValueError(`${provider} compute provider: ${problems.join('; ')}`);
+}
+
 /** The registry of built-in providers; optional ones load their SDKs only when used. */
 export function defaultRegistry(): ProviderRegistry {
   // `package:<name>` providers: a third party's package, resolved from the config's directory.
   const r = new ProviderRegistry({ loadPackage: loadProviderPackage });
-  r.register('compute', 'process', (o) => new ProcessComputeProvider(o as ConstructorParameters<typeof ProcessComputeProvider>[0]));
+  r.register('compute', 'process', (o) => new ProcessComputeProvider(computeOptions('process', processComputeOptionsSchema, o) as ConstructorParameters<typeof ProcessComputeProvider>[0]));
   // The cloud SDKs load only when a config names these providers.
   r.register('compute', 'docker', async (o) => {
     const { DockerComputeProvider } = await import('@agora/compute-docker');
-    return new DockerComputeProvider(o as ConstructorParameters<typeof DockerComputeProvider>[0]);
+    return new DockerComputeProvider(computeOptions('docker', dockerComputeOptionsSchema, o) as ConstructorParameters<typeof DockerComputeProvider>[0]);
   });
   r.register('compute', 'fargate', async (o) => {
     const { FargateComputeProvider } = await import('@agora/compute-fargate');

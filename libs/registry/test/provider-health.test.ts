@@ -74,3 +74,36 @@ describe('the stdout result sink', () => {
     expect((await new ProviderSet(plain).resultSink('stdout')).delivery).toBe('inline');
   });
 });
+
+describe('the process and docker compute providers', () => {
+  // They read their options unchecked: `socketPath: 5` reached Node as "options.path must be of
+  // type string" in a doctor row about a Docker engine not answering, and a typo was dropped.
+  it('refuse an unknown or mistyped option, naming it', async () => {
+    const config = compileConfig(
+      {
+        namespace: 'computeopts',
+        compute: {
+          local: { provider: 'process', options: { killGraceMS: 100 } },
+          box: { provider: 'docker', options: { socketPath: 5, bogus: true } },
+          ok: { provider: 'process', options: { killGraceMs: 100, inheritEnv: ['PATH'], dieWithRunner: false } },
+          okbox: { provider: 'docker', options: { socketPath: '/nonexistent.sock', network: 'none', binds: ['/a:/a:ro'], allowUnpinnedImage: true, ulimits: [], stopGraceMs: 1000 } },
+        },
+      },
+      'test',
+      project,
+      {},
+    );
+    const set = new ProviderSet(config);
+    const local = await set.compute('local').catch((e: unknown) => e);
+    expect((local as Error).name).toBe('ValueError');
+    expect((local as Error).message).toBe('process compute provider: unknown option(s) "killGraceMS"');
+    const box = await set.compute('box').catch((e: unknown) => e);
+    expect((box as Error).name).toBe('ValueError');
+    expect((box as Error).message).toMatch(/^docker compute provider: /);
+    expect((box as Error).message).toContain('options.socketPath: ');
+    expect((box as Error).message).toContain('unknown option(s) "bogus"');
+    // The documented options are taken.
+    expect((await set.compute('ok')).name).toBe('process');
+    expect((await set.compute('okbox')).name).toBe('docker');
+  });
+});
