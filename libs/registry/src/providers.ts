@@ -101,7 +101,7 @@ export class EnvCredentialProvider implements CredentialProvider {
 }
 
 /**
- * Options a config may give the `process` and `docker` compute providers. The providers read
+ * Options a config may give the `process`, `docker` and `fargate` compute providers. The providers read
  * their options without checking them, so a typo (`socketpath`) or a mistyped value
  * (`socketPath: 5`) was dropped or surfaced as a Node error at the first call; as an unknown
  * config key, it is refused where the provider is made, naming the key.
@@ -122,6 +122,27 @@ const dockerComputeOptionsSchema = z
     binds: z.array(z.string().min(1)).optional(),
     network: z.string().min(1).optional(),
     stopGraceMs: z.number().int().min(0).max(86_400_000).optional(),
+  })
+  .strict();
+
+/** The fargate provider's options a config can give; it checks the required ones itself. */
+const fargateComputeOptionsSchema = z
+  .object({
+    cluster: z.string().optional(),
+    taskDefinition: z.string().optional(),
+    containerName: z.string().optional(),
+    subnets: z.array(z.string().min(1)).optional(),
+    securityGroups: z.array(z.string().min(1)).optional(),
+    assignPublicIp: z.boolean().optional(),
+    region: z.string().min(1).optional(),
+    logGroup: z.string().min(1).optional(),
+    logStreamPrefix: z.string().min(1).optional(),
+    pollIntervalMs: z.number().int().positive().max(86_400_000).optional(),
+    maxPollIntervalMs: z.number().int().positive().max(86_400_000).optional(),
+    maxConsecutivePollErrors: z.number().int().positive().optional(),
+    logStreamRetries: z.number().int().min(0).optional(),
+    startedBy: z.string().min(1).optional(),
+    scrubSecrets: z.boolean().optional(),
   })
   .strict();
 
@@ -148,7 +169,7 @@ export function defaultRegistry(): ProviderRegistry {
   });
   r.register('compute', 'fargate', async (o) => {
     const { FargateComputeProvider } = await import('@agora/compute-fargate');
-    return new FargateComputeProvider(o as unknown as ConstructorParameters<typeof FargateComputeProvider>[0]);
+    return new FargateComputeProvider(computeOptions('fargate', fargateComputeOptionsSchema, o) as unknown as ConstructorParameters<typeof FargateComputeProvider>[0]);
   });
   r.register('storage', 'local', (o, ctx) => new LocalStorageProvider({ root: path.resolve(ctx.dataDir, String(o['root'] ?? 'storage')) }));
   r.register('storage', 's3', async (o) => {
