@@ -91,7 +91,7 @@ export function createDispatchExecutor(deps: DispatchDeps): Executor {
       const targetName = ctx.target ?? task.target ?? config.defaultTarget;
       const target = config.targets[targetName];
       if (!target) throw new ApplicationError(`item ${ctx.itemId}: unknown target "${targetName}"`, null);
-      const compute = await deps.compute(target.compute);
+      const compute = await madeProvider(`compute "${target.compute}"`, deps.compute(target.compute), ctx);
       const credentials = target.credentials ? await resolveCredentials(deps, target.credentials, task, ctx) : undefined;
       // The provider scrubs its own output; this covers the messages built here from its errors.
       const scrub = createScrubber(staticSecretValues(task.secretRefs, credentials));
@@ -237,9 +237,25 @@ async function resolveDefinition(deps: DispatchDeps, taskName: string, ctx: Exec
   return task;
 }
 
+/**
+ * A provider of the target, made from the config on first use. One that refuses its options (a
+ * typo, a missing `taskDefinition`) is the target's configuration, as a credential refusal is:
+ * CONFIG_INVALID naming the item and the config key, not retried (it failed as a bare ValueError,
+ * "VALUE", naming neither). A retryable error (a package that could not load) is rethrown.
+ */
+async function madeProvider<T>(what: string, made: Promise<T>, ctx: ExecutorContext): Promise<T> {
+  try {
+    return await made;
+  } catch (err) {
+    const e = coerceError(err);
+    if ((e as { retryable?: boolean }).retryable) throw e;
+    throw new AgoraError('CONFIG_INVALID', `item ${ctx.itemId}: ${what} could not be made: ${e.message}`, { cause: err });
+  }
+}
+
 /** Resolves the target's credentials for exactly the refs the task names. */
 async function resolveCredentials(deps: DispatchDeps, name: string, task: TaskDefinition, ctx: ExecutorContext): Promise<ResolvedCredentials> {
-  const provider = await deps.credentials(name);
+  const provider = await madeProvider(`credentials "${name}"`, deps.credentials(name), ctx);
   try {
     return await provider.resolve({ refs: Object.values(task.secretRefs ?? {}) });
   } catch (err) {

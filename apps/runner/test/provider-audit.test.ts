@@ -36,9 +36,12 @@ describe('credential refusals fail the item at once (cluster)', () => {
       runners: 1,
       concurrency: 2,
       config: {
-        credentials: { f: { provider: 'file', options: { path: secrets } } },
-        targets: { local: { compute: 'local', credentials: 'f' }, bare: { compute: 'local' } },
+        compute: { local: { provider: 'process' }, typo: { provider: 'process', options: { killGraceMS: 100 } } },
+        credentials: { f: { provider: 'file', options: { path: secrets } }, badenv: { provider: 'env', options: { allow: 'SEC' } } },
+        targets: { local: { compute: 'local', credentials: 'f' }, bare: { compute: 'local' }, typo: { compute: 'typo' }, badenv: { compute: 'local', credentials: 'badenv' } },
         tasks: {
+          typo: { command: touch, target: 'typo' },
+          badenv: { command: touch, target: 'badenv', secretRefs: { SEC: 'env:SEC' } },
           nope: { command: touch, secretRefs: { SEC: 'secret:NOPE' } },
           bare: { command: touch, target: 'bare', secretRefs: { SEC: 'secret:HAVE' } },
           ok: { command: [process.execPath, '-e', 'process.stdout.write("ok")'], secretRefs: { SEC: 'secret:HAVE' } },
@@ -76,6 +79,23 @@ describe('credential refusals fail the item at once (cluster)', () => {
     }
     expect(r.of('nope').end?.['error']).toBe('item nope: credentials "f" refused: file credentials: "secret:NOPE" names no value (holds: HAVE)');
     expect(r.of('bare').end?.['error']).toMatch(/^item bare: process refused the task: secret reference for SEC could not be resolved/);
+    expect(existsSync(ranMarker)).toBe(false);
+  });
+
+  // A provider that refuses its options failed the item as a bare ValueError ("VALUE"), naming
+  // neither the item nor the config key, unlike a credential refusal.
+  it('a compute or credential provider that refuses its options: CONFIG_INVALID naming the item and the key, at once; no worker ran', async () => {
+    const retry = { attempts: 3, on: ['app', 'infra'], backoff: { type: 'fixed', delayMs: 20 } };
+    const r = await run([
+      { id: 'typo', executor: 'dispatch', inputs: { task: 'typo' }, retry },
+      { id: 'badenv', executor: 'dispatch', inputs: { task: 'badenv' }, retry },
+    ]);
+    for (const id of ['typo', 'badenv']) {
+      expect(r.of(id).retries, id).toEqual([]);
+      expect(r.of(id).end, id).toMatchObject({ state: 'failed', errorCode: 'CONFIG_INVALID', attempt: 1 });
+    }
+    expect(r.of('typo').end?.['error']).toBe('item typo: compute "typo" could not be made: process compute provider: unknown option(s) "killGraceMS"');
+    expect(r.of('badenv').end?.['error']).toMatch(/^item badenv: credentials "badenv" could not be made: env credentials: options\.allow: /);
     expect(existsSync(ranMarker)).toBe(false);
   });
 

@@ -101,19 +101,76 @@ export class EnvCredentialProvider implements CredentialProvider {
   }
 }
 
+/**
+ * Options a config may give the `process`, `docker` and `fargate` compute providers. The providers read
+ * their options without checking them, so a typo (`socketpath`) or a mistyped value
+ * (`socketPath: 5`) was dropped or surfaced as a Node error at the first call; as an unknown
+ * config key, it is refused where the provider is made, naming the key.
+ */
+const processComputeOptionsSchema = z
+  .object({
+    killGraceMs: z.number().int().min(0).max(86_400_000).optional(),
+    inheritEnv: z.array(ENV_NAME).optional(),
+    dieWithRunner: z.boolean().optional(),
+  })
+  .strict();
+
+const dockerComputeOptionsSchema = z
+  .object({
+    socketPath: z.string().min(1).optional(),
+    allowUnpinnedImage: z.boolean().optional(),
+    ulimits: z.array(z.object({ Name: z.string().min(1), Soft: z.number().int(), Hard: z.number().int() }).strict()).optional(),
+    binds: z.array(z.string().min(1)).optional(),
+    network: z.string().min(1).optional(),
+    stopGraceMs: z.number().int().min(0).max(86_400_000).optional(),
+  })
+  .strict();
+
+/** The fargate provider's options a config can give; it checks the required ones itself. */
+const fargateComputeOptionsSchema = z
+  .object({
+    cluster: z.string().optional(),
+    taskDefinition: z.string().optional(),
+    containerName: z.string().optional(),
+    subnets: z.array(z.string().min(1)).optional(),
+    securityGroups: z.array(z.string().min(1)).optional(),
+    assignPublicIp: z.boolean().optional(),
+    region: z.string().min(1).optional(),
+    logGroup: z.string().min(1).optional(),
+    logStreamPrefix: z.string().min(1).optional(),
+    pollIntervalMs: z.number().int().positive().max(86_400_000).optional(),
+    maxPollIntervalMs: z.number().int().positive().max(86_400_000).optional(),
+    maxConsecutivePollErrors: z.number().int().positive().optional(),
+    logStreamRetries: z.number().int().min(0).optional(),
+    startedBy: z.string().min(1).optional(),
+    scrubSecrets: z.boolean().optional(),
+  })
+  .strict();
+
+function computeOptions<T>(provider: string, schema: z.ZodType<T>, options: unknown): T {
+  const parsed = schema.safeParse(options ?? {});
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) =>
+    i.code === 'unrecognized_keys'
+      ? `unknown option(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`
+      : `options${i.path.map((p) => `.${String(p)}`).join('')}: ${i.message}`,
+  );
+  throw new ValueError(`${provider} compute provider: ${problems.join('; ')}`);
+}
+
 /** The registry of built-in providers; optional ones load their SDKs only when used. */
 export function defaultRegistry(): ProviderRegistry {
   // `package:<name>` providers: a third party's package, resolved from the config's directory.
   const r = new ProviderRegistry({ loadPackage: loadProviderPackage });
-  r.register('compute', 'process', (o) => new ProcessComputeProvider(o as ConstructorParameters<typeof ProcessComputeProvider>[0]));
+  r.register('compute', 'process', (o) => new ProcessComputeProvider(computeOptions('process', processComputeOptionsSchema, o) as ConstructorParameters<typeof ProcessComputeProvider>[0]));
   // The cloud SDKs load only when a config names these providers.
   r.register('compute', 'docker', async (o) => {
     const { DockerComputeProvider } = await import('@agora/compute-docker');
-    return new DockerComputeProvider(o as ConstructorParameters<typeof DockerComputeProvider>[0]);
+    return new DockerComputeProvider(computeOptions('docker', dockerComputeOptionsSchema, o) as ConstructorParameters<typeof DockerComputeProvider>[0]);
   });
   r.register('compute', 'fargate', async (o) => {
     const { FargateComputeProvider } = await import('@agora/compute-fargate');
-    return new FargateComputeProvider(o as unknown as ConstructorParameters<typeof FargateComputeProvider>[0]);
+    return new FargateComputeProvider(computeOptions('fargate', fargateComputeOptionsSchema, o) as unknown as ConstructorParameters<typeof FargateComputeProvider>[0]);
   });
   r.register('storage', 'local', (o, ctx) => new LocalStorageProvider({ root: path.resolve(ctx.dataDir, String(o['root'] ?? 'storage')) }));
   r.register('storage', 's3', async (o) => {

@@ -74,3 +74,43 @@ describe('the stdout result sink', () => {
     expect((await new ProviderSet(plain).resultSink('stdout')).delivery).toBe('inline');
   });
 });
+
+describe('the process, docker and fargate compute providers', () => {
+  // They read their options unchecked: `socketPath: 5` reached Node as "options.path must be of
+  // type string" in a doctor row about a Docker engine not answering, and a typo was dropped.
+  it('refuse an unknown or mistyped option, naming it', async () => {
+    const config = compileConfig(
+      {
+        namespace: 'computeopts',
+        compute: {
+          local: { provider: 'process', options: { killGraceMS: 100 } },
+          box: { provider: 'docker', options: { socketPath: 5, bogus: true } },
+          ok: { provider: 'process', options: { killGraceMs: 100, inheritEnv: ['PATH'], dieWithRunner: false } },
+          okbox: { provider: 'docker', options: { socketPath: '/nonexistent.sock', network: 'none', binds: ['/a:/a:ro'], allowUnpinnedImage: true, ulimits: [], stopGraceMs: 1000 } },
+          farg: { provider: 'fargate', options: { cluster: 'c', taskDefinition: 'td', containerName: 'w', subnets: 'subnet-1', scrubSecrets: 'no', bogus: 1 } },
+          okfarg: { provider: 'fargate', options: { cluster: 'c', taskDefinition: 'td:1', containerName: 'w', subnets: ['subnet-1'], region: 'eu-west-1', scrubSecrets: false, pollIntervalMs: 5 } },
+        },
+      },
+      'test',
+      project,
+      {},
+    );
+    const set = new ProviderSet(config);
+    const local = await set.compute('local').catch((e: unknown) => e);
+    expect((local as Error).name).toBe('ValueError');
+    expect((local as Error).message).toBe('process compute provider: unknown option(s) "killGraceMS"');
+    const box = await set.compute('box').catch((e: unknown) => e);
+    expect((box as Error).name).toBe('ValueError');
+    expect((box as Error).message).toMatch(/^docker compute provider: /);
+    expect((box as Error).message).toContain('options.socketPath: ');
+    expect((box as Error).message).toContain('unknown option(s) "bogus"');
+    const farg = await set.compute('farg').catch((e: unknown) => e);
+    expect((farg as Error).name).toBe('ValueError');
+    expect((farg as Error).message).toMatch(/^fargate compute provider: /);
+    for (const part of ['options.subnets: ', 'options.scrubSecrets: ', 'unknown option(s) "bogus"']) expect((farg as Error).message).toContain(part);
+    // The documented options are taken.
+    expect((await set.compute('okfarg')).name).toBe('fargate');
+    expect((await set.compute('ok')).name).toBe('process');
+    expect((await set.compute('okbox')).name).toBe('docker');
+  });
+});

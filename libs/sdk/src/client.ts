@@ -47,7 +47,7 @@ import {
   type StoredDeadLetter,
 } from '@agora/state';
 import { deploymentValidation, executorsNamedIn, parseDeployment } from './deployment.js';
-import { MAX_TIMEOUT_MS, checkArgument, timeoutMsSchema, checkOptionFields, checkReplayArguments, checkRerunOptions, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
+import { MAX_TIMEOUT_MS, checkArgument, timeoutMsSchema, validateOptionsSchema, checkOptionFields, checkReplayArguments, checkRerunOptions, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
 import { buildReplayPlan, type ReplayPlan } from './replay-plan.js';
 import { ABORTED, unlessAborted } from './abort.js';
 
@@ -108,7 +108,7 @@ const clientOptionsSchema = z.strictObject(
     redisUrl: z.string('redisUrl: a Redis URL (redis://…, rediss://…)').optional(),
     redis: z.custom<RedisClient>((v) => typeof v === 'object' && v !== null, 'redis: an ioredis client').optional(),
     namespace: z.string().regex(NAMESPACE_RE, 'namespace: 1-32 of [a-z0-9_-], starting with a letter or digit').optional(),
-    validate: z.object({}, 'validate: an object (queues, targets, executors)').optional(),
+    validate: validateOptionsSchema,
     checkPlan: z.custom<(plan: Plan) => Promise<readonly string[]>>((v) => typeof v === 'function', 'checkPlan: a function').optional(),
     timeoutMs: timeoutMsSchema,
   },

@@ -42,7 +42,7 @@ import {
   submittedSchema,
 } from './http-schemas.js';
 import { SseDecoder } from './sse-decoder.js';
-import { checkArgument, timeoutMsSchema, checkOptionFields, checkReplayArguments, checkRerunOptions, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
+import { checkArgument, timeoutMsSchema, validateOptionsSchema, checkOptionFields, checkReplayArguments, checkRerunOptions, checkWatchOptions, listLimitSchema, runsQueryObjectSchema } from './queries.js';
 import { ABORTED, unlessAborted } from './abort.js';
 
 export interface AgoraHttpClientOptions {
@@ -81,7 +81,7 @@ const optionsSchema = z.strictObject({
   apiKey: z.string().regex(/^\S{1,4096}$/, 'apiKey: 1-4096 characters, no whitespace').optional(),
   timeoutMs: timeoutMsSchema,
   maxResponseBytes: z.number('maxResponseBytes: a positive integer of bytes').int('maxResponseBytes: a positive integer of bytes').positive('maxResponseBytes: a positive integer of bytes').optional(),
-  validate: z.object({}, 'validate: an object (queues, targets, executors)').optional(),
+  validate: validateOptionsSchema,
 });
 
 type Method = 'GET' | 'POST';
@@ -111,7 +111,7 @@ export class AgoraHttpClient implements AgoraApi {
     const apiKey = opts.apiKey || envSecret('AGORA_API_KEY') || undefined;
     const parsed = optionsSchema.safeParse({ ...opts, apiKey });
     // Strict: a misspelt option (`apikey`, `timeout`) would otherwise be dropped without a word.
-    if (!parsed.success) throw new ValueError(`AgoraHttpClient options: ${parsed.error.issues.map((i) => (i.code === 'unrecognized_keys' ? `unknown option${i.keys.length === 1 ? '' : 's'} ${i.keys.join(', ')}` : i.message)).join('; ')}`);
+    if (!parsed.success) throw new ValueError(`AgoraHttpClient options: ${parsed.error.issues.map((i) => (i.code === 'unrecognized_keys' && i.path.length === 0 ? `unknown option${i.keys.length === 1 ? '' : 's'} ${i.keys.join(', ')}` : i.message)).join('; ')}`);
     const o = parsed.data;
     // Relative request paths resolve under the base only when it ends with "/".
     this.base = new URL(o.url.endsWith('/') ? o.url : `${o.url}/`);

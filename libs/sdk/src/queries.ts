@@ -102,7 +102,7 @@ export const listLimitSchema = z.number().int('limit: an integer from 1 to 99999
 export function checkArgument<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
-  throw new ValueError(`${what}: ${r.error.issues.map((i) => (i.code === 'unrecognized_keys' ? `unknown field${i.keys.length === 1 ? '' : 's'} ${i.keys.join(', ')}` : i.message)).join('; ')}`);
+  throw new ValueError(`${what}: ${r.error.issues.map((i) => (i.code === 'unrecognized_keys' && i.path.length === 0 ? `unknown field${i.keys.length === 1 ? '' : 's'} ${i.keys.join(', ')}` : i.message)).join('; ')}`);
 }
 
 /**
@@ -116,6 +116,29 @@ export const timeoutMsSchema = z
   .number('timeoutMs: a positive number of milliseconds')
   .positive('timeoutMs: a positive number of milliseconds')
   .max(MAX_TIMEOUT_MS, `timeoutMs: at most ${MAX_TIMEOUT_MS} ms`)
+  .optional();
+
+/**
+ * `validate` of either transport's options (`ValidateOptions`): `z.object({})` took any object
+ * and dropped its fields, so a typo (`queue: [...]`) or a string for a list turned the local
+ * check off in silence.
+ */
+const VALIDATE_LIST = 'a list of names (strings)';
+export const validateOptionsSchema = z
+  .strictObject(
+    {
+      executors: z.array(z.string(), `validate.executors: ${VALIDATE_LIST}`).optional(),
+      queues: z.array(z.string(), `validate.queues: ${VALIDATE_LIST}`).optional(),
+      targets: z.array(z.string(), `validate.targets: ${VALIDATE_LIST}`).optional(),
+      resultSinks: z.array(z.string(), `validate.resultSinks: ${VALIDATE_LIST}`).optional(),
+    },
+    {
+      error: (iss) =>
+        iss.code === 'unrecognized_keys'
+          ? `validate: unknown field${iss.keys.length === 1 ? '' : 's'} ${iss.keys.join(', ')} (it takes executors, queues, targets, resultSinks)`
+          : 'validate: an object (executors, queues, targets, resultSinks)',
+    },
+  )
   .optional();
 
 /**

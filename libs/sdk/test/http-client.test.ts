@@ -372,9 +372,16 @@ describe('AgoraHttpClient', () => {
       { http: { url: 'http://127.0.0.1:1', timeoutMs: 2 ** 31 } },
       { http: { url: 'http://127.0.0.1:1', apikey: KEY } },
       { http: { url: 'http://127.0.0.1:1', maxResponseBytes: '5' } },
+      // `validate` took any object and dropped its fields: a typo or a string turned the local check off.
+      { validate: { queuez: ['default'] } },
+      { validate: { queues: 'default' } },
+      { http: { url: 'http://127.0.0.1:1', validate: { targetz: ['local'] } } },
+      { http: { url: 'http://127.0.0.1:1', validate: { executors: [1] } } },
     ];
     for (const o of bad) expect(() => createAgoraClient(o as never), JSON.stringify(o) ?? String(o)).toThrow(ValueError);
-    const ok = createAgoraClient({ http: { url: 'http://127.0.0.1:1', apiKey: KEY, timeoutMs: 2 ** 31 - 1, validate: { queues: ['default'] } } });
+    expect(() => createAgoraClient({ validate: { queuez: ['default'] } } as never)).toThrow('AgoraClient options: validate: unknown field queuez (it takes executors, queues, targets, resultSinks)');
+    expect(() => createAgoraClient({ http: { url: 'http://127.0.0.1:1', validate: { queues: 'default' } } } as never)).toThrow('AgoraHttpClient options: validate.queues: a list of names (strings)');
+    const ok = createAgoraClient({ http: { url: 'http://127.0.0.1:1', apiKey: KEY, timeoutMs: 2 ** 31 - 1, validate: { queues: ['default'], targets: ['local'], executors: ['noop'], resultSinks: ['stdout'] } } });
     expect(ok).toBeInstanceOf(AgoraHttpClient);
   });
 });
