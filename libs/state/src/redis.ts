@@ -382,6 +382,8 @@ export class RedisUnavailableError extends UnavailableError {
     retryable: boolean,
   ) {
     super(message, { retryable });
+    // The class callers know (and match by name): this one only adds the public message.
+    this.name = 'UnavailableError';
   }
 }
 
