@@ -33,6 +33,7 @@ import {
   isRedisPermissionError,
   redisPermissionMessage,
   sendItemMessage,
+  ItemsBeingRegisteredError,
   reportRedisErrors,
   unavailableError,
   whenReady,
@@ -413,7 +414,9 @@ export class AgoraClient {
       try {
         return await this.bounded(what, () => sendItemMessage(this.store, runId, itemId, encoded));
       } catch (err) {
-        if (!(err instanceof NotFoundError) || !(await this.bounded(`run "${runId}"`, () => this.awaitsAcceptance(runId)))) throw err;
+        // Not accepted yet, or accepted and still registering its items (ItemsBeingRegisteredError).
+        const accepting = err instanceof ItemsBeingRegisteredError || (err instanceof NotFoundError && (await this.bounded(`run "${runId}"`, () => this.awaitsAcceptance(runId))));
+        if (!accepting) throw err;
         if (Date.now() >= deadline) {
           throw new IllegalStateError(`run "${runId}" is submitted and not accepted yet (is a scheduler running?): send the message again once it is`);
         }

@@ -11,7 +11,8 @@
           { -2, state } the item (or the run) has ended; { -4, count } the item has had the most messages;
           { -5 } the item's worker has exited (its runner closed the channel; the item is ending);
           { -6 } the run was rejected at acceptance (it has no items);
-          { -7, state } the run has ended, its item not yet (a cancelled run's item being stopped)
+          { -7, state } the run has ended, its item not yet (a cancelled run's item being stopped);
+          { -8 } no such item yet: the run's acceptance is still registering its items
   Not idempotent: sending twice is two messages (each its own id and event).
 ]]
 --@include emit
@@ -21,7 +22,11 @@ if not runState then return { -1 } end
 -- A run rejected at acceptance has no items at all: say so, rather than that this one is unknown.
 if runState == 'rejected' then return { -6 } end
 local itemState = redis.call('HGET', K.items, ARGV[3])
-if not itemState then return { -3 } end
+if not itemState then
+  -- Its acceptance is still registering the run's items (chunk by chunk): not known yet, not unknown.
+  if redis.call('HLEN', K.items) < tonumber(redis.call('HGET', K.meta, 'total') or '0') then return { -8 } end
+  return { -3 }
+end
 if isTerminal(itemState) then return { -2, itemState } end
 -- Still running, its worker gone: a message taken now would reach no file. Handed back (queued),
 -- the item takes messages again: its next start reads them from the first and opens the channel.

@@ -43,6 +43,18 @@ export async function closeItemChannel(store: RunStore, runId: string, itemId: s
 }
 
 /**
+ * A send that came while the run's acceptance was still registering its items (a message sent
+ * right after submit): the item may yet exist. A `NotFoundError` to a caller that does not wait;
+ * the SDK's `send` waits for the acceptance and sends again.
+ */
+export class ItemsBeingRegisteredError extends NotFoundError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotFoundError';
+  }
+}
+
+/**
  * Sends an encoded message to an item (see sendMessage-8.lua): queued on the item's channel
  * stream, recorded as a `message` event, announced to the runners. The script's negative codes
  * become the errors the CLI and the HTTP API map: `NotFoundError` (no such run or item),
@@ -64,6 +76,7 @@ export async function sendItemMessage(store: RunStore, runId: string, itemId: st
   if (code === -1) throw new NotFoundError(`no run "${runId}"`);
   if (code === -6) throw new IllegalStateError(`run "${runId}" was rejected at acceptance (its status says why): it has no items to take messages`);
   if (code === -3) throw new NotFoundError(`run "${runId}" has no item "${itemId}"`);
+  if (code === -8) throw new ItemsBeingRegisteredError(`run "${runId}" is being accepted: its item "${itemId}" is not registered yet`);
   if (code === -2) throw new IllegalStateError(`item "${itemId}" of run "${runId}" has ended (${String(r[1])}): it takes no more messages`);
   if (code === -7) throw new IllegalStateError(`run "${runId}" has ended (${String(r[1])}): item "${itemId}" takes no more messages`);
   if (code === -5) throw new IllegalStateError(`item "${itemId}" of run "${runId}" is ending (its worker has exited): it takes no more messages unless it starts again (a retry)`);

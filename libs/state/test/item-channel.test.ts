@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { CHANNEL_LIMITS, IllegalStateError, encodeChannelMessage } from '@agora/core';
-import { RunStore, readItemMessages, sendItemMessage } from '@agora/state';
+import { CHANNEL_LIMITS, IllegalStateError, NotFoundError, encodeChannelMessage } from '@agora/core';
+import { ItemsBeingRegisteredError, RunStore, readItemMessages, sendItemMessage } from '@agora/state';
 import { testRedisUrl, uniqueNamespace } from '../../../test/support/index.js';
 
 const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
@@ -65,6 +65,25 @@ describe('item channels', () => {
     await expect(sendItemMessage(store, runId, 'a', encodeChannelMessage(1))).rejects.toThrow(
       new IllegalStateError(`run "${runId}" has ended (cancelled): item "a" takes no more messages`),
     );
+  });
+
+  it('tell an item not registered yet (the acceptance still registering) from one the run has not', async () => {
+    // A message sent right after submit could land between the run's record and its items' chunk:
+    // 'run "…" has no item "…"' (404) for an item of the plan (seen in CI, apps/cli send.test).
+    const store = new RunStore(redis, uniqueNamespace());
+    const item = (id: string) => ({ id, definitionHash: 'd', jobId: `j${id}`, depCount: 0, dependents: [], fields: { executor: 'noop', definitionHash: 'd', inputsHash: 'h' } });
+    await store.initRun('r3', { total: 2, queue: 'q', planId: 'p', fields: { submittedAt: new Date().toISOString() } });
+    await store.registerItems('r3', 0, [item('a')]);
+    const early = await sendItemMessage(store, 'r3', 'b', encodeChannelMessage(1)).catch((e: unknown) => e);
+    expect(early).toBeInstanceOf(ItemsBeingRegisteredError);
+    expect(early).toBeInstanceOf(NotFoundError);
+    expect((early as Error).message).toBe('run "r3" is being accepted: its item "b" is not registered yet');
+    await store.registerItems('r3', 1, [item('b')]);
+    expect(await sendItemMessage(store, 'r3', 'b', encodeChannelMessage(1))).toMatchObject({ itemId: 'b' });
+    // Every item registered: an unknown one is unknown.
+    const unknown = await sendItemMessage(store, 'r3', 'zz', encodeChannelMessage(1)).catch((e: unknown) => e);
+    expect(unknown).not.toBeInstanceOf(ItemsBeingRegisteredError);
+    expect((unknown as Error).message).toBe('run "r3" has no item "zz"');
   });
 
   it('refuse a rejected run saying it was rejected, not that it has no such item', async () => {
