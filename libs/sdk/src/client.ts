@@ -34,6 +34,7 @@ import {
   redisPermissionMessage,
   sendItemMessage,
   ItemsBeingRegisteredError,
+  RunNotRecordedError,
   reportRedisErrors,
   unavailableError,
   whenReady,
@@ -415,7 +416,7 @@ export class AgoraClient {
         return await this.bounded(what, () => sendItemMessage(this.store, runId, itemId, encoded));
       } catch (err) {
         // Not accepted yet, or accepted and still registering its items (ItemsBeingRegisteredError).
-        const accepting = err instanceof ItemsBeingRegisteredError || (err instanceof NotFoundError && (await this.bounded(`run "${runId}"`, () => this.awaitsAcceptance(runId))));
+        const accepting = err instanceof ItemsBeingRegisteredError || (err instanceof RunNotRecordedError && (await this.bounded(`run "${runId}"`, () => this.submittedOrRecorded(runId))));
         if (!accepting) throw err;
         if (Date.now() >= deadline) {
           throw new IllegalStateError(`run "${runId}" is submitted and not accepted yet (is a scheduler running?): send the message again once it is`);
@@ -425,9 +426,13 @@ export class AgoraClient {
     }
   }
 
-  /** Whether the run is on the scheduler's inbox and not accepted yet (an accepted or rejected run has a record). */
-  private async awaitsAcceptance(runId: string): Promise<boolean> {
-    return (await this.store.runState(runId)) === null && (await this.inbox.getJob(runId)) !== undefined;
+  /**
+   * After a send found no record of the run: whether it is on the scheduler's inbox, or has been
+   * recorded since (its acceptance began between the send and this look; the inbox job may be gone
+   * already). Either way the send is worth trying again; an unknown run is neither.
+   */
+  private async submittedOrRecorded(runId: string): Promise<boolean> {
+    return (await this.inbox.getJob(runId)) !== undefined || (await this.store.runState(runId)) !== null;
   }
 
   /**

@@ -55,6 +55,18 @@ export class ItemsBeingRegisteredError extends NotFoundError {
 }
 
 /**
+ * A send that found no record of the run: unknown, or submitted and not accepted yet (its record
+ * is written by the acceptance). A `NotFoundError`; the SDK's `send` looks whether the run is
+ * recorded now or on the inbox, and then waits and sends again.
+ */
+export class RunNotRecordedError extends NotFoundError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotFoundError';
+  }
+}
+
+/**
  * Sends an encoded message to an item (see sendMessage-8.lua): queued on the item's channel
  * stream, recorded as a `message` event, announced to the runners. The script's negative codes
  * become the errors the CLI and the HTTP API map: `NotFoundError` (no such run or item),
@@ -73,7 +85,7 @@ export async function sendItemMessage(store: RunStore, runId: string, itemId: st
     store.keys.messageChannel,
   ])) as [number, (string | number)?];
   const code = Number(r[0]);
-  if (code === -1) throw new NotFoundError(`no run "${runId}"`);
+  if (code === -1) throw new RunNotRecordedError(`no run "${runId}"`);
   if (code === -6) throw new IllegalStateError(`run "${runId}" was rejected at acceptance (its status says why): it has no items to take messages`);
   if (code === -3) throw new NotFoundError(`run "${runId}" has no item "${itemId}"`);
   if (code === -8) throw new ItemsBeingRegisteredError(`run "${runId}" is being accepted: its item "${itemId}" is not registered yet`);
