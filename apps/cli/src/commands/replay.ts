@@ -18,7 +18,7 @@ import {
   type SealedRun,
 } from '@agora/runner';
 import { CliError, EXIT, resolveConfig, type GlobalOpts } from '../context.js';
-import { pinnedKey } from './audit.js';
+import { pinnedKey, readJson } from './audit.js';
 import { counted } from '../wording.js';
 
 /** Exit codes of `agora replay` (README, Replay). */
@@ -145,26 +145,8 @@ export async function replayCmd(file: string | undefined, raw: ReplayOpts, g: Gl
  * JSON object at all is bad input (exit 2); an object is for the verifier to judge (exit 4).
  */
 async function readBundle(file: string): Promise<unknown> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (err) {
-    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? coerceError(err).message}`);
-  }
-  // Strictly: a byte that is not UTF-8 is refused (exit 2) naming its offset, never verified as U+FFFD.
-  const text = usage(() => decodeUtf8(bytes, file));
-  let bundle: unknown;
-  try {
-    bundle = JSON.parse(text) as unknown;
-  } catch (err) {
-    // The plan parser's message names the first error's line and column.
-    try {
-      parsePlanText(text, file);
-    } catch (planErr) {
-      throw new CliError(coerceError(planErr).message);
-    }
-    throw new CliError(`${file}: invalid JSON: ${coerceError(err).message}`);
-  }
+  // As `agora audit verify` reads one (readJson): strictly UTF-8, JSON named by line and column.
+  const bundle = await readJson(file);
   if (bundle === null || typeof bundle !== 'object' || Array.isArray(bundle)) {
     throw new CliError(`${file} is not an evidence bundle: a JSON object is expected, not ${bundle === null ? 'null' : Array.isArray(bundle) ? 'an array' : `a ${typeof bundle}`}`);
   }
